@@ -1,0 +1,3 @@
+from odoo_mcp_guard.cli import main
+
+raise SystemExit(main())

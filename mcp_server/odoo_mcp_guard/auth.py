@@ -1,0 +1,97 @@
+"""Bearer tokens for the HTTP transport: each token maps to a principal; only hashes are kept."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+TOKENS_FILENAME = "tokens.json"
+TOKENS_ENV = "MCP_GUARD_TOKENS"  # "principal=sha256hex,principal2=sha256hex"
+PRINCIPAL_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,128}", re.ASCII)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class TokenFile(BaseModel):
+    """tokens.json: {"tokens": {"principal": "sha256 hex of the token"}}."""
+
+    tokens: dict[str, str] = Field(default_factory=dict)
+
+
+class TokenError(ValueError):
+    pass
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def _read(self) -> TokenFile:
+        try:
+            return TokenFile.model_validate_json(self.path.read_bytes())
+        except FileNotFoundError:
+            return TokenFile()
+        except (OSError, ValidationError) as exc:
+            raise TokenError(f"{self.path}: not a valid tokens file ({exc})") from None
+
+    def _env_tokens(self) -> dict[str, str]:
+        entries: dict[str, str] = {}
+        for item in filter(None, (p.strip() for p in os.environ.get(TOKENS_ENV, "").split(","))):
+            principal, _, digest = item.partition("=")
+            if not PRINCIPAL_RE.fullmatch(principal) or not _HEX64.fullmatch(digest):
+                raise TokenError(f"{TOKENS_ENV}: expected principal=<sha256 hex>, got {item!r}")
+            entries[principal] = digest
+        return entries
+
+    def hashes(self) -> dict[str, str]:
+        return {**self._read().tokens, **self._env_tokens()}
+
+    def principals(self) -> list[str]:
+        return sorted(self.hashes())
+
+    def add(self, principal: str) -> str:
+        """Create (or replace) the token of a principal; the plaintext is returned once."""
+        if not PRINCIPAL_RE.fullmatch(principal):
+            raise TokenError(f"invalid principal {principal!r}: use 1-128 of A-Z a-z 0-9 _ . @ : -")
+        token = "mcpg_" + secrets.token_urlsafe(32)
+        data = self._read()
+        data.tokens[principal] = token_hash(token)
+        self._write(data)
+        return token
+
+    def remove(self, principal: str) -> bool:
+        data = self._read()
+        if data.tokens.pop(principal, None) is None:
+            return False
+        self._write(data)
+        return True
+
+    def _write(self, data: TokenFile) -> None:
+        # Write-then-rename: a crash leaves the old file or the new one, never half of one.
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data.model_dump(), handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    def verify(self, token: str) -> str | None:
+        """The principal whose token this is, or None. Constant-time on the hash."""
+        digest = token_hash(token)
+        found = None
+        for principal, expected in self.hashes().items():
+            if hmac.compare_digest(digest, expected):
+                found = principal
+        return found

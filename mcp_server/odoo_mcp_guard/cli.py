@@ -1,0 +1,429 @@
+"""The ``odoo-mcp-guard`` command: serve, and the operator's tools (policy, approvals,
+connections, audit, tokens) on the embedded store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from odoo_mcp_guard import __version__
+from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
+from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
+from odoo_mcp_guard.store import (
+    ApprovalError,
+    ApprovalRequest,
+    Connection,
+    Store,
+    StoreError,
+    data_to_json,
+    default_data_dir,
+)
+
+PROG = "odoo-mcp-guard"
+POLICY_ENV = "MCP_GUARD_POLICY"
+
+
+class UsageError(Exception):
+    """A user mistake: reported as one line on stderr, exit status 2."""
+
+
+def _print_json(value: Any) -> None:
+    print(data_to_json(value))
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return Store.open(args.data_dir)
+
+
+def _policy_path(args: argparse.Namespace) -> Path | None:
+    given = getattr(args, "policy", None) or os.environ.get(POLICY_ENV)
+    return Path(given).expanduser() if given else None
+
+
+# --- serve ---------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from odoo_mcp_guard.server import run_server
+
+    run_server(
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        policy_file=_policy_path(args),
+        data_dir=args.data_dir,
+        allow_anonymous=args.allow_anonymous,
+    )
+    return 0
+
+
+# --- policy --------------------------------------------------------------------------
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy_file(Path(args.file))
+    except PolicyError as exc:
+        print(f"{PROG}: {exc.source}: invalid policy ({len(exc.faults)} faults)", file=sys.stderr)
+        for fault in exc.faults:
+            print(f"  {fault}", file=sys.stderr)
+        return 1
+    print("\n".join(policy.describe()))
+    return 0
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    source = PolicySource(_policy_path(args))
+    if source.last_error:
+        raise UsageError(source.last_error)
+    policy = source.current()
+    if args.json:
+        _print_json(policy.document.to_json_dict())
+    else:
+        print("\n".join(policy.describe()))
+    return 0
+
+
+# --- approvals -----------------------------------------------------------------------
+
+
+def _request_line(request: ApprovalRequest) -> str:
+    return (
+        f"{request.ref}  {request.state:<9}  {request.tool:<20}  by {request.principal}  "
+        f"filed {_when(request.created_at)}"
+    )
+
+
+def _request_detail(request: ApprovalRequest) -> list[str]:
+    lines = [
+        f"request:    {request.ref} (id {request.id})",
+        f"state:      {request.state}",
+        f"tool:       {request.tool}",
+        f"arguments:  {json.dumps(request.arguments, ensure_ascii=False)}",
+        f"hash:       {request.arguments_hash}",
+        f"requester:  {request.principal}",
+        f"reason:     {request.reason or '-'}",
+        f"filed:      {_when(request.created_at)}",
+        f"expires:    {_when(request.expires_at)}",
+    ]
+    if request.decided_by:
+        lines.append(f"decided by: {request.decided_by} at {_when(request.decided_at)}")
+        lines.append(f"note:       {request.decision_note or '-'}")
+    if request.consumed_at:
+        lines.append(f"used:       {_when(request.consumed_at)}")
+    if request.result_note:
+        lines.append(f"result:     {request.result_note}")
+    return lines
+
+
+def cmd_approvals_list(args: argparse.Namespace) -> int:
+    requests = _store(args).list_requests(state=args.state, limit=args.limit)
+    if args.json:
+        _print_json([request.summary() for request in requests])
+    elif not requests:
+        print("no approval requests" + (f" in state {args.state}" if args.state else ""))
+    else:
+        print("\n".join(_request_line(request) for request in requests))
+    return 0
+
+
+def _get_request(store: Store, key: str) -> ApprovalRequest:
+    request = store.get_request(key)
+    if request is None:
+        raise UsageError(f"no approval request {key!r}")
+    return request
+
+
+def cmd_approvals_show(args: argparse.Namespace) -> int:
+    request = _get_request(_store(args), args.id)
+    if args.json:
+        _print_json(request.summary())
+    else:
+        print("\n".join(_request_detail(request)))
+    return 0
+
+
+def _decide(args: argparse.Namespace, approve: bool) -> int:
+    store = _store(args)
+    request = _get_request(store, args.id)
+    decided = store.decide(request.id, approve=approve, approver=args.approver, note=args.note)
+    verb = "approved" if approve else "rejected"
+    print(f"{decided.ref} {verb} by {decided.decided_by}")
+    if approve:
+        print(
+            f"valid until {_when(decided.expires_at)}, for one call of {decided.tool} "
+            f"by {decided.principal} with the same arguments"
+        )
+    return 0
+
+
+def cmd_approvals_approve(args: argparse.Namespace) -> int:
+    return _decide(args, approve=True)
+
+
+def cmd_approvals_reject(args: argparse.Namespace) -> int:
+    return _decide(args, approve=False)
+
+
+def cmd_approvals_cancel(args: argparse.Namespace) -> int:
+    request = _store(args).cancel_request(args.id)
+    print(f"{request.ref} cancelled")
+    return 0
+
+
+# --- connections ---------------------------------------------------------------------
+
+# odoo-claude-mcp and its forks spell some keys differently.
+_SYNONYMS = {
+    "name": "alias",
+    "database": "db",
+    "user": "username",
+    "login": "username",
+    "apikey": "api_key",
+    "key": "api_key",
+}
+
+
+def _connection_from(entry: Any, index: int) -> Connection:
+    if not isinstance(entry, dict):
+        raise UsageError(f"connections[{index}]: expected an object, got {type(entry).__name__}")
+    fields = {_SYNONYMS.get(key, key): value for key, value in entry.items()}
+    known = set(Connection.model_fields)
+    try:
+        return Connection.model_validate({k: v for k, v in fields.items() if k in known})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UsageError(f"connections[{index}].{where}: {first['msg']}") from None
+
+
+def cmd_connections_list(args: argparse.Namespace) -> int:
+    connections = [conn.public() for conn in _store(args).list_connections()]
+    if args.json:
+        _print_json(connections)
+    elif not connections:
+        print("no connections")
+    else:
+        for conn in connections:
+            print(
+                f"{conn['alias']:<16} {conn['url']}  db={conn['db']}  user={conn['username']}  "
+                f"{conn['protocol']}"
+            )
+    return 0
+
+
+def cmd_connections_import(args: argparse.Namespace) -> int:
+    try:
+        data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.file}: not valid JSON: {exc}") from None
+    entries = data.get("connections") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise UsageError(f'{args.file}: expected a list of connections or {{"connections": [...]}}')
+    connections = [_connection_from(entry, index) for index, entry in enumerate(entries)]
+    store = _store(args)
+    added, skipped = [], []
+    for conn in connections:
+        # An import never replaces a connection: replacing one is a removal, which is gated.
+        if store.get_connection(conn.alias) is not None:
+            skipped.append(conn.alias)
+        else:
+            store.add_connection(conn)
+            added.append(conn.alias)
+    print(f"imported {len(added)} connection(s)" + (f": {', '.join(added)}" if added else ""))
+    if skipped:
+        print(f"skipped {len(skipped)} existing alias(es), not replaced: {', '.join(skipped)}")
+    return 0
+
+
+# --- audit, tokens -------------------------------------------------------------------
+
+
+def cmd_audit_tail(args: argparse.Namespace) -> int:
+    events = _store(args).audit_tail(args.n)
+    if args.json:
+        _print_json([event.model_dump() for event in events])
+    else:
+        for event in events:
+            ref = f" {event.request_ref}" if event.request_ref else ""
+            print(
+                f"{event.time}  {event.outcome:<17} {event.tool:<20} {event.principal}{ref}"
+                f"  {event.detail}".rstrip()
+            )
+    return 0
+
+
+def _tokens(args: argparse.Namespace) -> TokenStore:
+    return TokenStore(args.data_dir / TOKENS_FILENAME)
+
+
+def cmd_tokens_add(args: argparse.Namespace) -> int:
+    token = _tokens(args).add(args.principal)
+    print(token)
+    print(f"token for {args.principal}: shown once, stored hashed", file=sys.stderr)
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    principals = _tokens(args).principals()
+    print("\n".join(principals) if principals else "no tokens")
+    return 0
+
+
+def cmd_tokens_remove(args: argparse.Namespace) -> int:
+    if not _tokens(args).remove(args.principal):
+        raise UsageError(f"no token for {args.principal!r}")
+    print(f"token for {args.principal} removed")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------
+
+
+def _add(
+    sub: argparse._SubParsersAction,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help_text: str,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _group(
+    sub: argparse._SubParsersAction, name: str, help_text: str
+) -> argparse._SubParsersAction:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=lambda _args, p=parser: (p.print_help(sys.stderr), 2)[1])
+    return parser.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A policy and four-eyes approval gate for MCP tools that manage Odoo "
+        "connections.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the guard's data directory (default: $MCP_GUARD_DATA_DIR, else "
+        "~/.local/share/odoo-mcp-guard)",
+    )
+    parser.set_defaults(handler=lambda _args: (parser.print_help(sys.stderr), 2)[1])
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = _add(sub, "serve", cmd_serve, "run the guarded MCP server")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
+    serve.add_argument(
+        "--data-dir",
+        dest="data_dir_local",
+        type=Path,
+        default=None,
+        help="the guard's data directory",
+    )
+    serve.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="HTTP: accept requests without a bearer token (principal 'anonymous')",
+    )
+
+    policy = _group(sub, "policy", "check or show a policy document")
+    check = _add(policy, "check", cmd_policy_check, "validate a policy file, print its rules")
+    check.add_argument("file")
+    show = _add(policy, "show", cmd_policy_show, "print the policy in force")
+    show.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
+    show.add_argument("--json", action="store_true", help="print the JSON document")
+
+    approvals = _group(sub, "approvals", "list and decide approval requests")
+    listing = _add(approvals, "list", cmd_approvals_list, "list approval requests, newest first")
+    listing.add_argument(
+        "--state",
+        choices=["pending", "approved", "rejected", "cancelled", "expired", "done", "failed"],
+    )
+    listing.add_argument("--limit", type=int, default=200)
+    listing.add_argument("--json", action="store_true")
+    for name, handler, text in (
+        ("show", cmd_approvals_show, "show one request"),
+        ("approve", cmd_approvals_approve, "approve a pending request (not your own)"),
+        ("reject", cmd_approvals_reject, "reject a pending request (not your own)"),
+        ("cancel", cmd_approvals_cancel, "cancel a pending or approved request"),
+    ):
+        command = _add(approvals, name, handler, text)
+        command.add_argument("id", help="request id or reference (MCPR-00001)")
+        if name == "show":
+            command.add_argument("--json", action="store_true")
+        if name in ("approve", "reject"):
+            command.add_argument(
+                "--as",
+                dest="approver",
+                required=True,
+                help="the approver's name; must differ from the requester",
+            )
+            command.add_argument("--note", default=None, help="a note for the requester")
+
+    connections = _group(sub, "connections", "list or import Odoo connections")
+    conn_list = _add(connections, "list", cmd_connections_list, "list connections (no secrets)")
+    conn_list.add_argument("--json", action="store_true")
+    conn_import = _add(
+        connections,
+        "import",
+        cmd_connections_import,
+        "import odoo-claude-mcp's connections.json (existing aliases are kept)",
+    )
+    conn_import.add_argument("file")
+
+    audit = _group(sub, "audit", "read the audit trail")
+    tail = _add(audit, "tail", cmd_audit_tail, "print the newest audit events")
+    tail.add_argument("-n", type=int, default=20, help="how many events (default 20)")
+    tail.add_argument("--json", action="store_true")
+
+    tokens = _group(sub, "tokens", "bearer tokens for the HTTP transport")
+    add = _add(tokens, "add", cmd_tokens_add, "create a token for a principal (printed once)")
+    add.add_argument("principal")
+    _add(tokens, "list", cmd_tokens_list, "list principals that have a token")
+    remove = _add(tokens, "remove", cmd_tokens_remove, "remove a principal's token")
+    remove.add_argument("principal")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    local_dir = getattr(args, "data_dir_local", None)
+    args.data_dir = (local_dir or args.data_dir or default_data_dir()).expanduser()
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except (UsageError, ApprovalError, StoreError, TokenError, PolicyError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""The gate every tool call passes: name check, policy decision, rate limit, approval, audit.
+
+Nothing executes unless the decision for that exact call was ``allow``, or
+``require_approval`` with an approval consumed for it (DESIGN invariants 1-3, 6, 7).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from typing import Any, TypeVar
+
+from odoo_mcp_guard.names import arguments_hash, check_tool_name, printable_name
+from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
+from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LOCAL_APPROVAL_HINT = (
+    "an approver (not you) runs `odoo-mcp-guard approvals approve {ref} --as NAME` "
+    "on the guard's host"
+)
+
+
+class GuardRefusal(Exception):
+    """The call must not run. ``message`` is meant for the agent, ``outcome`` for the audit."""
+
+    def __init__(self, outcome: Outcome, message: str, structured: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+        self.structured = structured
+
+
+class Guard:
+    def __init__(
+        self,
+        policy: PolicySource,
+        store: Store,
+        *,
+        approval_hint: str = LOCAL_APPROVAL_HINT,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.policy = policy
+        self.store = store
+        self.approval_hint = approval_hint
+        self.clock = clock
+
+    # --- listing -------------------------------------------------------------------
+
+    def visible(self, names: Iterable[str]) -> list[str]:
+        """The tools an agent may see. With no usable policy nothing is listed (fail closed)."""
+        try:
+            policy = self.policy.current()
+        except PolicyUnavailable:
+            return []
+        return [
+            name for name in names if check_tool_name(name) is None and not policy.is_hidden(name)
+        ]
+
+    # --- calling -------------------------------------------------------------------
+
+    def _audit(
+        self,
+        principal: str,
+        tool: str,
+        args_hash: str,
+        outcome: Outcome,
+        detail: str = "",
+        request_ref: str | None = None,
+    ) -> None:
+        self.store.append_audit(
+            AuditEvent(
+                principal=principal,
+                tool=tool,
+                arguments_hash=args_hash,
+                outcome=outcome,
+                detail=detail[:1000],
+                request_ref=request_ref,
+            )
+        )
+
+    def _refuse(
+        self,
+        principal: str,
+        tool: str,
+        args_hash: str,
+        outcome: Outcome,
+        message: str,
+        structured: dict[str, Any] | None = None,
+        request_ref: str | None = None,
+    ) -> GuardRefusal:
+        self._audit(principal, tool, args_hash, outcome, message, request_ref)
+        return GuardRefusal(outcome, message, structured)
+
+    async def call(
+        self,
+        principal: str,
+        tool: str,
+        arguments: object,
+        *,
+        listed: Collection[str],
+        execute: Callable[[dict[str, Any]], Awaitable[T]],
+        also_governed_by: Sequence[str] = (),
+    ) -> T:
+        name_fault = check_tool_name(tool)
+        if name_fault is not None:
+            raise self._refuse(
+                principal, printable_name(tool), "-", "invalid", f"Refused: {name_fault}."
+            )
+        try:
+            args_hash = arguments_hash(arguments)
+        except (TypeError, ValueError):
+            args_hash = "-"
+        try:
+            policy = self.policy.current()
+        except PolicyUnavailable as exc:
+            raise self._refuse(
+                principal, tool, args_hash, "unavailable", f"Refused: {exc}; no tool can run."
+            ) from None
+        decision = policy.decide(tool)
+        if decision.hidden:
+            raise self._refuse(
+                principal,
+                tool,
+                args_hash,
+                "hidden",
+                f"Refused: the tool '{tool}' is hidden by policy and cannot be called.",
+            )
+        if tool not in listed:
+            raise self._refuse(
+                principal, tool, args_hash, "unknown", f"Refused: unknown tool '{tool}'."
+            )
+        if not isinstance(arguments, dict):
+            raise self._refuse(
+                principal,
+                tool,
+                args_hash,
+                "invalid",
+                f"Refused: the arguments of '{tool}' must be a JSON object, "
+                f"not {type(arguments).__name__}.",
+            )
+
+        decisions = [decision, *(policy.decide(other) for other in also_governed_by)]
+        for rule in decisions:
+            if rule.hidden or rule.action == "deny":
+                why = rule.reason or ("hidden by policy" if rule.hidden else "denied by policy")
+                via = "" if rule.tool == tool else f" (it would also {rule.tool})"
+                raise self._refuse(
+                    principal,
+                    tool,
+                    args_hash,
+                    "denied",
+                    f"Refused: '{tool}' is not allowed{via}: {why}.",
+                )
+        for rule in decisions:
+            if rule.rate_limit is None:
+                continue
+            wait = self.store.hit_rate_limit(
+                principal, rule.tool, rule.rate_limit.max, rule.rate_limit.window, self.clock()
+            )
+            if wait is not None:
+                raise self._refuse(
+                    principal,
+                    tool,
+                    args_hash,
+                    "rate_limited",
+                    f"Refused: rate limit for '{rule.tool}' reached ({rule.rate_limit.max} calls "
+                    f"per {rule.rate_limit.window:g} s); retry in {wait:.1f} s.",
+                    {"status": "rate_limited", "retry_after": round(wait, 3)},
+                )
+
+        gating = [rule for rule in decisions if rule.action == "require_approval"]
+        if not gating:
+            self._audit(principal, tool, args_hash, "allowed")
+            return await self._execute(principal, tool, args_hash, arguments, execute, None)
+        return await self._through_approval(principal, tool, args_hash, arguments, gating, execute)
+
+    async def _execute(
+        self,
+        principal: str,
+        tool: str,
+        args_hash: str,
+        arguments: dict[str, Any],
+        execute: Callable[[dict[str, Any]], Awaitable[T]],
+        request: ApprovalRequest | None,
+    ) -> T:
+        try:
+            return await execute(arguments)
+        except Exception as exc:
+            note = str(exc)[:500] or type(exc).__name__
+            if request is not None:
+                self.store.mark_failed(request.id, note)
+            self._audit(
+                principal, tool, args_hash, "failed", note, request.ref if request else None
+            )
+            raise
+
+    async def _through_approval(
+        self,
+        principal: str,
+        tool: str,
+        args_hash: str,
+        arguments: dict[str, Any],
+        gating: list[Decision],
+        execute: Callable[[dict[str, Any]], Awaitable[T]],
+    ) -> T:
+        store = self.store
+        now = self.clock()
+        store.expire_stale(now)
+        request = store.open_request(tool, args_hash, principal)
+        if request is not None and request.state == "approved":
+            event = AuditEvent(
+                principal=principal,
+                tool=tool,
+                arguments_hash=args_hash,
+                outcome="approved_executed",
+                detail=f"approved by {request.decided_by}",
+                request_ref=request.ref,
+            )
+            if store.consume(request.id, event, now):
+                return await self._execute(principal, tool, args_hash, arguments, execute, request)
+            # Another call consumed it first: this one needs an approval of its own.
+        elif request is not None and request.state == "rejected":
+            store.mark_reported(request.id)
+            note = f": {request.decision_note}" if request.decision_note else ""
+            raise self._refuse(
+                principal,
+                tool,
+                args_hash,
+                "approval_rejected",
+                f"Refused: request {request.ref} for '{tool}' was rejected by "
+                f"{request.decided_by}{note}. Calling again files a new request.",
+                {
+                    "status": "rejected",
+                    "request": request.ref,
+                    "note": request.decision_note or "",
+                },
+                request.ref,
+            )
+        elif request is not None and request.state == "expired":
+            store.mark_reported(request.id)
+            raise self._expired(principal, tool, args_hash, request)
+
+        reason = next((rule.reason for rule in gating if rule.reason), None)
+        expires_in = min(rule.expires_in for rule in gating)
+        filed, created = store.file_request(tool, arguments, principal, reason, expires_in, now)
+        why = f" ({reason})" if reason else ""
+        raise self._refuse(
+            principal,
+            tool,
+            args_hash,
+            "approval_pending",
+            f"Approval required: '{tool}' needs an approver's decision{why}. "
+            f"Request {filed.ref} is pending; {self.approval_hint.format(ref=filed.ref)}. "
+            "Call again with the same arguments once it is approved.",
+            {"status": "pending", "request": filed.ref, "id": filed.id, "new": created},
+            filed.ref,
+        )
+
+    def _expired(
+        self, principal: str, tool: str, args_hash: str, request: ApprovalRequest
+    ) -> GuardRefusal:
+        return self._refuse(
+            principal,
+            tool,
+            args_hash,
+            "approval_expired",
+            f"Refused: the approval {request.ref} for '{tool}' has expired. "
+            "Calling again files a new request.",
+            {"status": "expired", "request": request.ref},
+            request.ref,
+        )

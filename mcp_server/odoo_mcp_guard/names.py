@@ -1,0 +1,56 @@
+"""Tool names and argument fingerprints: the two things every decision is keyed on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+# The MCP tool-name alphabet. Matching is exact: no case folding, no Unicode
+# normalisation, no trimming, so a look-alike name can never reach a rule.
+TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
+
+
+def check_tool_name(name: object) -> str | None:
+    """Return None for a valid tool name, else a one-line reason."""
+    if not isinstance(name, str):
+        return f"tool name must be a string, got {type(name).__name__}"
+    if not name:
+        return "tool name is empty"
+    if len(name) > 128:
+        return f"tool name is {len(name)} characters long; at most 128 are allowed"
+    if not TOOL_NAME_RE.fullmatch(name):
+        bad = next(ch for ch in name if not TOOL_NAME_RE.fullmatch(ch))
+        return f"tool name contains {bad!a}, outside the MCP tool-name alphabet [A-Za-z0-9_.-]"
+    return None
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8. The Odoo add-on hashes the same way."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def arguments_hash(arguments: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of a call's arguments."""
+    return hashlib.sha256(canonical_json(arguments)).hexdigest()
+
+
+def printable_name(name: object, limit: int = 80) -> str:
+    """A tool name as it may be shown in a message or stored in the audit: escaped, bounded."""
+    text = name if isinstance(name, str) else repr(name)
+    shown = ascii(text[:limit])[1:-1]
+    return shown + ("…" if len(text) > limit else "")
+
+
+SECRET_KEYS = frozenset({"password", "api_key", "apikey", "token", "secret", "access_token"})
+
+
+def redact(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the arguments with secret values replaced, for storage and display."""
+    return {
+        key: ("***" if key.lower() in SECRET_KEYS and value not in (None, "") else value)
+        for key, value in arguments.items()
+    }

@@ -1,0 +1,395 @@
+"""The policy document: its schema, loading with precise faults, and the per-tool decision.
+
+The format is the published gateway one (``version``/``default``/``hide``/``rules``),
+extended with ``require_approval``, ``rate_limit``, ``reason`` and ``approval``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from json.decoder import scanstring
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from odoo_mcp_guard.names import canonical_json
+
+log = logging.getLogger(__name__)
+
+Action = Literal["allow", "deny", "require_approval"]
+# A rule key or hide entry: a tool name, or a glob over tool names (``*`` and ``?``).
+ToolPattern = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-*?]{1,128}$")]
+
+MAX_POLICY_BYTES = 1 << 20
+DEFAULT_EXPIRES_IN = 3600
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class RateLimit(_Strict):
+    max: int = Field(ge=1, description="calls allowed per principal within the window")
+    window: float = Field(gt=0, le=86400 * 31, description="sliding window, in seconds")
+
+
+class ApprovalSettings(_Strict):
+    expires_in: int = Field(ge=1, le=86400 * 31, description="seconds an approval stays valid")
+
+
+class Rule(_Strict):
+    action: Action
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    rate_limit: RateLimit | None = None
+    approval: ApprovalSettings | None = None
+
+
+class PolicyDocument(_Strict):
+    version: Literal["1"]
+    default: Action = "deny"
+    hide: list[ToolPattern] = Field(default_factory=list)
+    rules: dict[ToolPattern, Rule] = Field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+BUILTIN_POLICY = PolicyDocument(
+    version="1",
+    default="deny",
+    hide=[],
+    rules={
+        "odoo_connections": Rule(action="allow"),
+        "odoo_connect": Rule(action="allow"),
+        "odoo_disconnect": Rule(
+            action="require_approval",
+            reason="Removing a connection cannot be undone",
+            approval=ApprovalSettings(expires_in=DEFAULT_EXPIRES_IN),
+        ),
+    },
+)
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used; ``faults`` holds one line per fault."""
+
+    def __init__(self, source: str, faults: list[str]):
+        self.source = source
+        self.faults = faults
+        super().__init__(f"{source}: invalid policy: " + "; ".join(faults))
+
+
+class PolicyUnavailable(RuntimeError):
+    """No good policy is loaded: every call is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    tool: str
+    action: Action
+    hidden: bool
+    reason: str | None
+    rate_limit: RateLimit | None
+    expires_in: int
+    rule: str | None  # the rule key that matched; None means the document's default
+
+
+def _is_glob(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
+
+
+class Policy:
+    """A loaded, compiled policy document. ``decide`` is pure and cached."""
+
+    _CACHE_LIMIT = 4096
+
+    def __init__(self, document: PolicyDocument, source: str = "<built-in>"):
+        self.document = document
+        self.source = source
+        self.etag = hashlib.sha256(canonical_json(document.to_json_dict())).hexdigest()[:16]
+        rules = document.rules
+        self._exact = {key: rule for key, rule in rules.items() if not _is_glob(key)}
+        # The longest glob is the most specific; ties are broken by name to stay deterministic.
+        self._globs = sorted(
+            ((key, rule) for key, rule in rules.items() if _is_glob(key)),
+            key=lambda item: (-len(item[0]), item[0]),
+        )
+        self._hide_exact = {name for name in document.hide if not _is_glob(name)}
+        self._hide_globs = [name for name in document.hide if _is_glob(name)]
+        self._cache: dict[str, Decision] = {}
+
+    def is_hidden(self, tool: str) -> bool:
+        return tool in self._hide_exact or any(
+            fnmatch.fnmatchcase(tool, pattern) for pattern in self._hide_globs
+        )
+
+    def rule_for(self, tool: str) -> tuple[str | None, Rule | None]:
+        rule = self._exact.get(tool)
+        if rule is not None:
+            return tool, rule
+        for key, glob_rule in self._globs:
+            if fnmatch.fnmatchcase(tool, key):
+                return key, glob_rule
+        return None, None
+
+    def decide(self, tool: str) -> Decision:
+        decision = self._cache.get(tool)
+        if decision is not None:
+            return decision
+        key, rule = self.rule_for(tool)
+        if rule is None:
+            decision = Decision(
+                tool,
+                self.document.default,
+                self.is_hidden(tool),
+                None,
+                None,
+                DEFAULT_EXPIRES_IN,
+                None,
+            )
+        else:
+            decision = Decision(
+                tool,
+                rule.action,
+                self.is_hidden(tool),
+                rule.reason,
+                rule.rate_limit,
+                rule.approval.expires_in if rule.approval else DEFAULT_EXPIRES_IN,
+                key,
+            )
+        if len(self._cache) >= self._CACHE_LIMIT:
+            self._cache.clear()  # bounded: names sent by a client must not grow memory
+        self._cache[tool] = decision
+        return decision
+
+    def describe(self) -> list[str]:
+        """The effective rules, one line each, for ``policy check`` and ``policy show``."""
+        doc = self.document
+        lines = [f"policy {self.source} (etag {self.etag})", f"default: {doc.default}"]
+        lines.append("hidden: " + (", ".join(doc.hide) if doc.hide else "(none)"))
+        for key in [*sorted(self._exact), *(key for key, _ in self._globs)]:
+            rule = doc.rules[key]
+            parts = [f"rule {key}: {rule.action}"]
+            if rule.rate_limit:
+                parts.append(f"rate limit {rule.rate_limit.max}/{rule.rate_limit.window:g}s")
+            if rule.action == "require_approval":
+                expires = rule.approval.expires_in if rule.approval else DEFAULT_EXPIRES_IN
+                parts.append(f"approval valid {expires}s")
+            if rule.reason:
+                parts.append(f"reason: {rule.reason}")
+            lines.append(", ".join(parts))
+        return lines
+
+
+# --- loading, with the line of every fault ---------------------------------------------
+
+_WS = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _json_path(loc: tuple[Any, ...]) -> str:
+    out = "$"
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _IDENT.fullmatch(part):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=True)}]"
+    return out
+
+
+class _Locator:
+    """Walks JSON text that ``json.loads`` accepted, noting the line of every value and
+    refusing duplicate keys (a second ``"odoo_disconnect"`` must not silently win)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+        self.lines: dict[tuple[Any, ...], int] = {}
+        self.duplicates: list[tuple[tuple[Any, ...], int]] = []
+        self._value(0, ())
+
+    def line(self, pos: int) -> int:
+        return bisect.bisect_left(self.newlines, pos) + 1
+
+    def _ws(self, pos: int) -> int:
+        return _WS.match(self.text, pos).end()
+
+    def _value(self, pos: int, path: tuple[Any, ...]) -> int:
+        text = self.text
+        pos = self._ws(pos)
+        self.lines.setdefault(path, self.line(pos))
+        char = text[pos]
+        if char == "{":
+            seen: set[str] = set()
+            pos = self._ws(pos + 1)
+            if text[pos] == "}":
+                return pos + 1
+            while True:
+                pos = self._ws(pos)
+                key_pos = pos
+                key, pos = scanstring(text, pos + 1)
+                if key in seen:
+                    self.duplicates.append(((*path, key), self.line(key_pos)))
+                seen.add(key)
+                pos = self._ws(pos) + 1  # the colon
+                pos = self._ws(self._value(pos, (*path, key)))
+                if text[pos] == ",":
+                    pos += 1
+                    continue
+                return pos + 1
+        if char == "[":
+            index = 0
+            pos = self._ws(pos + 1)
+            if text[pos] == "]":
+                return pos + 1
+            while True:
+                pos = self._ws(self._value(pos, (*path, index)))
+                index += 1
+                if text[pos] == ",":
+                    pos += 1
+                    continue
+                return pos + 1
+        if char == '"':
+            return scanstring(text, pos + 1)[1]
+        for literal in ("true", "false", "null"):
+            if text.startswith(literal, pos):
+                return pos + len(literal)
+        return _NUMBER.match(text, pos).end()
+
+    def line_of(self, loc: tuple[Any, ...]) -> int:
+        # A missing field has no line of its own: report the object that lacks it.
+        while loc and loc not in self.lines:
+            loc = loc[:-1]
+        return self.lines.get(loc, 1)
+
+
+def load_policy_text(text: str, source: str = "<policy>") -> Policy:
+    """Parse and validate a policy document; raise PolicyError naming each fault's line and path."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            source, [f"line 1: $: the policy is larger than {MAX_POLICY_BYTES} bytes"]
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyError(
+            source, [f"line {exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"]
+        ) from None
+    except RecursionError:
+        raise PolicyError(source, ["line 1: $: the document is nested too deeply"]) from None
+    locator = _Locator(text)
+    faults = [f"line {line}: {_json_path(loc)}: duplicate key" for loc, line in locator.duplicates]
+    if not isinstance(data, dict):
+        faults.append(f"line 1: $: the policy must be a JSON object, not {type(data).__name__}")
+        raise PolicyError(source, faults)
+    try:
+        document = PolicyDocument.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if part != "[key]")
+            # Pydantic names the failing union member or type in the location; keep the JSON path.
+            loc = tuple(p for p in loc if not (isinstance(p, str) and p in _TYPE_TAGS))
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            elif "[key]" in error["loc"]:
+                message = "invalid tool name or glob (allowed: A-Z a-z 0-9 _ . - * ?, 1 to 128)"
+            faults.append(f"line {locator.line_of(loc)}: {_json_path(loc)}: {message}")
+    if faults:
+        raise PolicyError(source, faults)
+    return Policy(document, source)
+
+
+_TYPE_TAGS = frozenset({"RateLimit", "ApprovalSettings", "Rule", "str", "int", "float"})
+
+
+def load_policy_file(path: Path) -> Policy:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(str(path), [f"not UTF-8 at byte {exc.start}"]) from None
+    return load_policy_text(text, str(path))
+
+
+class PolicySource:
+    """The policy in force: the built-in default, or a file re-read when it changes.
+
+    A file that fails to load never replaces a good policy; with no good one at all,
+    ``current()`` raises PolicyUnavailable and every call is refused.
+    """
+
+    def __init__(self, path: Path | None = None, *, check_interval: float = 0.5):
+        self.path = path
+        self.check_interval = check_interval
+        self.last_error: str | None = None
+        self._policy: Policy | None = None if path else Policy(BUILTIN_POLICY)
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        if path is not None:
+            self.refresh()
+
+    @property
+    def version(self) -> str:
+        return self._policy.etag if self._policy else ""
+
+    def current(self) -> Policy:
+        if self.path is not None and time.monotonic() - self._checked_at >= self.check_interval:
+            self.refresh()
+        if self._policy is None:
+            raise PolicyUnavailable(f"no valid policy is loaded ({self.last_error})")
+        return self._policy
+
+    def refresh(self) -> bool:
+        """Re-read the file if it changed; True when the policy in force changed."""
+        if self.path is None:
+            return False
+        with self._lock:
+            self._checked_at = time.monotonic()
+            try:
+                stat = os.stat(self.path)
+            except OSError as exc:
+                stamp = None
+                error = f"{self.path}: cannot read the file: {exc.strerror or exc}"
+            else:
+                stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+                error = None
+            if stamp is not None and stamp == self._stamp:
+                return False
+            self._stamp = stamp
+            if error is None:
+                try:
+                    policy = load_policy_file(self.path)
+                except PolicyError as exc:
+                    error = str(exc)
+                else:
+                    before = self.version
+                    self._policy = policy
+                    self.last_error = None
+                    return policy.etag != before
+            if error != self.last_error:
+                kept = "keeping the last good policy" if self._policy else "refusing every call"
+                log.error("%s; %s", error, kept)
+            self.last_error = error
+            return False
+
+
+def policy_source(path: Path | None) -> PolicySource:
+    return PolicySource(path)

@@ -1,0 +1,586 @@
+"""The embedded store: one SQLite file (WAL) for connections, approval requests, audit and
+rate-limit counters. Every write is one transaction, so a kill -9 leaves it consistent."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from odoo_mcp_guard.names import arguments_hash, redact
+
+DB_FILENAME = "guard.sqlite3"
+
+RequestState = Literal["pending", "approved", "rejected", "cancelled", "expired", "done", "failed"]
+Outcome = Literal[
+    "allowed",
+    "denied",
+    "hidden",
+    "invalid",
+    "unknown",
+    "unavailable",
+    "rate_limited",
+    "approval_pending",
+    "approval_rejected",
+    "approval_expired",
+    "approved_executed",
+    "failed",
+]
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used (unreadable, locked, not a guard database)."""
+
+
+class ApprovalError(ValueError):
+    """An approval action that the rules refuse (four-eyes, wrong state, expired, unknown)."""
+
+
+class Connection(BaseModel):
+    """An Odoo connection as odoo-claude-mcp configures it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    url: str = Field(min_length=1, max_length=2048)
+    db: str = Field(min_length=1, max_length=256)
+    username: str = Field(min_length=1, max_length=256)
+    password: str | None = Field(default=None, max_length=4096)
+    api_key: str | None = Field(default=None, max_length=4096)
+    protocol: Literal["xmlrpc", "jsonrpc"] = "xmlrpc"
+    verify_ssl: bool = True
+
+    def public(self) -> dict[str, Any]:
+        """What an agent or a listing may see: never a password or key."""
+        data = self.model_dump(exclude={"password", "api_key"})
+        data["has_password"] = bool(self.password)
+        data["has_api_key"] = bool(self.api_key)
+        return data
+
+
+class ApprovalRequest(BaseModel):
+    id: int
+    ref: str
+    tool: str
+    arguments: dict[str, Any]  # redacted
+    arguments_hash: str
+    principal: str
+    reason: str | None
+    state: RequestState
+    created_at: float
+    expires_at: float
+    expires_in: int
+    decided_by: str | None = None
+    decided_at: float | None = None
+    decision_note: str | None = None
+    consumed_at: float | None = None
+    result_note: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class AuditEvent(BaseModel):
+    uuid: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    time: str = Field(default_factory=lambda: utc_iso(time.time()))
+    principal: str
+    tool: str
+    arguments_hash: str
+    outcome: Outcome
+    detail: str = ""
+    request_ref: str | None = None
+
+
+def utc_iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_SCHEMA_V1 = """
+CREATE TABLE connections (
+    alias TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    db TEXT NOT NULL,
+    username TEXT NOT NULL,
+    password TEXT,
+    api_key TEXT,
+    protocol TEXT NOT NULL,
+    verify_ssl INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE approval_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ref TEXT UNIQUE,
+    tool TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    arguments_hash TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    reason TEXT,
+    state TEXT NOT NULL CHECK (state IN
+        ('pending','approved','rejected','cancelled','expired','done','failed')),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    expires_in INTEGER NOT NULL,
+    decided_by TEXT,
+    decided_at REAL,
+    decision_note TEXT,
+    consumed_at REAL,
+    result_note TEXT,
+    reported INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX approval_requests_call ON approval_requests (tool, arguments_hash, principal, state);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL UNIQUE,
+    time TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments_hash TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    request_ref TEXT
+);
+CREATE TABLE rate_events (
+    principal TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX rate_events_key ON rate_events (principal, tool, at);
+"""
+
+# Versioned migrations, applied in order inside one transaction each (PRAGMA user_version).
+MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+# A request in one of these states still speaks for its call; the others are history.
+_OPEN_STATES = ("pending", "approved", "rejected", "expired")
+
+
+def default_data_dir() -> Path:
+    configured = os.environ.get("MCP_GUARD_DATA_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "odoo-mcp-guard"
+
+
+class Store:
+    """SQLite store. Safe to share between the server and CLI processes (WAL, busy timeout)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the guard store {path}: {exc}") from None
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Store:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the data directory {data_dir}: {exc.strerror}"
+            ) from None
+        path = data_dir / DB_FILENAME
+        if not path.exists():
+            # Connection secrets live here: readable by the owner only.
+            path.touch(mode=0o600)
+        return cls(path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken before any read so that decisions are serialised."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this guard knows"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # --- connections -------------------------------------------------------------------
+
+    @staticmethod
+    def _connection(row: sqlite3.Row) -> Connection:
+        return Connection(
+            alias=row["alias"],
+            url=row["url"],
+            db=row["db"],
+            username=row["username"],
+            password=row["password"],
+            api_key=row["api_key"],
+            protocol=row["protocol"],
+            verify_ssl=bool(row["verify_ssl"]),
+        )
+
+    def list_connections(self) -> list[Connection]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM connections ORDER BY alias").fetchall()
+        return [self._connection(row) for row in rows]
+
+    def get_connection(self, alias: str) -> Connection | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM connections WHERE alias = ?", (alias,)).fetchone()
+        return self._connection(row) if row else None
+
+    def add_connection(self, conn: Connection) -> bool:
+        """Insert or replace; True if the alias was new. Replacement is gated by the caller."""
+        now = time.time()
+        with self._tx() as db:
+            existed = db.execute(
+                "SELECT 1 FROM connections WHERE alias = ?", (conn.alias,)
+            ).fetchone()
+            db.execute(
+                """INSERT INTO connections (alias, url, db, username, password, api_key, protocol,
+                       verify_ssl, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (alias) DO UPDATE SET url = excluded.url, db = excluded.db,
+                       username = excluded.username, password = excluded.password,
+                       api_key = excluded.api_key, protocol = excluded.protocol,
+                       verify_ssl = excluded.verify_ssl, updated_at = excluded.updated_at""",
+                (
+                    conn.alias,
+                    conn.url,
+                    conn.db,
+                    conn.username,
+                    conn.password,
+                    conn.api_key,
+                    conn.protocol,
+                    int(conn.verify_ssl),
+                    now,
+                    now,
+                ),
+            )
+        return existed is None
+
+    def remove_connection(self, alias: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM connections WHERE alias = ?", (alias,)).rowcount > 0
+
+    # --- approval requests -----------------------------------------------------------
+
+    @staticmethod
+    def _request(row: sqlite3.Row) -> ApprovalRequest:
+        data = dict(row)
+        data["arguments"] = json.loads(data["arguments"])
+        data.pop("reported", None)
+        return ApprovalRequest(**data)
+
+    def get_request(self, key: int | str) -> ApprovalRequest | None:
+        """By id (an int or digits) or by reference (MCPR-00001)."""
+        with self._lock:
+            if isinstance(key, int) or str(key).isdigit():
+                row = self._db.execute(
+                    "SELECT * FROM approval_requests WHERE id = ?", (int(key),)
+                ).fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT * FROM approval_requests WHERE ref = ?", (str(key).upper(),)
+                ).fetchone()
+        return self._request(row) if row else None
+
+    def list_requests(self, state: str | None = None, limit: int = 200) -> list[ApprovalRequest]:
+        with self._lock:
+            if state:
+                rows = self._db.execute(
+                    "SELECT * FROM approval_requests WHERE state = ? ORDER BY id DESC LIMIT ?",
+                    (state, limit),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT * FROM approval_requests ORDER BY id DESC LIMIT ?", (limit,)
+                ).fetchall()
+        return [self._request(row) for row in rows]
+
+    def open_request(self, tool: str, args_hash: str, principal: str) -> ApprovalRequest | None:
+        """The newest request that still answers for this exact call, if any."""
+        placeholders = ",".join("?" * len(_OPEN_STATES))
+        with self._lock:
+            row = self._db.execute(
+                f"""SELECT * FROM approval_requests
+                    WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
+                      AND state IN ({placeholders})
+                    ORDER BY id DESC LIMIT 1""",
+                (tool, args_hash, principal, *_OPEN_STATES),
+            ).fetchone()
+        return self._request(row) if row else None
+
+    def file_request(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        principal: str,
+        reason: str | None,
+        expires_in: int,
+        now: float | None = None,
+    ) -> tuple[ApprovalRequest, bool]:
+        """File a request for this call, or return the pending one; True if filed now."""
+        now = time.time() if now is None else now
+        args_hash = arguments_hash(arguments)
+        with self._tx() as db:
+            row = db.execute(
+                """SELECT id FROM approval_requests
+                   WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
+                     AND expires_at > ? ORDER BY id DESC LIMIT 1""",
+                (tool, args_hash, principal, now),
+            ).fetchone()
+            if row:
+                request_id, created = row["id"], False
+            else:
+                request_id = db.execute(
+                    """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
+                           reason, state, created_at, expires_at, expires_in)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)""",
+                    (
+                        tool,
+                        json.dumps(redact(arguments), ensure_ascii=False),
+                        args_hash,
+                        principal,
+                        reason,
+                        now,
+                        now + expires_in,
+                        expires_in,
+                    ),
+                ).lastrowid
+                db.execute(
+                    "UPDATE approval_requests SET ref = ? WHERE id = ?",
+                    (f"MCPR-{request_id:05d}", request_id),
+                )
+                created = True
+        request = self.get_request(request_id)
+        assert request is not None
+        return request, created
+
+    def decide(
+        self,
+        key: int | str,
+        *,
+        approve: bool,
+        approver: str,
+        note: str | None = None,
+        now: float | None = None,
+    ) -> ApprovalRequest:
+        """Approve or reject a pending request. The approver must not be the requester."""
+        now = time.time() if now is None else now
+        approver = approver.strip()
+        if not approver:
+            raise ApprovalError("an approver name is required")
+        request = self.get_request(key)
+        if request is None:
+            raise ApprovalError(f"no approval request {key}")
+        with self._tx() as db:
+            row = db.execute(
+                """SELECT state, principal, expires_at, expires_in FROM approval_requests
+                   WHERE id = ?""",
+                (request.id,),
+            ).fetchone()
+            if row["state"] != "pending":
+                raise ApprovalError(f"{request.ref} is {row['state']}, not pending")
+            if same_person(approver, row["principal"]):
+                raise ApprovalError(
+                    f"{request.ref} was requested by {row['principal']}: "
+                    "the requester cannot approve or reject their own request"
+                )
+            if row["expires_at"] <= now:
+                db.execute(
+                    "UPDATE approval_requests SET state = 'expired' WHERE id = ?", (request.id,)
+                )
+                expired = True
+            else:
+                expired = False
+                # An approval is valid for expires_in from the moment it is given.
+                db.execute(
+                    """UPDATE approval_requests SET state = ?, decided_by = ?, decided_at = ?,
+                           decision_note = ?, expires_at = ?
+                       WHERE id = ? AND state = 'pending'""",
+                    (
+                        "approved" if approve else "rejected",
+                        approver,
+                        now,
+                        note,
+                        now + row["expires_in"] if approve else row["expires_at"],
+                        request.id,
+                    ),
+                )
+        if expired:
+            raise ApprovalError(f"{request.ref} expired before it was decided")
+        decided = self.get_request(request.id)
+        assert decided is not None
+        return decided
+
+    def cancel_request(self, key: int | str) -> ApprovalRequest:
+        request = self.get_request(key)
+        if request is None:
+            raise ApprovalError(f"no approval request {key}")
+        with self._tx() as db:
+            changed = db.execute(
+                """UPDATE approval_requests SET state = 'cancelled'
+                   WHERE id = ? AND state IN ('pending', 'approved')""",
+                (request.id,),
+            ).rowcount
+        if not changed:
+            raise ApprovalError(f"{request.ref} is {request.state}: it cannot be cancelled")
+        return self.get_request(request.id)  # type: ignore[return-value]
+
+    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
+        """Use an approval once: one atomic state change, audited in the same transaction.
+        False if it was not (or no longer) approved and valid."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = db.execute(
+                """UPDATE approval_requests SET state = 'done', consumed_at = ?
+                   WHERE id = ? AND state = 'approved' AND expires_at > ? RETURNING id""",
+                (now, request_id, now),
+            ).fetchone()
+            if row is None:
+                return False
+            self._insert_audit(db, event)
+        return True
+
+    def mark_failed(self, request_id: int, note: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE approval_requests SET state = 'failed', result_note = ? WHERE id = ?",
+                (note, request_id),
+            )
+
+    def mark_reported(self, request_id: int) -> None:
+        """A rejection or expiry has been told to the agent; the next call files anew."""
+        with self._tx() as db:
+            db.execute("UPDATE approval_requests SET reported = 1 WHERE id = ?", (request_id,))
+
+    def expire_stale(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            return db.execute(
+                """UPDATE approval_requests SET state = 'expired'
+                   WHERE state IN ('pending', 'approved') AND expires_at <= ?""",
+                (now,),
+            ).rowcount
+
+    # --- audit -----------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_audit(db: sqlite3.Connection, event: AuditEvent) -> None:
+        db.execute(
+            """INSERT INTO audit (uuid, time, principal, tool, arguments_hash, outcome, detail,
+                   request_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (uuid) DO NOTHING""",
+            (
+                event.uuid,
+                event.time,
+                event.principal,
+                event.tool,
+                event.arguments_hash,
+                event.outcome,
+                event.detail,
+                event.request_ref,
+            ),
+        )
+
+    def append_audit(self, event: AuditEvent) -> None:
+        """Write one audit event; raises if it cannot be stored (never dropped silently)."""
+        with self._tx() as db:
+            self._insert_audit(db, event)
+
+    def audit_tail(self, limit: int = 20) -> list[AuditEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [
+            AuditEvent(**{k: v for k, v in dict(row).items() if k != "id"})
+            for row in reversed(rows)
+        ]
+
+    def audit_count(self, outcome: str | None = None) -> int:
+        with self._lock:
+            if outcome:
+                return self._db.execute(
+                    "SELECT count(*) FROM audit WHERE outcome = ?", (outcome,)
+                ).fetchone()[0]
+            return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
+
+    # --- rate limits -----------------------------------------------------------------
+
+    def hit_rate_limit(
+        self, principal: str, tool: str, max_calls: int, window: float, now: float | None = None
+    ) -> float | None:
+        """Count one call in the sliding window. None if it may pass, else seconds to wait."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM rate_events WHERE principal = ? AND tool = ? AND at <= ?",
+                (principal, tool, now - window),
+            )
+            rows = db.execute(
+                """SELECT at FROM rate_events WHERE principal = ? AND tool = ?
+                   ORDER BY at LIMIT ?""",
+                (principal, tool, max_calls),
+            ).fetchall()
+            if len(rows) >= max_calls:
+                return max(rows[0]["at"] + window - now, 0.001)
+            db.execute(
+                "INSERT INTO rate_events (principal, tool, at) VALUES (?, ?, ?)",
+                (principal, tool, now),
+            )
+        return None
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def same_person(approver: str, principal: str) -> bool:
+    """Four-eyes comparison, deliberately loose: case, width and spacing tricks count as
+    the same person, and so does the bare user name of a transport principal
+    ("root" for "stdio:root"), so a requester cannot approve under a look-alike name."""
+
+    def norm(value: str) -> str:
+        folded = unicodedata.normalize("NFKC", value).casefold()
+        return "".join(ch for ch in folded if ch.isalnum())
+
+    names = {norm(principal), norm(principal.split(":", 1)[-1])}
+    return approver == principal or norm(approver) in names
+
+
+def data_to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,366 @@
+import json
+import logging
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from .mcp_guard_common import (
+    DEFAULT_EXPIRES_IN,
+    TOOL_NAME_RE,
+    allow_connection_removal,
+    arguments_hash,
+    internal_write,
+    is_internal_write,
+    redact,
+)
+
+_logger = logging.getLogger(__name__)
+
+STATES = [
+    ("pending", "Pending"),
+    ("approved", "Approved"),
+    ("rejected", "Rejected"),
+    ("cancelled", "Cancelled"),
+    ("expired", "Expired"),
+    ("done", "Done"),
+    ("failed", "Failed"),
+]
+# fields only the add-on's own methods may write (never a client, whatever its rights)
+PROTECTED_FIELDS = {
+    "name", "tool", "arguments", "arguments_hash", "principal", "reason", "requester_id",
+    "company_id", "connection_id", "connection_alias", "state", "approver_id",
+    "decision_date", "decision_note", "expires_at", "consumed_at",
+}
+CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
+
+
+class McpApprovalRequest(models.Model):
+    _name = "mcp.approval.request"
+    _description = "MCP Approval Request"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+    _check_company_auto = True
+    # anybody who can read a request may comment on it; state changes go through methods
+    _mail_post_access = "read"
+
+    name = fields.Char("Reference", required=True, readonly=True, copy=False, default="/")
+    tool = fields.Char(required=True, readonly=True, tracking=True)
+    arguments = fields.Text("Arguments (redacted)", readonly=True)
+    arguments_hash = fields.Char(readonly=True, index=True)
+    principal = fields.Char(readonly=True, help="Identity of the agent as seen by the MCP front-end.")
+    reason = fields.Text(readonly=True)
+    requester_id = fields.Many2one("res.users", "Requested by", required=True, readonly=True, index=True)
+    company_id = fields.Many2one("res.company", required=True, readonly=True, default=lambda self: self.env.company)
+    connection_id = fields.Many2one("mcp.connection", readonly=True, ondelete="set null", check_company=True)
+    connection_alias = fields.Char(readonly=True)
+    state = fields.Selection(STATES, default="pending", required=True, readonly=True, tracking=True, index=True)
+    approver_id = fields.Many2one("res.users", "Decided by", readonly=True, tracking=True)
+    decision_date = fields.Datetime(readonly=True)
+    decision_note = fields.Text(readonly=True, tracking=True)
+    expires_at = fields.Datetime(readonly=True, tracking=True)
+    consumed_at = fields.Datetime(readonly=True)
+    can_decide = fields.Boolean(compute="_compute_user_rights")
+    can_cancel = fields.Boolean(compute="_compute_user_rights")
+
+    @api.depends_context("uid")
+    @api.depends("state", "requester_id")
+    def _compute_user_rights(self):
+        is_approver = self.env.user.has_group("mcp_guard.group_mcp_approver")
+        is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
+        for req in self:
+            mine = req.requester_id.id == self.env.uid
+            req.can_decide = req.state == "pending" and is_approver and not mine
+            req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
+
+    # ------------------------------------------------------------------
+    # ORM guards
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not is_internal_write():
+            raise AccessError(_("Approval requests are filed with file_request()."))
+        for vals in vals_list:
+            if vals.get("name", "/") == "/":
+                vals["name"] = self.env["ir.sequence"].next_by_code("mcp.approval.request") or "/"
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not is_internal_write() and PROTECTED_FIELDS & set(vals):
+            raise AccessError(
+                _("Approval requests change only through their actions (approve, reject, cancel, consume).")
+            )
+        return super().write(vals)
+
+    def copy(self, default=None):
+        raise UserError(_("Approval requests cannot be duplicated."))
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    @api.model
+    def _expires_in(self, tool):
+        rule = self.env["mcp.tool.rule"]._match(tool)
+        return (rule.approval_expires_in if rule else 0) or DEFAULT_EXPIRES_IN
+
+    def _set_connection_state(self, state):
+        conns = self.sudo().connection_id.filtered(lambda c: c.state != state)
+        if conns:
+            with internal_write():
+                conns.write({"state": state})
+
+    def _release_connection(self):
+        """Put a connection back to connected when its disconnect request ends without effect."""
+        for req in self.filtered(lambda r: r.tool == "odoo_disconnect" and r.connection_id):
+            others = self.sudo().search_count([
+                ("id", "!=", req.id),
+                ("connection_id", "=", req.connection_id.id),
+                ("tool", "=", "odoo_disconnect"),
+                ("state", "in", ("pending", "approved")),
+            ])
+            if not others:
+                req._set_connection_state("connected")
+
+    def _approvers(self):
+        self.ensure_one()
+        group = self.env.ref("mcp_guard.group_mcp_approver")
+        return group.sudo().users.filtered(
+            lambda u: u.active and not u.share and self.company_id in u.company_ids and u != self.requester_id
+        )
+
+    def _notify_approvers(self):
+        for req in self.sudo():
+            for user in req._approvers():
+                req.activity_schedule(
+                    act_type_xmlid="mcp_guard.mail_act_mcp_approval",
+                    summary=_("Approve %(tool)s (%(ref)s)", tool=req.tool, ref=req.name),
+                    note=req.reason or "",
+                    user_id=user.id,
+                    date_deadline=fields.Date.context_today(req),
+                )
+
+    def _notify_requester(self, body):
+        for req in self.sudo():
+            req.message_post(
+                body=body,
+                partner_ids=req.requester_id.partner_id.ids,
+                subtype_xmlid="mail.mt_comment",
+                message_type="notification",
+            )
+
+    def _close_activities(self):
+        # the decision itself is tracked on the state; the to-dos simply go away
+        self.sudo().activity_unlink(["mcp_guard.mail_act_mcp_approval"])
+
+    def _check_can_decide(self):
+        """Four eyes: an approver, and never the requester (administrators included)."""
+        if not self.env.user.has_group("mcp_guard.group_mcp_approver"):
+            raise AccessError(_("Only MCP Guard approvers can approve or reject requests."))
+        for req in self:
+            # env.uid, not a context key: sudo() and contexts cannot change it
+            if req.requester_id.id == self.env.uid:
+                raise AccessError(_("You cannot approve or reject your own request %s.", req.name))
+            if req.state != "pending":
+                raise UserError(_("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
+
+    # ------------------------------------------------------------------
+    # UI actions (rights checked here, not by the view)
+    # ------------------------------------------------------------------
+    def action_approve(self):
+        self.check_access("read")
+        self._check_can_decide()
+        now = fields.Datetime.now()
+        for req in self:
+            with internal_write():
+                req.sudo().write({
+                    "state": "approved",
+                    "approver_id": self.env.uid,
+                    "decision_date": now,
+                    "expires_at": now + timedelta(seconds=self._expires_in(req.tool)),
+                })
+            req._close_activities()
+            req._notify_requester(
+                _("Request %(ref)s was approved by %(user)s.", ref=req.name, user=self.env.user.name)
+            )
+        return True
+
+    def action_reject(self, note=None):
+        self.check_access("read")
+        self._check_can_decide()
+        for req in self:
+            with internal_write():
+                req.sudo().write({
+                    "state": "rejected",
+                    "approver_id": self.env.uid,
+                    "decision_date": fields.Datetime.now(),
+                    "decision_note": note or False,
+                })
+            req._close_activities()
+            req._release_connection()
+            body = _("Request %(ref)s was rejected by %(user)s.", ref=req.name, user=self.env.user.name)
+            if note:
+                body = Markup("%s<br/>%s") % (body, note)
+            req._notify_requester(body)
+        return True
+
+    def action_open_reject_wizard(self):
+        self.check_access("read")
+        self._check_can_decide()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Reject request"),
+            "res_model": "mcp.approval.reject.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_request_ids": self.ids},
+        }
+
+    def action_cancel(self):
+        self.check_access("read")
+        is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
+        for req in self:
+            if req.requester_id.id != self.env.uid and not is_manager:
+                raise AccessError(_("Only the requester or a manager can cancel %s.", req.name))
+            if req.state not in ("pending", "approved"):
+                raise UserError(_("Request %(ref)s is %(state)s.", ref=req.name, state=req.state))
+            with internal_write():
+                req.sudo().write({"state": "cancelled", "decision_date": fields.Datetime.now()})
+            req._close_activities()
+            req._release_connection()
+        return True
+
+    def action_view_connection(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mcp.connection",
+            "view_mode": "form",
+            "res_id": self.connection_id.id,
+        }
+
+    @api.model
+    def _cron_expire(self):
+        """Mark stale pending/approved requests as expired."""
+        stale = self.sudo().search([
+            ("state", "in", ("pending", "approved")),
+            ("expires_at", "<=", fields.Datetime.now()),
+        ])
+        for req in stale:
+            with internal_write():
+                req.write({"state": "expired"})
+            req._close_activities()
+            req._release_connection()
+        return True
+
+    # ------------------------------------------------------------------
+    # RPC contract
+    # ------------------------------------------------------------------
+    @api.model
+    def file_request(self, tool, arguments, principal, reason):
+        """File a request for one exact call, or return the pending one of an identical call."""
+        user = self.env.user
+        if not (user.has_group("mcp_guard.group_mcp_agent") or user.has_group("mcp_guard.group_mcp_user")):
+            raise AccessError(_("Only the MCP agent or MCP users can file approval requests."))
+        if not isinstance(tool, str) or not TOOL_NAME_RE.match(tool):
+            raise UserError(_("Invalid tool name."))
+        if not isinstance(arguments, dict):
+            raise UserError(_("arguments must be an object"))
+        principal = principal if isinstance(principal, str) else ""
+        reason = reason if isinstance(reason, str) else ""
+        digest = arguments_hash(arguments)
+        now = fields.Datetime.now()
+        existing = self.sudo().search([
+            ("tool", "=", tool),
+            ("arguments_hash", "=", digest),
+            ("requester_id", "=", self.env.uid),
+            ("principal", "=", principal),
+            ("state", "=", "pending"),
+            ("expires_at", ">", now),
+        ], limit=1)
+        if existing:
+            return {"id": existing.id, "ref": existing.name, "state": existing.state}
+        vals = {
+            "tool": tool,
+            "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
+            "arguments_hash": digest,
+            "principal": principal,
+            "reason": reason,
+            "requester_id": self.env.uid,
+            "company_id": self.env.company.id,
+            "expires_at": now + timedelta(seconds=self._expires_in(tool)),
+        }
+        alias = arguments.get("alias")
+        if tool in CONNECTION_TOOLS and isinstance(alias, str):
+            vals["connection_alias"] = alias
+            conn = self.env["mcp.connection"].sudo().search(
+                [("alias", "=", alias), ("owner_id", "=", self.env.uid)], limit=1
+            )
+            vals["connection_id"] = conn.id
+        with internal_write():
+            req = self.sudo().create(vals)
+        if req.tool == "odoo_disconnect":
+            req._set_connection_state("disconnect_pending")
+        req._notify_approvers()
+        return {"id": req.id, "ref": req.name, "state": req.state}
+
+    @api.model
+    def get_states(self, ids):
+        reqs = self.search([("id", "in", [int(i) for i in ids or []])])  # record rules apply
+        return [
+            {"id": r.id, "ref": r.name, "state": r.state, "decision_note": r.decision_note or ""}
+            for r in reqs
+        ]
+
+    @api.model
+    def consume(self, request_id, tool, arguments_hash):  # pylint: disable=redefined-outer-name
+        """Consume an approval once. The approved -> done change is one atomic UPDATE."""
+        req = self.browse(int(request_id)).exists()
+        if not req:
+            return {"ok": False, "state": "", "message": _("Request not found.")}
+        req.check_access("read")
+        if req.requester_id.id != self.env.uid:
+            return {"ok": False, "state": req.state, "message": _("Only the requesting user may consume this approval.")}
+        if req.state != "approved":
+            return {"ok": False, "state": req.state, "message": _("Request %(ref)s is %(state)s, not approved.", ref=req.name, state=req.state)}
+        if req.tool != tool or req.arguments_hash != arguments_hash:
+            return {"ok": False, "state": req.state, "message": _("Request %s approves a different call (tool or arguments differ).", req.name)}
+        if req.expires_at and req.expires_at <= fields.Datetime.now():
+            self.env.cr.execute(
+                "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
+                "WHERE id=%s AND state='approved' RETURNING id",
+                (self.env.uid, req.id),
+            )
+            req.invalidate_recordset()
+            req._close_activities()
+            req._release_connection()
+            return {"ok": False, "state": "expired", "message": _("Approval %s has expired.", req.name)}
+        # The single atomic state change: of two concurrent consumptions only one
+        # gets a row back (the other waits, then fails its WHERE or serialisation).
+        self.env.cr.execute(
+            "UPDATE mcp_approval_request SET state='done', consumed_at=now() at time zone 'UTC', "
+            "write_uid=%s, write_date=now() at time zone 'UTC' "
+            "WHERE id=%s AND state='approved' AND tool=%s AND arguments_hash=%s RETURNING id",
+            (self.env.uid, req.id, tool, arguments_hash),
+        )
+        if not self.env.cr.fetchone():
+            req.invalidate_recordset()
+            return {"ok": False, "state": req.state, "message": _("Approval %s was already consumed.", req.name)}
+        req.invalidate_recordset()
+        if req.tool in CONNECTION_TOOLS:
+            # odoo_disconnect removes the connection; an approved odoo_connect
+            # for an existing alias removes the old one so it can be registered again
+            conn = req.sudo().connection_id or self.env["mcp.connection"].sudo().search(
+                [("alias", "=", req.connection_alias), ("owner_id", "=", req.requester_id.id)], limit=1
+            )
+            if conn:
+                with allow_connection_removal(conn.ids):
+                    conn.unlink()
+            elif req.tool == "odoo_disconnect":
+                with internal_write():
+                    req.sudo().write({"state": "failed"})
+                req.sudo().message_post(body=_("No connection with alias %s to remove.", req.connection_alias))
+                return {"ok": False, "state": "failed", "message": _("No connection with alias %s.", req.connection_alias)}
+        req.sudo().message_post(body=_("Approval consumed by %s.", self.env.user.name))
+        return {"ok": True, "state": "done", "message": _("Approval %s consumed.", req.name)}

@@ -1,0 +1,110 @@
+from datetime import datetime, timezone
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+OUTCOMES = [
+    ("allowed", "Allowed"),
+    ("denied", "Denied"),
+    ("hidden", "Hidden tool called"),
+    ("invalid", "Invalid call"),
+    ("rate_limited", "Rate limited"),
+    ("approval_pending", "Approval pending"),
+    ("approval_rejected", "Approval rejected"),
+    ("approval_expired", "Approval expired"),
+    ("approved_executed", "Approved and executed"),
+    ("failed", "Failed"),
+]
+EVENT_KEYS = {"uuid", "time", "principal", "tool", "arguments_hash", "outcome", "detail", "request_ref"}
+REQUIRED_KEYS = ("uuid", "time", "principal", "tool", "arguments_hash", "outcome")
+
+
+def _parse_time(value):
+    """ISO-8601 (``...Z`` or with an offset) to a naive UTC datetime."""
+    if not isinstance(value, str):
+        raise ValueError(value)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(value)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class McpAuditLog(models.Model):
+    """Append-only trail of the front-end's decisions: nobody edits or deletes it."""
+
+    _name = "mcp.audit.log"
+    _description = "MCP Audit Log"
+    _order = "event_time desc, id desc"
+    _rec_name = "uuid"
+
+    uuid = fields.Char("Event UUID", required=True, readonly=True)
+    event_time = fields.Datetime("Time", required=True, readonly=True, index=True)
+    principal = fields.Char(readonly=True, index=True)
+    tool = fields.Char(readonly=True, index=True)
+    arguments_hash = fields.Char(readonly=True)
+    outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
+    detail = fields.Text(readonly=True)
+    request_ref = fields.Char("Request", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True, default=lambda self: self.env.company)
+
+    _sql_constraints = [
+        ("uuid_unique", "unique(uuid)", "This audit event was already recorded."),
+    ]
+
+    def write(self, vals):
+        raise AccessError(_("The MCP audit log is append-only."))
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        raise AccessError(_("The MCP audit log is append-only."))
+
+    @api.model
+    def _validate_event(self, index, event):
+        if not isinstance(event, dict):
+            raise UserError(_("Audit event %s is not an object.", index))
+        unknown = set(event) - EVENT_KEYS
+        if unknown:
+            raise UserError(_("Audit event %(i)s: unknown key %(k)s", i=index, k=sorted(unknown)[0]))
+        for key in REQUIRED_KEYS:
+            if not isinstance(event.get(key), str) or (key in ("uuid", "outcome") and not event[key]):
+                raise UserError(_("Audit event %(i)s: %(k)s must be a string", i=index, k=key))
+        if event["outcome"] not in dict(OUTCOMES):
+            raise UserError(_("Audit event %(i)s: unknown outcome %(o)s", i=index, o=event["outcome"]))
+        try:
+            moment = _parse_time(event["time"])
+        except ValueError as exc:
+            raise UserError(_("Audit event %(i)s: time must be ISO-8601 UTC", i=index)) from exc
+        for key in ("detail", "request_ref"):
+            if event.get(key) is not None and not isinstance(event[key], str):
+                raise UserError(_("Audit event %(i)s: %(k)s must be a string", i=index, k=key))
+        return moment
+
+    @api.model
+    def record_batch(self, events):
+        """Store a batch of events; returns how many were new (idempotent on uuid)."""
+        self.check_access("create")
+        if not isinstance(events, list):
+            raise UserError(_("events must be a list"))
+        rows = [(event, self._validate_event(i, event)) for i, event in enumerate(events)]
+        stored = 0
+        for event, moment in rows:
+            # ON CONFLICT makes a replayed spool (or two concurrent ones) harmless
+            self.env.cr.execute(
+                """
+                INSERT INTO mcp_audit_log
+                    (uuid, event_time, principal, tool, arguments_hash, outcome, detail,
+                     request_ref, company_id, create_uid, create_date, write_uid, write_date)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                        now() at time zone 'UTC', %s, now() at time zone 'UTC')
+                ON CONFLICT (uuid) DO NOTHING
+                RETURNING id
+                """,
+                (
+                    event["uuid"], moment, event["principal"], event["tool"], event["arguments_hash"],
+                    event["outcome"], event.get("detail") or None, event.get("request_ref") or None,
+                    self.env.company.id, self.env.uid, self.env.uid,
+                ),
+            )
+            if self.env.cr.fetchone():
+                stored += 1
+        return stored

@@ -1,0 +1,208 @@
+import fnmatch
+import hashlib
+import json
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from .mcp_guard_common import ACTION_SELECTION, ACTIONS, RULE_NAME_RE, TOOL_NAME_RE
+
+DEFAULT_ACTION_PARAM = "mcp_guard.default_action"
+_GLOB_CHARS = set("*?[")
+
+
+class McpToolRule(models.Model):
+    """One entry of the policy document.
+
+    The whole policy lives here: a rule with an ``action`` is an entry of
+    ``rules``; a rule with ``hidden`` set puts its (exact) name in ``hide``
+    (a hidden rule may have no action). The default action is the system
+    parameter ``mcp_guard.default_action``.
+    """
+
+    _name = "mcp.tool.rule"
+    _description = "MCP Tool Rule"
+    _inherit = ["mail.thread"]
+    _order = "sequence, name, id"
+
+    name = fields.Char(
+        "Tool",
+        required=True,
+        tracking=True,
+        help="Exact tool name or a glob such as odoo_*. The exact name wins, then the longest glob.",
+    )
+    sequence = fields.Integer(default=10)
+    action = fields.Selection(ACTION_SELECTION, tracking=True)
+    hidden = fields.Boolean(
+        tracking=True, help="Absent from tools/list and refused if called (exact tool names only)."
+    )
+    reason = fields.Char(tracking=True)
+    rate_limit_max = fields.Integer("Rate limit: calls", tracking=True)
+    rate_limit_window = fields.Integer("Rate limit: window (s)", tracking=True)
+    approval_expires_in = fields.Integer("Approval expires in (s)", tracking=True)
+
+    _sql_constraints = [
+        ("name_unique", "unique(name)", "There is already a rule for this tool."),
+    ]
+
+    @api.constrains(
+        "name", "action", "hidden", "rate_limit_max", "rate_limit_window", "approval_expires_in"
+    )
+    def _check_rule(self):
+        for rule in self:
+            if not RULE_NAME_RE.match(rule.name or ""):
+                raise ValidationError(_("Invalid tool name or glob: %s", rule.name))
+            if not rule.action and not rule.hidden:
+                raise ValidationError(_("Rule %s needs an action or must hide the tool.", rule.name))
+            if rule.hidden and (_GLOB_CHARS & set(rule.name)):
+                raise ValidationError(_("Only exact tool names can be hidden, not %s.", rule.name))
+            if bool(rule.rate_limit_max) != bool(rule.rate_limit_window):
+                raise ValidationError(_("A rate limit needs both a number of calls and a window."))
+            if rule.rate_limit_max < 0 or rule.rate_limit_window < 0 or rule.approval_expires_in < 0:
+                raise ValidationError(_("Rate limits and expiry cannot be negative."))
+            if rule.approval_expires_in and rule.action != "require_approval":
+                raise ValidationError(_("An approval expiry only applies to rules requiring approval."))
+            if not rule.action and (rule.reason or rule.rate_limit_max or rule.approval_expires_in):
+                raise ValidationError(_("A hide-only rule cannot carry a reason, rate limit or expiry."))
+
+    # ------------------------------------------------------------------
+    # Policy document (RPC contract)
+    # ------------------------------------------------------------------
+    @api.model
+    def _get_default_action(self):
+        value = self.env["ir.config_parameter"].sudo().get_param(DEFAULT_ACTION_PARAM, "deny")
+        # an unknown stored value must never widen access
+        return value if value in ACTIONS else "deny"
+
+    @api.model
+    def _check_manager(self):
+        if not self.env.user.has_group("mcp_guard.group_mcp_manager"):
+            raise AccessError(_("Only MCP Guard managers can change the policy."))
+
+    @api.model
+    def _set_default_action(self, action):
+        self._check_manager()
+        if action not in ACTIONS:
+            raise UserError(_("Unknown default action: %s", action))
+        self.env["ir.config_parameter"].sudo().set_param(DEFAULT_ACTION_PARAM, action)
+
+    def _rule_entry(self):
+        self.ensure_one()
+        entry = {"action": self.action}
+        if self.reason:
+            entry["reason"] = self.reason
+        if self.rate_limit_max:
+            entry["rate_limit"] = {"max": self.rate_limit_max, "window": self.rate_limit_window}
+        if self.approval_expires_in:
+            entry["approval"] = {"expires_in": self.approval_expires_in}
+        return entry
+
+    @api.model
+    def _build_policy(self):
+        rules = self.sudo().search([])
+        return {
+            "version": "1",
+            "default": self._get_default_action(),
+            "hide": sorted(rules.filtered("hidden").mapped("name")),
+            "rules": {rule.name: rule._rule_entry() for rule in rules.filtered("action")},
+        }
+
+    @api.model
+    def get_policy_document(self):
+        """Return ``{"etag", "policy"}``; the etag is the SHA-256 of the canonical document."""
+        self.check_access("read")
+        policy = self._build_policy()
+        canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return {"etag": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "policy": policy}
+
+    @api.model
+    def _parse_policy(self, document):
+        """Validate a policy document; raise UserError naming the path of the fault."""
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except ValueError as exc:
+                raise UserError(_("The policy is not valid JSON: %s", exc)) from exc
+        if isinstance(document, dict) and set(document) == {"etag", "policy"}:
+            document = document["policy"]
+
+        def fail(path, msg):
+            raise UserError(_("Invalid policy at %(path)s: %(msg)s", path=path, msg=msg))
+
+        def check_int(path, value, minimum):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                fail(path, _("must be an integer >= %s", minimum))
+
+        def check_keys(path, obj, allowed):
+            if not isinstance(obj, dict):
+                fail(path, _("must be an object"))
+            unknown = sorted(set(obj) - set(allowed))
+            if unknown:
+                fail(path, _("unknown key %s", unknown[0]))
+
+        check_keys("$", document, ("version", "default", "hide", "rules"))
+        if document.get("version") != "1":
+            fail("$.version", _('must be "1"'))
+        default = document.get("default", "deny")
+        if default not in ACTIONS:
+            fail("$.default", _("must be one of %s", ", ".join(ACTIONS)))
+        hide = document.get("hide", [])
+        if not isinstance(hide, list):
+            fail("$.hide", _("must be a list"))
+        for idx, name in enumerate(hide):
+            if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
+                fail("$.hide[%d]" % idx, _("not a valid tool name"))
+        rules = document.get("rules", {})
+        check_keys("$.rules", rules, rules.keys() if isinstance(rules, dict) else ())
+        parsed = {}
+        for name, entry in rules.items():
+            path = "$.rules.%s" % name
+            if not RULE_NAME_RE.match(name):
+                fail(path, _("not a valid tool name or glob"))
+            check_keys(path, entry, ("action", "reason", "rate_limit", "approval"))
+            if entry.get("action") not in ACTIONS:
+                fail(path + ".action", _("must be one of %s", ", ".join(ACTIONS)))
+            vals = {"name": name, "action": entry["action"]}
+            if "reason" in entry:
+                if not isinstance(entry["reason"], str):
+                    fail(path + ".reason", _("must be a string"))
+                vals["reason"] = entry["reason"]
+            if "rate_limit" in entry:
+                check_keys(path + ".rate_limit", entry["rate_limit"], ("max", "window"))
+                for key in ("max", "window"):
+                    check_int("%s.rate_limit.%s" % (path, key), entry["rate_limit"].get(key), 1)
+                vals["rate_limit_max"] = entry["rate_limit"]["max"]
+                vals["rate_limit_window"] = entry["rate_limit"]["window"]
+            if "approval" in entry:
+                check_keys(path + ".approval", entry["approval"], ("expires_in",))
+                check_int(path + ".approval.expires_in", entry["approval"].get("expires_in"), 1)
+                if entry["action"] != "require_approval":
+                    fail(path + ".approval", _("only valid with require_approval"))
+                vals["approval_expires_in"] = entry["approval"]["expires_in"]
+            parsed[name] = vals
+        for name in hide:
+            parsed.setdefault(name, {"name": name})["hidden"] = True
+        return default, list(parsed.values())
+
+    @api.model
+    def import_policy_document(self, document):
+        """Replace the whole policy with ``document`` (a dict or JSON text). Managers only."""
+        self._check_manager()
+        default, vals_list = self._parse_policy(document)
+        rules = self.sudo()
+        rules.search([]).unlink()
+        rules.create(vals_list)
+        self._set_default_action(default)
+        return self.get_policy_document()
+
+    @api.model
+    def _match(self, tool):
+        """The rule deciding ``tool``: the exact name wins, then the longest glob."""
+        rules = self.sudo().search([("action", "!=", False)])
+        exact = rules.filtered(lambda r: r.name == tool)
+        if exact:
+            return exact[0]
+        globs = rules.filtered(
+            lambda r: _GLOB_CHARS & set(r.name) and fnmatch.fnmatchcase(tool, r.name)
+        )
+        return globs.sorted(lambda r: (-len(r.name), r.name))[:1]

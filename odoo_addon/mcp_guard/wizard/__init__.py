@@ -1,0 +1,2 @@
+from . import mcp_approval_reject_wizard
+from . import mcp_policy_wizard
