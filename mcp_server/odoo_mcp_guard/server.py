@@ -285,11 +285,17 @@ class GuardedServer:
         return self.stdio_principal
 
     def _remember_session(self, ctx: ServerRequestContext[Any, Any]) -> None:
-        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            try:
-                self._legacy_sessions.add(ctx.session)
-            except TypeError:  # pragma: no cover - not weak-referenceable
-                pass
+        """Keep (weakly) the connection of a 2025-era client, to tell it of list changes.
+
+        ``ctx.session`` is made anew for each request; the connection behind it lives as
+        long as the client is connected. The SDK has no public accessor for it from a
+        low-level handler context (2.3.0), hence the private attribute, read defensively.
+        """
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is not None and hasattr(connection, "send_tool_list_changed"):
+            self._legacy_sessions.add(connection)
 
     # -- tools/list ----------------------------------------------------------------------
 
@@ -511,7 +517,61 @@ class BearerPrincipal:
         scope[PRINCIPAL_SCOPE_KEY] = principal
         # Lets the SDK bind a legacy session to the principal that opened it.
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[]))
+        if scope.get("method") == "POST":
+            receive = await _single_message_body(receive, send)
+            if receive is None:
+                return
         await self.app(scope, receive, send)
+
+
+async def _single_message_body(receive: Any, send: Any) -> Any:
+    """Refuse a JSON-RPC batch (a JSON array) with a clear error; MCP has no batches.
+
+    Reads the body only up to its first significant byte, then replays what was read.
+    Returns the replaying ``receive``, or None when the request was answered here.
+    """
+    buffered: list[dict[str, Any]] = []
+    while True:
+        message = await receive()
+        buffered.append(message)
+        if message["type"] != "http.request":
+            break
+        head = message.get("body", b"").lstrip(b" \t\r\n")
+        if head or not message.get("more_body", False):
+            if head[:1] == b"[":
+                await _json_error(
+                    send,
+                    400,
+                    -32600,
+                    "Invalid request: JSON-RPC batches are not accepted; send one request "
+                    "object per HTTP request.",
+                )
+                return None
+            break
+
+    async def replay() -> dict[str, Any]:
+        if buffered:
+            return buffered.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _json_error(send: Any, status: int, code: int, message: str) -> None:
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _unauthorized(send: Any, error: str, description: str) -> None:

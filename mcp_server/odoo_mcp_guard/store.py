@@ -159,8 +159,25 @@ CREATE TABLE rate_events (
 CREATE INDEX rate_events_key ON rate_events (principal, tool, at);
 """
 
+# v2: the Odoo backend keeps its audit spool in ``audit`` (``exported`` once Odoo stored it) and
+# remembers which Odoo request answers which call.
+_SCHEMA_V2 = """
+ALTER TABLE audit ADD COLUMN exported INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX audit_unexported ON audit (exported, id);
+CREATE TABLE remote_requests (
+    remote_id INTEGER PRIMARY KEY,
+    ref TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments_hash TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    reported INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE INDEX remote_requests_call ON remote_requests (tool, arguments_hash, principal);
+"""
+
 # Versioned migrations, applied in order inside one transaction each (PRAGMA user_version).
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 
 # A request in one of these states still speaks for its call; the others are history.
 _OPEN_STATES = ("pending", "approved", "rejected", "expired")

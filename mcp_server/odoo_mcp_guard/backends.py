@@ -1,0 +1,82 @@
+"""Which backend the front-end uses: the embedded store (local) or the Odoo add-on (odoo)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from odoo_mcp_guard.guard import LOCAL_APPROVAL_HINT
+from odoo_mcp_guard.odoo_backend import (
+    ODOO_APPROVAL_HINT,
+    AuditFlusher,
+    OdooPolicySource,
+    OdooStore,
+)
+from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
+from odoo_mcp_guard.policy import PolicySource
+from odoo_mcp_guard.store import Store
+
+log = logging.getLogger(__name__)
+
+BackendName = Literal["local", "odoo"]
+
+
+@dataclass
+class Backend:
+    name: BackendName
+    policy: PolicySource | OdooPolicySource
+    store: Store
+    approval_hint: str
+    flusher: AuditFlusher | None = None
+    _started: bool = field(default=False, repr=False)
+
+    def start(self) -> None:
+        if isinstance(self.policy, OdooPolicySource):
+            self.policy.start()
+        if self.flusher is not None:
+            self.flusher.start()
+        self._started = True
+
+    def close(self) -> None:
+        if isinstance(self.policy, OdooPolicySource):
+            self.policy.stop()
+        if self.flusher is not None and self._started:
+            self.flusher.stop()
+        self.store.close()
+
+
+def odoo_config(config_file: Path | None) -> OdooConfig | None:
+    if config_file is not None:
+        return OdooConfig.from_file(config_file)
+    return OdooConfig.from_env()
+
+
+def open_backend(
+    data_dir: Path,
+    policy_file: Path | None,
+    *,
+    backend: BackendName | None = None,
+    config_file: Path | None = None,
+) -> Backend:
+    """``backend`` None means: odoo when Odoo is configured (ODOO_URL or a config file)."""
+    config = odoo_config(config_file)
+    chosen: BackendName = backend or ("odoo" if config is not None else "local")
+    if chosen == "local":
+        return Backend("local", PolicySource(policy_file), Store.open(data_dir), LOCAL_APPROVAL_HINT)
+    if config is None:
+        raise OdooError("protocol", "--backend odoo needs ODOO_URL, ODOO_DB, ODOO_USERNAME and "
+                        "ODOO_API_KEY (or a --odoo-config file)")
+    if policy_file is not None:
+        log.warning("with the Odoo backend the policy comes from Odoo; %s is ignored", policy_file)
+    client = OdooClient(config)
+    store = OdooStore.open_with(data_dir, client)
+    policy = OdooPolicySource(
+        client,
+        poll_interval=float(os.environ.get("MCP_GUARD_POLICY_POLL", "3")),
+        max_age=float(os.environ.get("MCP_GUARD_POLICY_MAX_AGE", "60")),
+    )
+    flusher = AuditFlusher(store, interval=float(os.environ.get("MCP_GUARD_AUDIT_FLUSH", "1")))
+    return Backend("odoo", policy, store, ODOO_APPROVAL_HINT, flusher)

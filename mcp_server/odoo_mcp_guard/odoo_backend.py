@@ -1,0 +1,359 @@
+"""Odoo as the guard's backend: the policy, connections and approvals live in the ``mcp_guard``
+add-on, reached only through the RPC contract of DESIGN.md; the audit is spooled in the local
+SQLite store and flushed to Odoo in order, so that no event is lost while Odoo is away.
+
+Rate-limit counters stay local: they must cost no round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from odoo_mcp_guard.names import arguments_hash
+from odoo_mcp_guard.odoo_rpc import OdooClient, OdooError
+from odoo_mcp_guard.policy import Policy, PolicyError, PolicyUnavailable, load_policy_text
+from odoo_mcp_guard.store import (
+    ApprovalError,
+    ApprovalRequest,
+    AuditEvent,
+    Connection,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+ODOO_APPROVAL_HINT = "an approver (not you) approves it in Odoo under MCP Guard > Approval Requests"
+AUDIT_BATCH = 200
+
+
+class OdooPolicySource:
+    """The policy document of ``mcp.tool.rule.get_policy_document()``, polled in the background.
+
+    ``current()`` never calls Odoo: allowed calls cost no round trip. A policy older than
+    ``max_age`` (Odoo unreachable for that long) is not used any more: every call is refused,
+    with the cause.
+    """
+
+    def __init__(self, client: OdooClient, *, poll_interval: float = 3.0, max_age: float = 60.0):
+        self.client = client
+        self.poll_interval = poll_interval
+        self.max_age = max_age
+        self.last_error: str | None = None
+        self._policy: Policy | None = None
+        self._fetched_at = 0.0  # monotonic time of the last successful fetch
+        self._etag: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def version(self) -> str:
+        return self._policy.etag if self._policy else ""
+
+    def start(self) -> None:
+        self.refresh()
+        self._thread = threading.Thread(target=self._poll, name="odoo-policy", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            self.refresh()
+
+    def refresh(self) -> bool:
+        """Fetch the document; True when the policy in force changed."""
+        try:
+            answer = self.client.call("mcp.tool.rule", "get_policy_document")
+            if not isinstance(answer, dict) or not isinstance(answer.get("policy"), dict):
+                raise OdooError("protocol", "get_policy_document returned no policy document")
+            etag = str(answer.get("etag", ""))
+            with self._lock:
+                if etag and etag == self._etag and self._policy is not None:
+                    self._fetched_at = time.monotonic()
+                    self.last_error = None
+                    return False
+            policy = load_policy_text(json.dumps(answer["policy"]), "odoo:mcp.tool.rule")
+        except (OdooError, PolicyError) as exc:
+            message = f"the policy cannot be read from Odoo: {exc}"
+            if message != self.last_error:
+                log.error("%s", message)
+            self.last_error = message
+            return False
+        with self._lock:
+            before = self.version
+            self._policy = policy
+            self._etag = etag
+            self._fetched_at = time.monotonic()
+            self.last_error = None
+            return policy.etag != before
+
+    def current(self) -> Policy:
+        policy = self._policy
+        if policy is None:
+            raise PolicyUnavailable(self.last_error or "the policy was never read from Odoo")
+        age = time.monotonic() - self._fetched_at
+        if age > self.max_age:
+            raise PolicyUnavailable(
+                f"the policy from Odoo is {age:.0f} s old, older than the {self.max_age:g} s "
+                f"allowed ({self.last_error or 'Odoo is not answering'})"
+            )
+        return policy
+
+
+class OdooStore(Store):
+    """The local SQLite store, with connections and approvals delegated to Odoo.
+
+    Audit events are written locally first (the spool) and exported by ``flush_audit``.
+    """
+
+    def __init__(self, path: Path, client: OdooClient):
+        super().__init__(path)
+        self.client = client
+
+    @classmethod
+    def open_with(cls, data_dir: Path, client: OdooClient) -> OdooStore:
+        local = Store.open(data_dir)  # creates the directory and file with safe modes
+        local.close()
+        return cls(local.path, client)
+
+    # --- connections -------------------------------------------------------------------
+
+    def _call(self, model: str, method: str, *args: Any) -> Any:
+        try:
+            return self.client.call(model, method, *args)
+        except OdooError as exc:
+            raise ApprovalError(f"Odoo: {exc.message}") from None
+
+    def list_connections(self) -> list[Connection]:
+        rows = self._call("mcp.connection", "list_for_agent")
+        connections = []
+        for row in rows:
+            try:
+                connections.append(
+                    Connection(
+                        alias=row["alias"],
+                        url=row["url"],
+                        db=row["db"],
+                        username=row["login"],
+                        password=row.get("password") or None,
+                        api_key=row.get("api_key") or None,
+                        protocol=row.get("protocol") or "xmlrpc",
+                    )
+                )
+            except (KeyError, ValueError):
+                log.warning("skipping a malformed connection from Odoo: %r", row.get("alias"))
+        return connections
+
+    def get_connection(self, alias: str) -> Connection | None:
+        return next((c for c in self.list_connections() if c.alias == alias), None)
+
+    def add_connection(self, conn: Connection) -> bool:
+        values: dict[str, Any] = {
+            "alias": conn.alias,
+            "url": conn.url,
+            "db": conn.db,
+            "login": conn.username,
+            "protocol": conn.protocol,
+        }
+        if conn.password:
+            values["password"] = conn.password
+        if conn.api_key:
+            values["api_key"] = conn.api_key
+        answer = self._call("mcp.connection", "upsert_from_agent", values)
+        return bool(answer.get("created"))
+
+    def remove_connection(self, alias: str) -> bool:
+        """In Odoo a connection is removed by consuming its approved request, in the same
+        transaction; here we only confirm that it is gone."""
+        return self.get_connection(alias) is None
+
+    # --- approvals ---------------------------------------------------------------------
+
+    def _remote_request(self, remote_id: int) -> ApprovalRequest | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM remote_requests WHERE remote_id = ?", (remote_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        states = self._call("mcp.approval.request", "get_states", [remote_id])
+        if not states:
+            return None
+        state = states[0]
+        return ApprovalRequest(
+            id=remote_id,
+            ref=state["ref"],
+            tool=row["tool"],
+            arguments={},
+            arguments_hash=row["arguments_hash"],
+            principal=row["principal"],
+            reason=None,
+            state=state["state"],
+            created_at=row["created_at"],
+            expires_at=float("inf"),  # Odoo checks the expiry when the approval is consumed
+            expires_in=0,
+            decided_by="an approver in Odoo",
+            decision_note=state.get("decision_note") or None,
+        )
+
+    def open_request(self, tool: str, args_hash: str, principal: str) -> ApprovalRequest | None:
+        with self._lock:
+            row = self._db.execute(
+                """SELECT remote_id FROM remote_requests
+                   WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
+                   ORDER BY remote_id DESC LIMIT 1""",
+                (tool, args_hash, principal),
+            ).fetchone()
+        if row is None:
+            return None
+        request = self._remote_request(row["remote_id"])
+        if request is None or request.state in ("done", "failed", "cancelled"):
+            self.mark_reported(row["remote_id"])  # history: the next call files anew
+            return None
+        return request
+
+    def file_request(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        principal: str,
+        reason: str | None,
+        expires_in: int,
+        now: float | None = None,
+    ) -> tuple[ApprovalRequest, bool]:
+        now = time.time() if now is None else now
+        answer = self._call(
+            "mcp.approval.request", "file_request", tool, arguments, principal, reason or ""
+        )
+        remote_id = int(answer["id"])
+        with self._tx() as db:
+            created = (
+                db.execute(
+                    """INSERT INTO remote_requests (remote_id, ref, tool, arguments_hash, principal,
+                           created_at) VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (remote_id) DO NOTHING""",
+                    (remote_id, answer["ref"], tool, arguments_hash(arguments), principal, now),
+                ).rowcount
+                > 0
+            )
+        request = self._remote_request(remote_id)
+        assert request is not None
+        return request, created
+
+    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT tool, arguments_hash FROM remote_requests WHERE remote_id = ?",
+                (request_id,),
+            ).fetchone()
+        if row is None:
+            return False
+        answer = self._call(
+            "mcp.approval.request", "consume", request_id, row["tool"], row["arguments_hash"]
+        )
+        if not answer.get("ok"):
+            log.info("Odoo did not consume request %s: %s", request_id, answer.get("message"))
+            return False
+        self.append_audit(event)
+        return True
+
+    def mark_failed(self, request_id: int, note: str) -> None:
+        # Odoo marks its own request failed when the removal fails inside consume.
+        log.warning("approved call of request %s failed: %s", request_id, note)
+
+    def mark_reported(self, request_id: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE remote_requests SET reported = 1 WHERE remote_id = ?", (request_id,))
+
+    def expire_stale(self, now: float | None = None) -> int:
+        return 0  # Odoo's cron expires stale requests
+
+    def decide(self, *args: Any, **kwargs: Any) -> ApprovalRequest:
+        raise ApprovalError("with the Odoo backend, requests are decided in Odoo")
+
+    def cancel_request(self, key: int | str) -> ApprovalRequest:
+        raise ApprovalError("with the Odoo backend, requests are cancelled in Odoo")
+
+    # --- audit spool -------------------------------------------------------------------
+
+    def pending_audit(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM audit WHERE exported = 0").fetchone()[0]
+
+    def flush_audit(self) -> int:
+        """Send the spool to Odoo in order, in batches; returns how many were exported.
+        Idempotent on each event's uuid, so a crash between send and mark loses nothing and
+        duplicates nothing."""
+        exported = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT * FROM audit WHERE exported = 0 ORDER BY id LIMIT ?", (AUDIT_BATCH,)
+                ).fetchall()
+            if not rows:
+                return exported
+            events = []
+            for row in rows:
+                event = {
+                    k: row[k]
+                    for k in (
+                        "uuid",
+                        "time",
+                        "principal",
+                        "tool",
+                        "arguments_hash",
+                        "outcome",
+                        "detail",
+                    )
+                }
+                if row["request_ref"]:
+                    event["request_ref"] = row["request_ref"]
+                events.append(event)
+            self.client.call("mcp.audit.log", "record_batch", events)
+            with self._tx() as db:
+                db.executemany(
+                    "UPDATE audit SET exported = 1 WHERE id = ?", [(row["id"],) for row in rows]
+                )
+            exported += len(rows)
+
+
+class AuditFlusher:
+    """Exports the audit spool to Odoo every ``interval`` seconds, in a background thread."""
+
+    def __init__(self, store: OdooStore, *, interval: float = 1.0):
+        self.store = store
+        self.interval = interval
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="odoo-audit", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, *, final_flush: bool = True) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if final_flush:
+            self.flush_once()
+
+    def flush_once(self) -> int:
+        try:
+            count = self.store.flush_audit()
+        except OdooError as exc:
+            if exc.message != self.last_error:
+                log.warning("audit kept in the local spool: %s", exc.message)
+            self.last_error = exc.message
+            return 0
+        self.last_error = None
+        return count
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush_once()
