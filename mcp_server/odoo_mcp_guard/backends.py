@@ -65,10 +65,15 @@ def open_backend(
     config = odoo_config(config_file)
     chosen: BackendName = backend or ("odoo" if config is not None else "local")
     if chosen == "local":
-        return Backend("local", PolicySource(policy_file), Store.open(data_dir), LOCAL_APPROVAL_HINT)
+        return Backend(
+            "local", PolicySource(policy_file), Store.open(data_dir), LOCAL_APPROVAL_HINT
+        )
     if config is None:
-        raise OdooError("protocol", "--backend odoo needs ODOO_URL, ODOO_DB, ODOO_USERNAME and "
-                        "ODOO_API_KEY (or a --odoo-config file)")
+        raise OdooError(
+            "protocol",
+            "--backend odoo needs ODOO_URL, ODOO_DB, ODOO_USERNAME and "
+            "ODOO_API_KEY (or a --odoo-config file)",
+        )
     if policy_file is not None:
         log.warning("with the Odoo backend the policy comes from Odoo; %s is ignored", policy_file)
     client = OdooClient(config)

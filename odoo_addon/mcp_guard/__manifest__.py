@@ -3,12 +3,6 @@
     "version": "18.0.1.0.0",
     "category": "Productivity",
     "summary": "Policy, audit and four-eyes approvals for MCP agents that manage Odoo connections",
-    "description": """
-MCP Guard keeps the decisions of an MCP guard front-end in Odoo: the tool policy,
-the connections an agent may use, approval requests that a second person must
-approve (never the requester), and an append-only audit trail. Every rule is
-enforced inside the server methods, not by the views.
-""",
     "author": "odoo-mcp-guard",
     "website": "https://github.com/odoo-mcp-guard/odoo-mcp-guard",
     "license": "LGPL-3",
@@ -35,5 +29,5 @@ enforced inside the server methods, not by the views.
         ],
     },
     "application": True,
-    "installable": True,
+    "uninstall_hook": "uninstall_hook",
 }

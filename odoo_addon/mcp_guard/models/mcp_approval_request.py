@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .mcp_guard_common import (
@@ -81,7 +81,7 @@ class McpApprovalRequest(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         if not is_internal_write():
-            raise AccessError(_("Approval requests are filed with file_request()."))
+            raise AccessError(self.env._("Approval requests are filed with file_request()."))
         for vals in vals_list:
             if vals.get("name", "/") == "/":
                 vals["name"] = self.env["ir.sequence"].next_by_code("mcp.approval.request") or "/"
@@ -90,12 +90,9 @@ class McpApprovalRequest(models.Model):
     def write(self, vals):
         if not is_internal_write() and PROTECTED_FIELDS & set(vals):
             raise AccessError(
-                _("Approval requests change only through their actions (approve, reject, cancel, consume).")
+                self.env._("Approval requests change only through their actions (approve, reject, cancel, consume).")
             )
         return super().write(vals)
-
-    def copy(self, default=None):
-        raise UserError(_("Approval requests cannot be duplicated."))
 
     # ------------------------------------------------------------------
     # helpers
@@ -135,7 +132,7 @@ class McpApprovalRequest(models.Model):
             for user in req._approvers():
                 req.activity_schedule(
                     act_type_xmlid="mcp_guard.mail_act_mcp_approval",
-                    summary=_("Approve %(tool)s (%(ref)s)", tool=req.tool, ref=req.name),
+                    summary=self.env._("Approve %(tool)s (%(ref)s)", tool=req.tool, ref=req.name),
                     note=req.reason or "",
                     user_id=user.id,
                     date_deadline=fields.Date.context_today(req),
@@ -157,13 +154,13 @@ class McpApprovalRequest(models.Model):
     def _check_can_decide(self):
         """Four eyes: an approver, and never the requester (administrators included)."""
         if not self.env.user.has_group("mcp_guard.group_mcp_approver"):
-            raise AccessError(_("Only MCP Guard approvers can approve or reject requests."))
+            raise AccessError(self.env._("Only MCP Guard approvers can approve or reject requests."))
         for req in self:
             # env.uid, not a context key: sudo() and contexts cannot change it
             if req.requester_id.id == self.env.uid:
-                raise AccessError(_("You cannot approve or reject your own request %s.", req.name))
+                raise AccessError(self.env._("You cannot approve or reject your own request %s.", req.name))
             if req.state != "pending":
-                raise UserError(_("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
+                raise UserError(self.env._("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
 
     # ------------------------------------------------------------------
     # UI actions (rights checked here, not by the view)
@@ -182,7 +179,7 @@ class McpApprovalRequest(models.Model):
                 })
             req._close_activities()
             req._notify_requester(
-                _("Request %(ref)s was approved by %(user)s.", ref=req.name, user=self.env.user.name)
+                self.env._("Request %(ref)s was approved by %(user)s.", ref=req.name, user=self.env.user.name)
             )
         return True
 
@@ -199,7 +196,7 @@ class McpApprovalRequest(models.Model):
                 })
             req._close_activities()
             req._release_connection()
-            body = _("Request %(ref)s was rejected by %(user)s.", ref=req.name, user=self.env.user.name)
+            body = self.env._("Request %(ref)s was rejected by %(user)s.", ref=req.name, user=self.env.user.name)
             if note:
                 body = Markup("%s<br/>%s") % (body, note)
             req._notify_requester(body)
@@ -210,7 +207,7 @@ class McpApprovalRequest(models.Model):
         self._check_can_decide()
         return {
             "type": "ir.actions.act_window",
-            "name": _("Reject request"),
+            "name": self.env._("Reject request"),
             "res_model": "mcp.approval.reject.wizard",
             "view_mode": "form",
             "target": "new",
@@ -222,9 +219,9 @@ class McpApprovalRequest(models.Model):
         is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
         for req in self:
             if req.requester_id.id != self.env.uid and not is_manager:
-                raise AccessError(_("Only the requester or a manager can cancel %s.", req.name))
+                raise AccessError(self.env._("Only the requester or a manager can cancel %s.", req.name))
             if req.state not in ("pending", "approved"):
-                raise UserError(_("Request %(ref)s is %(state)s.", ref=req.name, state=req.state))
+                raise UserError(self.env._("Request %(ref)s is %(state)s.", ref=req.name, state=req.state))
             with internal_write():
                 req.sudo().write({"state": "cancelled", "decision_date": fields.Datetime.now()})
             req._close_activities()
@@ -262,11 +259,11 @@ class McpApprovalRequest(models.Model):
         """File a request for one exact call, or return the pending one of an identical call."""
         user = self.env.user
         if not (user.has_group("mcp_guard.group_mcp_agent") or user.has_group("mcp_guard.group_mcp_user")):
-            raise AccessError(_("Only the MCP agent or MCP users can file approval requests."))
+            raise AccessError(self.env._("Only the MCP agent or MCP users can file approval requests."))
         if not isinstance(tool, str) or not TOOL_NAME_RE.match(tool):
-            raise UserError(_("Invalid tool name."))
+            raise UserError(self.env._("Invalid tool name."))
         if not isinstance(arguments, dict):
-            raise UserError(_("arguments must be an object"))
+            raise UserError(self.env._("arguments must be an object"))
         principal = principal if isinstance(principal, str) else ""
         reason = reason if isinstance(reason, str) else ""
         digest = arguments_hash(arguments)
@@ -318,14 +315,18 @@ class McpApprovalRequest(models.Model):
         """Consume an approval once. The approved -> done change is one atomic UPDATE."""
         req = self.browse(int(request_id)).exists()
         if not req:
-            return {"ok": False, "state": "", "message": _("Request not found.")}
-        req.check_access("read")
+            return {"ok": False, "state": "", "message": self.env._("Request not found.")}
+        try:
+            req.check_access("read")
+        except AccessError:
+            # somebody else's request in another scope: answer like a missing one
+            return {"ok": False, "state": "", "message": self.env._("Request not found.")}
         if req.requester_id.id != self.env.uid:
-            return {"ok": False, "state": req.state, "message": _("Only the requesting user may consume this approval.")}
+            return {"ok": False, "state": req.state, "message": self.env._("Only the requesting user may consume this approval.")}
         if req.state != "approved":
-            return {"ok": False, "state": req.state, "message": _("Request %(ref)s is %(state)s, not approved.", ref=req.name, state=req.state)}
+            return {"ok": False, "state": req.state, "message": self.env._("Request %(ref)s is %(state)s, not approved.", ref=req.name, state=req.state)}
         if req.tool != tool or req.arguments_hash != arguments_hash:
-            return {"ok": False, "state": req.state, "message": _("Request %s approves a different call (tool or arguments differ).", req.name)}
+            return {"ok": False, "state": req.state, "message": self.env._("Request %s approves a different call (tool or arguments differ).", req.name)}
         if req.expires_at and req.expires_at <= fields.Datetime.now():
             self.env.cr.execute(
                 "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
@@ -335,7 +336,7 @@ class McpApprovalRequest(models.Model):
             req.invalidate_recordset()
             req._close_activities()
             req._release_connection()
-            return {"ok": False, "state": "expired", "message": _("Approval %s has expired.", req.name)}
+            return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
         # The single atomic state change: of two concurrent consumptions only one
         # gets a row back (the other waits, then fails its WHERE or serialisation).
         self.env.cr.execute(
@@ -346,7 +347,7 @@ class McpApprovalRequest(models.Model):
         )
         if not self.env.cr.fetchone():
             req.invalidate_recordset()
-            return {"ok": False, "state": req.state, "message": _("Approval %s was already consumed.", req.name)}
+            return {"ok": False, "state": req.state, "message": self.env._("Approval %s was already consumed.", req.name)}
         req.invalidate_recordset()
         if req.tool in CONNECTION_TOOLS:
             # odoo_disconnect removes the connection; an approved odoo_connect
@@ -360,7 +361,7 @@ class McpApprovalRequest(models.Model):
             elif req.tool == "odoo_disconnect":
                 with internal_write():
                     req.sudo().write({"state": "failed"})
-                req.sudo().message_post(body=_("No connection with alias %s to remove.", req.connection_alias))
-                return {"ok": False, "state": "failed", "message": _("No connection with alias %s.", req.connection_alias)}
-        req.sudo().message_post(body=_("Approval consumed by %s.", self.env.user.name))
-        return {"ok": True, "state": "done", "message": _("Approval %s consumed.", req.name)}
+                req.sudo().message_post(body=self.env._("No connection with alias %s to remove.", req.connection_alias))
+                return {"ok": False, "state": "failed", "message": self.env._("No connection with alias %s.", req.connection_alias)}
+        req.sudo().message_post(body=self.env._("Approval consumed by %s.", self.env.user.name))
+        return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

@@ -1,6 +1,6 @@
 from datetime import datetime, timezone
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 OUTCOMES = [
@@ -51,32 +51,33 @@ class McpAuditLog(models.Model):
         ("uuid_unique", "unique(uuid)", "This audit event was already recorded."),
     ]
 
-    def write(self, vals):
-        raise AccessError(_("The MCP audit log is append-only."))
+    # append-only: there is deliberately no super() call, no write ever reaches the table
+    def write(self, vals):  # pylint: disable=method-required-super
+        raise AccessError(self.env._("The MCP audit log is append-only."))
 
     @api.ondelete(at_uninstall=False)
     def _unlink_never(self):
-        raise AccessError(_("The MCP audit log is append-only."))
+        raise AccessError(self.env._("The MCP audit log is append-only."))
 
     @api.model
     def _validate_event(self, index, event):
         if not isinstance(event, dict):
-            raise UserError(_("Audit event %s is not an object.", index))
+            raise UserError(self.env._("Audit event %s is not an object.", index))
         unknown = set(event) - EVENT_KEYS
         if unknown:
-            raise UserError(_("Audit event %(i)s: unknown key %(k)s", i=index, k=sorted(unknown)[0]))
+            raise UserError(self.env._("Audit event %(i)s: unknown key %(k)s", i=index, k=sorted(unknown)[0]))
         for key in REQUIRED_KEYS:
             if not isinstance(event.get(key), str) or (key in ("uuid", "outcome") and not event[key]):
-                raise UserError(_("Audit event %(i)s: %(k)s must be a string", i=index, k=key))
+                raise UserError(self.env._("Audit event %(i)s: %(k)s must be a string", i=index, k=key))
         if event["outcome"] not in dict(OUTCOMES):
-            raise UserError(_("Audit event %(i)s: unknown outcome %(o)s", i=index, o=event["outcome"]))
+            raise UserError(self.env._("Audit event %(i)s: unknown outcome %(o)s", i=index, o=event["outcome"]))
         try:
             moment = _parse_time(event["time"])
         except ValueError as exc:
-            raise UserError(_("Audit event %(i)s: time must be ISO-8601 UTC", i=index)) from exc
+            raise UserError(self.env._("Audit event %(i)s: time must be ISO-8601 UTC", i=index)) from exc
         for key in ("detail", "request_ref"):
             if event.get(key) is not None and not isinstance(event[key], str):
-                raise UserError(_("Audit event %(i)s: %(k)s must be a string", i=index, k=key))
+                raise UserError(self.env._("Audit event %(i)s: %(k)s must be a string", i=index, k=key))
         return moment
 
     @api.model
@@ -84,7 +85,7 @@ class McpAuditLog(models.Model):
         """Store a batch of events; returns how many were new (idempotent on uuid)."""
         self.check_access("create")
         if not isinstance(events, list):
-            raise UserError(_("events must be a list"))
+            raise UserError(self.env._("events must be a list"))
         rows = [(event, self._validate_event(i, event)) for i, event in enumerate(events)]
         stored = 0
         for event, moment in rows:

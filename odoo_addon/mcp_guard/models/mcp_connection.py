@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .mcp_guard_common import is_internal_write, removal_allowed_ids
@@ -27,7 +27,6 @@ class McpConnection(models.Model):
     api_key = fields.Char("API key", groups=SECRET_GROUPS, copy=False, exportable=False)
     owner_id = fields.Many2one(
         "res.users",
-        "Owner",
         required=True,
         default=lambda self: self.env.user,
         ondelete="restrict",
@@ -76,11 +75,14 @@ class McpConnection(models.Model):
         # the consumption of an approved request, which sets an in-process flag.
         if not is_internal_write():
             if "state" in vals:
-                raise UserError(_("The state of a connection cannot be written directly."))
+                raise UserError(self.env._("The state of a connection cannot be written directly."))
             if "active" in vals and not vals["active"] and any(self.mapped("active")):
                 raise UserError(
-                    _("A connection can only be ended by consuming an approved disconnect request.")
+                    self.env._("A connection can only be ended by consuming an approved disconnect request.")
                 )
+        if "owner_id" in vals and not self.env.user.has_group("mcp_guard.group_mcp_manager"):
+            # handing a connection to the agent decides what it will use: managers only
+            raise AccessError(self.env._("Only MCP Guard managers can change the owner of a connection."))
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
@@ -88,14 +90,14 @@ class McpConnection(models.Model):
         allowed = removal_allowed_ids()
         if not set(self.ids) <= allowed:
             raise UserError(
-                _("A connection can only be removed by consuming an approved disconnect request.")
+                self.env._("A connection can only be removed by consuming an approved disconnect request.")
             )
 
     def action_view_requests(self):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": _("Requests"),
+            "name": self.env._("Requests"),
             "res_model": "mcp.approval.request",
             "view_mode": "list,form",
             "domain": [("connection_id", "=", self.id)],
@@ -113,7 +115,8 @@ class McpConnection(models.Model):
     def list_for_agent(self):
         """Connections the caller may use; secrets only for the Agent group."""
         self.check_access("read")
-        connections = self.search([("state", "=", "connected")])  # record rules apply
+        # record rules apply; a connection with a pending disconnect is still usable
+        connections = self.search([])  # pylint: disable=no-search-all
         with_secrets = self._is_agent()
         result = []
         for conn in connections:
@@ -134,26 +137,26 @@ class McpConnection(models.Model):
     def upsert_from_agent(self, values):
         """Register a new connection for the caller; an existing alias is refused."""
         if not (self._is_agent() or self.env.user.has_group("mcp_guard.group_mcp_user")):
-            raise AccessError(_("Only the MCP agent or MCP users can register connections."))
+            raise AccessError(self.env._("Only the MCP agent or MCP users can register connections."))
         if not isinstance(values, dict):
-            raise UserError(_("values must be an object"))
+            raise UserError(self.env._("values must be an object"))
         unknown = set(values) - AGENT_KEYS
         if unknown:
-            raise UserError(_("Unknown connection keys: %s", ", ".join(sorted(unknown))))
+            raise UserError(self.env._("Unknown connection keys: %s", ", ".join(sorted(unknown))))
         alias = values.get("alias")
         if not alias or not isinstance(alias, str):
-            raise UserError(_("A connection needs an alias."))
+            raise UserError(self.env._("A connection needs an alias."))
         protocol = (values.get("protocol") or "xmlrpc").lower()
         if protocol not in dict(PROTOCOLS):
             raise UserError(
-                _("Unknown protocol %(p)s (use %(allowed)s)", p=protocol, allowed=", ".join(dict(PROTOCOLS)))
+                self.env._("Unknown protocol %(p)s (use %(allowed)s)", p=protocol, allowed=", ".join(dict(PROTOCOLS)))
             )
         existing = self.sudo().with_context(active_test=False).search(
             [("alias", "=", alias), ("owner_id", "=", self.env.uid)], limit=1
         )
         if existing:
             raise UserError(
-                _("The alias %s already exists: replacing it needs an approved odoo_connect request.", alias)
+                self.env._("The alias %s already exists: replacing it needs an approved odoo_connect request.", alias)
             )
         vals = {
             "alias": alias,

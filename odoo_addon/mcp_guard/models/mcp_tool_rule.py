@@ -2,7 +2,7 @@ import fnmatch
 import hashlib
 import json
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .mcp_guard_common import ACTION_SELECTION, ACTIONS, RULE_NAME_RE, TOOL_NAME_RE
@@ -32,6 +32,9 @@ class McpToolRule(models.Model):
         help="Exact tool name or a glob such as odoo_*. The exact name wins, then the longest glob.",
     )
     sequence = fields.Integer(default=10)
+    # archived rules are out of the policy; an import archives rather than deletes, so the
+    # default rules (noupdate data) are not re-created by the next module update
+    active = fields.Boolean(default=True, tracking=True)
     action = fields.Selection(ACTION_SELECTION, tracking=True)
     hidden = fields.Boolean(
         tracking=True, help="Absent from tools/list and refused if called (exact tool names only)."
@@ -51,19 +54,19 @@ class McpToolRule(models.Model):
     def _check_rule(self):
         for rule in self:
             if not RULE_NAME_RE.match(rule.name or ""):
-                raise ValidationError(_("Invalid tool name or glob: %s", rule.name))
+                raise ValidationError(self.env._("Invalid tool name or glob: %s", rule.name))
             if not rule.action and not rule.hidden:
-                raise ValidationError(_("Rule %s needs an action or must hide the tool.", rule.name))
+                raise ValidationError(self.env._("Rule %s needs an action or must hide the tool.", rule.name))
             if rule.hidden and (_GLOB_CHARS & set(rule.name)):
-                raise ValidationError(_("Only exact tool names can be hidden, not %s.", rule.name))
+                raise ValidationError(self.env._("Only exact tool names can be hidden, not %s.", rule.name))
             if bool(rule.rate_limit_max) != bool(rule.rate_limit_window):
-                raise ValidationError(_("A rate limit needs both a number of calls and a window."))
+                raise ValidationError(self.env._("A rate limit needs both a number of calls and a window."))
             if rule.rate_limit_max < 0 or rule.rate_limit_window < 0 or rule.approval_expires_in < 0:
-                raise ValidationError(_("Rate limits and expiry cannot be negative."))
+                raise ValidationError(self.env._("Rate limits and expiry cannot be negative."))
             if rule.approval_expires_in and rule.action != "require_approval":
-                raise ValidationError(_("An approval expiry only applies to rules requiring approval."))
+                raise ValidationError(self.env._("An approval expiry only applies to rules requiring approval."))
             if not rule.action and (rule.reason or rule.rate_limit_max or rule.approval_expires_in):
-                raise ValidationError(_("A hide-only rule cannot carry a reason, rate limit or expiry."))
+                raise ValidationError(self.env._("A hide-only rule cannot carry a reason, rate limit or expiry."))
 
     # ------------------------------------------------------------------
     # Policy document (RPC contract)
@@ -77,13 +80,13 @@ class McpToolRule(models.Model):
     @api.model
     def _check_manager(self):
         if not self.env.user.has_group("mcp_guard.group_mcp_manager"):
-            raise AccessError(_("Only MCP Guard managers can change the policy."))
+            raise AccessError(self.env._("Only MCP Guard managers can change the policy."))
 
     @api.model
     def _set_default_action(self, action):
         self._check_manager()
         if action not in ACTIONS:
-            raise UserError(_("Unknown default action: %s", action))
+            raise UserError(self.env._("Unknown default action: %s", action))
         self.env["ir.config_parameter"].sudo().set_param(DEFAULT_ACTION_PARAM, action)
 
     def _rule_entry(self):
@@ -99,7 +102,8 @@ class McpToolRule(models.Model):
 
     @api.model
     def _build_policy(self):
-        rules = self.sudo().search([])
+        # the document is the whole policy: every rule is needed
+        rules = self.sudo().search([])  # pylint: disable=no-search-all
         return {
             "version": "1",
             "default": self._get_default_action(),
@@ -122,50 +126,50 @@ class McpToolRule(models.Model):
             try:
                 document = json.loads(document)
             except ValueError as exc:
-                raise UserError(_("The policy is not valid JSON: %s", exc)) from exc
+                raise UserError(self.env._("The policy is not valid JSON: %s", exc)) from exc
         if isinstance(document, dict) and set(document) == {"etag", "policy"}:
             document = document["policy"]
 
         def fail(path, msg):
-            raise UserError(_("Invalid policy at %(path)s: %(msg)s", path=path, msg=msg))
+            raise UserError(self.env._("Invalid policy at %(path)s: %(msg)s", path=path, msg=msg))
 
         def check_int(path, value, minimum):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                fail(path, _("must be an integer >= %s", minimum))
+                fail(path, self.env._("must be an integer >= %s", minimum))
 
         def check_keys(path, obj, allowed):
             if not isinstance(obj, dict):
-                fail(path, _("must be an object"))
+                fail(path, self.env._("must be an object"))
             unknown = sorted(set(obj) - set(allowed))
             if unknown:
-                fail(path, _("unknown key %s", unknown[0]))
+                fail(path, self.env._("unknown key %s", unknown[0]))
 
         check_keys("$", document, ("version", "default", "hide", "rules"))
         if document.get("version") != "1":
-            fail("$.version", _('must be "1"'))
+            fail("$.version", self.env._('must be "1"'))
         default = document.get("default", "deny")
         if default not in ACTIONS:
-            fail("$.default", _("must be one of %s", ", ".join(ACTIONS)))
+            fail("$.default", self.env._("must be one of %s", ", ".join(ACTIONS)))
         hide = document.get("hide", [])
         if not isinstance(hide, list):
-            fail("$.hide", _("must be a list"))
+            fail("$.hide", self.env._("must be a list"))
         for idx, name in enumerate(hide):
             if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
-                fail("$.hide[%d]" % idx, _("not a valid tool name"))
+                fail("$.hide[%d]" % idx, self.env._("not a valid tool name"))
         rules = document.get("rules", {})
         check_keys("$.rules", rules, rules.keys() if isinstance(rules, dict) else ())
         parsed = {}
         for name, entry in rules.items():
             path = "$.rules.%s" % name
             if not RULE_NAME_RE.match(name):
-                fail(path, _("not a valid tool name or glob"))
+                fail(path, self.env._("not a valid tool name or glob"))
             check_keys(path, entry, ("action", "reason", "rate_limit", "approval"))
             if entry.get("action") not in ACTIONS:
-                fail(path + ".action", _("must be one of %s", ", ".join(ACTIONS)))
+                fail(path + ".action", self.env._("must be one of %s", ", ".join(ACTIONS)))
             vals = {"name": name, "action": entry["action"]}
             if "reason" in entry:
                 if not isinstance(entry["reason"], str):
-                    fail(path + ".reason", _("must be a string"))
+                    fail(path + ".reason", self.env._("must be a string"))
                 vals["reason"] = entry["reason"]
             if "rate_limit" in entry:
                 check_keys(path + ".rate_limit", entry["rate_limit"], ("max", "window"))
@@ -177,7 +181,7 @@ class McpToolRule(models.Model):
                 check_keys(path + ".approval", entry["approval"], ("expires_in",))
                 check_int(path + ".approval.expires_in", entry["approval"].get("expires_in"), 1)
                 if entry["action"] != "require_approval":
-                    fail(path + ".approval", _("only valid with require_approval"))
+                    fail(path + ".approval", self.env._("only valid with require_approval"))
                 vals["approval_expires_in"] = entry["approval"]["expires_in"]
             parsed[name] = vals
         for name in hide:
@@ -189,9 +193,22 @@ class McpToolRule(models.Model):
         """Replace the whole policy with ``document`` (a dict or JSON text). Managers only."""
         self._check_manager()
         default, vals_list = self._parse_policy(document)
-        rules = self.sudo()
-        rules.search([]).unlink()
-        rules.create(vals_list)
+        rules = self.sudo().with_context(active_test=False)
+        # an import replaces the whole policy: rules absent from the document are archived
+        existing = {rule.name: rule for rule in rules.search([])}  # pylint: disable=no-search-all
+        blank = {
+            "action": False, "hidden": False, "reason": False, "rate_limit_max": 0,
+            "rate_limit_window": 0, "approval_expires_in": 0, "active": True,
+        }
+        for vals in vals_list:
+            values = dict(blank, **vals)
+            rule = existing.pop(vals["name"], None)
+            if rule:
+                rule.write(values)
+            else:
+                rules.create(values)
+        for rule in existing.values():
+            rule.active = False
         self._set_default_action(default)
         return self.get_policy_document()
 

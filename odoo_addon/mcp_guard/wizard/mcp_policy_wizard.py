@@ -1,6 +1,6 @@
 import json
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from ..models.mcp_guard_common import ACTION_SELECTION
 
@@ -32,12 +32,12 @@ class McpPolicyWizard(models.TransientModel):
     def action_set_default(self):
         self.ensure_one()
         self.env["mcp.tool.rule"]._set_default_action(self.default_action)
-        return self._notify(_("Default action set to %s.", self.default_action))
+        return self._notify(self.env._("Default action set to %s.", self.default_action))
 
     def action_import(self):
         self.ensure_one()
         result = self.env["mcp.tool.rule"].import_policy_document(self.document or "")
-        return self._notify(_("Policy imported (etag %s).", result["etag"][:12]))
+        return self._notify(self.env._("Policy imported (etag %s).", result["etag"][:12]))
 
     def _notify(self, message):
         return {

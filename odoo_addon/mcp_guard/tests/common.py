@@ -1,0 +1,51 @@
+from odoo.tests import TransactionCase, new_test_user
+
+from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
+
+
+class McpGuardCase(TransactionCase):
+    """One user per group, a second company, and helpers shared by the tests."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company = cls.env.company
+        cls.company2 = cls.env["res.company"].create({"name": "MCP Other Co"})
+        ctx = {"mail_create_nolog": True, "no_reset_password": True}
+        cls.user = new_test_user(cls.env, "mcp_user", "mcp_guard.group_mcp_user", context=ctx)
+        cls.user2 = new_test_user(cls.env, "mcp_user2", "mcp_guard.group_mcp_user", context=ctx)
+        cls.approver = new_test_user(cls.env, "mcp_approver", "mcp_guard.group_mcp_approver", context=ctx)
+        cls.approver2 = new_test_user(
+            cls.env, "mcp_approver2", "mcp_guard.group_mcp_approver", context=ctx,
+            company_id=cls.company2.id, company_ids=[(6, 0, cls.company2.ids)],
+        )
+        cls.manager = new_test_user(cls.env, "mcp_manager", "mcp_guard.group_mcp_manager", context=ctx)
+        cls.agent = new_test_user(cls.env, "mcp_agent", "mcp_guard.group_mcp_agent", context=ctx)
+        cls.agent2 = new_test_user(
+            cls.env, "mcp_agent2", "mcp_guard.group_mcp_agent", context=ctx,
+            company_id=cls.company2.id, company_ids=[(6, 0, cls.company2.ids)],
+        )
+        cls.plain = new_test_user(cls.env, "mcp_plain", "base.group_user", context=ctx)
+        cls.admin = cls.env.ref("base.user_admin")
+        cls.Rule = cls.env["mcp.tool.rule"]
+        cls.Connection = cls.env["mcp.connection"]
+        cls.Request = cls.env["mcp.approval.request"]
+        cls.Audit = cls.env["mcp.audit.log"]
+        cls.prod = cls.Connection.with_user(cls.agent).create({
+            "alias": "prod", "url": "https://erp.example.com", "db": "prod",
+            "login": "bot", "password": "s3cret-pw", "api_key": "k-123",
+        })
+
+    def file(self, user, tool="odoo_disconnect", arguments=None, principal="agent:test", reason="cleanup"):
+        arguments = {"alias": "prod"} if arguments is None else arguments
+        return self.Request.with_user(user).file_request(tool, arguments, principal, reason)
+
+    def approved(self, user=None, tool="odoo_disconnect", arguments=None):
+        """File as ``user`` (the agent by default) and approve as the approver."""
+        res = self.file(user or self.agent, tool=tool, arguments=arguments)
+        self.Request.browse(res["id"]).with_user(self.approver).action_approve()
+        return res
+
+    @staticmethod
+    def digest(arguments):
+        return arguments_hash(arguments)

@@ -1,0 +1,263 @@
+import json
+from datetime import timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from .common import McpGuardCase
+from .test_connection import TRICK_CONTEXTS
+
+
+@tagged("post_install", "-at_install")
+class TestApproval(McpGuardCase):
+
+    def test_file_request_dedup_hash_redaction(self):
+        args = {"alias": "prod", "password": "pw!", "nested": {"api_key": "k", "Token": "t"}, "note": "é"}
+        res = self.file(self.agent, tool="odoo_connect", arguments=args)
+        self.assertEqual(set(res), {"id", "ref", "state"})
+        self.assertEqual(res["state"], "pending")
+        self.assertTrue(res["ref"].startswith("MCPR/"))
+        req = self.Request.browse(res["id"])
+        self.assertEqual(req.arguments_hash, self.digest(args))
+        self.assertEqual(len(req.arguments_hash), 64)
+        stored = json.loads(req.arguments)
+        self.assertEqual(stored["password"], "***")
+        self.assertEqual(stored["nested"], {"api_key": "***", "Token": "***"})
+        self.assertEqual(stored["note"], "é")
+        self.assertNotIn("pw!", req.arguments)
+        self.assertEqual(req.requester_id, self.agent)
+        self.assertEqual(req.connection_id, self.prod)  # odoo_connect replacing an alias
+        # an identical call returns the same pending request
+        self.assertEqual(self.file(self.agent, tool="odoo_connect", arguments=dict(args)), res)
+        # any difference files a new one
+        self.assertNotEqual(self.file(self.agent, tool="odoo_connect", arguments=dict(args, note="x"))["id"], res["id"])
+        self.assertNotEqual(self.file(self.agent, tool="odoo_connect", arguments=args, principal="other")["id"], res["id"])
+
+    def test_disconnect_request_links_connection(self):
+        res = self.file(self.agent)
+        req = self.Request.browse(res["id"])
+        self.assertEqual(req.connection_id, self.prod)
+        self.assertEqual(req.connection_alias, "prod")
+        self.assertEqual(self.prod.state, "disconnect_pending")
+        self.assertAlmostEqual(req.expires_at, fields.Datetime.now() + timedelta(seconds=3600), delta=timedelta(seconds=60))
+
+    def test_who_may_file(self):
+        with self.assertRaises(AccessError):
+            self.file(self.plain)
+        res = self.file(self.user, tool="odoo_search_read", arguments={"model": "res.partner"})
+        self.assertEqual(res["state"], "pending")
+        with self.assertRaises(UserError):
+            self.file(self.agent, tool="bad tool name")
+
+    def test_requester_never_decides(self):
+        """Four eyes: not the requester, even as approver, manager, admin, or with sudo/context tricks."""
+        for requester in (self.approver, self.manager, self.admin):
+            req = self.Request.browse(self.file(requester, tool="odoo_x", arguments={"n": requester.id})["id"])
+            with self.assertRaises(AccessError):
+                req.with_user(requester).action_approve()
+            with self.assertRaises(AccessError):
+                req.with_user(requester).action_reject(note="no")
+            with self.assertRaises(AccessError):
+                req.with_user(requester).sudo().action_approve()
+            for ctx in TRICK_CONTEXTS + [{"uid": self.approver2.id}, {"mcp_approver_id": self.approver.id}]:
+                with self.assertRaises(AccessError):
+                    req.with_user(requester).with_context(**ctx).action_approve()
+            self.assertFalse(req.with_user(requester).can_decide)
+            self.assertEqual(req.state, "pending")
+
+    def test_approving_needs_approver_group(self):
+        req = self.Request.browse(self.file(self.agent)["id"])
+        for user in (self.user, self.agent2, self.plain):
+            with self.assertRaises(AccessError):
+                req.with_user(user).action_approve()
+        with self.assertRaises(AccessError):  # the agent is its own requester and no approver
+            req.with_user(self.agent).action_approve()
+        self.assertFalse(req.with_user(self.agent).can_decide)
+        self.assertTrue(req.with_user(self.approver).can_decide)
+        req.with_user(self.approver).action_approve()
+        self.assertEqual(req.state, "approved")
+        self.assertEqual(req.approver_id, self.approver)
+        with self.assertRaises(UserError):  # no second decision
+            req.with_user(self.manager).action_reject(note="late")
+
+    def test_no_direct_writes_or_creates(self):
+        req = self.Request.browse(self.file(self.agent)["id"])
+        for user in (self.manager, self.admin):
+            for ctx in [{}] + TRICK_CONTEXTS:
+                with self.assertRaises(AccessError):
+                    req.with_user(user).with_context(**ctx).write({"state": "approved"})
+        with self.assertRaises(AccessError):
+            req.sudo().write({"state": "approved", "approver_id": self.approver.id})
+        with self.assertRaises(AccessError):
+            req.sudo().write({"arguments_hash": "0" * 64})
+        with self.assertRaises(AccessError):
+            self.Request.with_user(self.agent).create({"tool": "odoo_disconnect", "state": "approved",
+                                                       "requester_id": self.agent.id})
+        with self.assertRaises(AccessError):
+            self.Request.sudo().create({"tool": "odoo_disconnect", "requester_id": self.agent.id, "state": "approved"})
+        self.assertEqual(req.state, "pending")
+        # commenting stays possible for readers
+        req.with_user(self.approver).message_post(body="looking at it")
+
+    def test_reject_with_note_and_states(self):
+        res = self.file(self.agent)
+        req = self.Request.browse(res["id"])
+        wizard = self.env["mcp.approval.reject.wizard"].with_user(self.approver).create({
+            "request_ids": [(6, 0, req.ids)], "note": "Not during closing",
+        })
+        wizard.action_confirm()
+        self.assertEqual(req.state, "rejected")
+        self.assertEqual(self.prod.state, "connected")  # released
+        states = self.Request.with_user(self.agent).get_states([res["id"]])
+        self.assertEqual(states, [{"id": res["id"], "ref": res["ref"], "state": "rejected",
+                                   "decision_note": "Not during closing"}])
+        other = self.file(self.agent, tool="odoo_x", arguments={})
+        self.assertEqual(self.Request.with_user(self.agent).get_states([other["id"]])[0]["decision_note"], "")
+        # another agent cannot read these states
+        self.assertEqual(self.Request.with_user(self.agent2).get_states([res["id"], other["id"]]), [])
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+        self.assertFalse(result["ok"])
+        self.assertEqual(result["state"], "rejected")
+
+    def test_consume_disconnect_removes_connection_once(self):
+        res = self.approved()
+        args_hash = self.digest({"alias": "prod"})
+        # only the requester consumes
+        for user in (self.approver, self.manager, self.agent2, self.user):
+            self.assertFalse(self.Request.with_user(user).consume(res["id"], "odoo_disconnect", args_hash)["ok"])
+        self.assertEqual(self.Request.browse(res["id"]).state, "approved")
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
+        self.assertEqual(result["ok"], True)
+        self.assertEqual(result["state"], "done")
+        self.assertFalse(self.prod.exists())
+        req = self.Request.browse(res["id"])
+        self.assertEqual(req.state, "done")
+        self.assertTrue(req.consumed_at)
+        self.assertEqual(req.connection_alias, "prod")
+        again = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
+        self.assertFalse(again["ok"])
+        self.assertEqual(again["state"], "done")
+
+    def test_consume_mismatch_does_not_consume(self):
+        res = self.approved()
+        good = self.digest({"alias": "prod"})
+        bad = [("odoo_disconnect", self.digest({"alias": "prod2"})), ("odoo_connect", good),
+               ("odoo_disconnect", good.upper())]
+        for tool, digest in bad:
+            result = self.Request.with_user(self.agent).consume(res["id"], tool, digest)
+            self.assertFalse(result["ok"])
+            self.assertEqual(result["state"], "approved")
+            self.assertTrue(result["message"])
+        self.assertTrue(self.prod.exists())
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", good)["ok"])
+
+    def test_pending_not_consumable(self):
+        res = self.file(self.agent)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+        self.assertEqual(result["ok"], False)
+        self.assertEqual(result["state"], "pending")
+        self.assertTrue(self.prod.exists())
+        self.assertFalse(self.Request.with_user(self.agent).consume(999999999, "odoo_disconnect", "x")["ok"])
+
+    def test_expiry_cron_and_consume(self):
+        res = self.approved()
+        req = self.Request.browse(res["id"])
+        with freeze_time(fields.Datetime.now() + timedelta(seconds=3700)):
+            result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+            self.assertFalse(result["ok"])
+            self.assertEqual(result["state"], "expired")
+        self.assertEqual(req.state, "expired")
+        self.assertTrue(self.prod.exists())
+        self.assertEqual(self.prod.state, "connected")
+        pending = self.Request.browse(self.file(self.agent, tool="odoo_x", arguments={"a": 1})["id"])
+        with freeze_time(fields.Datetime.now() + timedelta(hours=2)):
+            self.Request._cron_expire()
+        self.assertEqual(pending.state, "expired")
+        # an expired request is no longer returned for an identical call
+        self.assertNotEqual(self.file(self.agent, tool="odoo_x", arguments={"a": 1})["id"], pending.id)
+
+    def test_expiry_follows_rule_and_resets_on_approval(self):
+        self.env.ref("mcp_guard.rule_odoo_disconnect").write({"approval_expires_in": 120})
+        with freeze_time("2026-01-01 10:00:00"):
+            req = self.Request.browse(self.file(self.agent)["id"])
+            self.assertEqual(req.expires_at, fields.Datetime.to_datetime("2026-01-01 10:02:00"))
+        with freeze_time("2026-01-01 10:01:00"):
+            req.with_user(self.approver).action_approve()
+            self.assertEqual(req.expires_at, fields.Datetime.to_datetime("2026-01-01 10:03:00"))
+
+    def test_cancel(self):
+        req = self.Request.browse(self.file(self.agent)["id"])
+        for user in (self.user, self.approver):
+            with self.assertRaises(AccessError):
+                req.with_user(user).action_cancel()
+        req.with_user(self.agent).action_cancel()
+        self.assertEqual(req.state, "cancelled")
+        self.assertEqual(self.prod.state, "connected")
+        req2 = self.Request.browse(self.file(self.agent, tool="odoo_y", arguments={})["id"])
+        req2.with_user(self.manager).action_cancel()
+        self.assertEqual(req2.state, "cancelled")
+
+    def test_notifications(self):
+        """Approvers get an activity (inbox) when filed; the requester is notified of the decision."""
+        req = self.Request.browse(self.file(self.user, tool="odoo_x", arguments={})["id"])
+        assigned = req.activity_ids.mapped("user_id")
+        self.assertIn(self.approver, assigned)
+        self.assertIn(self.manager, assigned)
+        self.assertNotIn(self.user, assigned)
+        self.assertNotIn(self.approver2, assigned)  # other company
+        inbox = self.env["mail.message"].search([
+            ("model", "=", "mcp.approval.request"), ("res_id", "=", req.id),
+            ("message_type", "=", "user_notification"),
+        ])
+        self.assertIn(self.approver.partner_id, inbox.partner_ids)
+        req.with_user(self.approver).action_approve()
+        self.assertFalse(req.activity_ids)
+        notified = req.message_ids.mapped("notified_partner_ids")
+        self.assertIn(self.user.partner_id, notified)
+
+    def test_record_rules_requests(self):
+        mine = self.Request.browse(self.file(self.user, tool="odoo_x", arguments={})["id"])
+        agent_req = self.Request.browse(self.file(self.agent)["id"])
+        other_co = self.Request.browse(self.file(self.agent2, arguments={"alias": "c2"})["id"])
+        self.assertEqual(self.Request.with_user(self.user).search([]), mine)
+        self.assertEqual(self.Request.with_user(self.agent).search([]), agent_req)
+        self.assertEqual(self.Request.with_user(self.user2).search([]), self.Request)
+        approver_sees = self.Request.with_user(self.approver).search([])
+        self.assertEqual(approver_sees & (mine | agent_req | other_co), mine | agent_req)
+        self.assertEqual(self.Request.with_user(self.approver2).search([("id", "=", other_co.id)]), other_co)
+        with self.assertRaises(AccessError):  # not the approver of another company
+            other_co.with_user(self.approver).action_approve()
+        other_co.with_user(self.approver2).action_approve()
+        self.assertEqual(other_co.state, "approved")
+
+    def test_reject_wizard_and_bad_input(self):
+        req = self.Request.browse(self.file(self.approver, tool="odoo_x", arguments={})["id"])
+        wizard = self.env["mcp.approval.reject.wizard"].with_user(self.approver).create(
+            {"request_ids": [(6, 0, req.ids)], "note": "self-reject"}
+        )
+        with self.assertRaises(AccessError):  # the wizard goes through the same four-eyes check
+            wizard.action_confirm()
+        with self.assertRaises(UserError):
+            self.Request.with_user(self.agent).file_request("odoo_x", ["not", "a", "dict"], "p", "r")
+        # admin (a Manager through Settings) may decide on somebody else's request
+        req.with_user(self.admin).action_reject(note="admin says no")
+        self.assertEqual(req.state, "rejected")
+
+    def test_connect_replacement_through_approval(self):
+        """An existing alias is replaced only after an approved odoo_connect is consumed."""
+        args = {"alias": "prod", "url": "https://new.example.com", "db": "prod", "login": "bot",
+                "password": "new-pw", "protocol": "xmlrpc"}
+        res = self.approved(tool="odoo_connect", arguments=args)
+        with self.assertRaises(UserError):
+            self.Connection.with_user(self.agent).upsert_from_agent(args)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args))
+        self.assertTrue(result["ok"], result)
+        self.assertFalse(self.prod.exists())
+        self.assertEqual(self.Connection.with_user(self.agent).upsert_from_agent(args),
+                         {"alias": "prod", "created": True})
+        listed = self.Connection.with_user(self.agent).list_for_agent()
+        self.assertEqual([(c["alias"], c["url"], c["password"]) for c in listed],
+                         [("prod", "https://new.example.com", "new-pw")])

@@ -1,0 +1,135 @@
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from .common import McpGuardCase
+
+TRICK_CONTEXTS = [
+    {"mcp_guard_allow_disconnect": True},
+    {"mcp_guard_internal_write": True},
+    {"allow_connection_removal": True},
+    {"force_delete": True, "install_mode": True, "module_uninstall": True},
+]
+
+
+@tagged("post_install", "-at_install")
+class TestConnection(McpGuardCase):
+
+    def test_list_for_agent_secrets_only_for_agent(self):
+        listed = self.Connection.with_user(self.agent).list_for_agent()
+        self.assertEqual(listed, [{
+            "alias": "prod", "url": "https://erp.example.com", "db": "prod", "login": "bot",
+            "protocol": "xmlrpc", "password": "s3cret-pw", "api_key": "k-123",
+        }])
+        as_manager = self.Connection.with_user(self.manager).list_for_agent()
+        self.assertEqual(len(as_manager), 1)
+        self.assertNotIn("password", as_manager[0])
+        self.assertNotIn("api_key", as_manager[0])
+        # a pending disconnect does not hide it: it exists until the approval is consumed
+        self.Request.with_user(self.agent).file_request("odoo_disconnect", {"alias": "prod"}, "a", "")
+        self.assertEqual(self.prod.state, "disconnect_pending")
+        self.assertEqual(len(self.Connection.with_user(self.agent).list_for_agent()), 1)
+        # another agent (other company) sees none of them
+        self.assertEqual(self.Connection.with_user(self.agent2).list_for_agent(), [])
+
+    def test_upsert_from_agent(self):
+        res = self.Connection.with_user(self.agent).upsert_from_agent({
+            "alias": "staging", "url": "https://staging.example.com", "db": "stg",
+            "login": "bot", "api_key": "abc", "protocol": "jsonrpc",
+        })
+        self.assertEqual(res, {"alias": "staging", "created": True})
+        conn = self.Connection.search([("alias", "=", "staging")])
+        self.assertEqual(conn.owner_id, self.agent)
+        self.assertEqual(conn.sudo().api_key, "abc")
+        with self.assertRaises(UserError):  # replacing goes through approval
+            self.Connection.with_user(self.agent).upsert_from_agent({
+                "alias": "prod", "url": "https://evil.example.com", "db": "x", "login": "y", "protocol": "xmlrpc",
+            })
+        self.assertEqual(self.prod.url, "https://erp.example.com")
+        with self.assertRaises(UserError):
+            self.Connection.with_user(self.agent).upsert_from_agent({"alias": "x", "state": "connected"})
+        with self.assertRaises(AccessError):
+            self.Connection.with_user(self.plain).upsert_from_agent({"alias": "z"})
+
+    def test_no_unlink_whoever_asks(self):
+        """Neither manager, admin, superuser nor a context key can delete a connection."""
+        for user in (self.manager, self.admin):
+            with self.assertRaises(UserError):
+                self.prod.with_user(user).unlink()
+        with self.assertRaises(UserError):
+            self.prod.sudo().unlink()
+        for ctx in TRICK_CONTEXTS:
+            with self.assertRaises(UserError):
+                self.prod.with_user(self.manager).with_context(**ctx).unlink()
+            with self.assertRaises(UserError):
+                self.prod.sudo().with_context(**ctx).unlink()
+        with self.assertRaises(AccessError):  # the agent has no unlink right at all
+            self.prod.with_user(self.agent).unlink()
+        self.assertTrue(self.prod.exists())
+
+    def test_no_archive_no_state_write(self):
+        for vals in ({"active": False}, {"state": "disconnect_pending"}):
+            for ctx in [{}] + TRICK_CONTEXTS:
+                for user in (self.manager, self.admin):
+                    with self.assertRaises(UserError):
+                        self.prod.with_user(user).with_context(**ctx).write(vals)
+                with self.assertRaises(UserError):
+                    self.prod.sudo().with_context(**ctx).write(vals)
+                with self.assertRaises(UserError):  # AccessError is a UserError too
+                    self.prod.with_user(self.agent).with_context(**ctx).write(vals)
+        with self.assertRaises(UserError):
+            self.prod.sudo().action_archive()
+        self.assertTrue(self.prod.active)
+        self.assertEqual(self.prod.state, "connected")
+        # ordinary fields stay editable by the manager
+        self.prod.with_user(self.manager).write({"url": "https://erp2.example.com"})
+        self.assertEqual(self.prod.url, "https://erp2.example.com")
+        # a create cannot smuggle a state in either
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "mine", "url": "u", "db": "d", "login": "l", "state": "disconnect_pending",
+        })
+        self.assertEqual(conn.state, "connected")
+
+    def test_secrets_restricted(self):
+        for user in (self.user, self.approver):
+            with self.assertRaises(AccessError):
+                self.prod.with_user(user).read(["password"])
+            with self.assertRaises(AccessError):
+                self.prod.with_user(user).read(["api_key"])
+        self.assertEqual(self.prod.with_user(self.manager).password, "s3cret-pw")
+        fields_info = self.Connection.with_user(self.manager).fields_get(["password", "api_key"], ["exportable"])
+        self.assertFalse(fields_info["password"]["exportable"])
+        self.assertFalse(fields_info["api_key"]["exportable"])
+        # not tracked: the chatter never carries them
+        self.prod.with_user(self.manager).write({"password": "changed-pw"})
+        self.env.flush_all()
+        messages = self.prod.sudo().message_ids
+        bodies = " ".join(str(m.body) for m in messages)
+        values = " ".join(str(v.old_value_char) + str(v.new_value_char) for v in messages.tracking_value_ids)
+        self.assertNotIn("pw", bodies + values)
+        # list view does not show secrets
+        arch = self.Connection.with_user(self.manager).get_view(view_type="list")["arch"]
+        self.assertNotIn("password", arch)
+        self.assertNotIn("api_key", arch)
+
+    def test_record_rules_own_company_all(self):
+        mine = self.Connection.with_user(self.user).create({"alias": "u1", "url": "u", "db": "d", "login": "l"})
+        other_co = self.Connection.with_user(self.agent2).create({"alias": "c2", "url": "u", "db": "d", "login": "l"})
+        self.assertEqual(self.Connection.with_user(self.user).search([]), mine)
+        self.assertEqual(self.Connection.with_user(self.user2).search([]), self.Connection.browse())
+        approver_sees = self.Connection.with_user(self.approver).search([])
+        self.assertIn(mine, approver_sees)
+        self.assertIn(self.prod, approver_sees)
+        self.assertNotIn(other_co, approver_sees)
+        with self.assertRaises(AccessError):  # only managers hand connections to someone else
+            mine.with_user(self.user).write({"owner_id": self.agent.id})
+        mine.with_user(self.manager).write({"owner_id": self.user2.id})
+        self.assertEqual(self.Connection.with_user(self.user2).search([]), mine)
+        # approvers read their company's connections but edit only their own
+        with self.assertRaises(AccessError):
+            mine.with_user(self.approver).write({"url": "x"})
+        self.manager.company_ids |= self.company2
+        manager_sees = self.Connection.with_user(self.manager).with_context(
+            allowed_company_ids=[self.company.id, self.company2.id]
+        ).search([])
+        self.assertIn(other_co, manager_sees)
+        self.assertIn(mine, manager_sees)

@@ -1,0 +1,107 @@
+from xmlrpc.client import Fault
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
+
+from .test_connection import TRICK_CONTEXTS
+
+
+@tagged("post_install", "-at_install")
+class TestRpcContract(HttpCase):
+    """The RPC contract over real XML-RPC, as the front-end uses it: Agent user + API key."""
+
+    def setUp(self):
+        super().setUp()
+        ctx = {"no_reset_password": True}
+        self.agent = new_test_user(self.env, "rpc_agent", "mcp_guard.group_mcp_agent", context=ctx)
+        self.approver = new_test_user(self.env, "rpc_approver", "mcp_guard.group_mcp_approver", context=ctx)
+        self.manager = new_test_user(self.env, "rpc_manager", "mcp_guard.group_mcp_manager", context=ctx)
+        # sudo: a persistent key, as an administrator would issue for the technical user
+        self.key = self.env["res.users.apikeys"].with_user(self.agent).sudo()._generate("rpc", "mcp-guard", None)
+        self.db = self.env.cr.dbname
+        self.uid = self.xmlrpc_common.authenticate(self.db, "rpc_agent", self.key, {})
+        self.assertEqual(self.uid, self.agent.id)
+
+    def call(self, model, method, *args, **kwargs):
+        return self.xmlrpc_object.execute_kw(self.db, self.uid, self.key, model, method, list(args), kwargs)
+
+    def call_as(self, login, model, method, *args, **kwargs):
+        uid = self.xmlrpc_common.authenticate(self.db, login, login, {})
+        return self.xmlrpc_object.execute_kw(self.db, uid, login, model, method, list(args), kwargs)
+
+    def test_agent_flow_over_xmlrpc(self):
+        policy = self.call("mcp.tool.rule", "get_policy_document")
+        self.assertEqual(policy["policy"]["rules"]["odoo_disconnect"]["action"], "require_approval")
+        self.assertEqual(policy["policy"]["default"], "deny")
+        created = self.call("mcp.connection", "upsert_from_agent", {
+            "alias": "prod", "url": "https://erp.example.com", "db": "prod", "login": "bot",
+            "password": "pw", "protocol": "xmlrpc",
+        })
+        self.assertEqual(created, {"alias": "prod", "created": True})
+        listed = self.call("mcp.connection", "list_for_agent")
+        self.assertEqual(listed[0]["alias"], "prod")
+        self.assertEqual(listed[0]["password"], "pw")
+
+        args = {"alias": "prod"}
+        filed = self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent:ci", "tidy up")
+        self.assertEqual(filed["state"], "pending")
+        self.assertEqual(self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent:ci", "x"),
+                         filed)
+        # the agent cannot approve its own request, whatever context it sends
+        for ctx in [{}] + TRICK_CONTEXTS:
+            with self.assertRaises(Fault):
+                self.call("mcp.approval.request", "action_approve", [filed["id"]], context=ctx)
+        # nor write the state, nor end the connection directly
+        with self.assertRaises(Fault):
+            self.call("mcp.approval.request", "write", [filed["id"]], {"state": "approved"})
+        conn_id = self.env["mcp.connection"].search([("alias", "=", "prod")]).id
+        for ctx in TRICK_CONTEXTS:
+            with self.assertRaises(Fault):
+                self.call("mcp.connection", "unlink", [conn_id], context=ctx)
+            with self.assertRaises(Fault):
+                self.call_as("rpc_manager", "mcp.connection", "unlink", [conn_id], context=ctx)
+            with self.assertRaises(Fault):
+                self.call_as("rpc_manager", "mcp.connection", "write", [conn_id], {"active": False}, context=ctx)
+        self.assertEqual(self.call("mcp.approval.request", "get_states", [filed["id"]])[0]["state"], "pending")
+        not_yet = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
+        self.assertFalse(not_yet["ok"])
+
+        self.call_as("rpc_approver", "mcp.approval.request", "action_approve", [filed["id"]])
+        self.assertEqual(self.call("mcp.approval.request", "get_states", [filed["id"]]),
+                         [{"id": filed["id"], "ref": filed["ref"], "state": "approved", "decision_note": ""}])
+        wrong = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect",
+                          arguments_hash({"alias": "prod2"}))
+        self.assertFalse(wrong["ok"])
+        done = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
+        self.assertEqual(done["ok"], True)
+        self.assertEqual(done["state"], "done")
+        self.assertEqual(self.call("mcp.connection", "list_for_agent"), [])
+        twice = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
+        self.assertFalse(twice["ok"])
+
+        events = [{"uuid": "0b4f5e2c-1", "time": "2026-11-25T01:02:03.123456Z", "principal": "agent:ci",
+                   "tool": "odoo_disconnect", "arguments_hash": arguments_hash(args),
+                   "outcome": "approved_executed", "detail": "", "request_ref": filed["ref"]}]
+        self.assertEqual(self.call("mcp.audit.log", "record_batch", events), 1)
+        self.assertEqual(self.call("mcp.audit.log", "record_batch", events), 0)
+
+    def test_agent_limits_over_xmlrpc(self):
+        """The agent reads the policy, nothing more: no policy edits, no audit reads, no secrets of others."""
+        with self.assertRaises(Fault):
+            self.call("mcp.tool.rule", "import_policy_document", {"version": "1", "default": "allow"})
+        with self.assertRaises(Fault):
+            self.call("mcp.tool.rule", "create", {"name": "odoo_unlink", "action": "allow"})
+        with self.assertRaises(Fault):
+            self.call("mcp.audit.log", "search_read", [], ["uuid"])
+        with self.assertRaises(Fault):
+            self.call("mcp.tool.rule", "_set_default_action", "allow")
+        self.assertEqual(self.call("mcp.tool.rule", "get_policy_document")["policy"]["default"], "deny")
+        # the manager edits the policy over RPC; the etag follows
+        before = self.call("mcp.tool.rule", "get_policy_document")["etag"]
+        self.call_as("rpc_manager", "mcp.tool.rule", "import_policy_document",
+                     {"version": "1", "default": "deny", "hide": ["odoo_disconnect"],
+                      "rules": {"odoo_connections": {"action": "allow"}}})
+        after = self.call("mcp.tool.rule", "get_policy_document")
+        self.assertNotEqual(after["etag"], before)
+        self.assertEqual(after["policy"]["hide"], ["odoo_disconnect"])
