@@ -221,7 +221,9 @@ def test_builtin_default():
     assert policy.decide("odoo_connections").action == "allow"
     assert policy.decide("odoo_connect").action == "allow"
     assert policy.decide("odoo_disconnect").action == "require_approval"
-    assert policy.decide("odoo_unlink").action == "deny"
+    assert policy.decide("odoo_search_read").action == "allow"
+    assert policy.decide("odoo_unlink").action == "require_approval"
+    assert policy.decide("odoo_anything_else").action == "deny"
 
 
 def _write(path: Path, text: str) -> None:

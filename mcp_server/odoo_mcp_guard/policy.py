@@ -64,6 +64,16 @@ class PolicyDocument(_Strict):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+def _approval(reason: str) -> Rule:
+    return Rule(
+        action="require_approval",
+        reason=reason,
+        approval=ApprovalSettings(expires_in=DEFAULT_EXPIRES_IN),
+    )
+
+
+# The shipped default, the same as the Odoo add-on's default rules: connection listing and
+# new connections allowed, removals held for approval; data reads allowed, changes held.
 BUILTIN_POLICY = PolicyDocument(
     version="1",
     default="deny",
@@ -71,11 +81,13 @@ BUILTIN_POLICY = PolicyDocument(
     rules={
         "odoo_connections": Rule(action="allow"),
         "odoo_connect": Rule(action="allow"),
-        "odoo_disconnect": Rule(
-            action="require_approval",
-            reason="Removing a connection cannot be undone",
-            approval=ApprovalSettings(expires_in=DEFAULT_EXPIRES_IN),
-        ),
+        "odoo_disconnect": _approval("Removing a connection cannot be undone"),
+        "odoo_search_read": Rule(action="allow"),
+        "odoo_read": Rule(action="allow"),
+        "odoo_fields_get": Rule(action="allow"),
+        "odoo_create": _approval("Creating records needs an approver"),
+        "odoo_write": _approval("Changing records needs an approver"),
+        "odoo_unlink": _approval("Deleting records cannot be undone"),
     },
 )
 

@@ -260,7 +260,7 @@ class McpApprovalRequest(models.Model):
         user = self.env.user
         if not (user.has_group("mcp_guard.group_mcp_agent") or user.has_group("mcp_guard.group_mcp_user")):
             raise AccessError(self.env._("Only the MCP agent or MCP users can file approval requests."))
-        if not isinstance(tool, str) or not TOOL_NAME_RE.match(tool):
+        if not isinstance(tool, str) or not TOOL_NAME_RE.fullmatch(tool):
             raise UserError(self.env._("Invalid tool name."))
         if not isinstance(arguments, dict):
             raise UserError(self.env._("arguments must be an object"))

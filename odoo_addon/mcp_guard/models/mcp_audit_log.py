@@ -8,6 +8,8 @@ OUTCOMES = [
     ("denied", "Denied"),
     ("hidden", "Hidden tool called"),
     ("invalid", "Invalid call"),
+    ("unknown", "Unknown tool"),
+    ("unavailable", "Policy or backend unavailable"),
     ("rate_limited", "Rate limited"),
     ("approval_pending", "Approval pending"),
     ("approval_rejected", "Approval rejected"),

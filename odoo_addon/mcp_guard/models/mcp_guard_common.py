@@ -11,8 +11,9 @@ import hashlib
 import json
 import re
 
-TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
-RULE_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-*?\[\]!]{1,128}$")
+# exact, ASCII-only names (fullmatch: "$" would let a trailing newline through)
+TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
+RULE_NAME_RE = re.compile(r"[A-Za-z0-9_.\-*?]{1,128}", re.ASCII)
 ACTIONS = ("allow", "deny", "require_approval")
 ACTION_SELECTION = [
     ("allow", "Allow"),

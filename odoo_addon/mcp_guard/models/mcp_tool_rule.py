@@ -8,7 +8,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from .mcp_guard_common import ACTION_SELECTION, ACTIONS, RULE_NAME_RE, TOOL_NAME_RE
 
 DEFAULT_ACTION_PARAM = "mcp_guard.default_action"
-_GLOB_CHARS = set("*?[")
+_GLOB_CHARS = set("*?")
 
 
 class McpToolRule(models.Model):
@@ -53,7 +53,7 @@ class McpToolRule(models.Model):
     )
     def _check_rule(self):
         for rule in self:
-            if not RULE_NAME_RE.match(rule.name or ""):
+            if not RULE_NAME_RE.fullmatch(rule.name or ""):
                 raise ValidationError(self.env._("Invalid tool name or glob: %s", rule.name))
             if not rule.action and not rule.hidden:
                 raise ValidationError(self.env._("Rule %s needs an action or must hide the tool.", rule.name))
@@ -154,14 +154,14 @@ class McpToolRule(models.Model):
         if not isinstance(hide, list):
             fail("$.hide", self.env._("must be a list"))
         for idx, name in enumerate(hide):
-            if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
+            if not isinstance(name, str) or not TOOL_NAME_RE.fullmatch(name):
                 fail("$.hide[%d]" % idx, self.env._("not a valid tool name"))
         rules = document.get("rules", {})
         check_keys("$.rules", rules, rules.keys() if isinstance(rules, dict) else ())
         parsed = {}
         for name, entry in rules.items():
             path = "$.rules.%s" % name
-            if not RULE_NAME_RE.match(name):
+            if not RULE_NAME_RE.fullmatch(name):
                 fail(path, self.env._("not a valid tool name or glob"))
             check_keys(path, entry, ("action", "reason", "rate_limit", "approval"))
             if entry.get("action") not in ACTIONS:

@@ -17,6 +17,25 @@ DEFAULT_POLICY = {
             "reason": "Removing a connection cannot be undone",
             "approval": {"expires_in": 3600},
         },
+        # data tools: reads allowed, changes need an approval
+        "odoo_search_read": {"action": "allow"},
+        "odoo_read": {"action": "allow"},
+        "odoo_fields_get": {"action": "allow"},
+        "odoo_create": {
+            "action": "require_approval",
+            "reason": "Creating records needs an approver",
+            "approval": {"expires_in": 3600},
+        },
+        "odoo_write": {
+            "action": "require_approval",
+            "reason": "Changing records needs an approver",
+            "approval": {"expires_in": 3600},
+        },
+        "odoo_unlink": {
+            "action": "require_approval",
+            "reason": "Deleting records cannot be undone",
+            "approval": {"expires_in": 3600},
+        },
     },
 }
 
