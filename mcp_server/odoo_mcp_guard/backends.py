@@ -77,10 +77,11 @@ def open_backend(
     if policy_file is not None:
         log.warning("with the Odoo backend the policy comes from Odoo; %s is ignored", policy_file)
     client = OdooClient(config)
-    store = OdooStore.open_with(data_dir, client)
+    poll = float(os.environ.get("MCP_GUARD_POLICY_POLL", "3"))
+    store = OdooStore.open_with(data_dir, client, connections_ttl=poll)
     policy = OdooPolicySource(
         client,
-        poll_interval=float(os.environ.get("MCP_GUARD_POLICY_POLL", "3")),
+        poll_interval=poll,
         max_age=float(os.environ.get("MCP_GUARD_POLICY_MAX_AGE", "60")),
     )
     flusher = AuditFlusher(store, interval=float(os.environ.get("MCP_GUARD_AUDIT_FLUSH", "1")))

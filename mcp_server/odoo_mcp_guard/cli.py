@@ -67,6 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         policy_file=_policy_path(args),
         data_dir=args.data_dir,
         allow_anonymous=args.allow_anonymous,
+        backend=args.backend,
+        odoo_config=Path(args.odoo_config).expanduser() if args.odoo_config else None,
     )
     return 0
 
@@ -343,6 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="the guard's data directory",
+    )
+    serve.add_argument(
+        "--backend",
+        choices=["local", "odoo"],
+        default=None,
+        help="where policy, connections, approvals and audit live (default: odoo when ODOO_URL "
+        "or --odoo-config is set, else the local SQLite store)",
+    )
+    serve.add_argument(
+        "--odoo-config",
+        default=None,
+        help="TOML or JSON file with url, db, username, api_key (instead of ODOO_* variables)",
     )
     serve.add_argument(
         "--allow-anonymous",

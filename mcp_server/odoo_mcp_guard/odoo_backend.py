@@ -113,15 +113,23 @@ class OdooStore(Store):
     Audit events are written locally first (the spool) and exported by ``flush_audit``.
     """
 
-    def __init__(self, path: Path, client: OdooClient):
+    def __init__(self, path: Path, client: OdooClient, *, connections_ttl: float = 3.0):
         super().__init__(path)
         self.client = client
+        # The last list Odoo gave. Listing and data tools reuse it for ``connections_ttl``
+        # seconds (no round trip per call), and while Odoo is unreachable (invariant 6: the
+        # policy's maximum age bounds how long). Decisions that change something read fresh.
+        self.connections_ttl = connections_ttl
+        self._connections_cache: list[Connection] | None = None
+        self._cached_at = 0.0
 
     @classmethod
-    def open_with(cls, data_dir: Path, client: OdooClient) -> OdooStore:
+    def open_with(
+        cls, data_dir: Path, client: OdooClient, *, connections_ttl: float = 3.0
+    ) -> OdooStore:
         local = Store.open(data_dir)  # creates the directory and file with safe modes
         local.close()
-        return cls(local.path, client)
+        return cls(local.path, client, connections_ttl=connections_ttl)
 
     # --- connections -------------------------------------------------------------------
 
@@ -131,8 +139,21 @@ class OdooStore(Store):
         except OdooError as exc:
             raise ApprovalError(f"Odoo: {exc.message}") from None
 
-    def list_connections(self) -> list[Connection]:
-        rows = self._call("mcp.connection", "list_for_agent")
+    def list_connections(self, *, fresh: bool = False) -> list[Connection]:
+        cached = self._connections_cache
+        if (
+            not fresh
+            and cached is not None
+            and time.monotonic() - self._cached_at < self.connections_ttl
+        ):
+            return list(cached)
+        try:
+            rows = self.client.call("mcp.connection", "list_for_agent")
+        except OdooError as exc:
+            if exc.kind == "unreachable" and cached is not None and not fresh:
+                log.warning("Odoo is unreachable; serving the cached connections: %s", exc)
+                return list(cached)
+            raise ApprovalError(f"Odoo: {exc.message}") from None
         connections = []
         for row in rows:
             try:
@@ -149,10 +170,16 @@ class OdooStore(Store):
                 )
             except (KeyError, ValueError):
                 log.warning("skipping a malformed connection from Odoo: %r", row.get("alias"))
-        return connections
+        self._connections_cache = connections
+        self._cached_at = time.monotonic()
+        return list(connections)
+
+    def _forget_connections(self) -> None:
+        self._connections_cache = None
 
     def get_connection(self, alias: str) -> Connection | None:
-        return next((c for c in self.list_connections() if c.alias == alias), None)
+        # Fresh: whether an alias exists decides whether odoo_connect is a replacement.
+        return next((c for c in self.list_connections(fresh=True) if c.alias == alias), None)
 
     def add_connection(self, conn: Connection) -> bool:
         values: dict[str, Any] = {
@@ -166,6 +193,7 @@ class OdooStore(Store):
             values["password"] = conn.password
         if conn.api_key:
             values["api_key"] = conn.api_key
+        self._forget_connections()
         answer = self._call("mcp.connection", "upsert_from_agent", values)
         return bool(answer.get("created"))
 
@@ -255,6 +283,7 @@ class OdooStore(Store):
             ).fetchone()
         if row is None:
             return False
+        self._forget_connections()  # consuming may remove a connection in Odoo
         answer = self._call(
             "mcp.approval.request", "consume", request_id, row["tool"], row["arguments_hash"]
         )

@@ -42,10 +42,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TokenStore
+from odoo_mcp_guard.backends import Backend, BackendName, open_backend
+from odoo_mcp_guard.data_tools import DATA_TOOLS, DataToolError, DataTools
 from odoo_mcp_guard.guard import Guard, GuardRefusal
 from odoo_mcp_guard.names import TOOL_NAME_RE, arguments_hash, canonical_json
-from odoo_mcp_guard.policy import PolicyUnavailable, policy_source
-from odoo_mcp_guard.store import AuditEvent, Connection, Store
+from odoo_mcp_guard.odoo_rpc import OdooError
+from odoo_mcp_guard.policy import PolicyUnavailable
+from odoo_mcp_guard.store import ApprovalError, AuditEvent, Connection, Store, StoreError
 
 log = logging.getLogger("odoo_mcp_guard.server")
 
@@ -117,11 +120,17 @@ class ToolFailure(Exception):
 @dataclass(frozen=True)
 class ToolSpec:
     tool: types.Tool
-    args_model: type[_Args]
+    args_model: type[BaseModel]
+    data: bool = False  # an Odoo data tool (runs on a connection, in a worker thread)
 
 
 def _tool(
-    name: str, description: str, model: type[_Args], annotations: types.ToolAnnotations
+    name: str,
+    description: str,
+    model: type[BaseModel],
+    annotations: types.ToolAnnotations,
+    *,
+    data: bool = False,
 ) -> ToolSpec:
     schema = model.model_json_schema()
     schema.pop("title", None)
@@ -132,6 +141,7 @@ def _tool(
             name=name, description=description, input_schema=schema, annotations=annotations
         ),
         model,
+        data,
     )
 
 
@@ -178,6 +188,19 @@ TOOLS: dict[str, ToolSpec] = {
         ),
     )
 }
+for _name, (_model, _description, _read_only) in DATA_TOOLS.items():
+    TOOLS[_name] = _tool(
+        _name,
+        _description + " Runs as the connection's Odoo user; Odoo's access rules apply.",
+        _model,
+        types.ToolAnnotations(
+            read_only_hint=_read_only,
+            destructive_hint=_name in ("odoo_write", "odoo_unlink"),
+            idempotent_hint=_read_only,
+            open_world_hint=True,
+        ),
+        data=True,
+    )
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
 
 
@@ -251,6 +274,7 @@ class GuardedServer:
         self.guard = guard
         self.store = store
         self.stdio_principal = stdio_principal
+        self.data = DataTools()
         self.bus = InMemorySubscriptionBus()
         self._legacy_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
         self._visible: tuple[str, ...] = tuple(self._visible_names())
@@ -350,7 +374,9 @@ class GuardedServer:
             return await self.dispatch(principal, name, arguments)
         except Exception:
             log.exception("unexpected error while handling a tools/call")
-            return _error_result("The guard failed while handling this call; nothing was done.")
+            return _error_result(
+                "The call failed inside the guard (an internal error, logged on the server)."
+            )
 
     async def dispatch(
         self, principal: str, name: object, arguments: object
@@ -365,13 +391,20 @@ class GuardedServer:
         also: list[str] = []
         if name == "odoo_connect" and isinstance(arguments, dict):
             alias = arguments.get("alias")
-            if isinstance(alias, str) and self.store.get_connection(alias) is not None:
+            try:  # never guess "new" when the store cannot say: that would skip the gate
+                exists = isinstance(alias, str) and self.store.get_connection(alias) is not None
+            except (ApprovalError, StoreError, OdooError) as exc:
+                return self._unavailable(principal, name, arguments, str(exc))
+            if exists:
                 also.append("odoo_disconnect")  # a replacement removes the old connection
         replacing = bool(also)
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult:
             assert isinstance(name, str)
-            return await self._execute(name, args, replacing=replacing)
+            try:
+                return await self._execute(name, args, replacing=replacing)
+            except (ApprovalError, StoreError, OdooError, DataToolError) as exc:
+                raise ToolFailure(str(exc)) from None
 
         try:
             return await self.guard.call(
@@ -386,6 +419,31 @@ class GuardedServer:
             return _error_result(refusal.message, refusal.structured)
         except ToolFailure as failure:
             return _error_result(str(failure))
+        except (ApprovalError, StoreError, OdooError) as exc:
+            # The approval backend failed while judging the call (fail closed, invariant 6).
+            return self._unavailable(principal, name, arguments, str(exc))
+
+    def _unavailable(
+        self, principal: str, name: object, arguments: object, cause: str
+    ) -> types.CallToolResult:
+        message = f"Refused: the approval backend is unavailable ({cause}); nothing was done."
+        try:
+            digest = arguments_hash(arguments)
+        except (TypeError, ValueError):
+            digest = "-"
+        try:
+            self.store.append_audit(
+                AuditEvent(
+                    principal=principal,
+                    tool=name if isinstance(name, str) else repr(name)[:128],
+                    arguments_hash=digest,
+                    outcome="unavailable",
+                    detail=message[:1000],
+                )
+            )
+        except Exception:  # the refusal stands even if it cannot be recorded
+            log.exception("cannot audit an 'unavailable' refusal")
+        return _error_result(message, {"status": "unavailable"})
 
     def _invalid_arguments(
         self, principal: str, name: object, arguments: object
@@ -419,15 +477,22 @@ class GuardedServer:
     async def _execute(
         self, name: str, args: dict[str, Any], *, replacing: bool
     ) -> types.CallToolResult:
-        problem = validate_arguments(name, args)
-        if problem is not None:  # the guard validated already; never run on bad input
-            raise ToolFailure(problem)
-        model = TOOLS[name].args_model.model_validate(args)
+        try:  # validated before the guard judged the call; never run on bad input anyway
+            model = TOOLS[name].args_model.model_validate(args)
+        except ValidationError as exc:
+            raise ToolFailure(_describe_validation(name, exc)) from None
+        if TOOLS[name].data:
+            return await self._data_tool(name, model)
         if isinstance(model, ConnectArgs):
             return self._connect(model, replacing=replacing)
         if isinstance(model, AliasArgs):
             return self._disconnect(model.alias)
         return self._connections()
+
+    async def _data_tool(self, name: str, args: Any) -> types.CallToolResult:
+        conn = DataTools.pick(self.store.list_connections(), args.alias)
+        payload = await anyio.to_thread.run_sync(self.data.run, name, args, conn)
+        return _json_result(payload)
 
     def _connections(self) -> types.CallToolResult:
         connections = [conn.public() for conn in self.store.list_connections()]
@@ -607,13 +672,24 @@ def stdio_principal() -> str:
     return f"stdio:{user}"
 
 
-def build(
-    policy_file: Path | None, data_dir: Path, *, principal: str | None = None
-) -> GuardedServer:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store.open(data_dir)
-    guard = Guard(policy_source(policy_file), store)
-    return GuardedServer(guard, store, stdio_principal=principal)
+def build(backend: Backend, *, principal: str | None = None) -> GuardedServer:
+    guard = Guard(backend.policy, backend.store, approval_hint=backend.approval_hint)  # type: ignore[arg-type]
+    return GuardedServer(guard, backend.store, stdio_principal=principal)
+
+
+def _open_backend(
+    data_dir: Path,
+    policy_file: Path | None,
+    backend: BackendName | None,
+    odoo_config: Path | None,
+) -> Backend:
+    try:
+        opened = open_backend(data_dir, policy_file, backend=backend, config_file=odoo_config)
+    except (OdooError, StoreError, ValueError) as exc:
+        print(f"odoo-mcp-guard: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    opened.start()
+    return opened
 
 
 def http_app(guarded: GuardedServer, data_dir: Path, host: str, *, allow_anonymous: bool) -> Any:
@@ -638,47 +714,51 @@ def run_server(
     policy_file: Path | None,
     data_dir: Path,
     allow_anonymous: bool,
+    *,
+    backend: BackendName | None = None,
+    odoo_config: Path | None = None,
 ) -> None:
-    """Serve until the client goes away (stdio) or the process is stopped (HTTP)."""
+    """Serve until the client goes away (stdio) or the process is stopped (HTTP).
+
+    ``backend`` None: the Odoo add-on when Odoo is configured (ODOO_URL or ``odoo_config``),
+    else the embedded store in ``data_dir``."""
     _setup_logging()
-    if transport == "stdio":
-        anyio.run(_serve_stdio, policy_file, data_dir)
-    elif transport == "http":
-        anyio.run(_serve_http, policy_file, data_dir, host, port, allow_anonymous)
-    else:
+    if transport not in ("stdio", "http"):
         raise ValueError(f"unknown transport {transport!r}")
+    opened = _open_backend(data_dir, policy_file, backend, odoo_config)
+    try:
+        if transport == "stdio":
+            anyio.run(_serve_stdio, opened)
+        else:
+            anyio.run(_serve_http, opened, data_dir, host, port, allow_anonymous)
+    finally:
+        opened.close()
 
 
-async def _serve_stdio(policy_file: Path | None, data_dir: Path) -> None:
+async def _serve_stdio(backend: Backend) -> None:
     from mcp.server.stdio import stdio_server
 
-    guarded = build(policy_file, data_dir, principal=stdio_principal())
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(guarded.watch_policy)
-            async with stdio_server() as (read, write):
-                await guarded.server.run(read, write, guarded.init_options())
-            tg.cancel_scope.cancel()
-    finally:
-        guarded.store.close()
+    guarded = build(backend, principal=stdio_principal())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(guarded.watch_policy)
+        async with stdio_server() as (read, write):
+            await guarded.server.run(read, write, guarded.init_options())
+        tg.cancel_scope.cancel()
 
 
 async def _serve_http(
-    policy_file: Path | None, data_dir: Path, host: str, port: int, allow_anonymous: bool
+    backend: Backend, data_dir: Path, host: str, port: int, allow_anonymous: bool
 ) -> None:
     import uvicorn
 
-    guarded = build(policy_file, data_dir)
+    guarded = build(backend)
     app = http_app(guarded, data_dir, host, allow_anonymous=allow_anonymous)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
     print(f"odoo-mcp-guard: serving on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(guarded.watch_policy)
-            await server.serve()
-            tg.cancel_scope.cancel()
-    finally:
-        guarded.store.close()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(guarded.watch_policy)
+        await server.serve()
+        tg.cancel_scope.cancel()

@@ -1,0 +1,298 @@
+"""Odoo as the guard's backend, end to end: a real Odoo 18 with ``mcp_guard``, real PostgreSQL,
+the front-end as a subprocess spoken to with the SDK client, approvers acting over XML-RPC.
+
+Where Odoo is not found these tests are skipped with the loud reason of the harness: NOT RUN.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+import odoo_harness as harness
+import pytest
+from conftest import guard_env, query, text_of
+from mcp import Client, StdioServerParameters
+from odoo_live import LiveOdoo, live_odoo
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(harness.find_odoo() is None, reason=harness.NOT_FOUND_REASON),
+]
+
+APPROVER = ("alice", "alice-pw-1234")
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[LiveOdoo]:
+    with live_odoo() as odoo, odoo.running():
+        yield odoo
+
+
+def odoo_client(
+    data_dir: Path,
+    live: LiveOdoo,
+    *,
+    principal: str,
+    mode: str = "auto",
+    env: dict | None = None,
+    **kwargs: Any,
+) -> Client:
+    settings = {
+        "MCP_GUARD_PRINCIPAL": principal,
+        "MCP_GUARD_POLICY_POLL": "0.5",
+        "MCP_GUARD_AUDIT_FLUSH": "0.5",
+        **live.guard_env(),
+        **(env or {}),
+    }
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "odoo_mcp_guard", "serve", "--data-dir", str(data_dir)],
+        env=guard_env(data_dir, **settings),
+    )
+    return Client(params, mode=mode, read_timeout_seconds=60, **kwargs)
+
+
+def data_connection(live: LiveOdoo, alias: str) -> dict[str, Any]:
+    """A connection to the same Odoo as the plain 'data' user, for the data tools."""
+    return {
+        "alias": alias,
+        "url": live.url,
+        "db": live.db,
+        "username": "data",
+        "api_key": live.data_key,
+    }
+
+
+async def ok(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> dict:
+    result = await client.call_tool(tool, arguments or {})
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def refused(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, text_of(result)
+    text = text_of(result)
+    assert "Traceback" not in text
+    return text
+
+
+async def pending(client: Client, tool: str, arguments: dict[str, Any]) -> tuple[str, int]:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, text_of(result)
+    assert result.structured_content and result.structured_content["status"] == "pending"
+    assert "Odoo" in text_of(result)
+    return result.structured_content["request"], result.structured_content["id"]
+
+
+def request(live: LiveOdoo, ref: str) -> dict[str, Any]:
+    rows = live.admin(
+        "mcp.approval.request",
+        "search_read",
+        [["name", "=", ref]],
+        fields=["state", "tool", "principal", "connection_alias"],
+    )
+    assert len(rows) == 1
+    return rows[0]
+
+
+async def test_disconnect_is_approved_in_odoo_and_runs_once(tmp_path: Path, live: LiveOdoo):
+    alias = "flow"
+    async with odoo_client(tmp_path, live, principal="agent-flow") as client:
+        created = await ok(client, "odoo_connect", data_connection(live, alias))
+        assert created["created"] is True
+        assert live.admin("mcp.connection", "search_count", [["alias", "=", alias]]) == 1
+        listed = await ok(client, "odoo_connections")
+        assert alias in [c["alias"] for c in listed["connections"]]
+        assert live.data_key not in json.dumps(listed)
+
+        ref, request_id = await pending(client, "odoo_disconnect", {"alias": alias})
+        assert request(live, ref) | {"id": 0} == {
+            "id": 0,
+            "state": "pending",
+            "tool": "odoo_disconnect",
+            "principal": "agent-flow",
+            "connection_alias": alias,
+        }
+        # Asking again does not file a second request.
+        assert (await pending(client, "odoo_disconnect", {"alias": alias}))[0] == ref
+
+        # The Agent user cannot approve its own request, over XML-RPC as over anything.
+        with pytest.raises(xmlrpc.client.Fault):
+            live.rpc(
+                "mcp-agent", live.agent_key, "mcp.approval.request", "action_approve", [request_id]
+            )
+        assert request(live, ref)["state"] == "pending"
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+        assert request(live, ref)["state"] == "approved"
+
+        removed = await ok(client, "odoo_disconnect", {"alias": alias})
+        assert removed == {"alias": alias, "removed": True}
+        assert live.admin("mcp.connection", "search_count", [["alias", "=", alias]]) == 0
+        assert request(live, ref)["state"] == "done"
+
+        # A replay needs a new approval: a new pending request, nothing else happens.
+        replay_ref, _ = await pending(client, "odoo_disconnect", {"alias": alias})
+        assert replay_ref != ref
+        assert "flow" not in [
+            c["alias"] for c in (await ok(client, "odoo_connections"))["connections"]
+        ]
+
+
+async def test_policy_change_in_odoo_reaches_the_front_end(tmp_path: Path, live: LiveOdoo):
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(getattr(message, "root", message), types.ToolListChangedNotification):
+            changed.set()
+
+    rule_id = live.admin("mcp.tool.rule", "search", [["name", "=", "odoo_fields_get"]])[0]
+    async with odoo_client(
+        tmp_path, live, principal="agent-policy", mode="legacy", message_handler=on_message
+    ) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        assert "odoo_fields_get" in names
+        try:
+            live.admin("mcp.tool.rule", "write", [rule_id], {"hidden": True})
+            started = time.monotonic()
+            with anyio.fail_after(10):
+                await changed.wait()
+            assert time.monotonic() - started < 5  # poll interval 0.5 s
+            assert "odoo_fields_get" not in [t.name for t in (await client.list_tools()).tools]
+            text = await refused(client, "odoo_fields_get", {"model": "res.partner"})
+            assert "hidden" in text
+
+            live.admin(
+                "mcp.tool.rule",
+                "write",
+                [rule_id],
+                {"hidden": False, "action": "deny", "reason": "maintenance window"},
+            )
+            with anyio.fail_after(10):
+                while True:
+                    result = await client.call_tool("odoo_fields_get", {"model": "res.partner"})
+                    if result.is_error and "maintenance window" in text_of(result):
+                        break
+                    await anyio.sleep(0.2)
+        finally:
+            live.admin(
+                "mcp.tool.rule",
+                "write",
+                [rule_id],
+                {"hidden": False, "action": "allow", "reason": False},
+            )
+
+
+async def test_odoo_stopped_fails_closed_and_the_audit_is_spooled(tmp_path: Path, live: LiveOdoo):
+    alias = "down"
+    env = {"MCP_GUARD_POLICY_MAX_AGE": "6"}
+    async with odoo_client(tmp_path, live, principal="agent-down", env=env) as client:
+        await ok(client, "odoo_connect", data_connection(live, alias))
+        await ok(client, "odoo_connections")
+        live.stop()
+        try:
+            stopped = time.monotonic()
+            text = await refused(client, "odoo_disconnect", {"alias": alias})
+            assert "Odoo" in text and "unreachable" in text, text
+            # An allowed call on the cached policy and connections is still served...
+            cached = await ok(client, "odoo_connections")
+            assert alias in [c["alias"] for c in cached["connections"]]
+            # ...until the policy is older than its maximum age: then everything is refused.
+            await anyio.sleep(max(0.0, 6.5 - (time.monotonic() - stopped)))
+            text = await refused(client, "odoo_connections", {})
+            assert "older than the 6 s allowed" in text, text
+        finally:
+            live.start()
+        with anyio.fail_after(30):
+            while (await client.call_tool("odoo_connections", {})).is_error:
+                await anyio.sleep(0.3)
+        # The spool flushes in order; Odoo ends with exactly the decisions that were made.
+        with anyio.fail_after(30):
+            while query(tmp_path, "SELECT count(*) FROM audit WHERE exported = 0")[0][0]:
+                await anyio.sleep(0.3)
+        local = query(tmp_path, "SELECT count(*) FROM audit")[0][0]
+        in_odoo = live.admin("mcp.audit.log", "search_count", [["principal", "=", "agent-down"]])
+        assert local >= 6
+        assert in_odoo == local
+        outcomes = live.admin(
+            "mcp.audit.log",
+            "read_group",
+            [["principal", "=", "agent-down"]],
+            ["outcome"],
+            ["outcome"],
+        )
+        counted = {row["outcome"]: row["outcome_count"] for row in outcomes}
+        assert counted.get("unavailable", 0) >= 2
+
+
+async def test_data_tools_on_a_configured_connection(tmp_path: Path, live: LiveOdoo):
+    alias = "data"
+    async with odoo_client(tmp_path, live, principal="agent-data") as client:
+        await ok(client, "odoo_connect", data_connection(live, alias))
+        found = await ok(
+            client,
+            "odoo_search_read",
+            {
+                "alias": alias,
+                "model": "res.partner",
+                "domain": [["name", "like", "Bench Partner"]],
+                "fields": ["name", "email"],
+                "limit": 80,
+                "order": "name asc",
+            },
+        )
+        assert found["count"] == 80
+        assert found["records"][0]["name"] == "Bench Partner 000"
+        ids = [record["id"] for record in found["records"][:2]]
+
+        read = await ok(
+            client,
+            "odoo_read",
+            {"alias": alias, "model": "res.partner", "ids": [*ids, 999999], "fields": ["email"]},
+        )
+        assert [r["id"] for r in read["records"]] == ids
+        assert read["missing_ids"] == [999999]
+
+        fields = await ok(client, "odoo_fields_get", {"alias": alias, "model": "res.partner"})
+        assert fields["fields"]["email"]["type"] == "char"
+
+        text = await refused(
+            client, "odoo_search_read", {"alias": alias, "model": "ir.config_parameter"}
+        )
+        assert "AccessError" in text
+        text = await refused(
+            client,
+            "odoo_search_read",
+            {"alias": alias, "model": "res.partner", "domain": [["no_such_field", "=", 1]]},
+        )
+        assert "no_such_field" in text
+        text = await refused(
+            client, "odoo_read", {"alias": "nowhere", "model": "res.partner", "ids": [1]}
+        )
+        assert "no connection named 'nowhere'" in text
+
+        # Writes need an approval by default: the partner is unchanged until then.
+        ref, _ = await pending(
+            client,
+            "odoo_write",
+            {"alias": alias, "model": "res.partner", "ids": ids[:1], "values": {"city": "Brugge"}},
+        )
+        assert request(live, ref)["tool"] == "odoo_write"
+        city = live.admin("res.partner", "read", ids[:1], fields=["city"])[0]["city"]
+        assert city == "Gent"
+
+
+def test_both_halves_ship_the_same_default_policy(live: LiveOdoo):
+    from odoo_mcp_guard.policy import BUILTIN_POLICY
+
+    document = live.admin("mcp.tool.rule", "get_policy_document")
+    assert document["policy"] == BUILTIN_POLICY.to_json_dict()

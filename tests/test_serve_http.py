@@ -1,0 +1,166 @@
+"""End to end over streamable HTTP: bearer tokens → principals, both protocol eras."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from conftest import (
+    INITIALIZE,
+    MODES,
+    RAW_HEADERS,
+    HttpGuard,
+    RawHttpSession,
+    aliases,
+    approve,
+    audit_count,
+    connect_args,
+    http_client,
+    http_guard,
+    policy,
+    query,
+    request_state,
+    run_cli,
+    text_of,
+    write_policy,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpGuard]:
+    """One server for the module; tests keep apart by alias and principal."""
+    data_dir = tmp_path_factory.mktemp("http-guard")
+    pol = write_policy(
+        data_dir / "policy.json",
+        policy(odoo_connections={"action": "allow", "rate_limit": {"max": 3, "window": 2}}),
+    )
+    with http_guard(data_dir, pol) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tokens(guard: HttpGuard) -> dict[str, str]:
+    return {name: guard.token(name) for name in ("alice", "bob", "carol")}
+
+
+def raw_post(url: str, headers: dict[str, str], body: Any = INITIALIZE) -> httpx2.Response:
+    with httpx2.Client(timeout=30) as client:
+        return client.post(url, json=body, headers=headers)
+
+
+def test_401_without_or_with_a_wrong_token(guard: HttpGuard, tokens: dict[str, str]) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer mcpg_not-a-real-token"},
+        {"Authorization": f"Bearer {tokens['alice']}x"},
+        {"Authorization": f"Basic {tokens['alice']}"},
+        {"Authorization": "Bearer"},
+    ):
+        response = raw_post(guard.url, {**RAW_HEADERS, **headers})
+        assert response.status_code == 401, (headers, response.text)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert tokens["alice"] not in response.text
+    ok = raw_post(guard.url, {**RAW_HEADERS, "Authorization": f"Bearer {tokens['alice']}"})
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_token_principal_end_to_end(
+    guard: HttpGuard, tokens: dict[str, str], mode: str
+) -> None:
+    alias = f"http_{mode}"
+    async with http_client(guard.url, tokens["alice"], mode=mode) as client:
+        assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"odoo_connect", "odoo_connections", "odoo_disconnect"} <= names
+        created = await client.call_tool("odoo_connect", connect_args(alias))
+        assert not created.is_error, text_of(created)
+        result = await client.call_tool("odoo_disconnect", {"alias": alias})
+        assert result.is_error and result.structured_content["status"] == "pending"
+        ref = result.structured_content["request"]
+    # The request carries the token's principal: alice cannot approve it, carol can.
+    assert query(guard.data_dir, "SELECT principal FROM approval_requests WHERE ref = ?", ref) == [
+        ("alice",)
+    ]
+    denied = run_cli(guard.data_dir, "approvals", "approve", ref, "--as", "alice", check=False)
+    assert denied.returncode != 0 and "cannot approve" in denied.stderr
+    approve(guard.data_dir, ref, "carol")
+    # Bob's token is another principal: alice's approval does not serve him.
+    async with http_client(guard.url, tokens["bob"], mode=mode) as bob:
+        result = await bob.call_tool("odoo_disconnect", {"alias": alias})
+        assert result.is_error and result.structured_content["request"] != ref
+    assert alias in aliases(guard.data_dir)
+    async with http_client(guard.url, tokens["alice"], mode=mode) as client:
+        done = await client.call_tool("odoo_disconnect", {"alias": alias})
+        assert not done.is_error, text_of(done)
+    assert alias not in aliases(guard.data_dir)
+    assert request_state(guard.data_dir, ref) == "done"
+
+
+async def test_rate_limit_per_token(guard: HttpGuard, tokens: dict[str, str]) -> None:
+    async def burst(token: str, mode: str) -> list[bool]:
+        async with http_client(guard.url, token, mode=mode) as client:
+            return [(await client.call_tool("odoo_connections", {})).is_error for _ in range(4)]
+
+    started = time.monotonic()
+    assert await burst(tokens["carol"], "auto") == [False, False, False, True]
+    # Another principal is counted apart; a new session of the same one is not.
+    assert await burst(tokens["bob"], "legacy") == [False, False, False, True]
+    async with http_client(guard.url, tokens["carol"], mode="legacy") as client:
+        assert (await client.call_tool("odoo_connections", {})).is_error
+        await anyio.sleep(max(0.0, 2.2 - (time.monotonic() - started)))
+        assert not (await client.call_tool("odoo_connections", {})).is_error
+
+
+def test_tokens_from_the_environment(tmp_path: Path) -> None:
+    import hashlib
+
+    token = "env-token-for-dave"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    with http_guard(tmp_path, env={"MCP_GUARD_TOKENS": f"dave={digest}"}) as running:
+        good = raw_post(running.url, {**RAW_HEADERS, "Authorization": f"Bearer {token}"})
+        assert good.status_code == 200, good.text
+        bad = raw_post(running.url, {**RAW_HEADERS, "Authorization": "Bearer other"})
+        assert bad.status_code == 401
+
+
+async def test_allow_anonymous(tmp_path: Path) -> None:
+    with http_guard(tmp_path, allow_anonymous=True) as running:
+        token = running.token("erin")
+        async with http_client(running.url) as anonymous:
+            created = await anonymous.call_tool("odoo_connect", connect_args("anon"))
+            assert not created.is_error, text_of(created)
+            result = await anonymous.call_tool("odoo_disconnect", {"alias": "anon"})
+            ref = result.structured_content["request"]
+        # A token that is sent must still be valid, even when anonymous access is allowed.
+        bad = raw_post(running.url, {**RAW_HEADERS, "Authorization": "Bearer wrong"})
+        assert bad.status_code == 401
+        async with http_client(running.url, token, mode="legacy") as erin:
+            assert not (await erin.call_tool("odoo_connections", {})).is_error
+    rows = query(tmp_path, "SELECT principal FROM approval_requests WHERE ref = ?", ref)
+    assert rows == [("anonymous",)]
+    assert audit_count(tmp_path, "allowed") >= 2
+
+
+def test_a_session_stays_with_the_principal_that_opened_it(
+    guard: HttpGuard, tokens: dict[str, str]
+) -> None:
+    session = RawHttpSession(guard.url, tokens["alice"])
+    try:
+        # Bob presents alice's session id with his own valid token: not his session.
+        session.headers["Authorization"] = f"Bearer {tokens['bob']}"
+        reply = session.call({"name": "odoo_connections", "arguments": {}})
+        assert reply["status"] == 404, reply
+        assert reply["body"]["error"]["message"] == "Session not found"
+        session.headers["Authorization"] = f"Bearer {tokens['alice']}"
+        reply = session.call({"name": "odoo_connections", "arguments": {}})
+        assert reply["status"] == 200 and reply["body"]["result"]["isError"] is False
+    finally:
+        session.close()
