@@ -10,7 +10,7 @@ Prints, in one run:
    with the SDK client (2026-07-28 era), p50/p99 and the guarded/unguarded ratio.
 
 The data directory defaults to a temporary one (on /tmp); the guard writes one audit row
-per call with SQLite ``synchronous=FULL``, so the disk behind it matters: pass --data-dir to
+per call (SQLite WAL, ``synchronous=NORMAL``), so the disk behind it matters: pass --data-dir to
 measure on the disk you deploy on.
 """
 
@@ -151,11 +151,6 @@ def guard_cmd(data_dir: Path, transport: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def guard_normal_cmd(data_dir: Path, transport: str, port: int) -> list[str]:
-    cmd = guard_cmd(data_dir, transport, port)
-    return [sys.executable, str(ROOT / "bench" / "guard_sync_normal.py"), *cmd[3:]]
-
-
 def plain_cmd(data_dir: Path, transport: str, port: int) -> list[str]:
     return [
         sys.executable, str(ROOT / "bench" / "unguarded_server.py"), "--transport", transport,
@@ -221,11 +216,6 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=200_000)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument(
-        "--sync-normal",
-        action="store_true",
-        help="also run the guard with SQLite synchronous=NORMAL (bench/guard_sync_normal.py)",
-    )
     args = parser.parse_args()
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
@@ -242,10 +232,7 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {}
     for transport in ("stdio", "http"):
         results[transport] = {}
-        kinds = [("unguarded", plain_cmd), ("guarded", guard_cmd)]
-        if args.sync_normal:
-            kinds.append(("guarded-sync-normal", guard_normal_cmd))
-        for kind, make in kinds:
+        for kind, make in (("unguarded", plain_cmd), ("guarded", guard_cmd)):
             data_dir = base / f"{transport}-{kind}"
             seed_store(data_dir)
             port = free_port()
@@ -261,13 +248,6 @@ def main() -> None:
         ratio50 = pct(guarded, 0.5) / pct(plain, 0.5)
         ratio99 = pct(guarded, 0.99) / pct(plain, 0.99)
         print(f"  {transport} guarded/unguarded     p50 {ratio50:5.2f}x     p99 {ratio99:5.2f}x")
-        if args.sync_normal:
-            normal = results[transport]["guarded-sync-normal"]
-            ratio50 = pct(normal, 0.5) / pct(plain, 0.5)
-            ratio99 = pct(normal, 0.99) / pct(plain, 0.99)
-            print(
-                f"  {transport} sync-normal/unguarded p50 {ratio50:5.2f}x     p99 {ratio99:5.2f}x"
-            )
 
 
 if __name__ == "__main__":
