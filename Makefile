@@ -33,7 +33,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/bench_guard.py
+	$(BIN)/python bench/bench_guard.py --calls 2000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
