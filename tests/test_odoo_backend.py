@@ -296,3 +296,23 @@ def test_both_halves_ship_the_same_default_policy(live: LiveOdoo):
 
     document = live.admin("mcp.tool.rule", "get_policy_document")
     assert document["policy"] == BUILTIN_POLICY.to_json_dict()
+
+
+async def test_replacing_a_connection_goes_through_approval_in_odoo(tmp_path: Path, live: LiveOdoo):
+    alias = "replace"
+    async with odoo_client(tmp_path, live, principal="agent-replace") as client:
+        await ok(client, "odoo_connect", data_connection(live, alias))
+        replacement = {**data_connection(live, alias), "url": "http://127.0.0.1:1"}
+        ref, request_id = await pending(client, "odoo_connect", replacement)
+        urls = live.admin("mcp.connection", "search_read", [["alias", "=", alias]], fields=["url"])
+        assert [row["url"] for row in urls] == [live.url]  # untouched while pending
+
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+        replaced = await ok(client, "odoo_connect", replacement)
+        assert replaced["alias"] == alias
+        urls = live.admin("mcp.connection", "search_read", [["alias", "=", alias]], fields=["url"])
+        assert [row["url"] for row in urls] == ["http://127.0.0.1:1"]
+        assert request(live, ref)["state"] == "done"
+        # The approval was for that exact replacement: another one needs its own.
+        other = {**data_connection(live, alias), "url": "http://127.0.0.1:2"}
+        assert (await pending(client, "odoo_connect", other))[0] != ref
