@@ -234,3 +234,43 @@ def test_usage_mistakes_exit_non_zero_without_traceback(tmp_path, args):
     result = run(tmp_path, *args)
     assert result.returncode == 2
     assert result.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "config", "message"),
+    [
+        (["--backend", "odoo"], None, "--backend odoo needs ODOO_URL"),
+        (
+            ["--odoo-config", "{config}"],
+            "url = 'ftp://x'\ndb = 'd'\nusername = 'u'\napi_key = 'k'\n",
+            "url: String should match pattern",
+        ),
+        (
+            ["--odoo-config", "{config}"],
+            "url = 'http://127.0.0.1:1'\ndb = 'd'\nusername = 'u'\n",
+            "set an API key (ODOO_API_KEY) or a password",
+        ),
+        (["--odoo-config", "{config}"], "url = [", "not valid TOML/JSON"),
+        (
+            ["--odoo-config", "{config}"],
+            "url = 'http://x'\ndb = 'd'\nusername = 'u'\napi_key = 'k'\ncolour = 'red'\n",
+            "colour: Extra inputs",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_odoo_configuration_in_one_line(tmp_path, args, config, message):
+    path = tmp_path / "guard.toml"
+    if config is not None:
+        path.write_text(config)
+    result = subprocess.run(
+        [*GUARD, "serve", "--data-dir", str(tmp_path), *(a.format(config=path) for a in args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={k: v for k, v in __import__("os").environ.items() if not k.startswith("ODOO_")},
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+    assert "'k'" not in result.stderr

@@ -316,3 +316,29 @@ async def test_replacing_a_connection_goes_through_approval_in_odoo(tmp_path: Pa
         # The approval was for that exact replacement: another one needs its own.
         other = {**data_connection(live, alias), "url": "http://127.0.0.1:2"}
         assert (await pending(client, "odoo_connect", other))[0] != ref
+
+
+async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
+    config = tmp_path / "guard.toml"
+    config.write_text(
+        f'[odoo]\nurl = "{live.url}"\ndb = "{live.db}"\nusername = "mcp-agent"\n'
+        f'api_key = "{live.agent_key}"\n'
+    )
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[
+            "-m",
+            "odoo_mcp_guard",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--odoo-config",
+            str(config),
+        ],
+        env={k: v for k, v in guard_env(tmp_path / "data").items() if not k.startswith("ODOO_")},
+    )
+    async with Client(params, read_timeout_seconds=60) as client:
+        listed = await ok(client, "odoo_connections")
+        assert isinstance(listed["connections"], list)
+        text = await refused(client, "odoo_disconnect", {"alias": "nothing-here"})
+        assert "Approval required" in text and "in Odoo" in text
