@@ -158,13 +158,13 @@ def plain_cmd(data_dir: Path, transport: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-async def timed_calls(client: Client, count: int) -> list[float]:
+async def timed_calls(client: Client, count: int, tool: str = "odoo_connections") -> list[float]:
     for _ in range(min(50, count)):  # warm-up
-        await client.call_tool("odoo_connections", {})
+        await client.call_tool(tool, {})
     samples = []
     for _ in range(count):
         start = time.perf_counter()
-        result = await client.call_tool("odoo_connections", {})
+        result = await client.call_tool(tool, {})
         samples.append((time.perf_counter() - start) * 1000)
         assert not result.is_error, result
     return samples
@@ -176,18 +176,22 @@ async def run_stdio(cmd: list[str], count: int) -> list[float]:
         return await timed_calls(client, count)
 
 
+async def wait_listening(proc: subprocess.Popen[bytes], port: int, cmd: list[str]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"server did not start: {cmd}") from None
+            await anyio.sleep(0.05)
+
+
 async def run_http(cmd: list[str], port: int, count: int, token: str | None) -> list[float]:
     proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"server did not start: {cmd}") from None
-                await anyio.sleep(0.05)
+        await wait_listening(proc, port, cmd)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         http = httpx2.AsyncClient(headers=headers, timeout=60)
         transport: AbstractAsyncContextManager[Any] = streamable_http_client(

@@ -239,11 +239,20 @@ def http_guard(
     args = serve_args(data_dir, policy_file, transport="http", port=port)
     if allow_anonymous:
         args.append("--allow-anonymous")
+    with http_process(guard_command(*args), data_dir, port, env) as running:
+        yield running
+
+
+@contextmanager
+def http_process(
+    command: list[str], data_dir: Path, port: int, env: dict[str, str] | None = None
+) -> Iterator[HttpGuard]:
+    """Run an HTTP server subprocess until it listens on ``port``; stop it on the way out."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"server-{port}.log"
     with log.open("wb") as log_handle:
         proc = subprocess.Popen(
-            guard_command(*args),
+            command,
             env=guard_env(data_dir, **(env or {})),
             stdin=subprocess.DEVNULL,
             stdout=log_handle,
@@ -269,6 +278,73 @@ def http_guard(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --- the proxy and its test upstream (tests/upstream_server.py) ----------------------------
+
+UPSTREAM = Path(__file__).with_name("upstream_server.py")
+
+
+def upstream_command(state: Path, *, transport: str = "stdio", port: int = 0) -> list[str]:
+    return [
+        sys.executable,
+        str(UPSTREAM),
+        "--state",
+        str(state),
+        "--transport",
+        transport,
+        "--port",
+        str(port),
+    ]
+
+
+def upstream_calls(state: Path) -> list[dict[str, Any]]:
+    """The calls that reached the test upstream, oldest first."""
+    return json.loads(state.read_text(encoding="utf-8"))["calls"]
+
+
+def proxy_args(
+    data_dir: Path,
+    policy_file: Path | None = None,
+    *,
+    upstream: list[str] | str,
+    transport: str = "stdio",
+    port: int = 0,
+    server_name: str | None = "upstream",
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """``proxy`` arguments: ``upstream`` is a command (a list) or a URL (a string)."""
+    import shlex
+
+    args = ["proxy", "--transport", transport, "--data-dir", str(data_dir)]
+    if isinstance(upstream, str):
+        args += ["--upstream-url", upstream]
+    else:
+        args += ["--upstream-command", shlex.join(upstream)]
+    if transport == "http":
+        args += ["--port", str(port)]
+    if policy_file is not None:
+        args += ["--policy", str(policy_file)]
+    if server_name is not None:
+        args += ["--server-name", server_name]
+    return args + list(extra)
+
+
+def proxy_stdio_client(
+    data_dir: Path,
+    args: list[str],
+    *,
+    principal: str = "alice",
+    mode: str = "auto",
+    env: dict[str, str] | None = None,
+    **client_kwargs: Any,
+) -> Client:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "odoo_mcp_guard", *args],
+        env=guard_env(data_dir, MCP_GUARD_PRINCIPAL=principal, **(env or {})),
+    )
+    return Client(params, mode=mode, read_timeout_seconds=60, **client_kwargs)
 
 
 # --- raw JSON-RPC (for what the SDK client will not send) ----------------------------------
@@ -344,9 +420,16 @@ class RawHttpSession:
 class RawStdioSession:
     """A legacy (2025-11-25) stdio session driven by hand: one JSON message per line."""
 
-    def __init__(self, data_dir: Path, principal: str = "alice", policy_file: Path | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        principal: str = "alice",
+        policy_file: Path | None = None,
+        *,
+        args: list[str] | None = None,
+    ):
         self.proc = subprocess.Popen(
-            guard_command(*serve_args(data_dir, policy_file)),
+            guard_command(*(args or serve_args(data_dir, policy_file))),
             env=guard_env(data_dir, MCP_GUARD_PRINCIPAL=principal),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -14,7 +14,7 @@ stdio and HTTP for the cases it can express.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -260,38 +260,57 @@ async def test_bypass_corpus(tmp_path: Path, transport: str, which: str) -> None
             assert client.protocol_version == "2026-07-28"
             channel = ClientTransport(client)
 
-        control = {"name": "odoo_disconnect", "arguments": {"alias": "prod"}}
-        ref = None
-        if which == "approval":
-            pending = await channel.call(control)
-            structured = (
-                pending.result.structured_content
-                if pending.result is not None
-                else pending.body["result"]["structuredContent"]
-            )
-            ref = structured["request"]
-            approve(tmp_path, ref, "carol")
+        await run_corpus(channel, cases, tmp_path, which, aliases_now=lambda: aliases(tmp_path))
 
-        failures = []
-        for case in cases:
-            answer = await channel.send(case)
-            problem = answer.check(case)
-            if problem:
-                failures.append(f"{case['id']}: {problem}")
-            if aliases(tmp_path) != ["prod", "staging"]:
-                failures.append(f"{case['id']}: CONNECTIONS CHANGED: {aliases(tmp_path)}")
-                break
-            if ref is not None and request_state(tmp_path, ref) != "approved":
-                failures.append(f"{case['id']}: APPROVAL USED: {request_state(tmp_path, ref)}")
-                break
-        assert not failures, "\n".join(failures)
 
-        # The setup was live: the exact approved call goes through, once.
-        final = await channel.call(control)
-        if which == "approval":
-            assert final.check({"expect": "tool_error"}) is not None, "the control call failed"
-            assert aliases(tmp_path) == ["staging"]
-            assert request_state(tmp_path, ref) == "done"
-        else:
-            assert final.check({"expect": "tool_error", "contains": "hidden"}) is None
-            assert aliases(tmp_path) == ["prod", "staging"]
+async def run_corpus(
+    channel: Any,
+    cases: list[dict[str, Any]],
+    data_dir: Path,
+    which: str,
+    *,
+    aliases_now: Callable[[], list[str]],
+    harm: Callable[[], str | None] = lambda: None,
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] = lambda case: case,
+) -> None:
+    """Send every case; after each, 'prod' and 'staging' must exist (``aliases_now``), no other
+    ``harm`` be done and the granted approval be unused; then the control call works."""
+    control = {"name": "odoo_disconnect", "arguments": {"alias": "prod"}}
+    ref = None
+    if which == "approval":
+        pending = await channel.call(control)
+        structured = (
+            pending.result.structured_content
+            if pending.result is not None
+            else pending.body["result"]["structuredContent"]
+        )
+        ref = structured["request"]
+        approve(data_dir, ref, "carol")
+
+    failures = []
+    for case in cases:
+        answer = await channel.send(case)
+        problem = answer.check(adapt(case))
+        if problem:
+            failures.append(f"{case['id']}: {problem}")
+        if aliases_now() != ["prod", "staging"]:
+            failures.append(f"{case['id']}: CONNECTIONS CHANGED: {aliases_now()}")
+            break
+        damage = harm()
+        if damage:
+            failures.append(f"{case['id']}: {damage}")
+            break
+        if ref is not None and request_state(data_dir, ref) != "approved":
+            failures.append(f"{case['id']}: APPROVAL USED: {request_state(data_dir, ref)}")
+            break
+    assert not failures, "\n".join(failures)
+
+    # The setup was live: the exact approved call goes through, once.
+    final = await channel.call(control)
+    if which == "approval":
+        assert final.check({"expect": "tool_error"}) is not None, "the control call failed"
+        assert aliases_now() == ["staging"]
+        assert request_state(data_dir, ref) == "done"
+    else:
+        assert final.check({"expect": "tool_error", "contains": "hidden"}) is None
+        assert aliases_now() == ["prod", "staging"]

@@ -164,3 +164,13 @@ def test_a_session_stays_with_the_principal_that_opened_it(
         assert reply["status"] == 200 and reply["body"]["result"]["isError"] is False
     finally:
         session.close()
+
+
+def test_http_sessions_are_told_tool_lists_change(guard: HttpGuard, tokens: dict[str, str]):
+    """The legacy handshake over HTTP advertises tools.listChanged, as stdio does: the guard
+    sends it when the policy changes the visible tools."""
+    from conftest import parse_http_body
+
+    headers = {**RAW_HEADERS, "Authorization": f"Bearer {tokens['carol']}"}
+    answer = parse_http_body(raw_post(guard.url, headers))
+    assert answer["result"]["capabilities"]["tools"]["listChanged"] is True

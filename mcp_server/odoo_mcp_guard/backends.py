@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from odoo_mcp_guard.engines import DATABASE_URL_ENV, configured_database_url
 from odoo_mcp_guard.guard import LOCAL_APPROVAL_HINT
 from odoo_mcp_guard.odoo_backend import (
     ODOO_APPROVAL_HINT,
@@ -60,14 +61,20 @@ def open_backend(
     *,
     backend: BackendName | None = None,
     config_file: Path | None = None,
+    database_url: str | None = None,
 ) -> Backend:
-    """``backend`` None means: odoo when Odoo is configured (ODOO_URL or a config file)."""
+    """``backend`` None means: odoo when Odoo is configured (ODOO_URL or a config file).
+
+    The local backend keeps its store in PostgreSQL when ``database_url`` (default:
+    $MCP_GUARD_DATABASE_URL) is set, else in the SQLite file of ``data_dir``. The Odoo
+    backend's local part (audit spool, rate-limit counters) stays in SQLite per replica:
+    Odoo is its shared store."""
     config = odoo_config(config_file)
     chosen: BackendName = backend or ("odoo" if config is not None else "local")
+    database_url = database_url or configured_database_url()
     if chosen == "local":
-        return Backend(
-            "local", PolicySource(policy_file), Store.open(data_dir), LOCAL_APPROVAL_HINT
-        )
+        store = Store.open(data_dir, database_url)
+        return Backend("local", PolicySource(policy_file), store, LOCAL_APPROVAL_HINT)
     if config is None:
         raise OdooError(
             "protocol",
@@ -76,6 +83,12 @@ def open_backend(
         )
     if policy_file is not None:
         log.warning("with the Odoo backend the policy comes from Odoo; %s is ignored", policy_file)
+    if database_url:
+        log.warning(
+            "with the Odoo backend Odoo is the shared store; %s is not used (the audit spool "
+            "and rate-limit counters stay in the local SQLite file)",
+            DATABASE_URL_ENV,
+        )
     client = OdooClient(config)
     poll = float(os.environ.get("MCP_GUARD_POLICY_POLL", "3"))
     store = OdooStore.open_with(data_dir, client, connections_ttl=poll)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
+from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
 from odoo_mcp_guard.store import (
     ApprovalError,
@@ -46,7 +48,7 @@ def _when(timestamp: float | None) -> str:
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return Store.open(args.data_dir)
+    return Store.open(args.data_dir, args.database_url)
 
 
 def _policy_path(args: argparse.Namespace) -> Path | None:
@@ -57,19 +59,102 @@ def _policy_path(args: argparse.Namespace) -> Path | None:
 # --- serve ---------------------------------------------------------------------------
 
 
+def _frontend_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What serve and proxy take alike from the command line."""
+    return {
+        "transport": args.transport,
+        "host": args.host,
+        "port": args.port,
+        "policy_file": _policy_path(args),
+        "data_dir": args.data_dir,
+        "allow_anonymous": args.allow_anonymous,
+        "backend": args.backend,
+        "odoo_config": Path(args.odoo_config).expanduser() if args.odoo_config else None,
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from odoo_mcp_guard.server import run_server
 
-    run_server(
-        transport=args.transport,
-        host=args.host,
-        port=args.port,
-        policy_file=_policy_path(args),
-        data_dir=args.data_dir,
-        allow_anonymous=args.allow_anonymous,
-        backend=args.backend,
-        odoo_config=Path(args.odoo_config).expanduser() if args.odoo_config else None,
-    )
+    run_server(**_frontend_settings(args))
+    return 0
+
+
+# --- proxy ---------------------------------------------------------------------------
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from odoo_mcp_guard.proxy import UpstreamConfig, parse_env, parse_headers, run_proxy
+
+    if bool(args.upstream_command) == bool(args.upstream_url):
+        raise UsageError("give exactly one of --upstream-command and --upstream-url")
+    if args.upstream_command:
+        try:
+            command = shlex.split(args.upstream_command)
+        except ValueError as exc:
+            raise UsageError(f"--upstream-command: {exc}") from None
+        if not command:
+            raise UsageError("--upstream-command is empty")
+        if args.upstream_header:
+            raise UsageError("--upstream-header goes with --upstream-url")
+    else:
+        command = None
+        if not args.upstream_url.startswith(("http://", "https://")):
+            raise UsageError("--upstream-url must be an http:// or https:// URL")
+        if args.upstream_env:
+            raise UsageError("--upstream-env goes with --upstream-command")
+    try:
+        config = UpstreamConfig(
+            command=command,
+            env=parse_env(args.upstream_env),
+            url=args.upstream_url,
+            headers=parse_headers(args.upstream_header),
+            server_name=args.server_name,
+            mode=os.environ.get("MCP_GUARD_UPSTREAM_MODE", "auto"),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    run_proxy(config, **_frontend_settings(args))
+    return 0
+
+
+# --- tools (pinned upstream definitions) ----------------------------------------------
+
+
+def _pinned_server(store: Store, given: str | None) -> str:
+    servers = sorted({pin.server for pin in store.list_pinned()})
+    if given is not None:
+        if given not in servers:
+            raise UsageError(f"no pinned tools for server {given!r}")
+        return given
+    if len(servers) != 1:
+        known = ", ".join(repr(server) for server in servers) or "none yet"
+        raise UsageError(f"name the upstream server with --server (known: {known})")
+    return servers[0]
+
+
+def cmd_tools_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    pins = store.list_pinned(args.server)
+    if args.json:
+        _print_json([pin.model_dump() for pin in pins])
+    elif not pins:
+        print("no pinned tools" + (f" for server {args.server!r}" if args.server else ""))
+    else:
+        for pin in pins:
+            state = "CHANGED (refused until accepted)" if pin.changed else "pinned"
+            print(
+                f"{pin.server}  {pin.tool:<24} {state:<32} {pin.definition_hash[:12]}"
+                + (f" -> {pin.pending_hash[:12]}" if pin.pending_hash else "")
+            )
+    return 0
+
+
+def cmd_tools_accept(args: argparse.Namespace) -> int:
+    store = _store(args)
+    server = _pinned_server(store, args.server)
+    pin = store.accept_pinned(server, args.name, args.accepted_by)
+    print(f"{pin.tool} of {server}: new definition {pin.definition_hash[:12]} accepted")
     return 0
 
 
@@ -317,6 +402,44 @@ def _group(
     return parser.add_subparsers(title="commands", metavar="COMMAND")
 
 
+def _frontend_options(parser: argparse.ArgumentParser) -> None:
+    """The options serve and proxy share."""
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    parser.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
+    parser.add_argument(
+        "--data-dir",
+        dest="data_dir_local",
+        type=Path,
+        default=None,
+        help="the guard's data directory",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["local", "odoo"],
+        default=None,
+        help="where policy, connections, approvals and audit live (default: odoo when ODOO_URL "
+        "or --odoo-config is set, else the local SQLite store)",
+    )
+    parser.add_argument(
+        "--odoo-config",
+        default=None,
+        help="TOML or JSON file with url, db, username, api_key (instead of ODOO_* variables)",
+    )
+    parser.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="HTTP: accept requests without a bearer token (principal 'anonymous')",
+    )
+    parser.add_argument(
+        "--database-url",
+        dest="database_url_local",
+        default=None,
+        help=f"PostgreSQL store shared by replicas (default: ${DATABASE_URL_ENV}, else SQLite)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -331,37 +454,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="the guard's data directory (default: $MCP_GUARD_DATA_DIR, else "
         "~/.local/share/odoo-mcp-guard)",
     )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE: keep connections, approvals, "
+        f"audit and pinned tools in PostgreSQL (default: ${DATABASE_URL_ENV}, else the SQLite "
+        "file in the data directory)",
+    )
     parser.set_defaults(handler=lambda _args: (parser.print_help(sys.stderr), 2)[1])
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = _add(sub, "serve", cmd_serve, "run the guarded MCP server")
-    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
-    serve.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
-    serve.add_argument(
-        "--data-dir",
-        dest="data_dir_local",
-        type=Path,
-        default=None,
-        help="the guard's data directory",
+    _frontend_options(serve)
+
+    proxy = _add(sub, "proxy", cmd_proxy, "run the guard in front of another MCP server")
+    upstream = proxy.add_mutually_exclusive_group()
+    upstream.add_argument(
+        "--upstream-command", help='the upstream server\'s command line, e.g. "npx some-mcp"'
     )
-    serve.add_argument(
-        "--backend",
-        choices=["local", "odoo"],
-        default=None,
-        help="where policy, connections, approvals and audit live (default: odoo when ODOO_URL "
-        "or --odoo-config is set, else the local SQLite store)",
+    upstream.add_argument("--upstream-url", help="the upstream's streamable-HTTP URL")
+    proxy.add_argument(
+        "--upstream-env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an environment variable for the upstream command (repeatable)",
     )
-    serve.add_argument(
-        "--odoo-config",
-        default=None,
-        help="TOML or JSON file with url, db, username, api_key (instead of ODOO_* variables)",
+    proxy.add_argument(
+        "--upstream-header",
+        action="append",
+        default=[],
+        metavar='"K: V"',
+        help="an HTTP header sent to the upstream URL, e.g. its own credentials (repeatable)",
     )
-    serve.add_argument(
-        "--allow-anonymous",
-        action="store_true",
-        help="HTTP: accept requests without a bearer token (principal 'anonymous')",
+    proxy.add_argument(
+        "--server-name",
+        default=None,
+        help="the name pinned tool definitions are kept under (default: from the upstream)",
+    )
+    _frontend_options(proxy)
+
+    tools = _group(sub, "tools", "pinned definitions of upstream tools (proxy)")
+    tools_list = _add(tools, "list", cmd_tools_list, "list pinned tools and changed definitions")
+    tools_list.add_argument("--server", default=None, help="only this upstream server")
+    tools_list.add_argument("--json", action="store_true")
+    accept = _add(tools, "accept", cmd_tools_accept, "accept a tool's changed definition (Manager)")
+    accept.add_argument("name", help="the tool name")
+    accept.add_argument("--server", default=None, help="the upstream server (if more than one)")
+    accept.add_argument(
+        "--as", dest="accepted_by", default=os.environ.get("USER", "cli"), help="who accepts"
     )
 
     policy = _group(sub, "policy", "check or show a policy document")
@@ -428,6 +569,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     local_dir = getattr(args, "data_dir_local", None)
     args.data_dir = (local_dir or args.data_dir or default_data_dir()).expanduser()
+    given_url = getattr(args, "database_url_local", None) or args.database_url
+    if given_url:
+        # Every path that opens the store (serve, proxy, open_backend) reads it from there.
+        os.environ[DATABASE_URL_ENV] = given_url
+    args.database_url = os.environ.get(DATABASE_URL_ENV) or None
     try:
         return args.handler(args)
     except KeyboardInterrupt:

@@ -18,6 +18,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from odoo_mcp_guard.engines import (
+    MIGRATION,
+    WHOLE_STORE,
+    PostgresEngine,
+    SqliteEngine,
+    StoreError,
+)
 from odoo_mcp_guard.names import arguments_hash, redact
 
 DB_FILENAME = "guard.sqlite3"
@@ -37,10 +44,6 @@ Outcome = Literal[
     "approved_executed",
     "failed",
 ]
-
-
-class StoreError(RuntimeError):
-    """The store cannot be used (unreadable, locked, not a guard database)."""
 
 
 class ApprovalError(ValueError):
@@ -100,6 +103,25 @@ class AuditEvent(BaseModel):
     outcome: Outcome
     detail: str = ""
     request_ref: str | None = None
+
+
+class PinnedTool(BaseModel):
+    """An upstream tool's accepted definition, and a changed one if it awaits acceptance."""
+
+    server: str
+    tool: str
+    definition_hash: str
+    definition: dict[str, Any]
+    first_seen: float
+    accepted_at: float
+    accepted_by: str | None = None
+    pending_hash: str | None = None
+    pending_definition: dict[str, Any] | None = None
+    pending_since: float | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.pending_hash is not None
 
 
 def utc_iso(timestamp: float) -> str:
@@ -176,8 +198,28 @@ CREATE TABLE remote_requests (
 CREATE INDEX remote_requests_call ON remote_requests (tool, arguments_hash, principal);
 """
 
-# Versioned migrations, applied in order inside one transaction each (PRAGMA user_version).
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+# v3: tool-definition pinning for the proxy (both backends keep it here): the accepted
+# definition of each upstream tool, and a changed one waiting for a Manager's acceptance.
+_SCHEMA_V3 = """
+CREATE TABLE pinned_tools (
+    server TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    definition_hash TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    accepted_at REAL NOT NULL,
+    accepted_by TEXT,
+    pending_hash TEXT,
+    pending_definition TEXT,
+    pending_since REAL,
+    PRIMARY KEY (server, tool)
+);
+"""
+
+# Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
+# PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
+# dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 # A request in one of these states still speaks for its call; the others are history.
 _OPEN_STATES = ("pending", "approved", "rejected", "expired")
@@ -192,28 +234,34 @@ def default_data_dir() -> Path:
 
 
 class Store:
-    """SQLite store. Safe to share between the server and CLI processes (WAL, busy timeout)."""
+    """The guard's store, on SQLite (a file; safe to share between the server and CLI
+    processes: WAL, busy timeout) or PostgreSQL (one database for several replicas).
+    The engine (engines.py) supplies only what differs between the two."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, location: Path | SqliteEngine | PostgresEngine):
+        if not isinstance(location, SqliteEngine | PostgresEngine):
+            location = SqliteEngine(Path(location))
+        self.engine = location
+        self.path = location.path  # the SQLite file (None on PostgreSQL)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a commit survives a killed process (kill -9 leaves the store
-            # consistent and every acknowledged write in it); only a power cut may lose the
-            # last commits, and then atomically. FULL would fsync every audit write.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db: Any = location.connect()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the guard store {location.location}: {exc}") from None
+        try:
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the guard store {path}: {exc}") from None
+            self._db.close()
+            raise StoreError(f"cannot open the guard store {location.location}: {exc}") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
-    def open(cls, data_dir: Path) -> Store:
+    def open(cls, data_dir: Path, database_url: str | None = None) -> Store:
+        """The SQLite file in ``data_dir``, or the PostgreSQL database at ``database_url``."""
+        if database_url:
+            return cls(PostgresEngine(database_url))
         try:
             data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -231,30 +279,38 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken before any read so that decisions are serialised."""
+    def _tx(self, lock: tuple[Any, ...] | None = WHOLE_STORE) -> Iterator[Any]:
+        """One write transaction, taken before any read so that decisions are serialised.
+
+        SQLite serialises every write transaction (BEGIN IMMEDIATE). On PostgreSQL ``lock``
+        names what is serialised (an advisory lock): by default the whole store, a narrower
+        key where only one call or counter is at stake, or None where the transaction is
+        one atomic statement (row locks do the rest)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self.engine.begin(self._db, lock)
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self.engine.rollback(self._db)
                 raise
             else:
-                self._db.execute("COMMIT")
+                self.engine.commit(self._db)
 
     def _migrate(self) -> None:
-        with self._tx() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
+        """Bring the schema to the newest version; idempotent, and serialised between
+        processes that open the store at once."""
+        with self._tx(MIGRATION) as db:
+            version = self.engine.schema_version(db)
             if version > len(MIGRATIONS):
                 raise StoreError(
-                    f"{self.path} has schema version {version}, newer than this guard knows"
+                    f"{self.engine.location} has schema version {version}, newer than this "
+                    "guard knows"
                 )
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
                     if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+                        db.execute(self.engine.ddl(statement))
+                self.engine.set_schema_version(db, number)
 
     # --- connections -------------------------------------------------------------------
 
@@ -284,7 +340,7 @@ class Store:
     def add_connection(self, conn: Connection) -> bool:
         """Insert or replace; True if the alias was new. Replacement is gated by the caller."""
         now = time.time()
-        with self._tx() as db:
+        with self._tx(("connection", conn.alias)) as db:
             existed = db.execute(
                 "SELECT 1 FROM connections WHERE alias = ?", (conn.alias,)
             ).fetchone()
@@ -312,7 +368,7 @@ class Store:
         return existed is None
 
     def remove_connection(self, alias: str) -> bool:
-        with self._tx() as db:
+        with self._tx(None) as db:
             return db.execute("DELETE FROM connections WHERE alias = ?", (alias,)).rowcount > 0
 
     # --- approval requests -----------------------------------------------------------
@@ -375,7 +431,7 @@ class Store:
         """File a request for this call, or return the pending one; True if filed now."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
-        with self._tx() as db:
+        with self._tx(("call", tool, args_hash, principal)) as db:
             row = db.execute(
                 """SELECT id FROM approval_requests
                    WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
@@ -388,7 +444,7 @@ class Store:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)""",
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -399,7 +455,7 @@ class Store:
                         now + expires_in,
                         expires_in,
                     ),
-                ).lastrowid
+                ).fetchone()["id"]
                 db.execute(
                     "UPDATE approval_requests SET ref = ? WHERE id = ?",
                     (f"MCPR-{request_id:05d}", request_id),
@@ -426,10 +482,11 @@ class Store:
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
-        with self._tx() as db:
+        with self._tx(None) as db:
             row = db.execute(
                 """SELECT state, principal, expires_at, expires_in FROM approval_requests
-                   WHERE id = ?""",
+                   WHERE id = ?"""
+                + self.engine.for_update,
                 (request.id,),
             ).fetchone()
             if row["state"] != "pending":
@@ -470,7 +527,7 @@ class Store:
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
-        with self._tx() as db:
+        with self._tx(None) as db:
             changed = db.execute(
                 """UPDATE approval_requests SET state = 'cancelled'
                    WHERE id = ? AND state IN ('pending', 'approved')""",
@@ -484,7 +541,7 @@ class Store:
         """Use an approval once: one atomic state change, audited in the same transaction.
         False if it was not (or no longer) approved and valid."""
         now = time.time() if now is None else now
-        with self._tx() as db:
+        with self._tx(None) as db:
             row = db.execute(
                 """UPDATE approval_requests SET state = 'done', consumed_at = ?
                    WHERE id = ? AND state = 'approved' AND expires_at > ? RETURNING id""",
@@ -496,7 +553,7 @@ class Store:
         return True
 
     def mark_failed(self, request_id: int, note: str) -> None:
-        with self._tx() as db:
+        with self._tx(None) as db:
             db.execute(
                 "UPDATE approval_requests SET state = 'failed', result_note = ? WHERE id = ?",
                 (note, request_id),
@@ -504,12 +561,12 @@ class Store:
 
     def mark_reported(self, request_id: int) -> None:
         """A rejection or expiry has been told to the agent; the next call files anew."""
-        with self._tx() as db:
+        with self._tx(None) as db:
             db.execute("UPDATE approval_requests SET reported = 1 WHERE id = ?", (request_id,))
 
     def expire_stale(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        with self._tx() as db:
+        with self._tx(None) as db:
             return db.execute(
                 """UPDATE approval_requests SET state = 'expired'
                    WHERE state IN ('pending', 'approved') AND expires_at <= ?""",
@@ -538,7 +595,7 @@ class Store:
 
     def append_audit(self, event: AuditEvent) -> None:
         """Write one audit event; raises if it cannot be stored (never dropped silently)."""
-        with self._tx() as db:
+        with self._tx(None) as db:
             self._insert_audit(db, event)
 
     def audit_tail(self, limit: int = 20) -> list[AuditEvent]:
@@ -559,6 +616,95 @@ class Store:
                 ).fetchone()[0]
             return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
 
+    # --- pinned tool definitions (proxy) ----------------------------------------------
+
+    @staticmethod
+    def _pinned(row: sqlite3.Row) -> PinnedTool:
+        data = dict(row)
+        data["definition"] = json.loads(data["definition"])
+        if data["pending_definition"] is not None:
+            data["pending_definition"] = json.loads(data["pending_definition"])
+        return PinnedTool(**data)
+
+    def pin_tools(
+        self,
+        server: str,
+        definitions: dict[str, tuple[str, dict[str, Any]]],
+        now: float | None = None,
+    ) -> dict[str, PinnedTool]:
+        """Record what an upstream serves now: ``{tool: (hash, definition)}``.
+
+        A tool seen for the first time is pinned as it is; a tool whose definition differs
+        from the pinned one keeps its pinned definition and gets the new one as pending
+        (until ``accept_pinned``); a tool back at its pinned definition loses any pending one.
+        One transaction. Returns the pins of the given tools."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            for tool, (digest, definition) in definitions.items():
+                text = json.dumps(definition, sort_keys=True, ensure_ascii=False)
+                row = db.execute(
+                    "SELECT definition_hash, pending_hash FROM pinned_tools "
+                    "WHERE server = ? AND tool = ?",
+                    (server, tool),
+                ).fetchone()
+                if row is None:
+                    db.execute(
+                        """INSERT INTO pinned_tools (server, tool, definition_hash, definition,
+                               first_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?)""",
+                        (server, tool, digest, text, now, now),
+                    )
+                elif row["definition_hash"] == digest:
+                    if row["pending_hash"] is not None:
+                        db.execute(
+                            """UPDATE pinned_tools SET pending_hash = NULL,
+                                   pending_definition = NULL, pending_since = NULL
+                               WHERE server = ? AND tool = ?""",
+                            (server, tool),
+                        )
+                elif row["pending_hash"] != digest:
+                    db.execute(
+                        """UPDATE pinned_tools SET pending_hash = ?, pending_definition = ?,
+                               pending_since = ? WHERE server = ? AND tool = ?""",
+                        (digest, text, now, server, tool),
+                    )
+        pins = {pin.tool: pin for pin in self.list_pinned(server)}
+        return {tool: pins[tool] for tool in definitions}
+
+    def list_pinned(self, server: str | None = None) -> list[PinnedTool]:
+        with self._lock:
+            if server is None:
+                rows = self._db.execute(
+                    "SELECT * FROM pinned_tools ORDER BY server, tool"
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT * FROM pinned_tools WHERE server = ? ORDER BY tool", (server,)
+                ).fetchall()
+        return [self._pinned(row) for row in rows]
+
+    def accept_pinned(
+        self, server: str, tool: str, accepted_by: str, now: float | None = None
+    ) -> PinnedTool:
+        """Make a tool's pending (changed) definition the pinned one."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT pending_hash FROM pinned_tools WHERE server = ? AND tool = ?",
+                (server, tool),
+            ).fetchone()
+            if row is None:
+                raise ApprovalError(f"no pinned tool {tool!r} for server {server!r}")
+            if row["pending_hash"] is None:
+                raise ApprovalError(f"{tool!r} of {server!r} has no changed definition to accept")
+            db.execute(
+                """UPDATE pinned_tools SET definition_hash = pending_hash,
+                       definition = pending_definition, accepted_at = ?, accepted_by = ?,
+                       pending_hash = NULL, pending_definition = NULL, pending_since = NULL
+                   WHERE server = ? AND tool = ?""",
+                (now, accepted_by, server, tool),
+            )
+        return next(pin for pin in self.list_pinned(server) if pin.tool == tool)
+
     # --- rate limits -----------------------------------------------------------------
 
     def hit_rate_limit(
@@ -566,7 +712,7 @@ class Store:
     ) -> float | None:
         """Count one call in the sliding window. None if it may pass, else seconds to wait."""
         now = time.time() if now is None else now
-        with self._tx() as db:
+        with self._tx(("rate", principal, tool)) as db:
             db.execute(
                 "DELETE FROM rate_events WHERE principal = ? AND tool = ? AND at <= ?",
                 (principal, tool, now - window),
@@ -586,7 +732,7 @@ class Store:
 
     def integrity_check(self) -> str:
         with self._lock:
-            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+            return self.engine.integrity_check(self._db)
 
 
 def same_person(approver: str, principal: str) -> bool:

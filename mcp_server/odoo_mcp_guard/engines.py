@@ -1,0 +1,261 @@
+"""The two engines under the one ``Store``: the embedded SQLite file (the default) and a shared
+PostgreSQL database (``MCP_GUARD_DATABASE_URL``, for several replicas).
+
+``Store`` (store.py) is the only implementation of the store; an engine supplies just what
+differs between the two: the connection, the placeholder style (``?`` is translated to
+``%s``), how a write transaction starts and what it serialises, where the schema version is
+kept, the integrity check, and a mechanical translation of the SQLite DDL in ``MIGRATIONS``,
+so that a migration appended later runs on both engines unchanged.
+
+Write transactions: SQLite's ``BEGIN IMMEDIATE`` serialises every writer of the file. On
+PostgreSQL a transaction takes a transaction-level advisory lock on the key the Store names:
+by default one key for the whole store (the same serialisation as SQLite, so a method added
+later is safe without thinking about PostgreSQL), a narrower key (the call, the principal and
+tool of a rate limit) on the hot paths, or none where one atomic statement decides (consuming
+an approval is one ``UPDATE ... WHERE state = 'approved' ... RETURNING``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+DATABASE_URL_ENV = "MCP_GUARD_DATABASE_URL"
+
+# Lock keys for ``Store._tx``: the whole store (the default), and the schema migration.
+WHOLE_STORE: tuple[str, ...] = ("store",)
+MIGRATION: tuple[str, ...] = ("migration",)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used (unreadable, locked, unreachable, not a guard database)."""
+
+
+def configured_database_url() -> str | None:
+    """The PostgreSQL URL from the environment, if one is set (else the SQLite file)."""
+    return os.environ.get(DATABASE_URL_ENV) or None
+
+
+class SqliteEngine:
+    """One SQLite file (WAL): the default, for one process (and the CLI beside it)."""
+
+    name = "sqlite"
+    for_update = ""  # BEGIN IMMEDIATE already holds the write lock of the whole file
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.location = str(path)
+
+    def connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives a killed process (kill -9 leaves the store
+        # consistent and every acknowledged write in it); only a power cut may lose the
+        # last commits, and then atomically. FULL would fsync every audit write.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @staticmethod
+    def begin(db: sqlite3.Connection, lock: tuple[Any, ...] | None) -> None:
+        db.execute("BEGIN IMMEDIATE")
+
+    @staticmethod
+    def commit(db: sqlite3.Connection) -> None:
+        db.execute("COMMIT")
+
+    @staticmethod
+    def rollback(db: sqlite3.Connection) -> None:
+        db.execute("ROLLBACK")
+
+    @staticmethod
+    def schema_version(db: sqlite3.Connection) -> int:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+    @staticmethod
+    def set_schema_version(db: sqlite3.Connection, version: int) -> None:
+        db.execute(f"PRAGMA user_version = {int(version)}")
+
+    @staticmethod
+    def ddl(statement: str) -> str:
+        return statement
+
+    @staticmethod
+    def integrity_check(db: sqlite3.Connection) -> str:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+# SQLite DDL → PostgreSQL, applied in order to every statement of MIGRATIONS. Type names are
+# written in upper case there (lower-case identifiers are never touched).
+_PG_DDL = [
+    (re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b"), "BIGSERIAL PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+]
+
+
+def lock_id(key: tuple[Any, ...]) -> int:
+    """A stable signed 64-bit advisory-lock id for a key."""
+    digest = hashlib.sha256(json.dumps(key, default=str).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class PostgresEngine:
+    """A PostgreSQL database shared by several replicas (psycopg2)."""
+
+    name = "postgresql"
+    for_update = " FOR UPDATE"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.path = None
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise StoreError(f"malformed database URL ({exc})") from None
+        self._password = unquote(parts.password) if parts.password else None
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise StoreError(
+                "malformed database URL: expected postgresql://USER@HOST:PORT/DATABASE, "
+                f"got scheme {parts.scheme or 'none'!r}"
+            )
+        self.user = unquote(parts.username) if parts.username else None
+        host = parts.hostname or "localhost"
+        where = f"{host}:{port}" if port else host
+        user = f"{self.user}@" if self.user else ""
+        self.location = f"{parts.scheme}://{user}{where}{parts.path}"
+
+    def _clean(self, text: str) -> str:
+        """One line, never the password."""
+        line = " ".join(str(text).split())
+        if self._password:
+            line = line.replace(self._password, "***")
+        return line
+
+    def error(self, exc: Exception) -> StoreError:
+        import psycopg2
+
+        diag = getattr(exc, "diag", None)
+        primary = getattr(diag, "message_primary", None) if diag is not None else None
+        message = self._clean(primary or str(exc) or type(exc).__name__)
+        if getattr(exc, "pgcode", None) == "42501":  # insufficient_privilege
+            role = f"the role {self.user!r}" if self.user else "the database role"
+            return StoreError(f"guard database {self.location}: {role} lacks rights: {message}")
+        if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+            return StoreError(f"guard database {self.location} is unreachable: {message}")
+        return StoreError(f"guard database {self.location}: {message}")
+
+    def connect(self) -> PgConnection:
+        return PgConnection(self)
+
+    @staticmethod
+    def begin(db: PgConnection, lock: tuple[Any, ...] | None) -> None:
+        db.begin()
+        if lock is not None:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (lock_id(lock),))
+
+    @staticmethod
+    def commit(db: PgConnection) -> None:
+        db.end("COMMIT")
+
+    @staticmethod
+    def rollback(db: PgConnection) -> None:
+        db.end("ROLLBACK")
+
+    @staticmethod
+    def schema_version(db: PgConnection) -> int:
+        # Read before any CREATE, so that a role with data rights only can run a migrated store.
+        present = db.execute("SELECT to_regclass('guard_schema_version') IS NOT NULL").fetchone()
+        if not present[0]:
+            db.execute("CREATE TABLE guard_schema_version (version INTEGER NOT NULL)")
+            db.execute("INSERT INTO guard_schema_version (version) VALUES (0)")
+            return 0
+        return db.execute("SELECT version FROM guard_schema_version").fetchone()[0]
+
+    @staticmethod
+    def set_schema_version(db: PgConnection, version: int) -> None:
+        db.execute("UPDATE guard_schema_version SET version = ?", (version,))
+
+    @staticmethod
+    def ddl(statement: str) -> str:
+        for pattern, replacement in _PG_DDL:
+            statement = pattern.sub(replacement, statement)
+        return statement
+
+    @staticmethod
+    def integrity_check(db: PgConnection) -> str:
+        db.execute("SELECT 1").fetchone()
+        return "ok"
+
+
+class PgConnection:
+    """A psycopg2 connection that speaks like sqlite3's: ``execute(sql, params)`` with ``?``
+    placeholders, rows readable by name and by index. Autocommit outside ``begin``/``end``;
+    reconnects on the next use after the server went away. Every error is a one-line
+    ``StoreError`` without the password."""
+
+    def __init__(self, engine: PostgresEngine):
+        self.engine = engine
+        self._conn: Any = None
+        self._in_tx = False
+        self._open()
+
+    def _open(self) -> None:
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(
+                self.engine.url, connect_timeout=10, application_name="odoo-mcp-guard"
+            )
+        except psycopg2.Error as exc:
+            raise StoreError(
+                f"cannot connect to the guard database {self.engine.location}: "
+                f"{self.engine._clean(str(exc))}"
+            ) from None
+        conn.autocommit = True
+        self._conn = conn
+
+    @staticmethod
+    def _translate(sql: str, has_params: bool) -> str:
+        return sql.replace("%", "%%").replace("?", "%s") if has_params else sql
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        import psycopg2
+        import psycopg2.extras
+
+        try:
+            if self._conn.closed and not self._in_tx:
+                self._open()
+            cursor = self._conn.cursor(cursor_factory=psycopg2.extras.DictCursor)
+            cursor.execute(self._translate(sql, bool(params)), tuple(params) or None)
+        except psycopg2.Error as exc:
+            raise self.engine.error(exc) from None
+        return cursor
+
+    def begin(self) -> None:
+        self.execute("BEGIN")
+        self._in_tx = True
+
+    def end(self, command: str) -> None:
+        """COMMIT (an error is raised: the outcome is not known) or ROLLBACK (best effort:
+        a lost connection has no transaction left, and is reopened on the next use)."""
+        try:
+            self.execute(command)
+        except StoreError:
+            if command == "COMMIT":
+                raise
+            self.close()
+        finally:
+            self._in_tx = False
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()

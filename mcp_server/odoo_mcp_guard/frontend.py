@@ -1,0 +1,574 @@
+"""The MCP plumbing shared by the two front-ends (``serve`` and ``proxy``).
+
+Built on the SDK's low-level ``Server`` so that the guard sees every ``tools/call``
+exactly as it arrived on the wire: a server middleware takes the raw params before
+the SDK validates them (a non-object ``arguments`` would otherwise be answered by
+the SDK, unaudited) and hands them to the front-end's ``handle_call``; the SDK then
+only ever sees a well-formed placeholder call whose handler returns the guard's answer.
+
+Identity: on stdio the principal is ``MCP_GUARD_PRINCIPAL`` (else ``stdio:<user>``);
+on streamable HTTP it is the owner of the bearer token (``TokenStore``), checked by
+a small ASGI layer before the SDK sees the request (401 otherwise, unless anonymous
+access was allowed on the command line).
+
+Logging goes to stderr only: on stdio, stdout is the protocol pipe.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import getpass
+import json
+import logging
+import os
+import sys
+import weakref
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from odoo_mcp_guard import __version__
+from odoo_mcp_guard.auth import TokenStore
+from odoo_mcp_guard.backends import Backend, BackendName, open_backend
+from odoo_mcp_guard.guard import Guard, GuardRefusal
+from odoo_mcp_guard.names import arguments_hash, canonical_json
+from odoo_mcp_guard.odoo_rpc import OdooError
+from odoo_mcp_guard.policy import PolicyUnavailable
+from odoo_mcp_guard.store import ApprovalError, AuditEvent, Store, StoreError
+
+log = logging.getLogger("odoo_mcp_guard.frontend")
+
+PRINCIPAL_SCOPE_KEY = "odoo_mcp_guard.principal"
+POLICY_POLL_SECONDS = 0.5
+
+# The SDK validates and dispatches this placeholder; the real call travels in RAW_CALL.
+PLACEHOLDER_TOOL = "odoo_mcp_guard.guarded_call"
+RAW_CALL: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "odoo_mcp_guard_raw_call", default=None
+)
+
+CallAnswer = types.CallToolResult | types.InputRequiredResult
+MAX_ARGUMENTS_BYTES = 64 * 1024
+
+
+def arguments_size_problem(tool: str, arguments: object) -> str | None:
+    """None if ``arguments`` are plain JSON of a bounded size, else a one-line reason."""
+    try:
+        size = len(canonical_json(arguments))
+    except (TypeError, ValueError):
+        return f"Invalid arguments for {tool}: they are not plain JSON. Nothing was done."
+    if size > MAX_ARGUMENTS_BYTES:
+        return (
+            f"Invalid arguments for {tool}: {size} bytes, more than the {MAX_ARGUMENTS_BYTES} "
+            "allowed. Nothing was done."
+        )
+    return None
+
+
+def json_result(payload: dict[str, Any]) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
+        structured_content=payload,
+    )
+
+
+def error_result(message: str, structured: dict[str, Any] | None = None) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)],
+        structured_content=structured,
+        is_error=True,
+    )
+
+
+class ToolFailure(Exception):
+    """A tool ran (or was sent) and could not do what was asked; the message is safe to show."""
+
+
+class Frontend:
+    """A guarded MCP server: identity, the tools/call middleware, list_changed fan-out.
+
+    Subclasses provide ``_list_tools``, ``_visible_names`` and ``handle_call``."""
+
+    def __init__(
+        self,
+        guard: Guard,
+        store: Store,
+        *,
+        name: str,
+        instructions: str,
+        stdio_principal: str | None = None,
+        middleware: tuple[Callable[..., Awaitable[HandlerResult]], ...] = (),
+    ):
+        self.guard = guard
+        self.store = store
+        self.stdio_principal = stdio_principal
+        self.bus = InMemorySubscriptionBus()
+        self._legacy_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._visible: tuple[str, ...] = ()
+        self.server: Server[Any] = Server(
+            name,
+            version=__version__,
+            instructions=instructions,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self.bus),
+            # No x-mcp-header annotations: nothing for the SDK to check against Mcp-Param-*,
+            # and no tools/list round trip per call on the 2026-07-28 HTTP path.
+            get_tool_input_schema=lambda _name: None,
+        )
+        self.server.middleware.extend(middleware)
+        self.server.middleware.append(self._middleware)
+        # The HTTP session manager builds its initialize answer from the default options:
+        # make the default advertise tools.listChanged, which both transports send.
+        create_options = self.server.create_initialization_options
+
+        def create_with_list_changed(
+            notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+        ) -> Any:
+            options = notification_options or NotificationOptions(tools_changed=True)
+            return create_options(options, *args, **kwargs)
+
+        self.server.create_initialization_options = create_with_list_changed  # type: ignore[method-assign]
+
+    def init_options(self) -> Any:
+        return self.server.create_initialization_options()
+
+    # -- to provide ----------------------------------------------------------------------
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        raise NotImplementedError
+
+    def _visible_names(self) -> list[str]:
+        raise NotImplementedError
+
+    async def handle_call(
+        self, ctx: ServerRequestContext[Any, Any], principal: str, raw: Mapping[str, Any]
+    ) -> CallAnswer:
+        raise NotImplementedError
+
+    def _serves(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
+        """None if the arguments fit the tool's schema, else a clear one-line reason."""
+        raise NotImplementedError
+
+    # -- identity ------------------------------------------------------------------------
+
+    def _principal(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
+        request = ctx.request
+        if request is not None:
+            scope = getattr(request, "scope", None)
+            principal = scope.get(PRINCIPAL_SCOPE_KEY) if isinstance(scope, Mapping) else None
+            return principal if isinstance(principal, str) and principal else None
+        return self.stdio_principal
+
+    def _remember_session(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        """Keep (weakly) the connection of a 2025-era client, to tell it of list changes.
+
+        ``ctx.session`` is made anew for each request; the connection behind it lives as
+        long as the client is connected. The SDK has no public accessor for it from a
+        low-level handler context (2.3.0), hence the private attribute, read defensively.
+        """
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is not None and hasattr(connection, "send_tool_list_changed"):
+            self._legacy_sessions.add(connection)
+
+    # -- tools/call ----------------------------------------------------------------------
+
+    async def _middleware(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.method != "tools/call" or ctx.request_id is None:
+            return await call_next(ctx)
+        raw = ctx.params
+        placeholder: dict[str, Any] = {"name": PLACEHOLDER_TOOL, "arguments": {}}
+        if isinstance(raw, Mapping) and "_meta" in raw:
+            placeholder["_meta"] = raw["_meta"]
+        token = RAW_CALL.set(raw if isinstance(raw, Mapping) else {"name": None, "_raw": raw})
+        try:
+            # The SDK still checks the envelope (initialisation, _meta, protocol era) and
+            # serialises the result; the call itself is only ever judged by the guard.
+            return await call_next(replace(ctx, params=placeholder))
+        finally:
+            RAW_CALL.reset(token)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> CallAnswer:
+        raw = RAW_CALL.get()
+        if raw is None or params.name != PLACEHOLDER_TOOL:
+            # Not reached through the middleware: refuse rather than run unguarded.
+            return error_result("This call did not pass the guard and was refused.")
+        self._remember_session(ctx)
+        principal = self._principal(ctx)
+        if principal is None:
+            return error_result("The caller is not authenticated; the call was refused.")
+        try:
+            return await self.handle_call(ctx, principal, raw)
+        except Exception:
+            log.exception("unexpected error while handling a tools/call")
+            return error_result(
+                "The call failed inside the guard (an internal error, logged on the server)."
+            )
+
+    async def judge(
+        self,
+        principal: str,
+        name: object,
+        arguments: object,
+        *,
+        listed: Collection[str],
+        execute: Callable[[dict[str, Any]], Awaitable[CallAnswer]],
+        also_governed_by: Sequence[str] = (),
+    ) -> CallAnswer:
+        """``Guard.call``, its refusals and failures turned into error results."""
+        try:
+            return await self.guard.call(
+                principal,
+                name,  # type: ignore[arg-type]  # the guard refuses non-strings itself
+                arguments,
+                listed=listed,
+                execute=execute,
+                also_governed_by=also_governed_by,
+            )
+        except GuardRefusal as refusal:
+            return error_result(refusal.message, refusal.structured)
+        except ToolFailure as failure:
+            return error_result(str(failure))
+        except (ApprovalError, StoreError, OdooError) as exc:
+            # The approval backend failed while judging the call (fail closed, invariant 6).
+            return self._unavailable(principal, name, arguments, str(exc))
+
+    def _invalid_arguments(
+        self, principal: str, name: object, arguments: object
+    ) -> types.CallToolResult | None:
+        """A call to a served, visible, not denied tool whose arguments break its schema is
+        refused (and audited) here, before an approval could be filed for a call that could
+        never run. Everything else is the guard's to answer."""
+        if not (isinstance(name, str) and self._serves(name) and isinstance(arguments, dict)):
+            return None  # the guard answers: invalid name, unknown tool, not an object
+        try:
+            decision = self.guard.policy.current().decide(name)
+        except PolicyUnavailable:
+            return None  # no usable policy: the guard answers 'unavailable'
+        if decision.hidden or decision.action == "deny":
+            return None  # hidden and denied tools are refused as such, whatever the arguments
+        problem = self._argument_problem(name, arguments)
+        if problem is None:
+            return None
+        self.audit(principal, name, arguments, "invalid", problem)
+        return error_result(problem)
+
+    def _unavailable(
+        self, principal: str, name: object, arguments: object, cause: str
+    ) -> types.CallToolResult:
+        message = f"Refused: the approval backend is unavailable ({cause}); nothing was done."
+        self.audit(principal, name, arguments, "unavailable", message)
+        return error_result(message, {"status": "unavailable"})
+
+    def audit(
+        self, principal: str, name: object, arguments: object, outcome: Any, detail: str
+    ) -> None:
+        """Record a decision taken outside ``Guard.call``; a refusal stands even if this fails."""
+        try:
+            digest = arguments_hash(arguments)
+        except (TypeError, ValueError):
+            digest = "-"
+        try:
+            self.store.append_audit(
+                AuditEvent(
+                    principal=principal,
+                    tool=name if isinstance(name, str) else repr(name)[:128],
+                    arguments_hash=digest,
+                    outcome=outcome,
+                    detail=detail[:1000],
+                )
+            )
+        except Exception:
+            log.exception("cannot audit a %r decision", outcome)
+
+    # -- tools/list_changed --------------------------------------------------------------
+
+    async def watch_policy(self) -> None:
+        """Announce tools/list_changed when a policy change alters the visible tools."""
+        self._visible = tuple(self._visible_names())
+        while True:
+            await anyio.sleep(POLICY_POLL_SECONDS)
+            visible = tuple(self._visible_names())
+            if visible == self._visible:
+                continue
+            self._visible = visible
+            log.info("visible tools changed: %s", ", ".join(visible) or "(none)")
+            await self.notify_tools_changed()
+
+    async def notify_tools_changed(self) -> None:
+        await self.bus.publish(ToolsListChanged())  # 2026-07-28: subscriptions/listen streams
+        for session in list(self._legacy_sessions):  # 2025-era sessions
+            try:
+                with anyio.fail_after(2):
+                    await session.send_tool_list_changed()
+            except Exception:  # a closed session: forget it
+                log.debug("cannot notify a session; dropping it", exc_info=True)
+                self._legacy_sessions.discard(session)
+
+
+# --- HTTP identity --------------------------------------------------------------------
+
+
+class BearerPrincipal:
+    """ASGI layer: bearer token → principal, or 401 before the SDK sees the request."""
+
+    def __init__(self, app: Any, tokens: TokenStore, *, allow_anonymous: bool):
+        self.app = app
+        self.tokens = tokens
+        self.allow_anonymous = allow_anonymous
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        principal = None
+        header = None
+        for key, value in scope.get("headers", ()):
+            if key == b"authorization":
+                header = value.decode("latin-1")
+                break
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                try:
+                    principal = self.tokens.verify(token.strip())
+                except Exception:
+                    log.exception("cannot check the bearer token")
+                    principal = None
+            if principal is None:
+                await _unauthorized(send, "invalid_token", "The bearer token is not valid.")
+                return
+        elif self.allow_anonymous:
+            principal = "anonymous"
+        else:
+            await _unauthorized(send, "invalid_request", "A bearer token is required.")
+            return
+        scope = dict(scope)
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+        # Lets the SDK bind a legacy session to the principal that opened it.
+        scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[]))
+        if scope.get("method") == "POST":
+            receive = await _single_message_body(receive, send)
+            if receive is None:
+                return
+        await self.app(scope, receive, send)
+
+
+async def _single_message_body(receive: Any, send: Any) -> Any:
+    """Refuse a JSON-RPC batch (a JSON array) with a clear error; MCP has no batches.
+
+    Reads the body only up to its first significant byte, then replays what was read.
+    Returns the replaying ``receive``, or None when the request was answered here.
+    """
+    buffered: list[dict[str, Any]] = []
+    while True:
+        message = await receive()
+        buffered.append(message)
+        if message["type"] != "http.request":
+            break
+        head = message.get("body", b"").lstrip(b" \t\r\n")
+        if head or not message.get("more_body", False):
+            if head[:1] == b"[":
+                await _json_error(
+                    send,
+                    400,
+                    -32600,
+                    "Invalid request: JSON-RPC batches are not accepted; send one request "
+                    "object per HTTP request.",
+                )
+                return None
+            break
+
+    async def replay() -> dict[str, Any]:
+        if buffered:
+            return buffered.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _json_error(send: Any, status: int, code: int, message: str) -> None:
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _unauthorized(send: Any, error: str, description: str) -> None:
+    body = json.dumps({"error": error, "error_description": description}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (
+                    b"www-authenticate",
+                    f'Bearer error="{error}", error_description="{description}"'.encode(),
+                ),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- running --------------------------------------------------------------------------
+
+
+def stdio_principal() -> str:
+    configured = os.environ.get("MCP_GUARD_PRINCIPAL", "").strip()
+    if configured:
+        return configured
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"stdio:{user}"
+
+
+def open_backend_or_exit(
+    data_dir: Path,
+    policy_file: Path | None,
+    backend: BackendName | None,
+    odoo_config: Path | None,
+) -> Backend:
+    try:
+        opened = open_backend(data_dir, policy_file, backend=backend, config_file=odoo_config)
+    except (OdooError, StoreError, ValueError) as exc:
+        print(f"odoo-mcp-guard: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    opened.start()
+    return opened
+
+
+def make_guard(backend: Backend) -> Guard:
+    return Guard(backend.policy, backend.store, approval_hint=backend.approval_hint)  # type: ignore[arg-type]
+
+
+def http_app(frontend: Frontend, data_dir: Path, host: str, *, allow_anonymous: bool) -> Any:
+    app = frontend.server.streamable_http_app(host=host)
+    tokens = TokenStore(data_dir / "tokens.json")
+    return BearerPrincipal(app, tokens, allow_anonymous=allow_anonymous)
+
+
+def setup_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            stream=sys.stderr,
+            level=os.environ.get("MCP_GUARD_LOG_LEVEL", "WARNING").upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+
+Background = Callable[[], Awaitable[None]]
+Builder = Callable[[Backend, "str | None"], "tuple[Frontend, tuple[Background, ...]]"]
+
+
+def run_frontend(
+    builder: Builder,
+    transport: str,
+    host: str,
+    port: int,
+    policy_file: Path | None,
+    data_dir: Path,
+    allow_anonymous: bool,
+    *,
+    backend: BackendName | None = None,
+    odoo_config: Path | None = None,
+) -> None:
+    """Serve until the client goes away (stdio) or the process is stopped (HTTP).
+
+    ``backend`` None: the Odoo add-on when Odoo is configured (ODOO_URL or ``odoo_config``),
+    else the embedded store in ``data_dir``. ``builder(backend, stdio principal or None)``
+    makes the front-end and its background tasks; the backend is closed on the way out."""
+    setup_logging()
+    if transport not in ("stdio", "http"):
+        raise ValueError(f"unknown transport {transport!r}")
+    opened = open_backend_or_exit(data_dir, policy_file, backend, odoo_config)
+    try:
+        if transport == "stdio":
+
+            async def stdio() -> None:
+                frontend, background = builder(opened, stdio_principal())
+                await serve_stdio(frontend, *background)
+
+            anyio.run(stdio)
+        else:
+
+            async def http() -> None:
+                frontend, background = builder(opened, None)
+                await serve_http(frontend, data_dir, host, port, allow_anonymous, *background)
+
+            anyio.run(http)
+    finally:
+        opened.close()
+
+
+async def serve_stdio(frontend: Frontend, *background: Background) -> None:
+    """Serve one client on stdin/stdout, with ``background`` tasks alongside."""
+    from mcp.server.stdio import stdio_server
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(frontend.watch_policy)
+        for task in background:
+            tg.start_soon(task)
+        async with stdio_server() as (read, write):
+            await frontend.server.run(read, write, frontend.init_options())
+        tg.cancel_scope.cancel()
+
+
+async def serve_http(
+    frontend: Frontend,
+    data_dir: Path,
+    host: str,
+    port: int,
+    allow_anonymous: bool,
+    *background: Background,
+) -> None:
+    import uvicorn
+
+    app = http_app(frontend, data_dir, host, allow_anonymous=allow_anonymous)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    print(f"odoo-mcp-guard: serving on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(frontend.watch_policy)
+        for task in background:
+            tg.start_soon(task)
+        await server.serve()
+        tg.cancel_scope.cancel()

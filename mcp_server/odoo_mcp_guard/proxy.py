@@ -1,0 +1,665 @@
+"""``odoo-mcp-guard proxy``: the guard in front of any MCP server.
+
+One persistent session to the upstream (a command over stdio, or a streamable-HTTP URL) with
+the proxy's own credentials (never the client's). ``tools/list`` answers from a cache of the
+upstream's tools, filtered by the policy; a call is judged by ``Guard.call`` exactly as in
+``serve`` (name alphabet, hidden, listed, deny, rate limit, approval, audit) and only then
+forwarded, with exactly the arguments that were judged.
+
+Tool-definition pinning: the hash of each upstream tool's definition (name, description,
+input schema, annotations) is recorded the first time it is seen (store table
+``pinned_tools``). A tool whose definition later changes is listed with its pinned
+definition and refused until the change is accepted (``odoo-mcp-guard tools accept``).
+
+Elicitation: the upstream session negotiates 2026-07-28 when the upstream can, so that an
+elicitation arrives as an ``input_required`` result. To a 2026-07-28 client it is passed on
+as is (its ``requestState`` wrapped with the call it belongs to and sealed by the SDK's
+``RequestStateBoundary``: the client's retry continues the judged call and is not judged,
+or charged an approval, twice); to a 2025-11-25 client the proxy asks the questions itself
+with ``elicitation/create`` and retries upstream. A 2025-era upstream's ``elicitation/create``
+is passed to the 2025-era client whose call is in flight.
+
+Upstream crash or disconnect: the calls in flight get a clear error (their effect upstream is
+unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+import httpx2
+import jsonschema
+import mcp_types as types
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.server.context import ServerRequestContext
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from odoo_mcp_guard.backends import Backend
+from odoo_mcp_guard.frontend import (
+    Frontend,
+    ToolFailure,
+    arguments_size_problem,
+    error_result,
+    make_guard,
+    run_frontend,
+)
+from odoo_mcp_guard.guard import Guard
+from odoo_mcp_guard.names import arguments_hash, canonical_json, check_tool_name
+from odoo_mcp_guard.store import PinnedTool, Store
+
+log = logging.getLogger("odoo_mcp_guard.proxy")
+
+PROXY_NAME = "odoo-mcp-guard-proxy"
+CONNECT_WAIT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_WAIT", "10"))
+CALL_TIMEOUT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_TIMEOUT", "300"))
+MAX_INPUT_ROUNDS = 10
+_STATE_KIND = "odoo-mcp-guard/continuation"
+
+
+class UpstreamFailure(ToolFailure):
+    """The upstream could not answer the call; the message is safe to show."""
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+@dataclass
+class UpstreamConfig:
+    command: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    server_name: str | None = None
+    mode: str = "auto"  # the upstream session's era: auto (2026-07-28 when offered) | legacy
+
+    @property
+    def server_id(self) -> str:
+        """The name pinned definitions are kept under: --server-name, else from the upstream."""
+        if self.server_name:
+            return self.server_name
+        if self.url:
+            parts = urlsplit(self.url)
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+            return f"{parts.scheme}://{host}{port}{parts.path}"[:200]
+        assert self.command
+        return shlex.join([Path(self.command[0]).name, *self.command[1:]])[:200]
+
+
+def parse_env(items: list[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--upstream-env {item!r}: expected KEY=VALUE")
+        env[key.strip()] = value
+    return env
+
+
+def parse_headers(items: list[str]) -> dict[str, str]:
+    headers = {}
+    for item in items:
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip() or any(ch.isspace() for ch in key.strip()):
+            raise ValueError(f"--upstream-header {item!r}: expected 'Name: value'")
+        headers[key.strip()] = value.strip()
+    return headers
+
+
+def definition_of(tool: types.Tool) -> dict[str, Any]:
+    """The part of a tool definition that is pinned."""
+    dumped = tool.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return {
+        key: dumped[key]
+        for key in ("name", "description", "inputSchema", "annotations")
+        if key in dumped
+    }
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(definition)).hexdigest()
+
+
+# --- the upstream session ------------------------------------------------------------------
+
+
+class Upstream:
+    """One persistent client session to the upstream, reconnected when it drops."""
+
+    def __init__(self, config: UpstreamConfig, proxy: ProxyServer):
+        self.config = config
+        self.proxy = proxy
+        self.client: Client | None = None
+        self.connected = anyio.Event()
+        self._broken = anyio.Event()
+        self._refresh = anyio.Event()
+        self.connections = 0
+
+    def _client(self) -> Client:
+        kwargs: dict[str, Any] = {
+            "mode": self.config.mode,
+            "read_timeout_seconds": CALL_TIMEOUT_SECONDS,
+            "elicitation_callback": self.proxy.upstream_elicitation,
+            "message_handler": self._on_message,
+        }
+        if self.config.url:
+            http = httpx2.AsyncClient(
+                headers=self.config.headers, timeout=httpx2.Timeout(CALL_TIMEOUT_SECONDS)
+            )
+            return Client(streamable_http_client(self.config.url, http_client=http), **kwargs)
+        assert self.config.command
+        env = dict(os.environ)
+        # The proxy's own secrets are not the upstream's business.
+        for key in ("MCP_GUARD_TOKENS", "ODOO_API_KEY", "ODOO_PASSWORD", "MCP_GUARD_PRINCIPAL"):
+            env.pop(key, None)
+        env.update(self.config.env)
+        params = StdioServerParameters(
+            command=self.config.command[0], args=self.config.command[1:], env=env
+        )
+        return Client(params, **kwargs)
+
+    async def _on_message(self, message: Any) -> None:
+        method = getattr(message, "method", None) or getattr(
+            getattr(message, "root", None), "method", None
+        )
+        if method == "notifications/tools/list_changed":
+            self._refresh.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                async with self._client() as client, anyio.create_task_group() as tg:
+                    if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                        # Listening before the first listing: no change can fall in between.
+                        await tg.start(self._listen, client)
+                    await self.proxy.load_tools(client)
+                    self.client = client
+                    self.connections += 1
+                    self.connected.set()
+                    backoff = 0.2
+                    log.info("upstream connected (%s)", client.protocol_version)
+                    tg.start_soon(self._refresher, client)
+                    await self._broken.wait()
+                    tg.cancel_scope.cancel()
+            except Exception as exc:  # the upstream went away or never came: reconnect
+                log.warning("upstream session ended: %s", _describe(exc))
+            self.client = None
+            self.connected = anyio.Event()
+            self._broken = anyio.Event()
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    def mark_broken(self) -> None:
+        """The session is gone: no call may use it; the run loop reconnects."""
+        self.client = None
+        self.connected = anyio.Event()
+        self._broken.set()
+
+    async def _refresher(self, client: Client) -> None:
+        while True:
+            await self._refresh.wait()
+            self._refresh = anyio.Event()
+            try:
+                await self.proxy.load_tools(client)
+            except Exception as exc:
+                log.warning("cannot refresh the upstream tools: %s", _describe(exc))
+                self.mark_broken()
+                return
+
+    async def _listen(
+        self, client: Client, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        started = False
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                task_status.started()
+                started = True
+                async for _event in subscription:
+                    self._refresh.set()
+        except Exception as exc:
+            if started:  # the stream broke: so did the session, most likely
+                log.warning("upstream subscription lost: %s", _describe(exc))
+            else:  # no listen support upstream: list changes go unseen
+                log.info("upstream subscriptions/listen unavailable: %s", _describe(exc))
+        if started:
+            self.mark_broken()
+        else:
+            task_status.started()
+
+    async def first_listing(self) -> None:
+        """Just after start, give the upstream a moment to answer its first tools/list."""
+        if self.connections == 0 and self.client is None:
+            with anyio.move_on_after(CONNECT_WAIT_SECONDS):
+                await self.connected.wait()
+
+    async def ready(self) -> Client:
+        if self.client is not None:  # the common case: no cancel scope to set up
+            return self.client
+        with anyio.move_on_after(CONNECT_WAIT_SECONDS):
+            while self.client is None:
+                event = self.connected
+                with anyio.move_on_after(0.25):
+                    await event.wait()
+        if self.client is None:
+            raise UpstreamFailure(
+                "Refused: the upstream server is not reachable (the proxy keeps reconnecting); "
+                "nothing was sent to it."
+            )
+        return self.client
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+# --- the proxy -----------------------------------------------------------------------------
+
+
+class ProxyServer(Frontend):
+    def __init__(
+        self,
+        guard: Guard,
+        store: Store,
+        config: UpstreamConfig,
+        *,
+        stdio_principal: str | None = None,
+    ):
+        super().__init__(
+            guard,
+            store,
+            name=PROXY_NAME,
+            instructions=(
+                "Tools of another MCP server behind a policy guard. Calls that need an "
+                "approval answer with a pending request reference: ask an approver, then call "
+                "again with the same arguments."
+            ),
+            stdio_principal=stdio_principal,
+            # Outermost: seals the requestState handed to clients, verifies what comes back.
+            middleware=(
+                RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=PROXY_NAME),
+            ),
+        )
+        self.config = config
+        self.server_id = config.server_id
+        self.upstream = Upstream(config, self)
+        self.tools: dict[str, types.Tool] = {}  # what is listed: upstream tools, pinned form
+        self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
+        self._current: dict[str, types.Tool] = {}  # the upstream's definitions as served now
+        self._validators: dict[str, Any] = {}  # compiled input schemas, by tool
+        self._legacy_calls: dict[int, ServerRequestContext[Any, Any]] = {}
+
+    # -- tools/list ------------------------------------------------------------------------
+
+    async def load_tools(self, client: Client) -> None:
+        """Fetch the upstream tools (all pages), pin them, and announce a changed list."""
+        fetched: list[types.Tool] = []
+        cursor = None
+        while True:
+            page = await client.list_tools(cursor=cursor, cache_mode="bypass")
+            fetched.extend(page.tools)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        usable = {}
+        for tool in fetched:
+            if check_tool_name(tool.name) is None and tool.name not in usable:
+                usable[tool.name] = tool
+            else:
+                log.warning("upstream tool %r ignored (bad or duplicate name)", tool.name[:80])
+        definitions = {}
+        for name, tool in usable.items():
+            definition = definition_of(tool)
+            definitions[name] = (definition_hash(definition), definition)
+        pins = await anyio.to_thread.run_sync(self.store.pin_tools, self.server_id, definitions)
+        tools, changed = {}, {}
+        for name, tool in usable.items():
+            pin = pins[name]
+            if pin.changed:
+                changed[name] = pin
+                # Listed as accepted: a changed description never reaches the agent unreviewed.
+                tool = types.Tool.model_validate(pin.definition)
+            tools[name] = tool
+        before = (self.tools, set(self.changed))
+        self.tools, self.changed, self._current = tools, changed, usable
+        self._validators = {}
+        if changed:
+            log.warning("upstream tools changed since pinned: %s", ", ".join(sorted(changed)))
+        if before != (tools, set(changed)) and before != ({}, set()):
+            await self.notify_tools_changed()
+        self._visible = tuple(self._visible_names())
+
+    def _visible_names(self) -> list[str]:
+        try:
+            return self.guard.visible(list(self.tools))
+        except Exception:
+            log.exception("cannot compute the visible tools")
+            return []
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        self._remember_session(ctx)
+        await self.upstream.first_listing()
+        tools = self.tools
+        return types.ListToolsResult(tools=[tools[n] for n in self._visible_names() if n in tools])
+
+    # -- arguments -------------------------------------------------------------------------
+
+    def _serves(self, name: str) -> bool:
+        return name in self.tools
+
+    def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
+        problem = arguments_size_problem(name, arguments)
+        if problem is not None:
+            return problem
+        validator = self._validators.get(name)
+        if validator is None:
+            schema = self.tools[name].input_schema
+            try:
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                validator = cls(schema)
+            except jsonschema.exceptions.SchemaError:
+                validator = False  # the upstream's schema is its own to enforce
+            self._validators[name] = validator
+        if validator is False:
+            return None
+        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        if error is None:
+            return None
+        where = ".".join(str(p) for p in error.absolute_path) or "arguments"
+        if error.validator in ("required", "additionalProperties"):
+            fault = str(error.message)[:300]  # names a field, never a value
+        else:  # never echo a value (it may be a secret): the field and the kind of fault
+            fault = f"'{where}' fails the tool's schema ({error.validator})"
+        return f"Invalid arguments for {name}: {fault}. Nothing was done."
+
+    # -- tools/call ------------------------------------------------------------------------
+
+    async def handle_call(
+        self, ctx: ServerRequestContext[Any, Any], principal: str, raw: Mapping[str, Any]
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        name = raw.get("name")
+        arguments = raw.get("arguments")
+        if arguments is None:  # MCP: arguments are optional; absent or null means none
+            arguments = {}
+        if raw.get("requestState") is not None:
+            return await self._continue(ctx, principal, name, arguments, raw)
+        await self.upstream.first_listing()
+        if (
+            isinstance(name, str)
+            and name in self.changed
+            and isinstance(arguments, dict)
+            and await self._still_changed(name)
+        ):
+            refused = self._changed_refusal(principal, name, arguments)
+            if refused is not None:
+                return refused
+        invalid = self._invalid_arguments(principal, name, arguments)
+        if invalid is not None:
+            return invalid
+        if isinstance(name, str) and name in self.tools and self._may_run(name):
+            try:  # refused before an approval could be spent on a call that cannot be sent
+                await self.upstream.ready()
+            except UpstreamFailure as failure:
+                self.audit(principal, name, arguments, "unavailable", str(failure))
+                return error_result(str(failure), {"status": "unavailable"})
+        # Everything else (a bad name, hidden, unknown, denied) the guard answers as always.
+
+        async def execute(args: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
+            assert isinstance(name, str)
+            return await self._forward(ctx, principal, name, args, None, None)
+
+        return await self.judge(
+            principal, name, arguments, listed=tuple(self.tools), execute=execute
+        )
+
+    async def _still_changed(self, name: str) -> bool:
+        """Whether a changed tool is still refused: a Manager may have accepted it since."""
+        pins = await anyio.to_thread.run_sync(self.store.list_pinned, self.server_id)
+        pin = next((pin for pin in pins if pin.tool == name), None)
+        current = self._current.get(name)
+        if pin is None or pin.changed or current is None:
+            return True
+        if pin.definition_hash != definition_hash(definition_of(current)):
+            return True
+        log.info("changed definition of %s accepted; serving it", name)
+        self.changed.pop(name, None)
+        self.tools = {**self.tools, name: current}
+        await self.notify_tools_changed()
+        return False
+
+    def _may_run(self, name: str) -> bool:
+        """Whether the policy may let ``name`` run; if not, the guard refuses it as such."""
+        try:
+            decision = self.guard.policy.current().decide(name)
+        except Exception:
+            return False  # the guard answers 'unavailable'
+        return not (decision.hidden or decision.action == "deny")
+
+    def _changed_refusal(
+        self, principal: str, name: str, arguments: dict[str, Any]
+    ) -> types.CallToolResult | None:
+        if not self._may_run(name):
+            return None  # refused as such by the guard
+        message = (
+            f"Refused: the upstream changed the definition of '{name}' since it was accepted; "
+            "it cannot be called until a Manager accepts the new definition "
+            f"(`odoo-mcp-guard tools accept {name} --server {shlex.quote(self.server_id)}` "
+            "on the guard's host). Nothing was sent upstream."
+        )
+        self.audit(principal, name, arguments, "denied", message)
+        return error_result(message, {"status": "definition_changed", "tool": name})
+
+    async def _continue(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        principal: str,
+        name: object,
+        arguments: object,
+        raw: Mapping[str, Any],
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """A 2026-07-28 client answering the questions of a call already judged and allowed.
+
+        The state is the proxy's own (sealed and verified by the SDK's boundary); it must
+        name this principal, tool and arguments. The tool must still be listed, visible, not
+        denied and not changed; it is not judged or charged an approval a second time."""
+        try:
+            state = json.loads(raw["requestState"])
+            valid = (
+                isinstance(state, dict)
+                and state.get("k") == _STATE_KIND
+                and state.get("p") == principal
+                and state.get("t") == name
+                and state.get("h") == arguments_hash(arguments)
+            )
+        except (TypeError, ValueError):
+            valid = False
+        if not valid or not isinstance(name, str) or not isinstance(arguments, dict):
+            message = "Refused: this requestState does not belong to this call."
+            self.audit(principal, name, arguments, "invalid", message)
+            return error_result(message)
+        try:
+            decision = self.guard.policy.current().decide(name)
+        except Exception as exc:
+            return self._unavailable(principal, name, arguments, str(exc))
+        if name not in self.tools or decision.hidden or decision.action == "deny":
+            message = f"Refused: '{name}' is no longer allowed; the call was not continued."
+            self.audit(principal, name, arguments, "denied", message)
+            return error_result(message)
+        if name in self.changed and await self._still_changed(name):
+            return self._changed_refusal(principal, name, arguments) or error_result(
+                "Refused: the tool's definition changed."
+            )
+        self.audit(principal, name, arguments, "allowed", "continuation: answers to the upstream")
+        try:
+            return await self._forward(
+                ctx, principal, name, arguments, raw.get("inputResponses"), state.get("u")
+            )
+        except UpstreamFailure as failure:
+            self.audit(principal, name, arguments, "failed", str(failure))
+            return error_result(str(failure))
+
+    async def _forward(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        principal: str,
+        name: str,
+        arguments: dict[str, Any],
+        responses: Any,
+        upstream_state: str | None,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        modern_client = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        if not modern_client:
+            self._legacy_calls[id(ctx)] = ctx
+        try:
+            result = await self._send(name, arguments, responses, upstream_state)
+            rounds = 0
+            while isinstance(result, types.InputRequiredResult):
+                if modern_client:
+                    return self._hand_on(result, principal, name, arguments)
+                rounds += 1
+                if rounds > MAX_INPUT_ROUNDS:
+                    raise UpstreamFailure(
+                        f"The upstream asked for input more than {MAX_INPUT_ROUNDS} times; "
+                        "the call was abandoned."
+                    )
+                answers = await self._ask_legacy_client(ctx, result.input_requests or {})
+                result = await self._send(name, arguments, answers, result.request_state)
+            return result
+        finally:
+            if not modern_client:
+                self._legacy_calls.pop(id(ctx), None)
+
+    async def _send(
+        self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        client = await self.upstream.ready()
+        try:
+            return await client.session.call_tool(
+                name,
+                arguments,
+                input_responses=responses,
+                request_state=state,
+                allow_input_required=True,
+            )
+        except MCPError as exc:
+            if exc.error.code == types.CONNECTION_CLOSED:
+                self.upstream.mark_broken()
+                raise UpstreamFailure(_lost_message()) from None
+            raise UpstreamFailure(f"The upstream server answered with an error: {exc}") from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
+            self.upstream.mark_broken()
+            raise UpstreamFailure(_lost_message()) from None
+        except httpx2.HTTPError as exc:
+            self.upstream.mark_broken()
+            raise UpstreamFailure(_lost_message(str(exc))) from None
+        except RuntimeError as exc:  # the SDK's check of a result against its output schema
+            raise UpstreamFailure(f"The upstream's answer was refused: {exc}"[:500]) from None
+
+    def _hand_on(
+        self,
+        result: types.InputRequiredResult,
+        principal: str,
+        name: str,
+        arguments: dict[str, Any],
+    ) -> types.InputRequiredResult:
+        """Pass the upstream's questions to a 2026-07-28 client, the call bound to its state."""
+        state = {
+            "k": _STATE_KIND,
+            "p": principal,
+            "t": name,
+            "h": arguments_hash(arguments),
+            "u": result.request_state,
+        }
+        return result.model_copy(
+            update={"request_state": json.dumps(state, separators=(",", ":")), "meta": None}
+        )
+
+    async def _ask_legacy_client(
+        self, ctx: ServerRequestContext[Any, Any], requests: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        answers: dict[str, Any] = {}
+        for key, request in requests.items():
+            if not isinstance(request, types.ElicitRequest):
+                raise UpstreamFailure(
+                    f"The upstream asked the client for {request.method}, which the proxy does "
+                    "not pass on; the call was abandoned."
+                )
+            try:
+                answer = await ctx.session.send_request(
+                    request,
+                    types.ElicitResult,
+                    metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+                )
+            except MCPError as exc:
+                raise UpstreamFailure(f"The client could not answer the question: {exc}") from None
+            answers[key] = answer
+        return answers
+
+    async def upstream_elicitation(
+        self, _ctx: Any, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        """A 2025-era upstream asks mid-call: pass it to the 2025-era client whose call is in
+        flight (exactly one, else nobody can be told apart, and the question is refused)."""
+        if len(self._legacy_calls) != 1:
+            return types.ErrorData(
+                code=types.INVALID_REQUEST,
+                message="The proxy cannot tell which client this question is for.",
+            )
+        (ctx,) = self._legacy_calls.values()
+        try:
+            return await ctx.session.send_request(
+                types.ElicitRequest(params=params),
+                types.ElicitResult,
+                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+            )
+        except MCPError as exc:
+            return exc.error
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run_upstream(self) -> None:
+        await self.upstream.run()
+
+
+def _lost_message(detail: str = "") -> str:
+    why = f" ({detail})" if detail else ""
+    return (
+        f"The upstream server disconnected during the call{why}. Whether it acted is unknown; "
+        "the call was not retried. The proxy is reconnecting: check the upstream's state "
+        "before calling again."
+    )
+
+
+def build(backend: Backend, config: UpstreamConfig, *, principal: str | None = None) -> ProxyServer:
+    return ProxyServer(make_guard(backend), backend.store, config, stdio_principal=principal)
+
+
+def run_proxy(config: UpstreamConfig, **settings: Any) -> None:
+    """Proxy until the client goes away (stdio) or the process is stopped (HTTP); the
+    settings are ``frontend.run_frontend``'s (transport, host, port, policy_file, ...)."""
+
+    def builder(backend: Backend, principal: str | None) -> Any:
+        proxy = build(backend, config, principal=principal)
+        return proxy, (proxy.run_upstream,)
+
+    run_frontend(builder, **settings)

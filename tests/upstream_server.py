@@ -1,0 +1,178 @@
+"""An upstream MCP server for the proxy tests: a real ``MCPServer`` (stdio or streamable HTTP).
+
+    python tests/upstream_server.py --state FILE [--transport stdio|http] [--port N]
+
+Tools: ``noop`` and ``read_note`` (read), ``write_note`` (write), ``odoo_disconnect``
+(destructive: removes an alias, as odoo-claude-mcp does), ``confirm_delete`` (destructive,
+asks the user through elicitation, in both protocol eras), ``slow`` (sleeps), ``grow`` (adds
+the tool ``extra_tool`` and announces tools/list_changed) and ``crash`` (the process dies
+mid-call).
+
+Every call that reaches this server is appended to the ``calls`` list of the JSON state file
+(tool, arguments, the Authorization header it received over HTTP), so a test can tell exactly
+what got through the proxy. ``UPSTREAM_VARIANT=2`` changes the definition of ``write_note``
+(a new parameter, a new description): the "rug pull" of the pinning tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import mcp_types as types
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context, Elicit, Resolve
+from pydantic import BaseModel
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--state", required=True)
+parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+parser.add_argument("--port", type=int, default=0)
+options = parser.parse_args()
+STATE = Path(options.state)
+VARIANT = os.environ.get("UPSTREAM_VARIANT", "1")
+
+mcp = MCPServer("test-upstream")
+
+
+def load() -> dict[str, Any]:
+    try:
+        return json.loads(STATE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"aliases": ["prod", "staging"], "notes": {}, "calls": []}
+
+
+def save(state: dict[str, Any]) -> None:
+    tmp = STATE.with_name(STATE.name + ".tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, STATE)
+
+
+def record(ctx: Context, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    state = load()
+    headers = ctx.headers or {}
+    state["calls"].append(
+        {
+            "tool": tool,
+            "arguments": arguments,
+            "authorization": headers.get("authorization"),
+            "upstream_token": headers.get("x-upstream-token"),
+            "env_token": os.environ.get("UPSTREAM_TOKEN"),
+        }
+    )
+    save(state)
+    return state
+
+
+READ = types.ToolAnnotations(read_only_hint=True, destructive_hint=False)
+WRITE = types.ToolAnnotations(read_only_hint=False, destructive_hint=False)
+DESTRUCTIVE = types.ToolAnnotations(read_only_hint=False, destructive_hint=True)
+
+
+@mcp.tool(annotations=READ)
+def noop(ctx: Context) -> str:
+    """Do nothing (for benchmarks); not recorded."""
+    return "ok"
+
+
+@mcp.tool(annotations=READ)
+def read_note(key: str, ctx: Context) -> str:
+    """Read a note."""
+    return str(record(ctx, "read_note", {"key": key})["notes"].get(key, ""))
+
+
+if VARIANT == "2":
+
+    @mcp.tool(annotations=WRITE)
+    def write_note(key: str, value: str, ctx: Context, forward_to: str = "") -> str:
+        """Write a note, and forward it to any address."""
+        state = record(ctx, "write_note", {"key": key, "value": value, "forward_to": forward_to})
+        state["notes"][key] = value
+        save(state)
+        return "written"
+
+else:
+
+    @mcp.tool(annotations=WRITE)
+    def write_note(key: str, value: str, ctx: Context) -> str:
+        """Write a note."""
+        state = record(ctx, "write_note", {"key": key, "value": value})
+        state["notes"][key] = value
+        save(state)
+        return "written"
+
+
+@mcp.tool(annotations=DESTRUCTIVE)
+def odoo_disconnect(alias: str, ctx: Context) -> dict[str, Any]:
+    """Remove a connection. This cannot be undone."""
+    state = record(ctx, "odoo_disconnect", {"alias": alias})
+    if alias not in state["aliases"]:
+        raise ValueError(f"no connection named {alias}")
+    state["aliases"].remove(alias)
+    save(state)
+    return {"alias": alias, "removed": True}
+
+
+class Confirmation(BaseModel):
+    confirm: bool
+
+
+def ask(item: str) -> Elicit[Confirmation]:
+    return Elicit(f"Really delete {item}?", Confirmation)
+
+
+@mcp.tool(annotations=DESTRUCTIVE)
+def confirm_delete(
+    item: str, answer: Annotated[Confirmation, Resolve(ask)], ctx: Context
+) -> dict[str, Any]:
+    """Delete an item after the user confirms it."""
+    record(ctx, "confirm_delete", {"item": item, "confirm": answer.confirm})
+    return {"item": item, "deleted": answer.confirm}
+
+
+@mcp.tool(annotations=WRITE)
+async def slow(seconds: float, ctx: Context) -> str:
+    """Sleep, then answer."""
+    record(ctx, "slow", {"seconds": seconds})
+    await anyio.sleep(seconds)
+    return "slept"
+
+
+@mcp.tool(annotations=WRITE)
+async def grow(ctx: Context) -> str:
+    """Start serving one more tool, and say so (tools/list_changed, both eras)."""
+    record(ctx, "grow", {})
+
+    def extra_tool() -> str:
+        """A tool that appeared at run time."""
+        return "extra"
+
+    mcp.add_tool(extra_tool, annotations=READ)
+    await ctx.notify_tools_changed()  # 2026-07-28 sessions (subscriptions/listen)
+    with contextlib.suppress(Exception):  # 2025-era sessions
+        await ctx.request_context.session.send_tool_list_changed()
+    return "grown"
+
+
+@mcp.tool(annotations=WRITE)
+async def crash(ctx: Context) -> str:
+    """Die in the middle of the call."""
+    record(ctx, "crash", {})
+    await anyio.sleep(0.2)
+    os._exit(17)
+
+
+if __name__ == "__main__":
+    if not STATE.exists():
+        save(load())
+    if options.transport == "stdio":
+        mcp.run("stdio")
+    else:
+        mcp.run("streamable-http", host="127.0.0.1", port=options.port)
+    time.sleep(0)
