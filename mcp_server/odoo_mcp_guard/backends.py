@@ -18,6 +18,7 @@ from odoo_mcp_guard.odoo_backend import (
 )
 from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
 from odoo_mcp_guard.policy import PolicySource
+from odoo_mcp_guard.ratelimit import RedisRateLimiter, configured_rate_limiter
 from odoo_mcp_guard.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class Backend:
     store: Store
     approval_hint: str
     flusher: AuditFlusher | None = None
+    # Shared rate-limit counters ($MCP_GUARD_REDIS_URL); None: the store counts.
+    rate_limiter: RedisRateLimiter | None = None
     _started: bool = field(default=False, repr=False)
 
     def start(self) -> None:
@@ -46,6 +49,8 @@ class Backend:
             self.policy.stop()
         if self.flusher is not None and self._started:
             self.flusher.stop()
+        if self.rate_limiter is not None:
+            self.rate_limiter.close()
         self.store.close()
 
 
@@ -68,13 +73,20 @@ def open_backend(
     The local backend keeps its store in PostgreSQL when ``database_url`` (default:
     $MCP_GUARD_DATABASE_URL) is set, else in the SQLite file of ``data_dir``. The Odoo
     backend's local part (audit spool, rate-limit counters) stays in SQLite per replica:
-    Odoo is its shared store."""
+    Odoo is its shared store. With $MCP_GUARD_REDIS_URL set, rate-limit counters are
+    shared in Redis by every replica (ratelimit.py), whichever the backend."""
     config = odoo_config(config_file)
     chosen: BackendName = backend or ("odoo" if config is not None else "local")
     database_url = database_url or configured_database_url()
     if chosen == "local":
         store = Store.open(data_dir, database_url)
-        return Backend("local", PolicySource(policy_file), store, LOCAL_APPROVAL_HINT)
+        return Backend(
+            "local",
+            PolicySource(policy_file),
+            store,
+            LOCAL_APPROVAL_HINT,
+            rate_limiter=configured_rate_limiter(store.hit_rate_limit),
+        )
     if config is None:
         raise OdooError(
             "protocol",
@@ -98,4 +110,5 @@ def open_backend(
         max_age=float(os.environ.get("MCP_GUARD_POLICY_MAX_AGE", "60")),
     )
     flusher = AuditFlusher(store, interval=float(os.environ.get("MCP_GUARD_AUDIT_FLUSH", "1")))
-    return Backend("odoo", policy, store, ODOO_APPROVAL_HINT, flusher)
+    limiter = configured_rate_limiter(store.hit_rate_limit)
+    return Backend("odoo", policy, store, ODOO_APPROVAL_HINT, flusher, limiter)

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -54,7 +55,18 @@ class SqliteEngine:
     def connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL is not covered by the busy timeout: several processes
+        # opening it for the first time at once may get "database is locked"; try again.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    db.close()
+                    raise
+                time.sleep(0.01)
         # WAL + NORMAL: a commit survives a killed process (kill -9 leaves the store
         # consistent and every acknowledged write in it); only a power cut may lose the
         # last commits, and then atomically. FULL would fsync every audit write.

@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import sys
+import time
+import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -42,7 +44,8 @@ from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TokenStore
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.guard import Guard, GuardRefusal
-from odoo_mcp_guard.names import arguments_hash, canonical_json
+from odoo_mcp_guard.metrics import CALL_SECONDS, MetricsEndpoint, count_decision, tool_label
+from odoo_mcp_guard.names import arguments_hash, canonical_json, check_tool_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyUnavailable
 from odoo_mcp_guard.store import ApprovalError, AuditEvent, Store, StoreError
@@ -56,6 +59,11 @@ POLICY_POLL_SECONDS = 0.5
 PLACEHOLDER_TOOL = "odoo_mcp_guard.guarded_call"
 RAW_CALL: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
     "odoo_mcp_guard_raw_call", default=None
+)
+
+# A short id per MCP request, in every log record made while it is handled.
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "odoo_mcp_guard_request_id", default=None
 )
 
 CallAnswer = types.CallToolResult | types.InputRequiredResult
@@ -194,6 +202,15 @@ class Frontend:
     async def _middleware(
         self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
+        request_id = REQUEST_ID.set(uuid.uuid4().hex[:16])
+        try:
+            return await self._guarded(ctx, call_next)
+        finally:
+            REQUEST_ID.reset(request_id)
+
+    async def _guarded(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
         if ctx.method != "tools/call" or ctx.request_id is None:
             return await call_next(ctx)
         raw = ctx.params
@@ -219,6 +236,9 @@ class Frontend:
         principal = self._principal(ctx)
         if principal is None:
             return error_result("The caller is not authenticated; the call was refused.")
+        name = raw.get("name")
+        served = isinstance(name, str) and check_tool_name(name) is None and self._serves(name)
+        started = time.perf_counter()
         try:
             return await self.handle_call(ctx, principal, raw)
         except Exception:
@@ -226,6 +246,11 @@ class Frontend:
             return error_result(
                 "The call failed inside the guard (an internal error, logged on the server)."
             )
+        finally:
+            label = tool_label(name, None if served else "unknown")
+            elapsed = time.perf_counter() - started
+            CALL_SECONDS.labels(label).observe(elapsed)
+            log.debug("tools/call %s by %s answered in %.3f s", label, principal, elapsed)
 
     async def judge(
         self,
@@ -290,6 +315,7 @@ class Frontend:
             digest = arguments_hash(arguments)
         except (TypeError, ValueError):
             digest = "-"
+        count_decision(name, outcome)
         try:
             self.store.append_audit(
                 AuditEvent(
@@ -475,22 +501,59 @@ def open_backend_or_exit(
 
 
 def make_guard(backend: Backend) -> Guard:
-    return Guard(backend.policy, backend.store, approval_hint=backend.approval_hint)  # type: ignore[arg-type]
+    return Guard(
+        backend.policy,  # type: ignore[arg-type]
+        backend.store,
+        approval_hint=backend.approval_hint,
+        rate_limiter=backend.rate_limiter,
+    )
 
 
 def http_app(frontend: Frontend, data_dir: Path, host: str, *, allow_anonymous: bool) -> Any:
     app = frontend.server.streamable_http_app(host=host)
     tokens = TokenStore(data_dir / "tokens.json")
-    return BearerPrincipal(app, tokens, allow_anonymous=allow_anonymous)
+    # /metrics is answered before the bearer check (unauthenticated, same listener).
+    return MetricsEndpoint(BearerPrincipal(app, tokens, allow_anonymous=allow_anonymous))
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id inside a request."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+# Libraries that log whole protocol messages (arguments, so secrets) at DEBUG: never below INFO.
+CHATTY_LOGGERS = ("mcp", "mcp_types", "httpx", "httpx2", "httpcore", "sse_starlette", "redis")
 
 
 def setup_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            stream=sys.stderr,
-            level=os.environ.get("MCP_GUARD_LOG_LEVEL", "WARNING").upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+    """stderr; MCP_GUARD_LOG_LEVEL (WARNING), MCP_GUARD_LOG_FORMAT=text|json (text)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("MCP_GUARD_LOG_FORMAT", "text").strip().lower() == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("MCP_GUARD_LOG_LEVEL", "WARNING").upper())
+    for name in CHATTY_LOGGERS:
+        library = logging.getLogger(name)
+        library.setLevel(max(logging.INFO, root.level))
 
 
 Background = Callable[[], Awaitable[None]]

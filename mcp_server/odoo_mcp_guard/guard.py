@@ -11,8 +11,10 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
+from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_hash, check_tool_name, printable_name
 from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
+from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,12 @@ class Guard:
         *,
         approval_hint: str = LOCAL_APPROVAL_HINT,
         clock: Callable[[], float] = time.time,
+        rate_limiter: RateLimiter | None = None,
     ):
         self.policy = policy
         self.store = store
+        # Where the rate-limit counters live: this store, unless shared (ratelimit.py).
+        self.hit_rate_limit: RateLimiter = rate_limiter or store.hit_rate_limit
         self.approval_hint = approval_hint
         self.clock = clock
 
@@ -71,6 +76,7 @@ class Guard:
         detail: str = "",
         request_ref: str | None = None,
     ) -> None:
+        count_decision(tool, outcome)
         self.store.append_audit(
             AuditEvent(
                 principal=principal,
@@ -158,9 +164,20 @@ class Guard:
         for rule in decisions:
             if rule.rate_limit is None:
                 continue
-            wait = self.store.hit_rate_limit(
-                principal, rule.tool, rule.rate_limit.max, rule.rate_limit.window, self.clock()
-            )
+            try:
+                wait = self.hit_rate_limit(
+                    principal, rule.tool, rule.rate_limit.max, rule.rate_limit.window, self.clock()
+                )
+            except RateLimitUnavailable as exc:
+                raise self._refuse(
+                    principal,
+                    tool,
+                    args_hash,
+                    "unavailable",
+                    f"Refused: '{rule.tool}' is rate-limited and the shared rate-limit counter "
+                    f"cannot be checked ({exc}); nothing was done.",
+                    {"status": "unavailable"},
+                ) from None
             if wait is not None:
                 raise self._refuse(
                     principal,
@@ -221,10 +238,13 @@ class Guard:
                 request_ref=request.ref,
             )
             if store.consume(request.id, event, now):
+                count_decision(tool, "approved_executed")
+                APPROVALS.labels("approved").inc()
                 return await self._execute(principal, tool, args_hash, arguments, execute, request)
             # Another call consumed it first: this one needs an approval of its own.
         elif request is not None and request.state == "rejected":
             store.mark_reported(request.id)
+            APPROVALS.labels("rejected").inc()
             note = f": {request.decision_note}" if request.decision_note else ""
             raise self._refuse(
                 principal,
@@ -242,11 +262,14 @@ class Guard:
             )
         elif request is not None and request.state == "expired":
             store.mark_reported(request.id)
+            APPROVALS.labels("expired").inc()
             raise self._expired(principal, tool, args_hash, request)
 
         reason = next((rule.reason for rule in gating if rule.reason), None)
         expires_in = min(rule.expires_in for rule in gating)
         filed, created = store.file_request(tool, arguments, principal, reason, expires_in, now)
+        if created:
+            APPROVALS.labels("filed").inc()
         why = f" ({reason})" if reason else ""
         raise self._refuse(
             principal,

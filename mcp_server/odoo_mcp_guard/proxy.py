@@ -59,6 +59,7 @@ from odoo_mcp_guard.frontend import (
     run_frontend,
 )
 from odoo_mcp_guard.guard import Guard
+from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, canonical_json, check_tool_name
 from odoo_mcp_guard.store import PinnedTool, Store
 
@@ -420,6 +421,7 @@ class ProxyServer(Frontend):
             try:  # refused before an approval could be spent on a call that cannot be sent
                 await self.upstream.ready()
             except UpstreamFailure as failure:
+                UPSTREAM_ERRORS.inc()
                 self.audit(principal, name, arguments, "unavailable", str(failure))
                 return error_result(str(failure), {"status": "unavailable"})
         # Everything else (a bad name, hidden, unknown, denied) the guard answers as always.
@@ -550,6 +552,15 @@ class ProxyServer(Frontend):
                 self._legacy_calls.pop(id(ctx), None)
 
     async def _send(
+        self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        try:
+            return await self._send_once(name, arguments, responses, state)
+        except UpstreamFailure:
+            UPSTREAM_ERRORS.inc()
+            raise
+
+    async def _send_once(
         self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
     ) -> types.CallToolResult | types.InputRequiredResult:
         client = await self.upstream.ready()
