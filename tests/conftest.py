@@ -23,6 +23,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from odoo_harness import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "mcp_server"
@@ -43,9 +44,17 @@ def anyio_backend() -> str:
 def guard_env(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
-    env.pop("MCP_GUARD_TOKENS", None)
-    env.pop("MCP_GUARD_POLICY", None)
-    env.pop("MCP_GUARD_PRINCIPAL", None)
+    # Hermetic: nothing from the caller's environment picks a backend, a store or an identity;
+    # a test that wants one passes it in ``extra``.
+    for key in list(env):
+        if key.startswith("ODOO_") or key in (
+            "MCP_GUARD_TOKENS",
+            "MCP_GUARD_POLICY",
+            "MCP_GUARD_PRINCIPAL",
+            "MCP_GUARD_DATABASE_URL",
+            "MCP_GUARD_REDIS_URL",
+        ):
+            del env[key]
     if data_dir is not None:
         env["MCP_GUARD_DATA_DIR"] = str(data_dir)
     env.update(extra)
@@ -125,12 +134,6 @@ def policy(**rules: dict[str, Any]) -> dict[str, Any]:
     }
     base.update(rules)
     return {"version": "1", "default": default, "hide": hide, "rules": base}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the store, read directly (read-only) ------------------------------------------------

@@ -12,10 +12,8 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from conftest import free_port, http_guard
 
 from odoo_mcp_guard.cli import build_parser
 
@@ -152,12 +151,6 @@ def volume_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
             source, target = str(volume).split(":")[:2]
             mounts.append((source, target))
     return mounts
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_default_port() -> int:
@@ -372,39 +365,8 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
 
 
 def test_healthcheck_passes_against_the_http_server(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ODOO_", "MCP_GUARD_DATABASE_URL", "MCP_GUARD_TOKENS"))
-    }
-    env["MCP_GUARD_DATA_DIR"] = str(tmp_path)
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "odoo_mcp_guard", "serve", "--transport", "http"),
-            *("--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path)),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, f"serve exited: {server.stderr.read()}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "serve did not listen within 30 s"
-                time.sleep(0.1)
+    with http_guard(tmp_path) as running:
+        port = urlsplit(running.url).port
+        assert port is not None
         result = _healthcheck(port)
         assert result.returncode == 0, result.stderr
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()

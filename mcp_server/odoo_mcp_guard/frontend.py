@@ -45,7 +45,7 @@ from odoo_mcp_guard.auth import TokenStore
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.guard import Guard, GuardRefusal
 from odoo_mcp_guard.metrics import CALL_SECONDS, MetricsEndpoint, count_decision, tool_label
-from odoo_mcp_guard.names import arguments_hash, canonical_json, check_tool_name
+from odoo_mcp_guard.names import arguments_digest, canonical_json, check_tool_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyUnavailable
 from odoo_mcp_guard.store import ApprovalError, AuditEvent, Store, StoreError
@@ -101,6 +101,13 @@ def error_result(message: str, structured: dict[str, Any] | None = None) -> type
 
 class ToolFailure(Exception):
     """A tool ran (or was sent) and could not do what was asked; the message is safe to show."""
+
+
+# What every front-end tells its client about approvals, after saying what it serves.
+APPROVAL_INSTRUCTIONS = (
+    "Calls that need an approval answer with a pending request reference: ask an approver, "
+    "then call again with the same arguments."
+)
 
 
 class Frontend:
@@ -311,10 +318,7 @@ class Frontend:
         self, principal: str, name: object, arguments: object, outcome: Any, detail: str
     ) -> None:
         """Record a decision taken outside ``Guard.call``; a refusal stands even if this fails."""
-        try:
-            digest = arguments_hash(arguments)
-        except (TypeError, ValueError):
-            digest = "-"
+        digest = arguments_digest(arguments)
         count_decision(name, outcome)
         try:
             self.store.append_audit(

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
-from odoo_mcp_guard.names import arguments_hash, check_tool_name, printable_name
+from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
 from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store
@@ -116,10 +116,7 @@ class Guard:
             raise self._refuse(
                 principal, printable_name(tool), "-", "invalid", f"Refused: {name_fault}."
             )
-        try:
-            args_hash = arguments_hash(arguments)
-        except (TypeError, ValueError):
-            args_hash = "-"
+        args_hash = arguments_digest(arguments)
         try:
             policy = self.policy.current()
         except PolicyUnavailable as exc:

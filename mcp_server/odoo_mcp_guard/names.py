@@ -38,6 +38,14 @@ def arguments_hash(arguments: Any) -> str:
     return hashlib.sha256(canonical_json(arguments)).hexdigest()
 
 
+def arguments_digest(arguments: Any) -> str:
+    """``arguments_hash`` for the audit: "-" when the arguments are not plain JSON."""
+    try:
+        return arguments_hash(arguments)
+    except (TypeError, ValueError):
+        return "-"
+
+
 def printable_name(name: object, limit: int = 80) -> str:
     """A tool name as it may be shown in a message or stored in the audit: escaped, bounded."""
     text = name if isinstance(name, str) else repr(name)

@@ -51,6 +51,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.frontend import (
+    APPROVAL_INSTRUCTIONS,
     Frontend,
     ToolFailure,
     arguments_size_problem,
@@ -287,11 +288,8 @@ class ProxyServer(Frontend):
             guard,
             store,
             name=PROXY_NAME,
-            instructions=(
-                "Tools of another MCP server behind a policy guard. Calls that need an "
-                "approval answer with a pending request reference: ask an approver, then call "
-                "again with the same arguments."
-            ),
+            instructions="Tools of another MCP server behind a policy guard. "
+            + APPROVAL_INSTRUCTIONS,
             stdio_principal=stdio_principal,
             # Outermost: seals the requestState handed to clients, verifies what comes back.
             middleware=(

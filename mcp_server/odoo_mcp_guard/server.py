@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.data_tools import DATA_TOOLS, DataToolError, DataTools
 from odoo_mcp_guard.frontend import (
+    APPROVAL_INSTRUCTIONS,
     MAX_ARGUMENTS_BYTES,  # noqa: F401  (re-exported: part of this module's surface)
     Frontend,
     ToolFailure,
@@ -226,11 +227,7 @@ class GuardedServer(Frontend):
             guard,
             store,
             name=SERVER_NAME,
-            instructions=(
-                "Manages Odoo connections behind a policy guard. Calls that need an approval "
-                "answer with a pending request reference: ask an approver, then call again "
-                "with the same arguments."
-            ),
+            instructions="Manages Odoo connections behind a policy guard. " + APPROVAL_INSTRUCTIONS,
             stdio_principal=stdio_principal,
         )
         self.data = DataTools()
