@@ -10,11 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import sys
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import odoo_harness as harness
+from conftest import guard_env
+from mcp import Client, StdioServerParameters
 
 SETUP_SCRIPT = """
 import json
@@ -59,6 +64,32 @@ class LiveOdoo:
             "ODOO_USERNAME": "mcp-agent",
             "ODOO_API_KEY": self.agent_key,
         }
+
+    def client(
+        self,
+        data_dir: Path,
+        *,
+        principal: str,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        mode: str = "auto",
+        **kwargs: Any,
+    ) -> Client:
+        """An SDK client of a front-end (``serve``, or ``args``) on stdio with this Odoo as its
+        backend, polling the policy and flushing the audit every 0.5 s."""
+        settings = {
+            "MCP_GUARD_PRINCIPAL": principal,
+            "MCP_GUARD_POLICY_POLL": "0.5",
+            "MCP_GUARD_AUDIT_FLUSH": "0.5",
+            **self.guard_env(),
+            **(env or {}),
+        }
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "odoo_mcp_guard", *(args or ["serve", "--data-dir", str(data_dir)])],
+            env=guard_env(data_dir, **settings),
+        )
+        return Client(params, mode=mode, read_timeout_seconds=60, **kwargs)
 
     def rpc(self, login: str, password: str, model: str, method: str, *args, **kwargs):
         common = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/common", allow_none=True)

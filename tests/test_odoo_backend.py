@@ -36,28 +36,8 @@ def live() -> Iterator[LiveOdoo]:
         yield odoo
 
 
-def odoo_client(
-    data_dir: Path,
-    live: LiveOdoo,
-    *,
-    principal: str,
-    mode: str = "auto",
-    env: dict | None = None,
-    **kwargs: Any,
-) -> Client:
-    settings = {
-        "MCP_GUARD_PRINCIPAL": principal,
-        "MCP_GUARD_POLICY_POLL": "0.5",
-        "MCP_GUARD_AUDIT_FLUSH": "0.5",
-        **live.guard_env(),
-        **(env or {}),
-    }
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", "serve", "--data-dir", str(data_dir)],
-        env=guard_env(data_dir, **settings),
-    )
-    return Client(params, mode=mode, read_timeout_seconds=60, **kwargs)
+def odoo_client(data_dir: Path, live: LiveOdoo, *, principal: str, **kwargs: Any) -> Client:
+    return live.client(data_dir, principal=principal, **kwargs)
 
 
 def data_connection(live: LiveOdoo, alias: str) -> dict[str, Any]:

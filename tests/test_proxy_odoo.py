@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,7 @@ from pathlib import Path
 import anyio
 import odoo_harness as harness
 import pytest
-from conftest import guard_env, proxy_args, text_of, upstream_calls, upstream_command
-from mcp import Client, StdioServerParameters
+from conftest import proxy_args, text_of, upstream_calls, upstream_command
 from odoo_live import LiveOdoo, live_odoo
 
 pytestmark = [
@@ -47,18 +45,7 @@ def live() -> Iterator[LiveOdoo]:
 async def test_proxy_with_odoo_backend(tmp_path: Path, live: LiveOdoo) -> None:
     state = tmp_path / "upstream.json"
     args = proxy_args(tmp_path, None, upstream=upstream_command(state))
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *args],
-        env=guard_env(
-            tmp_path,
-            MCP_GUARD_PRINCIPAL="agent-proxy",
-            MCP_GUARD_POLICY_POLL="0.5",
-            MCP_GUARD_AUDIT_FLUSH="0.5",
-            **live.guard_env(),
-        ),
-    )
-    async with Client(params, read_timeout_seconds=60) as client:
+    async with live.client(tmp_path, principal="agent-proxy", args=args) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert "noop" in names and "write_note" in names
         assert "read_note" not in names  # hidden in Odoo

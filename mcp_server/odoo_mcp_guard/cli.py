@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
+from odoo_mcp_guard.catalog import classify_definition
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
 from odoo_mcp_guard.store import (
@@ -121,38 +122,70 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 # --- tools (pinned upstream definitions) ----------------------------------------------
 
 
-def _pinned_server(store: Store, given: str | None) -> str:
-    servers = sorted({pin.server for pin in store.list_pinned()})
+def _pinned_server(store: Store, given: str | None, tool: str) -> str:
+    pins = store.list_pinned()
+    servers = sorted({pin.server for pin in pins})
     if given is not None:
         if given not in servers:
             raise UsageError(f"no pinned tools for server {given!r}")
         return given
+    # Without --server: the one server where this tool awaits acceptance, else the only one.
+    waiting = sorted({pin.server for pin in pins if pin.tool == tool and pin.changed})
+    if len(waiting) == 1:
+        return waiting[0]
     if len(servers) != 1:
         known = ", ".join(repr(server) for server in servers) or "none yet"
-        raise UsageError(f"name the upstream server with --server (known: {known})")
+        raise UsageError(f"name the server with --server (known: {known})")
     return servers[0]
 
 
 def cmd_tools_list(args: argparse.Namespace) -> int:
     store = _store(args)
     pins = store.list_pinned(args.server)
+    source = PolicySource(_policy_path(args))
+    if source.last_error:
+        raise UsageError(source.last_error)
+    policy = source.current()
+    rows = []
+    for pin in pins:
+        # Judged as listed: the accepted definition (a changed one is refused anyway).
+        risk = policy.risk_of(pin.tool, pin.server, classify_definition(pin.definition))
+        decision = policy.decide(pin.tool, pin.server, risk)
+        action = "hidden" if decision.hidden else decision.action
+        rows.append((pin, risk, action))
     if args.json:
-        _print_json([pin.model_dump() for pin in pins])
-    elif not pins:
-        print("no pinned tools" + (f" for server {args.server!r}" if args.server else ""))
+        _print_json(
+            [
+                {
+                    **pin.model_dump(),
+                    "risk_class": risk.risk_class if risk else None,
+                    "risk_reason": risk.reason if risk else None,
+                    "decision": action,
+                    "changed": pin.changed,
+                }
+                for pin, risk, action in rows
+            ]
+        )
+    elif not rows:
+        print("no tools recorded yet" + (f" for server {args.server!r}" if args.server else ""))
     else:
-        for pin in pins:
+        for pin, risk, action in rows:
             state = "CHANGED (refused until accepted)" if pin.changed else "pinned"
-            print(
-                f"{pin.server}  {pin.tool:<24} {state:<32} {pin.definition_hash[:12]}"
-                + (f" -> {pin.pending_hash[:12]}" if pin.pending_hash else "")
+            hashes = pin.definition_hash[:12] + (
+                f" -> {pin.pending_hash[:12]}" if pin.pending_hash else ""
             )
+            print(
+                f"{pin.server}  {pin.tool:<24} {risk.risk_class if risk else '-':<11} "
+                f"{action:<16} {state:<32} {hashes}"
+            )
+            if risk is not None:
+                print(f"    class: {risk.reason}")
     return 0
 
 
 def cmd_tools_accept(args: argparse.Namespace) -> int:
     store = _store(args)
-    server = _pinned_server(store, args.server)
+    server = _pinned_server(store, args.server, args.name)
     pin = store.accept_pinned(server, args.name, args.accepted_by)
     print(f"{pin.tool} of {server}: new definition {pin.definition_hash[:12]} accepted")
     return 0
@@ -494,9 +527,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _frontend_options(proxy)
 
-    tools = _group(sub, "tools", "pinned definitions of upstream tools (proxy)")
-    tools_list = _add(tools, "list", cmd_tools_list, "list pinned tools and changed definitions")
-    tools_list.add_argument("--server", default=None, help="only this upstream server")
+    tools = _group(
+        sub, "tools", "the tool catalog: served tools, their risk class, pinned definitions"
+    )
+    tools_list = _add(
+        tools,
+        "list",
+        cmd_tools_list,
+        "list the tools served so far, with risk class and reason, the decision the policy "
+        "gives each, and changed definitions",
+    )
+    tools_list.add_argument("--server", default=None, help="only this server")
+    tools_list.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
     tools_list.add_argument("--json", action="store_true")
     accept = _add(tools, "accept", cmd_tools_accept, "accept a tool's changed definition (Manager)")
     accept.add_argument("name", help="the tool name")

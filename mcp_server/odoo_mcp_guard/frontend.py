@@ -17,6 +17,7 @@ Logging goes to stderr only: on stdio, stdout is the protocol pipe.
 from __future__ import annotations
 
 import contextvars
+import functools
 import getpass
 import json
 import logging
@@ -43,17 +44,19 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TokenStore
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
+from odoo_mcp_guard.catalog import Classification, classify_definition, definition_hash
 from odoo_mcp_guard.guard import Guard, GuardRefusal
 from odoo_mcp_guard.metrics import CALL_SECONDS, MetricsEndpoint, count_decision, tool_label
 from odoo_mcp_guard.names import arguments_digest, canonical_json, check_tool_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyUnavailable
-from odoo_mcp_guard.store import ApprovalError, AuditEvent, Store, StoreError
+from odoo_mcp_guard.store import ApprovalError, AuditEvent, PinnedTool, Store, StoreError
 
 log = logging.getLogger("odoo_mcp_guard.frontend")
 
 PRINCIPAL_SCOPE_KEY = "odoo_mcp_guard.principal"
 POLICY_POLL_SECONDS = 0.5
+CATALOG_RETRY_SECONDS = 5.0
 
 # The SDK validates and dispatches this placeholder; the real call travels in RAW_CALL.
 PLACEHOLDER_TOOL = "odoo_mcp_guard.guarded_call"
@@ -127,6 +130,14 @@ class Frontend:
     ):
         self.guard = guard
         self.store = store
+        # The catalog this front-end serves: the name its tools are kept under, and the
+        # risk class of each listed tool (catalog.py), judged by the guard.
+        self.server_id = name
+        self.risks: dict[str, Classification] = {}
+        self.own_tools = False  # True: the guard's own tools, pinned as they change
+        self.catalog_ready = False  # True once the served tools are known
+        self._catalog_epoch = ""
+        self._catalog_retry_at = 0.0
         self.stdio_principal = stdio_principal
         self.bus = InMemorySubscriptionBus()
         self._legacy_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -270,6 +281,10 @@ class Frontend:
         also_governed_by: Sequence[str] = (),
     ) -> CallAnswer:
         """``Guard.call``, its refusals and failures turned into error results."""
+        unreported = self.store.catalog_unreported(self.server_id)
+        if unreported is not None and isinstance(name, str) and self._serves(name):
+            # Odoo has not seen this catalog: a changed definition could not be caught.
+            return self._unavailable(principal, name, arguments, unreported)
         try:
             return await self.guard.call(
                 principal,
@@ -278,6 +293,8 @@ class Frontend:
                 listed=listed,
                 execute=execute,
                 also_governed_by=also_governed_by,
+                server=self.server_id,
+                risks=self.risks,
             )
         except GuardRefusal as refusal:
             return error_result(refusal.message, refusal.structured)
@@ -333,12 +350,58 @@ class Frontend:
         except Exception:
             log.exception("cannot audit a %r decision", outcome)
 
+    # -- the tool catalog ----------------------------------------------------------------
+
+    def served_definitions(self) -> dict[str, dict[str, Any]]:
+        """The definitions of the tools this front-end serves now, by name."""
+        raise NotImplementedError
+
+    async def catalog_applied(self, pins: dict[str, PinnedTool]) -> None:
+        """Called with the pins of the served tools after each ``publish_catalog``."""
+
+    async def publish_catalog(self) -> dict[str, PinnedTool]:
+        """Record the served tools in the catalog (the store's pins; with Odoo,
+        ``report_catalog``) and classify each as it is listed (its pinned definition)."""
+        definitions = {
+            name: (definition_hash(definition), definition)
+            for name, definition in self.served_definitions().items()
+        }
+        pins = await anyio.to_thread.run_sync(
+            functools.partial(
+                self.store.pin_tools, self.server_id, definitions, accept_changes=self.own_tools
+            )
+        )
+        self.risks = {name: classify_definition(pin.definition) for name, pin in pins.items()}
+        self._catalog_epoch = getattr(self.guard.policy, "catalog_epoch", "")
+        await self.catalog_applied(pins)
+        return pins
+
+    async def _catalog_due(self) -> bool:
+        if not self.catalog_ready:
+            return False
+        epoch = getattr(self.guard.policy, "catalog_epoch", "")
+        if epoch != self._catalog_epoch:
+            return True
+        if self.store.catalog_unreported(self.server_id) is None:
+            return False
+        now = time.monotonic()
+        if now < self._catalog_retry_at:
+            return False
+        self._catalog_retry_at = now + CATALOG_RETRY_SECONDS
+        return True
+
     # -- tools/list_changed --------------------------------------------------------------
 
     async def watch_policy(self) -> None:
-        """Announce tools/list_changed when a policy change alters the visible tools."""
+        """Announce tools/list_changed when a policy change alters the visible tools, and
+        report the catalog again when the policy source says it may be due."""
         self._visible = tuple(self._visible_names())
         while True:
+            if await self._catalog_due():
+                try:
+                    await self.publish_catalog()
+                except Exception:
+                    log.exception("cannot record the tool catalog")
             await anyio.sleep(POLICY_POLL_SECONDS)
             visible = tuple(self._visible_names())
             if visible == self._visible:

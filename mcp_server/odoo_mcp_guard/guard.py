@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
@@ -110,7 +111,12 @@ class Guard:
         listed: Collection[str],
         execute: Callable[[dict[str, Any]], Awaitable[T]],
         also_governed_by: Sequence[str] = (),
+        server: str | None = None,
+        risks: Mapping[str, Classification] | None = None,
     ) -> T:
+        """Judge one call and run ``execute`` if it may run. ``risks`` holds the class of each
+        tool of ``server``'s catalog (catalog.py): a risky tool with no exact rule needs
+        approval whatever the default says."""
         name_fault = check_tool_name(tool)
         if name_fault is not None:
             raise self._refuse(
@@ -123,7 +129,8 @@ class Guard:
             raise self._refuse(
                 principal, tool, args_hash, "unavailable", f"Refused: {exc}; no tool can run."
             ) from None
-        decision = policy.decide(tool)
+        classes = risks or {}
+        decision = policy.decide(tool, server, classes.get(tool))
         if decision.hidden:
             raise self._refuse(
                 principal,
@@ -146,7 +153,10 @@ class Guard:
                 f"not {type(arguments).__name__}.",
             )
 
-        decisions = [decision, *(policy.decide(other) for other in also_governed_by)]
+        decisions = [
+            decision,
+            *(policy.decide(other, server, classes.get(other)) for other in also_governed_by),
+        ]
         for rule in decisions:
             if rule.hidden or rule.action == "deny":
                 why = rule.reason or ("hidden by policy" if rule.hidden else "denied by policy")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from odoo_mcp_guard.catalog import catalog_entry, definition_hash
 from odoo_mcp_guard.names import arguments_hash
 from odoo_mcp_guard.odoo_rpc import OdooClient, OdooError
 from odoo_mcp_guard.policy import Policy, PolicyError, PolicyUnavailable, load_policy_text
@@ -22,6 +23,7 @@ from odoo_mcp_guard.store import (
     ApprovalRequest,
     AuditEvent,
     Connection,
+    PinnedTool,
     Store,
 )
 
@@ -54,6 +56,12 @@ class OdooPolicySource:
     @property
     def version(self) -> str:
         return self._policy.etag if self._policy else ""
+
+    @property
+    def catalog_epoch(self) -> str:
+        """Odoo's etag: it also changes when a Manager accepts a tool's new definition, which
+        front-ends learn by reporting their catalog again."""
+        return self._etag or ""
 
     def start(self) -> None:
         self.refresh()
@@ -122,6 +130,8 @@ class OdooStore(Store):
         self.connections_ttl = connections_ttl
         self._connections_cache: list[Connection] | None = None
         self._cached_at = 0.0
+        # Servers whose last catalog report failed, with the cause: their tools are refused.
+        self._catalog_faults: dict[str, str] = {}
 
     @classmethod
     def open_with(
@@ -196,6 +206,62 @@ class OdooStore(Store):
         self._forget_connections()
         answer = self._call("mcp.connection", "upsert_from_agent", values)
         return bool(answer.get("created"))
+
+    # --- the tool catalog ---------------------------------------------------------------
+
+    def pin_tools(
+        self,
+        server: str,
+        definitions: dict[str, tuple[str, dict[str, Any]]],
+        now: float | None = None,
+        *,
+        accept_changes: bool = False,
+    ) -> dict[str, PinnedTool]:
+        """Pin locally, report to Odoo (``mcp.tool.report_catalog``), then make the local pins
+        Odoo's: a tool Odoo holds as changed is refused until a Manager accepts it in Odoo."""
+        pins = super().pin_tools(server, definitions, now, accept_changes=accept_changes)
+        entries = [
+            catalog_entry(definition).model_dump(mode="json")
+            for _digest, definition in definitions.values()
+        ]
+        try:
+            answer = self.client.call("mcp.tool", "report_catalog", server, entries)
+            if not isinstance(answer, dict) or not isinstance(answer.get("changed"), list):
+                raise OdooError("protocol", "report_catalog returned no verdict")
+        except OdooError as exc:
+            message = f"the tool catalog cannot be reported to Odoo: {exc.message}"
+            if self._catalog_faults.get(server) != message:
+                log.error("%s", message)
+            self._catalog_faults[server] = message
+            return pins
+        self._catalog_faults.pop(server, None)
+        changed = set(answer["changed"]) if not accept_changes else set()
+        held = answer.get("pinned") if isinstance(answer.get("pinned"), dict) else {}
+        for name, (digest, definition) in definitions.items():
+            if name in changed:
+                pinned = held.get(name) or {}
+                accepted = pinned.get("definition")
+                if not isinstance(accepted, dict) or definition_hash(accepted) != pinned.get(
+                    "definition_hash"
+                ):
+                    log.error("Odoo gave no valid accepted definition of %s; refusing it", name)
+                    accepted = {"name": name, "description": "(withheld: definition changed)"}
+                super().repin(
+                    server,
+                    name,
+                    (definition_hash(accepted), accepted),
+                    (digest, definition),
+                )
+            elif pins[name].changed:  # accepted in Odoo
+                super().accept_pinned(server, name, "odoo")
+        current = {pin.tool: pin for pin in self.list_pinned(server)}
+        return {name: current[name] for name in definitions}
+
+    def accept_hint(self, server: str, tool: str) -> str:
+        return f"in Odoo under MCP Guard > Tool Catalog: {tool} of {server}, Accept"
+
+    def catalog_unreported(self, server: str) -> str | None:
+        return self._catalog_faults.get(server)
 
     def remove_connection(self, alias: str) -> bool:
         """In Odoo a connection is removed by consuming its approved request, in the same

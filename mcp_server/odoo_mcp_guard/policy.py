@@ -1,7 +1,8 @@
 """The policy document: its schema, loading with precise faults, and the per-tool decision.
 
 The format is the published gateway one (``version``/``default``/``hide``/``rules``),
-extended with ``require_approval``, ``rate_limit``, ``reason`` and ``approval``.
+extended with ``require_approval``, ``rate_limit``, ``reason`` and ``approval``, and with
+``risk``: which risk classes (catalog.py) need approval when no exact-name rule names the tool.
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from json.decoder import scanstring
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from odoo_mcp_guard.catalog import RISK_RANK, Classification, RiskClass
 from odoo_mcp_guard.names import canonical_json
 
 log = logging.getLogger(__name__)
@@ -29,6 +39,9 @@ log = logging.getLogger(__name__)
 Action = Literal["allow", "deny", "require_approval"]
 # A rule key or hide entry: a tool name, or a glob over tool names (``*`` and ``?``).
 ToolPattern = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-*?]{1,128}$")]
+ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,128}$")]
+# The name a front-end keeps its tools under (``serve``: odoo-mcp-guard; proxy: the upstream).
+ServerName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 
 MAX_POLICY_BYTES = 1 << 20
 DEFAULT_EXPIRES_IN = 3600
@@ -54,14 +67,51 @@ class Rule(_Strict):
     approval: ApprovalSettings | None = None
 
 
+DEFAULT_RISK_APPROVAL: tuple[RiskClass, ...] = ("destructive", "critical")
+
+
+class RiskServer(_Strict):
+    require_approval: list[RiskClass]
+
+
+class RiskOverride(_Strict):
+    model_config = ConfigDict(populate_by_name=True)
+
+    server: ServerName
+    tool: ToolName
+    risk_class: RiskClass = Field(alias="class")
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class RiskSettings(_Strict):
+    require_approval: list[RiskClass] = Field(default_factory=lambda: list(DEFAULT_RISK_APPROVAL))
+    servers: dict[ServerName, RiskServer] = Field(default_factory=dict)
+    overrides: list[RiskOverride] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_override_per_tool(self) -> RiskSettings:
+        seen: set[tuple[str, str]] = set()
+        for index, override in enumerate(self.overrides):
+            key = (override.server, override.tool)
+            if key in seen:
+                raise PydanticCustomError(
+                    "duplicate_override",
+                    "overrides[{index}]: a second override for {tool} of {server}",
+                    {"index": index, "tool": override.tool, "server": override.server},
+                )
+            seen.add(key)
+        return self
+
+
 class PolicyDocument(_Strict):
     version: Literal["1"]
     default: Action = "deny"
     hide: list[ToolPattern] = Field(default_factory=list)
     rules: dict[ToolPattern, Rule] = Field(default_factory=dict)
+    risk: RiskSettings | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 def _approval(reason: str) -> Rule:
@@ -89,6 +139,7 @@ BUILTIN_POLICY = PolicyDocument(
         "odoo_write": _approval("Changing records needs an approver"),
         "odoo_unlink": _approval("Deleting records cannot be undone"),
     },
+    risk=RiskSettings(),
 )
 
 
@@ -114,6 +165,7 @@ class Decision:
     rate_limit: RateLimit | None
     expires_in: int
     rule: str | None  # the rule key that matched; None means the document's default
+    risk: Classification | None = None  # the class the decision was taken with, if any
 
 
 def _is_glob(pattern: str) -> bool:
@@ -138,7 +190,13 @@ class Policy:
         )
         self._hide_exact = {name for name in document.hide if not _is_glob(name)}
         self._hide_globs = [name for name in document.hide if _is_glob(name)]
-        self._cache: dict[str, Decision] = {}
+        risk = document.risk or RiskSettings()
+        self._risk_approval = frozenset(risk.require_approval)
+        self._risk_servers = {
+            name: frozenset(settings.require_approval) for name, settings in risk.servers.items()
+        }
+        self._risk_overrides = {(o.server, o.tool): o for o in risk.overrides}
+        self._cache: dict[tuple[str, str | None, Classification | None], Decision] = {}
 
     def is_hidden(self, tool: str) -> bool:
         return tool in self._hide_exact or any(
@@ -154,11 +212,31 @@ class Policy:
                 return key, glob_rule
         return None, None
 
-    def decide(self, tool: str) -> Decision:
-        decision = self._cache.get(tool)
+    def risk_of(
+        self, tool: str, server: str | None, classified: Classification | None
+    ) -> Classification | None:
+        """The class a tool is judged by: a Manager's override, else the front-end's own."""
+        override = self._risk_overrides.get((server, tool)) if server is not None else None
+        if override is None:
+            return classified
+        why = f": {override.reason}" if override.reason else ""
+        return Classification(risk_class=override.risk_class, reason=f"set by a Manager{why}")
+
+    def approval_classes(self, server: str | None) -> frozenset[str]:
+        """The risk classes that need approval on ``server`` when no exact rule names a tool."""
+        if server is None:
+            return self._risk_approval
+        return self._risk_servers.get(server, self._risk_approval)
+
+    def decide(
+        self, tool: str, server: str | None = None, risk: Classification | None = None
+    ) -> Decision:
+        """The decision for ``tool``; ``risk`` is its class in the catalog of ``server``."""
+        key = (tool, server, risk)
+        decision = self._cache.get(key)
         if decision is not None:
             return decision
-        key, rule = self.rule_for(tool)
+        rule_key, rule = self.rule_for(tool)
         if rule is None:
             decision = Decision(
                 tool,
@@ -177,11 +255,27 @@ class Policy:
                 rule.reason,
                 rule.rate_limit,
                 rule.approval.expires_in if rule.approval else DEFAULT_EXPIRES_IN,
-                key,
+                rule_key,
             )
+        judged = self.risk_of(tool, server, risk)
+        if judged is not None:
+            decision = replace(decision, risk=judged)
+            # A glob or the default never lets a risky tool run unapproved: only an exact
+            # rule can (the stricter of the two wins: deny > require_approval > allow).
+            if (
+                tool not in self._exact
+                and judged.risk_class in self.approval_classes(server)
+                and decision.action == "allow"
+            ):
+                decision = replace(
+                    decision,
+                    action="require_approval",
+                    reason=f"classified {judged.risk_class} ({judged.reason}); such tools need "
+                    "approval unless a rule names them",
+                )
         if len(self._cache) >= self._CACHE_LIMIT:
             self._cache.clear()  # bounded: names sent by a client must not grow memory
-        self._cache[tool] = decision
+        self._cache[key] = decision
         return decision
 
     def describe(self) -> list[str]:
@@ -200,6 +294,16 @@ class Policy:
             if rule.reason:
                 parts.append(f"reason: {rule.reason}")
             lines.append(", ".join(parts))
+        lines.append(
+            "risky tools without an exact rule need approval: "
+            + (", ".join(sorted(self._risk_approval, key=RISK_RANK.__getitem__)) or "(none)")
+        )
+        for server, classes in sorted(self._risk_servers.items()):
+            listed = ", ".join(sorted(classes, key=RISK_RANK.__getitem__)) or "(none)"
+            lines.append(f"  on server {server}: {listed}")
+        for (server, tool), override in sorted(self._risk_overrides.items()):
+            why = f" ({override.reason})" if override.reason else ""
+            lines.append(f"class of {tool} on {server}: {override.risk_class}{why}")
         return lines
 
 
@@ -325,7 +429,19 @@ def load_policy_text(text: str, source: str = "<policy>") -> Policy:
     return Policy(document, source)
 
 
-_TYPE_TAGS = frozenset({"RateLimit", "ApprovalSettings", "Rule", "str", "int", "float"})
+_TYPE_TAGS = frozenset(
+    {
+        "RateLimit",
+        "ApprovalSettings",
+        "Rule",
+        "RiskSettings",
+        "RiskServer",
+        "RiskOverride",
+        "str",
+        "int",
+        "float",
+    }
+)
 
 
 def load_policy_file(path: Path) -> Policy:
@@ -361,6 +477,11 @@ class PolicySource:
     @property
     def version(self) -> str:
         return self._policy.etag if self._policy else ""
+
+    @property
+    def catalog_epoch(self) -> str:
+        """Changes when the catalog may need reporting again (here: with the policy)."""
+        return self.version
 
     def current(self) -> Policy:
         if self.path is not None and time.monotonic() - self._checked_at >= self.check_interval:

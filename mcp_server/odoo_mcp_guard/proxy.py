@@ -25,7 +25,6 @@ unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -50,6 +49,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from odoo_mcp_guard.backends import Backend
+from odoo_mcp_guard.catalog import classify_tool, definition_hash, definition_of
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
     Frontend,
@@ -61,7 +61,7 @@ from odoo_mcp_guard.frontend import (
 )
 from odoo_mcp_guard.guard import Guard
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
-from odoo_mcp_guard.names import arguments_hash, canonical_json, check_tool_name
+from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.store import PinnedTool, Store
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
@@ -121,20 +121,6 @@ def parse_headers(items: list[str]) -> dict[str, str]:
             raise ValueError(f"--upstream-header {item!r}: expected 'Name: value'")
         headers[key.strip()] = value.strip()
     return headers
-
-
-def definition_of(tool: types.Tool) -> dict[str, Any]:
-    """The part of a tool definition that is pinned."""
-    dumped = tool.model_dump(by_alias=True, mode="json", exclude_none=True)
-    return {
-        key: dumped[key]
-        for key in ("name", "description", "inputSchema", "annotations")
-        if key in dumped
-    }
-
-
-def definition_hash(definition: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(definition)).hexdigest()
 
 
 # --- the upstream session ------------------------------------------------------------------
@@ -323,13 +309,17 @@ class ProxyServer(Frontend):
                 usable[tool.name] = tool
             else:
                 log.warning("upstream tool %r ignored (bad or duplicate name)", tool.name[:80])
-        definitions = {}
-        for name, tool in usable.items():
-            definition = definition_of(tool)
-            definitions[name] = (definition_hash(definition), definition)
-        pins = await anyio.to_thread.run_sync(self.store.pin_tools, self.server_id, definitions)
+        self._current = usable
+        self.catalog_ready = True
+        await self.publish_catalog()
+
+    def served_definitions(self) -> dict[str, dict[str, Any]]:
+        return {name: definition_of(tool) for name, tool in self._current.items()}
+
+    async def catalog_applied(self, pins: dict[str, PinnedTool]) -> None:
+        """List each tool in its pinned form; a changed one is refused until accepted."""
         tools, changed = {}, {}
-        for name, tool in usable.items():
+        for name, tool in self._current.items():
             pin = pins[name]
             if pin.changed:
                 changed[name] = pin
@@ -337,7 +327,7 @@ class ProxyServer(Frontend):
                 tool = types.Tool.model_validate(pin.definition)
             tools[name] = tool
         before = (self.tools, set(self.changed))
-        self.tools, self.changed, self._current = tools, changed, usable
+        self.tools, self.changed = tools, changed
         self._validators = {}
         if changed:
             log.warning("upstream tools changed since pinned: %s", ", ".join(sorted(changed)))
@@ -444,6 +434,7 @@ class ProxyServer(Frontend):
         log.info("changed definition of %s accepted; serving it", name)
         self.changed.pop(name, None)
         self.tools = {**self.tools, name: current}
+        self.risks = {**self.risks, name: classify_tool(current)}
         await self.notify_tools_changed()
         return False
 
@@ -463,8 +454,7 @@ class ProxyServer(Frontend):
         message = (
             f"Refused: the upstream changed the definition of '{name}' since it was accepted; "
             "it cannot be called until a Manager accepts the new definition "
-            f"(`odoo-mcp-guard tools accept {name} --server {shlex.quote(self.server_id)}` "
-            "on the guard's host). Nothing was sent upstream."
+            f"({self.store.accept_hint(self.server_id, name)}). Nothing was sent upstream."
         )
         self.audit(principal, name, arguments, "denied", message)
         return error_result(message, {"status": "definition_changed", "tool": name})

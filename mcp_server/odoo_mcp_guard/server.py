@@ -20,6 +20,7 @@ from mcp.server.context import ServerRequestContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from odoo_mcp_guard.backends import Backend
+from odoo_mcp_guard.catalog import classify_tool, definition_of
 from odoo_mcp_guard.data_tools import DATA_TOOLS, DataToolError, DataTools
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
@@ -232,6 +233,12 @@ class GuardedServer(Frontend):
         )
         self.data = DataTools()
         self._visible = tuple(self._visible_names())
+        self.own_tools = True
+        self.risks = {name: classify_tool(spec.tool) for name, spec in TOOLS.items()}
+        self.catalog_ready = True  # recorded (and reported to Odoo) by watch_policy
+
+    def served_definitions(self) -> dict[str, dict[str, Any]]:
+        return {name: definition_of(spec.tool) for name, spec in TOOLS.items()}
 
     # -- tools/list ----------------------------------------------------------------------
 

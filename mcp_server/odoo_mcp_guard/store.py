@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -631,12 +632,15 @@ class Store:
         server: str,
         definitions: dict[str, tuple[str, dict[str, Any]]],
         now: float | None = None,
+        *,
+        accept_changes: bool = False,
     ) -> dict[str, PinnedTool]:
-        """Record what an upstream serves now: ``{tool: (hash, definition)}``.
+        """Record what a server serves now: ``{tool: (hash, definition)}``.
 
         A tool seen for the first time is pinned as it is; a tool whose definition differs
         from the pinned one keeps its pinned definition and gets the new one as pending
         (until ``accept_pinned``); a tool back at its pinned definition loses any pending one.
+        ``accept_changes`` pins changed definitions at once (the guard's own tools).
         One transaction. Returns the pins of the given tools."""
         now = time.time() if now is None else now
         with self._tx() as db:
@@ -652,6 +656,14 @@ class Store:
                         """INSERT INTO pinned_tools (server, tool, definition_hash, definition,
                                first_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?)""",
                         (server, tool, digest, text, now, now),
+                    )
+                elif accept_changes and row["definition_hash"] != digest:
+                    db.execute(
+                        """UPDATE pinned_tools SET definition_hash = ?, definition = ?,
+                               accepted_at = ?, accepted_by = NULL, pending_hash = NULL,
+                               pending_definition = NULL, pending_since = NULL
+                           WHERE server = ? AND tool = ?""",
+                        (digest, text, now, server, tool),
                     )
                 elif row["definition_hash"] == digest:
                     if row["pending_hash"] is not None:
@@ -669,6 +681,50 @@ class Store:
                     )
         pins = {pin.tool: pin for pin in self.list_pinned(server)}
         return {tool: pins[tool] for tool in definitions}
+
+    def repin(
+        self,
+        server: str,
+        tool: str,
+        pinned: tuple[str, dict[str, Any]],
+        pending: tuple[str, dict[str, Any]] | None,
+        now: float | None = None,
+    ) -> None:
+        """Make this store's pin of a tool the one an authority (Odoo) holds: ``pinned`` is
+        the accepted ``(hash, definition)``, ``pending`` the changed one awaiting acceptance."""
+        now = time.time() if now is None else now
+        pinned_text = json.dumps(pinned[1], sort_keys=True, ensure_ascii=False)
+        pending_hash, pending_text = None, None
+        if pending is not None:
+            pending_hash = pending[0]
+            pending_text = json.dumps(pending[1], sort_keys=True, ensure_ascii=False)
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT pending_hash, pending_since FROM pinned_tools "
+                "WHERE server = ? AND tool = ?",
+                (server, tool),
+            ).fetchone()
+            if row is None:
+                return
+            since = None
+            if pending_hash is not None:
+                same = row["pending_hash"] == pending_hash and row["pending_since"] is not None
+                since = row["pending_since"] if same else now
+            db.execute(
+                """UPDATE pinned_tools SET definition_hash = ?, definition = ?,
+                       pending_hash = ?, pending_definition = ?, pending_since = ?
+                   WHERE server = ? AND tool = ?""",
+                (pinned[0], pinned_text, pending_hash, pending_text, since, server, tool),
+            )
+
+    def accept_hint(self, server: str, tool: str) -> str:
+        """Where a Manager accepts a tool's changed definition."""
+        command = f"odoo-mcp-guard tools accept {tool} --server {shlex.quote(server)}"
+        return f"`{command}` on the guard's host"
+
+    def catalog_unreported(self, server: str) -> str | None:
+        """Why ``server``'s catalog is not where it must be (Odoo); None: it is."""
+        return None
 
     def list_pinned(self, server: str | None = None) -> list[PinnedTool]:
         with self._lock:

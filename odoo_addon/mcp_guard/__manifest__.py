@@ -17,10 +17,13 @@
         "data/ir_cron_data.xml",
         "wizard/mcp_approval_reject_wizard_views.xml",
         "wizard/mcp_policy_wizard_views.xml",
+        "wizard/mcp_tool_rate_limit_wizard_views.xml",
         "views/mcp_connection_views.xml",
         "views/mcp_approval_request_views.xml",
         "views/mcp_tool_rule_views.xml",
         "views/mcp_audit_log_views.xml",
+        "views/mcp_tool_views.xml",
+        "views/mcp_tool_server_views.xml",
         "views/mcp_guard_menus.xml",
     ],
     "assets": {

@@ -17,6 +17,8 @@ OUTCOMES = [
     ("approved_executed", "Approved and executed"),
     ("failed", "Failed"),
 ]
+# outcomes where the call went through (or was let through and failed); the rest are refusals
+PASSED_OUTCOMES = ("allowed", "approved_executed", "failed")
 EVENT_KEYS = {"uuid", "time", "principal", "tool", "arguments_hash", "outcome", "detail", "request_ref"}
 REQUIRED_KEYS = ("uuid", "time", "principal", "tool", "arguments_hash", "outcome")
 
@@ -48,10 +50,17 @@ class McpAuditLog(models.Model):
     detail = fields.Text(readonly=True)
     request_ref = fields.Char("Request", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True, default=lambda self: self.env.company)
+    # computed once at creation (record_batch writes it in its INSERT): the log stays append-only
+    refused = fields.Boolean(compute="_compute_refused", store=True, readonly=True, index=True)
 
     _sql_constraints = [
         ("uuid_unique", "unique(uuid)", "This audit event was already recorded."),
     ]
+
+    @api.depends("outcome")
+    def _compute_refused(self):
+        for log in self:
+            log.refused = bool(log.outcome) and log.outcome not in PASSED_OUTCOMES
 
     # append-only: there is deliberately no super() call, no write ever reaches the table
     def write(self, vals):  # pylint: disable=method-required-super
@@ -96,8 +105,8 @@ class McpAuditLog(models.Model):
                 """
                 INSERT INTO mcp_audit_log
                     (uuid, event_time, principal, tool, arguments_hash, outcome, detail,
-                     request_ref, company_id, create_uid, create_date, write_uid, write_date)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                     request_ref, company_id, refused, create_uid, create_date, write_uid, write_date)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                         now() at time zone 'UTC', %s, now() at time zone 'UTC')
                 ON CONFLICT (uuid) DO NOTHING
                 RETURNING id
@@ -105,7 +114,7 @@ class McpAuditLog(models.Model):
                 (
                     event["uuid"], moment, event["principal"], event["tool"], event["arguments_hash"],
                     event["outcome"], event.get("detail") or None, event.get("request_ref") or None,
-                    self.env.company.id, self.env.uid, self.env.uid,
+                    self.env.company.id, event["outcome"] not in PASSED_OUTCOMES, self.env.uid, self.env.uid,
                 ),
             )
             if self.env.cr.fetchone():

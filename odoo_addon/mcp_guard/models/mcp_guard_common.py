@@ -21,6 +21,16 @@ ACTION_SELECTION = [
     ("require_approval", "Require approval"),
 ]
 DEFAULT_EXPIRES_IN = 3600
+# risk classes of the tool catalog, lowest to highest (DESIGN.md, "Policy document")
+RISK_CLASSES = ("read", "write", "destructive", "critical")
+RISK_SELECTION = [
+    ("read", "Read-only"),
+    ("write", "Write"),
+    ("destructive", "Destructive"),
+    ("critical", "Critical"),
+]
+DEFAULT_RISK_APPROVAL = ("destructive", "critical")
+SERVER_NAME_MAX = 200
 SECRET_KEY_PARTS = ("password", "passwd", "api_key", "apikey", "token", "secret", "credential")
 REDACTED = "***"
 
@@ -30,10 +40,24 @@ _CONNECTION_REMOVAL = contextvars.ContextVar("mcp_guard_connection_removal", def
 _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=False)
 
 
+def canonical_json(value):
+    """Canonical JSON text: sorted keys, no spaces, non-ASCII kept (hash it as UTF-8)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def arguments_hash(arguments):
     """Hex SHA-256 of the canonical JSON of the arguments (the RPC contract)."""
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(arguments).encode("utf-8")).hexdigest()
+
+
+def valid_server_name(name):
+    """A catalog server name: 1 to 200 printable characters."""
+    return isinstance(name, str) and 0 < len(name) <= SERVER_NAME_MAX and name.isprintable()
+
+
+def sort_classes(classes):
+    """Risk classes in their order, lowest first, without duplicates."""
+    return [cls for cls in RISK_CLASSES if cls in set(classes)]
 
 
 def _is_secret_key(key):

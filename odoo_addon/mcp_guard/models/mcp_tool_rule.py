@@ -5,7 +5,18 @@ import json
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from .mcp_guard_common import ACTION_SELECTION, ACTIONS, RULE_NAME_RE, TOOL_NAME_RE
+from .mcp_guard_common import (
+    ACTION_SELECTION,
+    ACTIONS,
+    DEFAULT_RISK_APPROVAL,
+    RISK_CLASSES,
+    RULE_NAME_RE,
+    TOOL_NAME_RE,
+    canonical_json,
+    internal_write,
+    valid_server_name,
+)
+from .mcp_tool import CATALOG_REVISION_PARAM
 
 DEFAULT_ACTION_PARAM = "mcp_guard.default_action"
 _GLOB_CHARS = set("*?")
@@ -109,14 +120,23 @@ class McpToolRule(models.Model):
             "default": self._get_default_action(),
             "hide": sorted(rules.filtered("hidden").mapped("name")),
             "rules": {rule.name: rule._rule_entry() for rule in rules.filtered("action")},
+            "risk": self.env["mcp.tool.server"]._build_risk(),
         }
 
     @api.model
     def get_policy_document(self):
-        """Return ``{"etag", "policy"}``; the etag is the SHA-256 of the canonical document."""
+        """Return ``{"etag", "policy"}``.
+
+        The etag is the SHA-256 of the canonical document, joined with the catalog revision
+        once a Manager has accepted a tool definition: an acceptance changes the etag (the
+        front-ends then re-report their catalog) although the document itself is unchanged.
+        """
         self.check_access("read")
         policy = self._build_policy()
-        canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = canonical_json(policy)
+        revision = self.env["ir.config_parameter"].sudo().get_param(CATALOG_REVISION_PARAM)
+        if revision:
+            canonical += "\ncatalog-revision:" + revision
         return {"etag": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "policy": policy}
 
     @api.model
@@ -144,7 +164,7 @@ class McpToolRule(models.Model):
             if unknown:
                 fail(path, self.env._("unknown key %s", unknown[0]))
 
-        check_keys("$", document, ("version", "default", "hide", "rules"))
+        check_keys("$", document, ("version", "default", "hide", "rules", "risk"))
         if document.get("version") != "1":
             fail("$.version", self.env._('must be "1"'))
         default = document.get("default", "deny")
@@ -186,13 +206,111 @@ class McpToolRule(models.Model):
             parsed[name] = vals
         for name in hide:
             parsed.setdefault(name, {"name": name})["hidden"] = True
-        return default, list(parsed.values())
+        risk = self._parse_risk(document.get("risk", {}), fail, check_keys)
+        return default, list(parsed.values()), risk
+
+    @api.model
+    def _parse_risk(self, risk, fail, check_keys):
+        """Validate the ``risk`` key; returns ``{"require_approval", "servers", "overrides"}``
+        with ``servers`` as {name: risk_approval setting} and ``overrides`` as
+        {(server, tool): (class, reason)}. Overrides must name tools already in the catalog."""
+        Server = self.env["mcp.tool.server"]
+        check_keys("$.risk", risk, ("require_approval", "servers", "overrides"))
+
+        def check_classes(path, value):
+            if not isinstance(value, list):
+                fail(path, self.env._("must be a list"))
+            for idx, cls in enumerate(value):
+                if cls not in RISK_CLASSES:
+                    fail("%s[%d]" % (path, idx), self.env._("must be one of %s", ", ".join(RISK_CLASSES)))
+            if len(set(value)) != len(value):
+                fail(path, self.env._("lists a class twice"))
+            return value
+
+        parsed = {
+            "require_approval": check_classes("$.risk.require_approval", risk["require_approval"])
+            if "require_approval" in risk else list(DEFAULT_RISK_APPROVAL),
+            "servers": {},
+            "overrides": {},
+        }
+        servers = risk.get("servers", {})
+        check_keys("$.risk.servers", servers, servers.keys() if isinstance(servers, dict) else ())
+        for name, entry in servers.items():
+            path = "$.risk.servers.%s" % name
+            if not valid_server_name(name):
+                fail(path, self.env._("a server name is 1 to 200 printable characters"))
+            check_keys(path, entry, ("require_approval",))
+            if "require_approval" not in entry:
+                fail(path + ".require_approval", self.env._("is required"))
+            classes = check_classes(path + ".require_approval", entry["require_approval"])
+            setting = Server._setting_for_classes(classes)
+            if setting is None:
+                fail(path + ".require_approval", self.env._(
+                    "a server takes one of: [destructive, critical], [critical], "
+                    "[write, destructive, critical] or []"
+                ))
+            parsed["servers"][name] = setting
+        overrides = risk.get("overrides", [])
+        if not isinstance(overrides, list):
+            fail("$.risk.overrides", self.env._("must be a list"))
+        for idx, entry in enumerate(overrides):
+            path = "$.risk.overrides[%d]" % idx
+            check_keys(path, entry, ("server", "tool", "class", "reason"))
+            if not valid_server_name(entry.get("server")):
+                fail(path + ".server", self.env._("a server name is 1 to 200 printable characters"))
+            if not isinstance(entry.get("tool"), str) or not TOOL_NAME_RE.fullmatch(entry["tool"]):
+                fail(path + ".tool", self.env._("not a valid tool name"))
+            if entry.get("class") not in RISK_CLASSES:
+                fail(path + ".class", self.env._("must be one of %s", ", ".join(RISK_CLASSES)))
+            if "reason" in entry and not isinstance(entry["reason"], str):
+                fail(path + ".reason", self.env._("must be a string"))
+            key = (entry["server"], entry["tool"])
+            if key in parsed["overrides"]:
+                fail(path, self.env._("a second override of the same tool"))
+            parsed["overrides"][key] = (entry["class"], entry.get("reason") or False)
+        if parsed["overrides"]:
+            tools = self.env["mcp.tool"].sudo().search(
+                [("server", "in", list({server for server, _tool in parsed["overrides"]}))]
+            )
+            known = {(tool.server, tool.name) for tool in tools}
+            for idx, key in enumerate(parsed["overrides"]):
+                if key not in known:
+                    fail("$.risk.overrides[%d]" % idx, self.env._(
+                        "tool %(tool)s of server %(server)s is not in the catalog (its server must report "
+                        "it first)", tool=key[1], server=key[0],
+                    ))
+        return parsed
+
+    @api.model
+    def _import_risk(self, risk):
+        """Store a parsed ``risk`` key (the caller checked the Manager group)."""
+        Server = self.env["mcp.tool.server"]
+        Server._set_global_require_approval(risk["require_approval"])
+        servers = Server.sudo().search([])  # pylint: disable=no-search-all
+        for server in servers:
+            wanted = risk["servers"].get(server.name, "inherit")
+            if server.risk_approval != wanted:
+                server.risk_approval = wanted
+        missing = set(risk["servers"]) - set(servers.mapped("name"))
+        if missing:
+            with internal_write():
+                Server.sudo().create([
+                    {"name": name, "risk_approval": risk["servers"][name]} for name in sorted(missing)
+                ])
+        Tool = self.env["mcp.tool"].sudo()
+        tools = Tool.search([("risk_override", "!=", False)])
+        if risk["overrides"]:
+            tools |= Tool.search([("server", "in", list({server for server, _tool in risk["overrides"]}))])
+        for tool in tools:
+            cls, reason = risk["overrides"].get((tool.server, tool.name), (False, False))
+            if tool.risk_override != cls or (tool.risk_override_reason or False) != reason:
+                tool.write({"risk_override": cls, "risk_override_reason": reason})
 
     @api.model
     def import_policy_document(self, document):
         """Replace the whole policy with ``document`` (a dict or JSON text). Managers only."""
         self._check_manager()
-        default, vals_list = self._parse_policy(document)
+        default, vals_list, risk = self._parse_policy(document)
         rules = self.sudo().with_context(active_test=False)
         # an import replaces the whole policy: rules absent from the document are archived
         existing = {rule.name: rule for rule in rules.search([])}  # pylint: disable=no-search-all
@@ -210,6 +328,7 @@ class McpToolRule(models.Model):
         for rule in existing.values():
             rule.active = False
         self._set_default_action(default)
+        self._import_risk(risk)
         return self.get_policy_document()
 
     @api.model

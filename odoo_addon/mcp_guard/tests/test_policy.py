@@ -39,6 +39,9 @@ DEFAULT_POLICY = {
     },
 }
 
+DEFAULT_RISK = {"require_approval": ["destructive", "critical"], "servers": {}, "overrides": []}
+DEFAULT_POLICY["risk"] = DEFAULT_RISK
+
 DESIGN_POLICY = {
     "version": "1",
     "default": "deny",
@@ -69,7 +72,8 @@ class TestPolicy(McpGuardCase):
     def test_import_export_round_trip(self):
         """Importing the DESIGN example exports exactly the same document (no nulls, no extra keys)."""
         result = self.Rule.with_user(self.manager).import_policy_document(json.dumps(DESIGN_POLICY))
-        self.assertEqual(result["policy"], DESIGN_POLICY)
+        # a document without "risk" means the default risk settings, exported explicitly
+        self.assertEqual(result["policy"], dict(DESIGN_POLICY, risk=DEFAULT_RISK))
         again = self.Rule.with_user(self.agent).get_policy_document()
         self.assertEqual(again, result)
         # the default rules are archived, not deleted: a module update will not bring them back
@@ -147,7 +151,7 @@ class TestPolicy(McpGuardCase):
         self.assertEqual(json.loads(wizard.document), DEFAULT_POLICY)
         wizard.document = json.dumps(DESIGN_POLICY)
         wizard.action_import()
-        self.assertEqual(self.Rule.get_policy_document()["policy"], DESIGN_POLICY)
+        self.assertEqual(self.Rule.get_policy_document()["policy"], dict(DESIGN_POLICY, risk=DEFAULT_RISK))
         wizard.default_action = "require_approval"
         wizard.action_set_default()
         self.assertEqual(self.Rule.get_policy_document()["policy"]["default"], "require_approval")

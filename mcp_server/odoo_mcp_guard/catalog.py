@@ -1,0 +1,302 @@
+"""The tool catalog: tool definitions, their hash, and their risk class.
+
+Risk classes, lowest to highest:
+
+- ``read``: only reads, lists, searches or computes; changes nothing.
+- ``write``: creates or changes something that can be undone or corrected.
+- ``destructive``: deletes, overwrites or cuts access (delete, remove, unlink, drop, reset,
+  revoke, disconnect, ...); there is no undo.
+- ``critical``: runs code, commands or arbitrary queries, sends messages to people, moves
+  money, or changes rights, credentials or deployments.
+
+A tool's class comes from three signals: the words of its name, phrases of its description,
+and its annotations. Annotations (``readOnlyHint``, ``destructiveHint``) are hints from a
+server that may not be trustworthy, so every signal can only raise the class: the highest
+wins, and a tool that shows no sign of being read-only is at least ``write``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import mcp_types as types
+from pydantic import BaseModel, ConfigDict
+
+from odoo_mcp_guard.names import canonical_json
+
+RiskClass = Literal["read", "write", "destructive", "critical"]
+RISK_CLASSES: tuple[RiskClass, ...] = ("read", "write", "destructive", "critical")
+RISK_RANK: dict[str, int] = {name: rank for rank, name in enumerate(RISK_CLASSES)}
+
+
+class Classification(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    risk_class: RiskClass
+    reason: str
+
+
+class CatalogEntry(BaseModel):
+    """One tool as reported to Odoo (``mcp.tool.report_catalog``)."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any]
+    annotations: dict[str, Any] | None = None
+    definition_hash: str
+    risk_class: RiskClass
+    risk_reason: str
+
+
+# --- definitions ---------------------------------------------------------------------------
+
+
+def definition_of(tool: types.Tool) -> dict[str, Any]:
+    """The part of a tool definition that is pinned, hashed and classified."""
+    dumped = tool.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return {
+        key: dumped[key]
+        for key in ("name", "description", "inputSchema", "annotations")
+        if key in dumped
+    }
+
+
+def definition_hash(definition: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(definition))).hexdigest()
+
+
+def catalog_entry(definition: Mapping[str, Any]) -> CatalogEntry:
+    verdict = classify_definition(definition)
+    return CatalogEntry(
+        name=definition["name"],
+        description=definition.get("description"),
+        input_schema=definition.get("inputSchema") or {},
+        annotations=definition.get("annotations"),
+        definition_hash=definition_hash(definition),
+        risk_class=verdict.risk_class,
+        risk_reason=verdict.reason,
+    )
+
+
+# --- classification ----------------------------------------------------------------------
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Words of a tool's name, by the class they put it in (stems: a word matches a stem it
+# starts with, so "deletes"/"deleting" match "delete"; stems of 3 letters or fewer match
+# whole words only). A stem with "_" matches consecutive words.
+_NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
+    "critical": _words(
+        """execute exec run eval evaluate shell bash terminal command cmd script send email
+        sms post_message reply pay payment refund transfer charge payout deploy shutdown
+        reboot grant impersonate sudo kubectl invoke call finalize"""
+    ),
+    "destructive": _words(
+        """delete del remove rm unlink drop truncate purge wipe erase destroy reset revoke
+        disconnect uninstall clear kill terminate overwrite force prune flush empty discard
+        rollback nuke evict ban"""
+    ),
+    "write": _words(
+        """create add insert update edit write set put patch modify change rename move copy
+        upload save commit push merge fork comment react reaction label assign connect
+        navigate click fill select hover type press store append import mark star apply
+        install enable disable start stop lock unlock publish schedule book register submit
+        approve reject close reopen archive restore cancel replace checkout init new make
+        generate build sync drag scroll resize link unstar mkdir touch subscribe unsubscribe
+        invite remember transition configure"""
+    ),
+    "read": _words(
+        """get list read search find fetch show view describe query count status diff log
+        inspect lookup look check validate convert calculate compute screenshot browse
+        history info stats summarize summary echo ping open explain analyze analyse preview
+        retrieve download export tree stat whoami health version resolve directions geocode
+        elevation distance details time metadata schema fields recall think thinking glob
+        grep cat head tail ls peek report connections discover scan monitor watch test
+        verify print render format parse extract translate returns shows lists gets reads
+        searches fetches retrieves"""
+    ),
+}
+
+# Nouns that make any non-read verb critical: rights, credentials, secrets, money.
+_SENSITIVE_NOUNS = _words(
+    """permission role acl access credential secret password token apikey key privilege
+    policy member owner collaborator invoice subscription refund payment payout
+    charge"""
+)
+
+# Description phrases; a sentence that says it is read-only does not count for the
+# destructive and critical ones (``Run a read-only SQL query`` is a read).
+_DESCRIPTION_PHRASES: tuple[tuple[RiskClass, re.Pattern[str]], ...] = (
+    (
+        "critical",
+        re.compile(
+            r"\b(?:execut\w*|runs?|running|eval\w*|invok\w*)\b[^.;:]{0,40}?\b(?:commands?|code|"
+            r"scripts?|shell|javascript|js|python|sql|statements?|programs?|process(?:es)?|"
+            r"queries|query|expressions?|method)\b"
+        ),
+    ),
+    ("critical", re.compile(r"\barbitrary\b")),
+    (
+        "critical",
+        re.compile(
+            r"\b(?:call\w*|forward\w*|proxy\w*)\b[^.;:]{0,30}?\b(?:any|apis?|endpoints?|methods?|"
+            r"functions?|rpc|tool calls?)\b"
+        ),
+    ),
+    (
+        "critical",
+        re.compile(
+            r"\b(?:send\w*|post\w*|deliver\w*|reply\w*|dispatch\w*)\b[^.;:]{0,40}?\b(?:e-?mails?|"
+            r"mails?|messages?|sms|texts?|notifications?|dms?|tweets?)\b"
+        ),
+    ),
+    (
+        "critical",
+        re.compile(r"\b(?:payments?|refunds?|payouts?|charges? (?:a|the) (?:card|customer))\b"),
+    ),
+    (
+        "critical",
+        re.compile(
+            r"\b(?:grant\w*|revok\w*|chang\w*|updat\w*|set\w*|rotat\w*)\b[^.;:]{0,30}?\b(?:"
+            r"permissions?|privileges?|roles?|credentials?|passwords?|secrets?|access rights?)\b"
+        ),
+    ),
+    ("critical", re.compile(r"\b(?:deploy\w*|shut\s?down\w*|reboot\w*)\b")),
+    (
+        "destructive",
+        re.compile(
+            r"\b(?:delet\w*|remov\w*|unlink\w*|drops?|dropping|truncat\w*|purg\w*|wip(?:e|es|"
+            r"ing)|eras\w*|destroy\w*|overwrit\w*|revok\w*|disconnect\w*|permanent\w*|"
+            r"irreversibl\w*|uninstall\w*|hard reset|discard\w*)\b"
+        ),
+    ),
+    ("destructive", re.compile(r"\b(?:cannot|can't|can ?not) be (?:undone|recovered|reverted)\b")),
+)
+_READ_ONLY_SENTENCE = re.compile(
+    r"\bread[- ]?only\b|\bno (?:changes|side effects)\b|\bselect (?:query|queries|statements?)\b"
+)
+_NEGATED = re.compile(
+    r"\b(?:not|never|no|without|doesn't|does not|don't|won't|will not|cannot)\W+(?:\w+\W+){0,2}$"
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+")
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a tool name: ``gitCreateBranch`` and ``git-create_branch`` give
+    ``git, create, branch``."""
+    return [w.lower() for w in _WORD_SPLIT.split(_CAMEL.sub("_", name)) if w]
+
+
+def _word_matches(word: str, stem: str) -> bool:
+    if len(stem) <= 3:
+        return word == stem
+    return word.startswith(stem)
+
+
+def _word_class(word: str) -> tuple[RiskClass, str] | None:
+    """The class of one word: that of the longest stem it matches (``connections`` is a
+    read, not ``connect``)."""
+    best: tuple[RiskClass, str] | None = None
+    for risk in RISK_CLASSES:
+        for stem in _NAME_WORDS[risk]:
+            longer = best is None or len(stem) > len(best[1])
+            if "_" not in stem and longer and _word_matches(word, stem):
+                best = (risk, stem)
+    return best
+
+
+def _name_signals(name: str, description: str | None = None) -> list[tuple[RiskClass, str]]:
+    """Signals of the name's words. Critical and destructive words count wherever they are;
+    a write word after a read verb is the verb's object (``get_pull_request_comments``).
+    A name with no verb at all is read by the first word of its description."""
+    words = name_words(name)
+    joined = f"_{'_'.join(words)}_"
+    signals: list[tuple[RiskClass, str]] = []
+    verb: tuple[RiskClass, str] | None = None
+    for word in words:
+        found = _word_class(word)
+        if found is None:
+            continue
+        if found[0] in ("critical", "destructive"):
+            signals.append(found)
+        elif verb is None:
+            verb = found
+    for risk in ("critical", "destructive"):
+        for stem in _NAME_WORDS[risk]:
+            if "_" in stem and f"_{stem}_" in joined:
+                signals.append((risk, stem))
+    if verb is None and description:
+        first = _WORD_SPLIT.split(description.strip().lower(), maxsplit=1)[0]
+        found = _word_class(first)
+        if found is not None and found[0] in ("read", "write"):
+            verb = (found[0], f"{found[1]} (description)")
+    if verb is not None:
+        signals.append(verb)
+    if any(risk != "read" for risk, _ in signals):
+        noun = next((n for n in _SENSITIVE_NOUNS if any(_word_matches(w, n) for w in words)), None)
+        if noun is not None:
+            signals.append(("critical", noun))
+    return signals
+
+
+def _description_signals(description: str) -> list[tuple[RiskClass, str]]:
+    signals: list[tuple[RiskClass, str]] = []
+    for sentence in _SENTENCE.split(description.lower()):
+        read_only = bool(_READ_ONLY_SENTENCE.search(sentence))
+        for risk, pattern in _DESCRIPTION_PHRASES:
+            if read_only and risk in ("critical", "destructive"):
+                continue
+            for match in pattern.finditer(sentence):
+                if _NEGATED.search(sentence[: match.start()]):
+                    continue  # "does not delete anything"
+                phrase = " ".join(match.group(0).split())
+                signals.append((risk, phrase if len(phrase) <= 40 else phrase[:37] + "..."))
+                break
+    return signals
+
+
+def classify(
+    name: str, description: str | None = None, annotations: Mapping[str, Any] | None = None
+) -> Classification:
+    """The risk class of a tool, and the reason for it in a few words."""
+    reasons: dict[RiskClass, list[str]] = {risk: [] for risk in RISK_CLASSES}
+    for risk, word in _name_signals(name, description):
+        reasons[risk].append(f"name says '{word}'")
+    for risk, phrase in _description_signals(description or ""):
+        note = f"description says '{phrase}'"
+        if note not in reasons[risk]:
+            reasons[risk].append(note)
+    hints = annotations or {}
+    if hints.get("destructiveHint") is True and hints.get("readOnlyHint") is not True:
+        reasons["destructive"].append("annotated destructive")
+    if hints.get("readOnlyHint") is True:
+        reasons["read"].append("annotated read-only")
+    highest = max((r for r in RISK_CLASSES if reasons[r]), key=RISK_RANK.__getitem__, default=None)
+    if highest is None or reasons[highest] == ["annotated read-only"]:
+        # Read-only needs the name to say so: an annotation alone cannot lower the class.
+        why = "no sign that it only reads"
+        if highest is not None:
+            why = "annotated read-only, but its name does not say so"
+        return Classification(risk_class="write", reason=why)
+    notes = reasons[highest][:3]
+    return Classification(risk_class=highest, reason="; ".join(notes))
+
+
+def classify_definition(definition: Mapping[str, Any]) -> Classification:
+    return classify(
+        str(definition.get("name", "")),
+        definition.get("description"),
+        definition.get("annotations"),
+    )
+
+
+def classify_tool(tool: types.Tool) -> Classification:
+    return classify_definition(definition_of(tool))

@@ -1,0 +1,230 @@
+"""The tool catalog: risk classification on real tool definitions (tests/data/tool_corpus.json),
+the ``risk`` section of the policy, and the default approval of destructive tools through a
+real proxy session, with ``tools list`` showing class and reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from conftest import (
+    approve,
+    proxy_args,
+    proxy_stdio_client,
+    run_cli,
+    stdio_client,
+    text_of,
+    upstream_calls,
+    upstream_command,
+    write_policy,
+)
+
+from odoo_mcp_guard.catalog import RISK_RANK, classify, classify_definition
+from odoo_mcp_guard.policy import PolicyError, load_policy_text
+
+CORPUS = json.loads((Path(__file__).parent / "data" / "tool_corpus.json").read_text("utf-8"))
+
+
+def test_the_corpus_is_real_definitions_with_their_source() -> None:
+    tools = CORPUS["tools"]
+    assert len(tools) >= 50
+    assert len({(entry["server"], entry["tool"]["name"]) for entry in tools}) == len(tools)
+    for entry in tools:
+        source = entry["source"]
+        assert source["repo"].count("/") == 1 and source["path"] and source["commit"], entry
+        assert entry["tool"]["name"] and isinstance(entry["tool"]["inputSchema"], dict), entry
+        assert entry["expected"] in RISK_RANK and entry["why"], entry
+    per_class = {risk: sum(e["expected"] == risk for e in tools) for risk in RISK_RANK}
+    assert min(per_class.values()) >= 10, per_class
+    assert any(e["source"]["repo"].endswith("odoo-claude-mcp") for e in tools)
+
+
+def test_classification_of_real_tools() -> None:
+    """Agreement with a reviewer's labels; never lower by more than one class, and at most
+    two tools lower at all (the classifier errs towards the higher class)."""
+    exact, lower, higher = [], [], []
+    for entry in CORPUS["tools"]:
+        verdict = classify_definition(entry["tool"])
+        row = (entry["server"], entry["tool"]["name"], entry["expected"], verdict.risk_class)
+        gap = RISK_RANK[verdict.risk_class] - RISK_RANK[entry["expected"]]
+        (exact if gap == 0 else lower if gap < 0 else higher).append((gap, row))
+        assert verdict.reason, row
+    total = len(CORPUS["tools"])
+    report = f"exact {len(exact)}/{total}; lower {lower}; higher {higher}"
+    assert len(exact) / total >= 0.9, report
+    assert len(lower) <= 2, report
+    assert all(gap == -1 for gap, _ in lower), report
+    # No critical tool (code, messages, money, rights) passes for a write or a read.
+    assert not [row for _, row in lower if row[2] == "critical"], report
+
+
+def test_annotations_cannot_lower_the_class() -> None:
+    risky = [e["tool"] for e in CORPUS["tools"] if e["expected"] in ("destructive", "critical")]
+    for tool in risky:
+        claimed = {**tool, "annotations": {"readOnlyHint": True, "destructiveHint": False}}
+        assert (
+            RISK_RANK[classify_definition(claimed).risk_class]
+            >= RISK_RANK[classify_definition({**tool, "annotations": None}).risk_class]
+        ), tool["name"]
+    # An annotation alone does not make an unknown tool read-only; destructiveHint raises.
+    assert classify("frobnicate", None, {"readOnlyHint": True}).risk_class == "write"
+    assert classify("get_item", "Get an item.", {"destructiveHint": True}).risk_class == (
+        "destructive"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "expected"),
+    [
+        ("DeleteRecord", None, "destructive"),
+        ("delete-record", None, "destructive"),
+        ("records.purge", None, "destructive"),
+        ("odoo_disconnect", None, "destructive"),
+        ("list_files", "Lists files. Does not delete anything.", "read"),
+        ("sync_data", "Synchronises data; removes records missing upstream.", "destructive"),
+        ("notify", "Sends an email to the customer.", "critical"),
+        ("run_query", "Run a read-only SQL query.", "critical"),  # the name runs something
+        ("query", "Run a read-only SQL query.", "read"),
+        ("update_user_role", None, "critical"),
+        ("get_secret", "Get a secret's metadata.", "read"),
+        ("sequentialthinking", "A tool for thinking.", "write"),
+    ],
+)
+def test_names_and_descriptions(name: str, description: str | None, expected: str) -> None:
+    assert classify(name, description).risk_class == expected
+
+
+def decide(document: dict[str, Any], tool: str, server: str = "up") -> tuple[str, str | None]:
+    policy = load_policy_text(json.dumps(document))
+    decision = policy.decide(tool, server, classify(tool))
+    return ("hidden" if decision.hidden else decision.action), decision.reason
+
+
+def test_risky_tools_need_approval_whatever_the_default_says() -> None:
+    base: dict[str, Any] = {"version": "1", "default": "allow"}
+    action, reason = decide(base, "purge_cache")
+    assert action == "require_approval" and reason and "classified destructive" in reason
+    assert decide(base, "read_cache")[0] == "allow"
+    assert decide(base, "write_cache")[0] == "allow"
+    assert decide(base, "execute_command")[0] == "require_approval"
+    # A glob does not exempt a risky tool; an exact rule does; deny stays deny.
+    globbed = {**base, "rules": {"purge_*": {"action": "allow"}}}
+    assert decide(globbed, "purge_cache")[0] == "require_approval"
+    exact = {**base, "rules": {"purge_cache": {"action": "allow"}}}
+    assert decide(exact, "purge_cache")[0] == "allow"
+    denied = {"version": "1", "default": "deny"}
+    assert decide(denied, "purge_cache")[0] == "deny"
+    # Per server, and a Manager's override of one tool's class.
+    per_server = {**base, "risk": {"servers": {"lab": {"require_approval": ["critical"]}}}}
+    assert decide(per_server, "purge_cache", "lab")[0] == "allow"
+    assert decide(per_server, "purge_cache", "up")[0] == "require_approval"
+    assert decide(per_server, "execute_command", "lab")[0] == "require_approval"
+    override = {
+        **base,
+        "risk": {"overrides": [{"server": "up", "tool": "purge_cache", "class": "write"}]},
+    }
+    assert decide(override, "purge_cache", "up")[0] == "allow"
+    assert decide(override, "purge_cache", "other")[0] == "require_approval"
+    none = {**base, "risk": {"require_approval": []}}
+    assert decide(none, "purge_cache")[0] == "allow"
+    # The published gateway format (no risk key) stays valid and gets the safe default.
+    assert load_policy_text(json.dumps(base)).document.risk is None
+
+
+def test_a_bad_risk_section_is_refused_with_its_line() -> None:
+    text = """{
+  "version": "1",
+  "risk": {
+    "require_approval": ["destructive", "scary"],
+    "servers": {"lab": {"require": []}},
+    "overrides": [{"server": "up", "tool": "bad name", "class": "write"}]
+  }
+}"""
+    with pytest.raises(PolicyError) as caught:
+        load_policy_text(text)
+    faults = "\n".join(caught.value.faults)
+    assert "line 4: $.risk.require_approval[1]" in faults
+    assert "line 5: $.risk.servers.lab.require: unknown key" in faults
+    assert "line 6: $.risk.overrides[0].tool" in faults
+    twice = {
+        "version": "1",
+        "risk": {
+            "overrides": [
+                {"server": "up", "tool": "a", "class": "write"},
+                {"server": "up", "tool": "a", "class": "read"},
+            ]
+        },
+    }
+    with pytest.raises(PolicyError, match="second override for a of up"):
+        load_policy_text(json.dumps(twice, indent=2))
+
+
+@pytest.mark.anyio
+async def test_default_approval_for_a_destructive_tool_through_the_proxy(tmp_path: Path) -> None:
+    """default allow, no rule for purge_notes (annotated read-only by its server): the
+    proxy holds it for approval; write_note runs at once; then a server setting lifts it."""
+    state = tmp_path / "upstream-state.json"
+    document: dict[str, Any] = {"version": "1", "default": "allow", "hide": ["crash"]}
+    pol = write_policy(tmp_path / "policy.json", document)
+    args = proxy_args(tmp_path, pol, upstream=upstream_command(state), server_name="notes")
+    async with proxy_stdio_client(tmp_path, args) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert listed["purge_notes"].annotations.read_only_hint is True  # what it claims
+        ok = await client.call_tool("write_note", {"key": "k", "value": "v"})
+        assert not ok.is_error, text_of(ok)
+        held = await client.call_tool("purge_notes", {})
+        assert held.is_error and held.structured_content["status"] == "pending"
+        assert "classified destructive" in text_of(held)
+        assert not [c for c in upstream_calls(state) if c["tool"] == "purge_notes"]
+
+        shown = run_cli(tmp_path, "tools", "list", "--server", "notes", "--policy", str(pol))
+        line = next(row for row in shown.stdout.splitlines() if " purge_notes " in row)
+        assert "destructive" in line and "require_approval" in line
+        assert "name says 'purge'" in shown.stdout
+        listing = json.loads(
+            run_cli(tmp_path, "tools", "list", "--json", "--policy", str(pol)).stdout
+        )
+        classes = {row["tool"]: row["risk_class"] for row in listing}
+        assert classes["write_note"] == "write" and classes["read_note"] == "read"
+        assert classes["odoo_disconnect"] == "destructive"
+        assert classes["noop"] == "write"  # read-only only when its name says so
+
+        approve(tmp_path, held.structured_content["request"], "carol")
+        done = await client.call_tool("purge_notes", {})
+        assert not done.is_error, text_of(done)
+        again = await client.call_tool("purge_notes", {})
+        assert again.is_error and again.structured_content["status"] == "pending"
+        assert len([c for c in upstream_calls(state) if c["tool"] == "purge_notes"]) == 1
+
+        # Configurable per server: this one needs approval for critical tools only.
+        document["risk"] = {"servers": {"notes": {"require_approval": ["critical"]}}}
+        write_policy(pol, document)
+        for _ in range(50):
+            free = await client.call_tool("purge_notes", {})
+            if not free.is_error:
+                break
+            await anyio.sleep(0.1)
+        assert not free.is_error, text_of(free)
+    assert len([c for c in upstream_calls(state) if c["tool"] == "purge_notes"]) == 2
+
+
+@pytest.mark.anyio
+async def test_serve_records_its_own_tools_in_the_catalog(tmp_path: Path) -> None:
+    async with stdio_client(tmp_path) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert not (await client.call_tool("odoo_connections", {})).is_error
+        for _ in range(100):  # recorded by the front-end's background task
+            listing = json.loads(run_cli(tmp_path, "tools", "list", "--json").stdout)
+            if listing:
+                break
+            await anyio.sleep(0.1)
+    rows = {row["tool"]: row for row in listing if row["server"] == "odoo-mcp-guard"}
+    assert names <= set(rows)
+    assert rows["odoo_disconnect"]["risk_class"] == "destructive"
+    assert rows["odoo_connections"]["risk_class"] == "read"
+    # The built-in policy names each of them exactly: the class adds no approval.
+    assert rows["odoo_connections"]["decision"] == "allow"
+    assert rows["odoo_disconnect"]["decision"] == "require_approval"
