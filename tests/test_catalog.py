@@ -61,6 +61,37 @@ def test_classification_of_real_tools() -> None:
     assert not [row for _, row in lower if row[2] == "critical"], report
 
 
+HOLDOUT = json.loads(
+    (Path(__file__).parent / "data" / "tool_corpus_holdout.json").read_text("utf-8")
+)
+
+
+def test_classification_of_held_out_tools() -> None:
+    """79 tools of 16 other servers, labelled without seeing the classifier and never used to
+    tune it (tool_corpus_holdout.json): what to expect on servers nobody looked at. Measured
+    when it arrived: 65 exact (82 %), 7 higher, 7 lower (infrastructure tools a reviewer calls
+    critical: stopping a container, pausing a project, applying a migration)."""
+    assert not {(e["server"], e["tool"]["name"]) for e in HOLDOUT["tools"]} & {
+        (e["server"], e["tool"]["name"]) for e in CORPUS["tools"]
+    }
+    assert not {e["source"]["repo"] for e in HOLDOUT["tools"]} & {
+        e["source"]["repo"] for e in CORPUS["tools"] if "servers" not in e["source"]["repo"]
+    }
+    exact, lower = 0, []
+    for entry in HOLDOUT["tools"]:
+        verdict = classify_definition(entry["tool"])
+        gap = RISK_RANK[verdict.risk_class] - RISK_RANK[entry["expected"]]
+        exact += gap == 0
+        if gap < 0:
+            lower.append((entry["tool"]["name"], entry["expected"], verdict.risk_class))
+    total = len(HOLDOUT["tools"])
+    assert total >= 50
+    assert exact / total >= 0.8, (exact, total, lower)
+    # The floor that matters: nothing that deletes, runs or sends passes for a read.
+    assert not [row for row in lower if row[2] == "read"], lower
+    assert len(lower) <= 7, lower
+
+
 def test_annotations_cannot_lower_the_class() -> None:
     risky = [e["tool"] for e in CORPUS["tools"] if e["expected"] in ("destructive", "critical")]
     for tool in risky:

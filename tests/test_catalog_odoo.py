@@ -6,6 +6,7 @@ lifts the refusal. Skipped (NOT RUN) without Odoo."""
 from __future__ import annotations
 
 import time
+import xmlrpc.client
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import anyio
 import odoo_harness as harness
 import pytest
-from conftest import proxy_args, text_of, upstream_calls, upstream_command
+from conftest import proxy_args, run_cli, text_of, upstream_calls, upstream_command
 from odoo_live import LiveOdoo, live_odoo
 
 from odoo_mcp_guard.catalog import definition_hash
@@ -24,6 +25,7 @@ pytestmark = [
     pytest.mark.skipif(harness.find_odoo() is None, reason=harness.NOT_FOUND_REASON),
 ]
 
+APPROVER = ("alice", "alice-pw-1234")
 POLL = 0.5  # the front-end's policy refresh interval in these tests (MCP_GUARD_POLICY_POLL)
 SERVER = "notes"
 
@@ -161,7 +163,13 @@ async def test_accepting_a_changed_definition_in_odoo_lifts_the_refusal(
         assert refused.is_error
         assert refused.structured_content["status"] == "definition_changed"
         assert "Tool Catalog" in text_of(refused)
+        # Accepting on the guard's host does not count where Odoo decides.
+        run_cli(tmp_path, "tools", "accept", "write_note", "--server", SERVER, "--as", "mallory")
+        still = await client.call_tool("write_note", {"key": "b", "value": "2"})
+        assert still.is_error and still.structured_content["status"] == "definition_changed"
         # A plain User cannot accept; a Manager (the administrator) can.
+        with pytest.raises(xmlrpc.client.Fault, match="managers"):
+            live.rpc(*APPROVER, "mcp.tool", "action_accept_definition", [row["id"]])
         live.admin("mcp.tool", "action_accept_definition", [row["id"]])
 
         async def accepted() -> bool:
@@ -195,3 +203,22 @@ async def test_serve_reports_its_own_tools(tmp_path: Path, live: LiveOdoo) -> No
         assert tools["odoo_connections"]["risk_class"] == "read"
         listed = await client.call_tool("odoo_connections", {})
         assert not listed.is_error, text_of(listed)
+
+
+async def test_tools_stay_refused_while_odoo_refuses_the_catalog(
+    tmp_path: Path, live: LiveOdoo
+) -> None:
+    """Logged in as a user who may read the policy but is not the Agent: Odoo refuses the
+    report, so no tool of this server runs (a changed definition could not be caught)."""
+    state = tmp_path / "upstream.json"
+    args = proxy_args(tmp_path, None, upstream=upstream_command(state), server_name="rogue")
+    approver = {"ODOO_USERNAME": "alice", "ODOO_API_KEY": "alice-pw-1234"}
+    async with live.client(tmp_path, principal="agent-rogue", args=args, env=approver) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "noop" in names  # listed from the pins, but it must not run
+        refused = await client.call_tool("noop", {})
+        assert refused.is_error and refused.structured_content["status"] == "unavailable"
+        assert "tool catalog cannot be reported to Odoo" in text_of(refused)
+        assert "agent" in text_of(refused).lower()
+    assert upstream_calls(state) == []
+    assert catalog(live, "rogue") == {}

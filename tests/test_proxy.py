@@ -326,6 +326,11 @@ def test_proxy_cli_mistakes(tmp_path: Path) -> None:
     assert bad_env.returncode == 2 and "KEY=VALUE" in bad_env.stderr
     bad_url = run_cli(tmp_path, "proxy", "--upstream-url", "ftp://x", check=False)
     assert bad_url.returncode == 2 and "http" in bad_url.stderr
+    for name in ("", "x" * 201, "notes\n"):
+        bad_name = run_cli(
+            tmp_path, "proxy", "--upstream-command", "x", "--server-name", name, check=False
+        )
+        assert bad_name.returncode == 2 and "--server-name must be" in bad_name.stderr
     for level in (("proxy",), ("tools",), ("tools", "list"), ("tools", "accept")):
         shown = run_cli(tmp_path, *level, "--help")
         assert "usage:" in shown.stdout

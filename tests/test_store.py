@@ -505,3 +505,24 @@ def test_pinned_tools_on_both_engines(opener: Opener) -> None:
     assert [pin.tool for pin in two.list_pinned()] == ["t"]
     with pytest.raises(ApprovalError):
         one.accept_pinned("up", "t", "manager")
+
+
+def test_own_tools_and_an_authority_s_pins_on_both_engines(opener: Opener) -> None:
+    store = opener()
+    v1 = {"name": "t", "inputSchema": {"type": "object"}}
+    v2 = {"name": "t", "inputSchema": {"type": "object", "required": ["x"]}}
+    store.pin_tools("own", {"t": ("h1", v1)})
+    # The guard's own tools: a new definition is pinned at once, never left pending.
+    own = store.pin_tools("own", {"t": ("h2", v2)}, accept_changes=True)["t"]
+    assert (own.definition_hash, own.changed, own.definition) == ("h2", False, v2)
+    # Odoo holds v1 as accepted and v2 as pending: the local pin becomes Odoo's.
+    store.repin("own", "t", ("h1", v1), ("h2", v2), now=100.0)
+    pin = store.list_pinned("own")[0]
+    assert (pin.definition_hash, pin.pending_hash, pin.pending_since) == ("h1", "h2", 100.0)
+    store.repin("own", "t", ("h1", v1), ("h2", v2), now=200.0)  # still the same change
+    assert store.list_pinned("own")[0].pending_since == 100.0
+    store.repin("own", "t", ("h2", v2), None)
+    pin = store.list_pinned("own")[0]
+    assert (pin.definition_hash, pin.changed, pin.pending_since) == ("h2", False, None)
+    store.repin("own", "absent", ("h1", v1), None)  # nothing to align: no row is made
+    assert [p.tool for p in store.list_pinned("own")] == ["t"]

@@ -20,10 +20,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import mcp_types as types
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from odoo_mcp_guard.names import canonical_json
 
@@ -32,8 +32,8 @@ RISK_CLASSES: tuple[RiskClass, ...] = ("read", "write", "destructive", "critical
 RISK_RANK: dict[str, int] = {name: rank for rank, name in enumerate(RISK_CLASSES)}
 
 
-class Classification(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Classification(NamedTuple):
+    """A tool's risk class and the reason for it (a tuple: cheap to hash in decision caches)."""
 
     risk_class: RiskClass
     reason: str

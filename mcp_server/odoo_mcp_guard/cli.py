@@ -19,6 +19,7 @@ from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.catalog import classify_definition
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
+from odoo_mcp_guard.names import SERVER_NAME_RE
 from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
 from odoo_mcp_guard.store import (
     ApprovalError,
@@ -104,6 +105,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             raise UsageError("--upstream-url must be an http:// or https:// URL")
         if args.upstream_env:
             raise UsageError("--upstream-env goes with --upstream-command")
+    if args.server_name is not None and not SERVER_NAME_RE.fullmatch(args.server_name):
+        raise UsageError("--server-name must be 1 to 200 characters, none of them a control one")
     try:
         config = UpstreamConfig(
             command=command,

@@ -10,6 +10,8 @@ from typing import Any
 # The MCP tool-name alphabet. Matching is exact: no case folding, no Unicode
 # normalisation, no trimming, so a look-alike name can never reach a rule.
 TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
+# The name a front-end keeps its tool catalog under: 1 to 200 characters, no control ones.
+SERVER_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 
 def check_tool_name(name: object) -> str | None:

@@ -257,6 +257,8 @@ class OdooStore(Store):
         current = {pin.tool: pin for pin in self.list_pinned(server)}
         return {name: current[name] for name in definitions}
 
+    accepts_locally = False
+
     def accept_hint(self, server: str, tool: str) -> str:
         return f"in Odoo under MCP Guard > Tool Catalog: {tool} of {server}, Accept"
 

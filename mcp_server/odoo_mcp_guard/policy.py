@@ -16,7 +16,7 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from json.decoder import scanstring
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from odoo_mcp_guard.catalog import RISK_RANK, Classification, RiskClass
-from odoo_mcp_guard.names import canonical_json
+from odoo_mcp_guard.names import SERVER_NAME_RE, canonical_json
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ Action = Literal["allow", "deny", "require_approval"]
 ToolPattern = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-*?]{1,128}$")]
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,128}$")]
 # The name a front-end keeps its tools under (``serve``: odoo-mcp-guard; proxy: the upstream).
-ServerName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
+ServerName = Annotated[str, StringConstraints(pattern=f"^{SERVER_NAME_RE.pattern}$")]
 
 MAX_POLICY_BYTES = 1 << 20
 DEFAULT_EXPIRES_IN = 3600
@@ -238,41 +238,34 @@ class Policy:
             return decision
         rule_key, rule = self.rule_for(tool)
         if rule is None:
-            decision = Decision(
-                tool,
-                self.document.default,
-                self.is_hidden(tool),
-                None,
-                None,
-                DEFAULT_EXPIRES_IN,
-                None,
-            )
+            action, reason, rate_limit, expires_in = self.document.default, None, None, None
         else:
-            decision = Decision(
-                tool,
-                rule.action,
-                self.is_hidden(tool),
-                rule.reason,
-                rule.rate_limit,
-                rule.approval.expires_in if rule.approval else DEFAULT_EXPIRES_IN,
-                rule_key,
-            )
+            action, reason, rate_limit = rule.action, rule.reason, rule.rate_limit
+            expires_in = rule.approval.expires_in if rule.approval else None
         judged = self.risk_of(tool, server, risk)
-        if judged is not None:
-            decision = replace(decision, risk=judged)
-            # A glob or the default never lets a risky tool run unapproved: only an exact
-            # rule can (the stricter of the two wins: deny > require_approval > allow).
-            if (
-                tool not in self._exact
-                and judged.risk_class in self.approval_classes(server)
-                and decision.action == "allow"
-            ):
-                decision = replace(
-                    decision,
-                    action="require_approval",
-                    reason=f"classified {judged.risk_class} ({judged.reason}); such tools need "
-                    "approval unless a rule names them",
-                )
+        # A glob or the default never lets a risky tool run unapproved: only an exact rule
+        # can (the stricter of the two wins: deny > require_approval > allow).
+        if (
+            judged is not None
+            and action == "allow"
+            and tool not in self._exact
+            and judged.risk_class in self.approval_classes(server)
+        ):
+            action = "require_approval"
+            reason = (
+                f"classified {judged.risk_class} ({judged.reason}); such tools need approval "
+                "unless a rule names them"
+            )
+        decision = Decision(
+            tool,
+            action,
+            self.is_hidden(tool),
+            reason,
+            rate_limit,
+            expires_in or DEFAULT_EXPIRES_IN,
+            rule_key,
+            judged,
+        )
         if len(self._cache) >= self._CACHE_LIMIT:
             self._cache.clear()  # bounded: names sent by a client must not grow memory
         self._cache[key] = decision

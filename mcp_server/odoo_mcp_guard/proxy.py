@@ -423,7 +423,11 @@ class ProxyServer(Frontend):
         )
 
     async def _still_changed(self, name: str) -> bool:
-        """Whether a changed tool is still refused: a Manager may have accepted it since."""
+        """Whether a changed tool is still refused: a Manager may have accepted it since.
+        With Odoo the acceptance is Odoo's alone: it arrives with the next catalog report
+        (``catalog_applied``), never from this host's local store."""
+        if not self.store.accepts_locally:
+            return True
         pins = await anyio.to_thread.run_sync(self.store.list_pinned, self.server_id)
         pin = next((pin for pin in pins if pin.tool == name), None)
         current = self._current.get(name)

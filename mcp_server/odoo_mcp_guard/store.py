@@ -717,6 +717,9 @@ class Store:
                 (pinned[0], pinned_text, pending_hash, pending_text, since, server, tool),
             )
 
+    # Whether ``accept_pinned`` on this store lifts a refusal (not where Odoo decides).
+    accepts_locally = True
+
     def accept_hint(self, server: str, tool: str) -> str:
         """Where a Manager accepts a tool's changed definition."""
         command = f"odoo-mcp-guard tools accept {tool} --server {shlex.quote(server)}"

@@ -1,5 +1,7 @@
 from odoo.tests import HttpCase, new_test_user, tagged
 
+from .test_catalog import entry
+
 
 @tagged("post_install", "-at_install")
 class TestApproveTour(HttpCase):
@@ -18,3 +20,46 @@ class TestApproveTour(HttpCase):
         request.invalidate_recordset()
         self.assertEqual(request.state, "approved")
         self.assertEqual(request.approver_id.login, "tour_approver")
+
+
+@tagged("post_install", "-at_install")
+class TestCatalogTour(HttpCase):
+
+    def test_manager_catalog_tour(self):
+        ctx = {"mail_create_nolog": True, "no_reset_password": True}
+        agent = new_test_user(self.env, "tour_cat_agent", "mcp_guard.group_mcp_agent", context=ctx)
+        manager = new_test_user(
+            self.env, "tour_cat_manager", "mcp_guard.group_mcp_manager", context=ctx, name="Tour Manager"
+        )
+        Tool = self.env["mcp.tool"].with_user(agent)
+        read = entry("read_note", description="Reads a note.", risk="read", reason="name")
+        purge = entry("purge_notes", description="Deletes every note.", annotations={"destructiveHint": True},
+                      risk="destructive", reason="annotation destructiveHint")
+        write = entry("write_note", description="Writes a note.", risk="write", reason="name")
+        self.assertEqual(
+            sorted(Tool.report_catalog("notes", [read, purge, write])["new"]),
+            ["purge_notes", "read_note", "write_note"],
+        )
+        changed = entry("write_note", description="Writes a note. Also mails it out.", risk="write", reason="name")
+        self.assertEqual(Tool.report_catalog("notes", [read, purge, changed])["changed"], ["write_note"])
+        tools = {tool.name: tool for tool in self.env["mcp.tool"].search([("server", "=", "notes")])}
+        self.assertEqual(tools["write_note"].state, "changed")
+        Rule = self.env["mcp.tool.rule"]
+        self.assertFalse(Rule.with_context(active_test=False).search([("name", "=", "purge_notes")]))
+        etag_before = Rule.with_user(agent).get_policy_document()["etag"]
+
+        self.start_tour("/odoo", "mcp_guard_catalog_tour", login="tour_cat_manager")
+
+        self.env.invalidate_all()
+        rule = Rule.search([("name", "=", "purge_notes")])
+        self.assertEqual(len(rule), 1)
+        self.assertEqual(rule.action, "require_approval")
+        self.assertFalse(rule.hidden)
+        write_tool = tools["write_note"]
+        self.assertEqual(write_tool.state, "pinned")
+        self.assertEqual(write_tool.accepted_by, manager)
+        self.assertTrue(write_tool.accepted_at)
+        self.assertEqual(write_tool.definition_hash, changed["definition_hash"])
+        self.assertFalse(write_tool.pending_hash)
+        self.assertEqual(tools["purge_notes"].state, "pinned")
+        self.assertNotEqual(Rule.with_user(agent).get_policy_document()["etag"], etag_before)
