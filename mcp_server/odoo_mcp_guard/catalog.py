@@ -68,14 +68,15 @@ def definition_hash(definition: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(definition))).hexdigest()
 
 
-def catalog_entry(definition: Mapping[str, Any]) -> CatalogEntry:
+def catalog_entry(definition: Mapping[str, Any], digest: str) -> CatalogEntry:
+    """The report of one tool; ``digest`` is its ``definition_hash``, computed once."""
     verdict = classify_definition(definition)
     return CatalogEntry(
         name=definition["name"],
         description=definition.get("description"),
         input_schema=definition.get("inputSchema") or {},
         annotations=definition.get("annotations"),
-        definition_hash=definition_hash(definition),
+        definition_hash=digest,
         risk_class=verdict.risk_class,
         risk_reason=verdict.reason,
     )

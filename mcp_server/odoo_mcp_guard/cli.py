@@ -151,11 +151,11 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
     policy = source.current()
     rows = []
     for pin in pins:
-        # Judged as listed: the accepted definition (a changed one is refused anyway).
-        risk = policy.risk_of(pin.tool, pin.server, classify_definition(pin.definition))
-        decision = policy.decide(pin.tool, pin.server, risk)
+        # Judged as listed: the accepted definition (a changed one is refused anyway); the
+        # decision carries the class it was taken with (a Manager's override included).
+        decision = policy.decide(pin.tool, pin.server, classify_definition(pin.definition))
         action = "hidden" if decision.hidden else decision.action
-        rows.append((pin, risk, action))
+        rows.append((pin, decision.risk, action))
     if args.json:
         _print_json(
             [

@@ -372,14 +372,14 @@ class Frontend:
             )
         )
         self.risks = {name: classify_definition(pin.definition) for name, pin in pins.items()}
-        self._catalog_epoch = getattr(self.guard.policy, "catalog_epoch", "")
+        self._catalog_epoch = self.guard.policy.catalog_epoch
         await self.catalog_applied(pins)
         return pins
 
     async def _catalog_due(self) -> bool:
         if not self.catalog_ready:
             return False
-        epoch = getattr(self.guard.policy, "catalog_epoch", "")
+        epoch = self.guard.policy.catalog_epoch
         if epoch != self._catalog_epoch:
             return True
         if self.store.catalog_unreported(self.server_id) is None:

@@ -221,8 +221,8 @@ class OdooStore(Store):
         Odoo's: a tool Odoo holds as changed is refused until a Manager accepts it in Odoo."""
         pins = super().pin_tools(server, definitions, now, accept_changes=accept_changes)
         entries = [
-            catalog_entry(definition).model_dump(mode="json")
-            for _digest, definition in definitions.values()
+            catalog_entry(definition, digest).model_dump(mode="json")
+            for digest, definition in definitions.values()
         ]
         try:
             answer = self.client.call("mcp.tool", "report_catalog", server, entries)
