@@ -301,3 +301,36 @@ def classify_definition(definition: Mapping[str, Any]) -> Classification:
 
 def classify_tool(tool: types.Tool) -> Classification:
     return classify_definition(definition_of(tool))
+
+
+# --- upserts -------------------------------------------------------------------------------
+
+# An add-or-update writes over whatever already has the key it is given: for a connection,
+# a removal of the old one (DESIGN invariant 11). Words of the name, phrases of the description.
+_UPSERT_NAME = re.compile(
+    r"_(?:upsert|overwrite|(?:add|create|insert|save|set)_or_(?:update|replace|overwrite)|"
+    r"update_or_(?:add|create|insert))_"
+)
+_UPSERT_PHRASE = re.compile(
+    r"\b(?:upsert\w*|overwrit\w*|(?:add|create|insert|sav|set)\w*\s*(?:/|or|and/or|&)\s*"
+    r"(?:updat|replac|overwrit)\w*|updat\w*\s*(?:/|or|&)\s*(?:add|creat|insert)\w*|"
+    r"replac\w*\s+(?:an?\s+|the\s+|any\s+)?existing)\b"
+)
+_CONNECTION_WORDS = re.compile(r"\bconnect\w*")
+
+
+def is_upsert(definition: Mapping[str, Any]) -> bool:
+    """Whether a tool adds or updates (replaces what already has its key)."""
+    words = name_words(str(definition.get("name", "")))
+    if _UPSERT_NAME.search(f"_{'_'.join(words)}_"):
+        return True
+    return bool(_UPSERT_PHRASE.search(str(definition.get("description") or "").lower()))
+
+
+def is_connection_upsert(definition: Mapping[str, Any]) -> bool:
+    """An add-or-update of connections (``odoo_connect``: "Add/update an Odoo connection")."""
+    if not is_upsert(definition):
+        return False
+    text = f"{' '.join(name_words(str(definition.get('name', ''))))} "
+    text += str(definition.get("description") or "").lower()
+    return bool(_CONNECTION_WORDS.search(text))

@@ -45,7 +45,7 @@ from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TokenStore
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.catalog import Classification, classify_definition, definition_hash
-from odoo_mcp_guard.guard import Guard, GuardRefusal
+from odoo_mcp_guard.guard import Continuation, Guard, GuardRefusal
 from odoo_mcp_guard.metrics import CALL_SECONDS, MetricsEndpoint, count_decision, tool_label
 from odoo_mcp_guard.names import arguments_digest, canonical_json, check_tool_name
 from odoo_mcp_guard.odoo_rpc import OdooError
@@ -279,6 +279,7 @@ class Frontend:
         listed: Collection[str],
         execute: Callable[[dict[str, Any]], Awaitable[CallAnswer]],
         also_governed_by: Sequence[str] = (),
+        continuation: Continuation | None = None,
     ) -> CallAnswer:
         """``Guard.call``, its refusals and failures turned into error results."""
         unreported = self.store.catalog_unreported(self.server_id)
@@ -295,6 +296,7 @@ class Frontend:
                 also_governed_by=also_governed_by,
                 server=self.server_id,
                 risks=self.risks,
+                continuation=continuation,
             )
         except GuardRefusal as refusal:
             return error_result(refusal.message, refusal.structured)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from odoo_mcp_guard.catalog import Classification
@@ -37,6 +38,21 @@ class GuardRefusal(Exception):
         self.structured = structured
 
 
+@dataclass(frozen=True)
+class Continuation:
+    """A client's answers to a judged call's input request (``requestState``). It is a call
+    and passes the gate as one; its state is single use, until ``expires_at``."""
+
+    key: str  # unique to the one input request it answers
+    expires_at: float
+
+
+REPLAYED = (
+    "Refused: this requestState was already used (a continuation answers its input request "
+    "once); nothing was sent. Call the tool again to start over."
+)
+
+
 class Guard:
     def __init__(
         self,
@@ -53,6 +69,9 @@ class Guard:
         self.hit_rate_limit: RateLimiter = rate_limiter or store.hit_rate_limit
         self.approval_hint = approval_hint
         self.clock = clock
+        # Continuations already let through, until their state expires. In memory: a state
+        # is sealed with this process's ephemeral key, so no other process can accept it.
+        self._spent: dict[str, float] = {}
 
     # --- listing -------------------------------------------------------------------
 
@@ -113,10 +132,12 @@ class Guard:
         also_governed_by: Sequence[str] = (),
         server: str | None = None,
         risks: Mapping[str, Classification] | None = None,
+        continuation: Continuation | None = None,
     ) -> T:
         """Judge one call and run ``execute`` if it may run. ``risks`` holds the class of each
         tool of ``server``'s catalog (catalog.py): a risky tool with no exact rule needs
-        approval whatever the default says."""
+        approval whatever the default says. A ``continuation`` is judged, counted and audited
+        like any call, needs an approval of its own where the tool does, and runs once."""
         name_fault = check_tool_name(tool)
         if name_fault is not None:
             raise self._refuse(
@@ -168,6 +189,9 @@ class Guard:
                     "denied",
                     f"Refused: '{tool}' is not allowed{via}: {why}.",
                 )
+        if continuation is not None and not self._unspent(continuation):
+            # Before the rate limit and the approval: a replay costs nothing and files nothing.
+            raise self._refuse(principal, tool, args_hash, "invalid", REPLAYED)
         for rule in decisions:
             if rule.rate_limit is None:
                 continue
@@ -198,9 +222,31 @@ class Guard:
 
         gating = [rule for rule in decisions if rule.action == "require_approval"]
         if not gating:
-            self._audit(principal, tool, args_hash, "allowed")
+            self._spend(principal, tool, args_hash, continuation)
+            note = "continuation (answers to an input request)" if continuation else ""
+            self._audit(principal, tool, args_hash, "allowed", note)
             return await self._execute(principal, tool, args_hash, arguments, execute, None)
-        return await self._through_approval(principal, tool, args_hash, arguments, gating, execute)
+        return await self._through_approval(
+            principal, tool, args_hash, arguments, gating, execute, continuation
+        )
+
+    def _unspent(self, continuation: Continuation) -> bool:
+        now = self.clock()
+        return continuation.key not in self._spent and now < continuation.expires_at
+
+    def _spend(
+        self, principal: str, tool: str, args_hash: str, continuation: Continuation | None
+    ) -> None:
+        """Claim a continuation's state for this execution. No await between the test and
+        the claim: two replays in flight cannot both pass (one event loop)."""
+        if continuation is None:
+            return
+        if not self._unspent(continuation):
+            raise self._refuse(principal, tool, args_hash, "invalid", REPLAYED)
+        now = self.clock()
+        for key in [key for key, until in self._spent.items() if until <= now]:
+            del self._spent[key]
+        self._spent[continuation.key] = continuation.expires_at
 
     async def _execute(
         self,
@@ -230,6 +276,7 @@ class Guard:
         arguments: dict[str, Any],
         gating: list[Decision],
         execute: Callable[[dict[str, Any]], Awaitable[T]],
+        continuation: Continuation | None = None,
     ) -> T:
         store = self.store
         now = self.clock()
@@ -244,10 +291,15 @@ class Guard:
                 detail=f"approved by {request.decided_by}",
                 request_ref=request.ref,
             )
+            # The state is claimed first: consuming the approval may already act (Odoo removes
+            # a connection in the same transaction), and a replay must not get that far.
+            self._spend(principal, tool, args_hash, continuation)
             if store.consume(request.id, event, now):
                 count_decision(tool, "approved_executed")
                 APPROVALS.labels("approved").inc()
                 return await self._execute(principal, tool, args_hash, arguments, execute, request)
+            if continuation is not None:  # not used after all: the client may retry with it
+                self._spent.pop(continuation.key, None)
             # Another call consumed it first: this one needs an approval of its own.
         elif request is not None and request.state == "rejected":
             store.mark_reported(request.id)

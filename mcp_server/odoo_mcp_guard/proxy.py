@@ -13,11 +13,19 @@ definition and refused until the change is accepted (``odoo-mcp-guard tools acce
 
 Elicitation: the upstream session negotiates 2026-07-28 when the upstream can, so that an
 elicitation arrives as an ``input_required`` result. To a 2026-07-28 client it is passed on
-as is (its ``requestState`` wrapped with the call it belongs to and sealed by the SDK's
-``RequestStateBoundary``: the client's retry continues the judged call and is not judged,
-or charged an approval, twice); to a 2025-11-25 client the proxy asks the questions itself
-with ``elicitation/create`` and retries upstream. A 2025-era upstream's ``elicitation/create``
-is passed to the 2025-era client whose call is in flight.
+as is (its ``requestState`` wrapped with the call it belongs to and a single-use key, and
+sealed by the SDK's ``RequestStateBoundary``). The client's answer is a call: it passes
+``Guard.call`` like any other (policy, rate limit, an approval of its own where the tool
+needs one, audit) and its state is spent when it runs, so a replay is refused. To a
+2025-11-25 client the proxy asks the questions itself with ``elicitation/create`` and retries
+upstream within the one judged call. A 2025-era upstream's ``elicitation/create`` is passed
+to the 2025-era client whose call is in flight.
+
+Connection upserts: a tool the catalog recognises as an add-or-update of connections
+(``odoo_connect``: "Add/update an Odoo connection") replaces the connection when its alias
+exists, and a replacement is a removal: the call is then also governed by the
+``odoo_disconnect`` rule, as in ``serve``. The proxy asks the upstream's list tool
+(``odoo_connections``) first; when it cannot tell, the call is judged as a replacement.
 
 Upstream crash or disconnect: the calls in flight get a clear error (their effect upstream is
 unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
@@ -28,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,7 +58,13 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from odoo_mcp_guard.backends import Backend
-from odoo_mcp_guard.catalog import classify_tool, definition_hash, definition_of
+from odoo_mcp_guard.catalog import (
+    classify_tool,
+    definition_hash,
+    definition_of,
+    is_connection_upsert,
+    name_words,
+)
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
     Frontend,
@@ -59,7 +74,7 @@ from odoo_mcp_guard.frontend import (
     make_guard,
     run_frontend,
 )
-from odoo_mcp_guard.guard import Guard
+from odoo_mcp_guard.guard import Continuation, Guard
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.store import PinnedTool, Store
@@ -70,7 +85,11 @@ PROXY_NAME = "odoo-mcp-guard-proxy"
 CONNECT_WAIT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_WAIT", "10"))
 CALL_TIMEOUT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_TIMEOUT", "300"))
 MAX_INPUT_ROUNDS = 10
+STATE_TTL_SECONDS = 600.0  # how long a client may take to answer an input request
 _STATE_KIND = "odoo-mcp-guard/continuation"
+# Removing a connection is governed by this rule, whichever tool would do it (invariant 11).
+REMOVAL_RULE = "odoo_disconnect"
+_CONNECTION_KEYS = ("alias", "connection", "name")  # the argument naming the connection
 
 
 class UpstreamFailure(ToolFailure):
@@ -279,7 +298,10 @@ class ProxyServer(Frontend):
             stdio_principal=stdio_principal,
             # Outermost: seals the requestState handed to clients, verifies what comes back.
             middleware=(
-                RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=PROXY_NAME),
+                RequestStateBoundary(
+                    RequestStateSecurity.ephemeral(ttl=STATE_TTL_SECONDS),
+                    default_audience=PROXY_NAME,
+                ),
             ),
         )
         self.config = config
@@ -289,6 +311,10 @@ class ProxyServer(Frontend):
         self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
         self._current: dict[str, types.Tool] = {}  # the upstream's definitions as served now
         self._validators: dict[str, Any] = {}  # compiled input schemas, by tool
+        self._upserts: dict[str, bool] = {}  # whether a tool adds-or-updates connections
+        # Connection upserts run one at a time: between "does the alias exist?" and the
+        # upstream's write, no other upsert through this proxy can create it.
+        self._upsert_lock = anyio.Lock()
         self._legacy_calls: dict[int, ServerRequestContext[Any, Any]] = {}
 
     # -- tools/list ------------------------------------------------------------------------
@@ -328,7 +354,7 @@ class ProxyServer(Frontend):
             tools[name] = tool
         before = (self.tools, set(self.changed))
         self.tools, self.changed = tools, changed
-        self._validators = {}
+        self._validators, self._upserts = {}, {}
         if changed:
             log.warning("upstream tools changed since pinned: %s", ", ".join(sorted(changed)))
         if before != (tools, set(changed)) and before != ({}, set()):
@@ -390,8 +416,16 @@ class ProxyServer(Frontend):
         arguments = raw.get("arguments")
         if arguments is None:  # MCP: arguments are optional; absent or null means none
             arguments = {}
+        continuation: Continuation | None = None
+        responses: Any = None
+        upstream_state: str | None = None
         if raw.get("requestState") is not None:
-            return await self._continue(ctx, principal, name, arguments, raw)
+            # A continuation is a call: from here on it takes exactly a call's path.
+            parsed = self._continuation(principal, name, arguments, raw["requestState"])
+            if isinstance(parsed, types.CallToolResult):
+                return parsed
+            continuation, upstream_state = parsed
+            responses = raw.get("inputResponses")
         await self.upstream.first_listing()
         if (
             isinstance(name, str)
@@ -416,11 +450,90 @@ class ProxyServer(Frontend):
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
             assert isinstance(name, str)
-            return await self._forward(ctx, principal, name, args, None, None)
+            return await self._forward(ctx, principal, name, args, responses, upstream_state)
 
-        return await self.judge(
-            principal, name, arguments, listed=tuple(self.tools), execute=execute
-        )
+        async def judged(
+            also: tuple[str, ...] = (),
+        ) -> types.CallToolResult | types.InputRequiredResult:
+            return await self.judge(
+                principal,
+                name,
+                arguments,
+                listed=tuple(self.tools),
+                execute=execute,
+                also_governed_by=also,
+                continuation=continuation,
+            )
+
+        if not (isinstance(name, str) and self._is_connection_upsert(name)):
+            return await judged()
+        async with self._upsert_lock:
+            assert isinstance(name, str) and isinstance(arguments, dict)
+            exists = await self._connection_exists(name, arguments)
+            if exists is None:
+                log.warning(
+                    "cannot tell whether %s would replace a connection: judged as one", name
+                )
+            # A replacement removes the old connection: governed like the removal as well.
+            return await judged((REMOVAL_RULE,) if exists is not False else ())
+
+    # -- connection upserts (DESIGN invariant 11) ----------------------------------------------
+
+    def _is_connection_upsert(self, name: str) -> bool:
+        found = self._upserts.get(name)
+        if found is None:
+            tool = self.tools.get(name)
+            found = tool is not None and is_connection_upsert(definition_of(tool))
+            self._upserts[name] = found
+        return found
+
+    def _connection_lister(self, upsert: str) -> str | None:
+        """The upstream's read tool listing its connections (``odoo_connections``)."""
+        candidates = [
+            name
+            for name, tool in self.tools.items()
+            if name_words(name)[-1:] == ["connections"]
+            and name not in self.changed
+            and classify_tool(tool).risk_class == "read"
+        ]
+        prefix = name_words(upsert)[:1]
+        same = [name for name in candidates if name_words(name)[:1] == prefix]
+        return (same or candidates or [None])[0]
+
+    async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
+        """Whether the connection an upsert would write exists upstream; None when the proxy
+        cannot tell (no list tool, no key, an error, an answer it cannot read)."""
+        properties = self.tools[upsert].input_schema.get("properties") or {}
+        key = next((k for k in _CONNECTION_KEYS if k in properties), None)
+        if key is None:
+            return None
+        alias = arguments.get(key, (properties[key] or {}).get("default"))
+        lister = self._connection_lister(upsert)
+        if not isinstance(alias, str) or lister is None:
+            return None
+        try:
+            result = await self._send(lister, {}, None, None)
+        except UpstreamFailure as failure:
+            log.warning("cannot list the upstream's connections: %s", failure)
+            return None
+        if not isinstance(result, types.CallToolResult) or result.is_error:
+            return None
+        payload: Any = result.structured_content
+        if payload is None:
+            text = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
+            try:
+                payload = json.loads(text)
+            except ValueError:
+                return None
+        items = payload.get("connections") if isinstance(payload, dict) else payload
+        if not isinstance(items, list):
+            return None
+        aliases = [item.get(key) if isinstance(item, dict) else None for item in items]
+        if key != "alias" and not all(isinstance(a, str) for a in aliases):
+            aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
+        if not all(isinstance(a, str) for a in aliases):
+            return None
+        return alias in aliases
 
     async def _still_changed(self, name: str) -> bool:
         """Whether a changed tool is still refused: a Manager may have accepted it since.
@@ -439,6 +552,8 @@ class ProxyServer(Frontend):
         self.changed.pop(name, None)
         self.tools = {**self.tools, name: current}
         self.risks = {**self.risks, name: classify_tool(current)}
+        self._validators.pop(name, None)
+        self._upserts.pop(name, None)
         await self.notify_tools_changed()
         return False
 
@@ -463,54 +578,30 @@ class ProxyServer(Frontend):
         self.audit(principal, name, arguments, "denied", message)
         return error_result(message, {"status": "definition_changed", "tool": name})
 
-    async def _continue(
-        self,
-        ctx: ServerRequestContext[Any, Any],
-        principal: str,
-        name: object,
-        arguments: object,
-        raw: Mapping[str, Any],
-    ) -> types.CallToolResult | types.InputRequiredResult:
-        """A 2026-07-28 client answering the questions of a call already judged and allowed.
-
-        The state is the proxy's own (sealed and verified by the SDK's boundary); it must
-        name this principal, tool and arguments. The tool must still be listed, visible, not
-        denied and not changed; it is not judged or charged an approval a second time."""
+    def _continuation(
+        self, principal: str, name: object, arguments: object, wire: object
+    ) -> tuple[Continuation, str | None] | types.CallToolResult:
+        """The proxy's own state (sealed and verified by the SDK's boundary), which must name
+        this principal, tool and arguments; what it continues is then judged as a call."""
         try:
-            state = json.loads(raw["requestState"])
+            state = json.loads(wire)  # type: ignore[arg-type]
             valid = (
                 isinstance(state, dict)
                 and state.get("k") == _STATE_KIND
                 and state.get("p") == principal
                 and state.get("t") == name
                 and state.get("h") == arguments_hash(arguments)
+                and isinstance(state.get("n"), str)
+                and isinstance(state.get("e"), int | float)
+                and isinstance(state.get("u"), str | None)
             )
         except (TypeError, ValueError):
             valid = False
-        if not valid or not isinstance(name, str) or not isinstance(arguments, dict):
+        if not valid:
             message = "Refused: this requestState does not belong to this call."
             self.audit(principal, name, arguments, "invalid", message)
             return error_result(message)
-        try:
-            decision = self.guard.policy.current().decide(name)
-        except Exception as exc:
-            return self._unavailable(principal, name, arguments, str(exc))
-        if name not in self.tools or decision.hidden or decision.action == "deny":
-            message = f"Refused: '{name}' is no longer allowed; the call was not continued."
-            self.audit(principal, name, arguments, "denied", message)
-            return error_result(message)
-        if name in self.changed and await self._still_changed(name):
-            return self._changed_refusal(principal, name, arguments) or error_result(
-                "Refused: the tool's definition changed."
-            )
-        self.audit(principal, name, arguments, "allowed", "continuation: answers to the upstream")
-        try:
-            return await self._forward(
-                ctx, principal, name, arguments, raw.get("inputResponses"), state.get("u")
-            )
-        except UpstreamFailure as failure:
-            self.audit(principal, name, arguments, "failed", str(failure))
-            return error_result(str(failure))
+        return Continuation(key=state["n"], expires_at=float(state["e"])), state["u"]
 
     async def _forward(
         self,
@@ -592,6 +683,8 @@ class ProxyServer(Frontend):
             "t": name,
             "h": arguments_hash(arguments),
             "u": result.request_state,
+            "n": secrets.token_urlsafe(16),  # single use (Guard.call spends it)
+            "e": self.guard.clock() + STATE_TTL_SECONDS,
         }
         return result.model_copy(
             update={"request_state": json.dumps(state, separators=(",", ":")), "meta": None}
