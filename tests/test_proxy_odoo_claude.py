@@ -1,0 +1,160 @@
+"""The proxy in front of the real odoo-claude-mcp (``/usr/local/bin/odoo-claude-mcp``, its
+odoo-rpc-mcp server over stdio), with the built-in policy: an add-or-update of an existing
+alias is a removal of the old connection (DESIGN invariant 11), as in ``serve``.
+
+odoo-claude-mcp keeps its connections in ``$ODOO_CLAUDE_MCP_DATA/connections.json`` (a temp
+dir here); its ``odoo_connect`` saves the connection before it tries to log in, so no Odoo is
+needed to see what it wrote. Skipped (NOT RUN) without the wrapper.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from conftest import (
+    approve,
+    free_port,
+    guard_command,
+    http_client,
+    http_process,
+    proxy_args,
+    proxy_stdio_client,
+    query,
+    run_cli,
+    text_of,
+)
+
+WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"),
+]
+
+PROD = {
+    "alias": "prod",
+    "url": "http://127.0.0.1:9",
+    "db": "proddb",
+    "username": "admin",
+    "password": "orig-secret",
+    "protocol": "xmlrpc",
+}
+
+
+def connections(upstream_data: Path) -> dict[str, dict[str, Any]]:
+    rows = json.loads((upstream_data / "connections.json").read_text(encoding="utf-8"))
+    return {row["alias"]: row for row in rows}
+
+
+def connect_args(alias: str | None, db: str) -> dict[str, Any]:
+    args = {"url": "http://127.0.0.1:8", "db": db, "username": "mallory", "password": "new-pw"}
+    return args if alias is None else {"alias": alias, **args}
+
+
+@asynccontextmanager
+async def proxied(tmp_path: Path, transport: str) -> AsyncIterator[tuple[Any, Path]]:
+    """The SDK client → ``odoo-mcp-guard proxy`` (built-in policy) → odoo-claude-mcp."""
+    upstream_data = tmp_path / "odoo-claude-mcp"
+    upstream_data.mkdir(parents=True)
+    (upstream_data / "connections.json").write_text(json.dumps([PROD]), encoding="utf-8")
+    data = tmp_path / "guard"
+    args = proxy_args(
+        data,
+        None,  # the built-in policy
+        upstream=[WRAPPER],
+        server_name="odoo-claude-mcp",
+        transport=transport,
+        port=free_port() if transport == "http" else 0,
+        extra=("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}"),
+    )
+    if transport == "stdio":
+        async with proxy_stdio_client(data, args) as client:
+            yield client, upstream_data
+        return
+    port = int(args[args.index("--port") + 1])
+    with http_process(guard_command(*args), data, port) as running:
+        token = run_cli(data, "tokens", "add", "alice").stdout.strip().splitlines()[-1]
+        async with http_client(running.url, token) as client:
+            yield client, upstream_data
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_replacing_a_connection_needs_the_disconnect_approval(
+    tmp_path: Path, transport: str
+) -> None:
+    async with proxied(tmp_path, transport) as (client, upstream_data):
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"odoo_connect", "odoo_connections"} <= names
+        assert "odoo_disconnect" in names
+
+        # A replacement of 'prod' is a removal: pending, and nothing written upstream.
+        replace = connect_args("prod", "evil")
+        pending = await client.call_tool("odoo_connect", replace)
+        assert pending.is_error and pending.structured_content["status"] == "pending"
+        assert "Removing a connection cannot be undone" in text_of(pending)
+        assert connections(upstream_data)["prod"].items() >= PROD.items()
+
+        # A new alias is an addition: allowed (the upstream then fails to log in, but saved it).
+        added = await client.call_tool("odoo_connect", connect_args("staging", "stage"))
+        assert "Approval required" not in text_of(added)
+        assert connections(upstream_data)["staging"]["db"] == "stage"
+        # Once it exists, updating it is a replacement too.
+        again = await client.call_tool("odoo_connect", connect_args("staging", "other"))
+        assert again.structured_content["status"] == "pending"
+        assert connections(upstream_data)["staging"]["db"] == "stage"
+
+        # No alias: the upstream's default, "default", is the one judged.
+        unnamed = await client.call_tool("odoo_connect", connect_args(None, "d1"))
+        assert "Approval required" not in text_of(unnamed)
+        assert connections(upstream_data)["default"]["db"] == "d1"
+        unnamed_again = await client.call_tool("odoo_connect", connect_args(None, "d2"))
+        assert unnamed_again.structured_content["status"] == "pending"
+        assert connections(upstream_data)["default"]["db"] == "d1"
+
+        # An approver (not the requester) approves: the exact replacement runs, once.
+        approve(tmp_path / "guard", pending.structured_content["request"])
+        done = await client.call_tool("odoo_connect", replace)
+        assert "Approval required" not in text_of(done)
+        assert connections(upstream_data)["prod"]["db"] == "evil"
+        after = await client.call_tool("odoo_connect", replace)
+        assert after.structured_content["status"] == "pending"
+
+    rows = query(
+        tmp_path / "guard",
+        "SELECT outcome FROM audit WHERE tool = 'odoo_connect' ORDER BY id",
+    )
+    assert [row[0] for row in rows] == [
+        "approval_pending",
+        "allowed",
+        "approval_pending",
+        "allowed",
+        "approval_pending",
+        "approved_executed",
+        "approval_pending",
+    ]
+
+
+async def test_two_additions_of_one_alias_at_once_are_one_addition(tmp_path: Path) -> None:
+    """Both calls see 'twin' missing if they look at once; the proxy judges connection
+    upserts one at a time, so the second sees the first's connection and is a replacement."""
+    async with proxied(tmp_path, "stdio") as (client, upstream_data):
+        await client.list_tools()
+        answers: dict[str, Any] = {}
+
+        async def connect(db: str) -> None:
+            answers[db] = await client.call_tool("odoo_connect", connect_args("twin", db))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(connect, "first")
+            tg.start_soon(connect, "second")
+        pending = [db for db, result in answers.items() if "Approval required" in text_of(result)]
+        assert len(pending) == 1, {db: text_of(result) for db, result in answers.items()}
+        (written,) = set(answers) - set(pending)
+        assert connections(upstream_data)["twin"]["db"] == written
