@@ -4,7 +4,8 @@ alias is a removal of the old connection (DESIGN invariant 11), as in ``serve``.
 
 odoo-claude-mcp keeps its connections in ``$ODOO_CLAUDE_MCP_DATA/connections.json`` (a temp
 dir here); its ``odoo_connect`` saves the connection before it tries to log in, so no Odoo is
-needed to see what it wrote. Skipped (NOT RUN) without the wrapper.
+needed to see what it wrote. Those tests are skipped (NOT RUN) without the wrapper; the last
+one uses tests/upstream_server.py.
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ from conftest import (
     query,
     run_cli,
     text_of,
+    upstream_calls,
+    upstream_command,
+    write_policy,
 )
 
 WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"),
-]
+pytestmark = pytest.mark.anyio
+needs_wrapper = pytest.mark.skipif(
+    not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"
+)
 
 PROD = {
     "alias": "prod",
@@ -85,6 +89,7 @@ async def proxied(tmp_path: Path, transport: str) -> AsyncIterator[tuple[Any, Pa
             yield client, upstream_data
 
 
+@needs_wrapper
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 async def test_replacing_a_connection_needs_the_disconnect_approval(
     tmp_path: Path, transport: str
@@ -141,6 +146,7 @@ async def test_replacing_a_connection_needs_the_disconnect_approval(
     ]
 
 
+@needs_wrapper
 async def test_two_additions_of_one_alias_at_once_are_one_addition(tmp_path: Path) -> None:
     """Both calls see 'twin' missing if they look at once; the proxy judges connection
     upserts one at a time, so the second sees the first's connection and is a replacement."""
@@ -158,3 +164,33 @@ async def test_two_additions_of_one_alias_at_once_are_one_addition(tmp_path: Pat
         assert len(pending) == 1, {db: text_of(result) for db, result in answers.items()}
         (written,) = set(answers) - set(pending)
         assert connections(upstream_data)["twin"]["db"] == written
+
+
+async def test_an_upsert_the_proxy_cannot_check_is_judged_as_a_replacement(
+    tmp_path: Path,
+) -> None:
+    """An upstream that adds-or-updates connections but cannot say which exist (no list
+    tool): every such call is governed by the odoo_disconnect rule too (fail closed)."""
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {
+            "version": "1",
+            "default": "deny",
+            "rules": {
+                "save_connection": {"action": "allow"},
+                "odoo_disconnect": {"action": "require_approval", "reason": "no undo"},
+            },
+        },
+    )
+    state = tmp_path / "upstream.json"
+    args = proxy_args(
+        tmp_path,
+        pol,
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_UPSERT=1"),
+    )
+    async with proxy_stdio_client(tmp_path, args, env={"UPSTREAM_UPSERT": "1"}) as client:
+        held = await client.call_tool("save_connection", {"alias": "new", "url": "http://x"})
+        assert held.is_error and held.structured_content["status"] == "pending", text_of(held)
+        assert "no undo" in text_of(held)
+    assert upstream_calls(state) == []

@@ -13,6 +13,8 @@ Every call that reaches this server is appended to the ``calls`` list of the JSO
 (tool, arguments, the Authorization header it received over HTTP), so a test can tell exactly
 what got through the proxy. ``UPSTREAM_VARIANT=2`` changes the definition of ``write_note``
 (a new parameter, a new description): the "rug pull" of the pinning tests.
+``UPSTREAM_UPSERT=1`` adds ``save_connection``, an add-or-update of connections with no tool
+that lists them.
 """
 
 from __future__ import annotations
@@ -144,6 +146,15 @@ def confirm_delete(
     """Delete an item after the user confirms it."""
     record(ctx, "confirm_delete", {"item": item, "confirm": answer.confirm})
     return {"item": item, "deleted": answer.confirm}
+
+
+if os.environ.get("UPSTREAM_UPSERT") == "1":  # an add-or-update, and no list tool
+
+    @mcp.tool(annotations=WRITE)
+    def save_connection(alias: str, url: str, ctx: Context) -> str:
+        """Add or update a connection."""
+        record(ctx, "save_connection", {"alias": alias, "url": url})
+        return "saved"
 
 
 @mcp.tool(annotations=WRITE)
