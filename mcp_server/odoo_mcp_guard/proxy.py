@@ -465,10 +465,14 @@ class ProxyServer(Frontend):
                 continuation=continuation,
             )
 
-        if not (isinstance(name, str) and self._is_connection_upsert(name)):
-            return await judged()
+        if not (
+            isinstance(name, str)
+            and isinstance(arguments, dict)
+            and self._is_connection_upsert(name)
+            and self._may_run(name)
+        ):
+            return await judged()  # not an upsert, or refused by the guard whatever it is
         async with self._upsert_lock:
-            assert isinstance(name, str) and isinstance(arguments, dict)
             exists = await self._connection_exists(name, arguments)
             if exists is None:
                 log.warning(
@@ -503,11 +507,14 @@ class ProxyServer(Frontend):
     async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
         """Whether the connection an upsert would write exists upstream; None when the proxy
         cannot tell (no list tool, no key, an error, an answer it cannot read)."""
-        properties = self.tools[upsert].input_schema.get("properties") or {}
+        properties = self.tools[upsert].input_schema.get("properties")
+        if not isinstance(properties, dict):
+            return None
         key = next((k for k in _CONNECTION_KEYS if k in properties), None)
         if key is None:
             return None
-        alias = arguments.get(key, (properties[key] or {}).get("default"))
+        spec = properties[key]
+        alias = arguments.get(key, spec.get("default") if isinstance(spec, dict) else None)
         lister = self._connection_lister(upsert)
         if not isinstance(alias, str) or lister is None:
             return None
