@@ -119,9 +119,9 @@ def test_idle_sessions_expire_and_free_their_place(server: Server) -> None:
         "GET", server.guard.url, headers=server.headers("alice", sessions[0])
     ) as stream:
         assert stream.status_code == 200, stream.read()
-        server.advance(IDLE - 1)
+        server.advance(IDLE / 2)
         refused(server.initialize("alice"))  # not idle long enough yet
-        server.advance(2)
+        server.advance(IDLE / 2 + 1)
         fresh = server.open("alice")  # the idle ones are closed before this one is judged
         for session in sessions[1:]:
             gone = server.list_tools("alice", session)

@@ -730,9 +730,11 @@ class SessionLimits:
             for session_id, session in self._sessions.items()
             if not session.in_flight and session.last_used <= deadline
         ]
+        # Forgotten first, all at once: they no longer count, whatever the SDK answers, and a
+        # concurrent call does not close them twice.
+        for session_id, _session in expired:
+            del self._sessions[session_id]
         for session_id, session in expired:
-            # Forgotten first: it no longer counts, whatever the SDK answers.
-            self._sessions.pop(session_id, None)
             await self._delete(session_id, session)
         return len(expired)
 
@@ -761,8 +763,9 @@ class SessionLimits:
             with anyio.fail_after(10):
                 await self.app(scope, receive, discard)
         except Exception:
-            log.exception("cannot close an idle MCP session")
-        log.info("closed an idle MCP session of %s", session.principal)
+            log.exception("cannot close an idle MCP session of %s", session.principal)
+        else:
+            log.info("closed an idle MCP session of %s", session.principal)
 
     async def sweep(self) -> None:
         """Close idle sessions in the background, a few times per idle period."""
