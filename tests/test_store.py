@@ -120,7 +120,10 @@ def test_connections_crud(store: Store) -> None:
     dev = store.get_connection("dev")
     assert dev == conn("dev", verify_ssl=False, api_key="k")
     assert "pw-dev" not in str(dev.public()) and dev.public()["has_api_key"] is True
+    # An existing alias is never replaced by an addition, only by an explicit replacement.
     assert store.add_connection(conn("prod", url="https://new.example.com")) is False
+    assert store.get_connection("prod").url == "https://prod.example.com"
+    assert store.add_connection(conn("prod", url="https://new.example.com"), replace=True) is False
     assert store.get_connection("prod").url == "https://new.example.com"
     assert store.get_connection("nope") is None
     assert store.remove_connection("prod") is True
@@ -132,8 +135,14 @@ def test_connection_added_by_one_replica_is_seen_by_the_other(opener: Opener) ->
     one, two = opener(), opener()
     assert one.add_connection(conn("prod"))
     assert two.get_connection("prod") == conn("prod")
-    results = together(8, lambda i: (one if i % 2 else two).add_connection(conn("shared")))
-    assert results.count(True) == 1  # exactly one replica created it
+    results = together(
+        8,
+        lambda i: (one if i % 2 else two).add_connection(
+            conn("shared", url=f"https://shared-{i}.example.com")
+        ),
+    )
+    assert results.count(True) == 1  # exactly one replica created it, and nobody replaced it
+    assert one.get_connection("shared").url == f"https://shared-{results.index(True)}.example.com"
 
 
 # --- approval requests -----------------------------------------------------------------------

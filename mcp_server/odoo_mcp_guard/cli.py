@@ -364,11 +364,7 @@ def cmd_connections_import(args: argparse.Namespace) -> int:
     added, skipped = [], []
     for conn in connections:
         # An import never replaces a connection: replacing one is a removal, which is gated.
-        if store.get_connection(conn.alias) is not None:
-            skipped.append(conn.alias)
-        else:
-            store.add_connection(conn)
-            added.append(conn.alias)
+        (added if store.add_connection(conn) else skipped).append(conn.alias)
     print(f"imported {len(added)} connection(s)" + (f": {', '.join(added)}" if added else ""))
     if skipped:
         print(f"skipped {len(skipped)} existing alias(es), not replaced: {', '.join(skipped)}")

@@ -191,7 +191,9 @@ class OdooStore(Store):
         # Fresh: whether an alias exists decides whether odoo_connect is a replacement.
         return next((c for c in self.list_connections(fresh=True) if c.alias == alias), None)
 
-    def add_connection(self, conn: Connection) -> bool:
+    def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
+        # Odoo refuses an existing alias; an approved replacement removed the old connection
+        # in Odoo when its request was consumed, so ``replace`` needs nothing more here.
         values: dict[str, Any] = {
             "alias": conn.alias,
             "url": conn.url,

@@ -330,15 +330,17 @@ class GuardedServer(Frontend):
     def _connect(self, args: ConnectArgs, *, replacing: bool) -> types.CallToolResult:
         if not args.password and not args.api_key:
             raise ToolFailure("odoo_connect needs a password or an api_key; nothing was saved.")
-        exists = self.store.get_connection(args.alias) is not None
-        if exists and not replacing:
+        conn = Connection(**args.model_dump())
+        # Judged as an addition: create-if-absent, atomically in the store. Judged as a
+        # replacement (the gate saw the alias and governed the call like odoo_disconnect):
+        # replace.
+        created = self.store.add_connection(conn, replace=replacing)
+        if not created and not replacing:
             # The alias appeared after the guard judged this call as a plain addition.
             raise ToolFailure(
                 f"A connection named '{args.alias}' now exists; replacing it is governed like "
-                "odoo_disconnect. Call again to have the replacement judged."
+                "odoo_disconnect. Call again to have the replacement judged. Nothing was saved."
             )
-        conn = Connection(**args.model_dump())
-        created = self.store.add_connection(conn)
         return json_result({"alias": args.alias, "created": created, "connection": conn.public()})
 
     def _disconnect(self, alias: str) -> types.CallToolResult:

@@ -338,33 +338,42 @@ class Store:
             row = self._db.execute("SELECT * FROM connections WHERE alias = ?", (alias,)).fetchone()
         return self._connection(row) if row else None
 
-    def add_connection(self, conn: Connection) -> bool:
-        """Insert or replace; True if the alias was new. Replacement is gated by the caller."""
+    def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
+        """Create the connection if its alias is free: True if it was created. An existing
+        alias is left as it is (False), unless ``replace``: a replacement removes the old
+        connection, so only a call the gate judged as a replacement may ask for it.
+
+        The check and the write are one statement in one transaction (serialised per alias):
+        of concurrent creations of one alias, on any replica, exactly one wins."""
         now = time.time()
+        values = (
+            conn.alias,
+            conn.url,
+            conn.db,
+            conn.username,
+            conn.password,
+            conn.api_key,
+            conn.protocol,
+            int(conn.verify_ssl),
+            now,
+            now,
+        )
+        insert = """INSERT INTO connections (alias, url, db, username, password, api_key,
+                        protocol, verify_ssl, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
         with self._tx(("connection", conn.alias)) as db:
+            if not replace:
+                return db.execute(insert + " ON CONFLICT (alias) DO NOTHING", values).rowcount > 0
             existed = db.execute(
-                "SELECT 1 FROM connections WHERE alias = ?", (conn.alias,)
+                "SELECT 1 FROM connections WHERE alias = ?" + self.engine.for_update, (conn.alias,)
             ).fetchone()
             db.execute(
-                """INSERT INTO connections (alias, url, db, username, password, api_key, protocol,
-                       verify_ssl, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (alias) DO UPDATE SET url = excluded.url, db = excluded.db,
+                insert
+                + """ ON CONFLICT (alias) DO UPDATE SET url = excluded.url, db = excluded.db,
                        username = excluded.username, password = excluded.password,
                        api_key = excluded.api_key, protocol = excluded.protocol,
                        verify_ssl = excluded.verify_ssl, updated_at = excluded.updated_at""",
-                (
-                    conn.alias,
-                    conn.url,
-                    conn.db,
-                    conn.username,
-                    conn.password,
-                    conn.api_key,
-                    conn.protocol,
-                    int(conn.verify_ssl),
-                    now,
-                    now,
-                ),
+                values,
             )
         return existed is None
 
