@@ -165,6 +165,19 @@ def request_state(data_dir: Path, ref: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def move_expiry_to_the_past(data_dir: Path, ref: str) -> None:
+    """Let an approval's validity run out without waiting for it (time controlled, not raced)."""
+    db = sqlite3.connect(db_path(data_dir), timeout=30)
+    try:
+        with db:
+            changed = db.execute(
+                "UPDATE approval_requests SET expires_at = expires_at - 3600 WHERE ref = ?", (ref,)
+            ).rowcount
+    finally:
+        db.close()
+    assert changed == 1, ref
+
+
 def audit_count(data_dir: Path, outcome: str | None = None) -> int:
     if outcome is None:
         return query(data_dir, "SELECT count(*) FROM audit")[0][0]

@@ -16,6 +16,7 @@ from conftest import (
     audit_count,
     connect_args,
     connection_row,
+    move_expiry_to_the_past,
     policy,
     query,
     reject,
@@ -197,13 +198,15 @@ async def test_approval_is_bound_to_its_arguments(tmp_path: Path) -> None:
 async def test_expired_approval_is_refused(tmp_path: Path) -> None:
     pol = write_policy(
         tmp_path / "policy.json",
-        policy(odoo_disconnect={"action": "require_approval", "approval": {"expires_in": 1}}),
+        policy(odoo_disconnect={"action": "require_approval", "approval": {"expires_in": 60}}),
     )
     async with stdio_client(tmp_path, policy_file=pol) as client:
         await ok(client, "odoo_connect", connect_args("prod"))
         ref = await pending(client, "odoo_disconnect", {"alias": "prod"})
         approve(tmp_path, ref)
-        await anyio.sleep(1.3)
+        # The clock moves past the approval's validity: its expiry is set into the past in the
+        # store rather than slept through, so a slow approve subprocess cannot race it.
+        move_expiry_to_the_past(tmp_path, ref)
         result = await client.call_tool("odoo_disconnect", {"alias": "prod"})
         assert result.is_error and "expired" in text_of(result)
         assert result.structured_content["status"] == "expired"
