@@ -117,15 +117,18 @@ _NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
     ),
     "read": _words(
         """get list read search find fetch show view describe query count status diff log
-        inspect lookup look check validate convert calculate compute screenshot browse
-        history info stats summarize summary echo ping open explain analyze analyse preview
-        retrieve download export tree stat whoami health version resolve directions geocode
+        inspect lookup look check convert calculate compute screenshot browse
+        history info stats summarize summary echo ping explain analyze analyse preview
+        retrieve download export tree stat whoami health version directions geocode
         elevation distance details time metadata schema fields recall think thinking glob
-        grep cat head tail ls peek report connections discover scan monitor watch test
-        verify print render format parse extract translate returns shows lists gets reads
-        searches fetches retrieves"""
+        grep cat head tail ls peek report connections discover scan monitor verify render
+        parse extract translate detect compare recommend returns shows lists gets reads searches
+        fetches retrieves"""
     ),
 }
+# Not read words, though tools that only read use them too: "open" launches programs and opens
+# pull requests, "format" formats disks, "validate" posts an Odoo picking or invoice,
+# "resolve"/"watch"/"print"/"test" resolve issues, subscribe, print on paper, send test hooks.
 
 # Read words that are nouns rather than verbs: a name that starts with one goes on looking for
 # its verb (``report_update`` updates; ``odoo_report`` stays a read). Words that look like
@@ -137,6 +140,7 @@ _READ_NOUNS = frozenset(
     )
 )
 _NEUTRAL_WORDS = frozenset(_words("connection types labels readme"))
+_CONNECTORS = frozenset(_words("and then or"))
 
 # Nouns that make any non-read verb critical: rights, credentials, secrets, money.
 _SENSITIVE_NOUNS = _words(
@@ -274,13 +278,18 @@ def _word_class(word: str) -> tuple[RiskClass, str] | None:
 
 def _name_signals(name: str, description: str | None = None) -> list[tuple[RiskClass, str]]:
     """Signals of the name's words. Critical and destructive words count wherever they are;
-    a write word after a read verb is the verb's object (``get_pull_request_comments``).
-    A name with no verb at all is read by the first word of its description."""
+    a write word after a read verb is the verb's object (``get_pull_request_comments``), but
+    not after "and"/"then" (``fetch_and_store`` stores). A name with no verb at all is read
+    by the first word of its description."""
     words = name_words(name)
     joined = f"_{'_'.join(words)}_"
     signals: list[tuple[RiskClass, str]] = []
     verb: tuple[RiskClass, str] | None = None
+    after_connector = False
     for word in words:
+        if word in _CONNECTORS:
+            after_connector = True
+            continue
         found = None if word in _NEUTRAL_WORDS else _word_class(word)
         if found is None:
             continue
@@ -288,6 +297,9 @@ def _name_signals(name: str, description: str | None = None) -> list[tuple[RiskC
             signals.append(found)
         elif verb is None or verb[1] in _READ_NOUNS:
             verb = found
+        elif after_connector:
+            signals.append(found)
+        after_connector = False
     for risk in ("critical", "destructive"):
         for stem in _NAME_WORDS[risk]:
             if "_" in stem and f"_{stem}_" in joined:
@@ -328,18 +340,18 @@ _SCHEMA_PARAMS: dict[str, tuple[RiskClass, str]] = {
     **dict.fromkeys(("write_back", "writeback", "persist"), ("write", "can write back")),
     "overwrite": ("destructive", "can overwrite"),
     **dict.fromkeys(
-        (
-            "save_path save_to save_as output_path output_file out_path out_file dest_path "
-            "destination_path target_path download_path"
-        ).split(),
+        _words(
+            """save_path save_to save_as output_path output_file out_path out_file dest_path
+            destination_path target_path download_path"""
+        ),
         ("destructive", "writes a file at a path the caller chooses"),
     ),
     **dict.fromkeys(("sql", "sql_query", "raw_sql"), ("critical", "takes SQL")),
     **dict.fromkeys(
-        (
-            "script javascript python python_code js_code source_code command cmd "
-            "custom_command shell_command"
-        ).split(),
+        _words(
+            """script javascript python python_code js_code source_code command cmd
+            custom_command shell_command"""
+        ),
         ("critical", "takes code or a command"),
     ),
 }
@@ -373,9 +385,9 @@ def _schema_signals(schema: Mapping[str, Any], description: str) -> list[tuple[R
             found = ("critical", "takes SQL")
         if param == "code" and _CODE_PARAM.search(about):
             found = ("critical", "takes code or a command")
-        if found is not None and found[1] == "takes SQL":
-            if _READ_ONLY_SENTENCE.search(description.lower()) or _READ_ONLY_SENTENCE.search(about):
-                found = None  # a SELECT-only query tool, as the description says
+        read_only = _READ_ONLY_SENTENCE.search(f"{description.lower()}\n{about}")
+        if found is not None and found[1] == "takes SQL" and read_only:
+            found = None  # a SELECT-only query tool, as the description says
         if found is not None:
             signals.append((found[0], f"'{raw_name}' {found[1]}"))
         if param in _CONTROL_PARAMS and isinstance(spec.get("enum"), list):
