@@ -377,7 +377,7 @@ def _schema_signals(schema: Mapping[str, Any], description: str) -> list[tuple[R
         return []
     signals: list[tuple[RiskClass, str]] = []
     for raw_name, spec in properties.items():
-        param = str(raw_name).lower()
+        param = "_".join(name_words(str(raw_name)))  # saveTo, save-to, save_to
         spec = spec if isinstance(spec, Mapping) else {}
         about = str(spec.get("description") or "").lower()
         found = _SCHEMA_PARAMS.get(param)
