@@ -108,7 +108,8 @@ def test_precision_and_recall_per_class() -> None:
     assert labelled["read"][0] == held_out["read"][0] == 1.0, (labelled, held_out)
     assert labelled["critical"][1] >= 0.95 and held_out["critical"][1] >= 0.7, (labelled, held_out)
     for risk in RISK_CLASSES:
-        assert labelled[risk][0] >= 0.8 and labelled[risk][1] >= 0.85, (risk, labelled)
+        assert labelled[risk][0] >= 0.75 and labelled[risk][1] >= 0.8, (risk, labelled)
+        assert held_out[risk][0] >= 0.75 and held_out[risk][1] >= 0.75, (risk, held_out)
 
 
 HOLDOUT = json.loads(
@@ -117,10 +118,10 @@ HOLDOUT = json.loads(
 
 
 def test_classification_of_held_out_tools() -> None:
-    """79 tools of 16 other servers, labelled without seeing the classifier and never used to
-    tune it (tool_corpus_holdout.json): what to expect on servers nobody looked at. Measured
-    when it arrived: 65 exact (82 %), 7 higher, 7 lower (infrastructure tools a reviewer calls
-    critical: stopping a container, pausing a project, applying a migration)."""
+    """97 tools of 18 other servers, labelled without seeing the classifier and never used to
+    tune it (tool_corpus_holdout.json): what to expect on servers nobody looked at. Measured:
+    85 exact (88 %), 7 higher, 5 lower (infrastructure tools a reviewer calls critical:
+    stopping a container, pausing a project, building an image), none of them read."""
     assert not {(e["server"], e["tool"]["name"]) for e in HOLDOUT["tools"]} & {
         (e["server"], e["tool"]["name"]) for e in CORPUS["tools"]
     }
@@ -176,6 +177,59 @@ def test_annotations_cannot_lower_the_class() -> None:
 )
 def test_names_and_descriptions(name: str, description: str | None, expected: str) -> None:
     assert classify(name, description).risk_class == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "annotations", "schema", "expected"),
+    [
+        # A read verb, and a description or schema that says it writes.
+        ("extract_data", "Extract data. Writes the result back to the record.", None, {}, "write"),
+        (
+            "translate_html",
+            "Translate HTML.",
+            None,
+            {"mode": {"enum": ["extract", "replace"]}},
+            "write",
+        ),
+        ("get_report", "Get a report.", None, {"savePath": {"type": "string"}}, "destructive"),
+        ("list_items", "List items.", None, {"dry_run": {"type": "boolean"}}, "write"),
+        ("get_paper", "Get a paper.", {"readOnlyHint": False}, {}, "write"),
+        ("fetch_and_store", None, None, {}, "write"),
+        ("status_update", None, None, {}, "write"),
+        ("oca_gen_readme", "Generate README for an addon.", None, {}, "write"),
+        ("open_dashboard", None, None, {}, "write"),
+        ("show_settings", "Add/update a saved connection.", None, {}, "destructive"),
+        ("get_stock", "Inserts a quant via raw SQL.", None, {}, "critical"),
+        ("query", "Query the database.", None, {"sql": {"type": "string"}}, "critical"),
+        ("query", "Run a read-only SQL query.", None, {"sql": {"type": "string"}}, "read"),
+        (
+            "lookup",
+            "Look up a value.",
+            None,
+            {"code": {"description": "Python code to run"}},
+            "critical",
+        ),
+        (
+            "lookup",
+            "Look up a country.",
+            None,
+            {"code": {"description": "ISO country code"}},
+            "read",
+        ),
+        ("open_manager", "Launches the desktop app.", None, {}, "critical"),
+        ("plugins_reload", "Reload plugin steps from a directory.", None, {}, "critical"),
+        ("web_request", "Raw HTTP request to any controller URL.", None, {}, "critical"),
+    ],
+)
+def test_signs_of_writing_raise_a_read_verb(
+    name: str,
+    description: str | None,
+    annotations: dict[str, Any] | None,
+    schema: dict[str, Any],
+    expected: str,
+) -> None:
+    verdict = classify(name, description, annotations, {"type": "object", "properties": schema})
+    assert verdict.risk_class == expected, verdict
 
 
 def decide(document: dict[str, Any], tool: str, server: str = "up") -> tuple[str, str | None]:

@@ -421,6 +421,9 @@ def classify(
         reasons["destructive"].append("annotated destructive")
     if hints.get("readOnlyHint") is True:
         reasons["read"].append("annotated read-only")
+    if hints.get("readOnlyHint") is False:
+        # The server says it changes something (a cache, a timestamp): never a read.
+        reasons["write"].append("annotated not read-only")
     highest = max((r for r in RISK_CLASSES if reasons[r]), key=RISK_RANK.__getitem__, default=None)
     if highest is None or reasons[highest] == ["annotated read-only"]:
         # Read-only needs the name to say so: an annotation alone cannot lower the class.
