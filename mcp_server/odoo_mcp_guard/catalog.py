@@ -367,6 +367,7 @@ _CONTROL_VALUES: dict[str, RiskClass] = {
         _words("replace update write append create insert put patch post set add edit"), "write"
     ),
 }
+_SQL = re.compile(r"\bsql\b")
 _CODE_PARAM = re.compile(r"\b(?:python|javascript|js|script|source code|execut\w*|run|eval\w*)\b")
 
 
@@ -376,16 +377,17 @@ def _schema_signals(schema: Mapping[str, Any], description: str) -> list[tuple[R
     if not isinstance(properties, Mapping):
         return []
     signals: list[tuple[RiskClass, str]] = []
+    read_only_tool = bool(_READ_ONLY_SENTENCE.search(description.lower()))
     for raw_name, spec in properties.items():
         param = "_".join(name_words(str(raw_name)))  # saveTo, save-to, save_to
         spec = spec if isinstance(spec, Mapping) else {}
         about = str(spec.get("description") or "").lower()
         found = _SCHEMA_PARAMS.get(param)
-        if param == "query" and re.search(r"\bsql\b", about):
+        if param == "query" and _SQL.search(about):
             found = ("critical", "takes SQL")
         if param == "code" and _CODE_PARAM.search(about):
             found = ("critical", "takes code or a command")
-        read_only = _READ_ONLY_SENTENCE.search(f"{description.lower()}\n{about}")
+        read_only = read_only_tool or _READ_ONLY_SENTENCE.search(about)
         if found is not None and found[1] == "takes SQL" and read_only:
             found = None  # a SELECT-only query tool, as the description says
         if found is not None:
