@@ -226,8 +226,9 @@ _DESCRIPTION_PHRASES: tuple[tuple[RiskClass, re.Pattern[str]], ...] = (
     (
         "destructive",
         re.compile(
-            r"\b(?:add|create|insert|write|save)\s*(?:/|or|and/or)\s*(?:update|replace|"
-            r"overwrite)\b|\bupsert\w*|\breplac\w* (?:the |an? )?(?:existing|whole|entire)\b"
+            r"\b(?:add|create|insert|write|save)\s*\(?(?:/|or|and/or)\s*(?:update|replace|"
+            r"overwrite)\b|\bupsert\w*|"
+            r"\breplac\w* (?:the |an? )?(?:existing|whole|entire|full|all)\b"
         ),
     ),
     # A tool that says it writes is at least a write, whatever verb its name has.
