@@ -1,10 +1,14 @@
 """The tool catalog: risk classification on real tool definitions (tests/data/tool_corpus.json),
 the ``risk`` section of the policy, and the default approval of destructive tools through a
-real proxy session, with ``tools list`` showing class and reason."""
+real proxy session, with ``tools list`` showing class and reason.
+
+``python tests/test_catalog.py`` prints precision and recall per class on both corpora (the
+table in the README)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from conftest import (
     write_policy,
 )
 
-from odoo_mcp_guard.catalog import RISK_RANK, classify, classify_definition
+from odoo_mcp_guard.catalog import RISK_CLASSES, RISK_RANK, classify, classify_definition
 from odoo_mcp_guard.policy import PolicyError, load_policy_text
 
 CORPUS = json.loads((Path(__file__).parent / "data" / "tool_corpus.json").read_text("utf-8"))
@@ -39,7 +43,16 @@ def test_the_corpus_is_real_definitions_with_their_source() -> None:
         assert entry["expected"] in RISK_RANK and entry["why"], entry
     per_class = {risk: sum(e["expected"] == risk for e in tools) for risk in RISK_RANK}
     assert min(per_class.values()) >= 10, per_class
-    assert any(e["source"]["repo"].endswith("odoo-claude-mcp") for e in tools)
+    odoo_claude = [e for e in tools if e["source"]["repo"] == "rosenvladimirov/odoo-claude-mcp"]
+    assert len(odoo_claude) >= 170, len(odoo_claude)
+
+
+# What these tools do is nowhere in their definitions (the source shows it): no classifier that
+# reads definitions can see it. A Manager gives them a class override.
+UNSEEABLE = {
+    # Creates and runs an ir.actions.server with Python code; says "create a journal entry".
+    ("odoo-rpc-mcp", "odoo_stock_close_unaccounted_value"),
+}
 
 
 def test_classification_of_real_tools() -> None:
@@ -55,10 +68,48 @@ def test_classification_of_real_tools() -> None:
     total = len(CORPUS["tools"])
     report = f"exact {len(exact)}/{total}; lower {lower}; higher {higher}"
     assert len(exact) / total >= 0.9, report
-    assert len(lower) <= 2, report
-    assert all(gap == -1 for gap, _ in lower), report
+    seen = [(gap, row) for gap, row in lower if row[:2] not in UNSEEABLE]
+    assert len(seen) <= 1, report
+    assert all(gap == -1 for gap, _ in seen), report
     # No critical tool (code, messages, money, rights) passes for a write or a read.
-    assert not [row for _, row in lower if row[2] == "critical"], report
+    assert not [row for _, row in seen if row[2] == "critical"], report
+
+
+def test_no_tool_that_writes_is_classified_read() -> None:
+    """The floor of the issue "Zero bypasses": in either corpus, every tool a reviewer says
+    changes anything (write, destructive, critical) is classified above ``read``, so a policy
+    that holds writes holds all of them."""
+    bypasses = [
+        (entry["server"], entry["tool"]["name"], entry["expected"], verdict.reason)
+        for entry in CORPUS["tools"] + HOLDOUT["tools"]
+        if entry["expected"] != "read"
+        and (verdict := classify_definition(entry["tool"])).risk_class == "read"
+    ]
+    assert not bypasses, bypasses
+
+
+def per_class(entries: list[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
+    """Precision, recall and support of each class: precision of ``write`` is the share of
+    tools classified write that a reviewer calls write."""
+    table: dict[str, tuple[float, float, int]] = {}
+    verdicts = [(e["expected"], classify_definition(e["tool"]).risk_class) for e in entries]
+    for risk in RISK_CLASSES:
+        hits = sum(expected == got == risk for expected, got in verdicts)
+        predicted = sum(got == risk for _, got in verdicts)
+        support = sum(expected == risk for expected, _ in verdicts)
+        table[risk] = (hits / predicted if predicted else 1.0, hits / support, support)
+    return table
+
+
+def test_precision_and_recall_per_class() -> None:
+    """The README's table. Recall of ``read`` may fall (a read tool called write costs no
+    approval by default); precision of ``read`` may not: what is called read reads."""
+    labelled, held_out = per_class(CORPUS["tools"]), per_class(HOLDOUT["tools"])
+    assert labelled["read"][0] == held_out["read"][0] == 1.0, (labelled, held_out)
+    assert labelled["critical"][1] >= 0.95 and held_out["critical"][1] >= 0.7, (labelled, held_out)
+    for risk in RISK_CLASSES:
+        assert labelled[risk][0] >= 0.75 and labelled[risk][1] >= 0.8, (risk, labelled)
+        assert held_out[risk][0] >= 0.75 and held_out[risk][1] >= 0.75, (risk, held_out)
 
 
 HOLDOUT = json.loads(
@@ -67,10 +118,10 @@ HOLDOUT = json.loads(
 
 
 def test_classification_of_held_out_tools() -> None:
-    """79 tools of 16 other servers, labelled without seeing the classifier and never used to
-    tune it (tool_corpus_holdout.json): what to expect on servers nobody looked at. Measured
-    when it arrived: 65 exact (82 %), 7 higher, 7 lower (infrastructure tools a reviewer calls
-    critical: stopping a container, pausing a project, applying a migration)."""
+    """97 tools of 18 other servers, labelled without seeing the classifier and never used to
+    tune it (tool_corpus_holdout.json): what to expect on servers nobody looked at. Measured:
+    85 exact (88 %), 7 higher, 5 lower (infrastructure tools a reviewer calls critical:
+    stopping a container, pausing a project, building an image), none of them read."""
     assert not {(e["server"], e["tool"]["name"]) for e in HOLDOUT["tools"]} & {
         (e["server"], e["tool"]["name"]) for e in CORPUS["tools"]
     }
@@ -126,6 +177,59 @@ def test_annotations_cannot_lower_the_class() -> None:
 )
 def test_names_and_descriptions(name: str, description: str | None, expected: str) -> None:
     assert classify(name, description).risk_class == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "annotations", "schema", "expected"),
+    [
+        # A read verb, and a description or schema that says it writes.
+        ("extract_data", "Extract data. Writes the result back to the record.", None, {}, "write"),
+        (
+            "translate_html",
+            "Translate HTML.",
+            None,
+            {"mode": {"enum": ["extract", "replace"]}},
+            "write",
+        ),
+        ("get_report", "Get a report.", None, {"savePath": {"type": "string"}}, "destructive"),
+        ("list_items", "List items.", None, {"dry_run": {"type": "boolean"}}, "write"),
+        ("get_paper", "Get a paper.", {"readOnlyHint": False}, {}, "write"),
+        ("fetch_and_store", None, None, {}, "write"),
+        ("status_update", None, None, {}, "write"),
+        ("oca_gen_readme", "Generate README for an addon.", None, {}, "write"),
+        ("open_dashboard", None, None, {}, "write"),
+        ("show_settings", "Add/update a saved connection.", None, {}, "destructive"),
+        ("get_stock", "Inserts a quant via raw SQL.", None, {}, "critical"),
+        ("query", "Query the database.", None, {"sql": {"type": "string"}}, "critical"),
+        ("query", "Run a read-only SQL query.", None, {"sql": {"type": "string"}}, "read"),
+        (
+            "lookup",
+            "Look up a value.",
+            None,
+            {"code": {"description": "Python code to run"}},
+            "critical",
+        ),
+        (
+            "lookup",
+            "Look up a country.",
+            None,
+            {"code": {"description": "ISO country code"}},
+            "read",
+        ),
+        ("open_manager", "Launches the desktop app.", None, {}, "critical"),
+        ("plugins_reload", "Reload plugin steps from a directory.", None, {}, "critical"),
+        ("web_request", "Raw HTTP request to any controller URL.", None, {}, "critical"),
+    ],
+)
+def test_signs_of_writing_raise_a_read_verb(
+    name: str,
+    description: str | None,
+    annotations: dict[str, Any] | None,
+    schema: dict[str, Any],
+    expected: str,
+) -> None:
+    verdict = classify(name, description, annotations, {"type": "object", "properties": schema})
+    assert verdict.risk_class == expected, verdict
 
 
 def decide(document: dict[str, Any], tool: str, server: str = "up") -> tuple[str, str | None]:
@@ -259,3 +363,134 @@ async def test_serve_records_its_own_tools_in_the_catalog(tmp_path: Path) -> Non
     # The built-in policy names each of them exactly: the class adds no approval.
     assert rows["odoo_connections"]["decision"] == "allow"
     assert rows["odoo_disconnect"]["decision"] == "require_approval"
+
+
+# An upstream that serves tool definitions verbatim from a JSON file (real ones, from the
+# corpus) and records each call that reaches it, like tests/upstream_server.py.
+VERBATIM_UPSTREAM = """
+import json, sys
+from pathlib import Path
+import anyio
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+
+DEFINITIONS, STATE = Path(sys.argv[1]), Path(sys.argv[2])
+
+async def list_tools(ctx, params):
+    tools = json.loads(DEFINITIONS.read_text("utf-8"))
+    return types.ListToolsResult(tools=[types.Tool.model_validate(t) for t in tools])
+
+async def call_tool(ctx, params):
+    state = json.loads(STATE.read_text("utf-8")) if STATE.exists() else {"calls": []}
+    state["calls"].append({"tool": params.name, "arguments": params.arguments})
+    STATE.write_text(json.dumps(state), "utf-8")
+    return types.CallToolResult(content=[types.TextContent(type="text", text="done")])
+
+async def main():
+    server = Server("verbatim", on_list_tools=list_tools, on_call_tool=call_tool)
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+anyio.run(main)
+"""
+
+# The odoo-claude-mcp tools of the issue "Zero bypasses", with arguments that pass their schema.
+UNDER_RATED_CALLS: dict[str, dict[str, Any]] = {
+    "odoo_web_request": {"path": "/web/session/destroy", "method": "POST"},
+    "open_connection_manager": {},
+    "ai_invoice_plugins_reload": {"plugins_dir": "/tmp/plugins"},
+    "odoo_stock_product_flip_to_storable": {
+        "product_id": 1,
+        "location_id": 8,
+        "quantity": 5,
+        "company_id": 1,
+        "in_date": "2026-01-01",
+    },
+    "user_connection_add": {"alias": "prod", "url": "https://evil.example", "db": "x", "user": "y"},
+    "odoo_translate_html": {
+        "model": "blog.post",
+        "res_id": 1,
+        "field_name": "content",
+        "mode": "replace",
+        "translations": {"bg_BG": "<p>x</p>"},
+    },
+    "ai_invoice_extract": {"attachment_id": 7},
+}
+
+
+def verbatim_upstream(tmp_path: Path, names: list[str]) -> tuple[list[str], Path]:
+    tools = {e["tool"]["name"]: e["tool"] for e in CORPUS["tools"] if e["server"] == "odoo-rpc-mcp"}
+    definitions = tmp_path / "definitions.json"
+    definitions.write_text(json.dumps([tools[name] for name in names]), "utf-8")
+    script = tmp_path / "verbatim_upstream.py"
+    script.write_text(VERBATIM_UPSTREAM, "utf-8")
+    state = tmp_path / "upstream-state.json"
+    state.write_text(json.dumps({"calls": []}), "utf-8")
+    return [sys.executable, str(script), str(definitions), str(state)], state
+
+
+@pytest.mark.anyio
+async def test_under_rated_odoo_claude_tools_are_held_under_a_glob_policy(tmp_path: Path) -> None:
+    """Real odoo-claude-mcp definitions behind the proxy, every tool allowed by a glob: those
+    that run code, launch a program, make raw requests or replace a saved connection are held
+    for approval; those that write back are held where the policy holds writes; reads run."""
+    names = [*UNDER_RATED_CALLS, "ai_search_similar"]
+    upstream, state = verbatim_upstream(tmp_path, names)
+    globbed: dict[str, Any] = {
+        "version": "1",
+        "default": "deny",
+        "rules": {glob: {"action": "allow"} for glob in ("odoo_*", "ai_*", "user_*", "open_*")},
+    }
+    pol = write_policy(tmp_path / "policy.json", globbed)
+    args = proxy_args(tmp_path, pol, upstream=upstream, server_name="odoo-rpc")
+    async with proxy_stdio_client(tmp_path, args) as client:
+        assert {tool.name for tool in (await client.list_tools()).tools} == set(names)
+        for name, arguments in UNDER_RATED_CALLS.items():
+            result = await client.call_tool(name, arguments)
+            risky = name not in ("odoo_translate_html", "ai_invoice_extract")
+            status = (result.structured_content or {}).get("status")
+            assert (status == "pending") is risky, (name, text_of(result))
+        assert not (await client.call_tool("ai_search_similar", {"query": "x"})).is_error
+    reached = [call["tool"] for call in upstream_calls(state)]
+    assert reached == ["odoo_translate_html", "ai_invoice_extract", "ai_search_similar"]
+
+    listing = json.loads(
+        run_cli(
+            tmp_path, "tools", "list", "--server", "odoo-rpc", "--json", "--policy", str(pol)
+        ).stdout
+    )
+    classes = {row["tool"]: row["risk_class"] for row in listing}
+    assert classes == {
+        "odoo_web_request": "critical",
+        "open_connection_manager": "critical",
+        "ai_invoice_plugins_reload": "critical",
+        "odoo_stock_product_flip_to_storable": "critical",
+        "user_connection_add": "destructive",
+        "odoo_translate_html": "write",
+        "ai_invoice_extract": "write",
+        "ai_search_similar": "read",
+    }
+
+    # A server whose writes need approval: the tools that write back are held too.
+    write_policy(
+        pol, {**globbed, "risk": {"require_approval": ["write", "destructive", "critical"]}}
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        for name in ("odoo_translate_html", "ai_invoice_extract"):
+            held = await client.call_tool(name, UNDER_RATED_CALLS[name])
+            assert held.structured_content["status"] == "pending", text_of(held)
+            assert "classified write" in text_of(held)
+        assert not (await client.call_tool("ai_search_similar", {"query": "y"})).is_error
+    reached = [call["tool"] for call in upstream_calls(state)]
+    assert reached[3:] == ["ai_search_similar"]
+
+
+if __name__ == "__main__":
+    # The README's precision/recall table: python tests/test_catalog.py
+    print("| class | labelled: precision | recall | tools | held out: precision | recall | tools |")
+    print("|---|---|---|---|---|---|---|")
+    labelled_table, held_out_table = per_class(CORPUS["tools"]), per_class(HOLDOUT["tools"])
+    for risk in RISK_CLASSES:
+        (p1, r1, n1), (p2, r2, n2) = labelled_table[risk], held_out_table[risk]
+        print(f"| `{risk}` | {p1:.0%} | {r1:.0%} | {n1} | {p2:.0%} | {r2:.0%} | {n2} |")

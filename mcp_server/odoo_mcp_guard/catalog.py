@@ -9,10 +9,13 @@ Risk classes, lowest to highest:
 - ``critical``: runs code, commands or arbitrary queries, sends messages to people, moves
   money, or changes rights, credentials or deployments.
 
-A tool's class comes from three signals: the words of its name, phrases of its description,
-and its annotations. Annotations (``readOnlyHint``, ``destructiveHint``) are hints from a
-server that may not be trustworthy, so every signal can only raise the class: the highest
-wins, and a tool that shows no sign of being read-only is at least ``write``.
+A tool's class comes from four signals: the words of its name, phrases of its description,
+its input schema (a ``mode`` that can be ``replace``, a ``sql`` or ``script`` parameter, a
+path to save to, a ``dry_run`` switch) and its annotations. Annotations (``readOnlyHint``,
+``destructiveHint``) are hints from a server that may not be trustworthy, so every signal can
+only raise the class: the highest wins, and a tool that shows no sign of being read-only is at
+least ``write``. A read verb in the name does not make a tool read-only when its description
+or schema says that it writes ("writes the result back", "add/update", "via raw SQL").
 """
 
 from __future__ import annotations
@@ -109,20 +112,35 @@ _NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
         navigate click fill select hover type press store append import mark star apply
         install enable disable start stop lock unlock publish schedule book register submit
         approve reject close reopen archive restore cancel replace checkout init new make
-        generate build sync drag scroll resize link unstar mkdir touch subscribe unsubscribe
+        generate gen build sync drag scroll resize link unstar mkdir touch subscribe unsubscribe
         invite remember transition configure"""
     ),
     "read": _words(
         """get list read search find fetch show view describe query count status diff log
-        inspect lookup look check validate convert calculate compute screenshot browse
-        history info stats summarize summary echo ping open explain analyze analyse preview
-        retrieve download export tree stat whoami health version resolve directions geocode
+        inspect lookup look check convert calculate compute screenshot browse
+        history info stats summarize summary echo ping explain analyze analyse preview
+        retrieve download export tree stat whoami health version directions geocode
         elevation distance details time metadata schema fields recall think thinking glob
-        grep cat head tail ls peek report connections discover scan monitor watch test
-        verify print render format parse extract translate returns shows lists gets reads
-        searches fetches retrieves"""
+        grep cat head tail ls peek report connections discover scan monitor verify render
+        parse extract translate detect compare recommend returns shows lists gets reads searches
+        fetches retrieves"""
     ),
 }
+# Not read words, though tools that only read use them too: "open" launches programs and opens
+# pull requests, "format" formats disks, "validate" posts an Odoo picking or invoice,
+# "resolve"/"watch"/"print"/"test" resolve issues, subscribe, print on paper, send test hooks.
+
+# Read words that are nouns rather than verbs: a name that starts with one goes on looking for
+# its verb (``report_update`` updates; ``odoo_report`` stays a read). Words that look like
+# verbs but are nouns in tool names (``user_connection_list``) have no class at all.
+_READ_NOUNS = frozenset(
+    _words(
+        """status diff log history info stats summary tree stat health version details time
+        metadata schema fields report connections directions elevation distance"""
+    )
+)
+_NEUTRAL_WORDS = frozenset(_words("connection types labels readme"))
+_CONNECTORS = frozenset(_words("and then or"))
 
 # Nouns that make any non-read verb critical: rights, credentials, secrets, money.
 _SENSITIVE_NOUNS = _words(
@@ -137,12 +155,37 @@ _DESCRIPTION_PHRASES: tuple[tuple[RiskClass, re.Pattern[str]], ...] = (
     (
         "critical",
         re.compile(
-            r"\b(?:execut\w*|runs?|running|eval\w*|invok\w*)\b[^.;:]{0,40}?\b(?:commands?|code|"
+            r"\b(?:execut\w*|exec|runs?|running|eval\w*|invok\w*)\b[^.;:]{0,40}?\b(?:commands?|code|"
             r"scripts?|shell|javascript|js|python|sql|statements?|programs?|process(?:es)?|"
             r"queries|query|expressions?|method)\b"
         ),
     ),
     ("critical", re.compile(r"\barbitrary\b")),
+    # Raw SQL bypasses the application's access rules and constraints, whoever wrote it.
+    (
+        "critical",
+        re.compile(
+            r"\b(?:raw|direct)\s+sql\b|\bsql\s+(?:insert|update|delete|statements?)\b|"
+            r"\bvia\s+sql\b"
+        ),
+    ),
+    (
+        "critical",
+        re.compile(
+            r"\braw\s+(?:https?\s+|api\s+|rest\s+)?(?:requests?|calls?)\b|"
+            r"\brequests?\b[^.;:]{0,20}?\bto any\b"
+        ),
+    ),
+    # Starting a program on the host, or loading code from files.
+    (
+        "critical",
+        re.compile(
+            r"\b(?:launch\w*|spawn\w*)\b[^.;:]{0,40}?\b(?:programs?|process(?:es)?|"
+            r"applications?|apps?|gui|desktop|binar(?:y|ies)|executables?|versions?)\b|"
+            r"\b(?:open\w*|start\w*)\b[^.;:]{0,40}?\b(?:desktop|gui)\b"
+        ),
+    ),
+    ("critical", re.compile(r"\b(?:re)?load(?:s|ing)?\b[^.;:]{0,30}?\bplugins?\b")),
     (
         "critical",
         re.compile(
@@ -164,8 +207,9 @@ _DESCRIPTION_PHRASES: tuple[tuple[RiskClass, re.Pattern[str]], ...] = (
     (
         "critical",
         re.compile(
-            r"\b(?:grant\w*|revok\w*|chang\w*|updat\w*|set\w*|rotat\w*)\b[^.;:]{0,30}?\b(?:"
-            r"permissions?|privileges?|roles?|credentials?|passwords?|secrets?|access rights?)\b"
+            r"\b(?:grant\w*|revok\w*|chang\w*|updat\w*|set\w*|rotat\w*|overwrit\w*|replac\w*|"
+            r"re-?fetch\w*)\b[^.;:]{0,30}?\b(?:permissions?|privileges?|roles?|credentials?|"
+            r"passwords?|secrets?|access rights?|certificates?|certs?|pinned)\b"
         ),
     ),
     ("critical", re.compile(r"\b(?:deploy\w*|shut\s?down\w*|reboot\w*)\b")),
@@ -178,6 +222,25 @@ _DESCRIPTION_PHRASES: tuple[tuple[RiskClass, re.Pattern[str]], ...] = (
         ),
     ),
     ("destructive", re.compile(r"\b(?:cannot|can't|can ?not) be (?:undone|recovered|reverted)\b")),
+    # Add-or-update replaces what is stored under the same key.
+    (
+        "destructive",
+        re.compile(
+            r"\b(?:add|create|insert|write|save)\s*\(?(?:/|or|and/or)\s*(?:update|replace|"
+            r"overwrite)\b|\bupsert\w*|"
+            r"\breplac\w* (?:the |an? )?(?:existing|whole|entire|full|all)\b"
+        ),
+    ),
+    # A tool that says it writes is at least a write, whatever verb its name has.
+    (
+        "write",
+        re.compile(
+            r"\bwrit(?:e|es|ing)\b[^.;:]{0,60}?\bback\b|\bwrite[- _]back\b|"
+            r"^\W*(?:writes?|saves?|stores?|persists?|inserts?|updates?|modif(?:y|ies)|creates?|"
+            r"replaces?|launch(?:es)?|imports?)\b|"
+            r"\b(?:tool|it) (?:writes|saves|stores|updates|modifies|creates|inserts|replaces)\b"
+        ),
+    ),
 )
 _READ_ONLY_SENTENCE = re.compile(
     r"\bread[- ]?only\b|\bno (?:changes|side effects)\b|\bselect (?:query|queries|statements?)\b"
@@ -216,20 +279,28 @@ def _word_class(word: str) -> tuple[RiskClass, str] | None:
 
 def _name_signals(name: str, description: str | None = None) -> list[tuple[RiskClass, str]]:
     """Signals of the name's words. Critical and destructive words count wherever they are;
-    a write word after a read verb is the verb's object (``get_pull_request_comments``).
-    A name with no verb at all is read by the first word of its description."""
+    a write word after a read verb is the verb's object (``get_pull_request_comments``), but
+    not after "and"/"then" (``fetch_and_store`` stores). A name with no verb at all is read
+    by the first word of its description."""
     words = name_words(name)
     joined = f"_{'_'.join(words)}_"
     signals: list[tuple[RiskClass, str]] = []
     verb: tuple[RiskClass, str] | None = None
+    after_connector = False
     for word in words:
-        found = _word_class(word)
+        if word in _CONNECTORS:
+            after_connector = True
+            continue
+        found = None if word in _NEUTRAL_WORDS else _word_class(word)
         if found is None:
             continue
         if found[0] in ("critical", "destructive"):
             signals.append(found)
-        elif verb is None:
+        elif verb is None or verb[1] in _READ_NOUNS:
             verb = found
+        elif after_connector:
+            signals.append(found)
+        after_connector = False
     for risk in ("critical", "destructive"):
         for stem in _NAME_WORDS[risk]:
             if "_" in stem and f"_{stem}_" in joined:
@@ -264,8 +335,79 @@ def _description_signals(description: str) -> list[tuple[RiskClass, str]]:
     return signals
 
 
+# Input-schema parameters, by name, that show what a tool does when called.
+_SCHEMA_PARAMS: dict[str, tuple[RiskClass, str]] = {
+    **dict.fromkeys(("dry_run", "dryrun"), ("write", "has a dry-run switch")),
+    **dict.fromkeys(("write_back", "writeback", "persist"), ("write", "can write back")),
+    "overwrite": ("destructive", "can overwrite"),
+    **dict.fromkeys(
+        _words(
+            """save_path save_to save_as output_path output_file out_path out_file dest_path
+            destination_path target_path download_path"""
+        ),
+        ("destructive", "writes a file at a path the caller chooses"),
+    ),
+    **dict.fromkeys(("sql", "sql_query", "raw_sql"), ("critical", "takes SQL")),
+    **dict.fromkeys(
+        _words(
+            """script javascript python python_code js_code source_code command cmd
+            custom_command shell_command"""
+        ),
+        ("critical", "takes code or a command"),
+    ),
+}
+# Parameters that choose what a multi-purpose tool does, and the choices that change things.
+_CONTROL_PARAMS = frozenset(
+    _words("mode operation op action method strategy on_conflict if_exists conflict")
+)
+_CONTROL_VALUES: dict[str, RiskClass] = {
+    **dict.fromkeys(
+        _words("overwrite delete remove drop truncate purge upsert force"), "destructive"
+    ),
+    **dict.fromkeys(
+        _words("replace update write append create insert put patch post set add edit"), "write"
+    ),
+}
+_SQL = re.compile(r"\bsql\b")
+_CODE_PARAM = re.compile(r"\b(?:python|javascript|js|script|source code|execut\w*|run|eval\w*)\b")
+
+
+def _schema_signals(schema: Mapping[str, Any], description: str) -> list[tuple[RiskClass, str]]:
+    """Signals of the input schema's parameters (``mode: replace``, ``sql``, ``save_path``)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return []
+    signals: list[tuple[RiskClass, str]] = []
+    read_only_tool = bool(_READ_ONLY_SENTENCE.search(description.lower()))
+    for raw_name, spec in properties.items():
+        param = "_".join(name_words(str(raw_name)))  # saveTo, save-to, save_to
+        spec = spec if isinstance(spec, Mapping) else {}
+        about = str(spec.get("description") or "").lower()
+        found = _SCHEMA_PARAMS.get(param)
+        if param == "query" and _SQL.search(about):
+            found = ("critical", "takes SQL")
+        if param == "code" and _CODE_PARAM.search(about):
+            found = ("critical", "takes code or a command")
+        read_only = read_only_tool or _READ_ONLY_SENTENCE.search(about)
+        if found is not None and found[1] == "takes SQL" and read_only:
+            found = None  # a SELECT-only query tool, as the description says
+        if found is not None:
+            signals.append((found[0], f"'{raw_name}' {found[1]}"))
+        if param in _CONTROL_PARAMS and isinstance(spec.get("enum"), list):
+            choices = [str(v) for v in spec["enum"] if str(v).lower() in _CONTROL_VALUES]
+            for risk in ("destructive", "write"):
+                values = [v for v in choices if _CONTROL_VALUES[v.lower()] == risk]
+                if values:
+                    signals.append((risk, f"'{raw_name}' can be '{values[0]}'"))
+                    break
+    return signals
+
+
 def classify(
-    name: str, description: str | None = None, annotations: Mapping[str, Any] | None = None
+    name: str,
+    description: str | None = None,
+    annotations: Mapping[str, Any] | None = None,
+    input_schema: Mapping[str, Any] | None = None,
 ) -> Classification:
     """The risk class of a tool, and the reason for it in a few words."""
     reasons: dict[RiskClass, list[str]] = {risk: [] for risk in RISK_CLASSES}
@@ -275,11 +417,16 @@ def classify(
         note = f"description says '{phrase}'"
         if note not in reasons[risk]:
             reasons[risk].append(note)
+    for risk, note in _schema_signals(input_schema or {}, description or ""):
+        reasons[risk].append(f"schema: {note}")
     hints = annotations or {}
     if hints.get("destructiveHint") is True and hints.get("readOnlyHint") is not True:
         reasons["destructive"].append("annotated destructive")
     if hints.get("readOnlyHint") is True:
         reasons["read"].append("annotated read-only")
+    if hints.get("readOnlyHint") is False:
+        # The server says it changes something (a cache, a timestamp): never a read.
+        reasons["write"].append("annotated not read-only")
     highest = max((r for r in RISK_CLASSES if reasons[r]), key=RISK_RANK.__getitem__, default=None)
     if highest is None or reasons[highest] == ["annotated read-only"]:
         # Read-only needs the name to say so: an annotation alone cannot lower the class.
@@ -296,6 +443,7 @@ def classify_definition(definition: Mapping[str, Any]) -> Classification:
         str(definition.get("name", "")),
         definition.get("description"),
         definition.get("annotations"),
+        definition.get("inputSchema"),
     )
 
 
