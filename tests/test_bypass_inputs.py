@@ -48,7 +48,6 @@ REFUSED_NAMES = [
     ("alice", "ali\u200bce", "invisible"),
     ("alice", "\u202ealice", "invisible"),
     ("alice", "alice\x1b[0m", "control"),
-    ("alice", "   ", "empty"),
     ("alice", "stdio:", "no letter or digit"),
 ]
 

@@ -509,6 +509,10 @@ class PolicySource:
 
     A file that fails to load never replaces a good policy; with no good one at all,
     ``current()`` raises PolicyUnavailable and every call is refused.
+
+    Once ``start()``ed (a server), a background thread re-reads the file and ``current()``
+    never touches it: a slow disk or a large policy cannot hold up the event loop. Without
+    it (the CLI, a test), ``current()`` re-reads a changed file itself.
     """
 
     def __init__(self, path: Path | None = None, *, check_interval: float = 0.5):
@@ -519,8 +523,26 @@ class PolicySource:
         self._stamp: tuple[int, int, int] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         if path is not None:
             self.refresh()
+
+    def start(self) -> None:
+        if self.path is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._poll, name="policy-file", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.check_interval):
+            try:
+                self.refresh()
+            except Exception:  # never let the poller die: the last good policy stays
+                log.exception("cannot re-read the policy file %s", self.path)
 
     @property
     def version(self) -> str:
@@ -532,7 +554,11 @@ class PolicySource:
         return self.version
 
     def current(self) -> Policy:
-        if self.path is not None and time.monotonic() - self._checked_at >= self.check_interval:
+        if (
+            self.path is not None
+            and self._thread is None
+            and time.monotonic() - self._checked_at >= self.check_interval
+        ):
             self.refresh()
         if self._policy is None:
             raise PolicyUnavailable(f"no valid policy is loaded ({self.last_error})")

@@ -495,6 +495,8 @@ class Store:
         """Approve or reject a pending request. The approver must not be the requester."""
         now = time.time() if now is None else now
         approver = approver.strip()
+        if not approver:
+            raise ApprovalError("an approver name is required")
         problem = check_approver(approver)
         if problem is not None:
             raise ApprovalError(f"approver name refused: {problem}")
