@@ -157,7 +157,7 @@ def test_import_both_shapes_never_replaces_and_never_prints_secrets(tmp_path):
         ('[{"alias": "a"}]', "connections[0].url: Field required"),
         ('[{"alias": "a b", "url": "u", "db": "d", "username": "u"}]', "connections[0].alias"),
         (
-            '[{"alias": "a", "url": "u", "db": "d", "username": "u", "protocol": "ftp"}]',
+            '[{"alias": "a", "url": "http://u", "db": "d", "username": "u", "protocol": "ftp"}]',
             "connections[0].protocol",
         ),
         ('["prod"]', "connections[0]: expected an object"),

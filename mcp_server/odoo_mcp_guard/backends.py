@@ -38,15 +38,13 @@ class Backend:
     _started: bool = field(default=False, repr=False)
 
     def start(self) -> None:
-        if isinstance(self.policy, OdooPolicySource):
-            self.policy.start()
+        self.policy.start()  # both sources re-read their policy off the event loop
         if self.flusher is not None:
             self.flusher.start()
         self._started = True
 
     def close(self) -> None:
-        if isinstance(self.policy, OdooPolicySource):
-            self.policy.stop()
+        self.policy.stop()
         if self.flusher is not None and self._started:
             self.flusher.stop()
         if self.rate_limiter is not None:

@@ -19,7 +19,8 @@ from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.catalog import classify_definition
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
-from odoo_mcp_guard.names import SERVER_NAME_RE
+from odoo_mcp_guard.files import FileReadError, read_regular_file
+from odoo_mcp_guard.names import SERVER_NAME_RE, json_shown, shown
 from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
 from odoo_mcp_guard.store import (
     ApprovalError,
@@ -33,6 +34,7 @@ from odoo_mcp_guard.store import (
 
 PROG = "odoo-mcp-guard"
 POLICY_ENV = "MCP_GUARD_POLICY"
+MAX_IMPORT_BYTES = 4 << 20  # a connections export is a few kilobytes
 
 
 class UsageError(Exception):
@@ -40,7 +42,8 @@ class UsageError(Exception):
 
 
 def _print_json(value: Any) -> None:
-    print(data_to_json(value))
+    # Names and connection fields come from agents: nothing in them may act on a terminal.
+    print(json_shown(data_to_json(value)))
 
 
 def _when(timestamp: float | None) -> str:
@@ -178,11 +181,11 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
                 f" -> {pin.pending_hash[:12]}" if pin.pending_hash else ""
             )
             print(
-                f"{pin.server}  {pin.tool:<24} {risk.risk_class if risk else '-':<11} "
-                f"{action:<16} {state:<32} {hashes}"
+                f"{shown(pin.server)}  {shown(pin.tool):<24} "
+                f"{risk.risk_class if risk else '-':<11} {action:<16} {state:<32} {hashes}"
             )
             if risk is not None:
-                print(f"    class: {risk.reason}")
+                print(f"    class: {shown(risk.reason)}")
     return 0
 
 
@@ -201,11 +204,14 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     try:
         policy = load_policy_file(Path(args.file))
     except PolicyError as exc:
-        print(f"{PROG}: {exc.source}: invalid policy ({len(exc.faults)} faults)", file=sys.stderr)
+        print(
+            f"{PROG}: {shown(exc.source)}: invalid policy ({len(exc.faults)} faults)",
+            file=sys.stderr,
+        )
         for fault in exc.faults:
-            print(f"  {fault}", file=sys.stderr)
+            print(f"  {shown(fault)}", file=sys.stderr)
         return 1
-    print("\n".join(policy.describe()))
+    print("\n".join(shown(line) for line in policy.describe()))
     return 0
 
 
@@ -217,7 +223,7 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(policy.document.to_json_dict())
     else:
-        print("\n".join(policy.describe()))
+        print("\n".join(shown(line) for line in policy.describe()))
     return 0
 
 
@@ -226,8 +232,8 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 
 def _request_line(request: ApprovalRequest) -> str:
     return (
-        f"{request.ref}  {request.state:<9}  {request.tool:<20}  by {request.principal}  "
-        f"filed {_when(request.created_at)}"
+        f"{request.ref}  {request.state:<9}  {shown(request.tool):<20}  "
+        f"by {shown(request.principal)}  filed {_when(request.created_at)}"
     )
 
 
@@ -276,7 +282,7 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(request.summary())
     else:
-        print("\n".join(_request_detail(request)))
+        print("\n".join(shown(line) for line in _request_detail(request)))
     return 0
 
 
@@ -285,11 +291,11 @@ def _decide(args: argparse.Namespace, approve: bool) -> int:
     request = _get_request(store, args.id)
     decided = store.decide(request.id, approve=approve, approver=args.approver, note=args.note)
     verb = "approved" if approve else "rejected"
-    print(f"{decided.ref} {verb} by {decided.decided_by}")
+    print(f"{decided.ref} {verb} by {shown(decided.decided_by)}")
     if approve:
         print(
-            f"valid until {_when(decided.expires_at)}, for one call of {decided.tool} "
-            f"by {decided.principal} with the same arguments"
+            f"valid until {_when(decided.expires_at)}, for one call of {shown(decided.tool)} "
+            f"by {shown(decided.principal)} with the same arguments"
         )
     return 0
 
@@ -331,7 +337,7 @@ def _connection_from(entry: Any, index: int) -> Connection:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise UsageError(f"connections[{index}].{where}: {first['msg']}") from None
+        raise UsageError(f"connections[{index}].{shown(where)}: {shown(first['msg'])}") from None
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
@@ -342,23 +348,25 @@ def cmd_connections_list(args: argparse.Namespace) -> int:
         print("no connections")
     else:
         for conn in connections:
+            # A newline in a stored field must not forge a row, nor an ESC drive the terminal.
             print(
-                f"{conn['alias']:<16} {conn['url']}  db={conn['db']}  user={conn['username']}  "
-                f"{conn['protocol']}"
+                f"{shown(conn['alias']):<16} {shown(conn['url'])}  db={shown(conn['db'])}  "
+                f"user={shown(conn['username'])}  {shown(conn['protocol'])}"
             )
     return 0
 
 
 def cmd_connections_import(args: argparse.Namespace) -> int:
+    name = shown(args.file)
     try:
-        data = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{args.file}: not valid JSON: {exc}") from None
+        data = json.loads(read_regular_file(Path(args.file), MAX_IMPORT_BYTES).decode("utf-8"))
+    except FileReadError as exc:
+        raise UsageError(f"cannot read {name}: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, a 5000-digit integer, depth
+        raise UsageError(f"{name}: not valid JSON: {shown(exc)}") from None
     entries = data.get("connections") if isinstance(data, dict) else data
     if not isinstance(entries, list):
-        raise UsageError(f'{args.file}: expected a list of connections or {{"connections": [...]}}')
+        raise UsageError(f'{name}: expected a list of connections or {{"connections": [...]}}')
     connections = [_connection_from(entry, index) for index, entry in enumerate(entries)]
     store = _store(args)
     added, skipped = [], []
@@ -382,8 +390,8 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
         for event in events:
             ref = f" {event.request_ref}" if event.request_ref else ""
             print(
-                f"{event.time}  {event.outcome:<17} {event.tool:<20} {event.principal}{ref}"
-                f"  {event.detail}".rstrip()
+                f"{event.time}  {event.outcome:<17} {shown(event.tool):<20} "
+                f"{shown(event.principal)}{ref}  {shown(event.detail)}".rstrip()
             )
     return 0
 
@@ -620,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (UsageError, ApprovalError, StoreError, TokenError, PolicyError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {shown(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

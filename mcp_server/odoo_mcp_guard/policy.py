@@ -12,10 +12,12 @@ import fnmatch
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from json.decoder import scanstring
 from pathlib import Path
@@ -32,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from odoo_mcp_guard.catalog import RISK_RANK, Classification, RiskClass
+from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import SERVER_NAME_RE, canonical_json
 
 log = logging.getLogger(__name__)
@@ -373,16 +376,56 @@ class _Locator:
                 return pos + 1
         if char == '"':
             return scanstring(text, pos + 1)[1]
-        for literal in ("true", "false", "null"):
+        for literal in ("true", "false", "null", "NaN", "Infinity", "-Infinity"):
             if text.startswith(literal, pos):
                 return pos + len(literal)
-        return _NUMBER.match(text, pos).end()
+        return _NUMBER.match(text, pos).end()  # type: ignore[union-attr]
 
     def line_of(self, loc: tuple[Any, ...]) -> int:
         # A missing field has no line of its own: report the object that lacks it.
         while loc and loc not in self.lines:
             loc = loc[:-1]
         return self.lines.get(loc, 1)
+
+
+MAX_NUMBER_DIGITS = 30  # no setting needs more; Python refuses ints past 4300 digits anyway
+
+
+@dataclass(frozen=True, slots=True)
+class _BadNumber:
+    """A number JSON allows but a policy cannot hold; reported with its line and path."""
+
+    why: str
+
+    @staticmethod
+    def constant(name: str) -> _BadNumber:
+        return _BadNumber(f"{name} is not a number a policy can hold (JSON has no {name})")
+
+    @staticmethod
+    def integer(digits: str) -> int | _BadNumber:
+        if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+            return _BadNumber(f"a number of {len(digits.lstrip('-'))} digits is too long")
+        return int(digits)
+
+    @staticmethod
+    def real(digits: str) -> float | _BadNumber:
+        value = float(digits)
+        if len(digits) > MAX_NUMBER_DIGITS * 3 or not math.isfinite(value):
+            return _BadNumber(f"{digits[:20]}{'…' if len(digits) > 20 else ''} is out of range")
+        return value
+
+
+def _bad_numbers(data: Any) -> Iterator[tuple[tuple[Any, ...], _BadNumber]]:
+    """Every ``_BadNumber`` in the parsed document, with its path (iteratively: no depth limit)."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _BadNumber):
+            yield path, value
+        elif isinstance(value, dict):
+            stack.extend(((*path, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*path, index), item) for index, item in reversed(list(enumerate(value))))
 
 
 def load_policy_text(text: str, source: str = "<policy>") -> Policy:
@@ -392,15 +435,26 @@ def load_policy_text(text: str, source: str = "<policy>") -> Policy:
             source, [f"line 1: $: the policy is larger than {MAX_POLICY_BYTES} bytes"]
         )
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text,
+            parse_constant=_BadNumber.constant,
+            parse_int=_BadNumber.integer,
+            parse_float=_BadNumber.real,
+        )
+        locator = _Locator(text)
     except json.JSONDecodeError as exc:
         raise PolicyError(
             source, [f"line {exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"]
         ) from None
     except RecursionError:
         raise PolicyError(source, ["line 1: $: the document is nested too deeply"]) from None
-    locator = _Locator(text)
     faults = [f"line {line}: {_json_path(loc)}: duplicate key" for loc, line in locator.duplicates]
+    bad_numbers = list(_bad_numbers(data))
+    if bad_numbers:
+        faults += [
+            f"line {locator.line_of(loc)}: {_json_path(loc)}: {bad.why}" for loc, bad in bad_numbers
+        ]
+        raise PolicyError(source, faults)
     if not isinstance(data, dict):
         faults.append(f"line 1: $: the policy must be a JSON object, not {type(data).__name__}")
         raise PolicyError(source, faults)
@@ -438,10 +492,11 @@ _TYPE_TAGS = frozenset(
 
 
 def load_policy_file(path: Path) -> Policy:
+    """Load a policy file: a regular file of at most MAX_POLICY_BYTES, never waited on."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+        raw = read_regular_file(path, MAX_POLICY_BYTES)
+    except FileReadError as exc:
+        raise PolicyError(str(path), [str(exc)]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -454,6 +509,10 @@ class PolicySource:
 
     A file that fails to load never replaces a good policy; with no good one at all,
     ``current()`` raises PolicyUnavailable and every call is refused.
+
+    Once ``start()``ed (a server), a background thread re-reads the file and ``current()``
+    never touches it: a slow disk or a large policy cannot hold up the event loop. Without
+    it (the CLI, a test), ``current()`` re-reads a changed file itself.
     """
 
     def __init__(self, path: Path | None = None, *, check_interval: float = 0.5):
@@ -464,8 +523,26 @@ class PolicySource:
         self._stamp: tuple[int, int, int] | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         if path is not None:
             self.refresh()
+
+    def start(self) -> None:
+        if self.path is None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._poll, name="policy-file", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.check_interval):
+            try:
+                self.refresh()
+            except Exception:  # never let the poller die: the last good policy stays
+                log.exception("cannot re-read the policy file %s", self.path)
 
     @property
     def version(self) -> str:
@@ -477,7 +554,11 @@ class PolicySource:
         return self.version
 
     def current(self) -> Policy:
-        if self.path is not None and time.monotonic() - self._checked_at >= self.check_interval:
+        if (
+            self.path is not None
+            and self._thread is None
+            and time.monotonic() - self._checked_at >= self.check_interval
+        ):
             self.refresh()
         if self._policy is None:
             raise PolicyUnavailable(f"no valid policy is loaded ({self.last_error})")

@@ -17,7 +17,14 @@ from typing import Any, Literal
 import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.catalog import classify_tool, definition_of
@@ -33,7 +40,7 @@ from odoo_mcp_guard.frontend import (
     run_frontend,
 )
 from odoo_mcp_guard.guard import Guard
-from odoo_mcp_guard.names import TOOL_NAME_RE
+from odoo_mcp_guard.names import TOOL_NAME_RE, check_text, check_url
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.store import ApprovalError, Connection, Store, StoreError
 
@@ -73,12 +80,13 @@ class ConnectArgs(_Args):
 
     _alias = field_validator("alias")(_check_alias)
 
-    @field_validator("url")
+    # The same checks as every other way a connection comes in (store.Connection).
+    _url = field_validator("url")(check_url)
+
+    @field_validator("db", "username")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or any(ch.isspace() for ch in value):
-            raise ValueError("url must be an http:// or https:// URL without spaces")
-        return value
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        return check_text(value, info.field_name or "value")
 
 
 class AliasArgs(_Args):

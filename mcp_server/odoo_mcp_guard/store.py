@@ -9,7 +9,6 @@ import shlex
 import sqlite3
 import threading
 import time
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from odoo_mcp_guard.engines import (
     MIGRATION,
@@ -26,7 +25,15 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
-from odoo_mcp_guard.names import arguments_hash, redact
+from odoo_mcp_guard.names import (
+    arguments_hash,
+    check_approver,
+    check_identity,
+    check_text,
+    check_url,
+    redact,
+    same_person,
+)
 
 DB_FILENAME = "guard.sqlite3"
 
@@ -64,6 +71,14 @@ class Connection(BaseModel):
     api_key: str | None = Field(default=None, max_length=4096)
     protocol: Literal["xmlrpc", "jsonrpc"] = "xmlrpc"
     verify_ssl: bool = True
+
+    # Every way in (odoo_connect, connections import) builds a Connection: one check for all.
+    _url = field_validator("url")(check_url)
+
+    @field_validator("db", "username")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        return check_text(value, info.field_name or "value")
 
     def public(self) -> dict[str, Any]:
         """What an agent or a listing may see: never a password or key."""
@@ -317,7 +332,9 @@ class Store:
 
     @staticmethod
     def _connection(row: sqlite3.Row) -> Connection:
-        return Connection(
+        # Validated when it came in; a row stored before a check existed is still listed
+        # (the CLI escapes what it prints) rather than making the whole listing fail.
+        return Connection.model_construct(
             alias=row["alias"],
             url=row["url"],
             db=row["db"],
@@ -489,6 +506,9 @@ class Store:
         approver = approver.strip()
         if not approver:
             raise ApprovalError("an approver name is required")
+        problem = check_approver(approver)
+        if problem is not None:
+            raise ApprovalError(f"approver name refused: {problem}")
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
@@ -501,6 +521,12 @@ class Store:
             ).fetchone()
             if row["state"] != "pending":
                 raise ApprovalError(f"{request.ref} is {row['state']}, not pending")
+            if check_identity(row["principal"]) is not None:
+                # Fail closed: a requester whose name cannot be read cannot be told apart.
+                raise ApprovalError(
+                    f"{request.ref} was filed under a name that cannot be compared "
+                    f"({check_identity(row['principal'])}): it cannot be approved or rejected"
+                )
             if same_person(approver, row["principal"]):
                 raise ApprovalError(
                     f"{request.ref} was requested by {row['principal']}: "
@@ -801,19 +827,6 @@ class Store:
     def integrity_check(self) -> str:
         with self._lock:
             return self.engine.integrity_check(self._db)
-
-
-def same_person(approver: str, principal: str) -> bool:
-    """Four-eyes comparison, deliberately loose: case, width and spacing tricks count as
-    the same person, and so does the bare user name of a transport principal
-    ("root" for "stdio:root"), so a requester cannot approve under a look-alike name."""
-
-    def norm(value: str) -> str:
-        folded = unicodedata.normalize("NFKC", value).casefold()
-        return "".join(ch for ch in folded if ch.isalnum())
-
-    names = {norm(principal), norm(principal.split(":", 1)[-1])}
-    return approver == principal or norm(approver) in names
 
 
 def data_to_json(value: Any) -> str:
