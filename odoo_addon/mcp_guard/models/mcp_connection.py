@@ -93,7 +93,7 @@ class McpConnection(models.Model):
         # Here and not in @api.ondelete: Odoo skips those under the context key _force_unlink.
         # Only consume() of an approved request puts ids in the in-process allowance.
         if not set(self.ids) <= removal_allowed_ids():
-            raise UserError(
+            raise UserError(  # pylint: disable=no-raise-unlink
                 self.env._("A connection can only be removed by consuming an approved disconnect request.")
             )
         return super(McpConnection, trusted(self)).unlink()

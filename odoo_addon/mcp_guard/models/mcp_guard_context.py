@@ -23,4 +23,7 @@ LIFTING_KEYS = frozenset({"_force_unlink", "tracking_disable", "mail_notrack", "
 def trusted(records):
     """``records`` with a context that keeps every check and trail of the ORM and mail."""
     context = clean_context(records.env.context)  # drops the default_* keys
-    return records.with_context({key: value for key, value in context.items() if key not in LIFTING_KEYS})
+    # a whole new context on purpose: keyword arguments could only add keys, not remove them
+    return records.with_context(  # pylint: disable=context-overridden
+        {key: value for key, value in context.items() if key not in LIFTING_KEYS}
+    )
