@@ -12,7 +12,7 @@ TRICK_CONTEXTS = [
     {"allow_connection_removal": True},
     {"_force_unlink": True},
     {"_force_unlink": True, "active_test": False, "install_mode": True, "module_uninstall": True,
-     "tracking_disable": True, "mail_notrack": True, "force_delete": True},
+     "tracking_disable": True, "mail_notrack": True, "mail_create_nolog": True, "force_delete": True},
     {"default_state": "approved", "default_active": False},
 ]
 
