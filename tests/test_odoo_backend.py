@@ -120,9 +120,13 @@ async def test_disconnect_is_approved_in_odoo_and_runs_once(tmp_path: Path, live
         assert live.admin("mcp.connection", "search_count", [["alias", "=", alias]]) == 0
         assert request(live, ref)["state"] == "done"
 
-        # A replay needs a new approval: a new pending request, nothing else happens.
-        replay_ref, _ = await pending(client, "odoo_disconnect", {"alias": alias})
-        assert replay_ref != ref
+        # A replay needs a new approval, and Odoo files none for a connection that is gone.
+        text = await refused(client, "odoo_disconnect", {"alias": alias})
+        assert f"no connection with alias {alias}" in text
+        assert (
+            live.admin("mcp.approval.request", "search_count", [["connection_alias", "=", alias]])
+            == 1
+        )
         assert "flow" not in [
             c["alias"] for c in (await ok(client, "odoo_connections"))["connections"]
         ]
@@ -320,5 +324,6 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
     async with Client(params, read_timeout_seconds=60) as client:
         listed = await ok(client, "odoo_connections")
         assert isinstance(listed["connections"], list)
+        # Odoo itself answers: it files no request for an alias it does not know
         text = await refused(client, "odoo_disconnect", {"alias": "nothing-here"})
-        assert "Approval required" in text and "in Odoo" in text
+        assert "Odoo: There is no connection with alias nothing-here" in text

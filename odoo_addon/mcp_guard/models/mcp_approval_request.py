@@ -16,6 +16,7 @@ from .mcp_guard_common import (
     is_internal_write,
     redact,
 )
+from .mcp_guard_context import trusted
 
 _logger = logging.getLogger(__name__)
 
@@ -31,10 +32,14 @@ STATES = [
 # fields only the add-on's own methods may write (never a client, whatever its rights)
 PROTECTED_FIELDS = {
     "name", "tool", "arguments", "arguments_hash", "principal", "reason", "requester_id",
-    "company_id", "connection_id", "connection_alias", "state", "approver_id",
+    "company_id", "connection_id", "connection_alias", "connection_url", "connection_db",
+    "connection_login", "state", "approver_id",
     "decision_date", "decision_note", "expires_at", "consumed_at",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
+# what a request for a connection is bound to besides its id, as the approver saw it
+CONNECTION_SNAPSHOT = {"connection_alias": "alias", "connection_url": "url", "connection_db": "db",
+                       "connection_login": "login"}
 
 
 class McpApprovalRequest(models.Model):
@@ -56,6 +61,10 @@ class McpApprovalRequest(models.Model):
     company_id = fields.Many2one("res.company", required=True, readonly=True, default=lambda self: self.env.company)
     connection_id = fields.Many2one("mcp.connection", readonly=True, ondelete="set null", check_company=True)
     connection_alias = fields.Char(readonly=True)
+    # the connection as it was when the request was filed: a later change voids the request
+    connection_url = fields.Char("Connection URL", readonly=True)
+    connection_db = fields.Char("Connection database", readonly=True)
+    connection_login = fields.Char("Connection login", readonly=True)
     state = fields.Selection(STATES, default="pending", required=True, readonly=True, tracking=True, index=True)
     approver_id = fields.Many2one("res.users", "Decided by", readonly=True, tracking=True)
     decision_date = fields.Datetime(readonly=True)
@@ -85,14 +94,15 @@ class McpApprovalRequest(models.Model):
         for vals in vals_list:
             if vals.get("name", "/") == "/":
                 vals["name"] = self.env["ir.sequence"].next_by_code("mcp.approval.request") or "/"
-        return super().create(vals_list)
+        # no default_state=approved from the client's context, and a chatter trail
+        return super(McpApprovalRequest, trusted(self)).create(vals_list)
 
     def write(self, vals):
         if not is_internal_write() and PROTECTED_FIELDS & set(vals):
             raise AccessError(
                 self.env._("Approval requests change only through their actions (approve, reject, cancel, consume).")
             )
-        return super().write(vals)
+        return super(McpApprovalRequest, trusted(self)).write(vals)
 
     # ------------------------------------------------------------------
     # helpers
@@ -268,6 +278,7 @@ class McpApprovalRequest(models.Model):
         reason = reason if isinstance(reason, str) else ""
         digest = arguments_hash(arguments)
         now = fields.Datetime.now()
+        binding = self._connection_binding(tool, arguments)
         existing = self.sudo().search([
             ("tool", "=", tool),
             ("arguments_hash", "=", digest),
@@ -275,6 +286,7 @@ class McpApprovalRequest(models.Model):
             ("principal", "=", principal),
             ("state", "=", "pending"),
             ("expires_at", ">", now),
+            *[(name, "=", value) for name, value in binding.items()],
         ], limit=1)
         if existing:
             return {"id": existing.id, "ref": existing.name, "state": existing.state}
@@ -287,14 +299,8 @@ class McpApprovalRequest(models.Model):
             "requester_id": self.env.uid,
             "company_id": self.env.company.id,
             "expires_at": now + timedelta(seconds=self._expires_in(tool)),
+            **binding,
         }
-        alias = arguments.get("alias")
-        if tool in CONNECTION_TOOLS and isinstance(alias, str):
-            vals["connection_alias"] = alias
-            conn = self.env["mcp.connection"].sudo().search(
-                [("alias", "=", alias), ("owner_id", "=", self.env.uid)], limit=1
-            )
-            vals["connection_id"] = conn.id
         with internal_write():
             req = self.sudo().create(vals)
         if req.tool == "odoo_disconnect":
@@ -303,8 +309,59 @@ class McpApprovalRequest(models.Model):
         return {"id": req.id, "ref": req.name, "state": req.state}
 
     @api.model
+    def _connection_binding(self, tool, arguments):
+        """The caller's connection a request for ``tool`` acts on: its id and, as the approver
+        sees it, its alias, URL, database and login. Consumption acts on that record only
+        (never on whichever connection bears the alias by then) and only while these are
+        unchanged."""
+        if tool not in CONNECTION_TOOLS:
+            return {}
+        alias = arguments.get("alias")
+        if not isinstance(alias, str) or not alias:
+            if tool == "odoo_disconnect":
+                raise UserError(self.env._("odoo_disconnect needs the alias of a connection (a string)."))
+            return {}  # an odoo_connect without an alias replaces nothing
+        conn = self.env["mcp.connection"].sudo().with_context(active_test=False).search(
+            [("alias", "=", alias), ("owner_id", "=", self.env.uid)], limit=1
+        )
+        if not conn:
+            if tool == "odoo_disconnect":
+                raise UserError(self.env._("There is no connection with alias %s to disconnect.", alias))
+            return {"connection_alias": alias, "connection_id": False}  # a new alias replaces nothing
+        return {"connection_id": conn.id, **{name: conn[key] for name, key in CONNECTION_SNAPSHOT.items()}}
+
+    def _binding_broken(self):
+        """Why the connection this request was filed for can no longer be acted on, or ''."""
+        self.ensure_one()
+        if self.tool != "odoo_disconnect" and not self.connection_url:
+            return ""  # not about a connection, or an odoo_connect of a then unknown alias
+        conn = self.sudo().connection_id
+        if not conn:
+            return self.env._("connection %s no longer exists", self.connection_alias)
+        # lock the row: a rename committed meanwhile is seen, a concurrent one waits or fails
+        self.env.cr.execute("SELECT id FROM mcp_connection WHERE id = %s FOR NO KEY UPDATE", (conn.id,))
+        conn.invalidate_recordset()
+        changed = [key for name, key in CONNECTION_SNAPSHOT.items() if conn[key] != self[name]]
+        if conn.owner_id != self.requester_id:
+            changed.append("owner")
+        if changed:
+            return self.env._(
+                "connection %(alias)s changed since the request was filed (%(fields)s)",
+                alias=self.connection_alias, fields=", ".join(changed),
+            )
+        return ""
+
+    @api.model
+    def _request_id(self, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise UserError(self.env._("Invalid request id %s: expected a positive integer.", repr(value)[:60]))
+        return value
+
+    @api.model
     def get_states(self, ids):
-        reqs = self.search([("id", "in", [int(i) for i in ids or []])])  # record rules apply
+        if not isinstance(ids, list):
+            raise UserError(self.env._("ids must be a list of request ids, not %s.", repr(ids)[:60]))
+        reqs = self.search([("id", "in", [self._request_id(i) for i in ids])])  # record rules apply
         return [
             {"id": r.id, "ref": r.name, "state": r.state, "decision_note": r.decision_note or ""}
             for r in reqs
@@ -313,7 +370,7 @@ class McpApprovalRequest(models.Model):
     @api.model
     def consume(self, request_id, tool, arguments_hash):  # pylint: disable=redefined-outer-name
         """Consume an approval once. The approved -> done change is one atomic UPDATE."""
-        req = self.browse(int(request_id)).exists()
+        req = self.browse(self._request_id(request_id)).exists()
         if not req:
             return {"ok": False, "state": "", "message": self.env._("Request not found.")}
         try:
@@ -349,19 +406,20 @@ class McpApprovalRequest(models.Model):
             req.invalidate_recordset()
             return {"ok": False, "state": req.state, "message": self.env._("Approval %s was already consumed.", req.name)}
         req.invalidate_recordset()
-        if req.tool in CONNECTION_TOOLS:
-            # odoo_disconnect removes the connection; an approved odoo_connect
-            # for an existing alias removes the old one so it can be registered again
-            conn = req.sudo().connection_id or self.env["mcp.connection"].sudo().search(
-                [("alias", "=", req.connection_alias), ("owner_id", "=", req.requester_id.id)], limit=1
-            )
-            if conn:
-                with allow_connection_removal(conn.ids):
-                    conn.unlink()
-            elif req.tool == "odoo_disconnect":
-                with internal_write():
-                    req.sudo().write({"state": "failed"})
-                req.sudo().message_post(body=self.env._("No connection with alias %s to remove.", req.connection_alias))
-                return {"ok": False, "state": "failed", "message": self.env._("No connection with alias %s.", req.connection_alias)}
+        broken = req._binding_broken()
+        if broken:
+            with internal_write():
+                req.sudo().write({"state": "failed"})
+            req._release_connection()
+            message = self.env._("Request %(ref)s cannot be carried out: %(why)s. File a new request.",
+                                 ref=req.name, why=broken)
+            req.sudo().message_post(body=message)
+            return {"ok": False, "state": "failed", "message": message}
+        conn = req.sudo().connection_id
+        if req.tool in CONNECTION_TOOLS and conn:
+            # odoo_disconnect removes the connection it was filed for; an approved
+            # odoo_connect of an existing alias removes the old one so it can be registered again
+            with allow_connection_removal(conn.ids):
+                conn.unlink()
         req.sudo().message_post(body=self.env._("Approval consumed by %s.", self.env.user.name))
         return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

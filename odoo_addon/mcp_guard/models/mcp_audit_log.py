@@ -50,17 +50,27 @@ class McpAuditLog(models.Model):
     detail = fields.Text(readonly=True)
     request_ref = fields.Char("Request", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True, default=lambda self: self.env.company)
+    # the Odoo user who sent the event (env.uid in record_batch); ``principal`` is only what
+    # that front-end says about its own client
+    sender_id = fields.Many2one("res.users", "Sent by", required=True, readonly=True, index=True)
     # computed once at creation (record_batch writes it in its INSERT): the log stays append-only
     refused = fields.Boolean(compute="_compute_refused", store=True, readonly=True, index=True)
 
     _sql_constraints = [
-        ("uuid_unique", "unique(uuid)", "This audit event was already recorded."),
+        # per sender: one front-end cannot take a uuid away from another's events
+        ("sender_uuid_unique", "unique(sender_id, uuid)", "This audit event was already recorded."),
     ]
 
     @api.depends("outcome")
     def _compute_refused(self):
         for log in self:
             log.refused = bool(log.outcome) and log.outcome not in PASSED_OUTCOMES
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            vals["sender_id"] = self.env.uid  # who sent it, never what the caller says
+        return super().create(vals_list)
 
     # append-only: there is deliberately no super() call, no write ever reaches the table
     def write(self, vals):  # pylint: disable=method-required-super
@@ -93,7 +103,8 @@ class McpAuditLog(models.Model):
 
     @api.model
     def record_batch(self, events):
-        """Store a batch of events; returns how many were new (idempotent on uuid)."""
+        """Store a batch of events as sent by the caller; returns how many were new
+        (idempotent on the caller's uuids)."""
         self.check_access("create")
         if not isinstance(events, list):
             raise UserError(self.env._("events must be a list"))
@@ -104,17 +115,17 @@ class McpAuditLog(models.Model):
             self.env.cr.execute(
                 """
                 INSERT INTO mcp_audit_log
-                    (uuid, event_time, principal, tool, arguments_hash, outcome, detail,
-                     request_ref, company_id, refused, create_uid, create_date, write_uid, write_date)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    (uuid, event_time, principal, tool, arguments_hash, outcome, detail, request_ref,
+                     company_id, refused, sender_id, create_uid, create_date, write_uid, write_date)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                         now() at time zone 'UTC', %s, now() at time zone 'UTC')
-                ON CONFLICT (uuid) DO NOTHING
+                ON CONFLICT (sender_id, uuid) DO NOTHING
                 RETURNING id
                 """,
                 (
                     event["uuid"], moment, event["principal"], event["tool"], event["arguments_hash"],
                     event["outcome"], event.get("detail") or None, event.get("request_ref") or None,
-                    self.env.company.id, event["outcome"] not in PASSED_OUTCOMES, self.env.uid, self.env.uid,
+                    self.env.company.id, event["outcome"] not in PASSED_OUTCOMES, self.env.uid, self.env.uid, self.env.uid,
                 ),
             )
             if self.env.cr.fetchone():

@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .mcp_guard_common import is_internal_write, removal_allowed_ids
+from .mcp_guard_context import trusted
 
 PROTOCOLS = [("xmlrpc", "XML-RPC"), ("jsonrpc", "JSON-RPC"), ("json2", "JSON-2")]
 AGENT_KEYS = {"alias", "url", "db", "login", "password", "api_key", "protocol"}
@@ -68,7 +69,8 @@ class McpConnection(models.Model):
             if not is_internal_write():
                 # a connection always starts connected, whatever the client sends
                 vals.pop("state", None)
-        return super().create(vals_list)
+        # no default_state / default_owner_id from the client's context, and a chatter trail
+        return super(McpConnection, trusted(self)).create(vals_list)
 
     def write(self, vals):
         # Ending a connection (archive, state change) is only possible through
@@ -83,15 +85,18 @@ class McpConnection(models.Model):
         if "owner_id" in vals and not self.env.user.has_group("mcp_guard.group_mcp_manager"):
             # handing a connection to the agent decides what it will use: managers only
             raise AccessError(self.env._("Only MCP Guard managers can change the owner of a connection."))
-        return super().write(vals)
+        # tracked whatever the context says: a changed alias, URL, database or login
+        # stays visible in the chatter (and voids the requests filed before it)
+        return super(McpConnection, trusted(self)).write(vals)
 
-    @api.ondelete(at_uninstall=False)
-    def _unlink_only_through_approval(self):
-        allowed = removal_allowed_ids()
-        if not set(self.ids) <= allowed:
-            raise UserError(
+    def unlink(self):
+        # Here and not in @api.ondelete: Odoo skips those under the context key _force_unlink.
+        # Only consume() of an approved request puts ids in the in-process allowance.
+        if not set(self.ids) <= removal_allowed_ids():
+            raise UserError(  # pylint: disable=no-raise-unlink
                 self.env._("A connection can only be removed by consuming an approved disconnect request.")
             )
+        return super(McpConnection, trusted(self)).unlink()
 
     def action_view_requests(self):
         self.ensure_one()

@@ -221,6 +221,7 @@ class TestApproval(McpGuardCase):
     def test_record_rules_requests(self):
         mine = self.Request.browse(self.file(self.user, tool="odoo_x", arguments={})["id"])
         agent_req = self.Request.browse(self.file(self.agent)["id"])
+        self.Connection.with_user(self.agent2).create({"alias": "c2", "url": "u", "db": "d", "login": "l"})
         other_co = self.Request.browse(self.file(self.agent2, arguments={"alias": "c2"})["id"])
         self.assertEqual(self.Request.with_user(self.user).search([]), mine)
         self.assertEqual(self.Request.with_user(self.agent).search([]), agent_req)
@@ -261,3 +262,76 @@ class TestApproval(McpGuardCase):
         listed = self.Connection.with_user(self.agent).list_for_agent()
         self.assertEqual([(c["alias"], c["url"], c["password"]) for c in listed],
                          [("prod", "https://new.example.com", "new-pw")])
+
+    def test_context_cannot_file_an_approved_request(self):
+        ctx = {"default_state": "approved", "default_approver_id": self.approver.id, "tracking_disable": True}
+        res = self.Request.with_user(self.agent).with_context(**ctx).file_request(
+            "odoo_disconnect", {"alias": "prod"}, "agent:test", "")
+        req = self.Request.browse(res["id"])
+        self.assertEqual((res["state"], req.state, req.approver_id), ("pending", "pending", self.env["res.users"]))
+        self.assertFalse(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect",
+                                                                   self.digest({"alias": "prod"}))["ok"])
+        self.assertTrue(self.prod.exists())
+
+    def test_disconnect_of_unknown_alias_refused(self):
+        for args in ({"alias": "ghost"}, {"alias": ""}, {"alias": ["prod"]}, {}):
+            with self.assertRaises(UserError):
+                self.file(self.agent, arguments=args)
+        with self.assertRaises(UserError):  # another owner's alias is unknown to this caller
+            self.file(self.user, arguments={"alias": "prod"})
+        self.assertFalse(self.Request.search([("tool", "=", "odoo_disconnect")]))
+
+    def test_rename_after_filing_removes_nothing(self):
+        """A request acts on the record it was filed for, never on whoever bears the alias later."""
+        mine = self.Connection.with_user(self.user).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
+        # an odoo_connect filed for an alias that does not exist yet replaces nothing ...
+        args = {"alias": "x", "url": "https://new.example.com", "db": "n", "login": "n"}
+        res = self.approved(self.user, tool="odoo_connect", arguments=args)
+        mine.with_user(self.user).write({"alias": "x"})  # ... even once the user named theirs "x"
+        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args))
+        self.assertTrue(result["ok"], result)
+        self.assertTrue(mine.exists())
+        # a disconnect filed for "x", then the user swaps names: consumption fails, nothing goes
+        other = self.Connection.with_user(self.user).create({"alias": "y", "url": "u", "db": "d", "login": "l"})
+        res = self.approved(self.user, arguments={"alias": "x"})
+        mine.with_user(self.user).write({"alias": "x-old"})
+        self.env.flush_all()  # two calls, as over RPC: the unique alias holds after each
+        other.with_user(self.user).write({"alias": "x"})
+        result = self.Request.with_user(self.user).consume(res["id"], "odoo_disconnect", self.digest({"alias": "x"}))
+        self.assertEqual((result["ok"], result["state"]), (False, "failed"))
+        self.assertIn("alias", result["message"])
+        self.assertTrue(mine.exists() and other.exists())
+        self.assertEqual(mine.state, "connected")  # released
+        self.assertEqual(self.Request.browse(res["id"]).state, "failed")
+
+    def test_changed_connection_voids_request(self):
+        """A new URL, database, login or owner between filing and consumption makes consumption fail."""
+        args_hash = self.digest({"alias": "prod"})
+        for vals in ({"url": "https://evil.example.com"}, {"db": "other"}, {"login": "root"},
+                     {"owner_id": self.user.id}):
+            res = self.approved()
+            before = {key: self.prod[key] for key in vals}
+            self.prod.with_user(self.manager).write(vals)
+            result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
+            self.assertEqual((result["ok"], result["state"]), (False, "failed"), vals)
+            self.assertIn(next(iter(vals)).replace("_id", ""), result["message"])
+            self.assertTrue(self.prod.exists())
+            self.prod.with_user(self.manager).write(
+                {key: value.id if key == "owner_id" else value for key, value in before.items()}
+            )
+        # unchanged (or changed back), a new approval removes it
+        res = self.approved()
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)["ok"])
+        self.assertFalse(self.prod.exists())
+
+    def test_bad_request_ids(self):
+        for bad in ("abc", "12", None, 1.5, True, -3, 0, [1], {"id": 1}):
+            with self.assertRaisesRegex(UserError, "Invalid request id"):
+                self.Request.with_user(self.agent).consume(bad, "odoo_disconnect", "x")
+            with self.assertRaisesRegex(UserError, "Invalid request id"):
+                self.Request.with_user(self.agent).get_states([bad])
+        with self.assertRaisesRegex(UserError, "abc"):
+            self.Request.with_user(self.agent).get_states([1, "abc"])
+        for bad in ("1", 1, None, {"ids": [1]}):
+            with self.assertRaisesRegex(UserError, "ids must be a list"):
+                self.Request.with_user(self.agent).get_states(bad)

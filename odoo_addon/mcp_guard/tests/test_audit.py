@@ -1,7 +1,7 @@
 import uuid
 
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import McpGuardCase
 
@@ -30,7 +30,7 @@ class TestAudit(McpGuardCase):
         first = logs.filtered(lambda r: r.uuid == events[0]["uuid"])
         self.assertEqual(str(first.event_time), "2026-11-25 01:02:03.123456")  # microseconds kept for ordering
         self.assertEqual(first.outcome, "approval_pending")
-        self.assertEqual(first.create_uid, self.agent)
+        self.assertEqual(first.sender_id, self.agent)
         # approvers can read the trail
         self.assertEqual(len(self.Audit.with_user(self.approver).search([("id", "in", logs.ids)])), 3)
 
@@ -64,3 +64,23 @@ class TestAudit(McpGuardCase):
         one = event()
         self.assertEqual(self.Audit.with_user(self.agent).record_batch([one, dict(one), event()]), 2)
         self.assertEqual(self.Audit.search_count([("uuid", "=", one["uuid"])]), 1)
+
+    def test_sender_recorded_and_uuids_per_sender(self):
+        """The row names the Odoo user who sent it; one agent's uuid never drops another's event."""
+        ctx = {"mail_create_nolog": True, "no_reset_password": True}
+        other = new_test_user(self.env, "mcp_agent_b", "mcp_guard.group_mcp_agent", context=ctx)
+        shared = event(principal="agent:b")
+        self.assertEqual(self.Audit.with_user(self.agent).record_batch([shared]), 1)
+        self.assertEqual(self.Audit.with_user(other).record_batch([dict(shared, detail="b's own")]), 1)
+        self.assertEqual(self.Audit.with_user(other).record_batch([shared]), 0)  # a replay of its own
+        logs = self.Audit.search([("uuid", "=", shared["uuid"])])
+        self.assertEqual(sorted(logs.mapped("sender_id").ids), sorted((self.agent | other).ids))
+        self.assertEqual(logs.filtered(lambda r: r.sender_id == other).detail, "b's own")
+        # a sender given by the client is refused by record_batch and ignored by create
+        with self.assertRaises(UserError):
+            self.Audit.with_user(other).record_batch([dict(event(), sender_id=self.agent.id)])
+        made = self.Audit.with_user(other).create({
+            "uuid": "x-1", "event_time": "2026-11-25 01:02:03", "principal": "p", "tool": "t",
+            "outcome": "allowed", "sender_id": self.agent.id,
+        })
+        self.assertEqual(made.sudo().sender_id, other)

@@ -28,7 +28,8 @@ class TestConsumeConcurrency(TransactionCase):
                 req = env["mcp.approval.request"].create({
                     "tool": "odoo_disconnect", "arguments": "{}", "arguments_hash": self.digest,
                     "principal": "race", "requester_id": self.admin_id, "connection_id": conn.id,
-                    "connection_alias": "race", "state": "approved", "approver_id": SUPERUSER_ID,
+                    "connection_alias": "race", "connection_url": "https://race.example.com",
+                    "connection_db": "race", "connection_login": "bot", "state": "approved", "approver_id": SUPERUSER_ID,
                     "expires_at": fields.Datetime.now() + timedelta(hours=1),
                 })
             # two real transactions must see the data: committed here, removed in _cleanup

@@ -3,11 +3,17 @@ from odoo.tests import tagged
 
 from .common import McpGuardCase
 
+# our own flags under guessable names, and every key by which Odoo's ORM or mail skips a
+# check or a trail (odoo/models.py, odoo/addons/base/models/ir_model.py MODULE_UNINSTALL_FLAG,
+# mail/models/mail_thread.py): none may end a connection or approve a request
 TRICK_CONTEXTS = [
     {"mcp_guard_allow_disconnect": True},
     {"mcp_guard_internal_write": True},
     {"allow_connection_removal": True},
-    {"force_delete": True, "install_mode": True, "module_uninstall": True},
+    {"_force_unlink": True},
+    {"_force_unlink": True, "active_test": False, "install_mode": True, "module_uninstall": True,
+     "tracking_disable": True, "mail_notrack": True, "mail_create_nolog": True, "force_delete": True},
+    {"default_state": "approved", "default_active": False},
 ]
 
 
@@ -62,7 +68,7 @@ class TestConnection(McpGuardCase):
                 self.prod.with_user(self.manager).with_context(**ctx).unlink()
             with self.assertRaises(UserError):
                 self.prod.sudo().with_context(**ctx).unlink()
-        with self.assertRaises(AccessError):  # the agent has no unlink right at all
+        with self.assertRaises(UserError):  # the agent neither (no group has the unlink right)
             self.prod.with_user(self.agent).unlink()
         self.assertTrue(self.prod.exists())
 
@@ -133,3 +139,54 @@ class TestConnection(McpGuardCase):
         ).search([])
         self.assertIn(other_co, manager_sees)
         self.assertIn(mine, manager_sees)
+
+    def test_force_unlink_as_admin_orm_and_server_action(self):
+        """Odoo skips @api.ondelete under _force_unlink: the refusal lives in unlink() itself."""
+        for user in (self.admin, self.manager):
+            with self.assertRaises(UserError):
+                self.prod.with_user(user).with_context(_force_unlink=True).unlink()
+        with self.assertRaises(UserError):
+            self.prod.sudo().with_context(_force_unlink=True, active_test=False).unlink()
+        model = self.env["ir.model"]._get("mcp.connection")
+        for code in (
+            "records.with_context(_force_unlink=True).unlink()",
+            "records.sudo().with_context(_force_unlink=True).unlink()",
+            "records.sudo().with_context(_force_unlink=True).action_archive()",
+            "records.sudo().with_context(_force_unlink=True, tracking_disable=True).write({'active': False})",
+        ):
+            action = self.env["ir.actions.server"].create(
+                {"name": "end it", "model_id": model.id, "state": "code", "code": code}
+            )
+            with self.assertRaises(UserError):
+                action.with_user(self.admin).with_context(
+                    active_model="mcp.connection", active_id=self.prod.id, active_ids=self.prod.ids
+                ).run()
+        self.assertTrue(self.prod.exists())
+        self.assertTrue(self.prod.active)
+        # nobody holds the unlink right: the UI offers no Delete, whoever is logged in
+        for user in (self.user, self.approver, self.manager, self.admin, self.agent):
+            self.assertFalse(self.Connection.with_user(user).has_access("unlink"))
+
+    def test_context_fills_no_state(self):
+        """default_* keys of the client's context never set a protected field at create."""
+        conn = self.Connection.with_user(self.user).with_context(default_state="disconnect_pending").create(
+            {"alias": "mine", "url": "u", "db": "d", "login": "l"}
+        )
+        self.assertEqual(conn.state, "connected")
+
+    def test_changes_tracked_whatever_the_context(self):
+        """A rename or a new URL/database/login by the owner stays in the chatter trail."""
+        conn = self.Connection.with_user(self.user).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
+        self.env.cr.precommit.run()  # the create's own commit: tracking starts after it
+        conn.with_user(self.user).with_context(tracking_disable=True, mail_notrack=True).write(
+            {"alias": "mine2", "url": "https://other.example.com", "db": "d2", "login": "l2"}
+        )
+        self.env.flush_all()
+        self.env.cr.precommit.run()  # mail writes its tracking values at commit
+        tracked = conn.sudo().message_ids.tracking_value_ids
+        changes = {(v.field_id.name, v.old_value_char, v.new_value_char) for v in tracked}
+        self.assertLessEqual(
+            {("alias", "mine", "mine2"), ("url", "u", "https://other.example.com"), ("db", "d", "d2"),
+             ("login", "l", "l2")},
+            changes,
+        )

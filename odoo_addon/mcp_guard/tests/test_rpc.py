@@ -63,6 +63,11 @@ class TestRpcContract(HttpCase):
                 self.call_as("rpc_manager", "mcp.connection", "unlink", [conn_id], context=ctx)
             with self.assertRaises(Fault):
                 self.call_as("rpc_manager", "mcp.connection", "write", [conn_id], {"active": False}, context=ctx)
+            with self.assertRaises(Fault):
+                self.call_as("admin", "mcp.connection", "unlink", [conn_id], context=ctx)
+            with self.assertRaises(Fault):
+                self.call_as("admin", "mcp.connection", "action_archive", [conn_id], context=ctx)
+        self.assertTrue(self.env["mcp.connection"].browse(conn_id).exists())
         self.assertEqual(self.call("mcp.approval.request", "get_states", [filed["id"]])[0]["state"], "pending")
         not_yet = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
         self.assertFalse(not_yet["ok"])
@@ -105,3 +110,24 @@ class TestRpcContract(HttpCase):
         after = self.call("mcp.tool.rule", "get_policy_document")
         self.assertNotEqual(after["etag"], before)
         self.assertEqual(after["policy"]["hide"], ["odoo_disconnect"])
+
+    def test_bad_ids_answered_clearly(self):
+        """A bad request id is a fault naming it, not a bare ValueError."""
+        for method, args in (("get_states", (["abc"],)), ("consume", ("abc", "odoo_disconnect", "x"))):
+            with self.assertRaises(Fault) as caught:
+                self.call("mcp.approval.request", method, *args)
+            self.assertIn("Invalid request id 'abc'", caught.exception.faultString)
+            self.assertNotIn("ValueError", caught.exception.faultString)
+
+    def test_admin_force_unlink_over_xmlrpc(self):
+        """execute_kw as administrator with _force_unlink (which skips @api.ondelete) removes nothing."""
+        conn = self.env["mcp.connection"].with_user(self.agent).create(
+            {"alias": "keep", "url": "https://erp.example.com", "db": "prod", "login": "bot"}
+        )
+        for login in ("admin", "rpc_manager"):
+            for method, args in (("unlink", ()), ("write", ({"active": False},)), ("action_archive", ())):
+                with self.assertRaises(Fault):
+                    self.call_as(login, "mcp.connection", method, [conn.id], *args,
+                                 context={"_force_unlink": True, "tracking_disable": True})
+        self.assertTrue(conn.exists())
+        self.assertTrue(conn.active)
