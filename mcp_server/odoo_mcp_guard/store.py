@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from odoo_mcp_guard.engines import (
     MIGRATION,
@@ -26,7 +26,7 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
-from odoo_mcp_guard.names import arguments_hash, redact
+from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
 
 DB_FILENAME = "guard.sqlite3"
 
@@ -66,11 +66,11 @@ class Connection(BaseModel):
     verify_ssl: bool = True
 
     def public(self) -> dict[str, Any]:
-        """What an agent or a listing may see: never a password or key."""
+        """What an agent or a listing may see: never a password, a key or URL credentials."""
         data = self.model_dump(exclude={"password", "api_key"})
         data["has_password"] = bool(self.password)
         data["has_api_key"] = bool(self.api_key)
-        return data
+        return redact(data)
 
 
 class ApprovalRequest(BaseModel):
@@ -91,6 +91,18 @@ class ApprovalRequest(BaseModel):
     consumed_at: float | None = None
     result_note: str | None = None
 
+    # Redacted whenever a request is built, so rows stored before the rule was widened are
+    # shown redacted too (redaction is idempotent).
+    @field_validator("arguments")
+    @classmethod
+    def _redact_arguments(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return redact(value)
+
+    @field_validator("reason", "decision_note", "result_note")
+    @classmethod
+    def _redact_notes(cls, value: str | None) -> str | None:
+        return None if value is None else redact_text(value)
+
     def summary(self) -> dict[str, Any]:
         return self.model_dump()
 
@@ -104,6 +116,12 @@ class AuditEvent(BaseModel):
     outcome: Outcome
     detail: str = ""
     request_ref: str | None = None
+
+    # A failure note quotes an exception, which may quote a URL with its password.
+    @field_validator("detail")
+    @classmethod
+    def _redact_detail(cls, value: str) -> str:
+        return redact_text(value)
 
 
 class PinnedTool(BaseModel):
@@ -557,7 +575,7 @@ class Store:
         with self._tx(None) as db:
             db.execute(
                 "UPDATE approval_requests SET state = 'failed', result_note = ? WHERE id = ?",
-                (note, request_id),
+                (redact_text(note), request_id),
             )
 
     def mark_reported(self, request_id: int) -> None:
