@@ -44,6 +44,7 @@ _VALUE = re.compile(
     r""""(?:[^"\\\n]|\\.){0,4096}"?|'[^'\n]{0,4096}'?"""
     r"""|(?i:(?:bearer|basic|token|digest)[ \t]+)?[^\s"'&,;)}\]]+"""
 )
+_MAX_PASSES = 8
 _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[A-Za-z0-9\-._~+/]+=*")
 
 
@@ -79,6 +80,17 @@ def _hide_userinfo(match: re.Match[str]) -> str:
 
 def redact_text(text: str) -> str:
     """``text`` with URL credentials, secret ``key=value`` pairs and bearer tokens replaced."""
+    # One pass can uncover what another rule would then hide (a hidden value was what cut a
+    # URL short): repeat until nothing changes, so that redacting twice changes nothing.
+    for _ in range(_MAX_PASSES):
+        hidden = _redact_text_once(text)
+        if hidden == text:
+            break
+        text = hidden
+    return text
+
+
+def _redact_text_once(text: str) -> str:
     text = _URL_USERINFO.sub(_hide_userinfo, text)
     text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
     parts = []
@@ -101,18 +113,23 @@ def redact_text(text: str) -> str:
     return "".join(parts)
 
 
+def _json_container(text: str) -> dict[str, Any] | list[Any] | None:
+    """The object or array a string holds as JSON, else None."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        inner = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return inner if isinstance(inner, (dict, list)) else None
+
+
 def _redact_string(text: str, depth: int) -> str:
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        try:
-            inner = json.loads(stripped)
-        except (ValueError, RecursionError):
-            pass
-        else:
-            if isinstance(inner, (dict, list)):
-                hidden = _redact(inner, depth + 1)
-                return text if hidden == inner else json.dumps(hidden, ensure_ascii=False)
-    return redact_text(text)
+    inner = _json_container(text)
+    if inner is None:
+        return redact_text(text)
+    hidden = _redact(inner, depth + 1)
+    return text if hidden == inner else json.dumps(hidden, ensure_ascii=False)
 
 
 def _redact(value: Any, depth: int) -> Any:

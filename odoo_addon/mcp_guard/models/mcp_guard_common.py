@@ -10,7 +10,7 @@ import contextvars
 import re
 
 # the rules shared byte for byte with the front-end (policy_core.py, ``make sync-core``)
-from .policy_core import arguments_hash, canonical_json, redact, redact_text  # noqa: F401
+from .policy_core import arguments_hash, canonical_json, redact, redact_text  # noqa: F401  pylint: disable=unused-import
 
 # exact, ASCII-only names (fullmatch: "$" would let a trailing newline through)
 TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
