@@ -35,7 +35,7 @@ _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 # scheme://userinfo@host: the userinfo runs to the last "@" before the path.
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#]*)@")
+_URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*://)([^\s/?#]*)@")
 # "key" followed by = or :, optionally with the key quoted; the value is checked apart.
 _PAIR = re.compile(r"""(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)(["']?[ \t]*[:=][ \t]*)""")
 # A quoted value (bounded, closing quote optional: never a quadratic scan) or a bare one,
@@ -136,12 +136,13 @@ def _redact(value: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         return REDACTED
     if isinstance(value, dict):
-        return {
-            (redact_text(key) if isinstance(key, str) else key): (
-                REDACTED if is_secret_key(key) and value_is_set(item) else _redact(item, depth + 1)
-            )
-            for key, item in value.items()
-        }
+        hidden = {}
+        for key, item in value.items():
+            shown = redact_text(key) if isinstance(key, str) else key
+            # the shown key is checked too: redacting twice must not find a new secret key
+            secret = is_secret_key(key) or is_secret_key(shown)
+            hidden[shown] = REDACTED if secret and value_is_set(item) else _redact(item, depth + 1)
+        return hidden
     if isinstance(value, (list, tuple)):
         return [_redact(item, depth + 1) for item in value]
     if isinstance(value, str):
