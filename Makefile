@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= .data
 PORT ?= 8765
 
-.PHONY: install run run-stdio test lint bench clean
+.PHONY: install run run-stdio test lint bench clean sync-core
 
 $(BIN)/odoo-mcp-guard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The add-on vendors the front-end's shared core byte for byte (tests/test_policy_core.py checks).
+sync-core:
+	cp mcp_server/odoo_mcp_guard/policy_core.py odoo_addon/mcp_guard/models/policy_core.py
 
 bench: install
 	$(BIN)/python bench/bench_guard.py --calls 2000

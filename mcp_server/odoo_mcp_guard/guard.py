@@ -16,6 +16,7 @@ from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
+from odoo_mcp_guard.policy_core import redact_text
 from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store
 
@@ -103,7 +104,7 @@ class Guard:
                 tool=tool,
                 arguments_hash=args_hash,
                 outcome=outcome,
-                detail=detail[:1000],
+                detail=redact_text(detail)[:1000],  # redact first: a cut may hide a URL's "@"
                 request_ref=request_ref,
             )
         )
@@ -260,7 +261,7 @@ class Guard:
         try:
             return await execute(arguments)
         except Exception as exc:
-            note = str(exc)[:500] or type(exc).__name__
+            note = redact_text(str(exc))[:500] or type(exc).__name__
             if request is not None:
                 self.store.mark_failed(request.id, note)
             self._audit(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import unicodedata
 from typing import Any
 
 import icu as _icu  # ICU: the TR39 confusable skeleton, Unicode properties
+
+from odoo_mcp_guard.policy_core import arguments_hash
+from odoo_mcp_guard.policy_core import canonical_bytes as canonical_json
+
+__all__ = ["arguments_hash", "canonical_json"]  # the front-end's names for the shared core
 
 # The MCP tool-name alphabet. Matching is exact: no case folding, no Unicode
 # normalisation, no trimming, so a look-alike name can never reach a rule.
@@ -31,18 +34,6 @@ def check_tool_name(name: object) -> str | None:
     return None
 
 
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8. The Odoo add-on hashes the same way."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
-
-
-def arguments_hash(arguments: Any) -> str:
-    """SHA-256 (hex) of the canonical JSON of a call's arguments."""
-    return hashlib.sha256(canonical_json(arguments)).hexdigest()
-
-
 def arguments_digest(arguments: Any) -> str:
     """``arguments_hash`` for the audit: "-" when the arguments are not plain JSON."""
     try:
@@ -56,17 +47,6 @@ def printable_name(name: object, limit: int = 80) -> str:
     text = name if isinstance(name, str) else repr(name)
     shown = ascii(text[:limit])[1:-1]
     return shown + ("…" if len(text) > limit else "")
-
-
-SECRET_KEYS = frozenset({"password", "api_key", "apikey", "token", "secret", "access_token"})
-
-
-def redact(arguments: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the arguments with secret values replaced, for storage and display."""
-    return {
-        key: ("***" if key.lower() in SECRET_KEYS and value not in (None, "") else value)
-        for key, value in arguments.items()
-    }
 
 
 # --- text that reaches a terminal, a store or a comparison ------------------------------

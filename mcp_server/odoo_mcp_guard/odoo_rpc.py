@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from odoo_mcp_guard.policy_core import redact_text
+
 # Odoo's fault codes on /xmlrpc/2 (odoo/addons/base/controllers/rpc.py).
 FAULT_APPLICATION = 1
 FAULT_USER_ERROR = 2
@@ -29,9 +31,11 @@ ErrorKind = Literal["unreachable", "auth", "access", "user", "application", "pro
 
 
 class OdooError(Exception):
-    """An RPC call that failed; ``message`` is safe to show to an agent (no traceback)."""
+    """An RPC call that failed; ``message`` is safe to show to an agent (no traceback, no
+    URL credentials: it may quote the configured URL)."""
 
     def __init__(self, kind: ErrorKind, message: str):
+        message = redact_text(message)
         super().__init__(message)
         self.kind = kind
         self.message = message

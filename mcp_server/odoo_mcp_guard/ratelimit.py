@@ -23,6 +23,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from odoo_mcp_guard.policy_core import redact_text
+
 log = logging.getLogger(__name__)
 
 REDIS_URL_ENV = "MCP_GUARD_REDIS_URL"
@@ -77,7 +79,7 @@ class RedisRateLimiter:
             retry=Retry(NoBackoff(), 0),
         )
         self.script = self.client.register_script(_SLIDING_WINDOW)
-        self.where = redact_url(url)
+        self.where = redact_text(url)  # it goes into messages and logs
 
     def key(self, principal: str, tool: str) -> str:
         return f"{self.prefix}rate:{json.dumps([principal, tool], ensure_ascii=False)}"
@@ -101,16 +103,6 @@ class RedisRateLimiter:
 
     def close(self) -> None:
         self.client.close()
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (it goes into messages and logs)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    userinfo, _, host = rest.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user + ':***@' if user else '***@'}{host}"
 
 
 def configured_rate_limiter(local: RateLimiter) -> RedisRateLimiter | None:

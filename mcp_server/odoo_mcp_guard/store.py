@@ -26,14 +26,13 @@ from odoo_mcp_guard.engines import (
     StoreError,
 )
 from odoo_mcp_guard.names import (
-    arguments_hash,
     check_approver,
     check_identity,
     check_text,
     check_url,
-    redact,
     same_person,
 )
+from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
 
 DB_FILENAME = "guard.sqlite3"
 
@@ -81,11 +80,11 @@ class Connection(BaseModel):
         return check_text(value, info.field_name or "value")
 
     def public(self) -> dict[str, Any]:
-        """What an agent or a listing may see: never a password or key."""
+        """What an agent or a listing may see: never a password, a key or URL credentials."""
         data = self.model_dump(exclude={"password", "api_key"})
         data["has_password"] = bool(self.password)
         data["has_api_key"] = bool(self.api_key)
-        return data
+        return redact(data)
 
 
 class ApprovalRequest(BaseModel):
@@ -106,6 +105,18 @@ class ApprovalRequest(BaseModel):
     consumed_at: float | None = None
     result_note: str | None = None
 
+    # Redacted whenever a request is built, so rows stored before the rule was widened are
+    # shown redacted too (redaction is idempotent).
+    @field_validator("arguments")
+    @classmethod
+    def _redact_arguments(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return redact(value)
+
+    @field_validator("reason", "decision_note", "result_note")
+    @classmethod
+    def _redact_notes(cls, value: str | None) -> str | None:
+        return None if value is None else redact_text(value)
+
     def summary(self) -> dict[str, Any]:
         return self.model_dump()
 
@@ -119,6 +130,12 @@ class AuditEvent(BaseModel):
     outcome: Outcome
     detail: str = ""
     request_ref: str | None = None
+
+    # A failure note quotes an exception, which may quote a URL with its password.
+    @field_validator("detail")
+    @classmethod
+    def _redact_detail(cls, value: str) -> str:
+        return redact_text(value)
 
 
 class PinnedTool(BaseModel):
@@ -592,7 +609,7 @@ class Store:
         with self._tx(None) as db:
             db.execute(
                 "UPDATE approval_requests SET state = 'failed', result_note = ? WHERE id = ?",
-                (note, request_id),
+                (redact_text(note), request_id),
             )
 
     def mark_reported(self, request_id: int) -> None:

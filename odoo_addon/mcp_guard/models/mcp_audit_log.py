@@ -3,6 +3,8 @@ from datetime import datetime, timezone
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .mcp_guard_common import redact_text
+
 OUTCOMES = [
     ("allowed", "Allowed"),
     ("denied", "Denied"),
@@ -124,7 +126,7 @@ class McpAuditLog(models.Model):
                 """,
                 (
                     event["uuid"], moment, event["principal"], event["tool"], event["arguments_hash"],
-                    event["outcome"], event.get("detail") or None, event.get("request_ref") or None,
+                    event["outcome"], redact_text(event.get("detail") or "") or None, event.get("request_ref") or None,
                     self.env.company.id, event["outcome"] not in PASSED_OUTCOMES, self.env.uid, self.env.uid, self.env.uid,
                 ),
             )

@@ -7,9 +7,10 @@ an RPC client, so a client can never switch them on.
 
 import contextlib
 import contextvars
-import hashlib
-import json
 import re
+
+# the rules shared byte for byte with the front-end (policy_core.py, ``make sync-core``)
+from .policy_core import arguments_hash, canonical_json, redact, redact_text  # noqa: F401  pylint: disable=unused-import
 
 # exact, ASCII-only names (fullmatch: "$" would let a trailing newline through)
 TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
@@ -31,23 +32,11 @@ RISK_SELECTION = [
 ]
 DEFAULT_RISK_APPROVAL = ("destructive", "critical")
 SERVER_NAME_MAX = 200
-SECRET_KEY_PARTS = ("password", "passwd", "api_key", "apikey", "token", "secret", "credential")
-REDACTED = "***"
 
 # ids of mcp.connection records that consume() is currently allowed to remove
 _CONNECTION_REMOVAL = contextvars.ContextVar("mcp_guard_connection_removal", default=frozenset())
 # set while the add-on itself writes protected fields (states, decisions)
 _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=False)
-
-
-def canonical_json(value):
-    """Canonical JSON text: sorted keys, no spaces, non-ASCII kept (hash it as UTF-8)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def arguments_hash(arguments):
-    """Hex SHA-256 of the canonical JSON of the arguments (the RPC contract)."""
-    return hashlib.sha256(canonical_json(arguments).encode("utf-8")).hexdigest()
 
 
 def valid_server_name(name):
@@ -58,20 +47,6 @@ def valid_server_name(name):
 def sort_classes(classes):
     """Risk classes in their order, lowest first, without duplicates."""
     return [cls for cls in RISK_CLASSES if cls in set(classes)]
-
-
-def _is_secret_key(key):
-    norm = str(key).lower().replace("-", "_")
-    return any(part in norm for part in SECRET_KEY_PARTS)
-
-
-def redact(value):
-    """Copy of ``value`` with every secret-looking key replaced by ``***``."""
-    if isinstance(value, dict):
-        return {k: (REDACTED if _is_secret_key(k) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 @contextlib.contextmanager

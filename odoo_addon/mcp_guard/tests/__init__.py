@@ -5,4 +5,5 @@ from . import test_audit
 from . import test_concurrency
 from . import test_rpc
 from . import test_catalog
+from . import test_redaction
 from . import test_tour
