@@ -17,11 +17,13 @@ Logging goes to stderr only: on stdio, stdout is the protocol pipe.
 from __future__ import annotations
 
 import contextvars
+import errno
 import functools
 import getpass
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import uuid
@@ -29,7 +31,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import mcp_types as types
@@ -42,7 +44,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from odoo_mcp_guard import __version__
-from odoo_mcp_guard.auth import TokenStore
+from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.catalog import Classification, classify_definition, definition_hash
 from odoo_mcp_guard.guard import Guard, GuardRefusal
@@ -447,6 +449,9 @@ class BearerPrincipal:
             if scheme.lower() == "bearer" and token.strip():
                 try:
                     principal = self.tokens.verify(token.strip())
+                except TokenError as exc:  # the file broke while serving: one line, refused
+                    log.error("cannot check the bearer token: %s", exc)
+                    principal = None
                 except Exception:
                     log.exception("cannot check the bearer token")
                     principal = None
@@ -578,7 +583,7 @@ def make_guard(backend: Backend) -> Guard:
 
 def http_app(frontend: Frontend, data_dir: Path, host: str, *, allow_anonymous: bool) -> Any:
     app = frontend.server.streamable_http_app(host=host)
-    tokens = TokenStore(data_dir / "tokens.json")
+    tokens = TokenStore(data_dir / TOKENS_FILENAME)
     # /metrics is answered before the bearer check (unauthenticated, same listener).
     return MetricsEndpoint(BearerPrincipal(app, tokens, allow_anonymous=allow_anonymous))
 
@@ -647,6 +652,15 @@ def run_frontend(
     setup_logging()
     if transport not in ("stdio", "http"):
         raise ValueError(f"unknown transport {transport!r}")
+    listener = None
+    if transport == "http":
+        # Before anything is served: a broken tokens file would refuse every request, and a
+        # port in use is the operator's to fix; each is one line and a non-zero exit.
+        try:
+            TokenStore(data_dir / TOKENS_FILENAME).hashes()
+        except TokenError as exc:
+            _exit_with(str(exc))
+        listener = listen(host, port)
     opened = open_backend_or_exit(data_dir, policy_file, backend, odoo_config)
     try:
         if transport == "stdio":
@@ -659,12 +673,41 @@ def run_frontend(
         else:
 
             async def http() -> None:
+                assert listener is not None
                 frontend, background = builder(opened, None)
-                await serve_http(frontend, data_dir, host, port, allow_anonymous, *background)
+                await serve_http(frontend, data_dir, host, listener, allow_anonymous, *background)
 
             anyio.run(http)
     finally:
+        if listener is not None:
+            listener.close()
         opened.close()
+
+
+def _exit_with(message: str) -> NoReturn:
+    print(f"odoo-mcp-guard: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The HTTP listening socket, bound here so that a refusal is one line, not a traceback
+    from inside the server (and "serving on" is printed only once it is bound)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        _exit_with(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+        _exit_with(f"cannot listen on {host}:{port}: {why} (choose another with --port)")
+    return sock
 
 
 async def serve_stdio(frontend: Frontend, *background: Background) -> None:
@@ -684,21 +727,28 @@ async def serve_http(
     frontend: Frontend,
     data_dir: Path,
     host: str,
-    port: int,
+    listener: socket.socket,
     allow_anonymous: bool,
     *background: Background,
 ) -> None:
+    """Serve streamable HTTP on ``listener`` (see ``listen``), bound to ``host``."""
     import uvicorn
 
+    port = listener.getsockname()[1]
     app = http_app(frontend, data_dir, host, allow_anonymous=allow_anonymous)
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    print(f"odoo-mcp-guard: serving on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host
+
+    async def announce() -> None:
+        while not server.started:  # uvicorn has no "started" event to wait on
+            await anyio.sleep(0.02)
+        print(f"odoo-mcp-guard: serving on http://{shown}:{port}/mcp", file=sys.stderr, flush=True)
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(frontend.watch_policy)
+        tg.start_soon(announce)
         for task in background:
             tg.start_soon(task)
-        await server.serve()
+        await server.serve(sockets=[listener])
         tg.cancel_scope.cancel()
