@@ -433,6 +433,8 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
     events = store.audit_tail(args.n) if store else []
     if args.json:
         _print_json([event.model_dump() for event in events])
+    elif not events:
+        print("no audit events")
     else:
         for event in events:
             ref = f" {event.request_ref}" if event.request_ref else ""
