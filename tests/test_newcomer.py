@@ -188,7 +188,9 @@ def test_data_dir_is_accepted_after_the_command_and_reads_create_nothing(tmp_pat
         assert f"no guard store in {empty}" in one_line(result.stderr)
     assert not empty.exists()
     refused = cli(
-        *guard_command("approvals", "approve", "MCPR-00001", "--as", "bob", "--data-dir", str(empty)),
+        *guard_command(
+            "approvals", "approve", "MCPR-00001", "--as", "bob", "--data-dir", str(empty)
+        ),
         env=guard_env(),
     )
     assert refused.returncode == 2

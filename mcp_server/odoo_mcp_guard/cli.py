@@ -55,7 +55,7 @@ def _store(args: argparse.Namespace) -> Store:
     return Store.open(args.data_dir, args.database_url)
 
 
-def _existing_store(args: argparse.Namespace) -> Store | None:
+def _existing_store(args: argparse.Namespace, *, note: bool = True) -> Store | None:
     """The store if there is one; None (and a note on stderr) when this data directory has
     none yet: a read never creates a store, and says where it looked."""
     if args.database_url:
@@ -68,6 +68,8 @@ def _existing_store(args: argparse.Namespace) -> Store | None:
             f"cannot read the data directory {args.data_dir}: {exc.strerror}"
         ) from None
     if not exists:
+        if not note:
+            return None
         print(
             f"{PROG}: note: no guard store in {args.data_dir} (the guard has not run with this "
             "data directory; give --data-dir DIR or set MCP_GUARD_DATA_DIR)",
@@ -218,9 +220,9 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_accept(args: argparse.Namespace) -> int:
-    store = _existing_store(args)
+    store = _existing_store(args, note=False)
     if store is None:
-        raise UsageError(f"no pinned tools in {args.data_dir}")
+        raise UsageError(f"no pinned tools (no guard store in {args.data_dir})")
     server = _pinned_server(store, args.server, args.name)
     pin = store.accept_pinned(server, args.name, args.accepted_by)
     print(f"{pin.tool} of {server}: new definition {pin.definition_hash[:12]} accepted")
@@ -307,7 +309,7 @@ def cmd_approvals_list(args: argparse.Namespace) -> int:
 
 
 def _request_store(args: argparse.Namespace) -> Store:
-    store = _existing_store(args)
+    store = _existing_store(args, note=False)
     if store is None:
         raise UsageError(f"no approval request {args.id!r} (no guard store in {args.data_dir})")
     return store
