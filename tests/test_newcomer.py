@@ -421,7 +421,8 @@ def test_fixing_a_broken_policy_is_logged(tmp_path: Path) -> None:
 def test_serve_help_has_no_internal_names() -> None:
     shown = cli(*guard_command("serve", "--help"), env=guard_env()).stdout
     assert "_LOCAL" not in shown and "--data-dir DIR" in shown
-    transport = shown.split("--transport {stdio,http}", 1)[1].split("--host", 1)[0]
+    options = shown.split("options:", 1)[1]
+    transport = options.split("--transport {stdio,http}", 1)[1].split("--host", 1)[0]
     assert "stdio:" in transport and "http:" in transport
 
 
