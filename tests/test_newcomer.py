@@ -28,6 +28,7 @@ from conftest import (
     guard_env,
     http_client,
     http_guard,
+    policy,
     query,
     run_cli,
     stdio_client,
@@ -407,7 +408,7 @@ def test_fixing_a_broken_policy_is_logged(tmp_path: Path) -> None:
     pol = tmp_path / "policy.json"
     pol.write_text('{"version": "1", "default": "maybe"}')
     with http_guard(tmp_path, pol) as guard:
-        write_policy(pol, json.loads((REPO / "examples" / "policy.json").read_text()))
+        write_policy(pol, policy())
         deadline = time.monotonic() + 30
         while "valid again" not in guard.log.read_text():  # checked every 0.5 s by the guard
             assert time.monotonic() < deadline, guard.log.read_text()

@@ -652,17 +652,19 @@ def run_frontend(
     setup_logging()
     if transport not in ("stdio", "http"):
         raise ValueError(f"unknown transport {transport!r}")
-    listener = None
     if transport == "http":
-        # Before anything is served: a broken tokens file would refuse every request, and a
-        # port in use is the operator's to fix; each is one line and a non-zero exit.
+        # Before anything is served: a broken tokens file would refuse every request.
         try:
             TokenStore(data_dir / TOKENS_FILENAME).hashes()
         except TokenError as exc:
             _exit_with(str(exc))
-        listener = listen(host, port)
+    listener = None
     opened = open_backend_or_exit(data_dir, policy_file, backend, odoo_config)
     try:
+        if transport == "http":
+            # Bound once the backend is ready (a client that can connect is served), and
+            # here, so that a port in use is one line and a non-zero exit.
+            listener = listen(host, port)
         if transport == "stdio":
 
             async def stdio() -> None:
