@@ -443,6 +443,27 @@ def test_one_fault_is_singular(tmp_path: Path) -> None:
     assert "invalid policy (1 fault)" in result.stderr
 
 
+def test_import_names_the_file_and_every_fault(tmp_path: Path) -> None:
+    bad = tmp_path / "connections.json"
+    bad.write_text(
+        json.dumps(
+            [
+                {"alias": "a", "url": "u", "db": "d", "username": "u", "protocol": "ftp"},
+                "prod",
+                {"alias": "b", "url": "u", "db": "d"},
+            ]
+        )
+    )
+    result = run_cli(tmp_path, "connections", "import", str(bad), check=False)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert f"{bad}: nothing imported" in line
+    for fault in ("connections[0].protocol", "connections[1]: expected", "connections[2].username"):
+        assert fault in line
+    listed = run_cli(tmp_path, "connections", "list", "--json")
+    assert json.loads(listed.stdout) == []
+
+
 # --- 15: make test says what runs ----------------------------------------------------------
 
 

@@ -380,9 +380,13 @@ def _connection_from(entry: Any, index: int) -> Connection:
     try:
         return Connection.model_validate({k: v for k, v in fields.items() if k in known})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise UsageError(f"connections[{index}].{where}: {first['msg']}") from None
+        raise UsageError(
+            "; ".join(
+                f"connections[{index}].{'.'.join(str(part) for part in error['loc'])}: "
+                f"{error['msg']}"
+                for error in exc.errors()
+            )
+        ) from None
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
@@ -411,7 +415,15 @@ def cmd_connections_import(args: argparse.Namespace) -> int:
     entries = data.get("connections") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise UsageError(f'{args.file}: expected a list of connections or {{"connections": [...]}}')
-    connections = [_connection_from(entry, index) for index, entry in enumerate(entries)]
+    # Every fault of the file at once, and nothing imported unless there is none.
+    connections, faults = [], []
+    for index, entry in enumerate(entries):
+        try:
+            connections.append(_connection_from(entry, index))
+        except UsageError as exc:
+            faults.append(str(exc))
+    if faults:
+        raise UsageError(f"{args.file}: nothing imported: " + "; ".join(faults))
     store = _store(args)
     added, skipped = [], []
     for conn in connections:
