@@ -261,10 +261,12 @@ async def test_concurrent_calls_consume_one_approval_once(tmp_path: Path, mode: 
     succeeded = [r for r in results if not r.is_error]
     assert len(results) == 20 and len(succeeded) == 1, [text_of(r) for r in results]
     assert succeeded[0].structured_content == {"alias": "prod", "removed": True}
-    # The others were told to get an approval of their own; none ran.
+    # The others were told to get an approval of their own, or, judged once prod was gone,
+    # that there is nothing to remove; none ran.
     for result in results:
         if result.is_error:
-            assert result.structured_content["status"] == "pending", text_of(result)
+            status = (result.structured_content or {}).get("status")
+            assert status == "pending" or "no connection named 'prod'" in text_of(result)
     assert aliases(tmp_path) == []
     assert audit_count(tmp_path, "approved_executed") == 1
     assert request_state(tmp_path, ref) == "done"
