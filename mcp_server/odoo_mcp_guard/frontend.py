@@ -191,7 +191,8 @@ class Frontend:
         raise NotImplementedError
 
     def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
-        """None if the arguments fit the tool's schema, else a clear one-line reason."""
+        """None if the arguments fit the tool's schema (and the call could run), else a clear
+        one-line reason. May raise the backend's errors: the call is then 'unavailable'."""
         raise NotImplementedError
 
     # -- identity ------------------------------------------------------------------------
@@ -320,7 +321,10 @@ class Frontend:
             return None  # no usable policy: the guard answers 'unavailable'
         if decision.hidden or decision.action == "deny":
             return None  # hidden and denied tools are refused as such, whatever the arguments
-        problem = self._argument_problem(name, arguments)
+        try:
+            problem = self._argument_problem(name, arguments)
+        except (ApprovalError, StoreError, OdooError) as exc:  # fail closed, naming the cause
+            return self._unavailable(principal, name, arguments, str(exc))
         if problem is None:
             return None
         self.audit(principal, name, arguments, "invalid", problem)

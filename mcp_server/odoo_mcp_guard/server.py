@@ -304,12 +304,8 @@ class GuardedServer(Frontend):
         problem = validate_arguments(name, arguments)
         if problem is None and name == "odoo_disconnect":
             # Removing what is not there could never run: no approval request for it.
-            alias = arguments["alias"]
-            try:
-                missing = self.store.get_connection(alias) is None
-            except (ApprovalError, StoreError, OdooError):
-                return None  # the guard answers: the backend is unavailable (fail closed)
-            if missing:
+            alias = arguments["alias"]  # a store error here is 'unavailable' (the caller's)
+            if self.store.get_connection(alias) is None:
                 return (
                     f"There is no connection named '{alias}'; nothing was done and no approval "
                     "was requested."
