@@ -321,4 +321,7 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
         listed = await ok(client, "odoo_connections")
         assert isinstance(listed["connections"], list)
         text = await refused(client, "odoo_disconnect", {"alias": "nothing-here"})
+        assert "no connection named 'nothing-here'" in text  # nothing to approve
+        await ok(client, "odoo_connect", data_connection(live, "from-config"))
+        text = await refused(client, "odoo_disconnect", {"alias": "from-config"})
         assert "Approval required" in text and "in Odoo" in text
