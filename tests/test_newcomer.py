@@ -234,6 +234,16 @@ def test_readme_policy_is_the_example() -> None:
     assert shown == json.loads((REPO / "examples" / "policy.json").read_text())
 
 
+def test_readme_policy_check_command_works_as_printed() -> None:
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## The policy", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)[1]
+    check = next(line for line in block.splitlines() if " policy check " in line)
+    if not (REPO / shlex.split(check)[0]).exists():
+        pytest.skip(f"{shlex.split(check)[0]} is not installed in this checkout")
+    result = cli(*shlex.split(check), env=guard_env(), cwd=REPO)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
 async def test_example_policy_runs_the_documented_flow(tmp_path: Path) -> None:
     pol = REPO / "examples" / "policy.json"
     async with stdio_client(tmp_path, policy_file=pol) as client:
