@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DATA ?= .data
+GUARD := $(abspath $(BIN))/odoo-mcp-guard
 PORT ?= 8765
 
 .PHONY: install run run-stdio test lint bench clean sync-core
@@ -15,22 +15,26 @@ $(BIN)/odoo-mcp-guard: pyproject.toml
 
 install: $(BIN)/odoo-mcp-guard
 
-# Streamable HTTP on 127.0.0.1:$(PORT), SQLite store in $(DATA)/; the first run prints a bearer token.
+# Streamable HTTP on 127.0.0.1:$(PORT). The store is in the data directory every command finds by
+# itself ($$MCP_GUARD_DATA_DIR, else ~/.local/share/odoo-mcp-guard): no --data-dir here, so the
+# CLI, in any shell, reads what this guard writes. The first run prints a bearer token.
 run: install
-	@test -f $(DATA)/tokens.json || { echo "bearer token for principal 'local' (shown once):"; \
-		$(BIN)/odoo-mcp-guard --data-dir $(DATA) tokens add local; }
-	$(BIN)/odoo-mcp-guard serve --transport http --port $(PORT) --data-dir $(DATA)
+	@$(GUARD) tokens list | grep -qx local || { echo "bearer token for principal 'local' (shown once):"; \
+		$(GUARD) tokens add local; }
+	@echo "the command line: $(GUARD) (or run '. $(VENV)/bin/activate' to call it odoo-mcp-guard)"
+	$(GUARD) serve --transport http --port $(PORT)
 
 run-stdio: install
-	$(BIN)/odoo-mcp-guard serve --data-dir $(DATA)
+	@$(GUARD) serve
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pylint --rcfile=odoo_addon/.pylintrc odoo_addon/mcp_guard
 
+# -v names each test as it starts (the Odoo tests take minutes each); the slowest are listed last.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -v --durations=10
 
 # The add-on vendors the front-end's shared core byte for byte (tests/test_policy_core.py checks).
 sync-core:

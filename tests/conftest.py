@@ -109,7 +109,8 @@ def reject(data_dir: Path, ref: str, approver: str = "carol", note: str | None =
 
 
 def add_token(data_dir: Path, principal: str) -> str:
-    return run_cli(data_dir, "tokens", "add", principal).stdout.strip().splitlines()[-1]
+    """A (new) token for ``principal``: --rotate replaces one a test made before."""
+    return run_cli(data_dir, "tokens", "add", principal, "--rotate").stdout.strip().splitlines()[-1]
 
 
 def write_policy(path: Path, document: dict[str, Any]) -> Path:

@@ -326,4 +326,7 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
         assert isinstance(listed["connections"], list)
         # Odoo itself answers: it files no request for an alias it does not know
         text = await refused(client, "odoo_disconnect", {"alias": "nothing-here"})
-        assert "Odoo: There is no connection with alias nothing-here" in text
+        assert "no connection named 'nothing-here'" in text  # nothing to approve
+        await ok(client, "odoo_connect", data_connection(live, "from-config"))
+        text = await refused(client, "odoo_disconnect", {"alias": "from-config"})
+        assert "Approval required" in text and "in Odoo" in text

@@ -210,6 +210,8 @@ async def test_database_lost_while_serving_fails_closed_then_recovers(
 ) -> None:
     a, _b = replicas
     async with http_client(a.url, tokens[0]["dave"]) as client:
+        # An alias that exists: a disconnect of a missing one is refused before any approval.
+        assert not (await client.call_tool("odoo_connect", connect_args("anything"))).is_error
         sql(
             "postgres",
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -41,8 +41,18 @@ class TokenStore:
             return TokenFile.model_validate_json(self.path.read_bytes())
         except FileNotFoundError:
             return TokenFile()
-        except (OSError, ValidationError) as exc:
-            raise TokenError(f"{self.path}: not a valid tokens file ({exc})") from None
+        except OSError as exc:
+            raise TokenError(f"{self.path}: cannot read the tokens file: {exc.strerror}") from None
+        except ValidationError as exc:
+            # One line: the first fault and where (never a token hash: they are not secrets,
+            # but a whole pydantic report is no help).
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "the file"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise TokenError(
+                f"{self.path}: not a valid tokens file: {where}: {first['msg']}{more}; expected "
+                '{"tokens": {"principal": "<sha256 hex>"}}'
+            ) from None
 
     def _env_tokens(self) -> dict[str, str]:
         entries: dict[str, str] = {}
@@ -78,14 +88,17 @@ class TokenStore:
 
     def _write(self, data: TokenFile) -> None:
         # Write-then-rename: a crash leaves the old file or the new one, never half of one.
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data.model_dump(), handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = self.path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data.model_dump(), handle, indent=2)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise TokenError(f"{self.path}: cannot write the tokens file: {exc.strerror}") from None
 
     def verify(self, token: str) -> str | None:
         """The principal whose token this is, or None. Constant-time on the hash."""

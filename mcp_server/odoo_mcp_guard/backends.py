@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from odoo_mcp_guard.engines import DATABASE_URL_ENV, configured_database_url
-from odoo_mcp_guard.guard import LOCAL_APPROVAL_HINT
+from odoo_mcp_guard.guard import local_approval_hint
 from odoo_mcp_guard.odoo_backend import (
     ODOO_APPROVAL_HINT,
     AuditFlusher,
@@ -82,7 +82,7 @@ def open_backend(
             "local",
             PolicySource(policy_file),
             store,
-            LOCAL_APPROVAL_HINT,
+            local_approval_hint(data_dir, database_url),
             rate_limiter=configured_rate_limiter(store.hit_rate_limit),
         )
     if config is None:

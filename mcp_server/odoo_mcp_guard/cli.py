@@ -23,6 +23,7 @@ from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import SERVER_NAME_RE, json_shown, shown
 from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
 from odoo_mcp_guard.store import (
+    DB_FILENAME,
     ApprovalError,
     ApprovalRequest,
     Connection,
@@ -53,12 +54,44 @@ def _when(timestamp: float | None) -> str:
 
 
 def _store(args: argparse.Namespace) -> Store:
+    """The store, created if it does not exist yet (for commands that write)."""
     return Store.open(args.data_dir, args.database_url)
 
 
+def _existing_store(args: argparse.Namespace, *, note: bool = True) -> Store | None:
+    """The store if there is one; None (and a note on stderr) when this data directory has
+    none yet: a read never creates a store, and says where it looked."""
+    if args.database_url:
+        return Store.open(args.data_dir, args.database_url)
+    path = args.data_dir / DB_FILENAME
+    try:
+        exists = path.is_file()
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read the data directory {args.data_dir}: {exc.strerror}"
+        ) from None
+    if not exists:
+        if not note:
+            return None
+        print(
+            f"{PROG}: note: no guard store in {args.data_dir} (the guard has not run with this "
+            "data directory; give --data-dir DIR or set MCP_GUARD_DATA_DIR)",
+            file=sys.stderr,
+        )
+        return None
+    return Store.open(args.data_dir)
+
+
 def _policy_path(args: argparse.Namespace) -> Path | None:
-    given = getattr(args, "policy", None) or os.environ.get(POLICY_ENV)
-    return Path(given).expanduser() if given else None
+    given = getattr(args, "policy", None)
+    if given:
+        path = Path(given).expanduser()
+        # A path typed on the command line that is not there is a mistake, not "no rules yet".
+        if not path.is_file():
+            raise UsageError(f"--policy {given}: no such file")
+        return path
+    from_env = os.environ.get(POLICY_ENV)
+    return Path(from_env).expanduser() if from_env else None
 
 
 # --- serve ---------------------------------------------------------------------------
@@ -146,8 +179,8 @@ def _pinned_server(store: Store, given: str | None, tool: str) -> str:
 
 
 def cmd_tools_list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    pins = store.list_pinned(args.server)
+    store = _existing_store(args)
+    pins = store.list_pinned(args.server) if store is not None else []
     source = PolicySource(_policy_path(args))
     if source.last_error:
         raise UsageError(source.last_error)
@@ -190,7 +223,9 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_accept(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _existing_store(args, note=False)
+    if store is None:
+        raise UsageError(f"no pinned tools (no guard store in {args.data_dir})")
     server = _pinned_server(store, args.server, args.name)
     pin = store.accept_pinned(server, args.name, args.accepted_by)
     print(f"{pin.tool} of {server}: new definition {pin.definition_hash[:12]} accepted")
@@ -204,14 +239,20 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     try:
         policy = load_policy_file(Path(args.file))
     except PolicyError as exc:
+        count = len(exc.faults)
+        faults = f"{count} fault{'s' if count != 1 else ''}"
         print(
-            f"{PROG}: {shown(exc.source)}: invalid policy ({len(exc.faults)} faults)",
+            f"{PROG}: {shown(exc.source)}: invalid policy ({faults})",
             file=sys.stderr,
         )
         for fault in exc.faults:
             print(f"  {shown(fault)}", file=sys.stderr)
         return 1
     print("\n".join(shown(line) for line in policy.describe()))
+    from odoo_mcp_guard.server import TOOL_NAMES
+
+    for warning in policy.warnings(TOOL_NAMES):
+        print(f"{PROG}: warning: {shown(args.file)}: {shown(warning)}", file=sys.stderr)
     return 0
 
 
@@ -260,7 +301,8 @@ def _request_detail(request: ApprovalRequest) -> list[str]:
 
 
 def cmd_approvals_list(args: argparse.Namespace) -> int:
-    requests = _store(args).list_requests(state=args.state, limit=args.limit)
+    store = _existing_store(args)
+    requests = store.list_requests(state=args.state, limit=args.limit) if store else []
     if args.json:
         _print_json([request.summary() for request in requests])
     elif not requests:
@@ -268,6 +310,13 @@ def cmd_approvals_list(args: argparse.Namespace) -> int:
     else:
         print("\n".join(_request_line(request) for request in requests))
     return 0
+
+
+def _request_store(args: argparse.Namespace) -> Store:
+    store = _existing_store(args, note=False)
+    if store is None:
+        raise UsageError(f"no approval request {args.id!r} (no guard store in {args.data_dir})")
+    return store
 
 
 def _get_request(store: Store, key: str) -> ApprovalRequest:
@@ -278,7 +327,7 @@ def _get_request(store: Store, key: str) -> ApprovalRequest:
 
 
 def cmd_approvals_show(args: argparse.Namespace) -> int:
-    request = _get_request(_store(args), args.id)
+    request = _get_request(_request_store(args), args.id)
     if args.json:
         _print_json(request.summary())
     else:
@@ -287,7 +336,7 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, approve: bool) -> int:
-    store = _store(args)
+    store = _request_store(args)
     request = _get_request(store, args.id)
     decided = store.decide(request.id, approve=approve, approver=args.approver, note=args.note)
     verb = "approved" if approve else "rejected"
@@ -309,7 +358,7 @@ def cmd_approvals_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_approvals_cancel(args: argparse.Namespace) -> int:
-    request = _store(args).cancel_request(args.id)
+    request = _request_store(args).cancel_request(args.id)
     print(f"{request.ref} cancelled")
     return 0
 
@@ -335,13 +384,18 @@ def _connection_from(entry: Any, index: int) -> Connection:
     try:
         return Connection.model_validate({k: v for k, v in fields.items() if k in known})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise UsageError(f"connections[{index}].{shown(where)}: {shown(first['msg'])}") from None
+        raise UsageError(
+            "; ".join(
+                f"connections[{index}].{shown('.'.join(str(part) for part in error['loc']))}: "
+                f"{shown(error['msg'])}"
+                for error in exc.errors()
+            )
+        ) from None
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
-    connections = [conn.public() for conn in _store(args).list_connections()]
+    store = _existing_store(args)
+    connections = [conn.public() for conn in store.list_connections()] if store else []
     if args.json:
         _print_json(connections)
     elif not connections:
@@ -367,7 +421,15 @@ def cmd_connections_import(args: argparse.Namespace) -> int:
     entries = data.get("connections") if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise UsageError(f'{name}: expected a list of connections or {{"connections": [...]}}')
-    connections = [_connection_from(entry, index) for index, entry in enumerate(entries)]
+    # Every fault of the file at once, and nothing imported unless there is none.
+    connections, faults = [], []
+    for index, entry in enumerate(entries):
+        try:
+            connections.append(_connection_from(entry, index))
+        except UsageError as exc:
+            faults.append(str(exc))
+    if faults:
+        raise UsageError(f"{name}: nothing imported: " + "; ".join(faults))
     store = _store(args)
     added, skipped = [], []
     for conn in connections:
@@ -383,9 +445,12 @@ def cmd_connections_import(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_tail(args: argparse.Namespace) -> int:
-    events = _store(args).audit_tail(args.n)
+    store = _existing_store(args)
+    events = store.audit_tail(args.n) if store else []
     if args.json:
         _print_json([event.model_dump() for event in events])
+    elif not events:
+        print("no audit events")
     else:
         for event in events:
             ref = f" {event.request_ref}" if event.request_ref else ""
@@ -401,9 +466,23 @@ def _tokens(args: argparse.Namespace) -> TokenStore:
 
 
 def cmd_tokens_add(args: argparse.Namespace) -> int:
-    token = _tokens(args).add(args.principal)
+    tokens = _tokens(args)
+    had_one = args.principal in tokens.principals()
+    if had_one and not args.rotate:
+        # Replacing it would lock out every client holding the old one at once.
+        raise UsageError(
+            f"{args.principal} already has a token; a new one (--rotate) makes the old one "
+            "invalid at once for every client that uses it"
+        )
+    token = tokens.add(args.principal)
     print(token)
     print(f"token for {args.principal}: shown once, stored hashed", file=sys.stderr)
+    if had_one:
+        print(
+            f"the old token of {args.principal} is no longer valid (a running guard refuses "
+            "it from its next request)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -423,6 +502,25 @@ def cmd_tokens_remove(args: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------------------
 
 
+DATA_DIR_HELP = (
+    "the guard's data directory (default: $MCP_GUARD_DATA_DIR, else "
+    "$XDG_DATA_HOME/odoo-mcp-guard, else ~/.local/share/odoo-mcp-guard)"
+)
+DATABASE_URL_HELP = (
+    "postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE: keep connections, approvals, audit and "
+    f"pinned tools in PostgreSQL (default: ${DATABASE_URL_ENV}, else the SQLite file in the "
+    "data directory)"
+)
+
+
+def _store_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """--data-dir and --database-url, accepted before or after the command: a command's own
+    copy only counts when given (SUPPRESS), so it never resets the global one."""
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--data-dir", type=Path, default=default, metavar="DIR", help=DATA_DIR_HELP)
+    parser.add_argument("--database-url", default=default, metavar="URL", help=DATABASE_URL_HELP)
+
+
 def _add(
     sub: argparse._SubParsersAction,
     name: str,
@@ -431,6 +529,7 @@ def _add(
 ) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
+    _store_options(parser)
     return parser
 
 
@@ -444,16 +543,17 @@ def _group(
 
 def _frontend_options(parser: argparse.ArgumentParser) -> None:
     """The options serve and proxy share."""
-    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    parser.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio: one client on stdin/stdout (default); http: streamable HTTP on --host "
+        "and --port, with bearer tokens",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
-    parser.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
     parser.add_argument(
-        "--data-dir",
-        dest="data_dir_local",
-        type=Path,
-        default=None,
-        help="the guard's data directory",
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
     )
     parser.add_argument(
         "--backend",
@@ -465,18 +565,13 @@ def _frontend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--odoo-config",
         default=None,
+        metavar="FILE",
         help="TOML or JSON file with url, db, username, api_key (instead of ODOO_* variables)",
     )
     parser.add_argument(
         "--allow-anonymous",
         action="store_true",
         help="HTTP: accept requests without a bearer token (principal 'anonymous')",
-    )
-    parser.add_argument(
-        "--database-url",
-        dest="database_url_local",
-        default=None,
-        help=f"PostgreSQL store shared by replicas (default: ${DATABASE_URL_ENV}, else SQLite)",
     )
 
 
@@ -487,20 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
         "connections.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="the guard's data directory (default: $MCP_GUARD_DATA_DIR, else "
-        "~/.local/share/odoo-mcp-guard)",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE: keep connections, approvals, "
-        f"audit and pinned tools in PostgreSQL (default: ${DATABASE_URL_ENV}, else the SQLite "
-        "file in the data directory)",
-    )
+    _store_options(parser, top=True)
     parser.set_defaults(handler=lambda _args: (parser.print_help(sys.stderr), 2)[1])
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -545,7 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
         "gives each, and changed definitions",
     )
     tools_list.add_argument("--server", default=None, help="only this server")
-    tools_list.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
+    tools_list.add_argument(
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
+    )
     tools_list.add_argument("--json", action="store_true")
     accept = _add(tools, "accept", cmd_tools_accept, "accept a tool's changed definition (Manager)")
     accept.add_argument("name", help="the tool name")
@@ -558,7 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = _add(policy, "check", cmd_policy_check, "validate a policy file, print its rules")
     check.add_argument("file")
     show = _add(policy, "show", cmd_policy_show, "print the policy in force")
-    show.add_argument("--policy", help=f"policy file (default: ${POLICY_ENV}, else built-in)")
+    show.add_argument(
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
+    )
     show.add_argument("--json", action="store_true", help="print the JSON document")
 
     approvals = _group(sub, "approvals", "list and decide approval requests")
@@ -607,6 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = _group(sub, "tokens", "bearer tokens for the HTTP transport")
     add = _add(tokens, "add", cmd_tokens_add, "create a token for a principal (printed once)")
     add.add_argument("principal")
+    add.add_argument(
+        "--rotate",
+        action="store_true",
+        help="replace the principal's existing token (the old one stops working at once)",
+    )
     _add(tokens, "list", cmd_tokens_list, "list principals that have a token")
     remove = _add(tokens, "remove", cmd_tokens_remove, "remove a principal's token")
     remove.add_argument("principal")
@@ -616,12 +707,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    local_dir = getattr(args, "data_dir_local", None)
-    args.data_dir = (local_dir or args.data_dir or default_data_dir()).expanduser()
-    given_url = getattr(args, "database_url_local", None) or args.database_url
-    if given_url:
+    # The one place that says where the data lives, for every command (serve included).
+    args.data_dir = (args.data_dir or default_data_dir()).expanduser().absolute()
+    if args.database_url:
         # Every path that opens the store (serve, proxy, open_backend) reads it from there.
-        os.environ[DATABASE_URL_ENV] = given_url
+        os.environ[DATABASE_URL_ENV] = args.database_url
     args.database_url = os.environ.get(DATABASE_URL_ENV) or None
     try:
         return args.handler(args)
@@ -632,6 +722,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # an unwritable data directory, a full disk...: one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@ Logging goes to stderr only: on stdio, stdout is the protocol pipe.
 from __future__ import annotations
 
 import contextvars
+import errno
 import functools
 import getpass
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import uuid
@@ -29,7 +31,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import mcp_types as types
@@ -43,7 +45,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from odoo_mcp_guard import __version__
-from odoo_mcp_guard.auth import TokenStore
+from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.catalog import Classification, classify_definition, definition_hash
 from odoo_mcp_guard.guard import Continuation, Guard, GuardRefusal
@@ -190,7 +192,8 @@ class Frontend:
         raise NotImplementedError
 
     def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
-        """None if the arguments fit the tool's schema, else a clear one-line reason."""
+        """None if the arguments fit the tool's schema (and the call could run), else a clear
+        one-line reason. May raise the backend's errors: the call is then 'unavailable'."""
         raise NotImplementedError
 
     # -- identity ------------------------------------------------------------------------
@@ -321,7 +324,10 @@ class Frontend:
             return None  # no usable policy: the guard answers 'unavailable'
         if decision.hidden or decision.action == "deny":
             return None  # hidden and denied tools are refused as such, whatever the arguments
-        problem = self._argument_problem(name, arguments)
+        try:
+            problem = self._argument_problem(name, arguments)
+        except (ApprovalError, StoreError, OdooError) as exc:  # fail closed, naming the cause
+            return self._unavailable(principal, name, arguments, str(exc))
         if problem is None:
             return None
         self.audit(principal, name, arguments, "invalid", problem)
@@ -450,6 +456,9 @@ class BearerPrincipal:
             if scheme.lower() == "bearer" and token.strip():
                 try:
                     principal = self.tokens.verify(token.strip())
+                except TokenError as exc:  # the file broke while serving: one line, refused
+                    log.error("cannot check the bearer token: %s", exc)
+                    principal = None
                 except Exception:
                     log.exception("cannot check the bearer token")
                     principal = None
@@ -831,7 +840,7 @@ def http_app(
     # The SDK's own idle timeout stays as a backstop; the limits decide first.
     app = frontend.server.streamable_http_app(host=host, session_idle_timeout=settings.idle_timeout)
     limits = SessionLimits(app, settings, session_clock())
-    tokens = TokenStore(data_dir / "tokens.json")
+    tokens = TokenStore(data_dir / TOKENS_FILENAME)
     # /metrics is answered before the bearer check (unauthenticated, same listener).
     asgi = MetricsEndpoint(BearerPrincipal(limits, tokens, allow_anonymous=allow_anonymous))
     return asgi, limits
@@ -906,10 +915,19 @@ def run_frontend(
         try:
             sessions = SessionSettings.from_env()
         except ValueError as exc:
-            print(f"odoo-mcp-guard: error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            _exit_with(str(exc))
+        # Before anything is served: a broken tokens file would refuse every request.
+        try:
+            TokenStore(data_dir / TOKENS_FILENAME).hashes()
+        except TokenError as exc:
+            _exit_with(str(exc))
+    listener = None
     opened = open_backend_or_exit(data_dir, policy_file, backend, odoo_config)
     try:
+        if transport == "http":
+            # Bound once the backend is ready (a client that can connect is served), and
+            # here, so that a port in use is one line and a non-zero exit.
+            listener = listen(host, port)
         if transport == "stdio":
 
             async def stdio() -> None:
@@ -920,14 +938,49 @@ def run_frontend(
         else:
 
             async def http() -> None:
+                assert listener is not None
                 frontend, background = builder(opened, None)
                 await serve_http(
-                    frontend, data_dir, host, port, allow_anonymous, *background, sessions=sessions
+                    frontend,
+                    data_dir,
+                    host,
+                    listener,
+                    allow_anonymous,
+                    *background,
+                    sessions=sessions,
                 )
 
             anyio.run(http)
     finally:
+        if listener is not None:
+            listener.close()
         opened.close()
+
+
+def _exit_with(message: str) -> NoReturn:
+    print(f"odoo-mcp-guard: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The HTTP listening socket, bound here so that a refusal is one line, not a traceback
+    from inside the server (and "serving on" is printed only once it is bound)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        _exit_with(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+        _exit_with(f"cannot listen on {host}:{port}: {why} (choose another with --port)")
+    return sock
 
 
 async def serve_stdio(frontend: Frontend, *background: Background) -> None:
@@ -947,25 +1000,32 @@ async def serve_http(
     frontend: Frontend,
     data_dir: Path,
     host: str,
-    port: int,
+    listener: socket.socket,
     allow_anonymous: bool,
     *background: Background,
     sessions: SessionSettings | None = None,
 ) -> None:
+    """Serve streamable HTTP on ``listener`` (see ``listen``), bound to ``host``."""
     import uvicorn
 
+    port = listener.getsockname()[1]
     app, limits = http_app(
         frontend, data_dir, host, allow_anonymous=allow_anonymous, sessions=sessions
     )
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    print(f"odoo-mcp-guard: serving on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host
+
+    async def announce() -> None:
+        while not server.started:  # uvicorn has no "started" event to wait on
+            await anyio.sleep(0.02)
+        print(f"odoo-mcp-guard: serving on http://{shown}:{port}/mcp", file=sys.stderr, flush=True)
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(frontend.watch_policy)
         tg.start_soon(limits.sweep)
+        tg.start_soon(announce)
         for task in background:
             tg.start_soon(task)
-        await server.serve()
+        await server.serve(sockets=[listener])
         tg.cancel_scope.cancel()

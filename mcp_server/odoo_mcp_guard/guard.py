@@ -7,18 +7,24 @@ Nothing executes unless the decision for that exact call was ``allow``, or
 from __future__ import annotations
 
 import logging
+import os
+import shlex
+import shutil
+import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from odoo_mcp_guard.catalog import Classification
+from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
 from odoo_mcp_guard.policy_core import redact_text
 from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
-from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store
+from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store, builtin_data_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,6 +33,30 @@ LOCAL_APPROVAL_HINT = (
     "an approver (not you) runs `odoo-mcp-guard approvals approve {ref} --as NAME` "
     "on the guard's host"
 )
+
+
+def cli_invocation() -> list[str]:
+    """The command that runs this guard's CLI from any shell on this host (the running
+    executable by its absolute path: it is often not on PATH, e.g. in a virtualenv)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name.split(".")[0] == "odoo_mcp_guard":  # python -m
+        return [sys.executable, "-m", "odoo_mcp_guard"]
+    argv0 = sys.argv[0] if sys.argv else ""
+    found = argv0 if os.sep in argv0 else shutil.which(argv0 or "odoo-mcp-guard")
+    if found and os.path.basename(found).startswith("odoo-mcp-guard"):
+        return [os.path.abspath(found)]
+    return [shutil.which("odoo-mcp-guard") or "odoo-mcp-guard"]
+
+
+def local_approval_hint(data_dir: Path, database_url: str | None = None) -> str:
+    """LOCAL_APPROVAL_HINT with the exact command that decides on this guard's store."""
+    words = [*cli_invocation(), "approvals", "approve", "REF", "--as", "NAME"]
+    if data_dir.absolute() != builtin_data_dir().absolute():
+        words += ["--data-dir", str(data_dir)]
+    command = shlex.join(words).replace("{", "{{").replace("}", "}}").replace("REF", "{ref}", 1)
+    where = f" with {DATABASE_URL_ENV} set as for the guard" if database_url else ""
+    return f"an approver (not you) runs `{command}` on the guard's host{where}"
 
 
 class GuardRefusal(Exception):

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from json.decoder import scanstring
 from pathlib import Path
@@ -273,6 +273,34 @@ class Policy:
             self._cache.clear()  # bounded: names sent by a client must not grow memory
         self._cache[key] = decision
         return decision
+
+    def warnings(self, known_tools: Iterable[str] = ()) -> list[str]:
+        """Rules that can never apply, one line each (``policy check``). ``known_tools``:
+        names a front-end serves for certain, to find globs that only exact rules meet."""
+        found: list[str] = []
+        # A hide glob "prefix*" covers every rule glob that starts with that prefix.
+        hide_prefixes = [
+            p[:-1] for p in self._hide_globs if p.endswith("*") and not _is_glob(p[:-1])
+        ]
+        for key in self.document.rules:
+            if not _is_glob(key):
+                if self.is_hidden(key):
+                    found.append(
+                        f"rule {key!r} never applies: {key} is hidden (hide), and a hidden "
+                        "tool is refused whatever its rule says"
+                    )
+                continue
+            literal = re.split(r"[*?]", key, maxsplit=1)[0]
+            if key in self._hide_globs or any(literal.startswith(p) for p in hide_prefixes):
+                found.append(f"rule {key!r} never applies: every tool it matches is hidden (hide)")
+                continue
+            matched = [name for name in known_tools if fnmatch.fnmatchcase(name, key)]
+            if matched and all(name in self._exact for name in matched):
+                found.append(
+                    f"rule {key!r} never applies to the guard's own tools: an exact rule wins "
+                    f"for each one it matches ({', '.join(matched)})"
+                )
+        return found
 
     def describe(self) -> list[str]:
         """The effective rules, one line each, for ``policy check`` and ``policy show``."""
@@ -589,6 +617,8 @@ class PolicySource:
                 else:
                     before = self.version
                     self._policy = policy
+                    if self.last_error is not None:
+                        log.warning("%s: valid again; this policy is now in force", self.path)
                     self.last_error = None
                     return policy.etag != before
             if error != self.last_error:

@@ -309,7 +309,16 @@ class GuardedServer(Frontend):
         return name in TOOLS
 
     def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
-        return validate_arguments(name, arguments)
+        problem = validate_arguments(name, arguments)
+        if problem is None and name == "odoo_disconnect":
+            # Removing what is not there could never run: no approval request for it.
+            alias = arguments["alias"]  # a store error here is 'unavailable' (the caller's)
+            if self.store.get_connection(alias) is None:
+                return (
+                    f"There is no connection named '{alias}'; nothing was done and no approval "
+                    "was requested."
+                )
+        return problem
 
     async def _execute(
         self, name: str, args: dict[str, Any], *, replacing: bool

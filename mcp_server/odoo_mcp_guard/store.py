@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sqlite3
 import threading
@@ -35,6 +36,7 @@ from odoo_mcp_guard.names import (
 from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
 
 DB_FILENAME = "guard.sqlite3"
+_REF_RE = re.compile(r"(?i)MCPR-0*(\d{1,12})")
 
 RequestState = Literal["pending", "approved", "rejected", "cancelled", "expired", "done", "failed"]
 Outcome = Literal[
@@ -258,12 +260,17 @@ MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 _OPEN_STATES = ("pending", "approved", "rejected", "expired")
 
 
+def builtin_data_dir() -> Path:
+    """The data directory when nothing names one: what a shell on this host finds too."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "odoo-mcp-guard"
+
+
 def default_data_dir() -> Path:
     configured = os.environ.get("MCP_GUARD_DATA_DIR")
     if configured:
         return Path(configured).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "odoo-mcp-guard"
+    return builtin_data_dir()
 
 
 class Store:
@@ -302,9 +309,12 @@ class Store:
                 f"cannot create the data directory {data_dir}: {exc.strerror}"
             ) from None
         path = data_dir / DB_FILENAME
-        if not path.exists():
-            # Connection secrets live here: readable by the owner only.
-            path.touch(mode=0o600)
+        try:
+            if not path.exists():
+                # Connection secrets live here: readable by the owner only.
+                path.touch(mode=0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot create the guard store {path}: {exc.strerror}") from None
         return cls(path)
 
     def close(self) -> None:
@@ -432,8 +442,11 @@ class Store:
                     "SELECT * FROM approval_requests WHERE id = ?", (int(key),)
                 ).fetchone()
             else:
+                # MCPR-1 and mcpr-00001 name the request MCPR-00001.
+                ref = _REF_RE.fullmatch(str(key).strip())
+                wanted = f"MCPR-{int(ref[1]):05d}" if ref else str(key).upper()
                 row = self._db.execute(
-                    "SELECT * FROM approval_requests WHERE ref = ?", (str(key).upper(),)
+                    "SELECT * FROM approval_requests WHERE ref = ?", (wanted,)
                 ).fetchone()
         return self._request(row) if row else None
 
