@@ -3,6 +3,8 @@ from datetime import datetime, timezone
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .compat import Constraint
+
 OUTCOMES = [
     ("allowed", "Allowed"),
     ("denied", "Denied"),
@@ -53,9 +55,7 @@ class McpAuditLog(models.Model):
     # computed once at creation (record_batch writes it in its INSERT): the log stays append-only
     refused = fields.Boolean(compute="_compute_refused", store=True, readonly=True, index=True)
 
-    _sql_constraints = [
-        ("uuid_unique", "unique(uuid)", "This audit event was already recorded."),
-    ]
+    _uuid_unique = Constraint("UNIQUE (uuid)", "This audit event was already recorded.")
 
     @api.depends("outcome")
     def _compute_refused(self):

@@ -6,3 +6,4 @@ from . import test_concurrency
 from . import test_rpc
 from . import test_catalog
 from . import test_tour
+from . import test_constraints
