@@ -28,6 +28,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pylint --rcfile=odoo_addon/.pylintrc odoo_addon/mcp_guard
+	# the 19.0 layer under its own manifest; pylint does not enter symlinked folders, so name them
+	$(BIN)/pylint --rcfile=odoo_addon/.pylintrc odoo_addon/series/19.0/mcp_guard odoo_addon/series/19.0/mcp_guard/*/
 
 test: lint
 	$(BIN)/pytest

@@ -9,8 +9,9 @@ from odoo import models, release
 SERIES = release.version_info[0]
 
 if SERIES >= 19:
-    # res.groups.users became user_ids in 19.0
-    GROUP_USERS = "user_ids"
+    # the members of a group, those through implied groups included: 18.0's res.groups.users;
+    # 19.0's user_ids holds the explicit members only
+    GROUP_USERS = "all_user_ids"
     Constraint = models.Constraint
 else:
     GROUP_USERS = "users"
