@@ -24,11 +24,12 @@ run: install
 run-stdio: install
 	$(BIN)/odoo-mcp-guard serve --data-dir $(DATA)
 
+# pylint-odoo on the add-on (18.0) and on its 19.0 layer under the 19.0 manifest; pylint does not
+# enter symlinked folders, so the layer's are named
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pylint --rcfile=odoo_addon/.pylintrc odoo_addon/mcp_guard
-	# the 19.0 layer under its own manifest; pylint does not enter symlinked folders, so name them
 	$(BIN)/pylint --rcfile=odoo_addon/.pylintrc odoo_addon/series/19.0/mcp_guard odoo_addon/series/19.0/mcp_guard/*/
 
 test: lint

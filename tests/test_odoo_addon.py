@@ -11,7 +11,15 @@ import ast
 import os
 
 import pytest
-from odoo_harness import MODULE, SERIES, Series, find_odoo, run_module_tests
+from odoo_harness import (
+    MODULE,
+    SERIES,
+    Series,
+    TestRunResult,
+    find_odoo,
+    parse_test_log,
+    run_module_tests,
+)
 
 MIN_TESTS = 25
 
@@ -53,3 +61,16 @@ def test_series_manifests_differ_only_in_version():
     first, *others = manifests.values()
     for other in others:
         assert {**other, "version": None} == {**first, "version": None}
+
+
+def test_log_check_counts_odoo_errors_not_docutils_output(tmp_path):
+    """Installing mail on 19.0 makes docutils print "(ERROR/3)" on stderr (mail's manifest
+    description): not an Odoo log line, so not an error; Odoo's own ERROR lines still are."""
+    log = (
+        "<string>:38: (ERROR/3) Unexpected indentation.\n"
+        "2026-11-29 03:22:20,908 30606 ERROR db odoo.addons.mcp_guard.tests.test_approval: "
+        "FAIL: TestApproval.test_notifications\n"
+    )
+    result = parse_test_log(log, TestRunResult(db="db", returncode=0, log_path=tmp_path / "x"))
+    assert len(result.error_lines) == 1
+    assert "FAIL: TestApproval.test_notifications" in result.error_lines[0]
