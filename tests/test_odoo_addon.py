@@ -54,10 +54,13 @@ def _manifest(series: Series) -> dict:
 
 def test_series_manifests_differ_only_in_version():
     """The per-series layer stays thin: one manifest per series, the same apart from its
-    version, which Odoo requires to start with the series."""
+    version, which Odoo requires to start with the series; the add-on's own version after it
+    moves in step (a bump in one manifest is a bump in all)."""
     manifests = {s.version: _manifest(s) for s in SERIES}
     for version, manifest in manifests.items():
         assert manifest["version"].startswith(version + "."), (version, manifest["version"])
+    own = {m["version"].removeprefix(v + ".") for v, m in manifests.items()}
+    assert len(own) == 1, f"the add-on versions differ between series: {manifests}"
     first, *others = manifests.values()
     for other in others:
         assert {**other, "version": None} == {**first, "version": None}
