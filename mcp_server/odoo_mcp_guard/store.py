@@ -28,7 +28,6 @@ from odoo_mcp_guard.engines import (
 )
 from odoo_mcp_guard.names import (
     check_approver,
-    check_identity,
     check_text,
     check_url,
     same_person,
@@ -551,11 +550,13 @@ class Store:
             ).fetchone()
             if row["state"] != "pending":
                 raise ApprovalError(f"{request.ref} is {row['state']}, not pending")
-            if check_identity(row["principal"]) is not None:
-                # Fail closed: a requester whose name cannot be read cannot be told apart.
+            unreadable = check_approver(row["principal"])
+            if unreadable is not None:
+                # Fail closed: a requester whose name is not a person's ("x:alice", unreadable)
+                # cannot be told apart from the approver.
                 raise ApprovalError(
                     f"{request.ref} was filed under a name that cannot be compared "
-                    f"({check_identity(row['principal'])}): it cannot be approved or rejected"
+                    f"({unreadable}): it cannot be approved or rejected"
                 )
             if same_person(approver, row["principal"]):
                 raise ApprovalError(
