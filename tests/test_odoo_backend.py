@@ -330,3 +330,43 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
         await ok(client, "odoo_connect", data_connection(live, "from-config"))
         text = await refused(client, "odoo_disconnect", {"alias": "from-config"})
         assert "Approval required" in text and "in Odoo" in text
+
+
+async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):
+    """A connection whose Odoo user may read other connections (a Manager: here the
+    administrator) still hands the agent no password, API key or URL credentials."""
+    secrets = ["Pw-data-secret-1", "Key-data-secret-2", "UrlPw-data-secret-3"]
+    victim = live.admin(
+        "mcp.connection",
+        "create",
+        {
+            "alias": "victim",
+            "url": f"https://bot:{secrets[2]}@erp.example.com",
+            "db": "erp",
+            "login": "bot",
+            "password": secrets[0],
+            "api_key": secrets[1],
+        },
+    )
+    alias = "manager"
+    manager = {"alias": alias, "url": live.url, "db": live.db, "username": "admin"}
+    async with odoo_client(tmp_path, live, principal="agent-secrets") as client:
+        await ok(client, "odoo_connect", {**manager, "password": "admin"})
+        fields = ["alias", "url", "password", "api_key"]
+        read = await ok(
+            client,
+            "odoo_read",
+            {"alias": alias, "model": "mcp.connection", "ids": [victim], "fields": fields},
+        )
+        found = await ok(
+            client,
+            "odoo_search_read",
+            {"alias": alias, "model": "mcp.connection", "domain": [["id", "=", victim]]},
+        )
+        for result in (read, found):
+            text = json.dumps(result)
+            assert [s for s in secrets if s in text] == []
+            record = result["records"][0]
+            assert record["alias"] == "victim"
+            assert record["password"] == record["api_key"] == "***"
+            assert record["url"] == "https://bot:***@erp.example.com"
