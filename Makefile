@@ -42,6 +42,7 @@ test: lint
 # The add-on vendors the front-end's shared core byte for byte (tests/test_policy_core.py checks).
 sync-core:
 	cp mcp_server/odoo_mcp_guard/policy_core.py odoo_addon/mcp_guard/models/policy_core.py
+	cp mcp_server/odoo_mcp_guard/identity.py odoo_addon/mcp_guard/models/identity.py
 
 bench: install
 	$(BIN)/python bench/bench_guard.py --calls 2000

@@ -370,3 +370,32 @@ async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):
             assert record["alias"] == "victim"
             assert record["password"] == record["api_key"] == "***"
             assert record["url"] == "https://bot:***@erp.example.com"
+
+
+async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, live: LiveOdoo):
+    """The request stores the MCP principal, and the Odoo user who is that person (login
+    "alice", name "Alice Approver"; compared on the TR39 skeleton, after a transport prefix,
+    case aside) can neither approve nor reject it: the retry removes nothing."""
+    principals = ["stdio:alice", "alice", "http:alice", "ALICE", "\u0430lice", "Alice Approver"]
+    for n, principal in enumerate(principals):
+        alias = f"self-{n}"
+        async with odoo_client(tmp_path, live, principal=principal) as client:
+            await ok(client, "odoo_connect", data_connection(live, alias))
+            ref, request_id = await pending(client, "odoo_disconnect", {"alias": alias})
+            assert request(live, ref)["principal"] == principal
+            for method, args in (("action_approve", ()), ("action_reject", ("mine",))):
+                with pytest.raises(xmlrpc.client.Fault) as refusal:
+                    live.rpc(*APPROVER, "mcp.approval.request", method, [request_id], *args)
+                assert "your own request" in refusal.value.faultString
+            assert request(live, ref)["state"] == "pending"
+            await pending(client, "odoo_disconnect", {"alias": alias})
+            assert live.admin("mcp.connection", "search_count", [["alias", "=", alias]]) == 1
+    # Alice may approve another person's request; then the retry runs.
+    async with odoo_client(tmp_path, live, principal="bob") as client:
+        await ok(client, "odoo_connect", data_connection(live, "other"))
+        ref, request_id = await pending(client, "odoo_disconnect", {"alias": "other"})
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+        assert await ok(client, "odoo_disconnect", {"alias": "other"}) == {
+            "alias": "other",
+            "removed": True,
+        }
