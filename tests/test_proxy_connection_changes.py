@@ -249,3 +249,38 @@ async def test_two_replicas_cannot_both_add_one_alias(tmp_path: Path) -> None:
     assert [
         c["arguments"]["url"] for c in upstream_calls(state) if c["tool"] == "odoo_connect"
     ] == ["hold"]
+
+
+async def test_a_connection_change_of_unknown_outcome_keeps_the_lease(tmp_path: Path) -> None:
+    """Finding 10, the doubtful case: the upstream died during an odoo_connect (it may have
+    saved the connection). Until the lease expires no connection change is judged or sent,
+    whatever alias it names; other tools are not affected."""
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {
+            "version": "1",
+            "default": "deny",
+            "rules": {
+                "odoo_connect": {"action": "allow"},
+                "odoo_connections": {"action": "allow"},
+                "read_note": {"action": "allow"},
+            },
+        },
+    )
+    state = tmp_path / "upstream.json"
+    args = proxy_args(
+        tmp_path,
+        pol,
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_CONNECT=1"),
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        await client.list_tools()
+        lost = await client.call_tool("odoo_connect", {"alias": "new", "url": "crash"})
+        assert lost.is_error and "Whether it acted is unknown" in text_of(lost)
+        note = await client.call_tool("read_note", {"key": "k"})  # the upstream is back
+        assert not note.is_error, text_of(note)
+        later = await client.call_tool("odoo_connect", {"alias": "other", "url": "x"})
+        assert later.is_error and "Try again" in text_of(later), text_of(later)
+    sent = [c["arguments"]["url"] for c in upstream_calls(state) if c["tool"] == "odoo_connect"]
+    assert sent == ["crash"]

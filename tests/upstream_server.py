@@ -16,7 +16,8 @@ what got through the proxy. ``UPSTREAM_VARIANT=2`` changes the definition of ``w
 ``UPSTREAM_UPSERT=1`` adds ``save_connection``, an add-or-update of connections with no tool
 that lists them. ``UPSTREAM_CONNECT=1`` adds ``odoo_connect`` and ``odoo_connections`` (the
 pair the proxy can check): a URL containing ``hold`` keeps the call open, after recording it,
-until the file ``<state>.go`` exists. ``UPSTREAM_LEAKY=1`` adds ``server_info``, whose results
+until the file ``<state>.go`` exists; the URL ``crash`` kills the process mid-call.
+``UPSTREAM_LEAKY=1`` adds ``server_info``, whose results
 carry secrets (as a careless or hostile upstream's would).
 """
 
@@ -166,6 +167,8 @@ if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-cla
     async def odoo_connect(url: str, ctx: Context, alias: str = "default") -> str:
         """Add/update an Odoo connection."""
         record(ctx, "odoo_connect", {"alias": alias, "url": url})
+        if url == "crash":  # dies mid-call: whether it saved the connection is unknown
+            os._exit(17)
         go = STATE.with_name(STATE.name + ".go")
         while "hold" in url and not go.exists():  # the test says when this call ends
             await anyio.sleep(0.02)
