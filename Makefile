@@ -36,9 +36,12 @@ lint: install
 test: lint
 	$(BIN)/pytest -v --durations=10
 
-# The add-on vendors the front-end's shared core byte for byte (tests/test_policy_core.py checks).
+# The add-on vendors the front-end's shared core and its golden corpus byte for byte
+# (tests/test_policy_core.py checks): Odoo's test runner reads the corpus from the module.
 sync-core:
 	cp mcp_server/odoo_mcp_guard/policy_core.py odoo_addon/mcp_guard/models/policy_core.py
+	mkdir -p odoo_addon/mcp_guard/tests/data
+	cp tests/data/policy_golden.json odoo_addon/mcp_guard/tests/data/policy_golden.json
 
 bench: install
 	$(BIN)/python bench/bench_guard.py --calls 2000

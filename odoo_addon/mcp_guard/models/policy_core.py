@@ -536,8 +536,9 @@ def _bad_numbers(data: Any) -> list[tuple[Loc, _BadNumber]]:
     return found
 
 
-def load_policy_text(text: str) -> dict[str, Any]:
-    """Parse and validate a policy document; PolicyFault names each fault's line and path."""
+def _parse(text: str) -> tuple[Any, _Locator, list[str], list[tuple[Loc, _BadNumber]]]:
+    """The JSON value of ``text``, its locator, its duplicate keys (as faults with their line)
+    and its bad numbers. Text that is not JSON, or too large, raises PolicyFault."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
         raise PolicyFault([f"line 1: $: the policy is larger than {MAX_POLICY_BYTES} bytes"])
     try:
@@ -555,8 +556,25 @@ def load_policy_text(text: str) -> dict[str, Any]:
     except RecursionError:
         raise PolicyFault(["line 1: $: the document is nested too deeply"]) from None
     # a duplicate is reported at the second key, every other fault at its value
-    faults = [f"line {line}: {json_path(loc)}: duplicate key" for loc, line in locator.duplicates]
-    bad_numbers = _bad_numbers(data)
+    duplicates = [
+        f"line {line}: {json_path(loc)}: duplicate key" for loc, line in locator.duplicates
+    ]
+    return data, locator, duplicates, _bad_numbers(data)
+
+
+def parse_json_text(text: str) -> Any:
+    """JSON text as a value, refusing (PolicyFault, with lines) what ``load_policy_text``
+    refuses before validation: invalid JSON, duplicate keys, NaN/Infinity, huge numbers."""
+    data, locator, faults, bad_numbers = _parse(text)
+    faults += [f"line {locator.line_of(loc)}: {json_path(loc)}: {b.why}" for loc, b in bad_numbers]
+    if faults:
+        raise PolicyFault(faults)
+    return data
+
+
+def load_policy_text(text: str) -> dict[str, Any]:
+    """Parse and validate a policy document; PolicyFault names each fault's line and path."""
+    data, locator, faults, bad_numbers = _parse(text)
     found = [(loc, bad.why) for loc, bad in bad_numbers] or policy_faults(data)
     faults += [f"line {locator.line_of(loc)}: {json_path(loc)}: {why}" for loc, why in found]
     if faults:
