@@ -115,7 +115,7 @@ def test_make_sync_core_copies_the_front_ends_core(tmp_path: Path) -> None:
     ).stdout
     assert "mcp_server/odoo_mcp_guard/policy_core.py" in shown
     assert "odoo_addon/mcp_guard/models/policy_core.py" in shown
-    assert "tests/data/policy_golden.json odoo_addon/mcp_guard/tests/data/policy_golden.json" in shown
+    assert "cp tests/data/policy_golden.json odoo_addon/mcp_guard/tests/data/" in shown
 
 
 def test_known_secret_keys_are_secret_and_plain_keys_are_not() -> None:

@@ -61,7 +61,7 @@ class McpToolRule(models.Model):
     ]
 
     @api.constrains(
-        "name", "action", "hidden", "rate_limit_max", "rate_limit_window", "approval_expires_in"
+        "name", "action", "hidden", "reason", "rate_limit_max", "rate_limit_window", "approval_expires_in"
     )
     def _check_rule(self):
         for rule in self:
