@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import (
+from support.guard import (
     approve,
     proxy_args,
     proxy_stdio_client,

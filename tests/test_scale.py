@@ -16,7 +16,7 @@ import anyio
 import httpx2
 import pytest
 import redis
-from conftest import (
+from support.guard import (
     connect_args,
     free_port,
     guard_command,

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from conftest import (
+from support.guard import (
     INITIALIZE,
     MODES,
     RAW_HEADERS,
@@ -170,7 +170,7 @@ def test_a_session_stays_with_the_principal_that_opened_it(
 def test_http_sessions_are_told_tool_lists_change(guard: HttpGuard, tokens: dict[str, str]):
     """The legacy handshake over HTTP advertises tools.listChanged, as stdio does: the guard
     sends it when the policy changes the visible tools."""
-    from conftest import parse_http_body
+    from support.guard import parse_http_body
 
     headers = {**RAW_HEADERS, "Authorization": f"Bearer {tokens['carol']}"}
     answer = parse_http_body(raw_post(guard.url, headers))
