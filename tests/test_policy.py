@@ -114,6 +114,7 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.e2e  # a subprocess
 @pytest.mark.parametrize(
     ("text", "line", "fragment"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
 )
@@ -139,6 +140,7 @@ def test_malformed_policy_refusal_is_one_line_naming_the_file(text):
     assert "\n" not in message and "Traceback" not in message
 
 
+@pytest.mark.e2e  # a subprocess
 def test_valid_policy_check_prints_effective_rules(tmp_path):
     policy_file = tmp_path / "policy.json"
     policy_file.write_text(

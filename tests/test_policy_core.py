@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.guard import REPO
@@ -100,6 +101,7 @@ def test_the_addon_vendors_the_core_byte_for_byte() -> None:
     )
 
 
+@pytest.mark.e2e  # a subprocess
 def test_make_sync_core_copies_the_front_ends_core(tmp_path: Path) -> None:
     shown = subprocess.run(
         ["make", "-n", "-C", str(REPO), "sync-core"], capture_output=True, text=True, check=True
