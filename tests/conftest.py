@@ -61,6 +61,7 @@ def anyio_backend() -> str:
 
 UNIT_FILES = {
     "test_catalog.py",
+    "test_guard.py",
     "test_policy.py",
     "test_policy_core.py",
     "test_properties.py",
