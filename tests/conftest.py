@@ -90,7 +90,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         name = item.path.name
         service = SERVICE_FILES.get(name)
-        if service:
+        if service and not item.get_closest_marker("unit"):  # unit: needs no service
             item.add_marker(service)
         for fixture, marker in SERVICE_FIXTURES.items():
             if fixture in getattr(item, "fixturenames", ()):
