@@ -482,3 +482,23 @@ def is_connection_upsert(definition: Mapping[str, Any]) -> bool:
     text = f"{' '.join(name_words(str(definition.get('name', ''))))} "
     text += str(definition.get("description") or "").lower()
     return bool(_CONNECTION_WORDS.search(text))
+
+
+# A tool that switches, activates or (re)loads connections writes over the working one
+# (odoo-claude-mcp's ``identify``: "load your personal settings and connections",
+# ``user_connection_activate``: "Activate one of your personal connections").
+_CONNECTION_CHANGE = re.compile(
+    r"\b(?:activat\w*|switch\w*|select\w*|(?:re)?load\w*|set|sets|setting|chang\w*|"
+    r"replac\w*|overwrit\w*|updat\w*)\b[^.]{0,40}?\bconnection"
+)
+_CONNECTION_CHANGE_NAME = frozenset(_words("activate switch select set change load"))
+
+
+def changes_connection(definition: Mapping[str, Any]) -> bool:
+    """A tool that adds, replaces or activates a connection (an upsert included)."""
+    if is_connection_upsert(definition):
+        return True
+    words = name_words(str(definition.get("name", "")))
+    if any(w.startswith("connection") for w in words) and _CONNECTION_CHANGE_NAME & set(words):
+        return True
+    return bool(_CONNECTION_CHANGE.search(str(definition.get("description") or "").lower()))
