@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GUARD := $(abspath $(BIN))/odoo-mcp-guard
 PORT ?= 8765
 
-.PHONY: install run run-stdio test lint bench clean sync-core
+.PHONY: install run run-stdio test test-fast lint bench clean sync-core
 
 $(BIN)/odoo-mcp-guard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: install
 # -v names each test as it starts (the Odoo tests take minutes each); the slowest are listed last.
 test: lint
 	$(BIN)/pytest -v --durations=10
+
+# The unit tier only (in-process, no service; markers in tests/conftest.py): seconds, not minutes.
+# Other tiers: pytest -m e2e, -m "not odoo", -m postgres, -m redis, -m docker.
+test-fast: install
+	$(BIN)/pytest -m unit -q
 
 # The add-on vendors the front-end's shared core and its golden corpus byte for byte
 # (tests/test_policy_core.py checks): Odoo's test runner reads the corpus from the module.

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import odoo_harness as harness
-from conftest import guard_env
 from mcp import Client, StdioServerParameters
+from support.guard import guard_env
 
 SETUP_SCRIPT = """
 import json

@@ -18,9 +18,9 @@ import anyio
 import mcp_types as types
 import odoo_harness as harness
 import pytest
-from conftest import guard_env, query, text_of
 from mcp import Client, StdioServerParameters
 from odoo_live import LiveOdoo, live_odoo
+from support.guard import guard_env, query, text_of
 
 pytestmark = [
     pytest.mark.anyio,

@@ -15,9 +15,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.guard import REPO
 
 from odoo_mcp_guard.policy_core import (
     REDACTED,
@@ -109,6 +110,7 @@ def test_the_addon_vendors_the_golden_corpus_byte_for_byte() -> None:
     )
 
 
+@pytest.mark.e2e  # a subprocess
 def test_make_sync_core_copies_the_front_ends_core(tmp_path: Path) -> None:
     shown = subprocess.run(
         ["make", "-n", "-C", str(REPO), "sync-core"], capture_output=True, text=True, check=True

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import REPO
+from support.guard import REPO
 
 from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.policy import PolicyError, load_policy_text

@@ -406,7 +406,3 @@ class PolicySource:
                 log.error("%s; %s", error, kept)
             self.last_error = error
             return False
-
-
-def policy_source(path: Path | None) -> PolicySource:
-    return PolicySource(path)
