@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import (
+from support.guard import (
     free_port,
     http_process,
     proxy_args,

@@ -28,11 +28,13 @@ from typing import Any, Literal, NamedTuple
 import mcp_types as types
 from pydantic import BaseModel
 
+from odoo_mcp_guard import policy_core
 from odoo_mcp_guard.names import canonical_json
 
 RiskClass = Literal["read", "write", "destructive", "critical"]
-RISK_CLASSES: tuple[RiskClass, ...] = ("read", "write", "destructive", "critical")
-RISK_RANK: dict[str, int] = {name: rank for rank, name in enumerate(RISK_CLASSES)}
+# the classes and their order are the shared core's (policy_core, vendored into the add-on)
+RISK_CLASSES: tuple[RiskClass, ...] = policy_core.RISK_CLASSES  # type: ignore[assignment]
+RISK_RANK: dict[str, int] = policy_core.RISK_RANK
 
 
 class Classification(NamedTuple):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from odoo_mcp_guard.identity import (
@@ -18,12 +17,15 @@ from odoo_mcp_guard.identity import (
     skeleton,
     unsafe_char,
 )
-from odoo_mcp_guard.policy_core import arguments_hash
+from odoo_mcp_guard.policy_core import TOOL_NAME_RE, arguments_hash, valid_server_name
 from odoo_mcp_guard.policy_core import canonical_bytes as canonical_json
 
-# The front-end's names for the shared cores (policy_core.py, identity.py).
+# the front-end's names for the shared cores: policy_core.py (the MCP tool-name alphabet, matched
+# exactly: no case folding, no Unicode normalisation, no trimming; a catalog's server name) and
+# identity.py (who asked, who decides)
 __all__ = [
     "MAX_IDENTITY_LENGTH",
+    "TOOL_NAME_RE",
     "TRANSPORT_PREFIXES",
     "IdentityError",
     "arguments_hash",
@@ -36,13 +38,8 @@ __all__ = [
     "shown",
     "skeleton",
     "unsafe_char",
+    "valid_server_name",
 ]
-
-# The MCP tool-name alphabet. Matching is exact: no case folding, no Unicode
-# normalisation, no trimming, so a look-alike name can never reach a rule.
-TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
-# The name a front-end keeps its tool catalog under: 1 to 200 characters, no control ones.
-SERVER_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 
 def check_tool_name(name: object) -> str | None:
