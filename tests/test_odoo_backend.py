@@ -120,9 +120,9 @@ async def test_disconnect_is_approved_in_odoo_and_runs_once(tmp_path: Path, live
         assert live.admin("mcp.connection", "search_count", [["alias", "=", alias]]) == 0
         assert request(live, ref)["state"] == "done"
 
-        # A replay needs a new approval, and Odoo files none for a connection that is gone.
+        # A replay finds nothing to remove: refused at once, and no request is filed.
         text = await refused(client, "odoo_disconnect", {"alias": alias})
-        assert f"no connection with alias {alias}" in text
+        assert f"There is no connection named '{alias}'" in text
         assert (
             live.admin("mcp.approval.request", "search_count", [["connection_alias", "=", alias]])
             == 1
