@@ -8,7 +8,7 @@ from typing import Any
 
 import icu as _icu  # ICU: the TR39 confusable skeleton, Unicode properties
 
-from odoo_mcp_guard.policy_core import arguments_hash
+from odoo_mcp_guard.policy_core import URL_CREDENTIALS_MESSAGE, arguments_hash, url_has_credentials
 from odoo_mcp_guard.policy_core import canonical_bytes as canonical_json
 
 __all__ = ["arguments_hash", "canonical_json"]  # the front-end's names for the shared core
@@ -90,6 +90,8 @@ def check_url(value: str) -> str:
     scheme, sep, rest = value.partition("://")
     if not sep or scheme not in ("http", "https") or not rest or rest[0] in "/?#@:":
         raise ValueError("url must be an http:// or https:// URL with a host")
+    if url_has_credentials(value):
+        raise ValueError(URL_CREDENTIALS_MESSAGE)
     return value
 
 

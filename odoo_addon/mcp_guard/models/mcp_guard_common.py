@@ -10,7 +10,14 @@ import contextvars
 import re
 
 # the rules shared byte for byte with the front-end (policy_core.py, ``make sync-core``)
-from .policy_core import arguments_hash, canonical_json, redact, redact_text  # noqa: F401  pylint: disable=unused-import
+from .policy_core import (  # noqa: F401  pylint: disable=unused-import
+    URL_CREDENTIALS_MESSAGE,
+    arguments_hash,
+    canonical_json,
+    redact,
+    redact_text,
+    url_has_credentials,
+)
 
 # exact, ASCII-only names (fullmatch: "$" would let a trailing newline through)
 TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)

@@ -158,3 +158,18 @@ def value_is_set(value: Any) -> bool:
 def redact(value: Any) -> Any:
     """A copy of ``value`` with every secret replaced by ``***``, for storage and display."""
     return _redact(value, 0)
+
+
+URL_CREDENTIALS_MESSAGE = (
+    "url must not contain credentials (user:password@host): put them in password or api_key"
+)
+
+
+def url_has_credentials(url: str) -> bool:
+    """Whether a URL carries userinfo (``scheme://user:pw@host``): the front-end and the add-on
+    refuse such a URL, which would otherwise be shown in clear wherever the URL is."""
+    _scheme, sep, rest = url.partition("://")
+    authority = rest if sep else url
+    for stop in "/?#":
+        authority = authority.split(stop, 1)[0]
+    return "@" in authority
