@@ -8,3 +8,4 @@ from . import test_catalog
 from . import test_redaction
 from . import test_tour
 from . import test_constraints
+from . import test_rpc_attacks
