@@ -356,8 +356,14 @@ class McpApprovalRequest(models.Model):
     def _binding_broken(self):
         """Why the connection this request was filed for can no longer be acted on, or ''."""
         self.ensure_one()
+        if self.tool == "odoo_connect" and not self.connection_url and self.connection_alias:
+            # filed as a new connection: creating it must not meet one made since
+            taken = self.env["mcp.connection"].sudo().with_context(active_test=False).search_count(
+                [("alias", "=", self.connection_alias), ("owner_id", "=", self.requester_id.id)])
+            return self.env._("connection %s was created since the request was filed",
+                              self.connection_alias) if taken else ""
         if self.tool != "odoo_disconnect" and not self.connection_url:
-            return ""  # not about a connection, or an odoo_connect of a then unknown alias
+            return ""  # not about a connection
         conn = self.sudo().connection_id
         if not conn:
             return self.env._("connection %s no longer exists", self.connection_alias)

@@ -285,12 +285,13 @@ class TestApproval(McpGuardCase):
         """A request acts on the record it was filed for, never on whoever bears the alias later."""
         mine = self.Connection.with_user(self.user).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
         # an odoo_connect filed for an alias that does not exist yet replaces nothing ...
-        args = {"alias": "x", "url": "https://new.example.com", "db": "n", "login": "n"}
+        args = {"alias": "x", "url": "https://new.example.com", "db": "n", "username": "n"}
         res = self.approved(self.user, tool="odoo_connect", arguments=args)
         mine.with_user(self.user).write({"alias": "x"})  # ... even once the user named theirs "x"
-        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args))
-        self.assertTrue(result["ok"], result)
+        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args), args)
+        self.assertEqual((result["ok"], result["state"]), (False, "failed"), result)
         self.assertTrue(mine.exists())
+        self.assertEqual(mine.url, "u")
         # a disconnect filed for "x", then the user swaps names: consumption fails, nothing goes
         other = self.Connection.with_user(self.user).create({"alias": "y", "url": "u", "db": "d", "login": "l"})
         res = self.approved(self.user, arguments={"alias": "x"})
