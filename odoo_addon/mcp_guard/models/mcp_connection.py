@@ -36,7 +36,7 @@ class McpConnection(models.Model):
     api_key = fields.Char("API key", groups=SECRET_GROUPS, copy=False, exportable=False)
     # write-only doors to the secrets for Managers and owners: never read back
     new_password = fields.Char(
-        "Password", compute="_compute_new_secrets", inverse="_inverse_new_password", exportable=False
+        "New password", compute="_compute_new_secrets", inverse="_inverse_new_password", exportable=False
     )
     new_api_key = fields.Char(
         "New API key", compute="_compute_new_secrets", inverse="_inverse_new_api_key", exportable=False
