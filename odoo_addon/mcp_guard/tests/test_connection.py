@@ -112,6 +112,7 @@ class TestConnection(McpGuardCase):
         # not tracked: the chatter never carries them
         self.prod.with_user(self.manager).write({"new_password": "changed-pw"})
         self.assertEqual(self.prod.with_user(self.agent).password, "changed-pw")
+        self.prod.invalidate_recordset()  # as a later request would read it
         self.assertFalse(self.prod.with_user(self.manager).new_password)
         self.env.flush_all()
         messages = self.prod.sudo().message_ids
