@@ -604,9 +604,18 @@ class Store:
             raise ApprovalError(f"{request.ref} is {request.state}: it cannot be cancelled")
         return self.get_request(request.id)  # type: ignore[return-value]
 
-    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
         """Use an approval once: one atomic state change, audited in the same transaction.
-        False if it was not (or no longer) approved and valid."""
+        False if it was not (or no longer) approved and valid. ``arguments`` (the approved
+        call's) serve a backend that carries the call out itself (OdooStore's odoo_connect);
+        here the guard runs the very call it hashed."""
         now = time.time() if now is None else now
         with self._tx(None) as db:
             row = db.execute(
