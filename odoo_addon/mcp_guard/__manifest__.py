@@ -13,6 +13,7 @@
         "security/mcp_guard_rules.xml",
         "data/ir_sequence_data.xml",
         "data/mail_activity_type_data.xml",
+        "data/mail_message_subtype_data.xml",
         "data/mcp_tool_rule_data.xml",
         "data/ir_cron_data.xml",
         "wizard/mcp_approval_reject_wizard_views.xml",

@@ -9,8 +9,8 @@ from odoo.exceptions import AccessError, UserError
 
 from .mcp_guard_common import (
     DEFAULT_EXPIRES_IN,
+    RISK_SELECTION,
     TOOL_NAME_RE,
-    allow_connection_removal,
     arguments_hash,
     internal_write,
     is_internal_write,
@@ -33,13 +33,16 @@ STATES = [
 PROTECTED_FIELDS = {
     "name", "tool", "arguments", "arguments_hash", "principal", "reason", "requester_id",
     "company_id", "connection_id", "connection_alias", "connection_url", "connection_db",
-    "connection_login", "state", "approver_id",
+    "connection_login", "connection_owner_id", "origin", "state", "approver_id",
     "decision_date", "decision_note", "expires_at", "consumed_at",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
 CONNECTION_SNAPSHOT = {"connection_alias": "alias", "connection_url": "url", "connection_db": "db",
-                       "connection_login": "login"}
+                       "connection_login": "login", "connection_owner_id": "owner_id"}
+ORIGINS = [("agent", "Agent (MCP front-end)"), ("person", "Person in Odoo")]
+# a tool the catalog does not know yet still says what it does to a connection
+CONNECTION_TOOL_RISK = {"odoo_disconnect": "destructive", "odoo_connect": "destructive"}
 
 
 class McpApprovalRequest(models.Model):
@@ -65,6 +68,13 @@ class McpApprovalRequest(models.Model):
     connection_url = fields.Char("Connection URL", readonly=True)
     connection_db = fields.Char("Connection database", readonly=True)
     connection_login = fields.Char("Connection login", readonly=True)
+    connection_owner_id = fields.Many2one("res.users", "Connection owner", readonly=True)
+    origin = fields.Selection(
+        ORIGINS, default="agent", required=True, readonly=True,
+        help="A person's request is carried out by Odoo when it is approved; an agent's when the agent calls again.",
+    )
+    summary = fields.Char("Request", compute="_compute_summary")
+    risk_class = fields.Selection(RISK_SELECTION, compute="_compute_risk_class")
     state = fields.Selection(STATES, default="pending", required=True, readonly=True, tracking=True, index=True)
     approver_id = fields.Many2one("res.users", "Decided by", readonly=True, tracking=True)
     decision_date = fields.Datetime(readonly=True)
@@ -83,6 +93,29 @@ class McpApprovalRequest(models.Model):
             mine = req.requester_id.id == self.env.uid
             req.can_decide = req.state == "pending" and is_approver and not mine
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
+
+    @api.depends("tool", "principal", "requester_id", "origin", "connection_alias", "connection_url",
+                 "connection_db", "connection_owner_id")
+    def _compute_summary(self):
+        for req in self:
+            who = (req.principal if req.origin == "agent" and req.principal else req.requester_id.name) or ""
+            if req.tool in CONNECTION_TOOLS and req.connection_url:
+                verb = self.env._("remove") if req.tool == "odoo_disconnect" else self.env._("replace")
+                req.summary = self.env._(
+                    "%(who)s asks to %(verb)s connection %(alias)s (%(url)s, db %(db)s), owned by %(owner)s",
+                    who=who, verb=verb, alias=req.connection_alias, url=req.connection_url,
+                    db=req.connection_db, owner=req.connection_owner_id.name or "?",
+                )
+            else:
+                req.summary = self.env._("%(who)s asks to call %(tool)s", who=who, tool=req.tool or "")
+
+    @api.depends("tool")
+    def _compute_risk_class(self):
+        ranks = {key: rank for rank, (key, _label) in enumerate(RISK_SELECTION)}
+        tools = self.env["mcp.tool"].sudo().search([("name", "in", list(set(self.mapped("tool"))))])
+        for req in self:
+            classes = [t.risk_class for t in tools if t.name == req.tool and t.risk_class]
+            req.risk_class = max(classes, key=ranks.get) if classes else CONNECTION_TOOL_RISK.get(req.tool, False)
 
     # ------------------------------------------------------------------
     # ORM guards
@@ -143,19 +176,51 @@ class McpApprovalRequest(models.Model):
                 req.activity_schedule(
                     act_type_xmlid="mcp_guard.mail_act_mcp_approval",
                     summary=self.env._("Approve %(tool)s (%(ref)s)", tool=req.tool, ref=req.name),
-                    note=req.reason or "",
+                    note=Markup("<p>%s</p><p>%s</p>") % (req.summary, req.reason or ""),
                     user_id=user.id,
                     date_deadline=fields.Date.context_today(req),
                 )
+
+    def _people_to_tell(self):
+        """The requester and the connection's owner, when they are people: the technical Agent
+        user has no mailbox (a message to it only makes "Email Failure" entries), nor has the
+        person acting right now any need to be told what they just did."""
+        self.ensure_one()
+        agent_group = self.env.ref("mcp_guard.group_mcp_agent")
+        people = (self.requester_id | self.connection_owner_id).sudo()
+        return people.filtered(lambda u: agent_group not in u.groups_id and u != self.env.user)
 
     def _notify_requester(self, body):
         for req in self.sudo():
             req.message_post(
                 body=body,
-                partner_ids=req.requester_id.partner_id.ids,
+                partner_ids=req._people_to_tell().partner_id.ids,
                 subtype_xmlid="mail.mt_comment",
                 message_type="notification",
             )
+
+    def _notify_owner(self):
+        """Tell a connection's owner that somebody asked to end or replace it."""
+        for req in self.sudo().filtered(lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
+            owner = req._people_to_tell() & req.connection_owner_id
+            if owner:
+                req.message_post(
+                    body=self.env._("%(summary)s (%(ref)s).", summary=req.summary, ref=req.name),
+                    partner_ids=owner.partner_id.ids,
+                    subtype_xmlid="mail.mt_comment",
+                    message_type="notification",
+                )
+
+    def _creation_subtype(self):
+        return self.env.ref("mcp_guard.mt_mcp_request_filed")
+
+    def _track_subtype(self, init_values):
+        self.ensure_one()
+        if "state" in init_values:
+            subtype = {"approved": "mt_mcp_request_approved", "rejected": "mt_mcp_request_rejected"}.get(self.state)
+            if subtype:
+                return self.env.ref(f"mcp_guard.{subtype}")
+        return super()._track_subtype(init_values)
 
     def _close_activities(self):
         # the decision itself is tracked on the state; the to-dos simply go away
@@ -191,6 +256,9 @@ class McpApprovalRequest(models.Model):
             req._notify_requester(
                 self.env._("Request %(ref)s was approved by %(user)s.", ref=req.name, user=self.env.user.name)
             )
+            if req.origin == "person":
+                # nobody will call again: Odoo carries it out now, in this transaction
+                req._carry_out(req.tool, req.arguments_hash)
         return True
 
     def action_reject(self, note=None):
@@ -276,9 +344,24 @@ class McpApprovalRequest(models.Model):
             raise UserError(self.env._("arguments must be an object"))
         principal = principal if isinstance(principal, str) else ""
         reason = reason if isinstance(reason, str) else ""
+        req = self._file(tool, arguments, principal, reason, self._connection_binding(tool, arguments), "agent")
+        return {"id": req.id, "ref": req.name, "state": req.state}
+
+    @api.model
+    def _file_from_odoo(self, connection, tool, arguments, reason=""):
+        """A person's request, filed from a connection's form for that very record."""
+        binding = {"connection_id": connection.id,
+                   **self._snapshot(connection.sudo())}
+        return self._file(tool, arguments, "", reason or self.env._("Requested in Odoo"), binding, "person")
+
+    @api.model
+    def _snapshot(self, conn):
+        return {name: conn[key].id if key == "owner_id" else conn[key] for name, key in CONNECTION_SNAPSHOT.items()}
+
+    @api.model
+    def _file(self, tool, arguments, principal, reason, binding, origin):
         digest = arguments_hash(arguments)
         now = fields.Datetime.now()
-        binding = self._connection_binding(tool, arguments)
         existing = self.sudo().search([
             ("tool", "=", tool),
             ("arguments_hash", "=", digest),
@@ -289,8 +372,9 @@ class McpApprovalRequest(models.Model):
             *[(name, "=", value) for name, value in binding.items()],
         ], limit=1)
         if existing:
-            return {"id": existing.id, "ref": existing.name, "state": existing.state}
+            return existing
         vals = {
+            "origin": origin,
             "tool": tool,
             "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
             "arguments_hash": digest,
@@ -302,11 +386,15 @@ class McpApprovalRequest(models.Model):
             **binding,
         }
         with internal_write():
-            req = self.sudo().create(vals)
+            # not the creator as a follower: the technical Agent user has no mailbox
+            req = self.sudo().with_context(mail_create_nosubscribe=True).create(vals)
+        req.message_subscribe(partner_ids=req._people_to_tell().partner_id.ids + (
+            [] if req.origin == "agent" else self.env.user.partner_id.ids))
         if req.tool == "odoo_disconnect":
             req._set_connection_state("disconnect_pending")
         req._notify_approvers()
-        return {"id": req.id, "ref": req.name, "state": req.state}
+        req._notify_owner()
+        return req
 
     @api.model
     def _connection_binding(self, tool, arguments):
@@ -321,14 +409,14 @@ class McpApprovalRequest(models.Model):
             if tool == "odoo_disconnect":
                 raise UserError(self.env._("odoo_disconnect needs the alias of a connection (a string)."))
             return {}  # an odoo_connect without an alias replaces nothing
-        conn = self.env["mcp.connection"].sudo().with_context(active_test=False).search(
-            [("alias", "=", alias), ("owner_id", "=", self.env.uid)], limit=1
-        )
+        # among the connections in use by the caller: its own and those shared with it
+        Connection = self.env["mcp.connection"]
+        conn = Connection.sudo().search([("alias", "=", alias), *Connection._usable_domain()], limit=1)
         if not conn:
             if tool == "odoo_disconnect":
                 raise UserError(self.env._("There is no connection with alias %s to disconnect.", alias))
             return {"connection_alias": alias, "connection_id": False}  # a new alias replaces nothing
-        return {"connection_id": conn.id, **{name: conn[key] for name, key in CONNECTION_SNAPSHOT.items()}}
+        return {"connection_id": conn.id, **self._snapshot(conn)}
 
     def _binding_broken(self):
         """Why the connection this request was filed for can no longer be acted on, or ''."""
@@ -341,9 +429,11 @@ class McpApprovalRequest(models.Model):
         # lock the row: a rename committed meanwhile is seen, a concurrent one waits or fails
         self.env.cr.execute("SELECT id FROM mcp_connection WHERE id = %s FOR NO KEY UPDATE", (conn.id,))
         conn.invalidate_recordset()
-        changed = [key for name, key in CONNECTION_SNAPSHOT.items() if conn[key] != self[name]]
-        if conn.owner_id != self.requester_id:
-            changed.append("owner")
+        changed = [key.removesuffix("_id") for name, key in CONNECTION_SNAPSHOT.items() if conn[key] != self[name]]
+        if not conn.active or conn.state == "disconnected":
+            changed.append("disconnected")
+        elif self.origin == "agent" and self.requester_id not in conn.owner_id | conn.agent_user_ids:
+            changed.append("no longer shared with the requester")
         if changed:
             return self.env._(
                 "connection %(alias)s changed since the request was filed (%(fields)s)",
@@ -394,13 +484,19 @@ class McpApprovalRequest(models.Model):
             req._close_activities()
             req._release_connection()
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
+        return req._carry_out(tool, arguments_hash)
+
+    def _carry_out(self, tool, digest):
+        """Consume this approved request and do what it approved, in the caller's transaction."""
+        req = self
+        req.ensure_one()
         # The single atomic state change: of two concurrent consumptions only one
         # gets a row back (the other waits, then fails its WHERE or serialisation).
         self.env.cr.execute(
             "UPDATE mcp_approval_request SET state='done', consumed_at=now() at time zone 'UTC', "
             "write_uid=%s, write_date=now() at time zone 'UTC' "
             "WHERE id=%s AND state='approved' AND tool=%s AND arguments_hash=%s RETURNING id",
-            (self.env.uid, req.id, tool, arguments_hash),
+            (self.env.uid, req.id, tool, digest),
         )
         if not self.env.cr.fetchone():
             req.invalidate_recordset()
@@ -417,9 +513,13 @@ class McpApprovalRequest(models.Model):
             return {"ok": False, "state": "failed", "message": message}
         conn = req.sudo().connection_id
         if req.tool in CONNECTION_TOOLS and conn:
-            # odoo_disconnect removes the connection it was filed for; an approved
-            # odoo_connect of an existing alias removes the old one so it can be registered again
-            with allow_connection_removal(conn.ids):
-                conn.unlink()
-        req.sudo().message_post(body=self.env._("Approval consumed by %s.", self.env.user.name))
+            # odoo_disconnect ends the connection it was filed for; an approved odoo_connect
+            # of an existing alias ends the old one so it can be registered again
+            conn._end()
+            ended = self.env._("Connection %(alias)s (%(url)s, db %(db)s) was disconnected by request %(ref)s.",
+                               alias=req.connection_alias, url=req.connection_url, db=req.connection_db, ref=req.name)
+            conn.message_post(body=ended)
+            req.sudo().message_post(body=ended)
+        # the raw UPDATE above left no tracking: say Approved -> Done in the chatter
+        req.sudo().message_post(body=self.env._("Approved → Done: approval consumed by %s.", self.env.user.name))
         return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

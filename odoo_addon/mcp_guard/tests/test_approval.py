@@ -7,6 +7,8 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from odoo.addons.mcp_guard.models.mcp_guard_common import internal_write
+
 from .common import McpGuardCase
 from .test_connection import TRICK_CONTEXTS
 
@@ -132,7 +134,7 @@ class TestApproval(McpGuardCase):
         result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
         self.assertEqual(result["ok"], True)
         self.assertEqual(result["state"], "done")
-        self.assertFalse(self.prod.exists())
+        self.assertEnded(self.prod)
         req = self.Request.browse(res["id"])
         self.assertEqual(req.state, "done")
         self.assertTrue(req.consumed_at)
@@ -256,7 +258,7 @@ class TestApproval(McpGuardCase):
             self.Connection.with_user(self.agent).upsert_from_agent(args)
         result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args))
         self.assertTrue(result["ok"], result)
-        self.assertFalse(self.prod.exists())
+        self.assertEnded(self.prod)
         self.assertEqual(self.Connection.with_user(self.agent).upsert_from_agent(args),
                          {"alias": "prod", "created": True})
         listed = self.Connection.with_user(self.agent).list_for_agent()
@@ -311,18 +313,20 @@ class TestApproval(McpGuardCase):
                      {"owner_id": self.user.id}):
             res = self.approved()
             before = {key: self.prod[key] for key in vals}
-            self.prod.with_user(self.manager).write(vals)
+            with internal_write():  # as an approved "Request change" would (a plain Save is refused)
+                self.prod.with_user(self.manager).write(vals)
             result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
             self.assertEqual((result["ok"], result["state"]), (False, "failed"), vals)
             self.assertIn(next(iter(vals)).replace("_id", ""), result["message"])
-            self.assertTrue(self.prod.exists())
-            self.prod.with_user(self.manager).write(
-                {key: value.id if key == "owner_id" else value for key, value in before.items()}
-            )
+            self.assertTrue(self.prod.active)
+            with internal_write():
+                self.prod.with_user(self.manager).write(
+                    {key: value.id if key == "owner_id" else value for key, value in before.items()}
+                )
         # unchanged (or changed back), a new approval removes it
         res = self.approved()
         self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)["ok"])
-        self.assertFalse(self.prod.exists())
+        self.assertEnded(self.prod)
 
     def test_bad_request_ids(self):
         for bad in ("abc", "12", None, 1.5, True, -3, 0, [1], {"id": 1}):
