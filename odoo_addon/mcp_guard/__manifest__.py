@@ -19,6 +19,7 @@
         "wizard/mcp_approval_reject_wizard_views.xml",
         "wizard/mcp_policy_wizard_views.xml",
         "wizard/mcp_tool_rate_limit_wizard_views.xml",
+        "wizard/mcp_connection_change_wizard_views.xml",
         "views/mcp_connection_views.xml",
         "views/mcp_approval_request_views.xml",
         "views/mcp_tool_rule_views.xml",

@@ -16,6 +16,7 @@ from .mcp_guard_common import (
     is_internal_write,
     redact,
 )
+from .mcp_connection import SECRET_GROUPS
 from .mcp_guard_context import trusted
 
 _logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ PROTECTED_FIELDS = {
     "name", "tool", "arguments", "arguments_hash", "principal", "reason", "requester_id",
     "company_id", "connection_id", "connection_alias", "connection_url", "connection_db",
     "connection_login", "connection_owner_id", "origin", "state", "approver_id",
+    "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
     "decision_date", "decision_note", "expires_at", "consumed_at",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
@@ -73,6 +75,14 @@ class McpApprovalRequest(models.Model):
         ORIGINS, default="agent", required=True, readonly=True,
         help="A person's request is carried out by Odoo when it is approved; an agent's when the agent calls again.",
     )
+    # a person's "Request change": the values that replace the connection's once approved
+    new_url = fields.Char("New URL", readonly=True)
+    new_db = fields.Char("New database", readonly=True)
+    new_login = fields.Char("New login", readonly=True)
+    new_protocol = fields.Char("New protocol", readonly=True)
+    new_password = fields.Char(groups=SECRET_GROUPS, readonly=True, copy=False, exportable=False)
+    new_api_key = fields.Char(groups=SECRET_GROUPS, readonly=True, copy=False, exportable=False)
+    changes_secrets = fields.Char("New secrets", readonly=True)
     summary = fields.Char("Request", compute="_compute_summary")
     risk_class = fields.Selection(RISK_SELECTION, compute="_compute_risk_class")
     state = fields.Selection(STATES, default="pending", required=True, readonly=True, tracking=True, index=True)
@@ -153,6 +163,7 @@ class McpApprovalRequest(models.Model):
 
     def _release_connection(self):
         """Put a connection back to connected when its disconnect request ends without effect."""
+        self._wipe_secrets()
         for req in self.filtered(lambda r: r.tool == "odoo_disconnect" and r.connection_id):
             others = self.sudo().search_count([
                 ("id", "!=", req.id),
@@ -221,6 +232,13 @@ class McpApprovalRequest(models.Model):
             if subtype:
                 return self.env.ref(f"mcp_guard.{subtype}")
         return super()._track_subtype(init_values)
+
+    def _wipe_secrets(self):
+        """A request keeps new secrets only until it is carried out or closed."""
+        stored = self.sudo().filtered(lambda r: r.new_password or r.new_api_key)
+        if stored:
+            with internal_write():
+                stored.write({"new_password": False, "new_api_key": False})
 
     def _close_activities(self):
         # the decision itself is tracked on the state; the to-dos simply go away
@@ -353,6 +371,20 @@ class McpApprovalRequest(models.Model):
         binding = {"connection_id": connection.id,
                    **self._snapshot(connection.sudo())}
         return self._file(tool, arguments, "", reason or self.env._("Requested in Odoo"), binding, "person")
+
+    @api.model
+    def _file_change(self, connection, new, secrets, reason):
+        """A person's replacement of a connection an agent uses: an odoo_connect of its alias
+        with the new values, carried out by Odoo once another person approves it."""
+        arguments = {"alias": connection.alias, **new, **secrets}
+        binding = {
+            "connection_id": connection.id,
+            **self._snapshot(connection.sudo()),
+            **{f"new_{name}": value for name, value in new.items()},
+            **{f"new_{name}": value for name, value in secrets.items()},
+            "changes_secrets": ", ".join(sorted(secrets)),
+        }
+        return self._file("odoo_connect", arguments, "", reason or self.env._("Requested in Odoo"), binding, "person")
 
     @api.model
     def _snapshot(self, conn):
@@ -512,7 +544,16 @@ class McpApprovalRequest(models.Model):
             req.sudo().message_post(body=message)
             return {"ok": False, "state": "failed", "message": message}
         conn = req.sudo().connection_id
-        if req.tool in CONNECTION_TOOLS and conn:
+        if req.origin == "person" and req.tool == "odoo_connect" and conn:
+            stored = req.sudo()
+            values = {name: stored[f"new_{name}"] for name in ("url", "db", "login", "protocol")}
+            values.update({name: stored[f"new_{name}"] for name in ("password", "api_key") if stored[f"new_{name}"]})
+            with internal_write():
+                conn.write(values)  # tracked: the old values stay in the connection's chatter
+            conn.message_post(body=self.env._("Connection %(alias)s was changed by request %(ref)s.",
+                                              alias=conn.alias, ref=req.name))
+            req._wipe_secrets()
+        elif req.tool in CONNECTION_TOOLS and conn:
             # odoo_disconnect ends the connection it was filed for; an approved odoo_connect
             # of an existing alias ends the old one so it can be registered again
             conn._end()

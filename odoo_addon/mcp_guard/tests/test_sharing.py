@@ -165,3 +165,49 @@ class TestSharing(McpGuardCase):
         self.assertTrue(conn.with_user(self.manager).can_change_owner)
         with self.assertRaises(AccessError):
             conn.with_user(self.approver).write({"alias": "x"})
+
+    def change(self, conn, user, **vals):
+        wizard = self.env["mcp.connection.change.wizard"].with_user(user).with_context(
+            default_connection_id=conn.id
+        ).create(vals)
+        return self.Request.browse(wizard.action_confirm()["res_id"])
+
+    def test_request_change_is_approved_by_another_person(self):
+        conn = self.person_connection()
+        req = self.change(conn, self.user, url="https://attacker.example.net", password="pw-new")
+        self.assertEqual((req.tool, req.origin, req.state), ("odoo_connect", "person", "pending"))
+        self.assertEqual((req.connection_url, req.new_url, req.new_db), (
+            "https://crm.example.com", "https://attacker.example.net", "crm"))
+        self.assertEqual(req.changes_secrets, "password")
+        self.assertIn("asks to replace connection crm", req.summary)
+        self.assertNotIn("pw-new", req.arguments)
+        with self.assertRaises(AccessError):  # nobody but managers and the agent reads it back
+            req.with_user(self.user).read(["new_password"])
+        with self.assertRaises(AccessError):
+            req.with_user(self.approver).read(["new_password"])
+        self.assertEqual(conn.url, "https://crm.example.com")  # unchanged until approved
+        with self.assertRaises(AccessError):
+            req.with_user(self.user).action_approve()
+        req.with_user(self.approver).action_approve()
+        self.assertEqual(req.state, "done")
+        self.assertEqual((conn.url, conn.sudo().password, conn.sudo().api_key),
+                         ("https://attacker.example.net", "pw-new", "key-crm"))
+        self.assertTrue(conn.active)
+        self.assertFalse(req.sudo().new_password)
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        tracked = conn.sudo().message_ids.tracking_value_ids
+        self.assertIn(("url", "https://crm.example.com", "https://attacker.example.net"),
+                      {(v.field_id.name, v.old_value_char, v.new_value_char) for v in tracked})
+
+    def test_rejected_change_keeps_nothing(self):
+        conn = self.person_connection()
+        req = self.change(conn, self.user, api_key="key-new")
+        self.assertEqual(req.sudo().new_api_key, "key-new")
+        req.with_user(self.approver).action_reject(note="no")
+        self.assertFalse(req.sudo().new_api_key)
+        self.assertEqual(conn.sudo().api_key, "key-crm")
+        with self.assertRaises(UserError):  # nothing changes: nothing to approve
+            self.change(conn, self.user)
+        with self.assertRaises(AccessError):  # an approver neither edits nor files changes
+            self.change(conn, self.approver, url="https://x.example.com")

@@ -64,8 +64,13 @@ registry.category("web_tour.tours").add("mcp_guard_approve_from_activity_tour", 
         },
         {
             content: "Open the request",
-            trigger: ".o_kanban_record:contains(asks to remove connection crm)",
+            // the activity menu opens the list (or the kanban) of the requests assigned to me
+            trigger: ".o_data_row td[name=connection_alias]:contains(crm), .o_kanban_record:contains(asks to remove connection crm)",
             run: "click",
+        },
+        {
+            content: "The approver reads what they approve",
+            trigger: ".o_form_view .oe_title:contains(asks to remove connection crm)",
         },
         {
             content: "Approve it",
