@@ -461,7 +461,12 @@ class McpApprovalRequest(models.Model):
         # lock the row: a rename committed meanwhile is seen, a concurrent one waits or fails
         self.env.cr.execute("SELECT id FROM mcp_connection WHERE id = %s FOR NO KEY UPDATE", (conn.id,))
         conn.invalidate_recordset()
-        changed = [key.removesuffix("_id") for name, key in CONNECTION_SNAPSHOT.items() if conn[key] != self[name]]
+        # requests filed before the owner was recorded were bound to their requester's own connection
+        expected_owner = self.connection_owner_id or self.requester_id
+        changed = [key.removesuffix("_id") for name, key in CONNECTION_SNAPSHOT.items()
+                   if name != "connection_owner_id" and conn[key] != self[name]]
+        if conn.owner_id != expected_owner:
+            changed.append("owner")
         if not conn.active or conn.state == "disconnected":
             changed.append("disconnected")
         elif self.origin == "agent" and self.requester_id not in conn.owner_id | conn.agent_user_ids:
