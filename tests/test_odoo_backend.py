@@ -122,7 +122,7 @@ async def test_disconnect_is_approved_in_odoo_and_runs_once(tmp_path: Path, live
 
         # A replay needs a new approval, and Odoo files none for a connection that is gone.
         text = await refused(client, "odoo_disconnect", {"alias": alias})
-        assert f"no connection with alias {alias}" in text
+        assert f"no connection named '{alias}'" in text
         assert (
             live.admin("mcp.approval.request", "search_count", [["connection_alias", "=", alias]])
             == 1
