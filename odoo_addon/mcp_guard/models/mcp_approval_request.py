@@ -7,6 +7,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .compat import GROUP_USERS
 from .mcp_guard_common import (
     DEFAULT_EXPIRES_IN,
     RISK_SELECTION,
@@ -177,7 +178,7 @@ class McpApprovalRequest(models.Model):
     def _approvers(self):
         self.ensure_one()
         group = self.env.ref("mcp_guard.group_mcp_approver")
-        return group.sudo().users.filtered(
+        return group.sudo()[GROUP_USERS].filtered(
             lambda u: u.active and not u.share and self.company_id in u.company_ids and u != self.requester_id
         )
 
@@ -197,9 +198,8 @@ class McpApprovalRequest(models.Model):
         user has no mailbox (a message to it only makes "Email Failure" entries), nor has the
         person acting right now any need to be told what they just did."""
         self.ensure_one()
-        agent_group = self.env.ref("mcp_guard.group_mcp_agent")
         people = (self.requester_id | self.connection_owner_id).sudo()
-        return people.filtered(lambda u: agent_group not in u.groups_id and u != self.env.user)
+        return people.filtered(lambda u: not u.has_group("mcp_guard.group_mcp_agent") and u != self.env.user)
 
     def _notify_requester(self, body):
         for req in self.sudo():

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from .compat import GROUP_USERS
 from .mcp_guard_common import allow_connection_removal, internal_write, is_internal_write, removal_allowed_ids
 from .mcp_guard_context import trusted
 
@@ -57,7 +58,7 @@ class McpConnection(models.Model):
         "connection_id",
         "user_id",
         string="Shared with agents",
-        domain=lambda self: [("groups_id", "in", self.env.ref("mcp_guard.group_mcp_agent").ids)],
+        domain=lambda self: [("id", "in", self.env.ref("mcp_guard.group_mcp_agent").sudo()[GROUP_USERS].ids)],
         help="Agent (technical) users that may use this connection, besides its owner.",
     )
     in_use_by_agent = fields.Boolean(compute="_compute_in_use_by_agent")
@@ -117,9 +118,8 @@ class McpConnection(models.Model):
 
     @api.depends("owner_id", "agent_user_ids")
     def _compute_in_use_by_agent(self):
-        agent_group = self.env.ref("mcp_guard.group_mcp_agent")
         for conn in self:
-            conn.in_use_by_agent = bool(conn.agent_user_ids) or agent_group in conn.owner_id.sudo().groups_id
+            conn.in_use_by_agent = bool(conn.agent_user_ids) or conn.owner_id.has_group("mcp_guard.group_mcp_agent")
 
     @api.depends_context("uid")
     @api.depends("state", "owner_id")
@@ -145,10 +145,9 @@ class McpConnection(models.Model):
 
     @api.constrains("agent_user_ids", "company_id")
     def _check_agent_users(self):
-        agent_group = self.env.ref("mcp_guard.group_mcp_agent")
         for conn in self.sudo():
             for agent in conn.agent_user_ids:
-                if agent_group not in agent.groups_id:
+                if not agent.has_group("mcp_guard.group_mcp_agent"):
                     raise ValidationError(self.env._("%s is not an MCP Guard Agent user.", agent.name))
                 if conn.company_id not in agent.company_ids:
                     raise ValidationError(

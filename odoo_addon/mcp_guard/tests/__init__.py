@@ -8,3 +8,4 @@ from . import test_catalog
 from . import test_redaction
 from . import test_tour
 from . import test_sharing
+from . import test_constraints
