@@ -37,7 +37,7 @@ PROTECTED_FIELDS = {
     "company_id", "connection_id", "connection_alias", "connection_url", "connection_db",
     "connection_login", "connection_owner_id", "origin", "state", "approver_id",
     "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
-    "decision_date", "decision_note", "expires_at", "consumed_at",
+    "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
@@ -91,6 +91,9 @@ class McpApprovalRequest(models.Model):
     decision_date = fields.Datetime(readonly=True)
     decision_note = fields.Text(readonly=True, tracking=True)
     expires_at = fields.Datetime(readonly=True, tracking=True)
+    # the request's own deadline while pending, then the approval's: both kept for the approver
+    request_expires_at = fields.Datetime("Request expires", readonly=True)
+    approval_valid_until = fields.Datetime("Approval valid until", readonly=True)
     consumed_at = fields.Datetime(readonly=True)
     can_decide = fields.Boolean(compute="_compute_user_rights")
     can_cancel = fields.Boolean(compute="_compute_user_rights")
@@ -268,7 +271,9 @@ class McpApprovalRequest(models.Model):
                     "state": "approved",
                     "approver_id": self.env.uid,
                     "decision_date": now,
+                    "request_expires_at": req.expires_at,
                     "expires_at": now + timedelta(seconds=self._expires_in(req.tool)),
+                    "approval_valid_until": now + timedelta(seconds=self._expires_in(req.tool)),
                 })
             req._close_activities()
             req._notify_requester(

@@ -189,6 +189,9 @@ class TestApproval(McpGuardCase):
         with freeze_time("2026-01-01 10:01:00"):
             req.with_user(self.approver).action_approve()
             self.assertEqual(req.expires_at, fields.Datetime.to_datetime("2026-01-01 10:03:00"))
+            # the approver sees both: when the request would have lapsed, how long the approval holds
+            self.assertEqual(req.request_expires_at, fields.Datetime.to_datetime("2026-01-01 10:02:00"))
+            self.assertEqual(req.approval_valid_until, fields.Datetime.to_datetime("2026-01-01 10:03:00"))
 
     def test_cancel(self):
         req = self.Request.browse(self.file(self.agent)["id"])
