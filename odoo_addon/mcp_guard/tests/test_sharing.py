@@ -118,7 +118,13 @@ class TestSharing(McpGuardCase):
         res = self.file(self.agent, arguments={"alias": "crm"})
         req = self.Request.browse(res["id"])
         self.assertEqual((req.origin, req.connection_id, req.connection_owner_id), ("agent", conn, self.user))
+        self.env.cr.precommit.run()  # mail writes its tracking at commit
+        self.assertIn(self.env.ref("mcp_guard.mt_mcp_request_filed"), req.message_ids.subtype_id)
         req.with_user(self.approver).action_approve()
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        # followers pick what they hear about: filed, approved, rejected
+        self.assertIn(self.env.ref("mcp_guard.mt_mcp_request_approved"), req.message_ids.subtype_id)
         self.assertEqual(req.state, "approved")  # the agent's retry carries it out
         self.assertTrue(conn.active)
         # the agent has no mailbox: nobody mails it; the owner hears about it
