@@ -1,13 +1,13 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { showAppsMenuItem } from "@mcp_guard/js/tours/tour_steps";
 
 // The owner of a connection asks to end it from the connection form.
 registry.category("web_tour.tours").add("mcp_guard_request_disconnect_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
+        showAppsMenuItem(),
         {
             content: "Open the MCP Guard app",
             trigger: '.o_app[data-menu-xmlid="mcp_guard.menu_mcp_guard_root"]',
