@@ -31,6 +31,8 @@ agent = Users.create({"name": "MCP Agent", "login": "mcp-agent", "password": "ag
                       "groups_id": [Command.set([agent_group.id])]})
 approver = Users.create({"name": "Alice Approver", "login": "alice", "password": "alice-pw-1234",
                          "groups_id": [Command.set([approver_group.id])]})
+owner = Users.create({"name": "Olga Owner", "login": "olga", "password": "olga-pw-1234",
+                      "groups_id": [Command.set([env.ref("mcp_guard.group_mcp_user").id])]})
 manager = Users.create({"name": "Mia Manager", "login": "mia", "password": "mia-pw-1234",
                         "groups_id": [Command.set([env.ref("mcp_guard.group_mcp_manager").id])]})
 data_user = Users.create({"name": "Data User", "login": "data", "password": "data-pw-1234",

@@ -401,6 +401,88 @@ async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, liv
         }
 
 
+OWNER = ("olga", "olga-pw-1234")
+
+
+async def test_a_persons_connection_shared_with_the_agent_is_used_and_ended(
+    tmp_path: Path, live: LiveOdoo
+):
+    """A person adds a connection in Odoo and shares it with the Agent: the guard lists it; its
+    disconnect (by the agent, or asked by the person in Odoo) needs another person's approval."""
+    agent_id = live.admin("res.users", "search", [["login", "=", "mcp-agent"]])[0]
+
+    def add(alias: str) -> int:
+        return live.rpc(
+            *OWNER,
+            "mcp.connection",
+            "create",
+            {
+                "alias": alias,
+                "url": live.url,
+                "db": live.db,
+                "login": "data",
+                "new_api_key": live.data_key,
+                "agent_user_ids": [(4, agent_id)],
+            },
+        )
+
+    def connection(conn_id: int) -> dict[str, Any]:
+        rows = live.admin(
+            "mcp.connection",
+            "search_read",
+            [["id", "=", conn_id], ["active", "in", [True, False]]],
+            fields=["state", "active", "has_api_key"],
+        )
+        return rows[0]
+
+    first, second = add("olga-crm"), add("olga-hr")
+    async with odoo_client(tmp_path, live, principal="agent-shared") as client:
+        listed = await ok(client, "odoo_connections")
+        aliases = [c["alias"] for c in listed["connections"]]
+        assert {"olga-crm", "olga-hr"} <= set(aliases)
+        assert live.data_key not in json.dumps(listed)
+        # the data tools use it with the secret the owner wrote (and can never read back)
+        found = await ok(
+            client,
+            "odoo_search_read",
+            {"alias": "olga-crm", "model": "res.partner", "domain": [], "limit": 1},
+        )
+        assert found["count"] == 1
+        with pytest.raises(xmlrpc.client.Fault):
+            live.rpc(*OWNER, "mcp.connection", "read", [first], ["api_key"])
+
+        # the agent asks to end it; the owner sees the request; another person approves
+        ref, request_id = await pending(client, "odoo_disconnect", {"alias": "olga-crm"})
+        seen = live.rpc(*OWNER, "mcp.approval.request", "search_read", [["id", "=", request_id]])
+        assert [r["name"] for r in seen] == [ref]
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+        assert await ok(client, "odoo_disconnect", {"alias": "olga-crm"}) == {
+            "alias": "olga-crm",
+            "removed": True,
+        }
+        assert connection(first) == {
+            "id": first,
+            "state": "disconnected",
+            "active": False,
+            "has_api_key": False,
+        }
+
+        # the owner asks in Odoo: filed like an agent's, carried out by Odoo on approval
+        action = live.rpc(*OWNER, "mcp.connection", "action_request_disconnect", [second])
+        own_request = action["res_id"]
+        with pytest.raises(xmlrpc.client.Fault):  # never by the one who asked
+            live.rpc(*OWNER, "mcp.approval.request", "action_approve", [own_request])
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [own_request])
+        assert request(live, action_ref(live, own_request))["state"] == "done"
+        assert connection(second)["state"] == "disconnected"
+        listed = await ok(client, "odoo_connections")
+        assert not {"olga-crm", "olga-hr"} & {c["alias"] for c in listed["connections"]}
+
+
+def action_ref(live: LiveOdoo, request_id: int) -> str:
+    return live.admin("mcp.approval.request", "read", [request_id], ["name"])[0]["name"]
+
+
 async def test_a_managers_edit_within_the_shared_bounds_keeps_the_front_end_serving(
     tmp_path: Path, live: LiveOdoo
 ):

@@ -11,14 +11,15 @@ from .compat import GROUP_USERS
 from .identity import check_approver, check_identity, same_person
 from .mcp_guard_common import (
     DEFAULT_EXPIRES_IN,
+    RISK_SELECTION,
     TOOL_NAME_RE,
-    allow_connection_removal,
     arguments_hash,
     internal_write,
     is_internal_write,
     redact,
     redact_text,
 )
+from .mcp_connection import SECRET_FIELDS, SECRET_GROUPS
 from .mcp_guard_context import trusted
 
 _logger = logging.getLogger(__name__)
@@ -36,8 +37,9 @@ STATES = [
 PROTECTED_FIELDS = {
     "name", "tool", "arguments", "arguments_hash", "principal", "reason", "requester_id",
     "company_id", "connection_id", "connection_alias", "connection_url", "connection_db",
-    "connection_login", "state", "approver_id",
-    "decision_date", "decision_note", "expires_at", "consumed_at",
+    "connection_login", "connection_owner_id", "origin", "state", "approver_id",
+    "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
+    "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
@@ -49,7 +51,10 @@ CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odo
 # through write or the ORM's low-level _write/_write_multi alike
 GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash"}
 CONNECTION_SNAPSHOT = {"connection_alias": "alias", "connection_url": "url", "connection_db": "db",
-                       "connection_login": "login"}
+                       "connection_login": "login", "connection_owner_id": "owner_id"}
+ORIGINS = [("agent", "Agent (MCP front-end)"), ("person", "Person in Odoo")]
+# a tool the catalog does not know yet still says what it does to a connection
+CONNECTION_TOOL_RISK = {"odoo_disconnect": "destructive", "odoo_connect": "destructive"}
 
 
 class McpApprovalRequest(models.Model):
@@ -75,11 +80,29 @@ class McpApprovalRequest(models.Model):
     connection_url = fields.Char("Connection URL", readonly=True)
     connection_db = fields.Char("Connection database", readonly=True)
     connection_login = fields.Char("Connection login", readonly=True)
+    connection_owner_id = fields.Many2one("res.users", "Connection owner", readonly=True)
+    origin = fields.Selection(
+        ORIGINS, default="agent", required=True, readonly=True,
+        help="A person's request is carried out by Odoo when it is approved; an agent's when the agent calls again.",
+    )
+    # a person's "Request change": the values that replace the connection's once approved
+    new_url = fields.Char("New URL", readonly=True)
+    new_db = fields.Char("New database", readonly=True)
+    new_login = fields.Char("New login", readonly=True)
+    new_protocol = fields.Char("New protocol", readonly=True)
+    new_password = fields.Char(groups=SECRET_GROUPS, readonly=True, copy=False, exportable=False)
+    new_api_key = fields.Char(groups=SECRET_GROUPS, readonly=True, copy=False, exportable=False)
+    changes_secrets = fields.Char("New secrets", readonly=True)
+    summary = fields.Char("Request", compute="_compute_summary")
+    risk_class = fields.Selection(RISK_SELECTION, compute="_compute_risk_class")
     state = fields.Selection(STATES, default="pending", required=True, readonly=True, tracking=True, index=True)
     approver_id = fields.Many2one("res.users", "Decided by", readonly=True, tracking=True)
     decision_date = fields.Datetime(readonly=True)
     decision_note = fields.Text(readonly=True, tracking=True)
     expires_at = fields.Datetime(readonly=True, tracking=True)
+    # the request's own deadline while pending, then the approval's: both kept for the approver
+    request_expires_at = fields.Datetime("Request expires", readonly=True)
+    approval_valid_until = fields.Datetime("Approval valid until", readonly=True)
     consumed_at = fields.Datetime(readonly=True)
     can_decide = fields.Boolean(compute="_compute_user_rights")
     can_cancel = fields.Boolean(compute="_compute_user_rights")
@@ -100,6 +123,29 @@ class McpApprovalRequest(models.Model):
                 and names is not None and not req._principal_problem(names)
             )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
+
+    @api.depends("tool", "principal", "requester_id", "origin", "connection_alias", "connection_url",
+                 "connection_db", "connection_owner_id")
+    def _compute_summary(self):
+        for req in self:
+            who = (req.principal if req.origin == "agent" and req.principal else req.requester_id.name) or ""
+            if req.tool in CONNECTION_TOOLS and req.connection_url:
+                verb = self.env._("remove") if req.tool == "odoo_disconnect" else self.env._("replace")
+                req.summary = self.env._(
+                    "%(who)s asks to %(verb)s connection %(alias)s (%(url)s, db %(db)s), owned by %(owner)s",
+                    who=who, verb=verb, alias=req.connection_alias, url=req.connection_url,
+                    db=req.connection_db, owner=req.connection_owner_id.name or "?",
+                )
+            else:
+                req.summary = self.env._("%(who)s asks to call %(tool)s", who=who, tool=req.tool or "")
+
+    @api.depends("tool")
+    def _compute_risk_class(self):
+        ranks = {key: rank for rank, (key, _label) in enumerate(RISK_SELECTION)}
+        tools = self.env["mcp.tool"].sudo().search([("name", "in", list(set(self.mapped("tool"))))])
+        for req in self:
+            classes = [t.risk_class for t in tools if t.name == req.tool and t.risk_class]
+            req.risk_class = max(classes, key=ranks.get) if classes else CONNECTION_TOOL_RISK.get(req.tool, False)
 
     # ------------------------------------------------------------------
     # ORM guards
@@ -150,6 +196,7 @@ class McpApprovalRequest(models.Model):
 
     def _release_connection(self):
         """Put a connection back to connected when its disconnect request ends without effect."""
+        self._wipe_secrets()
         for req in self.filtered(lambda r: r.tool == "odoo_disconnect" and r.connection_id):
             others = self.sudo().search_count([
                 ("id", "!=", req.id),
@@ -173,19 +220,57 @@ class McpApprovalRequest(models.Model):
                 req.activity_schedule(
                     act_type_xmlid="mcp_guard.mail_act_mcp_approval",
                     summary=self.env._("Approve %(tool)s (%(ref)s)", tool=req.tool, ref=req.name),
-                    note=req.reason or "",
+                    note=Markup("<p>%s</p><p>%s</p>") % (req.summary, req.reason or ""),
                     user_id=user.id,
                     date_deadline=fields.Date.context_today(req),
                 )
+
+    def _people_to_tell(self):
+        """The requester and the connection's owner, when they are people: the technical Agent
+        user has no mailbox (a message to it only makes "Email Failure" entries), nor has the
+        person acting right now any need to be told what they just did."""
+        self.ensure_one()
+        people = (self.requester_id | self.connection_owner_id).sudo()
+        return people.filtered(lambda u: not u.has_group("mcp_guard.group_mcp_agent") and u != self.env.user)
 
     def _notify_requester(self, body):
         for req in self.sudo():
             req.message_post(
                 body=body,
-                partner_ids=req.requester_id.partner_id.ids,
+                partner_ids=req._people_to_tell().partner_id.ids,
                 subtype_xmlid="mail.mt_comment",
                 message_type="notification",
             )
+
+    def _notify_owner(self):
+        """Tell a connection's owner that somebody asked to end or replace it."""
+        for req in self.sudo().filtered(lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
+            owner = req._people_to_tell() & req.connection_owner_id
+            if owner:
+                req.message_post(
+                    body=self.env._("%(summary)s (%(ref)s).", summary=req.summary, ref=req.name),
+                    partner_ids=owner.partner_id.ids,
+                    subtype_xmlid="mail.mt_comment",
+                    message_type="notification",
+                )
+
+    def _creation_subtype(self):
+        return self.env.ref("mcp_guard.mt_mcp_request_filed")
+
+    def _track_subtype(self, init_values):
+        self.ensure_one()
+        if "state" in init_values:
+            subtype = {"approved": "mt_mcp_request_approved", "rejected": "mt_mcp_request_rejected"}.get(self.state)
+            if subtype:
+                return self.env.ref(f"mcp_guard.{subtype}")
+        return super()._track_subtype(init_values)
+
+    def _wipe_secrets(self):
+        """A request keeps new secrets only until it is carried out or closed."""
+        stored = self.sudo().filtered(lambda r: r.new_password or r.new_api_key)
+        if stored:
+            with internal_write():
+                stored.write({"new_password": False, "new_api_key": False})
 
     def _close_activities(self):
         # the decision itself is tracked on the state; the to-dos simply go away
@@ -225,6 +310,8 @@ class McpApprovalRequest(models.Model):
         behind the agent is the MCP principal, not the technical Odoo user that filed for it:
         compared as the front-end compares (identity.py: TR39 skeleton, prefixes, case)."""
         self.ensure_one()
+        if self.origin == "person":
+            return None  # no MCP principal: the requester is compared by user id (_check_can_decide)
         problem = check_approver(self.principal or "")
         if problem:
             return self.env._(
@@ -249,12 +336,17 @@ class McpApprovalRequest(models.Model):
                     "state": "approved",
                     "approver_id": self.env.uid,
                     "decision_date": now,
+                    "request_expires_at": req.expires_at,
                     "expires_at": now + timedelta(seconds=self._expires_in(req.tool)),
+                    "approval_valid_until": now + timedelta(seconds=self._expires_in(req.tool)),
                 })
             req._close_activities()
             req._notify_requester(
                 self.env._("Request %(ref)s was approved by %(user)s.", ref=req.name, user=self.env.user.name)
             )
+            if req.origin == "person":
+                # nobody will call again: Odoo carries it out now, in this transaction
+                req._carry_out(req.tool, req.arguments_hash)
         return True
 
     def action_reject(self, note=None):
@@ -343,11 +435,40 @@ class McpApprovalRequest(models.Model):
         if problem:
             # it would be compared with approvers: a name that cannot be is refused here
             raise UserError(self.env._("Invalid principal: %s", problem))
-        # shown to approvers (form, activity): no secret in clear, whatever the caller wrote
-        reason = redact_text(reason) if isinstance(reason, str) else ""
+        reason = reason if isinstance(reason, str) else ""
+        req = self._file(tool, arguments, principal, reason, self._connection_binding(tool, arguments), "agent")
+        return {"id": req.id, "ref": req.name, "state": req.state}
+
+    @api.model
+    def _file_from_odoo(self, connection, tool, arguments, reason=""):
+        """A person's request, filed from a connection's form for that very record."""
+        binding = {"connection_id": connection.id,
+                   **self._snapshot(connection.sudo())}
+        return self._file(tool, arguments, "", reason or self.env._("Requested in Odoo"), binding, "person")
+
+    @api.model
+    def _file_change(self, connection, new, secrets, reason):
+        """A person's replacement of a connection an agent uses: an odoo_connect of its alias
+        with the new values, carried out by Odoo once another person approves it."""
+        self.env["mcp.connection"]._check_url(new)
+        arguments = {"alias": connection.alias, **new, **secrets}
+        binding = {
+            "connection_id": connection.id,
+            **self._snapshot(connection.sudo()),
+            **{f"new_{name}": value for name, value in new.items()},
+            **{f"new_{name}": value for name, value in secrets.items()},
+            "changes_secrets": ", ".join(sorted(secrets)),
+        }
+        return self._file("odoo_connect", arguments, "", reason or self.env._("Requested in Odoo"), binding, "person")
+
+    @api.model
+    def _snapshot(self, conn):
+        return {name: conn[key].id if key == "owner_id" else conn[key] for name, key in CONNECTION_SNAPSHOT.items()}
+
+    @api.model
+    def _file(self, tool, arguments, principal, reason, binding, origin):
         digest = arguments_hash(arguments)
         now = fields.Datetime.now()
-        binding = self._connection_binding(tool, arguments)
         existing = self.sudo().search([
             ("tool", "=", tool),
             ("arguments_hash", "=", digest),
@@ -358,24 +479,30 @@ class McpApprovalRequest(models.Model):
             *[(name, "=", value) for name, value in binding.items()],
         ], limit=1)
         if existing:
-            return {"id": existing.id, "ref": existing.name, "state": existing.state}
+            return existing
         vals = {
+            "origin": origin,
             "tool": tool,
             "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
             "arguments_hash": digest,
             "principal": principal,
-            "reason": reason,
+            # shown to approvers (form, activity): no secret in clear, whatever the caller wrote
+            "reason": redact_text(reason),
             "requester_id": self.env.uid,
             "company_id": self.env.company.id,
             "expires_at": now + timedelta(seconds=self._expires_in(tool)),
             **binding,
         }
         with internal_write():
-            req = self.sudo().create(vals)
+            # not the creator as a follower: the technical Agent user has no mailbox
+            req = self.sudo().with_context(mail_create_nosubscribe=True).create(vals)
+        req.message_subscribe(partner_ids=req._people_to_tell().partner_id.ids + (
+            [] if req.origin == "agent" else self.env.user.partner_id.ids))
         if req.tool == "odoo_disconnect":
             req._set_connection_state("disconnect_pending")
         req._notify_approvers()
-        return {"id": req.id, "ref": req.name, "state": req.state}
+        req._notify_owner()
+        return req
 
     @api.model
     def _connection_binding(self, tool, arguments):
@@ -390,22 +517,24 @@ class McpApprovalRequest(models.Model):
             if tool == "odoo_disconnect":
                 raise UserError(self.env._("odoo_disconnect needs the alias of a connection (a string)."))
             return {}  # an odoo_connect without an alias replaces nothing
-        conn = self.env["mcp.connection"].sudo().with_context(active_test=False).search(
-            [("alias", "=", alias), ("owner_id", "=", self.env.uid)], limit=1
-        )
+        # among the connections in use by the caller: its own and those shared with it
+        Connection = self.env["mcp.connection"]
+        conn = Connection.sudo().search([("alias", "=", alias), *Connection._usable_domain()], limit=1)
         if not conn:
             if tool == "odoo_disconnect":
                 raise UserError(self.env._("There is no connection with alias %s to disconnect.", alias))
             return {"connection_alias": alias, "connection_id": False}  # a new alias replaces nothing
-        return {"connection_id": conn.id, **{name: conn[key] for name, key in CONNECTION_SNAPSHOT.items()}}
+        return {"connection_id": conn.id, **self._snapshot(conn)}
 
     def _binding_broken(self):
         """Why the connection this request was filed for can no longer be acted on, or ''."""
         self.ensure_one()
         if self.tool == "odoo_connect" and not self.connection_url and self.connection_alias:
             # filed as a new connection: creating it must not meet one made since
-            taken = self.env["mcp.connection"].sudo().with_context(active_test=False).search_count(
-                [("alias", "=", self.connection_alias), ("owner_id", "=", self.requester_id.id)])
+            # among those in use by the requester (an ended connection frees its alias)
+            Connection = self.env["mcp.connection"]
+            taken = Connection.sudo().search_count(
+                [("alias", "=", self.connection_alias), *Connection._usable_domain(self.requester_id)])
             return self.env._("connection %s was created since the request was filed",
                               self.connection_alias) if taken else ""
         if self.tool != "odoo_disconnect" and not self.connection_url:
@@ -416,9 +545,16 @@ class McpApprovalRequest(models.Model):
         # lock the row: a rename committed meanwhile is seen, a concurrent one waits or fails
         self.env.cr.execute("SELECT id FROM mcp_connection WHERE id = %s FOR NO KEY UPDATE", (conn.id,))
         conn.invalidate_recordset()
-        changed = [key for name, key in CONNECTION_SNAPSHOT.items() if conn[key] != self[name]]
-        if conn.owner_id != self.requester_id:
+        # requests filed before the owner was recorded were bound to their requester's own connection
+        expected_owner = self.connection_owner_id or self.requester_id
+        changed = [key.removesuffix("_id") for name, key in CONNECTION_SNAPSHOT.items()
+                   if name != "connection_owner_id" and conn[key] != self[name]]
+        if conn.owner_id != expected_owner:
             changed.append("owner")
+        if not conn.active or conn.state == "disconnected":
+            changed.append("disconnected")
+        elif self.origin == "agent" and self.requester_id not in conn.owner_id | conn.agent_user_ids:
+            changed.append("no longer shared with the requester")
         if changed:
             return self.env._(
                 "connection %(alias)s changed since the request was filed (%(fields)s)",
@@ -435,6 +571,17 @@ class McpApprovalRequest(models.Model):
         if set(arguments) - set(CONNECT_KEYS) - CONNECT_IGNORED:
             return None
         return {CONNECT_KEYS[key]: value for key, value in arguments.items() if key in CONNECT_KEYS}
+
+    def _change_values(self):
+        """A person's approved change as connection values, or None unless they hash, with the
+        alias, to the approved call (what the approver saw is what is written)."""
+        self.ensure_one()
+        stored = self.sudo()
+        new = {name: stored[f"new_{name}"] for name in ("url", "db", "login", "protocol")}
+        secrets = {name: stored[f"new_{name}"] for name in SECRET_FIELDS if stored[f"new_{name}"]}
+        if arguments_hash({"alias": self.connection_alias, **new, **secrets}) != self.arguments_hash:
+            return None
+        return {**new, **secrets}
 
     def _four_eyes_broken(self):
         """Why this approval no longer stands at consumption time, or '': the approver must
@@ -506,13 +653,21 @@ class McpApprovalRequest(models.Model):
             req._close_activities()
             req._release_connection()
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
+        return req._carry_out(tool, arguments_hash, new_values)
+
+    def _carry_out(self, tool, digest, new_values=None):
+        """Consume this approved request and do what it approved, in the caller's transaction.
+
+        ``new_values``: an agent's odoo_connect, checked against the approved hash by consume."""
+        req = self
+        req.ensure_one()
         # The single atomic state change: of two concurrent consumptions only one
         # gets a row back (the other waits, then fails its WHERE or serialisation).
         self.env.cr.execute(
             "UPDATE mcp_approval_request SET state='done', consumed_at=now() at time zone 'UTC', "
             "write_uid=%s, write_date=now() at time zone 'UTC' "
             "WHERE id=%s AND state='approved' AND tool=%s AND arguments_hash=%s RETURNING id",
-            (self.env.uid, req.id, tool, arguments_hash),
+            (self.env.uid, req.id, tool, digest),
         )
         if not self.env.cr.fetchone():
             req.invalidate_recordset()
@@ -528,13 +683,32 @@ class McpApprovalRequest(models.Model):
             req.sudo().message_post(body=message)
             return {"ok": False, "state": "failed", "message": message}
         conn = req.sudo().connection_id
-        if req.tool in CONNECTION_TOOLS and conn:
-            # odoo_disconnect removes the connection it was filed for; an approved
-            # odoo_connect of an existing alias removes the old one so it can be registered again
-            with allow_connection_removal(conn.ids):
-                conn.unlink()
+        if req.origin == "person" and req.tool == "odoo_connect" and conn:
+            values = req._change_values()
+            if values is None:
+                with internal_write():
+                    req.sudo().write({"state": "failed"})
+                req._wipe_secrets()
+                message = self.env._("Request %s: the stored new values are not the approved ones.", req.name)
+                req.sudo().message_post(body=message)
+                return {"ok": False, "state": "failed", "message": message}
+            with internal_write():
+                conn.write(values)  # tracked: the old values stay in the connection's chatter
+            conn.message_post(body=self.env._("Connection %(alias)s was changed by request %(ref)s.",
+                                              alias=conn.alias, ref=req.name))
+            req._wipe_secrets()
+        elif req.tool in CONNECTION_TOOLS and conn:
+            # odoo_disconnect ends the connection it was filed for; an approved odoo_connect
+            # of an existing alias ends the old one so it can be registered again
+            conn._end()
+            ended = self.env._("Connection %(alias)s (%(url)s, db %(db)s) was disconnected by request %(ref)s.",
+                               alias=req.connection_alias, url=req.connection_url, db=req.connection_db, ref=req.name)
+            conn.message_post(body=ended)
+            req.sudo().message_post(body=ended)
         if new_values is not None:
-            # the approved values, and only them: a failure rolls the whole consumption back
+            # an agent's odoo_connect: the approved values, and only them, in the transaction that
+            # ended the old connection (a failure rolls the whole consumption back)
             self.env["mcp.connection"]._create_for_agent(new_values)
-        req.sudo().message_post(body=self.env._("Approval consumed by %s.", self.env.user.name))
+        # the raw UPDATE above left no tracking: say Approved -> Done in the chatter
+        req.sudo().message_post(body=self.env._("Approved → Done: approval consumed by %s.", self.env.user.name))
         return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

@@ -1,9 +1,11 @@
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
-from .compat import Constraint
+from .compat import GROUP_USERS
 from .mcp_guard_common import (
     URL_CREDENTIALS_MESSAGE,
+    allow_connection_removal,
+    internal_write,
     is_internal_write,
     removal_allowed_ids,
     url_has_credentials,
@@ -14,6 +16,9 @@ PROTOCOLS = [("xmlrpc", "XML-RPC"), ("jsonrpc", "JSON-RPC"), ("json2", "JSON-2")
 AGENT_KEYS = {"alias", "url", "db", "login", "password", "api_key", "protocol"}
 # only the Agent reads secrets (to connect); Managers and owners set them write-only
 SECRET_GROUPS = "mcp_guard.group_mcp_agent"
+# what the agent connects with: changing one of these on a connection an agent uses is a
+# replacement (DESIGN.md invariant 11) and goes through approval, never a plain Save
+REPLACEMENT_FIELDS = ("url", "db", "login", "protocol", "password", "api_key")
 SECRET_FIELDS = ("password", "api_key")
 
 
@@ -34,13 +39,6 @@ class McpConnection(models.Model):
     # never copied
     password = fields.Char(groups=SECRET_GROUPS, copy=False, exportable=False)
     api_key = fields.Char("API key", groups=SECRET_GROUPS, copy=False, exportable=False)
-    # write-only doors to the secrets for Managers and owners: never read back
-    new_password = fields.Char(
-        "New password", compute="_compute_new_secrets", inverse="_inverse_new_password", exportable=False
-    )
-    new_api_key = fields.Char(
-        "New API key", compute="_compute_new_secrets", inverse="_inverse_new_api_key", exportable=False
-    )
     owner_id = fields.Many2one(
         "res.users",
         required=True,
@@ -52,8 +50,31 @@ class McpConnection(models.Model):
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, ondelete="restrict"
     )
+    # write-only for whoever may edit the connection: the value goes to the restricted
+    # field above and is never read back (the form shows only whether one is set)
+    new_password = fields.Char(
+        "Password", compute="_compute_new_secrets", inverse="_inverse_new_password", copy=False, exportable=False
+    )
+    new_api_key = fields.Char(
+        "API key", compute="_compute_new_secrets", inverse="_inverse_new_api_key", copy=False, exportable=False
+    )
+    has_password = fields.Boolean("Password set", compute="_compute_has_secrets")
+    has_api_key = fields.Boolean("API key set", compute="_compute_has_secrets")
+    agent_user_ids = fields.Many2many(
+        "res.users",
+        "mcp_connection_agent_user_rel",
+        "connection_id",
+        "user_id",
+        string="Shared with agents",
+        domain=lambda self: [("id", "in", self.env.ref("mcp_guard.group_mcp_agent").sudo()[GROUP_USERS].ids)],
+        help="Agent (technical) users that may use this connection, besides its owner.",
+    )
+    in_use_by_agent = fields.Boolean(compute="_compute_in_use_by_agent")
+    can_edit = fields.Boolean(compute="_compute_can_edit")
+    can_change_owner = fields.Boolean(compute="_compute_can_edit")
+    can_request_disconnect = fields.Boolean(compute="_compute_can_request_disconnect")
     state = fields.Selection(
-        [("connected", "Connected"), ("disconnect_pending", "Disconnect pending")],
+        [("connected", "Connected"), ("disconnect_pending", "Disconnect pending"), ("disconnected", "Disconnected")],
         default="connected",
         required=True,
         readonly=True,
@@ -64,7 +85,98 @@ class McpConnection(models.Model):
     request_ids = fields.One2many("mcp.approval.request", "connection_id", "Requests")
     request_count = fields.Integer(compute="_compute_request_count")
 
-    _alias_owner_unique = Constraint("UNIQUE (owner_id, alias)", "This owner already has a connection with this alias.")
+    def init(self):
+        # an alias is unique per owner among the connections in use: an ended (archived)
+        # connection keeps its alias in the trail and frees it for reuse
+        self.env.cr.execute("ALTER TABLE mcp_connection DROP CONSTRAINT IF EXISTS mcp_connection_alias_owner_unique")
+        self.env.cr.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS mcp_connection_alias_owner_active_uniq "
+            "ON mcp_connection (owner_id, alias) WHERE active"
+        )
+
+    @api.depends_context("uid")
+    def _compute_new_secrets(self):
+        for conn in self:
+            conn.new_password = False
+            conn.new_api_key = False
+
+    def _set_secret(self, name, value):
+        if not value:
+            return  # an empty box leaves the secret as it is
+        self.check_access("write")
+        for conn in self:
+            if conn.owner_id != self.env.user and not self.env.user.has_group("mcp_guard.group_mcp_manager"):
+                raise AccessError(self.env._("Only the owner or a manager sets the secrets of %s.", conn.alias))
+        # sudo: the stored field is readable and writable by Managers and the Agent only;
+        # write() still refuses it on a connection an agent uses (a replacement)
+        self.sudo().write({name: value})
+
+    def _inverse_new_password(self):
+        for conn in self:
+            conn._set_secret("password", conn.new_password)
+
+    def _inverse_new_api_key(self):
+        for conn in self:
+            conn._set_secret("api_key", conn.new_api_key)
+
+    def _compute_has_secrets(self):
+        for conn, stored in zip(self, self.sudo(), strict=True):
+            conn.has_password = bool(stored.password)
+            conn.has_api_key = bool(stored.api_key)
+
+    @api.depends("owner_id", "agent_user_ids")
+    def _compute_in_use_by_agent(self):
+        for conn in self:
+            conn.in_use_by_agent = bool(conn.agent_user_ids) or conn.owner_id.has_group("mcp_guard.group_mcp_agent")
+
+    @api.depends_context("uid")
+    @api.depends("state", "owner_id")
+    def _compute_can_edit(self):
+        # the form is read-only for those whom Save would refuse (approvers, ended connections)
+        is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
+        for conn in self:
+            conn.can_edit = conn.state != "disconnected" and (is_manager or conn.owner_id == self.env.user)
+            # new records: the owner defaults to the creator, only managers pick someone else
+            conn.can_change_owner = conn.state != "disconnected" and is_manager
+
+    @api.depends_context("uid")
+    @api.depends("state", "owner_id", "active")
+    def _compute_can_request_disconnect(self):
+        for conn in self:
+            conn.can_request_disconnect = conn.active and conn.state == "connected" and conn._may_request_disconnect()
+
+    def _may_request_disconnect(self):
+        """The owner, an Approver or a Manager (record rules decide which connections they see)."""
+        self.ensure_one()
+        user = self.env.user
+        return self.owner_id == user or user.has_group("mcp_guard.group_mcp_approver")
+
+    @api.constrains("agent_user_ids", "company_id")
+    def _check_agent_users(self):
+        for conn in self.sudo():
+            for agent in conn.agent_user_ids:
+                if not agent.has_group("mcp_guard.group_mcp_agent"):
+                    raise ValidationError(self.env._("%s is not an MCP Guard Agent user.", agent.name))
+                if conn.company_id not in agent.company_ids:
+                    raise ValidationError(
+                        self.env._("%(agent)s has no access to company %(company)s.",
+                                   agent=agent.name, company=conn.company_id.name)
+                    )
+
+    @api.constrains("alias", "owner_id", "agent_user_ids", "active")
+    def _check_alias_per_agent(self):
+        """An agent names a connection by its alias: no agent may use two with the same one."""
+        for conn in self.sudo().filtered("active"):
+            users = conn.owner_id | conn.agent_user_ids
+            clash = self.sudo().search([
+                ("id", "!=", conn.id),
+                ("alias", "=", conn.alias),
+                "|", ("owner_id", "in", users.ids), ("agent_user_ids", "in", users.ids),
+            ], limit=1)
+            if clash:
+                raise ValidationError(
+                    self.env._("Another connection named %s is already used by the same owner or agent.", conn.alias)
+                )
 
     @api.depends("request_ids")
     def _compute_request_count(self):
@@ -75,22 +187,6 @@ class McpConnection(models.Model):
         )
         for conn in self:
             conn.request_count = counts.get(conn, 0)
-
-    def _compute_new_secrets(self):
-        for conn in self:
-            conn.new_password = False
-            conn.new_api_key = False
-
-    def _inverse_new_password(self):
-        self._set_secret("password", "new_password")
-
-    def _inverse_new_api_key(self):
-        self._set_secret("api_key", "new_api_key")
-
-    def _set_secret(self, secret, door):
-        # sudo: the caller may write the record (checked by write) but not read the secret field
-        for conn in self.filtered(door):
-            conn.sudo()[secret] = conn[door]
 
     @api.model
     def _check_url(self, vals):
@@ -128,12 +224,34 @@ class McpConnection(models.Model):
             if not is_internal_write():
                 # a connection always starts connected, whatever the client sends
                 vals.pop("state", None)
+        # the write-only secrets of a new connection are no replacement of anything
+        secrets = [{name: vals.pop(f"new_{name}", False) for name in SECRET_FIELDS} for vals in vals_list]
         # no default_state / default_owner_id from the client's context, and a chatter trail
-        return super(McpConnection, trusted(self)).create(vals_list)
+        records = super(McpConnection, trusted(self)).create(vals_list)
+        for conn, values in zip(records, secrets, strict=True):
+            values = {name: value for name, value in values.items() if value}
+            if values:
+                with internal_write():
+                    conn.sudo().write(values)
+        return records
 
     def write(self, vals):
         self._check_protected(vals)
         self._check_url(vals)
+        if not is_internal_write():
+            ended = self.filtered(lambda c: c.state == "disconnected")
+            if ended:
+                raise UserError(
+                    self.env._("Connection %s was disconnected: register a new one instead.", ended[0].alias)
+                )
+            changed = [name for name in REPLACEMENT_FIELDS if name in vals]
+            in_use = self.filtered(lambda c: c.in_use_by_agent and any(c.sudo()[n] != vals[n] for n in changed))
+            if changed and in_use:
+                raise UserError(self.env._(
+                    "Connection %(alias)s is used by an agent: changing its %(fields)s replaces it. "
+                    "Use \"Request change\" so that another person approves the new values.",
+                    alias=in_use[0].alias, fields=", ".join(changed),
+                ))
         if "owner_id" in vals and not self.env.user.has_group("mcp_guard.group_mcp_manager"):
             # handing a connection to the agent decides what it will use: managers only
             raise AccessError(self.env._("Only MCP Guard managers can change the owner of a connection."))
@@ -154,6 +272,30 @@ class McpConnection(models.Model):
             )
         return super(McpConnection, trusted(self)).unlink()
 
+    def _end(self):
+        """End these connections (the only caller holds a consumed approval): archived, state
+        disconnected, secrets wiped; the chatter and the requests stay linked, the alias is free."""
+        with internal_write(), allow_connection_removal(self.ids):
+            self.sudo().write({"active": False, "state": "disconnected", "password": False, "api_key": False})
+
+    def action_request_disconnect(self):
+        """File the same approval request an agent files (or find the pending one); another
+        person approves it."""
+        self.ensure_one()
+        self.check_access("read")
+        if not self._may_request_disconnect():
+            raise AccessError(self.env._("Only the owner, an approver or a manager can request this disconnect."))
+        if not self.active or self.state == "disconnected":
+            raise UserError(self.env._("Connection %(alias)s is %(state)s.", alias=self.alias,
+                                       state=dict(self._fields["state"].selection)[self.state]))
+        request = self.env["mcp.approval.request"]._file_from_odoo(self, "odoo_disconnect", {"alias": self.alias})
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mcp.approval.request",
+            "view_mode": "form",
+            "res_id": request.id,
+        }
+
     def action_view_requests(self):
         self.ensure_one()
         return {
@@ -173,11 +315,17 @@ class McpConnection(models.Model):
         return self.env.user.has_group("mcp_guard.group_mcp_agent")
 
     @api.model
+    def _usable_domain(self, user=None):
+        uid = (user or self.env.user).id
+        return ["|", ("owner_id", "=", uid), ("agent_user_ids", "in", [uid])]
+
+    @api.model
     def list_for_agent(self):
         """Connections the caller may use; secrets only for the Agent group."""
         self.check_access("read")
-        # record rules apply; a connection with a pending disconnect is still usable
-        connections = self.search([])  # pylint: disable=no-search-all
+        # exactly the caller's own and those shared with it (record rules apply too);
+        # a connection with a pending disconnect is still usable, an ended one is archived
+        connections = self.search(self._usable_domain())
         with_secrets = self._is_agent()
         result = []
         for conn in connections:
@@ -218,9 +366,8 @@ class McpConnection(models.Model):
             raise UserError(
                 self.env._("Unknown protocol %(p)s (use %(allowed)s)", p=protocol, allowed=", ".join(dict(PROTOCOLS)))
             )
-        existing = self.sudo().with_context(active_test=False).search(
-            [("alias", "=", alias), ("owner_id", "=", self.env.uid)], limit=1
-        )
+        # among the connections in use by the caller (its own and those shared with it)
+        existing = self.sudo().search([("alias", "=", alias), *self._usable_domain()], limit=1)
         if existing:
             raise UserError(
                 self.env._("The alias %s already exists: replacing it needs an approved odoo_connect request.", alias)

@@ -7,6 +7,7 @@ from . import test_rpc
 from . import test_catalog
 from . import test_redaction
 from . import test_tour
+from . import test_sharing
 from . import test_policy_golden
 from . import test_constraints
 from . import test_rpc_attacks

@@ -46,6 +46,15 @@ class McpGuardCase(TransactionCase):
         self.Request.browse(res["id"]).with_user(self.approver).action_approve()
         return res
 
+    def assertEnded(self, conn):  # noqa: N802 (unittest naming)
+        """Ended, not erased: archived, disconnected, no secrets left; its trail stays."""
+        conn.invalidate_recordset()
+        self.assertTrue(conn.exists())
+        self.assertFalse(conn.active)
+        self.assertEqual(conn.state, "disconnected")
+        self.assertFalse(conn.sudo().password)
+        self.assertFalse(conn.sudo().api_key)
+
     @staticmethod
     def digest(arguments):
         return arguments_hash(arguments)

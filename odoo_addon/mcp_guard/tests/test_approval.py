@@ -7,6 +7,8 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
+from odoo.addons.mcp_guard.models.mcp_guard_common import internal_write
+
 from .common import McpGuardCase
 from .test_connection import TRICK_CONTEXTS
 
@@ -132,7 +134,7 @@ class TestApproval(McpGuardCase):
         result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
         self.assertEqual(result["ok"], True)
         self.assertEqual(result["state"], "done")
-        self.assertFalse(self.prod.exists())
+        self.assertEnded(self.prod)
         req = self.Request.browse(res["id"])
         self.assertEqual(req.state, "done")
         self.assertTrue(req.consumed_at)
@@ -187,6 +189,9 @@ class TestApproval(McpGuardCase):
         with freeze_time("2026-01-01 10:01:00"):
             req.with_user(self.approver).action_approve()
             self.assertEqual(req.expires_at, fields.Datetime.to_datetime("2026-01-01 10:03:00"))
+            # the approver sees both: when the request would have lapsed, how long the approval holds
+            self.assertEqual(req.request_expires_at, fields.Datetime.to_datetime("2026-01-01 10:02:00"))
+            self.assertEqual(req.approval_valid_until, fields.Datetime.to_datetime("2026-01-01 10:03:00"))
 
     def test_cancel(self):
         req = self.Request.browse(self.file(self.agent)["id"])
@@ -258,7 +263,7 @@ class TestApproval(McpGuardCase):
         # consume carries the replacement out itself, with the approved call's arguments
         result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
         self.assertTrue(result["ok"], result)
-        self.assertFalse(self.prod.exists())
+        self.assertEnded(self.prod)
         listed = self.Connection.with_user(self.agent).list_for_agent()
         self.assertEqual([(c["alias"], c["url"], c["password"]) for c in listed],
                          [("prod", "https://new.example.com", "new-pw")])
@@ -312,18 +317,20 @@ class TestApproval(McpGuardCase):
                      {"owner_id": self.user.id}):
             res = self.approved()
             before = {key: self.prod[key] for key in vals}
-            self.prod.with_user(self.manager).write(vals)
+            with internal_write():  # as an approved "Request change" would (a plain Save is refused)
+                self.prod.with_user(self.manager).write(vals)
             result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
             self.assertEqual((result["ok"], result["state"]), (False, "failed"), vals)
             self.assertIn(next(iter(vals)).replace("_id", ""), result["message"])
-            self.assertTrue(self.prod.exists())
-            self.prod.with_user(self.manager).write(
-                {key: value.id if key == "owner_id" else value for key, value in before.items()}
-            )
+            self.assertTrue(self.prod.active)
+            with internal_write():
+                self.prod.with_user(self.manager).write(
+                    {key: value.id if key == "owner_id" else value for key, value in before.items()}
+                )
         # unchanged (or changed back), a new approval removes it
         res = self.approved()
         self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)["ok"])
-        self.assertFalse(self.prod.exists())
+        self.assertEnded(self.prod)
 
     def test_bad_request_ids(self):
         for bad in ("abc", "12", None, 1.5, True, -3, 0, [1], {"id": 1}):

@@ -75,5 +75,6 @@ class TestConsumeConcurrency(TransactionCase):
         with self.env.registry.cursor() as cr:
             cr.execute("SELECT state FROM mcp_approval_request WHERE id=%s", (self.req_id,))
             self.assertEqual(cr.fetchone()[0], "done")
-            cr.execute("SELECT count(*) FROM mcp_connection WHERE id=%s", (self.conn_id,))
-            self.assertEqual(cr.fetchone()[0], 0)
+            # ended once: archived and disconnected, not erased
+            cr.execute("SELECT active, state FROM mcp_connection WHERE id=%s", (self.conn_id,))
+            self.assertEqual(cr.fetchone(), (False, "disconnected"))

@@ -26,10 +26,15 @@ class TestConnection(McpGuardCase):
             "alias": "prod", "url": "https://erp.example.com", "db": "prod", "login": "bot",
             "protocol": "xmlrpc", "password": "s3cret-pw", "api_key": "k-123",
         }])
+        # exactly the caller's own and shared ones: a manager sees every connection, uses none
+        self.assertEqual(self.Connection.with_user(self.manager).list_for_agent(), [])
+        mine = self.Connection.with_user(self.manager).create(
+            {"alias": "m", "url": "u", "db": "d", "login": "l", "new_password": "pw-m"})
         as_manager = self.Connection.with_user(self.manager).list_for_agent()
-        self.assertEqual(len(as_manager), 1)
+        self.assertEqual([c["alias"] for c in as_manager], ["m"])
         self.assertNotIn("password", as_manager[0])
         self.assertNotIn("api_key", as_manager[0])
+        self.assertEqual(mine.sudo().password, "pw-m")
         # a pending disconnect does not hide it: it exists until the approval is consumed
         self.Request.with_user(self.agent).file_request("odoo_disconnect", {"alias": "prod"}, "a", "")
         self.assertEqual(self.prod.state, "disconnect_pending")
@@ -86,9 +91,10 @@ class TestConnection(McpGuardCase):
             self.prod.sudo().action_archive()
         self.assertTrue(self.prod.active)
         self.assertEqual(self.prod.state, "connected")
-        # ordinary fields stay editable by the manager
-        self.prod.with_user(self.manager).write({"url": "https://erp2.example.com"})
-        self.assertEqual(self.prod.url, "https://erp2.example.com")
+        # ordinary fields of a connection no agent uses stay editable by the manager
+        mine = self.Connection.with_user(self.user).create({"alias": "m", "url": "u", "db": "d", "login": "l"})
+        mine.with_user(self.manager).write({"url": "https://erp2.example.com"})
+        self.assertEqual(mine.url, "https://erp2.example.com")
         # a create cannot smuggle a state in either
         conn = self.Connection.with_user(self.user).create({
             "alias": "mine", "url": "u", "db": "d", "login": "l", "state": "disconnect_pending",
@@ -110,12 +116,15 @@ class TestConnection(McpGuardCase):
         with self.assertRaises(AccessError):
             self.prod.with_user(self.admin).export_data(["alias", "password"])
         # not tracked: the chatter never carries them
-        self.prod.with_user(self.manager).write({"new_password": "changed-pw"})
-        self.assertEqual(self.prod.with_user(self.agent).password, "changed-pw")
-        self.prod.invalidate_recordset()  # as a later request would read it
-        self.assertFalse(self.prod.with_user(self.manager).new_password)
+        mine = self.Connection.with_user(self.user).create({"alias": "m", "url": "u", "db": "d", "login": "l"})
+        mine.with_user(self.user).write({"new_password": "changed-pw"})
+        self.assertEqual(mine.sudo().password, "changed-pw")
+        mine.with_user(self.manager).write({"new_password": "changed-pw2"})
+        self.assertEqual(mine.sudo().password, "changed-pw2")
+        mine.invalidate_recordset()  # as a later request would read it
+        self.assertFalse(mine.with_user(self.manager).new_password)
         self.env.flush_all()
-        messages = self.prod.sudo().message_ids
+        messages = mine.sudo().message_ids
         bodies = " ".join(str(m.body) for m in messages)
         values = " ".join(str(v.old_value_char) + str(v.new_value_char) for v in messages.tracking_value_ids)
         self.assertNotIn("pw", bodies + values)

@@ -9,7 +9,6 @@ from .common import McpGuardCase
 # declared through models/compat.py, which 19.0 must not silently drop like _sql_constraints
 UNIQUE = {
     "mcp.tool.rule": ("name_unique", "UNIQUE (name)"),
-    "mcp.connection": ("alias_owner_unique", "UNIQUE (owner_id, alias)"),
     "mcp.audit.log": ("sender_uuid_unique", "UNIQUE (sender_id, uuid)"),
     "mcp.tool.server": ("name_unique", "UNIQUE (name)"),
     "mcp.tool": ("catalog_entry_unique", "UNIQUE (server_id, name)"),
@@ -35,6 +34,12 @@ class TestConstraints(McpGuardCase):
             self.env.flush_all()
 
     def test_duplicate_alias_of_one_owner_is_refused(self):
+        # unique among the connections in use: an ended (archived) one frees its alias
+        self.env.cr.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'mcp_connection_alias_owner_active_uniq'")
+        self.assertEqual(self.env.cr.fetchall(), [(
+            "CREATE UNIQUE INDEX mcp_connection_alias_owner_active_uniq ON public.mcp_connection "
+            "USING btree (owner_id, alias) WHERE active",
+        )])
         vals = {"alias": "prod", "url": "https://other.example.com", "db": "other", "login": "bot"}
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
             self.Connection.with_user(self.agent).create(vals)

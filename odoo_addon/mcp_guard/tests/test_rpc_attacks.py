@@ -33,8 +33,8 @@ class TestRpcAttacks(HttpCase):
         return self.call_as("atk_agent", model, method, *args, **kwargs)
 
     def urls(self, alias):
-        conns = self.env["mcp.connection"].sudo().with_context(active_test=False).search([("alias", "=", alias)])
-        return conns.mapped("url")
+        """The URLs of the connections in use under ``alias`` (an ended one is archived)."""
+        return self.env["mcp.connection"].sudo().search([("alias", "=", alias)]).mapped("url")
 
     def approved_request(self, tool, arguments, requester="atk_agent"):
         filed = self.call_as(requester, "mcp.approval.request", "file_request", tool, arguments, "agent", "r")
@@ -59,6 +59,11 @@ class TestRpcAttacks(HttpCase):
         answer = self.as_agent("mcp.approval.request", "consume", filed["id"], "odoo_connect", digest, approved)
         self.assertTrue(answer["ok"], answer)
         self.assertEqual(self.urls("r05"), ["https://approved.example.com"])
+        # the old one ended in the same consumption: archived, disconnected, its secrets wiped
+        ended = self.env["mcp.connection"].sudo().with_context(active_test=False).search(
+            [("alias", "=", "r05"), ("active", "=", False)])
+        self.assertEqual([(c.url, c.state, c.password) for c in ended],
+                         [("https://prod.example.com", "disconnected", False)])
         listed = self.as_agent("mcp.connection", "list_for_agent")
         self.assertEqual([(c["url"], c["password"]) for c in listed if c["alias"] == "r05"],
                          [("https://approved.example.com", "new-pw")])
@@ -187,19 +192,17 @@ class TestRpcAttacks(HttpCase):
 
     # --- 01: edits of a connection in use are replacements (issue 14) ---------------------
 
-    # Fails on this branch: fixed by issue 14 work (edits are replacements). Not a skip: the
-    # harness (tests/test_odoo_addon.py) counts a skipped Odoo test as a failure. Rename to
-    # test_01_... when issue 14 lands.
-    def pending_issue14_test_01_plain_write_does_not_replace_a_connection(self):
+    def test_01_plain_write_does_not_replace_a_connection(self):
+        # a person's connection the agent uses (shared with it): a new URL, database or secret
+        # is a replacement, refused on Save ("Request change" files it for approval)
         conn_id = self.call_as("admin", "mcp.connection", "create", {
             "alias": "f01", "url": "https://prod.example.com", "db": "prod", "login": "bot",
-            "owner_id": self.user.id,
+            "owner_id": self.user.id, "agent_user_ids": [(4, self.agent_user.id)],
         })
         for login, vals in (("atk_user", {"url": "https://attacker.example.net", "db": "evil"}),
                             ("atk_manager", {"new_password": "attacker-pw"})):
-            try:
+            with self.assertRaises(Fault, msg=login) as refusal:
                 self.call_as(login, "mcp.connection", "write", [conn_id], vals)
-            except Fault:
-                continue
+            self.assertIn("Request change", refusal.exception.faultString)
             conn = self.env["mcp.connection"].sudo().browse(conn_id)
             self.assertEqual((conn.url, conn.db, conn.password), ("https://prod.example.com", "prod", False), login)

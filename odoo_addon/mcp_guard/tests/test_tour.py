@@ -63,3 +63,30 @@ class TestCatalogTour(HttpCase):
         self.assertFalse(write_tool.pending_hash)
         self.assertEqual(tools["purge_notes"].state, "pinned")
         self.assertNotEqual(Rule.with_user(agent).get_policy_document()["etag"], etag_before)
+
+
+@tagged("post_install", "-at_install")
+class TestDisconnectTours(HttpCase):
+    """A person ends a connection in the UI: the owner asks, another person approves."""
+
+    def test_owner_requests_and_approver_approves_from_activity(self):
+        ctx = {"mail_create_nolog": True, "no_reset_password": True}
+        agent = new_test_user(self.env, "tour_dc_agent", "mcp_guard.group_mcp_agent", context=ctx)
+        owner = new_test_user(self.env, "tour_dc_owner", "mcp_guard.group_mcp_user", context=ctx, name="Olga Owner")
+        new_test_user(self.env, "tour_dc_approver", "mcp_guard.group_mcp_approver", context=ctx)
+        conn = self.env["mcp.connection"].with_user(owner).create({
+            "alias": "crm", "url": "https://crm.example.com", "db": "crm", "login": "bot",
+            "new_password": "pw", "agent_user_ids": [(4, agent.id)],
+        })
+        self.start_tour("/odoo", "mcp_guard_request_disconnect_tour", login="tour_dc_owner")
+        request = conn.request_ids
+        self.assertEqual((request.state, request.requester_id, request.origin), ("pending", owner, "person"))
+        self.assertEqual(conn.state, "disconnect_pending")
+
+        self.start_tour("/odoo", "mcp_guard_approve_from_activity_tour", login="tour_dc_approver")
+        self.env.invalidate_all()
+        self.assertEqual(request.state, "done")
+        self.assertEqual(request.approver_id.login, "tour_dc_approver")
+        self.assertFalse(conn.active)
+        self.assertEqual(conn.state, "disconnected")
+        self.assertFalse(conn.sudo().password)
