@@ -161,12 +161,20 @@ class TestRpcAttacks(HttpCase):
                 rows = []
             self.assertNotIn("Pw-08", str(rows), login)
             self.assertNotIn("Key-08", str(rows), login)
-        # a Manager sets a secret without seeing it; the Agent reads it to connect
-        self.call_as("atk_manager", "mcp.connection", "write", [conn_id], {"new_password": "Pw-new"})
-        shown = self.call_as("atk_manager", "mcp.connection", "read", [conn_id], ["new_password"])[0]
+        # a new secret of a connection the agent uses is a replacement: "Request change"
+        with self.assertRaises(Fault):
+            self.call_as("atk_manager", "mcp.connection", "write", [conn_id], {"new_password": "Pw-new"})
+        # a Manager sets a secret of a person's connection without seeing it; once the owner
+        # shares it, the Agent reads it to connect
+        mine = self.call_as("atk_user", "mcp.connection", "create", {
+            "alias": "f08b", "url": "https://e.example.com", "db": "d", "login": "l", "new_api_key": "Key-08b"})
+        self.call_as("atk_manager", "mcp.connection", "write", [mine], {"new_password": "Pw-new"})
+        shown = self.call_as("atk_manager", "mcp.connection", "read", [mine], ["new_password"])[0]
         self.assertFalse(shown["new_password"])
+        self.call_as("atk_user", "mcp.connection", "write", [mine], {"agent_user_ids": [(4, self.agent_user.id)]})
         listed = {c["alias"]: c for c in self.as_agent("mcp.connection", "list_for_agent")}
-        self.assertEqual((listed["f08"]["password"], listed["f08"]["api_key"]), ("Pw-new", "Key-08"))
+        self.assertEqual((listed["f08"]["password"], listed["f08"]["api_key"]), ("Pw-08", "Key-08"))
+        self.assertEqual((listed["f08b"]["password"], listed["f08b"]["api_key"]), ("Pw-new", "Key-08b"))
 
     # --- 07: the audit keeps its own receipt time; event times are bounded -----------------
 
