@@ -333,25 +333,29 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
 
 
 async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):
-    """A connection whose Odoo user may read other connections (a Manager: here the
-    administrator) still hands the agent no password, API key or URL credentials."""
-    secrets = ["Pw-data-secret-1", "Key-data-secret-2", "UrlPw-data-secret-3"]
+    """A connection whose Odoo user may read other connections' secrets (only the Agent group
+    may: here the mcp-agent user itself, with a connection shared with it) still hands the
+    agent no password or API key (a URL with credentials is refused when stored:
+    test_rpc_attacks test_03)."""
+    secrets = ["Pw-data-secret-1", "Key-data-secret-2"]
+    agent_id = live.admin("res.users", "search", [["login", "=", "mcp-agent"]])[0]
     victim = live.admin(
         "mcp.connection",
         "create",
         {
             "alias": "victim",
-            "url": f"https://bot:{secrets[2]}@erp.example.com",
+            "url": "https://erp.example.com",
             "db": "erp",
             "login": "bot",
-            "password": secrets[0],
-            "api_key": secrets[1],
+            "new_password": secrets[0],
+            "new_api_key": secrets[1],
+            "agent_user_ids": [(4, agent_id)],
         },
     )
-    alias = "manager"
-    manager = {"alias": alias, "url": live.url, "db": live.db, "username": "admin"}
+    alias = "as-agent"
+    reader = {"alias": alias, "url": live.url, "db": live.db, "username": "mcp-agent"}
     async with odoo_client(tmp_path, live, principal="agent-secrets") as client:
-        await ok(client, "odoo_connect", {**manager, "password": "admin"})
+        await ok(client, "odoo_connect", {**reader, "password": "agent-pw-1234"})
         fields = ["alias", "url", "password", "api_key"]
         read = await ok(
             client,
@@ -369,7 +373,7 @@ async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):
             record = result["records"][0]
             assert record["alias"] == "victim"
             assert record["password"] == record["api_key"] == "***"
-            assert record["url"] == "https://bot:***@erp.example.com"
+            assert record["url"] == "https://erp.example.com"
 
 
 async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, live: LiveOdoo):
