@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pg_harness import PG_PORT, fresh_database, fresh_role, pg_url, sql
 
-from odoo_mcp_guard import store as store_module
+from odoo_mcp_guard.stores import local as store_module
 from odoo_mcp_guard.engines import PostgresEngine
 from odoo_mcp_guard.store import (
     MIGRATIONS,

@@ -24,7 +24,13 @@ from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_na
 from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
 from odoo_mcp_guard.policy_core import redact_text
 from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
-from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store, builtin_data_dir
+from odoo_mcp_guard.store import (
+    ApprovalRequest,
+    AuditEvent,
+    GuardStore,
+    Outcome,
+    builtin_data_dir,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,7 +94,7 @@ class Guard:
     def __init__(
         self,
         policy: PolicySource,
-        store: Store,
+        store: GuardStore,
         *,
         approval_hint: str = LOCAL_APPROVAL_HINT,
         clock: Callable[[], float] = time.time,
@@ -311,8 +317,7 @@ class Guard:
     ) -> T:
         store = self.store
         now = self.clock()
-        store.expire_stale(now)
-        request = store.open_request(tool, args_hash, principal)
+        request = store.open_request(tool, args_hash, principal, now)
         if request is not None and request.state == "approved":
             event = AuditEvent(
                 principal=principal,
