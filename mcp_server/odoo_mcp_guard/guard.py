@@ -21,7 +21,7 @@ from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
-from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
+from odoo_mcp_guard.policy import Decision, PolicyUnavailable
 from odoo_mcp_guard.policy_core import redact_text
 from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import (
@@ -31,6 +31,7 @@ from odoo_mcp_guard.store import (
     Outcome,
     builtin_data_dir,
 )
+from odoo_mcp_guard.stores.ports import PolicyPort
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,7 +94,7 @@ REPLAYED = (
 class Guard:
     def __init__(
         self,
-        policy: PolicySource,
+        policy: PolicyPort,
         store: GuardStore,
         *,
         approval_hint: str = LOCAL_APPROVAL_HINT,

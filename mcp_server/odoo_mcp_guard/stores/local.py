@@ -112,7 +112,8 @@ class LocalConnections:
             if not replace:
                 return db.execute(insert + " ON CONFLICT (alias) DO NOTHING", values).rowcount > 0
             existed = db.execute(
-                "SELECT 1 FROM connections WHERE alias = ?" + self.db.engine.for_update, (conn.alias,)
+                "SELECT 1 FROM connections WHERE alias = ?" + self.db.engine.for_update,
+                (conn.alias,),
             ).fetchone()
             db.execute(
                 insert

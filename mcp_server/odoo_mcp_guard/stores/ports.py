@@ -12,7 +12,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from odoo_mcp_guard.policy import Policy
 from odoo_mcp_guard.stores.models import ApprovalRequest, AuditEvent, Connection, PinnedTool
+
+
+class PolicyPort(Protocol):
+    """Where the policy in force comes from (a file, or Odoo), polled in the background."""
+
+    last_error: str | None
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def catalog_epoch(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def refresh(self) -> bool:
+        """Read it now; True when the policy in force changed."""
+        ...
+
+    def current(self) -> Policy:
+        """The policy in force; raises PolicyUnavailable (fail closed)."""
+        ...
 
 
 class ConnectionPort(Protocol):
@@ -81,6 +106,14 @@ class Decisions(Protocol):
     ) -> ApprovalRequest: ...
 
     def cancel_request(self, key: int | str) -> ApprovalRequest: ...
+
+
+class ToolAcceptance(Protocol):
+    """Accepting a tool's changed definition where the pins are decided (CLI ``tools accept``)."""
+
+    def accept_pinned(
+        self, server: str, tool: str, accepted_by: str, now: float | None = None
+    ) -> PinnedTool: ...
 
 
 class AuditPort(Protocol):
