@@ -354,8 +354,13 @@ class OdooApprovals:
 
     def mark_failed(self, request_id: int, note: str) -> None:
         # A removal that fails inside consume is marked failed by Odoo itself; this is the
-        # approved call failing here, after the approval was consumed.
-        if not _call(self.client, "mcp.approval.request", "report_failure", request_id, note):
+        # approved call failing here, after the approval was consumed. It must not hide that
+        # failure: if Odoo cannot take it, the failure stays in the audit (outcome failed).
+        try:
+            recorded = self.client.call("mcp.approval.request", "report_failure", request_id, note)
+        except OdooError as exc:
+            recorded, note = False, f"{note} ({exc.message})"
+        if not recorded:
             log.warning("Odoo did not record the failure of request %s: %s", request_id, note)
 
     def mark_reported(self, request_id: int) -> None:
