@@ -144,6 +144,7 @@ def odoo_backend(config: OdooConfig, data_dir: Path, policy_file: Path | None) -
         pins=OdooPins(client, LocalPins(db)),
         rates=rates,
         close=db.close,
+        engine=db.engine,
     )
     policy = OdooPolicySource(
         client,

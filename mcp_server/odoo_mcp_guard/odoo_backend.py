@@ -446,9 +446,6 @@ class AuditSpool(LocalAudit):
         super().__init__(db)
         self.client = client
 
-    def pending_audit(self) -> int:
-        return self.db.row("SELECT count(*) FROM audit WHERE exported = 0")[0]
-
     def flush_audit(self) -> int:
         """Send the spool to Odoo in order, in batches; returns how many were exported.
         Idempotent on each event's uuid, so a crash between send and mark loses nothing and

@@ -576,7 +576,6 @@ class Store(GuardStore):
 
     def __init__(self, db: Database):
         self.db = db
-        self.engine = db.engine
         self.path = db.path  # the SQLite file (None on PostgreSQL)
         self.requests = LocalApprovals(db)
         self.local_pins = LocalPins(db)
@@ -587,6 +586,7 @@ class Store(GuardStore):
             pins=self.local_pins,
             rates=LocalRates(db),
             close=db.close,
+            engine=db.engine,
         )
 
     @classmethod

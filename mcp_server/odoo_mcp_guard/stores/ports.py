@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from odoo_mcp_guard.engines import Engine
 from odoo_mcp_guard.policy import Policy
 from odoo_mcp_guard.stores.models import ApprovalRequest, AuditEvent, Connection, PinnedTool
 
@@ -172,6 +173,7 @@ class GuardStore:
         pins: PinPort,
         rates: RatePort,
         close: Callable[[], None],
+        engine: Engine | None = None,
     ):
         self.connections = connections
         self.approvals = approvals
@@ -179,6 +181,9 @@ class GuardStore:
         self.pins = pins
         self.rates = rates
         self._close = close
+        # The engine of the local database, where one is shared between processes on this
+        # host or between replicas (the proxy's leases, leases.py); None: this process only.
+        self.engine = engine
 
     def close(self) -> None:
         self._close()
