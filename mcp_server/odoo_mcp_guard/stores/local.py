@@ -20,7 +20,7 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
-from odoo_mcp_guard.names import check_approver, check_identity, same_person
+from odoo_mcp_guard.names import check_approver, same_person
 from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
 from odoo_mcp_guard.stores.models import (
     OPEN_STATES,
@@ -257,11 +257,13 @@ class LocalApprovals:
             ).fetchone()
             if row["state"] != "pending":
                 raise ApprovalError(f"{request.ref} is {row['state']}, not pending")
-            if check_identity(row["principal"]) is not None:
-                # Fail closed: a requester whose name cannot be read cannot be told apart.
+            unreadable = check_approver(row["principal"])
+            if unreadable is not None:
+                # Fail closed: a requester whose name is not a person's ("x:alice", unreadable)
+                # cannot be told apart from the approver.
                 raise ApprovalError(
                     f"{request.ref} was filed under a name that cannot be compared "
-                    f"({check_identity(row['principal'])}): it cannot be approved or rejected"
+                    f"({unreadable}): it cannot be approved or rejected"
                 )
             if same_person(approver, row["principal"]):
                 raise ApprovalError(

@@ -8,6 +8,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .compat import GROUP_USERS
+from .identity import check_approver, check_identity, same_person
 from .mcp_guard_common import (
     DEFAULT_EXPIRES_IN,
     TOOL_NAME_RE,
@@ -77,13 +78,20 @@ class McpApprovalRequest(models.Model):
     can_cancel = fields.Boolean(compute="_compute_user_rights")
 
     @api.depends_context("uid")
-    @api.depends("state", "requester_id")
+    @api.depends("state", "requester_id", "principal")
     def _compute_user_rights(self):
         is_approver = self.env.user.has_group("mcp_guard.group_mcp_approver")
         is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
+        try:
+            names = self._person_names(self.env.user)
+        except AccessError:
+            names = None  # a user whose name cannot be compared decides nothing
         for req in self:
             mine = req.requester_id.id == self.env.uid
-            req.can_decide = req.state == "pending" and is_approver and not mine
+            req.can_decide = (
+                req.state == "pending" and is_approver and not mine
+                and names is not None and not req._principal_problem(names)
+            )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
 
     # ------------------------------------------------------------------
@@ -167,12 +175,46 @@ class McpApprovalRequest(models.Model):
         """Four eyes: an approver, and never the requester (administrators included)."""
         if not self.env.user.has_group("mcp_guard.group_mcp_approver"):
             raise AccessError(self.env._("Only MCP Guard approvers can approve or reject requests."))
+        names = self._person_names(self.env.user)
         for req in self:
             # env.uid, not a context key: sudo() and contexts cannot change it
             if req.requester_id.id == self.env.uid:
                 raise AccessError(self.env._("You cannot approve or reject your own request %s.", req.name))
+            problem = req._principal_problem(names)
+            if problem:
+                raise AccessError(problem)
             if req.state != "pending":
                 raise UserError(self.env._("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
+
+    @api.model
+    def _person_names(self, user):
+        """The names a user goes by (login, name, the local part of the email), each one a
+        principal could be spelled as. A name that cannot be compared fails closed."""
+        email_local_part = (user.email or "").split("@")[0]
+        names = [name for name in (user.login, user.name, email_local_part) if name and name.strip()]
+        for name in names:
+            problem = check_identity(name)
+            if problem:
+                raise AccessError(self.env._(
+                    "Your user name %(name)r cannot be compared with a requester (%(why)s): "
+                    "you cannot approve or reject requests.", name=name, why=problem))
+        return names
+
+    def _principal_problem(self, names):
+        """Why the person going by ``names`` may not decide this request, or None. The person
+        behind the agent is the MCP principal, not the technical Odoo user that filed for it:
+        compared as the front-end compares (identity.py: TR39 skeleton, prefixes, case)."""
+        self.ensure_one()
+        problem = check_approver(self.principal or "")
+        if problem:
+            return self.env._(
+                "Request %(ref)s was filed under a name that cannot be compared (%(why)s): "
+                "it cannot be approved or rejected.", ref=self.name, why=problem)
+        if any(same_person(name, self.principal) for name in names):
+            return self.env._(
+                "Request %(ref)s was made by the MCP principal %(who)s, who is you: "
+                "you cannot approve or reject your own request.", ref=self.name, who=self.principal)
+        return None
 
     # ------------------------------------------------------------------
     # UI actions (rights checked here, not by the view)
@@ -277,6 +319,10 @@ class McpApprovalRequest(models.Model):
         if not isinstance(arguments, dict):
             raise UserError(self.env._("arguments must be an object"))
         principal = principal if isinstance(principal, str) else ""
+        problem = check_approver(principal)
+        if problem:
+            # it would be compared with approvers: a name that cannot be is refused here
+            raise UserError(self.env._("Invalid principal: %s", problem))
         reason = reason if isinstance(reason, str) else ""
         digest = arguments_hash(arguments)
         now = fields.Datetime.now()
