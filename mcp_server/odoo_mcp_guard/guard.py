@@ -331,7 +331,7 @@ class Guard:
             # The state is claimed first: consuming the approval may already act (Odoo removes
             # a connection in the same transaction), and a replay must not get that far.
             self._spend(principal, tool, args_hash, continuation)
-            if store.consume(request.id, event, now):
+            if store.consume(request.id, event, now, arguments=arguments):
                 count_decision(tool, "approved_executed")
                 APPROVALS.labels("approved").inc()
                 return await self._execute(principal, tool, args_hash, arguments, execute, request)

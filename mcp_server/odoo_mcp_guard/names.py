@@ -17,7 +17,13 @@ from odoo_mcp_guard.identity import (
     skeleton,
     unsafe_char,
 )
-from odoo_mcp_guard.policy_core import TOOL_NAME_RE, arguments_hash, valid_server_name
+from odoo_mcp_guard.policy_core import (
+    TOOL_NAME_RE,
+    URL_CREDENTIALS_MESSAGE,
+    arguments_hash,
+    url_has_credentials,
+    valid_server_name,
+)
 from odoo_mcp_guard.policy_core import canonical_bytes as canonical_json
 
 # the front-end's names for the shared cores: policy_core.py (the MCP tool-name alphabet, matched
@@ -95,6 +101,8 @@ def check_url(value: str) -> str:
     scheme, sep, rest = value.partition("://")
     if not sep or scheme not in ("http", "https") or not rest or rest[0] in "/?#@:":
         raise ValueError("url must be an http:// or https:// URL with a host")
+    if url_has_credentials(value):
+        raise ValueError(URL_CREDENTIALS_MESSAGE)
     return value
 
 

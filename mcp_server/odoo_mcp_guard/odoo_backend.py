@@ -137,6 +137,9 @@ class OdooConnections:
         self.connections_ttl = connections_ttl
         self._cache: list[Connection] | None = None
         self._cached_at = 0.0
+        # Connections an approved odoo_connect created inside Odoo's consume (alias, url, db,
+        # login): the tool's add_connection that follows only confirms them.
+        self.created_by_consume: set[tuple[Any, ...]] = set()
 
     def list_connections(self, *, fresh: bool = False) -> list[Connection]:
         cached = self._cache
@@ -182,8 +185,12 @@ class OdooConnections:
         return next((c for c in self.list_connections(fresh=True) if c.alias == alias), None)
 
     def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
-        # Odoo refuses an existing alias; an approved replacement removed the old connection
-        # in Odoo when its request was consumed, so ``replace`` needs nothing more here.
+        # Odoo refuses an existing alias. An approved odoo_connect (a replacement among them)
+        # was carried out by Odoo's consume, with the approved values, in one transaction.
+        key = (conn.alias, conn.url, conn.db, conn.username)
+        if key in self.created_by_consume:
+            self.created_by_consume.discard(key)
+            return True
         values: dict[str, Any] = {
             "alias": conn.alias,
             "url": conn.url,
@@ -330,7 +337,14 @@ class OdooApprovals:
             raise ApprovalError(f"Odoo: request {answer['ref']} cannot be read back")
         return request, created
 
-    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
         row = self.db.row(
             "SELECT tool, arguments_hash FROM remote_requests WHERE remote_id = ?",
             (request_id,),
@@ -338,17 +352,18 @@ class OdooApprovals:
         if row is None:
             return False
         self.connections.forget()  # consuming may remove a connection in Odoo
-        answer = _call(
-            self.client,
-            "mcp.approval.request",
-            "consume",
-            request_id,
-            row["tool"],
-            row["arguments_hash"],
-        )
+        call: tuple[Any, ...] = (request_id, row["tool"], row["arguments_hash"])
+        if row["tool"] == "odoo_connect":
+            # Odoo (re)creates the connection from these, only if they hash to the approved call
+            call += (arguments,)
+        answer = _call(self.client, "mcp.approval.request", "consume", *call)
         if not answer.get("ok"):
             log.info("Odoo did not consume request %s: %s", request_id, answer.get("message"))
             return False
+        if row["tool"] == "odoo_connect" and isinstance(arguments, dict):
+            self.connections.created_by_consume.add(
+                tuple(arguments.get(key) for key in ("alias", "url", "db", "username"))
+            )
         self.audit.append_audit(event)
         return True
 

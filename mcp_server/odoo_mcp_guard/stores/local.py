@@ -313,7 +313,14 @@ class LocalApprovals:
         assert cancelled is not None  # requests are never deleted
         return cancelled
 
-    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
         """Use an approval once: one atomic state change, audited in the same transaction.
         False if it was not (or no longer) approved and valid."""
         now = time.time() if now is None else now

@@ -76,7 +76,17 @@ class ApprovalPort(Protocol):
         now: float | None = None,
     ) -> tuple[ApprovalRequest, bool]: ...
 
-    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool: ...
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
+        """Use an approval once; ``arguments`` (the approved call's) serve a backend that
+        carries the call out itself (Odoo's odoo_connect)."""
+        ...
 
     def mark_failed(self, request_id: int, note: str) -> None: ...
 
@@ -218,8 +228,15 @@ class GuardStore:
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(tool, arguments, principal, reason, expires_in, now)
 
-    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
-        return self.approvals.consume(request_id, event, now)
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
+        return self.approvals.consume(request_id, event, now, arguments=arguments)
 
     def mark_failed(self, request_id: int, note: str) -> None:
         self.approvals.mark_failed(request_id, note)

@@ -249,16 +249,16 @@ class TestApproval(McpGuardCase):
 
     def test_connect_replacement_through_approval(self):
         """An existing alias is replaced only after an approved odoo_connect is consumed."""
-        args = {"alias": "prod", "url": "https://new.example.com", "db": "prod", "login": "bot",
+        args = {"alias": "prod", "url": "https://new.example.com", "db": "prod", "username": "bot",
                 "password": "new-pw", "protocol": "xmlrpc"}
         res = self.approved(tool="odoo_connect", arguments=args)
         with self.assertRaises(UserError):
-            self.Connection.with_user(self.agent).upsert_from_agent(args)
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args))
+            self.Connection.with_user(self.agent).upsert_from_agent(
+                {"alias": "prod", "url": "https://new.example.com", "db": "prod", "login": "bot"})
+        # consume carries the replacement out itself, with the approved call's arguments
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
         self.assertTrue(result["ok"], result)
         self.assertFalse(self.prod.exists())
-        self.assertEqual(self.Connection.with_user(self.agent).upsert_from_agent(args),
-                         {"alias": "prod", "created": True})
         listed = self.Connection.with_user(self.agent).list_for_agent()
         self.assertEqual([(c["alias"], c["url"], c["password"]) for c in listed],
                          [("prod", "https://new.example.com", "new-pw")])
@@ -285,12 +285,13 @@ class TestApproval(McpGuardCase):
         """A request acts on the record it was filed for, never on whoever bears the alias later."""
         mine = self.Connection.with_user(self.user).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
         # an odoo_connect filed for an alias that does not exist yet replaces nothing ...
-        args = {"alias": "x", "url": "https://new.example.com", "db": "n", "login": "n"}
+        args = {"alias": "x", "url": "https://new.example.com", "db": "n", "username": "n"}
         res = self.approved(self.user, tool="odoo_connect", arguments=args)
         mine.with_user(self.user).write({"alias": "x"})  # ... even once the user named theirs "x"
-        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args))
-        self.assertTrue(result["ok"], result)
+        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args), args)
+        self.assertEqual((result["ok"], result["state"]), (False, "failed"), result)
         self.assertTrue(mine.exists())
+        self.assertEqual(mine.url, "u")
         # a disconnect filed for "x", then the user swaps names: consumption fails, nothing goes
         other = self.Connection.with_user(self.user).create({"alias": "y", "url": "u", "db": "d", "login": "l"})
         res = self.approved(self.user, arguments={"alias": "x"})
