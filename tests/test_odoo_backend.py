@@ -7,10 +7,12 @@ Where Odoo is not found these tests are skipped with the loud reason of the harn
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 import xmlrpc.client
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import odoo_harness as harness
 import pytest
 from mcp import Client, StdioServerParameters
 from odoo_live import LiveOdoo, live_odoo
-from support.guard import guard_env, query, text_of
+from support.guard import guard_command, guard_env, query, text_of
 
 pytestmark = [
     pytest.mark.anyio,
@@ -330,6 +332,74 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
         await ok(client, "odoo_connect", data_connection(live, "from-config"))
         text = await refused(client, "odoo_disconnect", {"alias": "from-config"})
         assert "Approval required" in text and "in Odoo" in text
+
+
+def odoo_cli(live: LiveOdoo, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as an operator runs it beside a front-end on Odoo: the same ODOO_* settings."""
+    return subprocess.run(
+        guard_command(*args),
+        env=guard_env(data_dir, **live.guard_env()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def odoo_time(value: str) -> float:
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+
+
+async def test_the_cli_shows_what_is_in_odoo_and_defers_decisions_to_it(
+    tmp_path: Path, live: LiveOdoo
+):
+    alias = "cli-view"
+    async with odoo_client(tmp_path, live, principal="agent-cli") as client:
+        await ok(client, "odoo_connect", data_connection(live, alias))
+        ref, request_id = await pending(client, "odoo_disconnect", {"alias": alias})
+
+    # approvals list shows Odoo's requests (this data directory never held one).
+    listing = odoo_cli(live, tmp_path, "approvals", "list")
+    assert listing.returncode == 0, listing.stderr
+    line = next(row for row in listing.stdout.splitlines() if row.startswith(ref))
+    assert "pending" in line and "odoo_disconnect" in line and "agent-cli" in line
+    connections = odoo_cli(live, tmp_path, "connections", "list")
+    assert alias in connections.stdout
+
+    # Decided in Odoo: the CLI shows Odoo's decider and Odoo's expiry, nothing made up.
+    live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+    shown = odoo_cli(live, tmp_path, "approvals", "show", ref, "--json")
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    [row] = live.admin(
+        "mcp.approval.request", "read", [request_id], ["expires_at", "decision_date"]
+    )
+    assert detail["state"] == "approved"
+    assert detail["decided_by"] == "Alice Approver"
+    assert detail["expires_at"] == odoo_time(row["expires_at"])
+    assert detail["decided_at"] == odoo_time(row["decision_date"])
+    assert detail["arguments"] == {"alias": alias}
+
+    # Local-only actions are refused in one line naming where they are done; Odoo unchanged.
+    action = f"{live.url}/odoo/action-mcp_guard.mcp_approval_request_action"
+    for args in (
+        ("approvals", "approve", ref, "--as", "bob"),
+        ("approvals", "reject", ref, "--as", "bob"),
+        ("approvals", "cancel", ref),
+    ):
+        refused_here = odoo_cli(live, tmp_path, *args)
+        assert refused_here.returncode == 2
+        assert refused_here.stdout == ""
+        assert refused_here.stderr == (
+            f"odoo-mcp-guard: error: approvals are decided in Odoo: {action}/{request_id}\n"
+        )
+    assert request(live, ref)["state"] == "approved"
+    accept = odoo_cli(live, tmp_path, "tools", "accept", "odoo_disconnect")
+    assert accept.returncode == 2
+    assert accept.stderr == (
+        "odoo-mcp-guard: error: tool definitions are accepted in Odoo: "
+        f"{live.url}/odoo/action-mcp_guard.mcp_tool_action\n"
+    )
 
 
 async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):

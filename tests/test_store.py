@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from pg_harness import PG_PORT, fresh_database, fresh_role, pg_url, sql
 
-from odoo_mcp_guard import store as store_module
 from odoo_mcp_guard.engines import PostgresEngine
 from odoo_mcp_guard.store import (
     MIGRATIONS,
@@ -25,6 +24,7 @@ from odoo_mcp_guard.store import (
     Store,
     StoreError,
 )
+from odoo_mcp_guard.stores import local as store_module
 
 ENGINES = ("sqlite", "postgresql")
 Opener = Callable[[], Store]

@@ -1,5 +1,6 @@
 """The ``odoo-mcp-guard`` command: serve, and the operator's tools (policy, approvals,
-connections, audit, tokens) on the embedded store."""
+connections, audit, tokens) on the configured backend, as the server opens it: the embedded
+store, or Odoo when ODOO_URL (or --odoo-config) is set."""
 
 from __future__ import annotations
 
@@ -17,21 +18,25 @@ from pydantic import ValidationError
 
 from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
+from odoo_mcp_guard.backends import Backend, chosen_backend, local_backend, odoo_backend
 from odoo_mcp_guard.catalog import classify_definition
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import json_shown, shown, valid_server_name
+from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
 from odoo_mcp_guard.store import (
     DB_FILENAME,
     ApprovalError,
     ApprovalRequest,
     Connection,
+    PinnedTool,
     Store,
     StoreError,
     data_to_json,
     default_data_dir,
 )
+from odoo_mcp_guard.stores.ports import Decisions
 
 PROG = "odoo-mcp-guard"
 POLICY_ENV = "MCP_GUARD_POLICY"
@@ -82,6 +87,27 @@ def _existing_store(args: argparse.Namespace, *, note: bool = True) -> Store | N
     return Store.open(args.data_dir)
 
 
+def _odoo_config_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.odoo_config).expanduser() if args.odoo_config else None
+
+
+def _backend(
+    args: argparse.Namespace, *, create: bool = False, note: bool = True
+) -> Backend | None:
+    """The backend the server would use with the same settings (--backend, ODOO_URL or
+    --odoo-config, --data-dir, --database-url). Local: the store, created for a command that
+    writes; None when a read finds none (``_existing_store`` says where it looked)."""
+    name, config = chosen_backend(args.backend, _odoo_config_path(args))
+    if config is None or name == "local":
+        store = _store(args) if create else _existing_store(args, note=note)
+        if store is None:
+            return None
+        return local_backend(store, args.data_dir, _policy_path(args), args.database_url)
+    # The policy comes from Odoo: only a --policy given here is worth the warning.
+    given = getattr(args, "policy", None)
+    return odoo_backend(config, args.data_dir, Path(given).expanduser() if given else None)
+
+
 def _policy_path(args: argparse.Namespace) -> Path | None:
     given = getattr(args, "policy", None)
     if given:
@@ -107,7 +133,7 @@ def _frontend_settings(args: argparse.Namespace) -> dict[str, Any]:
         "data_dir": args.data_dir,
         "allow_anonymous": args.allow_anonymous,
         "backend": args.backend,
-        "odoo_config": Path(args.odoo_config).expanduser() if args.odoo_config else None,
+        "odoo_config": _odoo_config_path(args),
     }
 
 
@@ -161,8 +187,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 # --- tools (pinned upstream definitions) ----------------------------------------------
 
 
-def _pinned_server(store: Store, given: str | None, tool: str) -> str:
-    pins = store.list_pinned()
+def _pinned_server(pins: list[PinnedTool], given: str | None, tool: str) -> str:
     servers = sorted({pin.server for pin in pins})
     if given is not None:
         if given not in servers:
@@ -179,9 +204,14 @@ def _pinned_server(store: Store, given: str | None, tool: str) -> str:
 
 
 def cmd_tools_list(args: argparse.Namespace) -> int:
-    store = _existing_store(args)
-    pins = store.list_pinned(args.server) if store is not None else []
-    source = PolicySource(_policy_path(args))
+    backend = _backend(args)
+    if backend is None:
+        pins: list[PinnedTool] = []
+        source = PolicySource(_policy_path(args))
+    else:
+        pins = backend.store.list_pinned(args.server)
+        source = backend.policy
+        source.refresh()  # the policy in force: the file's, or Odoo's
     if source.last_error:
         raise UsageError(source.last_error)
     policy = source.current()
@@ -223,11 +253,11 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_accept(args: argparse.Namespace) -> int:
-    store = _existing_store(args, note=False)
-    if store is None:
-        raise UsageError(f"no pinned tools (no guard store in {args.data_dir})")
-    server = _pinned_server(store, args.server, args.name)
-    pin = store.accept_pinned(server, args.name, args.accepted_by)
+    backend = _backend_or_none(args, "pinned tools")
+    if backend.acceptance is None:
+        raise UsageError(backend.elsewhere("tools"))
+    server = _pinned_server(backend.store.list_pinned(), args.server, args.name)
+    pin = backend.acceptance.accept_pinned(server, args.name, args.accepted_by)
     print(f"{pin.tool} of {server}: new definition {pin.definition_hash[:12]} accepted")
     return 0
 
@@ -301,8 +331,8 @@ def _request_detail(request: ApprovalRequest) -> list[str]:
 
 
 def cmd_approvals_list(args: argparse.Namespace) -> int:
-    store = _existing_store(args)
-    requests = store.list_requests(state=args.state, limit=args.limit) if store else []
+    backend = _backend(args)
+    requests = backend.requests.list_requests(args.state, args.limit) if backend else []
     if args.json:
         _print_json([request.summary() for request in requests])
     elif not requests:
@@ -312,22 +342,23 @@ def cmd_approvals_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _request_store(args: argparse.Namespace) -> Store:
-    store = _existing_store(args, note=False)
-    if store is None:
-        raise UsageError(f"no approval request {args.id!r} (no guard store in {args.data_dir})")
-    return store
+def _backend_or_none(args: argparse.Namespace, what: str) -> Backend:
+    """The backend for a command on one record: with no local store there is none."""
+    backend = _backend(args, note=False)
+    if backend is None:
+        raise UsageError(f"no {what} (no guard store in {args.data_dir})")
+    return backend
 
 
-def _get_request(store: Store, key: str) -> ApprovalRequest:
-    request = store.get_request(key)
+def _get_request(backend: Backend, key: str) -> ApprovalRequest:
+    request = backend.requests.get_request(key)
     if request is None:
         raise UsageError(f"no approval request {key!r}")
     return request
 
 
 def cmd_approvals_show(args: argparse.Namespace) -> int:
-    request = _get_request(_request_store(args), args.id)
+    request = _get_request(_backend_or_none(args, f"approval request {args.id!r}"), args.id)
     if args.json:
         _print_json(request.summary())
     else:
@@ -335,10 +366,20 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decisions(args: argparse.Namespace) -> tuple[Backend, Decisions]:
+    """Where requests are decided here; elsewhere (Odoo): one line saying where, nothing
+    touched."""
+    backend = _backend_or_none(args, f"approval request {args.id!r}")
+    if backend.decisions is None:
+        found = backend.requests.get_request(args.id)
+        raise UsageError(backend.elsewhere("approvals", found.id if found else None))
+    return backend, backend.decisions
+
+
 def _decide(args: argparse.Namespace, approve: bool) -> int:
-    store = _request_store(args)
-    request = _get_request(store, args.id)
-    decided = store.decide(request.id, approve=approve, approver=args.approver, note=args.note)
+    backend, decisions = _decisions(args)
+    request = _get_request(backend, args.id)
+    decided = decisions.decide(request.id, approve=approve, approver=args.approver, note=args.note)
     verb = "approved" if approve else "rejected"
     print(f"{decided.ref} {verb} by {shown(decided.decided_by)}")
     if approve:
@@ -358,7 +399,7 @@ def cmd_approvals_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_approvals_cancel(args: argparse.Namespace) -> int:
-    request = _request_store(args).cancel_request(args.id)
+    request = _decisions(args)[1].cancel_request(args.id)
     print(f"{request.ref} cancelled")
     return 0
 
@@ -394,8 +435,8 @@ def _connection_from(entry: Any, index: int) -> Connection:
 
 
 def cmd_connections_list(args: argparse.Namespace) -> int:
-    store = _existing_store(args)
-    connections = [conn.public() for conn in store.list_connections()] if store else []
+    backend = _backend(args)
+    connections = [conn.public() for conn in backend.store.list_connections()] if backend else []
     if args.json:
         _print_json(connections)
     elif not connections:
@@ -430,7 +471,11 @@ def cmd_connections_import(args: argparse.Namespace) -> int:
             faults.append(str(exc))
     if faults:
         raise UsageError(f"{name}: nothing imported: " + "; ".join(faults))
-    store = _store(args)
+    backend = _backend(args, create=True)
+    assert backend is not None  # created
+    if not backend.imports_connections:
+        raise UsageError(backend.elsewhere("connections"))
+    store = backend.store
     added, skipped = [], []
     for conn in connections:
         # An import never replaces a connection: replacing one is a removal, which is gated.
@@ -445,8 +490,8 @@ def cmd_connections_import(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_tail(args: argparse.Namespace) -> int:
-    store = _existing_store(args)
-    events = store.audit_tail(args.n) if store else []
+    backend = _backend(args)  # with Odoo: this host's spool of what it sent to Odoo
+    events = backend.store.audit_tail(args.n) if backend else []
     if args.json:
         _print_json([event.model_dump() for event in events])
     elif not events:
@@ -519,6 +564,19 @@ def _store_options(parser: argparse.ArgumentParser, *, top: bool = False) -> Non
     default = None if top else argparse.SUPPRESS
     parser.add_argument("--data-dir", type=Path, default=default, metavar="DIR", help=DATA_DIR_HELP)
     parser.add_argument("--database-url", default=default, metavar="URL", help=DATABASE_URL_HELP)
+    parser.add_argument(
+        "--backend",
+        choices=["local", "odoo"],
+        default=default,
+        help="where policy, connections, approvals and audit live (default: odoo when ODOO_URL "
+        "or --odoo-config is set, else the local store)",
+    )
+    parser.add_argument(
+        "--odoo-config",
+        default=default,
+        metavar="FILE",
+        help="TOML or JSON file with url, db, username, api_key (instead of ODOO_* variables)",
+    )
 
 
 def _add(
@@ -554,19 +612,6 @@ def _frontend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     parser.add_argument(
         "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
-    )
-    parser.add_argument(
-        "--backend",
-        choices=["local", "odoo"],
-        default=None,
-        help="where policy, connections, approvals and audit live (default: odoo when ODOO_URL "
-        "or --odoo-config is set, else the local SQLite store)",
-    )
-    parser.add_argument(
-        "--odoo-config",
-        default=None,
-        metavar="FILE",
-        help="TOML or JSON file with url, db, username, api_key (instead of ODOO_* variables)",
     )
     parser.add_argument(
         "--allow-anonymous",
@@ -717,7 +762,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
-    except (UsageError, ApprovalError, StoreError, TokenError, PolicyError) as exc:
+    except (UsageError, ApprovalError, StoreError, TokenError, PolicyError, OdooError) as exc:
         print(f"{PROG}: error: {shown(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -1,14 +1,17 @@
-"""The two engines under the one ``Store``: the embedded SQLite file (the default) and a shared
-PostgreSQL database (``MCP_GUARD_DATABASE_URL``, for several replicas).
+"""The one database layer under every store port: ``Database`` (one connection, its lock,
+write transactions, the schema migrations) over one of two engines: the embedded SQLite file
+(the default) or a shared PostgreSQL database (``MCP_GUARD_DATABASE_URL``, for several
+replicas).
 
-``Store`` (store.py) is the only implementation of the store; an engine supplies just what
-differs between the two: the connection, the placeholder style (``?`` is translated to
-``%s``), how a write transaction starts and what it serialises, where the schema version is
-kept, the integrity check, and a mechanical translation of the SQLite DDL in ``MIGRATIONS``,
-so that a migration appended later runs on both engines unchanged.
+The ports (stores/local.py, and the Odoo backend's local part) all run their SQL through a
+``Database``; an engine supplies just what differs between the two: the connection, the
+placeholder style (``?`` is translated to ``%s``), how a write transaction starts and what
+it serialises, where the schema version is kept, the integrity check, and a mechanical
+translation of the SQLite DDL in ``MIGRATIONS``, so that a migration appended later runs on
+both engines unchanged.
 
 Write transactions: SQLite's ``BEGIN IMMEDIATE`` serialises every writer of the file. On
-PostgreSQL a transaction takes a transaction-level advisory lock on the key the Store names:
+PostgreSQL a transaction takes a transaction-level advisory lock on the key the port names:
 by default one key for the whole store (the same serialisation as SQLite, so a method added
 later is safe without thinking about PostgreSQL), a narrower key (the call, the principal and
 tool of a rate limit) on the hot paths, or none where one atomic statement decides (consuming
@@ -21,14 +24,17 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 DATABASE_URL_ENV = "MCP_GUARD_DATABASE_URL"
 
-# Lock keys for ``Store._tx``: the whole store (the default), and the schema migration.
+# Lock keys for ``Database.tx``: the whole store (the default), and the schema migration.
 WHOLE_STORE: tuple[str, ...] = ("store",)
 MIGRATION: tuple[str, ...] = ("migration",)
 
@@ -271,3 +277,81 @@ class PgConnection:
     def close(self) -> None:
         if self._conn is not None and not self._conn.closed:
             self._conn.close()
+
+
+Engine = SqliteEngine | PostgresEngine
+
+
+class Database:
+    """One open guard database, shared by the ports over it (connections, approvals, audit,
+    pinned tools, rate counters): one connection and one lock per process, write transactions
+    taken before any read, and the schema brought to the newest version on open."""
+
+    def __init__(self, engine: Engine, migrations: list[str]):
+        self.engine = engine
+        self.path = engine.path  # the SQLite file (None on PostgreSQL)
+        self.location = engine.location
+        self._lock = threading.RLock()
+        try:
+            self._db: Any = engine.connect()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the guard store {engine.location}: {exc}") from None
+        try:
+            self._migrate(migrations)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(f"cannot open the guard store {engine.location}: {exc}") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def tx(self, lock: tuple[Any, ...] | None = WHOLE_STORE) -> Iterator[Any]:
+        """One write transaction, taken before any read so that decisions are serialised.
+
+        SQLite serialises every write transaction (BEGIN IMMEDIATE). On PostgreSQL ``lock``
+        names what is serialised (an advisory lock): by default the whole store, a narrower
+        key where only one call or counter is at stake, or None where the transaction is
+        one atomic statement (row locks do the rest)."""
+        with self._lock:
+            self.engine.begin(self._db, lock)
+            try:
+                yield self._db
+            except BaseException:
+                self.engine.rollback(self._db)
+                raise
+            else:
+                self.engine.commit(self._db)
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """A read outside any write transaction."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def row(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        with self._lock:
+            return self._db.execute(sql, params).fetchone()
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self.engine.integrity_check(self._db)
+
+    def _migrate(self, migrations: list[str]) -> None:
+        """Bring the schema to the newest version; idempotent, and serialised between
+        processes that open the database at once."""
+        with self.tx(MIGRATION) as db:
+            version = self.engine.schema_version(db)
+            if version > len(migrations):
+                raise StoreError(
+                    f"{self.engine.location} has schema version {version}, newer than this "
+                    "guard knows"
+                )
+            for number, script in enumerate(migrations[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(self.engine.ddl(statement))
+                self.engine.set_schema_version(db, number)

@@ -53,7 +53,7 @@ from odoo_mcp_guard.metrics import CALL_SECONDS, MetricsEndpoint, count_decision
 from odoo_mcp_guard.names import arguments_digest, canonical_json, check_tool_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyUnavailable
-from odoo_mcp_guard.store import ApprovalError, AuditEvent, PinnedTool, Store, StoreError
+from odoo_mcp_guard.store import ApprovalError, AuditEvent, GuardStore, PinnedTool, StoreError
 
 log = logging.getLogger("odoo_mcp_guard.frontend")
 
@@ -124,7 +124,7 @@ class Frontend:
     def __init__(
         self,
         guard: Guard,
-        store: Store,
+        store: GuardStore,
         *,
         name: str,
         instructions: str,
@@ -824,7 +824,7 @@ def open_backend_or_exit(
 
 def make_guard(backend: Backend) -> Guard:
     return Guard(
-        backend.policy,  # type: ignore[arg-type]
+        backend.policy,
         backend.store,
         approval_hint=backend.approval_hint,
         rate_limiter=backend.rate_limiter,

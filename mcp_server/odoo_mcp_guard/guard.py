@@ -21,10 +21,17 @@ from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
-from odoo_mcp_guard.policy import Decision, PolicySource, PolicyUnavailable
+from odoo_mcp_guard.policy import Decision, PolicyUnavailable
 from odoo_mcp_guard.policy_core import redact_text
 from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
-from odoo_mcp_guard.store import ApprovalRequest, AuditEvent, Outcome, Store, builtin_data_dir
+from odoo_mcp_guard.store import (
+    ApprovalRequest,
+    AuditEvent,
+    GuardStore,
+    Outcome,
+    builtin_data_dir,
+)
+from odoo_mcp_guard.stores.ports import PolicyPort
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,8 +94,8 @@ REPLAYED = (
 class Guard:
     def __init__(
         self,
-        policy: PolicySource,
-        store: Store,
+        policy: PolicyPort,
+        store: GuardStore,
         *,
         approval_hint: str = LOCAL_APPROVAL_HINT,
         clock: Callable[[], float] = time.time,
@@ -311,8 +318,7 @@ class Guard:
     ) -> T:
         store = self.store
         now = self.clock()
-        store.expire_stale(now)
-        request = store.open_request(tool, args_hash, principal)
+        request = store.open_request(tool, args_hash, principal, now)
         if request is not None and request.state == "approved":
             event = AuditEvent(
                 principal=principal,

@@ -1,8 +1,11 @@
 """Odoo as the guard's backend: the policy, connections and approvals live in the ``mcp_guard``
-add-on, reached only through the RPC contract of DESIGN.md; the audit is spooled in the local
-SQLite store and flushed to Odoo in order, so that no event is lost while Odoo is away.
+add-on, reached only through the RPC contract (ARCHITECTURE.md); the audit is spooled in the
+local SQLite database and flushed to Odoo in order, so that no event is lost while Odoo is away.
 
-Rate-limit counters stay local: they must cost no round trip.
+Each class implements one port of stores/ports.py. What Odoo alone decides (approving,
+rejecting, cancelling requests; accepting a changed tool definition) has no port here:
+backends.py says where it is done instead. Rate-limit counters stay local: they must cost no
+round trip.
 """
 
 from __future__ import annotations
@@ -11,20 +14,21 @@ import json
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from odoo_mcp_guard.catalog import catalog_entry, definition_hash
+from odoo_mcp_guard.engines import Database
 from odoo_mcp_guard.names import arguments_hash
 from odoo_mcp_guard.odoo_rpc import OdooClient, OdooError
 from odoo_mcp_guard.policy import Policy, PolicyError, PolicyUnavailable, load_policy_text
-from odoo_mcp_guard.store import (
+from odoo_mcp_guard.stores.local import LocalAudit, LocalPins
+from odoo_mcp_guard.stores.models import (
     ApprovalError,
     ApprovalRequest,
     AuditEvent,
     Connection,
     PinnedTool,
-    Store,
+    request_ref,
 )
 
 log = logging.getLogger(__name__)
@@ -115,45 +119,30 @@ class OdooPolicySource:
         return policy
 
 
-class OdooStore(Store):
-    """The local SQLite store, with connections and approvals delegated to Odoo.
+def _call(client: OdooClient, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return client.call(model, method, *args, **kwargs)
+    except OdooError as exc:
+        raise ApprovalError(f"Odoo: {exc.message}") from None
 
-    Audit events are written locally first (the spool) and exported by ``flush_audit``.
-    """
 
-    def __init__(self, path: Path, client: OdooClient, *, connections_ttl: float = 3.0):
-        super().__init__(path)
+class OdooConnections:
+    """``mcp.connection``: the connections this agent may use (ConnectionPort)."""
+
+    def __init__(self, client: OdooClient, *, connections_ttl: float = 3.0):
         self.client = client
         # The last list Odoo gave. Listing and data tools reuse it for ``connections_ttl``
         # seconds (no round trip per call), and while Odoo is unreachable (invariant 6: the
         # policy's maximum age bounds how long). Decisions that change something read fresh.
         self.connections_ttl = connections_ttl
-        self._connections_cache: list[Connection] | None = None
+        self._cache: list[Connection] | None = None
         self._cached_at = 0.0
         # Connections an approved odoo_connect created inside Odoo's consume (alias, url, db,
         # login): the tool's add_connection that follows only confirms them.
-        self._created_by_consume: set[tuple[str, str, str, str]] = set()
-        # Servers whose last catalog report failed, with the cause: their tools are refused.
-        self._catalog_faults: dict[str, str] = {}
-
-    @classmethod
-    def open_with(
-        cls, data_dir: Path, client: OdooClient, *, connections_ttl: float = 3.0
-    ) -> OdooStore:
-        local = Store.open(data_dir)  # creates the directory and file with safe modes
-        local.close()
-        return cls(local.path, client, connections_ttl=connections_ttl)
-
-    # --- connections -------------------------------------------------------------------
-
-    def _call(self, model: str, method: str, *args: Any) -> Any:
-        try:
-            return self.client.call(model, method, *args)
-        except OdooError as exc:
-            raise ApprovalError(f"Odoo: {exc.message}") from None
+        self.created_by_consume: set[tuple[Any, ...]] = set()
 
     def list_connections(self, *, fresh: bool = False) -> list[Connection]:
-        cached = self._connections_cache
+        cached = self._cache
         if (
             not fresh
             and cached is not None
@@ -183,12 +172,13 @@ class OdooStore(Store):
                 )
             except (KeyError, ValueError):
                 log.warning("skipping a malformed connection from Odoo: %r", row.get("alias"))
-        self._connections_cache = connections
+        self._cache = connections
         self._cached_at = time.monotonic()
         return list(connections)
 
-    def _forget_connections(self) -> None:
-        self._connections_cache = None
+    def forget(self) -> None:
+        """Odoo's list may have changed (a request was consumed): read it fresh next time."""
+        self._cache = None
 
     def get_connection(self, alias: str) -> Connection | None:
         # Fresh: whether an alias exists decides whether odoo_connect is a replacement.
@@ -198,8 +188,8 @@ class OdooStore(Store):
         # Odoo refuses an existing alias. An approved odoo_connect (a replacement among them)
         # was carried out by Odoo's consume, with the approved values, in one transaction.
         key = (conn.alias, conn.url, conn.db, conn.username)
-        if key in self._created_by_consume:
-            self._created_by_consume.discard(key)
+        if key in self.created_by_consume:
+            self.created_by_consume.discard(key)
             return True
         values: dict[str, Any] = {
             "alias": conn.alias,
@@ -212,113 +202,100 @@ class OdooStore(Store):
             values["password"] = conn.password
         if conn.api_key:
             values["api_key"] = conn.api_key
-        self._forget_connections()
-        answer = self._call("mcp.connection", "upsert_from_agent", values)
+        self.forget()
+        answer = _call(self.client, "mcp.connection", "upsert_from_agent", values)
         return bool(answer.get("created"))
 
-    # --- the tool catalog ---------------------------------------------------------------
-
-    def pin_tools(
-        self,
-        server: str,
-        definitions: dict[str, tuple[str, dict[str, Any]]],
-        now: float | None = None,
-        *,
-        accept_changes: bool = False,
-    ) -> dict[str, PinnedTool]:
-        """Pin locally, report to Odoo (``mcp.tool.report_catalog``), then make the local pins
-        Odoo's: a tool Odoo holds as changed is refused until a Manager accepts it in Odoo."""
-        pins = super().pin_tools(server, definitions, now, accept_changes=accept_changes)
-        entries = [
-            catalog_entry(definition, digest).model_dump(mode="json")
-            for digest, definition in definitions.values()
-        ]
-        try:
-            answer = self.client.call("mcp.tool", "report_catalog", server, entries)
-            if not isinstance(answer, dict) or not isinstance(answer.get("changed"), list):
-                raise OdooError("protocol", "report_catalog returned no verdict")
-        except OdooError as exc:
-            message = f"the tool catalog cannot be reported to Odoo: {exc.message}"
-            if self._catalog_faults.get(server) != message:
-                log.error("%s", message)
-            self._catalog_faults[server] = message
-            return pins
-        self._catalog_faults.pop(server, None)
-        changed = set(answer["changed"]) if not accept_changes else set()
-        held = answer.get("pinned") if isinstance(answer.get("pinned"), dict) else {}
-        for name, (digest, definition) in definitions.items():
-            if name in changed:
-                pinned = held.get(name) or {}
-                accepted = pinned.get("definition")
-                if not isinstance(accepted, dict) or definition_hash(accepted) != pinned.get(
-                    "definition_hash"
-                ):
-                    log.error("Odoo gave no valid accepted definition of %s; refusing it", name)
-                    accepted = {"name": name, "description": "(withheld: definition changed)"}
-                super().repin(
-                    server,
-                    name,
-                    (definition_hash(accepted), accepted),
-                    (digest, definition),
-                )
-            elif pins[name].changed:  # accepted in Odoo
-                super().accept_pinned(server, name, "odoo")
-        current = {pin.tool: pin for pin in self.list_pinned(server)}
-        return {name: current[name] for name in definitions}
-
-    accepts_locally = False
-
-    def accept_hint(self, server: str, tool: str) -> str:
-        return f"in Odoo under MCP Guard > Tool Catalog: {tool} of {server}, Accept"
-
-    def catalog_unreported(self, server: str) -> str | None:
-        return self._catalog_faults.get(server)
-
     def remove_connection(self, alias: str) -> bool:
-        """In Odoo a connection is removed by consuming its approved request, in the same
-        transaction; here we only confirm that it is gone."""
+        """In Odoo a connection ends only inside ``consume`` of its approved request, in the
+        same transaction (invariant 5), which the gate did before this call: here the removal
+        is confirmed, fresh from Odoo."""
         return self.get_connection(alias) is None
 
-    # --- approvals ---------------------------------------------------------------------
 
-    def _remote_request(self, remote_id: int) -> ApprovalRequest | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM remote_requests WHERE remote_id = ?", (remote_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        states = self._call("mcp.approval.request", "get_states", [remote_id])
-        if not states:
-            return None
-        state = states[0]
-        return ApprovalRequest(
-            id=remote_id,
-            ref=state["ref"],
-            tool=row["tool"],
-            arguments={},
-            arguments_hash=row["arguments_hash"],
-            principal=row["principal"],
-            reason=None,
-            state=state["state"],
-            created_at=row["created_at"],
-            expires_at=float("inf"),  # Odoo checks the expiry when the approval is consumed
-            expires_in=0,
-            decided_by="an approver in Odoo",
-            decision_note=state.get("decision_note") or None,
+def _when(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def request_from_odoo(view: dict[str, Any]) -> ApprovalRequest:
+    """A request as ``list_for_agent`` gives it: Odoo's expiry, decider and notes."""
+    expires_at = _when(view.get("expires_at"))
+    created_at = _when(view.get("created_at"))
+    if expires_at is None or created_at is None:
+        raise ApprovalError(f"Odoo: request {view.get('ref')!r} has no filing or expiry time")
+    return ApprovalRequest(
+        id=view["id"],
+        ref=view["ref"],
+        tool=view["tool"],
+        arguments=view.get("arguments") or {},
+        arguments_hash=view.get("arguments_hash") or "",
+        principal=view.get("principal") or "",
+        reason=view.get("reason") or None,
+        state=view["state"],
+        created_at=created_at,
+        expires_at=expires_at,
+        expires_in=int(view.get("expires_in") or 0),
+        decided_by=view.get("decided_by") or None,
+        decided_at=_when(view.get("decided_at")),
+        decision_note=view.get("decision_note") or None,
+        consumed_at=_when(view.get("consumed_at")),
+    )
+
+
+class OdooApprovals:
+    """``mcp.approval.request`` (ApprovalPort and RequestReader). The local ``remote_requests``
+    table remembers which Odoo request answers which call of this front-end."""
+
+    def __init__(
+        self,
+        client: OdooClient,
+        db: Database,
+        audit: LocalAudit,
+        connections: OdooConnections,
+    ):
+        self.client = client
+        self.db = db
+        self.audit = audit
+        self.connections = connections
+
+    def _read(self, **query: Any) -> list[ApprovalRequest]:
+        views = _call(self.client, "mcp.approval.request", "list_for_agent", **query)
+        if not isinstance(views, list):
+            raise ApprovalError("Odoo: list_for_agent returned no list")
+        return [request_from_odoo(view) for view in views]
+
+    # --- the operator's view ---------------------------------------------------------
+
+    def get_request(self, key: int | str) -> ApprovalRequest | None:
+        """By Odoo id (an int or digits) or by reference."""
+        if isinstance(key, int) or str(key).isdigit():
+            found = self._read(ids=[int(key)])
+        else:
+            found = self._read(ref=request_ref(str(key)))
+        return found[0] if found else None
+
+    def list_requests(self, state: str | None = None, limit: int = 200) -> list[ApprovalRequest]:
+        query: dict[str, Any] = {"limit": limit}
+        if state:
+            query["state"] = state
+        return self._read(**query)
+
+    # --- the gate's side -------------------------------------------------------------
+
+    def open_request(
+        self, tool: str, args_hash: str, principal: str, now: float | None = None
+    ) -> ApprovalRequest | None:
+        """Odoo's state of the request filed for this call (Odoo's cron expires stale ones,
+        and ``consume`` refuses an expired approval)."""
+        row = self.db.row(
+            """SELECT remote_id FROM remote_requests
+               WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
+               ORDER BY remote_id DESC LIMIT 1""",
+            (tool, args_hash, principal),
         )
-
-    def open_request(self, tool: str, args_hash: str, principal: str) -> ApprovalRequest | None:
-        with self._lock:
-            row = self._db.execute(
-                """SELECT remote_id FROM remote_requests
-                   WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
-                   ORDER BY remote_id DESC LIMIT 1""",
-                (tool, args_hash, principal),
-            ).fetchone()
         if row is None:
             return None
-        request = self._remote_request(row["remote_id"])
+        request = self.get_request(int(row["remote_id"]))
         if request is None or request.state in ("done", "failed", "cancelled"):
             self.mark_reported(row["remote_id"])  # history: the next call files anew
             return None
@@ -333,12 +310,19 @@ class OdooStore(Store):
         expires_in: int,
         now: float | None = None,
     ) -> tuple[ApprovalRequest, bool]:
+        """File in Odoo (which applies its own rules' expiry, not ``expires_in``)."""
         now = time.time() if now is None else now
-        answer = self._call(
-            "mcp.approval.request", "file_request", tool, arguments, principal, reason or ""
+        answer = _call(
+            self.client,
+            "mcp.approval.request",
+            "file_request",
+            tool,
+            arguments,
+            principal,
+            reason or "",
         )
         remote_id = int(answer["id"])
-        with self._tx() as db:
+        with self.db.tx() as db:
             created = (
                 db.execute(
                     """INSERT INTO remote_requests (remote_id, ref, tool, arguments_hash, principal,
@@ -348,8 +332,9 @@ class OdooStore(Store):
                 ).rowcount
                 > 0
             )
-        request = self._remote_request(remote_id)
-        assert request is not None
+        request = self.get_request(remote_id)
+        if request is None:
+            raise ApprovalError(f"Odoo: request {answer['ref']} cannot be read back")
         return request, created
 
     def consume(
@@ -360,52 +345,121 @@ class OdooStore(Store):
         *,
         arguments: dict[str, Any] | None = None,
     ) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT tool, arguments_hash FROM remote_requests WHERE remote_id = ?",
-                (request_id,),
-            ).fetchone()
+        row = self.db.row(
+            "SELECT tool, arguments_hash FROM remote_requests WHERE remote_id = ?",
+            (request_id,),
+        )
         if row is None:
             return False
-        self._forget_connections()  # consuming may remove a connection in Odoo
+        self.connections.forget()  # consuming may remove a connection in Odoo
         call: tuple[Any, ...] = (request_id, row["tool"], row["arguments_hash"])
         if row["tool"] == "odoo_connect":
             # Odoo (re)creates the connection from these, only if they hash to the approved call
             call += (arguments,)
-        answer = self._call("mcp.approval.request", "consume", *call)
+        answer = _call(self.client, "mcp.approval.request", "consume", *call)
         if not answer.get("ok"):
             log.info("Odoo did not consume request %s: %s", request_id, answer.get("message"))
             return False
         if row["tool"] == "odoo_connect" and isinstance(arguments, dict):
-            self._created_by_consume.add(
-                (
-                    arguments.get("alias"),
-                    arguments.get("url"),
-                    arguments.get("db"),
-                    arguments.get("username"),
-                )  # type: ignore[arg-type]
+            self.connections.created_by_consume.add(
+                tuple(arguments.get(key) for key in ("alias", "url", "db", "username"))
             )
-        self.append_audit(event)
+        self.audit.append_audit(event)
         return True
 
     def mark_failed(self, request_id: int, note: str) -> None:
-        # Odoo marks its own request failed when the removal fails inside consume.
-        log.warning("approved call of request %s failed: %s", request_id, note)
+        # A removal that fails inside consume is marked failed by Odoo itself; this is the
+        # approved call failing here, after the approval was consumed. It must not hide that
+        # failure: if Odoo cannot take it, the failure stays in the audit (outcome failed).
+        try:
+            recorded = self.client.call("mcp.approval.request", "report_failure", request_id, note)
+        except OdooError as exc:
+            recorded, note = False, f"{note} ({exc.message})"
+        if not recorded:
+            log.warning("Odoo did not record the failure of request %s: %s", request_id, note)
 
     def mark_reported(self, request_id: int) -> None:
-        with self._tx() as db:
+        with self.db.tx() as db:
             db.execute("UPDATE remote_requests SET reported = 1 WHERE remote_id = ?", (request_id,))
 
-    def expire_stale(self, now: float | None = None) -> int:
-        return 0  # Odoo's cron expires stale requests
 
-    def decide(self, *args: Any, **kwargs: Any) -> ApprovalRequest:
-        raise ApprovalError("with the Odoo backend, requests are decided in Odoo")
+class OdooPins:
+    """The tool catalog (PinPort): pinned locally, reported to Odoo
+    (``mcp.tool.report_catalog``), and made Odoo's: a tool Odoo holds as changed is refused
+    until a Manager accepts it in Odoo."""
 
-    def cancel_request(self, key: int | str) -> ApprovalRequest:
-        raise ApprovalError("with the Odoo backend, requests are cancelled in Odoo")
+    # Only Odoo's acceptance lifts a refusal; it arrives with the next catalog report.
+    accepts_locally = False
 
-    # --- audit spool -------------------------------------------------------------------
+    def __init__(self, client: OdooClient, local: LocalPins):
+        self.client = client
+        self.local = local
+        # Servers whose last catalog report failed, with the cause: their tools are refused.
+        self._faults: dict[str, str] = {}
+
+    def list_pinned(self, server: str | None = None) -> list[PinnedTool]:
+        return self.local.list_pinned(server)
+
+    def pin_tools(
+        self,
+        server: str,
+        definitions: dict[str, tuple[str, dict[str, Any]]],
+        now: float | None = None,
+        *,
+        accept_changes: bool = False,
+    ) -> dict[str, PinnedTool]:
+        pins = self.local.pin_tools(server, definitions, now, accept_changes=accept_changes)
+        entries = [
+            catalog_entry(definition, digest).model_dump(mode="json")
+            for digest, definition in definitions.values()
+        ]
+        try:
+            answer = self.client.call("mcp.tool", "report_catalog", server, entries)
+            if not isinstance(answer, dict) or not isinstance(answer.get("changed"), list):
+                raise OdooError("protocol", "report_catalog returned no verdict")
+        except OdooError as exc:
+            message = f"the tool catalog cannot be reported to Odoo: {exc.message}"
+            if self._faults.get(server) != message:
+                log.error("%s", message)
+            self._faults[server] = message
+            return pins
+        self._faults.pop(server, None)
+        changed = set(answer["changed"]) if not accept_changes else set()
+        held = answer.get("pinned") if isinstance(answer.get("pinned"), dict) else {}
+        for name, (digest, definition) in definitions.items():
+            if name in changed:
+                pinned = held.get(name) or {}
+                accepted = pinned.get("definition")
+                if not isinstance(accepted, dict) or definition_hash(accepted) != pinned.get(
+                    "definition_hash"
+                ):
+                    log.error("Odoo gave no valid accepted definition of %s; refusing it", name)
+                    accepted = {"name": name, "description": "(withheld: definition changed)"}
+                self.local.repin(
+                    server,
+                    name,
+                    (definition_hash(accepted), accepted),
+                    (digest, definition),
+                )
+            elif pins[name].changed:  # accepted in Odoo
+                self.local.accept_pinned(server, name, "odoo")
+        current = {pin.tool: pin for pin in self.local.list_pinned(server)}
+        return {name: current[name] for name in definitions}
+
+    def accept_hint(self, server: str, tool: str) -> str:
+        return f"in Odoo under MCP Guard > Tool Catalog: {tool} of {server}, Accept"
+
+    def catalog_unreported(self, server: str) -> str | None:
+        return self._faults.get(server)
+
+
+class AuditSpool(LocalAudit):
+    """The audit trail (AuditPort) as a local spool: written here first, exported to Odoo by
+    ``flush_audit``."""
+
+    def __init__(self, db: Database, client: OdooClient):
+        super().__init__(db)
+        self.client = client
 
     def flush_audit(self) -> int:
         """Send the spool to Odoo in order, in batches; returns how many were exported.
@@ -413,10 +467,9 @@ class OdooStore(Store):
         duplicates nothing."""
         exported = 0
         while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT * FROM audit WHERE exported = 0 ORDER BY id LIMIT ?", (AUDIT_BATCH,)
-                ).fetchall()
+            rows = self.db.rows(
+                "SELECT * FROM audit WHERE exported = 0 ORDER BY id LIMIT ?", (AUDIT_BATCH,)
+            )
             if not rows:
                 return exported
             events = []
@@ -437,7 +490,7 @@ class OdooStore(Store):
                     event["request_ref"] = row["request_ref"]
                 events.append(event)
             self.client.call("mcp.audit.log", "record_batch", events)
-            with self._tx() as db:
+            with self.db.tx() as db:
                 db.executemany(
                     "UPDATE audit SET exported = 1 WHERE id = ?", [(row["id"],) for row in rows]
                 )
@@ -447,8 +500,8 @@ class OdooStore(Store):
 class AuditFlusher:
     """Exports the audit spool to Odoo every ``interval`` seconds, in a background thread."""
 
-    def __init__(self, store: OdooStore, *, interval: float = 1.0):
-        self.store = store
+    def __init__(self, spool: AuditSpool, *, interval: float = 1.0):
+        self.spool = spool
         self.interval = interval
         self.last_error: str | None = None
         self._stop = threading.Event()
@@ -465,7 +518,7 @@ class AuditFlusher:
 
     def flush_once(self) -> int:
         try:
-            count = self.store.flush_audit()
+            count = self.spool.flush_audit()
         except OdooError as exc:
             if exc.message != self.last_error:
                 log.warning("audit kept in the local spool: %s", exc.message)

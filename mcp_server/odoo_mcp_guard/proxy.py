@@ -87,7 +87,7 @@ from odoo_mcp_guard.leases import Leases
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import redact, redact_text
-from odoo_mcp_guard.store import PinnedTool, Store
+from odoo_mcp_guard.store import GuardStore, PinnedTool
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
 
@@ -309,7 +309,7 @@ class ProxyServer(Frontend):
     def __init__(
         self,
         guard: Guard,
-        store: Store,
+        store: GuardStore,
         config: UpstreamConfig,
         *,
         stdio_principal: str | None = None,

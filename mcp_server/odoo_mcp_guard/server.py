@@ -41,7 +41,7 @@ from odoo_mcp_guard.frontend import (
 from odoo_mcp_guard.guard import Guard
 from odoo_mcp_guard.names import TOOL_NAME_RE, check_text, check_url
 from odoo_mcp_guard.odoo_rpc import OdooError
-from odoo_mcp_guard.store import ApprovalError, Connection, Store, StoreError
+from odoo_mcp_guard.store import ApprovalError, Connection, GuardStore, StoreError
 
 log = logging.getLogger("odoo_mcp_guard.server")
 
@@ -227,7 +227,7 @@ class GuardedServer(Frontend):
     def __init__(
         self,
         guard: Guard,
-        store: Store,
+        store: GuardStore,
         *,
         stdio_principal: str | None = None,
     ):

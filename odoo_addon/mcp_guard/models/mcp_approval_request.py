@@ -1,6 +1,6 @@
 import json
 import logging
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 from markupsafe import Markup
 
@@ -612,6 +612,76 @@ class McpApprovalRequest(models.Model):
             {"id": r.id, "ref": r.name, "state": r.state, "decision_note": r.decision_note or ""}
             for r in reqs
         ]
+
+    @staticmethod
+    def _epoch(value):
+        return value.replace(tzinfo=timezone.utc).timestamp() if value else False
+
+    def _agent_view(self):
+        """A request as the front-end shows it: Odoo's own expiry and decider."""
+        self.ensure_one()
+        try:
+            arguments = json.loads(self.arguments or "{}")
+        except ValueError:
+            arguments = {}
+        return {
+            "id": self.id,
+            "ref": self.name,
+            "tool": self.tool,
+            "arguments": arguments if isinstance(arguments, dict) else {},
+            "arguments_hash": self.arguments_hash or "",
+            "principal": self.principal or "",
+            "reason": self.reason or "",
+            "state": self.state,
+            "created_at": self._epoch(self.create_date),
+            "expires_at": self._epoch(self.expires_at),
+            "expires_in": self._expires_in(self.tool),
+            # the approver's name only, read as the system: the agent may not read users
+            "decided_by": self.sudo().approver_id.name or "",
+            "decided_at": self._epoch(self.decision_date),
+            "decision_note": self.decision_note or "",
+            "consumed_at": self._epoch(self.consumed_at),
+        }
+
+    @api.model
+    def list_for_agent(self, ids=False, state=False, limit=200, ref=False):
+        """The caller's requests (record rules apply), newest first: by ``ids``, by ``ref``,
+        or all, optionally in one ``state``."""
+        domain = []
+        if ids is not False:
+            if not isinstance(ids, list):
+                raise UserError(self.env._("ids must be a list of request ids, not %s.", repr(ids)[:60]))
+            domain.append(("id", "in", [self._request_id(i) for i in ids]))
+        if ref is not False:
+            if not isinstance(ref, str):
+                raise UserError(self.env._("ref must be a request reference."))
+            domain.append(("name", "=ilike", ref.strip()))
+        if state is not False:
+            if state not in dict(STATES):
+                raise UserError(self.env._("Unknown state %s.", repr(state)[:60]))
+            domain.append(("state", "=", state))
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1000:
+            raise UserError(self.env._("limit must be an integer from 1 to 1000."))
+        return [req._agent_view() for req in self.search(domain, limit=limit, order="id desc")]
+
+    @api.model
+    def report_failure(self, request_id, note):
+        """The requester's approved call failed after its approval was consumed: done -> failed,
+        with the cause in the chatter."""
+        req = self.browse(self._request_id(request_id)).exists()
+        if not req or req.requester_id.id != self.env.uid:
+            return False
+        note = redact_text(note if isinstance(note, str) else "")[:500]
+        self.env.cr.execute(
+            "UPDATE mcp_approval_request SET state='failed', write_uid=%s, write_date=now() at time zone 'UTC' "
+            "WHERE id=%s AND state='done' RETURNING id",
+            (self.env.uid, req.id),
+        )
+        if not self.env.cr.fetchone():
+            return False
+        req.invalidate_recordset()
+        req.sudo().message_post(body=self.env._("The approved call failed: %s", note or "-"))
+        return True
 
     @api.model
     def consume(self, request_id, tool, arguments_hash, arguments=None):  # pylint: disable=redefined-outer-name

@@ -344,6 +344,35 @@ class TestApproval(McpGuardCase):
             with self.assertRaisesRegex(UserError, "ids must be a list"):
                 self.Request.with_user(self.agent).get_states(bad)
 
+    def test_list_for_agent_shows_odoo_expiry_and_decider(self):
+        res = self.file(self.agent, tool="odoo_x", arguments={"n": 1, "password": "pw!"})
+        req = self.Request.browse(res["id"])
+        req.with_user(self.approver).action_approve()
+        [view] = self.Request.with_user(self.agent).list_for_agent(ids=[res["id"]])
+        self.assertEqual(view["ref"], res["ref"])
+        self.assertEqual(view["state"], "approved")
+        self.assertEqual(view["decided_by"], self.approver.name)
+        self.assertEqual(view["expires_at"], self.Request._epoch(req.expires_at))
+        self.assertEqual(view["arguments"], {"n": 1, "password": "***"})
+        self.assertEqual(self.Request.with_user(self.agent).list_for_agent(ref=res["ref"].lower()), [view])
+        self.assertIn(view, self.Request.with_user(self.agent).list_for_agent(state="approved"))
+        # record rules apply: another agent sees none of it
+        self.assertEqual(self.Request.with_user(self.agent2).list_for_agent(ids=[res["id"]]), [])
+        with self.assertRaises(UserError):
+            self.Request.with_user(self.agent).list_for_agent(limit=0)
+
+    def test_report_failure_only_by_the_requester_after_consumption(self):
+        res = self.file(self.agent, tool="odoo_x", arguments={"n": 2})
+        req = self.Request.browse(res["id"])
+        self.assertFalse(self.Request.with_user(self.agent).report_failure(res["id"], "boom"))  # pending
+        req.with_user(self.approver).action_approve()
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_x", self.digest({"n": 2}))["ok"])
+        self.assertFalse(self.Request.with_user(self.agent2).report_failure(res["id"], "boom"))
+        self.assertEqual(req.state, "done")
+        self.assertTrue(self.Request.with_user(self.agent).report_failure(res["id"], "boom"))
+        self.assertEqual(req.state, "failed")
+        self.assertFalse(self.Request.with_user(self.agent).report_failure(res["id"], "again"))
+
     def test_principal_never_decides_as_an_odoo_user(self):
         """The person behind the agent is the MCP principal: the Odoo user who is that person
         (by login, name or email, compared as the front-end compares: TR39 skeleton, transport

@@ -1,0 +1,1 @@
+"""The store, split into ports (ports.py) over one database layer (engines.py)."""

@@ -1,0 +1,652 @@
+"""The local backend's ports, all over one ``engines.Database`` (a SQLite file, or PostgreSQL
+for replicas), and ``Store``: all of them composed, with the operator's decisions. Every
+write is one transaction, so a kill -9 leaves the database consistent."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from odoo_mcp_guard.engines import (
+    WHOLE_STORE,
+    Database,
+    PostgresEngine,
+    SqliteEngine,
+    StoreError,
+)
+from odoo_mcp_guard.names import check_approver, same_person
+from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
+from odoo_mcp_guard.stores.models import (
+    OPEN_STATES,
+    ApprovalError,
+    ApprovalRequest,
+    AuditEvent,
+    Connection,
+    PinnedTool,
+    request_ref,
+)
+from odoo_mcp_guard.stores.ports import GuardStore
+from odoo_mcp_guard.stores.schema import MIGRATIONS
+
+DB_FILENAME = "guard.sqlite3"
+
+
+def open_database(data_dir: Path, database_url: str | None = None) -> Database:
+    """The SQLite file in ``data_dir`` (created with safe modes), or the PostgreSQL database at
+    ``database_url``; its schema at the newest version."""
+    if database_url:
+        return Database(PostgresEngine(database_url), MIGRATIONS)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data directory {data_dir}: {exc.strerror}") from None
+    path = data_dir / DB_FILENAME
+    try:
+        if not path.exists():
+            # Connection secrets live here: readable by the owner only.
+            path.touch(mode=0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create the guard store {path}: {exc.strerror}") from None
+    return Database(SqliteEngine(path), MIGRATIONS)
+
+
+class LocalConnections:
+    """Connections in the ``connections`` table."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @staticmethod
+    def _connection(row: sqlite3.Row) -> Connection:
+        # Validated when it came in; a row stored before a check existed is still listed
+        # (the CLI escapes what it prints) rather than making the whole listing fail.
+        return Connection.model_construct(
+            alias=row["alias"],
+            url=row["url"],
+            db=row["db"],
+            username=row["username"],
+            password=row["password"],
+            api_key=row["api_key"],
+            protocol=row["protocol"],
+            verify_ssl=bool(row["verify_ssl"]),
+        )
+
+    def list_connections(self) -> list[Connection]:
+        rows = self.db.rows("SELECT * FROM connections ORDER BY alias")
+        return [self._connection(row) for row in rows]
+
+    def get_connection(self, alias: str) -> Connection | None:
+        row = self.db.row("SELECT * FROM connections WHERE alias = ?", (alias,))
+        return self._connection(row) if row else None
+
+    def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
+        """Create the connection if its alias is free: True if it was created. An existing
+        alias is left as it is (False), unless ``replace``: a replacement removes the old
+        connection, so only a call the gate judged as a replacement may ask for it.
+
+        The check and the write are one statement in one transaction (serialised per alias):
+        of concurrent creations of one alias, on any replica, exactly one wins."""
+        now = time.time()
+        values = (
+            conn.alias,
+            conn.url,
+            conn.db,
+            conn.username,
+            conn.password,
+            conn.api_key,
+            conn.protocol,
+            int(conn.verify_ssl),
+            now,
+            now,
+        )
+        insert = """INSERT INTO connections (alias, url, db, username, password, api_key,
+                        protocol, verify_ssl, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+        with self.db.tx(("connection", conn.alias)) as db:
+            if not replace:
+                return db.execute(insert + " ON CONFLICT (alias) DO NOTHING", values).rowcount > 0
+            existed = db.execute(
+                "SELECT 1 FROM connections WHERE alias = ?" + self.db.engine.for_update,
+                (conn.alias,),
+            ).fetchone()
+            db.execute(
+                insert
+                + """ ON CONFLICT (alias) DO UPDATE SET url = excluded.url, db = excluded.db,
+                       username = excluded.username, password = excluded.password,
+                       api_key = excluded.api_key, protocol = excluded.protocol,
+                       verify_ssl = excluded.verify_ssl, updated_at = excluded.updated_at""",
+                values,
+            )
+        return existed is None
+
+    def remove_connection(self, alias: str) -> bool:
+        with self.db.tx(None) as db:
+            return db.execute("DELETE FROM connections WHERE alias = ?", (alias,)).rowcount > 0
+
+
+class LocalApprovals:
+    """Approval requests in the ``approval_requests`` table: the gate's side, the operator's
+    view, and the decisions (four-eyes, checked here)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @staticmethod
+    def _request(row: sqlite3.Row) -> ApprovalRequest:
+        data = dict(row)
+        data["arguments"] = json.loads(data["arguments"])
+        data.pop("reported", None)
+        return ApprovalRequest(**data)
+
+    def get_request(self, key: int | str) -> ApprovalRequest | None:
+        """By id (an int or digits) or by reference (MCPR-00001)."""
+        if isinstance(key, int) or str(key).isdigit():
+            row = self.db.row("SELECT * FROM approval_requests WHERE id = ?", (int(key),))
+        else:
+            row = self.db.row(
+                "SELECT * FROM approval_requests WHERE ref = ?", (request_ref(str(key)),)
+            )
+        return self._request(row) if row else None
+
+    def list_requests(self, state: str | None = None, limit: int = 200) -> list[ApprovalRequest]:
+        if state:
+            rows = self.db.rows(
+                "SELECT * FROM approval_requests WHERE state = ? ORDER BY id DESC LIMIT ?",
+                (state, limit),
+            )
+        else:
+            rows = self.db.rows(
+                "SELECT * FROM approval_requests ORDER BY id DESC LIMIT ?", (limit,)
+            )
+        return [self._request(row) for row in rows]
+
+    def open_request(
+        self, tool: str, args_hash: str, principal: str, now: float | None = None
+    ) -> ApprovalRequest | None:
+        """The newest request that still answers for this exact call, if any; a stale one
+        (pending or approved past its expiry) is marked expired first."""
+        self.expire_stale(now)
+        placeholders = ",".join("?" * len(OPEN_STATES))
+        row = self.db.row(
+            f"""SELECT * FROM approval_requests
+                WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
+                  AND state IN ({placeholders})
+                ORDER BY id DESC LIMIT 1""",
+            (tool, args_hash, principal, *OPEN_STATES),
+        )
+        return self._request(row) if row else None
+
+    def file_request(
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        principal: str,
+        reason: str | None,
+        expires_in: int,
+        now: float | None = None,
+    ) -> tuple[ApprovalRequest, bool]:
+        """File a request for this call, or return the pending one; True if filed now."""
+        now = time.time() if now is None else now
+        args_hash = arguments_hash(arguments)
+        with self.db.tx(("call", tool, args_hash, principal)) as db:
+            row = db.execute(
+                """SELECT id FROM approval_requests
+                   WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
+                     AND expires_at > ? ORDER BY id DESC LIMIT 1""",
+                (tool, args_hash, principal, now),
+            ).fetchone()
+            if row:
+                request_id, created = row["id"], False
+            else:
+                request_id = db.execute(
+                    """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
+                           reason, state, created_at, expires_at, expires_in)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id""",
+                    (
+                        tool,
+                        json.dumps(redact(arguments), ensure_ascii=False),
+                        args_hash,
+                        principal,
+                        reason,
+                        now,
+                        now + expires_in,
+                        expires_in,
+                    ),
+                ).fetchone()["id"]
+                db.execute(
+                    "UPDATE approval_requests SET ref = ? WHERE id = ?",
+                    (f"MCPR-{request_id:05d}", request_id),
+                )
+                created = True
+        request = self.get_request(request_id)
+        assert request is not None
+        return request, created
+
+    def decide(
+        self,
+        key: int | str,
+        *,
+        approve: bool,
+        approver: str,
+        note: str | None = None,
+        now: float | None = None,
+    ) -> ApprovalRequest:
+        """Approve or reject a pending request. The approver must not be the requester."""
+        now = time.time() if now is None else now
+        approver = approver.strip()
+        if not approver:
+            raise ApprovalError("an approver name is required")
+        problem = check_approver(approver)
+        if problem is not None:
+            raise ApprovalError(f"approver name refused: {problem}")
+        request = self.get_request(key)
+        if request is None:
+            raise ApprovalError(f"no approval request {key}")
+        with self.db.tx(None) as db:
+            row = db.execute(
+                """SELECT state, principal, expires_at, expires_in FROM approval_requests
+                   WHERE id = ?"""
+                + self.db.engine.for_update,
+                (request.id,),
+            ).fetchone()
+            if row["state"] != "pending":
+                raise ApprovalError(f"{request.ref} is {row['state']}, not pending")
+            unreadable = check_approver(row["principal"])
+            if unreadable is not None:
+                # Fail closed: a requester whose name is not a person's ("x:alice", unreadable)
+                # cannot be told apart from the approver.
+                raise ApprovalError(
+                    f"{request.ref} was filed under a name that cannot be compared "
+                    f"({unreadable}): it cannot be approved or rejected"
+                )
+            if same_person(approver, row["principal"]):
+                raise ApprovalError(
+                    f"{request.ref} was requested by {row['principal']}: "
+                    "the requester cannot approve or reject their own request"
+                )
+            if row["expires_at"] <= now:
+                db.execute(
+                    "UPDATE approval_requests SET state = 'expired' WHERE id = ?", (request.id,)
+                )
+                expired = True
+            else:
+                expired = False
+                # An approval is valid for expires_in from the moment it is given.
+                db.execute(
+                    """UPDATE approval_requests SET state = ?, decided_by = ?, decided_at = ?,
+                           decision_note = ?, expires_at = ?
+                       WHERE id = ? AND state = 'pending'""",
+                    (
+                        "approved" if approve else "rejected",
+                        approver,
+                        now,
+                        note,
+                        now + row["expires_in"] if approve else row["expires_at"],
+                        request.id,
+                    ),
+                )
+        if expired:
+            raise ApprovalError(f"{request.ref} expired before it was decided")
+        decided = self.get_request(request.id)
+        assert decided is not None
+        return decided
+
+    def cancel_request(self, key: int | str) -> ApprovalRequest:
+        request = self.get_request(key)
+        if request is None:
+            raise ApprovalError(f"no approval request {key}")
+        with self.db.tx(None) as db:
+            changed = db.execute(
+                """UPDATE approval_requests SET state = 'cancelled'
+                   WHERE id = ? AND state IN ('pending', 'approved')""",
+                (request.id,),
+            ).rowcount
+        if not changed:
+            raise ApprovalError(f"{request.ref} is {request.state}: it cannot be cancelled")
+        cancelled = self.get_request(request.id)
+        assert cancelled is not None  # requests are never deleted
+        return cancelled
+
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
+        """Use an approval once: one atomic state change, audited in the same transaction.
+        False if it was not (or no longer) approved and valid."""
+        now = time.time() if now is None else now
+        with self.db.tx(None) as db:
+            row = db.execute(
+                """UPDATE approval_requests SET state = 'done', consumed_at = ?
+                   WHERE id = ? AND state = 'approved' AND expires_at > ? RETURNING id""",
+                (now, request_id, now),
+            ).fetchone()
+            if row is None:
+                return False
+            insert_audit(db, event)
+        return True
+
+    def mark_failed(self, request_id: int, note: str) -> None:
+        with self.db.tx(None) as db:
+            db.execute(
+                "UPDATE approval_requests SET state = 'failed', result_note = ? WHERE id = ?",
+                (redact_text(note), request_id),
+            )
+
+    def mark_reported(self, request_id: int) -> None:
+        """A rejection or expiry has been told to the agent; the next call files anew."""
+        with self.db.tx(None) as db:
+            db.execute("UPDATE approval_requests SET reported = 1 WHERE id = ?", (request_id,))
+
+    def expire_stale(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self.db.tx(None) as db:
+            return db.execute(
+                """UPDATE approval_requests SET state = 'expired'
+                   WHERE state IN ('pending', 'approved') AND expires_at <= ?""",
+                (now,),
+            ).rowcount
+
+
+def insert_audit(db: Any, event: AuditEvent) -> None:
+    """Inside a transaction of the caller (an approval consumed and its audit event are one)."""
+    db.execute(
+        """INSERT INTO audit (uuid, time, principal, tool, arguments_hash, outcome, detail,
+               request_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (uuid) DO NOTHING""",
+        (
+            event.uuid,
+            event.time,
+            event.principal,
+            event.tool,
+            event.arguments_hash,
+            event.outcome,
+            event.detail,
+            event.request_ref,
+        ),
+    )
+
+
+class LocalAudit:
+    """The audit trail in the ``audit`` table (with Odoo: the spool, see odoo_backend.py)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def append_audit(self, event: AuditEvent) -> None:
+        """Write one audit event; raises if it cannot be stored (never dropped silently)."""
+        with self.db.tx(None) as db:
+            insert_audit(db, event)
+
+    def audit_tail(self, limit: int = 20) -> list[AuditEvent]:
+        rows = self.db.rows("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [
+            AuditEvent(**{k: v for k, v in dict(row).items() if k != "id"})
+            for row in reversed(rows)
+        ]
+
+    def audit_count(self, outcome: str | None = None) -> int:
+        if outcome:
+            return self.db.row("SELECT count(*) FROM audit WHERE outcome = ?", (outcome,))[0]
+        return self.db.row("SELECT count(*) FROM audit")[0]
+
+
+class LocalPins:
+    """Pinned tool definitions in the ``pinned_tools`` table (both backends keep them here)."""
+
+    # ``tools accept`` on this host lifts a refusal (with Odoo, only Odoo's acceptance does).
+    accepts_locally = True
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @staticmethod
+    def _pinned(row: sqlite3.Row) -> PinnedTool:
+        data = dict(row)
+        data["definition"] = json.loads(data["definition"])
+        if data["pending_definition"] is not None:
+            data["pending_definition"] = json.loads(data["pending_definition"])
+        return PinnedTool(**data)
+
+    def pin_tools(
+        self,
+        server: str,
+        definitions: dict[str, tuple[str, dict[str, Any]]],
+        now: float | None = None,
+        *,
+        accept_changes: bool = False,
+    ) -> dict[str, PinnedTool]:
+        """Record what a server serves now: ``{tool: (hash, definition)}``.
+
+        A tool seen for the first time is pinned as it is; a tool whose definition differs
+        from the pinned one keeps its pinned definition and gets the new one as pending
+        (until ``accept_pinned``); a tool back at its pinned definition loses any pending one.
+        ``accept_changes`` pins changed definitions at once (the guard's own tools).
+        One transaction. Returns the pins of the given tools."""
+        now = time.time() if now is None else now
+        with self.db.tx() as db:
+            for tool, (digest, definition) in definitions.items():
+                text = json.dumps(definition, sort_keys=True, ensure_ascii=False)
+                row = db.execute(
+                    "SELECT definition_hash, pending_hash FROM pinned_tools "
+                    "WHERE server = ? AND tool = ?",
+                    (server, tool),
+                ).fetchone()
+                if row is None:
+                    db.execute(
+                        """INSERT INTO pinned_tools (server, tool, definition_hash, definition,
+                               first_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?)""",
+                        (server, tool, digest, text, now, now),
+                    )
+                elif accept_changes and row["definition_hash"] != digest:
+                    db.execute(
+                        """UPDATE pinned_tools SET definition_hash = ?, definition = ?,
+                               accepted_at = ?, accepted_by = NULL, pending_hash = NULL,
+                               pending_definition = NULL, pending_since = NULL
+                           WHERE server = ? AND tool = ?""",
+                        (digest, text, now, server, tool),
+                    )
+                elif row["definition_hash"] == digest:
+                    if row["pending_hash"] is not None:
+                        db.execute(
+                            """UPDATE pinned_tools SET pending_hash = NULL,
+                                   pending_definition = NULL, pending_since = NULL
+                               WHERE server = ? AND tool = ?""",
+                            (server, tool),
+                        )
+                elif row["pending_hash"] != digest:
+                    db.execute(
+                        """UPDATE pinned_tools SET pending_hash = ?, pending_definition = ?,
+                               pending_since = ? WHERE server = ? AND tool = ?""",
+                        (digest, text, now, server, tool),
+                    )
+        pins = {pin.tool: pin for pin in self.list_pinned(server)}
+        return {tool: pins[tool] for tool in definitions}
+
+    def repin(
+        self,
+        server: str,
+        tool: str,
+        pinned: tuple[str, dict[str, Any]],
+        pending: tuple[str, dict[str, Any]] | None,
+        now: float | None = None,
+    ) -> None:
+        """Make this store's pin of a tool the one an authority (Odoo) holds: ``pinned`` is
+        the accepted ``(hash, definition)``, ``pending`` the changed one awaiting acceptance."""
+        now = time.time() if now is None else now
+        pinned_text = json.dumps(pinned[1], sort_keys=True, ensure_ascii=False)
+        pending_hash, pending_text = None, None
+        if pending is not None:
+            pending_hash = pending[0]
+            pending_text = json.dumps(pending[1], sort_keys=True, ensure_ascii=False)
+        with self.db.tx() as db:
+            row = db.execute(
+                "SELECT pending_hash, pending_since FROM pinned_tools "
+                "WHERE server = ? AND tool = ?",
+                (server, tool),
+            ).fetchone()
+            if row is None:
+                return
+            since = None
+            if pending_hash is not None:
+                same = row["pending_hash"] == pending_hash and row["pending_since"] is not None
+                since = row["pending_since"] if same else now
+            db.execute(
+                """UPDATE pinned_tools SET definition_hash = ?, definition = ?,
+                       pending_hash = ?, pending_definition = ?, pending_since = ?
+                   WHERE server = ? AND tool = ?""",
+                (pinned[0], pinned_text, pending_hash, pending_text, since, server, tool),
+            )
+
+    def accept_hint(self, server: str, tool: str) -> str:
+        """Where a Manager accepts a tool's changed definition."""
+        command = f"odoo-mcp-guard tools accept {tool} --server {shlex.quote(server)}"
+        return f"`{command}` on the guard's host"
+
+    def catalog_unreported(self, server: str) -> str | None:
+        """Why ``server``'s catalog is not where it must be (Odoo); None: it is."""
+        return None
+
+    def list_pinned(self, server: str | None = None) -> list[PinnedTool]:
+        if server is None:
+            rows = self.db.rows("SELECT * FROM pinned_tools ORDER BY server, tool")
+        else:
+            rows = self.db.rows(
+                "SELECT * FROM pinned_tools WHERE server = ? ORDER BY tool", (server,)
+            )
+        return [self._pinned(row) for row in rows]
+
+    def accept_pinned(
+        self, server: str, tool: str, accepted_by: str, now: float | None = None
+    ) -> PinnedTool:
+        """Make a tool's pending (changed) definition the pinned one."""
+        now = time.time() if now is None else now
+        with self.db.tx() as db:
+            row = db.execute(
+                "SELECT pending_hash FROM pinned_tools WHERE server = ? AND tool = ?",
+                (server, tool),
+            ).fetchone()
+            if row is None:
+                raise ApprovalError(f"no pinned tool {tool!r} for server {server!r}")
+            if row["pending_hash"] is None:
+                raise ApprovalError(f"{tool!r} of {server!r} has no changed definition to accept")
+            db.execute(
+                """UPDATE pinned_tools SET definition_hash = pending_hash,
+                       definition = pending_definition, accepted_at = ?, accepted_by = ?,
+                       pending_hash = NULL, pending_definition = NULL, pending_since = NULL
+                   WHERE server = ? AND tool = ?""",
+                (now, accepted_by, server, tool),
+            )
+        return next(pin for pin in self.list_pinned(server) if pin.tool == tool)
+
+
+class LocalRates:
+    """Sliding-window rate counters in the ``rate_events`` table."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def hit_rate_limit(
+        self, principal: str, tool: str, max_calls: int, window: float, now: float | None = None
+    ) -> float | None:
+        """Count one call in the sliding window. None if it may pass, else seconds to wait."""
+        now = time.time() if now is None else now
+        with self.db.tx(("rate", principal, tool)) as db:
+            db.execute(
+                "DELETE FROM rate_events WHERE principal = ? AND tool = ? AND at <= ?",
+                (principal, tool, now - window),
+            )
+            rows = db.execute(
+                """SELECT at FROM rate_events WHERE principal = ? AND tool = ?
+                   ORDER BY at LIMIT ?""",
+                (principal, tool, max_calls),
+            ).fetchall()
+            if len(rows) >= max_calls:
+                return max(rows[0]["at"] + window - now, 0.001)
+            db.execute(
+                "INSERT INTO rate_events (principal, tool, at) VALUES (?, ?, ?)",
+                (principal, tool, now),
+            )
+        return None
+
+
+class Store(GuardStore):
+    """The local backend: every port over one database, plus what only the operator uses here
+    (deciding requests, accepting tool definitions, the integrity check)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.path = db.path  # the SQLite file (None on PostgreSQL)
+        self.requests = LocalApprovals(db)
+        self.local_pins = LocalPins(db)
+        super().__init__(
+            connections=LocalConnections(db),
+            approvals=self.requests,
+            audit=LocalAudit(db),
+            pins=self.local_pins,
+            rates=LocalRates(db),
+            close=db.close,
+            engine=db.engine,
+        )
+
+    @classmethod
+    def open(cls, data_dir: Path, database_url: str | None = None) -> Store:
+        """The SQLite file in ``data_dir``, or the PostgreSQL database at ``database_url``."""
+        return cls(open_database(data_dir, database_url))
+
+    @contextmanager
+    def _tx(self, lock: tuple[Any, ...] | None = WHOLE_STORE) -> Iterator[Any]:
+        with self.db.tx(lock) as db:
+            yield db
+
+    # the operator's view and decisions
+    def get_request(self, key: int | str) -> ApprovalRequest | None:
+        return self.requests.get_request(key)
+
+    def list_requests(self, state: str | None = None, limit: int = 200) -> list[ApprovalRequest]:
+        return self.requests.list_requests(state, limit)
+
+    def decide(
+        self,
+        key: int | str,
+        *,
+        approve: bool,
+        approver: str,
+        note: str | None = None,
+        now: float | None = None,
+    ) -> ApprovalRequest:
+        return self.requests.decide(key, approve=approve, approver=approver, note=note, now=now)
+
+    def cancel_request(self, key: int | str) -> ApprovalRequest:
+        return self.requests.cancel_request(key)
+
+    def expire_stale(self, now: float | None = None) -> int:
+        return self.requests.expire_stale(now)
+
+    # pinned tools, as a Manager on this host accepts them
+    def repin(
+        self,
+        server: str,
+        tool: str,
+        pinned: tuple[str, dict[str, Any]],
+        pending: tuple[str, dict[str, Any]] | None,
+        now: float | None = None,
+    ) -> None:
+        self.local_pins.repin(server, tool, pinned, pending, now)
+
+    def accept_pinned(
+        self, server: str, tool: str, accepted_by: str, now: float | None = None
+    ) -> PinnedTool:
+        return self.local_pins.accept_pinned(server, tool, accepted_by, now)
+
+    def integrity_check(self) -> str:
+        return self.db.integrity_check()

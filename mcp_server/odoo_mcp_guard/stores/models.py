@@ -1,0 +1,155 @@
+"""What the stores hold, as every port and caller sees it: connections, approval requests,
+audit events, pinned tool definitions, and the errors of the approval rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from odoo_mcp_guard.names import check_text, check_url
+from odoo_mcp_guard.policy_core import redact, redact_text
+
+_REF_RE = re.compile(r"(?i)MCPR-0*(\d{1,12})")
+
+# A request in one of these states still speaks for its call; the others are history.
+OPEN_STATES = ("pending", "approved", "rejected", "expired")
+
+RequestState = Literal["pending", "approved", "rejected", "cancelled", "expired", "done", "failed"]
+Outcome = Literal[
+    "allowed",
+    "denied",
+    "hidden",
+    "invalid",
+    "unknown",
+    "unavailable",
+    "rate_limited",
+    "approval_pending",
+    "approval_rejected",
+    "approval_expired",
+    "approved_executed",
+    "failed",
+]
+
+
+class ApprovalError(ValueError):
+    """An approval action that the rules refuse (four-eyes, wrong state, expired, unknown)."""
+
+
+class Connection(BaseModel):
+    """An Odoo connection as odoo-claude-mcp configures it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    url: str = Field(min_length=1, max_length=2048)
+    db: str = Field(min_length=1, max_length=256)
+    username: str = Field(min_length=1, max_length=256)
+    password: str | None = Field(default=None, max_length=4096)
+    api_key: str | None = Field(default=None, max_length=4096)
+    protocol: Literal["xmlrpc", "jsonrpc"] = "xmlrpc"
+    verify_ssl: bool = True
+
+    # Every way in (odoo_connect, connections import) builds a Connection: one check for all.
+    _url = field_validator("url")(check_url)
+
+    @field_validator("db", "username")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        return check_text(value, info.field_name or "value")
+
+    def public(self) -> dict[str, Any]:
+        """What an agent or a listing may see: never a password, a key or URL credentials."""
+        data = self.model_dump(exclude={"password", "api_key"})
+        data["has_password"] = bool(self.password)
+        data["has_api_key"] = bool(self.api_key)
+        return redact(data)
+
+
+class ApprovalRequest(BaseModel):
+    id: int
+    ref: str
+    tool: str
+    arguments: dict[str, Any]  # redacted
+    arguments_hash: str
+    principal: str
+    reason: str | None
+    state: RequestState
+    created_at: float
+    expires_at: float
+    expires_in: int
+    decided_by: str | None = None
+    decided_at: float | None = None
+    decision_note: str | None = None
+    consumed_at: float | None = None
+    result_note: str | None = None
+
+    # Redacted whenever a request is built, so rows stored before the rule was widened are
+    # shown redacted too (redaction is idempotent).
+    @field_validator("arguments")
+    @classmethod
+    def _redact_arguments(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return redact(value)
+
+    @field_validator("reason", "decision_note", "result_note")
+    @classmethod
+    def _redact_notes(cls, value: str | None) -> str | None:
+        return None if value is None else redact_text(value)
+
+    def summary(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class AuditEvent(BaseModel):
+    uuid: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    time: str = Field(default_factory=lambda: utc_iso(time.time()))
+    principal: str
+    tool: str
+    arguments_hash: str
+    outcome: Outcome
+    detail: str = ""
+    request_ref: str | None = None
+
+    # A failure note quotes an exception, which may quote a URL with its password.
+    @field_validator("detail")
+    @classmethod
+    def _redact_detail(cls, value: str) -> str:
+        return redact_text(value)
+
+
+class PinnedTool(BaseModel):
+    """An upstream tool's accepted definition, and a changed one if it awaits acceptance."""
+
+    server: str
+    tool: str
+    definition_hash: str
+    definition: dict[str, Any]
+    first_seen: float
+    accepted_at: float
+    accepted_by: str | None = None
+    pending_hash: str | None = None
+    pending_definition: dict[str, Any] | None = None
+    pending_since: float | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.pending_hash is not None
+
+
+def request_ref(key: str) -> str:
+    """MCPR-1 and mcpr-00001 name the request MCPR-00001."""
+    ref = _REF_RE.fullmatch(key.strip())
+    return f"MCPR-{int(ref[1]):05d}" if ref else key.strip().upper()
+
+
+def utc_iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def data_to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,98 @@
+"""The schema of the guard's database, as versioned migrations (engines.Database applies
+them). Written in SQLite's dialect with upper-case type names; engines.PostgresEngine.ddl
+translates them."""
+
+from __future__ import annotations
+
+_SCHEMA_V1 = """
+CREATE TABLE connections (
+    alias TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    db TEXT NOT NULL,
+    username TEXT NOT NULL,
+    password TEXT,
+    api_key TEXT,
+    protocol TEXT NOT NULL,
+    verify_ssl INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE approval_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ref TEXT UNIQUE,
+    tool TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    arguments_hash TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    reason TEXT,
+    state TEXT NOT NULL CHECK (state IN
+        ('pending','approved','rejected','cancelled','expired','done','failed')),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    expires_in INTEGER NOT NULL,
+    decided_by TEXT,
+    decided_at REAL,
+    decision_note TEXT,
+    consumed_at REAL,
+    result_note TEXT,
+    reported INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX approval_requests_call ON approval_requests (tool, arguments_hash, principal, state);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL UNIQUE,
+    time TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments_hash TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    request_ref TEXT
+);
+CREATE TABLE rate_events (
+    principal TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX rate_events_key ON rate_events (principal, tool, at);
+"""
+
+# v2: the Odoo backend keeps its audit spool in ``audit`` (``exported`` once Odoo stored it) and
+# remembers which Odoo request answers which call.
+_SCHEMA_V2 = """
+ALTER TABLE audit ADD COLUMN exported INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX audit_unexported ON audit (exported, id);
+CREATE TABLE remote_requests (
+    remote_id INTEGER PRIMARY KEY,
+    ref TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments_hash TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    reported INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE INDEX remote_requests_call ON remote_requests (tool, arguments_hash, principal);
+"""
+
+# v3: tool-definition pinning for the proxy (both backends keep it here): the accepted
+# definition of each upstream tool, and a changed one waiting for a Manager's acceptance.
+_SCHEMA_V3 = """
+CREATE TABLE pinned_tools (
+    server TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    definition_hash TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    accepted_at REAL NOT NULL,
+    accepted_by TEXT,
+    pending_hash TEXT,
+    pending_definition TEXT,
+    pending_since REAL,
+    PRIMARY KEY (server, tool)
+);
+"""
+
+# Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
+# PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
+# dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
