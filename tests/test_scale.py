@@ -110,7 +110,7 @@ def test_redis_unreachable_fails_closed_or_falls_back(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     closed.close()
     store = Store.open(tmp_path)
-    fallback = RedisRateLimiter(closed_port_url(), fail="open", fallback=store.hit_rate_limit)
+    fallback = RedisRateLimiter(closed_port_url(), fail="open", fallback=store.hit_rate_limits)
     now = time.time()
     # Open means: counted by this replica's store, never unlimited.
     assert [fallback("alice", "t", 2, 60, now) is None for _ in range(3)] == [True, True, False]

@@ -83,7 +83,7 @@ def open_backend(
             PolicySource(policy_file),
             store,
             local_approval_hint(data_dir, database_url),
-            rate_limiter=configured_rate_limiter(store.hit_rate_limit),
+            rate_limiter=configured_rate_limiter(store.hit_rate_limits),
         )
     if config is None:
         raise OdooError(
@@ -108,5 +108,5 @@ def open_backend(
         max_age=float(os.environ.get("MCP_GUARD_POLICY_MAX_AGE", "60")),
     )
     flusher = AuditFlusher(store, interval=float(os.environ.get("MCP_GUARD_AUDIT_FLUSH", "1")))
-    limiter = configured_rate_limiter(store.hit_rate_limit)
+    limiter = configured_rate_limiter(store.hit_rate_limits)
     return Backend("odoo", policy, store, ODOO_APPROVAL_HINT, flusher, limiter)
