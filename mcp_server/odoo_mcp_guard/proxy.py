@@ -38,7 +38,8 @@ import logging
 import os
 import secrets
 import shlex
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,13 +71,11 @@ from odoo_mcp_guard.frontend import (
     Frontend,
     ToolFailure,
     arguments_size_problem,
-    error_result,
-    make_guard,
-    run_frontend,
 )
-from odoo_mcp_guard.guard import Continuation, Guard
+from odoo_mcp_guard.guard import Continuation, Guard, Refusal
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
+from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.store import PinnedTool, Store
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
@@ -376,12 +375,48 @@ class ProxyServer(Frontend):
         tools = self.tools
         return types.ListToolsResult(tools=[tools[n] for n in self._visible_names() if n in tools])
 
-    # -- arguments -------------------------------------------------------------------------
+    # -- what the guard asks (guard.Served) ------------------------------------------------
 
-    def _serves(self, name: str) -> bool:
-        return name in self.tools
+    def served(self) -> Collection[str]:
+        return self.tools.keys()
 
-    def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
+    async def definition_problem(self, tool: str) -> Refusal | None:
+        refusal = await super().definition_problem(tool)
+        if refusal is not None or tool not in self.changed or not await self._still_changed(tool):
+            return refusal
+        message = (
+            f"Refused: the upstream changed the definition of '{tool}' since it was accepted; "
+            "it cannot be called until a Manager accepts the new definition "
+            f"({self.store.accept_hint(self.server_id, tool)}). Nothing was sent upstream."
+        )
+        return Refusal("denied", message, {"status": "definition_changed", "tool": tool})
+
+    async def readiness_problem(self, tool: str) -> Refusal | None:
+        try:  # refused before an approval could be spent on a call that cannot be sent
+            await self.upstream.ready()
+        except UpstreamFailure as failure:
+            UPSTREAM_ERRORS.inc()
+            return Refusal("unavailable", str(failure), {"status": "unavailable"})
+        return None
+
+    @asynccontextmanager
+    async def also_governed_by(
+        self, tool: str, arguments: dict[str, Any]
+    ) -> AsyncIterator[Sequence[str]]:
+        """An add-or-update of a connection that exists is a removal as well (invariant 11):
+        governed by ``odoo_disconnect`` too; judged as one when the proxy cannot tell."""
+        if not self._is_connection_upsert(tool):
+            yield ()
+            return
+        async with self._upsert_lock:
+            exists = await self._connection_exists(tool, arguments)
+            if exists is None:
+                log.warning(
+                    "cannot tell whether %s would replace a connection: judged as one", tool
+                )
+            yield (REMOVAL_RULE,) if exists is not False else ()
+
+    def argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
         problem = arguments_size_problem(name, arguments)
         if problem is not None:
             return problem
@@ -420,66 +455,20 @@ class ProxyServer(Frontend):
         responses: Any = None
         upstream_state: str | None = None
         if raw.get("requestState") is not None:
-            # A continuation is a call: from here on it takes exactly a call's path.
-            parsed = self._continuation(principal, name, arguments, raw["requestState"])
-            if isinstance(parsed, types.CallToolResult):
-                return parsed
-            continuation, upstream_state = parsed
+            # A continuation is a call: it takes exactly a call's path through the guard.
+            continuation, upstream_state = self._continuation(
+                principal, name, arguments, raw["requestState"]
+            )
             responses = raw.get("inputResponses")
         await self.upstream.first_listing()
-        if (
-            isinstance(name, str)
-            and name in self.changed
-            and isinstance(arguments, dict)
-            and await self._still_changed(name)
-        ):
-            refused = self._changed_refusal(principal, name, arguments)
-            if refused is not None:
-                return refused
-        invalid = self._invalid_arguments(principal, name, arguments)
-        if invalid is not None:
-            return invalid
-        if isinstance(name, str) and name in self.tools and self._may_run(name):
-            try:  # refused before an approval could be spent on a call that cannot be sent
-                await self.upstream.ready()
-            except UpstreamFailure as failure:
-                UPSTREAM_ERRORS.inc()
-                self.audit(principal, name, arguments, "unavailable", str(failure))
-                return error_result(str(failure), {"status": "unavailable"})
-        # Everything else (a bad name, hidden, unknown, denied) the guard answers as always.
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
             assert isinstance(name, str)
             return await self._forward(ctx, principal, name, args, responses, upstream_state)
 
-        async def judged(
-            also: tuple[str, ...] = (),
-        ) -> types.CallToolResult | types.InputRequiredResult:
-            return await self.judge(
-                principal,
-                name,
-                arguments,
-                listed=tuple(self.tools),
-                execute=execute,
-                also_governed_by=also,
-                continuation=continuation,
-            )
-
-        if not (
-            isinstance(name, str)
-            and isinstance(arguments, dict)
-            and self._is_connection_upsert(name)
-            and self._may_run(name)
-        ):
-            return await judged()  # not an upsert, or refused by the guard whatever it is
-        async with self._upsert_lock:
-            exists = await self._connection_exists(name, arguments)
-            if exists is None:
-                log.warning(
-                    "cannot tell whether %s would replace a connection: judged as one", name
-                )
-            # A replacement removes the old connection: governed like the removal as well.
-            return await judged((REMOVAL_RULE,) if exists is not False else ())
+        return await self.judge(
+            principal, name, arguments, execute=execute, continuation=continuation
+        )
 
     # -- connection upserts (DESIGN invariant 11) ----------------------------------------------
 
@@ -564,32 +553,12 @@ class ProxyServer(Frontend):
         await self.notify_tools_changed()
         return False
 
-    def _may_run(self, name: str) -> bool:
-        """Whether the policy may let ``name`` run; if not, the guard refuses it as such."""
-        try:
-            decision = self.guard.policy.current().decide(name)
-        except Exception:
-            return False  # the guard answers 'unavailable'
-        return not (decision.hidden or decision.action == "deny")
-
-    def _changed_refusal(
-        self, principal: str, name: str, arguments: dict[str, Any]
-    ) -> types.CallToolResult | None:
-        if not self._may_run(name):
-            return None  # refused as such by the guard
-        message = (
-            f"Refused: the upstream changed the definition of '{name}' since it was accepted; "
-            "it cannot be called until a Manager accepts the new definition "
-            f"({self.store.accept_hint(self.server_id, name)}). Nothing was sent upstream."
-        )
-        self.audit(principal, name, arguments, "denied", message)
-        return error_result(message, {"status": "definition_changed", "tool": name})
-
     def _continuation(
         self, principal: str, name: object, arguments: object, wire: object
-    ) -> tuple[Continuation, str | None] | types.CallToolResult:
+    ) -> tuple[Continuation, str | None]:
         """The proxy's own state (sealed and verified by the SDK's boundary), which must name
-        this principal, tool and arguments; what it continues is then judged as a call."""
+        this principal, tool and arguments (else the guard refuses it); what it continues is
+        then judged as a call. Returns it and the upstream's own state."""
         try:
             state = json.loads(wire)  # type: ignore[arg-type]
             valid = (
@@ -605,9 +574,8 @@ class ProxyServer(Frontend):
         except (TypeError, ValueError):
             valid = False
         if not valid:
-            message = "Refused: this requestState does not belong to this call."
-            self.audit(principal, name, arguments, "invalid", message)
-            return error_result(message)
+            fault = "Refused: this requestState does not belong to this call."
+            return Continuation(key="", expires_at=0.0, fault=fault), None
         return Continuation(key=state["n"], expires_at=float(state["e"])), state["u"]
 
     async def _forward(

@@ -129,7 +129,9 @@ class RedisRateLimiter:
         for limit in limits:
             args += [repr(limit.window), limit.max_calls]
         try:
-            full = self.script(keys=[self.key(principal, limit.tool) for limit in limits], args=args)
+            full = self.script(
+                keys=[self.key(principal, limit.tool) for limit in limits], args=args
+            )
         except redis.RedisError as exc:
             cause = f"Redis at {self.where} is unreachable: {type(exc).__name__}: {exc}"[:300]
             if self.fail == "open" and self.fallback is not None:
