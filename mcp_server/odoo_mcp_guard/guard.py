@@ -1,7 +1,8 @@
 """The one gate every ``tools/call`` and every continuation passes, in one order:
 
-    name → listed → definition unchanged → arguments → policy → rate limits (all or nothing)
-    → approval → execute, with each decision audited here, by ``Guard._audit`` alone.
+    name → listed (not hidden, served) → not denied → definition unchanged → arguments
+    → what the call also does (its rules) → rate limits (all or nothing) → approval
+    → execute, with each decision audited here, by ``Guard._audit`` alone.
 
 What only a front-end knows (the tools it serves, their argument schemas, whether a served
 definition changed, whether its upstream is reachable, what else a call would do) it
@@ -244,16 +245,17 @@ class Guard:
         # 2. Listed: not hidden, served, and called with an object.
         self._check_listed(front, call, decision, arguments)
         assert isinstance(arguments, dict)
-        # 3. The definition the agent saw is the one accepted.
+        # 3. Not denied by its own rule: refused as such whatever the front-end would say
+        # of it (a denied caller learns nothing of definitions, schemas or connections).
+        self._check_not_denied(call, [decision])
+        # 4. The definition the agent saw is the one accepted.
         refusal = await front.definition_problem(tool)
         if refusal is not None:
             raise self._refuse(call, refusal)
-        # 4. The arguments: before an approval could be filed for a call that cannot run.
+        # 5. The arguments: before an approval could be filed for a call that cannot run.
         problem = front.argument_problem(tool, arguments)
         if problem is not None:
             raise self._refuse(call, Refusal("invalid", problem))
-        # 5. The policy of the tool itself.
-        self._check_not_denied(call, [decision])
         if continuation is not None and not self._unspent(continuation):
             # Before the rate limit and the approval: a replay costs nothing and files nothing.
             raise self._refuse(call, Refusal("invalid", REPLAYED))
@@ -261,15 +263,15 @@ class Guard:
         if refusal is not None:  # before anything is counted or filed for it
             raise self._refuse(call, refusal)
         async with front.also_governed_by(tool, arguments) as also:
-            # ... and the policy of what it would also do.
+            # 6. The policy of what it would also do.
             decisions = [
                 decision,
                 *(policy.decide(other, front.server_id, front.risks.get(other)) for other in also),
             ]
             self._check_not_denied(call, decisions[1:])
-            # 6. Rate limits: charged for every rule or for none.
+            # 7. Rate limits: charged for every rule or for none.
             self._charge_rate_limits(call, decisions)
-            # 7. Approval, 8. execute.
+            # 8. Approval, 9. execute.
             gating = [rule for rule in decisions if rule.action == "require_approval"]
             if gating:
                 return await self._through_approval(call, arguments, gating, execute, continuation)
