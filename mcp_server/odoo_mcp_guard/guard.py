@@ -212,12 +212,13 @@ class Guard:
         """Judge one call (or continuation) as it arrived and run ``execute`` if it may run.
         Raises ``GuardRefusal`` (audited) when it may not; what ``execute`` raises is
         audited as 'failed' and passed on."""
-        name_ok = check_tool_name(tool) is None
-        call = _Call(
-            principal,
-            tool if name_ok else printable_name(tool),  # type: ignore[arg-type]
-            arguments_digest(arguments) if name_ok else "-",
-        )
+        fault = check_tool_name(tool)
+        if fault is not None:
+            # 1. The name: in the MCP alphabet, before any lookup (audited as printable).
+            named = _Call(principal, printable_name(tool), "-")
+            raise self._refuse(named, Refusal("invalid", f"Refused: {fault}."))
+        assert isinstance(tool, str)
+        call = _Call(principal, tool, arguments_digest(arguments))
         try:
             return await self._judge_and_run(front, call, arguments, execute, continuation)
         except BACKEND_ERRORS as exc:
@@ -234,10 +235,7 @@ class Guard:
         continuation: Continuation | None,
     ) -> T:
         tool = call.tool
-        # 1. The name: in the MCP alphabet (and a continuation's state names this call).
-        fault = check_tool_name(tool)
-        if fault is not None:
-            raise self._refuse(call, Refusal("invalid", f"Refused: {fault}."))
+        # 1. (cont.) A continuation's state names this call.
         if continuation is not None and continuation.fault is not None:
             raise self._refuse(call, Refusal("invalid", continuation.fault))
         policy = self._policy(call)
