@@ -3,7 +3,9 @@
 One persistent session to the upstream (a command over stdio, or a streamable-HTTP URL) with
 the proxy's own credentials (never the client's). ``tools/list`` answers from a cache of the
 upstream's tools, filtered by the policy; a call is judged by ``Guard.call`` exactly as in
-``serve`` (name alphabet, hidden, listed, deny, rate limit, approval, audit) and only then
+``serve`` (guard.py: name, listed, deny, definition, arguments, rate limits, approval,
+audit), the proxy answering the guard's questions (``Served``: its tools, their schemas,
+their pinned definitions, the upstream's readiness, connection upserts), and only then
 forwarded, with exactly the arguments that were judged.
 
 Tool-definition pinning: the hash of each upstream tool's definition (name, description,
