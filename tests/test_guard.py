@@ -133,7 +133,7 @@ async def test_hidden_tool_refused_before_anything_is_looked_at(
     assert outcomes(store) == ["hidden", "hidden"]
 
 
-async def test_name_listed_denied_definition_arguments_in_that_order(
+async def test_name_listed_definition_denied_arguments_in_that_order(
     tmp_path: Path, store: Store
 ) -> None:
     rules = {"note": {"action": "require_approval"}, "gone": {"action": "deny"}}
@@ -157,10 +157,9 @@ async def test_name_listed_denied_definition_arguments_in_that_order(
     assert front.asked == ["served", "definition", "arguments"]
     assert store.list_requests() == []
     front.asked.clear()
-    # Denied: refused as such before its definition or arguments are looked at.
-    front.changed.add("gone")
+    # Denied: refused as such before its arguments are looked at.
     assert await refused(guard, front, "gone", {}) == "denied"
-    assert front.asked == ["served"]
+    assert front.asked == ["served", "definition"]
     assert outcomes(store) == ["invalid", "unknown", "invalid", "denied", "invalid", "denied"]
 
 

@@ -1,6 +1,6 @@
 """The one gate every ``tools/call`` and every continuation passes, in one order:
 
-    name → listed (not hidden, served) → not denied → definition unchanged → arguments
+    name → listed (not hidden, served) → definition unchanged → not denied → arguments
     → what the call also does (its rules) → rate limits (all or nothing) → approval
     → execute, with each decision audited here, by ``Guard._audit`` alone.
 
@@ -243,13 +243,14 @@ class Guard:
         # 2. Listed: not hidden, served, and called with an object.
         self._check_listed(front, call, decision, arguments)
         assert isinstance(arguments, dict)
-        # 3. Not denied by its own rule: refused as such whatever the front-end would say
-        # of it (a denied caller learns nothing of definitions, schemas or connections).
-        self._check_not_denied(call, [decision])
-        # 4. The definition the agent saw is the one accepted.
+        # 3. The definition the agent saw is the one accepted (and the catalog could be
+        # checked at all: fail closed, whatever the policy says of the tool).
         refusal = await front.definition_problem(tool)
         if refusal is not None:
             raise self._refuse(call, refusal)
+        # 4. Not denied by its own rule: refused as such before its arguments are looked at
+        # (a denied caller learns nothing from them, e.g. which connections exist).
+        self._check_not_denied(call, [decision])
         # 5. The arguments: before an approval could be filed for a call that cannot run.
         problem = front.argument_problem(tool, arguments)
         if problem is not None:
