@@ -15,8 +15,10 @@ login = os.environ.get("ODOO_USERNAME") or "mcp-agent"
 agent_group = env.ref("mcp_guard.group_mcp_agent")  # noqa: F821
 agent = env["res.users"].with_context(active_test=False).search([("login", "=", login)])  # noqa: F821
 if not agent:
+    # the user's groups are groups_id on Odoo 18.0, group_ids on 19.0
+    groups = "group_ids" if "group_ids" in env["res.users"]._fields else "groups_id"  # noqa: F821
     agent = env["res.users"].create(  # noqa: F821
-        {"name": "MCP Agent", "login": login, "groups_id": [Command.set([agent_group.id])]}
+        {"name": "MCP Agent", "login": login, groups: [Command.set([agent_group.id])]}
     )
 key = env["res.users.apikeys"].with_user(agent).sudo()._generate("rpc", "odoo-mcp-guard", None)  # noqa: F821
 env.cr.commit()  # noqa: F821

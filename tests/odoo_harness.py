@@ -1,7 +1,10 @@
-"""Run the Odoo 18 add-on ``mcp_guard`` inside a real Odoo, from pytest or a script.
+"""Run the add-on ``mcp_guard`` inside a real Odoo 18.0 or 19.0, from pytest or a script.
 
-Where Odoo comes from: ``ODOO_BIN`` (a shell-style command line, e.g.
-``"/opt/odoo18/venv/bin/python /opt/odoo18/src/odoo-bin"``), else ``odoo`` on PATH.
+Where Odoo comes from, per series (:data:`ODOO18`, :data:`ODOO19`): ``ODOO_BIN`` /
+``ODOO19_BIN`` (a shell-style command line, e.g.
+``"/opt/odoo18/venv/bin/python /opt/odoo18/src/odoo-bin"``), else ``odoo`` / ``odoo19`` on
+PATH. Every function takes the series (Odoo 18 when omitted); the add-on is loaded from
+``odoo_addon/series/<series>`` (see the add-on section of the README).
 PostgreSQL: ``ODOO_DB_HOST`` / ``ODOO_DB_PORT`` / ``ODOO_DB_USER`` / ``ODOO_DB_PASSWORD``
 (falling back to ``PGHOST``... and to 127.0.0.1:5432 as the current OS user; Odoo refuses
 the ``postgres`` role). ``ODOO_ADDONS_PATH`` adds directories (comma separated) in front
@@ -45,7 +48,32 @@ REPO = Path(__file__).resolve().parents[1]
 ADDONS_DIR = REPO / "odoo_addon"
 MODULE = "mcp_guard"
 DB_PREFIX = "mcpg_addon_"
-NOT_FOUND_REASON = "Odoo not found: set ODOO_BIN or put odoo on PATH — Odoo tests NOT RUN"
+
+
+@dataclass(frozen=True)
+class Series:
+    """An Odoo major version the add-on supports, and how the tests find its ``odoo-bin``."""
+
+    version: str
+    bin_env: str
+    bin_name: str
+
+    @property
+    def addons_dir(self) -> Path:
+        return ADDONS_DIR / "series" / self.version
+
+    @property
+    def not_found_reason(self) -> str:
+        return (
+            f"Odoo {self.version} not found: set {self.bin_env} or put {self.bin_name} on PATH"
+            f" — Odoo {self.version} tests NOT RUN"
+        )
+
+
+ODOO18 = Series("18.0", "ODOO_BIN", "odoo")
+ODOO19 = Series("19.0", "ODOO19_BIN", "odoo19")
+SERIES = (ODOO18, ODOO19)
+NOT_FOUND_REASON = ODOO18.not_found_reason
 EXTRAS_DIR = Path(
     os.environ.get("MCPG_ODOO_EXTRAS", Path.home() / ".cache" / "odoo-mcp-guard" / "odoo-extras")
 )
@@ -70,16 +98,16 @@ _SKIP_RE = re.compile(r"^skipped (.+?) : (.*)$")
 _POST_TESTS_RE = re.compile(r"^(\d+) post-tests in ")
 
 
-def find_odoo() -> list[str] | None:
-    """The command that starts Odoo, or None when Odoo is not available."""
-    configured = os.environ.get("ODOO_BIN", "").strip()
+def find_odoo(series: Series = ODOO18) -> list[str] | None:
+    """The command that starts Odoo of ``series``, or None when it is not available."""
+    configured = os.environ.get(series.bin_env, "").strip()
     if configured:
         cmd = shlex.split(configured)
         exe = cmd[0]
         if shutil.which(exe) or (os.path.isfile(exe) and os.access(exe, os.X_OK)):
             return cmd
         return None
-    found = shutil.which("odoo")
+    found = shutil.which(series.bin_name)
     return [found] if found else None
 
 
@@ -135,9 +163,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def addons_path() -> str:
+def addons_path(series: Series = ODOO18) -> str:
     extra = [p.strip() for p in os.environ.get("ODOO_ADDONS_PATH", "").split(",") if p.strip()]
-    return ",".join([*extra, str(ADDONS_DIR)])
+    return ",".join([*extra, str(series.addons_dir)])
 
 
 def _odoo_python(cmd: list[str]) -> str | None:
@@ -206,7 +234,7 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=False, **kwargs)
 
 
-def drop_database(name: str, params: DbParams | None = None) -> None:
+def drop_database(name: str, params: DbParams | None = None, series: Series = ODOO18) -> None:
     params = params or DbParams.from_env()
     shutil.rmtree(DATA_DIR / "filestore" / name, ignore_errors=True)
     if shutil.which("dropdb"):
@@ -217,8 +245,8 @@ def drop_database(name: str, params: DbParams | None = None) -> None:
             timeout=120,
         )
         return
-    cmd = find_odoo()
-    if cmd:  # Odoo 18's own "db drop" command
+    cmd = find_odoo(series)
+    if cmd:  # Odoo's own "db drop" command
         _run([*cmd, "db", *params.odoo_args(), "drop", name], capture_output=True, timeout=120)
 
 
@@ -290,16 +318,17 @@ def parse_test_log(text: str, result: TestRunResult) -> TestRunResult:
     return result
 
 
-def _odoo_base_args(cmd: list[str], db: str, params: DbParams) -> list[str]:
+def _odoo_base_args(cmd: list[str], db: str, params: DbParams, series: Series) -> list[str]:
     return [
         *cmd,
         "-d",
         db,
         *params.odoo_args(),
-        f"--addons-path={addons_path()}",
+        f"--addons-path={addons_path(series)}",
         f"--db-filter=^{re.escape(db)}$",
         f"--data-dir={DATA_DIR}",
-        "--without-demo=all",
+        # a boolean both series read as "no demo data" (19 warns on 18's "=all")
+        "--without-demo=True",
         "--max-cron-threads=0",
     ]
 
@@ -325,18 +354,19 @@ def run_module_tests(
     keep_db: bool = False,
     log_dir: Path | None = None,
     timeout: float = 3600,
+    series: Series = ODOO18,
 ) -> TestRunResult:
     """Install ``module`` in a fresh database with ``--test-enable`` and parse the result."""
-    cmd = find_odoo()
+    cmd = find_odoo(series)
     if cmd is None:
-        raise RuntimeError(NOT_FOUND_REASON)
+        raise RuntimeError(series.not_found_reason)
     params = DbParams.from_env()
     db = unique_db_name()
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="mcpg_odoo_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{db}.log"
     args = [
-        *_odoo_base_args(cmd, db, params),
+        *_odoo_base_args(cmd, db, params, series),
         "-i",
         module,
         "--test-enable",
@@ -362,22 +392,25 @@ def run_module_tests(
         return parse_test_log(log_path.read_text(encoding="utf-8", errors="replace"), result)
     finally:
         if not keep_db:
-            drop_database(db, params)
+            drop_database(db, params, series)
 
 
 def create_database(
-    name: str | None = None, modules: tuple[str, ...] = (MODULE,), timeout: float = 1800
+    name: str | None = None,
+    modules: tuple[str, ...] = (MODULE,),
+    timeout: float = 1800,
+    series: Series = ODOO18,
 ) -> str:
     """Create a database with ``modules`` installed (no tests) and return its name."""
-    cmd = find_odoo()
+    cmd = find_odoo(series)
     if cmd is None:
-        raise RuntimeError(NOT_FOUND_REASON)
+        raise RuntimeError(series.not_found_reason)
     params = DbParams.from_env()
     name = name or unique_db_name(DB_PREFIX + "db")
     _createdb(name, params)
     proc = subprocess.run(
         [
-            *_odoo_base_args(cmd, name, params),
+            *_odoo_base_args(cmd, name, params, series),
             "-i",
             ",".join(modules),
             "--stop-after-init",
@@ -390,20 +423,20 @@ def create_database(
         check=False,
     )
     if proc.returncode != 0:
-        drop_database(name, params)
+        drop_database(name, params, series)
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
         raise RuntimeError(f"installing {modules} into {name} failed:\n{tail}")
     return name
 
 
 @contextlib.contextmanager
-def fresh_database(modules: tuple[str, ...] = (MODULE,)) -> Iterator[str]:
+def fresh_database(modules: tuple[str, ...] = (MODULE,), series: Series = ODOO18) -> Iterator[str]:
     """A database with the module installed for the duration of the block, then dropped."""
-    name = create_database(modules=modules)
+    name = create_database(modules=modules, series=series)
     try:
         yield name
     finally:
-        drop_database(name)
+        drop_database(name, series=series)
 
 
 @dataclass
@@ -420,17 +453,21 @@ class OdooServer:
 
 @contextlib.contextmanager
 def odoo_server(
-    db: str, port: int | None = None, extra_args: tuple[str, ...] = (), start_timeout: float = 120
+    db: str,
+    port: int | None = None,
+    extra_args: tuple[str, ...] = (),
+    start_timeout: float = 120,
+    series: Series = ODOO18,
 ) -> Iterator[OdooServer]:
     """Run ``odoo`` serving ``db`` over HTTP on a free port until the block ends."""
-    cmd = find_odoo()
+    cmd = find_odoo(series)
     if cmd is None:
-        raise RuntimeError(NOT_FOUND_REASON)
+        raise RuntimeError(series.not_found_reason)
     params = DbParams.from_env()
     port = port or free_port()
     log_path = Path(tempfile.mkdtemp(prefix="mcpg_odoo_srv_")) / "odoo.log"
     args = [
-        *_odoo_base_args(cmd, db, params),
+        *_odoo_base_args(cmd, db, params, series),
         f"--http-port={port}",
         "--http-interface=127.0.0.1",
         "--workers=0",
@@ -467,11 +504,16 @@ def odoo_server(
         log.close()
 
 
-if __name__ == "__main__":  # python tests/odoo_harness.py: run the add-on tests once
-    if find_odoo() is None:
-        print(NOT_FOUND_REASON)
+if __name__ == "__main__":  # python tests/odoo_harness.py [19.0]: run the add-on tests once
+    wanted = sys.argv[1] if len(sys.argv) > 1 else ODOO18.version
+    chosen = next((s for s in SERIES if s.version == wanted), None)
+    if chosen is None:
+        print(f"unknown Odoo series {wanted!r}: one of {', '.join(s.version for s in SERIES)}")
         sys.exit(2)
-    outcome = run_module_tests()
+    if find_odoo(chosen) is None:
+        print(chosen.not_found_reason)
+        sys.exit(2)
+    outcome = run_module_tests(series=chosen)
     print(outcome.summary())
     for problem in outcome.problems():
         print("PROBLEM:", problem)

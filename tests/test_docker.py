@@ -7,6 +7,7 @@ The image's HEALTHCHECK command is run against a real `serve --transport http`.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,9 +69,9 @@ def run_compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.Complete
     )
 
 
-def compose_config(*profiles: str) -> dict[str, Any]:
+def compose_config(*profiles: str, env_file: Path = ENV_EXAMPLE) -> dict[str, Any]:
     flags = [arg for profile in profiles for arg in ("--profile", profile)]
-    result = run_compose(*flags, "config")
+    result = run_compose(*flags, "config", env_file=env_file)
     assert result.returncode == 0, f"compose config failed:\n{result.stderr}"
     parsed = yaml.safe_load(result.stdout)
     assert isinstance(parsed, dict) and "services" in parsed, result.stdout
@@ -251,16 +252,34 @@ def test_guard_port_mapping_matches_the_image(services: dict[str, Any]) -> None:
         assert mapping == ("127.0.0.1", int(env_example()[host_port]), int(exposed)), name
 
 
-def test_odoo_mounts_the_addon_and_installs_it(services: dict[str, Any]) -> None:
+@needs_compose
+@pytest.mark.parametrize("series", ["18.0", "19.0"])
+def test_odoo_mounts_the_addon_of_its_series_and_installs_it(series: str, tmp_path: Path) -> None:
+    """ODOO_SERIES picks the image tag and the add-on layer Odoo loads, whose manifest must be
+    of that series (Odoo refuses a module of another series)."""
+    if series == env_example()["ODOO_SERIES"]:
+        env_file = ENV_EXAMPLE
+    else:
+        env_file = tmp_path / "series.env"
+        env_file.write_text(ENV_EXAMPLE.read_text() + f"\nODOO_SERIES={series}\n")
+    services = compose_config(env_file=env_file)["services"]
     odoo = services["odoo"]
-    assert odoo["image"] == "odoo:18"
+    assert odoo["image"] == f"odoo:{series}"
     (source,) = [src for src, tgt in volume_mounts(odoo) if tgt == "/mnt/extra-addons"]
-    addons = Path(source).resolve()
-    assert addons == ROOT / "odoo_addon"
-    manifest = addons / "mcp_guard" / "__manifest__.py"
-    assert manifest.is_file(), manifest
+    mounted = Path(source).resolve()
+    assert mounted == ROOT / "odoo_addon"
     command = odoo["command"]
     assert command[0] == "--", "without '--' the odoo image's entrypoint adds no db options"
+    (addons_arg,) = [arg for arg in command if arg.startswith("--addons-path=")]
+    inside = PurePosixPath(addons_arg.partition("=")[2]).relative_to("/mnt/extra-addons")
+    manifest = mounted / inside / "mcp_guard" / "__manifest__.py"
+    assert manifest.is_file(), manifest
+    # the symlinks of a series layer must stay inside the mounted folder
+    assert manifest.resolve().is_relative_to(mounted)
+    for path in (mounted / inside / "mcp_guard").rglob("*"):
+        assert path.resolve().is_relative_to(mounted), f"{path} leaves the mount"
+    version = ast.literal_eval(manifest.read_text())["version"]
+    assert version.startswith(series + "."), (manifest, version)
     assert "--init=mcp_guard" in command
     env = odoo["environment"]
     assert env["HOST"] == "db"

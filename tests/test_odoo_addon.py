@@ -1,23 +1,44 @@
-"""The Odoo 18 add-on's own tests, run inside a real Odoo (see ``odoo_harness``).
+"""The add-on's own tests (tours included), run inside a real Odoo 18.0 and a real Odoo 19.0
+(see ``odoo_harness``).
 
-Without Odoo this test is reported as SKIPPED with the reason, never as passed.
+A series whose Odoo is not found is reported as SKIPPED with a reason saying "NOT RUN", never
+as passed.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 
 import pytest
-from odoo_harness import MODULE, NOT_FOUND_REASON, find_odoo, run_module_tests
+from odoo_harness import (
+    MODULE,
+    SERIES,
+    Series,
+    TestRunResult,
+    find_odoo,
+    parse_test_log,
+    run_module_tests,
+)
 
 MIN_TESTS = 25
 
 
-@pytest.mark.skipif(find_odoo() is None, reason=NOT_FOUND_REASON)
-def test_mcp_guard_module_tests_pass_in_odoo(tmp_path):
+@pytest.mark.parametrize(
+    "series",
+    [
+        pytest.param(
+            s,
+            id=s.version,
+            marks=pytest.mark.skipif(find_odoo(s) is None, reason=s.not_found_reason),
+        )
+        for s in SERIES
+    ],
+)
+def test_mcp_guard_module_tests_pass_in_odoo(series: Series, tmp_path):
     keep = os.environ.get("MCPG_KEEP_ODOO_LOG_DIR")
-    result = run_module_tests(MODULE, log_dir=keep or tmp_path)
-    print(result.summary())
+    result = run_module_tests(MODULE, log_dir=keep or tmp_path, series=series)
+    print(f"Odoo {series.version}: {result.summary()}")
     details = "\n".join(result.error_lines[:30])
     assert result.summary_seen, f"no test summary in the Odoo log {result.log_path}"
     assert result.ran >= MIN_TESTS, f"only {result.ran} Odoo tests ran (need {MIN_TESTS})"
@@ -25,3 +46,34 @@ def test_mcp_guard_module_tests_pass_in_odoo(tmp_path):
     assert not result.error_lines, f"ERROR/CRITICAL lines in the Odoo log:\n{details}"
     assert not result.skipped, f"skipped Odoo tests (not run): {result.skipped}"
     assert result.returncode == 0, f"odoo exited with {result.returncode}; log {result.log_path}"
+
+
+def _manifest(series: Series) -> dict:
+    return ast.literal_eval((series.addons_dir / MODULE / "__manifest__.py").read_text())
+
+
+def test_series_manifests_differ_only_in_version():
+    """The per-series layer stays thin: one manifest per series, the same apart from its
+    version, which Odoo requires to start with the series; the add-on's own version after it
+    moves in step (a bump in one manifest is a bump in all)."""
+    manifests = {s.version: _manifest(s) for s in SERIES}
+    for version, manifest in manifests.items():
+        assert manifest["version"].startswith(version + "."), (version, manifest["version"])
+    own = {m["version"].removeprefix(v + ".") for v, m in manifests.items()}
+    assert len(own) == 1, f"the add-on versions differ between series: {manifests}"
+    first, *others = manifests.values()
+    for other in others:
+        assert {**other, "version": None} == {**first, "version": None}
+
+
+def test_log_check_counts_odoo_errors_not_docutils_output(tmp_path):
+    """Installing mail on 19.0 makes docutils print "(ERROR/3)" on stderr (mail's manifest
+    description): not an Odoo log line, so not an error; Odoo's own ERROR lines still are."""
+    log = (
+        "<string>:38: (ERROR/3) Unexpected indentation.\n"
+        "2026-11-29 03:22:20,908 30606 ERROR db odoo.addons.mcp_guard.tests.test_approval: "
+        "FAIL: TestApproval.test_notifications\n"
+    )
+    result = parse_test_log(log, TestRunResult(db="db", returncode=0, log_path=tmp_path / "x"))
+    assert len(result.error_lines) == 1
+    assert "FAIL: TestApproval.test_notifications" in result.error_lines[0]

@@ -7,6 +7,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .compat import GROUP_USERS
 from .mcp_guard_common import (
     DEFAULT_EXPIRES_IN,
     TOOL_NAME_RE,
@@ -133,7 +134,7 @@ class McpApprovalRequest(models.Model):
     def _approvers(self):
         self.ensure_one()
         group = self.env.ref("mcp_guard.group_mcp_approver")
-        return group.sudo().users.filtered(
+        return group.sudo()[GROUP_USERS].filtered(
             lambda u: u.active and not u.share and self.company_id in u.company_ids and u != self.requester_id
         )
 

@@ -3,6 +3,7 @@ from datetime import datetime, timezone
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .compat import Constraint
 from .mcp_guard_common import redact_text
 
 OUTCOMES = [
@@ -58,10 +59,10 @@ class McpAuditLog(models.Model):
     # computed once at creation (record_batch writes it in its INSERT): the log stays append-only
     refused = fields.Boolean(compute="_compute_refused", store=True, readonly=True, index=True)
 
-    _sql_constraints = [
-        # per sender: one front-end cannot take a uuid away from another's events
-        ("sender_uuid_unique", "unique(sender_id, uuid)", "This audit event was already recorded."),
-    ]
+    # per sender: one front-end cannot take a uuid away from another's events
+    _sender_uuid_unique = Constraint(
+        "UNIQUE (sender_id, uuid)", "This audit event was already recorded."
+    )
 
     @api.depends("outcome")
     def _compute_refused(self):

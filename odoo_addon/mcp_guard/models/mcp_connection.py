@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .compat import Constraint
 from .mcp_guard_common import is_internal_write, removal_allowed_ids
 from .mcp_guard_context import trusted
 
@@ -49,9 +50,7 @@ class McpConnection(models.Model):
     request_ids = fields.One2many("mcp.approval.request", "connection_id", "Requests")
     request_count = fields.Integer(compute="_compute_request_count")
 
-    _sql_constraints = [
-        ("alias_owner_unique", "unique(owner_id, alias)", "This owner already has a connection with this alias."),
-    ]
+    _alias_owner_unique = Constraint("UNIQUE (owner_id, alias)", "This owner already has a connection with this alias.")
 
     @api.depends("request_ids")
     def _compute_request_count(self):

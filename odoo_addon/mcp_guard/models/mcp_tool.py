@@ -4,6 +4,7 @@ import json
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .compat import Constraint
 from .mcp_guard_common import (
     RISK_CLASSES,
     RISK_SELECTION,
@@ -88,9 +89,7 @@ class McpTool(models.Model):
     refusal_count = fields.Integer("Refusals", compute="_compute_usage")
     rule_in_force = fields.Char(compute="_compute_rule_in_force", help="The rule deciding calls of this tool.")
 
-    _sql_constraints = [
-        ("catalog_entry_unique", "unique(server_id, name)", "This tool is already in the catalog of its server."),
-    ]
+    _catalog_entry_unique = Constraint("UNIQUE (server_id, name)", "This tool is already in the catalog of its server.")
 
     @api.depends("pending_hash")
     def _compute_state(self):

@@ -5,6 +5,7 @@ import json
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from .compat import Constraint
 from .mcp_guard_common import (
     ACTION_SELECTION,
     ACTIONS,
@@ -55,9 +56,7 @@ class McpToolRule(models.Model):
     rate_limit_window = fields.Integer("Rate limit: window (s)", tracking=True)
     approval_expires_in = fields.Integer("Approval expires in (s)", tracking=True)
 
-    _sql_constraints = [
-        ("name_unique", "unique(name)", "There is already a rule for this tool."),
-    ]
+    _name_unique = Constraint("UNIQUE (name)", "There is already a rule for this tool.")
 
     @api.constrains(
         "name", "action", "hidden", "rate_limit_max", "rate_limit_window", "approval_expires_in"

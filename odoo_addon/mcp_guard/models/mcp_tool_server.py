@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, ValidationError
 
+from .compat import Constraint
 from .mcp_guard_common import (
     DEFAULT_RISK_APPROVAL,
     RISK_CLASSES,
@@ -48,9 +49,7 @@ class McpToolServer(models.Model):
     tool_ids = fields.One2many("mcp.tool", "server_id", string="Tools")
     tool_count = fields.Integer(compute="_compute_tool_count")
 
-    _sql_constraints = [
-        ("name_unique", "unique(name)", "There is already a catalog server with this name."),
-    ]
+    _name_unique = Constraint("UNIQUE (name)", "There is already a catalog server with this name.")
 
     @api.constrains("name")
     def _check_name(self):

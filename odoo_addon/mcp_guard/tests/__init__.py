@@ -7,3 +7,4 @@ from . import test_rpc
 from . import test_catalog
 from . import test_redaction
 from . import test_tour
+from . import test_constraints

@@ -5,7 +5,6 @@ from xmlrpc.client import Fault
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
-from odoo.tests.common import Transport
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
 
@@ -392,9 +391,10 @@ class TestCatalogRpc(HttpCase):
         self.key = self.env["res.users.apikeys"].with_user(self.agent).sudo()._generate("rpc", "mcp-guard", None)
         self.db = self.env.cr.dbname
         self.uid = self.xmlrpc_common.authenticate(self.db, "cat_agent", self.key, {})
-        # as the front-end's client: None (a tool without description) travels as <nil/>
+        # as the front-end's client: None (a tool without description) travels as <nil/>;
+        # the test case's own transport (through the test cursor; built differently by 18 and 19)
         self.object = xmlrpc.client.ServerProxy(
-            self.xmlrpc_url + "object", transport=Transport(self.cr), allow_none=True
+            self.xmlrpc_url + "object", transport=self.xmlrpc_object("transport"), allow_none=True
         )
 
     def call(self, model, method, *args):

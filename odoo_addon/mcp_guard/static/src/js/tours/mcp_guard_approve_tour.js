@@ -1,13 +1,13 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { showAppsMenuItem } from "@mcp_guard/js/tours/tour_steps";
 
 // An approver opens the pending request from the app menu and approves it.
 registry.category("web_tour.tours").add("mcp_guard_approve_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
+        showAppsMenuItem(),
         {
             content: "Open the MCP Guard app",
             trigger: '.o_app[data-menu-xmlid="mcp_guard.menu_mcp_guard_root"]',

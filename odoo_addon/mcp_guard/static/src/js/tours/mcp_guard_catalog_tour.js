@@ -1,7 +1,7 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { showAppsMenuItem } from "@mcp_guard/js/tours/tour_steps";
 
 // Unfold a group of the grouped list unless it is already open (the folding of the
 // sub-groups is not kept when coming back through the breadcrumb).
@@ -16,7 +16,7 @@ async function openGroup(actions) {
 registry.category("web_tour.tours").add("mcp_guard_catalog_tour", {
     url: "/odoo",
     steps: () => [
-        stepUtils.showAppsMenuItem(),
+        showAppsMenuItem(),
         {
             content: "Open the MCP Guard app",
             trigger: '.o_app[data-menu-xmlid="mcp_guard.menu_mcp_guard_root"]',

@@ -1,0 +1,1 @@
+../../../mcp_guard/__init__.py
