@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GUARD := $(abspath $(BIN))/odoo-mcp-guard
 PORT ?= 8765
 
-.PHONY: install run run-stdio test lint bench clean sync-core
+.PHONY: install run run-stdio test test-fast lint bench clean sync-core
 
 $(BIN)/odoo-mcp-guard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,17 @@ lint: install
 test: lint
 	$(BIN)/pytest -v --durations=10
 
-# The add-on vendors the front-end's shared core byte for byte (tests/test_policy_core.py checks).
+# The unit tier only (in-process, no service; markers in tests/conftest.py): seconds, not minutes.
+# Other tiers: pytest -m e2e, -m "not odoo", -m postgres, -m redis, -m docker.
+test-fast: install
+	$(BIN)/pytest -m unit -q
+
+# The add-on vendors the front-end's shared core and its golden corpus byte for byte
+# (tests/test_policy_core.py checks): Odoo's test runner reads the corpus from the module.
 sync-core:
 	cp mcp_server/odoo_mcp_guard/policy_core.py odoo_addon/mcp_guard/models/policy_core.py
+	mkdir -p odoo_addon/mcp_guard/tests/data
+	cp tests/data/policy_golden.json odoo_addon/mcp_guard/tests/data/policy_golden.json
 
 bench: install
 	$(BIN)/python bench/bench_guard.py --calls 2000

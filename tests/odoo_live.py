@@ -1,8 +1,8 @@
 """A live Odoo 18 with ``mcp_guard`` for the front-end's integration tests and benchmarks.
 
 One database with the add-on, an Agent technical user with an API key (what the front-end
-logs in as), an Approver, a plain data user with an API key (the connection the data tools
-use), 80 partners, and an Odoo HTTP server that can be stopped and started again.
+logs in as), an Approver, a Manager, a plain data user with an API key (the connection the data
+tools use), 80 partners, and an Odoo HTTP server that can be stopped and started again.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import odoo_harness as harness
-from conftest import guard_env
 from mcp import Client, StdioServerParameters
+from support.guard import guard_env
 
 SETUP_SCRIPT = """
 import json
@@ -31,6 +31,8 @@ agent = Users.create({"name": "MCP Agent", "login": "mcp-agent", "password": "ag
                       "groups_id": [Command.set([agent_group.id])]})
 approver = Users.create({"name": "Alice Approver", "login": "alice", "password": "alice-pw-1234",
                          "groups_id": [Command.set([approver_group.id])]})
+manager = Users.create({"name": "Mia Manager", "login": "mia", "password": "mia-pw-1234",
+                        "groups_id": [Command.set([env.ref("mcp_guard.group_mcp_manager").id])]})
 data_user = Users.create({"name": "Data User", "login": "data", "password": "data-pw-1234",
                           "groups_id": [Command.set([env.ref("base.group_user").id])]})
 Keys = env["res.users.apikeys"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import (
+from support.guard import (
     aliases,
     connect_args,
     policy,

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import (
+from support.guard import (
     approve,
     proxy_args,
     proxy_stdio_client,
@@ -297,6 +297,7 @@ def test_a_bad_risk_section_is_refused_with_its_line() -> None:
         load_policy_text(json.dumps(twice, indent=2))
 
 
+@pytest.mark.e2e  # a subprocess
 @pytest.mark.anyio
 async def test_default_approval_for_a_destructive_tool_through_the_proxy(tmp_path: Path) -> None:
     """default allow, no rule for purge_notes (annotated read-only by its server): the
@@ -346,6 +347,7 @@ async def test_default_approval_for_a_destructive_tool_through_the_proxy(tmp_pat
     assert len([c for c in upstream_calls(state) if c["tool"] == "purge_notes"]) == 2
 
 
+@pytest.mark.e2e  # a subprocess
 @pytest.mark.anyio
 async def test_serve_records_its_own_tools_in_the_catalog(tmp_path: Path) -> None:
     async with stdio_client(tmp_path) as client:
@@ -430,6 +432,7 @@ def verbatim_upstream(tmp_path: Path, names: list[str]) -> tuple[list[str], Path
     return [sys.executable, str(script), str(definitions), str(state)], state
 
 
+@pytest.mark.e2e  # a subprocess
 @pytest.mark.anyio
 async def test_under_rated_odoo_claude_tools_are_held_under_a_glob_policy(tmp_path: Path) -> None:
     """Real odoo-claude-mcp definitions behind the proxy, every tool allowed by a glob: those

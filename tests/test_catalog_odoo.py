@@ -15,8 +15,8 @@ from typing import Any
 import anyio
 import odoo_harness as harness
 import pytest
-from conftest import proxy_args, run_cli, text_of, upstream_calls, upstream_command
 from odoo_live import LiveOdoo, live_odoo
+from support.guard import proxy_args, run_cli, text_of, upstream_calls, upstream_command
 
 from odoo_mcp_guard.catalog import definition_hash
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import INITIALIZE, INITIALIZED, guard_command, guard_env, serve_args
+from support.guard import INITIALIZE, INITIALIZED, guard_command, guard_env, serve_args
 
 RUNS = 50
 LANES = 2

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import free_port, http_guard
+from support.guard import free_port, http_guard
 
 from odoo_mcp_guard.cli import build_parser
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import (
+from support.guard import (
     INITIALIZE,
     RAW_HEADERS,
     HttpGuard,

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from odoo_harness import free_port
+from support.guard import (
     REPO,
     audit_count,
     connect_args,
@@ -35,7 +36,6 @@ from conftest import (
     text_of,
     write_policy,
 )
-from odoo_harness import free_port
 
 pytestmark = pytest.mark.anyio
 

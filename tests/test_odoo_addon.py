@@ -52,6 +52,7 @@ def _manifest(series: Series) -> dict:
     return ast.literal_eval((series.addons_dir / MODULE / "__manifest__.py").read_text())
 
 
+@pytest.mark.unit  # reads files only: no Odoo
 def test_series_manifests_differ_only_in_version():
     """The per-series layer stays thin: one manifest per series, the same apart from its
     version, which Odoo requires to start with the series; the add-on's own version after it
@@ -66,6 +67,7 @@ def test_series_manifests_differ_only_in_version():
         assert {**other, "version": None} == {**first, "version": None}
 
 
+@pytest.mark.unit  # reads files only: no Odoo
 def test_log_check_counts_odoo_errors_not_docutils_output(tmp_path):
     """Installing mail on 19.0 makes docutils print "(ERROR/3)" on stderr (mail's manifest
     description): not an Odoo log line, so not an error; Odoo's own ERROR lines still are."""

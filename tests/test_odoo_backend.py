@@ -18,9 +18,9 @@ import anyio
 import mcp_types as types
 import odoo_harness as harness
 import pytest
-from conftest import guard_env, query, text_of
 from mcp import Client, StdioServerParameters
 from odoo_live import LiveOdoo, live_odoo
+from support.guard import guard_env, query, text_of
 
 pytestmark = [
     pytest.mark.anyio,
@@ -330,3 +330,70 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
         await ok(client, "odoo_connect", data_connection(live, "from-config"))
         text = await refused(client, "odoo_disconnect", {"alias": "from-config"})
         assert "Approval required" in text and "in Odoo" in text
+
+
+async def test_a_managers_edit_within_the_shared_bounds_keeps_the_front_end_serving(
+    tmp_path: Path, live: LiveOdoo
+):
+    """The bounds divergence: Odoo used to accept approvals valid 60 days, which the front-end
+    refused to load, so a valid edit in Odoo ended, after MCP_GUARD_POLICY_MAX_AGE, in every
+    call refused. Both halves now apply policy_core's bound: Odoo refuses the edit with a line
+    naming it, and an edit within it reaches the front-end, which keeps serving."""
+    manager = ("mia", "mia-pw-1234")
+    rule_id = live.admin("mcp.tool.rule", "search", [["name", "=", "odoo_fields_get"]])[0]
+    alias = "bounds"
+    async with odoo_client(
+        tmp_path, live, principal="agent-bounds", env={"MCP_GUARD_POLICY_MAX_AGE": "4"}
+    ) as client:
+        await ok(client, "odoo_connect", data_connection(live, alias))
+        await ok(client, "odoo_fields_get", {"alias": alias, "model": "res.partner"})
+        try:
+            with pytest.raises(xmlrpc.client.Fault) as refused_edit:
+                live.rpc(
+                    *manager,
+                    "mcp.tool.rule",
+                    "write",
+                    [rule_id],
+                    {"action": "require_approval", "approval_expires_in": 60 * 86400},
+                )
+            fault = refused_edit.value.faultString
+            assert "$.rules.odoo_fields_get.approval.expires_in" in fault, fault
+            assert "2678400" in fault, fault
+
+            live.rpc(
+                *manager,
+                "mcp.tool.rule",
+                "write",
+                [rule_id],
+                {"action": "require_approval", "approval_expires_in": 31 * 86400},
+            )
+            # The front-end takes the new policy on its next poll: the call is held for approval.
+            arguments = {"alias": alias, "model": "res.partner"}
+            with anyio.fail_after(10):
+                while not (await client.call_tool("odoo_fields_get", arguments)).is_error:
+                    await anyio.sleep(0.2)
+            refreshed = time.monotonic()
+            ref, request_id = await pending(client, "odoo_fields_get", arguments)
+            # Allowed calls keep working past the policy's maximum age: each poll succeeds.
+            while time.monotonic() - refreshed < 6:
+                await ok(client, "odoo_connections")
+                await anyio.sleep(0.5)
+            # The new bound is honoured: the approval is valid 31 days, and used once.
+            live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+            expires = live.admin(
+                "mcp.approval.request", "read", [request_id], fields=["expires_at", "decision_date"]
+            )[0]
+            fmt = "%Y-%m-%d %H:%M:%S"
+            valid = time.mktime(time.strptime(expires["expires_at"], fmt)) - time.mktime(
+                time.strptime(expires["decision_date"], fmt)
+            )
+            assert valid == 31 * 86400
+            await ok(client, "odoo_fields_get", arguments)
+            assert request(live, ref)["state"] == "done"
+        finally:
+            live.admin(
+                "mcp.tool.rule",
+                "write",
+                [rule_id],
+                {"action": "allow", "approval_expires_in": 0},
+            )

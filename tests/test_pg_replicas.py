@@ -12,7 +12,8 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import (
+from pg_harness import fresh_database, pg_url, sql
+from support.guard import (
     HttpGuard,
     connect_args,
     guard_command,
@@ -24,7 +25,6 @@ from conftest import (
     text_of,
     write_policy,
 )
-from pg_harness import fresh_database, pg_url, sql
 
 pytestmark = pytest.mark.anyio
 

@@ -15,9 +15,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.guard import REPO
 
 from odoo_mcp_guard.policy_core import (
     REDACTED,
@@ -31,6 +32,8 @@ from odoo_mcp_guard.policy_core import (
 
 FRONT = REPO / "mcp_server" / "odoo_mcp_guard" / "policy_core.py"
 VENDORED = REPO / "odoo_addon" / "mcp_guard" / "models" / "policy_core.py"
+GOLDEN = REPO / "tests" / "data" / "policy_golden.json"
+GOLDEN_VENDORED = REPO / "odoo_addon" / "mcp_guard" / "tests" / "data" / "policy_golden.json"
 # Bounded so that each property runs in about a second.
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -100,12 +103,21 @@ def test_the_addon_vendors_the_core_byte_for_byte() -> None:
     )
 
 
+def test_the_addon_vendors_the_golden_corpus_byte_for_byte() -> None:
+    assert GOLDEN.read_bytes() == GOLDEN_VENDORED.read_bytes(), (
+        f"{GOLDEN_VENDORED.relative_to(REPO)} differs from {GOLDEN.relative_to(REPO)}: "
+        "run `make sync-core`"
+    )
+
+
+@pytest.mark.e2e  # a subprocess
 def test_make_sync_core_copies_the_front_ends_core(tmp_path: Path) -> None:
     shown = subprocess.run(
         ["make", "-n", "-C", str(REPO), "sync-core"], capture_output=True, text=True, check=True
     ).stdout
     assert "mcp_server/odoo_mcp_guard/policy_core.py" in shown
     assert "odoo_addon/mcp_guard/models/policy_core.py" in shown
+    assert "cp tests/data/policy_golden.json odoo_addon/mcp_guard/tests/data/" in shown
 
 
 def test_known_secret_keys_are_secret_and_plain_keys_are_not() -> None:

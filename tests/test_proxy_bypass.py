@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from support.guard import (
     RawHttpSession,
     RawStdioSession,
     free_port,

@@ -15,7 +15,7 @@ from typing import Any
 
 import mcp_types as types
 import pytest
-from conftest import (
+from support.guard import (
     approve,
     free_port,
     guard_command,

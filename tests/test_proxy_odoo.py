@@ -11,8 +11,8 @@ from pathlib import Path
 import anyio
 import odoo_harness as harness
 import pytest
-from conftest import proxy_args, text_of, upstream_calls, upstream_command
 from odoo_live import LiveOdoo, live_odoo
+from support.guard import proxy_args, text_of, upstream_calls, upstream_command
 
 pytestmark = [
     pytest.mark.anyio,

@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import (
+from support.guard import (
     approve,
     free_port,
     guard_command,

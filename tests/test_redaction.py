@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from support.guard import (
     approve,
     db_path,
     free_port,

@@ -9,7 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import (
+from pg_harness import fresh_database, pg_url, sql
+from support.guard import (
     HttpGuard,
     connect_args,
     connection_row,
@@ -19,7 +20,6 @@ from conftest import (
     text_of,
     write_policy,
 )
-from pg_harness import fresh_database, pg_url, sql
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ import anyio
 import httpx2
 import pytest
 import redis
-from conftest import (
+from support.guard import (
     connect_args,
     free_port,
     guard_command,
@@ -66,6 +66,7 @@ def closed_port_url() -> str:
 # --- the limiter itself -----------------------------------------------------------------
 
 
+@pytest.mark.redis
 def test_redis_counts_exactly_like_the_store(prefix: str, tmp_path: Path) -> None:
     limiter = RedisRateLimiter(REDIS_URL, prefix=prefix)
     store = Store.open(tmp_path)
@@ -88,6 +89,7 @@ def test_redis_counts_exactly_like_the_store(prefix: str, tmp_path: Path) -> Non
     store.close()
 
 
+@pytest.mark.redis
 def test_redis_charges_several_limits_all_or_nothing(prefix: str, tmp_path: Path) -> None:
     """A call governed by two rules: a refusal by the second spends none of the first's
     quota, in Redis exactly as in the store."""
@@ -106,6 +108,7 @@ def test_redis_charges_several_limits_all_or_nothing(prefix: str, tmp_path: Path
     store.close()
 
 
+@pytest.mark.redis
 def test_redis_window_slides_and_expires(prefix: str) -> None:
     limiter = RedisRateLimiter(REDIS_URL, prefix=prefix)
     now = time.time()
@@ -156,6 +159,7 @@ def limited_policy(path: Path) -> Path:
     )
 
 
+@pytest.mark.redis
 async def test_two_replicas_share_one_limit(prefix: str, tmp_path: Path) -> None:
     env = {"MCP_GUARD_REDIS_URL": REDIS_URL, "MCP_GUARD_REDIS_PREFIX": prefix}
     dirs = [tmp_path / "a", tmp_path / "b"]

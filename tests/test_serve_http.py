@@ -8,8 +8,9 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
-from conftest import (
+from support.guard import (
     INITIALIZE,
     MODES,
     RAW_HEADERS,
@@ -166,11 +167,23 @@ def test_a_session_stays_with_the_principal_that_opened_it(
         session.close()
 
 
-def test_http_sessions_are_told_tool_lists_change(guard: HttpGuard, tokens: dict[str, str]):
-    """The legacy handshake over HTTP advertises tools.listChanged, as stdio does: the guard
-    sends it when the policy changes the visible tools."""
-    from conftest import parse_http_body
+async def test_http_sessions_are_told_tool_lists_change(tmp_path: Path) -> None:
+    """A 2025-era HTTP session receives notifications/tools/list_changed when the policy file
+    changes to hide a tool, and the tool is gone from its next tools/list."""
+    pol = write_policy(tmp_path / "policy.json", policy())
+    changed = anyio.Event()
 
-    headers = {**RAW_HEADERS, "Authorization": f"Bearer {tokens['carol']}"}
-    answer = parse_http_body(raw_post(guard.url, headers))
-    assert answer["result"]["capabilities"]["tools"]["listChanged"] is True
+    async def on_message(message: Any) -> None:
+        if isinstance(getattr(message, "root", message), types.ToolListChangedNotification):
+            changed.set()
+
+    with http_guard(tmp_path, pol) as running:
+        token = running.token("carol")
+        async with http_client(
+            running.url, token, mode="legacy", message_handler=on_message
+        ) as client:
+            assert "odoo_disconnect" in [t.name for t in (await client.list_tools()).tools]
+            write_policy(pol, policy(hide=["odoo_disconnect"]))
+            with anyio.fail_after(10):
+                await changed.wait()
+            assert "odoo_disconnect" not in [t.name for t in (await client.list_tools()).tools]

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from conftest import (
+from support.guard import (
     MODES,
     aliases,
     approve,

@@ -14,7 +14,11 @@ Every call that reaches this server is appended to the ``calls`` list of the JSO
 what got through the proxy. ``UPSTREAM_VARIANT=2`` changes the definition of ``write_note``
 (a new parameter, a new description): the "rug pull" of the pinning tests.
 ``UPSTREAM_UPSERT=1`` adds ``save_connection``, an add-or-update of connections with no tool
-that lists them.
+that lists them. ``UPSTREAM_CONNECT=1`` adds ``odoo_connect`` and ``odoo_connections`` (the
+pair the proxy can check): a URL containing ``hold`` keeps the call open, after recording it,
+until the file ``<state>.go`` exists; the URL ``crash`` kills the process mid-call.
+``UPSTREAM_LEAKY=1`` adds ``server_info``, whose results
+carry secrets (as a careless or hostile upstream's would).
 """
 
 from __future__ import annotations
@@ -155,6 +159,46 @@ if os.environ.get("UPSTREAM_UPSERT") == "1":  # an add-or-update, and no list to
         """Add or update a connection."""
         record(ctx, "save_connection", {"alias": alias, "url": url})
         return "saved"
+
+
+if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-claude-mcp's
+
+    @mcp.tool(annotations=WRITE)
+    async def odoo_connect(url: str, ctx: Context, alias: str = "default") -> str:
+        """Add/update an Odoo connection."""
+        record(ctx, "odoo_connect", {"alias": alias, "url": url})
+        if url == "crash":  # dies mid-call: whether it saved the connection is unknown
+            os._exit(17)
+        go = STATE.with_name(STATE.name + ".go")
+        while "hold" in url and not go.exists():  # the test says when this call ends
+            await anyio.sleep(0.02)
+        state = load()
+        state["aliases"] = [a for a in state["aliases"] if a != alias] + [alias]
+        save(state)
+        return f"connected {alias}"
+
+    @mcp.tool(annotations=READ)
+    def odoo_connections() -> dict[str, list[dict[str, str]]]:
+        """List all configured Odoo connections."""
+        return {"connections": [{"alias": alias} for alias in load()["aliases"]]}
+
+
+LEAK = "S3CRET-upstream-9f"
+if os.environ.get("UPSTREAM_LEAKY") == "1":
+
+    @mcp.tool(annotations=READ)
+    def server_info(fail: bool = False) -> types.CallToolResult:
+        """Get information about the server."""
+        if fail:
+            return types.CallToolResult(
+                is_error=True,
+                content=[types.TextContent(type="text", text=f"failed: api_key: {LEAK}")],
+            )
+        found = {"password": LEAK, "nested": [{"api_key": LEAK}], "url": f"https://a:{LEAK}@x.io"}
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(found))],
+            structured_content=found,
+        )
 
 
 @mcp.tool(annotations=WRITE)

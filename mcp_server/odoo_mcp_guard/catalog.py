@@ -28,11 +28,13 @@ from typing import Any, Literal, NamedTuple
 import mcp_types as types
 from pydantic import BaseModel
 
+from odoo_mcp_guard import policy_core
 from odoo_mcp_guard.names import canonical_json
 
 RiskClass = Literal["read", "write", "destructive", "critical"]
-RISK_CLASSES: tuple[RiskClass, ...] = ("read", "write", "destructive", "critical")
-RISK_RANK: dict[str, int] = {name: rank for rank, name in enumerate(RISK_CLASSES)}
+# the classes and their order are the shared core's (policy_core, vendored into the add-on)
+RISK_CLASSES: tuple[RiskClass, ...] = policy_core.RISK_CLASSES  # type: ignore[assignment]
+RISK_RANK: dict[str, int] = policy_core.RISK_RANK
 
 
 class Classification(NamedTuple):
@@ -482,3 +484,23 @@ def is_connection_upsert(definition: Mapping[str, Any]) -> bool:
     text = f"{' '.join(name_words(str(definition.get('name', ''))))} "
     text += str(definition.get("description") or "").lower()
     return bool(_CONNECTION_WORDS.search(text))
+
+
+# A tool that switches, activates or (re)loads connections writes over the working one
+# (odoo-claude-mcp's ``identify``: "load your personal settings and connections",
+# ``user_connection_activate``: "Activate one of your personal connections").
+_CONNECTION_CHANGE = re.compile(
+    r"\b(?:activat\w*|switch\w*|select\w*|(?:re)?load\w*|set|sets|setting|chang\w*|"
+    r"replac\w*|overwrit\w*|updat\w*)\b[^.]{0,40}?\bconnection"
+)
+_CONNECTION_CHANGE_NAME = frozenset(_words("activate switch select set change load"))
+
+
+def changes_connection(definition: Mapping[str, Any]) -> bool:
+    """A tool that adds, replaces or activates a connection (an upsert included)."""
+    if is_connection_upsert(definition):
+        return True
+    words = name_words(str(definition.get("name", "")))
+    if any(w.startswith("connection") for w in words) and _CONNECTION_CHANGE_NAME & set(words):
+        return True
+    return bool(_CONNECTION_CHANGE.search(str(definition.get("description") or "").lower()))

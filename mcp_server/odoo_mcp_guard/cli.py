@@ -20,7 +20,7 @@ from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.catalog import classify_definition
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.files import FileReadError, read_regular_file
-from odoo_mcp_guard.names import SERVER_NAME_RE, json_shown, shown
+from odoo_mcp_guard.names import json_shown, shown, valid_server_name
 from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
 from odoo_mcp_guard.store import (
     DB_FILENAME,
@@ -141,8 +141,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             raise UsageError("--upstream-url must be an http:// or https:// URL")
         if args.upstream_env:
             raise UsageError("--upstream-env goes with --upstream-command")
-    if args.server_name is not None and not SERVER_NAME_RE.fullmatch(args.server_name):
-        raise UsageError("--server-name must be 1 to 200 characters, none of them a control one")
+    if args.server_name is not None and not valid_server_name(args.server_name):
+        raise UsageError("--server-name must be 1 to 200 printable characters")
     try:
         config = UpstreamConfig(
             command=command,

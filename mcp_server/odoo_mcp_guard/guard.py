@@ -107,6 +107,15 @@ class GuardRefusal(Exception):
         self.structured = structured
 
 
+class CallRefused(Exception):
+    """Raised by a ``Served`` hook that refuses the call itself (e.g. a busy lease); the
+    guard audits it like any refusal."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
 class Served(Protocol):
     """What a front-end (``serve``, ``proxy``, a test's) tells the guard about its tools."""
 
@@ -134,7 +143,8 @@ class Served(Protocol):
         self, tool: str, arguments: dict[str, Any]
     ) -> AbstractAsyncContextManager[Sequence[str]]:
         """The rules of what the call would also do (a replacement of a connection is also a
-        removal), held until the call is done. May raise ``BACKEND_ERRORS``."""
+        removal), held until the call is done. May raise ``BACKEND_ERRORS`` or
+        ``CallRefused``."""
         ...
 
 
@@ -225,6 +235,8 @@ class Guard:
             if call.executing:
                 raise
             raise self._refuse(call, unavailable(str(exc))) from None
+        except CallRefused as refused:
+            raise self._refuse(call, refused.refusal) from None
 
     async def _judge_and_run(
         self,

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Any
 
 import icu as _icu  # ICU: the TR39 confusable skeleton, Unicode properties
 
-from odoo_mcp_guard.policy_core import arguments_hash
+from odoo_mcp_guard.policy_core import TOOL_NAME_RE, arguments_hash, valid_server_name
 from odoo_mcp_guard.policy_core import canonical_bytes as canonical_json
 
-__all__ = ["arguments_hash", "canonical_json"]  # the front-end's names for the shared core
-
-# The MCP tool-name alphabet. Matching is exact: no case folding, no Unicode
-# normalisation, no trimming, so a look-alike name can never reach a rule.
-TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
-# The name a front-end keeps its tool catalog under: 1 to 200 characters, no control ones.
-SERVER_NAME_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+# the front-end's names for the shared core (the MCP tool-name alphabet, matched exactly: no
+# case folding, no Unicode normalisation, no trimming; a catalog's server name)
+__all__ = ["TOOL_NAME_RE", "arguments_hash", "canonical_json", "valid_server_name"]
 
 
 def check_tool_name(name: object) -> str | None:

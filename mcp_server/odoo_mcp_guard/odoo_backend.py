@@ -382,10 +382,6 @@ class OdooStore(Store):
 
     # --- audit spool -------------------------------------------------------------------
 
-    def pending_audit(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM audit WHERE exported = 0").fetchone()[0]
-
     def flush_audit(self) -> int:
         """Send the spool to Odoo in order, in batches; returns how many were exported.
         Idempotent on each event's uuid, so a crash between send and mark loses nothing and

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from odoo_mcp_guard.policy_core import redact_text
 
-# Odoo's fault codes on /xmlrpc/2 (odoo/addons/base/controllers/rpc.py).
-FAULT_APPLICATION = 1
+# Odoo's fault codes on /xmlrpc/2 (odoo/addons/base/controllers/rpc.py); any other is
+# an application error.
 FAULT_USER_ERROR = 2
 FAULT_ACCESS_DENIED = 3
 FAULT_ACCESS_ERROR = 4

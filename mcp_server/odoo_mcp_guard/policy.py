@@ -1,76 +1,71 @@
-"""The policy document: its schema, loading with precise faults, and the per-tool decision.
+"""The policy document at the front-end's boundary: typed models, loading with precise faults,
+the per-tool decision, and the policy in force (a file re-read when it changes).
 
 The format is the published gateway one (``version``/``default``/``hide``/``rules``),
 extended with ``require_approval``, ``rate_limit``, ``reason`` and ``approval``, and with
 ``risk``: which risk classes (catalog.py) need approval when no exact-name rule names the tool.
+
+The rules themselves (bounds, validation, matching, the decision) are policy_core.py's, the
+module the Odoo add-on vendors: the models below are a typed view of a document the core has
+already accepted, so that both halves accept and decide exactly the same documents.
 """
 
 from __future__ import annotations
 
-import bisect
 import fnmatch
 import hashlib
-import json
 import logging
-import math
 import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from json.decoder import scanstring
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from odoo_mcp_guard import policy_core as core
 from odoo_mcp_guard.catalog import RISK_RANK, Classification, RiskClass
 from odoo_mcp_guard.files import FileReadError, read_regular_file
-from odoo_mcp_guard.names import SERVER_NAME_RE, canonical_json
+from odoo_mcp_guard.names import canonical_json
 
 log = logging.getLogger(__name__)
 
 Action = Literal["allow", "deny", "require_approval"]
-# A rule key or hide entry: a tool name, or a glob over tool names (``*`` and ``?``).
-ToolPattern = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-*?]{1,128}$")]
-ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,128}$")]
-# The name a front-end keeps its tools under (``serve``: odoo-mcp-guard; proxy: the upstream).
-ServerName = Annotated[str, StringConstraints(pattern=f"^{SERVER_NAME_RE.pattern}$")]
+ToolPattern = Annotated[str, StringConstraints(pattern=f"^{core.TOOL_PATTERN_RE.pattern}$")]
+ToolName = Annotated[str, StringConstraints(pattern=f"^{core.TOOL_NAME_RE.pattern}$")]
+Reason = Annotated[str, StringConstraints(max_length=core.MAX_REASON)]
 
-MAX_POLICY_BYTES = 1 << 20
-DEFAULT_EXPIRES_IN = 3600
+MAX_POLICY_BYTES = core.MAX_POLICY_BYTES
+DEFAULT_EXPIRES_IN = core.DEFAULT_EXPIRES_IN
+RateLimit = core.RateLimit  # what a Decision carries: (max, window)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class RateLimit(_Strict):
-    max: int = Field(ge=1, description="calls allowed per principal within the window")
-    window: float = Field(gt=0, le=86400 * 31, description="sliding window, in seconds")
+class RateLimitSettings(_Strict):
+    max: int = Field(ge=1, le=core.MAX_CALLS, description="calls allowed per principal")
+    window: float = Field(gt=0, le=core.MAX_SECONDS, description="sliding window, in seconds")
 
 
 class ApprovalSettings(_Strict):
-    expires_in: int = Field(ge=1, le=86400 * 31, description="seconds an approval stays valid")
+    expires_in: int = Field(
+        ge=1, le=core.MAX_SECONDS, description="seconds an approval stays valid"
+    )
 
 
 class Rule(_Strict):
     action: Action
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
-    rate_limit: RateLimit | None = None
+    reason: Reason | None = None
+    rate_limit: RateLimitSettings | None = None
     approval: ApprovalSettings | None = None
 
 
-DEFAULT_RISK_APPROVAL: tuple[RiskClass, ...] = ("destructive", "critical")
+DEFAULT_RISK_APPROVAL: tuple[RiskClass, ...] = core.DEFAULT_RISK_APPROVAL  # type: ignore[assignment]
 
 
 class RiskServer(_Strict):
@@ -80,33 +75,21 @@ class RiskServer(_Strict):
 class RiskOverride(_Strict):
     model_config = ConfigDict(populate_by_name=True)
 
-    server: ServerName
+    server: str
     tool: ToolName
     risk_class: RiskClass = Field(alias="class")
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Reason | None = None
 
 
 class RiskSettings(_Strict):
     require_approval: list[RiskClass] = Field(default_factory=lambda: list(DEFAULT_RISK_APPROVAL))
-    servers: dict[ServerName, RiskServer] = Field(default_factory=dict)
+    servers: dict[str, RiskServer] = Field(default_factory=dict)
     overrides: list[RiskOverride] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _one_override_per_tool(self) -> RiskSettings:
-        seen: set[tuple[str, str]] = set()
-        for index, override in enumerate(self.overrides):
-            key = (override.server, override.tool)
-            if key in seen:
-                raise PydanticCustomError(
-                    "duplicate_override",
-                    "overrides[{index}]: a second override for {tool} of {server}",
-                    {"index": index, "tool": override.tool, "server": override.server},
-                )
-            seen.add(key)
-        return self
 
 
 class PolicyDocument(_Strict):
+    """A typed view of a document ``policy_core.check_policy`` accepted (``document_of``)."""
+
     version: Literal["1"]
     default: Action = "deny"
     hide: list[ToolPattern] = Field(default_factory=list)
@@ -165,71 +148,46 @@ class Decision:
     action: Action
     hidden: bool
     reason: str | None
-    rate_limit: RateLimit | None
+    rate_limit: RateLimit | None  # (max, window)
     expires_in: int
     rule: str | None  # the rule key that matched; None means the document's default
     risk: Classification | None = None  # the class the decision was taken with, if any
 
 
-def _is_glob(pattern: str) -> bool:
-    return "*" in pattern or "?" in pattern
-
-
 class Policy:
-    """A loaded, compiled policy document. ``decide`` is pure and cached."""
+    """A loaded, compiled policy document. ``decide`` (policy_core's) is pure and cached."""
 
     _CACHE_LIMIT = 4096
 
     def __init__(self, document: PolicyDocument, source: str = "<built-in>"):
         self.document = document
         self.source = source
-        self.etag = hashlib.sha256(canonical_json(document.to_json_dict())).hexdigest()[:16]
-        rules = document.rules
-        self._exact = {key: rule for key, rule in rules.items() if not _is_glob(key)}
-        # The longest glob is the most specific; ties are broken by name to stay deterministic.
-        self._globs = sorted(
-            ((key, rule) for key, rule in rules.items() if _is_glob(key)),
-            key=lambda item: (-len(item[0]), item[0]),
-        )
-        self._hide_exact = {name for name in document.hide if not _is_glob(name)}
-        self._hide_globs = [name for name in document.hide if _is_glob(name)]
-        risk = document.risk or RiskSettings()
-        self._risk_approval = frozenset(risk.require_approval)
-        self._risk_servers = {
-            name: frozenset(settings.require_approval) for name, settings in risk.servers.items()
-        }
-        self._risk_overrides = {(o.server, o.tool): o for o in risk.overrides}
+        plain = document.to_json_dict()
+        self.etag = hashlib.sha256(canonical_json(plain)).hexdigest()[:16]
+        self._core = core.CompiledPolicy(plain)
         self._cache: dict[tuple[str, str | None, Classification | None], Decision] = {}
 
     def is_hidden(self, tool: str) -> bool:
-        return tool in self._hide_exact or any(
-            fnmatch.fnmatchcase(tool, pattern) for pattern in self._hide_globs
-        )
+        return self._core.is_hidden(tool)
 
     def rule_for(self, tool: str) -> tuple[str | None, Rule | None]:
-        rule = self._exact.get(tool)
-        if rule is not None:
-            return tool, rule
-        for key, glob_rule in self._globs:
-            if fnmatch.fnmatchcase(tool, key):
-                return key, glob_rule
-        return None, None
+        key, _rule = self._core.rule_for(tool)
+        return key, (self.document.rules[key] if key is not None else None)
 
     def risk_of(
         self, tool: str, server: str | None, classified: Classification | None
     ) -> Classification | None:
         """The class a tool is judged by: a Manager's override, else the front-end's own."""
-        override = self._risk_overrides.get((server, tool)) if server is not None else None
-        if override is None:
-            return classified
-        why = f": {override.reason}" if override.reason else ""
-        return Classification(risk_class=override.risk_class, reason=f"set by a Manager{why}")
+        risk_class, reason = self._core.risk_of(
+            tool, server, *(classified if classified else (None, None))
+        )
+        if risk_class is None:
+            return None
+        return Classification(risk_class=risk_class, reason=reason or "")  # type: ignore[arg-type]
 
     def approval_classes(self, server: str | None) -> frozenset[str]:
         """The risk classes that need approval on ``server`` when no exact rule names a tool."""
-        if server is None:
-            return self._risk_approval
-        return self._risk_servers.get(server, self._risk_approval)
+        return self._core.approval_classes(server)
 
     def decide(
         self, tool: str, server: str | None = None, risk: Classification | None = None
@@ -239,34 +197,20 @@ class Policy:
         decision = self._cache.get(key)
         if decision is not None:
             return decision
-        rule_key, rule = self.rule_for(tool)
-        if rule is None:
-            action, reason, rate_limit, expires_in = self.document.default, None, None, None
-        else:
-            action, reason, rate_limit = rule.action, rule.reason, rule.rate_limit
-            expires_in = rule.approval.expires_in if rule.approval else None
-        judged = self.risk_of(tool, server, risk)
-        # A glob or the default never lets a risky tool run unapproved: only an exact rule
-        # can (the stricter of the two wins: deny > require_approval > allow).
-        if (
-            judged is not None
-            and action == "allow"
-            and tool not in self._exact
-            and judged.risk_class in self.approval_classes(server)
-        ):
-            action = "require_approval"
-            reason = (
-                f"classified {judged.risk_class} ({judged.reason}); such tools need approval "
-                "unless a rule names them"
-            )
+        verdict = self._core.decide(tool, server, *(risk if risk else (None, None)))
+        judged = (
+            Classification(verdict.risk_class, verdict.risk_reason or "")  # type: ignore[arg-type]
+            if verdict.risk_class is not None
+            else None
+        )
         decision = Decision(
             tool,
-            action,
-            self.is_hidden(tool),
-            reason,
-            rate_limit,
-            expires_in or DEFAULT_EXPIRES_IN,
-            rule_key,
+            verdict.action,  # type: ignore[arg-type]
+            verdict.hidden,
+            verdict.reason,
+            verdict.rate_limit,
+            verdict.expires_in,
+            verdict.rule,
             judged,
         )
         if len(self._cache) >= self._CACHE_LIMIT:
@@ -280,10 +224,10 @@ class Policy:
         found: list[str] = []
         # A hide glob "prefix*" covers every rule glob that starts with that prefix.
         hide_prefixes = [
-            p[:-1] for p in self._hide_globs if p.endswith("*") and not _is_glob(p[:-1])
+            p[:-1] for p in self._core.hide_globs if p.endswith("*") and not core.is_glob(p[:-1])
         ]
         for key in self.document.rules:
-            if not _is_glob(key):
+            if not core.is_glob(key):
                 if self.is_hidden(key):
                     found.append(
                         f"rule {key!r} never applies: {key} is hidden (hide), and a hidden "
@@ -291,11 +235,11 @@ class Policy:
                     )
                 continue
             literal = re.split(r"[*?]", key, maxsplit=1)[0]
-            if key in self._hide_globs or any(literal.startswith(p) for p in hide_prefixes):
+            if key in self._core.hide_globs or any(literal.startswith(p) for p in hide_prefixes):
                 found.append(f"rule {key!r} never applies: every tool it matches is hidden (hide)")
                 continue
             matched = [name for name in known_tools if fnmatch.fnmatchcase(name, key)]
-            if matched and all(name in self._exact for name in matched):
+            if matched and all(name in self._core.exact for name in matched):
                 found.append(
                     f"rule {key!r} never applies to the guard's own tools: an exact rule wins "
                     f"for each one it matches ({', '.join(matched)})"
@@ -307,7 +251,7 @@ class Policy:
         doc = self.document
         lines = [f"policy {self.source} (etag {self.etag})", f"default: {doc.default}"]
         lines.append("hidden: " + (", ".join(doc.hide) if doc.hide else "(none)"))
-        for key in [*sorted(self._exact), *(key for key, _ in self._globs)]:
+        for key in [*sorted(self._core.exact), *(key for key, _ in self._core.globs)]:
             rule = doc.rules[key]
             parts = [f"rule {key}: {rule.action}"]
             if rule.rate_limit:
@@ -320,203 +264,39 @@ class Policy:
             lines.append(", ".join(parts))
         lines.append(
             "risky tools without an exact rule need approval: "
-            + (", ".join(sorted(self._risk_approval, key=RISK_RANK.__getitem__)) or "(none)")
+            + (", ".join(sorted(self._core.risk_approval, key=RISK_RANK.__getitem__)) or "(none)")
         )
-        for server, classes in sorted(self._risk_servers.items()):
+        for server, classes in sorted(self._core.risk_servers.items()):
             listed = ", ".join(sorted(classes, key=RISK_RANK.__getitem__)) or "(none)"
             lines.append(f"  on server {server}: {listed}")
-        for (server, tool), override in sorted(self._risk_overrides.items()):
-            why = f" ({override.reason})" if override.reason else ""
-            lines.append(f"class of {tool} on {server}: {override.risk_class}{why}")
+        for (server, tool), override in sorted(self._core.overrides.items()):
+            why = f" ({override['reason']})" if override.get("reason") else ""
+            lines.append(f"class of {tool} on {server}: {override['class']}{why}")
         return lines
 
 
-# --- loading, with the line of every fault ---------------------------------------------
-
-_WS = re.compile(r"[ \t\n\r]*")
-_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# --- loading, with the line of every fault (policy_core's rules) ----------------------------
 
 
-def _json_path(loc: tuple[Any, ...]) -> str:
-    out = "$"
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _IDENT.fullmatch(part):
-            out += f".{part}"
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=True)}]"
-    return out
-
-
-class _Locator:
-    """Walks JSON text that ``json.loads`` accepted, noting the line of every value and
-    refusing duplicate keys (a second ``"odoo_disconnect"`` must not silently win)."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.newlines = [i for i, ch in enumerate(text) if ch == "\n"]
-        self.lines: dict[tuple[Any, ...], int] = {}
-        self.duplicates: list[tuple[tuple[Any, ...], int]] = []
-        self._value(0, ())
-
-    def line(self, pos: int) -> int:
-        return bisect.bisect_left(self.newlines, pos) + 1
-
-    def _ws(self, pos: int) -> int:
-        return _WS.match(self.text, pos).end()
-
-    def _value(self, pos: int, path: tuple[Any, ...]) -> int:
-        text = self.text
-        pos = self._ws(pos)
-        self.lines.setdefault(path, self.line(pos))
-        char = text[pos]
-        if char == "{":
-            seen: set[str] = set()
-            pos = self._ws(pos + 1)
-            if text[pos] == "}":
-                return pos + 1
-            while True:
-                pos = self._ws(pos)
-                key_pos = pos
-                key, pos = scanstring(text, pos + 1)
-                if key in seen:
-                    self.duplicates.append(((*path, key), self.line(key_pos)))
-                seen.add(key)
-                pos = self._ws(pos) + 1  # the colon
-                pos = self._ws(self._value(pos, (*path, key)))
-                if text[pos] == ",":
-                    pos += 1
-                    continue
-                return pos + 1
-        if char == "[":
-            index = 0
-            pos = self._ws(pos + 1)
-            if text[pos] == "]":
-                return pos + 1
-            while True:
-                pos = self._ws(self._value(pos, (*path, index)))
-                index += 1
-                if text[pos] == ",":
-                    pos += 1
-                    continue
-                return pos + 1
-        if char == '"':
-            return scanstring(text, pos + 1)[1]
-        for literal in ("true", "false", "null", "NaN", "Infinity", "-Infinity"):
-            if text.startswith(literal, pos):
-                return pos + len(literal)
-        return _NUMBER.match(text, pos).end()  # type: ignore[union-attr]
-
-    def line_of(self, loc: tuple[Any, ...]) -> int:
-        # A missing field has no line of its own: report the object that lacks it.
-        while loc and loc not in self.lines:
-            loc = loc[:-1]
-        return self.lines.get(loc, 1)
-
-
-MAX_NUMBER_DIGITS = 30  # no setting needs more; Python refuses ints past 4300 digits anyway
-
-
-@dataclass(frozen=True, slots=True)
-class _BadNumber:
-    """A number JSON allows but a policy cannot hold; reported with its line and path."""
-
-    why: str
-
-    @staticmethod
-    def constant(name: str) -> _BadNumber:
-        return _BadNumber(f"{name} is not a number a policy can hold (JSON has no {name})")
-
-    @staticmethod
-    def integer(digits: str) -> int | _BadNumber:
-        if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
-            return _BadNumber(f"a number of {len(digits.lstrip('-'))} digits is too long")
-        return int(digits)
-
-    @staticmethod
-    def real(digits: str) -> float | _BadNumber:
-        value = float(digits)
-        if len(digits) > MAX_NUMBER_DIGITS * 3 or not math.isfinite(value):
-            return _BadNumber(f"{digits[:20]}{'…' if len(digits) > 20 else ''} is out of range")
-        return value
-
-
-def _bad_numbers(data: Any) -> Iterator[tuple[tuple[Any, ...], _BadNumber]]:
-    """Every ``_BadNumber`` in the parsed document, with its path (iteratively: no depth limit)."""
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, _BadNumber):
-            yield path, value
-        elif isinstance(value, dict):
-            stack.extend(((*path, key), item) for key, item in reversed(value.items()))
-        elif isinstance(value, list):
-            stack.extend(((*path, index), item) for index, item in reversed(list(enumerate(value))))
+def document_of(data: dict[str, Any], source: str = "<policy>") -> PolicyDocument:
+    """The typed view of a document the core accepted (a fault here is a bug: reported, too)."""
+    try:
+        return PolicyDocument.model_validate(data)
+    except ValidationError as exc:
+        faults = [
+            f"{core.json_path(tuple(p for p in e['loc'] if p != '[key]'))}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise PolicyError(source, faults) from None
 
 
 def load_policy_text(text: str, source: str = "<policy>") -> Policy:
     """Parse and validate a policy document; raise PolicyError naming each fault's line and path."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
-        raise PolicyError(
-            source, [f"line 1: $: the policy is larger than {MAX_POLICY_BYTES} bytes"]
-        )
     try:
-        data = json.loads(
-            text,
-            parse_constant=_BadNumber.constant,
-            parse_int=_BadNumber.integer,
-            parse_float=_BadNumber.real,
-        )
-        locator = _Locator(text)
-    except json.JSONDecodeError as exc:
-        raise PolicyError(
-            source, [f"line {exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"]
-        ) from None
-    except RecursionError:
-        raise PolicyError(source, ["line 1: $: the document is nested too deeply"]) from None
-    faults = [f"line {line}: {_json_path(loc)}: duplicate key" for loc, line in locator.duplicates]
-    bad_numbers = list(_bad_numbers(data))
-    if bad_numbers:
-        faults += [
-            f"line {locator.line_of(loc)}: {_json_path(loc)}: {bad.why}" for loc, bad in bad_numbers
-        ]
-        raise PolicyError(source, faults)
-    if not isinstance(data, dict):
-        faults.append(f"line 1: $: the policy must be a JSON object, not {type(data).__name__}")
-        raise PolicyError(source, faults)
-    try:
-        document = PolicyDocument.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            loc = tuple(part for part in error["loc"] if part != "[key]")
-            # Pydantic names the failing union member or type in the location; keep the JSON path.
-            loc = tuple(p for p in loc if not (isinstance(p, str) and p in _TYPE_TAGS))
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif "[key]" in error["loc"]:
-                message = "invalid tool name or glob (allowed: A-Z a-z 0-9 _ . - * ?, 1 to 128)"
-            faults.append(f"line {locator.line_of(loc)}: {_json_path(loc)}: {message}")
-    if faults:
-        raise PolicyError(source, faults)
-    return Policy(document, source)
-
-
-_TYPE_TAGS = frozenset(
-    {
-        "RateLimit",
-        "ApprovalSettings",
-        "Rule",
-        "RiskSettings",
-        "RiskServer",
-        "RiskOverride",
-        "str",
-        "int",
-        "float",
-    }
-)
+        data = core.load_policy_text(text)
+    except core.PolicyFault as exc:
+        raise PolicyError(source, exc.faults) from None
+    return Policy(document_of(data, source), source)
 
 
 def load_policy_file(path: Path) -> Policy:
@@ -626,7 +406,3 @@ class PolicySource:
                 log.error("%s; %s", error, kept)
             self.last_error = error
             return False
-
-
-def policy_source(path: Path | None) -> PolicySource:
-    return PolicySource(path)

@@ -23,11 +23,20 @@ needs one, audit) and its state is spent when it runs, so a replay is refused. T
 upstream within the one judged call. A 2025-era upstream's ``elicitation/create`` is passed
 to the 2025-era client whose call is in flight.
 
-Connection upserts: a tool the catalog recognises as an add-or-update of connections
-(``odoo_connect``: "Add/update an Odoo connection") replaces the connection when its alias
-exists, and a replacement is a removal: the call is then also governed by the
-``odoo_disconnect`` rule, as in ``serve``. The proxy asks the upstream's list tool
-(``odoo_connections``) first; when it cannot tell, the call is judged as a replacement.
+Connection changes: a tool the catalog recognises as adding, replacing or activating a
+connection (``odoo_connect``: "Add/update an Odoo connection", ``user_connection_add``,
+``identify``, ``user_connection_activate``) replaces a connection unless it provably adds a
+new one, and a replacement is a removal: the call is then also governed by the
+``odoo_disconnect`` rule, as in ``serve``. Only an upsert whose connections the proxy can
+list (the known pair ``odoo_connect``/``odoo_connections``) may be judged new: when the alias
+is absent from that list, and the upstream keeps several connections (it offers their
+removal tool; without it, as odoo-claude-mcp with ``SINGLE_CONNECTION=1``, any upsert while
+a connection exists replaces it). The check and the forward hold a lease on the upstream's
+connections in the shared store (leases.py), so that two replicas cannot both judge one
+alias new; a replica that cannot get it refuses the call.
+
+Upstream results (content, structured content, error results and errors) pass the one
+redaction rule (``policy_core.redact``) before the client or the audit sees them.
 
 Upstream crash or disconnect: the calls in flight get a clear error (their effect upstream is
 unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
@@ -62,11 +71,10 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.catalog import (
+    changes_connection,
     classify_tool,
     definition_hash,
     definition_of,
-    is_connection_upsert,
-    name_words,
 )
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
@@ -74,9 +82,11 @@ from odoo_mcp_guard.frontend import (
     ToolFailure,
     arguments_size_problem,
 )
-from odoo_mcp_guard.guard import Continuation, Guard, Refusal
+from odoo_mcp_guard.guard import CallRefused, Continuation, Guard, GuardRefusal, Refusal
+from odoo_mcp_guard.leases import Leases
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
+from odoo_mcp_guard.policy_core import redact, redact_text
 from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.store import PinnedTool, Store
 
@@ -91,10 +101,25 @@ _STATE_KIND = "odoo-mcp-guard/continuation"
 # Removing a connection is governed by this rule, whichever tool would do it (invariant 11).
 REMOVAL_RULE = "odoo_disconnect"
 _CONNECTION_KEYS = ("alias", "connection", "name")  # the argument naming the connection
+# The upserts whose connections the proxy can list: upsert -> (its list tool, its removal
+# tool). Any other tool that changes connections is judged a replacement.
+_CONNECTION_LISTS = {"odoo_connect": ("odoo_connections", "odoo_disconnect")}
+# The lease on an upstream's connections outlives the longest call it covers.
+LEASE_SECONDS = CALL_TIMEOUT_SECONDS + CONNECT_WAIT_SECONDS + 60
+LEASE_BUSY = (
+    "Refused: another call (possibly on another replica of this proxy) is changing this "
+    "upstream's connections right now, or its outcome is still unknown; nothing was sent "
+    "upstream. Try again in a moment."
+)
 
 
 class UpstreamFailure(ToolFailure):
-    """The upstream could not answer the call; the message is safe to show."""
+    """The upstream could not answer the call; the message is safe to show. ``in_doubt``:
+    the call may have reached the upstream and acted (connection lost, timeout)."""
+
+    def __init__(self, message: str, *, in_doubt: bool = False):
+        super().__init__(redact_text(message))
+        self.in_doubt = in_doubt
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -313,9 +338,11 @@ class ProxyServer(Frontend):
         self._current: dict[str, types.Tool] = {}  # the upstream's definitions as served now
         self._validators: dict[str, Any] = {}  # compiled input schemas, by tool
         self._upserts: dict[str, bool] = {}  # whether a tool adds-or-updates connections
-        # Connection upserts run one at a time: between "does the alias exist?" and the
-        # upstream's write, no other upsert through this proxy can create it.
+        # Connection changes run one at a time: between "does the alias exist?" and the
+        # upstream's write, no other change through this proxy can create it (the lease in
+        # the shared store does the same across replicas).
         self._upsert_lock = anyio.Lock()
+        self._leases: Leases | None = None
         self._legacy_calls: dict[int, ServerRequestContext[Any, Any]] = {}
 
     # -- tools/list ------------------------------------------------------------------------
@@ -405,18 +432,35 @@ class ProxyServer(Frontend):
     async def also_governed_by(
         self, tool: str, arguments: dict[str, Any]
     ) -> AsyncIterator[Sequence[str]]:
-        """An add-or-update of a connection that exists is a removal as well (invariant 11):
-        governed by ``odoo_disconnect`` too; judged as one when the proxy cannot tell."""
-        if not self._is_connection_upsert(tool):
+        """A change of a connection that exists is a removal as well (invariant 11): governed
+        by ``odoo_disconnect`` too; judged as one when the proxy cannot tell. Such calls run
+        one at a time, under a lease on the upstream's connections shared by the replicas;
+        one whose outcome upstream is unknown keeps the lease until it expires."""
+        if not self._changes_connection(tool):
             yield ()
             return
         async with self._upsert_lock:
-            exists = await self._connection_exists(tool, arguments)
-            if exists is None:
-                log.warning(
-                    "cannot tell whether %s would replace a connection: judged as one", tool
-                )
-            yield (REMOVAL_RULE,) if exists is not False else ()
+            key = f"connections:{self.server_id}"
+            holder = await self._acquire_lease(key)
+            if holder is None:
+                raise CallRefused(Refusal("unavailable", LEASE_BUSY, {"status": "busy"}))
+            in_doubt = True  # until the upstream's answer (or no call at all) is known
+            try:
+                exists = await self._connection_exists(tool, arguments)
+                if exists is None:
+                    log.warning("%s may replace a connection: judged as a replacement", tool)
+                try:
+                    yield (REMOVAL_RULE,) if exists is not False else ()
+                except UpstreamFailure as failure:
+                    in_doubt = failure.in_doubt
+                    raise
+                except GuardRefusal:  # nothing was sent
+                    in_doubt = False
+                    raise
+                in_doubt = False
+            finally:
+                if not in_doubt:  # else the lease stays until it expires
+                    await self._release_lease(key, holder)
 
     def argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
         problem = arguments_size_problem(name, arguments)
@@ -474,30 +518,52 @@ class ProxyServer(Frontend):
 
     # -- connection upserts (DESIGN invariant 11) ----------------------------------------------
 
-    def _is_connection_upsert(self, name: str) -> bool:
+    def _changes_connection(self, name: str) -> bool:
+        """Whether a tool adds, replaces or activates a connection (not a mere read)."""
         found = self._upserts.get(name)
         if found is None:
             tool = self.tools.get(name)
-            found = tool is not None and is_connection_upsert(definition_of(tool))
+            found = (
+                tool is not None
+                and classify_tool(tool).risk_class != "read"
+                and changes_connection(definition_of(tool))
+            )
             self._upserts[name] = found
         return found
 
     def _connection_lister(self, upsert: str) -> str | None:
-        """The upstream's read tool listing its connections (``odoo_connections``)."""
-        candidates = [
-            name
-            for name, tool in self.tools.items()
-            if name_words(name)[-1:] == ["connections"]
-            and name not in self.changed
-            and classify_tool(tool).risk_class == "read"
-        ]
-        prefix = name_words(upsert)[:1]
-        same = [name for name in candidates if name_words(name)[:1] == prefix]
-        return (same or candidates or [None])[0]
+        """The read tool listing the connections ``upsert`` writes (``odoo_connections``)."""
+        lister = _CONNECTION_LISTS.get(upsert, (None, None))[0]
+        tool = self.tools.get(lister) if lister else None
+        if tool is None or lister in self.changed or classify_tool(tool).risk_class != "read":
+            return None
+        return lister
+
+    def _single_connection(self, upsert: str) -> bool:
+        """An upstream that lists its connections but offers no tool to remove one keeps a
+        single connection (odoo-claude-mcp with SINGLE_CONNECTION=1): an upsert replaces it."""
+        return _CONNECTION_LISTS[upsert][1] not in self._current
+
+    async def _acquire_lease(self, key: str) -> str | None:
+        engine = getattr(self.store, "engine", None)
+        if engine is None:  # a store without an engine of its own: this process only
+            return "local"
+        if self._leases is None:
+            self._leases = await anyio.to_thread.run_sync(Leases, engine)
+        return await anyio.to_thread.run_sync(
+            self._leases.acquire, key, self.guard.clock(), LEASE_SECONDS
+        )
+
+    async def _release_lease(self, key: str, holder: str) -> None:
+        if self._leases is not None:
+            await anyio.to_thread.run_sync(self._leases.release, key, holder)
 
     async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
         """Whether the connection an upsert would write exists upstream; None when the proxy
-        cannot tell (no list tool, no key, an error, an answer it cannot read)."""
+        cannot tell (no list tool for it, no key, an error, an answer it cannot read)."""
+        lister = self._connection_lister(upsert)
+        if lister is None:
+            return None
         properties = self.tools[upsert].input_schema.get("properties")
         if not isinstance(properties, dict):
             return None
@@ -506,8 +572,7 @@ class ProxyServer(Frontend):
             return None
         spec = properties[key]
         alias = arguments.get(key, spec.get("default") if isinstance(spec, dict) else None)
-        lister = self._connection_lister(upsert)
-        if not isinstance(alias, str) or lister is None:
+        if not isinstance(alias, str):
             return None
         try:
             result = await self._send(lister, {}, None, None)
@@ -531,6 +596,8 @@ class ProxyServer(Frontend):
             aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
         if not all(isinstance(a, str) for a in aliases):
             return None
+        if self._single_connection(upsert):
+            return bool(aliases)
         return alias in aliases
 
     async def _still_changed(self, name: str) -> bool:
@@ -606,7 +673,7 @@ class ProxyServer(Frontend):
                     )
                 answers = await self._ask_legacy_client(ctx, result.input_requests or {})
                 result = await self._send(name, arguments, answers, result.request_state)
-            return result
+            return _redacted(result)
         finally:
             if not modern_client:
                 self._legacy_calls.pop(id(ctx), None)
@@ -635,14 +702,17 @@ class ProxyServer(Frontend):
         except MCPError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
                 self.upstream.mark_broken()
-                raise UpstreamFailure(_lost_message()) from None
-            raise UpstreamFailure(f"The upstream server answered with an error: {exc}") from None
+                raise UpstreamFailure(_lost_message(), in_doubt=True) from None
+            raise UpstreamFailure(
+                f"The upstream server answered with an error: {exc}",
+                in_doubt=exc.error.code == types.REQUEST_TIMEOUT,
+            ) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
             self.upstream.mark_broken()
-            raise UpstreamFailure(_lost_message()) from None
+            raise UpstreamFailure(_lost_message(), in_doubt=True) from None
         except httpx2.HTTPError as exc:
             self.upstream.mark_broken()
-            raise UpstreamFailure(_lost_message(str(exc))) from None
+            raise UpstreamFailure(_lost_message(str(exc)), in_doubt=True) from None
         except RuntimeError as exc:  # the SDK's check of a result against its output schema
             raise UpstreamFailure(f"The upstream's answer was refused: {exc}"[:500]) from None
 
@@ -712,6 +782,21 @@ class ProxyServer(Frontend):
 
     async def run_upstream(self) -> None:
         await self.upstream.run()
+
+
+def _redacted(result: types.CallToolResult) -> types.CallToolResult:
+    """The upstream's result with every secret replaced (DESIGN invariants 7 and 13): text
+    content and structured content through the one redaction rule."""
+    content = [
+        block.model_copy(update={"text": redact(block.text)})
+        if isinstance(block, types.TextContent)
+        else block
+        for block in result.content
+    ]
+    update: dict[str, Any] = {"content": content}
+    if result.structured_content is not None:
+        update["structured_content"] = redact(result.structured_content)
+    return result.model_copy(update=update)
 
 
 def _lost_message(detail: str = "") -> str:

@@ -33,7 +33,6 @@ from odoo_mcp_guard.catalog import classify_tool, definition_of
 from odoo_mcp_guard.data_tools import DATA_TOOLS, DataToolError, DataTools
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
-    MAX_ARGUMENTS_BYTES,  # noqa: F401  (re-exported: part of this module's surface)
     Frontend,
     ToolFailure,
     arguments_size_problem,

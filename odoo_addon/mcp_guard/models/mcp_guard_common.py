@@ -7,41 +7,49 @@ an RPC client, so a client can never switch them on.
 
 import contextlib
 import contextvars
-import re
 
-# the rules shared byte for byte with the front-end (policy_core.py, ``make sync-core``)
-from .policy_core import arguments_hash, canonical_json, redact, redact_text  # noqa: F401  pylint: disable=unused-import
+# The policy's rules, names and constants are the front-end's, vendored byte for byte
+# (policy_core.py, ``make sync-core``): one definition for both halves.
+from .policy_core import (  # noqa: F401  pylint: disable=unused-import
+    ACTIONS,
+    DEFAULT_EXPIRES_IN,
+    DEFAULT_RISK_APPROVAL,
+    MAX_SECONDS,
+    RISK_CLASSES,
+    STRICTNESS,
+    TOOL_NAME_RE,
+    CompiledPolicy,
+    PolicyFault,
+    arguments_hash,
+    canonical_json,
+    check_policy,
+    is_glob,
+    json_path,
+    override_faults,
+    parse_json_text,
+    redact,
+    redact_text,
+    rule_faults,
+    valid_server_name,
+)
+from .policy_core import TOOL_PATTERN_RE as RULE_NAME_RE  # noqa: F401  pylint: disable=unused-import
 
-# exact, ASCII-only names (fullmatch: "$" would let a trailing newline through)
-TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
-RULE_NAME_RE = re.compile(r"[A-Za-z0-9_.\-*?]{1,128}", re.ASCII)
-ACTIONS = ("allow", "deny", "require_approval")
 ACTION_SELECTION = [
     ("allow", "Allow"),
     ("deny", "Deny"),
     ("require_approval", "Require approval"),
 ]
-DEFAULT_EXPIRES_IN = 3600
-# risk classes of the tool catalog, lowest to highest (DESIGN.md, "Policy document")
-RISK_CLASSES = ("read", "write", "destructive", "critical")
 RISK_SELECTION = [
     ("read", "Read-only"),
     ("write", "Write"),
     ("destructive", "Destructive"),
     ("critical", "Critical"),
 ]
-DEFAULT_RISK_APPROVAL = ("destructive", "critical")
-SERVER_NAME_MAX = 200
 
 # ids of mcp.connection records that consume() is currently allowed to remove
 _CONNECTION_REMOVAL = contextvars.ContextVar("mcp_guard_connection_removal", default=frozenset())
 # set while the add-on itself writes protected fields (states, decisions)
 _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=False)
-
-
-def valid_server_name(name):
-    """A catalog server name: 1 to 200 printable characters."""
-    return isinstance(name, str) and 0 < len(name) <= SERVER_NAME_MAX and name.isprintable()
 
 
 def sort_classes(classes):

@@ -1,17 +1,19 @@
-import fnmatch
 import json
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .compat import Constraint
 from .mcp_guard_common import (
     RISK_CLASSES,
     RISK_SELECTION,
+    STRICTNESS,
     TOOL_NAME_RE,
     arguments_hash,
     internal_write,
     is_internal_write,
+    json_path,
+    override_faults,
     valid_server_name,
 )
 
@@ -26,9 +28,6 @@ PROTECTED_FIELDS = {
     "last_seen", "served", "reported_risk", "risk_reason", "risk_class", "accepted_by", "accepted_at",
 }
 OVERRIDE_FIELDS = {"risk_override", "risk_override_reason"}
-# deny > require_approval > allow
-STRICTNESS = {"allow": 0, "require_approval": 1, "deny": 2}
-_GLOB_CHARS = set("*?")
 
 
 def _pretty(value):
@@ -118,42 +117,42 @@ class McpTool(models.Model):
     # The rule in force
     # ------------------------------------------------------------------
     def _decisions(self):
-        """{tool id: (decision, text)}; decision is allow/deny/require_approval/hidden."""
-        Rule = self.env["mcp.tool.rule"].sudo()
-        rules = Rule.search([])  # pylint: disable=no-search-all
-        exact = {rule.name: rule for rule in rules if not _GLOB_CHARS & set(rule.name)}
-        globs = rules.filtered(lambda r: r.action and _GLOB_CHARS & set(r.name)).sorted(
-            lambda r: (-len(r.name), r.name)
-        )
-        default = Rule._get_default_action()
-        global_classes = self.env["mcp.tool.server"]._get_global_require_approval()
+        """{tool id: (decision, text)}; decision is allow/deny/require_approval/hidden.
+
+        The decision is the front-end's (policy_core over the exported policy document)."""
+        policy = self.env["mcp.tool.rule"]._compiled_policy()
         labels = {"allow": self.env._("allow"), "deny": self.env._("deny"),
                   "require_approval": self.env._("require approval")}
         result = {}
         for tool in self:
-            rule = exact.get(tool.name)
-            if rule and rule.hidden:
+            name, server = tool.name or "", tool.server or None
+            verdict = policy.decide(name, server, tool.sudo().reported_risk or None)
+            if verdict.hidden:
                 result[tool.id] = ("hidden", self.env._("hidden (exact rule)"))
-                continue
-            if rule and rule.action:
-                result[tool.id] = (rule.action, self.env._("%s (exact rule)", labels[rule.action]))
-                continue
-            glob = next((g for g in globs if fnmatch.fnmatchcase(tool.name or "", g.name)), None)
-            base = glob.action if glob else default
-            classes = (
-                tool.server_id.sudo()._require_approval_classes(global_classes) if tool.server_id else global_classes
-            )
-            if tool.risk_class and tool.risk_class in classes:
-                decision = max(base, "require_approval", key=STRICTNESS.get)
-                text = self.env._(
-                    "%(decision)s (%(cls)s, no exact rule)", decision=labels[decision], cls=tool.risk_class
-                )
+            elif verdict.rule == name:
+                result[tool.id] = (verdict.action, self.env._("%s (exact rule)", labels[verdict.action]))
+            elif verdict.risk_class and verdict.risk_class in policy.approval_classes(server):
+                result[tool.id] = (verdict.action, self.env._(
+                    "%(decision)s (%(cls)s, no exact rule)", decision=labels[verdict.action], cls=verdict.risk_class
+                ))
             else:
-                decision = base
-                source = self.env._("glob %s", glob.name) if glob else self.env._("default")
-                text = "%s (%s)" % (labels[decision], source)
-            result[tool.id] = (decision, text)
+                source = self.env._("glob %s", verdict.rule) if verdict.rule else self.env._("default")
+                result[tool.id] = (verdict.action, "%s (%s)" % (labels[verdict.action], source))
         return result
+
+    @api.constrains("risk_override", "risk_override_reason")
+    def _check_override(self):
+        # the bounds the front-end loads the policy's risk.overrides with
+        for tool in self.sudo().filtered("risk_override"):
+            entry = {"server": tool.server, "tool": tool.name, "class": tool.risk_override}
+            if tool.risk_override_reason:
+                entry["reason"] = tool.risk_override_reason
+            faults = override_faults(entry, ("risk", "overrides"))
+            if faults:
+                loc, message = faults[0]
+                raise ValidationError(self.env._(
+                    "Invalid class override at %(path)s: %(msg)s", path=json_path(loc), msg=message
+                ))
 
     def _compute_rule_in_force(self):
         decisions = self._decisions()

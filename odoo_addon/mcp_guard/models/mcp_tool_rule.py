@@ -1,6 +1,4 @@
-import fnmatch
 import hashlib
-import json
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -10,17 +8,20 @@ from .mcp_guard_common import (
     ACTION_SELECTION,
     ACTIONS,
     DEFAULT_RISK_APPROVAL,
-    RISK_CLASSES,
     RULE_NAME_RE,
-    TOOL_NAME_RE,
+    CompiledPolicy,
+    PolicyFault,
     canonical_json,
+    check_policy,
     internal_write,
-    valid_server_name,
+    is_glob,
+    json_path,
+    parse_json_text,
+    rule_faults,
 )
 from .mcp_tool import CATALOG_REVISION_PARAM
 
 DEFAULT_ACTION_PARAM = "mcp_guard.default_action"
-_GLOB_CHARS = set("*?")
 
 
 class McpToolRule(models.Model):
@@ -59,7 +60,7 @@ class McpToolRule(models.Model):
     _name_unique = Constraint("UNIQUE (name)", "There is already a rule for this tool.")
 
     @api.constrains(
-        "name", "action", "hidden", "rate_limit_max", "rate_limit_window", "approval_expires_in"
+        "name", "action", "hidden", "reason", "rate_limit_max", "rate_limit_window", "approval_expires_in"
     )
     def _check_rule(self):
         for rule in self:
@@ -67,7 +68,7 @@ class McpToolRule(models.Model):
                 raise ValidationError(self.env._("Invalid tool name or glob: %s", rule.name))
             if not rule.action and not rule.hidden:
                 raise ValidationError(self.env._("Rule %s needs an action or must hide the tool.", rule.name))
-            if rule.hidden and (_GLOB_CHARS & set(rule.name)):
+            if rule.hidden and is_glob(rule.name):
                 raise ValidationError(self.env._("Only exact tool names can be hidden, not %s.", rule.name))
             if bool(rule.rate_limit_max) != bool(rule.rate_limit_window):
                 raise ValidationError(self.env._("A rate limit needs both a number of calls and a window."))
@@ -77,6 +78,12 @@ class McpToolRule(models.Model):
                 raise ValidationError(self.env._("An approval expiry only applies to rules requiring approval."))
             if not rule.action and (rule.reason or rule.rate_limit_max or rule.approval_expires_in):
                 raise ValidationError(self.env._("A hide-only rule cannot carry a reason, rate limit or expiry."))
+            # the bounds the front-end loads the document with: an edit outside them is refused
+            # here, never later by a front-end that then keeps a stale policy
+            faults = rule_faults(rule.name, rule._rule_entry(), ("rules", rule.name)) if rule.action else []
+            if faults:
+                loc, message = faults[0]
+                raise ValidationError(self.env._("Invalid rule at %(path)s: %(msg)s", path=json_path(loc), msg=message))
 
     # ------------------------------------------------------------------
     # Policy document (RPC contract)
@@ -139,133 +146,70 @@ class McpToolRule(models.Model):
         return {"etag": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "policy": policy}
 
     @api.model
+    def _policy_error(self, faults):
+        return UserError(self.env._("Invalid policy: %s", "; ".join(faults)))
+
+    @api.model
     def _parse_policy(self, document):
-        """Validate a policy document; raise UserError naming the path of the fault."""
-        if isinstance(document, str):
-            try:
-                document = json.loads(document)
-            except ValueError as exc:
-                raise UserError(self.env._("The policy is not valid JSON: %s", exc)) from exc
-        if isinstance(document, dict) and set(document) == {"etag", "policy"}:
-            document = document["policy"]
-
-        def fail(path, msg):
-            raise UserError(self.env._("Invalid policy at %(path)s: %(msg)s", path=path, msg=msg))
-
-        def check_int(path, value, minimum):
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                fail(path, self.env._("must be an integer >= %s", minimum))
-
-        def check_keys(path, obj, allowed):
-            if not isinstance(obj, dict):
-                fail(path, self.env._("must be an object"))
-            unknown = sorted(set(obj) - set(allowed))
-            if unknown:
-                fail(path, self.env._("unknown key %s", unknown[0]))
-
-        check_keys("$", document, ("version", "default", "hide", "rules", "risk"))
-        if document.get("version") != "1":
-            fail("$.version", self.env._('must be "1"'))
-        default = document.get("default", "deny")
-        if default not in ACTIONS:
-            fail("$.default", self.env._("must be one of %s", ", ".join(ACTIONS)))
+        """Validate a policy document (the front-end's rules, policy_core) and what Odoo can
+        store of it; raise UserError naming the path of each fault."""
+        try:
+            if isinstance(document, str):
+                document = parse_json_text(document)
+            if isinstance(document, dict) and set(document) == {"etag", "policy"}:
+                document = document["policy"]
+            check_policy(document)
+        except PolicyFault as exc:
+            raise self._policy_error(exc.faults) from None
+        faults = []
         hide = document.get("hide", [])
-        if not isinstance(hide, list):
-            fail("$.hide", self.env._("must be a list"))
-        for idx, name in enumerate(hide):
-            if not isinstance(name, str) or not TOOL_NAME_RE.fullmatch(name):
-                fail("$.hide[%d]" % idx, self.env._("not a valid tool name"))
-        rules = document.get("rules", {})
-        check_keys("$.rules", rules, rules.keys() if isinstance(rules, dict) else ())
+        faults += [
+            "%s: %s" % (json_path(("hide", idx)), self.env._("only exact tool names can be hidden in Odoo"))
+            for idx, name in enumerate(hide) if is_glob(name)
+        ]
         parsed = {}
-        for name, entry in rules.items():
-            path = "$.rules.%s" % name
-            if not RULE_NAME_RE.fullmatch(name):
-                fail(path, self.env._("not a valid tool name or glob"))
-            check_keys(path, entry, ("action", "reason", "rate_limit", "approval"))
-            if entry.get("action") not in ACTIONS:
-                fail(path + ".action", self.env._("must be one of %s", ", ".join(ACTIONS)))
-            vals = {"name": name, "action": entry["action"]}
-            if "reason" in entry:
-                if not isinstance(entry["reason"], str):
-                    fail(path + ".reason", self.env._("must be a string"))
-                vals["reason"] = entry["reason"]
-            if "rate_limit" in entry:
-                check_keys(path + ".rate_limit", entry["rate_limit"], ("max", "window"))
-                for key in ("max", "window"):
-                    check_int("%s.rate_limit.%s" % (path, key), entry["rate_limit"].get(key), 1)
-                vals["rate_limit_max"] = entry["rate_limit"]["max"]
-                vals["rate_limit_window"] = entry["rate_limit"]["window"]
-            if "approval" in entry:
-                check_keys(path + ".approval", entry["approval"], ("expires_in",))
-                check_int(path + ".approval.expires_in", entry["approval"].get("expires_in"), 1)
-                if entry["action"] != "require_approval":
-                    fail(path + ".approval", self.env._("only valid with require_approval"))
+        for name, entry in document.get("rules", {}).items():
+            vals = {"name": name, "action": entry["action"], "reason": entry.get("reason") or False}
+            if entry.get("rate_limit"):
+                window = entry["rate_limit"]["window"]
+                if window != int(window):
+                    faults.append("%s: %s" % (
+                        json_path(("rules", name, "rate_limit", "window")),
+                        self.env._("Odoo stores a window in whole seconds"),
+                    ))
+                vals.update(rate_limit_max=entry["rate_limit"]["max"], rate_limit_window=int(window))
+            if entry.get("approval"):
                 vals["approval_expires_in"] = entry["approval"]["expires_in"]
             parsed[name] = vals
         for name in hide:
             parsed.setdefault(name, {"name": name})["hidden"] = True
-        risk = self._parse_risk(document.get("risk", {}), fail, check_keys)
-        return default, list(parsed.values()), risk
+        risk = self._parse_risk(document.get("risk") or {}, faults)
+        if faults:
+            raise self._policy_error(faults)
+        return document.get("default", "deny"), list(parsed.values()), risk
 
     @api.model
-    def _parse_risk(self, risk, fail, check_keys):
-        """Validate the ``risk`` key; returns ``{"require_approval", "servers", "overrides"}``
-        with ``servers`` as {name: risk_approval setting} and ``overrides`` as
-        {(server, tool): (class, reason)}. Overrides must name tools already in the catalog."""
+    def _parse_risk(self, risk, faults):
+        """What Odoo stores of a valid ``risk`` key: ``{"require_approval", "servers",
+        "overrides"}`` with ``servers`` as {name: risk_approval setting} and ``overrides`` as
+        {(server, tool): (class, reason)}. A server takes one of the settings Odoo offers, and
+        overrides must name tools already in the catalog (faults appended to ``faults``)."""
         Server = self.env["mcp.tool.server"]
-        check_keys("$.risk", risk, ("require_approval", "servers", "overrides"))
-
-        def check_classes(path, value):
-            if not isinstance(value, list):
-                fail(path, self.env._("must be a list"))
-            for idx, cls in enumerate(value):
-                if cls not in RISK_CLASSES:
-                    fail("%s[%d]" % (path, idx), self.env._("must be one of %s", ", ".join(RISK_CLASSES)))
-            if len(set(value)) != len(value):
-                fail(path, self.env._("lists a class twice"))
-            return value
-
         parsed = {
-            "require_approval": check_classes("$.risk.require_approval", risk["require_approval"])
-            if "require_approval" in risk else list(DEFAULT_RISK_APPROVAL),
+            "require_approval": list(risk.get("require_approval", DEFAULT_RISK_APPROVAL)),
             "servers": {},
             "overrides": {},
         }
-        servers = risk.get("servers", {})
-        check_keys("$.risk.servers", servers, servers.keys() if isinstance(servers, dict) else ())
-        for name, entry in servers.items():
-            path = "$.risk.servers.%s" % name
-            if not valid_server_name(name):
-                fail(path, self.env._("a server name is 1 to 200 printable characters"))
-            check_keys(path, entry, ("require_approval",))
-            if "require_approval" not in entry:
-                fail(path + ".require_approval", self.env._("is required"))
-            classes = check_classes(path + ".require_approval", entry["require_approval"])
-            setting = Server._setting_for_classes(classes)
+        for name, entry in risk.get("servers", {}).items():
+            setting = Server._setting_for_classes(entry["require_approval"])
             if setting is None:
-                fail(path + ".require_approval", self.env._(
+                faults.append("%s: %s" % (json_path(("risk", "servers", name, "require_approval")), self.env._(
                     "a server takes one of: [destructive, critical], [critical], "
                     "[write, destructive, critical] or []"
-                ))
+                )))
             parsed["servers"][name] = setting
-        overrides = risk.get("overrides", [])
-        if not isinstance(overrides, list):
-            fail("$.risk.overrides", self.env._("must be a list"))
-        for idx, entry in enumerate(overrides):
-            path = "$.risk.overrides[%d]" % idx
-            check_keys(path, entry, ("server", "tool", "class", "reason"))
-            if not valid_server_name(entry.get("server")):
-                fail(path + ".server", self.env._("a server name is 1 to 200 printable characters"))
-            if not isinstance(entry.get("tool"), str) or not TOOL_NAME_RE.fullmatch(entry["tool"]):
-                fail(path + ".tool", self.env._("not a valid tool name"))
-            if entry.get("class") not in RISK_CLASSES:
-                fail(path + ".class", self.env._("must be one of %s", ", ".join(RISK_CLASSES)))
-            if "reason" in entry and not isinstance(entry["reason"], str):
-                fail(path + ".reason", self.env._("must be a string"))
+        for entry in risk.get("overrides", []):
             key = (entry["server"], entry["tool"])
-            if key in parsed["overrides"]:
-                fail(path, self.env._("a second override of the same tool"))
             parsed["overrides"][key] = (entry["class"], entry.get("reason") or False)
         if parsed["overrides"]:
             tools = self.env["mcp.tool"].sudo().search(
@@ -274,10 +218,10 @@ class McpToolRule(models.Model):
             known = {(tool.server, tool.name) for tool in tools}
             for idx, key in enumerate(parsed["overrides"]):
                 if key not in known:
-                    fail("$.risk.overrides[%d]" % idx, self.env._(
+                    faults.append("%s: %s" % (json_path(("risk", "overrides", idx)), self.env._(
                         "tool %(tool)s of server %(server)s is not in the catalog (its server must report "
                         "it first)", tool=key[1], server=key[0],
-                    ))
+                    )))
         return parsed
 
     @api.model
@@ -331,13 +275,25 @@ class McpToolRule(models.Model):
         return self.get_policy_document()
 
     @api.model
+    def _compiled_policy(self):
+        """The policy in force, ready to decide with the front-end's rules (policy_core)."""
+        return CompiledPolicy(self._build_policy())
+
+    @api.model
     def _match(self, tool):
         """The rule deciding ``tool``: the exact name wins, then the longest glob."""
-        rules = self.sudo().search([("action", "!=", False)])
-        exact = rules.filtered(lambda r: r.name == tool)
-        if exact:
-            return exact[0]
-        globs = rules.filtered(
-            lambda r: _GLOB_CHARS & set(r.name) and fnmatch.fnmatchcase(tool, r.name)
-        )
-        return globs.sorted(lambda r: (-len(r.name), r.name))[:1]
+        key, _rule = self._compiled_policy().rule_for(tool)
+        return self.sudo().search([("name", "=", key), ("action", "!=", False)], limit=1) if key else self.browse()
+
+    @api.model
+    def _decide(self, tool, server=None, risk_class=None):
+        """The decision the front-end takes for ``tool`` (of ``server``, reported ``risk_class``)
+        under the policy in force: ``{"action", "hidden", "rule", "expires_in", "rate_limit"}``."""
+        verdict = self._compiled_policy().decide(tool, server, risk_class, risk_class and "reported")
+        return {
+            "action": verdict.action,
+            "hidden": verdict.hidden,
+            "rule": verdict.rule,
+            "expires_in": verdict.expires_in,
+            "rate_limit": list(verdict.rate_limit) if verdict.rate_limit else None,
+        }

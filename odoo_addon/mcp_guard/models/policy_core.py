@@ -1,8 +1,14 @@
-"""The rules both halves must apply identically: the arguments hash and secret redaction.
+"""The rules both halves must apply identically: the policy document (its bounds, its
+validation with the JSON path and line of every fault, matching and the decision), tool and
+server names, the arguments hash and secret redaction.
 
 This file is vendored byte for byte into the Odoo add-on (``make sync-core`` copies it; a
 test fails when the copies differ), so it imports the standard library only.
 
+- ``load_policy_text`` / ``check_policy``: a policy document, refused with one line per
+  fault (duplicate keys, NaN/Infinity, huge numbers, unknown keys, values out of bounds).
+- ``CompiledPolicy.decide``: the exact rule wins, then the longest glob, then the default;
+  a risky tool (its class, the ``risk`` section) needs approval unless an exact rule names it.
 - ``arguments_hash``: SHA-256 (hex) of the canonical JSON (sorted keys, no spaces, UTF-8)
   of the real arguments. Approvals are bound to it; it is never computed on redacted data.
 - ``redact``: a copy for storage and display. Recursive through dicts, lists and strings
@@ -13,10 +19,14 @@ test fails when the copies differ), so it imports the standard library only.
 
 from __future__ import annotations
 
+import bisect
+import fnmatch
 import hashlib
 import json
+import math
 import re
-from typing import Any
+from json.decoder import scanstring
+from typing import Any, NamedTuple
 
 REDACTED = "***"
 # Deeper than this, a value is replaced whole: bounded recursion, and nobody reads it anyway.
@@ -158,3 +168,540 @@ def value_is_set(value: Any) -> bool:
 def redact(value: Any) -> Any:
     """A copy of ``value`` with every secret replaced by ``***``, for storage and display."""
     return _redact(value, 0)
+
+
+# --- names ---------------------------------------------------------------------------------
+
+# The MCP tool-name alphabet. Matching is exact: no case folding, no Unicode normalisation,
+# no trimming (fullmatch: "$" would let a trailing newline through).
+TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}", re.ASCII)
+# A rule key or hide entry: a tool name, or a glob over tool names (``*`` and ``?``).
+TOOL_PATTERN_RE = re.compile(r"[A-Za-z0-9_.\-*?]{1,128}", re.ASCII)
+SERVER_NAME_MAX = 200
+
+
+def is_glob(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
+
+
+def valid_tool_name(name: object) -> bool:
+    return isinstance(name, str) and TOOL_NAME_RE.fullmatch(name) is not None
+
+
+def valid_server_name(name: object) -> bool:
+    """The name a front-end keeps its tool catalog under: 1 to 200 printable characters."""
+    return isinstance(name, str) and 0 < len(name) <= SERVER_NAME_MAX and name.isprintable()
+
+
+# --- the policy document: constants and bounds ----------------------------------------------
+
+ACTIONS = ("allow", "deny", "require_approval")
+# deny > require_approval > allow
+STRICTNESS = {"allow": 0, "require_approval": 1, "deny": 2}
+# Risk classes of the tool catalog, lowest to highest.
+RISK_CLASSES = ("read", "write", "destructive", "critical")
+RISK_RANK = {name: rank for rank, name in enumerate(RISK_CLASSES)}
+DEFAULT_ACTION = "deny"
+DEFAULT_RISK_APPROVAL = ("destructive", "critical")
+DEFAULT_EXPIRES_IN = 3600
+# One bound for both halves: what the add-on stores, the front-end loads (a longer approval
+# or window is refused where it is edited, never later by the front-end).
+MAX_SECONDS = 86400 * 31  # approval.expires_in and rate_limit.window
+MAX_CALLS = 2**31 - 1  # rate_limit.max (an Odoo Integer field)
+MAX_REASON = 500
+MAX_POLICY_BYTES = 1 << 20
+MAX_NUMBER_DIGITS = 30  # no setting needs more; Python refuses ints past 4300 digits anyway
+
+TOP_KEYS = ("version", "default", "hide", "rules", "risk")
+RULE_KEYS = ("action", "reason", "rate_limit", "approval")
+RISK_KEYS = ("require_approval", "servers", "overrides")
+OVERRIDE_KEYS = ("server", "tool", "class", "reason")
+BAD_PATTERN = "invalid tool name or glob (allowed: A-Z a-z 0-9 _ . - * ?, 1 to 128)"
+BAD_TOOL = "invalid tool name (allowed: A-Z a-z 0-9 _ . -, 1 to 128)"
+BAD_SERVER = "invalid server name (1 to 200 printable characters)"
+
+Loc = tuple[Any, ...]
+Fault = tuple[Loc, str]
+
+
+class PolicyFault(ValueError):
+    """A policy document that cannot be used; ``faults`` holds one line per fault."""
+
+    def __init__(self, faults: list[str]):
+        self.faults = faults
+        super().__init__("; ".join(faults))
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def json_path(loc: Loc) -> str:
+    """``("rules", "odoo x", "action")`` → ``$.rules["odoo x"].action``."""
+    out = "$"
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _IDENT.fullmatch(part):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=True)}]"
+    return out
+
+
+# --- validation: every fault with its JSON path ----------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, (int, float)) else "a value")
+
+
+def _object(value: Any, loc: Loc, keys: tuple[str, ...] | None, out: list[Fault]) -> bool:
+    if not isinstance(value, dict):
+        out.append((loc, f"must be an object, not {_type_name(value)}"))
+        return False
+    if keys is not None:
+        out.extend(((*loc, key), "unknown key") for key in value if key not in keys)
+    return True
+
+
+def _integer(value: Any, loc: Loc, low: int, high: int, out: list[Fault]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        out.append((loc, "Input should be a valid integer"))
+    elif not low <= value <= high:
+        out.append((loc, f"must be an integer from {low} to {high}"))
+
+
+def _reason(entry: dict[str, Any], loc: Loc, out: list[Fault]) -> None:
+    if "reason" not in entry or entry["reason"] is None:
+        return
+    if not isinstance(entry["reason"], str):
+        out.append(((*loc, "reason"), "Input should be a valid string"))
+    elif len(entry["reason"]) > MAX_REASON:
+        out.append(((*loc, "reason"), f"at most {MAX_REASON} characters"))
+
+
+def rule_faults(key: object, entry: Any, loc: Loc = ()) -> list[Fault]:
+    """The faults of one rule (``key``: its tool name or glob), paths under ``loc``."""
+    out: list[Fault] = []
+    if not isinstance(key, str) or not TOOL_PATTERN_RE.fullmatch(key):
+        out.append((loc, BAD_PATTERN))
+    if not _object(entry, loc, RULE_KEYS, out):
+        return out
+    if "action" not in entry:
+        out.append(((*loc, "action"), "Field required"))
+    elif entry["action"] not in ACTIONS:
+        out.append(((*loc, "action"), "must be one of " + ", ".join(ACTIONS)))
+    _reason(entry, loc, out)
+    limit = entry.get("rate_limit")
+    if limit is not None and _object(limit, (*loc, "rate_limit"), ("max", "window"), out):
+        if "max" not in limit:
+            out.append(((*loc, "rate_limit", "max"), "Field required"))
+        else:
+            _integer(limit["max"], (*loc, "rate_limit", "max"), 1, MAX_CALLS, out)
+        window = limit.get("window")
+        if "window" not in limit:
+            out.append(((*loc, "rate_limit", "window"), "Field required"))
+        elif isinstance(window, bool) or not isinstance(window, (int, float)):
+            out.append(((*loc, "rate_limit", "window"), "Input should be a valid number"))
+        elif not (0 < window <= MAX_SECONDS):
+            out.append(
+                ((*loc, "rate_limit", "window"), f"must be more than 0 and at most {MAX_SECONDS}")
+            )
+    approval = entry.get("approval")
+    if approval is not None and _object(approval, (*loc, "approval"), ("expires_in",), out):
+        if "expires_in" not in approval:
+            out.append(((*loc, "approval", "expires_in"), "Field required"))
+        else:
+            _integer(approval["expires_in"], (*loc, "approval", "expires_in"), 1, MAX_SECONDS, out)
+        if entry.get("action") in ACTIONS and entry["action"] != "require_approval":
+            out.append(((*loc, "approval"), "only valid with the action require_approval"))
+    return out
+
+
+def _classes(value: Any, loc: Loc, out: list[Fault]) -> None:
+    if not isinstance(value, list):
+        out.append((loc, f"must be a list, not {_type_name(value)}"))
+        return
+    for index, cls in enumerate(value):
+        if cls not in RISK_CLASSES:
+            out.append(((*loc, index), "must be one of " + ", ".join(RISK_CLASSES)))
+    named = [cls for cls in value if isinstance(cls, str)]
+    if len(set(named)) != len(named):
+        out.append((loc, "lists a class twice"))
+
+
+def override_faults(entry: Any, loc: Loc = ()) -> list[Fault]:
+    """The faults of one entry of ``risk.overrides``."""
+    out: list[Fault] = []
+    if not _object(entry, loc, OVERRIDE_KEYS, out):
+        return out
+    for key in ("server", "tool", "class"):
+        if key not in entry:
+            out.append(((*loc, key), "Field required"))
+    if "server" in entry and not valid_server_name(entry["server"]):
+        out.append(((*loc, "server"), BAD_SERVER))
+    if "tool" in entry and not valid_tool_name(entry["tool"]):
+        out.append(((*loc, "tool"), BAD_TOOL))
+    if "class" in entry and entry["class"] not in RISK_CLASSES:
+        out.append(((*loc, "class"), "must be one of " + ", ".join(RISK_CLASSES)))
+    _reason(entry, loc, out)
+    return out
+
+
+def _risk_faults(risk: Any, out: list[Fault]) -> None:
+    loc: Loc = ("risk",)
+    if not _object(risk, loc, RISK_KEYS, out):
+        return
+    if "require_approval" in risk:
+        _classes(risk["require_approval"], (*loc, "require_approval"), out)
+    servers = risk.get("servers", {})
+    if _object(servers, (*loc, "servers"), None, out):
+        for name, entry in servers.items():
+            at = (*loc, "servers", name)
+            if not valid_server_name(name):
+                out.append((at, BAD_SERVER))
+            if _object(entry, at, ("require_approval",), out):
+                if "require_approval" not in entry:
+                    out.append(((*at, "require_approval"), "Field required"))
+                else:
+                    _classes(entry["require_approval"], (*at, "require_approval"), out)
+    overrides = risk.get("overrides", [])
+    if not isinstance(overrides, list):
+        out.append(((*loc, "overrides"), f"must be a list, not {_type_name(overrides)}"))
+        return
+    seen: set[tuple[Any, Any]] = set()
+    for index, entry in enumerate(overrides):
+        at = (*loc, "overrides", index)
+        faults = override_faults(entry, at)
+        out.extend(faults)
+        if faults:
+            continue
+        key = (entry["server"], entry["tool"])
+        if key in seen:
+            out.append((at, f"a second override for {entry['tool']} of {entry['server']}"))
+        seen.add(key)
+
+
+def policy_faults(document: Any) -> list[Fault]:
+    """Every fault of a parsed policy document, each with its location; [] when it is valid."""
+    out: list[Fault] = []
+    if not isinstance(document, dict):
+        return [((), f"the policy must be a JSON object, not {_type_name(document)}")]
+    out.extend(((key,), "unknown key") for key in document if key not in TOP_KEYS)
+    if "version" not in document:
+        out.append((("version",), "Field required"))
+    elif document["version"] != "1":
+        out.append((("version",), 'must be the string "1"'))
+    if "default" in document and document["default"] not in ACTIONS:
+        out.append((("default",), "must be one of " + ", ".join(ACTIONS)))
+    hide = document.get("hide", [])
+    if not isinstance(hide, list):
+        out.append((("hide",), f"must be a list, not {_type_name(hide)}"))
+    else:
+        out.extend(
+            (("hide", index), BAD_PATTERN)
+            for index, name in enumerate(hide)
+            if not isinstance(name, str) or not TOOL_PATTERN_RE.fullmatch(name)
+        )
+    rules = document.get("rules", {})
+    if _object(rules, ("rules",), None, out):
+        for key, entry in rules.items():
+            out.extend(rule_faults(key, entry, ("rules", key)))
+    if document.get("risk") is not None:
+        _risk_faults(document["risk"], out)
+    return out
+
+
+def check_policy(document: Any) -> dict[str, Any]:
+    """``document`` if it is a valid policy, else PolicyFault naming the path of each fault."""
+    faults = policy_faults(document)
+    if faults:
+        raise PolicyFault([f"{json_path(loc)}: {message}" for loc, message in faults])
+    return document
+
+
+# --- parsing JSON text, with the line of every fault -----------------------------------------
+
+_WS = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+class _Locator:
+    """Walks JSON text that ``json.loads`` accepted, noting the line of every value and
+    refusing duplicate keys (a second ``"odoo_disconnect"`` must not silently win)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+        self.lines: dict[Loc, int] = {}
+        self.duplicates: list[tuple[Loc, int]] = []
+        self._value(0, ())
+
+    def line(self, pos: int) -> int:
+        return bisect.bisect_left(self.newlines, pos) + 1
+
+    def _ws(self, pos: int) -> int:
+        return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def _value(self, pos: int, path: Loc) -> int:
+        text = self.text
+        pos = self._ws(pos)
+        self.lines.setdefault(path, self.line(pos))
+        char = text[pos]
+        if char == "{":
+            seen: set[str] = set()
+            pos = self._ws(pos + 1)
+            if text[pos] == "}":
+                return pos + 1
+            while True:
+                pos = self._ws(pos)
+                key_pos = pos
+                key, pos = scanstring(text, pos + 1)
+                if key in seen:
+                    self.duplicates.append(((*path, key), self.line(key_pos)))
+                seen.add(key)
+                pos = self._ws(pos) + 1  # the colon
+                pos = self._ws(self._value(pos, (*path, key)))
+                if text[pos] == ",":
+                    pos += 1
+                    continue
+                return pos + 1
+        if char == "[":
+            index = 0
+            pos = self._ws(pos + 1)
+            if text[pos] == "]":
+                return pos + 1
+            while True:
+                pos = self._ws(self._value(pos, (*path, index)))
+                index += 1
+                if text[pos] == ",":
+                    pos += 1
+                    continue
+                return pos + 1
+        if char == '"':
+            return scanstring(text, pos + 1)[1]
+        for literal in ("true", "false", "null", "NaN", "Infinity", "-Infinity"):
+            if text.startswith(literal, pos):
+                return pos + len(literal)
+        return _NUMBER.match(text, pos).end()  # type: ignore[union-attr]
+
+    def line_of(self, loc: Loc) -> int:
+        # A missing field has no line of its own: report the object that lacks it.
+        while loc and loc not in self.lines:
+            loc = loc[:-1]
+        return self.lines.get(loc, 1)
+
+
+class _BadNumber:
+    """A number JSON allows but a policy cannot hold; reported with its line and path."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str):
+        self.why = why
+
+    @staticmethod
+    def constant(name: str) -> _BadNumber:
+        return _BadNumber(f"{name} is not a number a policy can hold (JSON has no {name})")
+
+    @staticmethod
+    def integer(digits: str) -> int | _BadNumber:
+        if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+            return _BadNumber(f"a number of {len(digits.lstrip('-'))} digits is too long")
+        return int(digits)
+
+    @staticmethod
+    def real(digits: str) -> float | _BadNumber:
+        value = float(digits)
+        if len(digits) > MAX_NUMBER_DIGITS * 3 or not math.isfinite(value):
+            return _BadNumber(f"{digits[:20]}{'…' if len(digits) > 20 else ''} is out of range")
+        return value
+
+
+def _bad_numbers(data: Any) -> list[tuple[Loc, _BadNumber]]:
+    """Every ``_BadNumber`` in the parsed document, with its path (iteratively: no depth limit)."""
+    found: list[tuple[Loc, _BadNumber]] = []
+    stack: list[tuple[Loc, Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _BadNumber):
+            found.append((path, value))
+        elif isinstance(value, dict):
+            stack.extend(((*path, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*path, index), item) for index, item in reversed(list(enumerate(value))))
+    return found
+
+
+def _parse(text: str) -> tuple[Any, _Locator, list[str], list[tuple[Loc, _BadNumber]]]:
+    """The JSON value of ``text``, its locator, its duplicate keys (as faults with their line)
+    and its bad numbers. Text that is not JSON, or too large, raises PolicyFault."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_POLICY_BYTES:
+        raise PolicyFault([f"line 1: $: the policy is larger than {MAX_POLICY_BYTES} bytes"])
+    try:
+        data = json.loads(
+            text,
+            parse_constant=_BadNumber.constant,
+            parse_int=_BadNumber.integer,
+            parse_float=_BadNumber.real,
+        )
+        locator = _Locator(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyFault(
+            [f"line {exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"]
+        ) from None
+    except RecursionError:
+        raise PolicyFault(["line 1: $: the document is nested too deeply"]) from None
+    # a duplicate is reported at the second key, every other fault at its value
+    duplicates = [
+        f"line {line}: {json_path(loc)}: duplicate key" for loc, line in locator.duplicates
+    ]
+    return data, locator, duplicates, _bad_numbers(data)
+
+
+def parse_json_text(text: str) -> Any:
+    """JSON text as a value, refusing (PolicyFault, with lines) what ``load_policy_text``
+    refuses before validation: invalid JSON, duplicate keys, NaN/Infinity, huge numbers."""
+    data, locator, faults, bad_numbers = _parse(text)
+    faults += [f"line {locator.line_of(loc)}: {json_path(loc)}: {b.why}" for loc, b in bad_numbers]
+    if faults:
+        raise PolicyFault(faults)
+    return data
+
+
+def load_policy_text(text: str) -> dict[str, Any]:
+    """Parse and validate a policy document; PolicyFault names each fault's line and path."""
+    data, locator, faults, bad_numbers = _parse(text)
+    found = [(loc, bad.why) for loc, bad in bad_numbers] or policy_faults(data)
+    faults += [f"line {locator.line_of(loc)}: {json_path(loc)}: {why}" for loc, why in found]
+    if faults:
+        raise PolicyFault(faults)
+    return data
+
+
+# --- matching and the decision ---------------------------------------------------------------
+
+
+class RateLimit(NamedTuple):
+    max: int
+    window: float
+
+
+class Verdict(NamedTuple):
+    """The decision for one tool. ``rule``: the rule key that matched, None for the default;
+    ``risk_class``/``risk_reason``: the class the decision was taken with, if any;
+    ``raised``: the class turned the rule's ``allow`` into ``require_approval``."""
+
+    tool: str
+    action: str
+    hidden: bool
+    reason: str | None
+    rate_limit: RateLimit | None
+    expires_in: int
+    rule: str | None
+    risk_class: str | None
+    risk_reason: str | None
+    raised: bool
+
+
+class CompiledPolicy:
+    """A valid policy document (``check_policy``), ready to decide. ``decide`` is pure."""
+
+    def __init__(self, document: dict[str, Any]):
+        self.document = document
+        self.default: str = document.get("default", DEFAULT_ACTION)
+        rules: dict[str, dict[str, Any]] = document.get("rules", {})
+        self.rules = rules
+        self.exact = {key: rule for key, rule in rules.items() if not is_glob(key)}
+        # The longest glob is the most specific; ties are broken by name to stay deterministic.
+        self.globs = sorted(
+            ((key, rule) for key, rule in rules.items() if is_glob(key)),
+            key=lambda item: (-len(item[0]), item[0]),
+        )
+        hide = document.get("hide", [])
+        self.hide_exact = {name for name in hide if not is_glob(name)}
+        self.hide_globs = [name for name in hide if is_glob(name)]
+        risk = document.get("risk") or {}
+        self.risk_approval = frozenset(risk.get("require_approval", DEFAULT_RISK_APPROVAL))
+        self.risk_servers = {
+            name: frozenset(entry["require_approval"])
+            for name, entry in risk.get("servers", {}).items()
+        }
+        self.overrides = {(o["server"], o["tool"]): o for o in risk.get("overrides", [])}
+
+    def is_hidden(self, tool: str) -> bool:
+        return tool in self.hide_exact or any(
+            fnmatch.fnmatchcase(tool, pattern) for pattern in self.hide_globs
+        )
+
+    def rule_for(self, tool: str) -> tuple[str | None, dict[str, Any] | None]:
+        """The rule deciding ``tool``: the exact name wins, then the longest glob."""
+        rule = self.exact.get(tool)
+        if rule is not None:
+            return tool, rule
+        for key, glob_rule in self.globs:
+            if fnmatch.fnmatchcase(tool, key):
+                return key, glob_rule
+        return None, None
+
+    def approval_classes(self, server: str | None) -> frozenset[str]:
+        """The risk classes that need approval on ``server`` when no exact rule names a tool."""
+        if server is None:
+            return self.risk_approval
+        return self.risk_servers.get(server, self.risk_approval)
+
+    def risk_of(
+        self, tool: str, server: str | None, risk_class: str | None, risk_reason: str | None
+    ) -> tuple[str | None, str | None]:
+        """The class a tool is judged by: a Manager's override, else the front-end's own."""
+        override = self.overrides.get((server, tool)) if server is not None else None
+        if override is None:
+            return risk_class, risk_reason
+        why = f": {override['reason']}" if override.get("reason") else ""
+        return override["class"], f"set by a Manager{why}"
+
+    def decide(
+        self,
+        tool: str,
+        server: str | None = None,
+        risk_class: str | None = None,
+        risk_reason: str | None = None,
+    ) -> Verdict:
+        """The decision for ``tool``; ``risk_class`` is its class in the catalog of ``server``."""
+        key, rule = self.rule_for(tool)
+        if rule is None:
+            action, reason, limit, expires_in = self.default, None, None, None
+        else:
+            action, reason = rule["action"], rule.get("reason")
+            limit = rule.get("rate_limit")
+            expires_in = (rule.get("approval") or {}).get("expires_in")
+        risk_class, risk_reason = self.risk_of(tool, server, risk_class, risk_reason)
+        # A glob or the default never lets a risky tool run unapproved: only an exact rule
+        # can (the stricter of the two wins: deny > require_approval > allow).
+        raised = (
+            risk_class is not None
+            and action == "allow"
+            and tool not in self.exact
+            and risk_class in self.approval_classes(server)
+        )
+        if raised:
+            action = "require_approval"
+            reason = (
+                f"classified {risk_class} ({risk_reason}); such tools need approval "
+                "unless a rule names them"
+            )
+        return Verdict(
+            tool,
+            action,
+            self.is_hidden(tool),
+            reason,
+            RateLimit(limit["max"], limit["window"]) if limit else None,
+            expires_in or DEFAULT_EXPIRES_IN,
+            key,
+            risk_class,
+            risk_reason,
+            raised,
+        )

@@ -7,4 +7,5 @@ from . import test_rpc
 from . import test_catalog
 from . import test_redaction
 from . import test_tour
+from . import test_policy_golden
 from . import test_constraints

@@ -3,7 +3,7 @@ import uuid
 import xmlrpc.client
 from xmlrpc.client import Fault
 
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
@@ -354,6 +354,13 @@ class TestCatalog(McpGuardCase):
             with self.assertRaises(UserError) as ctx:
                 self.Rule.with_user(self.manager).import_policy_document(dict(DESIGN_POLICY, risk=risk))
             self.assertIn(path, str(ctx.exception), risk)
+        self.assertEqual(self.policy(), before)
+        # an override the front-end could not load is refused where a Manager sets it
+        with self.assertRaises(ValidationError) as ctx:
+            self.tool("move_file").with_user(self.manager).write(
+                {"risk_override": "write", "risk_override_reason": "x" * 501}
+            )
+        self.assertIn("$.risk.overrides.reason", str(ctx.exception))
         self.assertEqual(self.policy(), before)
 
     def test_usage_counts(self):

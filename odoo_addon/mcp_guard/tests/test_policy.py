@@ -157,3 +157,22 @@ class TestPolicy(McpGuardCase):
         self.assertEqual(self.Rule.get_policy_document()["policy"]["default"], "require_approval")
         with self.assertRaises(AccessError):
             self.env["mcp.policy.wizard"].with_user(self.approver).create({})
+
+    def test_edits_outside_the_front_ends_bounds_are_refused(self):
+        """A rule the front-end would refuse to load is refused where it is edited (one bound
+        for both halves, policy_core.MAX_SECONDS): the front-end never goes dark on a valid edit."""
+        rule = self.env.ref("mcp_guard.rule_odoo_disconnect").with_user(self.manager)
+        for values, path in (
+            ({"approval_expires_in": 60 * 86400}, "$.rules.odoo_disconnect.approval.expires_in"),
+            ({"rate_limit_max": 5, "rate_limit_window": 60 * 86400}, "$.rules.odoo_disconnect.rate_limit.window"),
+            ({"reason": "x" * 501}, "$.rules.odoo_disconnect.reason"),
+        ):
+            with self.assertRaises(ValidationError) as caught:
+                rule.write(values)
+            self.assertIn(path, str(caught.exception))
+            self.assertIn("at most" if "reason" in values else "2678400", str(caught.exception))
+        rule.write({"approval_expires_in": 31 * 86400, "rate_limit_max": 5, "rate_limit_window": 31 * 86400})
+        policy = self.Rule.with_user(self.agent).get_policy_document()["policy"]
+        self.assertEqual(policy["rules"]["odoo_disconnect"]["approval"], {"expires_in": 31 * 86400})
+        self.assertEqual(self.Rule._decide("odoo_disconnect")["expires_in"], 31 * 86400)
+        self.assertEqual(self.Rule._match("odoo_disconnect"), self.env.ref("mcp_guard.rule_odoo_disconnect"))

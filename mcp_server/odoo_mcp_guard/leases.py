@@ -1,0 +1,64 @@
+"""Short leases in the shared store: one holder at a time for a key, across replicas.
+
+A proxy replica holds the lease of an upstream's connections while it checks whether a
+connection upsert is new and forwards it (DESIGN invariants 10 and 11): another replica
+sharing the store cannot judge the same alias "new" in between. A lease is taken with one
+atomic statement (``INSERT ... ON CONFLICT DO NOTHING``, or taking over an expired lease
+with one conditional ``UPDATE``), released when the holder is done, and left to expire when
+the holder cannot know what happened (the upstream's answer is in doubt, the process died).
+
+The table lives beside the store's own tables on the same engine (engines.py) but is the
+lease module's alone: it is created here if absent, so the store's migrations are untouched.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any
+
+from odoo_mcp_guard.engines import PostgresEngine, SqliteEngine
+
+_TABLE = """CREATE TABLE IF NOT EXISTS guard_leases (
+    key TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at REAL NOT NULL
+)"""
+
+
+class Leases:
+    """Leases on one engine (the store's), through a connection of their own."""
+
+    def __init__(self, engine: SqliteEngine | PostgresEngine):
+        self.engine = engine
+        self._lock = threading.Lock()
+        self._db: Any = engine.connect()
+        self._db.execute(engine.ddl(_TABLE))
+
+    def acquire(self, key: str, now: float, ttl: float) -> str | None:
+        """A holder token when the lease on ``key`` was free or expired, else None."""
+        holder = secrets.token_hex(16)
+        expires = now + ttl
+        with self._lock:
+            inserted = self._db.execute(
+                "INSERT INTO guard_leases (key, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (key, holder, expires),
+            ).rowcount
+            if inserted == 1:
+                return holder
+            taken = self._db.execute(
+                "UPDATE guard_leases SET holder = ?, expires_at = ? "
+                "WHERE key = ? AND expires_at <= ?",
+                (holder, expires, key, now),
+            ).rowcount
+        return holder if taken == 1 else None
+
+    def release(self, key: str, holder: str) -> None:
+        """Give the lease back (only its holder can; an expired and retaken one stays)."""
+        with self._lock:
+            self._db.execute("DELETE FROM guard_leases WHERE key = ? AND holder = ?", (key, holder))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

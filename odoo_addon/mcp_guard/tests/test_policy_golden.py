@@ -1,0 +1,56 @@
+import json
+from collections import Counter
+
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+from odoo.tools.misc import file_open
+
+from .common import McpGuardCase
+from .test_catalog import entry
+
+# a byte-for-byte copy of the front-end's tests/data/policy_golden.json (``make sync-core``)
+with file_open("mcp_guard/tests/data/policy_golden.json") as corpus_file:
+    CORPUS = json.load(corpus_file)
+
+
+@tagged("post_install", "-at_install")
+class TestPolicyGolden(McpGuardCase):
+    """The front-end's golden corpus, against the add-on: the same documents are refused with
+    the same paths, and the policy Odoo exports decides every call as the front-end does."""
+
+    def test_golden_decisions(self):
+        Tool = self.env["mcp.tool"]
+        for name, document in CORPUS["policies"].items():
+            cases = [case for case in CORPUS["decisions"] if case["policy"] == name]
+            overrides = (document.get("risk") or {}).get("overrides", [])
+            # overrides name catalog tools; every case with a class is in the catalog too
+            catalog = {}
+            for case in cases:
+                if case["server"] and case["class"]:
+                    catalog.setdefault(case["server"], {}).setdefault(case["tool"], case["class"])
+            for override in overrides:
+                catalog.setdefault(override["server"], {}).setdefault(override["tool"], "read")
+            for server, tools in catalog.items():
+                Tool.with_user(self.agent).report_catalog(
+                    server, [entry(tool, risk=cls) for tool, cls in tools.items()]
+                )
+            self.Rule.with_user(self.manager).import_policy_document(json.dumps(document))
+            once = Counter((case["server"], case["tool"]) for case in cases)
+            for case in cases:
+                got = self.Rule.with_user(self.agent)._decide(case["tool"], case["server"], case["class"])
+                self.assertEqual(got, case["decision"], case)
+                if once[(case["server"], case["tool"])] == 1 and case["server"] and case["class"]:
+                    # the "rule in force" a Manager reads in the catalog is that decision too
+                    tool = Tool.search([("server", "=", case["server"]), ("name", "=", case["tool"])])
+                    shown = tool.with_user(self.manager)._decisions()[tool.id][0]
+                    expected = "hidden" if case["decision"]["hidden"] else case["decision"]["action"]
+                    self.assertEqual(shown, expected, case)
+
+    def test_golden_faults(self):
+        before = self.Rule.get_policy_document()
+        for case in CORPUS["faults"]:
+            document = case["text"] if "text" in case else case["document"]
+            with self.assertRaises(UserError, msg=case["name"]) as caught:
+                self.Rule.with_user(self.manager).import_policy_document(document)
+            self.assertIn(case["fault"], str(caught.exception), case["name"])
+        self.assertEqual(self.Rule.get_policy_document(), before)

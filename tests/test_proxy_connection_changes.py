@@ -1,0 +1,286 @@
+"""The proxy's judgement of connection changes and its handling of upstream secrets, through
+the real interface: the SDK client → ``odoo-mcp-guard proxy`` (a subprocess) → the real
+odoo-claude-mcp (``/usr/local/bin/odoo-claude-mcp``, its state in a temp dir) or
+tests/upstream_server.py.
+
+- A tool that replaces or activates a connection (``identify``, ``user_connection_activate``,
+  ``user_connection_add``) is a replacement, governed by the ``odoo_disconnect`` rule whatever
+  its own rule says; only ``odoo_connect``, checked against ``odoo_connections``, can be new.
+- An upstream that keeps one connection (odoo-claude-mcp with ``SINGLE_CONNECTION=1``)
+  replaces it on every ``odoo_connect``.
+- Two replicas sharing one store cannot both judge one alias new (a lease in the store).
+- Secrets in upstream results never reach the client or the audit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from support.guard import (
+    free_port,
+    http_process,
+    proxy_args,
+    proxy_stdio_client,
+    query,
+    text_of,
+    upstream_calls,
+    upstream_command,
+    write_policy,
+)
+
+WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
+pytestmark = pytest.mark.anyio
+needs_wrapper = pytest.mark.skipif(
+    not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"
+)
+
+PROD_URL = "https://prod.example.com"
+DEFAULT = {
+    "alias": "default",
+    "url": PROD_URL,
+    "db": "proddb",
+    "username": "admin",
+    "password": "pw",
+    "protocol": "xmlrpc",
+    "verify_ssl": True,
+}
+LEAK = "S3CRET-upstream-9f"  # what tests/upstream_server.py's server_info leaks
+EVIL = {"url": "http://127.0.0.1:9", "db": "evil", "username": "x", "password": "y"}
+
+
+def connections(upstream_data: Path) -> dict[str, dict[str, Any]]:
+    rows = json.loads((upstream_data / "connections.json").read_text(encoding="utf-8"))
+    return {row["alias"]: row for row in rows}
+
+
+def personal(upstream_data: Path, user: str) -> dict[str, Any]:
+    path = upstream_data / "users" / user / "connections.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@asynccontextmanager
+async def occ(
+    tmp_path: Path,
+    policy: dict[str, Any] | None,
+    *,
+    rows: list[dict[str, Any]],
+    upstream_env: tuple[str, ...] = (),
+) -> AsyncIterator[tuple[Any, Path]]:
+    """The SDK client → proxy (stdio) → odoo-claude-mcp holding ``rows`` as connections."""
+    upstream_data = tmp_path / "odoo-claude-mcp"
+    upstream_data.mkdir(parents=True, exist_ok=True)
+    (upstream_data / "connections.json").write_text(json.dumps(rows), encoding="utf-8")
+    pol = None if policy is None else write_policy(tmp_path / "policy.json", policy)
+    extra = ("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}")
+    for item in upstream_env:
+        extra += ("--upstream-env", item)
+    args = proxy_args(tmp_path / "guard", pol, upstream=[WRAPPER], server_name="occ", extra=extra)
+    async with proxy_stdio_client(tmp_path / "guard", args) as client:
+        await client.list_tools()
+        yield client, upstream_data
+
+
+def is_pending(result: Any) -> bool:
+    return bool(result.structured_content) and result.structured_content.get("status") == (
+        "pending"
+    )
+
+
+@needs_wrapper
+async def test_identify_and_activate_are_replacements_even_when_all_is_allowed(
+    tmp_path: Path,
+) -> None:
+    """Finding 02: under ``default: allow`` odoo-claude-mcp's ``identify`` (which loads the
+    user's active personal connection over "default") and ``user_connection_activate`` are
+    governed by the odoo_disconnect rule: held for approval, "default" untouched."""
+    profile = tmp_path / "odoo-claude-mcp" / "users" / "mallory"
+    profile.mkdir(parents=True)
+    mine = {"m": {"url": "http://127.0.0.1:9", "db": "evil", "user": "x", "api_key": "k"}}
+    (profile / "connections.json").write_text(json.dumps(mine), encoding="utf-8")
+    (profile / "active_connection.json").write_text('{"alias": "m"}', encoding="utf-8")
+    policy = {"version": "1", "default": "allow"}
+    async with occ(tmp_path, policy, rows=[DEFAULT]) as (client, upstream_data):
+        identify = await client.call_tool("identify", {"name": "mallory"})
+        assert is_pending(identify), text_of(identify)
+        activate = await client.call_tool("user_connection_activate", {"alias": "m"})
+        assert is_pending(activate), text_of(activate)
+        assert connections(upstream_data)["default"]["url"] == PROD_URL
+
+
+@needs_wrapper
+async def test_user_connection_add_is_a_replacement_whatever_its_exact_rule(
+    tmp_path: Path,
+) -> None:
+    """Finding 11: ``user_connection_add`` ("Add/update a personal Odoo connection") writes a
+    list the proxy cannot check (odoo_connections does not hold personal connections): it
+    is a replacement, held by the odoo_disconnect rule although its own rule allows it."""
+    profile = tmp_path / "odoo-claude-mcp" / "users" / "alice"
+    profile.mkdir(parents=True)
+    erp = {"erp": {"url": "https://erp.example.com", "db": "erp", "user": "alice", "api_key": "k"}}
+    (profile / "connections.json").write_text(json.dumps(erp), encoding="utf-8")
+    policy = {
+        "version": "1",
+        "default": "deny",
+        "rules": {
+            "identify": {"action": "allow"},
+            "odoo_connect": {"action": "allow"},
+            "user_connection_add": {"action": "allow"},
+            "odoo_disconnect": {"action": "require_approval"},
+        },
+    }
+    async with occ(tmp_path, policy, rows=[DEFAULT]) as (client, upstream_data):
+        await client.call_tool("identify", {"name": "alice"})
+        new = {"alias": "erp", "url": "https://evil.example.com", "db": "erp", "user": "alice"}
+        added = await client.call_tool("user_connection_add", {**new, "api_key": "x"})
+        assert is_pending(added), text_of(added)
+        assert personal(upstream_data, "alice")["erp"]["url"] == "https://erp.example.com"
+
+
+@needs_wrapper
+async def test_a_single_connection_upstream_replaces_on_every_connect(tmp_path: Path) -> None:
+    """Finding 06: odoo-claude-mcp with SINGLE_CONNECTION=1 writes every odoo_connect over
+    "default" (and offers no odoo_disconnect): a "new" alias is a replacement too."""
+    async with occ(tmp_path, None, rows=[DEFAULT], upstream_env=("SINGLE_CONNECTION=1",)) as (
+        client,
+        upstream_data,
+    ):
+        fresh = await client.call_tool("odoo_connect", {"alias": "brand_new", **EVIL})
+        assert is_pending(fresh), text_of(fresh)
+        assert connections(upstream_data)["default"]["url"] == PROD_URL
+
+
+@needs_wrapper
+async def test_odoo_connections_never_shows_url_credentials(tmp_path: Path) -> None:
+    """Finding 03 (real upstream): a URL's embedded password in odoo_connections is hidden."""
+    secret = "S3CRET-in-url-4d"
+    row = {**DEFAULT, "alias": "prod", "url": f"https://admin:{secret}@prod.example.com"}
+    policy = {"version": "1", "default": "deny", "rules": {"odoo_connections": {"action": "allow"}}}
+    async with occ(tmp_path, policy, rows=[row]) as (client, _):
+        listed = await client.call_tool("odoo_connections", {})
+        shown = text_of(listed) + json.dumps(listed.structured_content)
+        assert "prod.example.com" in shown and secret not in shown
+
+
+async def test_upstream_results_are_redacted_for_the_client_and_the_audit(
+    tmp_path: Path,
+) -> None:
+    """Finding 03: secrets in an upstream's result (text, structured content, an error
+    result) are replaced before the client or the audit sees them."""
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {"version": "1", "default": "deny", "rules": {"server_info": {"action": "allow"}}},
+    )
+    state = tmp_path / "upstream.json"
+    args = proxy_args(
+        tmp_path,
+        pol,
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_LEAKY=1"),
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        ok = await client.call_tool("server_info", {})
+        failed = await client.call_tool("server_info", {"fail": True})
+    assert failed.is_error
+    for result in (ok, failed):
+        shown = result.model_dump_json()
+        assert LEAK not in shown, shown
+    assert '"password": "***"' in text_of(ok) and "https://a:***@x.io" in text_of(ok)
+    assert ok.structured_content["nested"] == [{"api_key": "***"}]
+    rows = query(tmp_path, "SELECT detail FROM audit")
+    assert rows and not any(LEAK in str(row) for row in rows)
+
+
+async def test_two_replicas_cannot_both_add_one_alias(tmp_path: Path) -> None:
+    """Finding 10: two proxies sharing one store, one upstream over HTTP. While replica A's
+    addition of "new" is at the upstream (held there until the test lets it go), replica B
+    cannot judge "new" absent and forward it: B is refused (try again), nothing sent. Once
+    A's call answered, B's attempt is a replacement, held for approval."""
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {
+            "version": "1",
+            "default": "deny",
+            "rules": {
+                "odoo_connect": {"action": "allow"},
+                "odoo_connections": {"action": "allow"},
+                "odoo_disconnect": {"action": "require_approval"},
+            },
+        },
+    )
+    state = tmp_path / "upstream.json"
+    up_port = free_port()
+    command = upstream_command(state, transport="http", port=up_port)
+    data = tmp_path / "guard"
+    with http_process(command, tmp_path / "up", up_port, env={"UPSTREAM_CONNECT": "1"}) as up:
+        args = proxy_args(data, pol, upstream=up.url, server_name="occ")
+        async with (
+            proxy_stdio_client(data, args) as a,
+            proxy_stdio_client(data, args, principal="bob") as b,
+        ):
+            await a.list_tools()
+            await b.list_tools()
+            answers: dict[str, Any] = {}
+
+            async def first() -> None:
+                answers["a"] = await a.call_tool("odoo_connect", {"alias": "new", "url": "hold"})
+
+            def connects() -> list[dict[str, Any]]:
+                return [c for c in upstream_calls(state) if c["tool"] == "odoo_connect"]
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                with anyio.fail_after(30):
+                    while not connects():  # A's call is at the upstream, held there
+                        await anyio.sleep(0.02)
+                second = await b.call_tool("odoo_connect", {"alias": "new", "url": "b"})
+                assert second.is_error and "Try again" in text_of(second), text_of(second)
+                assert len(connects()) == 1
+                state.with_name(state.name + ".go").touch()  # let A's call finish
+            assert text_of(answers["a"]) == "connected new"
+            again = await b.call_tool("odoo_connect", {"alias": "new", "url": "b"})
+            assert is_pending(again), text_of(again)
+    assert [
+        c["arguments"]["url"] for c in upstream_calls(state) if c["tool"] == "odoo_connect"
+    ] == ["hold"]
+
+
+async def test_a_connection_change_of_unknown_outcome_keeps_the_lease(tmp_path: Path) -> None:
+    """Finding 10, the doubtful case: the upstream died during an odoo_connect (it may have
+    saved the connection). Until the lease expires no connection change is judged or sent,
+    whatever alias it names; other tools are not affected."""
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {
+            "version": "1",
+            "default": "deny",
+            "rules": {
+                "odoo_connect": {"action": "allow"},
+                "odoo_connections": {"action": "allow"},
+                "read_note": {"action": "allow"},
+            },
+        },
+    )
+    state = tmp_path / "upstream.json"
+    args = proxy_args(
+        tmp_path,
+        pol,
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_CONNECT=1"),
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        await client.list_tools()
+        lost = await client.call_tool("odoo_connect", {"alias": "new", "url": "crash"})
+        assert lost.is_error and "Whether it acted is unknown" in text_of(lost)
+        note = await client.call_tool("read_note", {"key": "k"})  # the upstream is back
+        assert not note.is_error, text_of(note)
+        later = await client.call_tool("odoo_connect", {"alias": "other", "url": "x"})
+        assert later.is_error and "Try again" in text_of(later), text_of(later)
+    sent = [c["arguments"]["url"] for c in upstream_calls(state) if c["tool"] == "odoo_connect"]
+    assert sent == ["crash"]
