@@ -814,7 +814,7 @@ def build(backend: Backend, config: UpstreamConfig, *, principal: str | None = N
 
 def run_proxy(config: UpstreamConfig, **settings: Any) -> None:
     """Proxy until the client goes away (stdio) or the process is stopped (HTTP); the
-    settings are ``frontend.run_frontend``'s (transport, host, port, policy_file, ...)."""
+    settings are ``runner.run_frontend``'s (transport, host, port, policy_file, ...)."""
 
     def builder(backend: Backend, principal: str | None) -> Any:
         proxy = build(backend, config, principal=principal)

@@ -379,5 +379,5 @@ def build(backend: Backend, *, principal: str | None = None) -> GuardedServer:
 
 def run_server(**settings: Any) -> None:
     """Serve until the client goes away (stdio) or the process is stopped (HTTP); the
-    settings are ``frontend.run_frontend``'s (transport, host, port, policy_file, ...)."""
+    settings are ``runner.run_frontend``'s (transport, host, port, policy_file, ...)."""
     run_frontend(lambda backend, principal: (build(backend, principal=principal), ()), **settings)
