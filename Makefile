@@ -48,6 +48,7 @@ test-fast: install
 # (tests/test_policy_core.py checks): Odoo's test runner reads the corpus from the module.
 sync-core:
 	cp mcp_server/odoo_mcp_guard/policy_core.py odoo_addon/mcp_guard/models/policy_core.py
+	cp mcp_server/odoo_mcp_guard/identity.py odoo_addon/mcp_guard/models/identity.py
 	mkdir -p odoo_addon/mcp_guard/tests/data
 	cp tests/data/policy_golden.json odoo_addon/mcp_guard/tests/data/policy_golden.json
 

@@ -194,6 +194,21 @@ FORGED = [
     {"username": "ad\u2028min"},
 ]
 BAD_URLS = ["file:///etc/passwd", "javascript:alert(1)", "ftp://erp.example.com", "https://"]
+# credentials belong in password/api_key: a URL would show them wherever the URL is shown
+CREDENTIAL_URLS = ["https://bot:S3cr3t@erp.example.com", "https://bot@erp.example.com/odoo"]
+
+
+@pytest.mark.anyio
+async def test_odoo_connect_refuses_credentials_in_the_url(tmp_path):
+    async with stdio_client(tmp_path) as client:
+        for url in CREDENTIAL_URLS:
+            result = await client.call_tool("odoo_connect", connect_args("prod", url=url))
+            assert result.is_error, url
+            text = text_of(result)
+            assert "url must not contain credentials" in text and "S3cr3t" not in text, text
+    assert aliases(tmp_path) == []
+    result = _import(tmp_path, {"connections": [connect_args("prod", url=CREDENTIAL_URLS[0])]})
+    assert "url must not contain credentials" in _one_line_error(result)
 
 
 @pytest.mark.anyio

@@ -264,7 +264,11 @@ def test_odoo_mounts_the_addon_of_its_series_and_installs_it(series: str, tmp_pa
         env_file.write_text(ENV_EXAMPLE.read_text() + f"\nODOO_SERIES={series}\n")
     services = compose_config(env_file=env_file)["services"]
     odoo = services["odoo"]
-    assert odoo["image"] == f"odoo:{series}"
+    assert odoo["image"] == f"odoo-mcp-guard-odoo:{series}"
+    # built on the official image of the series, with the add-on's ICU dependency
+    assert odoo["build"]["args"]["ODOO_SERIES"] == series
+    dockerfile = (ROOT / "docker" / odoo["build"]["dockerfile"]).read_text()
+    assert "FROM odoo:${ODOO_SERIES}" in dockerfile and "pyicu-wheels" in dockerfile
     (source,) = [src for src, tgt in volume_mounts(odoo) if tgt == "/mnt/extra-addons"]
     mounted = Path(source).resolve()
     assert mounted == ROOT / "odoo_addon"

@@ -120,9 +120,9 @@ async def test_disconnect_is_approved_in_odoo_and_runs_once(tmp_path: Path, live
         assert live.admin("mcp.connection", "search_count", [["alias", "=", alias]]) == 0
         assert request(live, ref)["state"] == "done"
 
-        # A replay needs a new approval, and Odoo files none for a connection that is gone.
+        # A replay finds nothing to remove: refused at once, and no request is filed.
         text = await refused(client, "odoo_disconnect", {"alias": alias})
-        assert f"no connection with alias {alias}" in text
+        assert f"There is no connection named '{alias}'" in text
         assert (
             live.admin("mcp.approval.request", "search_count", [["connection_alias", "=", alias]])
             == 1
@@ -330,6 +330,75 @@ async def test_odoo_settings_from_a_config_file(tmp_path: Path, live: LiveOdoo):
         await ok(client, "odoo_connect", data_connection(live, "from-config"))
         text = await refused(client, "odoo_disconnect", {"alias": "from-config"})
         assert "Approval required" in text and "in Odoo" in text
+
+
+async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):
+    """A connection whose Odoo user may read other connections (a Manager: here the
+    administrator) still hands the agent no password, API key or URL credentials."""
+    secrets = ["Pw-data-secret-1", "Key-data-secret-2", "UrlPw-data-secret-3"]
+    victim = live.admin(
+        "mcp.connection",
+        "create",
+        {
+            "alias": "victim",
+            "url": f"https://bot:{secrets[2]}@erp.example.com",
+            "db": "erp",
+            "login": "bot",
+            "password": secrets[0],
+            "api_key": secrets[1],
+        },
+    )
+    alias = "manager"
+    manager = {"alias": alias, "url": live.url, "db": live.db, "username": "admin"}
+    async with odoo_client(tmp_path, live, principal="agent-secrets") as client:
+        await ok(client, "odoo_connect", {**manager, "password": "admin"})
+        fields = ["alias", "url", "password", "api_key"]
+        read = await ok(
+            client,
+            "odoo_read",
+            {"alias": alias, "model": "mcp.connection", "ids": [victim], "fields": fields},
+        )
+        found = await ok(
+            client,
+            "odoo_search_read",
+            {"alias": alias, "model": "mcp.connection", "domain": [["id", "=", victim]]},
+        )
+        for result in (read, found):
+            text = json.dumps(result)
+            assert [s for s in secrets if s in text] == []
+            record = result["records"][0]
+            assert record["alias"] == "victim"
+            assert record["password"] == record["api_key"] == "***"
+            assert record["url"] == "https://bot:***@erp.example.com"
+
+
+async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, live: LiveOdoo):
+    """The request stores the MCP principal, and the Odoo user who is that person (login
+    "alice", name "Alice Approver"; compared on the TR39 skeleton, after a transport prefix,
+    case aside) can neither approve nor reject it: the retry removes nothing."""
+    principals = ["stdio:alice", "alice", "http:alice", "ALICE", "\u0430lice", "Alice Approver"]
+    for n, principal in enumerate(principals):
+        alias = f"self-{n}"
+        async with odoo_client(tmp_path, live, principal=principal) as client:
+            await ok(client, "odoo_connect", data_connection(live, alias))
+            ref, request_id = await pending(client, "odoo_disconnect", {"alias": alias})
+            assert request(live, ref)["principal"] == principal
+            for method, args in (("action_approve", ()), ("action_reject", ("mine",))):
+                with pytest.raises(xmlrpc.client.Fault) as refusal:
+                    live.rpc(*APPROVER, "mcp.approval.request", method, [request_id], *args)
+                assert "your own request" in refusal.value.faultString
+            assert request(live, ref)["state"] == "pending"
+            await pending(client, "odoo_disconnect", {"alias": alias})
+            assert live.admin("mcp.connection", "search_count", [["alias", "=", alias]]) == 1
+    # Alice may approve another person's request; then the retry runs.
+    async with odoo_client(tmp_path, live, principal="bob") as client:
+        await ok(client, "odoo_connect", data_connection(live, "other"))
+        ref, request_id = await pending(client, "odoo_disconnect", {"alias": "other"})
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+        assert await ok(client, "odoo_disconnect", {"alias": "other"}) == {
+            "alias": "other",
+            "removed": True,
+        }
 
 
 async def test_a_managers_edit_within_the_shared_bounds_keeps_the_front_end_serving(

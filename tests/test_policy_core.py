@@ -96,10 +96,12 @@ PLAIN_KEYS = [
 MARK = "Zq9"  # every generated secret contains it; nothing else does
 
 
-def test_the_addon_vendors_the_core_byte_for_byte() -> None:
-    front, vendored = FRONT.read_bytes(), VENDORED.read_bytes()
-    assert front == vendored, (
-        f"{VENDORED.relative_to(REPO)} differs from {FRONT.relative_to(REPO)}: run `make sync-core`"
+@pytest.mark.parametrize("name", ["policy_core.py", "identity.py"])
+def test_the_addon_vendors_the_core_byte_for_byte(name: str) -> None:
+    front = FRONT.with_name(name)
+    vendored = VENDORED.with_name(name)
+    assert front.read_bytes() == vendored.read_bytes(), (
+        f"{vendored.relative_to(REPO)} differs from {front.relative_to(REPO)}: run `make sync-core`"
     )
 
 
@@ -115,8 +117,9 @@ def test_make_sync_core_copies_the_front_ends_core(tmp_path: Path) -> None:
     shown = subprocess.run(
         ["make", "-n", "-C", str(REPO), "sync-core"], capture_output=True, text=True, check=True
     ).stdout
-    assert "mcp_server/odoo_mcp_guard/policy_core.py" in shown
-    assert "odoo_addon/mcp_guard/models/policy_core.py" in shown
+    for name in ("policy_core.py", "identity.py"):
+        assert f"mcp_server/odoo_mcp_guard/{name}" in shown
+        assert f"odoo_addon/mcp_guard/models/{name}" in shown
     assert "cp tests/data/policy_golden.json odoo_addon/mcp_guard/tests/data/" in shown
 
 

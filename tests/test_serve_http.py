@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from support.guard import (
     approve,
     audit_count,
     connect_args,
+    guard_command,
+    guard_env,
     http_client,
     http_guard,
     policy,
@@ -187,3 +192,64 @@ async def test_http_sessions_are_told_tool_lists_change(tmp_path: Path) -> None:
             with anyio.fail_after(10):
                 await changed.wait()
             assert "odoo_disconnect" not in [t.name for t in (await client.list_tools()).tools]
+
+
+def serve_exits(data_dir: Path, env: dict[str, str], *args: str) -> str:
+    """``serve ARGS`` that must refuse to start: its one-line reason."""
+    proc = subprocess.run(
+        guard_command("serve", "--data-dir", str(data_dir), *args),
+        env=guard_env(data_dir, **env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0, proc.stdout
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    return proc.stderr
+
+
+def test_a_principal_with_a_foreign_prefix_is_refused(tmp_path: Path) -> None:
+    """A principal is compared with approvers, so it is held to the approvers' name check:
+    "x:alice" (a prefix no transport gives) or an unreadable name is refused where it is made:
+    a token, MCP_GUARD_TOKENS, MCP_GUARD_PRINCIPAL."""
+    for name in ("x:alice", "alice\u200b", "::"):
+        made = run_cli(tmp_path, "tokens", "add", name, check=False)
+        assert made.returncode != 0, made.stdout
+        assert len(made.stderr.strip().splitlines()) == 1 and "principal" in made.stderr
+    assert "alice" not in run_cli(tmp_path, "tokens", "list").stdout
+    run_cli(tmp_path, "tokens", "add", "http:alice")
+    assert "http:alice" in run_cli(tmp_path, "tokens", "list").stdout
+
+    reason = serve_exits(
+        tmp_path, {"MCP_GUARD_TOKENS": f"x:alice={'0' * 64}"}, "--transport", "http", "--port", "1"
+    )
+    assert "x:alice" in reason and "refused" in reason
+    for principal in ("x:alice", "stdio:x:alice"):
+        reason = serve_exits(tmp_path, {"MCP_GUARD_PRINCIPAL": principal})
+        assert "MCP_GUARD_PRINCIPAL" in reason and "refused" in reason
+
+
+async def test_a_request_under_a_foreign_prefix_cannot_be_decided(tmp_path: Path) -> None:
+    """A tokens file written before principals were checked may still name "x:alice": her
+    requests are filed, but nobody (alice least of all) can approve or reject them."""
+    token = "mcpg_legacy-token-of-x-alice"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    (tmp_path / "tokens.json").write_text(json.dumps({"tokens": {"x:alice": digest}}))
+    with http_guard(tmp_path) as running:
+        async with http_client(running.url, token) as client:
+            created = await client.call_tool("odoo_connect", connect_args("legacy"))
+            assert not created.is_error, text_of(created)
+            result = await client.call_tool("odoo_disconnect", {"alias": "legacy"})
+            assert result.is_error and result.structured_content["status"] == "pending"
+            ref = result.structured_content["request"]
+        for verb, who in (("approve", "alice"), ("approve", "carol"), ("reject", "alice")):
+            denied = run_cli(tmp_path, "approvals", verb, ref, "--as", who, check=False)
+            assert denied.returncode != 0, denied.stdout
+            assert "cannot be compared" in denied.stderr and "Traceback" not in denied.stderr
+        assert request_state(tmp_path, ref) == "pending"
+        async with http_client(running.url, token) as client:
+            again = await client.call_tool("odoo_disconnect", {"alias": "legacy"})
+            assert again.is_error
+    assert "legacy" in aliases(tmp_path)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from odoo_mcp_guard.names import check_approver, shown
+
 TOKENS_FILENAME = "tokens.json"
 TOKENS_ENV = "MCP_GUARD_TOKENS"  # "principal=sha256hex,principal2=sha256hex"
 PRINCIPAL_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,128}", re.ASCII)
@@ -26,6 +28,14 @@ class TokenFile(BaseModel):
 
 class TokenError(ValueError):
     pass
+
+
+def check_principal(principal: str, where: str) -> None:
+    """A principal is compared with approvers: it passes the approvers' own name check (a
+    plain name or a transport prefix; "x:alice" would let alice decide her own requests)."""
+    problem = check_approver(principal)
+    if problem is not None:
+        raise TokenError(f"{where} {shown(principal)!r} refused: {problem}")
 
 
 def token_hash(token: str) -> str:
@@ -60,6 +70,7 @@ class TokenStore:
             principal, _, digest = item.partition("=")
             if not PRINCIPAL_RE.fullmatch(principal) or not _HEX64.fullmatch(digest):
                 raise TokenError(f"{TOKENS_ENV}: expected principal=<sha256 hex>, got {item!r}")
+            check_principal(principal, TOKENS_ENV)
             entries[principal] = digest
         return entries
 
@@ -73,6 +84,7 @@ class TokenStore:
         """Create (or replace) the token of a principal; the plaintext is returned once."""
         if not PRINCIPAL_RE.fullmatch(principal):
             raise TokenError(f"invalid principal {principal!r}: use 1-128 of A-Z a-z 0-9 _ . @ : -")
+        check_principal(principal, "principal")
         token = "mcpg_" + secrets.token_urlsafe(32)
         data = self._read()
         data.tokens[principal] = token_hash(token)

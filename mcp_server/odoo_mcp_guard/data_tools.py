@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
+from odoo_mcp_guard.policy_core import redact, redact_text
 from odoo_mcp_guard.store import Connection
 
 MODEL_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
@@ -115,7 +116,13 @@ class DataTools:
         raise DataToolError(f"Name the connection with 'alias' (configured: {names}).")
 
     def run(self, tool: str, args: _DataArgs, conn: Connection) -> dict[str, Any]:
-        """Blocking: call from a worker thread."""
+        """Blocking: call from a worker thread. What Odoo returns passes the one redaction
+        rule: a connection whose Odoo user may read secrets (another connection's password,
+        api_key, a URL with credentials) must not hand them to the agent."""
+        result: dict[str, Any] = redact(self._run(tool, args, conn))
+        return result
+
+    def _run(self, tool: str, args: _DataArgs, conn: Connection) -> dict[str, Any]:
         client = self._client(conn)
         model = args.model
         try:
@@ -146,7 +153,7 @@ class DataTools:
                 client.call(model, "unlink", args.ids)
                 return {"model": model, "ids": args.ids, "deleted": True}
         except OdooError as exc:
-            raise DataToolError(_explain(exc, tool, conn)) from None
+            raise DataToolError(redact_text(_explain(exc, tool, conn))) from None
         raise DataToolError(f"{tool} is not a data tool")
 
 

@@ -444,7 +444,7 @@ class Guard:
             self._spend(call, continuation)
             # The audit of an approved execution is written by the store, in the transaction
             # that consumes the approval (invariant 10).
-            if store.consume(request.id, event, now):
+            if store.consume(request.id, event, now, arguments=arguments):
                 count_decision(tool, "approved_executed")
                 APPROVALS.labels("approved").inc()
                 return await self._execute(call, arguments, execute, request)

@@ -130,6 +130,9 @@ class OdooStore(Store):
         self.connections_ttl = connections_ttl
         self._connections_cache: list[Connection] | None = None
         self._cached_at = 0.0
+        # Connections an approved odoo_connect created inside Odoo's consume (alias, url, db,
+        # login): the tool's add_connection that follows only confirms them.
+        self._created_by_consume: set[tuple[str, str, str, str]] = set()
         # Servers whose last catalog report failed, with the cause: their tools are refused.
         self._catalog_faults: dict[str, str] = {}
 
@@ -192,8 +195,12 @@ class OdooStore(Store):
         return next((c for c in self.list_connections(fresh=True) if c.alias == alias), None)
 
     def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
-        # Odoo refuses an existing alias; an approved replacement removed the old connection
-        # in Odoo when its request was consumed, so ``replace`` needs nothing more here.
+        # Odoo refuses an existing alias. An approved odoo_connect (a replacement among them)
+        # was carried out by Odoo's consume, with the approved values, in one transaction.
+        key = (conn.alias, conn.url, conn.db, conn.username)
+        if key in self._created_by_consume:
+            self._created_by_consume.discard(key)
+            return True
         values: dict[str, Any] = {
             "alias": conn.alias,
             "url": conn.url,
@@ -345,7 +352,14 @@ class OdooStore(Store):
         assert request is not None
         return request, created
 
-    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
         with self._lock:
             row = self._db.execute(
                 "SELECT tool, arguments_hash FROM remote_requests WHERE remote_id = ?",
@@ -354,12 +368,23 @@ class OdooStore(Store):
         if row is None:
             return False
         self._forget_connections()  # consuming may remove a connection in Odoo
-        answer = self._call(
-            "mcp.approval.request", "consume", request_id, row["tool"], row["arguments_hash"]
-        )
+        call: tuple[Any, ...] = (request_id, row["tool"], row["arguments_hash"])
+        if row["tool"] == "odoo_connect":
+            # Odoo (re)creates the connection from these, only if they hash to the approved call
+            call += (arguments,)
+        answer = self._call("mcp.approval.request", "consume", *call)
         if not answer.get("ok"):
             log.info("Odoo did not consume request %s: %s", request_id, answer.get("message"))
             return False
+        if row["tool"] == "odoo_connect" and isinstance(arguments, dict):
+            self._created_by_consume.add(
+                (
+                    arguments.get("alias"),
+                    arguments.get("url"),
+                    arguments.get("db"),
+                    arguments.get("username"),
+                )  # type: ignore[arg-type]
+            )
         self.append_audit(event)
         return True
 

@@ -705,3 +705,18 @@ class CompiledPolicy:
             risk_reason,
             raised,
         )
+
+
+URL_CREDENTIALS_MESSAGE = (
+    "url must not contain credentials (user:password@host): put them in password or api_key"
+)
+
+
+def url_has_credentials(url: str) -> bool:
+    """Whether a URL carries userinfo (``scheme://user:pw@host``): the front-end and the add-on
+    refuse such a URL, which would otherwise be shown in clear wherever the URL is."""
+    _scheme, sep, rest = url.partition("://")
+    authority = rest if sep else url
+    for stop in "/?#":
+        authority = authority.split(stop, 1)[0]
+    return "@" in authority

@@ -20,7 +20,7 @@ from odoo_mcp_guard.asgi import (
     SessionSettings,
     session_clock,
 )
-from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
+from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore, check_principal
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.frontend import Frontend
 from odoo_mcp_guard.guard import Guard
@@ -31,13 +31,17 @@ from odoo_mcp_guard.store import StoreError
 
 
 def stdio_principal() -> str:
+    """MCP_GUARD_PRINCIPAL, else ``stdio:<OS user>``; refused (TokenError) when it is not a
+    name approvers can be compared with."""
     configured = os.environ.get("MCP_GUARD_PRINCIPAL", "").strip()
     if configured:
+        check_principal(configured, "MCP_GUARD_PRINCIPAL")
         return configured
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    check_principal(f"stdio:{user}", "the OS user name")
     return f"stdio:{user}"
 
 
@@ -119,6 +123,11 @@ def run_frontend(
             TokenStore(data_dir / TOKENS_FILENAME).hashes()
         except TokenError as exc:
             _exit_with(str(exc))
+    else:
+        try:
+            principal = stdio_principal()
+        except TokenError as exc:
+            _exit_with(str(exc))
     listener = None
     opened = open_backend_or_exit(data_dir, policy_file, backend, odoo_config)
     try:
@@ -129,7 +138,7 @@ def run_frontend(
         if transport == "stdio":
 
             async def stdio() -> None:
-                frontend, background = builder(opened, stdio_principal())
+                frontend, background = builder(opened, principal)
                 await serve_stdio(frontend, *background)
 
             anyio.run(stdio)

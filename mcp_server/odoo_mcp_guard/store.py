@@ -28,7 +28,6 @@ from odoo_mcp_guard.engines import (
 )
 from odoo_mcp_guard.names import (
     check_approver,
-    check_identity,
     check_text,
     check_url,
     same_person,
@@ -552,11 +551,13 @@ class Store:
             ).fetchone()
             if row["state"] != "pending":
                 raise ApprovalError(f"{request.ref} is {row['state']}, not pending")
-            if check_identity(row["principal"]) is not None:
-                # Fail closed: a requester whose name cannot be read cannot be told apart.
+            unreadable = check_approver(row["principal"])
+            if unreadable is not None:
+                # Fail closed: a requester whose name is not a person's ("x:alice", unreadable)
+                # cannot be told apart from the approver.
                 raise ApprovalError(
                     f"{request.ref} was filed under a name that cannot be compared "
-                    f"({check_identity(row['principal'])}): it cannot be approved or rejected"
+                    f"({unreadable}): it cannot be approved or rejected"
                 )
             if same_person(approver, row["principal"]):
                 raise ApprovalError(
@@ -604,9 +605,18 @@ class Store:
             raise ApprovalError(f"{request.ref} is {request.state}: it cannot be cancelled")
         return self.get_request(request.id)  # type: ignore[return-value]
 
-    def consume(self, request_id: int, event: AuditEvent, now: float | None = None) -> bool:
+    def consume(
+        self,
+        request_id: int,
+        event: AuditEvent,
+        now: float | None = None,
+        *,
+        arguments: dict[str, Any] | None = None,
+    ) -> bool:
         """Use an approval once: one atomic state change, audited in the same transaction.
-        False if it was not (or no longer) approved and valid."""
+        False if it was not (or no longer) approved and valid. ``arguments`` (the approved
+        call's) serve a backend that carries the call out itself (OdooStore's odoo_connect);
+        here the guard runs the very call it hashed."""
         now = time.time() if now is None else now
         with self._tx(None) as db:
             row = db.execute(

@@ -7,6 +7,8 @@
     "website": "https://github.com/odoo-mcp-guard/odoo-mcp-guard",
     "license": "LGPL-3",
     "depends": ["base", "mail"],
+    # ICU: the TR39 confusable skeleton of identity.py (a requester is not their own approver)
+    "external_dependencies": {"python": ["pyicu-wheels"]},
     "data": [
         "security/mcp_guard_security.xml",
         "security/ir.model.access.csv",

@@ -8,6 +8,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .compat import GROUP_USERS
+from .identity import check_approver, check_identity, same_person
 from .mcp_guard_common import (
     DEFAULT_EXPIRES_IN,
     TOOL_NAME_RE,
@@ -16,6 +17,7 @@ from .mcp_guard_common import (
     internal_write,
     is_internal_write,
     redact,
+    redact_text,
 )
 from .mcp_guard_context import trusted
 
@@ -39,6 +41,13 @@ PROTECTED_FIELDS = {
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
+# an odoo_connect call's arguments (the front-end's ConnectArgs) -> upsert_from_agent's values
+CONNECT_KEYS = {"alias": "alias", "url": "url", "db": "db", "username": "login", "password": "password",
+                "api_key": "api_key", "protocol": "protocol"}
+CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odoo
+# the fields behind four eyes and the request's binding: written only by the add-on's methods,
+# through write or the ORM's low-level _write/_write_multi alike
+GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash"}
 CONNECTION_SNAPSHOT = {"connection_alias": "alias", "connection_url": "url", "connection_db": "db",
                        "connection_login": "login"}
 
@@ -76,13 +85,20 @@ class McpApprovalRequest(models.Model):
     can_cancel = fields.Boolean(compute="_compute_user_rights")
 
     @api.depends_context("uid")
-    @api.depends("state", "requester_id")
+    @api.depends("state", "requester_id", "principal")
     def _compute_user_rights(self):
         is_approver = self.env.user.has_group("mcp_guard.group_mcp_approver")
         is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
+        try:
+            names = self._person_names(self.env.user)
+        except AccessError:
+            names = None  # a user whose name cannot be compared decides nothing
         for req in self:
             mine = req.requester_id.id == self.env.uid
-            req.can_decide = req.state == "pending" and is_approver and not mine
+            req.can_decide = (
+                req.state == "pending" and is_approver and not mine
+                and names is not None and not req._principal_problem(names)
+            )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
 
     # ------------------------------------------------------------------
@@ -98,12 +114,25 @@ class McpApprovalRequest(models.Model):
         # no default_state=approved from the client's context, and a chatter trail
         return super(McpApprovalRequest, trusted(self)).create(vals_list)
 
-    def write(self, vals):
-        if not is_internal_write() and PROTECTED_FIELDS & set(vals):
+    def _check_protected(self, vals, protected):
+        if not is_internal_write() and protected & set(vals):
             raise AccessError(
                 self.env._("Approval requests change only through their actions (approve, reject, cancel, consume).")
             )
-        return super(McpApprovalRequest, trusted(self)).write(vals)
+
+    def write(self, vals):
+        self._check_protected(vals, PROTECTED_FIELDS)
+        res = super(McpApprovalRequest, trusted(self)).write(vals)
+        if is_internal_write():
+            # the guarded fields reach the table now, while the flag is set (see _write_multi)
+            self.flush_recordset()
+        return res
+
+    def _write_multi(self, vals_list):
+        # the ORM's low-level write (also reached by _write from server-action code)
+        for vals in vals_list:
+            self._check_protected(vals, GUARDED_FIELDS)
+        return super()._write_multi(vals_list)
 
     # ------------------------------------------------------------------
     # helpers
@@ -166,12 +195,46 @@ class McpApprovalRequest(models.Model):
         """Four eyes: an approver, and never the requester (administrators included)."""
         if not self.env.user.has_group("mcp_guard.group_mcp_approver"):
             raise AccessError(self.env._("Only MCP Guard approvers can approve or reject requests."))
+        names = self._person_names(self.env.user)
         for req in self:
             # env.uid, not a context key: sudo() and contexts cannot change it
             if req.requester_id.id == self.env.uid:
                 raise AccessError(self.env._("You cannot approve or reject your own request %s.", req.name))
+            problem = req._principal_problem(names)
+            if problem:
+                raise AccessError(problem)
             if req.state != "pending":
                 raise UserError(self.env._("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
+
+    @api.model
+    def _person_names(self, user):
+        """The names a user goes by (login, name, the local part of the email), each one a
+        principal could be spelled as. A name that cannot be compared fails closed."""
+        email_local_part = (user.email or "").split("@")[0]
+        names = [name for name in (user.login, user.name, email_local_part) if name and name.strip()]
+        for name in names:
+            problem = check_identity(name)
+            if problem:
+                raise AccessError(self.env._(
+                    "Your user name %(name)r cannot be compared with a requester (%(why)s): "
+                    "you cannot approve or reject requests.", name=name, why=problem))
+        return names
+
+    def _principal_problem(self, names):
+        """Why the person going by ``names`` may not decide this request, or None. The person
+        behind the agent is the MCP principal, not the technical Odoo user that filed for it:
+        compared as the front-end compares (identity.py: TR39 skeleton, prefixes, case)."""
+        self.ensure_one()
+        problem = check_approver(self.principal or "")
+        if problem:
+            return self.env._(
+                "Request %(ref)s was filed under a name that cannot be compared (%(why)s): "
+                "it cannot be approved or rejected.", ref=self.name, why=problem)
+        if any(same_person(name, self.principal) for name in names):
+            return self.env._(
+                "Request %(ref)s was made by the MCP principal %(who)s, who is you: "
+                "you cannot approve or reject your own request.", ref=self.name, who=self.principal)
+        return None
 
     # ------------------------------------------------------------------
     # UI actions (rights checked here, not by the view)
@@ -203,7 +266,7 @@ class McpApprovalRequest(models.Model):
                     "state": "rejected",
                     "approver_id": self.env.uid,
                     "decision_date": fields.Datetime.now(),
-                    "decision_note": note or False,
+                    "decision_note": redact_text(note) if isinstance(note, str) and note else False,
                 })
             req._close_activities()
             req._release_connection()
@@ -276,7 +339,12 @@ class McpApprovalRequest(models.Model):
         if not isinstance(arguments, dict):
             raise UserError(self.env._("arguments must be an object"))
         principal = principal if isinstance(principal, str) else ""
-        reason = reason if isinstance(reason, str) else ""
+        problem = check_approver(principal)
+        if problem:
+            # it would be compared with approvers: a name that cannot be is refused here
+            raise UserError(self.env._("Invalid principal: %s", problem))
+        # shown to approvers (form, activity): no secret in clear, whatever the caller wrote
+        reason = redact_text(reason) if isinstance(reason, str) else ""
         digest = arguments_hash(arguments)
         now = fields.Datetime.now()
         binding = self._connection_binding(tool, arguments)
@@ -334,8 +402,14 @@ class McpApprovalRequest(models.Model):
     def _binding_broken(self):
         """Why the connection this request was filed for can no longer be acted on, or ''."""
         self.ensure_one()
+        if self.tool == "odoo_connect" and not self.connection_url and self.connection_alias:
+            # filed as a new connection: creating it must not meet one made since
+            taken = self.env["mcp.connection"].sudo().with_context(active_test=False).search_count(
+                [("alias", "=", self.connection_alias), ("owner_id", "=", self.requester_id.id)])
+            return self.env._("connection %s was created since the request was filed",
+                              self.connection_alias) if taken else ""
         if self.tool != "odoo_disconnect" and not self.connection_url:
-            return ""  # not about a connection, or an odoo_connect of a then unknown alias
+            return ""  # not about a connection
         conn = self.sudo().connection_id
         if not conn:
             return self.env._("connection %s no longer exists", self.connection_alias)
@@ -350,6 +424,30 @@ class McpApprovalRequest(models.Model):
                 "connection %(alias)s changed since the request was filed (%(fields)s)",
                 alias=self.connection_alias, fields=", ".join(changed),
             )
+        return ""
+
+    def _connect_values(self, arguments):
+        """upsert values from an odoo_connect call's ``arguments``, or None unless they are
+        exactly the approved call's (same arguments hash as filed)."""
+        self.ensure_one()
+        if not isinstance(arguments, dict) or arguments_hash(arguments) != self.arguments_hash:
+            return None
+        if set(arguments) - set(CONNECT_KEYS) - CONNECT_IGNORED:
+            return None
+        return {CONNECT_KEYS[key]: value for key, value in arguments.items() if key in CONNECT_KEYS}
+
+    def _four_eyes_broken(self):
+        """Why this approval no longer stands at consumption time, or '': the approver must
+        differ from the requester and still be an active approver."""
+        self.ensure_one()
+        approver = self.sudo().approver_id
+        if (
+            not approver
+            or approver == self.requester_id
+            or not approver.active
+            or not approver.has_group("mcp_guard.group_mcp_approver")
+        ):
+            return self.env._("Request %s has no valid approval by another approver.", self.name)
         return ""
 
     @api.model
@@ -369,8 +467,11 @@ class McpApprovalRequest(models.Model):
         ]
 
     @api.model
-    def consume(self, request_id, tool, arguments_hash):  # pylint: disable=redefined-outer-name
-        """Consume an approval once. The approved -> done change is one atomic UPDATE."""
+    def consume(self, request_id, tool, arguments_hash, arguments=None):  # pylint: disable=redefined-outer-name
+        """Consume an approval once. The approved -> done change is one atomic UPDATE.
+
+        odoo_connect needs the call's ``arguments``: they must hash to the approved call, and the
+        connection is (re)created from them here, in the transaction that ends the old one."""
         req = self.browse(self._request_id(request_id)).exists()
         if not req:
             return {"ok": False, "state": "", "message": self.env._("Request not found.")}
@@ -385,6 +486,16 @@ class McpApprovalRequest(models.Model):
             return {"ok": False, "state": req.state, "message": self.env._("Request %(ref)s is %(state)s, not approved.", ref=req.name, state=req.state)}
         if req.tool != tool or req.arguments_hash != arguments_hash:
             return {"ok": False, "state": req.state, "message": self.env._("Request %s approves a different call (tool or arguments differ).", req.name)}
+        new_values = None
+        if tool == "odoo_connect":
+            new_values = req._connect_values(arguments)
+            if new_values is None:
+                return {"ok": False, "state": req.state, "message": self.env._(
+                    "Request %s approves other connection values: consume needs the call's exact arguments.",
+                    req.name)}
+        unfit = req._four_eyes_broken()
+        if unfit:
+            return {"ok": False, "state": req.state, "message": unfit}
         if req.expires_at and req.expires_at <= fields.Datetime.now():
             self.env.cr.execute(
                 "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
@@ -422,5 +533,8 @@ class McpApprovalRequest(models.Model):
             # odoo_connect of an existing alias removes the old one so it can be registered again
             with allow_connection_removal(conn.ids):
                 conn.unlink()
+        if new_values is not None:
+            # the approved values, and only them: a failure rolls the whole consumption back
+            self.env["mcp.connection"]._create_for_agent(new_values)
         req.sudo().message_post(body=self.env._("Approval consumed by %s.", self.env.user.name))
         return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -24,6 +24,11 @@ OUTCOMES = [
 PASSED_OUTCOMES = ("allowed", "approved_executed", "failed")
 EVENT_KEYS = {"uuid", "time", "principal", "tool", "arguments_hash", "outcome", "detail", "request_ref"}
 REQUIRED_KEYS = ("uuid", "time", "principal", "tool", "arguments_hash", "outcome")
+# The reported event time must lie in [receipt - AUDIT_MAX_AGE, receipt + AUDIT_CLOCK_SKEW]:
+# a front-end's spool reaches Odoo within the first (README), clocks differ by less than the
+# second. Beside it every row keeps the server's own receipt time (create_date, "Received").
+AUDIT_MAX_AGE = timedelta(days=30)
+AUDIT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _parse_time(value):
@@ -45,7 +50,9 @@ class McpAuditLog(models.Model):
     _rec_name = "uuid"
 
     uuid = fields.Char("Event UUID", required=True, readonly=True)
-    event_time = fields.Datetime("Time", required=True, readonly=True, index=True)
+    event_time = fields.Datetime("Time", required=True, readonly=True, index=True,
+                                 help="When the front-end says the event happened.")
+    create_date = fields.Datetime("Received", readonly=True, help="When Odoo received the event.")
     principal = fields.Char(readonly=True, index=True)
     tool = fields.Char(readonly=True, index=True)
     arguments_hash = fields.Char(readonly=True)
@@ -70,10 +77,10 @@ class McpAuditLog(models.Model):
             log.refused = bool(log.outcome) and log.outcome not in PASSED_OUTCOMES
 
     @api.model_create_multi
-    def create(self, vals_list):
-        for vals in vals_list:
-            vals["sender_id"] = self.env.uid  # who sent it, never what the caller says
-        return super().create(vals_list)
+    def create(self, vals_list):  # pylint: disable=method-required-super
+        # record_batch inserts the rows itself (receipt time and sender are the server's):
+        # a plain create would let a client choose them
+        raise AccessError(self.env._("Audit events are recorded with record_batch()."))
 
     # append-only: there is deliberately no super() call, no write ever reaches the table
     def write(self, vals):  # pylint: disable=method-required-super
@@ -99,6 +106,13 @@ class McpAuditLog(models.Model):
             moment = _parse_time(event["time"])
         except ValueError as exc:
             raise UserError(self.env._("Audit event %(i)s: time must be ISO-8601 UTC", i=index)) from exc
+        now = fields.Datetime.now()
+        if moment > now + AUDIT_CLOCK_SKEW:
+            raise UserError(self.env._("Audit event %(i)s: time %(t)s is in the future", i=index, t=event["time"]))
+        if moment < now - AUDIT_MAX_AGE:
+            raise UserError(self.env._(
+                "Audit event %(i)s: time %(t)s is older than %(d)s days", i=index, t=event["time"],
+                d=AUDIT_MAX_AGE.days))
         for key in ("detail", "request_ref"):
             if event.get(key) is not None and not isinstance(event[key], str):
                 raise UserError(self.env._("Audit event %(i)s: %(k)s must be a string", i=index, k=key))

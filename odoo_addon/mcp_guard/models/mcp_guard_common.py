@@ -18,6 +18,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     RISK_CLASSES,
     STRICTNESS,
     TOOL_NAME_RE,
+    URL_CREDENTIALS_MESSAGE,
     CompiledPolicy,
     PolicyFault,
     arguments_hash,
@@ -30,6 +31,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     redact,
     redact_text,
     rule_faults,
+    url_has_credentials,
     valid_server_name,
 )
 from .policy_core import TOOL_PATTERN_RE as RULE_NAME_RE  # noqa: F401  pylint: disable=unused-import

@@ -9,3 +9,4 @@ from . import test_redaction
 from . import test_tour
 from . import test_policy_golden
 from . import test_constraints
+from . import test_rpc_attacks

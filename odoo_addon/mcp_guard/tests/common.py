@@ -36,7 +36,7 @@ class McpGuardCase(TransactionCase):
             "login": "bot", "password": "s3cret-pw", "api_key": "k-123",
         })
 
-    def file(self, user, tool="odoo_disconnect", arguments=None, principal="agent:test", reason="cleanup"):
+    def file(self, user, tool="odoo_disconnect", arguments=None, principal="agent-test", reason="cleanup"):
         arguments = {"alias": "prod"} if arguments is None else arguments
         return self.Request.with_user(user).file_request(tool, arguments, principal, reason)
 

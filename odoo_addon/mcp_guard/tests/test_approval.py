@@ -5,7 +5,7 @@ from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import McpGuardCase
 from .test_connection import TRICK_CONTEXTS
@@ -249,16 +249,16 @@ class TestApproval(McpGuardCase):
 
     def test_connect_replacement_through_approval(self):
         """An existing alias is replaced only after an approved odoo_connect is consumed."""
-        args = {"alias": "prod", "url": "https://new.example.com", "db": "prod", "login": "bot",
+        args = {"alias": "prod", "url": "https://new.example.com", "db": "prod", "username": "bot",
                 "password": "new-pw", "protocol": "xmlrpc"}
         res = self.approved(tool="odoo_connect", arguments=args)
         with self.assertRaises(UserError):
-            self.Connection.with_user(self.agent).upsert_from_agent(args)
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args))
+            self.Connection.with_user(self.agent).upsert_from_agent(
+                {"alias": "prod", "url": "https://new.example.com", "db": "prod", "login": "bot"})
+        # consume carries the replacement out itself, with the approved call's arguments
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
         self.assertTrue(result["ok"], result)
         self.assertFalse(self.prod.exists())
-        self.assertEqual(self.Connection.with_user(self.agent).upsert_from_agent(args),
-                         {"alias": "prod", "created": True})
         listed = self.Connection.with_user(self.agent).list_for_agent()
         self.assertEqual([(c["alias"], c["url"], c["password"]) for c in listed],
                          [("prod", "https://new.example.com", "new-pw")])
@@ -266,7 +266,7 @@ class TestApproval(McpGuardCase):
     def test_context_cannot_file_an_approved_request(self):
         ctx = {"default_state": "approved", "default_approver_id": self.approver.id, "tracking_disable": True}
         res = self.Request.with_user(self.agent).with_context(**ctx).file_request(
-            "odoo_disconnect", {"alias": "prod"}, "agent:test", "")
+            "odoo_disconnect", {"alias": "prod"}, "agent-test", "")
         req = self.Request.browse(res["id"])
         self.assertEqual((res["state"], req.state, req.approver_id), ("pending", "pending", self.env["res.users"]))
         self.assertFalse(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect",
@@ -285,12 +285,13 @@ class TestApproval(McpGuardCase):
         """A request acts on the record it was filed for, never on whoever bears the alias later."""
         mine = self.Connection.with_user(self.user).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
         # an odoo_connect filed for an alias that does not exist yet replaces nothing ...
-        args = {"alias": "x", "url": "https://new.example.com", "db": "n", "login": "n"}
+        args = {"alias": "x", "url": "https://new.example.com", "db": "n", "username": "n"}
         res = self.approved(self.user, tool="odoo_connect", arguments=args)
         mine.with_user(self.user).write({"alias": "x"})  # ... even once the user named theirs "x"
-        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args))
-        self.assertTrue(result["ok"], result)
+        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args), args)
+        self.assertEqual((result["ok"], result["state"]), (False, "failed"), result)
         self.assertTrue(mine.exists())
+        self.assertEqual(mine.url, "u")
         # a disconnect filed for "x", then the user swaps names: consumption fails, nothing goes
         other = self.Connection.with_user(self.user).create({"alias": "y", "url": "u", "db": "d", "login": "l"})
         res = self.approved(self.user, arguments={"alias": "x"})
@@ -335,3 +336,41 @@ class TestApproval(McpGuardCase):
         for bad in ("1", 1, None, {"ids": [1]}):
             with self.assertRaisesRegex(UserError, "ids must be a list"):
                 self.Request.with_user(self.agent).get_states(bad)
+
+    def test_principal_never_decides_as_an_odoo_user(self):
+        """The person behind the agent is the MCP principal: the Odoo user who is that person
+        (by login, name or email, compared as the front-end compares: TR39 skeleton, transport
+        prefix, case) cannot approve or reject the request the agent filed for them."""
+        ctx = {"mail_create_nolog": True, "no_reset_password": True}
+        alice = new_test_user(self.env, "alice", "mcp_guard.group_mcp_approver", context=ctx,
+                              name="Alice Approver", email="alice@example.com")
+        carol = new_test_user(self.env, "c.v", "mcp_guard.group_mcp_approver", context=ctx,
+                              name="C. V.", email="carol@example.com")
+        cases = [(alice, p) for p in ("stdio:alice", "alice", "http:alice", "ALICE", "\u0430lice",
+                                      "Alice Approver", "stdio:alice approver")]
+        cases.append((carol, "carol"))
+        for n, (person, principal) in enumerate(cases):
+            res = self.file(self.agent, tool="odoo_x", arguments={"n": n}, principal=principal)
+            req = self.Request.browse(res["id"])
+            self.assertEqual(req.principal, principal)
+            self.assertFalse(req.with_user(person).can_decide)
+            with self.assertRaises(AccessError):
+                req.with_user(person).action_approve()
+            with self.assertRaises(AccessError):
+                req.with_user(person).action_reject(note="mine")
+            wizard = self.env["mcp.approval.reject.wizard"].with_user(person).create(
+                {"request_ids": [(6, 0, req.ids)], "note": "mine"})
+            with self.assertRaises(AccessError):
+                wizard.action_confirm()
+            self.assertEqual(req.state, "pending")
+            # another approver decides it
+            self.assertTrue(req.with_user(self.approver).can_decide)
+            req.with_user(self.approver).action_approve()
+            self.assertEqual(req.state, "approved")
+
+    def test_principal_that_cannot_be_compared_is_refused(self):
+        """A principal with a prefix no transport gives ("x:alice"), or an unreadable one, is
+        refused when filed: it could not be compared with an approver."""
+        for principal in ("x:alice", "", "alice\u200b", "::", None):
+            with self.assertRaises(UserError):
+                self.file(self.agent, tool="odoo_x", arguments={"p": str(principal)}, principal=principal)

@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
@@ -6,9 +7,14 @@ from odoo.tests import new_test_user, tagged
 from .common import McpGuardCase
 
 
+# an hour ago: well inside the bounds of an event time (30 days back, 5 minutes ahead)
+RECENT = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(microsecond=123456)
+RECENT_ISO = RECENT.isoformat().replace("+00:00", "Z")
+
+
 def event(**kw):
     values = {
-        "uuid": str(uuid.uuid4()), "time": "2026-11-25T01:02:03.123456Z", "principal": "agent:test",
+        "uuid": str(uuid.uuid4()), "time": RECENT_ISO, "principal": "agent:test",
         "tool": "odoo_disconnect", "arguments_hash": "a" * 64, "outcome": "approval_pending",
         "detail": "filed", "request_ref": "MCPR/2026/00001",
     }
@@ -28,7 +34,8 @@ class TestAudit(McpGuardCase):
         logs = self.Audit.search([("uuid", "in", [e["uuid"] for e in events])])
         self.assertEqual(len(logs), 3)
         first = logs.filtered(lambda r: r.uuid == events[0]["uuid"])
-        self.assertEqual(str(first.event_time), "2026-11-25 01:02:03.123456")  # microseconds kept for ordering
+        # microseconds kept for ordering
+        self.assertEqual(str(first.event_time), RECENT.replace(tzinfo=None).isoformat(sep=" "))
         self.assertEqual(first.outcome, "approval_pending")
         self.assertEqual(first.sender_id, self.agent)
         # approvers can read the trail
@@ -36,7 +43,7 @@ class TestAudit(McpGuardCase):
 
     def test_record_batch_validation(self):
         for bad in (event(outcome="maybe"), event(time="yesterday"), event(uuid=""), event(colour="red"),
-                    event(time="2026-11-25T01:02:03")):
+                    event(time=RECENT_ISO[:-1]), event(time="2019-01-01T00:00:00Z")):
             with self.assertRaises(UserError):
                 self.Audit.with_user(self.agent).record_batch([event(), bad])
         self.assertEqual(self.Audit.search_count([("principal", "=", "agent:test")]), 0)
@@ -76,11 +83,11 @@ class TestAudit(McpGuardCase):
         logs = self.Audit.search([("uuid", "=", shared["uuid"])])
         self.assertEqual(sorted(logs.mapped("sender_id").ids), sorted((self.agent | other).ids))
         self.assertEqual(logs.filtered(lambda r: r.sender_id == other).detail, "b's own")
-        # a sender given by the client is refused by record_batch and ignored by create
+        # a sender given by the client is refused by record_batch; a plain create is refused
         with self.assertRaises(UserError):
             self.Audit.with_user(other).record_batch([dict(event(), sender_id=self.agent.id)])
-        made = self.Audit.with_user(other).create({
-            "uuid": "x-1", "event_time": "2026-11-25 01:02:03", "principal": "p", "tool": "t",
-            "outcome": "allowed", "sender_id": self.agent.id,
-        })
-        self.assertEqual(made.sudo().sender_id, other)
+        with self.assertRaises(AccessError):
+            self.Audit.with_user(other).create({
+                "uuid": "x-1", "event_time": "2026-11-25 01:02:03", "principal": "p", "tool": "t",
+                "outcome": "allowed", "sender_id": self.agent.id,
+            })

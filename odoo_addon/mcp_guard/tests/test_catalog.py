@@ -9,6 +9,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
 
 from .common import McpGuardCase
+from .test_audit import RECENT_ISO
 from .test_policy import DESIGN_POLICY
 
 SCHEMA = {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}
@@ -367,7 +368,7 @@ class TestCatalog(McpGuardCase):
         self.report([entry("read_file"), entry("move_file")])
         outcomes = ["allowed", "allowed", "approved_executed", "failed", "denied", "approval_pending", "rate_limited"]
         events = [{
-            "uuid": str(uuid.uuid4()), "time": "2026-11-25T01:02:03Z", "principal": "agent:test",
+            "uuid": str(uuid.uuid4()), "time": RECENT_ISO, "principal": "agent:test",
             "tool": "read_file", "arguments_hash": "a" * 64, "outcome": outcome,
         } for outcome in outcomes]
         self.Audit.with_user(self.agent).record_batch(events)

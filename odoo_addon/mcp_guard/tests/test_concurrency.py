@@ -16,20 +16,22 @@ class TestConsumeConcurrency(TransactionCase):
     def setUp(self):
         super().setUp()
         self.admin_id = self.env.ref("base.user_admin").id
+        # requested by the superuser, approved by the administrator: four eyes hold at consumption
+        self.requester_id = SUPERUSER_ID
         self.digest = arguments_hash({"alias": "race"})
         # committed data, visible to two independent cursors
         with self.env.registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
             conn = env["mcp.connection"].create({
                 "alias": "race", "url": "https://race.example.com", "db": "race", "login": "bot",
-                "owner_id": self.admin_id,
+                "owner_id": self.requester_id,
             })
             with internal_write():
                 req = env["mcp.approval.request"].create({
                     "tool": "odoo_disconnect", "arguments": "{}", "arguments_hash": self.digest,
-                    "principal": "race", "requester_id": self.admin_id, "connection_id": conn.id,
+                    "principal": "race", "requester_id": self.requester_id, "connection_id": conn.id,
                     "connection_alias": "race", "connection_url": "https://race.example.com",
-                    "connection_db": "race", "connection_login": "bot", "state": "approved", "approver_id": SUPERUSER_ID,
+                    "connection_db": "race", "connection_login": "bot", "state": "approved", "approver_id": self.admin_id,
                     "expires_at": fields.Datetime.now() + timedelta(hours=1),
                 })
             # two real transactions must see the data: committed here, removed in _cleanup
@@ -51,8 +53,8 @@ class TestConsumeConcurrency(TransactionCase):
 
     def test_two_cursors_one_success(self):
         with self.env.registry.cursor() as cr1, self.env.registry.cursor() as cr2:
-            env1 = api.Environment(cr1, self.admin_id, {})
-            env2 = api.Environment(cr2, self.admin_id, {})
+            env1 = api.Environment(cr1, self.requester_id, {})
+            env2 = api.Environment(cr2, self.requester_id, {})
             # both transactions have seen the approval before either consumes it
             self.assertEqual(env1["mcp.approval.request"].browse(self.req_id).state, "approved")
             self.assertEqual(env2["mcp.approval.request"].browse(self.req_id).state, "approved")

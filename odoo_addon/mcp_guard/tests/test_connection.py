@@ -96,17 +96,24 @@ class TestConnection(McpGuardCase):
         self.assertEqual(conn.state, "connected")
 
     def test_secrets_restricted(self):
-        for user in (self.user, self.approver):
+        for user in (self.user, self.approver, self.manager):
             with self.assertRaises(AccessError):
                 self.prod.with_user(user).read(["password"])
             with self.assertRaises(AccessError):
                 self.prod.with_user(user).read(["api_key"])
-        self.assertEqual(self.prod.with_user(self.manager).password, "s3cret-pw")
-        fields_info = self.Connection.with_user(self.manager).fields_get(["password", "api_key"], ["exportable"])
+        self.assertEqual(self.prod.with_user(self.agent).password, "s3cret-pw")
+        fields_info = self.Connection.with_user(self.agent).fields_get(["password", "api_key"], ["exportable"])
         self.assertFalse(fields_info["password"]["exportable"])
         self.assertFalse(fields_info["api_key"]["exportable"])
+        doors = self.Connection.with_user(self.manager).fields_get(["new_password", "new_api_key"], ["exportable"])
+        self.assertFalse(doors["new_password"]["exportable"] or doors["new_api_key"]["exportable"])
+        with self.assertRaises(AccessError):
+            self.prod.with_user(self.admin).export_data(["alias", "password"])
         # not tracked: the chatter never carries them
-        self.prod.with_user(self.manager).write({"password": "changed-pw"})
+        self.prod.with_user(self.manager).write({"new_password": "changed-pw"})
+        self.assertEqual(self.prod.with_user(self.agent).password, "changed-pw")
+        self.prod.invalidate_recordset()  # as a later request would read it
+        self.assertFalse(self.prod.with_user(self.manager).new_password)
         self.env.flush_all()
         messages = self.prod.sudo().message_ids
         bodies = " ".join(str(m.body) for m in messages)

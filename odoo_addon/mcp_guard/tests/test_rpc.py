@@ -4,6 +4,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
 
+from .test_audit import RECENT_ISO
 from .test_connection import TRICK_CONTEXTS
 
 
@@ -44,9 +45,9 @@ class TestRpcContract(HttpCase):
         self.assertEqual(listed[0]["password"], "pw")
 
         args = {"alias": "prod"}
-        filed = self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent:ci", "tidy up")
+        filed = self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent-ci", "tidy up")
         self.assertEqual(filed["state"], "pending")
-        self.assertEqual(self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent:ci", "x"),
+        self.assertEqual(self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent-ci", "x"),
                          filed)
         # the agent cannot approve its own request, whatever context it sends
         for ctx in [{}] + TRICK_CONTEXTS:
@@ -85,7 +86,7 @@ class TestRpcContract(HttpCase):
         twice = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
         self.assertFalse(twice["ok"])
 
-        events = [{"uuid": "0b4f5e2c-1", "time": "2026-11-25T01:02:03.123456Z", "principal": "agent:ci",
+        events = [{"uuid": "0b4f5e2c-1", "time": RECENT_ISO, "principal": "agent-ci",
                    "tool": "odoo_disconnect", "arguments_hash": arguments_hash(args),
                    "outcome": "approved_executed", "detail": "", "request_ref": filed["ref"]}]
         self.assertEqual(self.call("mcp.audit.log", "record_batch", events), 1)
