@@ -403,6 +403,44 @@ async def test_the_cli_shows_what_is_in_odoo_and_defers_decisions_to_it(
 
 
 async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):
+    """A connection whose Odoo user is the administrator still hands the agent no password or
+    API key of another connection: Odoo refuses the secret fields to anyone but the Agent
+    group, and whatever comes back passes the one redaction rule."""
+    secrets = ["Pw-data-secret-1", "Key-data-secret-2"]
+    victim = live.admin(
+        "mcp.connection",
+        "create",
+        {
+            "alias": "victim",
+            "url": "https://erp.example.com",
+            "db": "erp",
+            "login": "bot",
+            "new_password": secrets[0],
+            "new_api_key": secrets[1],
+        },
+    )
+    alias = "manager"
+    manager = {"alias": alias, "url": live.url, "db": live.db, "username": "admin"}
+    async with odoo_client(tmp_path, live, principal="agent-secrets") as client:
+        await ok(client, "odoo_connect", {**manager, "password": "admin"})
+        fields = ["alias", "url", "password", "api_key"]
+        read = await client.call_tool(
+            "odoo_read",
+            {"alias": alias, "model": "mcp.connection", "ids": [victim], "fields": fields},
+        )
+        assert [s for s in secrets if s in read.model_dump_json()] == []
+        found = await ok(
+            client,
+            "odoo_search_read",
+            {"alias": alias, "model": "mcp.connection", "domain": [["id", "=", victim]]},
+        )
+        assert [s for s in secrets if s in json.dumps(found)] == []
+        record = found["records"][0]
+        assert record["alias"] == "victim"
+        assert record.get("password") in (None, "***") and record.get("api_key") in (None, "***")
+
+
+async def test_data_tools_redact_secrets_the_odoo_user_may_read(tmp_path: Path, live: LiveOdoo):
     """A connection whose Odoo user may read other connections' secrets (only the Agent group
     may: here the mcp-agent user itself, with a connection shared with it) still hands the
     agent no password or API key (a URL with credentials is refused when stored:

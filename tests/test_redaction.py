@@ -101,9 +101,16 @@ async def test_secrets_in_arguments_are_never_shown(tmp_path: Path) -> None:
         tmp_path / "policy.json", policy(odoo_write={"action": "require_approval"})
     )
     # A closed port: the approved call fails at once, and its error note quotes the URL.
-    url = f"http://ann:{SECRETS['url']}@127.0.0.1:{free_port()}"
+    port = free_port()
+    url = f"http://ann:{SECRETS['url']}@127.0.0.1:{port}"
     async with stdio_client(tmp_path, policy_file=policy_file) as client:
         connect = {"alias": "prod", "url": url, "db": "prod", "username": "ann"}
+        # Credentials inside a URL are refused (they belong in password or api_key), and the
+        # refusal does not repeat them.
+        refused = await client.call_tool("odoo_connect", connect | {"password": "S3cr-conn"})
+        assert refused.is_error and "must not contain credentials" in text_of(refused)
+        assert_no_secret(refused.model_dump_json(), "odoo_connect refusal")
+        connect["url"] = f"http://127.0.0.1:{port}"
         connected = await client.call_tool("odoo_connect", connect | {"password": "S3cr-conn"})
         assert not connected.is_error, text_of(connected)
         assert_no_secret(connected.model_dump_json(), "odoo_connect result")
@@ -113,7 +120,7 @@ async def test_secrets_in_arguments_are_never_shown(tmp_path: Path) -> None:
         assert not listing.is_error, text_of(listing)
         assert_no_secret(listing.model_dump_json(), "odoo_connections")
         (shown,) = listing.structured_content["connections"]
-        assert shown["url"].startswith("http://ann:***@127.0.0.1:")
+        assert shown["url"] == f"http://127.0.0.1:{port}"
 
         arguments = secret_arguments("prod")
         first = await client.call_tool("odoo_write", arguments)

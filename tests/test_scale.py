@@ -31,7 +31,7 @@ from support.guard import (
     write_policy,
 )
 
-from odoo_mcp_guard.ratelimit import RateLimitUnavailable, RedisRateLimiter
+from odoo_mcp_guard.ratelimit import Limit, RateLimitUnavailable, RedisRateLimiter
 from odoo_mcp_guard.store import Store
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -90,6 +90,25 @@ def test_redis_counts_exactly_like_the_store(prefix: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.redis
+def test_redis_charges_several_limits_all_or_nothing(prefix: str, tmp_path: Path) -> None:
+    """A call governed by two rules: a refusal by the second spends none of the first's
+    quota, in Redis exactly as in the store."""
+    limiter = RedisRateLimiter(REDIS_URL, prefix=prefix)
+    store = Store.open(tmp_path)
+    t0 = 1_700_000_000.0
+    both = [Limit("connect", 3, 60), Limit("disconnect", 1, 60)]
+    for hit_all in (limiter.hit_all, store.hit_rate_limits):
+        assert hit_all("alice", both, t0) is None
+        full = hit_all("alice", both, t0 + 1)
+        assert full is not None and full.limit.tool == "disconnect"
+        assert full.wait == pytest.approx(59.0, abs=1e-6)
+        alone = [Limit("connect", 3, 60)]
+        assert [hit_all("alice", alone, t0 + 2) is None for _ in range(3)] == [True, True, False]
+    limiter.close()
+    store.close()
+
+
+@pytest.mark.redis
 def test_redis_window_slides_and_expires(prefix: str) -> None:
     limiter = RedisRateLimiter(REDIS_URL, prefix=prefix)
     now = time.time()
@@ -112,7 +131,7 @@ def test_redis_unreachable_fails_closed_or_falls_back(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     closed.close()
     store = Store.open(tmp_path)
-    fallback = RedisRateLimiter(closed_port_url(), fail="open", fallback=store.hit_rate_limit)
+    fallback = RedisRateLimiter(closed_port_url(), fail="open", fallback=store.hit_rate_limits)
     now = time.time()
     # Open means: counted by this replica's store, never unlimited.
     assert [fallback("alice", "t", 2, 60, now) is None for _ in range(3)] == [True, True, False]

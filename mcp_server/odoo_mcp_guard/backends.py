@@ -121,7 +121,7 @@ def local_backend(
         decisions=store,
         acceptance=store,
         imports_connections=True,
-        rate_limiter=configured_rate_limiter(store.hit_rate_limit),
+        rate_limiter=configured_rate_limiter(store.hit_rate_limits),
     )
 
 
@@ -163,7 +163,7 @@ def odoo_backend(config: OdooConfig, data_dir: Path, policy_file: Path | None) -
         imports_connections=False,
         odoo_url=config.url.rstrip("/"),
         background=[flusher],
-        rate_limiter=configured_rate_limiter(rates.hit_rate_limit),
+        rate_limiter=configured_rate_limiter(rates.hit_rate_limits),
     )
 
 

@@ -1,76 +1,55 @@
 """The MCP plumbing shared by the two front-ends (``serve`` and ``proxy``).
 
-Built on the SDK's low-level ``Server`` so that the guard sees every ``tools/call``
-exactly as it arrived on the wire: a server middleware takes the raw params before
-the SDK validates them (a non-object ``arguments`` would otherwise be answered by
-the SDK, unaudited) and hands them to the front-end's ``handle_call``; the SDK then
-only ever sees a well-formed placeholder call whose handler returns the guard's answer.
+Built on the SDK's low-level ``Server``. Every ``tools/call`` reaches ``handle_call`` as
+it arrived on the wire (sdk_workarounds.py), and every call the front-end may run goes
+through ``Guard.call``: the front-end is the guard's ``Served`` (what it serves, argument
+problems, definition changes, readiness, what a call would also do), the order and the
+audit are the guard's.
 
-Identity: on stdio the principal is ``MCP_GUARD_PRINCIPAL`` (else ``stdio:<user>``);
-on streamable HTTP it is the owner of the bearer token (``TokenStore``), checked by
-a small ASGI layer before the SDK sees the request (401 otherwise, unless anonymous
-access was allowed on the command line).
-
-Logging goes to stderr only: on stdio, stdout is the protocol pipe.
+Identity: on stdio the principal is ``MCP_GUARD_PRINCIPAL`` (else ``stdio:<user>``); on
+streamable HTTP it is the owner of the bearer token, checked by the ASGI layer of asgi.py
+before the SDK sees the request. Running (transports, backends): runner.py. Logging:
+logs.py.
 """
 
 from __future__ import annotations
 
-import contextvars
-import errno
 import functools
-import getpass
 import json
 import logging
-import os
-import socket
-import sys
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import mcp_types as types
 from mcp.server import Server
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from odoo_mcp_guard import __version__
-from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore, check_principal
-from odoo_mcp_guard.backends import Backend, BackendName, open_backend
+from odoo_mcp_guard.asgi import PRINCIPAL_SCOPE_KEY
 from odoo_mcp_guard.catalog import Classification, classify_definition, definition_hash
-from odoo_mcp_guard.guard import Continuation, Guard, GuardRefusal
-from odoo_mcp_guard.metrics import CALL_SECONDS, MetricsEndpoint, count_decision, tool_label
-from odoo_mcp_guard.names import arguments_digest, canonical_json, check_tool_name
-from odoo_mcp_guard.odoo_rpc import OdooError
-from odoo_mcp_guard.policy import PolicyUnavailable
-from odoo_mcp_guard.store import ApprovalError, AuditEvent, GuardStore, PinnedTool, StoreError
+from odoo_mcp_guard.guard import Continuation, Guard, GuardRefusal, Refusal, unavailable
+from odoo_mcp_guard.logs import REQUEST_ID
+from odoo_mcp_guard.metrics import CALL_SECONDS, tool_label
+from odoo_mcp_guard.names import canonical_json, check_tool_name
+from odoo_mcp_guard.sdk_workarounds import (
+    advertise_list_changed,
+    guard_raw_calls,
+    raw_call,
+    session_connection,
+)
+from odoo_mcp_guard.store import GuardStore, PinnedTool
 
 log = logging.getLogger("odoo_mcp_guard.frontend")
 
-PRINCIPAL_SCOPE_KEY = "odoo_mcp_guard.principal"
 POLICY_POLL_SECONDS = 0.5
 CATALOG_RETRY_SECONDS = 5.0
-
-# The SDK validates and dispatches this placeholder; the real call travels in RAW_CALL.
-PLACEHOLDER_TOOL = "odoo_mcp_guard.guarded_call"
-RAW_CALL: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
-    "odoo_mcp_guard_raw_call", default=None
-)
-
-# A short id per MCP request, in every log record made while it is handled.
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "odoo_mcp_guard_request_id", default=None
-)
 
 CallAnswer = types.CallToolResult | types.InputRequiredResult
 MAX_ARGUMENTS_BYTES = 64 * 1024
@@ -117,9 +96,12 @@ APPROVAL_INSTRUCTIONS = (
 
 
 class Frontend:
-    """A guarded MCP server: identity, the tools/call middleware, list_changed fan-out.
+    """A guarded MCP server: identity, the tools/call path into the guard, list_changed
+    fan-out, the tool catalog. It is the guard's ``Served``.
 
-    Subclasses provide ``_list_tools``, ``_visible_names`` and ``handle_call``."""
+    Subclasses provide ``_list_tools``, ``_visible_names``, ``handle_call``, ``served``,
+    ``argument_problem`` and ``served_definitions``; they may refine ``definition_problem``,
+    ``readiness_problem`` and ``also_governed_by``."""
 
     def __init__(
         self,
@@ -158,17 +140,7 @@ class Frontend:
         )
         self.server.middleware.extend(middleware)
         self.server.middleware.append(self._middleware)
-        # The HTTP session manager builds its initialize answer from the default options:
-        # make the default advertise tools.listChanged, which both transports send.
-        create_options = self.server.create_initialization_options
-
-        def create_with_list_changed(
-            notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
-        ) -> Any:
-            options = notification_options or NotificationOptions(tools_changed=True)
-            return create_options(options, *args, **kwargs)
-
-        self.server.create_initialization_options = create_with_list_changed  # type: ignore[method-assign]
+        advertise_list_changed(self.server)
 
     def init_options(self) -> Any:
         return self.server.create_initialization_options()
@@ -188,13 +160,29 @@ class Frontend:
     ) -> CallAnswer:
         raise NotImplementedError
 
-    def _serves(self, name: str) -> bool:
+    # -- what the guard asks (guard.Served) ----------------------------------------------
+
+    def served(self) -> Collection[str]:
         raise NotImplementedError
 
-    def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
-        """None if the arguments fit the tool's schema (and the call could run), else a clear
-        one-line reason. May raise the backend's errors: the call is then 'unavailable'."""
+    def argument_problem(self, tool: str, arguments: dict[str, Any]) -> str | None:
         raise NotImplementedError
+
+    async def definition_problem(self, tool: str) -> Refusal | None:
+        unreported = self.store.catalog_unreported(self.server_id)
+        if unreported is not None:
+            # Odoo has not seen this catalog: a changed definition could not be caught.
+            return unavailable(unreported)
+        return None
+
+    async def readiness_problem(self, tool: str) -> Refusal | None:
+        return None
+
+    @asynccontextmanager
+    async def also_governed_by(
+        self, tool: str, arguments: dict[str, Any]
+    ) -> AsyncIterator[Sequence[str]]:
+        yield ()
 
     # -- identity ------------------------------------------------------------------------
 
@@ -207,16 +195,11 @@ class Frontend:
         return self.stdio_principal
 
     def _remember_session(self, ctx: ServerRequestContext[Any, Any]) -> None:
-        """Keep (weakly) the connection of a 2025-era client, to tell it of list changes.
-
-        ``ctx.session`` is made anew for each request; the connection behind it lives as
-        long as the client is connected. The SDK has no public accessor for it from a
-        low-level handler context (2.3.0), hence the private attribute, read defensively.
-        """
+        """Keep (weakly) the connection of a 2025-era client, to tell it of list changes."""
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return
-        connection = getattr(ctx.session, "_connection", None)
-        if connection is not None and hasattr(connection, "send_tool_list_changed"):
+        connection = session_connection(ctx)
+        if connection is not None:
             self._legacy_sessions.add(connection)
 
     # -- tools/call ----------------------------------------------------------------------
@@ -226,32 +209,15 @@ class Frontend:
     ) -> HandlerResult:
         request_id = REQUEST_ID.set(uuid.uuid4().hex[:16])
         try:
-            return await self._guarded(ctx, call_next)
+            return await guard_raw_calls(ctx, call_next)
         finally:
             REQUEST_ID.reset(request_id)
-
-    async def _guarded(
-        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
-    ) -> HandlerResult:
-        if ctx.method != "tools/call" or ctx.request_id is None:
-            return await call_next(ctx)
-        raw = ctx.params
-        placeholder: dict[str, Any] = {"name": PLACEHOLDER_TOOL, "arguments": {}}
-        if isinstance(raw, Mapping) and "_meta" in raw:
-            placeholder["_meta"] = raw["_meta"]
-        token = RAW_CALL.set(raw if isinstance(raw, Mapping) else {"name": None, "_raw": raw})
-        try:
-            # The SDK still checks the envelope (initialisation, _meta, protocol era) and
-            # serialises the result; the call itself is only ever judged by the guard.
-            return await call_next(replace(ctx, params=placeholder))
-        finally:
-            RAW_CALL.reset(token)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> CallAnswer:
-        raw = RAW_CALL.get()
-        if raw is None or params.name != PLACEHOLDER_TOOL:
+        raw = raw_call(params.name)
+        if raw is None:
             # Not reached through the middleware: refuse rather than run unguarded.
             return error_result("This call did not pass the guard and was refused.")
         self._remember_session(ctx)
@@ -259,7 +225,7 @@ class Frontend:
         if principal is None:
             return error_result("The caller is not authenticated; the call was refused.")
         name = raw.get("name")
-        served = isinstance(name, str) and check_tool_name(name) is None and self._serves(name)
+        served = isinstance(name, str) and check_tool_name(name) is None and name in self.served()
         started = time.perf_counter()
         try:
             return await self.handle_call(ctx, principal, raw)
@@ -280,84 +246,19 @@ class Frontend:
         name: object,
         arguments: object,
         *,
-        listed: Collection[str],
         execute: Callable[[dict[str, Any]], Awaitable[CallAnswer]],
-        also_governed_by: Sequence[str] = (),
         continuation: Continuation | None = None,
     ) -> CallAnswer:
-        """``Guard.call``, its refusals and failures turned into error results."""
-        unreported = self.store.catalog_unreported(self.server_id)
-        if unreported is not None and isinstance(name, str) and self._serves(name):
-            # Odoo has not seen this catalog: a changed definition could not be caught.
-            return self._unavailable(principal, name, arguments, unreported)
+        """``Guard.call`` with this front-end as what is served; its refusals and the
+        tool's failures turned into error results."""
         try:
             return await self.guard.call(
-                principal,
-                name,  # type: ignore[arg-type]  # the guard refuses non-strings itself
-                arguments,
-                listed=listed,
-                execute=execute,
-                also_governed_by=also_governed_by,
-                server=self.server_id,
-                risks=self.risks,
-                continuation=continuation,
+                self, principal, name, arguments, execute=execute, continuation=continuation
             )
         except GuardRefusal as refusal:
             return error_result(refusal.message, refusal.structured)
         except ToolFailure as failure:
             return error_result(str(failure))
-        except (ApprovalError, StoreError, OdooError) as exc:
-            # The approval backend failed while judging the call (fail closed, invariant 6).
-            return self._unavailable(principal, name, arguments, str(exc))
-
-    def _invalid_arguments(
-        self, principal: str, name: object, arguments: object
-    ) -> types.CallToolResult | None:
-        """A call to a served, visible, not denied tool whose arguments break its schema is
-        refused (and audited) here, before an approval could be filed for a call that could
-        never run. Everything else is the guard's to answer."""
-        if not (isinstance(name, str) and self._serves(name) and isinstance(arguments, dict)):
-            return None  # the guard answers: invalid name, unknown tool, not an object
-        try:
-            decision = self.guard.policy.current().decide(name)
-        except PolicyUnavailable:
-            return None  # no usable policy: the guard answers 'unavailable'
-        if decision.hidden or decision.action == "deny":
-            return None  # hidden and denied tools are refused as such, whatever the arguments
-        try:
-            problem = self._argument_problem(name, arguments)
-        except (ApprovalError, StoreError, OdooError) as exc:  # fail closed, naming the cause
-            return self._unavailable(principal, name, arguments, str(exc))
-        if problem is None:
-            return None
-        self.audit(principal, name, arguments, "invalid", problem)
-        return error_result(problem)
-
-    def _unavailable(
-        self, principal: str, name: object, arguments: object, cause: str
-    ) -> types.CallToolResult:
-        message = f"Refused: the approval backend is unavailable ({cause}); nothing was done."
-        self.audit(principal, name, arguments, "unavailable", message)
-        return error_result(message, {"status": "unavailable"})
-
-    def audit(
-        self, principal: str, name: object, arguments: object, outcome: Any, detail: str
-    ) -> None:
-        """Record a decision taken outside ``Guard.call``; a refusal stands even if this fails."""
-        digest = arguments_digest(arguments)
-        count_decision(name, outcome)
-        try:
-            self.store.append_audit(
-                AuditEvent(
-                    principal=principal,
-                    tool=name if isinstance(name, str) else repr(name)[:128],
-                    arguments_hash=digest,
-                    outcome=outcome,
-                    detail=detail[:1000],
-                )
-            )
-        except Exception:
-            log.exception("cannot audit a %r decision", outcome)
 
     # -- the tool catalog ----------------------------------------------------------------
 
@@ -428,613 +329,3 @@ class Frontend:
             except Exception:  # a closed session: forget it
                 log.debug("cannot notify a session; dropping it", exc_info=True)
                 self._legacy_sessions.discard(session)
-
-
-# --- HTTP identity --------------------------------------------------------------------
-
-
-class BearerPrincipal:
-    """ASGI layer: bearer token → principal, or 401 before the SDK sees the request."""
-
-    def __init__(self, app: Any, tokens: TokenStore, *, allow_anonymous: bool):
-        self.app = app
-        self.tokens = tokens
-        self.allow_anonymous = allow_anonymous
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        principal = None
-        header = None
-        for key, value in scope.get("headers", ()):
-            if key == b"authorization":
-                header = value.decode("latin-1")
-                break
-        if header is not None:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                try:
-                    principal = self.tokens.verify(token.strip())
-                except TokenError as exc:  # the file broke while serving: one line, refused
-                    log.error("cannot check the bearer token: %s", exc)
-                    principal = None
-                except Exception:
-                    log.exception("cannot check the bearer token")
-                    principal = None
-            if principal is None:
-                await _unauthorized(send, "invalid_token", "The bearer token is not valid.")
-                return
-        elif self.allow_anonymous:
-            principal = "anonymous"
-        else:
-            await _unauthorized(send, "invalid_request", "A bearer token is required.")
-            return
-        scope = dict(scope)
-        scope[PRINCIPAL_SCOPE_KEY] = principal
-        # Lets the SDK bind a legacy session to the principal that opened it.
-        scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[]))
-        if scope.get("method") == "POST":
-            receive = await _single_message_body(receive, send)
-            if receive is None:
-                return
-        await self.app(scope, receive, send)
-
-
-async def _single_message_body(receive: Any, send: Any) -> Any:
-    """Refuse a JSON-RPC batch (a JSON array) with a clear error; MCP has no batches.
-
-    Reads the body only up to its first significant byte, then replays what was read.
-    Returns the replaying ``receive``, or None when the request was answered here.
-    """
-    buffered: list[dict[str, Any]] = []
-    while True:
-        message = await receive()
-        buffered.append(message)
-        if message["type"] != "http.request":
-            break
-        head = message.get("body", b"").lstrip(b" \t\r\n")
-        if head or not message.get("more_body", False):
-            if head[:1] == b"[":
-                await _json_error(
-                    send,
-                    400,
-                    -32600,
-                    "Invalid request: JSON-RPC batches are not accepted; send one request "
-                    "object per HTTP request.",
-                )
-                return None
-            break
-
-    async def replay() -> dict[str, Any]:
-        if buffered:
-            return buffered.pop(0)
-        return await receive()
-
-    return replay
-
-
-async def _json_error(
-    send: Any,
-    status: int,
-    code: int,
-    message: str,
-    headers: Sequence[tuple[bytes, bytes]] = (),
-) -> None:
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _unauthorized(send: Any, error: str, description: str) -> None:
-    body = json.dumps({"error": error, "error_description": description}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (
-                    b"www-authenticate",
-                    f'Bearer error="{error}", error_description="{description}"'.encode(),
-                ),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-# --- HTTP sessions ----------------------------------------------------------------------
-
-SESSIONS_PER_PRINCIPAL_ENV = "MCP_GUARD_HTTP_SESSIONS_PER_PRINCIPAL"
-SESSION_IDLE_ENV = "MCP_GUARD_HTTP_SESSION_IDLE"
-# Tests only: a file holding a number of seconds added to the session clock, so that a test
-# moves time forward instead of waiting for an idle timeout.
-SESSION_CLOCK_ENV = "MCP_GUARD_TEST_SESSION_CLOCK"
-SESSION_HEADER = b"mcp-session-id"
-PROTOCOL_HEADER = b"mcp-protocol-version"
-
-
-class SessionSettings(BaseModel):
-    """Limits on the 2025-era (stateful) MCP sessions of the HTTP transport."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    per_principal: int = Field(default=32, ge=1, le=100_000)
-    idle_timeout: float = Field(default=1800.0, gt=0, le=7 * 86400, allow_inf_nan=False)
-
-    @classmethod
-    def from_env(cls) -> SessionSettings:
-        """From the environment; a bad value is a ValueError naming the variable."""
-        names = {"per_principal": SESSIONS_PER_PRINCIPAL_ENV, "idle_timeout": SESSION_IDLE_ENV}
-        given = {field: os.environ.get(env, "").strip() for field, env in names.items()}
-        try:
-            return cls.model_validate({field: raw for field, raw in given.items() if raw})
-        except ValidationError as exc:
-            field = str(exc.errors()[0]["loc"][0])
-            message = exc.errors()[0]["msg"]
-            raise ValueError(f"{names[field]}={given[field]!r}: {message}") from None
-
-
-def session_clock() -> Callable[[], float]:
-    """Monotonic seconds; moved forward by the file ``MCP_GUARD_TEST_SESSION_CLOCK`` names."""
-    configured = os.environ.get(SESSION_CLOCK_ENV)
-    if not configured:
-        return time.monotonic
-    path = Path(configured)
-
-    def clock() -> float:
-        try:
-            offset = float(path.read_text(encoding="utf-8").strip() or 0)
-        except (OSError, ValueError):
-            offset = 0.0
-        return time.monotonic() + offset
-
-    return clock
-
-
-@dataclass(slots=True)
-class _Session:
-    principal: str
-    scope: dict[str, Any]  # of the request that opened it: to close it as its owner
-    last_used: float
-    in_flight: int = 0
-
-
-class SessionLimits:
-    """ASGI layer between the bearer check and the SDK: at most ``per_principal`` open
-    2025-era sessions per principal, and a session with no request in flight for
-    ``idle_timeout`` seconds is closed (through the SDK, as its owner's DELETE would).
-
-    The SDK keeps every session (its transport, streams and server task) until the client
-    deletes it or its own idle timeout, with one limit for all callers: without this, one
-    token could open sessions until the process runs out of memory. A request over the
-    limit is answered 429 with a one-line JSON-RPC error; expired sessions are closed
-    before a new one is refused, and by ``sweep`` in the background."""
-
-    def __init__(
-        self,
-        app: Any,
-        settings: SessionSettings,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.app = app
-        self.settings = settings
-        self.clock = clock
-        self._sessions: dict[str, _Session] = {}
-        self._opening: dict[str, int] = {}  # principal -> opening requests in flight
-
-    def open_sessions(self, principal: str) -> int:
-        held = sum(1 for session in self._sessions.values() if session.principal == principal)
-        return held + self._opening.get(principal, 0)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        principal = scope.get(PRINCIPAL_SCOPE_KEY)
-        if scope["type"] != "http" or not isinstance(principal, str):
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers", ()))
-        session_id = headers.get(SESSION_HEADER, b"").decode("latin-1")
-        if session_id:
-            await self._in_session(session_id, scope, receive, send)
-            return
-        version = headers.get(PROTOCOL_HEADER, b"").decode("latin-1")
-        opens = scope.get("method") == "POST" and (
-            not version or version in HANDSHAKE_PROTOCOL_VERSIONS
-        )
-        if not opens:  # 2026-07-28 requests are stateless; the rest the SDK refuses
-            await self.app(scope, receive, send)
-            return
-        await self._open(principal, scope, receive, send)
-
-    async def _in_session(
-        self, session_id: str, scope: dict[str, Any], receive: Any, send: Any
-    ) -> None:
-        session = self._sessions.get(session_id)
-        if session is None:  # not one we keep: the SDK answers (404, or its own checks)
-            await self.app(scope, receive, send)
-            return
-        status = 0
-
-        async def watch(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        session.in_flight += 1
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            session.in_flight -= 1
-            session.last_used = self.clock()
-            owner = scope.get(PRINCIPAL_SCOPE_KEY) == session.principal
-            ended = status == 404 or (scope.get("method") == "DELETE" and status < 300)
-            if owner and ended:  # closed by its client, or gone from the SDK
-                self._sessions.pop(session_id, None)
-
-    async def _open(self, principal: str, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await self.close_idle()
-        limit = self.settings.per_principal
-        if self.open_sessions(principal) >= limit:
-            log.warning("refused a new MCP session for %s: %d are open", principal, limit)
-            await _json_error(
-                send,
-                429,
-                -32000,
-                f"Too many open MCP sessions for {principal}: at most {limit}; close one "
-                f"(HTTP DELETE) or let one stay idle for {self.settings.idle_timeout:g} s.",
-                [(b"retry-after", str(self._retry_after(principal)).encode())],
-            )
-            return
-        self._opening[principal] = self._opening.get(principal, 0) + 1
-        opened: list[str] = []
-
-        async def watch(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] < 300:
-                for key, value in message.get("headers", ()):
-                    if key.lower() == SESSION_HEADER:
-                        opened.append(value.decode("latin-1"))
-            await send(message)
-
-        kept = {**scope, "headers": list(scope.get("headers", ()))}
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            self._opening[principal] -= 1
-            if not self._opening[principal]:
-                del self._opening[principal]
-            for session_id in opened:
-                self._sessions[session_id] = _Session(principal, kept, self.clock())
-
-    def _retry_after(self, principal: str) -> int:
-        idle = [
-            s.last_used
-            for s in self._sessions.values()
-            if s.principal == principal and not s.in_flight
-        ]
-        wait = (
-            min(idle) + self.settings.idle_timeout - self.clock()
-            if idle
-            else self.settings.idle_timeout
-        )
-        return max(1, int(wait + 0.999))
-
-    async def close_idle(self) -> int:
-        """Close every session idle for the timeout; how many were closed."""
-        deadline = self.clock() - self.settings.idle_timeout
-        expired = [
-            (session_id, session)
-            for session_id, session in self._sessions.items()
-            if not session.in_flight and session.last_used <= deadline
-        ]
-        # Forgotten first, all at once: they no longer count, whatever the SDK answers, and a
-        # concurrent call does not close them twice.
-        for session_id, _session in expired:
-            del self._sessions[session_id]
-        for session_id, session in expired:
-            await self._delete(session_id, session)
-        return len(expired)
-
-    async def _delete(self, session_id: str, session: _Session) -> None:
-        """End a session in the SDK with a DELETE as its owner would send it."""
-        headers = [
-            (key, value)
-            for key, value in session.scope["headers"]
-            if key not in (SESSION_HEADER, b"content-type", b"content-length")
-        ]
-        headers.append((SESSION_HEADER, session_id.encode("latin-1")))
-        scope = {**session.scope, "method": "DELETE", "headers": headers}
-        delivered = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def discard(message: dict[str, Any]) -> None:
-            return None
-
-        try:
-            with anyio.fail_after(10):
-                await self.app(scope, receive, discard)
-        except Exception:
-            log.exception("cannot close an idle MCP session of %s", session.principal)
-        else:
-            log.info("closed an idle MCP session of %s", session.principal)
-
-    async def sweep(self) -> None:
-        """Close idle sessions in the background, a few times per idle period."""
-        interval = min(max(self.settings.idle_timeout / 4, 1.0), 60.0)
-        while True:
-            await anyio.sleep(interval)
-            try:
-                await self.close_idle()
-            except Exception:
-                log.exception("cannot close idle MCP sessions")
-
-
-# --- running --------------------------------------------------------------------------
-
-
-def stdio_principal() -> str:
-    """MCP_GUARD_PRINCIPAL, else ``stdio:<OS user>``; refused (TokenError) when it is not a
-    name approvers can be compared with."""
-    configured = os.environ.get("MCP_GUARD_PRINCIPAL", "").strip()
-    if configured:
-        check_principal(configured, "MCP_GUARD_PRINCIPAL")
-        return configured
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-    check_principal(f"stdio:{user}", "the OS user name")
-    return f"stdio:{user}"
-
-
-def open_backend_or_exit(
-    data_dir: Path,
-    policy_file: Path | None,
-    backend: BackendName | None,
-    odoo_config: Path | None,
-) -> Backend:
-    try:
-        opened = open_backend(data_dir, policy_file, backend=backend, config_file=odoo_config)
-    except (OdooError, StoreError, ValueError) as exc:
-        print(f"odoo-mcp-guard: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    opened.start()
-    return opened
-
-
-def make_guard(backend: Backend) -> Guard:
-    return Guard(
-        backend.policy,
-        backend.store,
-        approval_hint=backend.approval_hint,
-        rate_limiter=backend.rate_limiter,
-    )
-
-
-def http_app(
-    frontend: Frontend,
-    data_dir: Path,
-    host: str,
-    *,
-    allow_anonymous: bool,
-    sessions: SessionSettings | None = None,
-) -> tuple[Any, SessionLimits]:
-    """The ASGI app, and its session limits (whose ``sweep`` runs beside it)."""
-    settings = sessions or SessionSettings()
-    # The SDK's own idle timeout stays as a backstop; the limits decide first.
-    app = frontend.server.streamable_http_app(host=host, session_idle_timeout=settings.idle_timeout)
-    limits = SessionLimits(app, settings, session_clock())
-    tokens = TokenStore(data_dir / TOKENS_FILENAME)
-    # /metrics is answered before the bearer check (unauthenticated, same listener).
-    asgi = MetricsEndpoint(BearerPrincipal(limits, tokens, allow_anonymous=allow_anonymous))
-    return asgi, limits
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id inside a request."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = REQUEST_ID.get()
-        if request_id is not None:
-            entry["request_id"] = request_id
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
-
-
-# Libraries that log whole protocol messages (arguments, so secrets) at DEBUG: never below INFO.
-CHATTY_LOGGERS = ("mcp", "mcp_types", "httpx", "httpx2", "httpcore", "sse_starlette", "redis")
-
-
-def setup_logging() -> None:
-    """stderr; MCP_GUARD_LOG_LEVEL (WARNING), MCP_GUARD_LOG_FORMAT=text|json (text)."""
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("MCP_GUARD_LOG_FORMAT", "text").strip().lower() == "json":
-        handler.setFormatter(JsonLogFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(os.environ.get("MCP_GUARD_LOG_LEVEL", "WARNING").upper())
-    for name in CHATTY_LOGGERS:
-        library = logging.getLogger(name)
-        library.setLevel(max(logging.INFO, root.level))
-
-
-Background = Callable[[], Awaitable[None]]
-Builder = Callable[[Backend, "str | None"], "tuple[Frontend, tuple[Background, ...]]"]
-
-
-def run_frontend(
-    builder: Builder,
-    transport: str,
-    host: str,
-    port: int,
-    policy_file: Path | None,
-    data_dir: Path,
-    allow_anonymous: bool,
-    *,
-    backend: BackendName | None = None,
-    odoo_config: Path | None = None,
-) -> None:
-    """Serve until the client goes away (stdio) or the process is stopped (HTTP).
-
-    ``backend`` None: the Odoo add-on when Odoo is configured (ODOO_URL or ``odoo_config``),
-    else the embedded store in ``data_dir``. ``builder(backend, stdio principal or None)``
-    makes the front-end and its background tasks; the backend is closed on the way out."""
-    setup_logging()
-    if transport not in ("stdio", "http"):
-        raise ValueError(f"unknown transport {transport!r}")
-    sessions = None
-    if transport == "http":
-        try:
-            sessions = SessionSettings.from_env()
-        except ValueError as exc:
-            _exit_with(str(exc))
-        # Before anything is served: a broken tokens file would refuse every request.
-        try:
-            TokenStore(data_dir / TOKENS_FILENAME).hashes()
-        except TokenError as exc:
-            _exit_with(str(exc))
-    else:
-        try:
-            principal = stdio_principal()
-        except TokenError as exc:
-            _exit_with(str(exc))
-    listener = None
-    opened = open_backend_or_exit(data_dir, policy_file, backend, odoo_config)
-    try:
-        if transport == "http":
-            # Bound once the backend is ready (a client that can connect is served), and
-            # here, so that a port in use is one line and a non-zero exit.
-            listener = listen(host, port)
-        if transport == "stdio":
-
-            async def stdio() -> None:
-                frontend, background = builder(opened, principal)
-                await serve_stdio(frontend, *background)
-
-            anyio.run(stdio)
-        else:
-
-            async def http() -> None:
-                assert listener is not None
-                frontend, background = builder(opened, None)
-                await serve_http(
-                    frontend,
-                    data_dir,
-                    host,
-                    listener,
-                    allow_anonymous,
-                    *background,
-                    sessions=sessions,
-                )
-
-            anyio.run(http)
-    finally:
-        if listener is not None:
-            listener.close()
-        opened.close()
-
-
-def _exit_with(message: str) -> NoReturn:
-    print(f"odoo-mcp-guard: error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """The HTTP listening socket, bound here so that a refusal is one line, not a traceback
-    from inside the server (and "serving on" is printed only once it is bound)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        _exit_with(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
-        _exit_with(f"cannot listen on {host}:{port}: {why} (choose another with --port)")
-    return sock
-
-
-async def serve_stdio(frontend: Frontend, *background: Background) -> None:
-    """Serve one client on stdin/stdout, with ``background`` tasks alongside."""
-    from mcp.server.stdio import stdio_server
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(frontend.watch_policy)
-        for task in background:
-            tg.start_soon(task)
-        async with stdio_server() as (read, write):
-            await frontend.server.run(read, write, frontend.init_options())
-        tg.cancel_scope.cancel()
-
-
-async def serve_http(
-    frontend: Frontend,
-    data_dir: Path,
-    host: str,
-    listener: socket.socket,
-    allow_anonymous: bool,
-    *background: Background,
-    sessions: SessionSettings | None = None,
-) -> None:
-    """Serve streamable HTTP on ``listener`` (see ``listen``), bound to ``host``."""
-    import uvicorn
-
-    port = listener.getsockname()[1]
-    app, limits = http_app(
-        frontend, data_dir, host, allow_anonymous=allow_anonymous, sessions=sessions
-    )
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    shown = f"[{host}]" if ":" in host else host
-
-    async def announce() -> None:
-        while not server.started:  # uvicorn has no "started" event to wait on
-            await anyio.sleep(0.02)
-        print(f"odoo-mcp-guard: serving on http://{shown}:{port}/mcp", file=sys.stderr, flush=True)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(frontend.watch_policy)
-        tg.start_soon(limits.sweep)
-        tg.start_soon(announce)
-        for task in background:
-            tg.start_soon(task)
-        await server.serve(sockets=[listener])
-        tg.cancel_scope.cancel()

@@ -1,7 +1,14 @@
-"""The gate every tool call passes: name check, policy decision, rate limit, approval, audit.
+"""The one gate every ``tools/call`` and every continuation passes, in one order:
 
+    name → listed (not hidden, served) → definition unchanged → not denied → arguments
+    → what the call also does (its rules) → rate limits (all or nothing) → approval
+    → execute, with each decision audited here, by ``Guard._audit`` alone.
+
+What only a front-end knows (the tools it serves, their argument schemas, whether a served
+definition changed, whether its upstream is reachable, what else a call would do) it
+supplies through ``Served``; the order, the refusals and the audit are the guard's.
 Nothing executes unless the decision for that exact call was ``allow``, or
-``require_approval`` with an approval consumed for it (DESIGN invariants 1-3, 6, 7).
+``require_approval`` with an approval consumed for it (DESIGN invariants 1-3, 6, 7, 9).
 """
 
 from __future__ import annotations
@@ -13,18 +20,21 @@ import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from odoo_mcp_guard.catalog import Classification
-from odoo_mcp_guard.engines import DATABASE_URL_ENV
+from odoo_mcp_guard.engines import DATABASE_URL_ENV, StoreError
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
-from odoo_mcp_guard.policy import Decision, PolicyUnavailable
+from odoo_mcp_guard.odoo_rpc import OdooError
+from odoo_mcp_guard.policy import Decision, Policy, PolicyUnavailable
 from odoo_mcp_guard.policy_core import redact_text
-from odoo_mcp_guard.ratelimit import RateLimiter, RateLimitUnavailable
+from odoo_mcp_guard.ratelimit import Limit, RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import (
+    ApprovalError,
     ApprovalRequest,
     AuditEvent,
     GuardStore,
@@ -66,6 +76,28 @@ def local_approval_hint(data_dir: Path, database_url: str | None = None) -> str:
     return f"an approver (not you) runs `{command}` on the guard's host{where}"
 
 
+# What the approval backend raises when it cannot answer: the call is then refused as
+# 'unavailable', naming the cause (fail closed, invariant 6).
+BACKEND_ERRORS = (ApprovalError, StoreError, OdooError)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a call must not run: ``message`` for the agent, ``outcome`` for the audit."""
+
+    outcome: Outcome
+    message: str
+    structured: dict[str, Any] | None = None
+
+
+def unavailable(cause: str) -> Refusal:
+    return Refusal(
+        "unavailable",
+        f"Refused: the approval backend is unavailable ({cause}); nothing was done.",
+        {"status": "unavailable"},
+    )
+
+
 class GuardRefusal(Exception):
     """The call must not run. ``message`` is meant for the agent, ``outcome`` for the audit."""
 
@@ -76,19 +108,72 @@ class GuardRefusal(Exception):
         self.structured = structured
 
 
+class CallRefused(Exception):
+    """Raised by a ``Served`` hook that refuses the call itself (e.g. a busy lease); the
+    guard audits it like any refusal."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class Served(Protocol):
+    """What a front-end (``serve``, ``proxy``, a test's) tells the guard about its tools."""
+
+    server_id: str  # the catalog its tools are kept under
+    risks: Mapping[str, Classification]  # the class of each served tool (catalog.py)
+
+    def served(self) -> Collection[str]:
+        """The tools it serves now (listed unless the policy hides them)."""
+        ...
+
+    async def definition_problem(self, tool: str) -> Refusal | None:
+        """None if ``tool`` is served as it was accepted (and the catalog could be checked)."""
+        ...
+
+    def argument_problem(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """None if the arguments fit the tool's schema and the call could run, else a
+        one-line reason naming the fault, never a value. May raise ``BACKEND_ERRORS``."""
+        ...
+
+    async def readiness_problem(self, tool: str) -> Refusal | None:
+        """None if the call could be carried out now (e.g. the upstream is reachable)."""
+        ...
+
+    def also_governed_by(
+        self, tool: str, arguments: dict[str, Any]
+    ) -> AbstractAsyncContextManager[Sequence[str]]:
+        """The rules of what the call would also do (a replacement of a connection is also a
+        removal), held until the call is done. May raise ``BACKEND_ERRORS`` or
+        ``CallRefused``."""
+        ...
+
+
 @dataclass(frozen=True)
 class Continuation:
     """A client's answers to a judged call's input request (``requestState``). It is a call
-    and passes the gate as one; its state is single use, until ``expires_at``."""
+    and passes the gate as one; its state is single use, until ``expires_at``. ``fault``:
+    the front-end found the state not to belong to this call (refused as 'invalid')."""
 
     key: str  # unique to the one input request it answers
     expires_at: float
+    fault: str | None = None
 
 
 REPLAYED = (
     "Refused: this requestState was already used (a continuation answers its input request "
     "once); nothing was sent. Call the tool again to start over."
 )
+
+
+@dataclass
+class _Call:
+    """One call as the audit records it."""
+
+    principal: str
+    tool: str
+    args_hash: str
+    executing: bool = False  # from here on an exception is the tool's, not the backend's
 
 
 class Guard:
@@ -104,7 +189,7 @@ class Guard:
         self.policy = policy
         self.store = store
         # Where the rate-limit counters live: this store, unless shared (ratelimit.py).
-        self.hit_rate_limit: RateLimiter = rate_limiter or store.hit_rate_limit
+        self.hit_rate_limits: RateLimiter = rate_limiter or store.hit_rate_limits
         self.approval_hint = approval_hint
         self.clock = clock
         # Continuations already let through, until their state expires. In memory: a state
@@ -125,21 +210,159 @@ class Guard:
 
     # --- calling -------------------------------------------------------------------
 
-    def _audit(
+    async def call(
         self,
+        front: Served,
         principal: str,
-        tool: str,
-        args_hash: str,
-        outcome: Outcome,
-        detail: str = "",
-        request_ref: str | None = None,
+        tool: object,
+        arguments: object,
+        *,
+        execute: Callable[[dict[str, Any]], Awaitable[T]],
+        continuation: Continuation | None = None,
+    ) -> T:
+        """Judge one call (or continuation) as it arrived and run ``execute`` if it may run.
+        Raises ``GuardRefusal`` (audited) when it may not; what ``execute`` raises is
+        audited as 'failed' and passed on."""
+        fault = check_tool_name(tool)
+        if fault is not None:
+            # 1. The name: in the MCP alphabet, before any lookup (audited as printable).
+            named = _Call(principal, printable_name(tool), "-")
+            raise self._refuse(named, Refusal("invalid", f"Refused: {fault}."))
+        assert isinstance(tool, str)
+        call = _Call(principal, tool, arguments_digest(arguments))
+        try:
+            return await self._judge_and_run(front, call, arguments, execute, continuation)
+        except BACKEND_ERRORS as exc:
+            if call.executing:
+                raise
+            raise self._refuse(call, unavailable(str(exc))) from None
+        except CallRefused as refused:
+            raise self._refuse(call, refused.refusal) from None
+
+    async def _judge_and_run(
+        self,
+        front: Served,
+        call: _Call,
+        arguments: object,
+        execute: Callable[[dict[str, Any]], Awaitable[T]],
+        continuation: Continuation | None,
+    ) -> T:
+        tool = call.tool
+        # 1. (cont.) A continuation's state names this call.
+        if continuation is not None and continuation.fault is not None:
+            raise self._refuse(call, Refusal("invalid", continuation.fault))
+        policy = self._policy(call)
+        decision = policy.decide(tool, front.server_id, front.risks.get(tool))
+        # 2. Listed: not hidden, served, and called with an object.
+        self._check_listed(front, call, decision, arguments)
+        assert isinstance(arguments, dict)
+        # 3. The definition the agent saw is the one accepted (and the catalog could be
+        # checked at all: fail closed, whatever the policy says of the tool).
+        refusal = await front.definition_problem(tool)
+        if refusal is not None:
+            raise self._refuse(call, refusal)
+        # 4. Not denied by its own rule: refused as such before its arguments are looked at
+        # (a denied caller learns nothing from them, e.g. which connections exist).
+        self._check_not_denied(call, [decision])
+        # 5. The arguments: before an approval could be filed for a call that cannot run.
+        problem = front.argument_problem(tool, arguments)
+        if problem is not None:
+            raise self._refuse(call, Refusal("invalid", problem))
+        if continuation is not None and not self._unspent(continuation):
+            # Before the rate limit and the approval: a replay costs nothing and files nothing.
+            raise self._refuse(call, Refusal("invalid", REPLAYED))
+        refusal = await front.readiness_problem(tool)
+        if refusal is not None:  # before anything is counted or filed for it
+            raise self._refuse(call, refusal)
+        async with front.also_governed_by(tool, arguments) as also:
+            # 6. The policy of what it would also do.
+            decisions = [
+                decision,
+                *(policy.decide(other, front.server_id, front.risks.get(other)) for other in also),
+            ]
+            self._check_not_denied(call, decisions[1:])
+            # 7. Rate limits: charged for every rule or for none.
+            self._charge_rate_limits(call, decisions)
+            # 8. Approval, 9. execute.
+            gating = [rule for rule in decisions if rule.action == "require_approval"]
+            if gating:
+                return await self._through_approval(call, arguments, gating, execute, continuation)
+            self._spend(call, continuation)
+            note = "continuation (answers to an input request)" if continuation else ""
+            self._audit(call, "allowed", note)
+            return await self._execute(call, arguments, execute, None)
+
+    def _policy(self, call: _Call) -> Policy:
+        try:
+            return self.policy.current()
+        except PolicyUnavailable as exc:
+            raise self._refuse(
+                call, Refusal("unavailable", f"Refused: {exc}; no tool can run.")
+            ) from None
+
+    def _check_listed(
+        self, front: Served, call: _Call, decision: Decision, arguments: object
     ) -> None:
-        count_decision(tool, outcome)
+        tool = call.tool
+        if decision.hidden:
+            message = f"Refused: the tool '{tool}' is hidden by policy and cannot be called."
+            raise self._refuse(call, Refusal("hidden", message))
+        if tool not in front.served():
+            raise self._refuse(call, Refusal("unknown", f"Refused: unknown tool '{tool}'."))
+        if not isinstance(arguments, dict):
+            message = (
+                f"Refused: the arguments of '{tool}' must be a JSON object, "
+                f"not {type(arguments).__name__}."
+            )
+            raise self._refuse(call, Refusal("invalid", message))
+
+    def _check_not_denied(self, call: _Call, decisions: Sequence[Decision]) -> None:
+        for rule in decisions:
+            if rule.hidden or rule.action == "deny":
+                why = rule.reason or ("hidden by policy" if rule.hidden else "denied by policy")
+                via = "" if rule.tool == call.tool else f" (it would also {rule.tool})"
+                message = f"Refused: '{call.tool}' is not allowed{via}: {why}."
+                raise self._refuse(call, Refusal("denied", message))
+
+    def _charge_rate_limits(self, call: _Call, decisions: Sequence[Decision]) -> None:
+        """Count the call against every rule's limit, or (one is full) against none: a
+        refusal by one rule does not spend another's quota."""
+        limits: dict[str, Limit] = {}
+        for rule in decisions:
+            if rule.rate_limit is not None and rule.tool not in limits:
+                limits[rule.tool] = Limit(rule.tool, rule.rate_limit.max, rule.rate_limit.window)
+        if not limits:
+            return
+        try:
+            full = self.hit_rate_limits(call.principal, list(limits.values()), self.clock())
+        except RateLimitUnavailable as exc:
+            message = (
+                f"Refused: '{call.tool}' is rate-limited and the shared rate-limit counter "
+                f"cannot be checked ({exc}); nothing was done."
+            )
+            raise self._refuse(
+                call, Refusal("unavailable", message, {"status": "unavailable"})
+            ) from None
+        if full is not None:
+            limit = full.limit
+            message = (
+                f"Refused: rate limit for '{limit.tool}' reached ({limit.max_calls} calls "
+                f"per {limit.window:g} s); retry in {full.wait:.1f} s."
+            )
+            structured = {"status": "rate_limited", "retry_after": round(full.wait, 3)}
+            raise self._refuse(call, Refusal("rate_limited", message, structured))
+
+    # --- the audit: every decision, written here only ------------------------------
+
+    def _audit(
+        self, call: _Call, outcome: Outcome, detail: str = "", request_ref: str | None = None
+    ) -> None:
+        count_decision(call.tool, outcome)
         self.store.append_audit(
             AuditEvent(
-                principal=principal,
-                tool=tool,
-                arguments_hash=args_hash,
+                principal=call.principal,
+                tool=call.tool,
+                arguments_hash=call.args_hash,
                 outcome=outcome,
                 detail=redact_text(detail)[:1000],  # redact first: a cut may hide a URL's "@"
                 request_ref=request_ref,
@@ -147,176 +370,64 @@ class Guard:
         )
 
     def _refuse(
-        self,
-        principal: str,
-        tool: str,
-        args_hash: str,
-        outcome: Outcome,
-        message: str,
-        structured: dict[str, Any] | None = None,
-        request_ref: str | None = None,
+        self, call: _Call, refusal: Refusal, request_ref: str | None = None
     ) -> GuardRefusal:
-        self._audit(principal, tool, args_hash, outcome, message, request_ref)
-        return GuardRefusal(outcome, message, structured)
-
-    async def call(
-        self,
-        principal: str,
-        tool: str,
-        arguments: object,
-        *,
-        listed: Collection[str],
-        execute: Callable[[dict[str, Any]], Awaitable[T]],
-        also_governed_by: Sequence[str] = (),
-        server: str | None = None,
-        risks: Mapping[str, Classification] | None = None,
-        continuation: Continuation | None = None,
-    ) -> T:
-        """Judge one call and run ``execute`` if it may run. ``risks`` holds the class of each
-        tool of ``server``'s catalog (catalog.py): a risky tool with no exact rule needs
-        approval whatever the default says. A ``continuation`` is judged, counted and audited
-        like any call, needs an approval of its own where the tool does, and runs once."""
-        name_fault = check_tool_name(tool)
-        if name_fault is not None:
-            raise self._refuse(
-                principal, printable_name(tool), "-", "invalid", f"Refused: {name_fault}."
-            )
-        args_hash = arguments_digest(arguments)
+        """Audit a refusal; it stands even if the audit cannot be written."""
         try:
-            policy = self.policy.current()
-        except PolicyUnavailable as exc:
-            raise self._refuse(
-                principal, tool, args_hash, "unavailable", f"Refused: {exc}; no tool can run."
-            ) from None
-        classes = risks or {}
-        decision = policy.decide(tool, server, classes.get(tool))
-        if decision.hidden:
-            raise self._refuse(
-                principal,
-                tool,
-                args_hash,
-                "hidden",
-                f"Refused: the tool '{tool}' is hidden by policy and cannot be called.",
-            )
-        if tool not in listed:
-            raise self._refuse(
-                principal, tool, args_hash, "unknown", f"Refused: unknown tool '{tool}'."
-            )
-        if not isinstance(arguments, dict):
-            raise self._refuse(
-                principal,
-                tool,
-                args_hash,
-                "invalid",
-                f"Refused: the arguments of '{tool}' must be a JSON object, "
-                f"not {type(arguments).__name__}.",
-            )
+            self._audit(call, refusal.outcome, refusal.message, request_ref)
+        except Exception:
+            log.exception("cannot audit a %r decision", refusal.outcome)
+        return GuardRefusal(refusal.outcome, refusal.message, refusal.structured)
 
-        decisions = [
-            decision,
-            *(policy.decide(other, server, classes.get(other)) for other in also_governed_by),
-        ]
-        for rule in decisions:
-            if rule.hidden or rule.action == "deny":
-                why = rule.reason or ("hidden by policy" if rule.hidden else "denied by policy")
-                via = "" if rule.tool == tool else f" (it would also {rule.tool})"
-                raise self._refuse(
-                    principal,
-                    tool,
-                    args_hash,
-                    "denied",
-                    f"Refused: '{tool}' is not allowed{via}: {why}.",
-                )
-        if continuation is not None and not self._unspent(continuation):
-            # Before the rate limit and the approval: a replay costs nothing and files nothing.
-            raise self._refuse(principal, tool, args_hash, "invalid", REPLAYED)
-        for rule in decisions:
-            if rule.rate_limit is None:
-                continue
-            try:
-                wait = self.hit_rate_limit(
-                    principal, rule.tool, rule.rate_limit.max, rule.rate_limit.window, self.clock()
-                )
-            except RateLimitUnavailable as exc:
-                raise self._refuse(
-                    principal,
-                    tool,
-                    args_hash,
-                    "unavailable",
-                    f"Refused: '{rule.tool}' is rate-limited and the shared rate-limit counter "
-                    f"cannot be checked ({exc}); nothing was done.",
-                    {"status": "unavailable"},
-                ) from None
-            if wait is not None:
-                raise self._refuse(
-                    principal,
-                    tool,
-                    args_hash,
-                    "rate_limited",
-                    f"Refused: rate limit for '{rule.tool}' reached ({rule.rate_limit.max} calls "
-                    f"per {rule.rate_limit.window:g} s); retry in {wait:.1f} s.",
-                    {"status": "rate_limited", "retry_after": round(wait, 3)},
-                )
-
-        gating = [rule for rule in decisions if rule.action == "require_approval"]
-        if not gating:
-            self._spend(principal, tool, args_hash, continuation)
-            note = "continuation (answers to an input request)" if continuation else ""
-            self._audit(principal, tool, args_hash, "allowed", note)
-            return await self._execute(principal, tool, args_hash, arguments, execute, None)
-        return await self._through_approval(
-            principal, tool, args_hash, arguments, gating, execute, continuation
-        )
+    # --- continuations ---------------------------------------------------------------
 
     def _unspent(self, continuation: Continuation) -> bool:
         now = self.clock()
         return continuation.key not in self._spent and now < continuation.expires_at
 
-    def _spend(
-        self, principal: str, tool: str, args_hash: str, continuation: Continuation | None
-    ) -> None:
+    def _spend(self, call: _Call, continuation: Continuation | None) -> None:
         """Claim a continuation's state for this execution. No await between the test and
         the claim: two replays in flight cannot both pass (one event loop)."""
         if continuation is None:
             return
         if not self._unspent(continuation):
-            raise self._refuse(principal, tool, args_hash, "invalid", REPLAYED)
+            raise self._refuse(call, Refusal("invalid", REPLAYED))
         now = self.clock()
         for key in [key for key, until in self._spent.items() if until <= now]:
             del self._spent[key]
         self._spent[continuation.key] = continuation.expires_at
 
+    # --- executing and approvals -------------------------------------------------------
+
     async def _execute(
         self,
-        principal: str,
-        tool: str,
-        args_hash: str,
+        call: _Call,
         arguments: dict[str, Any],
         execute: Callable[[dict[str, Any]], Awaitable[T]],
         request: ApprovalRequest | None,
     ) -> T:
+        call.executing = True
         try:
             return await execute(arguments)
         except Exception as exc:
             note = redact_text(str(exc))[:500] or type(exc).__name__
-            if request is not None:
-                self.store.mark_failed(request.id, note)
-            self._audit(
-                principal, tool, args_hash, "failed", note, request.ref if request else None
-            )
+            try:
+                if request is not None:
+                    self.store.mark_failed(request.id, note)
+                self._audit(call, "failed", note, request.ref if request else None)
+            except Exception:
+                log.exception("cannot record the failure of a call to %s", call.tool)
             raise
 
     async def _through_approval(
         self,
-        principal: str,
-        tool: str,
-        args_hash: str,
+        call: _Call,
         arguments: dict[str, Any],
         gating: list[Decision],
         execute: Callable[[dict[str, Any]], Awaitable[T]],
-        continuation: Continuation | None = None,
+        continuation: Continuation | None,
     ) -> T:
-        store = self.store
+        store, tool, principal, args_hash = self.store, call.tool, call.principal, call.args_hash
         now = self.clock()
         request = store.open_request(tool, args_hash, principal, now)
         if request is not None and request.state == "approved":
@@ -330,11 +441,13 @@ class Guard:
             )
             # The state is claimed first: consuming the approval may already act (Odoo removes
             # a connection in the same transaction), and a replay must not get that far.
-            self._spend(principal, tool, args_hash, continuation)
+            self._spend(call, continuation)
+            # The audit of an approved execution is written by the store, in the transaction
+            # that consumes the approval (invariant 10).
             if store.consume(request.id, event, now, arguments=arguments):
                 count_decision(tool, "approved_executed")
                 APPROVALS.labels("approved").inc()
-                return await self._execute(principal, tool, args_hash, arguments, execute, request)
+                return await self._execute(call, arguments, execute, request)
             if continuation is not None:  # not used after all: the client may retry with it
                 self._spent.pop(continuation.key, None)
             # Another call consumed it first: this one needs an approval of its own.
@@ -342,24 +455,25 @@ class Guard:
             store.mark_reported(request.id)
             APPROVALS.labels("rejected").inc()
             note = f": {request.decision_note}" if request.decision_note else ""
-            raise self._refuse(
-                principal,
-                tool,
-                args_hash,
-                "approval_rejected",
+            message = (
                 f"Refused: request {request.ref} for '{tool}' was rejected by "
-                f"{request.decided_by}{note}. Calling again files a new request.",
-                {
-                    "status": "rejected",
-                    "request": request.ref,
-                    "note": request.decision_note or "",
-                },
-                request.ref,
+                f"{request.decided_by}{note}. Calling again files a new request."
             )
+            structured = {
+                "status": "rejected",
+                "request": request.ref,
+                "note": request.decision_note or "",
+            }
+            raise self._refuse(call, Refusal("approval_rejected", message, structured), request.ref)
         elif request is not None and request.state == "expired":
             store.mark_reported(request.id)
             APPROVALS.labels("expired").inc()
-            raise self._expired(principal, tool, args_hash, request)
+            message = (
+                f"Refused: the approval {request.ref} for '{tool}' has expired. "
+                "Calling again files a new request."
+            )
+            structured = {"status": "expired", "request": request.ref}
+            raise self._refuse(call, Refusal("approval_expired", message, structured), request.ref)
 
         reason = next((rule.reason for rule in gating if rule.reason), None)
         expires_in = min(rule.expires_in for rule in gating)
@@ -367,28 +481,10 @@ class Guard:
         if created:
             APPROVALS.labels("filed").inc()
         why = f" ({reason})" if reason else ""
-        raise self._refuse(
-            principal,
-            tool,
-            args_hash,
-            "approval_pending",
+        message = (
             f"Approval required: '{tool}' needs an approver's decision{why}. "
             f"Request {filed.ref} is pending; {self.approval_hint.format(ref=filed.ref)}. "
-            "Call again with the same arguments once it is approved.",
-            {"status": "pending", "request": filed.ref, "id": filed.id, "new": created},
-            filed.ref,
+            "Call again with the same arguments once it is approved."
         )
-
-    def _expired(
-        self, principal: str, tool: str, args_hash: str, request: ApprovalRequest
-    ) -> GuardRefusal:
-        return self._refuse(
-            principal,
-            tool,
-            args_hash,
-            "approval_expired",
-            f"Refused: the approval {request.ref} for '{tool}' has expired. "
-            "Calling again files a new request.",
-            {"status": "expired", "request": request.ref},
-            request.ref,
-        )
+        structured = {"status": "pending", "request": filed.ref, "id": filed.id, "new": created}
+        raise self._refuse(call, Refusal("approval_pending", message, structured), filed.ref)

@@ -3,7 +3,9 @@
 One persistent session to the upstream (a command over stdio, or a streamable-HTTP URL) with
 the proxy's own credentials (never the client's). ``tools/list`` answers from a cache of the
 upstream's tools, filtered by the policy; a call is judged by ``Guard.call`` exactly as in
-``serve`` (name alphabet, hidden, listed, deny, rate limit, approval, audit) and only then
+``serve`` (guard.py: name, listed, deny, definition, arguments, rate limits, approval,
+audit), the proxy answering the guard's questions (``Served``: its tools, their schemas,
+their pinned definitions, the upstream's readiness, connection upserts), and only then
 forwarded, with exactly the arguments that were judged.
 
 Tool-definition pinning: the hash of each upstream tool's definition (name, description,
@@ -47,7 +49,8 @@ import logging
 import os
 import secrets
 import shlex
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,15 +81,13 @@ from odoo_mcp_guard.frontend import (
     Frontend,
     ToolFailure,
     arguments_size_problem,
-    error_result,
-    make_guard,
-    run_frontend,
 )
-from odoo_mcp_guard.guard import Continuation, Guard
+from odoo_mcp_guard.guard import CallRefused, Continuation, Guard, GuardRefusal, Refusal
 from odoo_mcp_guard.leases import Leases
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import redact, redact_text
+from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.store import GuardStore, PinnedTool
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
@@ -403,12 +404,65 @@ class ProxyServer(Frontend):
         tools = self.tools
         return types.ListToolsResult(tools=[tools[n] for n in self._visible_names() if n in tools])
 
-    # -- arguments -------------------------------------------------------------------------
+    # -- what the guard asks (guard.Served) ------------------------------------------------
 
-    def _serves(self, name: str) -> bool:
-        return name in self.tools
+    def served(self) -> Collection[str]:
+        return self.tools.keys()
 
-    def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
+    async def definition_problem(self, tool: str) -> Refusal | None:
+        refusal = await super().definition_problem(tool)
+        if refusal is not None or tool not in self.changed or not await self._still_changed(tool):
+            return refusal
+        message = (
+            f"Refused: the upstream changed the definition of '{tool}' since it was accepted; "
+            "it cannot be called until a Manager accepts the new definition "
+            f"({self.store.accept_hint(self.server_id, tool)}). Nothing was sent upstream."
+        )
+        return Refusal("denied", message, {"status": "definition_changed", "tool": tool})
+
+    async def readiness_problem(self, tool: str) -> Refusal | None:
+        try:  # refused before an approval could be spent on a call that cannot be sent
+            await self.upstream.ready()
+        except UpstreamFailure as failure:
+            UPSTREAM_ERRORS.inc()
+            return Refusal("unavailable", str(failure), {"status": "unavailable"})
+        return None
+
+    @asynccontextmanager
+    async def also_governed_by(
+        self, tool: str, arguments: dict[str, Any]
+    ) -> AsyncIterator[Sequence[str]]:
+        """A change of a connection that exists is a removal as well (invariant 11): governed
+        by ``odoo_disconnect`` too; judged as one when the proxy cannot tell. Such calls run
+        one at a time, under a lease on the upstream's connections shared by the replicas;
+        one whose outcome upstream is unknown keeps the lease until it expires."""
+        if not self._changes_connection(tool):
+            yield ()
+            return
+        async with self._upsert_lock:
+            key = f"connections:{self.server_id}"
+            holder = await self._acquire_lease(key)
+            if holder is None:
+                raise CallRefused(Refusal("unavailable", LEASE_BUSY, {"status": "busy"}))
+            in_doubt = True  # until the upstream's answer (or no call at all) is known
+            try:
+                exists = await self._connection_exists(tool, arguments)
+                if exists is None:
+                    log.warning("%s may replace a connection: judged as a replacement", tool)
+                try:
+                    yield (REMOVAL_RULE,) if exists is not False else ()
+                except UpstreamFailure as failure:
+                    in_doubt = failure.in_doubt
+                    raise
+                except GuardRefusal:  # nothing was sent
+                    in_doubt = False
+                    raise
+                in_doubt = False
+            finally:
+                if not in_doubt:  # else the lease stays until it expires
+                    await self._release_lease(key, holder)
+
+    def argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
         problem = arguments_size_problem(name, arguments)
         if problem is not None:
             return problem
@@ -447,94 +501,20 @@ class ProxyServer(Frontend):
         responses: Any = None
         upstream_state: str | None = None
         if raw.get("requestState") is not None:
-            # A continuation is a call: from here on it takes exactly a call's path.
-            parsed = self._continuation(principal, name, arguments, raw["requestState"])
-            if isinstance(parsed, types.CallToolResult):
-                return parsed
-            continuation, upstream_state = parsed
+            # A continuation is a call: it takes exactly a call's path through the guard.
+            continuation, upstream_state = self._continuation(
+                principal, name, arguments, raw["requestState"]
+            )
             responses = raw.get("inputResponses")
         await self.upstream.first_listing()
-        if (
-            isinstance(name, str)
-            and name in self.changed
-            and isinstance(arguments, dict)
-            and await self._still_changed(name)
-        ):
-            refused = self._changed_refusal(principal, name, arguments)
-            if refused is not None:
-                return refused
-        invalid = self._invalid_arguments(principal, name, arguments)
-        if invalid is not None:
-            return invalid
-        if isinstance(name, str) and name in self.tools and self._may_run(name):
-            try:  # refused before an approval could be spent on a call that cannot be sent
-                await self.upstream.ready()
-            except UpstreamFailure as failure:
-                UPSTREAM_ERRORS.inc()
-                self.audit(principal, name, arguments, "unavailable", str(failure))
-                return error_result(str(failure), {"status": "unavailable"})
-        # Everything else (a bad name, hidden, unknown, denied) the guard answers as always.
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
             assert isinstance(name, str)
             return await self._forward(ctx, principal, name, args, responses, upstream_state)
 
-        async def judged(
-            also: tuple[str, ...] = (),
-        ) -> types.CallToolResult | types.InputRequiredResult:
-            return await self.judge(
-                principal,
-                name,
-                arguments,
-                listed=tuple(self.tools),
-                execute=execute,
-                also_governed_by=also,
-                continuation=continuation,
-            )
-
-        if not (
-            isinstance(name, str)
-            and isinstance(arguments, dict)
-            and self._changes_connection(name)
-            and self._may_run(name)
-        ):
-            return await judged()  # no connection change, or refused by the guard anyway
-        async with self._upsert_lock:
-            key = f"connections:{self.server_id}"
-            holder = await self._acquire_lease(key)
-            if holder is None:
-                self.audit(principal, name, arguments, "unavailable", LEASE_BUSY)
-                return error_result(LEASE_BUSY, {"status": "busy"})
-            in_doubt = True  # until the upstream's answer (or no call at all) is known
-            try:
-                exists = await self._connection_exists(name, arguments)
-                if exists is None:
-                    log.warning("%s may replace a connection: judged as a replacement", name)
-                # A replacement removes the old connection: governed like the removal as well.
-                also = (REMOVAL_RULE,) if exists is not False else ()
-                sent: list[UpstreamFailure] = []
-
-                async def forward(args: dict[str, Any]) -> Any:
-                    try:
-                        return await execute(args)
-                    except UpstreamFailure as failure:
-                        sent.append(failure)
-                        raise
-
-                answer = await self.judge(
-                    principal,
-                    name,
-                    arguments,
-                    listed=tuple(self.tools),
-                    execute=forward,
-                    also_governed_by=also,
-                    continuation=continuation,
-                )
-                in_doubt = any(failure.in_doubt for failure in sent)
-                return answer
-            finally:
-                if not in_doubt:  # else the lease stays until it expires
-                    await self._release_lease(key, holder)
+        return await self.judge(
+            principal, name, arguments, execute=execute, continuation=continuation
+        )
 
     # -- connection upserts (DESIGN invariant 11) ----------------------------------------------
 
@@ -642,32 +622,12 @@ class ProxyServer(Frontend):
         await self.notify_tools_changed()
         return False
 
-    def _may_run(self, name: str) -> bool:
-        """Whether the policy may let ``name`` run; if not, the guard refuses it as such."""
-        try:
-            decision = self.guard.policy.current().decide(name)
-        except Exception:
-            return False  # the guard answers 'unavailable'
-        return not (decision.hidden or decision.action == "deny")
-
-    def _changed_refusal(
-        self, principal: str, name: str, arguments: dict[str, Any]
-    ) -> types.CallToolResult | None:
-        if not self._may_run(name):
-            return None  # refused as such by the guard
-        message = (
-            f"Refused: the upstream changed the definition of '{name}' since it was accepted; "
-            "it cannot be called until a Manager accepts the new definition "
-            f"({self.store.accept_hint(self.server_id, name)}). Nothing was sent upstream."
-        )
-        self.audit(principal, name, arguments, "denied", message)
-        return error_result(message, {"status": "definition_changed", "tool": name})
-
     def _continuation(
         self, principal: str, name: object, arguments: object, wire: object
-    ) -> tuple[Continuation, str | None] | types.CallToolResult:
+    ) -> tuple[Continuation, str | None]:
         """The proxy's own state (sealed and verified by the SDK's boundary), which must name
-        this principal, tool and arguments; what it continues is then judged as a call."""
+        this principal, tool and arguments (else the guard refuses it); what it continues is
+        then judged as a call. Returns it and the upstream's own state."""
         try:
             state = json.loads(wire)  # type: ignore[arg-type]
             valid = (
@@ -683,9 +643,8 @@ class ProxyServer(Frontend):
         except (TypeError, ValueError):
             valid = False
         if not valid:
-            message = "Refused: this requestState does not belong to this call."
-            self.audit(principal, name, arguments, "invalid", message)
-            return error_result(message)
+            fault = "Refused: this requestState does not belong to this call."
+            return Continuation(key="", expires_at=0.0, fault=fault), None
         return Continuation(key=state["n"], expires_at=float(state["e"])), state["u"]
 
     async def _forward(
@@ -855,7 +814,7 @@ def build(backend: Backend, config: UpstreamConfig, *, principal: str | None = N
 
 def run_proxy(config: UpstreamConfig, **settings: Any) -> None:
     """Proxy until the client goes away (stdio) or the process is stopped (HTTP); the
-    settings are ``frontend.run_frontend``'s (transport, host, port, policy_file, ...)."""
+    settings are ``runner.run_frontend``'s (transport, host, port, policy_file, ...)."""
 
     def builder(backend: Backend, principal: str | None) -> Any:
         proxy = build(backend, config, principal=principal)

@@ -1,7 +1,10 @@
 """Where rate-limit counters live: the store of this replica (default) or a shared Redis.
 
-A limiter is called as ``limiter(principal, tool, max_calls, window, now)`` and answers
-like ``Store.hit_rate_limit``: None if the call may pass, else the seconds to wait.
+A call may be governed by several rules, each with its own limit (a replacement of a
+connection counts against ``odoo_connect``'s limit and ``odoo_disconnect``'s). They are
+charged all or nothing: ``limiter(principal, limits, now)`` counts the call in every window
+if each has room, else in none, and answers None or the first full limit with the seconds
+to wait (``Store.hit_rate_limits`` and ``RedisRateLimiter.hit_all``, each atomic).
 
 With ``MCP_GUARD_REDIS_URL`` set, every replica counts in the same Redis sorted set per
 principal and tool (one round trip per call: a Lua script trims the window, counts, adds
@@ -16,7 +19,8 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import redis
@@ -32,7 +36,26 @@ REDIS_FAIL_ENV = "MCP_GUARD_REDIS_FAIL"
 REDIS_PREFIX_ENV = "MCP_GUARD_REDIS_PREFIX"
 REDIS_TIMEOUT_SECONDS = 2.0
 
-RateLimiter = Callable[[str, str, int, float, float], "float | None"]
+
+@dataclass(frozen=True)
+class Limit:
+    """One rule's limit: at most ``max_calls`` per ``window`` seconds, per principal."""
+
+    tool: str
+    max_calls: int
+    window: float
+
+
+@dataclass(frozen=True)
+class Full:
+    """The limit that refused the call, and the seconds until it has room."""
+
+    limit: Limit
+    wait: float
+
+
+# limiter(principal, limits, now) -> None (counted in every limit) | Full (counted in none)
+RateLimiter = Callable[[str, Sequence[Limit], float], "Full | None"]
 FailMode = Literal["closed", "open"]
 
 
@@ -40,18 +63,24 @@ class RateLimitUnavailable(Exception):
     """The shared counter cannot be reached; a rate-limited call must not run."""
 
 
-# KEYS[1] the window's key; ARGV: now, window, max, a member unique to this call.
-# Same rule as Store.hit_rate_limit: calls at or before now - window have left the window.
-_SLIDING_WINDOW = """
+# KEYS: one window per limit; ARGV: now, a member unique to this call, then window and max
+# of each limit. Same rule as Store.hit_rate_limits: calls at or before now - window have
+# left the window; the call is added to every window, or (one is full) to none.
+_SLIDING_WINDOWS = """
 local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return string.format('%.6f', tonumber(oldest[2]) + window - now)
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[1 + 2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[2 + 2 * i]) then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {i, string.format('%.6f', tonumber(oldest[2]) + window - now)}
+  end
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[1 + 2 * i])
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+end
 return false
 """
 
@@ -78,7 +107,7 @@ class RedisRateLimiter:
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             retry=Retry(NoBackoff(), 0),
         )
-        self.script = self.client.register_script(_SLIDING_WINDOW)
+        self.script = self.client.register_script(_SLIDING_WINDOWS)
         self.where = redact_text(url)  # it goes into messages and logs
 
     def key(self, principal: str, tool: str) -> str:
@@ -87,19 +116,33 @@ class RedisRateLimiter:
     def __call__(
         self, principal: str, tool: str, max_calls: int, window: float, now: float
     ) -> float | None:
+        """One limit alone: None if the call may pass, else the seconds to wait."""
+        full = self.hit_all(principal, [Limit(tool, max_calls, window)], now)
+        return None if full is None else full.wait
+
+    def hit_all(self, principal: str, limits: Sequence[Limit], now: float) -> Full | None:
+        """Count the call in every limit's window, or in none (one script, atomic)."""
+        if not limits:
+            return None
         member = f"{now!r}:{uuid.uuid4().hex}"
+        args: list[object] = [repr(now), member]
+        for limit in limits:
+            args += [repr(limit.window), limit.max_calls]
         try:
-            wait = self.script(
-                keys=[self.key(principal, tool)], args=[repr(now), repr(window), max_calls, member]
+            full = self.script(
+                keys=[self.key(principal, limit.tool) for limit in limits], args=args
             )
         except redis.RedisError as exc:
             cause = f"Redis at {self.where} is unreachable: {type(exc).__name__}: {exc}"[:300]
             if self.fail == "open" and self.fallback is not None:
                 log.warning("%s; counting in this replica's store instead", cause)
-                return self.fallback(principal, tool, max_calls, window, now)
+                return self.fallback(principal, limits, now)
             log.error("%s; rate-limited tools are refused", cause)
             raise RateLimitUnavailable(cause) from None
-        return None if wait is None else max(float(wait), 0.001)
+        if not full:
+            return None
+        index, wait = full
+        return Full(limits[int(index) - 1], max(float(wait), 0.001))
 
     def close(self) -> None:
         self.client.close()

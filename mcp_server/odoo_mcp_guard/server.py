@@ -9,8 +9,10 @@ of the served tools.
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,17 +37,22 @@ from odoo_mcp_guard.frontend import (
     ToolFailure,
     arguments_size_problem,
     json_result,
-    make_guard,
-    run_frontend,
 )
 from odoo_mcp_guard.guard import Guard
 from odoo_mcp_guard.names import TOOL_NAME_RE, check_text, check_url
 from odoo_mcp_guard.odoo_rpc import OdooError
+from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.store import ApprovalError, Connection, GuardStore, StoreError
 
 log = logging.getLogger("odoo_mcp_guard.server")
 
 SERVER_NAME = "odoo-mcp-guard"
+
+# Whether the call being run was judged as the replacement of an existing connection
+# (``also_governed_by``), for ``_connect``.
+_REPLACING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "odoo_mcp_guard_replacing", default=False
+)
 
 
 # --- tool arguments -------------------------------------------------------------------
@@ -275,43 +282,27 @@ class GuardedServer(Frontend):
     async def dispatch(
         self, principal: str, name: object, arguments: object
     ) -> types.CallToolResult:
-        """Judge and (when allowed) run one call. Every call, valid or not, goes through
-        ``Guard.call``, except a call to a served, visible, not denied tool whose arguments
-        break its schema: that one is refused (and audited) here, before an approval could
-        be filed for a call that could never run."""
-        invalid = self._invalid_arguments(principal, name, arguments)
-        if invalid is not None:
-            return invalid
-        also: list[str] = []
-        if name == "odoo_connect" and isinstance(arguments, dict):
-            alias = arguments.get("alias")
-            try:  # never guess "new" when the store cannot say: that would skip the gate
-                exists = isinstance(alias, str) and self.store.get_connection(alias) is not None
-            except (ApprovalError, StoreError, OdooError) as exc:
-                return self._unavailable(principal, name, arguments, str(exc))
-            if exists:
-                also.append("odoo_disconnect")  # a replacement removes the old connection
-        replacing = bool(also)
+        """Judge and (when allowed) run one call: every call goes through ``Guard.call``."""
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult:
             assert isinstance(name, str)
             try:
-                return await self._execute(name, args, replacing=replacing)
+                return await self._execute(name, args)
             except (ApprovalError, StoreError, OdooError, DataToolError) as exc:
                 raise ToolFailure(str(exc)) from None
 
-        return await self.judge(
-            principal, name, arguments, listed=TOOL_NAMES, execute=execute, also_governed_by=also
-        )
+        return await self.judge(principal, name, arguments, execute=execute)  # type: ignore[return-value]
 
-    def _serves(self, name: str) -> bool:
-        return name in TOOLS
+    # -- what the guard asks (guard.Served) ----------------------------------------------
 
-    def _argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
-        problem = validate_arguments(name, arguments)
-        if problem is None and name == "odoo_disconnect":
+    def served(self) -> Collection[str]:
+        return TOOL_NAMES
+
+    def argument_problem(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        problem = validate_arguments(tool, arguments)
+        if problem is None and tool == "odoo_disconnect":
             # Removing what is not there could never run: no approval request for it.
-            alias = arguments["alias"]  # a store error here is 'unavailable' (the caller's)
+            alias = arguments["alias"]  # a store error here is 'unavailable' (the guard's)
             if self.store.get_connection(alias) is None:
                 return (
                     f"There is no connection named '{alias}'; nothing was done and no approval "
@@ -319,9 +310,22 @@ class GuardedServer(Frontend):
                 )
         return problem
 
-    async def _execute(
-        self, name: str, args: dict[str, Any], *, replacing: bool
-    ) -> types.CallToolResult:
+    @asynccontextmanager
+    async def also_governed_by(
+        self, tool: str, arguments: dict[str, Any]
+    ) -> AsyncIterator[Sequence[str]]:
+        """A replacement of an existing alias removes the old connection: it is also
+        governed by ``odoo_disconnect``. Never guessed "new" when the store cannot say (its
+        error is the guard's 'unavailable')."""
+        alias = arguments.get("alias")
+        replacing = tool == "odoo_connect" and self.store.get_connection(alias) is not None
+        token = _REPLACING.set(replacing)
+        try:
+            yield ("odoo_disconnect",) if replacing else ()
+        finally:
+            _REPLACING.reset(token)
+
+    async def _execute(self, name: str, args: dict[str, Any]) -> types.CallToolResult:
         try:  # validated before the guard judged the call; never run on bad input anyway
             model = TOOLS[name].args_model.model_validate(args)
         except ValidationError as exc:
@@ -329,7 +333,8 @@ class GuardedServer(Frontend):
         if TOOLS[name].data:
             return await self._data_tool(name, model)
         if isinstance(model, ConnectArgs):
-            return self._connect(model, replacing=replacing)
+            # As judged: a replacement only if the guard governed it as one.
+            return self._connect(model, replacing=_REPLACING.get())
         if isinstance(model, AliasArgs):
             return self._disconnect(model.alias)
         return self._connections()
@@ -374,5 +379,5 @@ def build(backend: Backend, *, principal: str | None = None) -> GuardedServer:
 
 def run_server(**settings: Any) -> None:
     """Serve until the client goes away (stdio) or the process is stopped (HTTP); the
-    settings are ``frontend.run_frontend``'s (transport, host, port, policy_file, ...)."""
+    settings are ``runner.run_frontend``'s (transport, host, port, policy_file, ...)."""
     run_frontend(lambda backend, principal: (build(backend, principal=principal), ()), **settings)

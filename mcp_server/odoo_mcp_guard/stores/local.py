@@ -8,7 +8,7 @@ import json
 import shlex
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from odoo_mcp_guard.engines import (
 )
 from odoo_mcp_guard.names import check_approver, same_person
 from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
+from odoo_mcp_guard.ratelimit import Full, Limit
 from odoo_mcp_guard.stores.models import (
     OPEN_STATES,
     ApprovalError,
@@ -560,22 +561,30 @@ class LocalRates:
     ) -> float | None:
         """Count one call in the sliding window. None if it may pass, else seconds to wait."""
         now = time.time() if now is None else now
-        with self.db.tx(("rate", principal, tool)) as db:
-            db.execute(
-                "DELETE FROM rate_events WHERE principal = ? AND tool = ? AND at <= ?",
-                (principal, tool, now - window),
-            )
-            rows = db.execute(
-                """SELECT at FROM rate_events WHERE principal = ? AND tool = ?
-                   ORDER BY at LIMIT ?""",
-                (principal, tool, max_calls),
-            ).fetchall()
-            if len(rows) >= max_calls:
-                return max(rows[0]["at"] + window - now, 0.001)
-            db.execute(
-                "INSERT INTO rate_events (principal, tool, at) VALUES (?, ?, ?)",
-                (principal, tool, now),
-            )
+        full = self.hit_rate_limits(principal, [Limit(tool, max_calls, window)], now)
+        return None if full is None else full.wait
+
+    def hit_rate_limits(self, principal: str, limits: Sequence[Limit], now: float) -> Full | None:
+        """Count one call in every limit's window if each has room, else in none (one
+        transaction): None, or the first full limit and the seconds it needs."""
+        with self.db.tx(("rate", principal)) as db:
+            for limit in limits:
+                db.execute(
+                    "DELETE FROM rate_events WHERE principal = ? AND tool = ? AND at <= ?",
+                    (principal, limit.tool, now - limit.window),
+                )
+                rows = db.execute(
+                    """SELECT at FROM rate_events WHERE principal = ? AND tool = ?
+                       ORDER BY at LIMIT ?""",
+                    (principal, limit.tool, limit.max_calls),
+                ).fetchall()
+                if len(rows) >= limit.max_calls:
+                    return Full(limit, max(rows[0]["at"] + limit.window - now, 0.001))
+            for limit in limits:
+                db.execute(
+                    "INSERT INTO rate_events (principal, tool, at) VALUES (?, ?, ?)",
+                    (principal, limit.tool, now),
+                )
         return None
 
 

@@ -9,11 +9,12 @@ calls (``store.open_request``, ``store.append_audit``...)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from odoo_mcp_guard.engines import Engine
 from odoo_mcp_guard.policy import Policy
+from odoo_mcp_guard.ratelimit import Full, Limit
 from odoo_mcp_guard.stores.models import ApprovalRequest, AuditEvent, Connection, PinnedTool
 
 
@@ -170,6 +171,11 @@ class RatePort(Protocol):
         """Count one call in the sliding window. None if it may pass, else seconds to wait."""
         ...
 
+    def hit_rate_limits(self, principal: str, limits: Sequence[Limit], now: float) -> Full | None:
+        """Count one call in every limit's window if each has room, else in none (atomic):
+        None, or the first full limit and the seconds it needs."""
+        ...
+
 
 class GuardStore:
     """The ports the front-end uses, composed; each method is the port's own."""
@@ -283,3 +289,6 @@ class GuardStore:
         self, principal: str, tool: str, max_calls: int, window: float, now: float | None = None
     ) -> float | None:
         return self.rates.hit_rate_limit(principal, tool, max_calls, window, now)
+
+    def hit_rate_limits(self, principal: str, limits: Sequence[Limit], now: float) -> Full | None:
+        return self.rates.hit_rate_limits(principal, limits, now)
