@@ -451,7 +451,7 @@ async def test_data_tools_redact_secrets_the_odoo_user_may_read(tmp_path: Path, 
         "mcp.connection",
         "create",
         {
-            "alias": "victim",
+            "alias": "victim-shared",
             "url": "https://erp.example.com",
             "db": "erp",
             "login": "bot",
@@ -479,7 +479,7 @@ async def test_data_tools_redact_secrets_the_odoo_user_may_read(tmp_path: Path, 
             text = json.dumps(result)
             assert [s for s in secrets if s in text] == []
             record = result["records"][0]
-            assert record["alias"] == "victim"
+            assert record["alias"] == "victim-shared"
             assert record["password"] == record["api_key"] == "***"
             assert record["url"] == "https://erp.example.com"
 
