@@ -20,6 +20,7 @@ UNIT_FILES = {
     "test_guard.py",
     "test_policy.py",
     "test_policy_core.py",
+    "test_policy_golden.py",
     "test_properties.py",
     "test_store.py",
 }
