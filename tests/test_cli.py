@@ -36,7 +36,19 @@ def pending(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "approver", ["stdio:alice", "alice", "ALICE", "Alice ", "ａｌｉｃｅ", "stdio:Alice"]
+    "approver",
+    [
+        "stdio:alice",
+        "alice",
+        "ALICE",
+        "Alice ",
+        "ａｌｉｃｅ",
+        "stdio:Alice",
+        # small capitals, alone or mixed in: no normalisation takes them to letters
+        "\u1d00\u029f\u026a\u1d04\u1d07",
+        "alic\u1d07",
+        "alice@example.com",  # an address names the person of its local part
+    ],
 )
 @pytest.mark.parametrize("verb", ["approve", "reject"])
 def test_requester_cannot_decide_own_request(pending, approver, verb):

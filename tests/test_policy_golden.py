@@ -11,6 +11,7 @@ import pytest
 from support.guard import REPO
 
 from odoo_mcp_guard.catalog import Classification
+from odoo_mcp_guard.identity import same_person
 from odoo_mcp_guard.policy import PolicyError, load_policy_text
 
 CORPUS = json.loads((REPO / "tests" / "data" / "policy_golden.json").read_text(encoding="utf-8"))
@@ -41,3 +42,21 @@ def test_golden_fault(case: dict[str, Any]) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_text(text)
     assert any(case["fault"] in fault for fault in caught.value.faults), caught.value.faults
+
+
+@pytest.mark.parametrize(
+    "case", CORPUS["identities"]["same"], ids=[c[2] for c in CORPUS["identities"]["same"]]
+)
+def test_golden_look_alikes_are_the_same_person(case: list[str]) -> None:
+    first, second, _why = case
+    assert same_person(first, second) and same_person(second, first)
+
+
+@pytest.mark.parametrize(
+    "case",
+    CORPUS["identities"]["different"],
+    ids=[c[2] for c in CORPUS["identities"]["different"]],
+)
+def test_golden_different_names_are_different_people(case: list[str]) -> None:
+    first, second, _why = case
+    assert not same_person(first, second) and not same_person(second, first)

@@ -62,13 +62,61 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", bare.casefold())
 
 
-_PREFIX_FORMS = tuple(skeleton(_fold(skeleton(prefix))) for prefix in TRANSPORT_PREFIXES)
+# Latin letters that neither NFKC nor the TR39 skeleton take to the letter a person reads:
+# small capitals ("ʙ", "ᴀ", "ᴇ"), modifier and script forms, letters with a stroke, hook or
+# belt ("ƀ", "ᶑ"). Derived from the Unicode names of the Latin blocks: the name's one
+# or two letters, once its style words are set aside ("LATIN LETTER SMALL CAPITAL B" -> b,
+# "LATIN SMALL LETTER B WITH STROKE" -> b); turned, reversed or inverted letters are not.
+_LATIN_BLOCKS = (
+    (0x0080, 0x0300),  # Latin-1 Supplement, Extended-A and -B, IPA, spacing modifiers
+    (0x1D00, 0x1DC0),  # Phonetic Extensions (and Supplement)
+    (0x1E00, 0x1F00),  # Latin Extended Additional
+    (0x2C60, 0x2C80),  # Latin Extended-C
+    (0xA720, 0xA800),  # Latin Extended-D
+    (0xAB30, 0xAB70),  # Latin Extended-E
+    (0x10780, 0x107C0),  # Latin Extended-F
+    (0x1DF00, 0x1E000),  # Latin Extended-G
+)
+_STYLE_WORDS = frozenset(("SMALL", "CAPITAL", "LETTER", "SCRIPT", "DOTLESS"))
+
+
+def _latin_letter_forms() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for low, high in _LATIN_BLOCKS:
+        for code in range(low, high):
+            words = unicodedata.name(chr(code), "").split(" WITH ")[0].split()
+            if not words or words[0] not in ("LATIN", "MODIFIER"):
+                continue
+            rest = [word for word in words[1:] if word not in _STYLE_WORDS]
+            if len(rest) == 1 and len(rest[0]) <= 2 and rest[0].isalpha() and rest[0].isascii():
+                table[code] = rest[0].lower()
+    return table
+
+
+_LATIN_LETTERS = _latin_letter_forms()
+
+
+def _reading(text: str) -> str:
+    """The letters a person reads in ``text``: its skeleton, folded (compatibility forms,
+    case, accents), Latin letter variants taken to their letter, and the skeleton again,
+    repeated until nothing changes (each step can make a new look-alike for another)."""
+    form = text
+    for _ in range(8):
+        folded = skeleton(_fold(skeleton(form)).translate(_LATIN_LETTERS))
+        if folded == form:
+            break
+        form = folded
+    return form
+
+
+_PREFIX_FORMS = tuple(_reading(prefix) for prefix in TRANSPORT_PREFIXES)
 
 
 def _identity_key(text: str) -> str:
-    # The skeleton first, so that skeleton-equal names always give equal keys; then case and
-    # accents, and the skeleton again (folding can make new look-alikes: "I" -> "i").
-    form = skeleton(_fold(skeleton(text)))
+    # The skeleton first, so that skeleton-equal names always give equal keys; then case,
+    # accents and letter variants, and the skeleton again (folding can make new look-alikes:
+    # "I" -> "i"), until nothing changes.
+    form = _reading(text)
     while True:
         prefix = next((p for p in _PREFIX_FORMS if form.startswith(p)), None)
         if prefix is None:
@@ -80,8 +128,13 @@ def _identity_key(text: str) -> str:
 
 def identity_keys(name: str) -> frozenset[str]:
     """The forms a name is compared under: from its skeleton, and from its case-folded form
-    (the TR39 skeleton keeps case: "ALICE" and "alice" differ there)."""
-    return frozenset({_identity_key(name), _identity_key(_fold(name))})
+    (the TR39 skeleton keeps case: "ALICE" and "alice" differ there); an address
+    ("bob@example.com") is also compared by its local part, as Odoo compares a user."""
+    keys = {_identity_key(name), _identity_key(_fold(name))}
+    local, at, domain = _fold(name).rpartition("@")
+    if at and local.strip() and domain.strip():
+        keys |= {_identity_key(local), _identity_key(_fold(local))}
+    return frozenset(keys)
 
 
 def check_identity(name: object) -> str | None:
@@ -108,7 +161,7 @@ def check_approver(name: object) -> str | None:
     if problem is not None:
         return problem
     assert isinstance(name, str)
-    form = skeleton(_fold(name.strip()))  # "：" and "∶" are colons too
+    form = _reading(name.strip())  # "：" and "∶" are colons too
     prefix = next((p for p in _PREFIX_FORMS if form.startswith(p)), "")
     if ":" in form[len(prefix) :]:
         known = ", ".join(TRANSPORT_PREFIXES)
