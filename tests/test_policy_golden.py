@@ -13,6 +13,7 @@ from support.guard import REPO
 from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.identity import same_person
 from odoo_mcp_guard.policy import PolicyError, load_policy_text
+from odoo_mcp_guard.policy_core import redact
 
 CORPUS = json.loads((REPO / "tests" / "data" / "policy_golden.json").read_text(encoding="utf-8"))
 
@@ -60,3 +61,13 @@ def test_golden_look_alikes_are_the_same_person(case: list[str]) -> None:
 def test_golden_different_names_are_different_people(case: list[str]) -> None:
     first, second, _why = case
     assert not same_person(first, second) and not same_person(second, first)
+
+
+@pytest.mark.parametrize(
+    "case", CORPUS["redactions"], ids=[c["name"] for c in CORPUS["redactions"]]
+)
+def test_golden_redaction(case: dict[str, Any]) -> None:
+    hidden = redact(case["value"])
+    assert hidden == case["redacted"]
+    assert redact(hidden) == hidden  # redacting twice changes nothing
+    assert "hunter2" not in json.dumps(hidden, ensure_ascii=False)

@@ -42,6 +42,17 @@ SECRETS = {
     "text": "S3cr-in-text",
     "json": "S3cr-in-json-string",
     "list": "S3cr-in-list",
+    # what an outside tester found missing (attack 7, finding 04)
+    "pem": "S3cr-pem-body",
+    "json2": "S3cr-json-twice",
+    "relative_url": "S3cr-relative-url",
+    "option": "S3cr-option",
+    "fullwidth": "S3cr-fullwidth",
+    "ssh_key": "S3cr-ssh-key",
+    "signing_key": "S3cr-signing-key",
+    "totp": "S3cr-totp",
+    "cookie": "S3cr-cookie",
+    "session": "S3cr-session",
 }
 
 
@@ -73,6 +84,15 @@ def secret_arguments(alias: str) -> dict[str, Any]:
             "comment": f"reach me at password={SECRETS['text']} please",
             "payload": json.dumps({"credentials": {"pin": SECRETS["json"]}}),
             "tags": ["a", {"access_token": SECRETS["list"]}],
+            "note": "private_key=-----BEGIN PRIVATE KEY-----\n"
+            f"{SECRETS['pem']}MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+            "payload2": json.dumps(json.dumps({"password": SECRETS["json2"]})),
+            "backup": f"//admin:{SECRETS['relative_url']}@backup.example.com/db",
+            "cmdline": f"pg_dump --password {SECRETS['option']} -h db",
+            "\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24": SECRETS["fullwidth"],
+            **{
+                key: SECRETS[key] for key in ("ssh_key", "signing_key", "totp", "cookie", "session")
+            },
         },
     }
 

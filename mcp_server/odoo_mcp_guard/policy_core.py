@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 
@@ -36,23 +37,45 @@ MAX_DEPTH = 64
 # "X-Api-Key", "accessToken", "Authorization" ("author", "authority" are not secrets).
 _SECRET_IN_KEY = re.compile(
     r"pass(?:word|wd|phrase|code)|secret|token|api_?key|credential|auth(?!or(?!i[sz]))"
-    r"|private_?key|access_?key|session_?id|cookie|bearer",
+    r"|private_?key|access_?key|session_?id|cookie|bearer"
+    r"|ssh_?key|sign(?:ing)?_?key|encryption_?key|master_?key|totp|hotp",
 )
 # Short words that are secrets only as a whole word of the key: "pwd", "db_pass",
 # "userPin" (not "compass", "bypass", "spinner").
-_SECRET_WORDS = frozenset({"pwd", "pw", "pass", "pswd", "passwd", "pin", "otp", "jwt", "sig"})
+_SECRET_WORDS = frozenset(
+    {"pwd", "pw", "pass", "pswd", "passwd", "pin", "otp", "jwt", "sig", "mfa", "sid"}
+)
+# Words that are secrets as the key's last word: "session", "odoo_session" (a session
+# cookie's value), not "session_count".
+_SECRET_LAST_WORDS = frozenset({"session", "sessions"})
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
-# scheme://userinfo@host: the userinfo runs to the last "@" before the path.
-_URL_USERINFO = re.compile(r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*://)([^\s/?#]*)@")
-# "key" followed by = or :, optionally with the key quoted; the value is checked apart.
-_PAIR = re.compile(r"""(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)(["']?[ \t]*[:=][ \t]*)""")
-# A quoted value (bounded, closing quote optional: never a quadratic scan) or a bare one,
-# with an optional authorization scheme ("Bearer abc", "Basic dXNlcg==").
+# scheme://userinfo@host, or scheme-relative //userinfo@host: the userinfo runs to the last
+# "@" before the path.
+_URL_USERINFO = re.compile(
+    r"(?i)((?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*://|(?<![a-z0-9+.\-:/])//)([^\s/?#]*)@"
+)
+# "key" followed by = or :, optionally with the key quoted (also with an escaped quote, as
+# in JSON inside a string); the value is checked apart.
+_PAIR = re.compile(r"""(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)(\\?["']?[ \t]*[:=][ \t]*)""")
+# A command-line option and its value: "--password X", "-p=X", "--api-key X".
+_OPTION = re.compile(r"(?<![A-Za-z0-9_\-])--?([A-Za-z][A-Za-z0-9_\-]*)(=|[ \t]+)(?=[^\s\-])")
+# A PEM block ("-----BEGIN ... PRIVATE KEY-----"): replaced whole, to its END line or, when
+# cut short, to the end of the text.
+_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]{0,64}-----(?:(?!-----END )[\s\S]){0,65536}?"
+    r"(?:-----END [A-Z0-9 ]{0,64}-----|\Z)"
+)
+# A quoted value (bounded, closing quote optional: never a quadratic scan; also quoted with
+# escaped quotes), a PEM block, or a bare one, with an optional authorization scheme
+# ("Bearer abc", "Basic dXNlcg==").
 _VALUE = re.compile(
-    r""""(?:[^"\\\n]|\\.){0,4096}"?|'[^'\n]{0,4096}'?"""
-    r"""|(?i:(?:bearer|basic|token|digest)[ \t]+)?[^\s"'&,;)}\]]+"""
+    r"""\\"(?:[^"\\\n]|\\[^"\n]){0,4096}(?:\\")?"""
+    r"""|"(?:[^"\\\n]|\\.){0,4096}"?|'[^'\n]{0,4096}'?"""
+    r"""|-----BEGIN [A-Z0-9 ]{0,64}-----(?:(?!-----END )[\s\S]){0,65536}?"""
+    r"""(?:-----END [A-Z0-9 ]{0,64}-----|\Z)"""
+    r"""|(?i:(?:bearer|basic|token|digest)[ \t]+)?[^\s"'&,;)}\]\\]+"""
 )
 _MAX_PASSES = 8
 _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[A-Za-z0-9\-._~+/]+=*")
@@ -74,12 +97,15 @@ def arguments_hash(arguments: Any) -> str:
 
 
 def is_secret_key(key: object) -> bool:
-    """True if a value under this key is to be treated as a secret."""
-    text = str(key)
+    """True if a value under this key is to be treated as a secret (compatibility forms
+    first: "ＰＡＳＳＷＯＲＤ" is "PASSWORD")."""
+    text = unicodedata.normalize("NFKC", str(key))
     if _SECRET_IN_KEY.search(_NON_ALNUM.sub("", text.lower())):
         return True
-    words = _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower())
-    return any(word in _SECRET_WORDS for word in words)
+    words = [w for w in _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower()) if w]
+    return any(word in _SECRET_WORDS for word in words) or (
+        bool(words) and words[-1] in _SECRET_LAST_WORDS
+    )
 
 
 def _hide_userinfo(match: re.Match[str]) -> str:
@@ -89,7 +115,19 @@ def _hide_userinfo(match: re.Match[str]) -> str:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with URL credentials, secret ``key=value`` pairs and bearer tokens replaced."""
+    """``text`` with URL credentials, secret ``key=value`` pairs and options, private key
+    blocks and bearer tokens replaced. Text in compatibility forms ("ＰＡＳＳＷＯＲＤ=x") is
+    read as its NFKC form: when that form shows a secret, the redacted NFKC form is returned."""
+    hidden = _redact_text_fixed(text)
+    normal = unicodedata.normalize("NFKC", hidden)
+    if normal != hidden:
+        redacted = _redact_text_fixed(normal)
+        if redacted != normal:
+            return redacted
+    return hidden
+
+
+def _redact_text_fixed(text: str) -> str:
     # One pass can uncover what another rule would then hide (a hidden value was what cut a
     # URL short): repeat until nothing changes, so that redacting twice changes nothing.
     for _ in range(_MAX_PASSES):
@@ -101,8 +139,10 @@ def redact_text(text: str) -> str:
 
 
 def _redact_text_once(text: str) -> str:
+    text = _PEM.sub(lambda m: REDACTED if "PRIVATE" in m.group(0)[:80] else m.group(0), text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
     text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
+    text = _redact_options(text)
     parts = []
     pos = 0
     while True:
@@ -116,8 +156,24 @@ def _redact_text_once(text: str) -> str:
         value = _VALUE.match(text, pos)
         if value is None:
             continue
-        quote = value.group()[0] if value.group()[0] in "\"'" else ""
+        found = value.group()
+        quote = '\\"' if found.startswith('\\"') else found[0] if found[0] in "\"'" else ""
         parts.append(quote + REDACTED + quote)
+        pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _redact_options(text: str) -> str:
+    parts = []
+    pos = 0
+    for option in _OPTION.finditer(text):
+        if option.start() < pos or not is_secret_key(option.group(1)):
+            continue
+        value = _VALUE.match(text, option.end())
+        if value is None or value.group() == REDACTED:
+            continue
+        parts.append(text[pos : option.end()] + REDACTED)
         pos = value.end()
     parts.append(text[pos:])
     return "".join(parts)
@@ -134,7 +190,24 @@ def _json_container(text: str) -> dict[str, Any] | list[Any] | None:
     return inner if isinstance(inner, (dict, list)) else None
 
 
+def _json_string(text: str) -> str | None:
+    """The string a string holds as a JSON string literal (JSON encoded twice), else None."""
+    if text.lstrip()[:1] != '"':
+        return None
+    try:
+        inner = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return inner if isinstance(inner, str) else None
+
+
 def _redact_string(text: str, depth: int) -> str:
+    if depth > MAX_DEPTH:
+        return REDACTED
+    encoded = _json_string(text)
+    if encoded is not None:
+        hidden_string = _redact_string(encoded, depth + 1)
+        return text if hidden_string == encoded else json.dumps(hidden_string, ensure_ascii=False)
     inner = _json_container(text)
     if inner is None:
         return redact_text(text)
