@@ -58,9 +58,7 @@ _URL_USERINFO = re.compile(
 )
 # "key" followed by = or :, optionally with the key quoted (also with an escaped quote, as
 # in JSON inside a string); the value is checked apart.
-_PAIR = re.compile(
-    r"""(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)(\\?["']?[ \t]*[:=][ \t]*)"""
-)
+_PAIR = re.compile(r"""(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)(\\?["']?[ \t]*[:=][ \t]*)""")
 # A command-line option and its value: "--password X", "-p=X", "--api-key X".
 _OPTION = re.compile(r"(?<![A-Za-z0-9_\-])--?([A-Za-z][A-Za-z0-9_\-]*)(=|[ \t]+)(?=[^\s\-])")
 # A PEM block ("-----BEGIN ... PRIVATE KEY-----"): replaced whole, to its END line or, when
