@@ -29,6 +29,7 @@ from support.guard import (
     guard_env,
     http_client,
     http_guard,
+    move_expiry_to_the_past,
     policy,
     query,
     run_cli,
@@ -374,6 +375,99 @@ async def test_disconnect_of_a_missing_alias_is_refused_at_once(tmp_path: Path) 
         assert (answer.structured_content or {}).get("status") != "pending"
     assert query(tmp_path, "SELECT count(*) FROM approval_requests")[0][0] == 0
     assert audit_count(tmp_path, "invalid") == 1
+
+
+# --- 9: the approver sees what they decide -----------------------------------------------
+
+
+async def test_approver_sees_arguments_the_replaced_connection_and_expiry(tmp_path: Path) -> None:
+    async with stdio_client(tmp_path) as client:
+        await client.call_tool("odoo_connect", connect_args("prod"))
+        new = connect_args("prod", url="https://new.example.com", db="new_db", username="bob")
+        answer = await client.call_tool("odoo_connect", new)
+        assert answer.structured_content["status"] == "pending", text_of(answer)
+        ref = answer.structured_content["request"]
+
+        listed = run_cli(tmp_path, "approvals", "list").stdout
+        line = next(line for line in listed.splitlines() if ref in line)
+        assert "pending" in line and "https://new.example.com" in line and '"alias": "prod"' in line
+        assert "s3cret" not in listed  # redacted by the policy core's rule
+
+        shown = run_cli(tmp_path, "approvals", "show", ref).stdout
+        assert '"url": "https://new.example.com"' in shown
+        assert (
+            "replaces:   prod: https://prod.example.com  db=prod_db  user=admin  xmlrpc" in shown
+        ), shown
+        assert "s3cret" not in shown
+
+        # Nobody decided in time: listed as expired, and the agent is told so.
+        move_expiry_to_the_past(tmp_path, ref)
+        listed = run_cli(tmp_path, "approvals", "list").stdout
+        assert f"{ref}  expired" in listed, listed
+        pending = run_cli(tmp_path, "approvals", "list", "--state", "pending").stdout
+        assert ref not in pending
+        assert ref in run_cli(tmp_path, "approvals", "list", "--state", "expired").stdout
+        again = await client.call_tool("odoo_connect", new)
+        message = text_of(again)
+        assert f"request {ref} for 'odoo_connect' expired before an approver decided" in message
+        assert "approval" not in message.split("expired", 1)[0].lower()
+
+
+# --- 10: approver actions are audited; audit lines stay readable -------------------------
+
+
+async def test_approver_actions_are_audited(tmp_path: Path) -> None:
+    async with stdio_client(tmp_path) as client:
+        refs = []
+        for alias in ("a", "b", "c"):
+            await client.call_tool("odoo_connect", connect_args(alias))
+            answer = await client.call_tool("odoo_disconnect", {"alias": alias})
+            refs.append(answer.structured_content["request"])
+    approved, rejected, cancelled = refs
+    run_cli(tmp_path, "approvals", "approve", approved, "--as", "carol")
+    run_cli(tmp_path, "approvals", "reject", rejected, "--as", "carol", "--note", "not today")
+    run_cli(tmp_path, "approvals", "approve", cancelled, "--as", "carol")
+    no_name = run_cli(tmp_path, "approvals", "cancel", cancelled, check=False)
+    assert no_name.returncode == 2 and "--as" in no_name.stderr
+    done = run_cli(tmp_path, "approvals", "cancel", cancelled, "--as", "dave")
+    assert f"{cancelled} cancelled by dave" in done.stdout
+    shown = run_cli(tmp_path, "approvals", "show", cancelled).stdout
+    assert "decided by: dave" in shown and "carol" not in shown
+
+    events = json.loads(run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout)
+    decisions = [
+        (e["outcome"], e["principal"], e["request_ref"])
+        for e in events
+        if e["outcome"] in ("approved", "rejected", "cancelled")
+    ]
+    assert decisions == [
+        ("approved", "carol", approved),
+        ("rejected", "carol", rejected),
+        ("approved", "carol", cancelled),
+        ("cancelled", "dave", cancelled),
+    ]
+    reject_row = next(e for e in events if e["outcome"] == "rejected")
+    assert reject_row["detail"] == "rejected by carol: not today"
+    cancel_row = next(e for e in events if e["outcome"] == "cancelled")
+    assert cancel_row["detail"] == "cancelled by dave (it was approved, by carol)"
+
+
+async def test_audit_text_shows_a_long_message_once_and_refuses_a_negative_count(
+    tmp_path: Path,
+) -> None:
+    async with stdio_client(tmp_path) as client:
+        await client.call_tool("odoo_connect", connect_args("prod"))
+        for _ in range(2):  # the same pending answer twice: a long message
+            await client.call_tool("odoo_disconnect", {"alias": "prod"})
+    lines = run_cli(tmp_path, "audit", "tail").stdout.splitlines()
+    pending = [line for line in lines if "approval_pending" in line]
+    assert len(pending) == 2
+    assert len(pending[0]) < 250 and pending[0].endswith("…"), pending[0]
+    assert pending[1].endswith("(same message as above)")
+    for bad in ("-3", "0", "x"):
+        refused = run_cli(tmp_path, "audit", "tail", "-n", bad, check=False)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert "argument -n" in refused.stderr.strip().splitlines()[-1]
 
 
 # --- 11: a malformed tokens.json ---------------------------------------------------------

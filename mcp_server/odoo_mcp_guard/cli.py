@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,19 +302,60 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 # --- approvals -----------------------------------------------------------------------
 
 
+def _as_now(request: ApprovalRequest, now: float) -> ApprovalRequest:
+    """The request as it stands now: pending or approved past its expiry is expired (the
+    store marks it so at its next use)."""
+    if request.state in ("pending", "approved") and request.expires_at <= now:
+        return request.model_copy(update={"state": "expired"})
+    return request
+
+
+def _clipped(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _arguments_text(request: ApprovalRequest) -> str:
+    """The arguments on one line (redacted when the request was built)."""
+    return json.dumps(request.arguments, ensure_ascii=False, separators=(", ", ": "))
+
+
 def _request_line(request: ApprovalRequest) -> str:
     return (
         f"{request.ref}  {request.state:<9}  {shown(request.tool):<20}  "
-        f"by {shown(request.principal)}  filed {_when(request.created_at)}"
+        f"by {shown(request.principal)}  filed {_when(request.created_at)}  "
+        f"{shown(_clipped(_arguments_text(request), 100))}"
     )
 
 
-def _request_detail(request: ApprovalRequest) -> list[str]:
+# What a request's connection is to the call: the connection in force now is shown beside it.
+_CONNECTION_ROLES = {"odoo_connect": "replaces", "odoo_disconnect": "removes"}
+
+
+def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | None:
+    """The connection the request would replace or remove, as it is now (no secrets)."""
+    alias = request.arguments.get("alias")
+    if request.tool not in _CONNECTION_ROLES or not isinstance(alias, str):
+        return None
+    try:
+        found = backend.store.get_connection(alias)
+    except (StoreError, OdooError):
+        return None
+    if found is None:
+        return None
+    conn = found.public()
+    return (
+        f"{_CONNECTION_ROLES[request.tool] + ':':<11} {conn['alias']}: {conn['url']}  "
+        f"db={conn['db']}  user={conn['username']}  {conn['protocol']}"
+    )
+
+
+def _request_detail(request: ApprovalRequest, in_force: str | None = None) -> list[str]:
     lines = [
         f"request:    {request.ref} (id {request.id})",
         f"state:      {request.state}",
         f"tool:       {request.tool}",
-        f"arguments:  {json.dumps(request.arguments, ensure_ascii=False)}",
+        f"arguments:  {_arguments_text(request)}",
+        *([in_force] if in_force else []),
         f"hash:       {request.arguments_hash}",
         f"requester:  {request.principal}",
         f"reason:     {request.reason or '-'}",
@@ -332,7 +374,15 @@ def _request_detail(request: ApprovalRequest) -> list[str]:
 
 def cmd_approvals_list(args: argparse.Namespace) -> int:
     backend = _backend(args)
-    requests = backend.requests.list_requests(args.state, args.limit) if backend else []
+    requests = []
+    if backend is not None:
+        now = time.time()
+        if args.state:  # judged as the requests stand now (a stale pending one is expired)
+            found = backend.requests.list_requests(None, max(args.limit, 1000))
+        else:
+            found = backend.requests.list_requests(None, args.limit)
+        requests = [_as_now(request, now) for request in found]
+        requests = [r for r in requests if args.state in (None, r.state)][: args.limit]
     if args.json:
         _print_json([request.summary() for request in requests])
     elif not requests:
@@ -358,11 +408,13 @@ def _get_request(backend: Backend, key: str) -> ApprovalRequest:
 
 
 def cmd_approvals_show(args: argparse.Namespace) -> int:
-    request = _get_request(_backend_or_none(args, f"approval request {args.id!r}"), args.id)
+    backend = _backend_or_none(args, f"approval request {args.id!r}")
+    request = _as_now(_get_request(backend, args.id), time.time())
     if args.json:
         _print_json(request.summary())
     else:
-        print("\n".join(shown(line) for line in _request_detail(request)))
+        in_force = _connection_in_force(backend, request)
+        print("\n".join(shown(line) for line in _request_detail(request, in_force)))
     return 0
 
 
@@ -399,8 +451,8 @@ def cmd_approvals_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_approvals_cancel(args: argparse.Namespace) -> int:
-    request = _decisions(args)[1].cancel_request(args.id)
-    print(f"{request.ref} cancelled")
+    request = _decisions(args)[1].cancel_request(args.id, by=args.approver, note=args.note)
+    print(f"{request.ref} cancelled by {shown(request.decided_by)}")
     return 0
 
 
@@ -497,13 +549,32 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
     elif not events:
         print("no audit events")
     else:
+        previous = None
         for event in events:
             ref = f" {event.request_ref}" if event.request_ref else ""
+            # A long message is shown once, cut to a line; the next identical one says so.
+            detail = _clipped(event.detail, AUDIT_DETAIL_WIDTH)
+            if event.detail and event.detail == previous and len(event.detail) > 40:
+                detail = "(same message as above)"
+            previous = event.detail
             print(
                 f"{event.time}  {event.outcome:<17} {shown(event.tool):<20} "
-                f"{shown(event.principal)}{ref}  {shown(event.detail)}".rstrip()
+                f"{shown(event.principal)}{ref}  {shown(detail)}".rstrip()
             )
     return 0
+
+
+AUDIT_DETAIL_WIDTH = 120
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+    return value
 
 
 def _tokens(args: argparse.Namespace) -> TokenStore:
@@ -710,12 +781,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("id", help="request id or reference (MCPR-00001)")
         if name == "show":
             command.add_argument("--json", action="store_true")
-        if name in ("approve", "reject"):
+        if name in ("approve", "reject", "cancel"):
             command.add_argument(
                 "--as",
                 dest="approver",
                 required=True,
-                help="the approver's name; must differ from the requester",
+                help="who cancels (recorded and audited)"
+                if name == "cancel"
+                else "the approver's name; must differ from the requester",
             )
             command.add_argument("--note", default=None, help="a note for the requester")
 
@@ -732,7 +805,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = _group(sub, "audit", "read the audit trail")
     tail = _add(audit, "tail", cmd_audit_tail, "print the newest audit events")
-    tail.add_argument("-n", type=int, default=20, help="how many events (default 20)")
+    tail.add_argument(
+        "-n", type=_positive, default=20, help="how many events, 1 or more (default 20)"
+    )
     tail.add_argument("--json", action="store_true")
 
     tokens = _group(sub, "tokens", "bearer tokens for the HTTP transport")

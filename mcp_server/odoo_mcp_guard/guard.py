@@ -468,10 +468,16 @@ class Guard:
         elif request is not None and request.state == "expired":
             store.mark_reported(request.id)
             APPROVALS.labels("expired").inc()
-            message = (
-                f"Refused: the approval {request.ref} for '{tool}' has expired. "
-                "Calling again files a new request."
-            )
+            if request.decided_by:  # approved, then not used in time
+                message = (
+                    f"Refused: the approval {request.ref} for '{tool}' given by "
+                    f"{request.decided_by} has expired unused. Calling again files a new request."
+                )
+            else:
+                message = (
+                    f"Refused: request {request.ref} for '{tool}' expired before an approver "
+                    "decided on it; nothing was done. Calling again files a new request."
+                )
             structured = {"status": "expired", "request": request.ref}
             raise self._refuse(call, Refusal("approval_expired", message, structured), request.ref)
 
