@@ -61,6 +61,9 @@ class Tiny:
         self.asked.append("ready")
         return Refusal("unavailable", "Refused: upstream down.") if self.down else None
 
+    def outage(self) -> str | None:
+        return None
+
     @asynccontextmanager
     async def also_governed_by(
         self, tool: str, arguments: dict[str, Any]

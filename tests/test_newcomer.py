@@ -29,12 +29,17 @@ from support.guard import (
     guard_env,
     http_client,
     http_guard,
+    http_process,
     move_expiry_to_the_past,
     policy,
+    proxy_args,
+    proxy_stdio_client,
     query,
     run_cli,
     stdio_client,
     text_of,
+    upstream_calls,
+    upstream_command,
     write_policy,
 )
 
@@ -300,6 +305,89 @@ def test_policy_check_warns_on_rules_that_never_apply(
     result = cli(*guard_command("policy", "check", str(path)), env=guard_env())
     assert result.returncode == 0
     assert f"warning: {path}: {warning}" in one_line(result.stderr)
+
+
+# --- 3 and 13: an upstream that cannot start, or is down ------------------------------------
+
+
+def run_proxy(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        guard_command("proxy", "--data-dir", str(tmp_path), *args),
+        env=guard_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_proxy_whose_upstream_command_is_missing_fails_at_start(tmp_path: Path) -> None:
+    result = run_proxy(tmp_path, "--upstream-command", "uvx-not-installed odoo-claude-mcp")
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        "odoo-mcp-guard: error: the upstream command 'uvx-not-installed odoo-claude-mcp' "
+        "cannot start: uvx-not-installed was not found on PATH"
+    )
+    missing = tmp_path / "bin" / "server"
+    result = run_proxy(tmp_path, "--upstream-command", str(missing))
+    assert result.returncode == 2
+    assert f"cannot start: {missing} was not found" in one_line(result.stderr)
+
+
+def test_proxy_whose_upstream_exits_at_once_fails_at_start(tmp_path: Path) -> None:
+    command = shlex.join([sys.executable, "-c", "raise SystemExit(3)"])
+    result = run_proxy(tmp_path, "--upstream-command", command)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert line.startswith(f"odoo-mcp-guard: error: the upstream command '{command}' cannot start")
+    assert "exited before completing the MCP handshake" in line
+
+
+async def test_proxy_tells_the_agent_the_upstream_is_down(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    args = proxy_args(tmp_path, upstream=f"http://127.0.0.1:{port}/mcp", server_name="notes")
+    async with proxy_stdio_client(tmp_path, args) as client:
+        listed = await client.list_tools()
+        assert listed.tools == []
+        down = listed.meta["odoo-mcp-guard/upstream"]
+        assert down["status"] == "down" and down["server"] == "notes"
+        assert f"127.0.0.1:{port} does not accept connections" in down["cause"]
+        answer = await client.call_tool("noop", {})
+        assert answer.is_error and answer.structured_content == {"status": "down"}
+        assert text_of(answer).startswith(
+            f"Refused: the upstream server notes is down: 127.0.0.1:{port} does not accept "
+            "connections"
+        ), text_of(answer)
+        assert "unknown tool" not in text_of(answer)
+    assert audit_count(tmp_path, "unavailable") == 1
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_http_upstream_gone_while_idle_is_not_reachable_at_once(
+    tmp_path: Path, mode: str
+) -> None:
+    pol = write_policy(tmp_path / "p.json", {"version": "1", "default": "allow"})
+    state = tmp_path / "state.json"
+    port = free_port()
+    args = proxy_args(tmp_path, pol, upstream=f"http://127.0.0.1:{port}/mcp")
+    env = {"MCP_GUARD_UPSTREAM_MODE": mode}  # legacy: no listen stream sees it go
+    with http_process(
+        upstream_command(state, transport="http", port=port), tmp_path / "up", port
+    ) as up:
+        async with proxy_stdio_client(tmp_path, args, env=env) as client:
+            assert not (await client.call_tool("read_note", {"key": "a"})).is_error
+            up.proc.kill()
+            up.proc.wait()
+            answer = await client.call_tool("read_note", {"key": "b"})
+            message = text_of(answer)
+            assert answer.is_error
+            # Said at once, whether the session saw it go (auto: its listen stream) or only
+            # the call's own request found it gone (legacy: nothing was sent).
+            not_sent = "nothing was sent" in message and "not reachable" in message
+            down = "is down" in message and "does not accept connections" in message
+            assert not_sent or down, message
+            assert "Whether it acted is unknown" not in message
+    assert [call["arguments"] for call in upstream_calls(state)] == [{"key": "a"}]
 
 
 # --- 4: a port in use --------------------------------------------------------------------
