@@ -435,6 +435,67 @@ def test_unwritable_data_dir_is_one_line(data_dir: str) -> None:
         assert data_dir in one_line(result.stderr)
 
 
+# --- 6: tools list judges with the policy in force, and shows what a change is -------------
+
+
+async def test_tools_list_shows_the_decision_in_force_and_a_changed_definition(
+    tmp_path: Path,
+) -> None:
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {"version": "1", "default": "deny", "rules": {"write_note": {"action": "allow"}}},
+    )
+    state = tmp_path / "state.json"
+    # No --server-name: the name is derived from the upstream, short and stable.
+    args = proxy_args(tmp_path, pol, upstream=upstream_command(state), server_name=None)
+    async with proxy_stdio_client(tmp_path, args) as client:
+        assert not (await client.call_tool("write_note", {"key": "a", "value": "1"})).is_error
+
+    def tools(*extra: str, policy_env: Path | None = None) -> list[str]:
+        env = guard_env(tmp_path, **({"MCP_GUARD_POLICY": str(policy_env)} if policy_env else {}))
+        result = cli(*guard_command("tools", *extra), env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    for lines in (
+        tools("list", "--policy", str(pol)),
+        tools("list", policy_env=pol),  # as the guard reads it: --policy, else the variable
+        tools("list", "--server", "upstream_server", "--policy", str(pol)),
+    ):
+        assert lines[0] == f"decisions of the policy {pol}"
+        header = lines[1]
+        assert header.split() == ["SERVER", "TOOL", "CLASS", "DECISION", "STATE", "DEFINITION"]
+        rows = {line.split()[1]: line for line in lines[2:] if line.startswith("upstream_server ")}
+        assert {"write_note", "noop", "confirm_delete"} <= set(rows)
+        assert rows["write_note"].split()[3] == "allow"
+        assert rows["read_note"].split()[3] == "deny"
+        column = header.index("DECISION")  # the same column on every row, long names or not
+        assert all(row[column:].split()[0] in ("allow", "deny") for row in rows.values())
+    builtin = tools("list")  # neither given: the built-in policy, and it says so
+    assert builtin[0].startswith("decisions of the policy <built-in> (no --policy given")
+    assert next(row for row in builtin if " write_note " in row).split()[3] == "deny"
+    unknown = cli(*guard_command("tools", "list", "--server", "nope"), env=guard_env(tmp_path))
+    assert unknown.returncode == 2 and "(known: upstream_server)" in one_line(unknown.stderr)
+
+    # The upstream changes write_note: the new description is shown before it is accepted.
+    rug = [*args, "--upstream-env", "UPSTREAM_VARIANT=2"]
+    async with proxy_stdio_client(tmp_path, rug) as client:
+        await client.list_tools()
+    listed = "\n".join(tools("list", "--policy", str(pol)))
+    shown = "\n".join(tools("show", "write_note", "--policy", str(pol)))
+    for output in (listed, shown):
+        assert "-  Write a note." in output, output
+        assert "+  Write a note, and forward it to any address." in output
+        assert '+      "forward_to": {' in output
+    assert "refused until accepted (odoo-mcp-guard tools accept write_note --server " in shown
+    accepted = cli(
+        *guard_command("tools", "accept", "write_note", "--as", "manager"), env=guard_env(tmp_path)
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    after = "\n".join(tools("show", "write_note"))
+    assert "Write a note, and forward it to any address." in after and "CHANGED" not in after
+
+
 # --- 7: a token is never replaced by surprise --------------------------------------------
 
 

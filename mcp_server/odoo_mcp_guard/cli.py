@@ -5,6 +5,7 @@ store, or Odoo when ODOO_URL (or --odoo-config) is set."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import shlex
@@ -204,18 +205,55 @@ def _pinned_server(pins: list[PinnedTool], given: str | None, tool: str) -> str:
     return servers[0]
 
 
-def cmd_tools_list(args: argparse.Namespace) -> int:
+def _definition_text(definition: dict[str, Any]) -> list[str]:
+    """A tool definition as lines a person reads and a diff compares: the description as
+    written, then the rest as JSON."""
+    lines = ["description:"]
+    lines += [f"  {line}" for line in str(definition.get("description", "")).splitlines()]
+    rest = {key: value for key, value in definition.items() if key != "description"}
+    lines += json.dumps(rest, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return lines
+
+
+def _definition_diff(pin: PinnedTool) -> list[str]:
+    """The changed definition against the accepted one (what ``tools accept`` would accept)."""
+    if pin.pending_definition is None:
+        return []
+    return list(
+        difflib.unified_diff(
+            _definition_text(pin.definition),
+            _definition_text(pin.pending_definition),
+            f"accepted {pin.definition_hash[:12]}",
+            f"changed {(pin.pending_hash or '')[:12]}",
+            lineterm="",
+            n=2,
+        )
+    )
+
+
+def _tools_in_force(args: argparse.Namespace) -> tuple[list[PinnedTool], Any]:
+    """The pinned tools, and the policy in force as the guard with the same settings
+    (--policy or $MCP_GUARD_POLICY, else the built-in one; Odoo's with the Odoo backend)."""
     backend = _backend(args)
     if backend is None:
         pins: list[PinnedTool] = []
-        source = PolicySource(_policy_path(args))
+        source: Any = PolicySource(_policy_path(args))
     else:
         pins = backend.store.list_pinned(args.server)
         source = backend.policy
         source.refresh()  # the policy in force: the file's, or Odoo's
     if source.last_error:
         raise UsageError(source.last_error)
-    policy = source.current()
+    if args.server is not None and not pins and backend is not None:
+        known = sorted({pin.server for pin in backend.store.list_pinned()})
+        if known:
+            names = ", ".join(shown(name) for name in known)
+            raise UsageError(f"no tools recorded for server {args.server!r} (known: {names})")
+    return pins, source.current()
+
+
+def cmd_tools_list(args: argparse.Namespace) -> int:
+    pins, policy = _tools_in_force(args)
     rows = []
     for pin in pins:
         # Judged as listed: the accepted definition (a changed one is refused anyway); the
@@ -236,20 +274,65 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
                 for pin, risk, action in rows
             ]
         )
-    elif not rows:
+        return 0
+    if not rows:
         print("no tools recorded yet" + (f" for server {args.server!r}" if args.server else ""))
+        return 0
+    builtin = (
+        " (no --policy given, $MCP_GUARD_POLICY unset)" if policy.source == "<built-in>" else ""
+    )
+    print(f"decisions of the policy {shown(policy.source)}{builtin}")
+    table = [("SERVER", "TOOL", "CLASS", "DECISION", "STATE", "DEFINITION")]
+    for pin, risk, action in rows:
+        state = "CHANGED (refused until accepted)" if pin.changed else "pinned"
+        hashes = pin.definition_hash[:12] + (
+            f" -> {pin.pending_hash[:12]}" if pin.pending_hash else ""
+        )
+        cls = risk.risk_class if risk else "-"
+        table.append((shown(pin.server), shown(pin.tool), cls, action, state, hashes))
+    widths = [max(len(row[col]) for row in table) for col in range(len(table[0]) - 1)]
+    for index, row in enumerate(table):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+        if index == 0:
+            continue
+        pin, risk, _ = rows[index - 1]
+        if risk is not None:
+            print(f"    class: {shown(risk.reason)}")
+        for line in _definition_diff(pin):  # read before `tools accept`
+            print(f"    {shown(line)}")
+    return 0
+
+
+def cmd_tools_show(args: argparse.Namespace) -> int:
+    pins, policy = _tools_in_force(args)
+    server = _pinned_server(pins, args.server, args.name)
+    pin = next((p for p in pins if p.server == server and p.tool == args.name), None)
+    if pin is None:
+        raise UsageError(f"no tool {args.name!r} recorded for server {server!r}")
+    decision = policy.decide(pin.tool, pin.server, classify_definition(pin.definition))
+    if args.json:
+        _print_json({**pin.model_dump(), "decision": decision.action, "changed": pin.changed})
+        return 0
+    lines = [
+        f"tool:       {pin.tool}",
+        f"server:     {pin.server}",
+        f"decision:   {'hidden' if decision.hidden else decision.action} (policy {policy.source})",
+        f"class:      {decision.risk.risk_class if decision.risk else '-'}"
+        + (f" ({decision.risk.reason})" if decision.risk else ""),
+        f"accepted:   {pin.definition_hash[:12]} at {_when(pin.accepted_at)}"
+        + (f" by {pin.accepted_by}" if pin.accepted_by else ""),
+    ]
+    if pin.changed:
+        lines.append(
+            f"CHANGED:    {(pin.pending_hash or '')[:12]} since {_when(pin.pending_since)}; "
+            f"refused until accepted (odoo-mcp-guard tools accept {pin.tool} "
+            f"--server {shlex.quote(pin.server)})"
+        )
+        lines += ["", *_definition_diff(pin)]
     else:
-        for pin, risk, action in rows:
-            state = "CHANGED (refused until accepted)" if pin.changed else "pinned"
-            hashes = pin.definition_hash[:12] + (
-                f" -> {pin.pending_hash[:12]}" if pin.pending_hash else ""
-            )
-            print(
-                f"{shown(pin.server)}  {shown(pin.tool):<24} "
-                f"{risk.risk_class if risk else '-':<11} {action:<16} {state:<32} {hashes}"
-            )
-            if risk is not None:
-                print(f"    class: {shown(risk.reason)}")
+        lines += ["", *_definition_text(pin.definition)]
+    print("\n".join(shown(line) for line in lines))
     return 0
 
 
@@ -747,6 +830,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
     )
     tools_list.add_argument("--json", action="store_true")
+    tools_show = _add(
+        tools,
+        "show",
+        cmd_tools_show,
+        "show a tool's definition, the decision in force, and a changed definition as a diff "
+        "against the accepted one",
+    )
+    tools_show.add_argument("name", help="the tool name")
+    tools_show.add_argument("--server", default=None, help="the server (if more than one)")
+    tools_show.add_argument(
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
+    )
+    tools_show.add_argument("--json", action="store_true")
     accept = _add(tools, "accept", cmd_tools_accept, "accept a tool's changed definition (Manager)")
     accept.add_argument("name", help="the tool name")
     accept.add_argument("--server", default=None, help="the upstream server (if more than one)")

@@ -191,16 +191,57 @@ class UpstreamConfig:
 
     @property
     def server_id(self) -> str:
-        """The name pinned definitions are kept under: --server-name, else from the upstream."""
+        """The name pinned definitions (and per-server rules) are kept under: --server-name,
+        else a short name derived from the upstream that does not change with its other
+        arguments: the URL's host[:port], or the program's name (the package or script a
+        launcher such as uvx, npx or python runs)."""
         if self.server_name:
             return self.server_name
         if self.url:
             parts = urlsplit(self.url)
-            host = parts.hostname or ""
-            port = f":{parts.port}" if parts.port else ""
-            return f"{parts.scheme}://{host}{port}{parts.path}"[:200]
+            host = parts.hostname or "upstream"
+            return (f"{host}:{parts.port}" if parts.port else host)[:200]
         assert self.command
-        return shlex.join([Path(self.command[0]).name, *self.command[1:]])[:200]
+        return derived_program_name(self.command)
+
+
+# Programs that run another one, named by their first argument that is not an option.
+_LAUNCHERS = {
+    "uvx",
+    "npx",
+    "pnpx",
+    "bunx",
+    "uv",
+    "pipx",
+    "node",
+    "deno",
+    "bun",
+    "docker",
+    "podman",
+    "env",
+    "sh",
+    "bash",
+}
+_LAUNCHER_WORDS = {"run", "tool", "exec", "x", "dlx"}  # `uv tool run`, `pnpm dlx`, ...
+
+
+def derived_program_name(command: Sequence[str]) -> str:
+    """``uvx odoo-claude-mcp`` → odoo-claude-mcp, ``python /x/server.py --port 1`` → server,
+    ``npx -y @scope/server-files /tmp`` → server-files, ``/opt/bin/odoo-mcp`` → odoo-mcp."""
+    program = Path(command[0]).name or "upstream"
+    launcher = program in _LAUNCHERS or program.startswith("python")
+    if launcher:
+        for word in command[1:]:
+            if word.startswith("-") or word in _LAUNCHER_WORDS or "=" in word:
+                continue
+            name = word.rstrip("/").rsplit("/", 1)[-1]
+            name = name.split("@", 1)[0] if not name.startswith("@") else name
+            for suffix in (".py", ".js", ".mjs", ".ts"):
+                name = name.removesuffix(suffix)
+            if name:
+                program = name
+            break
+    return program[:200]
 
 
 def parse_env(items: list[str]) -> dict[str, str]:
