@@ -881,6 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--as",
                 dest="approver",
+                metavar="NAME",
                 required=True,
                 help="who cancels (recorded and audited)"
                 if name == "cancel"
