@@ -230,10 +230,15 @@ def derived_program_name(command: Sequence[str]) -> str:
     ``npx -y @scope/server-files /tmp`` → server-files, ``/opt/bin/odoo-mcp`` → odoo-mcp."""
     program = Path(command[0]).name or "upstream"
     launcher = program in _LAUNCHERS or program.startswith("python")
+    # Never a word the redaction would hide ("--api-key X", "token=X", a URL's password):
+    # the name is stored and shown everywhere.
+    shown_words = set(redact_text(shlex.join(command)).split())
     if launcher:
         for word in command[1:]:
             if word.startswith("-") or word in _LAUNCHER_WORDS or "=" in word:
                 continue
+            if shlex.quote(word) not in shown_words:
+                continue  # the value of a secret option
             name = word.rstrip("/").rsplit("/", 1)[-1]
             name = name.split("@", 1)[0] if not name.startswith("@") else name
             for suffix in (".py", ".js", ".mjs", ".ts"):
@@ -241,7 +246,7 @@ def derived_program_name(command: Sequence[str]) -> str:
             if name:
                 program = name
             break
-    return program[:200]
+    return program[:200] if redact_text(program) == program else "upstream"
 
 
 def parse_env(items: list[str]) -> dict[str, str]:
@@ -501,7 +506,7 @@ class ProxyServer(Frontend):
         usable = {}
         for tool in fetched:
             if check_tool_name(tool.name) is None and tool.name not in usable:
-                usable[tool.name] = tool
+                usable[tool.name] = redacted_tool(tool)
             else:
                 log.warning("upstream tool %r ignored (bad or duplicate name)", tool.name[:80])
         self._current = usable
@@ -957,19 +962,71 @@ class ProxyServer(Frontend):
         await self.upstream.run()
 
 
+# Base64 payloads (images, audio, blobs) are not text: the rule is not applied to them.
+_BINARY_KEYS = frozenset(("data", "blob"))
+
+
+class _Binary:
+    """A base64 payload held aside while the rule runs (the rule leaves other types alone)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _binary_aside(value: Any, binary: bool = False) -> Any:
+    if isinstance(value, dict):
+        return {k: _binary_aside(v, k in _BINARY_KEYS) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_binary_aside(item) for item in value]
+    return _Binary(value) if binary and isinstance(value, str) else value
+
+
+def _binary_back(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _binary_back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_binary_back(item) for item in value]
+    return value.text if isinstance(value, _Binary) else value
+
+
+def _redact_model(dumped: Any) -> Any:
+    """A dumped model through the one redaction rule, but for its binary payloads."""
+    return _binary_back(redact(_binary_aside(dumped)))
+
+
 def _redacted(result: types.CallToolResult) -> types.CallToolResult:
-    """The upstream's result with every secret replaced (DESIGN invariants 7 and 13): text
-    content and structured content through the one redaction rule."""
-    content = [
-        block.model_copy(update={"text": redact(block.text)})
-        if isinstance(block, types.TextContent)
-        else block
-        for block in result.content
-    ]
-    update: dict[str, Any] = {"content": content}
-    if result.structured_content is not None:
-        update["structured_content"] = redact(result.structured_content)
-    return result.model_copy(update=update)
+    """The upstream's result with every secret replaced (DESIGN invariants 7 and 13): every
+    content block (text, embedded resources' text and URIs, resource links), the structured
+    content and every ``_meta``, through the one redaction rule."""
+    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return types.CallToolResult.model_validate(_redact_model(dumped))
+
+
+def redacted_tool(tool: types.Tool) -> types.Tool:
+    """An upstream tool as it is pinned, listed and shown: its descriptions (the tool's, its
+    parameters') and title through the one redaction rule; names and types as they are."""
+    update: dict[str, Any] = {}
+    for key in ("description", "title"):
+        text = getattr(tool, key, None)
+        if isinstance(text, str) and redact_text(text) != text:
+            update[key] = redact_text(text)
+    schema = _redact_descriptions(tool.input_schema)
+    if schema != tool.input_schema:
+        update["input_schema"] = schema
+    return tool.model_copy(update=update) if update else tool
+
+
+def _redact_descriptions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: redact_text(v)
+            if k in ("description", "title") and isinstance(v, str)
+            else _redact_descriptions(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_descriptions(item) for item in value]
+    return value
 
 
 def _lost_message(detail: str = "") -> str:

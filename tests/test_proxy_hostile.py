@@ -1,0 +1,100 @@
+"""The proxy in front of a hostile or careless upstream (tests/hostile_upstream.py, written with
+the SDK), attacked from outside as an outside tester did (attack 7): the SDK client → the real
+proxy subprocess → the upstream; approvals and listings through the real CLI; what reached the
+upstream from its own state file."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import pytest
+from support.guard import (
+    REPO,
+    approve,
+    proxy_args,
+    proxy_stdio_client,
+    query,
+    run_cli,
+    text_of,
+    write_policy,
+)
+
+pytestmark = pytest.mark.anyio
+
+HOSTILE = REPO / "tests" / "hostile_upstream.py"
+SECRET = "HOSTILE-S3CRET"
+
+
+def hostile_command(state: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(HOSTILE), "--state", str(state), *extra]
+
+
+def upstream_state(state: Path) -> dict[str, Any]:
+    return json.loads(state.read_text(encoding="utf-8"))
+
+
+@asynccontextmanager
+async def proxied(
+    tmp_path: Path, document: dict[str, Any], *, server_name: str | None = "hostile", **kw: Any
+) -> AsyncIterator[Any]:
+    pol = write_policy(tmp_path / "policy.json", {"version": "1", "default": "deny", **document})
+    state = tmp_path / "upstream.json"
+    command = kw.pop("command", None) or hostile_command(state)
+    args = proxy_args(tmp_path, pol, upstream=command, server_name=server_name)
+    async with proxy_stdio_client(tmp_path, args, principal="agent") as client:
+        yield client
+
+
+def secrets_in(text: str) -> list[str]:
+    return sorted({word for word in text.replace('"', " ").split() if SECRET in word})
+
+
+async def test_secrets_outside_text_blocks_never_reach_the_client_or_the_catalog(
+    tmp_path: Path,
+) -> None:
+    """Finding 05: embedded resources (text, URI), resource links, the result's nested _meta
+    and the tool's description are redacted like text blocks are, for the client, in the
+    pinned catalog and in `tools list`."""
+    async with proxied(tmp_path, {"rules": {"get_config": {"action": "allow"}}}) as client:
+        listed = await client.list_tools()
+        result = await client.call_tool("get_config", {})
+    assert not result.is_error, text_of(result)
+    seen = listed.model_dump_json(by_alias=True) + result.model_dump_json(by_alias=True)
+    assert secrets_in(seen) == []
+    assert "admin_passwd = ***" in text_of(result)  # still told what the upstream said
+    assert "erp.example.com" in seen and "file:///etc/odoo.conf" in seen
+    shown = run_cli(tmp_path, "tools", "list", "--json").stdout
+    shown += run_cli(tmp_path, "tools", "show", "get_config").stdout
+    stored = str(query(tmp_path, "SELECT * FROM pinned_tools"))
+    assert "get_config" in shown and "get_config" in stored
+    assert secrets_in(shown + stored) == []
+
+
+async def test_a_derived_server_name_holds_no_secret_of_the_command(tmp_path: Path) -> None:
+    """Finding 08: with no --server-name, the name stored and shown comes from the command,
+    never with its arguments: `--api-key X`, `token=X`, a URL's password."""
+    state = tmp_path / "upstream.json"
+    command = hostile_command(
+        state,
+        "--api-key",
+        f"{SECRET}-option",
+        f"token={SECRET}-pair",
+        "--url",
+        f"https://admin:{SECRET}-url@erp.example.com",
+    )
+    document = {"rules": {"echo": {"action": "allow"}}}
+    async with proxied(tmp_path, document, server_name=None, command=command) as client:
+        assert not (await client.call_tool("echo", {"text": "x"})).is_error
+    shown = run_cli(tmp_path, "tools", "list").stdout
+    stored = str(query(tmp_path, "SELECT * FROM pinned_tools"))
+    servers = {row[0] for row in query(tmp_path, "SELECT server FROM pinned_tools")}
+    assert servers == {"hostile_upstream"}
+    assert secrets_in(shown + stored) == []
+    assert shlex.join(command) not in shown
