@@ -26,7 +26,13 @@ from support.guard import (
     write_policy,
 )
 
-from odoo_mcp_guard.catalog import RISK_CLASSES, RISK_RANK, classify, classify_definition
+from odoo_mcp_guard.catalog import (
+    RISK_CLASSES,
+    RISK_RANK,
+    changes_connection,
+    classify,
+    classify_definition,
+)
 from odoo_mcp_guard.policy import PolicyError, load_policy_text
 
 CORPUS = json.loads((Path(__file__).parent / "data" / "tool_corpus.json").read_text("utf-8"))
@@ -497,3 +503,65 @@ if __name__ == "__main__":
     for risk in RISK_CLASSES:
         (p1, r1, n1), (p2, r2, n2) = labelled_table[risk], held_out_table[risk]
         print(f"| `{risk}` | {p1:.0%} | {r1:.0%} | {n1} | {p2:.0%} | {r2:.0%} | {n2} |")
+
+
+# Tools that change a connection, however they are worded (attack 7, finding 02), and tools
+# that do not (a record created on a connection, a test of one).
+CONNECTION_CHANGES = [
+    ("user_connection_add", "Add a connection for the current user."),
+    ("odoo_connection_edit", "Edit an existing Odoo connection."),
+    ("set_connection", "Set the Odoo connection for an alias."),
+    ("connection_update", "Update a connection."),
+    ("conn_register", "Register an Odoo instance."),
+    ("upsertConnection", "Create or update a connection."),
+    ("save_profile", "Save a connection for later use."),
+    ("configure", "Configure the Odoo connection."),
+    ("register_server", "Register a new connection to a server."),
+    ("odoo_connect", "Connect to an Odoo instance."),
+    ("reconnect", "Reconnect with other credentials."),
+    ("user_connection_delete", "Delete a personal connection."),
+]
+NOT_CONNECTION_CHANGES = [
+    ("odoo_create", "Create a new record on the given connection."),
+    ("odoo_search_read", "Search records through a connection."),
+    ("test_connection", "Test whether a connection answers."),
+    ("write_note", "Write a note."),
+]
+
+
+@pytest.mark.parametrize(("name", "description"), CONNECTION_CHANGES)
+def test_connection_changes_are_recognised_whatever_their_wording(
+    name: str, description: str
+) -> None:
+    tool = {"name": name, "description": description, "inputSchema": {"type": "object"}}
+    assert changes_connection(tool)
+    assert classify_definition(tool).risk_class != "read"
+
+
+@pytest.mark.parametrize(("name", "description"), NOT_CONNECTION_CHANGES)
+def test_tools_that_use_a_connection_do_not_change_it(name: str, description: str) -> None:
+    assert not changes_connection({"name": name, "description": description})
+
+
+def test_odoo_claude_connection_changes() -> None:
+    """odoo-claude-mcp's tools (the corpus holds its definitions): exactly those that add,
+    replace, activate or remove a connection are recognised (``odoo_disconnect`` is the removal
+    rule itself)."""
+    tools = [
+        e["tool"]
+        for e in CORPUS["tools"]
+        if e["source"]["repo"] == "rosenvladimirov/odoo-claude-mcp"
+    ]
+    found = {
+        tool["name"]
+        for tool in tools
+        if classify_definition(tool).risk_class != "read" and changes_connection(tool)
+    }
+    assert found == {
+        "identify",
+        "odoo_cert_refresh",
+        "odoo_connect",
+        "user_connection_activate",
+        "user_connection_add",
+        "user_connection_delete",
+    }

@@ -98,3 +98,27 @@ async def test_a_derived_server_name_holds_no_secret_of_the_command(tmp_path: Pa
     assert servers == {"hostile_upstream"}
     assert secrets_in(shown + stored) == []
     assert shlex.join(command) not in shown
+
+
+@pytest.mark.parametrize("tool", ["set_connection", "user_connection_add", "odoo_connection_edit"])
+async def test_an_upsert_worded_otherwise_is_a_replacement(tmp_path: Path, tool: str) -> None:
+    """Finding 02: behind the proxy, a tool that overwrites a connection is governed by the
+    removal rule too, whatever its name and description say, even when its own rule allows."""
+    document = {
+        "rules": {
+            "odoo_connections": {"action": "allow"},
+            tool: {"action": "allow"},
+            "odoo_disconnect": {"action": "require_approval"},
+        }
+    }
+    async with proxied(tmp_path, document) as client:
+        await client.list_tools()
+        result = await client.call_tool(tool, {"alias": "prod", "url": "https://evil.example.com"})
+        assert result.is_error and result.structured_content["status"] == "pending", text_of(result)
+        ref = result.structured_content["request"]
+        approve(tmp_path, ref)
+        again = await client.call_tool(tool, {"alias": "prod", "url": "https://evil.example.com"})
+        assert not again.is_error, text_of(again)
+    state = upstream_state(tmp_path / "upstream.json")
+    assert state["calls"] == [tool]  # the approved call only
+    assert state["connections"]["prod"] == "https://evil.example.com"

@@ -493,14 +493,41 @@ _CONNECTION_CHANGE = re.compile(
     r"\b(?:activat\w*|switch\w*|select\w*|(?:re)?load\w*|set|sets|setting|chang\w*|"
     r"replac\w*|overwrit\w*|updat\w*)\b[^.]{0,40}?\bconnection"
 )
-_CONNECTION_CHANGE_NAME = frozenset(_words("activate switch select set change load"))
+# A verb whose object is a connection: "Add a connection for the current user", "Edit an
+# existing Odoo connection", "Register a new connection" (no preposition in between: "Create
+# a record on a connection" creates a record).
+_CONNECTION_OBJECT = re.compile(
+    r"\b(?:add|adds|adding|edit(?:s|ing)?|upsert\w*|sav(?:e|es|ing)|configur(?:e|es|ing)|creat(?:e|es|ing)|"
+    r"register\w*|modif\w*|updat\w*|stor(?:e|es|ing)|writ(?:e|es|ing)|renam\w*|establish\w*|"
+    r"put|puts|defin\w*|import\w*|(?:re)?connect(?:s|ing)?)"
+    r"(?:\s*/\s*\w+)?"
+    r"(?:\s+(?!(?:on|in|using|via|with|from|through|over|to|for|by|at|into)\b)[\w'-]+){0,4}?"
+    r"\s+(?:connections?|conn)\b"
+)
+_CONNECTION_CHANGE_NAME = frozenset(_words("activate switch select set change load use"))
+# Words of a name that make it about connections: "user_connection_add", "conn_edit",
+# "odoo_connect", "reconnect" ("connections" alone is a list: "odoo_connections").
+_CONNECTION_NOUN = re.compile(r"(?:conn|connection|connections|connector|connectors)")
+_CONNECT_VERB = re.compile(r"(?:re)?connect(?:s|ed|ing)?")
 
 
 def changes_connection(definition: Mapping[str, Any]) -> bool:
-    """A tool that adds, replaces or activates a connection (an upsert included)."""
+    """A tool that adds, edits, replaces, activates or removes a connection (an upsert
+    included). Failing closed: a name about connections with any verb that is not a read
+    ("user_connection_add", "odoo_connection_edit", "conn_register"), a connect verb in the
+    name ("odoo_connect"), or a description whose verb takes a connection as its object."""
     if is_connection_upsert(definition):
         return True
     words = name_words(str(definition.get("name", "")))
-    if any(w.startswith("connection") for w in words) and _CONNECTION_CHANGE_NAME & set(words):
+    if any(_CONNECT_VERB.fullmatch(w) for w in words):
         return True
-    return bool(_CONNECTION_CHANGE.search(str(definition.get("description") or "").lower()))
+    if any(_CONNECTION_NOUN.fullmatch(w) for w in words):
+        others = [w for w in words if not _CONNECTION_NOUN.fullmatch(w)]
+        if _CONNECTION_CHANGE_NAME & set(others):
+            return True
+        for word in others:
+            found = _word_class(word)
+            if found is not None and found[0] != "read":
+                return True
+    description = str(definition.get("description") or "").lower()
+    return bool(_CONNECTION_CHANGE.search(description) or _CONNECTION_OBJECT.search(description))

@@ -692,6 +692,7 @@ class ProxyServer(Frontend):
             tool = self.tools.get(name)
             found = (
                 tool is not None
+                and name != REMOVAL_RULE  # the removal itself: its own rule governs it
                 and classify_tool(tool).risk_class != "read"
                 and changes_connection(definition_of(tool))
             )
