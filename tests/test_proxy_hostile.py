@@ -122,3 +122,42 @@ async def test_an_upsert_worded_otherwise_is_a_replacement(tmp_path: Path, tool:
     state = upstream_state(tmp_path / "upstream.json")
     assert state["calls"] == [tool]  # the approved call only
     assert state["connections"]["prod"] == "https://evil.example.com"
+
+
+@pytest.mark.parametrize("lister", ["hidden", "denied", "require_approval", "allow"])
+async def test_the_proxys_own_upstream_calls_pass_the_gate(tmp_path: Path, lister: str) -> None:
+    """Finding 07: to judge an `odoo_connect`, the proxy lists the upstream's connections on
+    the client's behalf. That call passes the gate like the client's: a hidden, denied or gated
+    `odoo_connections` is not called (the connect is then judged a replacement), an allowed one
+    is audited as the proxy's call for the client's."""
+    rules: dict[str, Any] = {
+        "odoo_connect": {"action": "allow"},
+        "odoo_disconnect": {"action": "require_approval"},
+    }
+    document: dict[str, Any] = {"rules": rules}
+    if lister == "hidden":
+        document["hide"] = ["odoo_connections"]
+    else:
+        rules["odoo_connections"] = {"action": {"denied": "deny"}.get(lister, lister)}
+    async with proxied(tmp_path, document) as client:
+        hidden = await client.call_tool("odoo_connections", {})
+        connect = await client.call_tool("odoo_connect", {"alias": "new1", "url": "https://a.io"})
+    assert connect.is_error and connect.structured_content["status"] == "pending"
+    called = upstream_state(tmp_path / "upstream.json")["calls"]
+    rows = query(
+        tmp_path, "SELECT principal, outcome, detail FROM audit WHERE tool = 'odoo_connections'"
+    )
+    if lister == "allow":
+        assert not hidden.is_error
+        assert called == ["odoo_connections", "odoo_connections"]
+        assert rows[-1][:2] == ("agent", "allowed")
+        assert "on behalf of 'odoo_connect'" in rows[-1][2]
+    else:
+        assert hidden.is_error
+        assert called == []  # neither the client nor the proxy reached it
+        assert len(rows) == 2 and rows[-1][0] == "agent"
+        assert rows[-1][1] == {"hidden": "hidden"}.get(lister, "denied")
+        if lister == "require_approval":
+            assert "on behalf of 'odoo_connect'" in rows[-1][2]
+            filed = "SELECT COUNT(*) FROM approval_requests WHERE tool = 'odoo_connections'"
+            assert query(tmp_path, filed) == [(1,)]  # the client's call's, none for the proxy's

@@ -187,6 +187,7 @@ class _Call:
     tool: str
     args_hash: str
     executing: bool = False  # from here on an exception is the tool's, not the backend's
+    behalf_of: str | None = None  # the client's tool this call of the front-end's is made for
 
 
 class Guard:
@@ -232,17 +233,20 @@ class Guard:
         *,
         execute: Callable[[dict[str, Any]], Awaitable[T]],
         continuation: Continuation | None = None,
+        behalf_of: str | None = None,
     ) -> T:
         """Judge one call (or continuation) as it arrived and run ``execute`` if it may run.
         Raises ``GuardRefusal`` (audited) when it may not; what ``execute`` raises is
-        audited as 'failed' and passed on."""
+        audited as 'failed' and passed on. ``behalf_of``: the call is the front-end's own,
+        made for the client's call of that tool (the proxy lists the connections an upsert
+        would write): it passes the same gate, but an approval is never filed for it."""
         fault = check_tool_name(tool)
         if fault is not None:
             # 1. The name: in the MCP alphabet, before any lookup (audited as printable).
             named = _Call(principal, printable_name(tool), "-")
             raise self._refuse(named, Refusal("invalid", f"Refused: {fault}."))
         assert isinstance(tool, str)
-        call = _Call(principal, tool, arguments_digest(arguments))
+        call = _Call(principal, tool, arguments_digest(arguments), behalf_of=behalf_of)
         try:
             return await self._judge_and_run(front, call, arguments, execute, continuation)
         except BACKEND_ERRORS as exc:
@@ -298,10 +302,18 @@ class Guard:
             self._charge_rate_limits(call, decisions)
             # 8. Approval, 9. execute.
             gating = [rule for rule in decisions if rule.action == "require_approval"]
+            if gating and call.behalf_of is not None:
+                message = (
+                    f"Refused: '{tool}' needs an approval; the guard does not call it on behalf "
+                    f"of '{call.behalf_of}'."
+                )
+                raise self._refuse(call, Refusal("denied", message))
             if gating:
                 return await self._through_approval(call, arguments, gating, execute, continuation)
             self._spend(call, continuation)
             note = "continuation (answers to an input request)" if continuation else ""
+            if call.behalf_of is not None:
+                note = f"called by the guard on behalf of '{call.behalf_of}'"
             self._audit(call, "allowed", note)
             return await self._execute(call, arguments, execute, None)
 

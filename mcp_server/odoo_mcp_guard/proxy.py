@@ -100,6 +100,9 @@ from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.store import GuardStore, PinnedTool
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
+# The principal of the client's call being handled (per task): the proxy's own calls
+# upstream for it pass the gate under that principal.
+_CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
 
 PROXY_NAME = "odoo-mcp-guard-proxy"
 CONNECT_WAIT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_WAIT", "10"))
@@ -674,6 +677,7 @@ class ProxyServer(Frontend):
             )
             responses = raw.get("inputResponses")
         await self.upstream.first_listing()
+        _CALLER.set(principal)  # this task's: the calls the proxy makes for it are its
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
             assert isinstance(name, str)
@@ -742,8 +746,22 @@ class ProxyServer(Frontend):
         alias = arguments.get(key, spec.get("default") if isinstance(spec, dict) else None)
         if not isinstance(alias, str):
             return None
+        principal = _CALLER.get()
+        if principal is None:
+            return None
+
+        async def send(args: dict[str, Any]) -> Any:
+            return await self._send(lister, args, None, None)
+
         try:
-            result = await self._send(lister, {}, None, None)
+            # The proxy's own call, on the client's behalf: the same gate (a hidden, denied or
+            # gated lister is not called), counted and audited under the client's principal.
+            result = await self.guard.call(
+                self, principal, lister, {}, execute=send, behalf_of=upsert
+            )
+        except GuardRefusal as refusal:
+            log.warning("cannot list the upstream's connections: %s", refusal.message)
+            return None
         except UpstreamFailure as failure:
             log.warning("cannot list the upstream's connections: %s", failure)
             return None
