@@ -161,3 +161,51 @@ async def test_the_proxys_own_upstream_calls_pass_the_gate(tmp_path: Path, liste
             assert "on behalf of 'odoo_connect'" in rows[-1][2]
             filed = "SELECT COUNT(*) FROM approval_requests WHERE tool = 'odoo_connections'"
             assert query(tmp_path, filed) == [(1,)]  # the client's call's, none for the proxy's
+
+
+async def test_a_continuation_approval_is_bound_to_its_answers(tmp_path: Path) -> None:
+    """Finding 06: an approval filed for the answer 'scratch' to an upstream's question is not
+    one for the answer 'prod' to the same question (same requestState); the approver is shown
+    the question and the answer."""
+    document = {
+        "rules": {
+            "remove_connection": {"action": "require_approval"},
+            "odoo_disconnect": {"action": "require_approval"},
+        }
+    }
+
+    def answer(alias: str) -> dict[str, Any]:
+        return {"which": types.ElicitResult(action="accept", content={"alias": alias})}
+
+    async with proxied(tmp_path, document) as client:
+
+        async def call(**kwargs: Any) -> Any:
+            return await client.session.call_tool(
+                "remove_connection", {}, allow_input_required=True, **kwargs
+            )
+
+        first = await call()
+        approve(tmp_path, first.structured_content["request"])
+        asked = await call()  # the first approval is spent; the upstream asks which alias
+        assert isinstance(asked, types.InputRequiredResult), asked
+        state = asked.request_state
+
+        scratch = await call(input_responses=answer("scratch"), request_state=state)
+        assert scratch.is_error and scratch.structured_content["status"] == "pending"
+        ref = scratch.structured_content["request"]
+        shown = json.loads(run_cli(tmp_path, "approvals", "show", ref, "--json").stdout)
+        continuation = shown["arguments"]["continuation"]
+        assert continuation["answers"]["which"]["content"] == {"alias": "scratch"}
+        assert continuation["questions"]["which"]["params"]["message"] == "Which alias?"
+        approve(tmp_path, ref)
+
+        prod = await call(input_responses=answer("prod"), request_state=state)
+        assert prod.is_error and prod.structured_content["status"] == "pending", text_of(prod)
+        assert prod.structured_content["request"] != ref
+        assert "prod" in upstream_state(tmp_path / "upstream.json")["connections"]
+
+        done = await call(input_responses=answer("scratch"), request_state=state)
+        assert not done.is_error and text_of(done) == "removed scratch", text_of(done)
+    calls = upstream_state(tmp_path / "upstream.json")["calls"]
+    removed = [c for c in calls if c.startswith("remove_connection ") and "asked" not in c]
+    assert removed == ["remove_connection scratch"]

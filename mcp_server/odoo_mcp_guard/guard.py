@@ -171,6 +171,18 @@ class Continuation:
     key: str  # unique to the one input request it answers
     expires_at: float
     fault: str | None = None
+    # What the continuation adds to the call's arguments (the questions it answers, the
+    # answers, the upstream's state): bound into its arguments hash and its approval, and
+    # shown to the approver. An approval for one answer is not one for another.
+    inputs: dict[str, Any] | None = None
+
+
+def bound_arguments(arguments: object, continuation: Continuation | None) -> object:
+    """What a call is judged, hashed and approved on: its arguments, and for a continuation
+    what it answers and how."""
+    if continuation is None or continuation.inputs is None:
+        return arguments
+    return {"arguments": arguments, "continuation": continuation.inputs}
 
 
 REPLAYED = (
@@ -246,7 +258,8 @@ class Guard:
             named = _Call(principal, printable_name(tool), "-")
             raise self._refuse(named, Refusal("invalid", f"Refused: {fault}."))
         assert isinstance(tool, str)
-        call = _Call(principal, tool, arguments_digest(arguments), behalf_of=behalf_of)
+        bound = bound_arguments(arguments, continuation)
+        call = _Call(principal, tool, arguments_digest(bound), behalf_of=behalf_of)
         try:
             return await self._judge_and_run(front, call, arguments, execute, continuation)
         except BACKEND_ERRORS as exc:
@@ -457,6 +470,8 @@ class Guard:
         continuation: Continuation | None,
     ) -> T:
         store, tool, principal, args_hash = self.store, call.tool, call.principal, call.args_hash
+        # filed, shown and consumed with what the call adds (a continuation's answers)
+        approved_for: Any = bound_arguments(arguments, continuation)
         now = self.clock()
         request = store.open_request(tool, args_hash, principal, now)
         if request is not None and request.state == "approved":
@@ -473,7 +488,7 @@ class Guard:
             self._spend(call, continuation)
             # The audit of an approved execution is written by the store, in the transaction
             # that consumes the approval (invariant 10).
-            if store.consume(request.id, event, now, arguments=arguments):
+            if store.consume(request.id, event, now, arguments=approved_for):
                 count_decision(tool, "approved_executed")
                 APPROVALS.labels("approved").inc()
                 return await self._execute(call, arguments, execute, request)
@@ -512,7 +527,7 @@ class Guard:
 
         reason = next((rule.reason for rule in gating if rule.reason), None)
         expires_in = min(rule.expires_in for rule in gating)
-        filed, created = store.file_request(tool, arguments, principal, reason, expires_in, now)
+        filed, created = store.file_request(tool, approved_for, principal, reason, expires_in, now)
         if created:
             APPROVALS.labels("filed").inc()
         why = f" ({reason})" if reason else ""

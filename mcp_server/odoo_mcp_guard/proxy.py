@@ -45,6 +45,7 @@ unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import logging
 import os
@@ -672,10 +673,10 @@ class ProxyServer(Frontend):
         upstream_state: str | None = None
         if raw.get("requestState") is not None:
             # A continuation is a call: it takes exactly a call's path through the guard.
-            continuation, upstream_state = self._continuation(
-                principal, name, arguments, raw["requestState"]
-            )
             responses = raw.get("inputResponses")
+            continuation, upstream_state = self._continuation(
+                principal, name, arguments, raw["requestState"], responses
+            )
         await self.upstream.first_listing()
         _CALLER.set(principal)  # this task's: the calls the proxy makes for it are its
 
@@ -809,11 +810,12 @@ class ProxyServer(Frontend):
         return False
 
     def _continuation(
-        self, principal: str, name: object, arguments: object, wire: object
+        self, principal: str, name: object, arguments: object, wire: object, responses: Any
     ) -> tuple[Continuation, str | None]:
         """The proxy's own state (sealed and verified by the SDK's boundary), which must name
         this principal, tool and arguments (else the guard refuses it); what it continues is
-        then judged as a call. Returns it and the upstream's own state."""
+        then judged as a call, on its arguments and what it adds: the questions, the client's
+        answers and the upstream's state (hashed). Returns it and the upstream's own state."""
         try:
             state: Any = json.loads(wire) if isinstance(wire, str) else None
             valid = (
@@ -831,7 +833,15 @@ class ProxyServer(Frontend):
         if not valid:
             fault = "Refused: this requestState does not belong to this call."
             return Continuation(key="", expires_at=0.0, fault=fault), None
-        return Continuation(key=state["n"], expires_at=float(state["e"])), state["u"]
+        upstream = state["u"]
+        inputs = {
+            "questions": state.get("q"),
+            "answers": responses,
+            "upstream_state_sha256": (
+                hashlib.sha256(upstream.encode("utf-8")).hexdigest() if upstream else None
+            ),
+        }
+        return Continuation(key=state["n"], expires_at=float(state["e"]), inputs=inputs), upstream
 
     async def _forward(
         self,
@@ -927,6 +937,11 @@ class ProxyServer(Frontend):
             "t": name,
             "h": arguments_hash(arguments),
             "u": result.request_state,
+            # the questions, as the approver of an answer is shown them
+            "q": {
+                key: request.model_dump(by_alias=True, mode="json", exclude_none=True)
+                for key, request in (result.input_requests or {}).items()
+            },
             "n": secrets.token_urlsafe(16),  # single use (Guard.call spends it)
             "e": self.guard.clock() + STATE_TTL_SECONDS,
         }
