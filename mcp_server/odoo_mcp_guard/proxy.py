@@ -945,7 +945,11 @@ class ProxyServer(Frontend):
             "n": secrets.token_urlsafe(16),  # single use (Guard.call spends it)
             "e": self.guard.clock() + STATE_TTL_SECONDS,
         }
-        return result.model_copy(
+        # The questions reach the client through the one redaction rule, as results do.
+        asked = types.InputRequiredResult.model_validate(
+            _redact_model(result.model_dump(by_alias=True, mode="json", exclude_none=True))
+        )
+        return asked.model_copy(
             update={"request_state": json.dumps(state, separators=(",", ":")), "meta": None}
         )
 
