@@ -31,7 +31,7 @@ from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import Decision, Policy, PolicyUnavailable
-from odoo_mcp_guard.policy_core import redact_text
+from odoo_mcp_guard.policy_core import ApprovalTerms, redact_text
 from odoo_mcp_guard.ratelimit import Limit, RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import (
     ApprovalError,
@@ -286,7 +286,9 @@ class Guard:
             # 8. Approval, 9. execute.
             gating = [rule for rule in decisions if rule.action == "require_approval"]
             if gating:
-                return await self._through_approval(call, arguments, gating, execute, continuation)
+                return await self._through_approval(
+                    front, call, arguments, gating, execute, continuation
+                )
             self._spend(call, continuation)
             note = "continuation (answers to an input request)" if continuation else ""
             self._audit(call, "allowed", note)
@@ -419,8 +421,27 @@ class Guard:
                 log.exception("cannot record the failure of a call to %s", call.tool)
             raise
 
+    def _rule_changed(self, front: Served, tool: str, request: ApprovalRequest) -> str | None:
+        """Why ``request`` no longer stands under the policy in force (the rule it was filed
+        under, policy_core.approval_terms, changed), or None. A policy kept from another
+        place (Odoo) may lag behind it: on a difference it is read again once."""
+        if request.rule_binding is None or request.state not in ("pending", "approved"):
+            return None
+        for attempt in range(2):
+            now = self.policy.current().decide(tool, front.server_id, front.risks.get(tool))
+            if now.binding == request.rule_binding:
+                return None
+            if attempt == 0:
+                self.policy.refresh()
+        rule = f"rule {now.rule!r}" if now.rule else "the default action"
+        return (
+            f"it was filed under a rule for '{tool}' that has changed since (now {rule}: "
+            f"{now.action}, approver group {now.approver_group}, quorum {now.quorum})"
+        )
+
     async def _through_approval(
         self,
+        front: Served,
         call: _Call,
         arguments: dict[str, Any],
         gating: list[Decision],
@@ -430,6 +451,25 @@ class Guard:
         store, tool, principal, args_hash = self.store, call.tool, call.principal, call.args_hash
         now = self.clock()
         request = store.open_request(tool, args_hash, principal, now)
+        replaced = ""
+        changed = self._rule_changed(front, tool, request) if request is not None else None
+        if request is not None and changed is not None:
+            # Bound to the policy in force: an approval given (or to be given) under another
+            # rule is not used; the request is retired and the next call files anew.
+            store.retire(request.id, f"not used: {changed}")
+            if request.state == "approved":
+                APPROVALS.labels("expired").inc()
+                message = (
+                    f"Refused: the approval {request.ref} for '{tool}' no longer stands: "
+                    f"{changed}; nothing was done. Calling again files a new request under "
+                    "the rule in force."
+                )
+                structured = {"status": "rule_changed", "request": request.ref}
+                raise self._refuse(
+                    call, Refusal("approval_expired", message, structured), request.ref
+                )
+            replaced = f" (request {request.ref} was withdrawn: {changed})"
+            request = None
         if request is not None and request.state == "approved":
             event = AuditEvent(
                 principal=principal,
@@ -477,14 +517,35 @@ class Guard:
 
         reason = next((rule.reason for rule in gating if rule.reason), None)
         expires_in = min(rule.expires_in for rule in gating)
-        filed, created = store.file_request(tool, arguments, principal, reason, expires_in, now)
+        # Who decides: the first gating rule's group (the call's own rule when it gates), and
+        # the largest quorum of the rules it passes; bound to the call's own rule.
+        own = self.policy.current().decide(tool, front.server_id, front.risks.get(tool))
+        terms = ApprovalTerms(
+            gating[0].approver_group, max(rule.quorum for rule in gating), own.binding
+        )
+        filed, created = store.file_request(
+            tool, arguments, principal, reason, expires_in, now, terms=terms
+        )
         if created:
             APPROVALS.labels("filed").inc()
         why = f" ({reason})" if reason else ""
+        quorum = filed.quorum
+        needs = (
+            f"{quorum} different approvers' decisions ({len(filed.approvals)} given so far)"
+            if quorum > 1
+            else "an approver's decision"
+        )
         message = (
-            f"Approval required: '{tool}' needs an approver's decision{why}. "
+            f"Approval required: '{tool}' needs {needs}{why}{replaced}. "
             f"Request {filed.ref} is pending; {self.approval_hint.format(ref=filed.ref)}. "
             "Call again with the same arguments once it is approved."
         )
-        structured = {"status": "pending", "request": filed.ref, "id": filed.id, "new": created}
+        structured = {
+            "status": "pending",
+            "request": filed.ref,
+            "id": filed.id,
+            "new": created,
+            "quorum": quorum,
+            "approvals": len(filed.approvals),
+        }
         raise self._refuse(call, Refusal("approval_pending", message, structured), filed.ref)
