@@ -296,4 +296,7 @@ class McpToolRule(models.Model):
             "rule": verdict.rule,
             "expires_in": verdict.expires_in,
             "rate_limit": list(verdict.rate_limit) if verdict.rate_limit else None,
+            "approver_group": verdict.approver_group,
+            "quorum": verdict.quorum,
+            "binding": verdict.binding,
         }
