@@ -754,6 +754,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help="the approver's name; must differ from the requester",
             )
             command.add_argument("--note", default=None, help="a note for the requester")
+            command.add_argument(
+                "--policy",
+                metavar="FILE",
+                help=f"the guard's policy file, whose approvers name who may decide (default: "
+                f"${POLICY_ENV}, else built-in)",
+            )
 
     connections = _group(sub, "connections", "list or import Odoo connections")
     conn_list = _add(connections, "list", cmd_connections_list, "list connections (no secrets)")

@@ -66,11 +66,16 @@ def cli_invocation() -> list[str]:
     return [shutil.which("odoo-mcp-guard") or "odoo-mcp-guard"]
 
 
-def local_approval_hint(data_dir: Path, database_url: str | None = None) -> str:
-    """LOCAL_APPROVAL_HINT with the exact command that decides on this guard's store."""
+def local_approval_hint(
+    data_dir: Path, database_url: str | None = None, policy_file: Path | None = None
+) -> str:
+    """LOCAL_APPROVAL_HINT with the exact command that decides on this guard's store (and
+    reads the approver groups of this guard's policy file)."""
     words = [*cli_invocation(), "approvals", "approve", "REF", "--as", "NAME"]
     if data_dir.absolute() != builtin_data_dir().absolute():
         words += ["--data-dir", str(data_dir)]
+    if policy_file is not None:
+        words += ["--policy", str(policy_file.absolute())]
     command = shlex.join(words).replace("{", "{{").replace("}", "}}").replace("REF", "{ref}", 1)
     where = f" with {DATABASE_URL_ENV} set as for the guard" if database_url else ""
     return f"an approver (not you) runs `{command}` on the guard's host{where}"
