@@ -444,6 +444,19 @@ class Guard:
             f"{now.action}, approver group {now.approver_group}, quorum {now.quorum})"
         )
 
+    def _rule_changed_refusal(
+        self, call: _Call, request: ApprovalRequest, changed: str
+    ) -> GuardRefusal:
+        self.store.retire(request.id, f"not used: {changed}")
+        APPROVALS.labels("expired").inc()
+        message = (
+            f"Refused: the approval {request.ref} for '{call.tool}' no longer stands: "
+            f"{changed}; nothing was done. Calling again files a new request under the rule "
+            "in force."
+        )
+        structured = {"status": "rule_changed", "request": request.ref}
+        return self._refuse(call, Refusal("approval_expired", message, structured), request.ref)
+
     async def _through_approval(
         self,
         front: Served,
@@ -461,18 +474,9 @@ class Guard:
         if request is not None and changed is not None:
             # Bound to the policy in force: an approval given (or to be given) under another
             # rule is not used; the request is retired and the next call files anew.
-            store.retire(request.id, f"not used: {changed}")
             if request.state == "approved":
-                APPROVALS.labels("expired").inc()
-                message = (
-                    f"Refused: the approval {request.ref} for '{tool}' no longer stands: "
-                    f"{changed}; nothing was done. Calling again files a new request under "
-                    "the rule in force."
-                )
-                structured = {"status": "rule_changed", "request": request.ref}
-                raise self._refuse(
-                    call, Refusal("approval_expired", message, structured), request.ref
-                )
+                raise self._rule_changed_refusal(call, request, changed)
+            store.retire(request.id, f"not used: {changed}")
             replaced = f" (request {request.ref} was withdrawn: {changed})"
             request = None
         if request is not None and request.state == "approved":
@@ -495,7 +499,13 @@ class Guard:
                 return await self._execute(call, arguments, execute, request)
             if continuation is not None:  # not used after all: the client may retry with it
                 self._spent.pop(continuation.key, None)
-            # Another call consumed it first: this one needs an approval of its own.
+            # The backend refused it: a rule changed where the policy is kept (Odoo, which the
+            # policy in force here may lag behind; read again), or another call consumed it
+            # first: this one needs an approval of its own.
+            self.policy.refresh()
+            changed = self._rule_changed(front, tool, request)
+            if changed is not None:
+                raise self._rule_changed_refusal(call, request, changed)
         elif request is not None and request.state == "rejected":
             store.mark_reported(request.id)
             APPROVALS.labels("rejected").inc()

@@ -100,7 +100,7 @@ class TestRouting(McpGuardCase):
         req.with_user(self.fin1).action_approve()
         self.assertEqual(req.state, "approved")
         # one of the two is no longer an approver: the quorum no longer stands
-        self.fin1.sudo().write({"active": False})
+        self.approver.sudo().write({"active": False})
         answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "prod"}))
         self.assertFalse(answer["ok"])
         self.assertIn("valid approvals", answer["message"])
