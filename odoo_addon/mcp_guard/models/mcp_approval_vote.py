@@ -32,10 +32,9 @@ class McpApprovalVote(models.Model):
             raise AccessError(self.env._("Approvals are given with the request's Approve action."))
         return super().create(vals_list)
 
-    def write(self, vals):
+    def write(self, vals):  # pylint: disable=method-required-super
         raise AccessError(self.env._("An approval, once given, is not changed."))
 
-    def unlink(self):
-        if not is_internal_write():
-            raise AccessError(self.env._("An approval, once given, is kept with its request."))
-        return super().unlink()
+    @api.ondelete(at_uninstall=False)
+    def _unlink_never(self):
+        raise AccessError(self.env._("An approval, once given, is kept with its request."))
