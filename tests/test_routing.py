@@ -84,6 +84,10 @@ async def test_quorum_of_two_distinct_approvers(tmp_path: Path) -> None:
     assert request_state(tmp_path, ref) == "done"
     votes = query(tmp_path, "SELECT approver FROM approval_votes ORDER BY at")
     assert [vote[0] for vote in votes] == ["carol", "dave"]
+    # each approver's action is audited, under their own name
+    rows = query(tmp_path, "SELECT principal, detail FROM audit WHERE outcome = 'approved'")
+    assert [row[0] for row in rows] == ["carol", "dave"]
+    assert "approval 1 of 2 by carol" in rows[0][1] and "carol, dave" in rows[1][1]
 
 
 async def test_named_approver_group(tmp_path: Path) -> None:
