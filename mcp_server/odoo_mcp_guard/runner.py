@@ -141,7 +141,7 @@ def run_frontend(
                 frontend, background = builder(opened, principal)
                 await serve_stdio(frontend, *background)
 
-            anyio.run(stdio)
+            run_loop(stdio)
         else:
 
             async def http() -> None:
@@ -157,11 +157,28 @@ def run_frontend(
                     sessions=sessions,
                 )
 
-            anyio.run(http)
+            run_loop(http)
     finally:
         if listener is not None:
             listener.close()
         opened.close()
+
+
+EVENT_LOOP_ENV = "MCP_GUARD_EVENT_LOOP"  # "asyncio": never uvloop, even when installed
+
+
+def run_loop(main: Callable[[], Awaitable[None]]) -> None:
+    """``anyio.run`` on uvloop when it is installed (the ``speed`` extra), else asyncio's
+    own loop. uvicorn picks httptools by itself when that is installed."""
+    if os.environ.get(EVENT_LOOP_ENV, "").strip().lower() != "asyncio":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            anyio.run(main, backend_options={"use_uvloop": True})
+            return
+    anyio.run(main)
 
 
 def _exit_with(message: str) -> NoReturn:
