@@ -162,14 +162,26 @@ async def concurrent(path: Path_, clients: int, seconds: float) -> None:
 
 
 @asynccontextmanager
-async def listening(cmd: list[str], port: int, url_path: str = "/mcp") -> AsyncIterator[Any]:
-    proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+async def listening(
+    cmd: list[str], port: int, src: Path | None = None, url_path: str = "/mcp"
+) -> AsyncIterator[Any]:
+    proc = subprocess.Popen(
+        cmd, env=env_for(src), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         await wait_listening(proc, port, cmd)
         yield f"http://127.0.0.1:{port}{url_path}", proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def env_for(src: Path | None) -> dict[str, str]:
+    """The benchmark's environment; with ``src``, the guard is imported from that tree."""
+    out = env()
+    if src is not None:
+        out["PYTHONPATH"] = os.pathsep.join([str(src), out["PYTHONPATH"]])
+    return out
 
 
 async def run(args: argparse.Namespace, base: Path) -> tuple[list[Path_], list[Path_]]:
@@ -190,6 +202,16 @@ async def run(args: argparse.Namespace, base: Path) -> tuple[list[Path_], list[P
         http_paths.append(Path_("direct HTTP", http_client(up_url, None, era), up_pid))
         http_paths.append(Path_("guard HTTP→HTTP", http_client(hh, token, era), hh_pid))
         http_paths.append(Path_("guard HTTP→stdio", http_client(hs, token, era), hs_pid))
+        baseline: list[Any] = []
+        if args.baseline_src is not None:  # another tree of the guard, in the same rounds
+            src = args.baseline_src
+            for key, target in (("bhh", up_url), ("bhs", upstream_stdio)):
+                port = free_port()
+                cm = listening(proxy_cmd(base / key, "http", port, target), port, src)
+                url, pid = await cm.__aenter__()
+                baseline.append(cm)
+                kind = "HTTP→HTTP" if key == "bhh" else "HTTP→stdio"
+                http_paths.append(Path_(f"baseline {kind}", http_client(url, token, era), pid))
         peer_cm: Any = None
         if args.mcp_proxy.exists():
             p3 = free_port()
@@ -214,8 +236,9 @@ async def run(args: argparse.Namespace, base: Path) -> tuple[list[Path_], list[P
                     await sequential(path, args.calls)
                 print(f"  round {number}/{args.rounds} done", flush=True)
         finally:
-            if peer_cm is not None:
-                await peer_cm.__aexit__(None, None, None)
+            for cm in [*baseline, peer_cm]:
+                if cm is not None:
+                    await cm.__aexit__(None, None, None)
     return http_paths, stdio_paths
 
 
@@ -246,9 +269,12 @@ def main() -> None:
                         "auto = 2026-07-28 where offered")  # fmt: skip
     parser.add_argument("--mcp-proxy", type=Path, default=PEER)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="also run the proxy from this tree's mcp_server/ (e.g. a checkout "
+                        "of an earlier commit), in the same rounds")  # fmt: skip
     args = parser.parse_args()
     base = args.data_dir or Path(tempfile.mkdtemp(prefix="proxy-bench-"))
-    for sub in ("", "hh", "hs", "ss"):
+    for sub in ("", "hh", "hs", "ss", "bhh", "bhs"):
         (base / sub).mkdir(parents=True, exist_ok=True)
         (base / sub / "policy.json").write_text(json.dumps(POLICY), encoding="utf-8")
     assert SRC.is_dir()
@@ -257,7 +283,7 @@ def main() -> None:
           f"{args.clients} concurrent clients for {args.seconds:g} s; client era {args.era}; "
           f"data in {base}")  # fmt: skip
     args.token = add_token(base)
-    for sub in ("hh", "hs"):  # the bench token is valid on every guard
+    for sub in ("hh", "hs", "bhh", "bhs"):  # the bench token is valid on every guard
         (base / sub / "tokens.json").write_bytes((base / "tokens.json").read_bytes())
     http_paths, stdio_paths = anyio.run(run, args, base)
     print(f"HTTP clients, {args.clients} concurrent for throughput (ratios to direct HTTP):")
