@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_proxy.py [--rounds 5] [--calls 300] [--seconds 4]
         [--clients 20] [--era legacy|auto] [--mcp-proxy PATH] [--data-dir DIR]
+        [--baseline-src OTHER_TREE/mcp_server]
 
 One upstream (tests/upstream_server.py, an MCPServer; its ``noop`` tool), reached by the SDK
 client in several ways:
@@ -12,7 +13,9 @@ client in several ways:
 * ``mcp-proxy HTTP→stdio``: mcp-proxy (PyPI, a transport bridge with no policy) around the
   same upstream command, when ``--mcp-proxy`` (default ``bench/.venv-peer/bin/mcp-proxy``)
   exists: ``python -m venv bench/.venv-peer && bench/.venv-peer/bin/pip install mcp-proxy``;
-* ``guard stdio→stdio`` beside ``direct stdio`` (sequential only).
+* ``guard stdio→stdio`` beside ``direct stdio`` (sequential only);
+* with ``--baseline-src``, the proxy imported from another tree (an earlier commit), HTTP→HTTP
+  and HTTP→stdio, in the same rounds: a before/after measured under the same load.
 
 The guard runs with every check on: the name, listed, pinned definition, schema, policy (an
 ``allow`` rule with a rate limit), approval lookup, audit row, bearer token on HTTP.
