@@ -5,6 +5,9 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools.misc import file_open
 
+from odoo.addons.mcp_guard.models.identity import same_person
+from odoo.addons.mcp_guard.models.policy_core import redact
+
 from .common import McpGuardCase
 from .test_catalog import entry
 
@@ -54,3 +57,15 @@ class TestPolicyGolden(McpGuardCase):
                 self.Rule.with_user(self.manager).import_policy_document(document)
             self.assertIn(case["fault"], str(caught.exception), case["name"])
         self.assertEqual(self.Rule.get_policy_document(), before)
+
+    def test_golden_identities(self):
+        """Look-alikes of a name are its person (small capitals, full-width, mathematical,
+        Cyrillic and Greek letters, modifier letters, combining marks, an address)."""
+        for first, second, why in CORPUS["identities"]["same"]:
+            self.assertTrue(same_person(first, second) and same_person(second, first), why)
+        for first, second, why in CORPUS["identities"]["different"]:
+            self.assertFalse(same_person(first, second) or same_person(second, first), why)
+
+    def test_golden_redactions(self):
+        for case in CORPUS["redactions"]:
+            self.assertEqual(redact(case["value"]), case["redacted"], case["name"])
