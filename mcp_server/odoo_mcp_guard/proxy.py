@@ -35,8 +35,10 @@ a connection exists replaces it). The check and the forward hold a lease on the 
 connections in the shared store (leases.py), so that two replicas cannot both judge one
 alias new; a replica that cannot get it refuses the call.
 
-Upstream results (content, structured content, error results and errors) pass the one
-redaction rule (``policy_core.redact``) before the client or the audit sees them.
+Upstream results (every content block: text, embedded resources' text and URIs, resource
+links; structured content; every ``_meta``; error results and errors), the questions of an
+input request, and the upstream's tool descriptions (before they are pinned, listed or shown)
+pass the one redaction rule (``policy_core.redact``) before the client or the audit sees them.
 
 Upstream crash or disconnect: the calls in flight get a clear error (their effect upstream is
 unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
