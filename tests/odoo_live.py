@@ -75,6 +75,32 @@ _NAMED: dict[str, tuple[str, ...]] = {
 }
 
 
+def series_params() -> list[Any]:
+    """One pytest parameter per supported series; one that is not installed is skipped loudly
+    (its harness reason says NOT RUN). Use as ``@pytest.fixture(params=series_params())``."""
+    import pytest
+
+    return [
+        pytest.param(
+            series,
+            id=f"odoo{series.version.split('.')[0]}",
+            marks=pytest.mark.skipif(
+                harness.find_odoo(series) is None, reason=series.not_found_reason
+            ),
+        )
+        for series in harness.SERIES
+    ]
+
+
+def check_no_deprecated_endpoint(request: Any) -> None:
+    """After a test using the ``live`` fixture: on Odoo 19 nothing, neither the guard nor the
+    test side, called /xmlrpc or /jsonrpc (Odoo logs each such call)."""
+    if "live" in request.fixturenames:
+        live: LiveOdoo = request.getfixturevalue("live")
+        if live.json2:
+            assert live.deprecation_warnings() == []
+
+
 class OdooFault(Exception):
     """Odoo refused a call of the test side (an XML-RPC fault or a JSON-2 error answer)."""
 
