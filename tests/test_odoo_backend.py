@@ -736,3 +736,33 @@ def test_the_same_clear_errors_on_each_protocol(live: LiveOdoo):
     assert refusal(url="http://127.0.0.1:1").startswith(
         "unreachable: Odoo at http://127.0.0.1:1 is unreachable ("
     )
+
+
+def test_the_protocol_setting_is_honoured(live: LiveOdoo):
+    """ODOO_PROTOCOL (here the config's ``protocol``) skips the question to the server: JSON-2
+    where the series serves it; on 18, which does not, a clear line naming the fix."""
+    from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
+
+    def client(protocol: str) -> OdooClient:
+        return OdooClient(
+            OdooConfig(
+                url=live.url,
+                db=live.db,
+                username="data",
+                api_key=live.data_key,
+                protocol=protocol,
+            )
+        )
+
+    domain = [["name", "like", "Bench Partner"]]
+    for setting in ("auto", live.protocol):
+        used = client(setting)
+        assert used.call("res.partner", "search_count", domain=domain) == 80
+        assert used.protocol == live.protocol
+    if not live.json2:
+        with pytest.raises(OdooError) as failed:
+            client("json2").call("res.partner", "search_count", domain=domain)
+        assert failed.value.message == (
+            f"Odoo at {live.url} does not serve JSON-2 (HTTP 404); Odoo 18 and earlier speak "
+            "XML-RPC (ODOO_PROTOCOL=xmlrpc, or leave it unset)"
+        )

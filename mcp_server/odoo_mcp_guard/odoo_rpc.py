@@ -363,6 +363,12 @@ class Json2Client:
         if not isinstance(body, dict) or "name" not in body:
             if status == 404 and "database" in answer.text.lower():
                 return _no_database(self.config)
+            if status == 404:
+                return OdooError(
+                    "protocol",
+                    f"Odoo at {self.config.url} does not serve JSON-2 (HTTP 404); Odoo 18 and "
+                    "earlier speak XML-RPC (ODOO_PROTOCOL=xmlrpc, or leave it unset)",
+                )
             return OdooError("protocol", f"Odoo answered HTTP {status} {answer.reason_phrase}")
         name = str(body.get("name") or "")
         message = str(body.get("message") or "")
