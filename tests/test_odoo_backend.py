@@ -762,7 +762,7 @@ def test_the_protocol_setting_is_honoured(live: LiveOdoo):
     if not live.json2:
         with pytest.raises(OdooError) as failed:
             client("json2").call("res.partner", "search_count", domain=domain)
-        assert failed.value.message == (
-            f"Odoo at {live.url} does not serve JSON-2 (HTTP 404); Odoo 18 and earlier speak "
-            "XML-RPC (ODOO_PROTOCOL=xmlrpc, or leave it unset)"
+        assert failed.value.message.startswith(f"Odoo at {live.url} does not serve JSON-2 (HTTP ")
+        assert failed.value.message.endswith(
+            "); Odoo 18 and earlier speak XML-RPC (ODOO_PROTOCOL=xmlrpc, or leave it unset)"
         )

@@ -363,11 +363,11 @@ class Json2Client:
         if not isinstance(body, dict) or "name" not in body:
             if status == 404 and "database" in answer.text.lower():
                 return _no_database(self.config)
-            if status == 404:
+            if status in (301, 302, 303, 307, 308, 404):  # Odoo 18 redirects to its login
                 return OdooError(
                     "protocol",
-                    f"Odoo at {self.config.url} does not serve JSON-2 (HTTP 404); Odoo 18 and "
-                    "earlier speak XML-RPC (ODOO_PROTOCOL=xmlrpc, or leave it unset)",
+                    f"Odoo at {self.config.url} does not serve JSON-2 (HTTP {status}); Odoo 18 "
+                    "and earlier speak XML-RPC (ODOO_PROTOCOL=xmlrpc, or leave it unset)",
                 )
             return OdooError("protocol", f"Odoo answered HTTP {status} {answer.reason_phrase}")
         name = str(body.get("name") or "")
