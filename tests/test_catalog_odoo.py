@@ -216,7 +216,7 @@ async def test_tools_stay_refused_while_odoo_refuses_the_catalog(
     report, so no tool of this server runs (a changed definition could not be caught)."""
     state = tmp_path / "upstream.json"
     args = proxy_args(tmp_path, None, upstream=upstream_command(state), server_name="rogue")
-    approver = {"ODOO_USERNAME": "alice", "ODOO_API_KEY": "alice-pw-1234"}
+    approver = {"ODOO_USERNAME": "alice", "ODOO_API_KEY": live.keys["alice"]}
     async with live.client(tmp_path, principal="agent-rogue", args=args, env=approver) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert "noop" in names  # listed from the pins, but it must not run

@@ -314,7 +314,8 @@ class XmlRpcClient:
 
 class Json2Client:
     """JSON-2 (Odoo 19 and later): an API key as bearer token, the database in a header,
-    named arguments. Thread-safe (httpx's pool)."""
+    named arguments. Thread-safe: calls are serialised, as on XML-RPC, so that the guard's
+    background calls (policy poll, audit flush, catalog report) reach Odoo one at a time."""
 
     protocol: Wire = "json2"
 
@@ -415,7 +416,8 @@ class Json2Client:
         body = dict(kwargs)
         if ids is not None:
             body["ids"] = list(ids)
-        return self._post(f"/json/2/{model}/{method}", body)
+        with self._lock:
+            return self._post(f"/json/2/{model}/{method}", body)
 
     def close(self) -> None:
         self._http.close()
