@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,44 @@ async def test_tools_stay_refused_while_odoo_refuses_the_catalog(
         assert "agent" in text_of(refused).lower()
     assert upstream_calls(state) == []
     assert catalog(live, "rogue") == {}
+
+
+def test_concurrent_reports_of_a_new_server_all_succeed(live: LiveOdoo) -> None:
+    """Two replicas (or one front-end's overlapping calls) report the same new server at once:
+    each report succeeds and the catalog has one server with each tool once."""
+    server = "raced"
+    schema = {"type": "object", "properties": {}}
+    tools = [
+        {
+            "name": name,
+            "description": f"{name} tool",
+            "input_schema": schema,
+            "annotations": None,
+            "definition_hash": definition_hash(
+                {"name": name, "description": f"{name} tool", "inputSchema": schema}
+            ),
+            "risk_class": "read",
+            "risk_reason": "name",
+        }
+        for name in ("list_a", "list_b")
+    ]
+
+    def report(_: int) -> Any:
+        try:
+            return live.rpc(
+                "mcp-agent",
+                "agent-pw-1234",
+                "mcp.tool",
+                "report_catalog",
+                server=server,
+                tools=tools,
+            )
+        except OdooFault as fault:
+            return fault
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(report, range(6)))
+    faults = [result for result in results if isinstance(result, OdooFault)]
+    assert not faults, faults
+    assert sorted(catalog(live, server)) == ["list_a", "list_b"]
+    assert len(live.admin("mcp.tool.server", "search", [["name", "=", server]])) == 1

@@ -1,5 +1,7 @@
 import json
 
+from psycopg2 import errorcodes, errors
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
@@ -42,6 +44,13 @@ def _definition(entry):
     if entry.get("annotations") is not None:
         definition["annotations"] = entry["annotations"]
     return definition
+
+
+class ConcurrentCatalogReport(errors.SerializationFailure):
+    """A serialisation failure, so that Odoo's RPC layer (``odoo.service.model.retrying``, on
+    18.0 and 19.0) rolls back and retries the call; it reads the code to log it."""
+
+    pgcode = errorcodes.SERIALIZATION_FAILURE
 
 
 class McpTool(models.Model):
@@ -242,6 +251,17 @@ class McpTool(models.Model):
 
     @api.model
     def report_catalog(self, server, tools):
+        """See :meth:`_report_catalog`; two reports that add the same server or tool at once
+        (two replicas, or one front-end's overlapping calls) meet on the unique constraints:
+        the later one is retried by Odoo on a fresh snapshot, where it finds the rows."""
+        try:
+            with self.env.cr.savepoint():
+                return self._report_catalog(server, tools)
+        except errors.UniqueViolation as exc:
+            raise ConcurrentCatalogReport(str(exc)) from exc
+
+    @api.model
+    def _report_catalog(self, server, tools):
         """Record the tools ``server`` serves (RPC contract, Agent group only).
 
         Returns ``{"known", "new", "changed", "pinned"}``: names by status, and for each
