@@ -6,3 +6,4 @@ from . import mcp_approval_request
 from . import mcp_audit_log
 from . import mcp_tool_server
 from . import mcp_tool
+from . import mcp_approval_request_target
