@@ -12,3 +12,4 @@ from . import test_policy_golden
 from . import test_constraints
 from . import test_rpc_attacks
 from . import test_request_target
+from . import test_notifications
