@@ -13,3 +13,4 @@ from . import test_constraints
 from . import test_rpc_attacks
 from . import test_request_target
 from . import test_notifications
+from . import test_ui_polish
