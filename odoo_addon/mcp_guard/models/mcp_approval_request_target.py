@@ -28,6 +28,8 @@ MAX_CHANGED_RECORDS = 20  # records whose current values are shown beside the pr
 MAX_VALUE = 200  # characters of one value
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 VIEWERS = "mcp_guard.group_mcp_user"
+# what a data tool does when the catalog does not know it (the catalog's class wins)
+DATA_TOOL_RISK = {"odoo_read": "read", "odoo_create": "write", "odoo_write": "write", "odoo_unlink": "destructive"}
 
 
 def _short(text):
@@ -44,6 +46,30 @@ class McpApprovalRequestTarget(models.Model):
     target_changes = fields.Html(
         "Current and proposed values", compute="_compute_target", sanitize=False, groups=VIEWERS
     )
+
+    @api.depends("tool", "principal", "requester_id", "origin", "connection_alias", "connection_url",
+                 "connection_db", "connection_owner_id", "arguments")
+    def _compute_summary(self):
+        super()._compute_summary()
+        verbs = {"odoo_read": self.env._("read"), "odoo_create": self.env._("create"),
+                 "odoo_write": self.env._("change"), "odoo_unlink": self.env._("delete")}
+        for req in self.filtered(lambda r: r.tool in DATA_TOOLS):
+            # no record names here: the summary is readable by the requesting agent too
+            args = req._target_arguments()
+            model = args.get("model") if isinstance(args.get("model"), str) else "?"
+            ids = args.get("ids") if isinstance(args.get("ids"), list) else []
+            who = (req.principal if req.origin == "agent" and req.principal else req.requester_id.name) or ""
+            if req.tool == "odoo_create":
+                req.summary = self.env._("%(who)s asks to create a %(model)s record", who=who, model=model)
+            else:
+                req.summary = self.env._("%(who)s asks to %(verb)s %(count)s %(model)s record(s)",
+                                         who=who, verb=verbs[req.tool], count=len(ids), model=model)
+
+    @api.depends("tool")
+    def _compute_risk_class(self):
+        super()._compute_risk_class()
+        for req in self.filtered(lambda r: not r.risk_class and r.tool in DATA_TOOL_RISK):
+            req.risk_class = DATA_TOOL_RISK[req.tool]
 
     def _target_arguments(self):
         try:

@@ -31,6 +31,8 @@ class TestRequestTarget(McpGuardCase):
             "values": {"name": "Acme New Name", "website": "https://shop.example.com"},
         })
         seen = req.with_user(self.approver)
+        self.assertEqual(seen.summary, "agent-test asks to change 1 res.partner record(s)")
+        self.assertEqual(seen.risk_class, "write")
         self.assertEqual(seen.target_model, "res.partner")
         self.assertIn("this database", seen.target_location)
         self.assertEqual(seen.target_records, f"Acme Old Name (#{self.partner.id})")
@@ -73,6 +75,8 @@ class TestRequestTarget(McpGuardCase):
         req = self.request("odoo_unlink", {"alias": "here", "model": "res.partner", "ids": [self.partner.id]})
         self.assertEqual(req.with_user(self.approver).target_records, f"Acme Old Name (#{self.partner.id})")
         self.assertFalse(req.with_user(self.approver).target_changes)
+        self.assertEqual(req.risk_class, "destructive")
+        self.assertNotIn("Acme", req.with_user(self.agent).summary)
         req = self.request("odoo_create", {"alias": "here", "model": "res.partner", "values": {"name": "Brand New"}})
         self.assertIn("new record", str(req.with_user(self.approver).target_changes))
         self.assertIn("Brand New", str(req.with_user(self.approver).target_changes))
