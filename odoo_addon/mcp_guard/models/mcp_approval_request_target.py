@@ -50,7 +50,7 @@ class McpApprovalRequestTarget(models.Model):
     @api.depends("tool", "principal", "requester_id", "origin", "connection_alias", "connection_url",
                  "connection_db", "connection_owner_id", "arguments")
     def _compute_summary(self):
-        super()._compute_summary()
+        res = super()._compute_summary()
         verbs = {"odoo_read": self.env._("read"), "odoo_create": self.env._("create"),
                  "odoo_write": self.env._("change"), "odoo_unlink": self.env._("delete")}
         for req in self.filtered(lambda r: r.tool in DATA_TOOLS):
@@ -64,12 +64,14 @@ class McpApprovalRequestTarget(models.Model):
             else:
                 req.summary = self.env._("%(who)s asks to %(verb)s %(count)s %(model)s record(s)",
                                          who=who, verb=verbs[req.tool], count=len(ids), model=model)
+        return res
 
     @api.depends("tool")
     def _compute_risk_class(self):
-        super()._compute_risk_class()
+        res = super()._compute_risk_class()
         for req in self.filtered(lambda r: not r.risk_class and r.tool in DATA_TOOL_RISK):
             req.risk_class = DATA_TOOL_RISK[req.tool]
+        return res
 
     def _target_arguments(self):
         try:

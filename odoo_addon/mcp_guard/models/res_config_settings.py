@@ -20,7 +20,8 @@ class ResConfigSettings(models.TransientModel):
         return res
 
     def set_values(self):
-        super().set_values()
+        res = super().set_values()
         Rule = self.env["mcp.tool.rule"]
         if self.mcp_guard_default_action and self.mcp_guard_default_action != Rule._get_default_action():
             Rule._set_default_action(self.mcp_guard_default_action)
+        return res
