@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "mcp_server"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from bench_guard import pct  # noqa: E402
-from conftest import http_client, http_guard, policy, write_policy  # noqa: E402
+from support.guard import http_client, http_guard, policy, write_policy  # noqa: E402
 
 REDIS_URL = os.environ.get("MCP_GUARD_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 

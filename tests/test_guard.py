@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_policy
+from support.guard import write_policy
 
 from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.guard import Continuation, Guard, GuardRefusal, Refusal

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import mcp_types as types
 from pydantic import BaseModel
@@ -31,9 +31,9 @@ from pydantic import BaseModel
 from odoo_mcp_guard import policy_core
 from odoo_mcp_guard.names import canonical_json
 
-RiskClass = Literal["read", "write", "destructive", "critical"]
 # the classes and their order are the shared core's (policy_core, vendored into the add-on)
-RISK_CLASSES: tuple[RiskClass, ...] = policy_core.RISK_CLASSES  # type: ignore[assignment]
+RiskClass = policy_core.RiskClass
+RISK_CLASSES: tuple[RiskClass, ...] = policy_core.RISK_CLASSES
 RISK_RANK: dict[str, int] = policy_core.RISK_RANK
 
 

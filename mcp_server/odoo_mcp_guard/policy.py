@@ -33,7 +33,7 @@ from odoo_mcp_guard.names import canonical_json
 
 log = logging.getLogger(__name__)
 
-Action = Literal["allow", "deny", "require_approval"]
+Action = core.Action
 ToolPattern = Annotated[str, StringConstraints(pattern=f"^{core.TOOL_PATTERN_RE.pattern}$")]
 ToolName = Annotated[str, StringConstraints(pattern=f"^{core.TOOL_NAME_RE.pattern}$")]
 Reason = Annotated[str, StringConstraints(max_length=core.MAX_REASON)]
@@ -65,7 +65,7 @@ class Rule(_Strict):
     approval: ApprovalSettings | None = None
 
 
-DEFAULT_RISK_APPROVAL: tuple[RiskClass, ...] = core.DEFAULT_RISK_APPROVAL  # type: ignore[assignment]
+DEFAULT_RISK_APPROVAL: tuple[RiskClass, ...] = core.DEFAULT_RISK_APPROVAL
 
 
 class RiskServer(_Strict):
@@ -183,7 +183,7 @@ class Policy:
         )
         if risk_class is None:
             return None
-        return Classification(risk_class=risk_class, reason=reason or "")  # type: ignore[arg-type]
+        return Classification(risk_class=risk_class, reason=reason or "")
 
     def approval_classes(self, server: str | None) -> frozenset[str]:
         """The risk classes that need approval on ``server`` when no exact rule names a tool."""
@@ -199,13 +199,13 @@ class Policy:
             return decision
         verdict = self._core.decide(tool, server, *(risk if risk else (None, None)))
         judged = (
-            Classification(verdict.risk_class, verdict.risk_reason or "")  # type: ignore[arg-type]
+            Classification(verdict.risk_class, verdict.risk_reason or "")
             if verdict.risk_class is not None
             else None
         )
         decision = Decision(
             tool,
-            verdict.action,  # type: ignore[arg-type]
+            verdict.action,
             verdict.hidden,
             verdict.reason,
             verdict.rate_limit,

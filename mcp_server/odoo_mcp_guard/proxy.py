@@ -629,7 +629,7 @@ class ProxyServer(Frontend):
         this principal, tool and arguments (else the guard refuses it); what it continues is
         then judged as a call. Returns it and the upstream's own state."""
         try:
-            state = json.loads(wire)  # type: ignore[arg-type]
+            state: Any = json.loads(wire) if isinstance(wire, str) else None
             valid = (
                 isinstance(state, dict)
                 and state.get("k") == _STATE_KIND

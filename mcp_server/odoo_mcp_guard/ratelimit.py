@@ -21,7 +21,7 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -157,4 +157,4 @@ def configured_rate_limiter(local: RateLimiter) -> RedisRateLimiter | None:
     if fail not in ("closed", "open"):
         raise ValueError(f"{REDIS_FAIL_ENV}={fail!r}: expected 'closed' or 'open'")
     prefix = os.environ.get(REDIS_PREFIX_ENV, "odoo-mcp-guard:")
-    return RedisRateLimiter(url, prefix=prefix, fail=fail, fallback=local)  # type: ignore[arg-type]
+    return RedisRateLimiter(url, prefix=prefix, fail=cast(FailMode, fail), fallback=local)

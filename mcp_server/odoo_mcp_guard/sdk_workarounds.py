@@ -67,13 +67,13 @@ def advertise_list_changed(server: Server[Any]) -> None:
     """2. Make the default initialization options advertise ``tools.listChanged``."""
     create_options = server.create_initialization_options
 
-    def create_with_list_changed(
+    def with_list_changed(
         notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
     ) -> Any:
         options = notification_options or NotificationOptions(tools_changed=True)
         return create_options(options, *args, **kwargs)
 
-    server.create_initialization_options = create_with_list_changed  # type: ignore[method-assign]
+    server.create_initialization_options = with_list_changed  # type: ignore[method-assign]  # no SDK hook
 
 
 def session_connection(ctx: ServerRequestContext[Any, Any]) -> Any | None:

@@ -33,6 +33,7 @@ from odoo_mcp_guard.catalog import classify_tool, definition_of
 from odoo_mcp_guard.data_tools import DATA_TOOLS, DataToolError, DataTools
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
+    CallAnswer,
     Frontend,
     ToolFailure,
     arguments_size_problem,
@@ -273,15 +274,13 @@ class GuardedServer(Frontend):
 
     async def handle_call(
         self, ctx: ServerRequestContext[Any, Any], principal: str, raw: Mapping[str, Any]
-    ) -> types.CallToolResult:
+    ) -> CallAnswer:
         arguments = raw.get("arguments")
         if arguments is None:  # MCP: arguments are optional; absent or null means none
             arguments = {}
         return await self.dispatch(principal, raw.get("name"), arguments)
 
-    async def dispatch(
-        self, principal: str, name: object, arguments: object
-    ) -> types.CallToolResult:
+    async def dispatch(self, principal: str, name: object, arguments: object) -> CallAnswer:
         """Judge and (when allowed) run one call: every call goes through ``Guard.call``."""
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult:
@@ -291,7 +290,7 @@ class GuardedServer(Frontend):
             except (ApprovalError, StoreError, OdooError, DataToolError) as exc:
                 raise ToolFailure(str(exc)) from None
 
-        return await self.judge(principal, name, arguments, execute=execute)  # type: ignore[return-value]
+        return await self.judge(principal, name, arguments, execute=execute)
 
     # -- what the guard asks (guard.Served) ----------------------------------------------
 

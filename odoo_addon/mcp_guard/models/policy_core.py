@@ -26,7 +26,7 @@ import json
 import math
 import re
 from json.decoder import scanstring
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 REDACTED = "***"
 # Deeper than this, a value is replaced whole: bounded recursion, and nobody reads it anyway.
@@ -195,14 +195,17 @@ def valid_server_name(name: object) -> bool:
 
 # --- the policy document: constants and bounds ----------------------------------------------
 
-ACTIONS = ("allow", "deny", "require_approval")
+Action = Literal["allow", "deny", "require_approval"]
+RiskClass = Literal["read", "write", "destructive", "critical"]
+
+ACTIONS: tuple[Action, ...] = ("allow", "deny", "require_approval")
 # deny > require_approval > allow
 STRICTNESS = {"allow": 0, "require_approval": 1, "deny": 2}
 # Risk classes of the tool catalog, lowest to highest.
-RISK_CLASSES = ("read", "write", "destructive", "critical")
-RISK_RANK = {name: rank for rank, name in enumerate(RISK_CLASSES)}
-DEFAULT_ACTION = "deny"
-DEFAULT_RISK_APPROVAL = ("destructive", "critical")
+RISK_CLASSES: tuple[RiskClass, ...] = ("read", "write", "destructive", "critical")
+RISK_RANK: dict[str, int] = {name: rank for rank, name in enumerate(RISK_CLASSES)}
+DEFAULT_ACTION: Action = "deny"
+DEFAULT_RISK_APPROVAL: tuple[RiskClass, ...] = ("destructive", "critical")
 DEFAULT_EXPIRES_IN = 3600
 # One bound for both halves: what the add-on stores, the front-end loads (a longer approval
 # or window is refused where it is edited, never later by the front-end).
@@ -429,6 +432,12 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
+def _match_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where ``pattern`` ends at ``pos`` (on text ``json.loads`` accepted, it matches)."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
+
+
 class _Locator:
     """Walks JSON text that ``json.loads`` accepted, noting the line of every value and
     refusing duplicate keys (a second ``"odoo_disconnect"`` must not silently win)."""
@@ -444,7 +453,7 @@ class _Locator:
         return bisect.bisect_left(self.newlines, pos) + 1
 
     def _ws(self, pos: int) -> int:
-        return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
+        return _match_end(_WS, self.text, pos)
 
     def _value(self, pos: int, path: Loc) -> int:
         text = self.text
@@ -486,7 +495,7 @@ class _Locator:
         for literal in ("true", "false", "null", "NaN", "Infinity", "-Infinity"):
             if text.startswith(literal, pos):
                 return pos + len(literal)
-        return _NUMBER.match(text, pos).end()  # type: ignore[union-attr]
+        return _match_end(_NUMBER, text, pos)
 
     def line_of(self, loc: Loc) -> int:
         # A missing field has no line of its own: report the object that lacks it.
@@ -596,13 +605,13 @@ class Verdict(NamedTuple):
     ``raised``: the class turned the rule's ``allow`` into ``require_approval``."""
 
     tool: str
-    action: str
+    action: Action
     hidden: bool
     reason: str | None
     rate_limit: RateLimit | None
     expires_in: int
     rule: str | None
-    risk_class: str | None
+    risk_class: RiskClass | None
     risk_reason: str | None
     raised: bool
 
@@ -612,7 +621,7 @@ class CompiledPolicy:
 
     def __init__(self, document: dict[str, Any]):
         self.document = document
-        self.default: str = document.get("default", DEFAULT_ACTION)
+        self.default: Action = document.get("default", DEFAULT_ACTION)
         rules: dict[str, dict[str, Any]] = document.get("rules", {})
         self.rules = rules
         self.exact = {key: rule for key, rule in rules.items() if not is_glob(key)}
@@ -654,8 +663,12 @@ class CompiledPolicy:
         return self.risk_servers.get(server, self.risk_approval)
 
     def risk_of(
-        self, tool: str, server: str | None, risk_class: str | None, risk_reason: str | None
-    ) -> tuple[str | None, str | None]:
+        self,
+        tool: str,
+        server: str | None,
+        risk_class: RiskClass | None,
+        risk_reason: str | None,
+    ) -> tuple[RiskClass | None, str | None]:
         """The class a tool is judged by: a Manager's override, else the front-end's own."""
         override = self.overrides.get((server, tool)) if server is not None else None
         if override is None:
@@ -667,7 +680,7 @@ class CompiledPolicy:
         self,
         tool: str,
         server: str | None = None,
-        risk_class: str | None = None,
+        risk_class: RiskClass | None = None,
         risk_reason: str | None = None,
     ) -> Verdict:
         """The decision for ``tool``; ``risk_class`` is its class in the catalog of ``server``."""
