@@ -21,7 +21,7 @@ from odoo_mcp_guard.engines import (
     StoreError,
 )
 from odoo_mcp_guard.names import check_approver, same_person
-from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
+from odoo_mcp_guard.policy_core import ApprovalTerms, arguments_hash, redact, redact_text
 from odoo_mcp_guard.ratelimit import Full, Limit
 from odoo_mcp_guard.stores.models import (
     OPEN_STATES,
@@ -29,8 +29,10 @@ from odoo_mcp_guard.stores.models import (
     ApprovalRequest,
     AuditEvent,
     Connection,
+    Outcome,
     PinnedTool,
     request_ref,
+    utc_iso,
 )
 from odoo_mcp_guard.stores.ports import GuardStore
 from odoo_mcp_guard.stores.schema import MIGRATIONS
@@ -138,11 +140,15 @@ class LocalApprovals:
     def __init__(self, db: Database):
         self.db = db
 
-    @staticmethod
-    def _request(row: sqlite3.Row) -> ApprovalRequest:
+    def _request(self, row: sqlite3.Row) -> ApprovalRequest:
         data = dict(row)
         data["arguments"] = json.loads(data["arguments"])
         data.pop("reported", None)
+        votes = self.db.rows(
+            "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at, approver",
+            (data["id"],),
+        )
+        data["approvals"] = [vote["approver"] for vote in votes]
         return ApprovalRequest(**data)
 
     def get_request(self, key: int | str) -> ApprovalRequest | None:
@@ -191,24 +197,30 @@ class LocalApprovals:
         reason: str | None,
         expires_in: int,
         now: float | None = None,
+        *,
+        terms: ApprovalTerms | None = None,
     ) -> tuple[ApprovalRequest, bool]:
-        """File a request for this call, or return the pending one; True if filed now."""
+        """File a request for this call, or return the pending one; True if filed now.
+        ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone)."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
+        binding = terms.binding if terms else None
         with self.db.tx(("call", tool, args_hash, principal)) as db:
             row = db.execute(
                 """SELECT id FROM approval_requests
                    WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
-                     AND expires_at > ? ORDER BY id DESC LIMIT 1""",
-                (tool, args_hash, principal, now),
+                     AND expires_at > ? AND COALESCE(rule_binding, '') = ?
+                   ORDER BY id DESC LIMIT 1""",
+                (tool, args_hash, principal, now, binding or ""),
             ).fetchone()
             if row:
                 request_id, created = row["id"], False
             else:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
-                           reason, state, created_at, expires_at, expires_in)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id""",
+                           reason, state, created_at, expires_at, expires_in, approver_group,
+                           quorum, rule_binding)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -218,6 +230,9 @@ class LocalApprovals:
                         now,
                         now + expires_in,
                         expires_in,
+                        terms.approver_group if terms else None,
+                        terms.quorum if terms else 1,
+                        binding,
                     ),
                 ).fetchone()["id"]
                 db.execute(
@@ -237,8 +252,13 @@ class LocalApprovals:
         approver: str,
         note: str | None = None,
         now: float | None = None,
+        approvers: Sequence[str] | None = None,
     ) -> ApprovalRequest:
-        """Approve or reject a pending request. The approver must not be the requester."""
+        """Approve or reject a pending request. The approver must not be the requester and,
+        when ``approvers`` lists the request's group (the policy's ``approvers``), must be
+        one of them. An approval is one vote: the request is approved once ``quorum``
+        distinct approvers (TR39 skeletons, identity.py) have approved; a rejection by any
+        of them rejects it."""
         now = time.time() if now is None else now
         approver = approver.strip()
         if not approver:
@@ -249,9 +269,14 @@ class LocalApprovals:
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
+        if approvers is not None and not any(same_person(approver, name) for name in approvers):
+            raise ApprovalError(
+                f"{approver} is not in the approver group {request.approver_group} that decides "
+                f"{request.ref} (the policy's approvers list: {', '.join(approvers) or 'nobody'})"
+            )
         with self.db.tx(None) as db:
             row = db.execute(
-                """SELECT state, principal, expires_at, expires_in FROM approval_requests
+                """SELECT state, principal, expires_at, expires_in, quorum FROM approval_requests
                    WHERE id = ?"""
                 + self.db.engine.for_update,
                 (request.id,),
@@ -271,13 +296,47 @@ class LocalApprovals:
                     f"{request.ref} was requested by {row['principal']}: "
                     "the requester cannot approve or reject their own request"
                 )
+            votes = [
+                vote["approver"]
+                for vote in db.execute(
+                    "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at",
+                    (request.id,),
+                ).fetchall()
+            ]
+            if any(same_person(approver, voter) for voter in votes):
+                raise ApprovalError(
+                    f"{request.ref} was already approved by {approver}: a quorum of "
+                    f"{row['quorum']} needs {row['quorum']} different approvers"
+                )
             if row["expires_at"] <= now:
                 db.execute(
                     "UPDATE approval_requests SET state = 'expired' WHERE id = ?", (request.id,)
                 )
                 expired = True
+            elif approve and len(votes) + 1 < row["quorum"]:
+                expired = False
+                # one more approval recorded; the request stays pending until the quorum
+                db.execute(
+                    """INSERT INTO approval_votes (request_id, approver, at, note)
+                       VALUES (?, ?, ?, ?)""",
+                    (request.id, approver, now, note),
+                )
+                why = f": {note}" if note else ""
+                detail = (
+                    f"approval {len(votes) + 1} of {row['quorum']} by {approver}{why} "
+                    "(still pending: other approvers are needed)"
+                )
+                insert_audit(db, _decision_event(request, approver, "approved", detail, now))
             else:
                 expired = False
+                decided_by = approver
+                if approve:
+                    db.execute(
+                        """INSERT INTO approval_votes (request_id, approver, at, note)
+                           VALUES (?, ?, ?, ?)""",
+                        (request.id, approver, now, note),
+                    )
+                    decided_by = ", ".join([*votes, approver])
                 # An approval is valid for expires_in from the moment it is given.
                 db.execute(
                     """UPDATE approval_requests SET state = ?, decided_by = ?, decided_at = ?,
@@ -285,12 +344,19 @@ class LocalApprovals:
                        WHERE id = ? AND state = 'pending'""",
                     (
                         "approved" if approve else "rejected",
-                        approver,
+                        decided_by,
                         now,
                         note,
                         now + row["expires_in"] if approve else row["expires_at"],
                         request.id,
                     ),
+                )
+                # The approver's action is audited in the transaction that takes it.
+                verb = "approved" if approve else "rejected"
+                why = f": {note}" if note else ""
+                insert_audit(
+                    db,
+                    _decision_event(request, approver, verb, f"{verb} by {decided_by}{why}", now),
                 )
         if expired:
             raise ApprovalError(f"{request.ref} expired before it was decided")
@@ -298,16 +364,32 @@ class LocalApprovals:
         assert decided is not None
         return decided
 
-    def cancel_request(self, key: int | str) -> ApprovalRequest:
+    def cancel_request(
+        self, key: int | str, *, by: str, note: str | None = None, now: float | None = None
+    ) -> ApprovalRequest:
+        """Cancel a pending or approved request; ``by`` is who cancels (recorded as the
+        decider, in place of an earlier approver) and the audit row's principal."""
+        now = time.time() if now is None else now
+        by = by.strip()
+        problem = check_approver(by) if by else "a name is required"
+        if problem is not None:
+            raise ApprovalError(f"name refused: {problem}")
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
         with self.db.tx(None) as db:
             changed = db.execute(
-                """UPDATE approval_requests SET state = 'cancelled'
+                """UPDATE approval_requests SET state = 'cancelled', decided_by = ?,
+                       decided_at = ?, decision_note = ?
                    WHERE id = ? AND state IN ('pending', 'approved')""",
-                (request.id,),
+                (by, now, note, request.id),
             ).rowcount
+            if changed:
+                was = f" (it was {request.state}"
+                was += f", by {request.decided_by})" if request.decided_by else ")"
+                why = f": {note}" if note else ""
+                detail = f"cancelled by {by}{was}{why}"
+                insert_audit(db, _decision_event(request, by, "cancelled", detail, now))
         if not changed:
             raise ApprovalError(f"{request.ref} is {request.state}: it cannot be cancelled")
         cancelled = self.get_request(request.id)
@@ -343,6 +425,16 @@ class LocalApprovals:
                 (redact_text(note), request_id),
             )
 
+    def retire(self, request_id: int, note: str) -> None:
+        """The rule a request was filed under has changed: its approval (given or to come) no
+        longer stands. Marked expired with the cause, and told: the next call files anew."""
+        with self.db.tx(None) as db:
+            db.execute(
+                """UPDATE approval_requests SET state = 'expired', result_note = ?, reported = 1
+                   WHERE id = ? AND state IN ('pending', 'approved')""",
+                (redact_text(note), request_id),
+            )
+
     def mark_reported(self, request_id: int) -> None:
         """A rejection or expiry has been told to the agent; the next call files anew."""
         with self.db.tx(None) as db:
@@ -356,6 +448,21 @@ class LocalApprovals:
                    WHERE state IN ('pending', 'approved') AND expires_at <= ?""",
                 (now,),
             ).rowcount
+
+
+def _decision_event(
+    request: ApprovalRequest, who: str, outcome: Outcome, detail: str, now: float
+) -> AuditEvent:
+    """The audit row of an approver's action on ``request``."""
+    return AuditEvent(
+        time=utc_iso(now),
+        principal=who,
+        tool=request.tool,
+        arguments_hash=request.arguments_hash,
+        outcome=outcome,
+        detail=detail,
+        request_ref=request.ref,
+    )
 
 
 def insert_audit(db: Any, event: AuditEvent) -> None:
@@ -632,11 +739,16 @@ class Store(GuardStore):
         approver: str,
         note: str | None = None,
         now: float | None = None,
+        approvers: Sequence[str] | None = None,
     ) -> ApprovalRequest:
-        return self.requests.decide(key, approve=approve, approver=approver, note=note, now=now)
+        return self.requests.decide(
+            key, approve=approve, approver=approver, note=note, now=now, approvers=approvers
+        )
 
-    def cancel_request(self, key: int | str) -> ApprovalRequest:
-        return self.requests.cancel_request(key)
+    def cancel_request(
+        self, key: int | str, *, by: str, note: str | None = None, now: float | None = None
+    ) -> ApprovalRequest:
+        return self.requests.cancel_request(key, by=by, note=note, now=now)
 
     def expire_stale(self, now: float | None = None) -> int:
         return self.requests.expire_stale(now)

@@ -34,6 +34,10 @@ Outcome = Literal[
     "approval_expired",
     "approved_executed",
     "failed",
+    # An approver's action on a request (CLI, embedded store), not a call's decision.
+    "approved",
+    "rejected",
+    "cancelled",
 ]
 
 
@@ -88,6 +92,12 @@ class ApprovalRequest(BaseModel):
     decision_note: str | None = None
     consumed_at: float | None = None
     result_note: str | None = None
+    # The rule it was filed under (policy_core.approval_terms): who decides, how many distinct
+    # approvers, and the hash an approval is bound to (None: filed before routing existed).
+    approver_group: str | None = None
+    quorum: int = 1
+    rule_binding: str | None = None
+    approvals: list[str] = Field(default_factory=list)  # who approved so far, in order
 
     # Redacted whenever a request is built, so rows stored before the rule was widened are
     # shown redacted too (redaction is idempotent).
