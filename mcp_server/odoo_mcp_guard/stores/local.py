@@ -680,13 +680,14 @@ class LocalRates:
                     "DELETE FROM rate_events WHERE principal = ? AND tool = ? AND at <= ?",
                     (principal, limit.tool, now - limit.window),
                 )
-                rows = db.execute(
-                    """SELECT at FROM rate_events WHERE principal = ? AND tool = ?
-                       ORDER BY at LIMIT ?""",
+                # Counted in SQL (at most max_calls index entries), not fetched row by row.
+                counted, oldest = db.execute(
+                    """SELECT count(*), min(at) FROM (SELECT at FROM rate_events
+                       WHERE principal = ? AND tool = ? ORDER BY at LIMIT ?) AS w""",
                     (principal, limit.tool, limit.max_calls),
-                ).fetchall()
-                if len(rows) >= limit.max_calls:
-                    return Full(limit, max(rows[0]["at"] + limit.window - now, 0.001))
+                ).fetchone()
+                if counted >= limit.max_calls:
+                    return Full(limit, max(oldest + limit.window - now, 0.001))
             for limit in limits:
                 db.execute(
                     "INSERT INTO rate_events (principal, tool, at) VALUES (?, ?, ?)",

@@ -56,7 +56,7 @@ class Connection(BaseModel):
     username: str = Field(min_length=1, max_length=256)
     password: str | None = Field(default=None, max_length=4096)
     api_key: str | None = Field(default=None, max_length=4096)
-    protocol: Literal["xmlrpc", "jsonrpc"] = "xmlrpc"
+    protocol: Literal["xmlrpc", "jsonrpc", "json2"] = "xmlrpc"
     verify_ssl: bool = True
 
     # Every way in (odoo_connect, connections import) builds a Connection: one check for all.
@@ -158,7 +158,9 @@ def request_ref(key: str) -> str:
 
 
 def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """2026-01-31T12:00:00.000000Z (isoformat: the same text as strftime, at a fraction of
+    its cost on every audit row)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def data_to_json(value: Any) -> str:
