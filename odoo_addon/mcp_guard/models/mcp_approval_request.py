@@ -4,7 +4,7 @@ from datetime import timedelta, timezone
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .compat import GROUP_USERS
@@ -247,8 +247,17 @@ class McpApprovalRequest(models.Model):
             and u not in voted
         )
 
+    def _notifier(self):
+        """These requests as the sender of messages and activities: the acting person, or
+        OdooBot when the acting user is the technical Agent user (or has no address), whose
+        mail would go out without a sender and come back as an "Email Failure"."""
+        user = self.env.user
+        if user.has_group("mcp_guard.group_mcp_agent") or not user.email:
+            return self.with_user(SUPERUSER_ID)
+        return self.sudo()
+
     def _notify_approvers(self):
-        for req in self.sudo():
+        for req in self._notifier():
             for user in req._approvers():
                 req.activity_schedule(
                     act_type_xmlid="mcp_guard.mail_act_mcp_approval",
@@ -267,7 +276,7 @@ class McpApprovalRequest(models.Model):
         return people.filtered(lambda u: not u.has_group("mcp_guard.group_mcp_agent") and u != self.env.user)
 
     def _notify_requester(self, body):
-        for req in self.sudo():
+        for req in self._notifier():
             req.message_post(
                 body=body,
                 partner_ids=req._people_to_tell().partner_id.ids,
@@ -277,7 +286,8 @@ class McpApprovalRequest(models.Model):
 
     def _notify_owner(self):
         """Tell a connection's owner that somebody asked to end or replace it."""
-        for req in self.sudo().filtered(lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
+        for req in self._notifier().filtered(
+                lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
             owner = req._people_to_tell() & req.connection_owner_id
             if owner:
                 req.message_post(
@@ -845,6 +855,8 @@ class McpApprovalRequest(models.Model):
             req.invalidate_recordset()
             req._close_activities()
             req._release_connection()
+            # the raw UPDATE left no tracking: say it in the chatter
+            req.sudo().message_post(body=self.env._("Approved → Expired: the approval expired before it was used."))
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
         return req._carry_out(tool, arguments_hash, new_values)
 
@@ -897,7 +909,9 @@ class McpApprovalRequest(models.Model):
             ended = self.env._("Connection %(alias)s (%(url)s, db %(db)s) was disconnected by request %(ref)s.",
                                alias=req.connection_alias, url=req.connection_url, db=req.connection_db, ref=req.name)
             conn.message_post(body=ended)
-            req.sudo().message_post(body=ended)
+            # the owner (and a person who asked) hear of it in Odoo; never the Agent user
+            req._notifier().message_post(body=ended, partner_ids=req._people_to_tell().partner_id.ids,
+                                    subtype_xmlid="mail.mt_comment", message_type="notification")
         if new_values is not None:
             # an agent's odoo_connect: the approved values, and only them, in the transaction that
             # ended the old connection (a failure rolls the whole consumption back)

@@ -46,6 +46,10 @@ def _definition(entry):
     return definition
 
 
+RISK_GROUPS = [("1_critical", "Critical"), ("2_destructive", "Destructive"), ("3_write", "Write"), ("4_read", "Read-only")]
+RISK_GROUP_OF = {key.split("_", 1)[1]: key for key, _label in RISK_GROUPS}
+
+
 class ConcurrentCatalogReport(errors.SerializationFailure):
     """A serialisation failure, so that Odoo's RPC layer (``odoo.service.model.retrying``, on
     18.0 and 19.0) rolls back and retries the call; it reads the code to log it."""
@@ -91,6 +95,11 @@ class McpTool(models.Model):
     risk_class = fields.Selection(
         RISK_SELECTION, "Risk class", compute="_compute_risk_class", store=True, readonly=True, index=True
     )
+    # the class as a group heading, most severe first (a selection groups by its raw value)
+    risk_group = fields.Selection(
+        RISK_GROUPS, "Risk", compute="_compute_risk_group", store=True, readonly=True,
+        help="The risk class, ordered by severity for grouping.",
+    )
     accepted_by = fields.Many2one("res.users", readonly=True)
     accepted_at = fields.Datetime(readonly=True)
     call_count = fields.Integer("Calls", compute="_compute_usage")
@@ -108,6 +117,11 @@ class McpTool(models.Model):
     def _compute_risk_class(self):
         for tool in self.sudo():
             tool.risk_class = tool.risk_override or tool.reported_risk
+
+    @api.depends("risk_class")
+    def _compute_risk_group(self):
+        for tool in self:
+            tool.risk_group = RISK_GROUP_OF.get(tool.risk_class, False)
 
     def _compute_usage(self):
         counts = {}

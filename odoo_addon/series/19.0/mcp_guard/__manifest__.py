@@ -29,6 +29,7 @@
         "views/mcp_audit_log_views.xml",
         "views/mcp_tool_views.xml",
         "views/mcp_tool_server_views.xml",
+        "views/res_config_settings_views.xml",
         "views/mcp_guard_menus.xml",
     ],
     "assets": {
