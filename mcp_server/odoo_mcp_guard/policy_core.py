@@ -726,10 +726,14 @@ URL_CREDENTIALS_MESSAGE = (
 
 
 def url_has_credentials(url: str) -> bool:
-    """Whether a URL carries userinfo (``scheme://user:pw@host``): the front-end and the add-on
-    refuse such a URL, which would otherwise be shown in clear wherever the URL is."""
+    """Whether a URL carries credentials: userinfo (``scheme://user:pw@host``, also
+    scheme-relative ``//user:pw@host``) or anything the redaction masks (``?api_key=...``).
+    The front-end and the add-on refuse such a URL, which would otherwise be shown in clear
+    wherever the URL is: one rule with the redaction, so what it would hide is never stored."""
+    if redact_text(url) != url:
+        return True
     _scheme, sep, rest = url.partition("://")
-    authority = rest if sep else url
+    authority = rest if sep else url.lstrip("/")
     for stop in "/?#":
         authority = authority.split(stop, 1)[0]
     return "@" in authority
