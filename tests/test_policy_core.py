@@ -148,7 +148,8 @@ def test_urls_carrying_credentials_are_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://erp.example.com", "https://erp.example.com:8069/web?db=prod", "http://10.0.0.5/odoo"]
+    "url",
+    ["https://erp.example.com", "https://erp.example.com:8069/web?db=prod", "http://10.0.0.5/odoo"],
 )
 def test_plain_urls_are_no_credentials(url: str) -> None:
     assert not url_has_credentials(url)

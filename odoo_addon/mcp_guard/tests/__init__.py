@@ -11,3 +11,4 @@ from . import test_sharing
 from . import test_policy_golden
 from . import test_constraints
 from . import test_rpc_attacks
+from . import test_attack8
