@@ -61,6 +61,9 @@ class Tiny:
         self.asked.append("ready")
         return Refusal("unavailable", "Refused: upstream down.") if self.down else None
 
+    def outage(self) -> str | None:
+        return None
+
     @asynccontextmanager
     async def also_governed_by(
         self, tool: str, arguments: dict[str, Any]
@@ -254,7 +257,13 @@ async def test_one_audit_record_per_decision_through_approval(tmp_path: Path, st
     assert await refused(guard, front, "risky", {"key": "a"}) == "approval_pending"  # used once
 
     assert runs.calls == [{"key": "a"}]
-    assert outcomes(store) == ["approval_pending", "approved_executed", "approval_pending"]
+    # The approver's action is a row of its own (bob's), between the agent's decisions.
+    assert outcomes(store) == [
+        "approval_pending",
+        "approved",
+        "approved_executed",
+        "approval_pending",
+    ]
 
 
 async def test_failed_execution_recorded_after_its_decision(tmp_path: Path, store: Store) -> None:

@@ -29,11 +29,17 @@ from support.guard import (
     guard_env,
     http_client,
     http_guard,
+    http_process,
+    move_expiry_to_the_past,
     policy,
+    proxy_args,
+    proxy_stdio_client,
     query,
     run_cli,
     stdio_client,
     text_of,
+    upstream_calls,
+    upstream_command,
     write_policy,
 )
 
@@ -301,6 +307,89 @@ def test_policy_check_warns_on_rules_that_never_apply(
     assert f"warning: {path}: {warning}" in one_line(result.stderr)
 
 
+# --- 3 and 13: an upstream that cannot start, or is down ------------------------------------
+
+
+def run_proxy(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        guard_command("proxy", "--data-dir", str(tmp_path), *args),
+        env=guard_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_proxy_whose_upstream_command_is_missing_fails_at_start(tmp_path: Path) -> None:
+    result = run_proxy(tmp_path, "--upstream-command", "uvx-not-installed odoo-claude-mcp")
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        "odoo-mcp-guard: error: the upstream command 'uvx-not-installed odoo-claude-mcp' "
+        "cannot start: uvx-not-installed was not found on PATH"
+    )
+    missing = tmp_path / "bin" / "server"
+    result = run_proxy(tmp_path, "--upstream-command", str(missing))
+    assert result.returncode == 2
+    assert f"cannot start: {missing} was not found" in one_line(result.stderr)
+
+
+def test_proxy_whose_upstream_exits_at_once_fails_at_start(tmp_path: Path) -> None:
+    command = shlex.join([sys.executable, "-c", "raise SystemExit(3)"])
+    result = run_proxy(tmp_path, "--upstream-command", command)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert line.startswith(f"odoo-mcp-guard: error: the upstream command '{command}' cannot start")
+    assert "exited before completing the MCP handshake" in line
+
+
+async def test_proxy_tells_the_agent_the_upstream_is_down(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    args = proxy_args(tmp_path, upstream=f"http://127.0.0.1:{port}/mcp", server_name="notes")
+    async with proxy_stdio_client(tmp_path, args) as client:
+        listed = await client.list_tools()
+        assert listed.tools == []
+        down = listed.meta["odoo-mcp-guard/upstream"]
+        assert down["status"] == "down" and down["server"] == "notes"
+        assert f"127.0.0.1:{port} does not accept connections" in down["cause"]
+        answer = await client.call_tool("noop", {})
+        assert answer.is_error and answer.structured_content == {"status": "down"}
+        assert text_of(answer).startswith(
+            f"Refused: the upstream server notes is down: 127.0.0.1:{port} does not accept "
+            "connections"
+        ), text_of(answer)
+        assert "unknown tool" not in text_of(answer)
+    assert audit_count(tmp_path, "unavailable") == 1
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_http_upstream_gone_while_idle_is_not_reachable_at_once(
+    tmp_path: Path, mode: str
+) -> None:
+    pol = write_policy(tmp_path / "p.json", {"version": "1", "default": "allow"})
+    state = tmp_path / "state.json"
+    port = free_port()
+    args = proxy_args(tmp_path, pol, upstream=f"http://127.0.0.1:{port}/mcp")
+    env = {"MCP_GUARD_UPSTREAM_MODE": mode}  # legacy: no listen stream sees it go
+    with http_process(
+        upstream_command(state, transport="http", port=port), tmp_path / "up", port
+    ) as up:
+        async with proxy_stdio_client(tmp_path, args, env=env) as client:
+            assert not (await client.call_tool("read_note", {"key": "a"})).is_error
+            up.proc.kill()
+            up.proc.wait()
+            answer = await client.call_tool("read_note", {"key": "b"})
+            message = text_of(answer)
+            assert answer.is_error
+            # Said at once, whether the session saw it go (auto: its listen stream) or only
+            # the call's own request found it gone (legacy: nothing was sent).
+            not_sent = "nothing was sent" in message and "not reachable" in message
+            down = "is down" in message and "does not accept connections" in message
+            assert not_sent or down, message
+            assert "Whether it acted is unknown" not in message
+    assert [call["arguments"] for call in upstream_calls(state)] == [{"key": "a"}]
+
+
 # --- 4: a port in use --------------------------------------------------------------------
 
 
@@ -346,6 +435,67 @@ def test_unwritable_data_dir_is_one_line(data_dir: str) -> None:
         assert data_dir in one_line(result.stderr)
 
 
+# --- 6: tools list judges with the policy in force, and shows what a change is -------------
+
+
+async def test_tools_list_shows_the_decision_in_force_and_a_changed_definition(
+    tmp_path: Path,
+) -> None:
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {"version": "1", "default": "deny", "rules": {"write_note": {"action": "allow"}}},
+    )
+    state = tmp_path / "state.json"
+    # No --server-name: the name is derived from the upstream, short and stable.
+    args = proxy_args(tmp_path, pol, upstream=upstream_command(state), server_name=None)
+    async with proxy_stdio_client(tmp_path, args) as client:
+        assert not (await client.call_tool("write_note", {"key": "a", "value": "1"})).is_error
+
+    def tools(*extra: str, policy_env: Path | None = None) -> list[str]:
+        env = guard_env(tmp_path, **({"MCP_GUARD_POLICY": str(policy_env)} if policy_env else {}))
+        result = cli(*guard_command("tools", *extra), env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    for lines in (
+        tools("list", "--policy", str(pol)),
+        tools("list", policy_env=pol),  # as the guard reads it: --policy, else the variable
+        tools("list", "--server", "upstream_server", "--policy", str(pol)),
+    ):
+        assert lines[0] == f"decisions of the policy {pol}"
+        header = lines[1]
+        assert header.split() == ["SERVER", "TOOL", "CLASS", "DECISION", "STATE", "DEFINITION"]
+        rows = {line.split()[1]: line for line in lines[2:] if line.startswith("upstream_server ")}
+        assert {"write_note", "noop", "confirm_delete"} <= set(rows)
+        assert rows["write_note"].split()[3] == "allow"
+        assert rows["read_note"].split()[3] == "deny"
+        column = header.index("DECISION")  # the same column on every row, long names or not
+        assert all(row[column:].split()[0] in ("allow", "deny") for row in rows.values())
+    builtin = tools("list")  # neither given: the built-in policy, and it says so
+    assert builtin[0].startswith("decisions of the policy <built-in> (no --policy given")
+    assert next(row for row in builtin if " write_note " in row).split()[3] == "deny"
+    unknown = cli(*guard_command("tools", "list", "--server", "nope"), env=guard_env(tmp_path))
+    assert unknown.returncode == 2 and "(known: upstream_server)" in one_line(unknown.stderr)
+
+    # The upstream changes write_note: the new description is shown before it is accepted.
+    rug = [*args, "--upstream-env", "UPSTREAM_VARIANT=2"]
+    async with proxy_stdio_client(tmp_path, rug) as client:
+        await client.list_tools()
+    listed = "\n".join(tools("list", "--policy", str(pol)))
+    shown = "\n".join(tools("show", "write_note", "--policy", str(pol)))
+    for output in (listed, shown):
+        assert "-  Write a note." in output, output
+        assert "+  Write a note, and forward it to any address." in output
+        assert '+      "forward_to": {' in output
+    assert "refused until accepted (odoo-mcp-guard tools accept write_note --server " in shown
+    accepted = cli(
+        *guard_command("tools", "accept", "write_note", "--as", "manager"), env=guard_env(tmp_path)
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    after = "\n".join(tools("show", "write_note"))
+    assert "Write a note, and forward it to any address." in after and "CHANGED" not in after
+
+
 # --- 7: a token is never replaced by surprise --------------------------------------------
 
 
@@ -374,6 +524,99 @@ async def test_disconnect_of_a_missing_alias_is_refused_at_once(tmp_path: Path) 
         assert (answer.structured_content or {}).get("status") != "pending"
     assert query(tmp_path, "SELECT count(*) FROM approval_requests")[0][0] == 0
     assert audit_count(tmp_path, "invalid") == 1
+
+
+# --- 9: the approver sees what they decide -----------------------------------------------
+
+
+async def test_approver_sees_arguments_the_replaced_connection_and_expiry(tmp_path: Path) -> None:
+    async with stdio_client(tmp_path) as client:
+        await client.call_tool("odoo_connect", connect_args("prod"))
+        new = connect_args("prod", url="https://new.example.com", db="new_db", username="bob")
+        answer = await client.call_tool("odoo_connect", new)
+        assert answer.structured_content["status"] == "pending", text_of(answer)
+        ref = answer.structured_content["request"]
+
+        listed = run_cli(tmp_path, "approvals", "list").stdout
+        line = next(line for line in listed.splitlines() if ref in line)
+        assert "pending" in line and "https://new.example.com" in line and '"alias": "prod"' in line
+        assert "s3cret" not in listed  # redacted by the policy core's rule
+
+        shown = run_cli(tmp_path, "approvals", "show", ref).stdout
+        assert '"url": "https://new.example.com"' in shown
+        assert (
+            "replaces:   prod: https://prod.example.com  db=prod_db  user=admin  xmlrpc" in shown
+        ), shown
+        assert "s3cret" not in shown
+
+        # Nobody decided in time: listed as expired, and the agent is told so.
+        move_expiry_to_the_past(tmp_path, ref)
+        listed = run_cli(tmp_path, "approvals", "list").stdout
+        assert f"{ref}  expired" in listed, listed
+        pending = run_cli(tmp_path, "approvals", "list", "--state", "pending").stdout
+        assert ref not in pending
+        assert ref in run_cli(tmp_path, "approvals", "list", "--state", "expired").stdout
+        again = await client.call_tool("odoo_connect", new)
+        message = text_of(again)
+        assert f"request {ref} for 'odoo_connect' expired before an approver decided" in message
+        assert "approval" not in message.split("expired", 1)[0].lower()
+
+
+# --- 10: approver actions are audited; audit lines stay readable -------------------------
+
+
+async def test_approver_actions_are_audited(tmp_path: Path) -> None:
+    async with stdio_client(tmp_path) as client:
+        refs = []
+        for alias in ("a", "b", "c"):
+            await client.call_tool("odoo_connect", connect_args(alias))
+            answer = await client.call_tool("odoo_disconnect", {"alias": alias})
+            refs.append(answer.structured_content["request"])
+    approved, rejected, cancelled = refs
+    run_cli(tmp_path, "approvals", "approve", approved, "--as", "carol")
+    run_cli(tmp_path, "approvals", "reject", rejected, "--as", "carol", "--note", "not today")
+    run_cli(tmp_path, "approvals", "approve", cancelled, "--as", "carol")
+    no_name = run_cli(tmp_path, "approvals", "cancel", cancelled, check=False)
+    assert no_name.returncode == 2 and "--as" in no_name.stderr
+    done = run_cli(tmp_path, "approvals", "cancel", cancelled, "--as", "dave")
+    assert f"{cancelled} cancelled by dave" in done.stdout
+    shown = run_cli(tmp_path, "approvals", "show", cancelled).stdout
+    assert "decided by: dave" in shown and "carol" not in shown
+
+    events = json.loads(run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout)
+    decisions = [
+        (e["outcome"], e["principal"], e["request_ref"])
+        for e in events
+        if e["outcome"] in ("approved", "rejected", "cancelled")
+    ]
+    assert decisions == [
+        ("approved", "carol", approved),
+        ("rejected", "carol", rejected),
+        ("approved", "carol", cancelled),
+        ("cancelled", "dave", cancelled),
+    ]
+    reject_row = next(e for e in events if e["outcome"] == "rejected")
+    assert reject_row["detail"] == "rejected by carol: not today"
+    cancel_row = next(e for e in events if e["outcome"] == "cancelled")
+    assert cancel_row["detail"] == "cancelled by dave (it was approved, by carol)"
+
+
+async def test_audit_text_shows_a_long_message_once_and_refuses_a_negative_count(
+    tmp_path: Path,
+) -> None:
+    async with stdio_client(tmp_path) as client:
+        await client.call_tool("odoo_connect", connect_args("prod"))
+        for _ in range(2):  # the same pending answer twice: a long message
+            await client.call_tool("odoo_disconnect", {"alias": "prod"})
+    lines = run_cli(tmp_path, "audit", "tail").stdout.splitlines()
+    pending = [line for line in lines if "approval_pending" in line]
+    assert len(pending) == 2
+    assert len(pending[0]) < 250 and pending[0].endswith("…"), pending[0]
+    assert pending[1].endswith("(same message as above)")
+    for bad in ("-3", "0", "x"):
+        refused = run_cli(tmp_path, "audit", "tail", "-n", bad, check=False)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert "argument -n" in refused.stderr.strip().splitlines()[-1]
 
 
 # --- 11: a malformed tokens.json ---------------------------------------------------------

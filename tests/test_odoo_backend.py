@@ -384,7 +384,7 @@ async def test_the_cli_shows_what_is_in_odoo_and_defers_decisions_to_it(
     for args in (
         ("approvals", "approve", ref, "--as", "bob"),
         ("approvals", "reject", ref, "--as", "bob"),
-        ("approvals", "cancel", ref),
+        ("approvals", "cancel", ref, "--as", "bob"),
     ):
         refused_here = odoo_cli(live, tmp_path, *args)
         assert refused_here.returncode == 2

@@ -141,6 +141,7 @@ async def test_replacing_a_connection_needs_the_disconnect_approval(
         "approval_pending",
         "allowed",
         "approval_pending",
+        "approved",  # the approver's action (carol), audited by the CLI
         "approved_executed",
         "approval_pending",
     ]

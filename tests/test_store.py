@@ -247,9 +247,9 @@ def test_expiry(store: Store) -> None:
 
 def test_cancel_and_failed_and_reported(store: Store) -> None:
     request, _ = file(store)
-    assert store.cancel_request(request.ref).state == "cancelled"
+    assert store.cancel_request(request.ref, by="bob").state == "cancelled"
     with pytest.raises(ApprovalError, match="cannot be cancelled"):
-        store.cancel_request(request.ref)
+        store.cancel_request(request.ref, by="bob")
     other, _ = file(store, alias="dev")
     store.decide(other.id, approve=True, approver="bob")
     assert store.consume(other.id, event("approved_executed"))

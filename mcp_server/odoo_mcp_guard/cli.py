@@ -5,10 +5,12 @@ store, or Odoo when ODOO_URL (or --odoo-config) is set."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,18 +205,55 @@ def _pinned_server(pins: list[PinnedTool], given: str | None, tool: str) -> str:
     return servers[0]
 
 
-def cmd_tools_list(args: argparse.Namespace) -> int:
+def _definition_text(definition: dict[str, Any]) -> list[str]:
+    """A tool definition as lines a person reads and a diff compares: the description as
+    written, then the rest as JSON."""
+    lines = ["description:"]
+    lines += [f"  {line}" for line in str(definition.get("description", "")).splitlines()]
+    rest = {key: value for key, value in definition.items() if key != "description"}
+    lines += json.dumps(rest, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    return lines
+
+
+def _definition_diff(pin: PinnedTool) -> list[str]:
+    """The changed definition against the accepted one (what ``tools accept`` would accept)."""
+    if pin.pending_definition is None:
+        return []
+    return list(
+        difflib.unified_diff(
+            _definition_text(pin.definition),
+            _definition_text(pin.pending_definition),
+            f"accepted {pin.definition_hash[:12]}",
+            f"changed {(pin.pending_hash or '')[:12]}",
+            lineterm="",
+            n=2,
+        )
+    )
+
+
+def _tools_in_force(args: argparse.Namespace) -> tuple[list[PinnedTool], Any]:
+    """The pinned tools, and the policy in force as the guard with the same settings
+    (--policy or $MCP_GUARD_POLICY, else the built-in one; Odoo's with the Odoo backend)."""
     backend = _backend(args)
     if backend is None:
         pins: list[PinnedTool] = []
-        source = PolicySource(_policy_path(args))
+        source: Any = PolicySource(_policy_path(args))
     else:
         pins = backend.store.list_pinned(args.server)
         source = backend.policy
         source.refresh()  # the policy in force: the file's, or Odoo's
     if source.last_error:
         raise UsageError(source.last_error)
-    policy = source.current()
+    if args.server is not None and not pins and backend is not None:
+        known = sorted({pin.server for pin in backend.store.list_pinned()})
+        if known:
+            names = ", ".join(shown(name) for name in known)
+            raise UsageError(f"no tools recorded for server {args.server!r} (known: {names})")
+    return pins, source.current()
+
+
+def cmd_tools_list(args: argparse.Namespace) -> int:
+    pins, policy = _tools_in_force(args)
     rows = []
     for pin in pins:
         # Judged as listed: the accepted definition (a changed one is refused anyway); the
@@ -235,20 +274,65 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
                 for pin, risk, action in rows
             ]
         )
-    elif not rows:
+        return 0
+    if not rows:
         print("no tools recorded yet" + (f" for server {args.server!r}" if args.server else ""))
+        return 0
+    builtin = (
+        " (no --policy given, $MCP_GUARD_POLICY unset)" if policy.source == "<built-in>" else ""
+    )
+    print(f"decisions of the policy {shown(policy.source)}{builtin}")
+    table = [("SERVER", "TOOL", "CLASS", "DECISION", "STATE", "DEFINITION")]
+    for pin, risk, action in rows:
+        state = "CHANGED (refused until accepted)" if pin.changed else "pinned"
+        hashes = pin.definition_hash[:12] + (
+            f" -> {pin.pending_hash[:12]}" if pin.pending_hash else ""
+        )
+        cls = risk.risk_class if risk else "-"
+        table.append((shown(pin.server), shown(pin.tool), cls, action, state, hashes))
+    widths = [max(len(row[col]) for row in table) for col in range(len(table[0]) - 1)]
+    for index, row in enumerate(table):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+        if index == 0:
+            continue
+        pin, risk, _ = rows[index - 1]
+        if risk is not None:
+            print(f"    class: {shown(risk.reason)}")
+        for line in _definition_diff(pin):  # read before `tools accept`
+            print(f"    {shown(line)}")
+    return 0
+
+
+def cmd_tools_show(args: argparse.Namespace) -> int:
+    pins, policy = _tools_in_force(args)
+    server = _pinned_server(pins, args.server, args.name)
+    pin = next((p for p in pins if p.server == server and p.tool == args.name), None)
+    if pin is None:
+        raise UsageError(f"no tool {args.name!r} recorded for server {server!r}")
+    decision = policy.decide(pin.tool, pin.server, classify_definition(pin.definition))
+    if args.json:
+        _print_json({**pin.model_dump(), "decision": decision.action, "changed": pin.changed})
+        return 0
+    lines = [
+        f"tool:       {pin.tool}",
+        f"server:     {pin.server}",
+        f"decision:   {'hidden' if decision.hidden else decision.action} (policy {policy.source})",
+        f"class:      {decision.risk.risk_class if decision.risk else '-'}"
+        + (f" ({decision.risk.reason})" if decision.risk else ""),
+        f"accepted:   {pin.definition_hash[:12]} at {_when(pin.accepted_at)}"
+        + (f" by {pin.accepted_by}" if pin.accepted_by else ""),
+    ]
+    if pin.changed:
+        lines.append(
+            f"CHANGED:    {(pin.pending_hash or '')[:12]} since {_when(pin.pending_since)}; "
+            f"refused until accepted (odoo-mcp-guard tools accept {pin.tool} "
+            f"--server {shlex.quote(pin.server)})"
+        )
+        lines += ["", *_definition_diff(pin)]
     else:
-        for pin, risk, action in rows:
-            state = "CHANGED (refused until accepted)" if pin.changed else "pinned"
-            hashes = pin.definition_hash[:12] + (
-                f" -> {pin.pending_hash[:12]}" if pin.pending_hash else ""
-            )
-            print(
-                f"{shown(pin.server)}  {shown(pin.tool):<24} "
-                f"{risk.risk_class if risk else '-':<11} {action:<16} {state:<32} {hashes}"
-            )
-            if risk is not None:
-                print(f"    class: {shown(risk.reason)}")
+        lines += ["", *_definition_text(pin.definition)]
+    print("\n".join(shown(line) for line in lines))
     return 0
 
 
@@ -301,19 +385,60 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 # --- approvals -----------------------------------------------------------------------
 
 
+def _as_now(request: ApprovalRequest, now: float) -> ApprovalRequest:
+    """The request as it stands now: pending or approved past its expiry is expired (the
+    store marks it so at its next use)."""
+    if request.state in ("pending", "approved") and request.expires_at <= now:
+        return request.model_copy(update={"state": "expired"})
+    return request
+
+
+def _clipped(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _arguments_text(request: ApprovalRequest) -> str:
+    """The arguments on one line (redacted when the request was built)."""
+    return json.dumps(request.arguments, ensure_ascii=False, separators=(", ", ": "))
+
+
 def _request_line(request: ApprovalRequest) -> str:
     return (
         f"{request.ref}  {request.state:<9}  {shown(request.tool):<20}  "
-        f"by {shown(request.principal)}  filed {_when(request.created_at)}"
+        f"by {shown(request.principal)}  filed {_when(request.created_at)}  "
+        f"{shown(_clipped(_arguments_text(request), 100))}"
     )
 
 
-def _request_detail(request: ApprovalRequest) -> list[str]:
+# What a request's connection is to the call: the connection in force now is shown beside it.
+_CONNECTION_ROLES = {"odoo_connect": "replaces", "odoo_disconnect": "removes"}
+
+
+def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | None:
+    """The connection the request would replace or remove, as it is now (no secrets)."""
+    alias = request.arguments.get("alias")
+    if request.tool not in _CONNECTION_ROLES or not isinstance(alias, str):
+        return None
+    try:
+        found = backend.store.get_connection(alias)
+    except (StoreError, OdooError):
+        return None
+    if found is None:
+        return None
+    conn = found.public()
+    return (
+        f"{_CONNECTION_ROLES[request.tool] + ':':<11} {conn['alias']}: {conn['url']}  "
+        f"db={conn['db']}  user={conn['username']}  {conn['protocol']}"
+    )
+
+
+def _request_detail(request: ApprovalRequest, in_force: str | None = None) -> list[str]:
     lines = [
         f"request:    {request.ref} (id {request.id})",
         f"state:      {request.state}",
         f"tool:       {request.tool}",
-        f"arguments:  {json.dumps(request.arguments, ensure_ascii=False)}",
+        f"arguments:  {_arguments_text(request)}",
+        *([in_force] if in_force else []),
         f"hash:       {request.arguments_hash}",
         f"requester:  {request.principal}",
         f"reason:     {request.reason or '-'}",
@@ -332,7 +457,15 @@ def _request_detail(request: ApprovalRequest) -> list[str]:
 
 def cmd_approvals_list(args: argparse.Namespace) -> int:
     backend = _backend(args)
-    requests = backend.requests.list_requests(args.state, args.limit) if backend else []
+    requests = []
+    if backend is not None:
+        now = time.time()
+        if args.state:  # judged as the requests stand now (a stale pending one is expired)
+            found = backend.requests.list_requests(None, max(args.limit, 1000))
+        else:
+            found = backend.requests.list_requests(None, args.limit)
+        requests = [_as_now(request, now) for request in found]
+        requests = [r for r in requests if args.state in (None, r.state)][: args.limit]
     if args.json:
         _print_json([request.summary() for request in requests])
     elif not requests:
@@ -358,11 +491,13 @@ def _get_request(backend: Backend, key: str) -> ApprovalRequest:
 
 
 def cmd_approvals_show(args: argparse.Namespace) -> int:
-    request = _get_request(_backend_or_none(args, f"approval request {args.id!r}"), args.id)
+    backend = _backend_or_none(args, f"approval request {args.id!r}")
+    request = _as_now(_get_request(backend, args.id), time.time())
     if args.json:
         _print_json(request.summary())
     else:
-        print("\n".join(shown(line) for line in _request_detail(request)))
+        in_force = _connection_in_force(backend, request)
+        print("\n".join(shown(line) for line in _request_detail(request, in_force)))
     return 0
 
 
@@ -399,8 +534,8 @@ def cmd_approvals_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_approvals_cancel(args: argparse.Namespace) -> int:
-    request = _decisions(args)[1].cancel_request(args.id)
-    print(f"{request.ref} cancelled")
+    request = _decisions(args)[1].cancel_request(args.id, by=args.approver, note=args.note)
+    print(f"{request.ref} cancelled by {shown(request.decided_by)}")
     return 0
 
 
@@ -497,13 +632,32 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
     elif not events:
         print("no audit events")
     else:
+        previous = None
         for event in events:
             ref = f" {event.request_ref}" if event.request_ref else ""
+            # A long message is shown once, cut to a line; the next identical one says so.
+            detail = _clipped(event.detail, AUDIT_DETAIL_WIDTH)
+            if event.detail and event.detail == previous and len(event.detail) > 40:
+                detail = "(same message as above)"
+            previous = event.detail
             print(
                 f"{event.time}  {event.outcome:<17} {shown(event.tool):<20} "
-                f"{shown(event.principal)}{ref}  {shown(event.detail)}".rstrip()
+                f"{shown(event.principal)}{ref}  {shown(detail)}".rstrip()
             )
     return 0
+
+
+AUDIT_DETAIL_WIDTH = 120
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+    return value
 
 
 def _tokens(args: argparse.Namespace) -> TokenStore:
@@ -676,6 +830,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
     )
     tools_list.add_argument("--json", action="store_true")
+    tools_show = _add(
+        tools,
+        "show",
+        cmd_tools_show,
+        "show a tool's definition, the decision in force, and a changed definition as a diff "
+        "against the accepted one",
+    )
+    tools_show.add_argument("name", help="the tool name")
+    tools_show.add_argument("--server", default=None, help="the server (if more than one)")
+    tools_show.add_argument(
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
+    )
+    tools_show.add_argument("--json", action="store_true")
     accept = _add(tools, "accept", cmd_tools_accept, "accept a tool's changed definition (Manager)")
     accept.add_argument("name", help="the tool name")
     accept.add_argument("--server", default=None, help="the upstream server (if more than one)")
@@ -710,12 +877,15 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("id", help="request id or reference (MCPR-00001)")
         if name == "show":
             command.add_argument("--json", action="store_true")
-        if name in ("approve", "reject"):
+        if name in ("approve", "reject", "cancel"):
             command.add_argument(
                 "--as",
                 dest="approver",
+                metavar="NAME",
                 required=True,
-                help="the approver's name; must differ from the requester",
+                help="who cancels (recorded and audited)"
+                if name == "cancel"
+                else "the approver's name; must differ from the requester",
             )
             command.add_argument("--note", default=None, help="a note for the requester")
 
@@ -732,7 +902,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = _group(sub, "audit", "read the audit trail")
     tail = _add(audit, "tail", cmd_audit_tail, "print the newest audit events")
-    tail.add_argument("-n", type=int, default=20, help="how many events (default 20)")
+    tail.add_argument(
+        "-n", type=_positive, default=20, help="how many events, 1 or more (default 20)"
+    )
     tail.add_argument("--json", action="store_true")
 
     tokens = _group(sub, "tokens", "bearer tokens for the HTTP transport")

@@ -95,6 +95,10 @@ APPROVAL_INSTRUCTIONS = (
 )
 
 
+class StartFailure(Exception):
+    """The front-end cannot serve at all; the message is the one line the operator sees."""
+
+
 class Frontend:
     """A guarded MCP server: identity, the tools/call path into the guard, list_changed
     fan-out, the tool catalog. It is the guard's ``Served``.
@@ -177,6 +181,13 @@ class Frontend:
 
     async def readiness_problem(self, tool: str) -> Refusal | None:
         return None
+
+    def outage(self) -> str | None:
+        return None
+
+    async def started(self) -> None:
+        """Awaited once before anything is served: raises ``StartFailure`` when the
+        front-end cannot serve at all (a proxy whose upstream cannot start)."""
 
     @asynccontextmanager
     async def also_governed_by(

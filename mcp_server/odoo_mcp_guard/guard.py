@@ -98,6 +98,14 @@ def unavailable(cause: str) -> Refusal:
     )
 
 
+def upstream_down(server: str, cause: str) -> str:
+    """What a call is told while the server behind a proxy cannot be reached."""
+    return (
+        f"Refused: the upstream server {server} is down: {cause}. Nothing was sent to it; "
+        "the proxy keeps reconnecting."
+    )
+
+
 class GuardRefusal(Exception):
     """The call must not run. ``message`` is meant for the agent, ``outcome`` for the audit."""
 
@@ -138,6 +146,11 @@ class Served(Protocol):
 
     async def readiness_problem(self, tool: str) -> Refusal | None:
         """None if the call could be carried out now (e.g. the upstream is reachable)."""
+        ...
+
+    def outage(self) -> str | None:
+        """Why the tools it serves cannot be known now (the upstream behind a proxy is
+        down: its tools may be missing from ``served``), else None."""
         ...
 
     def also_governed_by(
@@ -308,6 +321,10 @@ class Guard:
             message = f"Refused: the tool '{tool}' is hidden by policy and cannot be called."
             raise self._refuse(call, Refusal("hidden", message))
         if tool not in front.served():
+            cause = front.outage()
+            if cause is not None:  # not "unknown": what it serves cannot be known now
+                message = upstream_down(front.server_id, cause)
+                raise self._refuse(call, Refusal("unavailable", message, {"status": "down"}))
             raise self._refuse(call, Refusal("unknown", f"Refused: unknown tool '{tool}'."))
         if not isinstance(arguments, dict):
             message = (
@@ -468,10 +485,16 @@ class Guard:
         elif request is not None and request.state == "expired":
             store.mark_reported(request.id)
             APPROVALS.labels("expired").inc()
-            message = (
-                f"Refused: the approval {request.ref} for '{tool}' has expired. "
-                "Calling again files a new request."
-            )
+            if request.decided_by:  # approved, then not used in time
+                message = (
+                    f"Refused: the approval {request.ref} for '{tool}' given by "
+                    f"{request.decided_by} has expired unused. Calling again files a new request."
+                )
+            else:
+                message = (
+                    f"Refused: request {request.ref} for '{tool}' expired before an approver "
+                    "decided on it; nothing was done. Calling again files a new request."
+                )
             structured = {"status": "expired", "request": request.ref}
             raise self._refuse(call, Refusal("approval_expired", message, structured), request.ref)
 

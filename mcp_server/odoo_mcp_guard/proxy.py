@@ -44,6 +44,7 @@ unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -79,10 +80,18 @@ from odoo_mcp_guard.catalog import (
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
     Frontend,
+    StartFailure,
     ToolFailure,
     arguments_size_problem,
 )
-from odoo_mcp_guard.guard import CallRefused, Continuation, Guard, GuardRefusal, Refusal
+from odoo_mcp_guard.guard import (
+    CallRefused,
+    Continuation,
+    Guard,
+    GuardRefusal,
+    Refusal,
+    upstream_down,
+)
 from odoo_mcp_guard.leases import Leases
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
@@ -96,6 +105,7 @@ PROXY_NAME = "odoo-mcp-guard-proxy"
 CONNECT_WAIT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_WAIT", "10"))
 CALL_TIMEOUT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_TIMEOUT", "300"))
 MAX_INPUT_ROUNDS = 10
+UPSTREAM_META = "odoo-mcp-guard/upstream"  # tools/list _meta: the upstream is down
 STATE_TTL_SECONDS = 600.0  # how long a client may take to answer an input request
 _STATE_KIND = "odoo-mcp-guard/continuation"
 # Removing a connection is governed by this rule, whichever tool would do it (invariant 11).
@@ -122,6 +132,51 @@ class UpstreamFailure(ToolFailure):
         self.in_doubt = in_doubt
 
 
+@dataclass
+class _Sending:
+    """What became of one call's HTTP requests to the upstream (see ``_WatchedTransport``)."""
+
+    unreached: bool = False  # a request could not connect: none of its bytes left
+    maybe_sent: bool = False  # a request connected (or failed in a way that may have sent it)
+
+    @property
+    def nothing_sent(self) -> bool:
+        return self.unreached and not self.maybe_sent
+
+
+# The call being sent, seen by the transport: the SDK runs each POST in its sender's context.
+_SENDING: contextvars.ContextVar[_Sending | None] = contextvars.ContextVar(
+    "odoo_mcp_guard_sending", default=None
+)
+
+
+class _WatchedTransport(httpx2.AsyncBaseTransport):
+    """The upstream's HTTP transport, telling a call whose request never connected
+    (``ConnectError``: nothing was sent) from one that may have reached the upstream."""
+
+    def __init__(self) -> None:
+        self._inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        sending = _SENDING.get()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except (httpx2.ConnectError, httpx2.ConnectTimeout):
+            if sending is not None:
+                sending.unreached = True
+            raise
+        except BaseException:
+            if sending is not None:
+                sending.maybe_sent = True
+            raise
+        if sending is not None:
+            sending.maybe_sent = True
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 # --- configuration ------------------------------------------------------------------------
 
 
@@ -136,16 +191,57 @@ class UpstreamConfig:
 
     @property
     def server_id(self) -> str:
-        """The name pinned definitions are kept under: --server-name, else from the upstream."""
+        """The name pinned definitions (and per-server rules) are kept under: --server-name,
+        else a short name derived from the upstream that does not change with its other
+        arguments: the URL's host[:port], or the program's name (the package or script a
+        launcher such as uvx, npx or python runs)."""
         if self.server_name:
             return self.server_name
         if self.url:
             parts = urlsplit(self.url)
-            host = parts.hostname or ""
-            port = f":{parts.port}" if parts.port else ""
-            return f"{parts.scheme}://{host}{port}{parts.path}"[:200]
+            host = parts.hostname or "upstream"
+            return (f"{host}:{parts.port}" if parts.port else host)[:200]
         assert self.command
-        return shlex.join([Path(self.command[0]).name, *self.command[1:]])[:200]
+        return derived_program_name(self.command)
+
+
+# Programs that run another one, named by their first argument that is not an option.
+_LAUNCHERS = {
+    "uvx",
+    "npx",
+    "pnpx",
+    "bunx",
+    "uv",
+    "pipx",
+    "node",
+    "deno",
+    "bun",
+    "docker",
+    "podman",
+    "env",
+    "sh",
+    "bash",
+}
+_LAUNCHER_WORDS = {"run", "tool", "exec", "x", "dlx"}  # `uv tool run`, `pnpm dlx`, ...
+
+
+def derived_program_name(command: Sequence[str]) -> str:
+    """``uvx odoo-claude-mcp`` → odoo-claude-mcp, ``python /x/server.py --port 1`` → server,
+    ``npx -y @scope/server-files /tmp`` → server-files, ``/opt/bin/odoo-mcp`` → odoo-mcp."""
+    program = Path(command[0]).name or "upstream"
+    launcher = program in _LAUNCHERS or program.startswith("python")
+    if launcher:
+        for word in command[1:]:
+            if word.startswith("-") or word in _LAUNCHER_WORDS or "=" in word:
+                continue
+            name = word.rstrip("/").rsplit("/", 1)[-1]
+            name = name.split("@", 1)[0] if not name.startswith("@") else name
+            for suffix in (".py", ".js", ".mjs", ".ts"):
+                name = name.removesuffix(suffix)
+            if name:
+                program = name
+            break
+    return program[:200]
 
 
 def parse_env(items: list[str]) -> dict[str, str]:
@@ -182,6 +278,13 @@ class Upstream:
         self._broken = anyio.Event()
         self._refresh = anyio.Event()
         self.connections = 0
+        # Why the last attempt to connect failed (None while connected, or not known yet).
+        self.outage: str | None = None
+        # The first attempt's outcome, awaited before anything is served (``ProxyServer.
+        # started``); a command that cannot start then ends the proxy instead of serving.
+        self.attempted = anyio.Event()
+        self.serving = False
+        self.start_failure: str | None = None
 
     def _client(self) -> Client:
         kwargs: dict[str, Any] = {
@@ -192,7 +295,9 @@ class Upstream:
         }
         if self.config.url:
             http = httpx2.AsyncClient(
-                headers=self.config.headers, timeout=httpx2.Timeout(CALL_TIMEOUT_SECONDS)
+                headers=self.config.headers,
+                timeout=httpx2.Timeout(CALL_TIMEOUT_SECONDS),
+                transport=_WatchedTransport(),
             )
             return Client(streamable_http_client(self.config.url, http_client=http), **kwargs)
         assert self.config.command
@@ -224,6 +329,10 @@ class Upstream:
                     await self.proxy.load_tools(client)
                     self.client = client
                     self.connections += 1
+                    if self.outage is not None:
+                        log.warning("upstream %s is back", self.proxy.server_id)
+                    self.outage = None
+                    self.attempted.set()
                     self.connected.set()
                     backoff = 0.2
                     log.info("upstream connected (%s)", client.protocol_version)
@@ -231,7 +340,16 @@ class Upstream:
                     await self._broken.wait()
                     tg.cancel_scope.cancel()
             except Exception as exc:  # the upstream went away or never came: reconnect
-                log.warning("upstream session ended: %s", _describe(exc))
+                cause = _cause(exc, self.config)
+                if self.connections == 0 and self.config.command and not self.serving:
+                    # A command that cannot start: the proxy fails at start (started()).
+                    self.start_failure = cause
+                    self.attempted.set()
+                    return
+                if cause != self.outage:  # once per cause, not every backoff
+                    log.warning("upstream %s is down: %s", self.proxy.server_id, cause)
+                self.outage = cause
+                self.attempted.set()
             self.client = None
             self.connected = anyio.Event()
             self._broken = anyio.Event()
@@ -279,22 +397,45 @@ class Upstream:
         """Just after start, give the upstream a moment to answer its first tools/list."""
         if self.connections == 0 and self.client is None:
             with anyio.move_on_after(CONNECT_WAIT_SECONDS):
-                await self.connected.wait()
+                await self.attempted.wait()  # connected, or known to be down
 
     async def ready(self) -> Client:
         if self.client is not None:  # the common case: no cancel scope to set up
             return self.client
         with anyio.move_on_after(CONNECT_WAIT_SECONDS):
-            while self.client is None:
+            # Until it is back, or an attempt to reach it has failed (said at once).
+            while self.client is None and self.outage is None:
                 event = self.connected
                 with anyio.move_on_after(0.25):
                     await event.wait()
         if self.client is None:
-            raise UpstreamFailure(
-                "Refused: the upstream server is not reachable (the proxy keeps reconnecting); "
-                "nothing was sent to it."
-            )
+            cause = self.outage or f"no answer within {CONNECT_WAIT_SECONDS:g} s"
+            raise UpstreamFailure(upstream_down(self.proxy.server_id, cause))
         return self.client
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _cause(exc: BaseException, config: UpstreamConfig) -> str:
+    """Why an attempt to reach the upstream failed, in a few words."""
+    leaf = _leaf(exc)
+    program = config.command[0] if config.command else ""
+    if isinstance(leaf, FileNotFoundError) and program:
+        where = "" if os.sep in program else " on PATH"
+        return f"{shlex.quote(program)} was not found{where}"
+    if isinstance(leaf, PermissionError) and program:
+        return f"{shlex.quote(program)} cannot be run (permission denied)"
+    if isinstance(leaf, MCPError) and leaf.error.code == types.CONNECTION_CLOSED and program:
+        return "it exited before completing the MCP handshake (its own messages, if any, are above)"
+    if isinstance(leaf, httpx2.ConnectError | httpx2.ConnectTimeout) and config.url:
+        parts = urlsplit(config.url)
+        where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        return f"{where} does not accept connections ({leaf})"
+    return _describe(leaf)
 
 
 def _describe(exc: BaseException) -> str:
@@ -402,7 +543,13 @@ class ProxyServer(Frontend):
         self._remember_session(ctx)
         await self.upstream.first_listing()
         tools = self.tools
-        return types.ListToolsResult(tools=[tools[n] for n in self._visible_names() if n in tools])
+        listed = [tools[n] for n in self._visible_names() if n in tools]
+        cause = self.outage()
+        if cause is None:
+            return types.ListToolsResult(tools=listed)
+        # Said where a listing can say it: its _meta (the list may be empty or stale).
+        down = {"server": self.server_id, "status": "down", "cause": cause}
+        return types.ListToolsResult(tools=listed, _meta={UPSTREAM_META: down})
 
     # -- what the guard asks (guard.Served) ------------------------------------------------
 
@@ -419,6 +566,21 @@ class ProxyServer(Frontend):
             f"({self.store.accept_hint(self.server_id, tool)}). Nothing was sent upstream."
         )
         return Refusal("denied", message, {"status": "definition_changed", "tool": tool})
+
+    def outage(self) -> str | None:
+        return self.upstream.outage if self.upstream.client is None else None
+
+    async def started(self) -> None:
+        """A command that cannot start ends the proxy here, with one line; an upstream
+        slower than CONNECT_WAIT_SECONDS to answer is waited for while serving."""
+        with anyio.move_on_after(CONNECT_WAIT_SECONDS):
+            await self.upstream.attempted.wait()
+        self.upstream.serving = True
+        cause = self.upstream.start_failure
+        if cause is not None:
+            assert self.config.command
+            command = redact_text(shlex.join(self.config.command))[:200]
+            raise StartFailure(f"the upstream command '{command}' cannot start: {cause}")
 
     async def readiness_problem(self, tool: str) -> Refusal | None:
         try:  # refused before an approval could be spent on a call that cannot be sent
@@ -691,6 +853,8 @@ class ProxyServer(Frontend):
         self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
     ) -> types.CallToolResult | types.InputRequiredResult:
         client = await self.upstream.ready()
+        sending = _Sending()
+        token = _SENDING.set(sending)
         try:
             return await client.session.call_tool(
                 name,
@@ -701,20 +865,29 @@ class ProxyServer(Frontend):
             )
         except MCPError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
-                self.upstream.mark_broken()
-                raise UpstreamFailure(_lost_message(), in_doubt=True) from None
+                raise self._lost(sending) from None
             raise UpstreamFailure(
                 f"The upstream server answered with an error: {exc}",
                 in_doubt=exc.error.code == types.REQUEST_TIMEOUT,
             ) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
-            self.upstream.mark_broken()
-            raise UpstreamFailure(_lost_message(), in_doubt=True) from None
+            raise self._lost(sending) from None
         except httpx2.HTTPError as exc:
-            self.upstream.mark_broken()
-            raise UpstreamFailure(_lost_message(str(exc)), in_doubt=True) from None
+            raise self._lost(sending, str(exc)) from None
         except RuntimeError as exc:  # the SDK's check of a result against its output schema
             raise UpstreamFailure(f"The upstream's answer was refused: {exc}"[:500]) from None
+        finally:
+            _SENDING.reset(token)
+
+    def _lost(self, sending: _Sending, detail: str = "") -> UpstreamFailure:
+        """The session broke during a call: in doubt, unless the call never connected."""
+        self.upstream.mark_broken()
+        if sending.nothing_sent:  # e.g. an HTTP upstream gone while the proxy was idle
+            return UpstreamFailure(
+                f"Refused: the upstream server {self.server_id} is not reachable (it does not "
+                "accept connections); nothing was sent to it. The proxy keeps reconnecting."
+            )
+        return UpstreamFailure(_lost_message(detail), in_doubt=True)
 
     def _hand_on(
         self,

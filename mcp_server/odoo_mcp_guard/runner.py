@@ -22,7 +22,7 @@ from odoo_mcp_guard.asgi import (
 )
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore, check_principal
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
-from odoo_mcp_guard.frontend import Frontend
+from odoo_mcp_guard.frontend import Frontend, StartFailure
 from odoo_mcp_guard.guard import Guard
 from odoo_mcp_guard.logs import setup_logging
 from odoo_mcp_guard.metrics import MetricsEndpoint
@@ -141,7 +141,7 @@ def run_frontend(
                 frontend, background = builder(opened, principal)
                 await serve_stdio(frontend, *background)
 
-            anyio.run(stdio)
+            _run_or_exit(stdio)
         else:
 
             async def http() -> None:
@@ -157,11 +157,33 @@ def run_frontend(
                     sessions=sessions,
                 )
 
-            anyio.run(http)
+            _run_or_exit(http)
     finally:
         if listener is not None:
             listener.close()
         opened.close()
+
+
+def _start_failure(exc: BaseException) -> StartFailure | None:
+    if isinstance(exc, StartFailure):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _start_failure(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _run_or_exit(main: Callable[[], Awaitable[None]]) -> None:
+    """Run ``main``; a front-end that cannot serve at all exits with its one line."""
+    try:
+        anyio.run(main)
+    except BaseException as exc:
+        failure = _start_failure(exc)
+        if failure is None:
+            raise
+        _exit_with(str(failure))
 
 
 def _exit_with(message: str) -> NoReturn:
@@ -198,6 +220,7 @@ async def serve_stdio(frontend: Frontend, *background: Background) -> None:
         tg.start_soon(frontend.watch_policy)
         for task in background:
             tg.start_soon(task)
+        await frontend.started()
         async with stdio_server() as (read, write):
             await frontend.server.run(read, write, frontend.init_options())
         tg.cancel_scope.cancel()
@@ -234,5 +257,6 @@ async def serve_http(
         tg.start_soon(announce)
         for task in background:
             tg.start_soon(task)
+        await frontend.started()
         await server.serve(sockets=[listener])
         tg.cancel_scope.cancel()

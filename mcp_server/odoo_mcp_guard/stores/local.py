@@ -29,8 +29,10 @@ from odoo_mcp_guard.stores.models import (
     ApprovalRequest,
     AuditEvent,
     Connection,
+    Outcome,
     PinnedTool,
     request_ref,
+    utc_iso,
 )
 from odoo_mcp_guard.stores.ports import GuardStore
 from odoo_mcp_guard.stores.schema import MIGRATIONS
@@ -292,22 +294,45 @@ class LocalApprovals:
                         request.id,
                     ),
                 )
+                # The approver's action is audited in the transaction that takes it.
+                verb = "approved" if approve else "rejected"
+                why = f": {note}" if note else ""
+                insert_audit(
+                    db,
+                    _decision_event(request, approver, verb, f"{verb} by {approver}{why}", now),
+                )
         if expired:
             raise ApprovalError(f"{request.ref} expired before it was decided")
         decided = self.get_request(request.id)
         assert decided is not None
         return decided
 
-    def cancel_request(self, key: int | str) -> ApprovalRequest:
+    def cancel_request(
+        self, key: int | str, *, by: str, note: str | None = None, now: float | None = None
+    ) -> ApprovalRequest:
+        """Cancel a pending or approved request; ``by`` is who cancels (recorded as the
+        decider, in place of an earlier approver) and the audit row's principal."""
+        now = time.time() if now is None else now
+        by = by.strip()
+        problem = check_approver(by) if by else "a name is required"
+        if problem is not None:
+            raise ApprovalError(f"name refused: {problem}")
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
         with self.db.tx(None) as db:
             changed = db.execute(
-                """UPDATE approval_requests SET state = 'cancelled'
+                """UPDATE approval_requests SET state = 'cancelled', decided_by = ?,
+                       decided_at = ?, decision_note = ?
                    WHERE id = ? AND state IN ('pending', 'approved')""",
-                (request.id,),
+                (by, now, note, request.id),
             ).rowcount
+            if changed:
+                was = f" (it was {request.state}"
+                was += f", by {request.decided_by})" if request.decided_by else ")"
+                why = f": {note}" if note else ""
+                detail = f"cancelled by {by}{was}{why}"
+                insert_audit(db, _decision_event(request, by, "cancelled", detail, now))
         if not changed:
             raise ApprovalError(f"{request.ref} is {request.state}: it cannot be cancelled")
         cancelled = self.get_request(request.id)
@@ -356,6 +381,21 @@ class LocalApprovals:
                    WHERE state IN ('pending', 'approved') AND expires_at <= ?""",
                 (now,),
             ).rowcount
+
+
+def _decision_event(
+    request: ApprovalRequest, who: str, outcome: Outcome, detail: str, now: float
+) -> AuditEvent:
+    """The audit row of an approver's action on ``request``."""
+    return AuditEvent(
+        time=utc_iso(now),
+        principal=who,
+        tool=request.tool,
+        arguments_hash=request.arguments_hash,
+        outcome=outcome,
+        detail=detail,
+        request_ref=request.ref,
+    )
 
 
 def insert_audit(db: Any, event: AuditEvent) -> None:
@@ -635,8 +675,10 @@ class Store(GuardStore):
     ) -> ApprovalRequest:
         return self.requests.decide(key, approve=approve, approver=approver, note=note, now=now)
 
-    def cancel_request(self, key: int | str) -> ApprovalRequest:
-        return self.requests.cancel_request(key)
+    def cancel_request(
+        self, key: int | str, *, by: str, note: str | None = None, now: float | None = None
+    ) -> ApprovalRequest:
+        return self.requests.cancel_request(key, by=by, note=note, now=now)
 
     def expire_stale(self, now: float | None = None) -> int:
         return self.requests.expire_stale(now)

@@ -34,6 +34,10 @@ Outcome = Literal[
     "approval_expired",
     "approved_executed",
     "failed",
+    # An approver's action on a request (CLI, embedded store), not a call's decision.
+    "approved",
+    "rejected",
+    "cancelled",
 ]
 
 

@@ -117,7 +117,9 @@ class Decisions(Protocol):
         now: float | None = None,
     ) -> ApprovalRequest: ...
 
-    def cancel_request(self, key: int | str) -> ApprovalRequest: ...
+    def cancel_request(
+        self, key: int | str, *, by: str, note: str | None = None, now: float | None = None
+    ) -> ApprovalRequest: ...
 
 
 class ToolAcceptance(Protocol):
