@@ -260,22 +260,20 @@ class McpConnection(models.Model):
             raise AccessError(self.env._("Only MCP Guard managers can change the owner of a connection."))
         # taking a connection away from an agent that uses it (unsharing it, or a new owner in
         # place of the agent) ends it for that agent: only an approved disconnect does that,
-        # and it cannot launder a replacement (unshare, edit, share again)
-        agents_before = (
-            {conn.id: conn._agents() for conn in self.sudo()}
-            if not is_internal_write() and {"agent_user_ids", "owner_id"} & set(vals) else {}
-        )
+        # and it cannot launder a replacement (unshare, edit, share again). Judged on the values
+        # before anything is written, so that no caught exception leaves the write done.
+        if not is_internal_write() and {"agent_user_ids", "owner_id"} & set(vals):
+            for conn in self.sudo().filtered(lambda c: c.state != "disconnected"):
+                lost = conn._agents() - conn._agents_after(vals)
+                if lost:
+                    raise UserError(self.env._(
+                        "Connection %(alias)s is used by %(agent)s: taking it away from the agent ends it. "
+                        "Use \"Request disconnect\" so that another person approves.",
+                        alias=conn.alias, agent=lost[0].name,
+                    ))
         # tracked whatever the context says: a changed alias, URL, database or login
         # stays visible in the chatter (and voids the requests filed before it)
         res = super(McpConnection, trusted(self)).write(vals)
-        for conn in self.sudo().filtered(lambda c: c.id in agents_before and c.state != "disconnected"):
-            lost = agents_before[conn.id] - conn._agents()
-            if lost:
-                raise UserError(self.env._(
-                    "Connection %(alias)s is used by %(agent)s: taking it away from the agent ends it. "
-                    "Use \"Request disconnect\" so that another person approves.",
-                    alias=conn.alias, agent=lost[0].name,
-                ))
         if is_internal_write():
             # the state reaches the table now, while the flag is set (see _write_multi)
             self.flush_recordset()
@@ -294,6 +292,28 @@ class McpConnection(models.Model):
         """The Agent users that use this connection (as its owner or shared with them)."""
         self.ensure_one()
         users = (self.owner_id | self.agent_user_ids).sudo()
+        return users.filtered(lambda u: u.has_group("mcp_guard.group_mcp_agent"))
+
+    def _agents_after(self, vals):
+        """The Agent users that would use this connection once ``vals`` are written."""
+        self.ensure_one()
+        Users = self.env["res.users"].sudo()
+        owner = Users.browse(vals["owner_id"] or []) if "owner_id" in vals else self.owner_id.sudo()
+        shared = set(self.agent_user_ids.ids)
+        commands = vals.get("agent_user_ids", None)
+        if commands is not None:
+            if all(isinstance(cmd, int) for cmd in commands):
+                shared = set(commands)  # a plain list of ids replaces the set
+            for cmd in (c for c in commands if isinstance(c, (list, tuple)) and c):
+                if cmd[0] == 6:
+                    shared = set(cmd[2] or [])
+                elif cmd[0] == 5:
+                    shared = set()
+                elif cmd[0] in (2, 3):
+                    shared.discard(cmd[1])
+                elif cmd[0] == 4:
+                    shared.add(cmd[1])
+        users = owner | Users.browse(sorted(shared)).exists()
         return users.filtered(lambda u: u.has_group("mcp_guard.group_mcp_agent"))
 
     def _end(self):
