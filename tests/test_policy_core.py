@@ -156,6 +156,14 @@ def test_plain_urls_are_no_credentials(url: str) -> None:
     assert redact_text(url) == url
 
 
+@pytest.mark.parametrize(
+    "url", ["https://auth.example.com:8069", "https://tokens.example.com:8069/odoo?db=prod"]
+)
+def test_a_host_named_like_a_secret_key_is_no_credential(url: str) -> None:
+    """host:port is no key=value pair: only userinfo and what follows the host are judged."""
+    assert not url_has_credentials(url)
+
+
 def test_the_hash_is_the_contract() -> None:
     """SHA-256 of the canonical JSON: sorted keys, no spaces, UTF-8 (DESIGN.md)."""
     assert canonical_json({"b": 1, "a": ["é", None]}) == '{"a":["é",null],"b":1}'
