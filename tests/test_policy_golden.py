@@ -31,6 +31,9 @@ def test_golden_decision(case: dict[str, Any]) -> None:
         "rule": decision.rule,
         "expires_in": decision.expires_in,
         "rate_limit": list(decision.rate_limit) if decision.rate_limit else None,
+        "approver_group": decision.approver_group,
+        "quorum": decision.quorum,
+        "binding": decision.binding,
     }
     assert got == case["decision"]
 

@@ -116,7 +116,7 @@ def local_backend(
         "local",
         PolicySource(policy_file),
         store,
-        local_approval_hint(data_dir, database_url),
+        local_approval_hint(data_dir, database_url, policy_file),
         requests=store,
         decisions=store,
         acceptance=store,

@@ -26,7 +26,8 @@ from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import json_shown, shown, valid_server_name
 from odoo_mcp_guard.odoo_rpc import OdooError
-from odoo_mcp_guard.policy import PolicyError, PolicySource, load_policy_file
+from odoo_mcp_guard.policy import PolicyError, PolicySource, PolicyUnavailable, load_policy_file
+from odoo_mcp_guard.policy_core import DEFAULT_APPROVER_GROUP
 from odoo_mcp_guard.store import (
     DB_FILENAME,
     ApprovalError,
@@ -441,6 +442,9 @@ def _request_detail(request: ApprovalRequest, in_force: str | None = None) -> li
         *([in_force] if in_force else []),
         f"hash:       {request.arguments_hash}",
         f"requester:  {request.principal}",
+        f"approvers:  {request.approver_group or DEFAULT_APPROVER_GROUP}, "
+        f"{len(request.approvals)} of {request.quorum} approved"
+        + (f" ({', '.join(request.approvals)})" if request.approvals else ""),
         f"reason:     {request.reason or '-'}",
         f"filed:      {_when(request.created_at)}",
         f"expires:    {_when(request.expires_at)}",
@@ -511,10 +515,42 @@ def _decisions(args: argparse.Namespace) -> tuple[Backend, Decisions]:
     return backend, backend.decisions
 
 
+def _approvers(backend: Backend, request: ApprovalRequest) -> list[str] | None:
+    """Who may decide ``request`` on this store: the names the policy in force lists for its
+    approver group (``approvers``); None: anyone but the requester (the default group, not
+    listed). A group the policy does not list has no approver here: nobody decides."""
+    group = request.approver_group or DEFAULT_APPROVER_GROUP
+    try:
+        policy = backend.policy.current()
+    except PolicyUnavailable as exc:
+        raise UsageError(f"{request.ref} cannot be decided: {exc}") from None
+    names = policy.approvers_of(group)
+    if names is None and group != DEFAULT_APPROVER_GROUP:
+        raise UsageError(
+            f"{request.ref} is decided by the approver group {group}, which the policy in force "
+            f"({policy.source}) does not list under approvers: nobody can decide it here "
+            "(pass --policy FILE as the guard was given it)"
+        )
+    return names
+
+
 def _decide(args: argparse.Namespace, approve: bool) -> int:
     backend, decisions = _decisions(args)
     request = _get_request(backend, args.id)
-    decided = decisions.decide(request.id, approve=approve, approver=args.approver, note=args.note)
+    decided = decisions.decide(
+        request.id,
+        approve=approve,
+        approver=args.approver,
+        note=args.note,
+        approvers=_approvers(backend, request),
+    )
+    if approve and decided.state == "pending":
+        print(
+            f"{decided.ref}: approval {len(decided.approvals)} of {decided.quorum} recorded "
+            f"(by {shown(args.approver.strip())}); it needs "
+            f"{decided.quorum - len(decided.approvals)} more from other approvers"
+        )
+        return 0
     verb = "approved" if approve else "rejected"
     print(f"{decided.ref} {verb} by {shown(decided.decided_by)}")
     if approve:
@@ -888,6 +924,13 @@ def build_parser() -> argparse.ArgumentParser:
                 else "the approver's name; must differ from the requester",
             )
             command.add_argument("--note", default=None, help="a note for the requester")
+        if name in ("approve", "reject"):
+            command.add_argument(
+                "--policy",
+                metavar="FILE",
+                help=f"the guard's policy file, whose approvers name who may decide (default: "
+                f"${POLICY_ENV}, else built-in)",
+            )
 
     connections = _group(sub, "connections", "list or import Odoo connections")
     conn_list = _add(connections, "list", cmd_connections_list, "list connections (no secrets)")

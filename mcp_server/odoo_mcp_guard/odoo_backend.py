@@ -21,6 +21,7 @@ from odoo_mcp_guard.engines import Database
 from odoo_mcp_guard.names import arguments_hash
 from odoo_mcp_guard.odoo_rpc import OdooClient, OdooError
 from odoo_mcp_guard.policy import Policy, PolicyError, PolicyUnavailable, load_policy_text
+from odoo_mcp_guard.policy_core import ApprovalTerms
 from odoo_mcp_guard.stores.local import LocalAudit, LocalPins
 from odoo_mcp_guard.stores.models import (
     ApprovalError,
@@ -239,6 +240,10 @@ def request_from_odoo(view: dict[str, Any]) -> ApprovalRequest:
         decided_at=_when(view.get("decided_at")),
         decision_note=view.get("decision_note") or None,
         consumed_at=_when(view.get("consumed_at")),
+        approver_group=view.get("approver_group") or None,
+        quorum=int(view.get("quorum") or 1),
+        rule_binding=view.get("rule_binding") or None,
+        approvals=[name for name in view.get("approvals") or [] if isinstance(name, str)],
     )
 
 
@@ -309,8 +314,11 @@ class OdooApprovals:
         reason: str | None,
         expires_in: int,
         now: float | None = None,
+        *,
+        terms: ApprovalTerms | None = None,
     ) -> tuple[ApprovalRequest, bool]:
-        """File in Odoo (which applies its own rules' expiry, not ``expires_in``)."""
+        """File in Odoo (which applies its own rules' expiry, approver group and quorum, not
+        ``expires_in`` or ``terms``)."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,
@@ -377,6 +385,12 @@ class OdooApprovals:
             recorded, note = False, f"{note} ({exc.message})"
         if not recorded:
             log.warning("Odoo did not record the failure of request %s: %s", request_id, note)
+
+    def retire(self, request_id: int, note: str) -> None:
+        """Odoo refuses to consume it under a changed rule and expires it itself: here it no
+        longer answers for its call."""
+        log.info("request %s no longer stands: %s", request_id, note)
+        self.mark_reported(request_id)
 
     def mark_reported(self, request_id: int) -> None:
         with self.db.tx() as db:

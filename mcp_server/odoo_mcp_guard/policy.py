@@ -52,9 +52,21 @@ class RateLimitSettings(_Strict):
     window: float = Field(gt=0, le=core.MAX_SECONDS, description="sliding window, in seconds")
 
 
+ApproverGroup = Annotated[str, StringConstraints(pattern=f"^{core.APPROVER_GROUP_RE.pattern}$")]
+
+
 class ApprovalSettings(_Strict):
     expires_in: int = Field(
-        ge=1, le=core.MAX_SECONDS, description="seconds an approval stays valid"
+        default=DEFAULT_EXPIRES_IN,
+        ge=1,
+        le=core.MAX_SECONDS,
+        description="seconds an approval stays valid",
+    )
+    approver_group: ApproverGroup | None = Field(
+        default=None, description="who decides (default: the MCP Guard Approver group)"
+    )
+    quorum: int | None = Field(
+        default=None, ge=1, le=core.MAX_QUORUM, description="distinct approvers needed"
     )
 
 
@@ -95,6 +107,8 @@ class PolicyDocument(_Strict):
     hide: list[ToolPattern] = Field(default_factory=list)
     rules: dict[ToolPattern, Rule] = Field(default_factory=dict)
     risk: RiskSettings | None = None
+    # The embedded store's approver groups: {group: [names]} (Odoo: members of its groups).
+    approvers: dict[ApproverGroup, list[str]] | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True, by_alias=True)
@@ -152,6 +166,10 @@ class Decision:
     expires_in: int
     rule: str | None  # the rule key that matched; None means the document's default
     risk: Classification | None = None  # the class the decision was taken with, if any
+    # Who decides an approval under the rule, how many of them, and the hash it is bound to.
+    approver_group: str = core.DEFAULT_APPROVER_GROUP
+    quorum: int = 1
+    binding: str = ""
 
 
 class Policy:
@@ -189,6 +207,12 @@ class Policy:
         """The risk classes that need approval on ``server`` when no exact rule names a tool."""
         return self._core.approval_classes(server)
 
+    def approvers_of(self, group: str) -> list[str] | None:
+        """The names ``approvers`` lists for ``group`` (the embedded store); None: not listed,
+        which for the default group means any approver name (``--as``), for another group
+        that nobody can approve."""
+        return self._core.approvers.get(group)
+
     def decide(
         self, tool: str, server: str | None = None, risk: Classification | None = None
     ) -> Decision:
@@ -212,6 +236,9 @@ class Policy:
             verdict.expires_in,
             verdict.rule,
             judged,
+            verdict.approver_group,
+            verdict.quorum,
+            verdict.binding,
         )
         if len(self._cache) >= self._CACHE_LIMIT:
             self._cache.clear()  # bounded: names sent by a client must not grow memory
@@ -222,6 +249,18 @@ class Policy:
         """Rules that can never apply, one line each (``policy check``). ``known_tools``:
         names a front-end serves for certain, to find globs that only exact rules meet."""
         found: list[str] = []
+        for key, rule in self.document.rules.items():
+            group = rule.approval.approver_group if rule.approval else None
+            if (
+                rule.action == "require_approval"
+                and group not in (None, core.DEFAULT_APPROVER_GROUP)
+                and self.approvers_of(group) is None
+            ):
+                found.append(
+                    f"rule {key!r} names the approver group {group!r}, which approvers does not "
+                    "list: on the embedded store nobody can approve its requests (in Odoo it "
+                    "must be the external id of a group)"
+                )
         # A hide glob "prefix*" covers every rule glob that starts with that prefix.
         hide_prefixes = [
             p[:-1] for p in self._core.hide_globs if p.endswith("*") and not core.is_glob(p[:-1])
@@ -259,6 +298,9 @@ class Policy:
             if rule.action == "require_approval":
                 expires = rule.approval.expires_in if rule.approval else DEFAULT_EXPIRES_IN
                 parts.append(f"approval valid {expires}s")
+                terms = self._core.terms(key)
+                if terms.approver_group != core.DEFAULT_APPROVER_GROUP or terms.quorum > 1:
+                    parts.append(f"by {terms.quorum} of {terms.approver_group}")
             if rule.reason:
                 parts.append(f"reason: {rule.reason}")
             lines.append(", ".join(parts))
@@ -272,6 +314,8 @@ class Policy:
         for (server, tool), override in sorted(self._core.overrides.items()):
             why = f" ({override['reason']})" if override.get("reason") else ""
             lines.append(f"class of {tool} on {server}: {override['class']}{why}")
+        for group, names in sorted(self._core.approvers.items()):
+            lines.append(f"approvers {group}: {', '.join(names)}")
         return lines
 
 

@@ -9,6 +9,9 @@ test fails when the copies differ), so it imports the standard library only.
   fault (duplicate keys, NaN/Infinity, huge numbers, unknown keys, values out of bounds).
 - ``CompiledPolicy.decide``: the exact rule wins, then the longest glob, then the default;
   a risky tool (its class, the ``risk`` section) needs approval unless an exact rule names it.
+- ``approval_terms``: who decides a rule's requests (``approval.approver_group``, default the
+  MCP Guard Approver group), how many distinct approvers (``approval.quorum``, 1 to 10,
+  default 1), and the hash of the rule an approval is bound to (a changed rule voids it).
 - ``arguments_hash``: SHA-256 (hex) of the canonical JSON (sorted keys, no spaces, UTF-8)
   of the real arguments. Approvals are bound to it; it is never computed on redacted data.
 - ``redact``: a copy for storage and display. Recursive through dicts, lists and strings
@@ -188,6 +191,10 @@ def valid_tool_name(name: object) -> bool:
     return isinstance(name, str) and TOOL_NAME_RE.fullmatch(name) is not None
 
 
+def valid_approver_group(name: object) -> bool:
+    return isinstance(name, str) and APPROVER_GROUP_RE.fullmatch(name) is not None
+
+
 def valid_server_name(name: object) -> bool:
     """The name a front-end keeps its tool catalog under: 1 to 200 printable characters."""
     return isinstance(name, str) and 0 < len(name) <= SERVER_NAME_MAX and name.isprintable()
@@ -214,14 +221,24 @@ MAX_CALLS = 2**31 - 1  # rate_limit.max (an Odoo Integer field)
 MAX_REASON = 500
 MAX_POLICY_BYTES = 1 << 20
 MAX_NUMBER_DIGITS = 30  # no setting needs more; Python refuses ints past 4300 digits anyway
+# Approver routing: the group whose members decide a rule's requests (in Odoo the external id
+# of a res.groups, on the embedded store a name listed in ``approvers``), and how many
+# distinct approvers, never the requester, must approve.
+DEFAULT_APPROVER_GROUP = "mcp_guard.group_mcp_approver"
+APPROVER_GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}", re.ASCII)
+MAX_QUORUM = 10
+MAX_APPROVERS = 100  # names listed for one group in ``approvers``
+MAX_APPROVER_NAME = 200
 
-TOP_KEYS = ("version", "default", "hide", "rules", "risk")
+TOP_KEYS = ("version", "default", "hide", "rules", "risk", "approvers")
 RULE_KEYS = ("action", "reason", "rate_limit", "approval")
+APPROVAL_KEYS = ("expires_in", "approver_group", "quorum")
 RISK_KEYS = ("require_approval", "servers", "overrides")
 OVERRIDE_KEYS = ("server", "tool", "class", "reason")
 BAD_PATTERN = "invalid tool name or glob (allowed: A-Z a-z 0-9 _ . - * ?, 1 to 128)"
 BAD_TOOL = "invalid tool name (allowed: A-Z a-z 0-9 _ . -, 1 to 128)"
 BAD_SERVER = "invalid server name (1 to 200 printable characters)"
+BAD_GROUP = "invalid approver group (allowed: A-Z a-z 0-9 _ . -, 1 to 128; e.g. module.group_id)"
 
 Loc = tuple[Any, ...]
 Fault = tuple[Loc, str]
@@ -314,11 +331,13 @@ def rule_faults(key: object, entry: Any, loc: Loc = ()) -> list[Fault]:
                 ((*loc, "rate_limit", "window"), f"must be more than 0 and at most {MAX_SECONDS}")
             )
     approval = entry.get("approval")
-    if approval is not None and _object(approval, (*loc, "approval"), ("expires_in",), out):
-        if "expires_in" not in approval:
-            out.append(((*loc, "approval", "expires_in"), "Field required"))
-        else:
+    if approval is not None and _object(approval, (*loc, "approval"), APPROVAL_KEYS, out):
+        if "expires_in" in approval:
             _integer(approval["expires_in"], (*loc, "approval", "expires_in"), 1, MAX_SECONDS, out)
+        if "approver_group" in approval and not valid_approver_group(approval["approver_group"]):
+            out.append(((*loc, "approval", "approver_group"), BAD_GROUP))
+        if "quorum" in approval:
+            _integer(approval["quorum"], (*loc, "approval", "quorum"), 1, MAX_QUORUM, out)
         if entry.get("action") in ACTIONS and entry["action"] != "require_approval":
             out.append(((*loc, "approval"), "only valid with the action require_approval"))
     return out
@@ -388,6 +407,31 @@ def _risk_faults(risk: Any, out: list[Fault]) -> None:
         seen.add(key)
 
 
+def _approvers_faults(approvers: Any, out: list[Fault]) -> None:
+    """``approvers``: {group: [names]}, the embedded store's approver groups (Odoo keeps its
+    approvers as members of its own groups)."""
+    if not _object(approvers, ("approvers",), None, out):
+        return
+    for group, names in approvers.items():
+        at = ("approvers", group)
+        if not valid_approver_group(group):
+            out.append((at, BAD_GROUP))
+        if not isinstance(names, list):
+            out.append((at, f"must be a list, not {_type_name(names)}"))
+            continue
+        if not 1 <= len(names) <= MAX_APPROVERS:
+            out.append((at, f"must list 1 to {MAX_APPROVERS} names"))
+        for index, name in enumerate(names):
+            if (
+                not isinstance(name, str)
+                or not name.strip()
+                or len(name) > MAX_APPROVER_NAME
+                or not name.isprintable()
+            ):
+                why = f"must be a printable name of 1 to {MAX_APPROVER_NAME} characters"
+                out.append(((*at, index), why))
+
+
 def policy_faults(document: Any) -> list[Fault]:
     """Every fault of a parsed policy document, each with its location; [] when it is valid."""
     out: list[Fault] = []
@@ -415,6 +459,8 @@ def policy_faults(document: Any) -> list[Fault]:
             out.extend(rule_faults(key, entry, ("rules", key)))
     if document.get("risk") is not None:
         _risk_faults(document["risk"], out)
+    if "approvers" in document:
+        _approvers_faults(document["approvers"], out)
     return out
 
 
@@ -614,6 +660,30 @@ class Verdict(NamedTuple):
     risk_class: RiskClass | None
     risk_reason: str | None
     raised: bool
+    approver_group: str = DEFAULT_APPROVER_GROUP
+    quorum: int = 1
+    binding: str = ""
+
+
+class ApprovalTerms(NamedTuple):
+    """What an approval given under a rule is bound to: who decides (``approver_group``), how
+    many distinct approvers (``quorum``), and ``binding``, the SHA-256 of the rule's key,
+    action, approver group and quorum. An approval is used only while ``binding`` is
+    unchanged: a rule changed since refuses it (both halves, ``CompiledPolicy.terms``)."""
+
+    approver_group: str
+    quorum: int
+    binding: str
+
+
+def approval_terms(key: str | None, rule: dict[str, Any] | None, default: str) -> ApprovalTerms:
+    """The terms of the rule ``key`` (None: the document's ``default`` decides)."""
+    approval = (rule or {}).get("approval") or {}
+    action = rule["action"] if rule is not None else default
+    group = approval.get("approver_group", DEFAULT_APPROVER_GROUP)
+    quorum = approval.get("quorum", 1)
+    bound = {"rule": key, "action": action, "approver_group": group, "quorum": quorum}
+    return ApprovalTerms(group, quorum, hashlib.sha256(canonical_bytes(bound)).hexdigest())
 
 
 class CompiledPolicy:
@@ -640,6 +710,12 @@ class CompiledPolicy:
             for name, entry in risk.get("servers", {}).items()
         }
         self.overrides = {(o["server"], o["tool"]): o for o in risk.get("overrides", [])}
+        self.approvers: dict[str, list[str]] = document.get("approvers") or {}
+
+    def terms(self, tool: str) -> ApprovalTerms:
+        """The approval terms of the rule deciding ``tool`` (its risk class aside)."""
+        key, rule = self.rule_for(tool)
+        return approval_terms(key, rule, self.default)
 
     def is_hidden(self, tool: str) -> bool:
         return tool in self.hide_exact or any(
@@ -706,6 +782,7 @@ class CompiledPolicy:
                 f"classified {risk_class} ({risk_reason}); such tools need approval "
                 "unless a rule names them"
             )
+        terms = approval_terms(key, rule, self.default)
         return Verdict(
             tool,
             action,
@@ -717,6 +794,9 @@ class CompiledPolicy:
             risk_class,
             risk_reason,
             raised,
+            terms.approver_group,
+            terms.quorum,
+            terms.binding,
         )
 
 

@@ -164,6 +164,23 @@ def run_frontend(
         opened.close()
 
 
+EVENT_LOOP_ENV = "MCP_GUARD_EVENT_LOOP"  # "asyncio": never uvloop, even when installed
+
+
+def run_loop(main: Callable[[], Awaitable[None]]) -> None:
+    """``anyio.run`` on uvloop when it is installed (the ``speed`` extra), else asyncio's
+    own loop. uvicorn picks httptools by itself when that is installed."""
+    if os.environ.get(EVENT_LOOP_ENV, "").strip().lower() != "asyncio":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            anyio.run(main, backend_options={"use_uvloop": True})
+            return
+    anyio.run(main)
+
+
 def _start_failure(exc: BaseException) -> StartFailure | None:
     if isinstance(exc, StartFailure):
         return exc
@@ -178,7 +195,7 @@ def _start_failure(exc: BaseException) -> StartFailure | None:
 def _run_or_exit(main: Callable[[], Awaitable[None]]) -> None:
     """Run ``main``; a front-end that cannot serve at all exits with its one line."""
     try:
-        anyio.run(main)
+        run_loop(main)
     except BaseException as exc:
         failure = _start_failure(exc)
         if failure is None:

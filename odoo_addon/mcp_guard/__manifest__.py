@@ -24,6 +24,7 @@
         "wizard/mcp_connection_change_wizard_views.xml",
         "views/mcp_connection_views.xml",
         "views/mcp_approval_request_views.xml",
+        "views/mcp_approval_vote_views.xml",
         "views/mcp_tool_rule_views.xml",
         "views/mcp_audit_log_views.xml",
         "views/mcp_tool_views.xml",

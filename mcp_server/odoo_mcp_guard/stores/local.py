@@ -21,7 +21,7 @@ from odoo_mcp_guard.engines import (
     StoreError,
 )
 from odoo_mcp_guard.names import check_approver, same_person
-from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
+from odoo_mcp_guard.policy_core import ApprovalTerms, arguments_hash, redact, redact_text
 from odoo_mcp_guard.ratelimit import Full, Limit
 from odoo_mcp_guard.stores.models import (
     OPEN_STATES,
@@ -140,11 +140,15 @@ class LocalApprovals:
     def __init__(self, db: Database):
         self.db = db
 
-    @staticmethod
-    def _request(row: sqlite3.Row) -> ApprovalRequest:
+    def _request(self, row: sqlite3.Row) -> ApprovalRequest:
         data = dict(row)
         data["arguments"] = json.loads(data["arguments"])
         data.pop("reported", None)
+        votes = self.db.rows(
+            "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at, approver",
+            (data["id"],),
+        )
+        data["approvals"] = [vote["approver"] for vote in votes]
         return ApprovalRequest(**data)
 
     def get_request(self, key: int | str) -> ApprovalRequest | None:
@@ -193,24 +197,30 @@ class LocalApprovals:
         reason: str | None,
         expires_in: int,
         now: float | None = None,
+        *,
+        terms: ApprovalTerms | None = None,
     ) -> tuple[ApprovalRequest, bool]:
-        """File a request for this call, or return the pending one; True if filed now."""
+        """File a request for this call, or return the pending one; True if filed now.
+        ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone)."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
+        binding = terms.binding if terms else None
         with self.db.tx(("call", tool, args_hash, principal)) as db:
             row = db.execute(
                 """SELECT id FROM approval_requests
                    WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
-                     AND expires_at > ? ORDER BY id DESC LIMIT 1""",
-                (tool, args_hash, principal, now),
+                     AND expires_at > ? AND COALESCE(rule_binding, '') = ?
+                   ORDER BY id DESC LIMIT 1""",
+                (tool, args_hash, principal, now, binding or ""),
             ).fetchone()
             if row:
                 request_id, created = row["id"], False
             else:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
-                           reason, state, created_at, expires_at, expires_in)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id""",
+                           reason, state, created_at, expires_at, expires_in, approver_group,
+                           quorum, rule_binding)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -220,6 +230,9 @@ class LocalApprovals:
                         now,
                         now + expires_in,
                         expires_in,
+                        terms.approver_group if terms else None,
+                        terms.quorum if terms else 1,
+                        binding,
                     ),
                 ).fetchone()["id"]
                 db.execute(
@@ -239,8 +252,13 @@ class LocalApprovals:
         approver: str,
         note: str | None = None,
         now: float | None = None,
+        approvers: Sequence[str] | None = None,
     ) -> ApprovalRequest:
-        """Approve or reject a pending request. The approver must not be the requester."""
+        """Approve or reject a pending request. The approver must not be the requester and,
+        when ``approvers`` lists the request's group (the policy's ``approvers``), must be
+        one of them. An approval is one vote: the request is approved once ``quorum``
+        distinct approvers (TR39 skeletons, identity.py) have approved; a rejection by any
+        of them rejects it."""
         now = time.time() if now is None else now
         approver = approver.strip()
         if not approver:
@@ -251,9 +269,14 @@ class LocalApprovals:
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
+        if approvers is not None and not any(same_person(approver, name) for name in approvers):
+            raise ApprovalError(
+                f"{approver} is not in the approver group {request.approver_group} that decides "
+                f"{request.ref} (the policy's approvers list: {', '.join(approvers) or 'nobody'})"
+            )
         with self.db.tx(None) as db:
             row = db.execute(
-                """SELECT state, principal, expires_at, expires_in FROM approval_requests
+                """SELECT state, principal, expires_at, expires_in, quorum FROM approval_requests
                    WHERE id = ?"""
                 + self.db.engine.for_update,
                 (request.id,),
@@ -273,13 +296,47 @@ class LocalApprovals:
                     f"{request.ref} was requested by {row['principal']}: "
                     "the requester cannot approve or reject their own request"
                 )
+            votes = [
+                vote["approver"]
+                for vote in db.execute(
+                    "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at",
+                    (request.id,),
+                ).fetchall()
+            ]
+            if any(same_person(approver, voter) for voter in votes):
+                raise ApprovalError(
+                    f"{request.ref} was already approved by {approver}: a quorum of "
+                    f"{row['quorum']} needs {row['quorum']} different approvers"
+                )
             if row["expires_at"] <= now:
                 db.execute(
                     "UPDATE approval_requests SET state = 'expired' WHERE id = ?", (request.id,)
                 )
                 expired = True
+            elif approve and len(votes) + 1 < row["quorum"]:
+                expired = False
+                # one more approval recorded; the request stays pending until the quorum
+                db.execute(
+                    """INSERT INTO approval_votes (request_id, approver, at, note)
+                       VALUES (?, ?, ?, ?)""",
+                    (request.id, approver, now, note),
+                )
+                why = f": {note}" if note else ""
+                detail = (
+                    f"approval {len(votes) + 1} of {row['quorum']} by {approver}{why} "
+                    "(still pending: other approvers are needed)"
+                )
+                insert_audit(db, _decision_event(request, approver, "approved", detail, now))
             else:
                 expired = False
+                decided_by = approver
+                if approve:
+                    db.execute(
+                        """INSERT INTO approval_votes (request_id, approver, at, note)
+                           VALUES (?, ?, ?, ?)""",
+                        (request.id, approver, now, note),
+                    )
+                    decided_by = ", ".join([*votes, approver])
                 # An approval is valid for expires_in from the moment it is given.
                 db.execute(
                     """UPDATE approval_requests SET state = ?, decided_by = ?, decided_at = ?,
@@ -287,7 +344,7 @@ class LocalApprovals:
                        WHERE id = ? AND state = 'pending'""",
                     (
                         "approved" if approve else "rejected",
-                        approver,
+                        decided_by,
                         now,
                         note,
                         now + row["expires_in"] if approve else row["expires_at"],
@@ -299,7 +356,7 @@ class LocalApprovals:
                 why = f": {note}" if note else ""
                 insert_audit(
                     db,
-                    _decision_event(request, approver, verb, f"{verb} by {approver}{why}", now),
+                    _decision_event(request, approver, verb, f"{verb} by {decided_by}{why}", now),
                 )
         if expired:
             raise ApprovalError(f"{request.ref} expired before it was decided")
@@ -365,6 +422,16 @@ class LocalApprovals:
         with self.db.tx(None) as db:
             db.execute(
                 "UPDATE approval_requests SET state = 'failed', result_note = ? WHERE id = ?",
+                (redact_text(note), request_id),
+            )
+
+    def retire(self, request_id: int, note: str) -> None:
+        """The rule a request was filed under has changed: its approval (given or to come) no
+        longer stands. Marked expired with the cause, and told: the next call files anew."""
+        with self.db.tx(None) as db:
+            db.execute(
+                """UPDATE approval_requests SET state = 'expired', result_note = ?, reported = 1
+                   WHERE id = ? AND state IN ('pending', 'approved')""",
                 (redact_text(note), request_id),
             )
 
@@ -613,13 +680,14 @@ class LocalRates:
                     "DELETE FROM rate_events WHERE principal = ? AND tool = ? AND at <= ?",
                     (principal, limit.tool, now - limit.window),
                 )
-                rows = db.execute(
-                    """SELECT at FROM rate_events WHERE principal = ? AND tool = ?
-                       ORDER BY at LIMIT ?""",
+                # Counted in SQL (at most max_calls index entries), not fetched row by row.
+                counted, oldest = db.execute(
+                    """SELECT count(*), min(at) FROM (SELECT at FROM rate_events
+                       WHERE principal = ? AND tool = ? ORDER BY at LIMIT ?) AS w""",
                     (principal, limit.tool, limit.max_calls),
-                ).fetchall()
-                if len(rows) >= limit.max_calls:
-                    return Full(limit, max(rows[0]["at"] + limit.window - now, 0.001))
+                ).fetchone()
+                if counted >= limit.max_calls:
+                    return Full(limit, max(oldest + limit.window - now, 0.001))
             for limit in limits:
                 db.execute(
                     "INSERT INTO rate_events (principal, tool, at) VALUES (?, ?, ?)",
@@ -672,8 +740,11 @@ class Store(GuardStore):
         approver: str,
         note: str | None = None,
         now: float | None = None,
+        approvers: Sequence[str] | None = None,
     ) -> ApprovalRequest:
-        return self.requests.decide(key, approve=approve, approver=approver, note=note, now=now)
+        return self.requests.decide(
+            key, approve=approve, approver=approver, note=note, now=now, approvers=approvers
+        )
 
     def cancel_request(
         self, key: int | str, *, by: str, note: str | None = None, now: float | None = None

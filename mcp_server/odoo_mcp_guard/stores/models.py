@@ -92,6 +92,12 @@ class ApprovalRequest(BaseModel):
     decision_note: str | None = None
     consumed_at: float | None = None
     result_note: str | None = None
+    # The rule it was filed under (policy_core.approval_terms): who decides, how many distinct
+    # approvers, and the hash an approval is bound to (None: filed before routing existed).
+    approver_group: str | None = None
+    quorum: int = 1
+    rule_binding: str | None = None
+    approvals: list[str] = Field(default_factory=list)  # who approved so far, in order
 
     # Redacted whenever a request is built, so rows stored before the rule was widened are
     # shown redacted too (redaction is idempotent).
@@ -152,7 +158,9 @@ def request_ref(key: str) -> str:
 
 
 def utc_iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """2026-01-31T12:00:00.000000Z (isoformat: the same text as strftime, at a fraction of
+    its cost on every audit row)."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def data_to_json(value: Any) -> str:

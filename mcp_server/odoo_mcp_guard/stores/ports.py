@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from odoo_mcp_guard.engines import Engine
 from odoo_mcp_guard.policy import Policy
+from odoo_mcp_guard.policy_core import ApprovalTerms
 from odoo_mcp_guard.ratelimit import Full, Limit
 from odoo_mcp_guard.stores.models import ApprovalRequest, AuditEvent, Connection, PinnedTool
 
@@ -75,7 +76,16 @@ class ApprovalPort(Protocol):
         reason: str | None,
         expires_in: int,
         now: float | None = None,
-    ) -> tuple[ApprovalRequest, bool]: ...
+        *,
+        terms: ApprovalTerms | None = None,
+    ) -> tuple[ApprovalRequest, bool]:
+        """``terms``: the approver group, quorum and rule binding the request is filed under
+        (a backend with its own policy, Odoo, takes its own)."""
+        ...
+
+    def retire(self, request_id: int, note: str) -> None:
+        """The rule the request was filed under changed: it no longer answers for its call."""
+        ...
 
     def consume(
         self,
@@ -115,6 +125,7 @@ class Decisions(Protocol):
         approver: str,
         note: str | None = None,
         now: float | None = None,
+        approvers: Sequence[str] | None = None,
     ) -> ApprovalRequest: ...
 
     def cancel_request(
@@ -233,8 +244,15 @@ class GuardStore:
         reason: str | None,
         expires_in: int,
         now: float | None = None,
+        *,
+        terms: ApprovalTerms | None = None,
     ) -> tuple[ApprovalRequest, bool]:
-        return self.approvals.file_request(tool, arguments, principal, reason, expires_in, now)
+        return self.approvals.file_request(
+            tool, arguments, principal, reason, expires_in, now, terms=terms
+        )
+
+    def retire(self, request_id: int, note: str) -> None:
+        self.approvals.retire(request_id, note)
 
     def consume(
         self,

@@ -92,7 +92,23 @@ CREATE TABLE pinned_tools (
 );
 """
 
+# v4: approver routing and quorum (issue 14): a request carries the approver group and quorum
+# of the rule it was filed under, and the hash of that rule (policy_core.approval_terms); each
+# approval is one row of ``approval_votes`` (one per approver; the request is approved at quorum).
+_SCHEMA_V4 = """
+ALTER TABLE approval_requests ADD COLUMN approver_group TEXT;
+ALTER TABLE approval_requests ADD COLUMN quorum INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE approval_requests ADD COLUMN rule_binding TEXT;
+CREATE TABLE approval_votes (
+    request_id INTEGER NOT NULL,
+    approver TEXT NOT NULL,
+    at REAL NOT NULL,
+    note TEXT,
+    PRIMARY KEY (request_id, approver)
+);
+"""
+
 # Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
 # PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
 # dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]

@@ -6,5 +6,6 @@ from . import mcp_approval_request
 from . import mcp_audit_log
 from . import mcp_tool_server
 from . import mcp_tool
+from . import mcp_approval_vote
 from . import res_users
 from . import ir_module_module

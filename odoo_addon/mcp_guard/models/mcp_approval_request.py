@@ -12,6 +12,7 @@ from odoo.modules import module as odoo_module
 from .compat import GROUP_USERS
 from .identity import check_approver, check_identity, same_person
 from .mcp_guard_common import (
+    DEFAULT_APPROVER_GROUP,
     DEFAULT_EXPIRES_IN,
     RISK_SELECTION,
     URL_CREDENTIALS_MESSAGE,
@@ -46,6 +47,7 @@ PROTECTED_FIELDS = {
     "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
     "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
     "requester_match_ids",
+    "approver_group_id", "quorum", "rule_binding", "rule_terms",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
@@ -55,7 +57,8 @@ CONNECT_KEYS = {"alias": "alias", "url": "url", "db": "db", "username": "login",
 CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odoo
 # the fields behind four eyes and the request's binding: written only by the add-on's methods,
 # through write or the ORM's low-level _write/_write_multi alike
-GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "requester_match_ids"}
+GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id", "quorum",
+                  "rule_binding", "requester_match_ids"}
 # the hash of the real arguments (secrets included) is an offline oracle for a weak password:
 # only the groups that read secrets anyway (the Agent) and the Managers see it, never approvers
 HASH_GROUPS = "mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager"
@@ -119,11 +122,24 @@ class McpApprovalRequest(models.Model):
     request_expires_at = fields.Datetime("Request expires", readonly=True)
     approval_valid_until = fields.Datetime("Approval valid until", readonly=True)
     consumed_at = fields.Datetime(readonly=True)
+    # the rule it was filed under: who decides, how many different approvers, and the hash of
+    # that rule (policy_core.approval_terms); a rule changed since voids the approval
+    approver_group_id = fields.Many2one("res.groups", "Decided by group", readonly=True)
+    quorum = fields.Integer("Approvals needed", default=1, readonly=True)
+    rule_binding = fields.Char(readonly=True, copy=False)
+    rule_terms = fields.Char("Rule", readonly=True, help="The rule the request was filed under.")
+    vote_ids = fields.One2many("mcp.approval.vote", "request_id", "Approvals", readonly=True)
+    approval_count = fields.Integer("Approvals given", compute="_compute_approval_count")
     can_decide = fields.Boolean(compute="_compute_user_rights")
     can_cancel = fields.Boolean(compute="_compute_user_rights")
 
+    @api.depends("vote_ids")
+    def _compute_approval_count(self):
+        for req in self:
+            req.approval_count = len(req.sudo().vote_ids)
+
     @api.depends_context("uid")
-    @api.depends("state", "requester_id", "principal")
+    @api.depends("state", "requester_id", "principal", "approver_group_id", "vote_ids")
     def _compute_user_rights(self):
         is_approver = self.env.user.has_group("mcp_guard.group_mcp_approver")
         is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
@@ -136,6 +152,8 @@ class McpApprovalRequest(models.Model):
             req.can_decide = (
                 req.state == "pending" and is_approver and not mine
                 and names is not None and not req._principal_problem(names, self.env.user)
+                and req._in_approver_group(self.env.user)
+                and self.env.user not in req.sudo().vote_ids.user_id
             )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
 
@@ -241,11 +259,26 @@ class McpApprovalRequest(models.Model):
                 with internal_write():
                     req.write({"requester_match_ids": [(6, 0, matches.ids)]})
 
-    def _approvers(self):
+    def _in_approver_group(self, user):
+        """Whether ``user`` belongs to the group that decides this request (besides being an
+        MCP Guard Approver, which deciding always needs)."""
         self.ensure_one()
-        group = self.env.ref("mcp_guard.group_mcp_approver")
-        return group.sudo()[GROUP_USERS].filtered(
+        group = self.sudo().approver_group_id
+        return not group or user in group[GROUP_USERS]
+
+    def _approvers(self):
+        """Who is asked to decide: active internal users of the request's company who are MCP
+        Guard Approvers and members of the rule's approver group, never the requester, nor
+        anyone who has already approved."""
+        self.ensure_one()
+        users = self.env.ref("mcp_guard.group_mcp_approver").sudo()[GROUP_USERS]
+        group = self.sudo().approver_group_id
+        if group:
+            users &= group[GROUP_USERS]
+        voted = self.sudo().vote_ids.user_id
+        return users.filtered(
             lambda u: u.active and not u.share and self.company_id in u.company_ids and u != self.requester_id
+            and u not in voted
         )
 
     def _notify_approvers(self):
@@ -306,9 +339,10 @@ class McpApprovalRequest(models.Model):
             with internal_write():
                 stored.write({"new_password": False, "new_api_key": False})
 
-    def _close_activities(self):
-        # the decision itself is tracked on the state; the to-dos simply go away
-        self.sudo().activity_unlink(["mcp_guard.mail_act_mcp_approval"])
+    def _close_activities(self, user=None):
+        # the decision itself is tracked on the state; the to-dos simply go away (one
+        # approver's own when they approved and others are still needed)
+        self.sudo().activity_unlink(["mcp_guard.mail_act_mcp_approval"], user_id=user.id if user else None)
 
     @api.model
     def _authenticated_uid(self):
@@ -350,6 +384,10 @@ class McpApprovalRequest(models.Model):
             problem = req._principal_problem(names, self.env.user)
             if problem:
                 raise AccessError(problem)
+            if not req._in_approver_group(self.env.user):
+                raise AccessError(self.env._(
+                    "Request %(ref)s is decided by the group %(group)s, which you are not in.",
+                    ref=req.name, group=req.sudo().approver_group_id.display_name))
             if req.state != "pending":
                 raise UserError(self.env._("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
 
@@ -413,6 +451,20 @@ class McpApprovalRequest(models.Model):
         self._check_can_decide()
         now = fields.Datetime.now()
         for req in self:
+            # one approval per approver; the request is approved at its quorum of different ones
+            self.env.cr.execute("SELECT id FROM mcp_approval_request WHERE id = %s FOR NO KEY UPDATE", (req.id,))
+            if self.env.user in req.sudo().vote_ids.user_id:
+                raise UserError(self.env._("You have already approved %s: it needs other approvers.", req.name))
+            with internal_write():
+                self.env["mcp.approval.vote"].sudo().create({"request_id": req.id, "user_id": self.env.uid})
+            req.invalidate_recordset(["vote_ids", "approval_count"])
+            given = len(req.sudo().vote_ids)
+            if given < (req.quorum or 1):
+                req._close_activities(self.env.user)
+                req.sudo().message_post(body=self.env._(
+                    "Approval %(given)s of %(quorum)s given by %(user)s; other approvers are still needed.",
+                    given=given, quorum=req.quorum, user=self.env.user.name))
+                continue
             with internal_write():
                 req.sudo().write({
                     "state": "approved",
@@ -564,11 +616,28 @@ class McpApprovalRequest(models.Model):
             ("expires_at", ">", now),
             *[(name, "=", value) for name, value in binding.items()],
         ], limit=1)
+        if existing and existing._rule_changed():
+            # filed under a rule changed since: withdrawn, and filed anew under the rule in force
+            with internal_write():
+                existing.sudo().write({"state": "expired"})
+            existing._close_activities()
+            existing.sudo().message_post(body=existing._rule_changed())
+            existing = self.browse()
         if existing:
             return existing
+        also = ["odoo_disconnect"] if tool == "odoo_connect" and binding.get("connection_url") else []
+        terms = self.env["mcp.tool.rule"]._approval_terms([tool, *also])
+        group = self.env.ref(terms.approver_group, raise_if_not_found=False)
+        if group is None or group._name != "res.groups":
+            group = self.env.ref("mcp_guard.group_mcp_approver")  # a policy checked on import
         vals = {
             "origin": origin,
             "tool": tool,
+            "approver_group_id": group.id,
+            "quorum": terms.quorum,
+            "rule_binding": terms.binding,
+            "rule_terms": self.env._("%(group)s, %(quorum)s approval(s)", group=group.sudo().display_name,
+                                     quorum=terms.quorum),
             "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
             "arguments_hash": digest,
             "principal": principal,
@@ -682,7 +751,32 @@ class McpApprovalRequest(models.Model):
             or not approver.has_group("mcp_guard.group_mcp_approver")
         ):
             return self.env._("Request %s has no valid approval by another approver.", self.name)
+        if not self.sudo().vote_ids and (self.quorum or 1) <= 1:
+            return ""  # approved before approvals were recorded one by one
+        # the quorum: that many different approvers who still are approvers of its group
+        voters = self.sudo().vote_ids.user_id.filtered(
+            lambda u: u != self.requester_id and u.active and u.has_group("mcp_guard.group_mcp_approver")
+            and self._in_approver_group(u)
+        )
+        if len(voters) < (self.quorum or 1):
+            return self.env._(
+                "Request %(ref)s has %(given)s valid approvals of the %(quorum)s its rule needs.",
+                ref=self.name, given=len(voters), quorum=self.quorum)
         return ""
+
+    def _rule_changed(self):
+        """Why the approval no longer stands under the policy in force, or '': the rule the
+        request was filed under (its action, approver group, quorum) has changed since."""
+        self.ensure_one()
+        if not self.rule_binding:
+            return ""  # filed before approvals were bound to their rule
+        terms = self.env["mcp.tool.rule"]._approval_terms([self.tool])
+        if terms.binding == self.rule_binding:
+            return ""
+        return self.env._(
+            "Request %(ref)s was approved under a rule for %(tool)s that has changed since (filed under: "
+            "%(then)s): an approval holds only under the rule it was given under. Call again to file a "
+            "new request.", ref=self.name, tool=self.tool, then=self.rule_terms or "-")
 
     @api.model
     def _request_id(self, value):
@@ -728,7 +822,18 @@ class McpApprovalRequest(models.Model):
             "decided_at": self._epoch(self.decision_date),
             "decision_note": self.decision_note or "",
             "consumed_at": self._epoch(self.consumed_at),
+            "approver_group": self._group_xmlid(),
+            "quorum": self.quorum or 1,
+            "rule_binding": self.rule_binding or "",
+            # who approved, by name, read as the system: the agent may not read users
+            "approvals": self.sudo().vote_ids.user_id.mapped("name"),
         }
+
+    def _group_xmlid(self):
+        group = self.sudo().approver_group_id
+        if not group:
+            return DEFAULT_APPROVER_GROUP
+        return (group._get_external_ids().get(group.id) or [DEFAULT_APPROVER_GROUP])[0]
 
     @api.model
     def list_for_agent(self, ids=False, state=False, limit=200, ref=False):
@@ -800,6 +905,19 @@ class McpApprovalRequest(models.Model):
         unfit = req._four_eyes_broken()
         if unfit:
             return {"ok": False, "state": req.state, "message": unfit}
+        changed = req._rule_changed()
+        if changed:
+            # bound to the policy in force: the approval is spent without effect
+            self.env.cr.execute(
+                "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
+                "WHERE id=%s AND state='approved' RETURNING id",
+                (self.env.uid, req.id),
+            )
+            req.invalidate_recordset()
+            req._close_activities()
+            req._release_connection()
+            req.sudo().message_post(body=changed)
+            return {"ok": False, "state": "expired", "message": changed}
         if req.expires_at and req.expires_at <= fields.Datetime.now():
             self.env.cr.execute(
                 "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "

@@ -1,4 +1,5 @@
 import hashlib
+import uuid
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -7,6 +8,7 @@ from .compat import Constraint
 from .mcp_guard_common import (
     ACTION_SELECTION,
     ACTIONS,
+    DEFAULT_APPROVER_GROUP,
     DEFAULT_RISK_APPROVAL,
     RULE_NAME_RE,
     CompiledPolicy,
@@ -56,11 +58,52 @@ class McpToolRule(models.Model):
     rate_limit_max = fields.Integer("Rate limit: calls", tracking=True)
     rate_limit_window = fields.Integer("Rate limit: window (s)", tracking=True)
     approval_expires_in = fields.Integer("Approval expires in (s)", tracking=True)
+    # approver routing: who decides this rule's requests, and how many distinct approvers
+    approver_group_id = fields.Many2one(
+        "res.groups", "Approver group", tracking=True, ondelete="restrict",
+        default=lambda self: self.env.ref("mcp_guard.group_mcp_approver", raise_if_not_found=False),
+        help="Only members of this group who are also MCP Guard Approvers receive and decide this "
+             "rule's requests (empty: the MCP Guard Approver group).",
+    )
+    approval_quorum = fields.Integer(
+        "Approvals needed", default=1, tracking=True,
+        help="How many different approvers must approve (never the requester), 1 to 10.",
+    )
 
     _name_unique = Constraint("UNIQUE (name)", "There is already a rule for this tool.")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        rules = super().create(vals_list)
+        rules._name_approver_groups()
+        return rules
+
+    def write(self, vals):
+        res = super().write(vals)
+        if "approver_group_id" in vals:
+            self._name_approver_groups()
+        return res
+
+    def _name_approver_groups(self):
+        """The policy names a group by its external id: a group made in the UI gets one."""
+        groups = self.mapped("approver_group_id")
+        named = groups._get_external_ids() if groups else {}
+        for group in groups.filtered(lambda g: not named.get(g.id)):
+            self.env["ir.model.data"].sudo().create({
+                "module": "__export__", "model": "res.groups", "res_id": group.id,
+                "name": "res_groups_%s_%s" % (group.id, uuid.uuid4().hex[:8]),
+            })
+
+    def _approver_group_xmlid(self):
+        self.ensure_one()
+        group = self.approver_group_id
+        if not group:
+            return DEFAULT_APPROVER_GROUP
+        return (group.sudo()._get_external_ids().get(group.id) or [DEFAULT_APPROVER_GROUP])[0]
+
     @api.constrains(
-        "name", "action", "hidden", "reason", "rate_limit_max", "rate_limit_window", "approval_expires_in"
+        "name", "action", "hidden", "reason", "rate_limit_max", "rate_limit_window", "approval_expires_in",
+        "approver_group_id", "approval_quorum",
     )
     def _check_rule(self):
         for rule in self:
@@ -78,6 +121,10 @@ class McpToolRule(models.Model):
                 raise ValidationError(self.env._("An approval expiry only applies to rules requiring approval."))
             if not rule.action and (rule.reason or rule.rate_limit_max or rule.approval_expires_in):
                 raise ValidationError(self.env._("A hide-only rule cannot carry a reason, rate limit or expiry."))
+            routed = rule.approval_quorum != 1 or rule._approver_group_xmlid() != DEFAULT_APPROVER_GROUP
+            if routed and rule.action != "require_approval":
+                raise ValidationError(self.env._(
+                    "An approver group or a number of approvals only applies to rules requiring approval."))
             # the bounds the front-end loads the document with: an edit outside them is refused
             # here, never later by a front-end that then keeps a stale policy
             faults = rule_faults(rule.name, rule._rule_entry(), ("rules", rule.name)) if rule.action else []
@@ -113,8 +160,16 @@ class McpToolRule(models.Model):
             entry["reason"] = self.reason
         if self.rate_limit_max:
             entry["rate_limit"] = {"max": self.rate_limit_max, "window": self.rate_limit_window}
+        approval = {}
         if self.approval_expires_in:
-            entry["approval"] = {"expires_in": self.approval_expires_in}
+            approval["expires_in"] = self.approval_expires_in
+        group = self._approver_group_xmlid()
+        if group != DEFAULT_APPROVER_GROUP:
+            approval["approver_group"] = group
+        if self.approval_quorum != 1:
+            approval["quorum"] = self.approval_quorum
+        if approval:
+            entry["approval"] = approval
         return entry
 
     @api.model
@@ -162,6 +217,10 @@ class McpToolRule(models.Model):
         except PolicyFault as exc:
             raise self._policy_error(exc.faults) from None
         faults = []
+        if "approvers" in document:
+            faults.append("%s: %s" % (json_path(("approvers",)), self.env._(
+                "Odoo keeps approvers as the members of its groups (a rule's approval.approver_group): "
+                "remove this key")))
         hide = document.get("hide", [])
         faults += [
             "%s: %s" % (json_path(("hide", idx)), self.env._("only exact tool names can be hidden in Odoo"))
@@ -178,8 +237,18 @@ class McpToolRule(models.Model):
                         self.env._("Odoo stores a window in whole seconds"),
                     ))
                 vals.update(rate_limit_max=entry["rate_limit"]["max"], rate_limit_window=int(window))
-            if entry.get("approval"):
-                vals["approval_expires_in"] = entry["approval"]["expires_in"]
+            approval = entry.get("approval") or {}
+            if "expires_in" in approval:
+                vals["approval_expires_in"] = approval["expires_in"]
+            if "quorum" in approval:
+                vals["approval_quorum"] = approval["quorum"]
+            if "approver_group" in approval:
+                group = self.env.ref(approval["approver_group"], raise_if_not_found=False)
+                if group is None or group._name != "res.groups":
+                    faults.append("%s: %s" % (json_path(("rules", name, "approval", "approver_group")), self.env._(
+                        "no group with the external id %s in this database", approval["approver_group"])))
+                else:
+                    vals["approver_group_id"] = group.id
             parsed[name] = vals
         for name in hide:
             parsed.setdefault(name, {"name": name})["hidden"] = True
@@ -260,6 +329,7 @@ class McpToolRule(models.Model):
         blank = {
             "action": False, "hidden": False, "reason": False, "rate_limit_max": 0,
             "rate_limit_window": 0, "approval_expires_in": 0, "active": True,
+            "approver_group_id": self.env.ref("mcp_guard.group_mcp_approver").id, "approval_quorum": 1,
         }
         for vals in vals_list:
             values = dict(blank, **vals)
@@ -286,6 +356,19 @@ class McpToolRule(models.Model):
         return self.sudo().search([("name", "=", key), ("action", "!=", False)], limit=1) if key else self.browse()
 
     @api.model
+    def _approval_terms(self, tools):
+        """Who decides a request for a call of ``tools[0]`` that also does ``tools[1:]`` (a
+        replacement is also a removal), as the front-end's gate files it: the first gating
+        rule's approver group, the largest quorum, bound to the call's own rule (policy_core)."""
+        policy = self._compiled_policy()
+        own = policy.terms(tools[0])
+        gating = [policy.decide(tool) for tool in tools]
+        gating = [verdict for verdict in gating if verdict.action == "require_approval"] or gating[:1]
+        return own._replace(
+            approver_group=gating[0].approver_group, quorum=max(verdict.quorum for verdict in gating)
+        )
+
+    @api.model
     def _decide(self, tool, server=None, risk_class=None):
         """The decision the front-end takes for ``tool`` (of ``server``, reported ``risk_class``)
         under the policy in force: ``{"action", "hidden", "rule", "expires_in", "rate_limit"}``."""
@@ -296,4 +379,7 @@ class McpToolRule(models.Model):
             "rule": verdict.rule,
             "expires_in": verdict.expires_in,
             "rate_limit": list(verdict.rate_limit) if verdict.rate_limit else None,
+            "approver_group": verdict.approver_group,
+            "quorum": verdict.quorum,
+            "binding": verdict.binding,
         }

@@ -12,3 +12,4 @@ from . import test_policy_golden
 from . import test_constraints
 from . import test_rpc_attacks
 from . import test_attack8
+from . import test_routing

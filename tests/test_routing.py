@@ -1,0 +1,164 @@
+"""Approver routing and quorum, and approvals bound to the rule they were given under, on the
+embedded store: the real server over stdio (SDK client) and the real CLI, as subprocesses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.guard import (
+    aliases,
+    audit_count,
+    connect_args,
+    policy,
+    query,
+    request_state,
+    run_cli,
+    stdio_client,
+    text_of,
+    write_policy,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def disconnect_rule(**approval: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {"action": "require_approval", "reason": "Ends a connection"}
+    if approval:
+        rule["approval"] = approval
+    return rule
+
+
+async def pending(client: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool("odoo_disconnect", arguments)
+    assert result.is_error, text_of(result)
+    assert result.structured_content["status"] == "pending", text_of(result)
+    return {**result.structured_content, "text": text_of(result)}
+
+
+def cli(data_dir: Path, pol: Path, *args: str, check: bool = True) -> Any:
+    return run_cli(data_dir, *args, "--policy", str(pol), check=check)
+
+
+def approve(data_dir: Path, pol: Path, ref: str, name: str, check: bool = True) -> Any:
+    return cli(data_dir, pol, "approvals", "approve", ref, "--as", name, check=check)
+
+
+async def test_quorum_of_two_distinct_approvers(tmp_path: Path) -> None:
+    pol = write_policy(tmp_path / "policy.json", policy(odoo_disconnect=disconnect_rule(quorum=2)))
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        result = await client.call_tool("odoo_connect", connect_args("prod"))
+        assert not result.is_error, text_of(result)
+        filed = await pending(client, {"alias": "prod"})
+        ref = filed["request"]
+        assert (filed["quorum"], filed["approvals"]) == (2, 0)
+        assert "2 different approvers" in filed["text"] and "--policy" in filed["text"]
+
+        # the requester never counts, however the name is spelled
+        for name in ("alice", "ALICE", "аlice"):  # the last with a Cyrillic "а"
+            refused = approve(tmp_path, pol, ref, name, check=False)
+            assert refused.returncode == 2 and "requester" in refused.stderr, refused.stderr
+            assert "Traceback" not in refused.stderr
+        # one approver: recorded, not enough
+        first = approve(tmp_path, pol, ref, "carol")
+        assert "approval 1 of 2 recorded" in first.stdout, first.stdout
+        assert request_state(tmp_path, ref) == "pending"
+        again = await pending(client, {"alias": "prod"})
+        assert (again["request"], again["approvals"]) == (ref, 1)
+        assert aliases(tmp_path) == ["prod"]
+        # the same approver again (a confusable spelling too) is still one approver
+        for name in ("carol", "Carol", "саrol"):
+            twice = approve(tmp_path, pol, ref, name, check=False)
+            assert twice.returncode == 2 and "already approved" in twice.stderr, twice.stderr
+        assert request_state(tmp_path, ref) == "pending"
+        # a second, different approver reaches the quorum
+        second = approve(tmp_path, pol, ref, "dave")
+        assert f"{ref} approved by carol, dave" in second.stdout, second.stdout
+        shown = run_cli(tmp_path, "approvals", "show", ref).stdout
+        assert "2 of 2 approved (carol, dave)" in shown, shown
+        done = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert not done.is_error, text_of(done)
+        assert done.structured_content == {"alias": "prod", "removed": True}
+    assert aliases(tmp_path) == []
+    assert request_state(tmp_path, ref) == "done"
+    votes = query(tmp_path, "SELECT approver FROM approval_votes ORDER BY at")
+    assert [vote[0] for vote in votes] == ["carol", "dave"]
+    # each approver's action is audited, under their own name
+    rows = query(tmp_path, "SELECT principal, detail FROM audit WHERE outcome = 'approved'")
+    assert [row[0] for row in rows] == ["carol", "dave"]
+    assert "approval 1 of 2 by carol" in rows[0][1] and "carol, dave" in rows[1][1]
+
+
+async def test_named_approver_group(tmp_path: Path) -> None:
+    doc = policy(odoo_disconnect=disconnect_rule(approver_group="ops"))
+    doc["approvers"] = {"ops": ["carol", "dave"]}
+    pol = write_policy(tmp_path / "policy.json", doc)
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        ref = (await pending(client, {"alias": "prod"}))["request"]
+        outsider = approve(tmp_path, pol, ref, "eve", check=False)
+        assert outsider.returncode == 2, outsider.stdout
+        assert "not in the approver group ops" in outsider.stderr, outsider.stderr
+        # without the guard's policy the group is unknown here: nobody decides (fail closed)
+        blind = run_cli(tmp_path, "approvals", "approve", ref, "--as", "carol", check=False)
+        assert blind.returncode == 2 and "does not list" in blind.stderr, blind.stderr
+        assert request_state(tmp_path, ref) == "pending"
+        approve(tmp_path, pol, ref, "Carol")
+        assert request_state(tmp_path, ref) == "approved"
+        assert not (await client.call_tool("odoo_disconnect", {"alias": "prod"})).is_error
+    assert aliases(tmp_path) == []
+
+
+async def test_approval_refused_after_the_rule_changed(tmp_path: Path) -> None:
+    pol = write_policy(tmp_path / "policy.json", policy(odoo_disconnect=disconnect_rule()))
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        ref = (await pending(client, {"alias": "prod"}))["request"]
+        approve(tmp_path, pol, ref, "carol")
+        assert request_state(tmp_path, ref) == "approved"
+    # the rule is changed before the approval is used (a new guard process reads it at start)
+    write_policy(tmp_path / "policy.json", policy(odoo_disconnect=disconnect_rule(quorum=2)))
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        refused = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert refused.is_error
+        assert refused.structured_content == {"status": "rule_changed", "request": ref}
+        text = text_of(refused)
+        assert "has changed since" in text and "quorum 2" in text and "nothing was done" in text
+        assert aliases(tmp_path) == ["prod"]
+        assert request_state(tmp_path, ref) == "expired"
+        # the next call files anew, under the rule in force
+        fresh = await pending(client, {"alias": "prod"})
+        assert fresh["request"] != ref and fresh["quorum"] == 2
+    assert audit_count(tmp_path, "approval_expired") == 1
+    assert audit_count(tmp_path, "approved_executed") == 0
+
+
+async def test_pending_request_withdrawn_when_the_rule_changes(tmp_path: Path) -> None:
+    pol = write_policy(tmp_path / "policy.json", policy(odoo_disconnect=disconnect_rule()))
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        ref = (await pending(client, {"alias": "prod"}))["request"]
+    write_policy(tmp_path / "policy.json", policy(odoo_disconnect=disconnect_rule(quorum=3)))
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        fresh = await pending(client, {"alias": "prod"})
+        assert fresh["request"] != ref and fresh["quorum"] == 3
+        assert f"{ref} was withdrawn" in fresh["text"]
+    assert request_state(tmp_path, ref) == "expired"
+    # an approval of the withdrawn request is refused
+    late = approve(tmp_path, pol, ref, "carol", check=False)
+    assert late.returncode == 2 and "expired" in late.stderr, late.stderr
+
+
+def test_policy_check_names_faults_and_unlisted_groups(tmp_path: Path) -> None:
+    bad = policy(odoo_disconnect=disconnect_rule(quorum=11, approver_group="o p"))
+    pol = write_policy(tmp_path / "bad.json", bad)
+    refused = run_cli(tmp_path, "policy", "check", str(pol), check=False)
+    assert refused.returncode != 0
+    assert "$.rules.odoo_disconnect.approval.quorum" in refused.stderr, refused.stderr
+    assert "$.rules.odoo_disconnect.approval.approver_group" in refused.stderr
+    unlisted = write_policy(
+        tmp_path / "ok.json", policy(odoo_disconnect=disconnect_rule(approver_group="ops"))
+    )
+    checked = run_cli(tmp_path, "policy", "check", str(unlisted))
+    assert "approver group 'ops'" in checked.stdout + checked.stderr
