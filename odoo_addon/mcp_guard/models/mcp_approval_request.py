@@ -785,10 +785,12 @@ class McpApprovalRequest(models.Model):
         return value
 
     @api.model
-    def get_states(self, ids):
-        if not isinstance(ids, list):
-            raise UserError(self.env._("ids must be a list of request ids, not %s.", repr(ids)[:60]))
-        reqs = self.search([("id", "in", [self._request_id(i) for i in ids])])  # record rules apply
+    def get_states(self, request_ids):
+        if not isinstance(request_ids, list):
+            raise UserError(
+                self.env._("request_ids must be a list of request ids, not %s.", repr(request_ids)[:60])
+            )
+        reqs = self.search([("id", "in", [self._request_id(i) for i in request_ids])])  # record rules apply
         return [
             {"id": r.id, "ref": r.name, "state": r.state, "decision_note": r.decision_note or ""}
             for r in reqs
@@ -836,14 +838,17 @@ class McpApprovalRequest(models.Model):
         return (group._get_external_ids().get(group.id) or [DEFAULT_APPROVER_GROUP])[0]
 
     @api.model
-    def list_for_agent(self, ids=False, state=False, limit=200, ref=False):
-        """The caller's requests (record rules apply), newest first: by ``ids``, by ``ref``,
-        or all, optionally in one ``state``."""
+    def list_for_agent(self, request_ids=False, state=False, limit=200, ref=False):
+        """The caller's requests (record rules apply), newest first: by ``request_ids``, by
+        ``ref``, or all, optionally in one ``state``. (Not ``ids``: JSON-2 takes that name for
+        the records of a record method, and this one is a model method.)"""
         domain = []
-        if ids is not False:
-            if not isinstance(ids, list):
-                raise UserError(self.env._("ids must be a list of request ids, not %s.", repr(ids)[:60]))
-            domain.append(("id", "in", [self._request_id(i) for i in ids]))
+        if request_ids is not False:
+            if not isinstance(request_ids, list):
+                raise UserError(
+                    self.env._("request_ids must be a list of request ids, not %s.", repr(request_ids)[:60])
+                )
+            domain.append(("id", "in", [self._request_id(i) for i in request_ids]))
         if ref is not False:
             if not isinstance(ref, str):
                 raise UserError(self.env._("ref must be a request reference."))
