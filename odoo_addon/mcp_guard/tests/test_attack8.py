@@ -189,7 +189,7 @@ class TestAttack8(McpGuardCase):
             req.with_user(self.approver).read(["arguments_hash"])
         self.assertNotIn("Winter2026!", req.with_user(self.approver).arguments)
         self.assertEqual(req.with_user(self.manager).arguments_hash, self.digest(args))
-        self.assertEqual(self.Request.with_user(self.agent).list_for_agent(ids=[req.id])[0]["arguments_hash"],
+        self.assertEqual(self.Request.with_user(self.agent).list_for_agent(request_ids=[req.id])[0]["arguments_hash"],
                          self.digest(args))
         self.env["mcp.audit.log"].with_user(self.agent).record_batch([
             event(tool="odoo_connect", arguments_hash=self.digest(args))])
