@@ -1,15 +1,18 @@
 """Benchmark of the Odoo backend: what taking policy, connections and audit from Odoo costs.
 
-    .venv/bin/python bench/bench_odoo.py [--calls 300]
+    .venv/bin/python bench/bench_odoo.py [--calls 300] [--series 18.0|19.0 ...]
 
-Needs Odoo (ODOO_BIN or ``odoo`` on PATH) and PostgreSQL, like the Odoo tests: it creates a
-database with ``mcp_guard``, 80 partners and the users of tests/odoo_live.py, then measures in
-one run, with N sequential calls each (after warm-up), p50/p99:
+Needs Odoo (ODOO_BIN / ``odoo`` for 18.0, ODOO19_BIN / ``odoo19`` for 19.0) and PostgreSQL,
+like the Odoo tests. For each series found (or asked for) it creates a database with
+``mcp_guard``, 80 partners and the users of tests/odoo_live.py, then measures in one run, with
+N sequential calls each (after warm-up), p50/p99 (the guard speaks XML-RPC to 18 and JSON-2 to
+19, found by asking the server; the data connection's protocol is the same):
 
 1. ``odoo_connections`` through the guard on the Odoo backend vs on the embedded backend: an
    allowed call that needs no Odoo round trip (policy and connections cached, audit spooled);
 2. ``odoo_search_read`` of 80 partners through the guard (Odoo backend, and embedded backend)
-   vs the same ``search_read`` made directly with the RPC client as the same Odoo user.
+   vs the same ``search_read`` made directly with the guard's RPC client as the same Odoo
+   user (over the same protocol).
 
 The guard runs as ``odoo-mcp-guard serve`` over stdio, spoken to with the SDK's client.
 Rounds alternate between the paths so that drift on a shared machine hits them alike.
@@ -50,13 +53,13 @@ def guard_params(data_dir: Path, extra_env: dict[str, str], *args: str) -> Stdio
     )
 
 
-async def measure(args: argparse.Namespace) -> dict[str, list[float]]:
+async def measure(args: argparse.Namespace, series: odoo_harness.Series) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
 
     def timed(key: str, started: float) -> None:
         samples.setdefault(key, []).append((time.perf_counter() - started) * 1000)
 
-    with live_odoo() as live, live.running():
+    with live_odoo(series) as live, live.running():
         base = Path(tempfile.mkdtemp(prefix="guard-bench-odoo-"))
         connection = {
             "alias": "bench",
@@ -64,6 +67,7 @@ async def measure(args: argparse.Namespace) -> dict[str, list[float]]:
             "db": live.db,
             "username": "data",
             "api_key": live.data_key,
+            "protocol": "json2" if live.json2 else "xmlrpc",
         }
         local_dir, odoo_dir = base / "local", base / "odoo"
         store = Store.open(local_dir)
@@ -101,7 +105,11 @@ async def measure(args: argparse.Namespace) -> dict[str, list[float]]:
                         started = time.perf_counter()
                         if call is None:
                             records = direct.call(
-                                "res.partner", "search_read", DOMAIN, fields=FIELDS, limit=80
+                                "res.partner",
+                                "search_read",
+                                domain=DOMAIN,
+                                fields=FIELDS,
+                                limit=80,
                             )
                             assert len(records) == 80
                         else:
@@ -115,12 +123,28 @@ async def measure(args: argparse.Namespace) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument(
+        "--series",
+        nargs="*",
+        choices=[s.version for s in odoo_harness.SERIES],
+        help="the Odoo series to measure (default: every one found)",
+    )
     args = parser.parse_args()
-    if odoo_harness.find_odoo() is None:
-        print(odoo_harness.NOT_FOUND_REASON)
+    wanted = [s for s in odoo_harness.SERIES if not args.series or s.version in args.series]
+    found = [s for s in wanted if odoo_harness.find_odoo(s) is not None]
+    for missing in wanted:
+        if missing not in found:
+            print(missing.not_found_reason)
+    if not found:
         raise SystemExit(2)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.calls} calls per path")
-    samples = anyio.run(measure, args)
+    for series in found:
+        report(series, anyio.run(measure, args, series))
+
+
+def report(series: odoo_harness.Series, samples: dict[str, list[float]]) -> None:
+    wire = "JSON-2" if series.version >= "19" else "XML-RPC"
+    print(f"Odoo {series.version} ({wire})")
     for key, values in samples.items():
         print(line(key, values))
 

@@ -1,38 +1,40 @@
-"""The tool catalog with Odoo: the proxy reports the upstream's tools to a live Odoo 18
-(``mcp.tool.report_catalog``), a Manager sets a rule from the catalog with one click and it
-takes effect within the policy refresh interval, and accepting a changed definition in Odoo
-lifts the refusal. Skipped (NOT RUN) without Odoo."""
+"""The tool catalog with Odoo: the proxy reports the upstream's tools to a live Odoo (18 over
+XML-RPC, 19 over JSON-2; ``mcp.tool.report_catalog``), a Manager sets a rule from the catalog
+with one click and it takes effect within the policy refresh interval, and accepting a changed
+definition in Odoo lifts the refusal. Each series not installed is skipped (NOT RUN)."""
 
 from __future__ import annotations
 
 import time
-import xmlrpc.client
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-import odoo_harness as harness
 import pytest
-from odoo_live import LiveOdoo, live_odoo
+from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint, live_odoo, series_params
 from support.guard import proxy_args, run_cli, text_of, upstream_calls, upstream_command
 
 from odoo_mcp_guard.catalog import definition_hash
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(harness.find_odoo() is None, reason=harness.NOT_FOUND_REASON),
-]
+pytestmark = [pytest.mark.anyio]
 
 APPROVER = ("alice", "alice-pw-1234")
 POLL = 0.5  # the front-end's policy refresh interval in these tests (MCP_GUARD_POLICY_POLL)
 SERVER = "notes"
 
 
-@pytest.fixture(scope="module")
-def live() -> Iterator[LiveOdoo]:
-    with live_odoo() as odoo, odoo.running():
+@pytest.fixture(autouse=True)
+def no_deprecated_endpoint(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    check_no_deprecated_endpoint(request)
+
+
+@pytest.fixture(scope="module", params=series_params())
+def live(request: pytest.FixtureRequest) -> Iterator[LiveOdoo]:
+    with live_odoo(request.param) as odoo, odoo.running():
         yield odoo
 
 
@@ -172,7 +174,7 @@ async def test_accepting_a_changed_definition_in_odoo_lifts_the_refusal(
         still = await client.call_tool("write_note", {"key": "b", "value": "2"})
         assert still.is_error and still.structured_content["status"] == "definition_changed"
         # A plain User cannot accept; a Manager (the administrator) can.
-        with pytest.raises(xmlrpc.client.Fault, match="managers"):
+        with pytest.raises(OdooFault, match="managers"):
             live.rpc(*APPROVER, "mcp.tool", "action_accept_definition", [row["id"]])
         live.admin("mcp.tool", "action_accept_definition", [row["id"]])
 
@@ -215,7 +217,7 @@ async def test_tools_stay_refused_while_odoo_refuses_the_catalog(
     report, so no tool of this server runs (a changed definition could not be caught)."""
     state = tmp_path / "upstream.json"
     args = proxy_args(tmp_path, None, upstream=upstream_command(state), server_name="rogue")
-    approver = {"ODOO_USERNAME": "alice", "ODOO_API_KEY": "alice-pw-1234"}
+    approver = {"ODOO_USERNAME": "alice", "ODOO_API_KEY": live.keys["alice"]}
     async with live.client(tmp_path, principal="agent-rogue", args=args, env=approver) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert "noop" in names  # listed from the pins, but it must not run
@@ -225,3 +227,44 @@ async def test_tools_stay_refused_while_odoo_refuses_the_catalog(
         assert "agent" in text_of(refused).lower()
     assert upstream_calls(state) == []
     assert catalog(live, "rogue") == {}
+
+
+def test_concurrent_reports_of_a_new_server_all_succeed(live: LiveOdoo) -> None:
+    """Two replicas (or one front-end's overlapping calls) report the same new server at once:
+    each report succeeds and the catalog has one server with each tool once."""
+    server = "raced"
+    schema = {"type": "object", "properties": {}}
+    tools = [
+        {
+            "name": name,
+            "description": f"{name} tool",
+            "input_schema": schema,
+            "annotations": None,
+            "definition_hash": definition_hash(
+                {"name": name, "description": f"{name} tool", "inputSchema": schema}
+            ),
+            "risk_class": "read",
+            "risk_reason": "name",
+        }
+        for name in ("list_a", "list_b")
+    ]
+
+    def report(_: int) -> Any:
+        try:
+            return live.rpc(
+                "mcp-agent",
+                "agent-pw-1234",
+                "mcp.tool",
+                "report_catalog",
+                server=server,
+                tools=tools,
+            )
+        except OdooFault as fault:
+            return fault
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(report, range(6)))
+    faults = [result for result in results if isinstance(result, OdooFault)]
+    assert not faults, faults
+    assert sorted(catalog(live, server)) == ["list_a", "list_b"]
+    assert len(live.admin("mcp.tool.server", "search", [["name", "=", server]])) == 1

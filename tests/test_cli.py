@@ -265,6 +265,16 @@ def test_usage_mistakes_exit_non_zero_without_traceback(tmp_path, args):
         (["--odoo-config", "{config}"], "url = [", "not valid TOML/JSON"),
         (
             ["--odoo-config", "{config}"],
+            "url = 'http://x'\ndb = 'd'\nusername = 'u'\napi_key = 'k'\nprotocol = 'soap'\n",
+            "protocol: Input should be 'auto', 'json2' or 'xmlrpc'",
+        ),
+        (
+            ["--odoo-config", "{config}"],
+            "url = 'http://x'\ndb = 'd'\nusername = 'u'\npassword = 'k'\nprotocol = 'json2'\n",
+            "JSON-2 signs in with an API key, not a password",
+        ),
+        (
+            ["--odoo-config", "{config}"],
             "url = 'http://x'\ndb = 'd'\nusername = 'u'\napi_key = 'k'\ncolour = 'red'\n",
             "colour: Extra inputs",
         ),

@@ -27,6 +27,7 @@ from odoo_mcp_guard.policy_core import (
     is_secret_key,
     redact,
     redact_text,
+    url_has_credentials,
     value_is_set,
 )
 
@@ -126,6 +127,41 @@ def test_make_sync_core_copies_the_front_ends_core(tmp_path: Path) -> None:
 def test_known_secret_keys_are_secret_and_plain_keys_are_not() -> None:
     assert [key for key in SECRET_KEYS if not is_secret_key(key)] == []
     assert [key for key in PLAIN_KEYS if is_secret_key(key)] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bob:S3CR3T@erp.example.com",
+        "https://S3CR3T@erp.example.com",
+        "//bob:S3CR3T@erp.example.com",
+        "bob:S3CR3T@erp.example.com",
+        "https://erp.example.com/?api_key=S3CR3T",
+        "https://erp.example.com/web?db=x&password=S3CR3T",
+        "https://erp.example.com/#token=S3CR3T",
+    ],
+)
+def test_urls_carrying_credentials_are_refused(url: str) -> None:
+    """One rule with the redaction: a URL the redaction would mask, or with userinfo (also
+    scheme-relative), is refused wherever a URL is stored (attack 8, finding 9)."""
+    assert url_has_credentials(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://erp.example.com", "https://erp.example.com:8069/web?db=prod", "http://10.0.0.5/odoo"],
+)
+def test_plain_urls_are_no_credentials(url: str) -> None:
+    assert not url_has_credentials(url)
+    assert redact_text(url) == url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://auth.example.com:8069", "https://tokens.example.com:8069/odoo?db=prod"]
+)
+def test_a_host_named_like_a_secret_key_is_no_credential(url: str) -> None:
+    """host:port is no key=value pair: only userinfo and what follows the host are judged."""
+    assert not url_has_credentials(url)
 
 
 def test_the_hash_is_the_contract() -> None:

@@ -1,4 +1,4 @@
-"""The proxy with the Odoo backend: the policy and the approvals come from a live Odoo 18 with
+"""The proxy with the Odoo backend: the policy and the approvals come from a live Odoo (18, 19) with
 ``mcp_guard`` (tests/odoo_live.py), exactly as for ``serve``. Skipped (NOT RUN) without Odoo.
 """
 
@@ -9,15 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import odoo_harness as harness
 import pytest
-from odoo_live import LiveOdoo, live_odoo
+from odoo_live import LiveOdoo, check_no_deprecated_endpoint, live_odoo, series_params
 from support.guard import proxy_args, text_of, upstream_calls, upstream_command
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(harness.find_odoo() is None, reason=harness.NOT_FOUND_REASON),
-]
+pytestmark = [pytest.mark.anyio]
 
 APPROVER = ("alice", "alice-pw-1234")
 RULES = {
@@ -28,9 +24,15 @@ RULES = {
 }
 
 
-@pytest.fixture(scope="module")
-def live() -> Iterator[LiveOdoo]:
-    with live_odoo() as odoo, odoo.running():
+@pytest.fixture(autouse=True)
+def no_deprecated_endpoint(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    check_no_deprecated_endpoint(request)
+
+
+@pytest.fixture(scope="module", params=series_params())
+def live(request: pytest.FixtureRequest) -> Iterator[LiveOdoo]:
+    with live_odoo(request.param) as odoo, odoo.running():
         rule_ids = [
             live_rule
             for name, values in RULES.items()

@@ -10,10 +10,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
+from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError, ProtocolSetting
 from odoo_mcp_guard.policy_core import redact, redact_text
 from odoo_mcp_guard.store import Connection
 
+# The connection record's protocol -> the client's. Odoo's /jsonrpc is the same service as
+# /xmlrpc/2 (both deprecated on 19): such connections are spoken to over XML-RPC.
+WIRE_OF: dict[str, ProtocolSetting] = {"json2": "json2", "xmlrpc": "xmlrpc", "jsonrpc": "xmlrpc"}
 MODEL_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 MAX_LIMIT = 2000
 
@@ -87,7 +90,9 @@ class DataTools:
     def _client(self, conn: Connection) -> OdooClient:
         secret = conn.api_key or conn.password or ""
         key = hashlib.sha256(
-            "\0".join((conn.alias, conn.url, conn.db, conn.username, secret)).encode()
+            "\0".join(
+                (conn.alias, conn.url, conn.db, conn.username, conn.protocol, secret)
+            ).encode()
         ).hexdigest()
         with self._lock:
             client = self._clients.get(key)
@@ -99,6 +104,7 @@ class DataTools:
                     api_key=conn.api_key,
                     password=conn.password,
                     verify_ssl=conn.verify_ssl,
+                    protocol=WIRE_OF[conn.protocol],
                 )
                 client = self._clients[key] = OdooClient(config)
         return client
@@ -134,23 +140,24 @@ class DataTools:
                 }
                 if args.order:
                     kwargs["order"] = args.order
-                records = client.call(model, "search_read", args.domain, **kwargs)
+                records = client.call(model, "search_read", domain=args.domain, **kwargs)
                 return {"model": model, "records": records, "count": len(records)}
             if isinstance(args, ReadArgs):
-                records = client.call(model, "read", args.ids, fields=args.fields)
+                records = client.call(model, "read", ids=args.ids, fields=args.fields)
                 missing = sorted(set(args.ids) - {r["id"] for r in records})
                 return {"model": model, "records": records, "missing_ids": missing}
             if isinstance(args, FieldsGetArgs):
                 fields = client.call(model, "fields_get", attributes=args.attributes)
                 return {"model": model, "fields": fields}
             if isinstance(args, CreateArgs):
-                new_id = client.call(model, "create", args.values)
-                return {"model": model, "id": new_id}
+                # a list of values gives a list of ids on both protocols
+                new_ids = client.call(model, "create", vals_list=[args.values])
+                return {"model": model, "id": new_ids[0]}
             if isinstance(args, WriteArgs):
-                client.call(model, "write", args.ids, args.values)
+                client.call(model, "write", ids=args.ids, vals=args.values)
                 return {"model": model, "ids": args.ids, "updated": True}
             if isinstance(args, UnlinkArgs):
-                client.call(model, "unlink", args.ids)
+                client.call(model, "unlink", ids=args.ids)
                 return {"model": model, "ids": args.ids, "deleted": True}
         except OdooError as exc:
             raise DataToolError(redact_text(_explain(exc, tool, conn))) from None
@@ -163,6 +170,8 @@ def _explain(exc: OdooError, tool: str, conn: Connection) -> str:
         return f"{where} refused {tool} (AccessError): {exc.message}"
     if exc.kind == "auth":
         return f"{where} refused the connection's credentials: {exc.message}"
+    if exc.kind == "database":
+        return f"{where}: {exc.message}"
     if exc.kind == "unreachable":
         return f"{where} cannot be reached: {exc.message}"
     if exc.kind == "user":

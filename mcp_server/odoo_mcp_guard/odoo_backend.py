@@ -19,7 +19,7 @@ from typing import Any
 from odoo_mcp_guard.catalog import catalog_entry, definition_hash
 from odoo_mcp_guard.engines import Database
 from odoo_mcp_guard.names import arguments_hash
-from odoo_mcp_guard.odoo_rpc import OdooClient, OdooError
+from odoo_mcp_guard.odoo_rpc import OdooError, OdooRpc
 from odoo_mcp_guard.policy import Policy, PolicyError, PolicyUnavailable, load_policy_text
 from odoo_mcp_guard.policy_core import ApprovalTerms
 from odoo_mcp_guard.stores.local import LocalAudit, LocalPins
@@ -46,7 +46,7 @@ class OdooPolicySource:
     with the cause.
     """
 
-    def __init__(self, client: OdooClient, *, poll_interval: float = 3.0, max_age: float = 60.0):
+    def __init__(self, client: OdooRpc, *, poll_interval: float = 3.0, max_age: float = 60.0):
         self.client = client
         self.poll_interval = poll_interval
         self.max_age = max_age
@@ -120,9 +120,9 @@ class OdooPolicySource:
         return policy
 
 
-def _call(client: OdooClient, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+def _call(client: OdooRpc, model: str, method: str, **kwargs: Any) -> Any:
     try:
-        return client.call(model, method, *args, **kwargs)
+        return client.call(model, method, **kwargs)
     except OdooError as exc:
         raise ApprovalError(f"Odoo: {exc.message}") from None
 
@@ -130,7 +130,7 @@ def _call(client: OdooClient, model: str, method: str, *args: Any, **kwargs: Any
 class OdooConnections:
     """``mcp.connection``: the connections this agent may use (ConnectionPort)."""
 
-    def __init__(self, client: OdooClient, *, connections_ttl: float = 3.0):
+    def __init__(self, client: OdooRpc, *, connections_ttl: float = 3.0):
         self.client = client
         # The last list Odoo gave. Listing and data tools reuse it for ``connections_ttl``
         # seconds (no round trip per call), and while Odoo is unreachable (invariant 6: the
@@ -204,7 +204,7 @@ class OdooConnections:
         if conn.api_key:
             values["api_key"] = conn.api_key
         self.forget()
-        answer = _call(self.client, "mcp.connection", "upsert_from_agent", values)
+        answer = _call(self.client, "mcp.connection", "upsert_from_agent", values=values)
         return bool(answer.get("created"))
 
     def remove_connection(self, alias: str) -> bool:
@@ -253,7 +253,7 @@ class OdooApprovals:
 
     def __init__(
         self,
-        client: OdooClient,
+        client: OdooRpc,
         db: Database,
         audit: LocalAudit,
         connections: OdooConnections,
@@ -274,7 +274,7 @@ class OdooApprovals:
     def get_request(self, key: int | str) -> ApprovalRequest | None:
         """By Odoo id (an int or digits) or by reference."""
         if isinstance(key, int) or str(key).isdigit():
-            found = self._read(ids=[int(key)])
+            found = self._read(request_ids=[int(key)])
         else:
             found = self._read(ref=request_ref(str(key)))
         return found[0] if found else None
@@ -324,10 +324,10 @@ class OdooApprovals:
             self.client,
             "mcp.approval.request",
             "file_request",
-            tool,
-            arguments,
-            principal,
-            reason or "",
+            tool=tool,
+            arguments=arguments,
+            principal=principal,
+            reason=reason or "",
         )
         remote_id = int(answer["id"])
         with self.db.tx() as db:
@@ -360,11 +360,15 @@ class OdooApprovals:
         if row is None:
             return False
         self.connections.forget()  # consuming may remove a connection in Odoo
-        call: tuple[Any, ...] = (request_id, row["tool"], row["arguments_hash"])
+        call: dict[str, Any] = {
+            "request_id": request_id,
+            "tool": row["tool"],
+            "arguments_hash": row["arguments_hash"],
+        }
         if row["tool"] == "odoo_connect":
             # Odoo (re)creates the connection from these, only if they hash to the approved call
-            call += (arguments,)
-        answer = _call(self.client, "mcp.approval.request", "consume", *call)
+            call["arguments"] = arguments
+        answer = _call(self.client, "mcp.approval.request", "consume", **call)
         if not answer.get("ok"):
             log.info("Odoo did not consume request %s: %s", request_id, answer.get("message"))
             return False
@@ -380,7 +384,9 @@ class OdooApprovals:
         # approved call failing here, after the approval was consumed. It must not hide that
         # failure: if Odoo cannot take it, the failure stays in the audit (outcome failed).
         try:
-            recorded = self.client.call("mcp.approval.request", "report_failure", request_id, note)
+            recorded = self.client.call(
+                "mcp.approval.request", "report_failure", request_id=request_id, note=note
+            )
         except OdooError as exc:
             recorded, note = False, f"{note} ({exc.message})"
         if not recorded:
@@ -405,7 +411,7 @@ class OdooPins:
     # Only Odoo's acceptance lifts a refusal; it arrives with the next catalog report.
     accepts_locally = False
 
-    def __init__(self, client: OdooClient, local: LocalPins):
+    def __init__(self, client: OdooRpc, local: LocalPins):
         self.client = client
         self.local = local
         # Servers whose last catalog report failed, with the cause: their tools are refused.
@@ -428,7 +434,7 @@ class OdooPins:
             for digest, definition in definitions.values()
         ]
         try:
-            answer = self.client.call("mcp.tool", "report_catalog", server, entries)
+            answer = self.client.call("mcp.tool", "report_catalog", server=server, tools=entries)
             if not isinstance(answer, dict) or not isinstance(answer.get("changed"), list):
                 raise OdooError("protocol", "report_catalog returned no verdict")
         except OdooError as exc:
@@ -471,7 +477,7 @@ class AuditSpool(LocalAudit):
     """The audit trail (AuditPort) as a local spool: written here first, exported to Odoo by
     ``flush_audit``."""
 
-    def __init__(self, db: Database, client: OdooClient):
+    def __init__(self, db: Database, client: OdooRpc):
         super().__init__(db)
         self.client = client
 
@@ -503,7 +509,7 @@ class AuditSpool(LocalAudit):
                 if row["request_ref"]:
                     event["request_ref"] = row["request_ref"]
                 events.append(event)
-            self.client.call("mcp.audit.log", "record_batch", events)
+            self.client.call("mcp.audit.log", "record_batch", events=events)
             with self.db.tx() as db:
                 db.executemany(
                     "UPDATE audit SET exported = 1 WHERE id = ?", [(row["id"],) for row in rows]

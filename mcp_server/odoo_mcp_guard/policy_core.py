@@ -879,10 +879,13 @@ URL_CREDENTIALS_MESSAGE = (
 
 
 def url_has_credentials(url: str) -> bool:
-    """Whether a URL carries userinfo (``scheme://user:pw@host``): the front-end and the add-on
-    refuse such a URL, which would otherwise be shown in clear wherever the URL is."""
+    """Whether a URL carries credentials: userinfo (``scheme://user:pw@host``, also
+    scheme-relative ``//user:pw@host``), or a path, query or fragment that the redaction masks
+    (``?api_key=...``, ``#token=...``). The front-end and the add-on refuse such a URL, which
+    would otherwise be shown in clear wherever the URL is: one rule with the redaction, so what
+    it would hide is never stored. (The host and port are not judged as key=value text.)"""
     _scheme, sep, rest = url.partition("://")
-    authority = rest if sep else url
-    for stop in "/?#":
-        authority = authority.split(stop, 1)[0]
-    return "@" in authority
+    rest = rest if sep else url.lstrip("/")
+    cut = min((i for i in (rest.find(stop) for stop in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    return "@" in authority or redact_text(tail) != tail

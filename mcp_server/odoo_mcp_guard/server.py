@@ -82,7 +82,9 @@ class ConnectArgs(_Args):
     api_key: str | None = Field(
         default=None, max_length=1024, description="Odoo API key (instead of a password)"
     )
-    protocol: Literal["xmlrpc", "jsonrpc"] = Field(default="xmlrpc", description="RPC protocol")
+    protocol: Literal["xmlrpc", "jsonrpc", "json2"] = Field(
+        default="xmlrpc", description="RPC protocol (json2: Odoo 19 and later, with an API key)"
+    )
     verify_ssl: bool = Field(default=True, description="Verify the server's TLS certificate")
 
     _alias = field_validator("alias")(_check_alias)

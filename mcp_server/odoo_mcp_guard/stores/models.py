@@ -56,7 +56,7 @@ class Connection(BaseModel):
     username: str = Field(min_length=1, max_length=256)
     password: str | None = Field(default=None, max_length=4096)
     api_key: str | None = Field(default=None, max_length=4096)
-    protocol: Literal["xmlrpc", "jsonrpc"] = "xmlrpc"
+    protocol: Literal["xmlrpc", "jsonrpc", "json2"] = "xmlrpc"
     verify_ssl: bool = True
 
     # Every way in (odoo_connect, connections import) builds a Connection: one check for all.

@@ -7,3 +7,7 @@ from . import mcp_audit_log
 from . import mcp_tool_server
 from . import mcp_tool
 from . import mcp_approval_vote
+from . import mcp_approval_request_target
+from . import res_config_settings
+from . import res_users
+from . import ir_module_module

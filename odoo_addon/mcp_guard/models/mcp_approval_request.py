@@ -1,11 +1,13 @@
 import json
 import logging
+import threading
 from datetime import timedelta, timezone
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import SUPERUSER_ID, api, fields, http, models
 from odoo.exceptions import AccessError, UserError
+from odoo.modules import module as odoo_module
 
 from .compat import GROUP_USERS
 from .identity import check_approver, check_identity, same_person
@@ -13,12 +15,15 @@ from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
     DEFAULT_EXPIRES_IN,
     RISK_SELECTION,
+    URL_CREDENTIALS_MESSAGE,
     TOOL_NAME_RE,
+    allow_connection_removal,
     arguments_hash,
     internal_write,
     is_internal_write,
     redact,
     redact_text,
+    url_has_credentials,
 )
 from .mcp_connection import SECRET_FIELDS, SECRET_GROUPS
 from .mcp_guard_context import trusted
@@ -41,6 +46,7 @@ PROTECTED_FIELDS = {
     "connection_login", "connection_owner_id", "origin", "state", "approver_id",
     "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
     "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
+    "requester_match_ids",
     "approver_group_id", "quorum", "rule_binding", "rule_terms",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
@@ -52,7 +58,10 @@ CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odo
 # the fields behind four eyes and the request's binding: written only by the add-on's methods,
 # through write or the ORM's low-level _write/_write_multi alike
 GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id", "quorum",
-                  "rule_binding"}
+                  "rule_binding", "requester_match_ids"}
+# the hash of the real arguments (secrets included) is an offline oracle for a weak password:
+# only the groups that read secrets anyway (the Agent) and the Managers see it, never approvers
+HASH_GROUPS = "mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager"
 CONNECTION_SNAPSHOT = {"connection_alias": "alias", "connection_url": "url", "connection_db": "db",
                        "connection_login": "login", "connection_owner_id": "owner_id"}
 ORIGINS = [("agent", "Agent (MCP front-end)"), ("person", "Person in Odoo")]
@@ -72,10 +81,16 @@ class McpApprovalRequest(models.Model):
     name = fields.Char("Reference", required=True, readonly=True, copy=False, default="/")
     tool = fields.Char(required=True, readonly=True, tracking=True)
     arguments = fields.Text("Arguments (redacted)", readonly=True)
-    arguments_hash = fields.Char(readonly=True, index=True)
+    arguments_hash = fields.Char(readonly=True, index=True, groups=HASH_GROUPS)
     principal = fields.Char(readonly=True, help="Identity of the agent as seen by the MCP front-end.")
     reason = fields.Text(readonly=True)
     requester_id = fields.Many2one("res.users", "Requested by", required=True, readonly=True, index=True)
+    # frozen when the request is filed: the approvers who then read as the requester (the
+    # principal, or the requesting person); renaming oneself later does not let one decide
+    requester_match_ids = fields.Many2many(
+        "res.users", "mcp_approval_request_match_rel", "request_id", "user_id",
+        string="Approvers who are the requester", readonly=True, copy=False,
+    )
     company_id = fields.Many2one("res.company", required=True, readonly=True, default=lambda self: self.env.company)
     connection_id = fields.Many2one("mcp.connection", readonly=True, ondelete="set null", check_company=True)
     connection_alias = fields.Char(readonly=True)
@@ -136,7 +151,7 @@ class McpApprovalRequest(models.Model):
             mine = req.requester_id.id == self.env.uid
             req.can_decide = (
                 req.state == "pending" and is_approver and not mine
-                and names is not None and not req._principal_problem(names)
+                and names is not None and not req._principal_problem(names, self.env.user)
                 and req._in_approver_group(self.env.user)
                 and self.env.user not in req.sudo().vote_ids.user_id
             )
@@ -207,7 +222,10 @@ class McpApprovalRequest(models.Model):
         return (rule.approval_expires_in if rule else 0) or DEFAULT_EXPIRES_IN
 
     def _set_connection_state(self, state):
-        conns = self.sudo().connection_id.filtered(lambda c: c.state != state)
+        """A pending disconnect or back to connected; ending is _end's alone (inside consume)."""
+        if state not in ("connected", "disconnect_pending"):
+            raise UserError(self.env._("A connection can only be ended by consuming an approved disconnect request."))
+        conns = self.sudo().connection_id.filtered(lambda c: c.active and c.state not in (state, "disconnected"))
         if conns:
             with internal_write():
                 conns.write({"state": state})
@@ -224,6 +242,22 @@ class McpApprovalRequest(models.Model):
             ])
             if not others:
                 req._set_connection_state("connected")
+
+    def _freeze_requester_matches(self):
+        """Record which approvers read as the requester now (see _principal_problem)."""
+        approvers = self.env.ref("mcp_guard.group_mcp_approver").sudo()[GROUP_USERS]
+        for req in self.sudo():
+            matches = approvers.browse()
+            for user in approvers:
+                try:
+                    names = self._person_names(user)
+                except AccessError:
+                    continue  # cannot decide anything anyway (_check_can_decide)
+                if user == req.requester_id or req._principal_problem(names):
+                    matches |= user
+            if matches:
+                with internal_write():
+                    req.write({"requester_match_ids": [(6, 0, matches.ids)]})
 
     def _in_approver_group(self, user):
         """Whether ``user`` belongs to the group that decides this request (besides being an
@@ -247,8 +281,17 @@ class McpApprovalRequest(models.Model):
             and u not in voted
         )
 
+    def _notifier(self):
+        """These requests as the sender of messages and activities: the acting person, or
+        OdooBot when the acting user is the technical Agent user (or has no address), whose
+        mail would go out without a sender and come back as an "Email Failure"."""
+        user = self.env.user
+        if user.has_group("mcp_guard.group_mcp_agent") or not user.email:
+            return self.with_user(SUPERUSER_ID)
+        return self.sudo()
+
     def _notify_approvers(self):
-        for req in self.sudo():
+        for req in self._notifier():
             for user in req._approvers():
                 req.activity_schedule(
                     act_type_xmlid="mcp_guard.mail_act_mcp_approval",
@@ -267,7 +310,7 @@ class McpApprovalRequest(models.Model):
         return people.filtered(lambda u: not u.has_group("mcp_guard.group_mcp_agent") and u != self.env.user)
 
     def _notify_requester(self, body):
-        for req in self.sudo():
+        for req in self._notifier():
             req.message_post(
                 body=body,
                 partner_ids=req._people_to_tell().partner_id.ids,
@@ -277,7 +320,8 @@ class McpApprovalRequest(models.Model):
 
     def _notify_owner(self):
         """Tell a connection's owner that somebody asked to end or replace it."""
-        for req in self.sudo().filtered(lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
+        for req in self._notifier().filtered(
+                lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
             owner = req._people_to_tell() & req.connection_owner_id
             if owner:
                 req.message_post(
@@ -310,8 +354,36 @@ class McpApprovalRequest(models.Model):
         # approver's own when they approved and others are still needed)
         self.sudo().activity_unlink(["mcp_guard.mail_act_mcp_approval"], user_id=user.id if user else None)
 
+    @api.model
+    def _authenticated_uid(self):
+        """The user the current RPC or HTTP request authenticated, or None outside of one.
+
+        Checked in the Odoo 18 and 19 source: ``odoo.service.model.dispatch`` (XML-RPC,
+        JSON-RPC ``execute_kw``) sets ``threading.current_thread().uid`` to the uid whose
+        password or API key it checked; ``Request.update_env`` does the same for the web
+        client's and JSON-2's routes once the session or bearer is authenticated; each HTTP
+        request starts with it deleted. ``with_user()`` in a server action changes env.uid but
+        not this."""
+        uid = getattr(threading.current_thread(), "uid", None)
+        if uid is None and http.request and getattr(http.request, "session", None):
+            uid = http.request.session.uid
+        return uid
+
+    def _check_real_caller(self):
+        """The decider is the person who is calling: env.uid must be the authenticated caller's
+        (a server action's ``with_user(<approver>)`` is not that approver)."""
+        caller = self._authenticated_uid()
+        if caller is None:
+            if odoo_module.current_test:
+                return  # the add-on's own tests decide as with_user(); no server runs them
+            raise AccessError(self.env._("Requests are approved or rejected by a signed-in person only."))
+        if caller != self.env.uid:
+            raise AccessError(self.env._(
+                "Requests are approved or rejected by the signed-in person only, not on behalf of another user."))
+
     def _check_can_decide(self):
         """Four eyes: an approver, and never the requester (administrators included)."""
+        self._check_real_caller()
         if not self.env.user.has_group("mcp_guard.group_mcp_approver"):
             raise AccessError(self.env._("Only MCP Guard approvers can approve or reject requests."))
         names = self._person_names(self.env.user)
@@ -319,7 +391,7 @@ class McpApprovalRequest(models.Model):
             # env.uid, not a context key: sudo() and contexts cannot change it
             if req.requester_id.id == self.env.uid:
                 raise AccessError(self.env._("You cannot approve or reject your own request %s.", req.name))
-            problem = req._principal_problem(names)
+            problem = req._principal_problem(names, self.env.user)
             if problem:
                 raise AccessError(problem)
             if not req._in_approver_group(self.env.user):
@@ -331,10 +403,14 @@ class McpApprovalRequest(models.Model):
 
     @api.model
     def _person_names(self, user):
-        """The names a user goes by (login, name, the local part of the email), each one a
-        principal could be spelled as. A name that cannot be compared fails closed."""
-        email_local_part = (user.email or "").split("@")[0]
-        names = [name for name in (user.login, user.name, email_local_part) if name and name.strip()]
+        """The names a user goes by (login, name, full email and its local part, and the MCP
+        principals a Manager recorded for them), each one a principal could be spelled as. A
+        name that cannot be compared fails closed."""
+        user = user.sudo()  # the principals mapping is a Manager's field
+        email = (user.email or "").strip()
+        mapped = [p.strip() for p in (user.mcp_principals or "").replace("\n", ",").split(",")]
+        names = [name for name in (user.login, user.name, email, email.split("@")[0], *mapped)
+                 if name and name.strip()]
         for name in names:
             problem = check_identity(name)
             if problem:
@@ -343,13 +419,29 @@ class McpApprovalRequest(models.Model):
                     "you cannot approve or reject requests.", name=name, why=problem))
         return names
 
-    def _principal_problem(self, names):
+    def _principal_problem(self, names, user=None):
         """Why the person going by ``names`` may not decide this request, or None. The person
         behind the agent is the MCP principal, not the technical Odoo user that filed for it:
-        compared as the front-end compares (identity.py: TR39 skeleton, prefixes, case)."""
+        compared as the front-end compares (identity.py: TR39 skeleton, prefixes, case). A
+        person's request compares the names of both people the same way (a twin account whose
+        login reads as the requester's is the requester). Those who read as the requester when
+        it was filed stay so (requester_match_ids): renaming oneself later does not help."""
         self.ensure_one()
+        if user is not None and user in self.sudo().requester_match_ids:
+            return self.env._(
+                "Request %(ref)s was filed by someone who reads as you (%(who)s): "
+                "you cannot approve or reject it.", ref=self.name,
+                who=self.principal or self.sudo().requester_id.name)
         if self.origin == "person":
-            return None  # no MCP principal: the requester is compared by user id (_check_can_decide)
+            try:
+                theirs = self._person_names(self.sudo().requester_id)
+            except AccessError:
+                theirs = []
+            if not theirs or any(same_person(mine, other) for mine in names for other in theirs):
+                return self.env._(
+                    "Request %(ref)s was made by %(who)s, who reads as you: "
+                    "you cannot approve or reject it.", ref=self.name, who=self.sudo().requester_id.name)
+            return None
         problem = check_approver(self.principal or "")
         if problem:
             return self.env._(
@@ -398,7 +490,7 @@ class McpApprovalRequest(models.Model):
             )
             if req.origin == "person":
                 # nobody will call again: Odoo carries it out now, in this transaction
-                req._carry_out(req.tool, req.arguments_hash)
+                req._carry_out(req.tool, req.sudo().arguments_hash)
         return True
 
     def action_reject(self, note=None):
@@ -416,7 +508,8 @@ class McpApprovalRequest(models.Model):
             req._release_connection()
             body = self.env._("Request %(ref)s was rejected by %(user)s.", ref=req.name, user=self.env.user.name)
             if note:
-                body = Markup("%s<br/>%s") % (body, note)
+                # the note as stored: redacted before anybody reads it in the chatter
+                body = Markup("%s<br/>%s") % (body, redact_text(note))
             req._notify_requester(body)
         return True
 
@@ -488,6 +581,9 @@ class McpApprovalRequest(models.Model):
             # it would be compared with approvers: a name that cannot be is refused here
             raise UserError(self.env._("Invalid principal: %s", problem))
         reason = reason if isinstance(reason, str) else ""
+        url = arguments.get("url") if tool == "odoo_connect" else None
+        if isinstance(url, str) and url_has_credentials(url):
+            raise UserError(URL_CREDENTIALS_MESSAGE)  # as the connection itself refuses it
         req = self._file(tool, arguments, principal, reason, self._connection_binding(tool, arguments), "agent")
         return {"id": req.id, "ref": req.name, "state": req.state}
 
@@ -567,6 +663,7 @@ class McpApprovalRequest(models.Model):
             req = self.sudo().with_context(mail_create_nosubscribe=True).create(vals)
         req.message_subscribe(partner_ids=req._people_to_tell().partner_id.ids + (
             [] if req.origin == "agent" else self.env.user.partner_id.ids))
+        req._freeze_requester_matches()
         if req.tool == "odoo_disconnect":
             req._set_connection_state("disconnect_pending")
         req._notify_approvers()
@@ -635,7 +732,7 @@ class McpApprovalRequest(models.Model):
         """upsert values from an odoo_connect call's ``arguments``, or None unless they are
         exactly the approved call's (same arguments hash as filed)."""
         self.ensure_one()
-        if not isinstance(arguments, dict) or arguments_hash(arguments) != self.arguments_hash:
+        if not isinstance(arguments, dict) or arguments_hash(arguments) != self.sudo().arguments_hash:
             return None
         if set(arguments) - set(CONNECT_KEYS) - CONNECT_IGNORED:
             return None
@@ -648,7 +745,7 @@ class McpApprovalRequest(models.Model):
         stored = self.sudo()
         new = {name: stored[f"new_{name}"] for name in ("url", "db", "login", "protocol")}
         secrets = {name: stored[f"new_{name}"] for name in SECRET_FIELDS if stored[f"new_{name}"]}
-        if arguments_hash({"alias": self.connection_alias, **new, **secrets}) != self.arguments_hash:
+        if arguments_hash({"alias": self.connection_alias, **new, **secrets}) != stored.arguments_hash:
             return None
         return {**new, **secrets}
 
@@ -698,10 +795,12 @@ class McpApprovalRequest(models.Model):
         return value
 
     @api.model
-    def get_states(self, ids):
-        if not isinstance(ids, list):
-            raise UserError(self.env._("ids must be a list of request ids, not %s.", repr(ids)[:60]))
-        reqs = self.search([("id", "in", [self._request_id(i) for i in ids])])  # record rules apply
+    def get_states(self, request_ids):
+        if not isinstance(request_ids, list):
+            raise UserError(
+                self.env._("request_ids must be a list of request ids, not %s.", repr(request_ids)[:60])
+            )
+        reqs = self.search([("id", "in", [self._request_id(i) for i in request_ids])])  # record rules apply
         return [
             {"id": r.id, "ref": r.name, "state": r.state, "decision_note": r.decision_note or ""}
             for r in reqs
@@ -723,7 +822,7 @@ class McpApprovalRequest(models.Model):
             "ref": self.name,
             "tool": self.tool,
             "arguments": arguments if isinstance(arguments, dict) else {},
-            "arguments_hash": self.arguments_hash or "",
+            "arguments_hash": self.sudo().arguments_hash or "",
             "principal": self.principal or "",
             "reason": self.reason or "",
             "state": self.state,
@@ -749,14 +848,17 @@ class McpApprovalRequest(models.Model):
         return (group._get_external_ids().get(group.id) or [DEFAULT_APPROVER_GROUP])[0]
 
     @api.model
-    def list_for_agent(self, ids=False, state=False, limit=200, ref=False):
-        """The caller's requests (record rules apply), newest first: by ``ids``, by ``ref``,
-        or all, optionally in one ``state``."""
+    def list_for_agent(self, request_ids=False, state=False, limit=200, ref=False):
+        """The caller's requests (record rules apply), newest first: by ``request_ids``, by
+        ``ref``, or all, optionally in one ``state``. (Not ``ids``: JSON-2 takes that name for
+        the records of a record method, and this one is a model method.)"""
         domain = []
-        if ids is not False:
-            if not isinstance(ids, list):
-                raise UserError(self.env._("ids must be a list of request ids, not %s.", repr(ids)[:60]))
-            domain.append(("id", "in", [self._request_id(i) for i in ids]))
+        if request_ids is not False:
+            if not isinstance(request_ids, list):
+                raise UserError(
+                    self.env._("request_ids must be a list of request ids, not %s.", repr(request_ids)[:60])
+                )
+            domain.append(("id", "in", [self._request_id(i) for i in request_ids]))
         if ref is not False:
             if not isinstance(ref, str):
                 raise UserError(self.env._("ref must be a request reference."))
@@ -806,7 +908,7 @@ class McpApprovalRequest(models.Model):
             return {"ok": False, "state": req.state, "message": self.env._("Only the requesting user may consume this approval.")}
         if req.state != "approved":
             return {"ok": False, "state": req.state, "message": self.env._("Request %(ref)s is %(state)s, not approved.", ref=req.name, state=req.state)}
-        if req.tool != tool or req.arguments_hash != arguments_hash:
+        if req.tool != tool or req.sudo().arguments_hash != arguments_hash:
             return {"ok": False, "state": req.state, "message": self.env._("Request %s approves a different call (tool or arguments differ).", req.name)}
         new_values = None
         if tool == "odoo_connect":
@@ -840,6 +942,8 @@ class McpApprovalRequest(models.Model):
             req.invalidate_recordset()
             req._close_activities()
             req._release_connection()
+            # the raw UPDATE left no tracking: say it in the chatter
+            req.sudo().message_post(body=self.env._("Approved → Expired: the approval expired before it was used."))
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
         return req._carry_out(tool, arguments_hash, new_values)
 
@@ -888,11 +992,14 @@ class McpApprovalRequest(models.Model):
         elif req.tool in CONNECTION_TOOLS and conn:
             # odoo_disconnect ends the connection it was filed for; an approved odoo_connect
             # of an existing alias ends the old one so it can be registered again
-            conn._end()
+            with allow_connection_removal(conn.ids):
+                conn._end()
             ended = self.env._("Connection %(alias)s (%(url)s, db %(db)s) was disconnected by request %(ref)s.",
                                alias=req.connection_alias, url=req.connection_url, db=req.connection_db, ref=req.name)
             conn.message_post(body=ended)
-            req.sudo().message_post(body=ended)
+            # the owner (and a person who asked) hear of it in Odoo; never the Agent user
+            req._notifier().message_post(body=ended, partner_ids=req._people_to_tell().partner_id.ids,
+                                    subtype_xmlid="mail.mt_comment", message_type="notification")
         if new_values is not None:
             # an agent's odoo_connect: the approved values, and only them, in the transaction that
             # ended the old connection (a failure rolls the whole consumption back)

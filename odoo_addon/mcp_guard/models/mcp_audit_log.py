@@ -55,7 +55,8 @@ class McpAuditLog(models.Model):
     create_date = fields.Datetime("Received", readonly=True, help="When Odoo received the event.")
     principal = fields.Char(readonly=True, index=True)
     tool = fields.Char(readonly=True, index=True)
-    arguments_hash = fields.Char(readonly=True)
+    # like the request's: an offline oracle for the secrets hashed in, so not for approvers
+    arguments_hash = fields.Char(readonly=True, groups="mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager")
     outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
     detail = fields.Text(readonly=True)
     request_ref = fields.Char("Request", readonly=True)

@@ -4,7 +4,6 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from .compat import GROUP_USERS
 from .mcp_guard_common import (
     URL_CREDENTIALS_MESSAGE,
-    allow_connection_removal,
     internal_write,
     is_internal_write,
     removal_allowed_ids,
@@ -19,6 +18,9 @@ SECRET_GROUPS = "mcp_guard.group_mcp_agent"
 # what the agent connects with: changing one of these on a connection an agent uses is a
 # replacement (DESIGN.md invariant 11) and goes through approval, never a plain Save
 REPLACEMENT_FIELDS = ("url", "db", "login", "protocol", "password", "api_key")
+# the alias is what the agent names the connection by: renaming a connection in use frees its
+# alias for another connection, so a rename is a replacement too (invariants 11 and 14)
+GUARDED_FIELDS = ("alias", *REPLACEMENT_FIELDS)
 SECRET_FIELDS = ("password", "api_key")
 
 
@@ -244,17 +246,31 @@ class McpConnection(models.Model):
                 raise UserError(
                     self.env._("Connection %s was disconnected: register a new one instead.", ended[0].alias)
                 )
-            changed = [name for name in REPLACEMENT_FIELDS if name in vals]
+            changed = [name for name in GUARDED_FIELDS if name in vals]
             in_use = self.filtered(lambda c: c.in_use_by_agent and any(c.sudo()[n] != vals[n] for n in changed))
             if changed and in_use:
                 raise UserError(self.env._(
                     "Connection %(alias)s is used by an agent: changing its %(fields)s replaces it. "
-                    "Use \"Request change\" so that another person approves the new values.",
+                    "Use \"Request change\" so that another person approves the new values "
+                    "(a new alias: \"Request disconnect\", then register it anew).",
                     alias=in_use[0].alias, fields=", ".join(changed),
                 ))
         if "owner_id" in vals and not self.env.user.has_group("mcp_guard.group_mcp_manager"):
             # handing a connection to the agent decides what it will use: managers only
             raise AccessError(self.env._("Only MCP Guard managers can change the owner of a connection."))
+        # taking a connection away from an agent that uses it (unsharing it, or a new owner in
+        # place of the agent) ends it for that agent: only an approved disconnect does that,
+        # and it cannot launder a replacement (unshare, edit, share again). Judged on the values
+        # before anything is written, so that no caught exception leaves the write done.
+        if not is_internal_write() and {"agent_user_ids", "owner_id"} & set(vals):
+            for conn in self.sudo().filtered(lambda c: c.state != "disconnected"):
+                lost = conn._agents() - conn._agents_after(vals)
+                if lost:
+                    raise UserError(self.env._(
+                        "Connection %(alias)s is used by %(agent)s: taking it away from the agent ends it. "
+                        "Use \"Request disconnect\" so that another person approves.",
+                        alias=conn.alias, agent=lost[0].name,
+                    ))
         # tracked whatever the context says: a changed alias, URL, database or login
         # stays visible in the chatter (and voids the requests filed before it)
         res = super(McpConnection, trusted(self)).write(vals)
@@ -272,10 +288,42 @@ class McpConnection(models.Model):
             )
         return super(McpConnection, trusted(self)).unlink()
 
+    def _agents(self):
+        """The Agent users that use this connection (as its owner or shared with them)."""
+        self.ensure_one()
+        users = (self.owner_id | self.agent_user_ids).sudo()
+        return users.filtered(lambda u: u.has_group("mcp_guard.group_mcp_agent"))
+
+    def _agents_after(self, vals):
+        """The Agent users that would use this connection once ``vals`` are written."""
+        self.ensure_one()
+        Users = self.env["res.users"].sudo()
+        owner = Users.browse(vals["owner_id"] or []) if "owner_id" in vals else self.owner_id.sudo()
+        shared = set(self.agent_user_ids.ids)
+        commands = vals.get("agent_user_ids", None)
+        if commands is not None:
+            if all(isinstance(cmd, int) for cmd in commands):
+                shared = set(commands)  # a plain list of ids replaces the set
+            for cmd in (c for c in commands if isinstance(c, (list, tuple)) and c):
+                if cmd[0] == 6:
+                    shared = set(cmd[2] or [])
+                elif cmd[0] == 5:
+                    shared = set()
+                elif cmd[0] in (2, 3):
+                    shared.discard(cmd[1])
+                elif cmd[0] == 4:
+                    shared.add(cmd[1])
+        users = owner | Users.browse(sorted(shared)).exists()
+        return users.filtered(lambda u: u.has_group("mcp_guard.group_mcp_agent"))
+
     def _end(self):
-        """End these connections (the only caller holds a consumed approval): archived, state
-        disconnected, secrets wiped; the chatter and the requests stay linked, the alias is free."""
-        with internal_write(), allow_connection_removal(self.ids):
+        """End these connections: archived, state disconnected, secrets wiped; the chatter and the
+        requests stay linked, the alias is free. Only inside the consumption of an approved request
+        (_carry_out puts these ids in the in-process allowance, which no RPC client or server
+        action can set): a direct call, e.g. ``records._end()`` in a server action, is refused."""
+        if not self.ids or not set(self.ids) <= removal_allowed_ids():
+            raise UserError(self.env._("A connection can only be ended by consuming an approved disconnect request."))
+        with internal_write():
             self.sudo().write({"active": False, "state": "disconnected", "password": False, "api_key": False})
 
     def action_request_disconnect(self):

@@ -1,5 +1,7 @@
 import json
 
+from psycopg2 import errorcodes, errors
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
@@ -44,6 +46,17 @@ def _definition(entry):
     return definition
 
 
+RISK_GROUPS = [("1_critical", "Critical"), ("2_destructive", "Destructive"), ("3_write", "Write"), ("4_read", "Read-only")]
+RISK_GROUP_OF = {key.split("_", 1)[1]: key for key, _label in RISK_GROUPS}
+
+
+class ConcurrentCatalogReport(errors.SerializationFailure):
+    """A serialisation failure, so that Odoo's RPC layer (``odoo.service.model.retrying``, on
+    18.0 and 19.0) rolls back and retries the call; it reads the code to log it."""
+
+    pgcode = errorcodes.SERIALIZATION_FAILURE
+
+
 class McpTool(models.Model):
     """A tool served by an MCP front-end, with its pinned definition and risk class."""
 
@@ -82,6 +95,11 @@ class McpTool(models.Model):
     risk_class = fields.Selection(
         RISK_SELECTION, "Risk class", compute="_compute_risk_class", store=True, readonly=True, index=True
     )
+    # the class as a group heading, most severe first (a selection groups by its raw value)
+    risk_group = fields.Selection(
+        RISK_GROUPS, "Risk", compute="_compute_risk_group", store=True, readonly=True,
+        help="The risk class, ordered by severity for grouping.",
+    )
     accepted_by = fields.Many2one("res.users", readonly=True)
     accepted_at = fields.Datetime(readonly=True)
     call_count = fields.Integer("Calls", compute="_compute_usage")
@@ -99,6 +117,11 @@ class McpTool(models.Model):
     def _compute_risk_class(self):
         for tool in self.sudo():
             tool.risk_class = tool.risk_override or tool.reported_risk
+
+    @api.depends("risk_class")
+    def _compute_risk_group(self):
+        for tool in self:
+            tool.risk_group = RISK_GROUP_OF.get(tool.risk_class, False)
 
     def _compute_usage(self):
         counts = {}
@@ -242,6 +265,17 @@ class McpTool(models.Model):
 
     @api.model
     def report_catalog(self, server, tools):
+        """See :meth:`_report_catalog`; two reports that add the same server or tool at once
+        (two replicas, or one front-end's overlapping calls) meet on the unique constraints:
+        the later one is retried by Odoo on a fresh snapshot, where it finds the rows."""
+        try:
+            with self.env.cr.savepoint():
+                return self._report_catalog(server, tools)
+        except errors.UniqueViolation as exc:
+            raise ConcurrentCatalogReport(str(exc)) from exc
+
+    @api.model
+    def _report_catalog(self, server, tools):
         """Record the tools ``server`` serves (RPC contract, Agent group only).
 
         Returns ``{"known", "new", "changed", "pinned"}``: names by status, and for each

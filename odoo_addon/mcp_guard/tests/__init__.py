@@ -11,4 +11,8 @@ from . import test_sharing
 from . import test_policy_golden
 from . import test_constraints
 from . import test_rpc_attacks
+from . import test_attack8
 from . import test_routing
+from . import test_request_target
+from . import test_notifications
+from . import test_ui_polish

@@ -26,6 +26,11 @@ class McpGuardCase(TransactionCase):
             company_id=cls.company2.id, company_ids=[(6, 0, cls.company2.ids)],
         )
         cls.plain = new_test_user(cls.env, "mcp_plain", "base.group_user", context=ctx)
+        # new_test_user gives every login starting with "m" the email m.m@example.com: one
+        # address would make them one person to the identity checks (DESIGN.md invariant 12)
+        for test_user in (cls.user, cls.user2, cls.approver, cls.approver2, cls.manager, cls.agent, cls.agent2,
+                          cls.plain):
+            test_user.email = f"{test_user.login}@example.com"
         cls.admin = cls.env.ref("base.user_admin")
         cls.Rule = cls.env["mcp.tool.rule"]
         cls.Connection = cls.env["mcp.connection"]

@@ -348,7 +348,7 @@ class TestApproval(McpGuardCase):
         res = self.file(self.agent, tool="odoo_x", arguments={"n": 1, "password": "pw!"})
         req = self.Request.browse(res["id"])
         req.with_user(self.approver).action_approve()
-        [view] = self.Request.with_user(self.agent).list_for_agent(ids=[res["id"]])
+        [view] = self.Request.with_user(self.agent).list_for_agent(request_ids=[res["id"]])
         self.assertEqual(view["ref"], res["ref"])
         self.assertEqual(view["state"], "approved")
         self.assertEqual(view["decided_by"], self.approver.name)
@@ -357,7 +357,7 @@ class TestApproval(McpGuardCase):
         self.assertEqual(self.Request.with_user(self.agent).list_for_agent(ref=res["ref"].lower()), [view])
         self.assertIn(view, self.Request.with_user(self.agent).list_for_agent(state="approved"))
         # record rules apply: another agent sees none of it
-        self.assertEqual(self.Request.with_user(self.agent2).list_for_agent(ids=[res["id"]]), [])
+        self.assertEqual(self.Request.with_user(self.agent2).list_for_agent(request_ids=[res["id"]]), [])
         with self.assertRaises(UserError):
             self.Request.with_user(self.agent).list_for_agent(limit=0)
 

@@ -49,7 +49,7 @@ class TestRedaction(McpGuardCase):
         self.assertEqual(stored["values"]["website"], "https://ann:***@erp.example.com/web")
         self.assertEqual(stored["values"]["settings"], {"pwd": "***", "pass": "***", "auth": "***"})
         # the binding is to the real arguments, not to what is shown
-        self.assertEqual(req.arguments_hash, self.digest(args))
+        self.assertEqual(req.sudo().arguments_hash, self.digest(args))  # not shown to the approver
         changed = json.loads(json.dumps(args))
         changed["values"]["settings"]["pwd"] = "S3cr-other"
         other = self.file(self.agent, tool="odoo_write", arguments=changed)

@@ -55,7 +55,7 @@ class TestRouting(McpGuardCase):
         policy = self.Rule.with_user(self.agent).get_policy_document()["policy"]
         group = policy["rules"]["odoo_disconnect"]["approval"]["approver_group"]
         self.assertEqual(self.env.ref(group), self.finance)
-        view = self.Request.with_user(self.agent).list_for_agent(ids=[req.id])[0]
+        view = self.Request.with_user(self.agent).list_for_agent(request_ids=[req.id])[0]
         self.assertEqual(view["approver_group"], group)
         self.assertEqual(view["approvals"], [self.fin1.name])
 

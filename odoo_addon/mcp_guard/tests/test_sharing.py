@@ -36,9 +36,9 @@ class TestSharing(McpGuardCase):
             {"alias": "crm", "url": "https://crm.example.com", "db": "crm", "login": "bot", "protocol": "xmlrpc"},
         ])
         self.assertEqual(self.Connection.with_user(self.agent2).list_for_agent(), [])
-        # unshared: gone from the agent's list
-        conn.with_user(self.user).write({"agent_user_ids": [(5, 0, 0)]})
-        self.assertEqual([c["alias"] for c in self.Connection.with_user(self.agent).list_for_agent()], ["prod"])
+        # unsharing would end it for the agent: refused (it goes through Request disconnect)
+        with self.assertRaisesRegex(UserError, "Request disconnect"):
+            conn.with_user(self.user).write({"agent_user_ids": [(5, 0, 0)]})
 
     def test_sharing_is_checked(self):
         conn = self.Connection.with_user(self.user).create({"alias": "crm", "url": "u", "db": "d", "login": "l"})
@@ -137,7 +137,12 @@ class TestSharing(McpGuardCase):
     def test_unshared_before_consumption_removes_nothing(self):
         conn = self.person_connection()
         res = self.approved(arguments={"alias": "crm"})
-        conn.with_user(self.user).write({"agent_user_ids": [(5, 0, 0)]})
+        # a person cannot unshare it (that would end it for the agent); were it unshared by
+        # the add-on's own code, the approval would remove nothing
+        with self.assertRaisesRegex(UserError, "Request disconnect"):
+            conn.with_user(self.user).write({"agent_user_ids": [(5, 0, 0)]})
+        self.env.cr.execute("DELETE FROM mcp_connection_agent_user_rel WHERE connection_id = %s", (conn.id,))
+        conn.invalidate_recordset()
         result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "crm"}))
         self.assertEqual((result["ok"], result["state"]), (False, "failed"))
         self.assertIn("no longer shared", result["message"])
@@ -152,15 +157,17 @@ class TestSharing(McpGuardCase):
                     conn.with_user(user).write(vals)
         self.assertEqual(conn.url, "https://crm.example.com")
         self.assertEqual(conn.sudo().password, "pw-crm")
-        # the agent's own connection likewise; a rename or a same-value write is no replacement
+        # the agent's own connection likewise; a same-value write is no replacement, a rename is
         with self.assertRaises(UserError):
             self.prod.with_user(self.manager).write({"url": "https://attacker.example.net"})
-        conn.with_user(self.user).write({"url": "https://crm.example.com", "alias": "crm2"})
-        self.assertEqual(conn.alias, "crm2")
-        # not shared: a plain Save
-        conn.with_user(self.user).write({"agent_user_ids": [(5, 0, 0)]})
-        conn.with_user(self.user).write({"url": "https://crm2.example.com", "new_password": "pw2"})
-        self.assertEqual((conn.url, conn.sudo().password), ("https://crm2.example.com", "pw2"))
+        conn.with_user(self.user).write({"url": "https://crm.example.com", "alias": "crm"})
+        with self.assertRaisesRegex(UserError, "alias"):
+            conn.with_user(self.user).write({"alias": "crm2"})
+        # never shared: a plain Save
+        other = self.Connection.with_user(self.user).create(
+            {"alias": "crm2", "url": "https://crm.example.com", "db": "crm", "login": "bot"})
+        other.with_user(self.user).write({"alias": "crm3", "url": "https://crm2.example.com", "new_password": "pw2"})
+        self.assertEqual((other.alias, other.url, other.sudo().password), ("crm3", "https://crm2.example.com", "pw2"))
 
     def test_approver_form_is_read_only(self):
         conn = self.person_connection()
@@ -169,7 +176,7 @@ class TestSharing(McpGuardCase):
         self.assertTrue(conn.with_user(self.user).can_edit)
         self.assertFalse(conn.with_user(self.user).can_change_owner)
         self.assertTrue(conn.with_user(self.manager).can_change_owner)
-        with self.assertRaises(AccessError):
+        with self.assertRaises(UserError):  # no right to write (and a rename of a connection in use)
             conn.with_user(self.approver).write({"alias": "x"})
 
     def change(self, conn, user, **vals):

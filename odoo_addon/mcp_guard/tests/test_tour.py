@@ -72,7 +72,10 @@ class TestDisconnectTours(HttpCase):
     def test_owner_requests_and_approver_approves_from_activity(self):
         ctx = {"mail_create_nolog": True, "no_reset_password": True}
         agent = new_test_user(self.env, "tour_dc_agent", "mcp_guard.group_mcp_agent", context=ctx)
-        owner = new_test_user(self.env, "tour_dc_owner", "mcp_guard.group_mcp_user", context=ctx, name="Olga Owner")
+        # an email of her own: new_test_user gives every "t..." login t.t@example.com, which
+        # would make owner and approver one person to the identity check
+        owner = new_test_user(self.env, "tour_dc_owner", "mcp_guard.group_mcp_user", context=ctx, name="Olga Owner",
+                              email="olga.owner@example.com")
         new_test_user(self.env, "tour_dc_approver", "mcp_guard.group_mcp_approver", context=ctx)
         conn = self.env["mcp.connection"].with_user(owner).create({
             "alias": "crm", "url": "https://crm.example.com", "db": "crm", "login": "bot",

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..models.mcp_connection import PROTOCOLS
+from ..models.mcp_connection import PROTOCOLS, SECRET_FIELDS, SECRET_GROUPS
 
 
 class McpConnectionChangeWizard(models.TransientModel):
@@ -15,8 +15,14 @@ class McpConnectionChangeWizard(models.TransientModel):
     db = fields.Char("Database", required=True)
     login = fields.Char(required=True)
     protocol = fields.Selection(PROTOCOLS, required=True)
-    password = fields.Char(help="Leave empty to keep the current one.")
-    api_key = fields.Char("API key", help="Leave empty to keep the current one.")
+    # write-only boxes, as on the connection: the value goes to a field only the Agent group
+    # reads (never approvers, managers or other users), is handed to the request and wiped
+    password = fields.Char(compute="_compute_secret_boxes", inverse="_inverse_password",
+                           help="Leave empty to keep the current one.")
+    api_key = fields.Char("API key", compute="_compute_secret_boxes", inverse="_inverse_api_key",
+                          help="Leave empty to keep the current one.")
+    stored_password = fields.Char(groups=SECRET_GROUPS, copy=False, exportable=False)
+    stored_api_key = fields.Char(groups=SECRET_GROUPS, copy=False, exportable=False)
     reason = fields.Text()
 
     @api.model
@@ -29,6 +35,24 @@ class McpConnectionChangeWizard(models.TransientModel):
                 values.setdefault(name, conn[name])
         return values
 
+    def _compute_secret_boxes(self):
+        for wizard in self:
+            wizard.password = False
+            wizard.api_key = False
+
+    def _store_secret(self, name):
+        for wizard in self:
+            if wizard.create_uid and wizard.create_uid != self.env.user:
+                raise AccessError(self.env._("Only who opened this change sets its secrets."))
+            if wizard[name]:
+                wizard.sudo()[f"stored_{name}"] = wizard[name]
+
+    def _inverse_password(self):
+        self._store_secret("password")
+
+    def _inverse_api_key(self):
+        self._store_secret("api_key")
+
     def action_confirm(self):
         self.ensure_one()
         conn = self.connection_id
@@ -38,7 +62,10 @@ class McpConnectionChangeWizard(models.TransientModel):
         if not conn.active or conn.state != "connected":
             raise UserError(self.env._("Connection %s is not in use: nothing to change.", conn.alias))
         new = {name: self[name] for name in ("url", "db", "login", "protocol")}
-        secrets = {name: self[name] for name in ("password", "api_key") if self[name]}
+        stored = self.sudo()
+        secrets = {name: stored[f"stored_{name}"] for name in SECRET_FIELDS if stored[f"stored_{name}"]}
+        # kept only by the request (Agent-only fields, wiped once carried out or closed)
+        stored.write({f"stored_{name}": False for name in SECRET_FIELDS})
         if all(conn[name] == value for name, value in new.items()) and not secrets:
             raise UserError(self.env._("These are the values connection %s already has.", conn.alias))
         request = self.env["mcp.approval.request"]._file_change(conn, new, secrets, self.reason or "")

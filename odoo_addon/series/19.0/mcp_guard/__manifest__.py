@@ -29,6 +29,8 @@
         "views/mcp_audit_log_views.xml",
         "views/mcp_tool_views.xml",
         "views/mcp_tool_server_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/res_users_views.xml",
         "views/mcp_guard_menus.xml",
     ],
     "assets": {
