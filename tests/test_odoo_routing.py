@@ -10,14 +10,13 @@ Where Odoo is not found these tests are skipped with the loud reason of the harn
 from __future__ import annotations
 
 import json
-import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import odoo_harness as harness
 import pytest
-from odoo_live import LiveOdoo, live_odoo
+from odoo_live import LiveOdoo, OdooFault, live_odoo
 from support.guard import text_of
 
 pytestmark = [
@@ -86,7 +85,7 @@ async def test_a_shared_connection_is_ended_by_a_quorum_of_two(tmp_path: Path, l
             assert "2 different approvers" in text
             request_id = filed["id"]
             # the requester (the Agent user) never counts
-            with pytest.raises(xmlrpc.client.Fault):
+            with pytest.raises(OdooFault):
                 live.rpc(
                     "mcp-agent",
                     live.agent_key,
@@ -97,7 +96,7 @@ async def test_a_shared_connection_is_ended_by_a_quorum_of_two(tmp_path: Path, l
             # one approver is not enough: still pending, and nothing ends
             live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
             assert odoo_request(live, request_id)["state"] == "pending"
-            with pytest.raises(xmlrpc.client.Fault):  # the same approver twice is one
+            with pytest.raises(OdooFault):  # the same approver twice is one
                 live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
             failed, again, text = await call(client, "odoo_disconnect", {"alias": "olga-quorum"})
             assert failed and again["status"] == "pending", text
