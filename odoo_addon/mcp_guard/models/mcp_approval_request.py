@@ -400,6 +400,10 @@ class McpApprovalRequest(models.Model):
                     ref=req.name, group=req.sudo().approver_group_id.display_name))
             if req.state != "pending":
                 raise UserError(self.env._("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
+            if req.expires_at and req.expires_at <= fields.Datetime.now():
+                # past its deadline before anybody decided: expired, whether or not the cron ran yet
+                raise UserError(self.env._(
+                    "Request %s expired before anybody decided it: it cannot be approved or rejected.", req.name))
 
     @api.model
     def _person_names(self, user):
@@ -459,16 +463,21 @@ class McpApprovalRequest(models.Model):
     def action_approve(self):
         self.check_access("read")
         self._check_can_decide()
+        names = self._person_names(self.env.user)
         now = fields.Datetime.now()
         for req in self:
             # one approval per approver; the request is approved at its quorum of different ones
             self.env.cr.execute("SELECT id FROM mcp_approval_request WHERE id = %s FOR NO KEY UPDATE", (req.id,))
             if self.env.user in req.sudo().vote_ids.user_id:
                 raise UserError(self.env._("You have already approved %s: it needs other approvers.", req.name))
+            if req._votes_as_same_person(names):
+                raise UserError(self.env._(
+                    "An account that reads as you has already approved %s: it needs other approvers.", req.name))
             with internal_write():
                 self.env["mcp.approval.vote"].sudo().create({"request_id": req.id, "user_id": self.env.uid})
             req.invalidate_recordset(["vote_ids", "approval_count"])
-            given = len(req.sudo().vote_ids)
+            # votes of people still able to give them (a voter who left the group counts no more)
+            given = len(req._valid_voters())
             if given < (req.quorum or 1):
                 req._close_activities(self.env.user)
                 req.sudo().message_post(body=self.env._(
@@ -489,7 +498,16 @@ class McpApprovalRequest(models.Model):
                 self.env._("Request %(ref)s was approved by %(user)s.", ref=req.name, user=self.env.user.name)
             )
             if req.origin == "person":
-                # nobody will call again: Odoo carries it out now, in this transaction
+                # nobody will call again: Odoo carries it out now, in this transaction, after
+                # the checks the agent's consume makes (the same method)
+                problem = req._approval_problem()
+                if problem:
+                    with internal_write():
+                        req.sudo().write({"state": "expired"})
+                    req._release_connection()
+                    req._wipe_secrets()
+                    req.sudo().message_post(body=problem)
+                    continue
                 req._carry_out(req.tool, req.sudo().arguments_hash)
         return True
 
@@ -764,15 +782,44 @@ class McpApprovalRequest(models.Model):
         if not self.sudo().vote_ids and (self.quorum or 1) <= 1:
             return ""  # approved before approvals were recorded one by one
         # the quorum: that many different approvers who still are approvers of its group
-        voters = self.sudo().vote_ids.user_id.filtered(
-            lambda u: u != self.requester_id and u.active and u.has_group("mcp_guard.group_mcp_approver")
-            and self._in_approver_group(u)
-        )
+        voters = self._valid_voters()
         if len(voters) < (self.quorum or 1):
             return self.env._(
                 "Request %(ref)s has %(given)s valid approvals of the %(quorum)s its rule needs.",
                 ref=self.name, given=len(voters), quorum=self.quorum)
         return ""
+
+    def _valid_voters(self):
+        """The voters whose approval still counts: not the requester, active, still approvers of
+        the request's group."""
+        self.ensure_one()
+        return self.sudo().vote_ids.user_id.filtered(
+            lambda u: u != self.requester_id and u.active and u.has_group("mcp_guard.group_mcp_approver")
+            and self._in_approver_group(u)
+        )
+
+    def _votes_as_same_person(self, names):
+        """Whether a voter already counted reads as the person going by ``names`` (one person,
+        two accounts, is one vote). A voter whose names cannot be compared reads as them."""
+        self.ensure_one()
+        for voter in self.sudo().vote_ids.user_id:
+            if voter == self.env.user:
+                return True
+            try:
+                theirs = self._person_names(voter)
+            except AccessError:
+                return True
+            try:
+                if any(same_person(mine, other) for mine in names for other in theirs):
+                    return True
+            except ValueError:
+                return True
+        return False
+
+    def _approval_problem(self):
+        """THE "is this approval still valid" check, or '': four eyes with the quorum re-counted,
+        then the rule binding. Used by consume (the agent) and by execution at approval (a person)."""
+        return self._four_eyes_broken() or self._rule_changed()
 
     def _rule_changed(self):
         """Why the approval no longer stands under the policy in force, or '': the rule the

@@ -1,0 +1,65 @@
+"""Breaks an outside tester found over XML-RPC (attack 9), one test each, one user per role."""
+
+from datetime import timedelta
+
+from freezegun import freeze_time
+
+from odoo.exceptions import UserError
+from odoo.tests import new_test_user, tagged
+
+from .common import McpGuardCase
+
+
+@tagged("post_install", "-at_install")
+class TestAttack9(McpGuardCase):
+    def person_request(self):
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "b9", "url": "https://erp.example.com", "db": "x", "login": "u"})
+        action = conn.with_user(self.user).action_request_disconnect()
+        return conn, self.Request.browse(action["res_id"])
+
+    # 05 (A): a pending request past its deadline (the cron has not run) is not decided
+    def test_05_expired_pending_request_is_not_approvable(self):
+        req = self.Request.browse(self.file(self.agent)["id"])
+        with freeze_time(req.expires_at + timedelta(seconds=1)):  # the cron has not run
+            with self.assertRaisesRegex(UserError, "expired before anybody decided"):
+                req.with_user(self.approver).action_approve()
+            with self.assertRaisesRegex(UserError, "expired before anybody decided"):
+                req.with_user(self.approver).action_reject()
+        self.assertEqual(req.state, "pending")
+        self.assertFalse(req.vote_ids)
+
+    # 01 (B): a person's request carried out at approval is bound to its rule
+    def test_01_person_request_refused_when_rule_changed(self):
+        conn, req = self.person_request()
+        self.Rule.search([("name", "=", "odoo_disconnect")]).approval_quorum = 2  # tightened before a decision
+        req.with_user(self.approver).action_approve()
+        self.assertEqual(req.state, "expired")
+        self.assertNotEqual(conn.state, "disconnected")
+        self.assertTrue(conn.active)
+        self.assertIn("has changed since", req.message_ids[0].body)
+
+    # 02 (B): a vote of someone who has left the approver group does not count to the quorum
+    def test_02_vote_of_former_approver_does_not_count(self):
+        self.Rule.search([("name", "=", "odoo_disconnect")]).approval_quorum = 2
+        conn, req = self.person_request()
+        req.with_user(self.approver).action_approve()
+        group = self.env.ref("mcp_guard.group_mcp_approver")
+        field = "group_ids" if "group_ids" in self.approver._fields else "groups_id"
+        self.approver.write({field: [(3, group.id)]})
+        third = new_test_user(self.env, "mcp_approver3", "mcp_guard.group_mcp_approver",
+                              email="mcp_approver3@example.com")
+        req.with_user(third).action_approve()
+        self.assertEqual(req.state, "pending")
+        self.assertNotEqual(conn.state, "disconnected")
+
+    # 03 (C): two accounts that read as one person give one vote
+    def test_03_quorum_counts_people_not_accounts(self):
+        self.Rule.search([("name", "=", "odoo_disconnect")]).approval_quorum = 2
+        req = self.Request.browse(self.file(self.agent)["id"])
+        twin = new_test_user(self.env, "mcp_approver_twin", "mcp_guard.group_mcp_approver",
+                             name=self.approver.name, email="twin@example.org")
+        req.with_user(self.approver).action_approve()
+        with self.assertRaisesRegex(UserError, "reads as you has already approved"):
+            req.with_user(twin).action_approve()
+        self.assertEqual(req.state, "pending")
