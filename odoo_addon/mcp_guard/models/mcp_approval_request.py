@@ -252,7 +252,10 @@ class McpApprovalRequest(models.Model):
                 try:
                     names = self._person_names(user)
                 except AccessError:
-                    continue  # cannot decide anything anyway (_check_can_decide)
+                    # a name that cannot be compared now could be renamed later: fail closed,
+                    # this account reads as the requester for this request
+                    matches |= user
+                    continue
                 if user == req.requester_id or req._principal_problem(names):
                     matches |= user
             if matches:
@@ -436,7 +439,8 @@ class McpApprovalRequest(models.Model):
                 "Request %(ref)s was filed by someone who reads as you (%(who)s): "
                 "you cannot approve or reject it.", ref=self.name,
                 who=self.principal or self.sudo().requester_id.name)
-        if self.origin == "person":
+        if self.origin == "person" or not self.sudo().requester_id.has_group("mcp_guard.group_mcp_agent"):
+            # a person (not the Agent user) is the requester, whatever principal they wrote
             try:
                 theirs = self._person_names(self.sudo().requester_id)
             except AccessError:
@@ -445,7 +449,9 @@ class McpApprovalRequest(models.Model):
                 return self.env._(
                     "Request %(ref)s was made by %(who)s, who reads as you: "
                     "you cannot approve or reject it.", ref=self.name, who=self.sudo().requester_id.name)
-            return None
+            if self.origin == "person":
+                return None
+            # a person's own file_request: the principal they wrote is compared too
         problem = check_approver(self.principal or "")
         if problem:
             return self.env._(

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from freezegun import freeze_time
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 
 from .common import McpGuardCase
@@ -61,5 +61,24 @@ class TestAttack9(McpGuardCase):
                              name=self.approver.name, email="twin@example.org")
         req.with_user(self.approver).action_approve()
         with self.assertRaisesRegex(UserError, "reads as you has already approved"):
+            req.with_user(twin).action_approve()
+        self.assertEqual(req.state, "pending")
+
+    # 09 (D): a person filing with file_request under a made-up principal is still the requester
+    def test_09_person_filing_as_agent_principal_is_compared_as_person(self):
+        twin = new_test_user(self.env, "mcp_user_twin", "mcp_guard.group_mcp_approver",
+                             name=self.user.name, email="twin9@example.org")
+        req = self.Request.browse(self.file(self.user, tool="odoo_x", arguments={}, principal="http:nobody")["id"])
+        with self.assertRaisesRegex(AccessError, "reads as you"):
+            req.with_user(twin).action_approve()
+        self.assertEqual(req.state, "pending")
+
+    # 06 (E): an approver whose name cannot be compared at filing reads as the requester for good
+    def test_06_incomparable_name_at_filing_fails_closed(self):
+        twin = new_test_user(self.env, "mcp_second6", "mcp_guard.group_mcp_approver",
+                             name="Alice\u200bApprover", email="alice6@example.com")
+        req = self.Request.browse(self.file(self.agent, principal="http:alice6")["id"])
+        twin.write({"name": "Some One", "email": "someone6@example.com"})
+        with self.assertRaisesRegex(AccessError, "reads as you"):
             req.with_user(twin).action_approve()
         self.assertEqual(req.state, "pending")
