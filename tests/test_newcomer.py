@@ -581,7 +581,8 @@ async def test_approver_actions_are_audited(tmp_path: Path) -> None:
     done = run_cli(tmp_path, "approvals", "cancel", cancelled, "--as", "dave")
     assert f"{cancelled} cancelled by dave" in done.stdout
     shown = run_cli(tmp_path, "approvals", "show", cancelled).stdout
-    assert "decided by: dave" in shown and "carol" not in shown
+    # carol's approval stays in the request's history; the decision is dave's
+    assert "decided by: dave" in shown and "decided by: carol" not in shown
 
     events = json.loads(run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout)
     decisions = [
