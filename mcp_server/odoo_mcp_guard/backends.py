@@ -5,7 +5,6 @@ here, with the place where it is done instead (``Backend.elsewhere``)."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,6 +23,7 @@ from odoo_mcp_guard.odoo_backend import (
 from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
 from odoo_mcp_guard.policy import PolicySource
 from odoo_mcp_guard.ratelimit import RedisRateLimiter, configured_rate_limiter
+from odoo_mcp_guard.settings import env_number
 from odoo_mcp_guard.stores.local import LocalPins, LocalRates, Store, open_database
 from odoo_mcp_guard.stores.ports import (
     Decisions,
@@ -131,7 +131,7 @@ def odoo_backend(config: OdooConfig, data_dir: Path, policy_file: Path | None) -
     if policy_file is not None:
         log.warning("with the Odoo backend the policy comes from Odoo; %s is ignored", policy_file)
     client = OdooClient(config)
-    poll = float(os.environ.get("MCP_GUARD_POLICY_POLL", "3"))
+    poll = env_number("MCP_GUARD_POLICY_POLL", 3.0, low=0, high=3600)
     db = open_database(data_dir)  # creates the directory and file with safe modes
     connections = OdooConnections(client, connections_ttl=poll)
     spool = AuditSpool(db, client)
@@ -149,9 +149,10 @@ def odoo_backend(config: OdooConfig, data_dir: Path, policy_file: Path | None) -
     policy = OdooPolicySource(
         client,
         poll_interval=poll,
-        max_age=float(os.environ.get("MCP_GUARD_POLICY_MAX_AGE", "60")),
+        max_age=env_number("MCP_GUARD_POLICY_MAX_AGE", 60.0, low=0, high=86400),
     )
-    flusher = AuditFlusher(spool, interval=float(os.environ.get("MCP_GUARD_AUDIT_FLUSH", "1")))
+    flush = env_number("MCP_GUARD_AUDIT_FLUSH", 1.0, low=0, high=3600)
+    flusher = AuditFlusher(spool, interval=flush)
     return Backend(
         "odoo",
         policy,

@@ -8,6 +8,7 @@ import argparse
 import difflib
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -28,6 +29,7 @@ from odoo_mcp_guard.names import json_shown, shown, valid_server_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyError, PolicySource, PolicyUnavailable, load_policy_file
 from odoo_mcp_guard.policy_core import DEFAULT_APPROVER_GROUP
+from odoo_mcp_guard.settings import SettingError, env_choice
 from odoo_mcp_guard.store import (
     DB_FILENAME,
     ApprovalError,
@@ -179,7 +181,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             url=args.upstream_url,
             headers=parse_headers(args.upstream_header),
             server_name=args.server_name,
-            mode=os.environ.get("MCP_GUARD_UPSTREAM_MODE", "auto"),
+            mode=env_choice("MCP_GUARD_UPSTREAM_MODE", "auto", ("auto", "legacy")),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -686,14 +688,42 @@ def cmd_audit_tail(args: argparse.Namespace) -> int:
 AUDIT_DETAIL_WIDTH = 120
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
-    return value
+# The largest id or count a store takes (SQLite and PostgreSQL integers are 64-bit).
+MAX_WHOLE = 2**63 - 1
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (one line otherwise)."""
+
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        digits = stripped[1:] if stripped[:1] in ("+", "-") else stripped
+        if not (digits.isascii() and digits.isdigit()):
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number")
+        # No 5000-digit number is converted (int() refuses those with a traceback).
+        value = int(stripped) if len(digits) <= 30 else None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text[:40]} is not from {low} to {high}")
+        return value
+
+    return parse
+
+
+_positive = _whole(1, 1_000_000)
+
+
+def _request_key(text: str) -> str:
+    """An approval request's id (digits) or reference (MCPR-00001): an id beyond what a store
+    holds is refused here, in one line."""
+    key = text.strip()
+    ref = _REQUEST_REF.fullmatch(key)
+    digits = key if key.isascii() and key.isdigit() else ref[1] if ref else None
+    if digits is not None and (len(digits) > 30 or not 1 <= int(digits) <= MAX_WHOLE):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: no request has such an id")
+    return key
+
+
+_REQUEST_REF = re.compile(r"(?i)MCPR-([0-9]+)")
 
 
 def _tokens(args: argparse.Namespace) -> TokenStore:
@@ -799,7 +829,9 @@ def _frontend_options(parser: argparse.ArgumentParser) -> None:
         "and --port, with bearer tokens",
     )
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    parser.add_argument(
+        "--port", type=_whole(0, 65535), default=8765, help="HTTP port (default 8765)"
+    )
     parser.add_argument(
         "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else built-in)"
     )
@@ -901,7 +933,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state",
         choices=["pending", "approved", "rejected", "cancelled", "expired", "done", "failed"],
     )
-    listing.add_argument("--limit", type=int, default=200)
+    listing.add_argument("--limit", type=_whole(1, 1_000_000), default=200)
     listing.add_argument("--json", action="store_true")
     for name, handler, text in (
         ("show", cmd_approvals_show, "show one request"),
@@ -910,7 +942,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("cancel", cmd_approvals_cancel, "cancel a pending or approved request"),
     ):
         command = _add(approvals, name, handler, text)
-        command.add_argument("id", help="request id or reference (MCPR-00001)")
+        command.add_argument("id", type=_request_key, help="request id or reference (MCPR-00001)")
         if name == "show":
             command.add_argument("--json", action="store_true")
         if name in ("approve", "reject", "cancel"):
@@ -977,7 +1009,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except KeyboardInterrupt:
         return 130
-    except (UsageError, ApprovalError, StoreError, TokenError, PolicyError, OdooError) as exc:
+    except (
+        UsageError,
+        ApprovalError,
+        StoreError,
+        TokenError,
+        PolicyError,
+        OdooError,
+        SettingError,
+    ) as exc:
         print(f"{PROG}: error: {shown(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:

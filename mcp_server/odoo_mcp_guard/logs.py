@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import sys
 import time
 from typing import Any
+
+from odoo_mcp_guard.settings import env_choice
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # A short id per MCP request, in every log record made while it is handled.
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -46,12 +49,12 @@ def setup_logging() -> None:
     if root.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("MCP_GUARD_LOG_FORMAT", "text").strip().lower() == "json":
+    if env_choice("MCP_GUARD_LOG_FORMAT", "text", ("text", "json")) == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(os.environ.get("MCP_GUARD_LOG_LEVEL", "WARNING").upper())
+    root.setLevel(env_choice("MCP_GUARD_LOG_LEVEL", "warning", LEVELS).upper())
     for name in CHATTY_LOGGERS:
         library = logging.getLogger(name)
         library.setLevel(max(logging.INFO, root.level))

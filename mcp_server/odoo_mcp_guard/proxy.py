@@ -100,6 +100,7 @@ from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import redact, redact_text
 from odoo_mcp_guard.runner import make_guard, run_frontend
+from odoo_mcp_guard.settings import env_number
 from odoo_mcp_guard.store import GuardStore, PinnedTool
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
@@ -108,8 +109,10 @@ log = logging.getLogger("odoo_mcp_guard.proxy")
 _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
 
 PROXY_NAME = "odoo-mcp-guard-proxy"
-CONNECT_WAIT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_WAIT", "10"))
-CALL_TIMEOUT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_TIMEOUT", "300"))
+# Read when the proxy is imported (by `proxy` inside the CLI's error handling): a bad value
+# is one line naming the variable.
+CONNECT_WAIT_SECONDS = env_number("MCP_GUARD_UPSTREAM_WAIT", 10.0, low=0, high=3600)
+CALL_TIMEOUT_SECONDS = env_number("MCP_GUARD_UPSTREAM_TIMEOUT", 300.0, low=0, high=86400)
 MAX_INPUT_ROUNDS = 10
 UPSTREAM_META = "odoo-mcp-guard/upstream"  # tools/list _meta: the upstream is down
 STATE_TTL_SECONDS = 600.0  # how long a client may take to answer an input request

@@ -28,6 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from odoo_mcp_guard.policy_core import redact_text
+from odoo_mcp_guard.settings import env_choice
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,6 @@ def configured_rate_limiter(local: RateLimiter) -> RedisRateLimiter | None:
     url = os.environ.get(REDIS_URL_ENV, "").strip()
     if not url:
         return None
-    fail = os.environ.get(REDIS_FAIL_ENV, "closed").strip().lower() or "closed"
-    if fail not in ("closed", "open"):
-        raise ValueError(f"{REDIS_FAIL_ENV}={fail!r}: expected 'closed' or 'open'")
+    fail = env_choice(REDIS_FAIL_ENV, "closed", ("closed", "open"))
     prefix = os.environ.get(REDIS_PREFIX_ENV, "odoo-mcp-guard:")
     return RedisRateLimiter(url, prefix=prefix, fail=cast(FailMode, fail), fallback=local)

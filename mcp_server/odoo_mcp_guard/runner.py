@@ -27,6 +27,7 @@ from odoo_mcp_guard.guard import Guard
 from odoo_mcp_guard.logs import setup_logging
 from odoo_mcp_guard.metrics import MetricsEndpoint
 from odoo_mcp_guard.odoo_rpc import OdooError
+from odoo_mcp_guard.settings import env_choice
 from odoo_mcp_guard.store import StoreError
 
 
@@ -170,7 +171,7 @@ EVENT_LOOP_ENV = "MCP_GUARD_EVENT_LOOP"  # "asyncio": never uvloop, even when in
 def run_loop(main: Callable[[], Awaitable[None]]) -> None:
     """``anyio.run`` on uvloop when it is installed (the ``speed`` extra), else asyncio's
     own loop. uvicorn picks httptools by itself when that is installed."""
-    if os.environ.get(EVENT_LOOP_ENV, "").strip().lower() != "asyncio":
+    if env_choice(EVENT_LOOP_ENV, "auto", ("auto", "uvloop", "asyncio")) != "asyncio":
         try:
             import uvloop  # noqa: F401
         except ImportError:
