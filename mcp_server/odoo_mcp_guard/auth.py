@@ -10,20 +10,37 @@ import re
 import secrets
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import check_approver, shown
 
 TOKENS_FILENAME = "tokens.json"
 TOKENS_ENV = "MCP_GUARD_TOKENS"  # "principal=sha256hex,principal2=sha256hex"
 PRINCIPAL_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,128}", re.ASCII)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+MAX_TOKENS_BYTES = 4 * 1024 * 1024  # far above 10,000 principals
 
 
 class TokenFile(BaseModel):
-    """tokens.json: {"tokens": {"principal": "sha256 hex of the token"}}."""
+    """tokens.json: {"tokens": {"principal": "sha256 hex of the token"}}; nothing else (a file
+    of another shape is refused, never read as "no tokens")."""
+
+    model_config = ConfigDict(extra="forbid")
 
     tokens: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tokens")
+    @classmethod
+    def _entries(cls, tokens: dict[str, str]) -> dict[str, str]:
+        for principal, digest in tokens.items():
+            if not PRINCIPAL_RE.fullmatch(principal):
+                raise ValueError(
+                    f"principal {shown(principal)[:80]!r}: use 1-128 of A-Z a-z 0-9 _ . @ : -"
+                )
+            if not _HEX64.fullmatch(digest):
+                raise ValueError(f"{principal}: expected the sha256 hex of its token")
+        return tokens
 
 
 class TokenError(ValueError):
@@ -47,22 +64,32 @@ class TokenStore:
         self.path = path
 
     def _read(self) -> TokenFile:
-        try:
-            return TokenFile.model_validate_json(self.path.read_bytes())
-        except FileNotFoundError:
+        if not os.path.lexists(self.path):
             return TokenFile()
-        except OSError as exc:
-            raise TokenError(f"{self.path}: cannot read the tokens file: {exc.strerror}") from None
+        try:
+            # A FIFO or a device (a symlink to /dev/zero) is refused, never waited on or read
+            # without end.
+            raw = read_regular_file(self.path, MAX_TOKENS_BYTES)
+        except FileReadError as exc:
+            raise TokenError(f"{self.path}: the tokens file is refused: {exc}") from None
+        try:
+            data = TokenFile.model_validate_json(raw)
         except ValidationError as exc:
-            # One line: the first fault and where (never a token hash: they are not secrets,
-            # but a whole pydantic report is no help).
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "the file"
-            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            raise TokenError(
-                f"{self.path}: not a valid tokens file: {where}: {first['msg']}{more}; expected "
-                '{"tokens": {"principal": "<sha256 hex>"}}'
-            ) from None
+            raise self._invalid(exc) from None
+        for principal in data.tokens:
+            check_principal(principal, f"{self.path}: principal")
+        return data
+
+    def _invalid(self, exc: ValidationError) -> TokenError:
+        # One line: the first fault and where (never a token hash: they are not secrets,
+        # but a whole pydantic report is no help).
+        first = exc.errors()[0]
+        where = ".".join(shown(str(part))[:80] for part in first["loc"]) or "the file"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return TokenError(
+            f"{self.path}: not a valid tokens file: {where}: {first['msg']}{more}; expected "
+            '{"tokens": {"principal": "<sha256 hex>"}}'
+        )
 
     def _env_tokens(self) -> dict[str, str]:
         entries: dict[str, str] = {}
@@ -71,11 +98,24 @@ class TokenStore:
             if not PRINCIPAL_RE.fullmatch(principal) or not _HEX64.fullmatch(digest):
                 raise TokenError(f"{TOKENS_ENV}: expected principal=<sha256 hex>, got {item!r}")
             check_principal(principal, TOKENS_ENV)
+            if principal in entries:
+                raise TokenError(f"{TOKENS_ENV}: {principal} is given twice")
             entries[principal] = digest
         return entries
 
     def hashes(self) -> dict[str, str]:
-        return {**self._read().tokens, **self._env_tokens()}
+        """Principal -> token hash (the environment's entry wins over the file's); one hash
+        under two principals is refused: a token names exactly one principal."""
+        merged = {**self._read().tokens, **self._env_tokens()}
+        owners: dict[str, str] = {}
+        for principal, digest in merged.items():
+            if digest in owners:
+                raise TokenError(
+                    f"{TOKENS_ENV} / {self.path}: {owners[digest]} and {principal} have the same "
+                    "token (a token names one principal; give each its own)"
+                )
+            owners[digest] = principal
+        return merged
 
     def principals(self) -> list[str]:
         return sorted(self.hashes())

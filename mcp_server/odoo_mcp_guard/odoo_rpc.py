@@ -35,10 +35,12 @@ from typing import Any, Literal, Protocol
 import httpx2 as httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from odoo_mcp_guard.files import read_regular_file
 from odoo_mcp_guard.policy_core import redact_text
 
 # Odoo's fault codes on /xmlrpc/2 (odoo/addons/base/controllers/rpc.py); any other is
 # an application error.
+MAX_CONFIG_BYTES = 1024 * 1024
 FAULT_USER_ERROR = 2
 FAULT_ACCESS_DENIED = 3
 FAULT_ACCESS_ERROR = 4
@@ -108,7 +110,7 @@ class OdooConfig(BaseModel):
     def from_file(cls, path: Path) -> OdooConfig:
         """A TOML or JSON file with the same keys in lower case (url, db, username, api_key...)."""
         try:
-            raw = path.read_bytes()
+            raw = read_regular_file(path, MAX_CONFIG_BYTES)  # never a FIFO or a device
             if path.suffix == ".json":
                 import json
 

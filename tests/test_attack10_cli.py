@@ -1,0 +1,196 @@
+"""Attack 10 (the operator's side): numbers beyond what a store holds, bad MCP_GUARD_* values,
+tokens files that are not files or not of the right shape, and a requester approving her own
+request under a spelling a person reads as her. Through the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from odoo_mcp_guard.auth import token_hash
+from odoo_mcp_guard.store import Store
+
+GUARD = [sys.executable, "-m", "odoo_mcp_guard"]
+
+
+def run(data_dir, *args, env=None, timeout=30):
+    result = subprocess.run(
+        [*GUARD, *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.fixture
+def store_dir(tmp_path):
+    store = Store.open(tmp_path)
+    store.close()
+    return tmp_path
+
+
+# --- 08: an id or a count beyond 64 bits ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["approvals", "show", "99999999999999999999999"],
+        ["approvals", "show", "9223372036854775808"],
+        ["approvals", "approve", "99999999999999999999999", "--as", "bob"],
+        ["approvals", "reject", "MCPR-99999999999999999999999", "--as", "bob"],
+        ["approvals", "cancel", "9" * 5000, "--as", "bob"],
+        ["audit", "tail", "-n", "9223372036854775808"],
+        ["audit", "tail", "-n", "9" * 5000],
+        ["approvals", "list", "--limit", "99999999999999999999"],
+        ["approvals", "list", "--limit", "-1"],
+    ],
+    ids=lambda a: " ".join(a)[:50],
+)
+def test_a_number_beyond_the_store_is_one_line(store_dir, args):
+    result = run(store_dir, *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("odoo-mcp-guard ")
+    assert "argument" in result.stderr
+
+
+# --- 11: serve options and MCP_GUARD_* values ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["serve", "--transport", "http", "--port", "99999999999999999999"], {}, "--port"),
+        (["serve", "--transport", "http", "--port", "-1"], {}, "--port"),
+        (
+            ["proxy", "--upstream-command", "true"],
+            {"MCP_GUARD_UPSTREAM_TIMEOUT": "abc"},
+            "MCP_GUARD_UPSTREAM_TIMEOUT='abc'",
+        ),
+        (
+            ["proxy", "--upstream-command", "true"],
+            {"MCP_GUARD_UPSTREAM_WAIT": "nan"},
+            "MCP_GUARD_UPSTREAM_WAIT='nan'",
+        ),
+        (
+            ["proxy", "--upstream-command", "true"],
+            {"MCP_GUARD_UPSTREAM_MODE": "sideways"},
+            "MCP_GUARD_UPSTREAM_MODE='sideways'",
+        ),
+        (["serve"], {"MCP_GUARD_LOG_LEVEL": "loud"}, "MCP_GUARD_LOG_LEVEL='loud'"),
+        (["serve"], {"MCP_GUARD_LOG_FORMAT": "xml"}, "MCP_GUARD_LOG_FORMAT='xml'"),
+        (["serve"], {"MCP_GUARD_EVENT_LOOP": "trio"}, "MCP_GUARD_EVENT_LOOP='trio'"),
+        (
+            ["--backend", "odoo", "approvals", "list"],
+            {
+                "ODOO_URL": "http://127.0.0.1:1",
+                "ODOO_DB": "d",
+                "ODOO_USERNAME": "u",
+                "ODOO_API_KEY": "k",
+                "MCP_GUARD_POLICY_POLL": "-3",
+            },
+            "MCP_GUARD_POLICY_POLL='-3'",
+        ),
+        (
+            ["--backend", "odoo", "serve"],
+            {
+                "ODOO_URL": "http://127.0.0.1:1",
+                "ODOO_DB": "d",
+                "ODOO_USERNAME": "u",
+                "ODOO_API_KEY": "k",
+                "MCP_GUARD_AUDIT_FLUSH": "inf",
+            },
+            "MCP_GUARD_AUDIT_FLUSH='inf'",
+        ),
+    ],
+    ids=lambda v: str(v)[:40],
+)
+def test_a_bad_option_or_setting_is_one_line_naming_it(tmp_path, args, env, message):
+    result = run(tmp_path, *args, env=env)
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+
+
+# --- 10, 07: the tokens file -------------------------------------------------------------
+
+
+def _fifo(path):
+    os.mkfifo(path)
+
+
+def _dev_zero(path):
+    path.symlink_to("/dev/zero")
+
+
+def _huge(path):
+    with path.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: 64 MiB of nothing
+
+
+@pytest.mark.parametrize("make", [_fifo, _dev_zero, _huge], ids=["fifo", "dev-zero", "huge"])
+@pytest.mark.parametrize(
+    "args",
+    [["tokens", "list"], ["tokens", "add", "bob"], ["serve", "--transport", "http", "--port", "0"]],
+    ids=lambda a: " ".join(a),
+)
+def test_a_tokens_file_that_is_no_file_is_refused_at_once(tmp_path, make, args):
+    make(tmp_path / "tokens.json")
+    result = run(tmp_path, *args, timeout=20)  # a hang is a TimeoutExpired: the test fails
+    assert result.returncode == 2
+    assert "tokens.json: the tokens file is refused" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "fault"),
+    [
+        ('{"alice": 5}', "alice: Extra inputs are not permitted"),
+        ("[]", "Input should be an object"),
+        ('{"tokens": {"alice": "not-a-hash"}}', "expected the sha256 hex"),
+        ('{"tokens": {"x:alice": "' + "a" * 64 + '"}}', "x:alice"),
+    ],
+)
+@pytest.mark.parametrize(
+    "args",
+    [["tokens", "list"], ["serve", "--transport", "http", "--port", "0"]],
+    ids=lambda a: " ".join(a),
+)
+def test_a_tokens_file_of_the_wrong_shape_is_refused(tmp_path, content, fault, args):
+    (tmp_path / "tokens.json").write_text(content)
+    result = run(tmp_path, *args, timeout=20)
+    assert result.returncode == 2
+    assert str(tmp_path / "tokens.json") in result.stderr
+    assert fault in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["tokens", "list"], ["serve", "--transport", "http", "--port", "0"]],
+    ids=lambda a: " ".join(a),
+)
+@pytest.mark.parametrize("where", ["env", "env-and-file"])
+def test_one_token_for_two_principals_is_refused(tmp_path, args, where):
+    shared = token_hash("mcpg_the-same-token")
+    env = {"MCP_GUARD_TOKENS": f"alice={shared},bob={shared}"}
+    if where == "env-and-file":
+        (tmp_path / "tokens.json").write_text(json.dumps({"tokens": {"alice": shared}}))
+        env = {"MCP_GUARD_TOKENS": f"bob={shared}"}
+    result = run(tmp_path, *args, env=env, timeout=20)
+    assert result.returncode == 2
+    assert "alice and bob have the same token" in result.stderr, result.stderr
+
+
+def test_an_odoo_config_that_is_a_fifo_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "guard.toml")
+    result = run(tmp_path, "--odoo-config", str(tmp_path / "guard.toml"), "approvals", "list")
+    assert result.returncode == 2
+    assert "not a regular file" in result.stderr
