@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from odoo_mcp_guard.auth import token_hash
+from odoo_mcp_guard.policy_core import DEFAULT_APPROVER_GROUP, ApprovalTerms
 from odoo_mcp_guard.store import Store
 
 GUARD = [sys.executable, "-m", "odoo_mcp_guard"]
@@ -194,3 +195,56 @@ def test_an_odoo_config_that_is_a_fifo_is_refused(tmp_path):
     result = run(tmp_path, "--odoo-config", str(tmp_path / "guard.toml"), "approvals", "list")
     assert result.returncode == 2
     assert "not a regular file" in result.stderr
+
+
+# --- 07: the requester under a spelling a person reads as her ---------------------------
+
+LOOKALIKES = [
+    "ann.lee+ops@example.com",  # a sub-address of her mailbox (RFC 5233)
+    "Ann.Lee+x",  # a sub-address without a domain
+    "ann.lee%40example.com",  # her address, percent-encoded
+    "ann.lee%2540example.com",  # ... twice
+    "ann.lee%2Bops",
+    "ann.lee#1",  # a tag
+    "ann.lee＃1",  # a look-alike of "#"
+    "ann.lee＋ops",  # a look-alike of "+"
+]
+
+
+@pytest.fixture
+def anns_request(tmp_path):
+    store = Store.open(tmp_path)
+    request, created = store.file_request(
+        "odoo_disconnect", {"alias": "prod"}, "http:Ann.Lee", "Removing a connection", 3600
+    )
+    assert created
+    store.close()
+    return tmp_path, request
+
+
+@pytest.mark.parametrize("name", LOOKALIKES)
+@pytest.mark.parametrize("verb", ["approve", "reject"])
+def test_the_requester_under_another_spelling_cannot_decide(anns_request, name, verb):
+    data_dir, request = anns_request
+    result = run(data_dir, "approvals", verb, request.ref, "--as", name)
+    assert result.returncode == 2, result.stdout
+    assert "the requester cannot approve or reject their own request" in result.stderr
+    shown = json.loads(run(data_dir, "approvals", "show", request.ref, "--json").stdout)
+    assert shown["state"] == "pending"
+
+
+def test_an_approver_under_another_spelling_is_counted_once(tmp_path):
+    store = Store.open(tmp_path)
+    terms = ApprovalTerms(DEFAULT_APPROVER_GROUP, 2, "b" * 64)
+    request, _ = store.file_request(
+        "odoo_disconnect", {"alias": "prod"}, "stdio:carol", "Removing", 3600, terms=terms
+    )
+    store.close()
+    first = run(tmp_path, "approvals", "approve", request.ref, "--as", "bob")
+    assert first.returncode == 0 and "approval 1 of 2 recorded" in first.stdout, first.stderr
+    for name in ("bob+again@example.com", "Bob#2", "bob%2Bx", "BOB＋x", "bob%40example.com"):
+        again = run(tmp_path, "approvals", "approve", request.ref, "--as", name)
+        assert again.returncode == 2, again.stdout
+        assert "a quorum of 2 needs 2 different approvers" in again.stderr, again.stderr
+    shown = json.loads(run(tmp_path, "approvals", "show", request.ref, "--json").stdout)
+    assert (shown["state"], shown["approvals"]) == ("pending", ["bob"])

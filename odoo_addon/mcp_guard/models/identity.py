@@ -8,6 +8,7 @@ imports nothing but the standard library and ICU (``pyicu-wheels``, module ``icu
 from __future__ import annotations
 
 import unicodedata
+from urllib.parse import unquote
 
 import icu as _icu  # ICU: the TR39 confusable skeleton, Unicode properties
 
@@ -126,14 +127,48 @@ def _identity_key(text: str) -> str:
     return "".join(ch for ch in form if ch.isalnum())
 
 
+# What follows a person's name without naming someone else: a sub-address ("ann+ops",
+# RFC 5233, with or without a domain) or a tag ("ann#1"). Compared as read ("＋" is "+").
+_SUFFIX_MARKS = ("+", "#")
+
+
+def _mailbox(local: str) -> str:
+    """A name or an address's local part without its sub-address or tag: "olga+approver" and
+    "olga#2" are olga's; a name that is nothing but a suffix is kept as it is."""
+    form = _reading(local)
+    cut = min((form.index(mark) for mark in _SUFFIX_MARKS if mark in form), default=-1)
+    return form[:cut] if cut > 0 else local
+
+
+def _decoded(name: str) -> str:
+    """``name`` with its percent-escapes decoded ("ann.lee%40example.com" is an address), as
+    often as they nest (a few rounds: "%2540" is "%40" is "@")."""
+    form = name
+    for _ in range(4):
+        decoded = unquote(form, errors="replace")
+        if decoded == form:
+            break
+        form = decoded
+    return form
+
+
 def identity_keys(name: str) -> frozenset[str]:
     """The forms a name is compared under: from its skeleton, and from its case-folded form
-    (the TR39 skeleton keeps case: "ALICE" and "alice" differ there); an address
-    ("bob@example.com") is also compared by its local part, as Odoo compares a user."""
-    keys = {_identity_key(name), _identity_key(_fold(name))}
-    local, at, domain = _fold(name).rpartition("@")
-    if at and local.strip() and domain.strip():
-        keys |= {_identity_key(local), _identity_key(_fold(local))}
+    (the TR39 skeleton keeps case: "ALICE" and "alice" differ there); percent-escapes decoded
+    as well as kept; an address ("bob@example.com") is also compared by its local part, as
+    Odoo compares a user; and a name or local part also by its mailbox, without a
+    sub-address or tag ("olga+approver@example.com", "olga+x", "olga#1" are olga)."""
+    keys: set[str] = set()
+    for form in dict.fromkeys((name, _decoded(name))):
+        keys |= {_identity_key(form), _identity_key(_fold(form))}
+        local, at, domain = _fold(form).rpartition("@")
+        if at and local.strip() and domain.strip():
+            keys |= {_identity_key(local), _identity_key(_fold(local))}
+        else:
+            local = form
+        mailbox = _identity_key(_mailbox(local))
+        if mailbox:
+            keys.add(mailbox)
     return frozenset(keys)
 
 
