@@ -393,17 +393,17 @@ def _redact(value: Any, depth: int) -> Any:
         )
         hidden = {}
         for key, item in value.items():
-            hidden[_shown_key(key)] = _redact_item(
-                _secret_key(key) or (named and key == "value"), item, depth
-            )
+            shown, secret = _shown_key(key)
+            hidden[shown] = _redact_item(secret or (named and key == "value"), item, depth)
         return hidden
     if isinstance(value, (list, tuple)):
         if value and all(_is_pair(item) for item in value):
             # a list of pairs: [["Authorization", "Basic ..."], ["Accept", "*/*"]]
-            return [
-                [_shown_key(key), _redact_item(_secret_key(key), item, depth + 1)]
-                for key, item in value
-            ]
+            pairs = []
+            for key, item in value:
+                shown, secret = _shown_key(key)
+                pairs.append([shown, _redact_item(secret, item, depth + 1)])
+            return pairs
         return [_redact(item, depth + 1) for item in value]
     if isinstance(value, str):
         return _redact_string(value, depth)
@@ -417,13 +417,11 @@ def _is_pair(item: Any) -> bool:
     return isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)
 
 
-def _shown_key(key: Any) -> Any:
-    return redact_text(key) if isinstance(key, str) else key
-
-
-def _secret_key(key: Any) -> bool:
+def _shown_key(key: Any) -> tuple[Any, bool]:
+    """A key as shown, and whether the value under it is a secret."""
+    shown = redact_text(key) if isinstance(key, str) else key
     # the shown key is checked too: redacting twice must not find a new secret key
-    return is_secret_key(key) or (isinstance(key, str) and is_secret_key(redact_text(key)))
+    return shown, is_secret_key(key) or is_secret_key(shown)
 
 
 def _redact_item(secret: bool, item: Any, depth: int) -> Any:
