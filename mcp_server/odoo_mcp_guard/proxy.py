@@ -98,7 +98,13 @@ from odoo_mcp_guard.guard import (
 from odoo_mcp_guard.leases import Leases
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
-from odoo_mcp_guard.policy_core import redact, redact_text
+from odoo_mcp_guard.policy_core import (
+    SOURCE_HASH_KEY,
+    pinned_definition,
+    redact_result,
+    redact_text,
+    redact_tool,
+)
 from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.settings import env_number
 from odoo_mcp_guard.store import GuardStore, PinnedTool
@@ -490,7 +496,8 @@ class ProxyServer(Frontend):
         self.upstream = Upstream(config, self)
         self.tools: dict[str, types.Tool] = {}  # what is listed: upstream tools, pinned form
         self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
-        self._current: dict[str, types.Tool] = {}  # the upstream's definitions as served now
+        self._current: dict[str, types.Tool] = {}  # the upstream's tools as listed (redacted)
+        self._served: dict[str, types.Tool] = {}  # ... as the upstream serves them (pinned by)
         self._validators: dict[str, Any] = {}  # compiled input schemas, by tool
         self._upserts: dict[str, bool] = {}  # whether a tool adds-or-updates connections
         # Connection changes run one at a time: between "does the alias exist?" and the
@@ -515,15 +522,18 @@ class ProxyServer(Frontend):
         usable = {}
         for tool in fetched:
             if check_tool_name(tool.name) is None and tool.name not in usable:
-                usable[tool.name] = redacted_tool(tool)
+                usable[tool.name] = tool
             else:
                 log.warning("upstream tool %r ignored (bad or duplicate name)", tool.name[:80])
-        self._current = usable
+        self._served = usable
+        self._current = {name: redacted_tool(tool) for name, tool in usable.items()}
         self.catalog_ready = True
         await self.publish_catalog()
 
     def served_definitions(self) -> dict[str, dict[str, Any]]:
-        return {name: definition_of(tool) for name, tool in self._current.items()}
+        # Pinned redacted, hashed with the served definition (policy_core.pinned_definition):
+        # a change the redaction hides is still a change.
+        return {name: _pinned_form(tool) for name, tool in self._served.items()}
 
     async def catalog_applied(self, pins: dict[str, PinnedTool]) -> None:
         """List each tool in its pinned form; a changed one is refused until accepted."""
@@ -533,7 +543,7 @@ class ProxyServer(Frontend):
             if pin.changed:
                 changed[name] = pin
                 # Listed as accepted: a changed description never reaches the agent unreviewed.
-                tool = types.Tool.model_validate(pin.definition)
+                tool = _listed_pin(pin.definition)
             tools[name] = tool
         before = (self.tools, set(self.changed))
         self.tools, self.changed = tools, changed
@@ -800,10 +810,10 @@ class ProxyServer(Frontend):
             return True
         pins = await anyio.to_thread.run_sync(self.store.list_pinned, self.server_id)
         pin = next((pin for pin in pins if pin.tool == name), None)
-        current = self._current.get(name)
-        if pin is None or pin.changed or current is None:
+        current, served = self._current.get(name), self._served.get(name)
+        if pin is None or pin.changed or current is None or served is None:
             return True
-        if pin.definition_hash != definition_hash(definition_of(current)):
+        if pin.definition_hash != definition_hash(_pinned_form(served)):
             return True
         log.info("changed definition of %s accepted; serving it", name)
         self.changed.pop(name, None)
@@ -1005,36 +1015,10 @@ class ProxyServer(Frontend):
         await self.upstream.run()
 
 
-# Base64 payloads (images, audio, blobs) are not text: the rule is not applied to them.
-_BINARY_KEYS = frozenset(("data", "blob"))
-
-
-class _Binary:
-    """A base64 payload held aside while the rule runs (the rule leaves other types alone)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-def _binary_aside(value: Any, binary: bool = False) -> Any:
-    if isinstance(value, dict):
-        return {k: _binary_aside(v, k in _BINARY_KEYS) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_binary_aside(item) for item in value]
-    return _Binary(value) if binary and isinstance(value, str) else value
-
-
-def _binary_back(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _binary_back(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_binary_back(item) for item in value]
-    return value.text if isinstance(value, _Binary) else value
-
-
 def _redact_model(dumped: Any) -> Any:
-    """A dumped model through the one redaction rule, but for its binary payloads."""
-    return _binary_back(redact(_binary_aside(dumped)))
+    """A dumped result through the one redaction rule (binary payloads where MCP puts them
+    are judged as base64: ``policy_core.redact_result``)."""
+    return redact_result(dumped)
 
 
 def _redacted(result: types.CallToolResult) -> types.CallToolResult:
@@ -1046,30 +1030,24 @@ def _redacted(result: types.CallToolResult) -> types.CallToolResult:
 
 
 def redacted_tool(tool: types.Tool) -> types.Tool:
-    """An upstream tool as it is pinned, listed and shown: its descriptions (the tool's, its
-    parameters') and title through the one redaction rule; names and types as they are."""
-    update: dict[str, Any] = {}
-    for key in ("description", "title"):
-        text = getattr(tool, key, None)
-        if isinstance(text, str) and redact_text(text) != text:
-            update[key] = redact_text(text)
-    schema = _redact_descriptions(tool.input_schema)
-    if schema != tool.input_schema:
-        update["input_schema"] = schema
-    return tool.model_copy(update=update) if update else tool
+    """An upstream tool as it is listed and shown: the whole definition through the one
+    redaction rule (``policy_core.redact_tool``); names and types as they are."""
+    dumped = tool.model_dump(by_alias=True, mode="json", exclude_none=True)
+    hidden = redact_tool(dumped)
+    return tool if hidden == dumped else types.Tool.model_validate(hidden)
 
 
-def _redact_descriptions(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: redact_text(v)
-            if k in ("description", "title") and isinstance(v, str)
-            else _redact_descriptions(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact_descriptions(item) for item in value]
-    return value
+def _pinned_form(tool: types.Tool) -> dict[str, Any]:
+    return pinned_definition(definition_of(tool))
+
+
+def _listed_pin(definition: dict[str, Any]) -> types.Tool:
+    """A pinned definition as it is listed: without the hash of the served one."""
+    schema = definition.get("inputSchema")
+    if isinstance(schema, dict) and SOURCE_HASH_KEY in schema:
+        schema = {k: v for k, v in schema.items() if k != SOURCE_HASH_KEY}
+        definition = {**definition, "inputSchema": schema}
+    return types.Tool.model_validate(definition)
 
 
 def _lost_message(detail: str = "") -> str:

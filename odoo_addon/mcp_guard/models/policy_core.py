@@ -26,6 +26,8 @@ test fails when the copies differ), so it imports the standard library only, and
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import fnmatch
 import functools
@@ -436,6 +438,154 @@ def value_is_set(value: Any) -> bool:
 def redact(value: Any) -> Any:
     """A copy of ``value`` with every secret replaced by ``***``, for storage and display."""
     return _redact(value, 0)
+
+
+# --- redaction of MCP messages: results with binary payloads, tool definitions -------------
+
+# Where MCP puts binary (base64): ``data`` of an image or audio content block, ``blob`` of an
+# embedded resource. Nowhere else is a string taken for base64 (structuredContent, _meta...).
+_BINARY_BLOCKS = {"image": "data", "audio": "data"}
+_BASE64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9_-]*={0,2}", re.ASCII)
+
+
+def _redact_base64(text: str, depth: int) -> str:
+    """A base64 payload: kept as it is only when it is base64 of bytes in which the rule finds
+    no secret. Fail closed: a string that is not base64 is redacted as text; a payload whose
+    bytes read as text with a secret (or binary bytes holding one in ASCII) is replaced by the
+    base64 of the redacted bytes."""
+    as_text = _redact_string(text, depth)
+    compact = "".join(text.split())  # MIME base64 breaks lines
+    if as_text != text or not _BASE64_RE.fullmatch(compact) or len(compact) % 4 == 1:
+        return as_text
+    try:
+        raw = base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=b"-_")
+    except (binascii.Error, ValueError):
+        return as_text
+    try:
+        decoded, codec = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        decoded, codec = raw.decode("latin-1"), "latin-1"  # every byte one character
+    hidden = _redact_string(decoded, depth + 1)
+    if hidden == decoded:
+        return text
+    return base64.b64encode(hidden.encode(codec, "replace")).decode("ascii")
+
+
+def _redact_block(block: Any, depth: int) -> Any:
+    """A content block: its binary payload (if any) as base64, the rest through the rule."""
+    if not isinstance(block, dict):
+        return _redact(block, depth)
+    kind = block.get("type")
+    binary_key = _BINARY_BLOCKS.get(kind) if isinstance(kind, str) else None
+    resource = block.get("resource") if kind == "resource" else None
+    hidden = _redact({k: v for k, v in block.items() if k not in (binary_key, "resource")}, depth)
+    if binary_key is not None and binary_key in block:
+        value = block[binary_key]
+        hidden[binary_key] = (
+            _redact_base64(value, depth + 1) if isinstance(value, str) else _redact(value, depth)
+        )
+    if "resource" in block:
+        hidden["resource"] = (
+            _redact_resource(resource, depth + 1)
+            if isinstance(resource, dict)
+            else _redact(block["resource"], depth + 1)
+        )
+    return hidden
+
+
+def _redact_resource(resource: dict[str, Any], depth: int) -> dict[str, Any]:
+    hidden = _redact({k: v for k, v in resource.items() if k != "blob"}, depth)
+    if "blob" in resource:
+        blob = resource["blob"]
+        hidden["blob"] = (
+            _redact_base64(blob, depth + 1) if isinstance(blob, str) else _redact(blob, depth)
+        )
+    return hidden
+
+
+def redact_result(result: Any) -> Any:
+    """A dumped MCP result (a tool's result, an input request, read resource contents) with
+    every secret replaced: through ``redact``, but for the binary payloads where MCP puts
+    them (``content[].data`` of image and audio blocks, ``resource.blob`` of embedded
+    resources, ``contents[].blob``), which are redacted as base64 (``_redact_base64``)."""
+    if not isinstance(result, dict):
+        return redact(result)
+    hidden = redact({k: v for k, v in result.items() if k not in ("content", "contents")})
+    for key, walk in (("content", _redact_block), ("contents", _redact_resource)):
+        if key not in result:
+            continue
+        items = result[key]
+        if isinstance(items, list):
+            hidden[key] = [
+                walk(item, 1) if isinstance(item, dict) else _redact(item, 1) for item in items
+            ]
+        elif isinstance(items, dict):
+            hidden[key] = walk(items, 1)
+        else:
+            hidden[key] = redact(items)
+    return hidden
+
+
+# JSON Schema keywords whose values are data an upstream chose (a default, examples, allowed
+# values), not structure: under a parameter with a secret's name they are a secret.
+_SCHEMA_DATA = frozenset(("default", "examples", "example", "enum", "const"))
+# Keywords whose values are maps of parameter name -> schema.
+_SCHEMA_MAPS = frozenset(("properties", "patternProperties", "$defs", "definitions"))
+# Marks a pinned definition whose redaction hid something: the SHA-256 of the definition as the
+# upstream served it, so that a change the redaction hides is still a change of the pin.
+SOURCE_HASH_KEY = "x-odoo-mcp-guard-source"
+
+
+def _redact_schema(schema: Any, secret: bool, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return REDACTED
+    if isinstance(schema, list):
+        return [_redact_schema(item, secret, depth + 1) for item in schema]
+    if not isinstance(schema, dict):
+        return REDACTED if secret and value_is_set(schema) else _redact(schema, depth)
+    hidden: dict[Any, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_DATA:
+            hidden[key] = REDACTED if secret and value_is_set(value) else _redact(value, depth + 1)
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            # the parameter names stay (they are the call's keys); each its own secret or not
+            hidden[key] = {
+                name: _redact_schema(sub, _shown_key(name)[1], depth + 1)
+                for name, sub in value.items()
+            }
+        elif isinstance(value, (dict, list)):
+            hidden[key] = _redact_schema(value, secret, depth + 1)
+        else:
+            hidden[key] = _redact(value, depth + 1)  # description, title, unknown keywords
+    return hidden
+
+
+def redact_tool(definition: dict[str, Any]) -> dict[str, Any]:
+    """A dumped tool definition as clients are shown it and pins hold it: its input and
+    output schemas through ``_redact_schema`` (descriptions, titles, defaults, examples, enum
+    and const values; any of these under a parameter named as a secret replaced whole); its
+    name as it is; everything else (annotations, _meta, icons...) through ``redact``."""
+    hidden: dict[str, Any] = {}
+    for key, value in definition.items():
+        if key in ("inputSchema", "outputSchema"):
+            hidden[key] = _redact_schema(value, False, 1)
+        elif key == "name":
+            hidden[key] = value
+        else:
+            hidden[key] = redact(value)
+    return hidden
+
+
+def pinned_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition pinned and hashed for a tool served as ``definition``: redacted
+    (``redact_tool``); when the redaction hid something, its input schema also carries
+    ``SOURCE_HASH_KEY``, the SHA-256 of the served definition, so that the pin's hash changes
+    with the real definition, never only with its redacted form."""
+    hidden = redact_tool(definition)
+    if hidden == definition or not isinstance(hidden.get("inputSchema"), dict):
+        return hidden
+    source = hashlib.sha256(canonical_bytes(definition)).hexdigest()
+    return {**hidden, "inputSchema": {**hidden["inputSchema"], SOURCE_HASH_KEY: source}}
 
 
 # --- names ---------------------------------------------------------------------------------
