@@ -1,0 +1,46 @@
+"""Breaks an outside tester found on live Odoo 18 and 19 (attack 10), one test each, one user
+per role."""
+
+import json
+
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import new_test_user, tagged
+
+from odoo.addons.mcp_guard.models.mcp_guard_common import MAX_POLICY_BYTES, policy_size
+
+from .common import McpGuardCase
+
+EMOJI = "\U0001f600"
+
+
+@tagged("post_install", "-at_install")
+class TestAttack10(McpGuardCase):
+    def person_request(self):
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "b10", "url": "https://erp.example.com", "db": "x", "login": "u"})
+        action = conn.with_user(self.user).action_request_disconnect()
+        return conn, self.Request.browse(action["res_id"])
+
+    def padded(self, count):
+        doc = self.Rule.with_user(self.manager).get_policy_document()["policy"]
+        for i in range(count):
+            doc["rules"]["zz_pad_%04d" % i] = {"action": "deny", "reason": EMOJI * 500}
+        return doc
+
+    # 01: one measure of a policy's size for both halves (its canonical JSON, UTF-8)
+    def test_01_policy_size_is_measured_as_the_front_end_loads_it(self):
+        Rule = self.Rule.with_user(self.manager)
+        # 200 rules of 500 emoji: 0.4 MB as the front-end now loads it (1.2 MB ASCII-escaped)
+        served = Rule.import_policy_document(json.dumps(self.padded(200), ensure_ascii=False))["policy"]
+        self.assertLess(policy_size(served), MAX_POLICY_BYTES)
+        self.assertGreater(len(json.dumps(served)), MAX_POLICY_BYTES)  # what used to be measured
+        # 600 such rules are 1.2 MB: refused at import (as a document, not only as text)
+        with self.assertRaises(UserError) as refused:  # assertRaises: rolled back, as an RPC call is
+            Rule.import_policy_document(self.padded(600))
+        self.assertIn("canonical JSON", str(refused.exception))
+        # ... and when the rules are added one edit at a time
+        with self.assertRaises(ValidationError) as refused:
+            Rule.create([{"name": "zz_more_%04d" % i, "action": "deny", "reason": EMOJI * 500}
+                         for i in range(400)])
+        self.assertIn("MCP front-ends load", str(refused.exception))
+        self.assertLessEqual(policy_size(Rule.get_policy_document()["policy"]), MAX_POLICY_BYTES)
