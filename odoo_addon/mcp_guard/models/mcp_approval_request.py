@@ -904,8 +904,14 @@ class McpApprovalRequest(models.Model):
     def list_for_agent(self, request_ids=False, state=False, limit=200, ref=False):
         """The caller's requests (record rules apply), newest first: by ``request_ids``, by
         ``ref``, or all, optionally in one ``state``. (Not ``ids``: JSON-2 takes that name for
-        the records of a record method, and this one is a model method.)"""
-        domain = []
+        the records of a record method, and this one is a model method.)
+
+        The front-end's call (the RPC contract): the Agent group only, and only its own requests,
+        since a view carries the arguments hash, an offline oracle for the secrets of the call
+        that approvers and owners must never get (they read requests in Odoo's views)."""
+        if not self.env.user.has_group("mcp_guard.group_mcp_agent"):
+            raise AccessError(self.env._("Only the MCP Guard Agent user lists requests this way."))
+        domain = [("requester_id", "=", self.env.uid)]
         if request_ids is not False:
             if not isinstance(request_ids, list):
                 raise UserError(

@@ -44,3 +44,18 @@ class TestAttack10(McpGuardCase):
                          for i in range(400)])
         self.assertIn("MCP front-ends load", str(refused.exception))
         self.assertLessEqual(policy_size(Rule.get_policy_document()["policy"]), MAX_POLICY_BYTES)
+
+    # 02: the arguments hash (an offline oracle for a new password) goes to the Agent only
+    def test_02_list_for_agent_is_the_agents_own_list(self):
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "h10", "url": "https://erp.example.com", "db": "x", "login": "u",
+            "agent_user_ids": [(6, 0, self.agent.ids)]})
+        arguments = {"alias": conn.alias, "url": "https://erp.example.com", "db": "x", "username": "u",
+                     "password": "sunshine7"}
+        res = self.file(self.agent, tool="odoo_connect", arguments=arguments)
+        for who in (self.approver, self.user, self.manager):
+            with self.assertRaises(AccessError):
+                self.Request.with_user(who).list_for_agent(request_ids=[res["id"]])
+        [view] = self.Request.with_user(self.agent).list_for_agent(request_ids=[res["id"]])
+        self.assertEqual(view["arguments_hash"], self.digest(arguments))
+        self.assertEqual(self.Request.with_user(self.agent2).list_for_agent(request_ids=[res["id"]]), [])
