@@ -11,3 +11,4 @@ from . import mcp_approval_request_target
 from . import res_config_settings
 from . import res_users
 from . import ir_module_module
+from . import mail_activity

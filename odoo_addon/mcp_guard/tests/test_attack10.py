@@ -59,3 +59,23 @@ class TestAttack10(McpGuardCase):
         [view] = self.Request.with_user(self.agent).list_for_agent(request_ids=[res["id"]])
         self.assertEqual(view["arguments_hash"], self.digest(arguments))
         self.assertEqual(self.Request.with_user(self.agent2).list_for_agent(request_ids=[res["id"]]), [])
+
+    # 03: the approvers' to-dos are theirs, not the requester's (Odoo 18 let any poster edit them)
+    def test_03_requester_cannot_rewrite_or_delete_approver_todos(self):
+        agent_req = self.Request.browse(self.file(self.agent)["id"])
+        _conn, person_req = self.person_request()
+        for requester, req in ((self.agent, agent_req), (self.user, person_req)):
+            todos = req.sudo().activity_ids
+            self.assertTrue(todos)
+            self.assertNotIn(requester, todos.user_id)
+            with self.assertRaises(AccessError):
+                todos.with_user(requester).write({"summary": "Approve cleanup of sandbox"})
+            with self.assertRaises(AccessError):
+                todos.with_user(requester).unlink()
+            with self.assertRaises(AccessError):
+                todos.with_user(requester).action_feedback(feedback="done")
+            self.assertTrue(todos.exists())
+            self.assertTrue(all(t.summary.startswith("Approve ") for t in todos.sudo()))
+        # the assigned approver keeps their own to-do, as on Odoo 19
+        mine = agent_req.sudo().activity_ids.filtered(lambda t: t.user_id == self.approver)
+        mine.with_user(self.approver).write({"summary": "Approve odoo_disconnect (mine)"})
