@@ -79,3 +79,19 @@ class TestAttack10(McpGuardCase):
         # the assigned approver keeps their own to-do, as on Odoo 19
         mine = agent_req.sudo().activity_ids.filtered(lambda t: t.user_id == self.approver)
         mine.with_user(self.approver).write({"summary": "Approve odoo_disconnect (mine)"})
+
+    # 04: an address's +tag is the same mailbox, the same person (invariant 12)
+    def test_04_subaddressed_twin_cannot_approve(self):
+        twin = new_test_user(self.env, "mcp_user+approver@example.com", "mcp_guard.group_mcp_approver",
+                             name="Second Account", email="mcp_user+approver@example.com")
+        conn, req = self.person_request()
+        with self.assertRaisesRegex(AccessError, "reads as you"):
+            req.with_user(twin).action_approve()
+        self.assertEqual(req.state, "pending")
+        self.assertNotEqual(conn.state, "disconnected")
+        olga = new_test_user(self.env, "olga+approver@example.com", "mcp_guard.group_mcp_approver",
+                             name="Other Name", email="olga+approver@example.com")
+        agent_req = self.Request.browse(self.file(self.agent, principal="http:olga")["id"])
+        with self.assertRaisesRegex(AccessError, "reads as you|who is you"):
+            agent_req.with_user(olga).action_approve()
+        self.assertEqual(agent_req.state, "pending")
