@@ -1,5 +1,7 @@
 from odoo import models
 
+from .mcp_guard_common import own_messages
+
 REQUEST_MODEL = "mcp.approval.request"
 
 
@@ -30,3 +32,9 @@ class MailActivity(models.Model):
         if result:
             return (result[0] | forbidden, result[1])
         return (forbidden, lambda: forbidden._make_access_error(operation))
+
+    def _action_done(self, *args, **kwargs):
+        # Odoo's own "activity done" message on the document (posted as the system, with the
+        # activities subtype): an own message of the add-on's models, not a client's post
+        with own_messages():
+            return super()._action_done(*args, **kwargs)

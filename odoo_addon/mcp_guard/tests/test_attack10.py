@@ -95,3 +95,33 @@ class TestAttack10(McpGuardCase):
         with self.assertRaisesRegex(AccessError, "reads as you|who is you"):
             agent_req.with_user(olga).action_approve()
         self.assertEqual(agent_req.state, "pending")
+
+    # 05: the requester comments on its request as itself; the trail's own entries are not its to write
+    def test_05_requester_cannot_forge_the_trail(self):
+        agent_req = self.Request.browse(self.file(self.agent)["id"])
+        _conn, person_req = self.person_request()
+        alice = self.approver.partner_id.id
+        approved = "mcp_guard.mt_mcp_request_approved"
+        for requester, req in ((self.agent, agent_req), (self.user, person_req)):
+            for post in (req.with_user(requester), req.with_user(requester).sudo()):  # sudo: the chatter route
+                before = len(req.sudo().message_ids)
+                forged = [
+                    {"author_id": alice},
+                    {"email_from": self.approver.email},
+                    {"subtype_xmlid": approved, "message_type": "comment"},
+                    {"subtype_id": self.env.ref(approved).id, "message_type": "comment"},
+                    {"message_type": "notification"},
+                    {"author_guest_id": False, "date": "2020-01-01 00:00:00"},
+                ]
+                for kwargs in forged:
+                    with self.assertRaises(AccessError, msg=f"{requester.login} {kwargs}"):
+                        post.message_post(body="Request approved by Alice Approver.", **kwargs)
+                self.assertEqual(len(req.sudo().message_ids), before)
+            msg = req.with_user(requester).message_post(body="please hurry")
+            self.assertEqual(msg.sudo().author_id, requester.partner_id)
+            self.assertEqual(msg.sudo().message_type, "comment")
+        # the add-on's own trail is still written: the approval is tracked with its subtype
+        agent_req.with_user(self.approver).action_approve()
+        self.env.flush_all()
+        agent_req.env.cr.precommit.run()
+        self.assertIn(self.env.ref(approved), agent_req.sudo().message_ids.subtype_id)
