@@ -125,3 +125,18 @@ class TestAttack10(McpGuardCase):
         self.env.flush_all()
         agent_req.env.cr.precommit.run()
         self.assertIn(self.env.ref(approved), agent_req.sudo().message_ids.subtype_id)
+
+    # 06: a change wizard cannot point at a connection its user cannot read
+    def test_06_change_wizard_needs_read_access_to_the_connection(self):
+        Wizard = self.env["mcp.connection.change.wizard"]
+        values = {"url": "https://x.example", "db": "x", "login": "x", "protocol": "xmlrpc"}
+        with self.assertRaises(AccessError):
+            self.prod.with_user(self.user2).read(["alias"])
+        with self.assertRaises(AccessError):
+            Wizard.with_user(self.user2).create(dict(values, connection_id=self.prod.id))
+        own = self.Connection.with_user(self.user2).create({
+            "alias": "w10", "url": "https://erp.example.com", "db": "x", "login": "u"})
+        wizard = Wizard.with_user(self.user2).create(dict(values, connection_id=own.id))
+        with self.assertRaises(AccessError):
+            wizard.write({"connection_id": self.prod.id})
+        self.assertEqual(wizard.connection_id, own)
