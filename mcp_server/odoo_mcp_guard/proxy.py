@@ -1039,7 +1039,10 @@ def _redacted(result: types.CallToolResult) -> types.CallToolResult:
     content block (text, embedded resources' text and URIs, resource links), the structured
     content and every ``_meta``, through the one redaction rule."""
     dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-    return types.CallToolResult.model_validate(_redact_model(dumped))
+    redacted = _redact_model(dumped)
+    if redacted == dumped:  # nothing to hide: the upstream's answer as it was parsed
+        return result
+    return types.CallToolResult.model_validate(redacted)
 
 
 def redacted_tool(tool: types.Tool) -> types.Tool:

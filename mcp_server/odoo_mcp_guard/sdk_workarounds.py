@@ -17,11 +17,23 @@ this file. Each says what it works around, and what would let it go.
    anew per request; the connection behind it (which can send ``tools/list_changed``) has
    no public accessor from a low-level handler context, hence the private attribute, read
    defensively. Goes when the SDK exposes it.
+
+4. One JSON answer per call for a 2025-era HTTP session that cannot be asked anything
+   (``json_answers_without_questions``). The SDK answers every request of a session as an
+   SSE stream (a task, a memory stream and several writes per call) or, for the whole
+   server, as one JSON body, which drops the call's back channel. The only request a
+   front-end sends a client on that channel is ``elicitation/create``, and only to a client
+   that declared the ``elicitation`` capability; a session whose ``initialize`` declared
+   neither it nor ``sampling`` (nor ``roots``) has nothing to lose, and is switched to JSON
+   answers once its ``initialize`` is answered. Notifications to the session (list changes)
+   use its GET stream either way. Goes when the SDK chooses the answer's form per session.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -29,6 +41,8 @@ from typing import Any
 from mcp.server import Server
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
+
+log = logging.getLogger("odoo_mcp_guard.sdk")
 
 # 1. The SDK validates and dispatches this placeholder; the real call travels in RAW_CALL.
 PLACEHOLDER_TOOL = "odoo_mcp_guard.guarded_call"
@@ -82,3 +96,61 @@ def session_connection(ctx: ServerRequestContext[Any, Any]) -> Any | None:
     if connection is not None and hasattr(connection, "send_tool_list_changed"):
         return connection
     return None
+
+
+# 4. What a client's initialize declares that needs the call's SSE back channel.
+_ASKED_CAPABILITIES = ("elicitation", "sampling", "roots")
+
+
+def json_answers_without_questions(server: Server[Any]) -> bool:
+    """4. Sessions whose client cannot be asked anything are answered with one JSON body
+    per request. Call after ``server.streamable_http_app``; False (and SSE for every
+    session, as before) when the SDK's session manager is not the one this was written for."""
+    manager = getattr(server, "_session_manager", None)
+    admit = getattr(manager, "_admit_session", None)
+    if manager is None or admit is None or getattr(manager, "json_response", True):
+        log.warning("the MCP SDK's session manager changed: every answer stays an SSE stream")
+        return False
+
+    def admitted(requestor: Any) -> Any:
+        transport = admit(requestor)
+        handle = getattr(transport, "handle_request", None)
+        if transport is not None and handle is not None:
+            transport.handle_request = _deciding_on_initialize(transport, handle)
+        return transport
+
+    manager._admit_session = admitted  # no SDK hook
+    return True
+
+
+def _deciding_on_initialize(transport: Any, handle: Any) -> Any:
+    """The transport's ``handle_request`` for the request opening the session: the
+    ``initialize`` it carries is read as the SDK reads it, then the original takes over."""
+
+    async def opening(scope: Any, receive: Any, send: Any) -> None:
+        del transport.handle_request  # every later request: the SDK's own method
+        chunks: list[bytes] = []
+
+        async def recording() -> Any:
+            message = await receive()
+            if message.get("type") == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        await handle(scope, recording, send)
+        if transport.is_terminated or not transport.mcp_session_id:
+            return
+        try:
+            message = json.loads(b"".join(chunks))
+        except ValueError:
+            return
+        params = message.get("params") if isinstance(message, dict) else None
+        caps = params.get("capabilities") if isinstance(params, dict) else None
+        if (
+            message.get("method") == "initialize"
+            and isinstance(caps, dict)
+            and all(caps.get(key) is None for key in _ASKED_CAPABILITIES)
+        ):
+            transport.is_json_response_enabled = True
+
+    return opening
