@@ -27,10 +27,21 @@ this file. Each says what it works around, and what would let it go.
    neither it nor ``sampling`` (nor ``roots``) has nothing to lose, and is switched to JSON
    answers once its ``initialize`` is answered. Notifications to the session (list changes)
    use its GET stream either way. Goes when the SDK chooses the answer's form per session.
+
+5. A ``tools/call`` forwarded upstream as raw JSON-RPC (``modern_call_envelope``,
+   ``read_call_result``; proxy.py ``_send_raw``). The SDK's client session sends each call
+   through a dispatcher, a task and memory streams per HTTP POST, parses the answer into
+   message models and validates it twice; on a 2026-07-28 upstream over HTTP (stateless: no
+   session, nothing asked on the call's stream) the proxy posts the call itself on the same
+   HTTP client. What it must send and how an answer is read stay the SDK's: the session's
+   private ``_stamp`` (the ``_meta`` envelope and ``Mcp-*`` headers) and its result checks
+   (``validate_server_result``, later-revision fields dropped, the call's result adapter).
+   Goes when the SDK's client session can send a prepared request and read a raw result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -41,6 +52,7 @@ from typing import Any
 from mcp.server import Server
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
+from mcp_types import methods as sdk_methods
 
 log = logging.getLogger("odoo_mcp_guard.sdk")
 
@@ -154,3 +166,53 @@ def _deciding_on_initialize(transport: Any, handle: Any) -> Any:
             transport.is_json_response_enabled = True
 
     return opening
+
+
+# 5. A tools/call sent upstream without the client session's machinery.
+
+
+def modern_call_envelope(
+    session: Any, name: str, arguments: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The params and headers the session would send for this call on a 2026-07-28
+    connection, or None when the SDK does not offer them as this was written for."""
+    stamp = getattr(session, "_stamp", None)
+    if stamp is None:
+        return None
+    params: dict[str, Any] = {"name": name, "arguments": arguments}
+    data: dict[str, Any] = {"method": "tools/call", "params": params}
+    opts: dict[str, Any] = {}
+    stamp(data, opts)
+    headers = opts.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    return data["params"], {str(k): str(v) for k, v in headers.items()}
+
+
+def read_call_result(session: Any, raw: dict[str, Any]) -> Any:
+    """A raw ``tools/call`` result read exactly as the session reads it (pydantic's
+    ValidationError when it does not conform to the negotiated version)."""
+    from mcp.client import session as sdk_session
+
+    sdk_session._clamp_inbound_ttl(raw)
+    version = getattr(session, "_negotiated_version", None) or "2025-11-25"
+    with contextlib.suppress(KeyError):  # no schema for this version: as the SDK does
+        sdk_methods.validate_server_result("tools/call", version, raw)
+    foreign = sdk_session._later_revision_fields("tools/call", version)
+    if not foreign.isdisjoint(raw):
+        raw = {key: value for key, value in raw.items() if key not in foreign}
+    return session._call_tool_adapter.validate_python(raw, by_name=False)
+
+
+def raw_calls_supported(session: Any) -> bool:
+    """Whether this SDK's client session has what ``modern_call_envelope`` and
+    ``read_call_result`` use (else every call goes through the session)."""
+    from mcp.client import session as sdk_session
+
+    return (
+        hasattr(session, "_stamp")
+        and hasattr(session, "_call_tool_adapter")
+        and hasattr(sdk_session, "_clamp_inbound_ttl")
+        and hasattr(sdk_session, "_later_revision_fields")
+        and hasattr(sdk_methods, "validate_server_result")
+    )
