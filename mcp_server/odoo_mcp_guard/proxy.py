@@ -40,6 +40,16 @@ links; structured content; every ``_meta``; error results and errors), the quest
 input request, and the upstream's tool descriptions (before they are pinned, listed or shown)
 pass the one redaction rule (``policy_core.redact``) before the client or the audit sees them.
 
+The forward, once a call is judged: to a 2026-07-28 upstream over HTTP (stateless), the call
+is posted as raw JSON-RPC on the session's own HTTP client (``_send_raw``; the SDK's envelope
+and result checks, sdk_workarounds 5), without the client session's dispatcher, tasks and
+message models. Its answer is taken only if it is this request's (its id), within
+``MCP_GUARD_UPSTREAM_MAX_ANSWER`` bytes, a result of the negotiated version matching the
+tool's output schema; a claimed list change on the call's stream is a reason to list again
+(and pin), never taken on trust; anything else fails the call, in doubt. Every other forward
+(a stdio or 2025-era upstream, a continuation) goes through the SDK's session;
+``MCP_GUARD_UPSTREAM_PASSTHROUGH=0`` sends every call that way.
+
 Upstream crash or disconnect: the calls in flight get a clear error (their effect upstream is
 unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
 """
