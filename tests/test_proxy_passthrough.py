@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from support.guard import (
     audit_count,
     free_port,
     guard_command,
+    guard_env,
     http_process,
     proxy_args,
     proxy_stdio_client,
@@ -204,3 +206,20 @@ async def test_json_answers_only_to_a_client_that_cannot_be_asked(
             refused = _post(http, proxy.url, headers, unknown)
             assert '"isError":true' in refused.text.replace(" ", ""), refused.text
     assert audit_count(data, "unknown") == 1
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-5"])
+def test_a_bad_answer_bound_is_one_line(tmp_path: Path, value: str) -> None:
+    proc = subprocess.run(
+        guard_command("proxy", "--upstream-url", "http://127.0.0.1:9/mcp"),
+        env=guard_env(tmp_path, MCP_GUARD_UPSTREAM_MAX_ANSWER=value),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"odoo-mcp-guard: error: MCP_GUARD_UPSTREAM_MAX_ANSWER={value!r}: expected a positive "
+        "number of bytes"
+    ]

@@ -63,6 +63,7 @@ import logging
 import os
 import secrets
 import shlex
+import sys
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -126,8 +127,16 @@ _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", d
 PROXY_NAME = "odoo-mcp-guard-proxy"
 CONNECT_WAIT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_WAIT", "10"))
 CALL_TIMEOUT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_TIMEOUT", "300"))
-# The largest answer to one call read from an HTTP upstream on the raw path (bytes).
-MAX_ANSWER_BYTES = int(os.environ.get("MCP_GUARD_UPSTREAM_MAX_ANSWER", str(64 * 1024 * 1024)))
+# The largest answer to one call read from an HTTP upstream on the raw path (bytes); a value
+# that is not a positive number ends ``run_proxy`` with one line.
+_MAX_ANSWER_ENV = "MCP_GUARD_UPSTREAM_MAX_ANSWER"
+_max_answer = os.environ.get(_MAX_ANSWER_ENV, "").strip()
+MAX_ANSWER_BYTES = int(_max_answer) if _max_answer.isdigit() else 64 * 1024 * 1024
+_MAX_ANSWER_FAULT = (
+    f"{_MAX_ANSWER_ENV}={_max_answer!r}: expected a positive number of bytes"
+    if _max_answer and (not _max_answer.isdigit() or MAX_ANSWER_BYTES < 1)
+    else None
+)
 # "0": every call goes through the SDK's client session (no raw JSON-RPC path).
 PASSTHROUGH = os.environ.get("MCP_GUARD_UPSTREAM_PASSTHROUGH", "1").strip() != "0"
 _RAW_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -1306,6 +1315,9 @@ def build(backend: Backend, config: UpstreamConfig, *, principal: str | None = N
 def run_proxy(config: UpstreamConfig, **settings: Any) -> None:
     """Proxy until the client goes away (stdio) or the process is stopped (HTTP); the
     settings are ``runner.run_frontend``'s (transport, host, port, policy_file, ...)."""
+    if _MAX_ANSWER_FAULT is not None:
+        print(f"odoo-mcp-guard: error: {_MAX_ANSWER_FAULT}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
 
     def builder(backend: Backend, principal: str | None) -> Any:
         proxy = build(backend, config, principal=principal)
