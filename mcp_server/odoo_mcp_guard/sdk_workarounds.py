@@ -25,8 +25,9 @@ this file. Each says what it works around, and what would let it go.
    front-end sends a client on that channel is ``elicitation/create``, and only to a client
    that declared the ``elicitation`` capability; a session whose ``initialize`` declared
    neither it nor ``sampling`` (nor ``roots``) has nothing to lose, and is switched to JSON
-   answers once its ``initialize`` is answered. Notifications to the session (list changes)
-   use its GET stream either way. Goes when the SDK chooses the answer's form per session.
+   answers as its ``initialize`` is read (that answer is JSON too). Notifications to the
+   session (list changes) use its GET stream either way. Goes when the SDK chooses the
+   answer's form per session.
 
 5. A ``tools/call`` forwarded upstream as raw JSON-RPC (``modern_call_envelope``,
    ``read_call_result``; proxy.py ``_send_raw``). The SDK's client session sends each call
@@ -137,35 +138,44 @@ def json_answers_without_questions(server: Server[Any]) -> bool:
 
 def _deciding_on_initialize(transport: Any, handle: Any) -> Any:
     """The transport's ``handle_request`` for the request opening the session: the
-    ``initialize`` it carries is read as the SDK reads it, then the original takes over."""
+    ``initialize`` it carries is read first (and replayed to the SDK), so that the session's
+    form of answer is set before anything is answered; then the original takes over."""
 
     async def opening(scope: Any, receive: Any, send: Any) -> None:
         del transport.handle_request  # every later request: the SDK's own method
-        chunks: list[bytes] = []
+        read: list[Any] = []
+        if scope.get("method") == "POST":
+            while True:
+                message = await receive()
+                read.append(message)
+                if message.get("type") != "http.request" or not message.get("more_body"):
+                    break
+            body = b"".join(m.get("body", b"") for m in read if m.get("type") == "http.request")
+            if _cannot_be_asked(body):
+                transport.is_json_response_enabled = True
 
-        async def recording() -> Any:
-            message = await receive()
-            if message.get("type") == "http.request":
-                chunks.append(message.get("body", b""))
-            return message
+        async def replay() -> Any:
+            return read.pop(0) if read else await receive()
 
-        await handle(scope, recording, send)
-        if transport.is_terminated or not transport.mcp_session_id:
-            return
-        try:
-            message = json.loads(b"".join(chunks))
-        except ValueError:
-            return
-        params = message.get("params") if isinstance(message, dict) else None
-        caps = params.get("capabilities") if isinstance(params, dict) else None
-        if (
-            message.get("method") == "initialize"
-            and isinstance(caps, dict)
-            and all(caps.get(key) is None for key in _ASKED_CAPABILITIES)
-        ):
-            transport.is_json_response_enabled = True
+        await handle(scope, replay, send)
 
     return opening
+
+
+def _cannot_be_asked(body: bytes) -> bool:
+    """Whether an opening request is an ``initialize`` declaring none of the capabilities
+    a server needs to ask the client something."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    params = message.get("params") if isinstance(message, dict) else None
+    caps = params.get("capabilities") if isinstance(params, dict) else None
+    return (
+        message.get("method") == "initialize"
+        and isinstance(caps, dict)
+        and all(caps.get(key) is None for key in _ASKED_CAPABILITIES)
+    )
 
 
 # 5. A tools/call sent upstream without the client session's machinery.
