@@ -189,6 +189,9 @@ async def test_json_answers_only_to_a_client_that_cannot_be_asked(
         with httpx2.Client(timeout=60) as http:
             opened = _post(http, proxy.url, headers, initialize)
             assert opened.status_code == 200, opened.text
+            # Decided as the initialize is read: its own answer already has the session's form.
+            json_answer = opened.headers["content-type"].startswith("application/json")
+            assert json_answer is not asks, opened.headers
             headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
             _post(http, proxy.url, headers, INITIALIZED)
             call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "noop"}}
