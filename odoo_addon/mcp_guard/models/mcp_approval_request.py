@@ -141,18 +141,12 @@ class McpApprovalRequest(models.Model):
     @api.depends_context("uid")
     @api.depends("state", "requester_id", "principal", "approver_group_id", "vote_ids")
     def _compute_user_rights(self):
-        is_approver = self.env.user.has_group("mcp_guard.group_mcp_approver")
         is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
-        try:
-            names = self._person_names(self.env.user)
-        except AccessError:
-            names = None  # a user whose name cannot be compared decides nothing
+        names = self._decider_names()
         for req in self:
             mine = req.requester_id.id == self.env.uid
             req.can_decide = (
-                req.state == "pending" and is_approver and not mine
-                and names is not None and not req._principal_problem(names, self.env.user)
-                and req._in_approver_group(self.env.user)
+                req.state == "pending" and not req._not_a_decider(names)
                 and self.env.user not in req.sudo().vote_ids.user_id
             )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
@@ -384,23 +378,50 @@ class McpApprovalRequest(models.Model):
             raise AccessError(self.env._(
                 "Requests are approved or rejected by the signed-in person only, not on behalf of another user."))
 
+    @api.model
+    def _decider_names(self):
+        """The current user's names (_person_names), or None when they cannot be compared; read
+        once, then given to _not_a_decider for each request."""
+        try:
+            return self._person_names(self.env.user)
+        except AccessError:
+            return None  # a user whose name cannot be compared decides nothing
+
+    def _not_a_decider(self, names):
+        """Why the current user is not one of those who decide this request, whatever its state,
+        or '': four eyes (an approver, never the requester nor anyone who reads as them,
+        administrators included) and the rule's approver group. ``names``: _decider_names().
+        Deciding (the buttons, the methods) and what only deciders see (a data tool's records
+        and values) are both judged by it."""
+        self.ensure_one()
+        user = self.env.user
+        if not user.has_group("mcp_guard.group_mcp_approver"):
+            return self.env._("Only MCP Guard approvers can approve or reject requests.")
+        # env.uid, not a context key: sudo() and contexts cannot change it
+        if self.requester_id.id == self.env.uid:
+            return self.env._("You cannot approve or reject your own request %s.", self.name)
+        if names is None:
+            return self.env._("Your user name cannot be compared with a requester: "
+                              "you cannot approve or reject requests.")
+        problem = self._principal_problem(names, user)
+        if problem:
+            return problem
+        if not self._in_approver_group(user):
+            return self.env._(
+                "Request %(ref)s is decided by the group %(group)s, which you are not in.",
+                ref=self.name, group=self.sudo().approver_group_id.display_name)
+        return ""
+
     def _check_can_decide(self):
         """Four eyes: an approver, and never the requester (administrators included)."""
         self._check_real_caller()
         if not self.env.user.has_group("mcp_guard.group_mcp_approver"):
             raise AccessError(self.env._("Only MCP Guard approvers can approve or reject requests."))
-        names = self._person_names(self.env.user)
+        names = self._person_names(self.env.user)  # raises, saying which name cannot be compared
         for req in self:
-            # env.uid, not a context key: sudo() and contexts cannot change it
-            if req.requester_id.id == self.env.uid:
-                raise AccessError(self.env._("You cannot approve or reject your own request %s.", req.name))
-            problem = req._principal_problem(names, self.env.user)
+            problem = req._not_a_decider(names)
             if problem:
                 raise AccessError(problem)
-            if not req._in_approver_group(self.env.user):
-                raise AccessError(self.env._(
-                    "Request %(ref)s is decided by the group %(group)s, which you are not in.",
-                    ref=req.name, group=req.sudo().approver_group_id.display_name))
             if req.state != "pending":
                 raise UserError(self.env._("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
             if req.expires_at and req.expires_at <= fields.Datetime.now():
