@@ -47,7 +47,7 @@ PROTECTED_FIELDS = {
     "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
     "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
     "requester_match_ids",
-    "approver_group_id", "quorum", "rule_binding", "rule_terms",
+    "approver_group_id", "quorum", "rule_binding", "also_bindings", "rule_terms",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
@@ -58,7 +58,7 @@ CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odo
 # the fields behind four eyes and the request's binding: written only by the add-on's methods,
 # through write or the ORM's low-level _write/_write_multi alike
 GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id", "quorum",
-                  "rule_binding", "requester_match_ids"}
+                  "rule_binding", "also_bindings", "requester_match_ids"}
 # the hash of the real arguments (secrets included) is an offline oracle for a weak password:
 # only the groups that read secrets anyway (the Agent) and the Managers see it, never approvers
 HASH_GROUPS = "mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager"
@@ -127,6 +127,9 @@ class McpApprovalRequest(models.Model):
     approver_group_id = fields.Many2one("res.groups", "Decided by group", readonly=True)
     quorum = fields.Integer("Approvals needed", default=1, readonly=True)
     rule_binding = fields.Char(readonly=True, copy=False)
+    # the bindings of the other rules the call passes, in order (_approval_tools: a replacement
+    # is also an odoo_disconnect), space separated; a change of any of them voids it too
+    also_bindings = fields.Char(readonly=True, copy=False)
     rule_terms = fields.Char("Rule", readonly=True, help="The rule the request was filed under.")
     vote_ids = fields.One2many("mcp.approval.vote", "request_id", "Approvals", readonly=True)
     approval_count = fields.Integer("Approvals given", compute="_compute_approval_count")
@@ -680,8 +683,8 @@ class McpApprovalRequest(models.Model):
             existing = self.browse()
         if existing:
             return existing
-        also = ["odoo_disconnect"] if tool == "odoo_connect" and binding.get("connection_url") else []
-        terms = self.env["mcp.tool.rule"]._approval_terms([tool, *also])
+        tools = self._approval_tools(tool, binding.get("connection_url"))
+        terms = self.env["mcp.tool.rule"]._approval_terms(tools)
         group = self.env.ref(terms.approver_group, raise_if_not_found=False)
         if group is None or group._name != "res.groups":
             group = self.env.ref("mcp_guard.group_mcp_approver")  # a policy checked on import
@@ -691,6 +694,7 @@ class McpApprovalRequest(models.Model):
             "approver_group_id": group.id,
             "quorum": terms.quorum,
             "rule_binding": terms.binding,
+            "also_bindings": " ".join(self.env["mcp.tool.rule"]._rule_bindings(tools)[1:]),
             "rule_terms": self.env._("%(group)s, %(quorum)s approval(s)", group=group.sudo().display_name,
                                      quorum=terms.quorum),
             "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
@@ -848,19 +852,33 @@ class McpApprovalRequest(models.Model):
         then the rule binding. Used by consume (the agent) and by execution at approval (a person)."""
         return self._four_eyes_broken() or self._rule_changed()
 
+    @api.model
+    def _approval_tools(self, tool, connection_url):
+        """The tools whose rules a request for ``tool`` is filed and judged under: the call's
+        own, then what it also does. An odoo_connect of an existing connection (one it was
+        filed for: ``connection_url``) is also its odoo_disconnect (DESIGN.md invariant 11).
+        The one list for filing (_file) and for the approval's validity (_rule_changed)."""
+        return [tool, "odoo_disconnect"] if tool == "odoo_connect" and connection_url else [tool]
+
     def _rule_changed(self):
-        """Why the approval no longer stands under the policy in force, or '': the rule the
-        request was filed under (its action, approver group, quorum) has changed since."""
+        """Why the approval no longer stands under the policy in force, or '': a rule the
+        request was filed under (its action, approver group, quorum), the call's own or one it
+        also passes (a replacement: odoo_disconnect's), has changed since."""
         self.ensure_one()
         if not self.rule_binding:
             return ""  # filed before approvals were bound to their rule
-        terms = self.env["mcp.tool.rule"]._approval_terms([self.tool])
-        if terms.binding == self.rule_binding:
+        tools = self._approval_tools(self.tool, self.connection_url)
+        filed = [self.rule_binding, *(self.also_bindings or "").split()]
+        now = self.env["mcp.tool.rule"]._rule_bindings(tools)
+        # a binding missing (filed before the other rules were bound) reads as changed: fail closed
+        changed = next((tool for index, tool in enumerate(tools)
+                        if index >= len(filed) or filed[index] != now[index]), None)
+        if changed is None:
             return ""
         return self.env._(
             "Request %(ref)s was approved under a rule for %(tool)s that has changed since (filed under: "
             "%(then)s): an approval holds only under the rule it was given under. Call again to file a "
-            "new request.", ref=self.name, tool=self.tool, then=self.rule_terms or "-")
+            "new request.", ref=self.name, tool=changed, then=self.rule_terms or "-")
 
     @api.model
     def _request_id(self, value):

@@ -81,3 +81,60 @@ class TestReview9Detail(McpGuardCase):
         # the one who decides it sees it
         self.assertEqual(req.with_user(self.approver).target_records, f"Acme Old Name (#{self.partner.id})")
 
+
+@tagged("post_install", "-at_install")
+class TestReview9Replacement(McpGuardCase):
+    """07: a replacement (odoo_connect of an existing alias) is filed under the terms of both
+    odoo_connect and odoo_disconnect; a change of either rule voids its approval."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.disconnect_rule = cls.Rule.search([("name", "=", "odoo_disconnect")])
+        cls.finance = cls.env["res.groups"].create({"name": "MCP R9 Finance"})
+
+    def test_07_agent_replacement_refused_after_the_disconnect_rule_changed(self):
+        rule = self.disconnect_rule.with_user(self.manager)
+        filed_under = {"action": "require_approval", "approval_expires_in": 3600, "approval_quorum": 1,
+                       "approver_group_id": self.env.ref("mcp_guard.group_mcp_approver").id}
+        # its action, its approver group, its quorum
+        changes = [{"action": "deny", "approval_expires_in": 0}, {"approver_group_id": self.finance.id},
+                   {"approval_quorum": 2}]
+        for number, change in enumerate(changes):
+            with self.subTest(change=change):
+                rule.write(filed_under)
+                args = {"alias": "prod", "url": f"https://new{number}.example.com", "db": "prod",
+                        "username": "bot", "password": "new-pw", "protocol": "xmlrpc"}
+                req = self.Request.browse(self.approved(tool="odoo_connect", arguments=args)["id"])
+                self.assertEqual((req.state, req.connection_id), ("approved", self.prod))
+                rule.write(change)  # after the approval, before the agent calls again
+                result = self.Request.with_user(self.agent).consume(req.id, "odoo_connect", self.digest(args), args)
+                self.assertEqual((result["ok"], result["state"]), (False, "expired"), result)
+                self.assertIn("rule for odoo_disconnect that has changed since", result["message"])
+                self.assertEqual(req.state, "expired")
+                self.prod.invalidate_recordset()
+                self.assertTrue(self.prod.active)
+                self.assertEqual((self.prod.url, self.prod.state), ("https://erp.example.com", "connected"))
+        # under the rule in force again, a new approval is carried out
+        rule.write(filed_under)
+        args = {"alias": "prod", "url": "https://new.example.com", "db": "prod", "username": "bot"}
+        res = self.approved(tool="odoo_connect", arguments=args)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        self.assertTrue(result["ok"], result)
+        self.assertEnded(self.prod)
+
+    def test_07_person_replacement_refused_when_the_disconnect_rule_changed(self):
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "crm", "url": "https://crm.example.com", "db": "crm", "login": "bot",
+            "agent_user_ids": [(6, 0, self.agent.ids)],
+        })
+        wizard = self.env["mcp.connection.change.wizard"].with_user(self.user).with_context(
+            default_connection_id=conn.id).create({"url": "https://other.example.com"})
+        req = self.Request.browse(wizard.action_confirm()["res_id"])
+        self.assertEqual((req.tool, req.origin, req.connection_url), ("odoo_connect", "person", "https://crm.example.com"))
+        # tightened after filing: two approvers, before anybody decided
+        self.disconnect_rule.with_user(self.manager).write({"approval_quorum": 2})
+        req.with_user(self.approver).action_approve()  # approving carries it out, after the checks
+        self.assertEqual(req.state, "expired")
+        self.assertIn("rule for odoo_disconnect that has changed since", req.message_ids[0].body)
+        self.assertEqual((conn.url, conn.state, conn.active), ("https://crm.example.com", "connected", True))
