@@ -1015,29 +1015,27 @@ class McpApprovalRequest(models.Model):
         changed = req._rule_changed()
         if changed:
             # bound to the policy in force: the approval is spent without effect
-            self.env.cr.execute(
-                "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
-                "WHERE id=%s AND state='approved' RETURNING id",
-                (self.env.uid, req.id),
-            )
-            req.invalidate_recordset()
-            req._close_activities()
-            req._release_connection()
-            req.sudo().message_post(body=changed)
+            req._expire_approved(changed)
             return {"ok": False, "state": "expired", "message": changed}
         if req.expires_at and req.expires_at <= fields.Datetime.now():
-            self.env.cr.execute(
-                "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
-                "WHERE id=%s AND state='approved' RETURNING id",
-                (self.env.uid, req.id),
-            )
-            req.invalidate_recordset()
-            req._close_activities()
-            req._release_connection()
-            # the raw UPDATE left no tracking: say it in the chatter
-            req.sudo().message_post(body=self.env._("Approved → Expired: the approval expired before it was used."))
+            req._expire_approved(self.env._("Approved → Expired: the approval expired before it was used."))
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
         return req._carry_out(tool, arguments_hash, new_values)
+
+    def _expire_approved(self, message):
+        """approved -> expired without effect, in one UPDATE (no tracking), ``message`` in the
+        chatter: the approval's to-dos closed, its connection back to connected."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
+            "WHERE id=%s AND state='approved' RETURNING id",
+            (self.env.uid, self.id),
+        )
+        self.invalidate_recordset()
+        self._close_activities()
+        self._release_connection()
+        # the raw UPDATE left no tracking: say it in the chatter
+        self.sudo().message_post(body=message)
 
     def _carry_out(self, tool, digest, new_values=None):
         """Consume this approved request and do what it approved, in the caller's transaction.
