@@ -615,10 +615,14 @@ class McpApprovalRequest(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def file_request(self, tool, arguments, principal, reason):
-        """File a request for one exact call, or return the pending one of an identical call."""
-        user = self.env.user
-        if not (user.has_group("mcp_guard.group_mcp_agent") or user.has_group("mcp_guard.group_mcp_user")):
-            raise AccessError(self.env._("Only the MCP agent or MCP users can file approval requests."))
+        """File a request for one exact call, or return the pending one of an identical call.
+
+        The agent's call (the MCP front-end's technical user) and nobody else's, administrators
+        included: a person files from the connection's form (Request disconnect, Request change)."""
+        if not self.env.user.has_group("mcp_guard.group_mcp_agent"):
+            raise AccessError(self.env._(
+                "file_request is for the MCP Agent user only: people request a disconnect or a change "
+                "from the connection's form."))
         if not isinstance(tool, str) or not TOOL_NAME_RE.fullmatch(tool):
             raise UserError(self.env._("Invalid tool name."))
         if not isinstance(arguments, dict):
