@@ -394,6 +394,13 @@ class McpToolRule(models.Model):
         )
 
     @api.model
+    def _rule_bindings(self, tools):
+        """The binding (policy_core.approval_terms) of the rule deciding each of ``tools``, in
+        order: what a request for a call doing all of them is bound to."""
+        policy = self._compiled_policy()
+        return [policy.terms(tool).binding for tool in tools]
+
+    @api.model
     def _decide(self, tool, server=None, risk_class=None):
         """The decision the front-end takes for ``tool`` (of ``server``, reported ``risk_class``)
         under the policy in force: ``{"action", "hidden", "rule", "expires_in", "rate_limit"}``."""
