@@ -1044,7 +1044,7 @@ class McpApprovalRequest(models.Model):
         self.invalidate_recordset()
         self._close_activities()
         self._release_connection()
-        # the raw UPDATE left no tracking: say it in the chatter (the add-on's own post)
+        # the raw UPDATE left no tracking: say it in the chatter
         self.sudo()._post_own(body=message)
 
     def _carry_out(self, tool, digest, new_values=None):
