@@ -13,11 +13,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from support.guard import (
     REPO,
+    add_token,
     approve,
+    free_port,
+    guard_command,
+    http_client,
+    http_process,
     proxy_args,
     proxy_stdio_client,
     query,
@@ -209,3 +215,83 @@ async def test_a_continuation_approval_is_bound_to_its_answers(tmp_path: Path) -
     calls = upstream_state(tmp_path / "upstream.json")["calls"]
     removed = [c for c in calls if c.startswith("remove_connection ") and "asked" not in c]
     assert removed == ["remove_connection scratch"]
+
+
+NOTES = {"rules": {"ask_note": {"action": "allow"}, "hold_note": {"action": "allow"}}}
+LEGACY_UPSTREAM = {"MCP_GUARD_UPSTREAM_MODE": "legacy"}  # the upstream asks elicitation/create
+
+
+async def wait_for_call(state: Path, call: str) -> None:
+    """Until the upstream has recorded ``call`` (it is then in flight upstream)."""
+    with anyio.fail_after(30):
+        while not state.exists() or call not in upstream_state(state)["calls"]:
+            await anyio.sleep(0.02)
+
+
+async def test_an_upstream_question_reaches_only_the_client_of_its_call(tmp_path: Path) -> None:
+    """Attack 10, finding 04: over HTTP, a 2025-era upstream asks (elicitation/create) during
+    alice's call (a 2026-07-28 client); bob's call (a 2025-era client that can be asked) is the
+    only 2025-era call in flight. Nothing says whose the question is: it is refused, never
+    passed to bob, and bob's answer never becomes alice's."""
+    pol = write_policy(tmp_path / "policy.json", {"version": "1", "default": "deny", **NOTES})
+    state = tmp_path / "upstream.json"
+    port = free_port()
+    args = proxy_args(tmp_path, pol, upstream=hostile_command(state), transport="http", port=port)
+    bob_saw: list[str] = []
+
+    async def bob_answers(_ctx: Any, params: Any) -> types.ElicitResult:
+        bob_saw.append(params.message)
+        return types.ElicitResult(action="accept", content={"ok": "answered by bob"})
+
+    results: dict[str, Any] = {}
+    with http_process(guard_command(*args), tmp_path, port, LEGACY_UPSTREAM) as running:
+        alice, bob = add_token(tmp_path, "alice"), add_token(tmp_path, "bob")
+
+        async def bob_calls() -> None:
+            async with http_client(
+                running.url, bob, mode="legacy", elicitation_callback=bob_answers
+            ) as client:
+                results["bob"] = await client.call_tool("hold_note", {"q": "b"})
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(bob_calls)
+            await wait_for_call(state, "hold_note b")
+            async with http_client(running.url, alice) as client:
+                results["alice"] = await client.call_tool("ask_note", {"q": "a"})
+            state.with_name(state.name + ".go").touch()  # bob's call may end now
+    assert bob_saw == []
+    assert "answered by bob" not in text_of(results["alice"])
+    assert results["alice"].is_error
+    assert not results["bob"].is_error and text_of(results["bob"]) == "note b"
+
+
+@pytest.mark.parametrize("upstream_mode", ["legacy", "auto"])
+async def test_an_upstream_question_to_a_2025_client_is_redacted(
+    tmp_path: Path, upstream_mode: str
+) -> None:
+    """Attack 10, finding 03: a question the upstream asks a 2025-era client, whether as
+    elicitation/create (a 2025-era upstream) or as an input request the proxy asks for it (a
+    2026-07-28 upstream), passes the one redaction rule: its message, its requested schema's
+    texts and a secret field's default; the schema keeps its shape and the answer flows."""
+    pol = write_policy(tmp_path / "policy.json", {"version": "1", "default": "deny", **NOTES})
+    args = proxy_args(tmp_path, pol, upstream=hostile_command(tmp_path / "upstream.json"))
+    asked: list[Any] = []
+
+    async def answer(_ctx: Any, params: Any) -> types.ElicitResult:
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"ok": "yes", "password": "pw"})
+
+    env = {"MCP_GUARD_UPSTREAM_MODE": upstream_mode}
+    async with proxy_stdio_client(
+        tmp_path, args, principal="agent", mode="legacy", env=env, elicitation_callback=answer
+    ) as client:
+        result = await client.call_tool("ask_note", {"q": "n1"})
+    assert not result.is_error, text_of(result)
+    assert text_of(result) == "asked n1; answer=yes"
+    assert len(asked) == 1
+    seen = asked[0].model_dump_json(by_alias=True)
+    assert secrets_in(seen) == [], seen
+    assert "Confirm for note n1" in asked[0].message and "erp.example.com" in asked[0].message
+    properties = asked[0].requested_schema["properties"]
+    assert set(properties) == {"ok", "password"}
+    assert properties["ok"]["type"] == "string" and properties["password"]["default"] == "***"

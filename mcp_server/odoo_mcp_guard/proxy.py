@@ -57,7 +57,7 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -72,6 +72,7 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel
 
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.catalog import (
@@ -495,7 +496,10 @@ class ProxyServer(Frontend):
         # the shared store does the same across replicas).
         self._upsert_lock = anyio.Lock()
         self._leases: Leases | None = None
-        self._legacy_calls: dict[int, ServerRequestContext[Any, Any]] = {}
+        # Every call on the upstream session that has not been answered yet (the clients'
+        # and the proxy's own), with the 2025-era client context that may be asked for it
+        # (None: a 2026-07-28 client, or the proxy itself, which nobody can ask mid-call).
+        self._in_flight: dict[object, ServerRequestContext[Any, Any] | None] = {}
 
     # -- tools/list ------------------------------------------------------------------------
 
@@ -855,35 +859,43 @@ class ProxyServer(Frontend):
         upstream_state: str | None,
     ) -> types.CallToolResult | types.InputRequiredResult:
         modern_client = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-        if not modern_client:
-            self._legacy_calls[id(ctx)] = ctx
-        try:
-            result = await self._send(name, arguments, responses, upstream_state)
-            rounds = 0
-            while isinstance(result, types.InputRequiredResult):
-                if modern_client:
-                    return self._hand_on(result, principal, name, arguments)
-                rounds += 1
-                if rounds > MAX_INPUT_ROUNDS:
-                    raise UpstreamFailure(
-                        f"The upstream asked for input more than {MAX_INPUT_ROUNDS} times; "
-                        "the call was abandoned."
-                    )
-                answers = await self._ask_legacy_client(ctx, result.input_requests or {})
-                result = await self._send(name, arguments, answers, result.request_state)
-            return _redacted(result)
-        finally:
-            if not modern_client:
-                self._legacy_calls.pop(id(ctx), None)
+        asker = None if modern_client else ctx
+        result = await self._send(name, arguments, responses, upstream_state, asker=asker)
+        rounds = 0
+        while isinstance(result, types.InputRequiredResult):
+            if modern_client:
+                return self._hand_on(result, principal, name, arguments)
+            rounds += 1
+            if rounds > MAX_INPUT_ROUNDS:
+                raise UpstreamFailure(
+                    f"The upstream asked for input more than {MAX_INPUT_ROUNDS} times; "
+                    "the call was abandoned."
+                )
+            answers = await self._ask_legacy_client(ctx, result.input_requests or {})
+            result = await self._send(name, arguments, answers, result.request_state, asker=asker)
+        return _redacted(result)
 
     async def _send(
-        self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        responses: Any,
+        state: str | None,
+        *,
+        asker: ServerRequestContext[Any, Any] | None = None,
     ) -> types.CallToolResult | types.InputRequiredResult:
+        """One request upstream, counted in flight until it is answered: a question the
+        upstream asks meanwhile is passed on only when this is the one call in flight
+        (``upstream_elicitation``), and only to ``asker``, the 2025-era client of the call."""
+        flight = object()
+        self._in_flight[flight] = asker
         try:
             return await self._send_once(name, arguments, responses, state)
         except UpstreamFailure:
             UPSTREAM_ERRORS.inc()
             raise
+        finally:
+            del self._in_flight[flight]
 
     async def _send_once(
         self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
@@ -947,10 +959,7 @@ class ProxyServer(Frontend):
             "n": secrets.token_urlsafe(16),  # single use (Guard.call spends it)
             "e": self.guard.clock() + STATE_TTL_SECONDS,
         }
-        # The questions reach the client through the one redaction rule, as results do.
-        asked = types.InputRequiredResult.model_validate(
-            _redact_model(result.model_dump(by_alias=True, mode="json", exclude_none=True))
-        )
+        asked = _to_client(result)  # the questions: through the one redaction rule
         return asked.model_copy(
             update={"request_state": json.dumps(state, separators=(",", ":")), "meta": None}
         )
@@ -965,36 +974,33 @@ class ProxyServer(Frontend):
                     f"The upstream asked the client for {request.method}, which the proxy does "
                     "not pass on; the call was abandoned."
                 )
-            try:
-                answer = await ctx.session.send_request(
-                    request,
-                    types.ElicitResult,
-                    metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
-                )
-            except MCPError as exc:
-                raise UpstreamFailure(f"The client could not answer the question: {exc}") from None
+            answer = await _ask_client(ctx, request.params)
+            if isinstance(answer, types.ErrorData):
+                raise UpstreamFailure(f"The client could not answer the question: {answer.message}")
             answers[key] = answer
         return answers
 
     async def upstream_elicitation(
         self, _ctx: Any, params: types.ElicitRequestParams
     ) -> types.ElicitResult | types.ErrorData:
-        """A 2025-era upstream asks mid-call: pass it to the 2025-era client whose call is in
-        flight (exactly one, else nobody can be told apart, and the question is refused)."""
-        if len(self._legacy_calls) != 1:
+        """A 2025-era upstream asks mid-call, with nothing saying for which call (stdio
+        carries no relation, and the SDK's client passes none on). It is passed on only when
+        it can belong to one call alone: the one call in flight on the upstream session, of a
+        2025-era client, which alone is asked. Any other case (several calls in flight, of
+        any era, the proxy's own, none) is refused: a question never reaches, and an answer
+        never comes from, a client whose call it may not be."""
+        askers = list(self._in_flight.values())
+        if len(askers) != 1 or askers[0] is None:
+            log.warning(
+                "an upstream question refused: %d calls in flight, it cannot be told whose it is",
+                len(askers),
+            )
             return types.ErrorData(
                 code=types.INVALID_REQUEST,
-                message="The proxy cannot tell which client this question is for.",
+                message="Refused by the proxy: it cannot tell which client's call this question "
+                "belongs to.",
             )
-        (ctx,) = self._legacy_calls.values()
-        try:
-            return await ctx.session.send_request(
-                types.ElicitRequest(params=params),
-                types.ElicitResult,
-                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
-            )
-        except MCPError as exc:
-            return exc.error
+        return await _ask_client(askers[0], params)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -1006,40 +1012,98 @@ class ProxyServer(Frontend):
 _BINARY_KEYS = frozenset(("data", "blob"))
 
 
-class _Binary:
-    """A base64 payload held aside while the rule runs (the rule leaves other types alone)."""
+class _Held:
+    """A value held aside while the rule runs (the rule leaves other types alone): a base64
+    payload, or a requested schema redacted on its own (``_redact_schema``)."""
 
-    def __init__(self, text: str):
-        self.text = text
+    def __init__(self, value: Any):
+        self.value = value
 
 
-def _binary_aside(value: Any, binary: bool = False) -> Any:
+def _aside(value: Any, key: str | None = None) -> Any:
     if isinstance(value, dict):
-        return {k: _binary_aside(v, k in _BINARY_KEYS) for k, v in value.items()}
+        if key == "requestedSchema":
+            return _Held(_redact_schema(value))
+        return {k: _aside(v, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_binary_aside(item) for item in value]
-    return _Binary(value) if binary and isinstance(value, str) else value
+        return [_aside(item) for item in value]
+    return _Held(value) if key in _BINARY_KEYS and isinstance(value, str) else value
 
 
-def _binary_back(value: Any) -> Any:
+def _back(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _binary_back(v) for k, v in value.items()}
+        return {k: _back(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_binary_back(item) for item in value]
-    return value.text if isinstance(value, _Binary) else value
+        return [_back(item) for item in value]
+    return value.value if isinstance(value, _Held) else value
 
 
-def _redact_model(dumped: Any) -> Any:
-    """A dumped model through the one redaction rule, but for its binary payloads."""
-    return _binary_back(redact(_binary_aside(dumped)))
+_Message = TypeVar("_Message", bound=BaseModel)
+
+
+def _to_client(message: _Message) -> _Message:
+    """The one place an upstream's message to a client passes the redaction rule (DESIGN
+    invariants 7 and 13), whatever the era: results, the questions of an input request
+    (2026-07-28) and of ``elicitation/create`` (2025-11-25). Every text, URI and ``_meta``
+    through ``policy_core.redact``, but for base64 payloads; a question's requested schema
+    keeps its shape (property names and types), its texts and a secret field's values
+    (default, examples, enum, const) redacted."""
+    dumped = message.model_dump(by_alias=True, mode="json", exclude_none=True)
+    redacted = _back(redact(_aside(dumped)))
+    if redacted == dumped:  # nothing to hide: the upstream's message as it was parsed
+        return message
+    return type(message).model_validate(redacted)
+
+
+_SCHEMA_VALUES = ("default", "const", "examples", "enum")
+
+
+def _redact_schema(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return redact(schema)
+    shown: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            shown[key] = {name: _redact_property(name, spec) for name, spec in value.items()}
+        else:
+            shown[key] = redact({key: value})[key]
+    return shown
+
+
+def _redact_property(name: str, spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return redact({name: spec})[name]
+    shown = _redact_schema(spec)
+    for key in _SCHEMA_VALUES:  # a secret field's values hidden under its name
+        if key in shown:
+            value = shown[key]
+            if isinstance(value, list):
+                shown[key] = [redact({name: item})[name] for item in value]
+            else:
+                shown[key] = redact({name: value})[name]
+    return shown
 
 
 def _redacted(result: types.CallToolResult) -> types.CallToolResult:
-    """The upstream's result with every secret replaced (DESIGN invariants 7 and 13): every
-    content block (text, embedded resources' text and URIs, resource links), the structured
-    content and every ``_meta``, through the one redaction rule."""
-    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-    return types.CallToolResult.model_validate(_redact_model(dumped))
+    """The upstream's result with every secret replaced: every content block (text, embedded
+    resources' text and URIs, resource links), the structured content and every ``_meta``."""
+    return _to_client(result)
+
+
+async def _ask_client(
+    ctx: ServerRequestContext[Any, Any], params: types.ElicitRequestParams
+) -> types.ElicitResult | types.ErrorData:
+    """An upstream's question asked of the client of the call it belongs to (on that call's
+    stream), through the one redaction rule."""
+    request = _to_client(types.ElicitRequest(params=params))
+    try:
+        return await ctx.session.send_request(
+            request,
+            types.ElicitResult,
+            metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+        )
+    except MCPError as exc:
+        return exc.error
 
 
 def redacted_tool(tool: types.Tool) -> types.Tool:
