@@ -15,7 +15,8 @@ links, ``_meta``; a description with a secret), ``odoo_connections`` (lists the 
 schema's description and a secret field's default), through ``elicitation/create`` in a
 2025-era session and an input request in a 2026-07-28 one, and answers with what it was
 told; ``hold_note`` records its call and keeps it open until the file ``<state>.go`` exists
-(the test controls when it ends, no sleep races).
+(the test controls when it ends, no sleep races). ``pat_note``'s schema has a
+backtracking pattern, ``^(a|a)+$``.
 """
 
 from __future__ import annotations
@@ -165,6 +166,12 @@ async def hold_note(q: str) -> str:
         while not go.exists():
             await anyio.sleep(0.02)
     return f"note {q}"
+
+
+@app.tool(description="Return a stored note by its code.")
+def pat_note(code: Annotated[str, Field(pattern=r"^(a|a)+$")]) -> str:
+    record(f"pat_note {code}")
+    return f"note {code}"
 
 
 if __name__ == "__main__":

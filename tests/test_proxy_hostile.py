@@ -295,3 +295,26 @@ async def test_an_upstream_question_to_a_2025_client_is_redacted(
     properties = asked[0].requested_schema["properties"]
     assert set(properties) == {"ok", "password"}
     assert properties["ok"]["type"] == "string" and properties["password"]["default"] == "***"
+
+
+async def test_a_backtracking_pattern_in_the_upstreams_schema_cannot_hold_the_proxy(
+    tmp_path: Path,
+) -> None:
+    """Attack 10, finding 09: the upstream's schema says `code` matches `^(a|a)+$`; 35
+    characters that almost match would hold the proxy for hours under a backtracking check.
+    The check has a time limit: the call is refused (nothing sent upstream), and the proxy
+    answers the next calls at once."""
+    document = {"rules": {"pat_note": {"action": "allow"}, "echo": {"action": "allow"}}}
+    async with proxied(tmp_path, document) as client:
+        with anyio.fail_after(30):
+            slow = await client.call_tool("pat_note", {"code": "a" * 34 + "!"})
+            assert slow.is_error and "took too long" in text_of(slow), text_of(slow)
+            assert "a" * 34 not in text_of(slow)  # never the argument's value
+            assert not (await client.call_tool("echo", {"text": "still here"})).is_error
+            short = await client.call_tool("pat_note", {"code": "ab"})
+            assert short.is_error and "fails the tool's schema (pattern)" in text_of(short)
+            fits = await client.call_tool("pat_note", {"code": "aaa"})
+            assert not fits.is_error and text_of(fits) == "note aaa", text_of(fits)
+    assert upstream_state(tmp_path / "upstream.json")["calls"] == ["echo", "pat_note aaa"]
+    rows = query(tmp_path, "SELECT outcome FROM audit WHERE tool = 'pat_note' ORDER BY id")
+    assert [row[0] for row in rows] == ["invalid", "invalid", "allowed"]

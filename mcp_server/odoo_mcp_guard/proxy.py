@@ -74,6 +74,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
+from odoo_mcp_guard.argcheck import PATTERN_SECONDS, TooSlow, bounded_validator, first_error
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.catalog import (
     changes_connection,
@@ -645,17 +646,21 @@ class ProxyServer(Frontend):
             return problem
         validator = self._validators.get(name)
         if validator is None:
-            schema = self.tools[name].input_schema
             try:
-                cls = jsonschema.validators.validator_for(schema)
-                cls.check_schema(schema)
-                validator = cls(schema)
+                validator = bounded_validator(self.tools[name].input_schema)
             except jsonschema.exceptions.SchemaError:
                 validator = False  # the upstream's schema is its own to enforce
             self._validators[name] = validator
         if validator is False:
             return None
-        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        try:
+            error = first_error(validator, arguments)
+        except TooSlow as slow:
+            return (
+                f"Refused: checking the arguments of {name} against the tool's schema took too "
+                f"long ({slow}, run on the arguments; the limit is {PATTERN_SECONDS:g} s). "
+                "Nothing was sent upstream."
+            )
         if error is None:
             return None
         where = ".".join(str(p) for p in error.absolute_path) or "arguments"
