@@ -8,7 +8,8 @@ reaches this server is appended to ``calls``, so a test can tell exactly what th
 Tools: ``get_config`` (a result with secrets outside text blocks: embedded resources, resource
 links, ``_meta``; a description with a secret), ``odoo_connections`` (lists the connections),
 ``odoo_connect`` and add-or-update tools worded otherwise (``set_connection``,
-``user_connection_add``, ``odoo_connection_edit``) that overwrite an alias, and
+``user_connection_add``, ``odoo_connection_edit``, ``odoo_profile_save``, ``odoo_login``)
+that overwrite an alias, and
 ``remove_connection``, which asks which alias through an input request before it removes it.
 
 ``ask_note`` asks the user a question with secrets in it (its message, its requested
@@ -115,6 +116,13 @@ _upsert("odoo_connect", "Add/update an Odoo connection.")
 _upsert("set_connection", "Set the Odoo connection for an alias.")
 _upsert("user_connection_add", "Add a connection for the current user.")
 _upsert("odoo_connection_edit", "Edit an existing Odoo connection.")
+# a connection by another word (attack 10, finding 06)
+_upsert(
+    "odoo_profile_save",
+    "Save an Odoo profile (URL, database, credentials) under a name; an existing profile of "
+    "that name is updated.",
+)
+_upsert("odoo_login", "Log in to an Odoo server and remember it under an alias for later calls.")
 
 
 @app.tool(description="Remove an Odoo connection; asks which one. Cannot be undone.")

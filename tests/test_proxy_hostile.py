@@ -106,10 +106,21 @@ async def test_a_derived_server_name_holds_no_secret_of_the_command(tmp_path: Pa
     assert shlex.join(command) not in shown
 
 
-@pytest.mark.parametrize("tool", ["set_connection", "user_connection_add", "odoo_connection_edit"])
+@pytest.mark.parametrize(
+    "tool",
+    [
+        "set_connection",
+        "user_connection_add",
+        "odoo_connection_edit",
+        "odoo_profile_save",
+        "odoo_login",
+    ],
+)
 async def test_an_upsert_worded_otherwise_is_a_replacement(tmp_path: Path, tool: str) -> None:
-    """Finding 02: behind the proxy, a tool that overwrites a connection is governed by the
-    removal rule too, whatever its name and description say, even when its own rule allows."""
+    """Finding 02 (attack 7), and 06 (attack 10: "save a profile under a name", "log in and
+    remember it under an alias"): behind the proxy, a tool that overwrites a connection is
+    governed by the removal rule too, whatever its name and description say, even when its
+    own rule allows; and it is never classified read."""
     document = {
         "rules": {
             "odoo_connections": {"action": "allow"},
@@ -127,6 +138,8 @@ async def test_an_upsert_worded_otherwise_is_a_replacement(tmp_path: Path, tool:
         assert not again.is_error, text_of(again)
     state = upstream_state(tmp_path / "upstream.json")
     assert state["calls"] == [tool]  # the approved call only
+    listed = json.loads(run_cli(tmp_path, "tools", "list", "--json").stdout)
+    assert [row for row in listed if row["tool"] == tool][0]["risk_class"] != "read"
     assert state["connections"]["prod"] == "https://evil.example.com"
 
 
