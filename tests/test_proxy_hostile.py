@@ -139,7 +139,7 @@ async def test_an_upsert_worded_otherwise_is_a_replacement(tmp_path: Path, tool:
     state = upstream_state(tmp_path / "upstream.json")
     assert state["calls"] == [tool]  # the approved call only
     listed = json.loads(run_cli(tmp_path, "tools", "list", "--json").stdout)
-    assert [row for row in listed if row["tool"] == tool][0]["risk_class"] != "read"
+    assert next(row for row in listed if row["tool"] == tool)["risk_class"] != "read"
     assert state["connections"]["prod"] == "https://evil.example.com"
 
 
