@@ -33,7 +33,11 @@ is absent from that list, and the upstream keeps several connections (it offers 
 removal tool; without it, as odoo-claude-mcp with ``SINGLE_CONNECTION=1``, any upsert while
 a connection exists replaces it). The check and the forward hold a lease on the upstream's
 connections in the shared store (leases.py), so that two replicas cannot both judge one
-alias new; a replica that cannot get it refuses the call.
+alias new; a replica that cannot get it refuses the call. The list is asked fresh each time,
+and checked against the replicas' shared record of the aliases their upstreams listed or
+they created (and did not remove): an upstream that does not list an alias the record knows
+has a stale view (e.g. one of several odoo-claude-mcp processes on one data directory, each
+with what it loaded at start), and nothing it would write is judged new.
 
 Upstream results (every content block: text, embedded resources' text and URIs, resource
 links; structured content; every ``_meta``; error results and errors), the questions of an
@@ -497,6 +501,7 @@ class ProxyServer(Frontend):
         # the shared store does the same across replicas).
         self._upsert_lock = anyio.Lock()
         self._leases: Leases | None = None
+        self._local_aliases: dict[str, set[str]] = {}  # the record without a shared store
         # Every call on the upstream session that has not been answered yet (the clients'
         # and the proxy's own), with the 2025-era client context that may be asked for it
         # (None: a 2026-07-28 client, or the proxy itself, which nobody can ask mid-call).
@@ -611,10 +616,14 @@ class ProxyServer(Frontend):
         self, tool: str, arguments: dict[str, Any]
     ) -> AsyncIterator[Sequence[str]]:
         """A change of a connection that exists is a removal as well (invariant 11): governed
-        by ``odoo_disconnect`` too; judged as one when the proxy cannot tell. Such calls run
-        one at a time, under a lease on the upstream's connections shared by the replicas;
-        one whose outcome upstream is unknown keeps the lease until it expires."""
-        if not self._changes_connection(tool):
+        by ``odoo_disconnect`` too; judged as one when the proxy cannot tell. Such calls, and
+        removals of a connection the proxy can list, run one at a time, under a lease on the
+        upstream's connections shared by the replicas; one whose outcome upstream is unknown
+        keeps the lease until it expires. Under it, the replicas' shared record of the
+        upstream's aliases (leases.py) is kept: an upsert adds its alias, a removal takes it
+        off."""
+        removed = self._removed_alias(tool, arguments)
+        if not self._changes_connection(tool) and removed is None:
             yield ()
             return
         async with self._upsert_lock:
@@ -624,18 +633,27 @@ class ProxyServer(Frontend):
                 raise CallRefused(Refusal("unavailable", LEASE_BUSY, {"status": "busy"}))
             in_doubt = True  # until the upstream's answer (or no call at all) is known
             try:
-                exists = await self._connection_exists(tool, arguments)
-                if exists is None:
+                exists = (
+                    None if removed is not None else await self._connection_exists(tool, arguments)
+                )
+                if exists is None and removed is None:
                     log.warning("%s may replace a connection: judged as a replacement", tool)
                 try:
-                    yield (REMOVAL_RULE,) if exists is not False else ()
+                    yield (REMOVAL_RULE,) if exists is not False and removed is None else ()
                 except UpstreamFailure as failure:
                     in_doubt = failure.in_doubt
+                    named = self._upsert_alias(tool, arguments) if removed is None else None
+                    if in_doubt and named is not None:  # it may exist now: known (fail closed)
+                        await self._aliases("saw_aliases", key, {named[1]})
                     raise
                 except GuardRefusal:  # nothing was sent
                     in_doubt = False
                     raise
                 in_doubt = False
+                if removed is not None:
+                    await self._aliases("removed_alias", key, removed)
+                else:
+                    await self._record_upsert(tool, arguments, key)
             finally:
                 if not in_doubt:  # else the lease stays until it expires
                     await self._release_lease(key, holder)
@@ -729,11 +747,8 @@ class ProxyServer(Frontend):
         return _CONNECTION_LISTS[upsert][1] not in self._current
 
     async def _acquire_lease(self, key: str) -> str | None:
-        engine = getattr(self.store, "engine", None)
-        if engine is None:  # a store without an engine of its own: this process only
+        if await self._acquire_record() is None:  # no engine of its own: this process only
             return "local"
-        if self._leases is None:
-            self._leases = await anyio.to_thread.run_sync(Leases, engine)
         return await anyio.to_thread.run_sync(
             self._leases.acquire, key, self.guard.clock(), LEASE_SECONDS
         )
@@ -742,12 +757,9 @@ class ProxyServer(Frontend):
         if self._leases is not None:
             await anyio.to_thread.run_sync(self._leases.release, key, holder)
 
-    async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
-        """Whether the connection an upsert would write exists upstream; None when the proxy
-        cannot tell (no list tool for it, no key, an error, an answer it cannot read)."""
-        lister = self._connection_lister(upsert)
-        if lister is None:
-            return None
+    def _upsert_alias(self, upsert: str, arguments: dict[str, Any]) -> tuple[str, str] | None:
+        """The argument naming the connection an upsert writes, and its value (None: the
+        proxy cannot tell which)."""
         properties = self.tools[upsert].input_schema.get("properties")
         if not isinstance(properties, dict):
             return None
@@ -756,7 +768,85 @@ class ProxyServer(Frontend):
             return None
         spec = properties[key]
         alias = arguments.get(key, spec.get("default") if isinstance(spec, dict) else None)
-        if not isinstance(alias, str):
+        return (key, alias) if isinstance(alias, str) else None
+
+    def _removed_alias(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """The alias a call of the removal tool of a listable pair removes, else None."""
+        if tool != REMOVAL_RULE or tool not in self.tools:
+            return None
+        if not any(removal == tool for _lister, removal in _CONNECTION_LISTS.values()):
+            return None
+        alias = arguments.get("alias")
+        return alias if isinstance(alias, str) else None
+
+    async def _aliases(self, operation: str, key: str, *args: Any) -> Any:
+        """The replicas' shared record of the upstream's aliases (leases.py), or this
+        process's own when the store has no engine of its own."""
+        if await self._acquire_record() is None:
+            known = self._local_aliases.setdefault(key, set())
+            if operation == "known_aliases":
+                return set(known)
+            if operation == "saw_aliases":
+                known.update(args[0])
+            elif operation == "removed_alias":
+                known.discard(args[0])
+            return None
+        return await anyio.to_thread.run_sync(getattr(self._leases, operation), key, *args)
+
+    async def _acquire_record(self) -> Leases | None:
+        engine = getattr(self.store, "engine", None)
+        if engine is None:
+            return None
+        if self._leases is None:
+            self._leases = await anyio.to_thread.run_sync(Leases, engine)
+        return self._leases
+
+    async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
+        """Whether the connection an upsert would write exists upstream; None when the proxy
+        cannot tell (no list tool for it, no key, an error, an answer it cannot read, or an
+        upstream whose listing lacks an alias the replicas know: its view is stale, as that
+        of an upstream process sharing its data with another one's, and a write from it may
+        overwrite what it does not see)."""
+        named = self._upsert_alias(upsert, arguments)
+        if named is None:
+            return None
+        listed = await self._listed_aliases(upsert, named[0])
+        if listed is None:
+            return None
+        key = f"connections:{self.server_id}"
+        known = await self._aliases("known_aliases", key)
+        await self._aliases("saw_aliases", key, listed)
+        alias = named[1]
+        if self._single_connection(upsert):
+            return bool(listed or known)
+        if alias in listed or alias in known:
+            return True
+        unseen = known - listed
+        if unseen:
+            log.warning(
+                "the upstream %s does not list %d connection(s) the replicas know: its view "
+                "is stale, %s judged as a replacement",
+                self.server_id,
+                len(unseen),
+                upsert,
+            )
+            return None
+        return False
+
+    async def _record_upsert(self, upsert: str, arguments: dict[str, Any], key: str) -> None:
+        """After an upsert was carried out: what the upstream lists now, else (it cannot be
+        listed) its alias, is recorded as known to the replicas."""
+        named = self._upsert_alias(upsert, arguments) if self._connection_lister(upsert) else None
+        if named is None:
+            return
+        listed = await self._listed_aliases(upsert, named[0])
+        await self._aliases("saw_aliases", key, listed if listed is not None else {named[1]})
+
+    async def _listed_aliases(self, upsert: str, key: str) -> set[str] | None:
+        """The aliases the upstream lists now (its list tool called fresh, on the client's
+        behalf), or None when it cannot be listed or read."""
+        lister = self._connection_lister(upsert)
+        if lister is None:
             return None
         principal = _CALLER.get()
         if principal is None:
@@ -794,9 +884,7 @@ class ProxyServer(Frontend):
             aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
         if not all(isinstance(a, str) for a in aliases):
             return None
-        if self._single_connection(upsert):
-            return bool(aliases)
-        return alias in aliases
+        return set(aliases)
 
     async def _still_changed(self, name: str) -> bool:
         """Whether a changed tool is still refused: a Manager may have accepted it since.
