@@ -331,3 +331,32 @@ async def test_a_backtracking_pattern_in_the_upstreams_schema_cannot_hold_the_pr
     assert upstream_state(tmp_path / "upstream.json")["calls"] == ["echo", "pat_note aaa"]
     rows = query(tmp_path, "SELECT outcome FROM audit WHERE tool = 'pat_note' ORDER BY id")
     assert [row[0] for row in rows] == ["invalid", "invalid", "allowed"]
+
+
+async def test_the_operator_declares_a_connection_tool(tmp_path: Path) -> None:
+    """Attack 10, finding 06: whatever a tool's wording, the operator can declare it a
+    connection change (`--connection-tool`): it is then governed by the removal rule too."""
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {
+            "version": "1",
+            "default": "deny",
+            "rules": {
+                "echo": {"action": "allow"},
+                "odoo_disconnect": {"action": "require_approval", "reason": "no undo"},
+            },
+        },
+    )
+    state = tmp_path / "upstream.json"
+    declared = ("--connection-tool", "echo")
+    args = proxy_args(tmp_path, pol, upstream=hostile_command(state), extra=declared)
+    async with proxy_stdio_client(tmp_path, args, principal="agent") as client:
+        held = await client.call_tool("echo", {"text": "x"})
+    assert held.is_error and held.structured_content["status"] == "pending", text_of(held)
+    assert "no undo" in text_of(held)
+    assert upstream_state(state)["calls"] == []
+    bad = run_cli(
+        tmp_path, "proxy", "--upstream-command", "x", "--connection-tool", "a b", check=False
+    )
+    assert bad.returncode == 2 and "--connection-tool 'a b': not a tool name" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

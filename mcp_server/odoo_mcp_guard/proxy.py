@@ -200,6 +200,9 @@ class UpstreamConfig:
     headers: dict[str, str] = field(default_factory=dict)
     server_name: str | None = None
     mode: str = "auto"  # the upstream session's era: auto (2026-07-28 when offered) | legacy
+    # Tools the operator declares as changing connections (--connection-tool), whatever
+    # their wording says.
+    connection_tools: frozenset[str] = frozenset()
 
     @property
     def server_id(self) -> str:
@@ -727,8 +730,13 @@ class ProxyServer(Frontend):
             found = (
                 tool is not None
                 and name != REMOVAL_RULE  # the removal itself: its own rule governs it
-                and classify_tool(tool).risk_class != "read"
-                and changes_connection(definition_of(tool))
+                and (
+                    name in self.config.connection_tools
+                    or (
+                        classify_tool(tool).risk_class != "read"
+                        and changes_connection(definition_of(tool))
+                    )
+                )
             )
             self._upserts[name] = found
         return found
