@@ -1195,7 +1195,15 @@ async def _ask_client(
     ctx: ServerRequestContext[Any, Any], params: types.ElicitRequestParams
 ) -> types.ElicitResult | types.ErrorData:
     """An upstream's question asked of the client of the call it belongs to (on that call's
-    stream), through the one redaction rule."""
+    stream), through the one redaction rule; a client that did not say it can be asked
+    (the ``elicitation`` capability) is not: its session may have no way back."""
+    capabilities = getattr(ctx.session, "client_capabilities", None)
+    if capabilities is None or getattr(capabilities, "elicitation", None) is None:
+        return types.ErrorData(
+            code=types.INVALID_REQUEST,
+            message="The client of this call cannot be asked questions (no elicitation "
+            "capability).",
+        )
     request = _to_client(types.ElicitRequest(params=params))
     try:
         return await ctx.session.send_request(
