@@ -101,9 +101,9 @@ def http_client(url: str, token: str | None, era: str) -> Callable[[], Any]:
     return connect
 
 
-def stdio_client(cmd: list[str], era: str) -> Callable[[], Any]:
+def stdio_client(cmd: list[str], era: str, src: Path | None = None) -> Callable[[], Any]:
     def connect() -> AbstractAsyncContextManager[Client]:
-        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=env())
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env=env_for(src))
         return Client(params, mode=era)
 
     return connect
@@ -230,6 +230,11 @@ async def run(args: argparse.Namespace, base: Path) -> tuple[list[Path_], list[P
         stdio_paths.append(Path_("direct stdio", stdio_client(upstream_stdio, era)))
         guard_stdio = proxy_cmd(base / "ss", "stdio", 0, upstream_stdio)
         stdio_paths.append(Path_("guard stdio→stdio", stdio_client(guard_stdio, era)))
+        if args.baseline_src is not None:
+            baseline_stdio = proxy_cmd(base / "bss", "stdio", 0, upstream_stdio)
+            stdio_paths.append(
+                Path_("baseline stdio→stdio", stdio_client(baseline_stdio, era, args.baseline_src))
+            )
         try:
             for number in range(1, args.rounds + 1):
                 for path in http_paths:
@@ -277,7 +282,7 @@ def main() -> None:
                         "of an earlier commit), in the same rounds")  # fmt: skip
     args = parser.parse_args()
     base = args.data_dir or Path(tempfile.mkdtemp(prefix="proxy-bench-"))
-    for sub in ("", "hh", "hs", "ss", "bhh", "bhs"):
+    for sub in ("", "hh", "hs", "ss", "bhh", "bhs", "bss"):
         (base / sub).mkdir(parents=True, exist_ok=True)
         (base / sub / "policy.json").write_text(json.dumps(POLICY), encoding="utf-8")
     assert SRC.is_dir()

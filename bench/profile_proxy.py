@@ -68,8 +68,13 @@ GROUPS = [
 LANDMARKS = [
     ("Guard.call (all checks + audit)", "guard.py"),
     ("forward to the upstream (ClientSession.call_tool)", "call_tool (mcp/client/session.py"),
+    ("forward to the upstream (raw JSON-RPC, _send_raw)", "_send_raw (odoo_mcp_guard/proxy.py"),
+    ("upstream link (httpx2 request and response)", "AsyncClient.send (httpx2/"),
+    ("upstream result redacted (_redacted)", "_redacted (odoo_mcp_guard/proxy.py"),
     ("audit write (store)", "stores/"),
     ("streamable HTTP server transport", "mcp/server/streamable_http"),
+    ("serving the client (uvicorn → ASGI app)", "run_asgi (uvicorn/"),
+    ("the SDK's server session (dispatch of a request)", "_handle_request (mcp/shared/jsonrpc"),
     ("upstream HTTP client transport", "mcp/client/streamable_http"),
     ("stdio client transport", "mcp/client/stdio"),
     ("pydantic validation/serialisation", "pydantic"),

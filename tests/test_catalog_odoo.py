@@ -14,12 +14,14 @@ from typing import Any
 
 import anyio
 import pytest
-from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint, live_odoo, series_params
+from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint
+from support import live as live_support
 from support.guard import proxy_args, run_cli, text_of, upstream_calls, upstream_command
 
 from odoo_mcp_guard.catalog import definition_hash
 
 pytestmark = [pytest.mark.anyio]
+live = live_support.live  # the running Odoo of each series (a module fixture)
 
 APPROVER = ("alice", "alice-pw-1234")
 POLL = 0.5  # the front-end's policy refresh interval in these tests (MCP_GUARD_POLICY_POLL)
@@ -30,12 +32,6 @@ SERVER = "notes"
 def no_deprecated_endpoint(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     check_no_deprecated_endpoint(request)
-
-
-@pytest.fixture(scope="module", params=series_params())
-def live(request: pytest.FixtureRequest) -> Iterator[LiveOdoo]:
-    with live_odoo(request.param) as odoo, odoo.running():
-        yield odoo
 
 
 @asynccontextmanager

@@ -22,24 +22,15 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
-from odoo_live import (
-    LiveOdoo,
-    OdooFault,
-    check_no_deprecated_endpoint,
-    live_odoo,
-    series_params,
-)
+from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint
+from support import live as live_support
 from support.guard import guard_command, guard_env, query, text_of
+from support.live import OWNER, shared_connection
 
 pytestmark = [pytest.mark.anyio]
+live = live_support.live  # the running Odoo of each series (a module fixture)
 
 APPROVER = ("alice", "alice-pw-1234")
-
-
-@pytest.fixture(scope="module", params=series_params())
-def live(request: pytest.FixtureRequest) -> Iterator[LiveOdoo]:
-    with live_odoo(request.param) as odoo, odoo.running():
-        yield odoo
 
 
 @pytest.fixture(autouse=True)
@@ -530,31 +521,11 @@ async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, liv
         }
 
 
-OWNER = ("olga", "olga-pw-1234")
-
-
 async def test_a_persons_connection_shared_with_the_agent_is_used_and_ended(
     tmp_path: Path, live: LiveOdoo
 ):
     """A person adds a connection in Odoo and shares it with the Agent: the guard lists it; its
     disconnect (by the agent, or asked by the person in Odoo) needs another person's approval."""
-    agent_id = live.admin("res.users", "search", [["login", "=", "mcp-agent"]])[0]
-
-    def add(alias: str) -> int:
-        return live.rpc(
-            *OWNER,
-            "mcp.connection",
-            "create",
-            {
-                "alias": alias,
-                "url": live.url,
-                "db": live.db,
-                "login": "data",
-                "new_api_key": live.data_key,
-                "protocol": live.protocol,
-                "agent_user_ids": [(4, agent_id)],
-            },
-        )
 
     def connection(conn_id: int) -> dict[str, Any]:
         rows = live.admin(
@@ -565,7 +536,7 @@ async def test_a_persons_connection_shared_with_the_agent_is_used_and_ended(
         )
         return rows[0]
 
-    first, second = add("olga-crm"), add("olga-hr")
+    first, second = shared_connection(live, "olga-crm"), shared_connection(live, "olga-hr")
     async with odoo_client(tmp_path, live, principal="agent-shared") as client:
         listed = await ok(client, "odoo_connections")
         aliases = [c["alias"] for c in listed["connections"]]

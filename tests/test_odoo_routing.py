@@ -18,6 +18,7 @@ import odoo_harness as harness
 import pytest
 from odoo_live import LiveOdoo, OdooFault, live_odoo
 from support.guard import text_of
+from support.live import shared_connection
 
 pytestmark = [
     pytest.mark.anyio,
@@ -26,7 +27,6 @@ pytestmark = [
 
 APPROVER = ("alice", "alice-pw-1234")
 MANAGER = ("mia", "mia-pw-1234")  # a Manager is an Approver too
-OWNER = ("olga", "olga-pw-1234")
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +38,6 @@ def live() -> Iterator[LiveOdoo]:
 def set_quorum(live: LiveOdoo, quorum: int) -> None:
     rule = live.admin("mcp.tool.rule", "search", [["name", "=", "odoo_disconnect"]])
     live.rpc(*MANAGER, "mcp.tool.rule", "write", rule, {"approval_quorum": quorum})
-
-
-def shared_connection(live: LiveOdoo, alias: str) -> int:
-    agent_id = live.admin("res.users", "search", [["login", "=", "mcp-agent"]])[0]
-    return live.rpc(
-        *OWNER,
-        "mcp.connection",
-        "create",
-        {
-            "alias": alias,
-            "url": live.url,
-            "db": live.db,
-            "login": "data",
-            "new_api_key": live.data_key,
-            "agent_user_ids": [(4, agent_id)],
-        },
-    )
 
 
 def odoo_request(live: LiveOdoo, request_id: int) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from odoo_live import LiveOdoo, check_no_deprecated_endpoint, live_odoo, series_params
+from odoo_live import LiveOdoo, check_no_deprecated_endpoint
+from support import live as live_support
 from support.guard import proxy_args, text_of, upstream_calls, upstream_command
 
 pytestmark = [pytest.mark.anyio]
+live = live_support.live  # the running Odoo of each series (a module fixture)
 
 APPROVER = ("alice", "alice-pw-1234")
 RULES = {
@@ -30,18 +32,17 @@ def no_deprecated_endpoint(request: pytest.FixtureRequest) -> Iterator[None]:
     check_no_deprecated_endpoint(request)
 
 
-@pytest.fixture(scope="module", params=series_params())
-def live(request: pytest.FixtureRequest) -> Iterator[LiveOdoo]:
-    with live_odoo(request.param) as odoo, odoo.running():
-        rule_ids = [
-            live_rule
-            for name, values in RULES.items()
-            for live_rule in [odoo.admin("mcp.tool.rule", "create", {"name": name, **values})]
-        ]
-        try:
-            yield odoo
-        finally:
-            odoo.admin("mcp.tool.rule", "unlink", rule_ids)
+@pytest.fixture(scope="module", autouse=True)
+def rules(live: LiveOdoo) -> Iterator[None]:
+    """The test rules, in each series' Odoo."""
+    rule_ids = [
+        live.admin("mcp.tool.rule", "create", {"name": name, **values})
+        for name, values in RULES.items()
+    ]
+    try:
+        yield
+    finally:
+        live.admin("mcp.tool.rule", "unlink", rule_ids)
 
 
 async def test_proxy_with_odoo_backend(tmp_path: Path, live: LiveOdoo) -> None:

@@ -53,6 +53,17 @@ SECRETS = {
     "totp": "S3cr-totp",
     "cookie": "S3cr-cookie",
     "session": "S3cr-session",
+    # what an outside review found shown in clear (finding 08)
+    "header_pair": "S3cr-header-pair",
+    "header_object": "S3cr-header-object",
+    "xmlrpc": "S3cr-xmlrpc",
+    "form": "S3cr-form",
+    "curl": "S3cr-curl",
+    "mysql": "S3cr-mysql",
+    "tab": "S3cr-tab",
+    "dsn": "S3cr-dsn",
+    "x_api_key": "S3cr-x-api-key-header",
+    "confusable": "S3cr-confusable",
 }
 
 
@@ -93,6 +104,16 @@ def secret_arguments(alias: str) -> dict[str, Any]:
             **{
                 key: SECRETS[key] for key in ("ssh_key", "signing_key", "totp", "cookie", "session")
             },
+            "header_pairs": [["Authorization", SECRETS["header_pair"]], ["Accept", "text/plain"]],
+            "header_objects": [{"name": "X-Api-Key", "value": SECRETS["header_object"]}],
+            "xml": "<member><name>password</name><value><string>"
+            f"{SECRETS['xmlrpc']}</string></value></member>",
+            "form": f"user%5Bpassword%5D={SECRETS['form']}&user[login]=ann",
+            "shell": f"curl -u admin:{SECRETS['curl']} https://x; mysql -p{SECRETS['mysql']} db",
+            "tsv": f"password\t{SECRETS['tab']}",
+            "dsn": f"odoo:{SECRETS['dsn']}@db.example.com:5432",
+            "raw_header": f"X-API-KEY {SECRETS['x_api_key']}",
+            "p\u0430ssword": SECRETS["confusable"],
         },
     }
 

@@ -229,7 +229,21 @@ class _Transport(xmlrpc.client.SafeTransport):
         return conn
 
 
-class XmlRpcClient:
+class _SignsIn:
+    """The user id a client signs in as: asked of Odoo on first use (``authenticate``, which
+    sets ``_uid``), then kept."""
+
+    _uid: int | None = None
+
+    def authenticate(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def uid(self) -> int:
+        return self._uid if self._uid is not None else self.authenticate()
+
+
+class XmlRpcClient(_SignsIn):
     """``/xmlrpc/2`` (Odoo 18 and earlier). Thread-safe (calls are serialised)."""
 
     protocol: Wire = "xmlrpc"
@@ -249,7 +263,6 @@ class XmlRpcClient:
             transport=_Transport(scheme, config.timeout, config.verify_ssl),
         )
         self._lock = threading.Lock()
-        self._uid: int | None = None
 
     def _guarded(self, function: Any, *args: Any) -> Any:
         try:
@@ -285,10 +298,6 @@ class XmlRpcClient:
             self._uid = int(uid)
             return self._uid
 
-    @property
-    def uid(self) -> int:
-        return self._uid if self._uid is not None else self.authenticate()
-
     def call(
         self, model: str, method: str, /, *, ids: list[int] | None = None, **kwargs: Any
     ) -> Any:
@@ -312,7 +321,7 @@ class XmlRpcClient:
             proxy("close")()
 
 
-class Json2Client:
+class Json2Client(_SignsIn):
     """JSON-2 (Odoo 19 and later): an API key as bearer token, the database in a header,
     named arguments. Thread-safe: calls are serialised, as on XML-RPC, so that the guard's
     background calls (policy poll, audit flush, catalog report) reach Odoo one at a time."""
@@ -337,7 +346,6 @@ class Json2Client:
             trust_env=False,
         )
         self._lock = threading.Lock()
-        self._uid: int | None = None
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         try:
@@ -402,10 +410,6 @@ class Json2Client:
                 raise _refused_login(self.config)
             self._uid = uid
             return uid
-
-    @property
-    def uid(self) -> int:
-        return self._uid if self._uid is not None else self.authenticate()
 
     def call(
         self, model: str, method: str, /, *, ids: list[int] | None = None, **kwargs: Any

@@ -44,6 +44,16 @@ links; structured content; every ``_meta``; error results and errors), the quest
 input request, and the upstream's tool descriptions (before they are pinned, listed or shown)
 pass the one redaction rule (``policy_core.redact``) before the client or the audit sees them.
 
+The forward, once a call is judged: to a 2026-07-28 upstream over HTTP (stateless), the call
+is posted as raw JSON-RPC on the session's own HTTP client (``_send_raw``; the SDK's envelope
+and result checks, sdk_workarounds 5), without the client session's dispatcher, tasks and
+message models. Its answer is taken only if it is this request's (its id), within
+``MCP_GUARD_UPSTREAM_MAX_ANSWER`` bytes, a result of the negotiated version matching the
+tool's output schema; a claimed list change on the call's stream is a reason to list again
+(and pin), never taken on trust; anything else fails the call, in doubt. Every other forward
+(a stdio or 2025-era upstream, a continuation) goes through the SDK's session;
+``MCP_GUARD_UPSTREAM_PASSTHROUGH=0`` sends every call that way.
+
 Upstream crash or disconnect: the calls in flight get a clear error (their effect upstream is
 unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
 """
@@ -57,6 +67,7 @@ import logging
 import os
 import secrets
 import shlex
+import sys
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -76,7 +87,7 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from odoo_mcp_guard.argcheck import PATTERN_SECONDS, TooSlow, bounded_validator, first_error
 from odoo_mcp_guard.backends import Backend
@@ -106,6 +117,11 @@ from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import redact, redact_text
 from odoo_mcp_guard.runner import make_guard, run_frontend
+from odoo_mcp_guard.sdk_workarounds import (
+    modern_call_envelope,
+    raw_calls_supported,
+    read_call_result,
+)
 from odoo_mcp_guard.store import GuardStore, PinnedTool
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
@@ -116,6 +132,19 @@ _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", d
 PROXY_NAME = "odoo-mcp-guard-proxy"
 CONNECT_WAIT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_WAIT", "10"))
 CALL_TIMEOUT_SECONDS = float(os.environ.get("MCP_GUARD_UPSTREAM_TIMEOUT", "300"))
+# The largest answer to one call read from an HTTP upstream on the raw path (bytes); a value
+# that is not a positive number ends ``run_proxy`` with one line.
+_MAX_ANSWER_ENV = "MCP_GUARD_UPSTREAM_MAX_ANSWER"
+_max_answer = os.environ.get(_MAX_ANSWER_ENV, "").strip()
+MAX_ANSWER_BYTES = int(_max_answer) if _max_answer.isdigit() else 64 * 1024 * 1024
+_MAX_ANSWER_FAULT = (
+    f"{_MAX_ANSWER_ENV}={_max_answer!r}: expected a positive number of bytes"
+    if _max_answer and (not _max_answer.isdigit() or MAX_ANSWER_BYTES < 1)
+    else None
+)
+# "0": every call goes through the SDK's client session (no raw JSON-RPC path).
+PASSTHROUGH = os.environ.get("MCP_GUARD_UPSTREAM_PASSTHROUGH", "1").strip() != "0"
+_RAW_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 MAX_INPUT_ROUNDS = 10
 UPSTREAM_META = "odoo-mcp-guard/upstream"  # tools/list _meta: the upstream is down
 STATE_TTL_SECONDS = 600.0  # how long a client may take to answer an input request
@@ -294,6 +323,11 @@ class Upstream:
         self.config = config
         self.proxy = proxy
         self.client: Client | None = None
+        # The HTTP client of the session being opened, and of ``client`` once it is served:
+        # what the raw path posts on (``ProxyServer._send_raw``); None: no raw path.
+        self._opening_http: httpx2.AsyncClient | None = None
+        self.raw_http: httpx2.AsyncClient | None = None
+        self._raw_ids = 0
         self.connected = anyio.Event()
         self._broken = anyio.Event()
         self._refresh = anyio.Event()
@@ -319,6 +353,7 @@ class Upstream:
                 timeout=httpx2.Timeout(CALL_TIMEOUT_SECONDS),
                 transport=_WatchedTransport(),
             )
+            self._opening_http = http
             return Client(streamable_http_client(self.config.url, http_client=http), **kwargs)
         assert self.config.command
         env = dict(os.environ)
@@ -336,7 +371,7 @@ class Upstream:
             getattr(message, "root", None), "method", None
         )
         if method == "notifications/tools/list_changed":
-            self._refresh.set()
+            self.list_changed()
 
     async def run(self) -> None:
         backoff = 0.2
@@ -347,6 +382,7 @@ class Upstream:
                         # Listening before the first listing: no change can fall in between.
                         await tg.start(self._listen, client)
                     await self.proxy.load_tools(client)
+                    self.raw_http = self._raw_http_for(client)
                     self.client = client
                     self.connections += 1
                     if self.outage is not None:
@@ -371,14 +407,37 @@ class Upstream:
                 self.outage = cause
                 self.attempted.set()
             self.client = None
+            self.raw_http = None
             self.connected = anyio.Event()
             self._broken = anyio.Event()
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
+    def _raw_http_for(self, client: Client) -> httpx2.AsyncClient | None:
+        """The HTTP client a call may be posted on as raw JSON-RPC: only to an HTTP upstream
+        whose session is 2026-07-28 (stateless: no session to carry, and nothing is asked
+        on a call's own stream, an elicitation being an ``input_required`` result)."""
+        if (
+            not PASSTHROUGH
+            or not self.config.url
+            or client.protocol_version not in MODERN_PROTOCOL_VERSIONS
+            or not raw_calls_supported(client.session)
+        ):
+            return None
+        return self._opening_http
+
+    def next_raw_id(self) -> str:
+        self._raw_ids += 1
+        return f"guard-{self._raw_ids}"
+
+    def list_changed(self) -> None:
+        """The upstream says its tools changed: list them again (and pin what changed)."""
+        self._refresh.set()
+
     def mark_broken(self) -> None:
         """The session is gone: no call may use it; the run loop reconnects."""
         self.client = None
+        self.raw_http = None
         self.connected = anyio.Event()
         self._broken.set()
 
@@ -1002,6 +1061,9 @@ class ProxyServer(Frontend):
         self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
     ) -> types.CallToolResult | types.InputRequiredResult:
         client = await self.upstream.ready()
+        http = self.upstream.raw_http
+        if http is not None and responses is None and state is None:
+            return await self._send_raw(client, http, name, arguments)
         sending = _Sending()
         token = _SENDING.set(sending)
         try:
@@ -1027,6 +1089,123 @@ class ProxyServer(Frontend):
             raise UpstreamFailure(f"The upstream's answer was refused: {exc}"[:500]) from None
         finally:
             _SENDING.reset(token)
+
+    async def _send_raw(
+        self, client: Client, http: httpx2.AsyncClient, name: str, arguments: dict[str, Any]
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """The judged call posted upstream as raw JSON-RPC (sdk_workarounds 5), on the
+        session's own HTTP client: the answer must be this request's (its id), within
+        MAX_ANSWER_BYTES, and is then read and checked as the SDK's session would (the
+        negotiated version's result, the tool's output schema)."""
+        envelope = modern_call_envelope(client.session, name, arguments)
+        if envelope is None:  # not expected once raw_calls_supported said yes
+            raise UpstreamFailure("The proxy cannot prepare the call; nothing was sent upstream.")
+        params, headers = envelope
+        request_id = self.upstream.next_raw_id()
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode("utf-8")
+        assert self.config.url
+        sending = _Sending()
+        token = _SENDING.set(sending)
+        try:
+            async with http.stream(
+                "POST", self.config.url, content=body, headers={**_RAW_HEADERS, **headers}
+            ) as response:
+                answer = await self._raw_answer(response, request_id)
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            raise self._lost(sending, str(exc)) from None
+        except httpx2.TimeoutException:
+            raise UpstreamFailure(
+                f"The upstream server did not answer within {CALL_TIMEOUT_SECONDS:g} s; whether "
+                "it acted is unknown.",
+                in_doubt=True,
+            ) from None
+        except httpx2.HTTPError as exc:
+            raise self._lost(sending, str(exc)) from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
+            raise self._lost(sending) from None
+        finally:
+            _SENDING.reset(token)
+        error = answer.get("error")
+        if error is not None:
+            code = error.get("code") if isinstance(error, dict) else None
+            text = error.get("message") if isinstance(error, dict) else None
+            raise UpstreamFailure(
+                "The upstream server answered with an error: "
+                + (text[:500] if isinstance(text, str) else "(no message)"),
+                in_doubt=code == types.REQUEST_TIMEOUT,
+            )
+        try:
+            result = read_call_result(client.session, answer["result"])
+        except ValidationError:
+            raise UpstreamFailure(
+                "The upstream's answer was refused: it is not a tools/call result.", in_doubt=True
+            ) from None
+        if not isinstance(result, types.CallToolResult | types.InputRequiredResult):
+            raise UpstreamFailure(
+                "The upstream's answer was refused: a result of a kind the proxy does not pass on.",
+                in_doubt=True,
+            )
+        if isinstance(result, types.CallToolResult) and not result.is_error:
+            try:
+                await client.session.validate_tool_result(name, result)
+            except RuntimeError as exc:  # the tool's output schema, checked as the SDK does
+                raise UpstreamFailure(f"The upstream's answer was refused: {exc}"[:500]) from None
+        return result
+
+    async def _raw_answer(self, response: httpx2.Response, request_id: str) -> dict[str, Any]:
+        """The JSON-RPC answer to ``request_id`` in an upstream's HTTP response (one JSON body,
+        or an SSE stream whose notifications come first). Anything else fails the call, in
+        doubt (the upstream had it): an answer to another id, a question on the call's
+        stream, an unreadable or oversized frame, no answer at all."""
+        kind = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        status = response.status_code
+        if kind == "application/json":
+            answer = self._raw_message(await _capped_body(response), request_id)
+            if answer is None:
+                raise _raw_fault("a JSON body that is not the call's answer")
+            return answer
+        if kind == "text/event-stream" and status < 300:
+            async for data in _sse_data(response):
+                answer = self._raw_message(data, request_id)
+                if answer is not None:
+                    return answer
+            raise _raw_fault("no answer before its stream ended")
+        raise UpstreamFailure(
+            f"The upstream server answered HTTP {status} ({kind or 'no content type'}) to the "
+            "call; whether it acted is unknown.",
+            in_doubt=status < 400 or status >= 500,
+        )
+
+    def _raw_message(self, data: bytes, request_id: str) -> dict[str, Any] | None:
+        """One JSON-RPC message from the upstream: the call's answer is returned; a
+        notification of a list change is heeded, any other notification dropped (None);
+        anything else fails the call."""
+        try:
+            message = json.loads(data)
+        except ValueError:
+            raise _raw_fault("a frame that is not JSON") from None
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            raise _raw_fault("a frame that is not a JSON-RPC message")
+        if "id" not in message:
+            if not isinstance(message.get("method"), str):
+                raise _raw_fault("a JSON-RPC message with neither an id nor a method")
+            if message["method"] == "notifications/tools/list_changed":
+                self.upstream.list_changed()  # listed again, and pinned: never taken on trust
+            return None
+        if "method" in message:
+            raise _raw_fault("a request on the call's own stream, which has no way back")
+        if message["id"] is None and "error" in message and "result" not in message:
+            return message  # the upstream could not read the request: an error, never a result
+        if message["id"] != request_id:
+            raise _raw_fault("an answer to a request the proxy never sent")
+        has_result, has_error = "result" in message, "error" in message
+        if has_result == has_error or (has_result and not isinstance(message["result"], dict)):
+            raise _raw_fault("a malformed answer")
+        return message
 
     def _lost(self, sending: _Sending, detail: str = "") -> UpstreamFailure:
         """The session broke during a call: in doubt, unless the call never connected."""
@@ -1242,6 +1421,53 @@ def _redact_descriptions(value: Any) -> Any:
     return value
 
 
+def _raw_fault(what: str) -> UpstreamFailure:
+    return UpstreamFailure(
+        f"The upstream's answer was refused: {what}. The call reached the upstream; whether "
+        "it acted is unknown.",
+        in_doubt=True,
+    )
+
+
+async def _capped_body(response: httpx2.Response) -> bytes:
+    """The response body, refused beyond MAX_ANSWER_BYTES (as it arrives, not once read)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise _raw_fault(f"more than {MAX_ANSWER_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise _raw_fault(f"more than {MAX_ANSWER_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _sse_data(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The data of each event of an SSE stream, the whole stream within MAX_ANSWER_BYTES."""
+    size = 0
+    data: list[bytes] = []
+    buffer = b""
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise _raw_fault(f"more than {MAX_ANSWER_BYTES} bytes")
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            line = line.removesuffix(b"\r")
+            if not line:  # the end of an event
+                if data:
+                    yield b"\n".join(data)
+                data = []
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+            # event:, id:, retry: and comments carry nothing the proxy needs
+    if data:
+        yield b"\n".join(data)
+
+
 def _lost_message(detail: str = "") -> str:
     why = f" ({detail})" if detail else ""
     return (
@@ -1258,6 +1484,9 @@ def build(backend: Backend, config: UpstreamConfig, *, principal: str | None = N
 def run_proxy(config: UpstreamConfig, **settings: Any) -> None:
     """Proxy until the client goes away (stdio) or the process is stopped (HTTP); the
     settings are ``runner.run_frontend``'s (transport, host, port, policy_file, ...)."""
+    if _MAX_ANSWER_FAULT is not None:
+        print(f"odoo-mcp-guard: error: {_MAX_ANSWER_FAULT}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
 
     def builder(backend: Backend, principal: str | None) -> Any:
         proxy = build(backend, config, principal=principal)

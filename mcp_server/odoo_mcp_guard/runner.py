@@ -27,6 +27,7 @@ from odoo_mcp_guard.guard import Guard
 from odoo_mcp_guard.logs import setup_logging
 from odoo_mcp_guard.metrics import MetricsEndpoint
 from odoo_mcp_guard.odoo_rpc import OdooError
+from odoo_mcp_guard.sdk_workarounds import json_answers_without_questions
 from odoo_mcp_guard.store import StoreError
 
 
@@ -81,6 +82,8 @@ def http_app(
     settings = sessions or SessionSettings()
     # The SDK's own idle timeout stays as a backstop; the limits decide first.
     app = frontend.server.streamable_http_app(host=host, session_idle_timeout=settings.idle_timeout)
+    # A session whose client cannot be asked anything gets one JSON body per answer.
+    json_answers_without_questions(frontend.server)
     limits = SessionLimits(app, settings, session_clock())
     tokens = TokenStore(data_dir / TOKENS_FILENAME)
     # /metrics is answered before the bearer check (unauthenticated, same listener).

@@ -17,11 +17,35 @@ this file. Each says what it works around, and what would let it go.
    anew per request; the connection behind it (which can send ``tools/list_changed``) has
    no public accessor from a low-level handler context, hence the private attribute, read
    defensively. Goes when the SDK exposes it.
+
+4. One JSON answer per call for a 2025-era HTTP session that cannot be asked anything
+   (``json_answers_without_questions``). The SDK answers every request of a session as an
+   SSE stream (a task, a memory stream and several writes per call) or, for the whole
+   server, as one JSON body, which drops the call's back channel. The only request a
+   front-end sends a client on that channel is ``elicitation/create``, and only to a client
+   that declared the ``elicitation`` capability; a session whose ``initialize`` declared
+   neither it nor ``sampling`` (nor ``roots``) has nothing to lose, and is switched to JSON
+   answers as its ``initialize`` is read (that answer is JSON too). Notifications to the
+   session (list changes) use its GET stream either way. Goes when the SDK chooses the
+   answer's form per session.
+
+5. A ``tools/call`` forwarded upstream as raw JSON-RPC (``modern_call_envelope``,
+   ``read_call_result``; proxy.py ``_send_raw``). The SDK's client session sends each call
+   through a dispatcher, a task and memory streams per HTTP POST, parses the answer into
+   message models and validates it twice; on a 2026-07-28 upstream over HTTP (stateless: no
+   session, nothing asked on the call's stream) the proxy posts the call itself on the same
+   HTTP client. What it must send and how an answer is read stay the SDK's: the session's
+   private ``_stamp`` (the ``_meta`` envelope and ``Mcp-*`` headers) and its result checks
+   (``validate_server_result``, later-revision fields dropped, the call's result adapter).
+   Goes when the SDK's client session can send a prepared request and read a raw result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import json
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -29,6 +53,9 @@ from typing import Any
 from mcp.server import Server
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
+from mcp_types import methods as sdk_methods
+
+log = logging.getLogger("odoo_mcp_guard.sdk")
 
 # 1. The SDK validates and dispatches this placeholder; the real call travels in RAW_CALL.
 PLACEHOLDER_TOOL = "odoo_mcp_guard.guarded_call"
@@ -82,3 +109,120 @@ def session_connection(ctx: ServerRequestContext[Any, Any]) -> Any | None:
     if connection is not None and hasattr(connection, "send_tool_list_changed"):
         return connection
     return None
+
+
+# 4. What a client's initialize declares that needs the call's SSE back channel.
+_ASKED_CAPABILITIES = ("elicitation", "sampling", "roots")
+
+
+def json_answers_without_questions(server: Server[Any]) -> bool:
+    """4. Sessions whose client cannot be asked anything are answered with one JSON body
+    per request. Call after ``server.streamable_http_app``; False (and SSE for every
+    session, as before) when the SDK's session manager is not the one this was written for."""
+    manager = getattr(server, "_session_manager", None)
+    admit = getattr(manager, "_admit_session", None)
+    if manager is None or admit is None or getattr(manager, "json_response", True):
+        log.warning("the MCP SDK's session manager changed: every answer stays an SSE stream")
+        return False
+
+    def admitted(requestor: Any) -> Any:
+        transport = admit(requestor)
+        handle = getattr(transport, "handle_request", None)
+        if transport is not None and handle is not None:
+            transport.handle_request = _deciding_on_initialize(transport, handle)
+        return transport
+
+    manager._admit_session = admitted  # no SDK hook
+    return True
+
+
+def _deciding_on_initialize(transport: Any, handle: Any) -> Any:
+    """The transport's ``handle_request`` for the request opening the session: the
+    ``initialize`` it carries is read first (and replayed to the SDK), so that the session's
+    form of answer is set before anything is answered; then the original takes over."""
+
+    async def opening(scope: Any, receive: Any, send: Any) -> None:
+        del transport.handle_request  # every later request: the SDK's own method
+        read: list[Any] = []
+        if scope.get("method") == "POST":
+            while True:
+                message = await receive()
+                read.append(message)
+                if message.get("type") != "http.request" or not message.get("more_body"):
+                    break
+            body = b"".join(m.get("body", b"") for m in read if m.get("type") == "http.request")
+            if _cannot_be_asked(body):
+                transport.is_json_response_enabled = True
+
+        async def replay() -> Any:
+            return read.pop(0) if read else await receive()
+
+        await handle(scope, replay, send)
+
+    return opening
+
+
+def _cannot_be_asked(body: bytes) -> bool:
+    """Whether an opening request is an ``initialize`` declaring none of the capabilities
+    a server needs to ask the client something."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    params = message.get("params") if isinstance(message, dict) else None
+    caps = params.get("capabilities") if isinstance(params, dict) else None
+    return (
+        message.get("method") == "initialize"
+        and isinstance(caps, dict)
+        and all(caps.get(key) is None for key in _ASKED_CAPABILITIES)
+    )
+
+
+# 5. A tools/call sent upstream without the client session's machinery.
+
+
+def modern_call_envelope(
+    session: Any, name: str, arguments: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The params and headers the session would send for this call on a 2026-07-28
+    connection, or None when the SDK does not offer them as this was written for."""
+    stamp = getattr(session, "_stamp", None)
+    if stamp is None:
+        return None
+    params: dict[str, Any] = {"name": name, "arguments": arguments}
+    data: dict[str, Any] = {"method": "tools/call", "params": params}
+    opts: dict[str, Any] = {}
+    stamp(data, opts)
+    headers = opts.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    return data["params"], {str(k): str(v) for k, v in headers.items()}
+
+
+def read_call_result(session: Any, raw: dict[str, Any]) -> Any:
+    """A raw ``tools/call`` result read exactly as the session reads it (pydantic's
+    ValidationError when it does not conform to the negotiated version)."""
+    from mcp.client import session as sdk_session
+
+    sdk_session._clamp_inbound_ttl(raw)
+    version = getattr(session, "_negotiated_version", None) or "2025-11-25"
+    with contextlib.suppress(KeyError):  # no schema for this version: as the SDK does
+        sdk_methods.validate_server_result("tools/call", version, raw)
+    foreign = sdk_session._later_revision_fields("tools/call", version)
+    if not foreign.isdisjoint(raw):
+        raw = {key: value for key, value in raw.items() if key not in foreign}
+    return session._call_tool_adapter.validate_python(raw, by_name=False)
+
+
+def raw_calls_supported(session: Any) -> bool:
+    """Whether this SDK's client session has what ``modern_call_envelope`` and
+    ``read_call_result`` use (else every call goes through the session)."""
+    from mcp.client import session as sdk_session
+
+    return (
+        hasattr(session, "_stamp")
+        and hasattr(session, "_call_tool_adapter")
+        and hasattr(sdk_session, "_clamp_inbound_ttl")
+        and hasattr(sdk_session, "_later_revision_fields")
+        and hasattr(sdk_methods, "validate_server_result")
+    )

@@ -3,7 +3,8 @@ validation with the JSON path and line of every fault, matching and the decision
 server names, the arguments hash and secret redaction.
 
 This file is vendored byte for byte into the Odoo add-on (``make sync-core`` copies it; a
-test fails when the copies differ), so it imports the standard library only.
+test fails when the copies differ), so it imports the standard library only, and its sibling
+``identity`` (vendored with it) for the TR39 skeleton of a key in a look-alike script.
 
 - ``load_policy_text`` / ``check_policy``: a policy document, refused with one line per
   fault (duplicate keys, NaN/Infinity, huge numbers, unknown keys, values out of bounds).
@@ -15,15 +16,19 @@ test fails when the copies differ), so it imports the standard library only.
 - ``arguments_hash``: SHA-256 (hex) of the canonical JSON (sorted keys, no spaces, UTF-8)
   of the real arguments. Approvals are bound to it; it is never computed on redacted data.
 - ``redact``: a copy for storage and display. Recursive through dicts, lists and strings
-  holding JSON; a value under a secret-looking key is replaced by ``***``; in every other
-  string, URL credentials, secret ``key=value`` pairs and bearer tokens are replaced.
-  Idempotent; never mutates its input.
+  holding JSON; a value under a secret-looking key (also the second item of a
+  ``[key, value]`` pair in a list of pairs, and the ``value`` of a ``{"name": key, "value"}``
+  object) is replaced by ``***``; in every other string, URL credentials (also
+  ``user:pw@host`` without a scheme), secret ``key=value`` pairs (also form- and
+  percent-encoded, or separated by a tab or spaces), XML elements, command-line passwords
+  and bearer tokens are replaced. Idempotent; never mutates its input.
 """
 
 from __future__ import annotations
 
 import bisect
 import fnmatch
+import functools
 import hashlib
 import json
 import math
@@ -31,6 +36,9 @@ import re
 import unicodedata
 from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
+from urllib.parse import unquote
+
+from .identity import skeleton
 
 REDACTED = "***"
 # Deeper than this, a value is replaced whole: bounded recursion, and nobody reads it anyway.
@@ -53,6 +61,10 @@ _SECRET_WORDS = frozenset(
 _SECRET_LAST_WORDS = frozenset({"session", "sessions"})
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+# Letters a key in text may be written with: ASCII, and the Latin, Greek, Cyrillic and
+# Armenian blocks whose look-alikes ("pаssword" with a Cyrillic а) read as a secret key.
+# (Compatibility forms, "ＰＡＳＳＷＯＲＤ", are read through the text's NFKC form.)
+_L = "A-Za-z\u00c0-\u024f\u0370-\u058f"
 
 # scheme://userinfo@host, or scheme-relative //userinfo@host: the userinfo runs to the last
 # "@" before the path.
@@ -61,7 +73,44 @@ _URL_USERINFO = re.compile(
 )
 # "key" followed by = or :, optionally with the key quoted (also with an escaped quote, as
 # in JSON inside a string); the value is checked apart.
-_PAIR = re.compile(r"""(?<![A-Za-z0-9_.\-])([A-Za-z_][A-Za-z0-9_.\-]*)(\\?["']?[ \t]*[:=][ \t]*)""")
+# The key may be form-encoded ("user[password]", "user%5Bpassword%5D"), the separator
+# percent-encoded ("access_token%3D..."), or a tab or several spaces ("password<TAB>X").
+_PAIR = re.compile(
+    rf"(?<![{_L}0-9_.\-])([{_L}_][{_L}0-9_.\-\[\]]*(?:%(?!3[dD])[0-9A-Fa-f]{{2}}[{_L}0-9_.\-\[\]]*)*)"
+    r"""(\\?["']?(?:[ \t]*(?:[:=]|%3[dD])[ \t]*|(?: *\t| {2})[ \t]*))"""
+)
+# An HTTP header written without its colon ("X-API-KEY abc123"): a hyphenated key, one space
+# and a value that is not a plain word ("the X-API-KEY header" is prose).
+_HEADER_WORDS = re.compile(rf"(?<![{_L}0-9_.\-])([{_L}][{_L}0-9]*(?:-[{_L}0-9]+)+) (?=\S)")
+_PLAIN_WORD = re.compile(r"[a-z]{1,15}|[A-Z][a-z]{1,15}")
+# An XML element holding a secret ("<password>X</password>", '<field name="password">X'), or
+# an XML-RPC struct member ("<member><name>password</name><value><string>X"): the text
+# after its opening tags is replaced.
+_XML = re.compile(
+    r"<(?:name>\s{0,64}(?P<name>[^<>]{1,128}?)\s{0,64}</name"
+    rf"|(?P<tag>[{_L}_][{_L}0-9_.\-:]{{0,127}})(?P<attrs>\s[^<>]{{0,1024}}?)?(?P<empty>/)?)>"
+)
+_XML_TEXT = re.compile(r"(?:\s{0,64}<[A-Za-z][^<>]{0,1024}(?<!/)>){0,8}?\s{0,64}([^<\s][^<]*)")
+_XML_FIELD_TEXT = re.compile(r"\s{0,64}([^<\s][^<]*)</([^<>\s]{1,128})\s{0,64}>")
+_XML_NAME_ATTR = re.compile(r"""(?<![\w\-])name\s*=\s*["']([^"'<>]{1,128})["']""")
+_XML_VALUE_ATTR = re.compile(r"""((?<![\w\-])value\s*=\s*)("[^"<>]*"|'[^'<>]*')""")
+# user:password@host without a scheme or "//" (a DSN, "odoo:pw@db:5432"); the password runs
+# to the last "@" of the word. Not a mailto:, sip:, xmpp:, tel: address.
+_BARE_USERINFO = re.compile(
+    r"(?<![\w.+\-%:/@~])(?!(?i:mailto|sips?|xmpp|tel|news|im|pres):)"
+    r"([A-Za-z_][\w.+\-%~]{0,127}):([^\s/@\"'<>]{1,256}(?:@[^\s/@\"'<>]{1,256})*)"
+    r"@(?=[A-Za-z0-9\[])"
+)
+# Commands that take a password in a short option, on the line that runs them: curl's
+# -u/--user user:password (the user is kept), mysql's attached -pX ("-p X" asks for it),
+# sshpass -p X, redis-cli -a X.
+_COMMANDS = ("curl", "sshpass", "redis-cli", "mysql", "mariadb")
+_SHELL = re.compile(
+    r"(?P<nl>\n)"
+    r"|(?<![\w.\-])(?P<cmd>curl|sshpass|redis-cli|mysql[a-z]*|mariadb[a-z\-]*)(?![\w.\-])"
+    r"|(?<![\w\-])(?:(?P<long>--user|--proxy-user)(?:=|[ \t]+)"
+    r"|(?P<short>-[uUpa])(?P<spaced>[ \t]+)?)(?=[^\s\-])"
+)
 # A command-line option and its value: "--password X", "-p=X", "--api-key X".
 _OPTION = re.compile(r"(?<![A-Za-z0-9_\-])--?([A-Za-z][A-Za-z0-9_\-]*)(=|[ \t]+)(?=[^\s\-])")
 # A PEM block ("-----BEGIN ... PRIVATE KEY-----"): replaced whole, to its END line or, when
@@ -100,9 +149,20 @@ def arguments_hash(arguments: Any) -> str:
 
 
 def is_secret_key(key: object) -> bool:
-    """True if a value under this key is to be treated as a secret (compatibility forms
-    first: "ＰＡＳＳＷＯＲＤ" is "PASSWORD")."""
-    text = unicodedata.normalize("NFKC", str(key))
+    """True if a value under this key is to be treated as a secret (percent-encoding and
+    compatibility forms first: "user%5Bpassword%5D" is "user[password]", "ＰＡＳＳＷＯＲＤ" is
+    "PASSWORD"; a key in look-alike letters is read as its TR39 skeleton: "pаssword" with a
+    Cyrillic а is "password")."""
+    return _is_secret_text(str(key))
+
+
+@functools.lru_cache(maxsize=4096)  # the same words come again and again in a text
+def _is_secret_text(text: str) -> bool:
+    text = unicodedata.normalize("NFKC", unquote(text) if "%" in text else text)
+    return _secret_words(text) or (not text.isascii() and _secret_words(skeleton(text)))
+
+
+def _secret_words(text: str) -> bool:
     if _SECRET_IN_KEY.search(_NON_ALNUM.sub("", text.lower())):
         return True
     words = [w for w in _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower()) if w]
@@ -141,11 +201,116 @@ def _redact_text_fixed(text: str) -> str:
     return text
 
 
+def _hide_bare_userinfo(match: re.Match[str]) -> str:
+    if match.group(2) == REDACTED:
+        return match.group(0)
+    return match.group(1) + ":" + REDACTED + "@"
+
+
+def _redact_header_words(text: str) -> str:
+    parts = []
+    pos = 0
+    for header in _HEADER_WORDS.finditer(text):
+        if header.start() < pos or not is_secret_key(header.group(1)):
+            continue
+        value = _VALUE.match(text, header.end())
+        if value is None or value.group() == REDACTED or _PLAIN_WORD.fullmatch(value.group()):
+            continue
+        parts.append(text[pos : header.end()] + REDACTED)
+        pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _redact_xml(text: str) -> str:
+    parts = []
+    pos = 0
+    for element in _XML.finditer(text):
+        if element.start() < pos:
+            continue
+        tag, name, attrs = element.group("tag"), element.group("name"), element.group("attrs")
+        if is_secret_key(tag if name is None else name):
+            content = None if element.group("empty") else _XML_TEXT.match(text, element.end())
+        else:
+            # '<field name="password">X</field>', '<param name="api_key" value="X"/>': a value
+            # attribute, or text closed by the same tag ('<input name="password">' is not)
+            attribute = _XML_NAME_ATTR.search(attrs or "")
+            if name is not None or attribute is None or not is_secret_key(attribute.group(1)):
+                continue
+            value = _XML_VALUE_ATTR.search(attrs)
+            if value is not None:
+                if value.group(2)[1:-1] not in ("", REDACTED):
+                    quote = value.group(2)[0]
+                    parts.append(text[pos : element.start("attrs") + value.end(1)])
+                    parts.append(quote + REDACTED + quote)
+                    pos = element.start("attrs") + value.end()
+                continue
+            content = None if element.group("empty") else _XML_FIELD_TEXT.match(text, element.end())
+            if content is not None and content.group(2) != tag:
+                continue
+        if content is None or content.group(1).strip() == REDACTED:
+            continue
+        parts.append(text[pos : content.start(1)] + REDACTED)
+        pos = content.end(1)
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _redact_commands(text: str) -> str:
+    parts = []
+    pos = 0
+    command = None
+    for token in _SHELL.finditer(text):
+        if token.start() < pos:
+            continue
+        if token.group("nl") or token.group("cmd"):
+            command = token.group("cmd")
+            continue
+        short = token.group("short")
+        if command is None:
+            continue
+        userinfo = command == "curl"
+        if userinfo:
+            if not (token.group("long") or short in ("-u", "-U")):
+                continue
+        elif token.group("long") or short != ("-a" if command == "redis-cli" else "-p"):
+            continue
+        elif token.group("spaced") and command not in ("sshpass", "redis-cli"):
+            continue  # mysql, mariadb: only attached, "-pX"
+        value = _VALUE.match(text, token.end())
+        if value is None:
+            continue
+        found = value.group()
+        if userinfo:
+            user, colon, password = found.partition(":")
+            quote = found[0] if found[0] in "\"'" else ""
+            if not colon or password.rstrip(quote) in ("", REDACTED):
+                continue
+            hidden = user + ":" + REDACTED + (quote if password.endswith(quote) else "")
+        else:
+            if found == REDACTED:
+                continue
+            hidden = REDACTED
+            command = None  # its first password only: "sshpass -p X ssh -p 22"
+        parts.append(text[pos : token.end()] + hidden)
+        pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
 def _redact_text_once(text: str) -> str:
     text = _PEM.sub(lambda m: REDACTED if "PRIVATE" in m.group(0)[:80] else m.group(0), text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
+    if "@" in text:
+        text = _BARE_USERINFO.sub(_hide_bare_userinfo, text)
     text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
+    if "<" in text:
+        text = _redact_xml(text)
+    if any(command in text for command in _COMMANDS):
+        text = _redact_commands(text)
     text = _redact_options(text)
+    if "-" in text:
+        text = _redact_header_words(text)
     parts = []
     pos = 0
     while True:
@@ -222,18 +387,45 @@ def _redact(value: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         return REDACTED
     if isinstance(value, dict):
+        # {"name": "Authorization", "value": "..."}: a header, a form field, a parameter
+        named = any(
+            isinstance(value.get(name), str) and is_secret_key(value[name]) for name in _NAMES
+        )
         hidden = {}
         for key, item in value.items():
-            shown = redact_text(key) if isinstance(key, str) else key
-            # the shown key is checked too: redacting twice must not find a new secret key
-            secret = is_secret_key(key) or is_secret_key(shown)
-            hidden[shown] = REDACTED if secret and value_is_set(item) else _redact(item, depth + 1)
+            shown, secret = _shown_key(key)
+            hidden[shown] = _redact_item(secret or (named and key == "value"), item, depth)
         return hidden
     if isinstance(value, (list, tuple)):
+        if value and all(_is_pair(item) for item in value):
+            # a list of pairs: [["Authorization", "Basic ..."], ["Accept", "*/*"]]
+            pairs = []
+            for key, item in value:
+                shown, secret = _shown_key(key)
+                pairs.append([shown, _redact_item(secret, item, depth + 1)])
+            return pairs
         return [_redact(item, depth + 1) for item in value]
     if isinstance(value, str):
         return _redact_string(value, depth)
     return value
+
+
+_NAMES = ("name", "key", "header", "field", "param")
+
+
+def _is_pair(item: Any) -> bool:
+    return isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)
+
+
+def _shown_key(key: Any) -> tuple[Any, bool]:
+    """A key as shown, and whether the value under it is a secret."""
+    shown = redact_text(key) if isinstance(key, str) else key
+    # the shown key is checked too: redacting twice must not find a new secret key
+    return shown, is_secret_key(key) or is_secret_key(shown)
+
+
+def _redact_item(secret: bool, item: Any, depth: int) -> Any:
+    return REDACTED if secret and value_is_set(item) else _redact(item, depth + 1)
 
 
 def value_is_set(value: Any) -> bool:
