@@ -47,7 +47,7 @@ PROTECTED_FIELDS = {
     "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
     "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
     "requester_match_ids",
-    "approver_group_id", "quorum", "rule_binding", "rule_terms",
+    "approver_group_id", "quorum", "rule_binding", "also_bindings", "rule_terms",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
@@ -58,7 +58,7 @@ CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odo
 # the fields behind four eyes and the request's binding: written only by the add-on's methods,
 # through write or the ORM's low-level _write/_write_multi alike
 GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id", "quorum",
-                  "rule_binding", "requester_match_ids"}
+                  "rule_binding", "also_bindings", "requester_match_ids"}
 # the hash of the real arguments (secrets included) is an offline oracle for a weak password:
 # only the groups that read secrets anyway (the Agent) and the Managers see it, never approvers
 HASH_GROUPS = "mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager"
@@ -127,6 +127,9 @@ class McpApprovalRequest(models.Model):
     approver_group_id = fields.Many2one("res.groups", "Decided by group", readonly=True)
     quorum = fields.Integer("Approvals needed", default=1, readonly=True)
     rule_binding = fields.Char(readonly=True, copy=False)
+    # the bindings of the other rules the call passes, in order (_approval_tools: a replacement
+    # is also an odoo_disconnect), space separated; a change of any of them voids it too
+    also_bindings = fields.Char(readonly=True, copy=False)
     rule_terms = fields.Char("Rule", readonly=True, help="The rule the request was filed under.")
     vote_ids = fields.One2many("mcp.approval.vote", "request_id", "Approvals", readonly=True)
     approval_count = fields.Integer("Approvals given", compute="_compute_approval_count")
@@ -141,18 +144,12 @@ class McpApprovalRequest(models.Model):
     @api.depends_context("uid")
     @api.depends("state", "requester_id", "principal", "approver_group_id", "vote_ids")
     def _compute_user_rights(self):
-        is_approver = self.env.user.has_group("mcp_guard.group_mcp_approver")
         is_manager = self.env.user.has_group("mcp_guard.group_mcp_manager")
-        try:
-            names = self._person_names(self.env.user)
-        except AccessError:
-            names = None  # a user whose name cannot be compared decides nothing
+        names = self._decider_names()
         for req in self:
             mine = req.requester_id.id == self.env.uid
             req.can_decide = (
-                req.state == "pending" and is_approver and not mine
-                and names is not None and not req._principal_problem(names, self.env.user)
-                and req._in_approver_group(self.env.user)
+                req.state == "pending" and not req._not_a_decider(names)
                 and self.env.user not in req.sudo().vote_ids.user_id
             )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
@@ -314,7 +311,7 @@ class McpApprovalRequest(models.Model):
 
     def _notify_requester(self, body):
         for req in self._notifier():
-            req.message_post(
+            req._post_own(
                 body=body,
                 partner_ids=req._people_to_tell().partner_id.ids,
                 subtype_xmlid="mail.mt_comment",
@@ -327,7 +324,7 @@ class McpApprovalRequest(models.Model):
                 lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
             owner = req._people_to_tell() & req.connection_owner_id
             if owner:
-                req.message_post(
+                req._post_own(
                     body=self.env._("%(summary)s (%(ref)s).", summary=req.summary, ref=req.name),
                     partner_ids=owner.partner_id.ids,
                     subtype_xmlid="mail.mt_comment",
@@ -384,23 +381,50 @@ class McpApprovalRequest(models.Model):
             raise AccessError(self.env._(
                 "Requests are approved or rejected by the signed-in person only, not on behalf of another user."))
 
+    @api.model
+    def _decider_names(self):
+        """The current user's names (_person_names), or None when they cannot be compared; read
+        once, then given to _not_a_decider for each request."""
+        try:
+            return self._person_names(self.env.user)
+        except AccessError:
+            return None  # a user whose name cannot be compared decides nothing
+
+    def _not_a_decider(self, names):
+        """Why the current user is not one of those who decide this request, whatever its state,
+        or '': four eyes (an approver, never the requester nor anyone who reads as them,
+        administrators included) and the rule's approver group. ``names``: _decider_names().
+        Deciding (the buttons, the methods) and what only deciders see (a data tool's records
+        and values) are both judged by it."""
+        self.ensure_one()
+        user = self.env.user
+        if not user.has_group("mcp_guard.group_mcp_approver"):
+            return self.env._("Only MCP Guard approvers can approve or reject requests.")
+        # env.uid, not a context key: sudo() and contexts cannot change it
+        if self.requester_id.id == self.env.uid:
+            return self.env._("You cannot approve or reject your own request %s.", self.name)
+        if names is None:
+            return self.env._("Your user name cannot be compared with a requester: "
+                              "you cannot approve or reject requests.")
+        problem = self._principal_problem(names, user)
+        if problem:
+            return problem
+        if not self._in_approver_group(user):
+            return self.env._(
+                "Request %(ref)s is decided by the group %(group)s, which you are not in.",
+                ref=self.name, group=self.sudo().approver_group_id.display_name)
+        return ""
+
     def _check_can_decide(self):
         """Four eyes: an approver, and never the requester (administrators included)."""
         self._check_real_caller()
         if not self.env.user.has_group("mcp_guard.group_mcp_approver"):
             raise AccessError(self.env._("Only MCP Guard approvers can approve or reject requests."))
-        names = self._person_names(self.env.user)
+        names = self._person_names(self.env.user)  # raises, saying which name cannot be compared
         for req in self:
-            # env.uid, not a context key: sudo() and contexts cannot change it
-            if req.requester_id.id == self.env.uid:
-                raise AccessError(self.env._("You cannot approve or reject your own request %s.", req.name))
-            problem = req._principal_problem(names, self.env.user)
+            problem = req._not_a_decider(names)
             if problem:
                 raise AccessError(problem)
-            if not req._in_approver_group(self.env.user):
-                raise AccessError(self.env._(
-                    "Request %(ref)s is decided by the group %(group)s, which you are not in.",
-                    ref=req.name, group=req.sudo().approver_group_id.display_name))
             if req.state != "pending":
                 raise UserError(self.env._("Request %(ref)s is %(state)s, not pending.", ref=req.name, state=req.state))
             if req.expires_at and req.expires_at <= fields.Datetime.now():
@@ -486,7 +510,7 @@ class McpApprovalRequest(models.Model):
             given = len(req._valid_voters())
             if given < (req.quorum or 1):
                 req._close_activities(self.env.user)
-                req.sudo().message_post(body=self.env._(
+                req.sudo()._post_own(body=self.env._(
                     "Approval %(given)s of %(quorum)s given by %(user)s; other approvers are still needed.",
                     given=given, quorum=req.quorum, user=self.env.user.name))
                 continue
@@ -512,7 +536,7 @@ class McpApprovalRequest(models.Model):
                         req.sudo().write({"state": "expired"})
                     req._release_connection()
                     req._wipe_secrets()
-                    req.sudo().message_post(body=problem)
+                    req.sudo()._post_own(body=problem)
                     continue
                 req._carry_out(req.tool, req.sudo().arguments_hash)
         return True
@@ -591,10 +615,14 @@ class McpApprovalRequest(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def file_request(self, tool, arguments, principal, reason):
-        """File a request for one exact call, or return the pending one of an identical call."""
-        user = self.env.user
-        if not (user.has_group("mcp_guard.group_mcp_agent") or user.has_group("mcp_guard.group_mcp_user")):
-            raise AccessError(self.env._("Only the MCP agent or MCP users can file approval requests."))
+        """File a request for one exact call, or return the pending one of an identical call.
+
+        The agent's call (the MCP front-end's technical user) and nobody else's, administrators
+        included: a person files from the connection's form (Request disconnect, Request change)."""
+        if not self.env.user.has_group("mcp_guard.group_mcp_agent"):
+            raise AccessError(self.env._(
+                "file_request is for the MCP Agent user only: people request a disconnect or a change "
+                "from the connection's form."))
         if not isinstance(tool, str) or not TOOL_NAME_RE.fullmatch(tool):
             raise UserError(self.env._("Invalid tool name."))
         if not isinstance(arguments, dict):
@@ -655,12 +683,12 @@ class McpApprovalRequest(models.Model):
             with internal_write():
                 existing.sudo().write({"state": "expired"})
             existing._close_activities()
-            existing.sudo().message_post(body=existing._rule_changed())
+            existing.sudo()._post_own(body=existing._rule_changed())
             existing = self.browse()
         if existing:
             return existing
-        also = ["odoo_disconnect"] if tool == "odoo_connect" and binding.get("connection_url") else []
-        terms = self.env["mcp.tool.rule"]._approval_terms([tool, *also])
+        tools = self._approval_tools(tool, binding.get("connection_url"))
+        terms = self.env["mcp.tool.rule"]._approval_terms(tools)
         group = self.env.ref(terms.approver_group, raise_if_not_found=False)
         if group is None or group._name != "res.groups":
             group = self.env.ref("mcp_guard.group_mcp_approver")  # a policy checked on import
@@ -670,6 +698,7 @@ class McpApprovalRequest(models.Model):
             "approver_group_id": group.id,
             "quorum": terms.quorum,
             "rule_binding": terms.binding,
+            "also_bindings": " ".join(self.env["mcp.tool.rule"]._rule_bindings(tools)[1:]),
             "rule_terms": self.env._("%(group)s, %(quorum)s approval(s)", group=group.sudo().display_name,
                                      quorum=terms.quorum),
             "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
@@ -827,19 +856,33 @@ class McpApprovalRequest(models.Model):
         then the rule binding. Used by consume (the agent) and by execution at approval (a person)."""
         return self._four_eyes_broken() or self._rule_changed()
 
+    @api.model
+    def _approval_tools(self, tool, connection_url):
+        """The tools whose rules a request for ``tool`` is filed and judged under: the call's
+        own, then what it also does. An odoo_connect of an existing connection (one it was
+        filed for: ``connection_url``) is also its odoo_disconnect (DESIGN.md invariant 11).
+        The one list for filing (_file) and for the approval's validity (_rule_changed)."""
+        return [tool, "odoo_disconnect"] if tool == "odoo_connect" and connection_url else [tool]
+
     def _rule_changed(self):
-        """Why the approval no longer stands under the policy in force, or '': the rule the
-        request was filed under (its action, approver group, quorum) has changed since."""
+        """Why the approval no longer stands under the policy in force, or '': a rule the
+        request was filed under (its action, approver group, quorum), the call's own or one it
+        also passes (a replacement: odoo_disconnect's), has changed since."""
         self.ensure_one()
         if not self.rule_binding:
             return ""  # filed before approvals were bound to their rule
-        terms = self.env["mcp.tool.rule"]._approval_terms([self.tool])
-        if terms.binding == self.rule_binding:
+        tools = self._approval_tools(self.tool, self.connection_url)
+        filed = [self.rule_binding, *(self.also_bindings or "").split()]
+        now = self.env["mcp.tool.rule"]._rule_bindings(tools)
+        # a binding missing (filed before the other rules were bound) reads as changed: fail closed
+        changed = next((tool for index, tool in enumerate(tools)
+                        if index >= len(filed) or filed[index] != now[index]), None)
+        if changed is None:
             return ""
         return self.env._(
             "Request %(ref)s was approved under a rule for %(tool)s that has changed since (filed under: "
             "%(then)s): an approval holds only under the rule it was given under. Call again to file a "
-            "new request.", ref=self.name, tool=self.tool, then=self.rule_terms or "-")
+            "new request.", ref=self.name, tool=changed, then=self.rule_terms or "-")
 
     @api.model
     def _request_id(self, value):
@@ -904,8 +947,14 @@ class McpApprovalRequest(models.Model):
     def list_for_agent(self, request_ids=False, state=False, limit=200, ref=False):
         """The caller's requests (record rules apply), newest first: by ``request_ids``, by
         ``ref``, or all, optionally in one ``state``. (Not ``ids``: JSON-2 takes that name for
-        the records of a record method, and this one is a model method.)"""
-        domain = []
+        the records of a record method, and this one is a model method.)
+
+        The front-end's call (the RPC contract): the Agent group only, and only its own requests,
+        since a view carries the arguments hash, an offline oracle for the secrets of the call
+        that approvers and owners must never get (they read requests in Odoo's views)."""
+        if not self.env.user.has_group("mcp_guard.group_mcp_agent"):
+            raise AccessError(self.env._("Only the MCP Guard Agent user lists requests this way."))
+        domain = [("requester_id", "=", self.env.uid)]
         if request_ids is not False:
             if not isinstance(request_ids, list):
                 raise UserError(
@@ -940,7 +989,7 @@ class McpApprovalRequest(models.Model):
         if not self.env.cr.fetchone():
             return False
         req.invalidate_recordset()
-        req.sudo().message_post(body=self.env._("The approved call failed: %s", note or "-"))
+        req.sudo()._post_own(body=self.env._("The approved call failed: %s", note or "-"))
         return True
 
     @api.model
@@ -976,29 +1025,27 @@ class McpApprovalRequest(models.Model):
         changed = req._rule_changed()
         if changed:
             # bound to the policy in force: the approval is spent without effect
-            self.env.cr.execute(
-                "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
-                "WHERE id=%s AND state='approved' RETURNING id",
-                (self.env.uid, req.id),
-            )
-            req.invalidate_recordset()
-            req._close_activities()
-            req._release_connection()
-            req.sudo().message_post(body=changed)
+            req._expire_approved(changed)
             return {"ok": False, "state": "expired", "message": changed}
         if req.expires_at and req.expires_at <= fields.Datetime.now():
-            self.env.cr.execute(
-                "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
-                "WHERE id=%s AND state='approved' RETURNING id",
-                (self.env.uid, req.id),
-            )
-            req.invalidate_recordset()
-            req._close_activities()
-            req._release_connection()
-            # the raw UPDATE left no tracking: say it in the chatter
-            req.sudo().message_post(body=self.env._("Approved → Expired: the approval expired before it was used."))
+            req._expire_approved(self.env._("Approved → Expired: the approval expired before it was used."))
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
         return req._carry_out(tool, arguments_hash, new_values)
+
+    def _expire_approved(self, message):
+        """approved -> expired without effect, in one UPDATE (no tracking), ``message`` in the
+        chatter: the approval's to-dos closed, its connection back to connected."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "UPDATE mcp_approval_request SET state='expired', write_uid=%s, write_date=now() at time zone 'UTC' "
+            "WHERE id=%s AND state='approved' RETURNING id",
+            (self.env.uid, self.id),
+        )
+        self.invalidate_recordset()
+        self._close_activities()
+        self._release_connection()
+        # the raw UPDATE left no tracking: say it in the chatter
+        self.sudo()._post_own(body=message)
 
     def _carry_out(self, tool, digest, new_values=None):
         """Consume this approved request and do what it approved, in the caller's transaction.
@@ -1025,7 +1072,7 @@ class McpApprovalRequest(models.Model):
             req._release_connection()
             message = self.env._("Request %(ref)s cannot be carried out: %(why)s. File a new request.",
                                  ref=req.name, why=broken)
-            req.sudo().message_post(body=message)
+            req.sudo()._post_own(body=message)
             return {"ok": False, "state": "failed", "message": message}
         conn = req.sudo().connection_id
         if req.origin == "person" and req.tool == "odoo_connect" and conn:
@@ -1035,7 +1082,7 @@ class McpApprovalRequest(models.Model):
                     req.sudo().write({"state": "failed"})
                 req._wipe_secrets()
                 message = self.env._("Request %s: the stored new values are not the approved ones.", req.name)
-                req.sudo().message_post(body=message)
+                req.sudo()._post_own(body=message)
                 return {"ok": False, "state": "failed", "message": message}
             with internal_write():
                 conn.write(values)  # tracked: the old values stay in the connection's chatter
@@ -1051,12 +1098,12 @@ class McpApprovalRequest(models.Model):
                                alias=req.connection_alias, url=req.connection_url, db=req.connection_db, ref=req.name)
             conn.message_post(body=ended)
             # the owner (and a person who asked) hear of it in Odoo; never the Agent user
-            req._notifier().message_post(body=ended, partner_ids=req._people_to_tell().partner_id.ids,
+            req._notifier()._post_own(body=ended, partner_ids=req._people_to_tell().partner_id.ids,
                                     subtype_xmlid="mail.mt_comment", message_type="notification")
         if new_values is not None:
             # an agent's odoo_connect: the approved values, and only them, in the transaction that
             # ended the old connection (a failure rolls the whole consumption back)
             self.env["mcp.connection"]._create_for_agent(new_values)
         # the raw UPDATE above left no tracking: say Approved -> Done in the chatter
-        req.sudo().message_post(body=self.env._("Approved → Done: approval consumed by %s.", self.env.user.name))
+        req.sudo()._post_own(body=self.env._("Approved → Done: approval consumed by %s.", self.env.user.name))
         return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

@@ -5,11 +5,14 @@ the model, the records by name and, for ``odoo_write``, each field's current val
 proposed one. Only for the records and fields the request names, and only when the request's
 connection is this very database (another Odoo's records are not read from here).
 
-Leaks are kept out in three ways: the fields are readable by MCP Guard users only (not by the
-Agent group that files the requests, so an agent cannot use a request to read names); names
-and values are read with the viewer's own rights, and only an approver who is not the
-requester gets, for a record they cannot read, its name (``display_name`` as the system, and
-nothing else); everything shown passes the one redaction rule of the shared policy core.
+Leaks are kept out in four ways: the fields are readable by MCP Guard users only (not by the
+Agent group that files the requests, so an agent cannot use a request to read names); the
+detail (where the records are, their names, their values) is shown only to those who decide
+the request (``_not_a_decider``: four eyes and the rule's approver group), everybody else who
+can open it (the requester, somebody who reads as the requester, an approver of another group,
+an MCP user) gets a neutral line instead; values are read with the viewer's own rights, and a
+record they cannot read gives its name only (``display_name`` as the system, nothing else);
+everything shown passes the one redaction rule of the shared policy core.
 """
 
 import json
@@ -98,8 +101,9 @@ class McpApprovalRequestTarget(models.Model):
         return host in LOOPBACK or host == (urlsplit(base).hostname or "")
 
     @api.depends_context("uid")
-    @api.depends("tool", "arguments", "requester_id", "state")
+    @api.depends("tool", "arguments", "requester_id", "principal", "approver_group_id")
     def _compute_target(self):
+        names = self._decider_names()  # once: whether the viewer decides is judged per request
         for req in self:
             req.target_model = req.target_location = req.target_records = False
             req.target_changes = False
@@ -109,7 +113,12 @@ class McpApprovalRequestTarget(models.Model):
             model = args.get("model")
             if not isinstance(model, str):
                 continue
+            # the call's own argument, in its summary and arguments too
             req.target_model = model
+            if req._not_a_decider(names):
+                # read as the system, for a person who decides it, and for nobody else
+                req.target_records = self.env._("Shown to the approvers of this request.")
+                continue
             conn = req._target_connection(args)
             if not conn:
                 req.target_location = self.env._("an unknown connection: records are not shown")
@@ -124,10 +133,6 @@ class McpApprovalRequestTarget(models.Model):
                 req.target_records = self.env._("Model %s is not installed in this database.", model)
                 continue
             req._show_target(self.env[model], args)
-
-    def _may_see_names(self):
-        """An approver deciding somebody else's request sees the names of what it touches."""
-        return self.env.user.has_group("mcp_guard.group_mcp_approver") and self.requester_id != self.env.user
 
     def _show_target(self, Model, args):
         ids = [i for i in args.get("ids") or [] if isinstance(i, int) and not isinstance(i, bool) and i > 0]
@@ -150,20 +155,17 @@ class McpApprovalRequestTarget(models.Model):
             self.target_changes = self._changes_table(Model, shown, readable, values, names)
 
     def _record_names(self, records, existing, readable):
-        """id -> how the viewer sees the record: its name if they may read it, or if they
-        decide somebody else's request (the name as the system reads it, nothing else)."""
-        names_by_system = self._may_see_names()
+        """id -> how the viewer, who decides the request, sees the record: its name, read as
+        the system when they may not read the record (the name, nothing else)."""
         names = {}
         for rec in records:
             if rec not in existing:
                 names[rec.id] = self.env._("#%s (no such record)", rec.id)
             elif rec in readable:
                 names[rec.id] = f"{rec.display_name} (#{rec.id})"
-            elif names_by_system:
+            else:
                 names[rec.id] = self.env._("%(name)s (#%(id)s, not readable by you)",
                                            name=rec.sudo().display_name, id=rec.id)
-            else:
-                names[rec.id] = self.env._("#%s (not readable by you)", rec.id)
         return {key: redact(name) for key, name in names.items()}
 
     def _current(self, rec, name, field):

@@ -17,3 +17,5 @@ from . import test_request_target
 from . import test_notifications
 from . import test_ui_polish
 from . import test_attack9
+from . import test_review9
+from . import test_attack10

@@ -47,17 +47,28 @@ class TestApproval(McpGuardCase):
         self.assertAlmostEqual(req.expires_at, fields.Datetime.now() + timedelta(seconds=3600), delta=timedelta(seconds=60))
 
     def test_who_may_file(self):
-        with self.assertRaises(AccessError):
-            self.file(self.plain)
-        res = self.file(self.user, tool="odoo_search_read", arguments={"model": "res.partner"})
+        """file_request is the agent's: people file from the connection's form, administrators
+        included (review 9, finding 09)."""
+        for user in (self.plain, self.user, self.approver, self.manager, self.admin):
+            with self.assertRaisesRegex(AccessError, "^file_request is for the MCP Agent user only"):
+                self.file(user, tool="odoo_search_read", arguments={"model": "res.partner"})
+        self.assertFalse(self.Request.search([("tool", "=", "odoo_search_read")]))
+        res = self.file(self.agent, tool="odoo_search_read", arguments={"model": "res.partner"})
         self.assertEqual(res["state"], "pending")
         with self.assertRaises(UserError):
             self.file(self.agent, tool="bad tool name")
 
+    def person_request(self, requester, alias, owner=None):
+        """``requester`` asks, on the form of a connection (``owner``'s, theirs by default), to
+        disconnect it."""
+        conn = self.Connection.with_user(owner or requester).create(
+            {"alias": alias, "url": "https://erp.example.com", "db": "d", "login": "l"})
+        return self.Request.browse(conn.with_user(requester).action_request_disconnect()["res_id"])
+
     def test_requester_never_decides(self):
         """Four eyes: not the requester, even as approver, manager, admin, or with sudo/context tricks."""
         for requester in (self.approver, self.manager, self.admin):
-            req = self.Request.browse(self.file(requester, tool="odoo_x", arguments={"n": requester.id})["id"])
+            req = self.person_request(requester, f"mine-{requester.id}", owner=self.user)
             with self.assertRaises(AccessError):
                 req.with_user(requester).action_approve()
             with self.assertRaises(AccessError):
@@ -207,7 +218,7 @@ class TestApproval(McpGuardCase):
 
     def test_notifications(self):
         """Approvers get an activity (inbox) when filed; the requester is notified of the decision."""
-        req = self.Request.browse(self.file(self.user, tool="odoo_x", arguments={})["id"])
+        req = self.person_request(self.user, "mine")
         assigned = req.activity_ids.mapped("user_id")
         self.assertIn(self.approver, assigned)
         self.assertIn(self.manager, assigned)
@@ -224,7 +235,7 @@ class TestApproval(McpGuardCase):
         self.assertIn(self.user.partner_id, notified)
 
     def test_record_rules_requests(self):
-        mine = self.Request.browse(self.file(self.user, tool="odoo_x", arguments={})["id"])
+        mine = self.person_request(self.user, "mine")
         agent_req = self.Request.browse(self.file(self.agent)["id"])
         self.Connection.with_user(self.agent2).create({"alias": "c2", "url": "u", "db": "d", "login": "l"})
         other_co = self.Request.browse(self.file(self.agent2, arguments={"alias": "c2"})["id"])
@@ -240,7 +251,7 @@ class TestApproval(McpGuardCase):
         self.assertEqual(other_co.state, "approved")
 
     def test_reject_wizard_and_bad_input(self):
-        req = self.Request.browse(self.file(self.approver, tool="odoo_x", arguments={})["id"])
+        req = self.person_request(self.approver, "mine", owner=self.user)
         wizard = self.env["mcp.approval.reject.wizard"].with_user(self.approver).create(
             {"request_ids": [(6, 0, req.ids)], "note": "self-reject"}
         )
@@ -283,27 +294,29 @@ class TestApproval(McpGuardCase):
             with self.assertRaises(UserError):
                 self.file(self.agent, arguments=args)
         with self.assertRaises(UserError):  # another owner's alias is unknown to this caller
-            self.file(self.user, arguments={"alias": "prod"})
+            self.file(self.agent2, arguments={"alias": "prod"})
         self.assertFalse(self.Request.search([("tool", "=", "odoo_disconnect")]))
 
     def test_rename_after_filing_removes_nothing(self):
         """A request acts on the record it was filed for, never on whoever bears the alias later."""
-        mine = self.Connection.with_user(self.user).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
+        mine = self.Connection.with_user(self.agent).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
         # an odoo_connect filed for an alias that does not exist yet replaces nothing ...
         args = {"alias": "x", "url": "https://new.example.com", "db": "n", "username": "n"}
-        res = self.approved(self.user, tool="odoo_connect", arguments=args)
-        mine.with_user(self.user).write({"alias": "x"})  # ... even once the user named theirs "x"
-        result = self.Request.with_user(self.user).consume(res["id"], "odoo_connect", self.digest(args), args)
+        res = self.approved(tool="odoo_connect", arguments=args)
+        with internal_write():  # as an approved "Request change" would (a plain Save is refused)
+            mine.sudo().write({"alias": "x"})  # ... even once the agent's connection is named "x"
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
         self.assertEqual((result["ok"], result["state"]), (False, "failed"), result)
         self.assertTrue(mine.exists())
         self.assertEqual(mine.url, "u")
-        # a disconnect filed for "x", then the user swaps names: consumption fails, nothing goes
-        other = self.Connection.with_user(self.user).create({"alias": "y", "url": "u", "db": "d", "login": "l"})
-        res = self.approved(self.user, arguments={"alias": "x"})
-        mine.with_user(self.user).write({"alias": "x-old"})
-        self.env.flush_all()  # two calls, as over RPC: the unique alias holds after each
-        other.with_user(self.user).write({"alias": "x"})
-        result = self.Request.with_user(self.user).consume(res["id"], "odoo_disconnect", self.digest({"alias": "x"}))
+        # a disconnect filed for "x", then the names are swapped: consumption fails, nothing goes
+        other = self.Connection.with_user(self.agent).create({"alias": "y", "url": "u", "db": "d", "login": "l"})
+        res = self.approved(arguments={"alias": "x"})
+        with internal_write():
+            mine.sudo().write({"alias": "x-old"})
+            self.env.flush_all()  # two calls, as over RPC: the unique alias holds after each
+            other.sudo().write({"alias": "x"})
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "x"}))
         self.assertEqual((result["ok"], result["state"]), (False, "failed"))
         self.assertIn("alias", result["message"])
         self.assertTrue(mine.exists() and other.exists())

@@ -64,14 +64,19 @@ class TestAttack9(McpGuardCase):
             req.with_user(twin).action_approve()
         self.assertEqual(req.state, "pending")
 
-    # 09 (D): a person filing with file_request under a made-up principal is still the requester
+    # 09 (D): a person filing with file_request under a made-up principal is still the requester;
+    # since review 9 (finding 09) a person does not file with file_request at all
     def test_09_person_filing_as_agent_principal_is_compared_as_person(self):
         twin = new_test_user(self.env, "mcp_user_twin", "mcp_guard.group_mcp_approver",
                              name=self.user.name, email="twin9@example.org")
-        req = self.Request.browse(self.file(self.user, tool="odoo_x", arguments={}, principal="http:nobody")["id"])
+        with self.assertRaisesRegex(AccessError, "MCP Agent user only"):
+            self.file(self.user, tool="odoo_x", arguments={}, principal="http:nobody")
+        # the person's own request, from the connection's form: compared as that person
+        conn, req = self.person_request()
         with self.assertRaisesRegex(AccessError, "reads as you"):
             req.with_user(twin).action_approve()
         self.assertEqual(req.state, "pending")
+        self.assertEqual(conn.state, "disconnect_pending")
 
     # 06 (E): an approver whose name cannot be compared at filing reads as the requester for good
     def test_06_incomparable_name_at_filing_fails_closed(self):

@@ -91,8 +91,15 @@ class TestRpcAttacks(HttpCase):
         conn = self.env["mcp.connection"].browse(conn_id)
         self.assertEqual((conn.active, conn.state), (True, "connected"))
 
-        filed = self.call_as("admin", "mcp.approval.request", "file_request", "odoo_disconnect",
-                             {"alias": "f02"}, "admin", "mine")
+        # file_request is the agent's alone, administrators included (review 9, finding 09):
+        # the administrator asks from the connection's form
+        with self.assertRaises(Fault) as refused:
+            self.call_as("admin", "mcp.approval.request", "file_request", "odoo_disconnect",
+                         {"alias": "f02"}, "admin", "mine")
+        self.assertIn("file_request is for the MCP Agent user only", refused.exception.faultString)
+        self.assertNotIn("Traceback", refused.exception.faultString)
+        action = self.call_as("admin", "mcp.connection", "action_request_disconnect", [conn_id])
+        filed = {"id": action["res_id"]}
         forge = ('env["mcp.approval.request"].browse(%d).sudo()._write({"state": "approved", "approver_id": %d})'
                  % (filed["id"], self.approver.id))
         with self.assertRaises(Fault):
@@ -138,8 +145,14 @@ class TestRpcAttacks(HttpCase):
                        {"alias": "f03b", "url": "https://bot@erp.example.com", "db": "erp", "login": "bot"})
         self.assertEqual(self.urls("f03"), ["https://erp.example.com"])
         self.assertEqual(self.urls("f03b"), [])
-        filed = self.call_as("atk_user", "mcp.approval.request", "file_request", "odoo_disconnect",
-                             {"alias": "f03"}, "uma", "cleanup pass=S3cr3t-pw please")
+        with self.assertRaises(Fault):  # a person asks from the connection's form (review 9, finding 09)
+            self.call_as("atk_user", "mcp.approval.request", "file_request", "odoo_disconnect",
+                         {"alias": "f03"}, "uma", "cleanup pass=S3cr3t-pw please")
+        # the reason the agent gives is redacted before anybody reads it
+        self.as_agent("mcp.connection", "upsert_from_agent",
+                      {"alias": "f03c", "url": "https://erp.example.com", "db": "erp", "login": "bot"})
+        filed = self.as_agent("mcp.approval.request", "file_request", "odoo_disconnect",
+                              {"alias": "f03c"}, "uma", "cleanup pass=S3cr3t-pw please")
         shown = self.call_as("atk_approver", "mcp.approval.request", "read", [filed["id"]], ["reason"])[0]
         self.assertNotIn("S3cr3t", shown["reason"])
         self.assertIn("cleanup", shown["reason"])
