@@ -520,12 +520,23 @@ CONNECTION_CHANGES = [
     ("odoo_connect", "Connect to an Odoo instance."),
     ("reconnect", "Reconnect with other credentials."),
     ("user_connection_delete", "Delete a personal connection."),
+    # attack 10, finding 06: a connection by another word
+    ("odoo_login", "Log in to an Odoo server and remember it under an alias for later calls."),
+    (
+        "odoo_profile_save",
+        "Save an Odoo profile (URL, database, credentials) under a name; an existing profile "
+        "of that name is updated.",
+    ),
+    ("sign_in", "Sign in to a server."),
+    ("keep_server", "Keep the server you give under a name for later calls."),
 ]
 NOT_CONNECTION_CHANGES = [
     ("odoo_create", "Create a new record on the given connection."),
     ("odoo_search_read", "Search records through a connection."),
     ("test_connection", "Test whether a connection answers."),
     ("write_note", "Write a note."),
+    ("account_move_create", "Create a journal entry."),
+    ("odoo_create", "Create a partner under the given name."),
 ]
 
 
@@ -561,7 +572,27 @@ def test_odoo_claude_connection_changes() -> None:
         "identify",
         "odoo_cert_refresh",
         "odoo_connect",
+        # logs in and keeps the session for the connection's later calls (attack 10)
+        "odoo_web_login",
         "user_connection_activate",
         "user_connection_add",
         "user_connection_delete",
     }
+
+
+SETTINGS = {
+    "type": "object",
+    "properties": {p: {"type": "string"} for p in ("name", "url", "username", "password")},
+}
+
+
+def test_a_tool_that_takes_a_server_and_its_login_changes_a_connection() -> None:
+    """Attack 10, finding 06: whatever its name and description, a tool that is given a
+    server's address and a secret for it and does not only read is a connection
+    change; a read tool given them is not; and odoo_login is never a read."""
+    tool = {"name": "odoo_setup", "description": "Set things up.", "inputSchema": SETTINGS}
+    assert changes_connection(tool)
+    read = {"name": "odoo_search", "description": "Search records.", "inputSchema": SETTINGS}
+    assert classify_definition(read).risk_class == "read" and not changes_connection(read)
+    login = {"name": "odoo_login", "description": "Log in.", "inputSchema": SETTINGS}
+    assert classify_definition(login).risk_class == "write"

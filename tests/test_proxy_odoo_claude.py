@@ -167,6 +167,47 @@ async def test_two_additions_of_one_alias_at_once_are_one_addition(tmp_path: Pat
         assert connections(upstream_data)["twin"]["db"] == written
 
 
+@needs_wrapper
+async def test_a_replica_whose_upstream_view_is_stale_cannot_call_an_alias_new(
+    tmp_path: Path,
+) -> None:
+    """Attack 10, finding 05: two proxy replicas on one store, each in front of its own
+    odoo-claude-mcp on one data directory (each process keeps what it loaded at start).
+    Replica 1 adds 'staging'; replica 2's upstream does not list it. Replica 2's
+    `odoo_connect staging` would replace it, and even a new alias from it would write back a
+    file without 'staging': both are judged replacements (odoo_disconnect approval), as the
+    replicas' shared record knows an alias its upstream does not list."""
+    upstream_data = tmp_path / "odoo-claude-mcp"
+    upstream_data.mkdir(parents=True)
+    (upstream_data / "connections.json").write_text(json.dumps([PROD]), encoding="utf-8")
+    data = tmp_path / "guard"
+    args = proxy_args(
+        data,
+        None,  # the built-in policy
+        upstream=[WRAPPER],
+        server_name="odoo-claude-mcp",
+        extra=("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}"),
+    )
+    async with proxy_stdio_client(data, args) as one, proxy_stdio_client(data, args) as two:
+        await one.list_tools()
+        await two.list_tools()  # both upstreams have loaded the file: prod only
+        added = await one.call_tool("odoo_connect", connect_args("staging", "stage"))
+        assert "Approval required" not in text_of(added)
+        assert connections(upstream_data)["staging"]["db"] == "stage"
+
+        replace = await two.call_tool("odoo_connect", connect_args("staging", "evil"))
+        assert replace.is_error and replace.structured_content["status"] == "pending"
+        other = await two.call_tool("odoo_connect", connect_args("other", "other"))
+        assert other.is_error and other.structured_content["status"] == "pending"
+        assert connections(upstream_data)["staging"]["db"] == "stage"
+        assert "other" not in connections(upstream_data)
+
+        # Replica 1's own upstream sees 'staging': its new alias is an addition.
+        fresh = await one.call_tool("odoo_connect", connect_args("fresh", "fresh"))
+        assert "Approval required" not in text_of(fresh), text_of(fresh)
+    assert set(connections(upstream_data)) == {"prod", "staging", "fresh"}
+
+
 async def test_an_upsert_the_proxy_cannot_check_is_judged_as_a_replacement(
     tmp_path: Path,
 ) -> None:

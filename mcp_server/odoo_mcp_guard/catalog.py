@@ -115,7 +115,7 @@ _NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
         install enable disable start stop lock unlock publish schedule book register submit
         approve reject close reopen archive restore cancel replace checkout init new make
         generate gen build sync drag scroll resize link unstar mkdir touch subscribe unsubscribe
-        invite remember transition configure"""
+        invite remember transition configure login logon signin authenticate log_in sign_in"""
     ),
     "read": _words(
         """get list read search find fetch show view describe query count status diff log
@@ -303,7 +303,7 @@ def _name_signals(name: str, description: str | None = None) -> list[tuple[RiskC
         elif after_connector:
             signals.append(found)
         after_connector = False
-    for risk in ("critical", "destructive"):
+    for risk in ("critical", "destructive", "write"):
         for stem in _NAME_WORDS[risk]:
             if "_" in stem and f"_{stem}_" in joined:
                 signals.append((risk, stem))
@@ -511,23 +511,70 @@ _CONNECTION_NOUN = re.compile(r"(?:conn|connection|connections|connector|connect
 _CONNECT_VERB = re.compile(r"(?:re)?connect(?:s|ed|ing)?")
 
 
+# Logging in to a server under a name keeps it for later calls (odoo_login: "Log in to an
+# Odoo server and remember it under an alias"); a profile, alias or credentials saved under a
+# name are a connection by another word (odoo_profile_save: "an existing profile of that name
+# is updated").
+_LOGIN_NAME = re.compile(r"_(?:login|logon|signin|log_in|sign_in|authenticate)_")
+_SETTINGS_NOUN = re.compile(r"(?:profiles?|credentials?|alias|aliases|logins?)")
+_KEPT_UNDER_A_NAME = re.compile(
+    r"\b(?:remember\w*|sav(?:e|es|ing)|stor(?:e|es|ing)|keep\w*|kept|persist\w*|"
+    r"register\w*)\b[^.;]{0,60}?\bunder\s+(?:an?\s+|the\s+|that\s+|"
+    r"its\s+|this\s+|given\s+|your\s+)?(?:\w+\s+)?(?:alias|name|profile|key|label)\b|"
+    r"\b(?:log(?:s|ging)?\s+in|sign(?:s|ing)?\s+in|login)\b[^.;]{0,80}?\b(?:remember\w*|sav\w*|"
+    r"stor\w*|keep\w*|persist\w*|alias|profile)\b|"
+    r"\bexisting\s+(?:\w+\s+)?(?:profiles?|alias(?:es)?|accounts?|logins?|servers?|"
+    r"credentials?|sessions?|settings)\b[^.;]{0,40}?\b(?:is|are|gets?|will\s+be)\s+"
+    r"(?:updated|replaced|overwritten|changed)\b"
+)
+# The input schema of a tool that takes what a connection is: a server's address and a secret
+# for it (a user name alone does not: ``ssh_execute``'s host and user run a command).
+_ADDRESS_PARAMS = frozenset(
+    _words("url base_url server_url odoo_url host hostname server endpoint")
+)
+_LOGIN_PARAMS = frozenset(_words("password passwd pwd api_key apikey token secret"))
+
+
+def _takes_connection_settings(schema: Any) -> bool:
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return False
+    params = {"_".join(name_words(str(name))) for name in properties}
+    return bool(params & _ADDRESS_PARAMS) and bool(params & _LOGIN_PARAMS)
+
+
 def changes_connection(definition: Mapping[str, Any]) -> bool:
     """A tool that adds, edits, replaces, activates or removes a connection (an upsert
     included). Failing closed: a name about connections with any verb that is not a read
-    ("user_connection_add", "odoo_connection_edit", "conn_register"), a connect verb in the
-    name ("odoo_connect"), or a description whose verb takes a connection as its object."""
+    ("user_connection_add", "odoo_connection_edit", "conn_register"), a connect or log-in verb
+    in the name ("odoo_connect", "odoo_login"), a profile, alias or credentials with a verb that
+    is not a read ("odoo_profile_save"), a description whose verb takes a connection as its
+    object or that keeps something under a name ("remember it under an alias", "an existing
+    profile of that name is updated"), or a tool that takes a server's address and a secret
+    for it and is not a read. The proxy's own caller adds: whatever the operator
+    declares (``--connection-tool``)."""
     if is_connection_upsert(definition):
         return True
     words = name_words(str(definition.get("name", "")))
-    if any(_CONNECT_VERB.fullmatch(w) for w in words):
+    joined = f"_{'_'.join(words)}_"
+    if any(_CONNECT_VERB.fullmatch(w) for w in words) or _LOGIN_NAME.search(joined):
         return True
-    if any(_CONNECTION_NOUN.fullmatch(w) for w in words):
-        others = [w for w in words if not _CONNECTION_NOUN.fullmatch(w)]
-        if _CONNECTION_CHANGE_NAME & set(others):
-            return True
-        for word in others:
-            found = _word_class(word)
-            if found is not None and found[0] != "read":
+    for noun in (_CONNECTION_NOUN, _SETTINGS_NOUN):
+        if any(noun.fullmatch(w) for w in words):
+            others = [w for w in words if not noun.fullmatch(w)]
+            if _CONNECTION_CHANGE_NAME & set(others):
                 return True
+            for word in others:
+                found = _word_class(word)
+                if found is not None and found[0] != "read":
+                    return True
     description = str(definition.get("description") or "").lower()
-    return bool(_CONNECTION_CHANGE.search(description) or _CONNECTION_OBJECT.search(description))
+    if (
+        _CONNECTION_CHANGE.search(description)
+        or _CONNECTION_OBJECT.search(description)
+        or _KEPT_UNDER_A_NAME.search(description)
+    ):
+        return True
+    return _takes_connection_settings(definition.get("inputSchema")) and (
+        classify_definition(definition).risk_class != "read"
+    )

@@ -25,7 +25,7 @@ from odoo_mcp_guard.backends import Backend, chosen_backend, local_backend, odoo
 from odoo_mcp_guard.catalog import classify_definition
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.files import FileReadError, read_regular_file
-from odoo_mcp_guard.names import json_shown, shown, valid_server_name
+from odoo_mcp_guard.names import check_tool_name, json_shown, shown, valid_server_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyError, PolicySource, PolicyUnavailable, load_policy_file
 from odoo_mcp_guard.policy_core import DEFAULT_APPROVER_GROUP
@@ -174,6 +174,9 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             raise UsageError("--upstream-env goes with --upstream-command")
     if args.server_name is not None and not valid_server_name(args.server_name):
         raise UsageError("--server-name must be 1 to 200 printable characters")
+    for tool in args.connection_tool:
+        if check_tool_name(tool) is not None:
+            raise UsageError(f"--connection-tool {tool[:80]!r}: not a tool name")
     try:
         config = UpstreamConfig(
             command=command,
@@ -182,6 +185,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             headers=parse_headers(args.upstream_header),
             server_name=args.server_name,
             mode=env_choice("MCP_GUARD_UPSTREAM_MODE", "auto", ("auto", "legacy")),
+            connection_tools=frozenset(args.connection_tool),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -880,6 +884,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--server-name",
         default=None,
         help="the name pinned tool definitions are kept under (default: from the upstream)",
+    )
+    proxy.add_argument(
+        "--connection-tool",
+        action="append",
+        default=[],
+        metavar="TOOL",
+        help="an upstream tool that adds or changes connections, whatever its wording: "
+        "also governed by the odoo_disconnect rule unless it provably adds one (repeatable)",
     )
     _frontend_options(proxy)
 

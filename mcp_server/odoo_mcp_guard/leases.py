@@ -7,8 +7,16 @@ atomic statement (``INSERT ... ON CONFLICT DO NOTHING``, or taking over an expir
 with one conditional ``UPDATE``), released when the holder is done, and left to expire when
 the holder cannot know what happened (the upstream's answer is in doubt, the process died).
 
-The table lives beside the store's own tables on the same engine (engines.py) but is the
-lease module's alone: it is created here if absent, so the store's migrations are untouched.
+Under that lease, the replicas also keep what they have seen of the upstream's connections
+(``guard_upstream_aliases``): every alias a replica's upstream listed, or that a replica's
+change created, until a replica removes it. Replicas in front of upstream processes that
+share their data (several odoo-claude-mcp on one data directory) each see their own
+process's view, loaded at its start: an alias known here but absent from one upstream's
+listing says that upstream's view is stale, and it can then tell nothing "new".
+
+The tables live beside the store's own tables on the same engine (engines.py) but are the
+lease module's alone: they are created here if absent, so the store's migrations are
+untouched.
 """
 
 from __future__ import annotations
@@ -24,6 +32,11 @@ _TABLE = """CREATE TABLE IF NOT EXISTS guard_leases (
     holder TEXT NOT NULL,
     expires_at REAL NOT NULL
 )"""
+_ALIASES = """CREATE TABLE IF NOT EXISTS guard_upstream_aliases (
+    key TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    PRIMARY KEY (key, alias)
+)"""
 
 
 class Leases:
@@ -34,6 +47,7 @@ class Leases:
         self._lock = threading.Lock()
         self._db: Any = engine.connect()
         self._db.execute(engine.ddl(_TABLE))
+        self._db.execute(engine.ddl(_ALIASES))
 
     def acquire(self, key: str, now: float, ttl: float) -> str | None:
         """A holder token when the lease on ``key`` was free or expired, else None."""
@@ -58,6 +72,31 @@ class Leases:
         """Give the lease back (only its holder can; an expired and retaken one stays)."""
         with self._lock:
             self._db.execute("DELETE FROM guard_leases WHERE key = ? AND holder = ?", (key, holder))
+
+    def known_aliases(self, key: str) -> set[str]:
+        """The aliases any replica has seen upstream under ``key`` and none has removed."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alias FROM guard_upstream_aliases WHERE key = ?", (key,)
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def saw_aliases(self, key: str, aliases: set[str]) -> None:
+        """Remember aliases seen upstream (listed, or created through a replica)."""
+        with self._lock:
+            for alias in sorted(aliases):
+                self._db.execute(
+                    "INSERT INTO guard_upstream_aliases (key, alias) VALUES (?, ?) "
+                    "ON CONFLICT (key, alias) DO NOTHING",
+                    (key, alias),
+                )
+
+    def removed_alias(self, key: str, alias: str) -> None:
+        """An alias a replica removed upstream."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM guard_upstream_aliases WHERE key = ? AND alias = ?", (key, alias)
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -560,6 +560,13 @@ def _redact_schema(schema: Any, secret: bool, depth: int) -> Any:
     return hidden
 
 
+def redact_schema(schema: Any) -> Any:
+    """A JSON schema as a client is shown it (a tool's input or output schema, a question's
+    requested schema): its shape kept; descriptions, titles, defaults, examples, enum and
+    const values redacted, those of a parameter named as a secret replaced whole."""
+    return _redact_schema(schema, False, 1)
+
+
 def redact_tool(definition: dict[str, Any]) -> dict[str, Any]:
     """A dumped tool definition as clients are shown it and pins hold it: its input and
     output schemas through ``_redact_schema`` (descriptions, titles, defaults, examples, enum
@@ -568,7 +575,7 @@ def redact_tool(definition: dict[str, Any]) -> dict[str, Any]:
     hidden: dict[str, Any] = {}
     for key, value in definition.items():
         if key in ("inputSchema", "outputSchema"):
-            hidden[key] = _redact_schema(value, False, 1)
+            hidden[key] = redact_schema(value)
         elif key == "name":
             hidden[key] = value
         else:

@@ -33,7 +33,11 @@ is absent from that list, and the upstream keeps several connections (it offers 
 removal tool; without it, as odoo-claude-mcp with ``SINGLE_CONNECTION=1``, any upsert while
 a connection exists replaces it). The check and the forward hold a lease on the upstream's
 connections in the shared store (leases.py), so that two replicas cannot both judge one
-alias new; a replica that cannot get it refuses the call.
+alias new; a replica that cannot get it refuses the call. The list is asked fresh each time,
+and checked against the replicas' shared record of the aliases their upstreams listed or
+they created (and did not remove): an upstream that does not list an alias the record knows
+has a stale view (e.g. one of several odoo-claude-mcp processes on one data directory, each
+with what it loaded at start), and nothing it would write is judged new.
 
 Upstream results (every content block: text, embedded resources' text and URIs, resource
 links; structured content; every ``_meta``; error results and errors), the questions of an
@@ -68,7 +72,7 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -83,8 +87,9 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from odoo_mcp_guard.argcheck import PATTERN_SECONDS, TooSlow, bounded_validator, first_error
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.catalog import (
     changes_connection,
@@ -114,6 +119,7 @@ from odoo_mcp_guard.policy_core import (
     SOURCE_HASH_KEY,
     pinned_definition,
     redact_result,
+    redact_schema,
     redact_text,
     redact_tool,
 )
@@ -233,6 +239,9 @@ class UpstreamConfig:
     headers: dict[str, str] = field(default_factory=dict)
     server_name: str | None = None
     mode: str = "auto"  # the upstream session's era: auto (2026-07-28 when offered) | legacy
+    # Tools the operator declares as changing connections (--connection-tool), whatever
+    # their wording says.
+    connection_tools: frozenset[str] = frozenset()
 
     @property
     def server_id(self) -> str:
@@ -565,7 +574,11 @@ class ProxyServer(Frontend):
         # the shared store does the same across replicas).
         self._upsert_lock = anyio.Lock()
         self._leases: Leases | None = None
-        self._legacy_calls: dict[int, ServerRequestContext[Any, Any]] = {}
+        self._local_aliases: dict[str, set[str]] = {}  # the record without a shared store
+        # Every call on the upstream session that has not been answered yet (the clients'
+        # and the proxy's own), with the 2025-era client context that may be asked for it
+        # (None: a 2026-07-28 client, or the proxy itself, which nobody can ask mid-call).
+        self._in_flight: dict[object, ServerRequestContext[Any, Any] | None] = {}
 
     # -- tools/list ------------------------------------------------------------------------
 
@@ -679,10 +692,14 @@ class ProxyServer(Frontend):
         self, tool: str, arguments: dict[str, Any]
     ) -> AsyncIterator[Sequence[str]]:
         """A change of a connection that exists is a removal as well (invariant 11): governed
-        by ``odoo_disconnect`` too; judged as one when the proxy cannot tell. Such calls run
-        one at a time, under a lease on the upstream's connections shared by the replicas;
-        one whose outcome upstream is unknown keeps the lease until it expires."""
-        if not self._changes_connection(tool):
+        by ``odoo_disconnect`` too; judged as one when the proxy cannot tell. Such calls, and
+        removals of a connection the proxy can list, run one at a time, under a lease on the
+        upstream's connections shared by the replicas; one whose outcome upstream is unknown
+        keeps the lease until it expires. Under it, the replicas' shared record of the
+        upstream's aliases (leases.py) is kept: an upsert adds its alias, a removal takes it
+        off."""
+        removed = self._removed_alias(tool, arguments)
+        if not self._changes_connection(tool) and removed is None:
             yield ()
             return
         async with self._upsert_lock:
@@ -692,18 +709,27 @@ class ProxyServer(Frontend):
                 raise CallRefused(Refusal("unavailable", LEASE_BUSY, {"status": "busy"}))
             in_doubt = True  # until the upstream's answer (or no call at all) is known
             try:
-                exists = await self._connection_exists(tool, arguments)
-                if exists is None:
+                exists = (
+                    None if removed is not None else await self._connection_exists(tool, arguments)
+                )
+                if exists is None and removed is None:
                     log.warning("%s may replace a connection: judged as a replacement", tool)
                 try:
-                    yield (REMOVAL_RULE,) if exists is not False else ()
+                    yield (REMOVAL_RULE,) if exists is not False and removed is None else ()
                 except UpstreamFailure as failure:
                     in_doubt = failure.in_doubt
+                    named = self._upsert_alias(tool, arguments) if removed is None else None
+                    if in_doubt and named is not None:  # it may exist now: known (fail closed)
+                        await self._aliases("saw_aliases", key, {named[1]})
                     raise
                 except GuardRefusal:  # nothing was sent
                     in_doubt = False
                     raise
                 in_doubt = False
+                if removed is not None:
+                    await self._aliases("removed_alias", key, removed)
+                else:
+                    await self._record_upsert(tool, arguments, key)
             finally:
                 if not in_doubt:  # else the lease stays until it expires
                     await self._release_lease(key, holder)
@@ -714,17 +740,21 @@ class ProxyServer(Frontend):
             return problem
         validator = self._validators.get(name)
         if validator is None:
-            schema = self.tools[name].input_schema
             try:
-                cls = jsonschema.validators.validator_for(schema)
-                cls.check_schema(schema)
-                validator = cls(schema)
+                validator = bounded_validator(self.tools[name].input_schema)
             except jsonschema.exceptions.SchemaError:
                 validator = False  # the upstream's schema is its own to enforce
             self._validators[name] = validator
         if validator is False:
             return None
-        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        try:
+            error = first_error(validator, arguments)
+        except TooSlow as slow:
+            return (
+                f"Refused: checking the arguments of {name} against the tool's schema took too "
+                f"long ({slow}, run on the arguments; the limit is {PATTERN_SECONDS:g} s). "
+                "Nothing was sent upstream."
+            )
         if error is None:
             return None
         where = ".".join(str(p) for p in error.absolute_path) or "arguments"
@@ -773,8 +803,13 @@ class ProxyServer(Frontend):
             found = (
                 tool is not None
                 and name != REMOVAL_RULE  # the removal itself: its own rule governs it
-                and classify_tool(tool).risk_class != "read"
-                and changes_connection(definition_of(tool))
+                and (
+                    name in self.config.connection_tools
+                    or (
+                        classify_tool(tool).risk_class != "read"
+                        and changes_connection(definition_of(tool))
+                    )
+                )
             )
             self._upserts[name] = found
         return found
@@ -793,11 +828,8 @@ class ProxyServer(Frontend):
         return _CONNECTION_LISTS[upsert][1] not in self._current
 
     async def _acquire_lease(self, key: str) -> str | None:
-        engine = getattr(self.store, "engine", None)
-        if engine is None:  # a store without an engine of its own: this process only
+        if await self._acquire_record() is None:  # no engine of its own: this process only
             return "local"
-        if self._leases is None:
-            self._leases = await anyio.to_thread.run_sync(Leases, engine)
         return await anyio.to_thread.run_sync(
             self._leases.acquire, key, self.guard.clock(), LEASE_SECONDS
         )
@@ -806,12 +838,9 @@ class ProxyServer(Frontend):
         if self._leases is not None:
             await anyio.to_thread.run_sync(self._leases.release, key, holder)
 
-    async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
-        """Whether the connection an upsert would write exists upstream; None when the proxy
-        cannot tell (no list tool for it, no key, an error, an answer it cannot read)."""
-        lister = self._connection_lister(upsert)
-        if lister is None:
-            return None
+    def _upsert_alias(self, upsert: str, arguments: dict[str, Any]) -> tuple[str, str] | None:
+        """The argument naming the connection an upsert writes, and its value (None: the
+        proxy cannot tell which)."""
         properties = self.tools[upsert].input_schema.get("properties")
         if not isinstance(properties, dict):
             return None
@@ -820,7 +849,85 @@ class ProxyServer(Frontend):
             return None
         spec = properties[key]
         alias = arguments.get(key, spec.get("default") if isinstance(spec, dict) else None)
-        if not isinstance(alias, str):
+        return (key, alias) if isinstance(alias, str) else None
+
+    def _removed_alias(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """The alias a call of the removal tool of a listable pair removes, else None."""
+        if tool != REMOVAL_RULE or tool not in self.tools:
+            return None
+        if not any(removal == tool for _lister, removal in _CONNECTION_LISTS.values()):
+            return None
+        alias = arguments.get("alias")
+        return alias if isinstance(alias, str) else None
+
+    async def _aliases(self, operation: str, key: str, *args: Any) -> Any:
+        """The replicas' shared record of the upstream's aliases (leases.py), or this
+        process's own when the store has no engine of its own."""
+        if await self._acquire_record() is None:
+            known = self._local_aliases.setdefault(key, set())
+            if operation == "known_aliases":
+                return set(known)
+            if operation == "saw_aliases":
+                known.update(args[0])
+            elif operation == "removed_alias":
+                known.discard(args[0])
+            return None
+        return await anyio.to_thread.run_sync(getattr(self._leases, operation), key, *args)
+
+    async def _acquire_record(self) -> Leases | None:
+        engine = getattr(self.store, "engine", None)
+        if engine is None:
+            return None
+        if self._leases is None:
+            self._leases = await anyio.to_thread.run_sync(Leases, engine)
+        return self._leases
+
+    async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
+        """Whether the connection an upsert would write exists upstream; None when the proxy
+        cannot tell (no list tool for it, no key, an error, an answer it cannot read, or an
+        upstream whose listing lacks an alias the replicas know: its view is stale, as that
+        of an upstream process sharing its data with another one's, and a write from it may
+        overwrite what it does not see)."""
+        named = self._upsert_alias(upsert, arguments)
+        if named is None:
+            return None
+        listed = await self._listed_aliases(upsert, named[0])
+        if listed is None:
+            return None
+        key = f"connections:{self.server_id}"
+        known = await self._aliases("known_aliases", key)
+        await self._aliases("saw_aliases", key, listed)
+        alias = named[1]
+        if self._single_connection(upsert):
+            return bool(listed or known)
+        if alias in listed or alias in known:
+            return True
+        unseen = known - listed
+        if unseen:
+            log.warning(
+                "the upstream %s does not list %d connection(s) the replicas know: its view "
+                "is stale, %s judged as a replacement",
+                self.server_id,
+                len(unseen),
+                upsert,
+            )
+            return None
+        return False
+
+    async def _record_upsert(self, upsert: str, arguments: dict[str, Any], key: str) -> None:
+        """After an upsert was carried out: what the upstream lists now, else (it cannot be
+        listed) its alias, is recorded as known to the replicas."""
+        named = self._upsert_alias(upsert, arguments) if self._connection_lister(upsert) else None
+        if named is None:
+            return
+        listed = await self._listed_aliases(upsert, named[0])
+        await self._aliases("saw_aliases", key, listed if listed is not None else {named[1]})
+
+    async def _listed_aliases(self, upsert: str, key: str) -> set[str] | None:
+        """The aliases the upstream lists now (its list tool called fresh, on the client's
+        behalf), or None when it cannot be listed or read."""
+        lister = self._connection_lister(upsert)
+        if lister is None:
             return None
         principal = _CALLER.get()
         if principal is None:
@@ -858,9 +965,7 @@ class ProxyServer(Frontend):
             aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
         if not all(isinstance(a, str) for a in aliases):
             return None
-        if self._single_connection(upsert):
-            return bool(aliases)
-        return alias in aliases
+        return set(aliases)
 
     async def _still_changed(self, name: str) -> bool:
         """Whether a changed tool is still refused: a Manager may have accepted it since.
@@ -928,35 +1033,43 @@ class ProxyServer(Frontend):
         upstream_state: str | None,
     ) -> types.CallToolResult | types.InputRequiredResult:
         modern_client = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-        if not modern_client:
-            self._legacy_calls[id(ctx)] = ctx
-        try:
-            result = await self._send(name, arguments, responses, upstream_state)
-            rounds = 0
-            while isinstance(result, types.InputRequiredResult):
-                if modern_client:
-                    return self._hand_on(result, principal, name, arguments)
-                rounds += 1
-                if rounds > MAX_INPUT_ROUNDS:
-                    raise UpstreamFailure(
-                        f"The upstream asked for input more than {MAX_INPUT_ROUNDS} times; "
-                        "the call was abandoned."
-                    )
-                answers = await self._ask_legacy_client(ctx, result.input_requests or {})
-                result = await self._send(name, arguments, answers, result.request_state)
-            return _redacted(result)
-        finally:
-            if not modern_client:
-                self._legacy_calls.pop(id(ctx), None)
+        asker = None if modern_client else ctx
+        result = await self._send(name, arguments, responses, upstream_state, asker=asker)
+        rounds = 0
+        while isinstance(result, types.InputRequiredResult):
+            if modern_client:
+                return self._hand_on(result, principal, name, arguments)
+            rounds += 1
+            if rounds > MAX_INPUT_ROUNDS:
+                raise UpstreamFailure(
+                    f"The upstream asked for input more than {MAX_INPUT_ROUNDS} times; "
+                    "the call was abandoned."
+                )
+            answers = await self._ask_legacy_client(ctx, result.input_requests or {})
+            result = await self._send(name, arguments, answers, result.request_state, asker=asker)
+        return _redacted(result)
 
     async def _send(
-        self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        responses: Any,
+        state: str | None,
+        *,
+        asker: ServerRequestContext[Any, Any] | None = None,
     ) -> types.CallToolResult | types.InputRequiredResult:
+        """One request upstream, counted in flight until it is answered: a question the
+        upstream asks meanwhile is passed on only when this is the one call in flight
+        (``upstream_elicitation``), and only to ``asker``, the 2025-era client of the call."""
+        flight = object()
+        self._in_flight[flight] = asker
         try:
             return await self._send_once(name, arguments, responses, state)
         except UpstreamFailure:
             UPSTREAM_ERRORS.inc()
             raise
+        finally:
+            del self._in_flight[flight]
 
     async def _send_once(
         self, name: str, arguments: dict[str, Any], responses: Any, state: str | None
@@ -1140,10 +1253,7 @@ class ProxyServer(Frontend):
             "n": secrets.token_urlsafe(16),  # single use (Guard.call spends it)
             "e": self.guard.clock() + STATE_TTL_SECONDS,
         }
-        # The questions reach the client through the one redaction rule, as results do.
-        asked = types.InputRequiredResult.model_validate(
-            _redact_model(result.model_dump(by_alias=True, mode="json", exclude_none=True))
-        )
+        asked = _to_client(result)  # the questions: through the one redaction rule
         return asked.model_copy(
             update={"request_state": json.dumps(state, separators=(",", ":")), "meta": None}
         )
@@ -1158,36 +1268,33 @@ class ProxyServer(Frontend):
                     f"The upstream asked the client for {request.method}, which the proxy does "
                     "not pass on; the call was abandoned."
                 )
-            try:
-                answer = await ctx.session.send_request(
-                    request,
-                    types.ElicitResult,
-                    metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
-                )
-            except MCPError as exc:
-                raise UpstreamFailure(f"The client could not answer the question: {exc}") from None
+            answer = await _ask_client(ctx, request.params)
+            if isinstance(answer, types.ErrorData):
+                raise UpstreamFailure(f"The client could not answer the question: {answer.message}")
             answers[key] = answer
         return answers
 
     async def upstream_elicitation(
         self, _ctx: Any, params: types.ElicitRequestParams
     ) -> types.ElicitResult | types.ErrorData:
-        """A 2025-era upstream asks mid-call: pass it to the 2025-era client whose call is in
-        flight (exactly one, else nobody can be told apart, and the question is refused)."""
-        if len(self._legacy_calls) != 1:
+        """A 2025-era upstream asks mid-call, with nothing saying for which call (stdio
+        carries no relation, and the SDK's client passes none on). It is passed on only when
+        it can belong to one call alone: the one call in flight on the upstream session, of a
+        2025-era client, which alone is asked. Any other case (several calls in flight, of
+        any era, the proxy's own, none) is refused: a question never reaches, and an answer
+        never comes from, a client whose call it may not be."""
+        askers = list(self._in_flight.values())
+        if len(askers) != 1 or askers[0] is None:
+            log.warning(
+                "an upstream question refused: %d calls in flight, it cannot be told whose it is",
+                len(askers),
+            )
             return types.ErrorData(
                 code=types.INVALID_REQUEST,
-                message="The proxy cannot tell which client this question is for.",
+                message="Refused by the proxy: it cannot tell which client's call this question "
+                "belongs to.",
             )
-        (ctx,) = self._legacy_calls.values()
-        try:
-            return await ctx.session.send_request(
-                types.ElicitRequest(params=params),
-                types.ElicitResult,
-                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
-            )
-        except MCPError as exc:
-            return exc.error
+        return await _ask_client(askers[0], params)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -1195,21 +1302,78 @@ class ProxyServer(Frontend):
         await self.upstream.run()
 
 
-def _redact_model(dumped: Any) -> Any:
-    """A dumped result through the one redaction rule (binary payloads where MCP puts them
-    are judged as base64: ``policy_core.redact_result``)."""
-    return redact_result(dumped)
+class _Held:
+    """A requested schema held aside, already redacted by ``policy_core.redact_schema``,
+    while the rest of the message passes ``redact_result`` (which leaves other types alone)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _aside(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _Held(redact_schema(v)) if k == "requestedSchema" else _aside(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_aside(item) for item in value]
+    return value
+
+
+def _back(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _back(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_back(item) for item in value]
+    return value.value if isinstance(value, _Held) else value
+
+
+_Message = TypeVar("_Message", bound=BaseModel)
+
+
+def _to_client(message: _Message) -> _Message:
+    """The one place an upstream's message to a client passes the redaction rule (DESIGN
+    invariants 7 and 13), whatever the era: results, the questions of an input request
+    (2026-07-28) and of ``elicitation/create`` (2025-11-25). Everything through
+    ``policy_core.redact_result`` (binary payloads judged as base64 only where MCP puts them);
+    a question's requested schema keeps its shape, its texts and a secret field's values
+    redacted (``policy_core.redact_schema``)."""
+    dumped = message.model_dump(by_alias=True, mode="json", exclude_none=True)
+    redacted = _back(redact_result(_aside(dumped)))
+    if redacted == dumped:  # nothing to hide: the upstream's message as it was parsed
+        return message
+    return type(message).model_validate(redacted)
 
 
 def _redacted(result: types.CallToolResult) -> types.CallToolResult:
-    """The upstream's result with every secret replaced (DESIGN invariants 7 and 13): every
-    content block (text, embedded resources' text and URIs, resource links), the structured
-    content and every ``_meta``, through the one redaction rule."""
-    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-    redacted = _redact_model(dumped)
-    if redacted == dumped:  # nothing to hide: the upstream's answer as it was parsed
-        return result
-    return types.CallToolResult.model_validate(redacted)
+    """The upstream's result with every secret replaced: every content block (text, embedded
+    resources' text and URIs, resource links), the structured content and every ``_meta``."""
+    return _to_client(result)
+
+
+async def _ask_client(
+    ctx: ServerRequestContext[Any, Any], params: types.ElicitRequestParams
+) -> types.ElicitResult | types.ErrorData:
+    """An upstream's question asked of the client of the call it belongs to (on that call's
+    stream), through the one redaction rule; a client that did not say it can be asked
+    (the ``elicitation`` capability) is not: its session may have no way back."""
+    capabilities = getattr(ctx.session, "client_capabilities", None)
+    if capabilities is None or getattr(capabilities, "elicitation", None) is None:
+        return types.ErrorData(
+            code=types.INVALID_REQUEST,
+            message="The client of this call cannot be asked questions (no elicitation "
+            "capability).",
+        )
+    request = _to_client(types.ElicitRequest(params=params))
+    try:
+        return await ctx.session.send_request(
+            request,
+            types.ElicitResult,
+            metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+        )
+    except MCPError as exc:
+        return exc.error
 
 
 def redacted_tool(tool: types.Tool) -> types.Tool:
