@@ -500,12 +500,14 @@ class Guard:
             f"{now.action}, approver group {now.approver_group}, quorum {now.quorum})"
         )
 
-    def _retired_by_backend(self, request: ApprovalRequest, now: float) -> str | None:
+    def _retired_by_backend(self, call: _Call, request: ApprovalRequest, now: float) -> str | None:
         """Why the backend refused to consume ``request`` if it retired it unused before its
         expiry (Odoo does so when a rule it was filed under changed, which for a rule the call
         also passes only Odoo can tell), or None (e.g. another call consumed it first)."""
-        again = self.store.get_request(request.id)
-        if again is None or again.state != "expired" or again.expires_at <= now:
+        again = self.store.open_request(call.tool, call.args_hash, call.principal, now)
+        if again is None or again.id != request.id:
+            return None
+        if again.state != "expired" or again.expires_at <= now:
             return None
         return (
             "the approval backend retired it unused: a rule it was filed under (the call's own "
@@ -576,7 +578,7 @@ class Guard:
             self.policy.refresh()
             changed = self._rule_changed(front, tool, request, also)
             if changed is None:
-                changed = self._retired_by_backend(request, now)
+                changed = self._retired_by_backend(call, request, now)
             if changed is not None:
                 raise self._rule_changed_refusal(call, request, changed)
         elif request is not None and request.state == "rejected":
