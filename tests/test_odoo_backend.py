@@ -737,3 +737,50 @@ def test_the_protocol_setting_is_honoured(live: LiveOdoo):
         assert failed.value.message.endswith(
             "); Odoo 18 and earlier speak XML-RPC (ODOO_PROTOCOL=xmlrpc, or leave it unset)"
         )
+
+
+def test_a_managers_large_policy_is_measured_alike_by_both_halves(live: LiveOdoo):
+    """Attack 10 (01): Odoo measured an import as UTF-8 text, the front-end Odoo's answer as
+    ASCII-escaped JSON (an emoji: 4 bytes against 12), so a legal 0.4 MB policy of 500-emoji
+    reasons was 1.2 MB to the front-end, which refused it: after the policy's maximum age every
+    call was refused. Both halves now measure policy_core.policy_size (the canonical JSON,
+    UTF-8): the front-end's own policy source loads that policy, and Odoo refuses at import one
+    the front-end would refuse, with a message naming the measure."""
+    from odoo_mcp_guard.odoo_backend import OdooPolicySource
+    from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig
+    from odoo_mcp_guard.policy_core import MAX_POLICY_BYTES, policy_size
+
+    manager = ("mia", "mia-pw-1234")
+    original = live.rpc(*manager, "mcp.tool.rule", "get_policy_document")["policy"]
+
+    def padded(count: int) -> dict[str, Any]:
+        doc = json.loads(json.dumps(original))
+        for i in range(count):
+            doc["rules"][f"zz_pad_{i:04d}"] = {"action": "deny", "reason": "\U0001f600" * 500}
+        return doc
+
+    config = OdooConfig.from_env(live.guard_env())
+    assert config is not None
+    source = OdooPolicySource(OdooClient(config))
+    source.refresh()
+    before = source.current().etag
+    try:
+        legal = padded(200)
+        assert policy_size(legal) < MAX_POLICY_BYTES < len(json.dumps(legal))
+        text = json.dumps(legal, ensure_ascii=False)
+        live.rpc(*manager, "mcp.tool.rule", "import_policy_document", document=text)
+        assert source.refresh() is True, source.last_error
+        policy = source.current()  # what every call is judged by: the front-end keeps serving
+        assert policy.etag != before
+        assert policy.decide("zz_pad_0199").action == "deny"
+
+        too_large = padded(600)
+        assert policy_size(too_large) > MAX_POLICY_BYTES
+        with pytest.raises(OdooFault) as refused_import:
+            live.rpc(*manager, "mcp.tool.rule", "import_policy_document", document=too_large)
+        fault = str(refused_import.value)
+        assert "canonical JSON" in fault and str(MAX_POLICY_BYTES) in fault, fault[:300]
+        assert source.refresh() is False  # nothing changed in Odoo
+        assert source.current().etag == policy.etag
+    finally:
+        live.rpc(*manager, "mcp.tool.rule", "import_policy_document", document=original)

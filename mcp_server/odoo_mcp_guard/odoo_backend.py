@@ -10,7 +10,6 @@ round trip.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -22,7 +21,7 @@ from odoo_mcp_guard.engines import Database
 from odoo_mcp_guard.names import arguments_hash
 from odoo_mcp_guard.odoo_rpc import OdooError, OdooRpc
 from odoo_mcp_guard.policy import Policy, PolicyError, PolicyUnavailable, load_policy_text
-from odoo_mcp_guard.policy_core import ApprovalTerms
+from odoo_mcp_guard.policy_core import ApprovalTerms, canonical_json
 from odoo_mcp_guard.stores.local import LocalAudit, LocalPins
 from odoo_mcp_guard.stores.models import (
     ApprovalError,
@@ -93,7 +92,13 @@ class OdooPolicySource:
                     self._fetched_at = time.monotonic()
                     self.last_error = None
                     return False
-            policy = load_policy_text(json.dumps(answer["policy"]), "odoo:mcp.tool.rule")
+            # the canonical text: what Odoo measured the document by (policy_core.policy_size)
+            try:
+                text = canonical_json(answer["policy"])
+            except (TypeError, ValueError, RecursionError):
+                no_json = "get_policy_document returned no JSON document"
+                raise OdooError("protocol", no_json) from None
+            policy = load_policy_text(text, "odoo:mcp.tool.rule")
         except (OdooError, PolicyError) as exc:
             message = f"the policy cannot be read from Odoo: {exc}"
             if message != self.last_error:

@@ -697,11 +697,39 @@ def _approvers_faults(approvers: Any, out: list[Fault]) -> None:
                 out.append(((*at, index), why))
 
 
+def policy_size(document: Any) -> int:
+    """THE size of a policy document, one measure for both halves: the bytes of its canonical
+    JSON (UTF-8, ``canonical_json``). The front-end loads Odoo's answer as exactly this text,
+    and Odoo measures every document it would serve the same way, so Odoo never stores a
+    policy that the front-end refuses as too large (an emoji is 4 bytes here, on both sides,
+    not the 12 of an ASCII escape)."""
+    return len(canonical_json(document).encode("utf-8", "surrogatepass"))
+
+
+def size_fault(document: Any) -> Fault | None:
+    """The fault of a document larger than MAX_POLICY_BYTES (see ``policy_size``), or None
+    (also for a value that is not JSON at all: its other faults say what is wrong)."""
+    try:
+        size = policy_size(document)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if size <= MAX_POLICY_BYTES:
+        return None
+    return (
+        (),
+        f"the policy is {size} bytes as canonical JSON (UTF-8), "
+        f"more than the {MAX_POLICY_BYTES} allowed",
+    )
+
+
 def policy_faults(document: Any) -> list[Fault]:
     """Every fault of a parsed policy document, each with its location; [] when it is valid."""
     out: list[Fault] = []
     if not isinstance(document, dict):
         return [((), f"the policy must be a JSON object, not {_type_name(document)}")]
+    too_large = size_fault(document)
+    if too_large is not None:
+        out.append(too_large)
     out.extend(((key,), "unknown key") for key in document if key not in TOP_KEYS)
     if "version" not in document:
         out.append((("version",), "Field required"))

@@ -3,6 +3,7 @@ from . import mcp_guard_context
 from . import mcp_tool_rule
 from . import mcp_connection
 from . import mcp_approval_request
+from . import mcp_approval_request_trail
 from . import mcp_audit_log
 from . import mcp_tool_server
 from . import mcp_tool
@@ -11,3 +12,4 @@ from . import mcp_approval_request_target
 from . import res_config_settings
 from . import res_users
 from . import ir_module_module
+from . import mail_activity

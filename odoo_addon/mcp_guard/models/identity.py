@@ -126,14 +126,25 @@ def _identity_key(text: str) -> str:
     return "".join(ch for ch in form if ch.isalnum())
 
 
+def _mailbox(local: str) -> str:
+    """An address's local part without its sub-address: "olga+approver" is olga's mailbox
+    (RFC 5233 "+tag"; "＋" and other look-alikes of "+" are read as one)."""
+    form = _reading(local)
+    return form.split("+", 1)[0] if "+" in form else local
+
+
 def identity_keys(name: str) -> frozenset[str]:
     """The forms a name is compared under: from its skeleton, and from its case-folded form
     (the TR39 skeleton keeps case: "ALICE" and "alice" differ there); an address
-    ("bob@example.com") is also compared by its local part, as Odoo compares a user."""
+    ("bob@example.com") is also compared by its local part, as Odoo compares a user, and by
+    its mailbox: "olga+approver@example.com" is delivered to olga, who is that person."""
     keys = {_identity_key(name), _identity_key(_fold(name))}
     local, at, domain = _fold(name).rpartition("@")
     if at and local.strip() and domain.strip():
         keys |= {_identity_key(local), _identity_key(_fold(local))}
+        mailbox = _identity_key(_mailbox(local))
+        if mailbox:
+            keys.add(mailbox)
     return frozenset(keys)
 
 

@@ -311,7 +311,7 @@ class McpApprovalRequest(models.Model):
 
     def _notify_requester(self, body):
         for req in self._notifier():
-            req.message_post(
+            req._post_own(
                 body=body,
                 partner_ids=req._people_to_tell().partner_id.ids,
                 subtype_xmlid="mail.mt_comment",
@@ -324,7 +324,7 @@ class McpApprovalRequest(models.Model):
                 lambda r: r.connection_owner_id and r.connection_owner_id != r.requester_id):
             owner = req._people_to_tell() & req.connection_owner_id
             if owner:
-                req.message_post(
+                req._post_own(
                     body=self.env._("%(summary)s (%(ref)s).", summary=req.summary, ref=req.name),
                     partner_ids=owner.partner_id.ids,
                     subtype_xmlid="mail.mt_comment",
@@ -510,7 +510,7 @@ class McpApprovalRequest(models.Model):
             given = len(req._valid_voters())
             if given < (req.quorum or 1):
                 req._close_activities(self.env.user)
-                req.sudo().message_post(body=self.env._(
+                req.sudo()._post_own(body=self.env._(
                     "Approval %(given)s of %(quorum)s given by %(user)s; other approvers are still needed.",
                     given=given, quorum=req.quorum, user=self.env.user.name))
                 continue
@@ -536,7 +536,7 @@ class McpApprovalRequest(models.Model):
                         req.sudo().write({"state": "expired"})
                     req._release_connection()
                     req._wipe_secrets()
-                    req.sudo().message_post(body=problem)
+                    req.sudo()._post_own(body=problem)
                     continue
                 req._carry_out(req.tool, req.sudo().arguments_hash)
         return True
@@ -683,7 +683,7 @@ class McpApprovalRequest(models.Model):
             with internal_write():
                 existing.sudo().write({"state": "expired"})
             existing._close_activities()
-            existing.sudo().message_post(body=existing._rule_changed())
+            existing.sudo()._post_own(body=existing._rule_changed())
             existing = self.browse()
         if existing:
             return existing
@@ -947,8 +947,14 @@ class McpApprovalRequest(models.Model):
     def list_for_agent(self, request_ids=False, state=False, limit=200, ref=False):
         """The caller's requests (record rules apply), newest first: by ``request_ids``, by
         ``ref``, or all, optionally in one ``state``. (Not ``ids``: JSON-2 takes that name for
-        the records of a record method, and this one is a model method.)"""
-        domain = []
+        the records of a record method, and this one is a model method.)
+
+        The front-end's call (the RPC contract): the Agent group only, and only its own requests,
+        since a view carries the arguments hash, an offline oracle for the secrets of the call
+        that approvers and owners must never get (they read requests in Odoo's views)."""
+        if not self.env.user.has_group("mcp_guard.group_mcp_agent"):
+            raise AccessError(self.env._("Only the MCP Guard Agent user lists requests this way."))
+        domain = [("requester_id", "=", self.env.uid)]
         if request_ids is not False:
             if not isinstance(request_ids, list):
                 raise UserError(
@@ -983,7 +989,7 @@ class McpApprovalRequest(models.Model):
         if not self.env.cr.fetchone():
             return False
         req.invalidate_recordset()
-        req.sudo().message_post(body=self.env._("The approved call failed: %s", note or "-"))
+        req.sudo()._post_own(body=self.env._("The approved call failed: %s", note or "-"))
         return True
 
     @api.model
@@ -1039,7 +1045,7 @@ class McpApprovalRequest(models.Model):
         self._close_activities()
         self._release_connection()
         # the raw UPDATE left no tracking: say it in the chatter
-        self.sudo().message_post(body=message)
+        self.sudo()._post_own(body=message)
 
     def _carry_out(self, tool, digest, new_values=None):
         """Consume this approved request and do what it approved, in the caller's transaction.
@@ -1066,7 +1072,7 @@ class McpApprovalRequest(models.Model):
             req._release_connection()
             message = self.env._("Request %(ref)s cannot be carried out: %(why)s. File a new request.",
                                  ref=req.name, why=broken)
-            req.sudo().message_post(body=message)
+            req.sudo()._post_own(body=message)
             return {"ok": False, "state": "failed", "message": message}
         conn = req.sudo().connection_id
         if req.origin == "person" and req.tool == "odoo_connect" and conn:
@@ -1076,7 +1082,7 @@ class McpApprovalRequest(models.Model):
                     req.sudo().write({"state": "failed"})
                 req._wipe_secrets()
                 message = self.env._("Request %s: the stored new values are not the approved ones.", req.name)
-                req.sudo().message_post(body=message)
+                req.sudo()._post_own(body=message)
                 return {"ok": False, "state": "failed", "message": message}
             with internal_write():
                 conn.write(values)  # tracked: the old values stay in the connection's chatter
@@ -1092,12 +1098,12 @@ class McpApprovalRequest(models.Model):
                                alias=req.connection_alias, url=req.connection_url, db=req.connection_db, ref=req.name)
             conn.message_post(body=ended)
             # the owner (and a person who asked) hear of it in Odoo; never the Agent user
-            req._notifier().message_post(body=ended, partner_ids=req._people_to_tell().partner_id.ids,
+            req._notifier()._post_own(body=ended, partner_ids=req._people_to_tell().partner_id.ids,
                                     subtype_xmlid="mail.mt_comment", message_type="notification")
         if new_values is not None:
             # an agent's odoo_connect: the approved values, and only them, in the transaction that
             # ended the old connection (a failure rolls the whole consumption back)
             self.env["mcp.connection"]._create_for_agent(new_values)
         # the raw UPDATE above left no tracking: say Approved -> Done in the chatter
-        req.sudo().message_post(body=self.env._("Approved → Done: approval consumed by %s.", self.env.user.name))
+        req.sudo()._post_own(body=self.env._("Approved → Done: approval consumed by %s.", self.env.user.name))
         return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

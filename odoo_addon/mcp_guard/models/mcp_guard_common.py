@@ -15,6 +15,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     DEFAULT_APPROVER_GROUP,
     DEFAULT_EXPIRES_IN,
     DEFAULT_RISK_APPROVAL,
+    MAX_POLICY_BYTES,
     MAX_QUORUM,
     MAX_SECONDS,
     RISK_CLASSES,
@@ -32,6 +33,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     json_path,
     override_faults,
     parse_json_text,
+    policy_size,
     redact,
     redact_text,
     rule_faults,
@@ -58,6 +60,12 @@ _CONNECTION_REMOVAL = contextvars.ContextVar("mcp_guard_connection_removal", def
 _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=False)
 
 
+# set while the add-on's own code (or Odoo's, on its behalf: the creation and tracking
+# messages, an activity marked done) posts on a request: the trail's own authors, subtypes
+# and notifications, which a client's message_post may not use
+_OWN_MESSAGES = contextvars.ContextVar("mcp_guard_own_messages", default=False)
+
+
 def sort_classes(classes):
     """Risk classes in their order, lowest first, without duplicates."""
     return [cls for cls in RISK_CLASSES if cls in set(classes)]
@@ -74,6 +82,19 @@ def internal_write():
 
 def is_internal_write():
     return _INTERNAL_WRITE.get()
+
+
+@contextlib.contextmanager
+def own_messages():
+    token = _OWN_MESSAGES.set(True)
+    try:
+        yield
+    finally:
+        _OWN_MESSAGES.reset(token)
+
+
+def is_own_message():
+    return _OWN_MESSAGES.get()
 
 
 @contextlib.contextmanager

@@ -176,6 +176,8 @@ class McpTool(models.Model):
                 raise ValidationError(self.env._(
                     "Invalid class override at %(path)s: %(msg)s", path=json_path(loc), msg=message
                 ))
+        # the overrides are part of the document the front-ends load: it stays within their bound
+        self.env["mcp.tool.rule"]._check_policy_size()
 
     def _compute_rule_in_force(self):
         decisions = self._decisions()

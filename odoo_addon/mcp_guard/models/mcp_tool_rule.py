@@ -1,3 +1,4 @@
+import contextvars
 import hashlib
 import uuid
 
@@ -10,6 +11,7 @@ from .mcp_guard_common import (
     ACTIONS,
     DEFAULT_APPROVER_GROUP,
     DEFAULT_RISK_APPROVAL,
+    MAX_POLICY_BYTES,
     RULE_NAME_RE,
     CompiledPolicy,
     PolicyFault,
@@ -19,11 +21,15 @@ from .mcp_guard_common import (
     is_glob,
     json_path,
     parse_json_text,
+    policy_size,
     rule_faults,
 )
 from .mcp_tool import CATALOG_REVISION_PARAM
 
 DEFAULT_ACTION_PARAM = "mcp_guard.default_action"
+# set (in Python, never by a client) while an import writes its rules: the whole document is
+# measured once at its end, not once per rule
+_SIZE_CHECKED_AT_END = contextvars.ContextVar("mcp_guard_policy_size_at_end", default=False)
 
 
 class McpToolRule(models.Model):
@@ -131,6 +137,20 @@ class McpToolRule(models.Model):
             if faults:
                 loc, message = faults[0]
                 raise ValidationError(self.env._("Invalid rule at %(path)s: %(msg)s", path=json_path(loc), msg=message))
+
+    @api.constrains("name", "active", "action", "hidden", "reason", "rate_limit_max", "rate_limit_window",
+                    "approval_expires_in", "approver_group_id", "approval_quorum")
+    def _check_policy_size(self):
+        """The whole document stays within what the front-end loads (one measure for both
+        halves, policy_core.policy_size): a legal edit never makes a policy no front-end can load."""
+        if _SIZE_CHECKED_AT_END.get():
+            return
+        size = policy_size(self._build_policy())
+        if size > MAX_POLICY_BYTES:
+            raise ValidationError(self.env._(
+                "The policy would be %(size)s bytes (its canonical JSON, UTF-8), more than the "
+                "%(max)s bytes the MCP front-ends load: shorten reasons or remove rules.",
+                size=size, max=MAX_POLICY_BYTES))
 
     # ------------------------------------------------------------------
     # Policy document (RPC contract)
@@ -331,17 +351,22 @@ class McpToolRule(models.Model):
             "rate_limit_window": 0, "approval_expires_in": 0, "active": True,
             "approver_group_id": self.env.ref("mcp_guard.group_mcp_approver").id, "approval_quorum": 1,
         }
-        for vals in vals_list:
-            values = dict(blank, **vals)
-            rule = existing.pop(vals["name"], None)
-            if rule:
-                rule.write(values)
-            else:
-                rules.create(values)
-        for rule in existing.values():
-            rule.active = False
+        token = _SIZE_CHECKED_AT_END.set(True)
+        try:
+            for vals in vals_list:
+                values = dict(blank, **vals)
+                rule = existing.pop(vals["name"], None)
+                if rule:
+                    rule.write(values)
+                else:
+                    rules.create(values)
+            for rule in existing.values():
+                rule.active = False
+        finally:
+            _SIZE_CHECKED_AT_END.reset(token)
         self._set_default_action(default)
         self._import_risk(risk)
+        self._check_policy_size()  # the document as served (risk included), measured as stored
         return self.get_policy_document()
 
     @api.model

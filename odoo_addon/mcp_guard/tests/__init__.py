@@ -18,3 +18,4 @@ from . import test_notifications
 from . import test_ui_polish
 from . import test_attack9
 from . import test_review9
+from . import test_attack10

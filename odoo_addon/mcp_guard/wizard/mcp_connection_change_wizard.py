@@ -35,6 +35,20 @@ class McpConnectionChangeWizard(models.TransientModel):
                 values.setdefault(name, conn[name])
         return values
 
+    def _check_connection_readable(self, vals_list):
+        """What one cannot read, one cannot point a wizard at (and read its alias back)."""
+        ids = {vals["connection_id"] for vals in vals_list if vals.get("connection_id")}
+        self.env["mcp.connection"].browse(ids).check_access("read")
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._check_connection_readable(vals_list)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_connection_readable([vals])
+        return super().write(vals)
+
     def _compute_secret_boxes(self):
         for wizard in self:
             wizard.password = False
