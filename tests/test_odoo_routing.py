@@ -133,3 +133,40 @@ async def test_an_approval_under_a_changed_rule_is_refused(tmp_path: Path, live:
             assert fresh["request"] != filed["request"]
     finally:
         set_quorum(live, 1)
+
+
+async def test_a_replacement_under_a_changed_disconnect_rule_is_refused(
+    tmp_path: Path, live: LiveOdoo
+):
+    """A replacement is also bound to odoo_disconnect's rule: when Odoo refuses to consume it
+    because that rule changed, the agent is told so, not that a new request is pending."""
+    alias = "olga-replace"
+    connection = {
+        "alias": alias,
+        "url": live.url,
+        "db": live.db,
+        "username": "data",
+        "api_key": live.data_key,
+        "protocol": live.protocol,
+    }
+    replacement = {**connection, "url": "http://127.0.0.1:1"}
+    try:
+        async with live.client(tmp_path, principal="agent-replace-rule") as client:
+            failed, _created, text = await call(client, "odoo_connect", connection)
+            assert not failed, text
+            failed, filed, text = await call(client, "odoo_connect", replacement)
+            assert failed and filed["status"] == "pending", text
+            live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [filed["id"]])
+            assert odoo_request(live, filed["id"])["state"] == "approved"
+            set_quorum(live, 2)  # odoo_disconnect's rule, not odoo_connect's
+            failed, refused, text = await call(client, "odoo_connect", replacement)
+            assert failed, text
+            assert refused == {"status": "rule_changed", "request": filed["request"]}, text
+            assert "no longer stands" in text and "has changed since" in text, text
+            assert odoo_request(live, filed["id"])["state"] == "expired"
+            urls = live.admin(
+                "mcp.connection", "search_read", [["alias", "=", alias]], fields=["url"]
+            )
+            assert [row["url"] for row in urls] == [live.url]
+    finally:
+        set_quorum(live, 1)

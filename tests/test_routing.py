@@ -3,14 +3,18 @@ embedded store: the real server over stdio (SDK client) and the real CLI, as sub
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import anyio
+import mcp_types as types
 import pytest
 from support.guard import (
     aliases,
     audit_count,
     connect_args,
+    db_path,
     policy,
     query,
     request_state,
@@ -148,6 +152,131 @@ async def test_pending_request_withdrawn_when_the_rule_changes(tmp_path: Path) -
     # an approval of the withdrawn request is refused
     late = approve(tmp_path, pol, ref, "carol", check=False)
     assert late.returncode == 2 and "expired" in late.stderr, late.stderr
+
+
+# --- a replacement (odoo_connect of an existing alias) is bound to odoo_disconnect's rule too ---
+
+# What the odoo_disconnect rule becomes after the replacement was approved, per changed term:
+# (odoo_connect's rule, odoo_disconnect's rule before, after, the policy's approvers).
+REPLACEMENT_RULE_CHANGES = {
+    "quorum": ({"action": "allow"}, disconnect_rule(), disconnect_rule(quorum=2), None),
+    "approver_group": (
+        {"action": "allow"},
+        disconnect_rule(),
+        disconnect_rule(approver_group="ops"),
+        {"ops": ["carol"]},
+    ),
+    # odoo_connect gates itself: a disconnect rule relaxed to allow still changes its terms
+    "action": (disconnect_rule(), disconnect_rule(), {"action": "allow"}, None),
+}
+
+
+def replacement_policy(
+    connect: dict[str, Any],
+    disconnect: dict[str, Any],
+    approvers: dict[str, Any] | None,
+    hide: list[str] | None = None,
+) -> dict[str, Any]:
+    doc = policy(odoo_connect=connect, odoo_disconnect=disconnect, hide=hide or [])
+    if approvers:
+        doc["approvers"] = approvers
+    return doc
+
+
+async def approved_replacement_after_policy_change(
+    tmp_path: Path, before: dict[str, Any], after: dict[str, Any]
+) -> tuple[Any, str]:
+    """Create prod, have its replacement approved (the CLI), change the policy file to
+    ``after`` while the guard runs, retry: the retry's result and the ref. ``after`` also hides
+    odoo_connections: the tools/list_changed that causes tells that the guard re-read it."""
+    pol = write_policy(tmp_path / "policy.json", before)
+    reloaded = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(getattr(message, "root", message), types.ToolListChangedNotification):
+            reloaded.set()
+
+    new = connect_args("prod", url="https://new.example.com")
+    async with stdio_client(
+        tmp_path, policy_file=pol, mode="legacy", message_handler=on_message
+    ) as client:
+        if before["rules"]["odoo_connect"]["action"] == "allow":
+            assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        else:  # a first connect needs its own approval
+            ref = (await client.call_tool("odoo_connect", connect_args("prod"))).structured_content[
+                "request"
+            ]
+            approve(tmp_path, pol, ref, "carol")
+            assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        filed = await client.call_tool("odoo_connect", new)
+        assert filed.is_error and filed.structured_content["status"] == "pending", text_of(filed)
+        ref = filed.structured_content["request"]
+        approve(tmp_path, pol, ref, "carol")
+        assert request_state(tmp_path, ref) == "approved"
+        write_policy(pol, after)
+        with anyio.fail_after(20):
+            await reloaded.wait()
+        return await client.call_tool("odoo_connect", new), ref
+
+
+def prod_url(data_dir: Path) -> str:
+    return query(data_dir, "SELECT url FROM connections WHERE alias = 'prod'")[0][0]
+
+
+@pytest.mark.parametrize("term", sorted(REPLACEMENT_RULE_CHANGES))
+async def test_replacement_refused_after_the_disconnect_rule_changed(
+    tmp_path: Path, term: str
+) -> None:
+    connect, before, after, approvers = REPLACEMENT_RULE_CHANGES[term]
+    refused, ref = await approved_replacement_after_policy_change(
+        tmp_path,
+        replacement_policy(connect, before, approvers),
+        replacement_policy(connect, after, approvers, hide=["odoo_connections"]),
+    )
+    assert refused.is_error, text_of(refused)
+    assert refused.structured_content == {"status": "rule_changed", "request": ref}
+    text = text_of(refused)
+    assert "rule for 'odoo_disconnect' (which the call also passes)" in text, text
+    assert "has changed since" in text and "nothing was done" in text, text
+    assert prod_url(tmp_path) == "https://prod.example.com"
+    assert request_state(tmp_path, ref) == "expired"
+    assert audit_count(tmp_path, "approved_executed") == (0 if connect["action"] == "allow" else 1)
+
+
+async def test_replacement_runs_when_its_rules_are_unchanged(tmp_path: Path) -> None:
+    before = replacement_policy({"action": "allow"}, disconnect_rule(), None)
+    after = replacement_policy(
+        {"action": "allow"}, disconnect_rule(), None, hide=["odoo_connections"]
+    )
+    done, ref = await approved_replacement_after_policy_change(tmp_path, before, after)
+    assert not done.is_error, text_of(done)
+    assert prod_url(tmp_path) == "https://new.example.com"
+    assert request_state(tmp_path, ref) == "done"
+    assert audit_count(tmp_path, "approved_executed") == 1
+
+
+async def test_replacement_filed_without_the_disconnect_binding_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A request row that lacks the bindings of the rules its call also passes (filed before
+    they were kept) reads as filed under a changed rule: fail closed."""
+    pol = write_policy(
+        tmp_path / "policy.json", replacement_policy({"action": "allow"}, disconnect_rule(), None)
+    )
+    new = connect_args("prod", url="https://new.example.com")
+    async with stdio_client(tmp_path, policy_file=pol) as client:
+        assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        ref = (await client.call_tool("odoo_connect", new)).structured_content["request"]
+        [(kept,)] = query(tmp_path, "SELECT also_bindings FROM approval_requests")
+        assert len(kept.split()) == 1  # odoo_disconnect's
+        approve(tmp_path, pol, ref, "carol")
+        db = sqlite3.connect(db_path(tmp_path), timeout=30)
+        with db:
+            db.execute("UPDATE approval_requests SET also_bindings = NULL WHERE ref = ?", (ref,))
+        db.close()
+        refused = await client.call_tool("odoo_connect", new)
+        assert refused.structured_content == {"status": "rule_changed", "request": ref}
+    assert prod_url(tmp_path) == "https://prod.example.com"
 
 
 def test_policy_check_names_faults_and_unlisted_groups(tmp_path: Path) -> None:

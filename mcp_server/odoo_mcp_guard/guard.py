@@ -328,7 +328,7 @@ class Guard:
                 raise self._refuse(call, Refusal("denied", message))
             if gating:
                 return await self._through_approval(
-                    front, call, arguments, gating, execute, continuation
+                    front, call, arguments, gating, also, execute, continuation
                 )
             self._spend(call, continuation)
             note = "continuation (answers to an input request)" if continuation else ""
@@ -468,22 +468,50 @@ class Guard:
                 log.exception("cannot record the failure of a call to %s", call.tool)
             raise
 
-    def _rule_changed(self, front: Served, tool: str, request: ApprovalRequest) -> str | None:
-        """Why ``request`` no longer stands under the policy in force (the rule it was filed
-        under, policy_core.approval_terms, changed), or None. A policy kept from another
-        place (Odoo) may lag behind it: on a difference it is read again once."""
+    def _rule_changed(
+        self, front: Served, tool: str, request: ApprovalRequest, also: Sequence[str] = ()
+    ) -> str | None:
+        """Why ``request`` no longer stands under the policy in force (a rule it was filed
+        under, policy_core.approval_terms, changed: the call's own, or one of ``also``, the
+        rules it also passes, e.g. a replacement's odoo_disconnect), or None. A binding missing
+        from the request reads as changed (fail closed); a backend that keeps no bindings of
+        ``also`` (Odoo) judges them itself when it consumes. A policy kept from another place
+        (Odoo) may lag behind it: on a difference it is read again once."""
         if request.rule_binding is None or request.state not in ("pending", "approved"):
             return None
+        tools = [tool] if request.also_bindings is None else [tool, *also]
+        filed = [request.rule_binding, *(request.also_bindings or ())]
         for attempt in range(2):
-            now = self.policy.current().decide(tool, front.server_id, front.risks.get(tool))
-            if now.binding == request.rule_binding:
+            policy = self.policy.current()
+            bound = policy.bindings(tools)
+            index = next(
+                (i for i, now in enumerate(bound) if i >= len(filed) or filed[i] != now), None
+            )
+            if index is None:
                 return None
             if attempt == 0:
                 self.policy.refresh()
+        changed = tools[index]
+        now = policy.decide(changed, front.server_id, front.risks.get(changed))
         rule = f"rule {now.rule!r}" if now.rule else "the default action"
+        via = "" if changed == tool else " (which the call also passes)"
         return (
-            f"it was filed under a rule for '{tool}' that has changed since (now {rule}: "
+            f"it was filed under a rule for '{changed}'{via} that has changed since (now {rule}: "
             f"{now.action}, approver group {now.approver_group}, quorum {now.quorum})"
+        )
+
+    def _retired_by_backend(self, call: _Call, request: ApprovalRequest, now: float) -> str | None:
+        """Why the backend refused to consume ``request`` if it retired it unused before its
+        expiry (Odoo does so when a rule it was filed under changed, which for a rule the call
+        also passes only Odoo can tell), or None (e.g. another call consumed it first)."""
+        again = self.store.open_request(call.tool, call.args_hash, call.principal, now)
+        if again is None or again.id != request.id:
+            return None
+        if again.state != "expired" or again.expires_at <= now:
+            return None
+        return (
+            "the approval backend retired it unused: a rule it was filed under (the call's own "
+            "or one it also passes) has changed since"
         )
 
     def _rule_changed_refusal(
@@ -505,6 +533,7 @@ class Guard:
         call: _Call,
         arguments: dict[str, Any],
         gating: list[Decision],
+        also: Sequence[str],
         execute: Callable[[dict[str, Any]], Awaitable[T]],
         continuation: Continuation | None,
     ) -> T:
@@ -514,7 +543,7 @@ class Guard:
         now = self.clock()
         request = store.open_request(tool, args_hash, principal, now)
         replaced = ""
-        changed = self._rule_changed(front, tool, request) if request is not None else None
+        changed = self._rule_changed(front, tool, request, also) if request is not None else None
         if request is not None and changed is not None:
             # Bound to the policy in force: an approval given (or to be given) under another
             # rule is not used; the request is retired and the next call files anew.
@@ -547,7 +576,9 @@ class Guard:
             # policy in force here may lag behind; read again), or another call consumed it
             # first: this one needs an approval of its own.
             self.policy.refresh()
-            changed = self._rule_changed(front, tool, request)
+            changed = self._rule_changed(front, tool, request, also)
+            if changed is None:
+                changed = self._retired_by_backend(call, request, now)
             if changed is not None:
                 raise self._rule_changed_refusal(call, request, changed)
         elif request is not None and request.state == "rejected":
@@ -583,13 +614,19 @@ class Guard:
         reason = next((rule.reason for rule in gating if rule.reason), None)
         expires_in = min(rule.expires_in for rule in gating)
         # Who decides: the first gating rule's group (the call's own rule when it gates), and
-        # the largest quorum of the rules it passes; bound to the call's own rule.
-        own = self.policy.current().decide(tool, front.server_id, front.risks.get(tool))
-        terms = ApprovalTerms(
-            gating[0].approver_group, max(rule.quorum for rule in gating), own.binding
-        )
+        # the largest quorum of the rules it passes; bound to the call's own rule and to those
+        # it also passes (a replacement: odoo_disconnect's).
+        own, *others = self.policy.current().bindings([tool, *also])
+        terms = ApprovalTerms(gating[0].approver_group, max(rule.quorum for rule in gating), own)
         filed, created = store.file_request(
-            tool, approved_for, principal, reason, expires_in, now, terms=terms
+            tool,
+            approved_for,
+            principal,
+            reason,
+            expires_in,
+            now,
+            terms=terms,
+            also_bindings=others,
         )
         if created:
             APPROVALS.labels("filed").inc()

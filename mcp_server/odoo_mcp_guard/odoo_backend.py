@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from odoo_mcp_guard.catalog import catalog_entry, definition_hash
@@ -321,9 +322,10 @@ class OdooApprovals:
         now: float | None = None,
         *,
         terms: ApprovalTerms | None = None,
+        also_bindings: Sequence[str] = (),
     ) -> tuple[ApprovalRequest, bool]:
-        """File in Odoo (which applies its own rules' expiry, approver group and quorum, not
-        ``expires_in`` or ``terms``)."""
+        """File in Odoo (which applies its own rules' expiry, approver group, quorum and
+        bindings, not ``expires_in``, ``terms`` or ``also_bindings``)."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -212,6 +212,11 @@ class Policy:
         which for the default group means any approver name (``--as``), for another group
         that nobody can approve."""
         return self._core.approvers.get(group)
+
+    def bindings(self, tools: Sequence[str]) -> list[str]:
+        """The binding (policy_core.approval_terms) of the rule deciding each of ``tools``, in
+        order: what a request for a call passing all of them is bound to."""
+        return [self._core.terms(tool).binding for tool in tools]
 
     def decide(
         self, tool: str, server: str | None = None, risk: Classification | None = None

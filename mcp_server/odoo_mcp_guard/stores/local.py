@@ -144,6 +144,7 @@ class LocalApprovals:
         data = dict(row)
         data["arguments"] = json.loads(data["arguments"])
         data.pop("reported", None)
+        data["also_bindings"] = (data.get("also_bindings") or "").split()
         votes = self.db.rows(
             "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at, approver",
             (data["id"],),
@@ -199,19 +200,23 @@ class LocalApprovals:
         now: float | None = None,
         *,
         terms: ApprovalTerms | None = None,
+        also_bindings: Sequence[str] = (),
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
-        ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone)."""
+        ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
+        ``also_bindings``: those of the rules the call also passes, in order."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
         binding = terms.binding if terms else None
+        also = " ".join(also_bindings)
         with self.db.tx(("call", tool, args_hash, principal)) as db:
             row = db.execute(
                 """SELECT id FROM approval_requests
                    WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
                      AND expires_at > ? AND COALESCE(rule_binding, '') = ?
+                     AND COALESCE(also_bindings, '') = ?
                    ORDER BY id DESC LIMIT 1""",
-                (tool, args_hash, principal, now, binding or ""),
+                (tool, args_hash, principal, now, binding or "", also),
             ).fetchone()
             if row:
                 request_id, created = row["id"], False
@@ -219,8 +224,8 @@ class LocalApprovals:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
-                           quorum, rule_binding)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id""",
+                           quorum, rule_binding, also_bindings)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -233,6 +238,7 @@ class LocalApprovals:
                         terms.approver_group if terms else None,
                         terms.quorum if terms else 1,
                         binding,
+                        also,
                     ),
                 ).fetchone()["id"]
                 db.execute(

@@ -97,6 +97,9 @@ class ApprovalRequest(BaseModel):
     approver_group: str | None = None
     quorum: int = 1
     rule_binding: str | None = None
+    # The bindings of the rules its call also passes, in order (a replacement: odoo_disconnect's);
+    # None: not kept by this backend (Odoo judges them itself when it consumes).
+    also_bindings: list[str] | None = None
     approvals: list[str] = Field(default_factory=list)  # who approved so far, in order
 
     # Redacted whenever a request is built, so rows stored before the rule was widened are

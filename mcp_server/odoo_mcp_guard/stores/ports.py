@@ -78,9 +78,11 @@ class ApprovalPort(Protocol):
         now: float | None = None,
         *,
         terms: ApprovalTerms | None = None,
+        also_bindings: Sequence[str] = (),
     ) -> tuple[ApprovalRequest, bool]:
-        """``terms``: the approver group, quorum and rule binding the request is filed under
-        (a backend with its own policy, Odoo, takes its own)."""
+        """``terms``: the approver group, quorum and rule binding the request is filed under;
+        ``also_bindings``: the bindings of the rules the call also passes, in order (a
+        backend with its own policy, Odoo, takes its own)."""
         ...
 
     def retire(self, request_id: int, note: str) -> None:
@@ -246,9 +248,17 @@ class GuardStore:
         now: float | None = None,
         *,
         terms: ApprovalTerms | None = None,
+        also_bindings: Sequence[str] = (),
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(
-            tool, arguments, principal, reason, expires_in, now, terms=terms
+            tool,
+            arguments,
+            principal,
+            reason,
+            expires_in,
+            now,
+            terms=terms,
+            also_bindings=also_bindings,
         )
 
     def retire(self, request_id: int, note: str) -> None:

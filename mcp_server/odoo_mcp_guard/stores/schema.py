@@ -108,7 +108,14 @@ CREATE TABLE approval_votes (
 );
 """
 
+# v5: a request also carries the bindings of the other rules its call passes, in order (a
+# replacement of a connection: odoo_disconnect's), space-separated; NULL (filed before) reads
+# as none, so a replacement filed before v5 reads as filed under a changed rule (fail closed).
+_SCHEMA_V5 = """
+ALTER TABLE approval_requests ADD COLUMN also_bindings TEXT;
+"""
+
 # Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
 # PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
 # dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
