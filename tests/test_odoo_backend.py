@@ -25,7 +25,7 @@ from mcp import Client, StdioServerParameters
 from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint
 from support import live as live_support
 from support.guard import guard_command, guard_env, query, text_of
-from support.live import OWNER, shared_connection
+from support.live import OWNER, data_connection, shared_connection
 
 pytestmark = [pytest.mark.anyio]
 live = live_support.live  # the running Odoo of each series (a module fixture)
@@ -41,18 +41,6 @@ def no_deprecated_endpoint(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def odoo_client(data_dir: Path, live: LiveOdoo, *, principal: str, **kwargs: Any) -> Client:
     return live.client(data_dir, principal=principal, **kwargs)
-
-
-def data_connection(live: LiveOdoo, alias: str) -> dict[str, Any]:
-    """A connection to the same Odoo as the plain 'data' user, for the data tools."""
-    return {
-        "alias": alias,
-        "url": live.url,
-        "db": live.db,
-        "username": "data",
-        "api_key": live.data_key,
-        "protocol": live.protocol,
-    }
 
 
 def credentials(live: LiveOdoo, login: str, password: str) -> dict[str, str]:

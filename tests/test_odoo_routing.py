@@ -18,7 +18,7 @@ import odoo_harness as harness
 import pytest
 from odoo_live import LiveOdoo, OdooFault, live_odoo
 from support.guard import text_of
-from support.live import shared_connection
+from support.live import data_connection, shared_connection
 
 pytestmark = [
     pytest.mark.anyio,
@@ -141,14 +141,7 @@ async def test_a_replacement_under_a_changed_disconnect_rule_is_refused(
     """A replacement is also bound to odoo_disconnect's rule: when Odoo refuses to consume it
     because that rule changed, the agent is told so, not that a new request is pending."""
     alias = "olga-replace"
-    connection = {
-        "alias": alias,
-        "url": live.url,
-        "db": live.db,
-        "username": "data",
-        "api_key": live.data_key,
-        "protocol": live.protocol,
-    }
+    connection = data_connection(live, alias)
     replacement = {**connection, "url": "http://127.0.0.1:1"}
     try:
         async with live.client(tmp_path, principal="agent-replace-rule") as client:

@@ -62,9 +62,9 @@ def connect_args(alias: str | None, db: str) -> dict[str, Any]:
     return args if alias is None else {"alias": alias, **args}
 
 
-@asynccontextmanager
-async def proxied(tmp_path: Path, transport: str) -> AsyncIterator[tuple[Any, Path]]:
-    """The SDK client → ``odoo-mcp-guard proxy`` (built-in policy) → odoo-claude-mcp."""
+def odoo_claude_proxy(tmp_path: Path, **options: Any) -> tuple[Path, Path, list[str]]:
+    """odoo-claude-mcp's data directory (holding the connection PROD), the guard's, and
+    ``odoo-mcp-guard proxy`` arguments (built-in policy) in front of odoo-claude-mcp."""
     upstream_data = tmp_path / "odoo-claude-mcp"
     upstream_data.mkdir(parents=True)
     (upstream_data / "connections.json").write_text(json.dumps([PROD]), encoding="utf-8")
@@ -74,9 +74,17 @@ async def proxied(tmp_path: Path, transport: str) -> AsyncIterator[tuple[Any, Pa
         None,  # the built-in policy
         upstream=[WRAPPER],
         server_name="odoo-claude-mcp",
-        transport=transport,
-        port=free_port() if transport == "http" else 0,
         extra=("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}"),
+        **options,
+    )
+    return upstream_data, data, args
+
+
+@asynccontextmanager
+async def proxied(tmp_path: Path, transport: str) -> AsyncIterator[tuple[Any, Path]]:
+    """The SDK client → ``odoo-mcp-guard proxy`` (built-in policy) → odoo-claude-mcp."""
+    upstream_data, data, args = odoo_claude_proxy(
+        tmp_path, transport=transport, port=free_port() if transport == "http" else 0
     )
     if transport == "stdio":
         async with proxy_stdio_client(data, args) as client:
@@ -177,17 +185,7 @@ async def test_a_replica_whose_upstream_view_is_stale_cannot_call_an_alias_new(
     `odoo_connect staging` would replace it, and even a new alias from it would write back a
     file without 'staging': both are judged replacements (odoo_disconnect approval), as the
     replicas' shared record knows an alias its upstream does not list."""
-    upstream_data = tmp_path / "odoo-claude-mcp"
-    upstream_data.mkdir(parents=True)
-    (upstream_data / "connections.json").write_text(json.dumps([PROD]), encoding="utf-8")
-    data = tmp_path / "guard"
-    args = proxy_args(
-        data,
-        None,  # the built-in policy
-        upstream=[WRAPPER],
-        server_name="odoo-claude-mcp",
-        extra=("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}"),
-    )
+    upstream_data, data, args = odoo_claude_proxy(tmp_path)
     async with proxy_stdio_client(data, args) as one, proxy_stdio_client(data, args) as two:
         await one.list_tools()
         await two.list_tools()  # both upstreams have loaded the file: prod only
