@@ -70,14 +70,17 @@ def catalog(live: LiveOdoo, server: str = SERVER) -> dict[str, dict[str, Any]]:
 EFFECT_WAIT = 60
 
 
-async def within(seconds: float, attempt: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
-    """Retry ``attempt`` until it returns a truthy value; the value and the time it took."""
+async def within(
+    seconds: float, attempt: Callable[[], Awaitable[Any]], last: dict[str, Any] | None = None
+) -> tuple[Any, float]:
+    """Retry ``attempt`` until it returns a truthy value; the value and the time it took.
+    ``last`` is what the attempt last saw, said when the effect does not show."""
     started = time.monotonic()
     while True:
         value = await attempt()
         if value:
             return value, time.monotonic() - started
-        assert time.monotonic() - started < seconds, "no effect in time"
+        assert time.monotonic() - started < seconds, f"no effect in time; last seen: {last}"
         await anyio.sleep(0.05)
 
 
@@ -174,13 +177,16 @@ async def test_accepting_a_changed_definition_in_odoo_lifts_the_refusal(
             live.rpc(*APPROVER, "mcp.tool", "action_accept_definition", [row["id"]])
         live.admin("mcp.tool", "action_accept_definition", [row["id"]])
 
+        seen: dict[str, Any] = {}
+
         async def accepted() -> bool:
             result = await client.call_tool(
                 "write_note", {"key": "b", "value": "2", "forward_to": "x@example.com"}
             )
+            seen["answer"] = (text_of(result), result.structured_content)
             return not result.is_error
 
-        await within(EFFECT_WAIT, accepted)
+        await within(EFFECT_WAIT, accepted, seen)
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert "forward_to" in listed["write_note"].input_schema["properties"]
     row = catalog(live)["write_note"]

@@ -283,6 +283,9 @@ class Frontend:
     async def publish_catalog(self) -> dict[str, PinnedTool]:
         """Record the served tools in the catalog (the store's pins; with Odoo,
         ``report_catalog``) and classify each as it is listed (its pinned definition)."""
+        # The epoch this report answers: read before it, so a change made while the report is
+        # on its way (a Manager's acceptance) is reported again, not taken as seen.
+        epoch = self.guard.policy.catalog_epoch
         definitions = {
             name: (definition_hash(definition), definition)
             for name, definition in self.served_definitions().items()
@@ -293,7 +296,7 @@ class Frontend:
             )
         )
         self.risks = {name: classify_definition(pin.definition) for name, pin in pins.items()}
-        self._catalog_epoch = self.guard.policy.catalog_epoch
+        self._catalog_epoch = epoch
         await self.catalog_applied(pins)
         return pins
 
