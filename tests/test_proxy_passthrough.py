@@ -211,11 +211,23 @@ async def test_json_answers_only_to_a_client_that_cannot_be_asked(
     assert audit_count(data, "unknown") == 1
 
 
-@pytest.mark.parametrize("value", ["lots", "0", "-5"])
-def test_a_bad_answer_bound_is_one_line(tmp_path: Path, value: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "MCP_GUARD_UPSTREAM_MAX_ANSWER",
+            "lots",
+            "expected a whole number from 1 to 1099511627776",
+        ),
+        ("MCP_GUARD_UPSTREAM_MAX_ANSWER", "0", "expected a whole number from 1 to 1099511627776"),
+        ("MCP_GUARD_UPSTREAM_MAX_ANSWER", "-5", "expected a whole number from 1 to 1099511627776"),
+        ("MCP_GUARD_UPSTREAM_PASSTHROUGH", "yes", "expected one of 1, 0"),
+    ],
+)
+def test_a_bad_setting_is_one_line(tmp_path: Path, name: str, value: str, expected: str) -> None:
     proc = subprocess.run(
         guard_command("proxy", "--upstream-url", "http://127.0.0.1:9/mcp"),
-        env=guard_env(tmp_path, MCP_GUARD_UPSTREAM_MAX_ANSWER=value),
+        env=guard_env(tmp_path, **{name: value}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -223,6 +235,5 @@ def test_a_bad_answer_bound_is_one_line(tmp_path: Path, value: str) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"odoo-mcp-guard: error: MCP_GUARD_UPSTREAM_MAX_ANSWER={value!r}: expected a positive "
-        "number of bytes"
+        f"odoo-mcp-guard: error: {name}={value!r}: {expected}"
     ]

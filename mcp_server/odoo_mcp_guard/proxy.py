@@ -67,7 +67,6 @@ import logging
 import os
 import secrets
 import shlex
-import sys
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -129,7 +128,7 @@ from odoo_mcp_guard.sdk_workarounds import (
     raw_calls_supported,
     read_call_result,
 )
-from odoo_mcp_guard.settings import env_number
+from odoo_mcp_guard.settings import env_choice, env_count, env_number
 from odoo_mcp_guard.store import GuardStore, PinnedTool
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
@@ -142,18 +141,10 @@ PROXY_NAME = "odoo-mcp-guard-proxy"
 # is one line naming the variable.
 CONNECT_WAIT_SECONDS = env_number("MCP_GUARD_UPSTREAM_WAIT", 10.0, low=0, high=3600)
 CALL_TIMEOUT_SECONDS = env_number("MCP_GUARD_UPSTREAM_TIMEOUT", 300.0, low=0, high=86400)
-# The largest answer to one call read from an HTTP upstream on the raw path (bytes); a value
-# that is not a positive number ends ``run_proxy`` with one line.
-_MAX_ANSWER_ENV = "MCP_GUARD_UPSTREAM_MAX_ANSWER"
-_max_answer = os.environ.get(_MAX_ANSWER_ENV, "").strip()
-MAX_ANSWER_BYTES = int(_max_answer) if _max_answer.isdigit() else 64 * 1024 * 1024
-_MAX_ANSWER_FAULT = (
-    f"{_MAX_ANSWER_ENV}={_max_answer!r}: expected a positive number of bytes"
-    if _max_answer and (not _max_answer.isdigit() or MAX_ANSWER_BYTES < 1)
-    else None
-)
+# The largest answer to one call read from an HTTP upstream on the raw path (bytes).
+MAX_ANSWER_BYTES = env_count("MCP_GUARD_UPSTREAM_MAX_ANSWER", 64 * 1024 * 1024, low=1, high=2**40)
 # "0": every call goes through the SDK's client session (no raw JSON-RPC path).
-PASSTHROUGH = os.environ.get("MCP_GUARD_UPSTREAM_PASSTHROUGH", "1").strip() != "0"
+PASSTHROUGH = env_choice("MCP_GUARD_UPSTREAM_PASSTHROUGH", "1", ("1", "0")) == "1"
 _RAW_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 MAX_INPUT_ROUNDS = 10
 UPSTREAM_META = "odoo-mcp-guard/upstream"  # tools/list _meta: the upstream is down
@@ -1460,9 +1451,6 @@ def build(backend: Backend, config: UpstreamConfig, *, principal: str | None = N
 def run_proxy(config: UpstreamConfig, **settings: Any) -> None:
     """Proxy until the client goes away (stdio) or the process is stopped (HTTP); the
     settings are ``runner.run_frontend``'s (transport, host, port, policy_file, ...)."""
-    if _MAX_ANSWER_FAULT is not None:
-        print(f"odoo-mcp-guard: error: {_MAX_ANSWER_FAULT}", file=sys.stderr, flush=True)
-        raise SystemExit(2)
 
     def builder(backend: Backend, principal: str | None) -> Any:
         proxy = build(backend, config, principal=principal)

@@ -30,6 +30,16 @@ def env_number(name: str, default: float, *, low: float, high: float) -> float:
     return value
 
 
+def env_count(name: str, default: int, *, low: int, high: int) -> int:
+    """A whole number (of bytes, of rounds) in [low, high]; unset or blank: ``default``."""
+    raw = env_text(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise SettingError(f"{name}={raw[:40]!r}: expected a whole number from {low} to {high}")
+    return int(raw)
+
+
 def env_choice(name: str, default: str, choices: Iterable[str]) -> str:
     """One of ``choices`` (compared without case); unset or blank: ``default``."""
     allowed = tuple(choices)
