@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
-from support.guard import REPO, proxy_args, proxy_stdio_client, query, run_cli, write_policy
+from support.guard import (
+    REPO,
+    db_path,
+    proxy_args,
+    proxy_stdio_client,
+    query,
+    run_cli,
+    write_policy,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -65,6 +74,39 @@ async def test_a_change_the_redaction_hides_is_still_a_changed_definition(tmp_pa
     }
     assert SECRET not in _stored(tmp_path) and other not in _stored(tmp_path)
     assert other not in run_cli(tmp_path, "tools", "show", "cfg_note").stdout
+
+
+async def test_a_pin_stored_before_the_redaction_is_shown_redacted(tmp_path: Path) -> None:
+    """A store written by an earlier version holds a definition unredacted; the CLI and the
+    proxy's listing of a changed tool (its pinned form) never show what the rule hides."""
+    async with proxy_stdio_client(tmp_path, _proxy(tmp_path), principal="agent") as client:
+        await client.list_tools()
+    old = {
+        "name": "cfg_note",
+        "description": f"connects with password={SECRET}",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"password": {"type": "string", "default": SECRET}},
+        },
+        "annotations": {"title": f"token={SECRET}"},
+    }
+    db = sqlite3.connect(db_path(tmp_path))
+    with db:  # as an earlier version stored it (no redaction, no source hash)
+        db.execute(
+            "UPDATE pinned_tools SET definition = ?, definition_hash = 'old' WHERE tool = ?",
+            (json.dumps(old), "cfg_note"),
+        )
+    db.close()
+    shown = run_cli(tmp_path, "tools", "show", "cfg_note").stdout
+    shown += run_cli(tmp_path, "tools", "show", "cfg_note", "--json").stdout
+    shown += run_cli(tmp_path, "tools", "list", "--json").stdout
+    assert "cfg_note" in shown and "connects with" in shown and SECRET not in shown
+    async with proxy_stdio_client(tmp_path, _proxy(tmp_path), principal="agent") as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        refused = await client.call_tool("cfg_note", {})
+    assert refused.is_error  # the served definition differs from the old pin: changed
+    listed = json.dumps(tools["cfg_note"].model_dump(mode="json", by_alias=True))
+    assert "connects with" in listed and SECRET not in listed
 
 
 async def test_data_and_blob_are_base64_only_where_mcp_puts_binary(tmp_path: Path) -> None:

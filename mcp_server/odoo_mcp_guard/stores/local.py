@@ -21,7 +21,13 @@ from odoo_mcp_guard.engines import (
     StoreError,
 )
 from odoo_mcp_guard.names import check_approver, same_person
-from odoo_mcp_guard.policy_core import ApprovalTerms, arguments_hash, redact, redact_text
+from odoo_mcp_guard.policy_core import (
+    ApprovalTerms,
+    arguments_hash,
+    redact,
+    redact_text,
+    redact_tool,
+)
 from odoo_mcp_guard.ratelimit import Full, Limit
 from odoo_mcp_guard.stores.models import (
     OPEN_STATES,
@@ -525,10 +531,12 @@ class LocalPins:
 
     @staticmethod
     def _pinned(row: sqlite3.Row) -> PinnedTool:
+        # Redacted as read as well: a pin stored before a redaction rule existed (an older
+        # version's store) is never shown with what the rule hides. Idempotent on newer pins.
         data = dict(row)
-        data["definition"] = json.loads(data["definition"])
+        data["definition"] = redact_tool(json.loads(data["definition"]))
         if data["pending_definition"] is not None:
-            data["pending_definition"] = json.loads(data["pending_definition"])
+            data["pending_definition"] = redact_tool(json.loads(data["pending_definition"]))
         return PinnedTool(**data)
 
     def pin_tools(
