@@ -295,7 +295,7 @@ class McpApprovalRequest(models.Model):
             for user in req._approvers():
                 req.activity_schedule(
                     act_type_xmlid="mcp_guard.mail_act_mcp_approval",
-                    summary=self.env._("Approve %(tool)s (%(ref)s)", tool=req.tool, ref=req.name),
+                    summary=self.env._("Approve %(ref)s: %(summary)s", ref=req.name, summary=req.summary),
                     note=Markup("<p>%s</p><p>%s</p>") % (req.summary, req.reason or ""),
                     user_id=user.id,
                     date_deadline=fields.Date.context_today(req),
@@ -699,8 +699,11 @@ class McpApprovalRequest(models.Model):
             "quorum": terms.quorum,
             "rule_binding": terms.binding,
             "also_bindings": " ".join(self.env["mcp.tool.rule"]._rule_bindings(tools)[1:]),
-            "rule_terms": self.env._("%(group)s, %(quorum)s approval(s)", group=group.sudo().display_name,
-                                     quorum=terms.quorum),
+            "rule_terms": (
+                self.env._("%(group)s, 1 approval", group=group.sudo().display_name) if terms.quorum == 1
+                else self.env._("%(group)s, %(quorum)s approvals", group=group.sudo().display_name,
+                                quorum=terms.quorum)
+            ),
             "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
             "arguments_hash": digest,
             "principal": principal,

@@ -49,6 +49,11 @@ class TestNotifications(McpGuardCase):
         # approvers: an activity each; the owner: a message in their inbox
         self.assertIn(self.approver, req.activity_ids.user_id)
         self.assertNotIn(self.agent, req.activity_ids.user_id)
+        # the to-do says what is asked in words, not a tool name
+        todo = req.sudo().activity_ids.filtered(lambda t: t.user_id == self.approver)
+        self.assertEqual(todo.summary, f"Approve {req.name}: {req.summary}")
+        self.assertIn("remove connection crm", todo.summary)
+        self.assertTrue(req.rule_terms.endswith(", 1 approval"), req.rule_terms)
         filed = self.messages(req).filtered(lambda m: self.user.partner_id in m.notified_partner_ids)
         self.assertTrue(filed, "the owner was not told of the request")
         req.with_user(self.approver).action_approve()
