@@ -170,23 +170,28 @@ def _form_keys(form: str) -> set[str]:
 
 
 # The spellings a name can stand for, besides itself (fail closed: a key too many refuses an
-# approver whose name collides; a key too few lets a requester approve herself).
-# RFC 5322: "Alice <alice@x.org>" is the display name and the mailbox; "alice (ops)" a
-# comment; "[alice]", "{alice}" the same bracketing.
-_BRACKETED = re.compile(r"<([^<>]*)>|\(([^()]*)\)|\[([^\[\]]*)\]|\{([^{}]*)\}")
-# DOMAIN\user, domain/user, realm:user, user/instance: each part (an empty one is no part).
-_SEPARATORS = re.compile(r"[\\/:]")
-# An LDAP or X.500 distinguished name: the first RDN's value ("CN=alice,OU=x", "uid=alice"),
-# and the value of any RDN that names a person, wherever it is ("/DC=org/OU=x/CN=alice").
-_RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9.-]*)\s*=\s*((?:\\.|[^,;+/\\])*)")
+# approver whose name collides; a key too few lets a requester approve herself). What many
+# people's names share (a department in a comment, a domain, a DN's OU or DC) is no spelling:
+# it would make them one person.
+# RFC 5322: "Alice <alice@x.org>" is the display name and the mailbox; "alice (ops)" a name
+# and a comment; "[alice]", "{alice}" the same bracketing.
+_MAILBOX = re.compile(r"<([^<>]*)>")
+_BRACKETED = re.compile(r"<[^<>]*>|\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
+# DOMAIN\user, domain/user, realm:user ("mailto:alice@x.org"): the user, after the last one.
+_PREFIXED = re.compile(r"^.*[\\/:]([^\\/:]*)$")
+# user/instance@REALM (Kerberos): the user is the first part.
+_KERBEROS = re.compile(r"^([^\\/:@]+)/[^\\/:@]+@[^\\/:@]+$")
+# An LDAP DN: the value of its first RDN ("CN=alice,OU=x", "uid=alice") and of any RDN that
+# names a person ("OU=x+CN=alice"); "/DC=org/OU=x/CN=alice" is a prefixed "CN=alice".
+_RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9.-]*)\s*=\s*((?:\\.|[^,;+\\])*)")
 _PERSON_RDNS = frozenset(("cn", "uid", "userid", "mail", "samaccountname", "userprincipalname"))
 # A name of more spellings than this cannot be compared (check_identity refuses it): a
-# person's name has a few, a name made to hide one among many has hundreds.
-MAX_SPELLINGS = 96
+# person's name has a few, a name made to hide one among many has dozens.
+MAX_SPELLINGS = 48
 
 
 def _rdn_values(form: str) -> list[str]:
-    rdns = [_RDN.fullmatch(part) for part in re.split(r"(?<!\\)[,;+/]", form) if part.strip()]
+    rdns = [_RDN.fullmatch(part) for part in re.split(r"(?<!\\)[,;+]", form) if part.strip()]
     if not rdns or rdns[0] is None:
         return []
     values = [rdns[0].group(2)]
@@ -194,27 +199,33 @@ def _rdn_values(form: str) -> list[str]:
     return [re.sub(r"\\(.)", r"\1", value) for value in values]
 
 
+def _derived(form: str) -> list[str]:
+    """The spellings ``form`` stands for, one step: as read (full-width or look-alike brackets
+    and slashes are brackets and slashes), the mailbox and the display name of "Name
+    <mailbox>", the text without its (comments), the user of DOMAIN\\user, domain/user or
+    user/instance@REALM, a DN's person."""
+    derived = [unicodedata.normalize("NFKC", form), _reading(form)]
+    derived += _MAILBOX.findall(form)
+    if _BRACKETED.search(form):
+        derived.append(_BRACKETED.sub(" ", form))
+    for pattern in (_PREFIXED, _KERBEROS):
+        match = pattern.match(form)
+        if match:
+            derived.append(match.group(1))
+    if "=" in form:
+        derived += _rdn_values(form)
+    return derived
+
+
 @lru_cache(maxsize=4096)
 def _spellings(name: str) -> tuple[str, ...]:
-    """``name`` and every spelling it can stand for: percent-escapes decoded; the mailbox and
-    the display name of "Name <mailbox>"; the text with its comments removed, and each
-    comment; each part of DOMAIN\\user, domain/user; the value of a DN's first RDN (CN=,
-    uid=) and of its person's RDNs; each of these as read (full-width or look-alike brackets
-    and slashes are brackets and slashes), in turn, until nothing new appears. Stops past
-    MAX_SPELLINGS (the caller refuses such a name)."""
+    """``name`` and every spelling it can stand for (``_derived``), percent-escapes decoded,
+    in turn, until nothing new appears. Stops past MAX_SPELLINGS (the caller refuses such a
+    name)."""
     found = dict.fromkeys((name, _decoded(name)))
     queue = list(found)
     while queue and len(found) <= MAX_SPELLINGS:
-        form = queue.pop(0)
-        derived = [unicodedata.normalize("NFKC", form), _reading(form)]
-        if _BRACKETED.search(form):
-            derived.append(_BRACKETED.sub(" ", form))
-            derived += ["".join(g or "" for g in m.groups()) for m in _BRACKETED.finditer(form)]
-        if _SEPARATORS.search(form):
-            derived += _SEPARATORS.split(form)
-        if "=" in form:
-            derived += _rdn_values(form)
-        for spelling in derived:
+        for spelling in _derived(queue.pop(0)):
             spelling = spelling.strip().strip("\"'").strip()
             if spelling and spelling not in found:
                 found[spelling] = None
