@@ -1,63 +1,49 @@
-"""Breaks an outside tester found on live Odoo 18 and 19 (attack 11): four eyes by spellings that
-stand for the requester (an RFC 5322 display name and mailbox, DOMAIN\\user, an LDAP DN, a
-comment, a name last name first), one user per role."""
+"""Breaks an outside tester found on live Odoo 18 and 19 (attack 11), one test each."""
 
-from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo import Command
+from odoo.exceptions import UserError
+from odoo.tests import tagged
 
 from .common import McpGuardCase
 
 
 @tagged("post_install", "-at_install")
 class TestAttack11(McpGuardCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.olga = new_test_user(cls.env, "olga", "mcp_guard.group_mcp_user", name="Olga Owner",
-                                 email="olga.owner@example.com")
-        cls.alice = new_test_user(cls.env, "alice", "mcp_guard.group_mcp_approver", name="Alice Approver",
-                                  email="alice.approver@example.com")
+    def shared(self, alias):
+        conn = self.Connection.with_user(self.user).create({
+            "alias": alias, "url": "https://erp.example.com", "db": "prod", "login": "bot",
+            "new_password": "PW"})
+        conn.with_user(self.user).write({"agent_user_ids": [Command.link(self.agent.id)]})
+        return conn
 
-    def olgas_request(self, alias):
-        conn = self.Connection.with_user(self.olga).create({
-            "alias": alias, "url": "https://erp.example.com", "db": "x", "login": "u"})
-        action = conn.with_user(self.olga).action_request_disconnect()
-        return conn, self.Request.browse(action["res_id"])
+    def assertStill(self, conn):
+        conn.invalidate_recordset()
+        self.assertEqual((conn.sudo().url, conn.sudo().db), ("https://erp.example.com", "prod"))
 
-    # 01: a second account of the requester, under a login or name that stands for her
-    def test_01_second_account_under_a_spelling_of_the_requester_cannot_approve(self):
-        accounts = [("ops7\\olga", "Owner, Olga"), ("cn7", "CN=olga"), ("olga7", "Owner, Olga"),
-                    ("ops7/olga", "Second Account"), ("uid=olga,ou=people", "Someone Else"),
-                    ("olga (laptop)", "Another Name"), ("olga8", "Olga <olga@corp.example>")]
-        for n, (login, name) in enumerate(accounts):
-            conn, req = self.olgas_request("o11-%d" % n)
-            twin = new_test_user(self.env, login, "mcp_guard.group_mcp_approver", name=name,
-                                 email="second%d@example.org" % n)
-            with self.assertRaisesRegex(AccessError, "reads as you", msg=login):
-                req.with_user(twin).action_approve()
-            with self.assertRaisesRegex(AccessError, "reads as you", msg=login):
-                req.with_user(twin).action_reject(note="mine")
-            self.assertEqual(req.state, "pending")
-            self.assertEqual(conn.state, "disconnect_pending")
-        # another person approves: the connection is ended
-        conn, req = self.olgas_request("o11-other")
-        req.with_user(self.approver).action_approve()
-        self.assertEnded(conn)
+    # 01: an administrator archives the agent for one write: the connection is still in use
+    def test_01_archiving_the_agent_does_not_make_a_rewire_a_plain_save(self):
+        conn = self.shared("a11")
+        self.agent.sudo().write({"active": False})
+        for who in (self.admin, self.user, self.manager):
+            with self.assertRaises(UserError):
+                conn.with_user(who).write({"url": "https://attacker.example.net", "db": "evil"})
+        # nor can the sharing be taken away while the agent is archived (unshare, edit, reshare)
+        with self.assertRaises(UserError):
+            conn.with_user(self.admin).write({"agent_user_ids": [Command.unlink(self.agent.id)]})
+        self.agent.sudo().write({"active": True})
+        self.assertStill(conn)
 
-    # 02: the agent's request under a principal that stands for the approver (login alice, name
-    # "Alice Approver") is hers: she can neither approve nor reject it
-    def test_02_principal_spelling_of_the_approver_is_her(self):
-        principals = ["Alice <alice@x.org>", "Alice Approver <alice@x.org>", "ops\\alice", "ops/alice",
-                      "CN=alice", "CN=alice,OU=x,DC=y", "uid=alice", "alice (ops)", "alice (laptop)",
-                      "Approver, Alice"]
-        for principal in principals:
-            req = self.Request.browse(self.file(self.agent, principal=principal)["id"])
-            with self.assertRaisesRegex(AccessError, "reads as you|who is you", msg=principal):
-                req.with_user(self.alice).action_approve()
-            with self.assertRaisesRegex(AccessError, "reads as you|who is you", msg=principal):
-                req.with_user(self.alice).action_reject(note="mine")
-            self.assertEqual(req.state, "pending")
-        # a principal of another person in the same unit is not hers
-        req = self.Request.browse(self.file(self.agent, principal="CN=bob,OU=alice")["id"])
-        req.with_user(self.alice).action_approve()
-        self.assertEqual(req.state, "approved")
+    # 01b: ... or takes it out of the Agent group: once an agent used it, edits stay guarded
+    def test_01_taking_the_agent_out_of_its_group_does_not_either(self):
+        conn = self.shared("b11")
+        self.assertTrue(conn.agent_bound)
+        agent_group = self.env.ref("mcp_guard.group_mcp_agent")
+        groups = "group_ids" if "group_ids" in self.env["res.users"]._fields else "groups_id"
+        self.agent.sudo().write({groups: [Command.unlink(agent_group.id)]})
+        with self.assertRaises(UserError):
+            conn.with_user(self.admin).write({"url": "https://attacker.example.net"})
+        self.assertTrue(conn.in_use_by_agent)
+        # the flag is the add-on's: no client clears it
+        with self.assertRaises(UserError):
+            conn.with_user(self.admin).write({"agent_bound": False})
+        self.assertStill(conn)
