@@ -155,8 +155,9 @@ class McpApprovalRequestTarget(models.Model):
             self.target_changes = self._changes_table(Model, shown, readable, values, names)
 
     def _record_names(self, records, existing, readable):
-        """id -> how the viewer, who decides the request, sees the record: its name, read as
-        the system when they may not read the record (the name, nothing else)."""
+        """id -> how the viewer, who decides the request, sees the record: its name when their
+        rights (ACLs, record rules) let them read it, else its id only: a name can itself be
+        what the rules protect (a system parameter's key, an API key's description)."""
         names = {}
         for rec in records:
             if rec not in existing:
@@ -164,8 +165,7 @@ class McpApprovalRequestTarget(models.Model):
             elif rec in readable:
                 names[rec.id] = f"{rec.display_name} (#{rec.id})"
             else:
-                names[rec.id] = self.env._("%(name)s (#%(id)s, not readable by you)",
-                                           name=rec.sudo().display_name, id=rec.id)
+                names[rec.id] = self.env._("#%s (not readable by you)", rec.id)
         return {key: redact(name) for key, name in names.items()}
 
     def _current(self, rec, name, field):

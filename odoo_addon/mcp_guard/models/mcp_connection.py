@@ -71,6 +71,9 @@ class McpConnection(models.Model):
         domain=lambda self: [("id", "in", self.env.ref("mcp_guard.group_mcp_agent").sudo()[GROUP_USERS].ids)],
         help="Agent (technical) users that may use this connection, besides its owner.",
     )
+    # Set once an Agent user owns or is shared this connection, never cleared: archiving the
+    # agent or taking it out of its group for one write does not make an edit a plain Save.
+    agent_bound = fields.Boolean("Used by an agent", readonly=True, copy=False)
     in_use_by_agent = fields.Boolean(compute="_compute_in_use_by_agent")
     can_edit = fields.Boolean(compute="_compute_can_edit")
     can_change_owner = fields.Boolean(compute="_compute_can_edit")
@@ -95,6 +98,18 @@ class McpConnection(models.Model):
             "CREATE UNIQUE INDEX IF NOT EXISTS mcp_connection_alias_owner_active_uniq "
             "ON mcp_connection (owner_id, alias) WHERE active"
         )
+        # connections shared with an agent before agent_bound existed
+        self.env.cr.execute(
+            "UPDATE mcp_connection SET agent_bound = true WHERE agent_bound IS NOT TRUE "
+            "AND id IN (SELECT connection_id FROM mcp_connection_agent_user_rel)"
+        )
+        agent_group = self.env.ref("mcp_guard.group_mcp_agent", raise_if_not_found=False)
+        if agent_group:
+            self.env.cr.execute(
+                "UPDATE mcp_connection SET agent_bound = true WHERE agent_bound IS NOT TRUE "
+                "AND owner_id IN (SELECT uid FROM res_groups_users_rel WHERE gid = %s)",
+                (agent_group.id,),
+            )
 
     @api.depends_context("uid")
     def _compute_new_secrets(self):
@@ -126,10 +141,21 @@ class McpConnection(models.Model):
             conn.has_password = bool(stored.password)
             conn.has_api_key = bool(stored.api_key)
 
-    @api.depends("owner_id", "agent_user_ids")
+    @api.depends("owner_id", "agent_user_ids", "agent_bound")
     def _compute_in_use_by_agent(self):
         for conn in self:
-            conn.in_use_by_agent = bool(conn.agent_user_ids) or conn.owner_id.has_group("mcp_guard.group_mcp_agent")
+            # archived users included: an agent archived for a moment still uses it
+            shared = conn.sudo().with_context(active_test=False).agent_user_ids
+            conn.in_use_by_agent = (
+                conn.agent_bound or bool(shared) or conn.owner_id.sudo().has_group("mcp_guard.group_mcp_agent")
+            )
+
+    def _bind_agents(self):
+        """Mark the connections an Agent user owns or is shared (see agent_bound)."""
+        unbound = self.sudo().filtered(lambda c: not c.agent_bound and c._agents())
+        if unbound:
+            with internal_write():
+                unbound.write({"agent_bound": True})
 
     @api.depends_context("uid")
     @api.depends("state", "owner_id")
@@ -205,6 +231,8 @@ class McpConnection(models.Model):
             return
         if "state" in vals:
             raise UserError(self.env._("The state of a connection cannot be written directly."))
+        if "agent_bound" in vals:
+            raise UserError(self.env._("Whether an agent used a connection is kept by the add-on."))
         if "active" in vals and not vals["active"]:
             raise UserError(self.env._("A connection can only be ended by consuming an approved disconnect request."))
 
@@ -235,6 +263,7 @@ class McpConnection(models.Model):
             if values:
                 with internal_write():
                     conn.sudo().write(values)
+        records._bind_agents()
         return records
 
     def write(self, vals):
@@ -277,6 +306,8 @@ class McpConnection(models.Model):
         if is_internal_write():
             # the state reaches the table now, while the flag is set (see _write_multi)
             self.flush_recordset()
+        if {"agent_user_ids", "owner_id"} & set(vals):
+            self._bind_agents()
         return res
 
     def unlink(self):
@@ -291,7 +322,8 @@ class McpConnection(models.Model):
     def _agents(self):
         """The Agent users that use this connection (as its owner or shared with them)."""
         self.ensure_one()
-        users = (self.owner_id | self.agent_user_ids).sudo()
+        conn = self.sudo().with_context(active_test=False)  # an archived agent still counts
+        users = conn.owner_id | conn.agent_user_ids
         return users.filtered(lambda u: u.has_group("mcp_guard.group_mcp_agent"))
 
     def _agents_after(self, vals):
@@ -299,7 +331,7 @@ class McpConnection(models.Model):
         self.ensure_one()
         Users = self.env["res.users"].sudo()
         owner = Users.browse(vals["owner_id"] or []) if "owner_id" in vals else self.owner_id.sudo()
-        shared = set(self.agent_user_ids.ids)
+        shared = set(self.sudo().with_context(active_test=False).agent_user_ids.ids)
         commands = vals.get("agent_user_ids", None)
         if commands is not None:
             if all(isinstance(cmd, int) for cmd in commands):

@@ -19,3 +19,4 @@ from . import test_ui_polish
 from . import test_attack9
 from . import test_review9
 from . import test_attack10
+from . import test_attack11

@@ -62,8 +62,9 @@ class TestRequestTarget(McpGuardCase):
             "values": {"value": "other"},
         })
         seen = req.with_user(self.approver)
-        # the approver cannot read system parameters: the name only, by the system
-        self.assertIn(f"mcp.test.secret (#{param.id}, not readable by you)", seen.target_records)
+        # the approver cannot read system parameters: not even their names (ACLs hold)
+        self.assertIn(f"#{param.id} (not readable by you)", seen.target_records)
+        self.assertNotIn("mcp.test.secret", seen.target_records)
         self.assertIn("#999999999 (no such record)", seen.target_records)
         self.assertNotIn("v4lue-x", str(seen.target_changes))
         self.assertIn("(not readable by you)", str(seen.target_changes))

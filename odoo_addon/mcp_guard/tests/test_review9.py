@@ -48,10 +48,11 @@ class TestReview9Detail(McpGuardCase):
         # the person behind the agent is the approver: four eyes refuses them, the detail too
         req = self.write_request([self.param.id], principal="mcp_approver")
         self.assertNoDetail(req, self.approver)
-        # the manager decides it: the name (as the system), the value only by their own rights
+        # the manager decides it: names and values only by their own rights
         seen = req.with_user(self.manager)
         self.assertTrue(seen.can_decide)
-        self.assertIn(f"mcp.r9.secret (#{self.param.id}, not readable by you)", seen.target_records)
+        self.assertIn(f"#{self.param.id} (not readable by you)", seen.target_records)
+        self.assertNotIn("mcp.r9.secret", seen.target_records)
         self.assertIn("this database", seen.target_location)
         self.assertNotIn("v4lue-r9", str(seen.target_changes))
 
