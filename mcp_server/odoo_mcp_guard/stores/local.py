@@ -8,7 +8,7 @@ import json
 import shlex
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,8 @@ class LocalApprovals:
         data["arguments"] = json.loads(data["arguments"])
         data.pop("reported", None)
         data["also_bindings"] = (data.get("also_bindings") or "").split()
+        stake = data.get("at_stake")
+        data["at_stake"] = json.loads(stake) if stake else None
         votes = self.db.rows(
             "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at, approver",
             (data["id"],),
@@ -207,10 +209,12 @@ class LocalApprovals:
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
         ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
-        ``also_bindings``: those of the rules the call also passes, in order."""
+        ``also_bindings``: those of the rules the call also passes, in order; ``at_stake``:
+        what the call would replace or remove, as the front-end knows it (kept redacted)."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
         binding = terms.binding if terms else None
@@ -230,8 +234,8 @@ class LocalApprovals:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
-                           quorum, rule_binding, also_bindings)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                           quorum, rule_binding, also_bindings, at_stake)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -245,6 +249,9 @@ class LocalApprovals:
                         terms.quorum if terms else 1,
                         binding,
                         also,
+                        None
+                        if at_stake is None
+                        else json.dumps(redact(dict(at_stake)), ensure_ascii=False),
                     ),
                 ).fetchone()["id"]
                 db.execute(
