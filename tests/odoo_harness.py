@@ -163,6 +163,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the listening TCP socket of ``port`` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) in inodes for fd in fd_dir.iterdir())
+    except OSError:  # the process is gone, or a descriptor closed while we looked
+        return False
+
+
 def addons_path(series: Series = ODOO18) -> str:
     extra = [p.strip() for p in os.environ.get("ODOO_ADDONS_PATH", "").split(",") if p.strip()]
     return ",".join([*extra, str(series.addons_dir)])
@@ -485,7 +505,8 @@ def odoo_server(
                 raise RuntimeError(f"odoo exited with {proc.returncode}; see {log_path}")
             try:
                 with urllib.request.urlopen(f"{server.url}/web/health", timeout=2) as resp:
-                    if resp.status == 200:
+                    # ours, not another server that took the free port first (ours then exits)
+                    if resp.status == 200 and listens_on(proc.pid, port):
                         break
             except (urllib.error.URLError, OSError):
                 pass

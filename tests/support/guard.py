@@ -22,7 +22,7 @@ from typing import Any
 import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from odoo_harness import free_port
+from odoo_harness import free_port, listens_on
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "mcp_server"
@@ -277,7 +277,12 @@ def http_process(
                 raise AssertionError(f"server exited ({proc.returncode}):\n{log.read_text()}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    pass
+                # Ours, not another process's: on a busy machine the free port we were given
+                # can be taken by someone else before our server binds it (then ours exits).
+                if listens_on(proc.pid, port):
                     break
+                raise OSError("another process listens on the port")
             except OSError:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"server did not listen:\n{log.read_text()}") from None
