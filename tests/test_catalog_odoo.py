@@ -16,7 +16,14 @@ import anyio
 import pytest
 from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint
 from support import live as live_support
-from support.guard import proxy_args, run_cli, text_of, upstream_calls, upstream_command
+from support.guard import (
+    EFFECT_WAIT,
+    proxy_args,
+    run_cli,
+    text_of,
+    upstream_calls,
+    upstream_command,
+)
 
 from odoo_mcp_guard.catalog import definition_hash
 
@@ -65,9 +72,8 @@ def catalog(live: LiveOdoo, server: str = SERVER) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in rows}
 
 
-# How long a change made in Odoo may take to reach the front-end (it polls every POLL seconds):
-# a bound for a loaded machine, not a speed claim; the wait ends as soon as the effect shows.
-EFFECT_WAIT = 60
+# How long a change made in Odoo may take to reach the front-end (it polls every POLL
+# seconds): support.guard.EFFECT_WAIT, a bound for a loaded machine, not a speed claim.
 
 
 async def within(

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from odoo_harness import free_port
 from support.guard import (
+    EFFECT_WAIT,
     REPO,
     audit_count,
     connect_args,
@@ -663,7 +664,7 @@ def test_fixing_a_broken_policy_is_logged(tmp_path: Path) -> None:
     pol.write_text('{"version": "1", "default": "maybe"}')
     with http_guard(tmp_path, pol) as guard:
         write_policy(pol, policy())
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + EFFECT_WAIT
         while "valid again" not in guard.log.read_text():  # checked every 0.5 s by the guard
             assert time.monotonic() < deadline, guard.log.read_text()
             time.sleep(0.05)

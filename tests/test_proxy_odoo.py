@@ -12,7 +12,7 @@ import anyio
 import pytest
 from odoo_live import LiveOdoo, check_no_deprecated_endpoint
 from support import live as live_support
-from support.guard import proxy_args, text_of, upstream_calls, upstream_command
+from support.guard import EFFECT_WAIT, proxy_args, text_of, upstream_calls, upstream_command
 
 pytestmark = [pytest.mark.anyio]
 live = live_support.live  # the running Odoo of each series (a module fixture)
@@ -78,7 +78,7 @@ async def test_proxy_with_odoo_backend(tmp_path: Path, live: LiveOdoo) -> None:
     state_of = live.admin("mcp.approval.request", "read", [request_id], ["state"])[0]["state"]
     assert state_of == "done"
     # The audit reached Odoo (spooled, flushed every 0.5 s while the proxy ran).
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + EFFECT_WAIT
     while True:
         outcomes = {
             row["outcome"]
