@@ -71,6 +71,9 @@ class Tiny:
         self.asked.append("also")
         yield self.also.get(tool, ())
 
+    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        return None
+
 
 class Clock:
     def __init__(self) -> None:

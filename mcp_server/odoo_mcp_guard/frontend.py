@@ -195,6 +195,9 @@ class Frontend:
     ) -> AsyncIterator[Sequence[str]]:
         yield ()
 
+    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        return None
+
     # -- identity ------------------------------------------------------------------------
 
     def _principal(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
