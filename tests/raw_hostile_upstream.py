@@ -44,6 +44,13 @@ TOOLS = [
 ]
 
 
+KEYS_11 = [
+    "passwort", "Kennwort", "mot_de_passe", "contraseña", "senha", "parola", "ПАРОЛЬ", "密码",
+    "パスワード", "비밀번호", "pword", "recovery_codes", "backup_codes", "private", "privkey",
+    "session_key",
+]  # fmt: skip
+
+
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -59,11 +66,19 @@ def result() -> dict:
                 "type": "resource",
                 "resource": {"uri": "file:///n.txt", "blob": b64(f"api_key: {SECRET}\n")},
             },
+            # attack 11: a hash pair (PHP, Ruby, Perl)
+            {
+                "type": "text",
+                "text": f"$db = array('password' => '{SECRET}'); {{:token => '{SECRET}'}}",
+            },
         ],
         "structuredContent": {
             "data": json.dumps({"password": SECRET}),
             "blob": f"Authorization: Bearer {SECRET}",
             "items": [{"data": f"https://admin:{SECRET}@erp.example.com"}],
+            # attack 11: secret keys in other languages, 2FA codes, a whole "private" key
+            "keys": {key: SECRET for key in KEYS_11},
+            "kept": {"passenger": "Ann", "private_email": "ann@example.com"},
         },
         "_meta": {"blob": f"token={SECRET}"},
     }

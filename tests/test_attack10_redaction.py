@@ -130,3 +130,23 @@ async def test_data_and_blob_are_base64_only_where_mcp_puts_binary(tmp_path: Pat
     assert structured["blob"] == "Authorization: ***"
     assert structured["items"] == [{"data": "https://admin:***@erp.example.com"}]
     assert dumped["_meta"]["blob"] == "token=***"
+
+
+async def test_hash_pairs_and_secret_keys_of_any_language_are_redacted_in_a_result(
+    tmp_path: Path,
+) -> None:
+    """Attack 11 (07, 08): a secret in a PHP/Ruby hash pair ('password' => 'S' was shown as
+    "'password' =*** 'S'") and under keys the rule did not know (Passwort, mot_de_passe,
+    ПАРОЛЬ, 密码, pword, recovery_codes, private) is not passed through the proxy."""
+    async with proxy_stdio_client(tmp_path, _proxy(tmp_path), principal="agent") as client:
+        await client.list_tools()
+        result = await client.call_tool("echo_note", {"q": "a"})
+    dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert SECRET not in json.dumps(dumped, ensure_ascii=False)
+    assert dumped["content"][5]["text"] == "$db = array('password' => '***'); {:token => '***'}"
+    keys = dumped["structuredContent"]["keys"]
+    assert len(keys) == 16 and set(keys.values()) == {"***"}, keys
+    assert dumped["structuredContent"]["kept"] == {
+        "passenger": "Ann",
+        "private_email": "ann@example.com",
+    }

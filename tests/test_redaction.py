@@ -64,6 +64,17 @@ SECRETS = {
     "dsn": "S3cr-dsn",
     "x_api_key": "S3cr-x-api-key-header",
     "confusable": "S3cr-confusable",
+    # what an outside tester found shown in clear (attack 11, findings 07 and 08)
+    "php": "S3cr-php-pair",
+    "ruby": "S3cr-ruby-pair",
+    "passwort": "S3cr-passwort",
+    "mot_de_passe": "S3cr-mot-de-passe",
+    "contraseña": "S3cr-contrasena",
+    "ПАРОЛЬ": "S3cr-parol",
+    "密码": "S3cr-mima",
+    "pword": "S3cr-pword",
+    "recovery_codes": "S3cr-recovery-codes",
+    "private": "S3cr-private",
 }
 
 
@@ -114,6 +125,14 @@ def secret_arguments(alias: str) -> dict[str, Any]:
             "dsn": f"odoo:{SECRETS['dsn']}@db.example.com:5432",
             "raw_header": f"X-API-KEY {SECRETS['x_api_key']}",
             "p\u0430ssword": SECRETS["confusable"],
+            "php": f"$db = array('user' => 'odoo', 'password' => '{SECRETS['php']}');",
+            "ruby": f"{{:password => \"{SECRETS['ruby']}\", :host => 'db'}}",
+            **{
+                key: SECRETS[key]
+                for key in ("passwort", "mot_de_passe", "contraseña", "ПАРОЛЬ", "密码", "pword")
+            },
+            "recovery_codes": [SECRETS["recovery_codes"], "S3cr-second-code"],
+            "private": SECRETS["private"],
         },
     }
 
@@ -177,6 +196,9 @@ async def test_secrets_in_arguments_are_never_shown(tmp_path: Path) -> None:
         as_json = json.loads(run_cli(tmp_path, "approvals", "show", ref, "--json").stdout)
         assert as_json["arguments"]["values"]["password"] == "***"
         assert as_json["arguments"]["values"]["website"] == "https://ann:***@erp.example.com/web"
+        assert as_json["arguments"]["values"]["php"] == (
+            "$db = array('user' => 'odoo', 'password' => '***');"
+        )
         assert_no_secret(run_cli(tmp_path, "approvals", "list", "--json").stdout, "approvals list")
 
         approve(tmp_path, ref, "carol")

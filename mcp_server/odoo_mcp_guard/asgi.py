@@ -19,7 +19,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from odoo_mcp_guard.auth import TokenError, TokenStore
+from odoo_mcp_guard.auth import ANONYMOUS_PRINCIPAL, TokenError, TokenStore
 
 log = logging.getLogger("odoo_mcp_guard.asgi")
 
@@ -63,7 +63,7 @@ class BearerPrincipal:
                 await _unauthorized(send, "invalid_token", "The bearer token is not valid.")
                 return
         elif self.allow_anonymous:
-            principal = "anonymous"
+            principal = ANONYMOUS_PRINCIPAL
         else:
             await _unauthorized(send, "invalid_request", "A bearer token is required.")
             return

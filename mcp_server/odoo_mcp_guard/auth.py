@@ -22,6 +22,22 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_TOKENS_BYTES = 4 * 1024 * 1024  # far above 10,000 principals
 
 
+# The principals the guard gives without a token: every client of --allow-anonymous, and the
+# stdio client (stdio:<OS user>). A token under one of these would share their approvals.
+ANONYMOUS_PRINCIPAL = "anonymous"
+STDIO_PREFIX = "stdio:"
+
+
+def reserved_principal(principal: str) -> str | None:
+    """Why a token cannot name ``principal`` (a name the guard gives itself), or None."""
+    folded = principal.casefold()
+    if folded == ANONYMOUS_PRINCIPAL:
+        return "'anonymous' is every client without a token (--allow-anonymous)"
+    if folded.startswith(STDIO_PREFIX):
+        return "'stdio:' names the local stdio client (stdio:<OS user>)"
+    return None
+
+
 class TokenFile(BaseModel):
     """tokens.json: {"tokens": {"principal": "sha256 hex of the token"}}; nothing else (a file
     of another shape is refused, never read as "no tokens")."""
@@ -40,6 +56,9 @@ class TokenFile(BaseModel):
                 )
             if not _HEX64.fullmatch(digest):
                 raise ValueError(f"{principal}: expected the sha256 hex of its token")
+            reserved = reserved_principal(principal)
+            if reserved is not None:
+                raise ValueError(f"principal {principal!r} is reserved: {reserved}")
         return tokens
 
 
@@ -53,6 +72,14 @@ def check_principal(principal: str, where: str) -> None:
     problem = check_approver(principal)
     if problem is not None:
         raise TokenError(f"{where} {shown(principal)!r} refused: {problem}")
+
+
+def check_token_principal(principal: str, where: str) -> None:
+    """A principal a token may name: a checked name, not one the guard gives itself."""
+    check_principal(principal, where)
+    reserved = reserved_principal(principal)
+    if reserved is not None:
+        raise TokenError(f"{where} {shown(principal)!r} refused: reserved, {reserved}")
 
 
 def token_hash(token: str) -> str:
@@ -97,7 +124,7 @@ class TokenStore:
             principal, _, digest = item.partition("=")
             if not PRINCIPAL_RE.fullmatch(principal) or not _HEX64.fullmatch(digest):
                 raise TokenError(f"{TOKENS_ENV}: expected principal=<sha256 hex>, got {item!r}")
-            check_principal(principal, TOKENS_ENV)
+            check_token_principal(principal, TOKENS_ENV)
             if principal in entries:
                 raise TokenError(f"{TOKENS_ENV}: {principal} is given twice")
             entries[principal] = digest
@@ -124,7 +151,7 @@ class TokenStore:
         """Create (or replace) the token of a principal; the plaintext is returned once."""
         if not PRINCIPAL_RE.fullmatch(principal):
             raise TokenError(f"invalid principal {principal!r}: use 1-128 of A-Z a-z 0-9 _ . @ : -")
-        check_principal(principal, "principal")
+        check_token_principal(principal, "principal")
         token = "mcpg_" + secrets.token_urlsafe(32)
         data = self._read()
         data.tokens[principal] = token_hash(token)

@@ -32,7 +32,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from odoo_mcp_guard.settings import env_number
+
 DATABASE_URL_ENV = "MCP_GUARD_DATABASE_URL"
+# How long a SQLite store waits for another process's write lock before refusing the call.
+STORE_BUSY_ENV = "MCP_GUARD_STORE_BUSY_SECONDS"
 
 # Lock keys for ``Database.tx``: the whole store (the default), and the schema migration.
 WHOLE_STORE: tuple[str, ...] = ("store",)
@@ -59,7 +63,8 @@ class SqliteEngine:
         self.location = str(path)
 
     def connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        busy = env_number(STORE_BUSY_ENV, 30.0, low=0, high=3600)
+        db = sqlite3.connect(self.path, timeout=busy, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         # Switching a new file to WAL is not covered by the busy timeout: several processes
         # opening it for the first time at once may get "database is locked"; try again.
@@ -297,10 +302,7 @@ class Database:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the guard store {engine.location}: {exc}") from None
         try:
-            self._migrate(migrations)
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreError(f"cannot open the guard store {engine.location}: {exc}") from None
+            self._migrate(migrations)  # SQLite's errors arrive as StoreError (_sqlite_errors)
         except BaseException:
             self._db.close()
             raise
@@ -317,7 +319,7 @@ class Database:
         names what is serialised (an advisory lock): by default the whole store, a narrower
         key where only one call or counter is at stake, or None where the transaction is
         one atomic statement (row locks do the rest)."""
-        with self._lock:
+        with self._lock, self._sqlite_errors():
             self.engine.begin(self._db, lock)
             try:
                 yield self._db
@@ -329,12 +331,22 @@ class Database:
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """A read outside any write transaction."""
-        with self._lock:
+        with self._lock, self._sqlite_errors():
             return self._db.execute(sql, params).fetchall()
 
     def row(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        with self._lock:
+        with self._lock, self._sqlite_errors():
             return self._db.execute(sql, params).fetchone()
+
+    @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """SQLite's errors (a file locked by another process past the busy timeout, a disk
+        full, a file that is no database) as the one-line StoreError the guard refuses
+        with, as PgConnection does for PostgreSQL's."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"guard store {self.location}: {exc}") from None
 
     def integrity_check(self) -> str:
         with self._lock:

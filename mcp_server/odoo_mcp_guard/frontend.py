@@ -195,6 +195,9 @@ class Frontend:
     ) -> AsyncIterator[Sequence[str]]:
         yield ()
 
+    def at_stake(self, tool: str) -> dict[str, Any] | None:
+        return None
+
     def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         return None
 

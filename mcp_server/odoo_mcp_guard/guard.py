@@ -166,6 +166,13 @@ class Served(Protocol):
         ``CallRefused``."""
         ...
 
+    def at_stake(self, tool: str) -> dict[str, Any] | None:
+        """What the call being judged would replace or remove, as the front-end knows it
+        (asked within ``also_governed_by``: the proxy's view of its upstream's connection),
+        recorded on the approval request it files so that approvers see it; None: nothing
+        to record."""
+        ...
+
     def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         """The identity of the connection the call would remove or replace, as it is now
         ('' : none; None: the call is about no connection), asked within ``also_governed_by``.
@@ -668,6 +675,7 @@ class Guard:
             terms=terms,
             also_bindings=others,
             connection_binding=target,
+            at_stake=front.at_stake(tool),
         )
         if created:
             APPROVALS.labels("filed").inc()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from odoo_mcp_guard.catalog import catalog_entry, definition_hash
@@ -336,11 +336,13 @@ class OdooApprovals:
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File in Odoo (which applies its own rules' expiry, approver group, quorum and
-        bindings, not ``expires_in``, ``terms`` or ``also_bindings``); ``connection_binding``
-        is kept here, in ``remote_requests``."""
+        bindings, not ``expires_in``, ``terms`` or ``also_bindings``; ``at_stake`` is not
+        kept: Odoo shows the connections it holds itself); ``connection_binding`` is kept
+        here, in ``remote_requests``."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,

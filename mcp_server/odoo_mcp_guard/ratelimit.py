@@ -133,8 +133,11 @@ class RedisRateLimiter:
             full = self.script(
                 keys=[self.key(principal, limit.tool) for limit in limits], args=args
             )
-        except redis.RedisError as exc:
-            cause = f"Redis at {self.where} is unreachable: {type(exc).__name__}: {exc}"[:300]
+        except (redis.RedisError, ValueError, TypeError, OSError) as exc:
+            # Not only RedisError: an option of the URL (socket_timeout=nan) fails in the
+            # socket layer; whatever it is, the cause is named and the call refused.
+            what = "is unreachable" if isinstance(exc, redis.RedisError) else "cannot be used"
+            cause = f"Redis at {self.where} {what}: {type(exc).__name__}: {exc}"[:300]
             if self.fail == "open" and self.fallback is not None:
                 log.warning("%s; counting in this replica's store instead", cause)
                 return self.fallback(principal, limits, now)

@@ -20,7 +20,13 @@ from odoo_mcp_guard.asgi import (
     SessionSettings,
     session_clock,
 )
-from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore, check_principal
+from odoo_mcp_guard.auth import (
+    STDIO_PREFIX,
+    TOKENS_FILENAME,
+    TokenError,
+    TokenStore,
+    check_principal,
+)
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.frontend import Frontend, StartFailure
 from odoo_mcp_guard.guard import Guard
@@ -43,8 +49,8 @@ def stdio_principal() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-    check_principal(f"stdio:{user}", "the OS user name")
-    return f"stdio:{user}"
+    check_principal(f"{STDIO_PREFIX}{user}", "the OS user name")
+    return f"{STDIO_PREFIX}{user}"
 
 
 def open_backend_or_exit(

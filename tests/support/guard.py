@@ -200,12 +200,13 @@ def stdio_client(
     principal: str = "alice",
     policy_file: Path | None = None,
     mode: str = "auto",
+    env: dict[str, str] | None = None,
     **client_kwargs: Any,
 ) -> Client:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "odoo_mcp_guard", *serve_args(data_dir, policy_file)],
-        env=guard_env(data_dir, MCP_GUARD_PRINCIPAL=principal),
+        env=guard_env(data_dir, MCP_GUARD_PRINCIPAL=principal, **(env or {})),
     )
     return Client(params, mode=mode, read_timeout_seconds=60, **client_kwargs)
 

@@ -9,7 +9,7 @@ import shlex
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,8 @@ class LocalApprovals:
         data["arguments"] = json.loads(data["arguments"])
         data.pop("reported", None)
         data["also_bindings"] = (data.get("also_bindings") or "").split()
+        stake = data.get("at_stake")
+        data["at_stake"] = json.loads(stake) if stake else None
         votes = self.db.rows(
             "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at, approver",
             (data["id"],),
@@ -253,11 +255,13 @@ class LocalApprovals:
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
         ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
-        ``also_bindings``: those of the rules the call also passes, in order;
+        ``also_bindings``: those of the rules the call also passes, in order; ``at_stake``:
+        what the call would replace or remove, as the front-end knows it (kept redacted);
         ``connection_binding``: the connection it removes or replaces, as it is now (a
         pending request of this call for another connection is not returned)."""
         now = time.time() if now is None else now
@@ -288,8 +292,9 @@ class LocalApprovals:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
-                           quorum, rule_binding, also_bindings, connection_binding)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                           quorum, rule_binding, also_bindings, at_stake,
+                           connection_binding)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -303,6 +308,9 @@ class LocalApprovals:
                         terms.quorum if terms else 1,
                         binding,
                         also,
+                        None
+                        if at_stake is None
+                        else json.dumps(redact(dict(at_stake)), ensure_ascii=False),
                         connection_binding,
                     ),
                 ).fetchone()["id"]

@@ -101,6 +101,10 @@ class ApprovalRequest(BaseModel):
     # None: not kept by this backend (Odoo judges them itself when it consumes).
     also_bindings: list[str] | None = None
     approvals: list[str] = Field(default_factory=list)  # who approved so far, in order
+    # What the call would replace or remove, as the front-end knew it when it filed the
+    # request (the proxy: an upstream's connection from its listing), redacted; None: not
+    # recorded.
+    at_stake: dict[str, Any] | None = None
     # The connection its call removes or replaces, as it was when the request was filed
     # (``connection_identity``; '': none). An approval is for that connection, not for
     # whichever one bears its alias by the time it is used (invariant 14). None: filed before
@@ -113,6 +117,11 @@ class ApprovalRequest(BaseModel):
     @classmethod
     def _redact_arguments(cls, value: dict[str, Any]) -> dict[str, Any]:
         return redact(value)
+
+    @field_validator("at_stake")
+    @classmethod
+    def _redact_at_stake(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else redact(value)
 
     @field_validator("reason", "decision_note", "result_note")
     @classmethod

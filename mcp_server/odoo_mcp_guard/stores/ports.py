@@ -9,7 +9,7 @@ calls (``store.open_request``, ``store.append_audit``...)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from odoo_mcp_guard.engines import Engine
@@ -89,14 +89,16 @@ class ApprovalPort(Protocol):
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """``terms``: the approver group, quorum and rule binding the request is filed under;
         ``also_bindings``: the bindings of the rules the call also passes, in order (a
-        backend with its own policy, Odoo, takes its own); ``connection_binding``: the
-        connection the call removes or replaces, as it is now ('' : none; None: the call is
-        not about a connection). A pending request of the same call for another connection
-        is not this one's."""
+        backend with its own policy, Odoo, takes its own); ``at_stake``: what the call would
+        replace or remove, as the front-end knows it (kept redacted, shown to approvers);
+        ``connection_binding``: the connection the call removes or replaces, as it is now
+        ('' : none; None: the call is not about a connection). A pending request of the same
+        call for another connection is not this one's."""
         ...
 
     def retire(self, request_id: int, note: str) -> None:
@@ -268,6 +270,7 @@ class GuardStore:
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(
@@ -279,6 +282,7 @@ class GuardStore:
             now,
             terms=terms,
             also_bindings=also_bindings,
+            at_stake=at_stake,
             connection_binding=connection_binding,
         )
 

@@ -19,8 +19,9 @@ test fails when the copies differ), so it imports the standard library only, and
   holding JSON; a value under a secret-looking key (also the second item of a
   ``[key, value]`` pair in a list of pairs, and the ``value`` of a ``{"name": key, "value"}``
   object) is replaced by ``***``; in every other string, URL credentials (also
-  ``user:pw@host`` without a scheme), secret ``key=value`` pairs (also form- and
-  percent-encoded, or separated by a tab or spaces), XML elements, command-line passwords
+  ``user:pw@host`` without a scheme), secret ``key=value`` pairs (also ``'key' => value`` hash
+  pairs, form- and percent-encoded, or separated by a tab or spaces; a key in another language
+  or script, "Passwort", "пароль", "密码"), XML elements, command-line passwords
   and bearer tokens are replaced. Idempotent; never mutates its input.
 """
 
@@ -47,26 +48,57 @@ REDACTED = "***"
 MAX_DEPTH = 64
 
 # On the key with everything but letters and digits removed, lower case: "db_password",
-# "X-Api-Key", "accessToken", "Authorization" ("author", "authority" are not secrets).
+# "X-Api-Key", "accessToken", "Authorization" ("author", "authority" are not secrets); 2FA
+# recovery codes; "password" in other languages, spelled in ASCII ("Passwort", "mot_de_passe").
 _SECRET_IN_KEY = re.compile(
     r"pass(?:word|wd|phrase|code)|secret|token|api_?key|credential|auth(?!or(?!i[sz]))"
-    r"|private_?key|access_?key|session_?id|cookie|bearer"
-    r"|ssh_?key|sign(?:ing)?_?key|encryption_?key|master_?key|totp|hotp",
+    r"|priv(?:ate)?_?key|access_?key|session_?(?:id|key)|cookie|bearer"
+    r"|ssh_?key|sign(?:ing)?_?key|encryption_?key|master_?key|totp|hotp"
+    r"|(?:recovery|backup)_?(?:codes?|keys?)"
+    r"|passwort|kennwort|motdepasse|contrasena|senha|wachtwoord|losenord|adgangskode"
+    r"|salasana|lozinka|katasandi|matkhau|paroladordine",
 )
 # Short words that are secrets only as a whole word of the key: "pwd", "db_pass",
-# "userPin" (not "compass", "bypass", "spinner").
+# "userPin" (not "compass", "bypass", "spinner"); "heslo" (not "the_slot").
 _SECRET_WORDS = frozenset(
-    {"pwd", "pw", "pass", "pswd", "passwd", "pin", "otp", "jwt", "sig", "mfa", "sid"}
+    {"pwd", "pw", "pass", "pswd", "passwd", "pword", "pin", "otp", "jwt", "sig", "mfa", "sid"}
+    | {"2fa", "heslo", "haslo", "sifre", "passord", "jelszo", "geslo"}
 )
 # Words that are secrets as the key's last word: "session", "odoo_session" (a session
-# cookie's value), not "session_count".
-_SECRET_LAST_WORDS = frozenset({"session", "sessions"})
+# cookie's value), not "session_count"; "parola", "nuova_parola" (not "parola_chiave").
+_SECRET_LAST_WORDS = frozenset({"session", "sessions", "parola", "parol"})
+# Words that are secrets as the whole key: "private" (not "is_private", "private_email").
+_SECRET_KEY_WORDS = frozenset({"private"})
+# "password" in other scripts and spellings, on the key case-folded with everything but
+# letters and digits removed ("ПАРОЛЬ", "contraseña", "密码"); a Cyrillic or Greek word also
+# as its TR39 skeleton, for a key written with Latin look-alikes ("пaроль" with a Latin a).
+_NON_WORD = re.compile(r"[\W_]+")
+_SCRIPT_WORDS = (
+    "contraseña", "hasło", "şifre", "lösenord", "jelszó", "parolă", "mậtkhẩu",
+    "парол", "лозинк", "κωδικόςπρόσβασης", "סיסמה", "סיסמא", "كلمةالمرور", "كلمةالسر",
+    "رمزعبور", "पासवर्ड", "รหัสผ่าน", "密码", "密碼", "口令", "密钥", "密鑰", "秘钥",
+    "パスワード", "暗証番号", "秘密鍵", "비밀번호", "패스워드",
+)  # fmt: skip
+_SECRET_IN_SCRIPT = re.compile(
+    "|".join(
+        re.escape(_NON_WORD.sub("", form))
+        for word in map(str.casefold, _SCRIPT_WORDS)
+        for form in (
+            (word, skeleton(word)) if any("\u0370" <= ch <= "\u04ff" for ch in word) else (word,)
+        )
+    )
+)
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 # Letters a key in text may be written with: ASCII, and the Latin, Greek, Cyrillic and
-# Armenian blocks whose look-alikes ("pаssword" with a Cyrillic а) read as a secret key.
+# Armenian blocks whose look-alikes ("pаssword" with a Cyrillic а) read as a secret key; the
+# Vietnamese Latin letters, Hebrew, Arabic, Devanagari, Thai, kana, CJK and Hangul, whose
+# words for "password" are secret keys too ("mật_khẩu=…", "密码: …").
 # (Compatibility forms, "ＰＡＳＳＷＯＲＤ", are read through the text's NFKC form.)
-_L = "A-Za-z\u00c0-\u024f\u0370-\u058f"
+_L = (
+    "A-Za-z\u00c0-\u024f\u0370-\u058f\u1e00-\u1eff\u0590-\u06ff\u0900-\u097f"
+    "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+)
 
 # scheme://userinfo@host, or scheme-relative //userinfo@host: the userinfo runs to the last
 # "@" before the path.
@@ -79,7 +111,7 @@ _URL_USERINFO = re.compile(
 # percent-encoded ("access_token%3D..."), or a tab or several spaces ("password<TAB>X").
 _PAIR = re.compile(
     rf"(?<![{_L}0-9_.\-])([{_L}_][{_L}0-9_.\-\[\]]*(?:%(?!3[dD])[0-9A-Fa-f]{{2}}[{_L}0-9_.\-\[\]]*)*)"
-    r"""(\\?["']?(?:[ \t]*(?:[:=]|%3[dD])[ \t]*|(?: *\t| {2})[ \t]*))"""
+    r"""(\\?["']?(?:[ \t]*(?:=>|:=|={1,3}|:|%3[dD])[ \t]*|(?: *\t| {2})[ \t]*))"""
 )
 # An HTTP header written without its colon ("X-API-KEY abc123"): a hyphenated key, one space
 # and a value that is not a plain word ("the X-API-KEY header" is prose).
@@ -161,7 +193,16 @@ def is_secret_key(key: object) -> bool:
 @functools.lru_cache(maxsize=4096)  # the same words come again and again in a text
 def _is_secret_text(text: str) -> bool:
     text = unicodedata.normalize("NFKC", unquote(text) if "%" in text else text)
-    return _secret_words(text) or (not text.isascii() and _secret_words(skeleton(text)))
+    if text.isascii():
+        return _secret_words(text)
+    return _secret_words(text) or _secret_words(skeleton(text)) or _in_script(text.casefold())
+
+
+def _in_script(folded: str) -> bool:
+    """A case-folded key holds "password" in another script, or its look-alike skeleton."""
+    return any(
+        _SECRET_IN_SCRIPT.search(_NON_WORD.sub("", form)) for form in (folded, skeleton(folded))
+    )
 
 
 def _secret_words(text: str) -> bool:
@@ -169,7 +210,8 @@ def _secret_words(text: str) -> bool:
         return True
     words = [w for w in _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower()) if w]
     return any(word in _SECRET_WORDS for word in words) or (
-        bool(words) and words[-1] in _SECRET_LAST_WORDS
+        bool(words)
+        and (words[-1] in _SECRET_LAST_WORDS or (len(words) == 1 and words[0] in _SECRET_KEY_WORDS))
     )
 
 

@@ -1,0 +1,91 @@
+"""Attack 11 through the CLI: a token under a principal the guard gives itself ('anonymous',
+'stdio:<OS user>') would share that principal's approvals with every client without a token,
+or with the local stdio agent. Refused wherever a token is named: `tokens add`, tokens.json,
+MCP_GUARD_TOKENS; one line each."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+import pytest
+from support.guard import db_path, policy, stdio_client, text_of, write_policy
+from test_attack10_cli import run
+
+from odoo_mcp_guard.auth import token_hash
+
+pytestmark = pytest.mark.anyio
+
+RESERVED = ["anonymous", "Anonymous", "stdio:root", "STDIO:alice"]
+
+
+@pytest.mark.parametrize("principal", RESERVED)
+def test_tokens_add_refuses_a_reserved_principal(tmp_path, principal):
+    result = run(tmp_path, "tokens", "add", principal)
+    assert result.returncode == 2, result.stdout
+    assert "refused" in result.stderr and "mcpg_" not in result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert (
+        not (tmp_path / "tokens.json").exists()
+        or principal not in (tmp_path / "tokens.json").read_text()
+    )
+    # an ordinary name still gets its token
+    assert run(tmp_path, "tokens", "add", "claude-code").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["tokens", "list"], ["serve", "--transport", "http", "--port", "0"]],
+    ids=lambda a: " ".join(a),
+)
+@pytest.mark.parametrize("where", ["file", "env"])
+def test_a_reserved_principal_in_the_tokens_is_refused_at_load(tmp_path, args, where):
+    digest = token_hash("mcpg_some-token")
+    env = None
+    if where == "file":
+        (tmp_path / "tokens.json").write_text(json.dumps({"tokens": {"anonymous": digest}}))
+    else:
+        env = {"MCP_GUARD_TOKENS": f"stdio:root={digest}"}
+    result = run(tmp_path, *args, env=env, timeout=20)
+    assert result.returncode == 2
+    assert "reserved" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# --- the store or Redis cannot be used: refused naming the cause, never a traceback ------
+
+
+async def test_a_locked_sqlite_store_refuses_naming_the_store(tmp_path):
+    pol = write_policy(tmp_path / "policy.json", policy())
+    busy = {"MCP_GUARD_STORE_BUSY_SECONDS": "0.5"}
+    async with stdio_client(tmp_path, policy_file=pol, env=busy) as client:
+        await client.list_tools()
+        holder = sqlite3.connect(db_path(tmp_path), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the store
+        try:
+            refused = await client.call_tool("odoo_connections", {})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert refused.is_error
+        assert "guard store" in text_of(refused) and "locked" in text_of(refused)
+        assert "internal error" not in text_of(refused)
+        # the lock gone, the same call runs
+        assert not (await client.call_tool("odoo_connections", {})).is_error
+
+
+async def test_a_redis_url_option_that_breaks_the_client_is_named(tmp_path):
+    pol = write_policy(
+        tmp_path / "policy.json",
+        policy(odoo_connections={"action": "allow", "rate_limit": {"max": 5, "window": 60}}),
+    )
+    env = {
+        "MCP_GUARD_REDIS_URL": "redis://127.0.0.1:6379/0?socket_timeout=nan",
+        "MCP_GUARD_REDIS_PREFIX": f"atk11-{os.getpid()}:",
+    }
+    async with stdio_client(tmp_path, policy_file=pol, env=env) as client:
+        refused = await client.call_tool("odoo_connections", {})
+    assert refused.is_error
+    assert "Redis at redis://127.0.0.1:6379/0" in text_of(refused), text_of(refused)
+    assert "internal error" not in text_of(refused)
