@@ -21,7 +21,7 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
-from odoo_mcp_guard.names import check_approver, same_person
+from odoo_mcp_guard.names import check_approver, is_listed, same_person
 from odoo_mcp_guard.policy_core import (
     ApprovalTerms,
     arguments_hash,
@@ -348,7 +348,7 @@ class LocalApprovals:
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
-        if approvers is not None and not any(same_person(approver, name) for name in approvers):
+        if approvers is not None and not any(is_listed(approver, name) for name in approvers):
             raise ApprovalError(
                 f"{approver} is not in the approver group {request.approver_group} that decides "
                 f"{request.ref} (the policy's approvers list: {', '.join(approvers) or 'nobody'})"
