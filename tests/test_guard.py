@@ -38,6 +38,7 @@ class Tiny:
         self.changed: set[str] = set()
         self.down = False
         self.store_broken = False
+        self.binding: str | None = None  # the connection a call is about, as it is now
 
     def served(self) -> Collection[str]:
         self.asked.append("served")
@@ -73,6 +74,9 @@ class Tiny:
 
     def at_stake(self, tool: str) -> dict[str, Any] | None:
         return None
+
+    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        return self.binding
 
 
 class Clock:
@@ -267,6 +271,33 @@ async def test_one_audit_record_per_decision_through_approval(tmp_path: Path, st
         "approved_executed",
         "approval_pending",
     ]
+
+
+async def test_an_approval_is_used_only_for_the_connection_it_was_filed_for(
+    tmp_path: Path, store: Store
+) -> None:
+    """Invariant 14: approved for the connection 'conn-a', the call is not run once the alias
+    names 'conn-b': the request is withdrawn unused and one is filed for 'conn-b'."""
+    guard = make_guard(tmp_path, store, {"risky": {"action": "require_approval"}})
+    front, runs = Tiny("risky"), Runs()
+    front.binding = "conn-a"
+    assert await refused(guard, front, "risky", {"key": "a", "alias": "prod"}) == "approval_pending"
+    (first,) = store.list_requests()
+    assert first.connection_binding == "conn-a"
+    store.decide(first.id, approve=True, approver="bob", now=T0)
+    front.binding = "conn-b"
+    with pytest.raises(GuardRefusal) as caught:
+        await guard.call(front, "alice", "risky", {"key": "a", "alias": "prod"}, execute=runs)
+    assert caught.value.outcome == "approval_pending" and runs.calls == []
+    assert f"request {first.ref} was withdrawn" in caught.value.message
+    assert "the connection 'prod' changed since it was filed" in caught.value.message
+    assert "the approval by bob was not used" in caught.value.message
+    second, _ = store.list_requests()
+    assert second.connection_binding == "conn-b" and second.state == "pending"
+    assert store.get_request(first.id).state == "expired"
+    store.decide(second.id, approve=True, approver="bob", now=T0)
+    assert await guard.call(front, "alice", "risky", {"key": "a", "alias": "prod"}, execute=runs)
+    assert runs.calls == [{"key": "a", "alias": "prod"}]
 
 
 async def test_failed_execution_recorded_after_its_decision(tmp_path: Path, store: Store) -> None:

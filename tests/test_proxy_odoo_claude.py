@@ -234,3 +234,43 @@ async def test_an_upsert_the_proxy_cannot_check_is_judged_as_a_replacement(
         assert held.is_error and held.structured_content["status"] == "pending", text_of(held)
         assert "no undo" in text_of(held)
     assert upstream_calls(state) == []
+
+
+@needs_wrapper
+async def test_an_approved_removal_does_not_remove_the_connection_that_replaced_it(
+    tmp_path: Path,
+) -> None:
+    """Attack 11, finding 16: carol approves removing 'prod' (db proddb) as the upstream listed
+    it; prod is then replaced (db v2) under a replacement dave approved. Carol's approval is
+    for proddb: used now, it would remove v2, which no approver was asked to remove. The call
+    is filed anew for prod as the upstream lists it now; once that is approved, v2 goes."""
+    upstream_data, data, args = odoo_claude_proxy(tmp_path)
+    async with proxy_stdio_client(data, args) as client:
+        first = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert first.structured_content["status"] == "pending", text_of(first)
+        ref = first.structured_content["request"]
+        shown = run_cli(data, "approvals", "show", ref).stdout
+        assert "db=proddb" in shown
+        approve(data, ref, "carol")
+        swap = await client.call_tool("odoo_connect", connect_args("prod", "v2"))
+        assert swap.structured_content["status"] == "pending", text_of(swap)
+        approve(data, swap.structured_content["request"], "dave")
+        replaced = await client.call_tool("odoo_connect", connect_args("prod", "v2"))
+        assert "Approval required" not in text_of(replaced), text_of(replaced)
+        assert connections(upstream_data)["prod"]["db"] == "v2"
+
+        again = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert again.is_error and again.structured_content["status"] == "pending", text_of(again)
+        assert again.structured_content["request"] not in (ref, swap.structured_content["request"])
+        assert f"request {ref} was withdrawn" in text_of(again)
+        assert "the approval by carol was not used" in text_of(again)
+        assert connections(upstream_data)["prod"]["db"] == "v2"
+        renewed = again.structured_content["request"]
+        assert "db=v2" in run_cli(data, "approvals", "show", renewed).stdout
+
+        approve(data, renewed, "carol")
+        done = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert not done.is_error, text_of(done)
+    assert "prod" not in connections(upstream_data)
+    state = query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)
+    assert state == [("expired",)]

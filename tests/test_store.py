@@ -145,6 +145,40 @@ def test_connection_added_by_one_replica_is_seen_by_the_other(opener: Opener) ->
     assert one.get_connection("shared").url == f"https://shared-{results.index(True)}.example.com"
 
 
+def test_a_connection_s_binding_changes_on_every_replacement(opener: Opener) -> None:
+    """What a request is bound to (invariant 14): new on every write, even an identical one;
+    a removal or replacement bound to one connection never acts on another under its alias."""
+    one, two = opener(), opener()
+    assert one.connection_binding("prod") == ""
+    one.add_connection(conn("prod"))
+    first = one.connection_binding("prod")
+    assert first.startswith("conn-") and two.connection_binding("prod") == first
+    assert "pw-prod" not in first
+    assert one.add_connection(conn("prod"), replace=True, replaces=first) is False
+    second = two.connection_binding("prod")
+    assert second not in ("", first)  # the same values, another connection
+    for stale in (one, two):
+        with pytest.raises(ApprovalError, match="changed since this call was judged"):
+            stale.remove_connection("prod", binding=first)
+        with pytest.raises(ApprovalError, match="changed since this call was judged"):
+            stale.add_connection(conn("prod", db="v3"), replace=True, replaces=first)
+    assert one.get_connection("prod") == conn("prod")
+    assert one.connection_binding("prod") == second
+    with pytest.raises(ApprovalError):  # bound to 'none': one that appeared since is not it
+        one.remove_connection("prod", binding="")
+    assert two.remove_connection("prod", binding=second) is True
+    assert one.connection_binding("prod") == ""
+
+
+def test_a_pending_request_is_shared_only_for_the_same_connection(store: Store) -> None:
+    first, _ = file(store, connection_binding="conn-a")
+    assert first.connection_binding == "conn-a"
+    assert file(store, connection_binding="conn-a")[0].id == first.id
+    other, created = file(store, connection_binding="conn-b")
+    assert created and other.id != first.id and other.connection_binding == "conn-b"
+    assert file(store)[0].connection_binding is None  # not about a connection: not bound
+
+
 # --- approval requests -----------------------------------------------------------------------
 
 

@@ -428,14 +428,22 @@ def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | No
         return None
     try:
         found = backend.store.get_connection(alias)
-    except (StoreError, OdooError):
+        now = backend.store.connection_binding(alias) if found is not None else ""
+    except (StoreError, OdooError, ApprovalError):
         return None
     if found is None:
         return None
     conn = found.public()
+    # A request is for the connection it was filed for: another one under its alias is not it.
+    other = (
+        "  (NOT the connection this request was filed for: it changed since; the request "
+        "will not be used for it)"
+        if request.connection_binding is not None and request.connection_binding != now
+        else ""
+    )
     return (
         f"{_CONNECTION_ROLES[request.tool] + ':':<11} {conn['alias']}: {conn['url']}  "
-        f"db={conn['db']}  user={conn['username']}  {conn['protocol']}"
+        f"db={conn['db']}  user={conn['username']}  {conn['protocol']}{other}"
     )
 
 

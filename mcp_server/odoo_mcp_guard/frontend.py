@@ -198,6 +198,9 @@ class Frontend:
     def at_stake(self, tool: str) -> dict[str, Any] | None:
         return None
 
+    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        return None
+
     # -- identity ------------------------------------------------------------------------
 
     def _principal(self, ctx: ServerRequestContext[Any, Any]) -> str | None:

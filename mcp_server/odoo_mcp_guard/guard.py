@@ -173,6 +173,14 @@ class Served(Protocol):
         to record."""
         ...
 
+    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """The identity of the connection the call would remove or replace, as it is now
+        ('' : none; None: the call is about no connection), asked within ``also_governed_by``.
+        An approval request is bound to it: a request filed for one connection does not
+        answer for another that took its alias since (invariant 14). May raise
+        ``BACKEND_ERRORS``."""
+        ...
+
 
 @dataclass(frozen=True)
 class Continuation:
@@ -334,8 +342,9 @@ class Guard:
                 )
                 raise self._refuse(call, Refusal("denied", message))
             if gating:
+                target = front.connection_binding(tool, arguments)
                 return await self._through_approval(
-                    front, call, arguments, gating, also, execute, continuation
+                    front, call, arguments, gating, also, execute, continuation, target
                 )
             self._spend(call, continuation)
             note = "continuation (answers to an input request)" if continuation else ""
@@ -507,6 +516,21 @@ class Guard:
             f"{now.action}, approver group {now.approver_group}, quorum {now.quorum})"
         )
 
+    @staticmethod
+    def _connection_changed(
+        request: ApprovalRequest, target: str | None, arguments: dict[str, Any]
+    ) -> str | None:
+        """Why ``request`` no longer answers for the call: the connection it removes or
+        replaces is not the one the request was filed for (a request filed before requests
+        were bound, None, answers only where no connection is at stake), or None."""
+        if request.state not in ("pending", "approved"):
+            return None
+        if (request.connection_binding or "") == (target or ""):
+            return None
+        alias = arguments.get("alias")
+        named = f"'{alias}'" if check_tool_name(alias) is None else "it names"
+        return f"the connection {named} changed since it was filed"
+
     def _retired_by_backend(self, call: _Call, request: ApprovalRequest, now: float) -> str | None:
         """Why the backend refused to consume ``request`` if it retired it unused before its
         expiry (Odoo does so when a rule it was filed under changed, which for a rule the call
@@ -543,6 +567,7 @@ class Guard:
         also: Sequence[str],
         execute: Callable[[dict[str, Any]], Awaitable[T]],
         continuation: Continuation | None,
+        target: str | None,
     ) -> T:
         store, tool, principal, args_hash = self.store, call.tool, call.principal, call.args_hash
         # filed, shown and consumed with what the call adds (a continuation's answers)
@@ -558,6 +583,21 @@ class Guard:
                 raise self._rule_changed_refusal(call, request, changed)
             store.retire(request.id, f"not used: {changed}")
             replaced = f" (request {request.ref} was withdrawn: {changed})"
+            request = None
+        moved = self._connection_changed(request, target, arguments) if request else None
+        if request is not None and moved is not None:
+            # Bound to the connection it was filed (and shown, and approved) for: once another
+            # one holds its alias the approval is not used, and the call, about the connection
+            # as it is now, is filed anew (as Odoo does: a changed connection makes a new
+            # request).
+            store.retire(request.id, f"not used: {moved}")
+            given = (
+                f"; the approval by {request.decided_by} was not used"
+                if request.state == "approved"
+                else ""
+            )
+            replaced = f" (request {request.ref} was withdrawn: {moved}{given})"
+            APPROVALS.labels("expired").inc()
             request = None
         if request is not None and request.state == "approved":
             event = AuditEvent(
@@ -634,6 +674,7 @@ class Guard:
             now,
             terms=terms,
             also_bindings=others,
+            connection_binding=target,
             at_stake=front.at_stake(tool),
         )
         if created:

@@ -29,6 +29,7 @@ from odoo_mcp_guard.stores.models import (
     AuditEvent,
     Connection,
     PinnedTool,
+    connection_identity,
     request_ref,
 )
 
@@ -191,7 +192,17 @@ class OdooConnections:
         # Fresh: whether an alias exists decides whether odoo_connect is a replacement.
         return next((c for c in self.list_connections(fresh=True) if c.alias == alias), None)
 
-    def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
+    def connection_binding(self, alias: str) -> str:
+        """What Odoo lists of the connection under ``alias`` now (Odoo binds a request to its
+        connection record itself, and refuses to consume it once that changed)."""
+        conn = self.get_connection(alias)
+        if conn is None:
+            return ""
+        return connection_identity(conn.public())
+
+    def add_connection(
+        self, conn: Connection, *, replace: bool = False, replaces: str | None = None
+    ) -> bool:
         # Odoo refuses an existing alias. An approved odoo_connect (a replacement among them)
         # was carried out by Odoo's consume, with the approved values, in one transaction.
         key = (conn.alias, conn.url, conn.db, conn.username)
@@ -213,7 +224,7 @@ class OdooConnections:
         answer = _call(self.client, "mcp.connection", "upsert_from_agent", values=values)
         return bool(answer.get("created"))
 
-    def remove_connection(self, alias: str) -> bool:
+    def remove_connection(self, alias: str, *, binding: str | None = None) -> bool:
         """In Odoo a connection ends only inside ``consume`` of its approved request, in the
         same transaction (invariant 5), which the gate did before this call: here the removal
         is confirmed, fresh from Odoo."""
@@ -299,7 +310,7 @@ class OdooApprovals:
         """Odoo's state of the request filed for this call (Odoo's cron expires stale ones,
         and ``consume`` refuses an expired approval)."""
         row = self.db.row(
-            """SELECT remote_id FROM remote_requests
+            """SELECT remote_id, connection_binding FROM remote_requests
                WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
                ORDER BY remote_id DESC LIMIT 1""",
             (tool, args_hash, principal),
@@ -310,7 +321,9 @@ class OdooApprovals:
         if request is None or request.state in ("done", "failed", "cancelled"):
             self.mark_reported(row["remote_id"])  # history: the next call files anew
             return None
-        return request
+        # the connection this front-end filed it for (Odoo binds its own connections itself;
+        # an upstream's behind a proxy only this front-end knows)
+        return request.model_copy(update={"connection_binding": row["connection_binding"]})
 
     def file_request(
         self,
@@ -324,10 +337,12 @@ class OdooApprovals:
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
         at_stake: Mapping[str, Any] | None = None,
+        connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File in Odoo (which applies its own rules' expiry, approver group, quorum and
         bindings, not ``expires_in``, ``terms`` or ``also_bindings``; ``at_stake`` is not
-        kept: Odoo shows the connections it holds itself)."""
+        kept: Odoo shows the connections it holds itself); ``connection_binding`` is kept
+        here, in ``remote_requests``."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,
@@ -343,16 +358,24 @@ class OdooApprovals:
             created = (
                 db.execute(
                     """INSERT INTO remote_requests (remote_id, ref, tool, arguments_hash, principal,
-                           created_at) VALUES (?, ?, ?, ?, ?, ?)
+                           created_at, connection_binding) VALUES (?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (remote_id) DO NOTHING""",
-                    (remote_id, answer["ref"], tool, arguments_hash(arguments), principal, now),
+                    (
+                        remote_id,
+                        answer["ref"],
+                        tool,
+                        arguments_hash(arguments),
+                        principal,
+                        now,
+                        connection_binding,
+                    ),
                 ).rowcount
                 > 0
             )
         request = self.get_request(remote_id)
         if request is None:
             raise ApprovalError(f"Odoo: request {answer['ref']} cannot be read back")
-        return request, created
+        return request.model_copy(update={"connection_binding": connection_binding}), created
 
     def consume(
         self,

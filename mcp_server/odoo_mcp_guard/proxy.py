@@ -117,6 +117,7 @@ from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
     SOURCE_HASH_KEY,
     pinned_definition,
+    redact,
     redact_result,
     redact_schema,
     redact_text,
@@ -130,6 +131,7 @@ from odoo_mcp_guard.sdk_workarounds import (
 )
 from odoo_mcp_guard.settings import env_choice, env_count, env_number
 from odoo_mcp_guard.store import GuardStore, PinnedTool
+from odoo_mcp_guard.stores.models import connection_identity
 
 log = logging.getLogger("odoo_mcp_guard.proxy")
 # The principal of the client's call being handled (per task): the proxy's own calls
@@ -140,6 +142,10 @@ _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", d
 _AT_STAKE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "at_stake", default=None
 )
+# The identity of that connection (models.connection_identity of what the listing said of
+# it; '' : the call changes none that exists): an approval request is bound to it, and is not
+# used for another connection that took the alias since (invariant 14).
+_BINDING: contextvars.ContextVar[str | None] = contextvars.ContextVar("binding", default=None)
 # What an approver is shown of a connection the upstream lists (redacted), and how many.
 _STAKE_FIELDS = ("url", "db", "username", "user", "protocol")
 _STAKE_MAX = 5
@@ -724,7 +730,9 @@ class ProxyServer(Frontend):
                         if exists is False
                         else self._stake(tool, "replaces", alias, listing, exists=exists)
                     )
+                binding = "" if at_stake is None else connection_identity(redact(at_stake))
                 stake = _AT_STAKE.set(at_stake)
+                bound = _BINDING.set(binding)
                 try:
                     yield (REMOVAL_RULE,) if exists is not False and removed is None else ()
                 except UpstreamFailure as failure:
@@ -744,11 +752,15 @@ class ProxyServer(Frontend):
             finally:
                 if stake is not None:
                     _AT_STAKE.reset(stake)
+                    _BINDING.reset(bound)
                 if not in_doubt:  # else the lease stays until it expires
                     await self._release_lease(key, holder)
 
     def at_stake(self, tool: str) -> dict[str, Any] | None:
         return _AT_STAKE.get()
+
+    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        return _BINDING.get()
 
     def _stake(
         self,

@@ -54,6 +54,11 @@ SERVER_NAME = "odoo-mcp-guard"
 _REPLACING: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "odoo_mcp_guard_replacing", default=False
 )
+# The connection the call being run removes or replaces, as the guard judged (and an approval
+# was given for) it: the store acts on that connection only (``connection_binding``).
+_JUDGED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "odoo_mcp_guard_judged", default=None
+)
 
 
 # --- tool arguments -------------------------------------------------------------------
@@ -319,12 +324,23 @@ class GuardedServer(Frontend):
         governed by ``odoo_disconnect``. Never guessed "new" when the store cannot say (its
         error is the guard's 'unavailable')."""
         alias = arguments.get("alias")
-        replacing = tool == "odoo_connect" and self.store.get_connection(alias) is not None
+        judged = (
+            self.store.connection_binding(alias)
+            if tool in ("odoo_connect", "odoo_disconnect") and isinstance(alias, str)
+            else None
+        )
+        replacing = tool == "odoo_connect" and bool(judged)
         token = _REPLACING.set(replacing)
+        judged_token = _JUDGED.set(judged)
         try:
             yield ("odoo_disconnect",) if replacing else ()
         finally:
+            _JUDGED.reset(judged_token)
             _REPLACING.reset(token)
+
+    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """The connection odoo_disconnect removes or odoo_connect replaces, as judged."""
+        return _JUDGED.get()
 
     async def _execute(self, name: str, args: dict[str, Any]) -> types.CallToolResult:
         try:  # validated before the guard judged the call; never run on bad input anyway
@@ -337,7 +353,7 @@ class GuardedServer(Frontend):
             # As judged: a replacement only if the guard governed it as one.
             return self._connect(model, replacing=_REPLACING.get())
         if isinstance(model, AliasArgs):
-            return self._disconnect(model.alias)
+            return self._disconnect(model.alias, binding=_JUDGED.get())
         return self._connections()
 
     async def _data_tool(self, name: str, args: Any) -> types.CallToolResult:
@@ -356,7 +372,9 @@ class GuardedServer(Frontend):
         # Judged as an addition: create-if-absent, atomically in the store. Judged as a
         # replacement (the gate saw the alias and governed the call like odoo_disconnect):
         # replace.
-        created = self.store.add_connection(conn, replace=replacing)
+        created = self.store.add_connection(
+            conn, replace=replacing, replaces=_JUDGED.get() if replacing else None
+        )
         if not created and not replacing:
             # The alias appeared after the guard judged this call as a plain addition.
             raise ToolFailure(
@@ -365,8 +383,9 @@ class GuardedServer(Frontend):
             )
         return json_result({"alias": args.alias, "created": created, "connection": conn.public()})
 
-    def _disconnect(self, alias: str) -> types.CallToolResult:
-        if not self.store.remove_connection(alias):
+    def _disconnect(self, alias: str, *, binding: str | None) -> types.CallToolResult:
+        # Only the connection judged (and approved) for removal: not one that took its alias.
+        if not self.store.remove_connection(alias, binding=binding):
             raise ToolFailure(f"There is no connection named '{alias}'; nothing was removed.")
         return json_result({"alias": alias, "removed": True})
 

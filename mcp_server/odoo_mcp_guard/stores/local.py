@@ -8,6 +8,7 @@ import json
 import shlex
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,7 @@ from odoo_mcp_guard.stores.models import (
     Connection,
     Outcome,
     PinnedTool,
+    connection_identity,
     request_ref,
     utc_iso,
 )
@@ -94,10 +96,48 @@ class LocalConnections:
         row = self.db.row("SELECT * FROM connections WHERE alias = ?", (alias,))
         return self._connection(row) if row else None
 
-    def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
+    @staticmethod
+    def _identity(row: Any) -> str:
+        """What a request for this row is bound to: its revision (new on every write) and what
+        names it; a row written before revisions existed is named by when it was written."""
+        return connection_identity(
+            {
+                "alias": row["alias"],
+                "url": row["url"],
+                "db": row["db"],
+                "username": row["username"],
+                "protocol": row["protocol"],
+                "verify_ssl": bool(row["verify_ssl"]),
+                "updated_at": row["updated_at"],
+                "revision": row["revision"],
+            }
+        )
+
+    def connection_binding(self, alias: str) -> str:
+        row = self.db.row("SELECT * FROM connections WHERE alias = ?", (alias,))
+        return self._identity(row) if row else ""
+
+    def _still(self, db: Any, alias: str, binding: str | None) -> None:
+        """Raise unless the connection under ``alias`` is still the one ``binding`` names
+        (None: not bound), read under the row's lock in the caller's transaction."""
+        if binding is None:
+            return
+        row = db.execute(
+            "SELECT * FROM connections WHERE alias = ?" + self.db.engine.for_update, (alias,)
+        ).fetchone()
+        if (self._identity(row) if row else "") != binding:
+            raise ApprovalError(
+                f"the connection '{alias}' changed since this call was judged; nothing was "
+                "changed. Call again to have it judged as it is now"
+            )
+
+    def add_connection(
+        self, conn: Connection, *, replace: bool = False, replaces: str | None = None
+    ) -> bool:
         """Create the connection if its alias is free: True if it was created. An existing
         alias is left as it is (False), unless ``replace``: a replacement removes the old
-        connection, so only a call the gate judged as a replacement may ask for it.
+        connection, so only a call the gate judged as a replacement may ask for it, and
+        (``replaces``: its ``connection_binding`` as judged) only while it is that one.
 
         The check and the write are one statement in one transaction (serialised per alias):
         of concurrent creations of one alias, on any replica, exactly one wins."""
@@ -113,13 +153,15 @@ class LocalConnections:
             int(conn.verify_ssl),
             now,
             now,
+            uuid.uuid4().hex,  # a new revision on every write: requests bound to the old fail
         )
         insert = """INSERT INTO connections (alias, url, db, username, password, api_key,
-                        protocol, verify_ssl, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+                        protocol, verify_ssl, created_at, updated_at, revision)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
         with self.db.tx(("connection", conn.alias)) as db:
             if not replace:
                 return db.execute(insert + " ON CONFLICT (alias) DO NOTHING", values).rowcount > 0
+            self._still(db, conn.alias, replaces)
             existed = db.execute(
                 "SELECT 1 FROM connections WHERE alias = ?" + self.db.engine.for_update,
                 (conn.alias,),
@@ -129,13 +171,17 @@ class LocalConnections:
                 + """ ON CONFLICT (alias) DO UPDATE SET url = excluded.url, db = excluded.db,
                        username = excluded.username, password = excluded.password,
                        api_key = excluded.api_key, protocol = excluded.protocol,
-                       verify_ssl = excluded.verify_ssl, updated_at = excluded.updated_at""",
+                       verify_ssl = excluded.verify_ssl, updated_at = excluded.updated_at,
+                       revision = excluded.revision""",
                 values,
             )
         return existed is None
 
-    def remove_connection(self, alias: str) -> bool:
-        with self.db.tx(None) as db:
+    def remove_connection(self, alias: str, *, binding: str | None = None) -> bool:
+        """Remove the connection under ``alias`` (``binding``: only while it is the one the
+        call was judged, and approved, for; else ApprovalError, nothing removed)."""
+        with self.db.tx(("connection", alias)) as db:
+            self._still(db, alias, binding)
             return db.execute("DELETE FROM connections WHERE alias = ?", (alias,)).rowcount > 0
 
 
@@ -210,11 +256,14 @@ class LocalApprovals:
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
         at_stake: Mapping[str, Any] | None = None,
+        connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
         ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
         ``also_bindings``: those of the rules the call also passes, in order; ``at_stake``:
-        what the call would replace or remove, as the front-end knows it (kept redacted)."""
+        what the call would replace or remove, as the front-end knows it (kept redacted);
+        ``connection_binding``: the connection it removes or replaces, as it is now (a
+        pending request of this call for another connection is not returned)."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
         binding = terms.binding if terms else None
@@ -225,8 +274,17 @@ class LocalApprovals:
                    WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
                      AND expires_at > ? AND COALESCE(rule_binding, '') = ?
                      AND COALESCE(also_bindings, '') = ?
+                     AND COALESCE(connection_binding, '-') = ?
                    ORDER BY id DESC LIMIT 1""",
-                (tool, args_hash, principal, now, binding or "", also),
+                (
+                    tool,
+                    args_hash,
+                    principal,
+                    now,
+                    binding or "",
+                    also,
+                    "-" if connection_binding is None else connection_binding,
+                ),
             ).fetchone()
             if row:
                 request_id, created = row["id"], False
@@ -234,8 +292,9 @@ class LocalApprovals:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
-                           quorum, rule_binding, also_bindings, at_stake)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                           quorum, rule_binding, also_bindings, at_stake,
+                           connection_binding)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -252,6 +311,7 @@ class LocalApprovals:
                         None
                         if at_stake is None
                         else json.dumps(redact(dict(at_stake)), ensure_ascii=False),
+                        connection_binding,
                     ),
                 ).fetchone()["id"]
                 db.execute(

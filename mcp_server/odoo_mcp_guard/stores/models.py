@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from odoo_mcp_guard.names import check_text, check_url
-from odoo_mcp_guard.policy_core import redact, redact_text
+from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
 
 _REF_RE = re.compile(r"(?i)MCPR-0*(\d{1,12})")
 
@@ -105,6 +105,11 @@ class ApprovalRequest(BaseModel):
     # request (the proxy: an upstream's connection from its listing), redacted; None: not
     # recorded.
     at_stake: dict[str, Any] | None = None
+    # The connection its call removes or replaces, as it was when the request was filed
+    # (``connection_identity``; '': none). An approval is for that connection, not for
+    # whichever one bears its alias by the time it is used (invariant 14). None: filed before
+    # requests were bound (it then answers for no call that removes or replaces one).
+    connection_binding: str | None = None
 
     # Redacted whenever a request is built, so rows stored before the rule was widened are
     # shown redacted too (redaction is idempotent).
@@ -161,6 +166,13 @@ class PinnedTool(BaseModel):
     @property
     def changed(self) -> bool:
         return self.pending_hash is not None
+
+
+def connection_identity(fields: dict[str, Any]) -> str:
+    """The identity of a connection as a request is bound to it: a hash of what names it
+    (for the guard's own store its row's revision, which changes on every replacement; for
+    an upstream's, what its listing says of it). Never its secrets."""
+    return "conn-" + arguments_hash(fields)
 
 
 def request_ref(key: str) -> str:

@@ -50,12 +50,22 @@ class ConnectionPort(Protocol):
 
     def get_connection(self, alias: str) -> Connection | None: ...
 
-    def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
-        """Create if the alias is free (True); ``replace`` only for a call judged a removal."""
+    def connection_binding(self, alias: str) -> str:
+        """The identity of the connection under ``alias`` now ('' : there is none), which a
+        request to remove or replace it is bound to; it changes when the connection is
+        replaced (models.connection_identity)."""
         ...
 
-    def remove_connection(self, alias: str) -> bool:
-        """After an approved odoo_disconnect: True when the connection is gone."""
+    def add_connection(
+        self, conn: Connection, *, replace: bool = False, replaces: str | None = None
+    ) -> bool:
+        """Create if the alias is free (True); ``replace`` only for a call judged a removal,
+        ``replaces``: of the connection with that binding only (else ApprovalError)."""
+        ...
+
+    def remove_connection(self, alias: str, *, binding: str | None = None) -> bool:
+        """After an approved odoo_disconnect: True when the connection is gone; ``binding``:
+        the connection it was approved for, and no other (else ApprovalError)."""
         ...
 
 
@@ -80,11 +90,15 @@ class ApprovalPort(Protocol):
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
         at_stake: Mapping[str, Any] | None = None,
+        connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """``terms``: the approver group, quorum and rule binding the request is filed under;
         ``also_bindings``: the bindings of the rules the call also passes, in order (a
         backend with its own policy, Odoo, takes its own); ``at_stake``: what the call would
-        replace or remove, as the front-end knows it (kept redacted, shown to approvers)."""
+        replace or remove, as the front-end knows it (kept redacted, shown to approvers);
+        ``connection_binding``: the connection the call removes or replaces, as it is now
+        ('' : none; None: the call is not about a connection). A pending request of the same
+        call for another connection is not this one's."""
         ...
 
     def retire(self, request_id: int, note: str) -> None:
@@ -228,11 +242,16 @@ class GuardStore:
     def get_connection(self, alias: str) -> Connection | None:
         return self.connections.get_connection(alias)
 
-    def add_connection(self, conn: Connection, *, replace: bool = False) -> bool:
-        return self.connections.add_connection(conn, replace=replace)
+    def connection_binding(self, alias: str) -> str:
+        return self.connections.connection_binding(alias)
 
-    def remove_connection(self, alias: str) -> bool:
-        return self.connections.remove_connection(alias)
+    def add_connection(
+        self, conn: Connection, *, replace: bool = False, replaces: str | None = None
+    ) -> bool:
+        return self.connections.add_connection(conn, replace=replace, replaces=replaces)
+
+    def remove_connection(self, alias: str, *, binding: str | None = None) -> bool:
+        return self.connections.remove_connection(alias, binding=binding)
 
     # approvals (the gate's side)
     def open_request(
@@ -252,6 +271,7 @@ class GuardStore:
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
         at_stake: Mapping[str, Any] | None = None,
+        connection_binding: str | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(
             tool,
@@ -263,6 +283,7 @@ class GuardStore:
             terms=terms,
             also_bindings=also_bindings,
             at_stake=at_stake,
+            connection_binding=connection_binding,
         )
 
     def retire(self, request_id: int, note: str) -> None:

@@ -122,7 +122,26 @@ _SCHEMA_V6 = """
 ALTER TABLE approval_requests ADD COLUMN at_stake TEXT;
 """
 
+# v7: a request is bound to the connection it was filed for, not to its alias (invariant 14): the
+# identity of the connection its call removes or replaces, as it was when filed ('' : none;
+# NULL: filed before v7, which binds nothing and so no longer answers for a call that removes
+# or replaces one). A connection row gets a revision that changes on every replacement; the
+# Odoo backend keeps the binding of each request it filed in ``remote_requests``.
+_SCHEMA_V7 = """
+ALTER TABLE connections ADD COLUMN revision TEXT;
+ALTER TABLE approval_requests ADD COLUMN connection_binding TEXT;
+ALTER TABLE remote_requests ADD COLUMN connection_binding TEXT;
+"""
+
 # Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
 # PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
 # dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6]
+MIGRATIONS: list[str] = [
+    _SCHEMA_V1,
+    _SCHEMA_V2,
+    _SCHEMA_V3,
+    _SCHEMA_V4,
+    _SCHEMA_V5,
+    _SCHEMA_V6,
+    _SCHEMA_V7,
+]
