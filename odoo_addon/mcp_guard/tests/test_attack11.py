@@ -1,7 +1,7 @@
 """Breaks an outside tester found on live Odoo 18 and 19 (attack 11), one test each."""
 
 from odoo import Command
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import URL_CREDENTIALS_MESSAGE, redact_text
@@ -94,7 +94,7 @@ class TestAttack11UrlsAndAliases(McpGuardCase):
         for who in (self.user, self.agent):
             for suffix in ("\u200b", "\u202e", "\u2060", " "):
                 with self.subTest(who=who.login, suffix=ascii(suffix)):
-                    with self.assertRaises((UserError, ValidationError)) as caught:
+                    with self.assertRaises(UserError) as caught:
                         vals = {"alias": "prod" + suffix, "url": "https://other.example.com", "db": "d",
                                 "login": "u"}
                         if who == self.user:  # the owner shares it with the agent
@@ -102,12 +102,12 @@ class TestAttack11UrlsAndAliases(McpGuardCase):
                         self.Connection.with_user(who).create(vals)
                     self.assertIn(ascii(suffix), str(caught.exception))
                     self.assertNotIn("\n", str(caught.exception))
-        with self.assertRaises((UserError, ValidationError)):
+        with self.assertRaises(UserError):
             self.Connection.with_user(self.user).create({
                 "alias": " prod", "url": "https://other.example.com", "db": "d", "login": "u"})
         conn = self.Connection.with_user(self.user).create({
             "alias": "ok11", "url": "https://other.example.com", "db": "d", "login": "u"})
-        with self.assertRaises((UserError, ValidationError)):
+        with self.assertRaises(UserError):
             conn.with_user(self.user).write({"alias": "ok11\u200b"})
         conn.invalidate_recordset()
         self.assertEqual(conn.alias, "ok11")
