@@ -71,6 +71,9 @@ class Tiny:
         self.asked.append("also")
         yield self.also.get(tool, ())
 
+    def at_stake(self, tool: str) -> dict[str, Any] | None:
+        return None
+
 
 class Clock:
     def __init__(self) -> None:

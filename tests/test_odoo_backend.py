@@ -483,8 +483,21 @@ async def test_data_tools_redact_secrets_the_odoo_user_may_read(tmp_path: Path, 
 async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, live: LiveOdoo):
     """The request stores the MCP principal, and the Odoo user who is that person (login
     "alice", name "Alice Approver"; compared on the TR39 skeleton, after a transport prefix,
-    case aside) can neither approve nor reject it: the retry removes nothing."""
+    case aside, and through every spelling that stands for her: a display name and mailbox,
+    DOMAIN\\user, an LDAP DN, a comment, her name last name first) can neither approve nor
+    reject it: the retry removes nothing."""
     principals = ["stdio:alice", "alice", "http:alice", "ALICE", "\u0430lice", "Alice Approver"]
+    principals += [
+        "alice@x.org",
+        "Alice <alice@x.org>",
+        "Alice Approver <alice@x.org>",
+        "ops\\alice",
+        "ops/alice",
+        "CN=alice,OU=x,DC=y",
+        "uid=alice",
+        "alice (laptop)",
+        "Approver, Alice",
+    ]
     for n, principal in enumerate(principals):
         alias = f"self-{n}"
         async with odoo_client(tmp_path, live, principal=principal) as client:

@@ -29,6 +29,7 @@ from support.guard import (
     proxy_args,
     proxy_stdio_client,
     query,
+    run_cli,
     text_of,
     upstream_calls,
     upstream_command,
@@ -284,3 +285,84 @@ async def test_a_connection_change_of_unknown_outcome_keeps_the_lease(tmp_path: 
         assert later.is_error and "Try again" in text_of(later), text_of(later)
     sent = [c["arguments"]["url"] for c in upstream_calls(state) if c["tool"] == "odoo_connect"]
     assert sent == ["crash"]
+
+
+@needs_wrapper
+async def test_show_names_the_upstream_connection_a_request_replaces_or_removes(
+    tmp_path: Path,
+) -> None:
+    """Attack 11 (01, 03, 06): an odoo_connect without 'alias' targets the upstream's schema
+    default, "default"; as it exists, the call is a replacement (pending, nothing written).
+    `approvals show` of it names what it replaces as odoo_connections listed it (redacted),
+    that of an odoo_disconnect what it removes, and that of user_connection_activate (which
+    writes over "default" whatever alias it names) that the proxy cannot tell which."""
+    url = "https://admin:pw-in-url-7c@prod.example.com"
+    prod = {**DEFAULT, "alias": "prod", "db": "prod2"}
+    policy = {
+        "version": "1",
+        "default": "deny",
+        "rules": {
+            "odoo_connections": {"action": "allow"},
+            "odoo_connect": {"action": "allow"},
+            "user_connection_activate": {"action": "allow"},
+            "odoo_disconnect": {"action": "require_approval"},
+        },
+    }
+    rows = [{**DEFAULT, "url": url}, prod]
+    async with occ(tmp_path, policy, rows=rows) as (client, upstream_data):
+        calls = {
+            "connect": await client.call_tool("odoo_connect", EVIL),
+            "disconnect": await client.call_tool("odoo_disconnect", {"alias": "prod"}),
+            "activate": await client.call_tool("user_connection_activate", {"alias": "mine"}),
+        }
+        assert connections(upstream_data)["default"]["db"] == "proddb"
+        assert connections(upstream_data)["prod"]["db"] == "prod2"
+    shows = {}
+    for name, result in calls.items():
+        assert is_pending(result), (name, text_of(result))
+        ref = result.structured_content["request"]
+        shows[name] = run_cli(tmp_path / "guard", "approvals", "show", ref).stdout
+    assert "pw-in-url-7c" not in "".join(shows.values())
+    replaced = "replaces:   default: https://admin:***@prod.example.com  db=proddb  user=admin"
+    assert replaced in shows["connect"], shows["connect"]
+    removed = f"removes:    prod: {PROD_URL}  db=prod2  user=admin"
+    assert removed in shows["disconnect"], shows["disconnect"]
+    unknown = "replaces:   unknown connection (which connection 'user_connection_activate'"
+    assert unknown in shows["activate"], shows["activate"]
+
+
+async def test_an_upsert_without_its_alias_targets_the_schema_default(tmp_path: Path) -> None:
+    """Attack 11 (01), with tests/upstream_server.py: its odoo_connect's 'alias' defaults to
+    "default" in its schema. With "default" listed, a call without 'alias' replaces it: held
+    for the odoo_disconnect approval, nothing sent, and show names "default" as listed."""
+    pol = write_policy(
+        tmp_path / "policy.json",
+        {
+            "version": "1",
+            "default": "deny",
+            "rules": {
+                "odoo_connect": {"action": "allow"},
+                "odoo_connections": {"action": "allow"},
+                "odoo_disconnect": {"action": "require_approval"},
+            },
+        },
+    )
+    state = tmp_path / "upstream.json"
+    initial = {"aliases": ["default"], "urls": {"default": "https://u:pw-9@erp.example.com"}}
+    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+    args = proxy_args(
+        tmp_path,
+        pol,
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_CONNECT=1"),
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        await client.list_tools()
+        held = await client.call_tool("odoo_connect", {"url": "http://evil"})
+        assert is_pending(held), text_of(held)
+        added = await client.call_tool("odoo_connect", {"alias": "new", "url": "http://n"})
+        assert not added.is_error, text_of(added)
+    sent = [c["arguments"] for c in upstream_calls(state) if c["tool"] == "odoo_connect"]
+    assert sent == [{"alias": "new", "url": "http://n"}]
+    shown = run_cli(tmp_path, "approvals", "show", held.structured_content["request"]).stdout
+    assert "replaces:   default: https://u:***@erp.example.com" in shown, shown

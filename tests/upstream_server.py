@@ -14,11 +14,12 @@ Every call that reaches this server is appended to the ``calls`` list of the JSO
 what got through the proxy. ``UPSTREAM_VARIANT=2`` changes the definition of ``write_note``
 (a new parameter, a new description): the "rug pull" of the pinning tests.
 ``UPSTREAM_UPSERT=1`` adds ``save_connection``, an add-or-update of connections with no tool
-that lists them. ``UPSTREAM_CONNECT=1`` adds ``odoo_connect`` and ``odoo_connections`` (the
-pair the proxy can check): a URL containing ``hold`` keeps the call open, after recording it,
-until the file ``<state>.go`` exists; the URL ``crash`` kills the process mid-call.
-``UPSTREAM_LEAKY=1`` adds ``server_info``, whose results
-carry secrets (as a careless or hostile upstream's would).
+that lists them. ``UPSTREAM_CONNECT=1`` adds ``odoo_connect`` (its ``alias`` defaults to
+"default") and ``odoo_connections`` (the pair the proxy can check; it lists the URL each alias
+was given, kept in the state's ``urls``): a URL containing ``hold`` keeps the call open, after
+recording it, until the file ``<state>.go`` exists; the URL ``crash`` kills the process
+mid-call. ``UPSTREAM_LEAKY=1`` adds ``server_info``, whose results carry secrets (as a careless
+or hostile upstream's would).
 """
 
 from __future__ import annotations
@@ -174,13 +175,21 @@ if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-cla
             await anyio.sleep(0.02)
         state = load()
         state["aliases"] = [a for a in state["aliases"] if a != alias] + [alias]
+        state.setdefault("urls", {})[alias] = url
         save(state)
         return f"connected {alias}"
 
     @mcp.tool(annotations=READ)
     def odoo_connections() -> dict[str, list[dict[str, str]]]:
         """List all configured Odoo connections."""
-        return {"connections": [{"alias": alias} for alias in load()["aliases"]]}
+        state = load()
+        urls = state.get("urls", {})
+        return {
+            "connections": [
+                {"alias": alias, **({"url": urls[alias]} if alias in urls else {})}
+                for alias in state["aliases"]
+            ]
+        }
 
 
 LEAK = "S3CRET-upstream-9f"

@@ -439,13 +439,38 @@ def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | No
     )
 
 
-def _request_detail(request: ApprovalRequest, in_force: str | None = None) -> list[str]:
+def _recorded_stake(request: ApprovalRequest) -> list[str]:
+    """What the front-end that filed the request recorded it would replace or remove (the
+    proxy: an upstream's connection as its listing showed it then), one line each."""
+    stake = request.at_stake
+    if not isinstance(stake, dict):
+        return []
+    role = stake.get("role") if stake.get("role") in ("replaces", "removes") else "replaces"
+    alias = stake.get("alias")
+    lines = []
+    for conn in stake.get("connections") or ():
+        if not isinstance(conn, dict):
+            continue
+        user = conn.get("username", conn.get("user"))
+        lines.append(
+            f"{role + ':':<11} {conn.get('alias')}: {conn.get('url', '?')}  "
+            f"db={conn.get('db', '?')}  user={user if user is not None else '?'}"
+            + (f"  {conn['protocol']}" if conn.get("protocol") else "")
+            + "  (as the upstream listed it when filed)"
+        )
+    if stake.get("note") or not lines:
+        what = alias if isinstance(alias, str) else "unknown connection"
+        lines.append(f"{role + ':':<11} {what} ({stake.get('note') or 'as filed'})")
+    return lines
+
+
+def _request_detail(request: ApprovalRequest, in_force: Sequence[str] = ()) -> list[str]:
     lines = [
         f"request:    {request.ref} (id {request.id})",
         f"state:      {request.state}",
         f"tool:       {request.tool}",
         f"arguments:  {_arguments_text(request)}",
-        *([in_force] if in_force else []),
+        *in_force,
         f"hash:       {request.arguments_hash}",
         f"requester:  {request.principal}",
         f"approvers:  {request.approver_group or DEFAULT_APPROVER_GROUP}, "
@@ -506,7 +531,10 @@ def cmd_approvals_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(request.summary())
     else:
-        in_force = _connection_in_force(backend, request)
+        in_force = _recorded_stake(request)
+        if not in_force:
+            current = _connection_in_force(backend, request)
+            in_force = [current] if current else []
         print("\n".join(shown(line) for line in _request_detail(request, in_force)))
     return 0
 

@@ -195,6 +195,9 @@ class Frontend:
     ) -> AsyncIterator[Sequence[str]]:
         yield ()
 
+    def at_stake(self, tool: str) -> dict[str, Any] | None:
+        return None
+
     # -- identity ------------------------------------------------------------------------
 
     def _principal(self, ctx: ServerRequestContext[Any, Any]) -> str | None:

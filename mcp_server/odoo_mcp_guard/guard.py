@@ -166,6 +166,13 @@ class Served(Protocol):
         ``CallRefused``."""
         ...
 
+    def at_stake(self, tool: str) -> dict[str, Any] | None:
+        """What the call being judged would replace or remove, as the front-end knows it
+        (asked within ``also_governed_by``: the proxy's view of its upstream's connection),
+        recorded on the approval request it files so that approvers see it; None: nothing
+        to record."""
+        ...
+
 
 @dataclass(frozen=True)
 class Continuation:
@@ -627,6 +634,7 @@ class Guard:
             now,
             terms=terms,
             also_bindings=others,
+            at_stake=front.at_stake(tool),
         )
         if created:
             APPROVALS.labels("filed").inc()

@@ -7,7 +7,9 @@ imports nothing but the standard library and ICU (``pyicu-wheels``, module ``icu
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import unquote
 
 import icu as _icu  # ICU: the TR39 confusable skeleton, Unicode properties
@@ -152,23 +154,105 @@ def _decoded(name: str) -> str:
     return form
 
 
+def _form_keys(form: str) -> set[str]:
+    """The keys of one spelling: as read, case-folded, an address by its local part, and a
+    name or local part by its mailbox (without a sub-address or tag)."""
+    keys = {_identity_key(form), _identity_key(_fold(form))}
+    local, at, domain = _fold(form).rpartition("@")
+    if at and local.strip() and domain.strip():
+        keys |= {_identity_key(local), _identity_key(_fold(local))}
+    else:
+        local = form
+    mailbox = _identity_key(_mailbox(local))
+    if mailbox:
+        keys.add(mailbox)
+    return keys
+
+
+# The spellings a name can stand for, besides itself (fail closed: a key too many refuses an
+# approver whose name collides; a key too few lets a requester approve herself). What many
+# people's names share (a department in a comment, a domain, a DN's OU or DC) is no spelling:
+# it would make them one person.
+# RFC 5322: "Alice <alice@x.org>" is the display name and the mailbox; "alice (ops)" a name
+# and a comment; "[alice]", "{alice}" the same bracketing.
+_MAILBOX = re.compile(r"<([^<>]*)>")
+_BRACKETED = re.compile(r"<[^<>]*>|\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
+# DOMAIN\user, domain/user, realm:user ("mailto:alice@x.org"): the user, after the last one.
+_PREFIXED = re.compile(r"^.*[\\/:]([^\\/:]*)$")
+# user/instance@REALM (Kerberos): the user is the first part.
+_KERBEROS = re.compile(r"^([^\\/:@]+)/[^\\/:@]+@[^\\/:@]+$")
+# An LDAP DN: the value of its first RDN ("CN=alice,OU=x", "uid=alice") and of any RDN that
+# names a person ("OU=x+CN=alice"); "/DC=org/OU=x/CN=alice" is a prefixed "CN=alice".
+_RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9.-]*)\s*=\s*((?:\\.|[^,;+\\])*)")
+_PERSON_RDNS = frozenset(("cn", "uid", "userid", "mail", "samaccountname", "userprincipalname"))
+# A name of more spellings than this cannot be compared (check_identity refuses it): a
+# person's name has a few, a name made to hide one among many has dozens.
+MAX_SPELLINGS = 48
+
+
+def _rdn_values(form: str) -> list[str]:
+    rdns = [_RDN.fullmatch(part) for part in re.split(r"(?<!\\)[,;+]", form) if part.strip()]
+    if not rdns or rdns[0] is None:
+        return []
+    values = [rdns[0].group(2)]
+    values += [m.group(2) for m in rdns[1:] if m is not None and m.group(1).lower() in _PERSON_RDNS]
+    return [re.sub(r"\\(.)", r"\1", value) for value in values]
+
+
+def _derived(form: str) -> list[str]:
+    """The spellings ``form`` stands for, one step: as read (full-width or look-alike brackets
+    and slashes are brackets and slashes), the mailbox and the display name of "Name
+    <mailbox>", the text without its (comments), the user of DOMAIN\\user, domain/user or
+    user/instance@REALM, a DN's person."""
+    derived = [unicodedata.normalize("NFKC", form), _reading(form)]
+    derived += _MAILBOX.findall(form)
+    if _BRACKETED.search(form):
+        derived.append(_BRACKETED.sub(" ", form))
+    for pattern in (_PREFIXED, _KERBEROS):
+        match = pattern.match(form)
+        if match:
+            derived.append(match.group(1))
+    if "=" in form:
+        derived += _rdn_values(form)
+    return derived
+
+
+@lru_cache(maxsize=4096)
+def _spellings(name: str) -> tuple[str, ...]:
+    """``name`` and every spelling it can stand for (``_derived``), percent-escapes decoded,
+    in turn, until nothing new appears. Stops past MAX_SPELLINGS (the caller refuses such a
+    name)."""
+    found = dict.fromkeys((name, _decoded(name)))
+    queue = list(found)
+    while queue and len(found) <= MAX_SPELLINGS:
+        for spelling in _derived(queue.pop(0)):
+            spelling = spelling.strip().strip("\"'").strip()
+            if spelling and spelling not in found:
+                found[spelling] = None
+                queue.append(spelling)
+    return tuple(found)
+
+
+def _words_key(form: str) -> str:
+    """A name's words in alphabetical order: "Approver, Alice", "Alice Approver" and
+    "Approver Alice" are one person's name."""
+    words = "".join(ch if ch.isalnum() else " " for ch in _reading(form)).split()
+    return "".join(sorted(_identity_key(word) for word in words))
+
+
+@lru_cache(maxsize=4096)
 def identity_keys(name: str) -> frozenset[str]:
     """The forms a name is compared under: from its skeleton, and from its case-folded form
     (the TR39 skeleton keeps case: "ALICE" and "alice" differ there); percent-escapes decoded
     as well as kept; an address ("bob@example.com") is also compared by its local part, as
     Odoo compares a user; and a name or local part also by its mailbox, without a
-    sub-address or tag ("olga+approver@example.com", "olga+x", "olga#1" are olga)."""
-    keys: set[str] = set()
-    for form in dict.fromkeys((name, _decoded(name))):
-        keys |= {_identity_key(form), _identity_key(_fold(form))}
-        local, at, domain = _fold(form).rpartition("@")
-        if at and local.strip() and domain.strip():
-            keys |= {_identity_key(local), _identity_key(_fold(local))}
-        else:
-            local = form
-        mailbox = _identity_key(_mailbox(local))
-        if mailbox:
-            keys.add(mailbox)
+    sub-address or tag ("olga+approver@example.com", "olga+x", "olga#1" are olga). Every
+    spelling the name can stand for (``_spellings``: "Alice <alice@x.org>", "ops\\alice",
+    "CN=alice,OU=x", "alice (ops)") is compared the same way, and by its words in any order
+    ("Approver, Alice"). Only the name's own keys may be empty (``check_identity``)."""
+    keys = set(_own_keys(name))
+    for spelling in _spellings(name):
+        keys |= {key for key in (*_form_keys(spelling), _words_key(spelling)) if key}
     return frozenset(keys)
 
 
@@ -186,6 +270,8 @@ def check_identity(name: object) -> str | None:
         return f"the name contains {bad!a}, a control, format or invisible character"
     if not all(identity_keys(name)):
         return "the name has no letter or digit of its own"
+    if len(_spellings(name)) > MAX_SPELLINGS:
+        return f"the name has more than {MAX_SPELLINGS} parts to compare; use the plain name"
     return None
 
 
@@ -204,13 +290,31 @@ def check_approver(name: object) -> str | None:
     return None
 
 
+def _own_keys(name: str) -> frozenset[str]:
+    return frozenset(_form_keys(name) | _form_keys(_decoded(name)))
+
+
+def is_listed(name: str, listed: str) -> bool:
+    """Whether ``name`` is the person a list names as ``listed`` (a policy's approvers): as a
+    person reads the two, but not through the other spellings of ``identity_keys`` (the
+    comment of "mallory (carol)" does not make mallory carol). ``same_person`` is for
+    refusing; this is for admitting."""
+    for each in (name, listed):
+        problem = check_identity(each)
+        if problem is not None:
+            raise IdentityError(f"{shown(each)!r}: {problem}")
+    return name == listed or bool(_own_keys(name) & _own_keys(listed))
+
+
 class IdentityError(ValueError):
     """A name that cannot be compared: it is refused, never guessed at."""
 
 
 def same_person(first: str, second: str) -> bool:
     """THE comparison of two identities (requester and approver): as a person reads them,
-    after a known transport prefix, on their TR39 skeleton, case and accents aside.
+    after a known transport prefix, on their TR39 skeleton, case and accents aside, and
+    through every spelling either can stand for (``identity_keys``): any key of one equal to
+    any key of the other is one person (fail closed).
     A name that is empty or unprintable raises IdentityError: it is not compared."""
     for name in (first, second):
         problem = check_identity(name)

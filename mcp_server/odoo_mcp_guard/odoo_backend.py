@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from odoo_mcp_guard.catalog import catalog_entry, definition_hash
@@ -323,9 +323,11 @@ class OdooApprovals:
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File in Odoo (which applies its own rules' expiry, approver group, quorum and
-        bindings, not ``expires_in``, ``terms`` or ``also_bindings``)."""
+        bindings, not ``expires_in``, ``terms`` or ``also_bindings``; ``at_stake`` is not
+        kept: Odoo shows the connections it holds itself)."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,

@@ -135,6 +135,14 @@ log = logging.getLogger("odoo_mcp_guard.proxy")
 # The principal of the client's call being handled (per task): the proxy's own calls
 # upstream for it pass the gate under that principal.
 _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
+# What the call being judged would replace or remove, as the proxy knows it (set within
+# ``also_governed_by``; recorded on the approval request the guard files for the call).
+_AT_STAKE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "at_stake", default=None
+)
+# What an approver is shown of a connection the upstream lists (redacted), and how many.
+_STAKE_FIELDS = ("url", "db", "username", "user", "protocol")
+_STAKE_MAX = 5
 
 PROXY_NAME = "odoo-mcp-guard-proxy"
 # Read when the proxy is imported (by `proxy` inside the CLI's error handling): a bad value
@@ -699,12 +707,24 @@ class ProxyServer(Frontend):
             if holder is None:
                 raise CallRefused(Refusal("unavailable", LEASE_BUSY, {"status": "busy"}))
             in_doubt = True  # until the upstream's answer (or no call at all) is known
+            stake: contextvars.Token[dict[str, Any] | None] | None = None
             try:
-                exists = (
-                    None if removed is not None else await self._connection_exists(tool, arguments)
-                )
-                if exists is None and removed is None:
-                    log.warning("%s may replace a connection: judged as a replacement", tool)
+                if removed is not None:
+                    exists = None
+                    listing = await self._listing(tool, "alias")
+                    at_stake = self._stake(tool, "removes", removed, listing)
+                else:
+                    exists, listing = await self._connection_exists(tool, arguments)
+                    if exists is None:
+                        log.warning("%s may replace a connection: judged as a replacement", tool)
+                    named = self._upsert_alias(tool, arguments)
+                    alias = named[1] if named is not None and self._pair(tool) else None
+                    at_stake = (
+                        None
+                        if exists is False
+                        else self._stake(tool, "replaces", alias, listing, exists=exists)
+                    )
+                stake = _AT_STAKE.set(at_stake)
                 try:
                     yield (REMOVAL_RULE,) if exists is not False and removed is None else ()
                 except UpstreamFailure as failure:
@@ -722,8 +742,63 @@ class ProxyServer(Frontend):
                 else:
                     await self._record_upsert(tool, arguments, key)
             finally:
+                if stake is not None:
+                    _AT_STAKE.reset(stake)
                 if not in_doubt:  # else the lease stays until it expires
                     await self._release_lease(key, holder)
+
+    def at_stake(self, tool: str) -> dict[str, Any] | None:
+        return _AT_STAKE.get()
+
+    def _stake(
+        self,
+        tool: str,
+        role: str,
+        alias: str | None,
+        listing: dict[str, dict[str, Any]] | None,
+        *,
+        exists: bool | None = True,
+    ) -> dict[str, Any]:
+        """What an approver is shown of the connection a call replaces or removes: its alias
+        and what the upstream's listing says of it (redacted when recorded), or why the proxy
+        cannot tell."""
+        note = None
+        if listing is None:
+            note = "the proxy cannot list the upstream's connections: what it holds is unknown"
+        if alias is None:
+            note = (
+                f"which connection '{tool}' changes is unknown to the proxy; judged as a "
+                "replacement"
+            )
+            at = []
+        elif listing is not None and alias in listing:
+            at = [alias]
+        elif listing is not None and role == "replaces" and self._single_connection(tool):
+            at = sorted(listing)  # a single-connection upstream: what it holds is replaced
+            note = "the upstream keeps a single connection: it is replaced"
+        else:
+            at = []
+            if listing is not None:
+                note = (
+                    "not listed by the upstream (its view may be stale): what it holds is unknown"
+                    if exists is None
+                    else "not listed by the upstream"
+                )
+        connections = [
+            {
+                "alias": name,
+                **{
+                    field: str(value)[:300]
+                    for field, value in (listing or {}).get(name, {}).items()
+                    if field in _STAKE_FIELDS and isinstance(value, str | int | bool)
+                },
+            }
+            for name in at[:_STAKE_MAX]
+        ]
+        stake: dict[str, Any] = {"role": role, "alias": alias, "connections": connections}
+        if note is not None:
+            stake["note"] = note
+        return stake
 
     def argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
         problem = arguments_size_problem(name, arguments)
@@ -805,9 +880,20 @@ class ProxyServer(Frontend):
             self._upserts[name] = found
         return found
 
-    def _connection_lister(self, upsert: str) -> str | None:
-        """The read tool listing the connections ``upsert`` writes (``odoo_connections``)."""
-        lister = _CONNECTION_LISTS.get(upsert, (None, None))[0]
+    @staticmethod
+    def _pair(tool: str) -> str | None:
+        """The upsert of the listable pair ``tool`` belongs to (as the upsert or the removal:
+        ``odoo_connect``), else None."""
+        return next(
+            (up for up, (_lister, removal) in _CONNECTION_LISTS.items() if tool in (up, removal)),
+            None,
+        )
+
+    def _connection_lister(self, tool: str) -> str | None:
+        """The read tool listing the connections ``tool`` (the upsert or the removal of a
+        listable pair) writes (``odoo_connections``)."""
+        upsert = self._pair(tool)
+        lister = _CONNECTION_LISTS[upsert][0] if upsert is not None else None
         tool = self.tools.get(lister) if lister else None
         if tool is None or lister in self.changed or classify_tool(tool).risk_class != "read":
             return None
@@ -816,7 +902,8 @@ class ProxyServer(Frontend):
     def _single_connection(self, upsert: str) -> bool:
         """An upstream that lists its connections but offers no tool to remove one keeps a
         single connection (odoo-claude-mcp with SINGLE_CONNECTION=1): an upsert replaces it."""
-        return _CONNECTION_LISTS[upsert][1] not in self._current
+        pair = self._pair(upsert)
+        return pair is not None and _CONNECTION_LISTS[pair][1] not in self._current
 
     async def _acquire_lease(self, key: str) -> str | None:
         if await self._acquire_record() is None:  # no engine of its own: this process only
@@ -873,26 +960,30 @@ class ProxyServer(Frontend):
             self._leases = await anyio.to_thread.run_sync(Leases, engine)
         return self._leases
 
-    async def _connection_exists(self, upsert: str, arguments: dict[str, Any]) -> bool | None:
+    async def _connection_exists(
+        self, upsert: str, arguments: dict[str, Any]
+    ) -> tuple[bool | None, dict[str, dict[str, Any]] | None]:
         """Whether the connection an upsert would write exists upstream; None when the proxy
         cannot tell (no list tool for it, no key, an error, an answer it cannot read, or an
         upstream whose listing lacks an alias the replicas know: its view is stale, as that
         of an upstream process sharing its data with another one's, and a write from it may
-        overwrite what it does not see)."""
+        overwrite what it does not see); and the upstream's listing (alias -> what it lists of
+        it), None when it was not listed."""
         named = self._upsert_alias(upsert, arguments)
         if named is None:
-            return None
-        listed = await self._listed_aliases(upsert, named[0])
-        if listed is None:
-            return None
+            return None, None
+        listing = await self._listing(upsert, named[0])
+        if listing is None:
+            return None, None
+        listed = set(listing)
         key = f"connections:{self.server_id}"
         known = await self._aliases("known_aliases", key)
         await self._aliases("saw_aliases", key, listed)
         alias = named[1]
         if self._single_connection(upsert):
-            return bool(listed or known)
+            return bool(listed or known), listing
         if alias in listed or alias in known:
-            return True
+            return True, listing
         unseen = known - listed
         if unseen:
             log.warning(
@@ -902,8 +993,8 @@ class ProxyServer(Frontend):
                 len(unseen),
                 upsert,
             )
-            return None
-        return False
+            return None, listing
+        return False, listing
 
     async def _record_upsert(self, upsert: str, arguments: dict[str, Any], key: str) -> None:
         """After an upsert was carried out: what the upstream lists now, else (it cannot be
@@ -911,13 +1002,13 @@ class ProxyServer(Frontend):
         named = self._upsert_alias(upsert, arguments) if self._connection_lister(upsert) else None
         if named is None:
             return
-        listed = await self._listed_aliases(upsert, named[0])
-        await self._aliases("saw_aliases", key, listed if listed is not None else {named[1]})
+        listing = await self._listing(upsert, named[0])
+        await self._aliases("saw_aliases", key, set(listing) if listing is not None else {named[1]})
 
-    async def _listed_aliases(self, upsert: str, key: str) -> set[str] | None:
-        """The aliases the upstream lists now (its list tool called fresh, on the client's
-        behalf), or None when it cannot be listed or read."""
-        lister = self._connection_lister(upsert)
+    async def _listing(self, tool: str, key: str) -> dict[str, dict[str, Any]] | None:
+        """The connections the upstream lists now, by alias (its list tool called fresh, on
+        the client's behalf, for ``tool``), or None when it cannot be listed or read."""
+        lister = self._connection_lister(tool)
         if lister is None:
             return None
         principal = _CALLER.get()
@@ -931,7 +1022,7 @@ class ProxyServer(Frontend):
             # The proxy's own call, on the client's behalf: the same gate (a hidden, denied or
             # gated lister is not called), counted and audited under the client's principal.
             result = await self.guard.call(
-                self, principal, lister, {}, execute=send, behalf_of=upsert
+                self, principal, lister, {}, execute=send, behalf_of=tool
             )
         except GuardRefusal as refusal:
             log.warning("cannot list the upstream's connections: %s", refusal.message)
@@ -956,7 +1047,7 @@ class ProxyServer(Frontend):
             aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
         if not all(isinstance(a, str) for a in aliases):
             return None
-        return set(aliases)
+        return {alias: item for alias, item in zip(aliases, items, strict=True)}
 
     async def _still_changed(self, name: str) -> bool:
         """Whether a changed tool is still refused: a Manager may have accepted it since.

@@ -8,7 +8,7 @@ import json
 import shlex
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
-from odoo_mcp_guard.names import check_approver, same_person
+from odoo_mcp_guard.names import check_approver, is_listed, same_person
 from odoo_mcp_guard.policy_core import (
     ApprovalTerms,
     arguments_hash,
@@ -151,6 +151,8 @@ class LocalApprovals:
         data["arguments"] = json.loads(data["arguments"])
         data.pop("reported", None)
         data["also_bindings"] = (data.get("also_bindings") or "").split()
+        stake = data.get("at_stake")
+        data["at_stake"] = json.loads(stake) if stake else None
         votes = self.db.rows(
             "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at, approver",
             (data["id"],),
@@ -207,10 +209,12 @@ class LocalApprovals:
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
         ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
-        ``also_bindings``: those of the rules the call also passes, in order."""
+        ``also_bindings``: those of the rules the call also passes, in order; ``at_stake``:
+        what the call would replace or remove, as the front-end knows it (kept redacted)."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
         binding = terms.binding if terms else None
@@ -230,8 +234,8 @@ class LocalApprovals:
                 request_id = db.execute(
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
-                           quorum, rule_binding, also_bindings)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                           quorum, rule_binding, also_bindings, at_stake)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -245,6 +249,9 @@ class LocalApprovals:
                         terms.quorum if terms else 1,
                         binding,
                         also,
+                        None
+                        if at_stake is None
+                        else json.dumps(redact(dict(at_stake)), ensure_ascii=False),
                     ),
                 ).fetchone()["id"]
                 db.execute(
@@ -281,7 +288,7 @@ class LocalApprovals:
         request = self.get_request(key)
         if request is None:
             raise ApprovalError(f"no approval request {key}")
-        if approvers is not None and not any(same_person(approver, name) for name in approvers):
+        if approvers is not None and not any(is_listed(approver, name) for name in approvers):
             raise ApprovalError(
                 f"{approver} is not in the approver group {request.approver_group} that decides "
                 f"{request.ref} (the policy's approvers list: {', '.join(approvers) or 'nobody'})"

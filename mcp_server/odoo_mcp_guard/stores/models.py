@@ -101,6 +101,10 @@ class ApprovalRequest(BaseModel):
     # None: not kept by this backend (Odoo judges them itself when it consumes).
     also_bindings: list[str] | None = None
     approvals: list[str] = Field(default_factory=list)  # who approved so far, in order
+    # What the call would replace or remove, as the front-end knew it when it filed the
+    # request (the proxy: an upstream's connection from its listing), redacted; None: not
+    # recorded.
+    at_stake: dict[str, Any] | None = None
 
     # Redacted whenever a request is built, so rows stored before the rule was widened are
     # shown redacted too (redaction is idempotent).
@@ -108,6 +112,11 @@ class ApprovalRequest(BaseModel):
     @classmethod
     def _redact_arguments(cls, value: dict[str, Any]) -> dict[str, Any]:
         return redact(value)
+
+    @field_validator("at_stake")
+    @classmethod
+    def _redact_at_stake(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else redact(value)
 
     @field_validator("reason", "decision_note", "result_note")
     @classmethod

@@ -9,7 +9,7 @@ calls (``store.open_request``, ``store.append_audit``...)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from odoo_mcp_guard.engines import Engine
@@ -79,10 +79,12 @@ class ApprovalPort(Protocol):
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """``terms``: the approver group, quorum and rule binding the request is filed under;
         ``also_bindings``: the bindings of the rules the call also passes, in order (a
-        backend with its own policy, Odoo, takes its own)."""
+        backend with its own policy, Odoo, takes its own); ``at_stake``: what the call would
+        replace or remove, as the front-end knows it (kept redacted, shown to approvers)."""
         ...
 
     def retire(self, request_id: int, note: str) -> None:
@@ -249,6 +251,7 @@ class GuardStore:
         *,
         terms: ApprovalTerms | None = None,
         also_bindings: Sequence[str] = (),
+        at_stake: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(
             tool,
@@ -259,6 +262,7 @@ class GuardStore:
             now,
             terms=terms,
             also_bindings=also_bindings,
+            at_stake=at_stake,
         )
 
     def retire(self, request_id: int, note: str) -> None:

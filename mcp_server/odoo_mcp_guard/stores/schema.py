@@ -115,7 +115,14 @@ _SCHEMA_V5 = """
 ALTER TABLE approval_requests ADD COLUMN also_bindings TEXT;
 """
 
+# v6: what a request's call would replace or remove, as the front-end knew it when the request
+# was filed (JSON, redacted): the proxy's view of an upstream's connection, which the guard's
+# own store does not hold. NULL: nothing recorded (``serve`` shows its connection as it is now).
+_SCHEMA_V6 = """
+ALTER TABLE approval_requests ADD COLUMN at_stake TEXT;
+"""
+
 # Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
 # PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
 # dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6]
