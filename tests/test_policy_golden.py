@@ -13,7 +13,7 @@ from support.guard import REPO
 from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.identity import same_person
 from odoo_mcp_guard.policy import PolicyError, load_policy_text
-from odoo_mcp_guard.policy_core import redact
+from odoo_mcp_guard.policy_core import alias_problem, redact, redact_text, url_has_credentials
 
 CORPUS = json.loads((REPO / "tests" / "data" / "policy_golden.json").read_text(encoding="utf-8"))
 
@@ -74,3 +74,26 @@ def test_golden_redaction(case: dict[str, Any]) -> None:
     assert hidden == case["redacted"]
     assert redact(hidden) == hidden  # redacting twice changes nothing
     assert "hunter2" not in json.dumps(hidden, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("url", CORPUS["connection_urls"]["credentials"])
+def test_golden_connection_url_with_credentials_is_refused(url: str) -> None:
+    assert url_has_credentials(url)
+    assert "hunter2" not in redact_text(url)
+
+
+@pytest.mark.parametrize("url", CORPUS["connection_urls"]["clean"])
+def test_golden_connection_url_without_credentials_is_accepted(url: str) -> None:
+    assert not url_has_credentials(url)
+    assert redact_text(url) == url
+
+
+@pytest.mark.parametrize("alias", CORPUS["aliases"]["refused"], ids=ascii)
+def test_golden_alias_refused(alias: str) -> None:
+    problem = alias_problem(alias)
+    assert problem is not None and "\n" not in problem
+
+
+@pytest.mark.parametrize("alias", CORPUS["aliases"]["accepted"])
+def test_golden_alias_accepted(alias: str) -> None:
+    assert alias_problem(alias) is None

@@ -40,8 +40,9 @@ from odoo_mcp_guard.frontend import (
     json_result,
 )
 from odoo_mcp_guard.guard import Guard
-from odoo_mcp_guard.names import TOOL_NAME_RE, check_text, check_url
+from odoo_mcp_guard.names import check_text, check_url
 from odoo_mcp_guard.odoo_rpc import OdooError
+from odoo_mcp_guard.policy_core import alias_problem
 from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.store import ApprovalError, Connection, GuardStore, StoreError
 
@@ -66,9 +67,10 @@ _JUDGED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 def _check_alias(value: str) -> str:
     # Same alphabet as tool names, and exact: a look-alike alias can never be created
-    # next to a real one, nor stand for it.
-    if len(value) > 64 or not TOOL_NAME_RE.fullmatch(value):
-        raise ValueError("alias must be 1 to 64 characters from A-Z a-z 0-9 _ . -")
+    # next to a real one, nor stand for it (policy_core.alias_problem, the add-on's rule too).
+    problem = alias_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -163,7 +163,7 @@ class McpApprovalRequest(models.Model):
                 verb = self.env._("remove") if req.tool == "odoo_disconnect" else self.env._("replace")
                 req.summary = self.env._(
                     "%(who)s asks to %(verb)s connection %(alias)s (%(url)s, db %(db)s), owned by %(owner)s",
-                    who=who, verb=verb, alias=req.connection_alias, url=req.connection_url,
+                    who=who, verb=verb, alias=req.connection_alias, url=redact_text(req.connection_url),
                     db=req.connection_db, owner=req.connection_owner_id.name or "?",
                 )
             else:
@@ -1098,7 +1098,7 @@ class McpApprovalRequest(models.Model):
             with allow_connection_removal(conn.ids):
                 conn._end()
             ended = self.env._("Connection %(alias)s (%(url)s, db %(db)s) was disconnected by request %(ref)s.",
-                               alias=req.connection_alias, url=req.connection_url, db=req.connection_db, ref=req.name)
+                               alias=req.connection_alias, url=redact_text(req.connection_url), db=req.connection_db, ref=req.name)
             conn.message_post(body=ended)
             # the owner (and a person who asked) hear of it in Odoo; never the Agent user
             req._notifier()._post_own(body=ended, partner_ids=req._people_to_tell().partner_id.ids,

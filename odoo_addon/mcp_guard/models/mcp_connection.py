@@ -4,6 +4,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from .compat import GROUP_USERS
 from .mcp_guard_common import (
     URL_CREDENTIALS_MESSAGE,
+    alias_problem,
     internal_write,
     is_internal_write,
     removal_allowed_ids,
@@ -222,6 +223,20 @@ class McpConnection(models.Model):
         if isinstance(url, str) and url_has_credentials(url):
             # the front-end's message, word for word (policy_core)
             raise UserError(URL_CREDENTIALS_MESSAGE)
+        if "alias" in vals and vals["alias"] is not False:
+            # the front-end's alias rule and message (policy_core.alias_problem): no zero-width
+            # space, bidi override or trailing space next to a real alias
+            problem = alias_problem(vals["alias"])
+            if problem is not None:
+                raise UserError(problem)
+
+    @api.constrains("alias")
+    def _check_alias_text(self):
+        """The same alias rule for whatever path set the alias (the ORM's checks)."""
+        for conn in self:
+            problem = alias_problem(conn.alias)
+            if problem is not None:
+                raise ValidationError(problem)
 
     @api.model
     def _check_protected(self, vals):

@@ -25,6 +25,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     ApprovalTerms,
     CompiledPolicy,
     PolicyFault,
+    alias_problem,
     approval_terms,
     arguments_hash,
     canonical_json,

@@ -105,6 +105,20 @@ _L = (
 _URL_USERINFO = re.compile(
     r"(?i)((?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*://|(?<![a-z0-9+.\-:/])//)([^\s/?#]*)@"
 )
+# A special scheme (http, https, ws, wss, ftp) as a WHATWG URL parser (a browser) reads it:
+# any number of "/" or "\\" after the colon, none at all too ("https:/user:pw@host",
+# "https:\\\\user:pw@host", "https:user:pw@host"), the authority ending at "/", "\\", "?"
+# or "#", its userinfo before the last "@".
+_SPECIAL_SCHEMES = ("http", "https", "ws", "wss", "ftp")
+_SPECIAL_USERINFO = re.compile(
+    r"(?i)((?<![a-z0-9+.\-])(?:" + "|".join(_SPECIAL_SCHEMES) + r"):[/\\]*)([^\s/\\?#]*)@"
+)
+# A query or fragment parameter of a URL ("?X-Amz-Signature=...", "&key=..."): its value is
+# hidden when its key is a secret one (is_secret_query_key).
+_QUERY_PAIR = re.compile(r"(?<=[?&;#])([^\s=&;#?\"'<>]{1,128})=([^\s&;#\"'<>]+)")
+# Words that make a URL parameter's key a secret one besides is_secret_key: an API key
+# ("?key=", "?license_key="), a signature ("X-Amz-Signature", "X-Goog-Signature", "hmac").
+_SECRET_QUERY_WORDS = frozenset({"key", "signature", "sig", "hmac", "apikey"})
 # "key" followed by = or :, optionally with the key quoted (also with an escaped quote, as
 # in JSON inside a string); the value is checked apart.
 # The key may be form-encoded ("user[password]", "user%5Bpassword%5D"), the separator
@@ -129,9 +143,10 @@ _XML_FIELD_TEXT = re.compile(r"\s{0,64}([^<\s][^<]*)</([^<>\s]{1,128})\s{0,64}>"
 _XML_NAME_ATTR = re.compile(r"""(?<![\w\-])name\s*=\s*["']([^"'<>]{1,128})["']""")
 _XML_VALUE_ATTR = re.compile(r"""((?<![\w\-])value\s*=\s*)("[^"<>]*"|'[^'<>]*')""")
 # user:password@host without a scheme or "//" (a DSN, "odoo:pw@db:5432"); the password runs
-# to the last "@" of the word. Not a mailto:, sip:, xmpp:, tel: address.
+# to the last "@" of the word. Not a mailto:, sip:, xmpp:, tel: address, nor a special
+# scheme's URL ("https:user:pw@host": _SPECIAL_USERINFO keeps its user).
 _BARE_USERINFO = re.compile(
-    r"(?<![\w.+\-%:/@~])(?!(?i:mailto|sips?|xmpp|tel|news|im|pres):)"
+    r"(?<![\w.+\-%:/@~])(?!(?i:mailto|sips?|xmpp|tel|news|im|pres|https?|wss?|ftp):)"
     r"([A-Za-z_][\w.+\-%~]{0,127}):([^\s/@\"'<>]{1,256}(?:@[^\s/@\"'<>]{1,256})*)"
     r"@(?=[A-Za-z0-9\[])"
 )
@@ -213,6 +228,22 @@ def _secret_words(text: str) -> bool:
         bool(words)
         and (words[-1] in _SECRET_LAST_WORDS or (len(words) == 1 and words[0] in _SECRET_KEY_WORDS))
     )
+
+
+def is_secret_query_key(key: object) -> bool:
+    """True if a URL query or fragment parameter of this name carries a secret: a secret key
+    (is_secret_key), or a key, signature or HMAC ("key", "X-Amz-Signature", "sig")."""
+    text = unicodedata.normalize("NFKC", unquote(str(key)))
+    if _is_secret_text(text):
+        return True
+    words = [w for w in _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower()) if w]
+    return any(word in _SECRET_QUERY_WORDS for word in words)
+
+
+def _hide_query_value(match: re.Match[str]) -> str:
+    if match.group(2) == REDACTED or not is_secret_query_key(match.group(1)):
+        return match.group(0)
+    return match.group(1) + "=" + REDACTED
 
 
 def _hide_userinfo(match: re.Match[str]) -> str:
@@ -344,7 +375,10 @@ def _redact_commands(text: str) -> str:
 
 def _redact_text_once(text: str) -> str:
     text = _PEM.sub(lambda m: REDACTED if "PRIVATE" in m.group(0)[:80] else m.group(0), text)
+    text = _SPECIAL_USERINFO.sub(_hide_userinfo, text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
+    if "=" in text:
+        text = _QUERY_PAIR.sub(_hide_query_value, text)
     if "@" in text:
         text = _BARE_USERINFO.sub(_hide_bare_userinfo, text)
     text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
@@ -1292,6 +1326,22 @@ class CompiledPolicy:
         )
 
 
+ALIAS_RULE = "alias must be 1 to 64 characters from A-Z a-z 0-9 _ . -"
+MAX_ALIAS_LENGTH = 64
+
+
+def alias_problem(alias: object) -> str | None:
+    """Why ``alias`` cannot name a connection, in one line naming the first character outside
+    the alphabet (a zero-width space, a bidi override, a space), or None. The one alias rule
+    of both halves: odoo_connect's arguments (front-end) and mcp.connection (add-on)."""
+    if not isinstance(alias, str) or not alias:
+        return ALIAS_RULE
+    if len(alias) > MAX_ALIAS_LENGTH:
+        return f"{ALIAS_RULE} (it has {len(alias)})"
+    bad = next((ch for ch in alias if not TOOL_NAME_RE.fullmatch(ch)), None)
+    return None if bad is None else f"{ALIAS_RULE} (it contains {bad!a})"
+
+
 URL_CREDENTIALS_MESSAGE = (
     "url must not contain credentials (user:password@host): put them in password or api_key"
 )
@@ -1299,12 +1349,25 @@ URL_CREDENTIALS_MESSAGE = (
 
 def url_has_credentials(url: str) -> bool:
     """Whether a URL carries credentials: userinfo (``scheme://user:pw@host``, also
-    scheme-relative ``//user:pw@host``), or a path, query or fragment that the redaction masks
-    (``?api_key=...``, ``#token=...``). The front-end and the add-on refuse such a URL, which
+    scheme-relative ``//user:pw@host``; for a special scheme, http, https, ws, wss, ftp, read
+    as a WHATWG parser reads it: ``https:/user:pw@host``, ``https:user:pw@host``,
+    ``https:\\\\user:pw@host``), a secret query or fragment parameter (``?key=...``,
+    ``?X-Amz-Signature=...``, ``#access_token=...``: is_secret_query_key), or a path, query or
+    fragment that the redaction masks. The front-end and the add-on refuse such a URL, which
     would otherwise be shown in clear wherever the URL is: one rule with the redaction, so what
     it would hide is never stored. (The host and port are not judged as key=value text.)"""
-    _scheme, sep, rest = url.partition("://")
-    rest = rest if sep else url.lstrip("/")
-    cut = min((i for i in (rest.find(stop) for stop in "/?#") if i >= 0), default=len(rest))
+    # a WHATWG parser drops tabs and newlines anywhere, C0 controls and spaces at the ends
+    url = re.sub(r"[\t\n\r]", "", url).strip("".join(map(chr, range(0x21))))
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):", url)
+    if scheme and scheme.group(1).lower() in _SPECIAL_SCHEMES:
+        rest, stops = url[scheme.end() :].lstrip("/\\"), "/\\?#"
+    else:
+        _scheme, sep, rest = url.partition("://")
+        rest, stops = (rest if sep else url.lstrip("/\\")), "/?#"
+    cut = min((i for i in map(rest.find, stops) if i >= 0), default=len(rest))
     authority, tail = rest[:cut], rest[cut:]
-    return "@" in authority or redact_text(tail) != tail
+    if "@" in authority or redact_text(tail) != tail:
+        return True
+    # the query's and the fragment's parameters (what follows the path's first "?" or "#")
+    params = (part.partition("=") for part in re.split(r"[?&;#]", tail)[1:])
+    return any(value and is_secret_query_key(key) for key, _eq, value in params)

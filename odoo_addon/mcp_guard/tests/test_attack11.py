@@ -4,6 +4,8 @@ from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from odoo.addons.mcp_guard.models.mcp_guard_common import URL_CREDENTIALS_MESSAGE, redact_text
+
 from .common import McpGuardCase
 
 
@@ -47,3 +49,67 @@ class TestAttack11(McpGuardCase):
         with self.assertRaises(UserError):
             conn.with_user(self.admin).write({"agent_bound": False})
         self.assertStill(conn)
+
+
+@tagged("post_install", "-at_install")
+class TestAttack11UrlsAndAliases(McpGuardCase):
+    """05: a URL holding credentials in a form a WHATWG parser reads (one slash, no slash,
+    backslashes) or a secret query parameter; 07: an alias with an invisible character."""
+
+    URLS = (
+        "https:/bob:Hunter2pw@erp.example.com",
+        "https:bob:Hunter2pw@erp.example.com",
+        "https:\\\\bob:Hunter2pw@erp.example.com",
+        "https://erp.example.com/?X-Amz-Signature=Hunter2pw",
+        "https://erp.example.com/?key=Hunter2pw",
+        "https://erp.example.com/?token=Hunter2pw",
+        "https://erp.example.com/?access_token=Hunter2pw",
+        "https://erp.example.com/?sig=Hunter2pw",
+        "https://erp.example.com/?apikey=Hunter2pw",
+    )
+
+    def test_05_url_with_credentials_refused_in_any_form(self):
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "u11", "url": "https://erp.example.com", "db": "d", "login": "u"})
+        for who in (self.user, self.agent, self.manager):
+            for url in self.URLS:
+                with self.subTest(who=who.login, url=url):
+                    with self.assertRaises(UserError) as caught:
+                        self.Connection.with_user(who).create({
+                            "alias": "s11", "url": url, "db": "d", "login": "u"})
+                    self.assertEqual(str(caught.exception), URL_CREDENTIALS_MESSAGE)
+        for url in self.URLS:
+            with self.subTest(url=url), self.assertRaises(UserError):
+                conn.with_user(self.user).write({"url": url})
+        conn.invalidate_recordset()
+        self.assertEqual(conn.sudo().url, "https://erp.example.com")
+
+    def test_05_url_with_credentials_redacted_where_shown(self):
+        for url in self.URLS:
+            with self.subTest(url=url):
+                self.assertNotIn("Hunter2pw", redact_text(url))
+        self.assertEqual(redact_text(self.URLS[0]), "https:/bob:***@erp.example.com")
+
+    def test_07_alias_with_invisible_character_refused(self):
+        for who in (self.user, self.agent):
+            for suffix in ("\u200b", "\u202e", "\u2060", " "):
+                with self.subTest(who=who.login, suffix=ascii(suffix)):
+                    with self.assertRaises(UserError) as caught:
+                        vals = {"alias": "prod" + suffix, "url": "https://other.example.com", "db": "d",
+                                "login": "u"}
+                        if who == self.user:  # the owner shares it with the agent
+                            vals["agent_user_ids"] = [Command.link(self.agent.id)]
+                        self.Connection.with_user(who).create(vals)
+                    self.assertIn(ascii(suffix), str(caught.exception))
+                    self.assertNotIn("\n", str(caught.exception))
+        with self.assertRaises(UserError):
+            self.Connection.with_user(self.user).create({
+                "alias": " prod", "url": "https://other.example.com", "db": "d", "login": "u"})
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "ok11", "url": "https://other.example.com", "db": "d", "login": "u"})
+        with self.assertRaises(UserError):
+            conn.with_user(self.user).write({"alias": "ok11\u200b"})
+        conn.invalidate_recordset()
+        self.assertEqual(conn.alias, "ok11")
+        aliases = [c["alias"] for c in self.Connection.with_user(self.agent).list_for_agent()]
+        self.assertFalse([a for a in aliases if a.startswith("prod") and a != "prod"])

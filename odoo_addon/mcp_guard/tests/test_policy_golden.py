@@ -6,7 +6,7 @@ from odoo.tests import tagged
 from odoo.tools.misc import file_open
 
 from odoo.addons.mcp_guard.models.identity import same_person
-from odoo.addons.mcp_guard.models.policy_core import redact
+from odoo.addons.mcp_guard.models.policy_core import alias_problem, redact, redact_text, url_has_credentials
 
 from .common import McpGuardCase
 from .test_catalog import entry
@@ -69,3 +69,17 @@ class TestPolicyGolden(McpGuardCase):
     def test_golden_redactions(self):
         for case in CORPUS["redactions"]:
             self.assertEqual(redact(case["value"]), case["redacted"], case["name"])
+
+    def test_golden_connection_urls(self):
+        for url in CORPUS["connection_urls"]["credentials"]:
+            self.assertTrue(url_has_credentials(url), url)
+            self.assertNotIn("hunter2", redact_text(url), url)
+        for url in CORPUS["connection_urls"]["clean"]:
+            self.assertFalse(url_has_credentials(url), url)
+            self.assertEqual(redact_text(url), url)
+
+    def test_golden_aliases(self):
+        for alias in CORPUS["aliases"]["refused"]:
+            self.assertIsNotNone(alias_problem(alias), ascii(alias))
+        for alias in CORPUS["aliases"]["accepted"]:
+            self.assertIsNone(alias_problem(alias), alias)
