@@ -576,6 +576,12 @@ def _approvers(backend: Backend, request: ApprovalRequest) -> list[str] | None:
     return names
 
 
+def _people(backend: Backend) -> dict[str, list[str]] | None:
+    """The persons the policy in force declares ({person: [principals]}); None: not declared
+    (four-eyes compares names as given). ``_approvers`` has read the policy already."""
+    return backend.policy.current().people
+
+
 def _decide(args: argparse.Namespace, approve: bool) -> int:
     backend, decisions = _decisions(args)
     request = _get_request(backend, args.id)
@@ -585,6 +591,7 @@ def _decide(args: argparse.Namespace, approve: bool) -> int:
         approver=args.approver,
         note=args.note,
         approvers=_approvers(backend, request),
+        people=_people(backend),
     )
     if approve and decided.state == "pending":
         print(

@@ -294,16 +294,55 @@ def _own_keys(name: str) -> frozenset[str]:
     return frozenset(_form_keys(name) | _form_keys(_decoded(name)))
 
 
+def listed_form(name: str) -> str:
+    """The one form a listed name (an approver under ``approvers``, a person under ``people``)
+    is matched in: width and case folded (NFKC, casefold), nothing else. "ＡＬＩＣＥ" and
+    "Alice" are the listed "alice"; "alice/ops", "Ms Alice", "alice_laptop" are not."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
+
+
 def is_listed(name: str, listed: str) -> bool:
-    """Whether ``name`` is the person a list names as ``listed`` (a policy's approvers): as a
-    person reads the two, but not through the other spellings of ``identity_keys`` (the
-    comment of "mallory (carol)" does not make mallory carol). ``same_person`` is for
-    refusing; this is for admitting."""
+    """Whether ``name`` is the person a list names as ``listed`` (a policy's approvers):
+    exactly, width and case folded at most (``listed_form``), never through another spelling
+    (the comment of "mallory (carol)" does not make mallory carol; "carol/admin" is not
+    carol). ``same_person`` is for refusing; this is for admitting."""
     for each in (name, listed):
         problem = check_identity(each)
         if problem is not None:
             raise IdentityError(f"{shown(each)!r}: {problem}")
-    return name == listed or bool(_own_keys(name) & _own_keys(listed))
+    return listed_form(name) == listed_form(listed)
+
+
+def principal_form(principal: str) -> str:
+    """A principal as ``people`` lists it: exactly, without the transport prefixes the guard
+    gives names (``stdio:alice`` and ``http:alice`` are ``alice``)."""
+    form = principal.strip()
+    while True:
+        prefix = next((p for p in TRANSPORT_PREFIXES if form.startswith(p)), None)
+        if prefix is None:
+            return form
+        form = form[len(prefix) :].strip()
+
+
+def person_of(principal: str, people: dict[str, list[str]]) -> str | None:
+    """The person of ``people`` ({person: [principals]}, a policy's) whose list has
+    ``principal`` (``principal_form``, exact), or None: no person is declared for it."""
+    form = principal_form(principal)
+    return next(
+        (person for person, listed in people.items() if form in map(principal_form, listed)),
+        None,
+    )
+
+
+def persons_of(name: str, people: dict[str, list[str]]) -> frozenset[str]:
+    """Who a decider's name is by ``people`` (``listed_form`` of each): the person of that name,
+    and the person whose principals list it; the name itself when nobody is declared for it
+    (a person the policy lists only as an approver)."""
+    found = {listed_form(person) for person in people if is_listed(name, person)}
+    owner = person_of(name, people)
+    if owner is not None:
+        found.add(listed_form(owner))
+    return frozenset(found or {listed_form(name)})
 
 
 class IdentityError(ValueError):

@@ -109,6 +109,9 @@ class PolicyDocument(_Strict):
     risk: RiskSettings | None = None
     # The embedded store's approver groups: {group: [names]} (Odoo: members of its groups).
     approvers: dict[ApproverGroup, list[str]] | None = None
+    # The embedded store's persons: {person: [principals acting for them]} (Odoo: a user's
+    # MCP principals).
+    people: dict[str, list[str]] | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True, by_alias=True)
@@ -212,6 +215,12 @@ class Policy:
         which for the default group means any approver name (``--as``), for another group
         that nobody can approve."""
         return self._core.approvers.get(group)
+
+    @property
+    def people(self) -> dict[str, list[str]] | None:
+        """``people`` ({person: [principals]}, the embedded store); None: not declared, and
+        four-eyes compares the names as given (identity.same_person)."""
+        return self._core.people
 
     def bindings(self, tools: Sequence[str]) -> list[str]:
         """The binding (policy_core.approval_terms) of the rule deciding each of ``tools``, in
@@ -321,6 +330,8 @@ class Policy:
             lines.append(f"class of {tool} on {server}: {override['class']}{why}")
         for group, names in sorted(self._core.approvers.items()):
             lines.append(f"approvers {group}: {', '.join(names)}")
+        for person, principals in sorted((self._core.people or {}).items()):
+            lines.append(f"person {person}: {', '.join(principals)}")
         return lines
 
 

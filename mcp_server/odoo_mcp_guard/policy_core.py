@@ -41,7 +41,7 @@ from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote
 
-from .identity import skeleton
+from .identity import check_identity, listed_form, principal_form, skeleton
 
 REDACTED = "***"
 # Deeper than this, a value is replaced whole: bounded recursion, and nobody reads it anyway.
@@ -727,8 +727,10 @@ APPROVER_GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}", re.ASCII)
 MAX_QUORUM = 10
 MAX_APPROVERS = 100  # names listed for one group in ``approvers``
 MAX_APPROVER_NAME = 200
+MAX_PEOPLE = 1000  # persons under ``people``
+MAX_PRINCIPALS = 100  # principals listed for one person
 
-TOP_KEYS = ("version", "default", "hide", "rules", "risk", "approvers")
+TOP_KEYS = ("version", "default", "hide", "rules", "risk", "approvers", "people")
 RULE_KEYS = ("action", "reason", "rate_limit", "approval")
 APPROVAL_KEYS = ("expires_in", "approver_group", "quorum")
 RISK_KEYS = ("require_approval", "servers", "overrides")
@@ -930,6 +932,44 @@ def _approvers_faults(approvers: Any, out: list[Fault]) -> None:
                 out.append(((*at, index), why))
 
 
+def _people_faults(people: Any, out: list[Fault]) -> None:
+    """``people``: {person: [principals]}, who each principal acts for on the embedded store
+    (Odoo binds principals to users: res.users.mcp_principals). A person is named once (case
+    and width aside), a principal (without its transport prefix) belongs to one person."""
+    if not _object(people, ("people",), None, out):
+        return
+    if len(people) > MAX_PEOPLE:
+        out.append((("people",), f"must list at most {MAX_PEOPLE} persons"))
+    persons: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for person, principals in people.items():
+        at = ("people", person)
+        problem = check_identity(person)
+        if problem is not None:
+            out.append((at, f"not a person's name: {problem}"))
+        elif listed_form(person) in persons:
+            out.append((at, f"the same person as {persons[listed_form(person)]!r}"))
+        else:
+            persons[listed_form(person)] = person
+        if not isinstance(principals, list):
+            out.append((at, f"must be a list, not {_type_name(principals)}"))
+            continue
+        if not 1 <= len(principals) <= MAX_PRINCIPALS:
+            out.append((at, f"must list 1 to {MAX_PRINCIPALS} principals"))
+        for index, principal in enumerate(principals):
+            problem = check_identity(principal)
+            if problem is not None:
+                out.append(((*at, index), f"not a principal: {problem}"))
+                continue
+            form = principal_form(principal)
+            if not form:
+                out.append(((*at, index), "not a principal: nothing after its transport prefix"))
+            elif owners.get(form, person) != person:
+                out.append(((*at, index), f"{form!r} is already listed for {owners[form]!r}"))
+            else:
+                owners[form] = person
+
+
 def policy_size(document: Any) -> int:
     """THE size of a policy document, one measure for both halves: the bytes of its canonical
     JSON (UTF-8, ``canonical_json``). The front-end loads Odoo's answer as exactly this text,
@@ -987,6 +1027,8 @@ def policy_faults(document: Any) -> list[Fault]:
         _risk_faults(document["risk"], out)
     if "approvers" in document:
         _approvers_faults(document["approvers"], out)
+    if "people" in document:
+        _people_faults(document["people"], out)
     return out
 
 
@@ -1237,6 +1279,8 @@ class CompiledPolicy:
         }
         self.overrides = {(o["server"], o["tool"]): o for o in risk.get("overrides", [])}
         self.approvers: dict[str, list[str]] = document.get("approvers") or {}
+        # None: no ``people`` (four-eyes by the names as given); else {person: [principals]}
+        self.people: dict[str, list[str]] | None = document.get("people")
 
     def terms(self, tool: str) -> ApprovalTerms:
         """The approval terms of the rule deciding ``tool`` (its risk class aside)."""

@@ -21,6 +21,7 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
+from odoo_mcp_guard.identity import person_of, persons_of
 from odoo_mcp_guard.names import check_approver, is_listed, same_person
 from odoo_mcp_guard.policy_core import (
     ApprovalTerms,
@@ -332,12 +333,17 @@ class LocalApprovals:
         note: str | None = None,
         now: float | None = None,
         approvers: Sequence[str] | None = None,
+        people: Mapping[str, Sequence[str]] | None = None,
     ) -> ApprovalRequest:
         """Approve or reject a pending request. The approver must not be the requester and,
         when ``approvers`` lists the request's group (the policy's ``approvers``), must be
-        one of them. An approval is one vote: the request is approved once ``quorum``
-        distinct approvers (TR39 skeletons, identity.py) have approved; a rejection by any
-        of them rejects it."""
+        one of those names (width and case aside: identity.is_listed). With ``people`` (the
+        policy's {person: [principals]}), four-eyes is by person: the requester is the person
+        whose list has the request's principal (none: nobody decides it, fail closed), the
+        approver the person of the listed name; they must differ, and so must the persons of
+        a quorum's votes. The spelling comparison (identity.same_person) stays as a second
+        fence. An approval is one vote: the request is approved once ``quorum`` distinct
+        approvers have approved; a rejection by any of them rejects it."""
         now = time.time() if now is None else now
         approver = approver.strip()
         if not approver:
@@ -351,8 +357,10 @@ class LocalApprovals:
         if approvers is not None and not any(is_listed(approver, name) for name in approvers):
             raise ApprovalError(
                 f"{approver} is not in the approver group {request.approver_group} that decides "
-                f"{request.ref} (the policy's approvers list: {', '.join(approvers) or 'nobody'})"
+                f"{request.ref} (the policy's approvers list: {', '.join(approvers) or 'nobody'}; "
+                "a name is matched as listed)"
             )
+        people = None if people is None else {k: list(v) for k, v in people.items()}
         with self.db.tx(None) as db:
             row = db.execute(
                 """SELECT state, principal, expires_at, expires_in, quorum FROM approval_requests
@@ -370,9 +378,27 @@ class LocalApprovals:
                     f"{request.ref} was filed under a name that cannot be compared "
                     f"({unreadable}): it cannot be approved or rejected"
                 )
-            if same_person(approver, row["principal"]):
+            requester = None
+            if people is not None:
+                requester = person_of(row["principal"], people)
+                if requester is None:
+                    # Fail closed: whose principal it is nobody has said, so nobody can tell
+                    # the approver from the requester.
+                    raise ApprovalError(
+                        f"{request.ref} was filed by the principal {row['principal']}, which no "
+                        "person under the policy's people lists: it cannot be approved or "
+                        "rejected (list it under its person in people, in the policy file)"
+                    )
+            if same_person(approver, row["principal"]) or (
+                requester is not None
+                and (
+                    persons_of(approver, people or {}) & persons_of(requester, people or {})
+                    or same_person(approver, requester)
+                )
+            ):
+                who = row["principal"] if requester is None else f"{row['principal']} ({requester})"
                 raise ApprovalError(
-                    f"{request.ref} was requested by {row['principal']}: "
+                    f"{request.ref} was requested by {who}: "
                     "the requester cannot approve or reject their own request"
                 )
             votes = [
@@ -382,7 +408,11 @@ class LocalApprovals:
                     (request.id,),
                 ).fetchall()
             ]
-            if any(same_person(approver, voter) for voter in votes):
+            if any(
+                same_person(approver, voter)
+                or (people is not None and persons_of(approver, people) & persons_of(voter, people))
+                for voter in votes
+            ):
                 raise ApprovalError(
                     f"{request.ref} was already approved by {approver}: a quorum of "
                     f"{row['quorum']} needs {row['quorum']} different approvers"
@@ -822,9 +852,16 @@ class Store(GuardStore):
         note: str | None = None,
         now: float | None = None,
         approvers: Sequence[str] | None = None,
+        people: Mapping[str, Sequence[str]] | None = None,
     ) -> ApprovalRequest:
         return self.requests.decide(
-            key, approve=approve, approver=approver, note=note, now=now, approvers=approvers
+            key,
+            approve=approve,
+            approver=approver,
+            note=note,
+            now=now,
+            approvers=approvers,
+            people=people,
         )
 
     def cancel_request(

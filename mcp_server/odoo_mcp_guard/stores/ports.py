@@ -144,6 +144,7 @@ class Decisions(Protocol):
         note: str | None = None,
         now: float | None = None,
         approvers: Sequence[str] | None = None,
+        people: Mapping[str, Sequence[str]] | None = None,
     ) -> ApprovalRequest: ...
 
     def cancel_request(
