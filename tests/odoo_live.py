@@ -146,7 +146,10 @@ class LiveOdoo:
         **kwargs: Any,
     ) -> Client:
         """An SDK client of a front-end (``serve``, or ``args``) on stdio with this Odoo as its
-        backend, polling the policy and flushing the audit every 0.5 s."""
+        backend, polling the policy and flushing the audit every 0.5 s. Its principal is
+        claimed by olga (``claim``): a request under a principal nobody claims cannot be
+        approved."""
+        self.claim((env or {}).get("MCP_GUARD_PRINCIPAL", principal))
         settings = {
             "MCP_GUARD_PRINCIPAL": principal,
             "MCP_GUARD_POLICY_POLL": "0.5",
@@ -198,6 +201,25 @@ class LiveOdoo:
             return proxy.execute_kw(self.db, uid, password, model, method, list(args), kwargs)
         except xmlrpc.client.Fault as fault:
             raise OdooFault(fault.faultString) from None
+
+    def claim(self, principal: str, login: str = "olga") -> None:
+        """Bind ``principal`` to the person ``login`` (olga, who approves nothing), as a Manager
+        does in Settings > Users > MCP principals; one claimed by somebody already is left."""
+        claimed = self.admin(
+            "res.users",
+            "search_read",
+            [("mcp_principals", "!=", False)],
+            ["login", "mcp_principals"],
+        )
+        listed = {
+            user["login"]: [p.strip() for p in user["mcp_principals"].split(",")]
+            for user in claimed
+        }
+        if "," in principal or any(principal in names for names in listed.values()):
+            return
+        [person] = self.admin("res.users", "search", [("login", "=", login)])
+        names = [*listed.get(login, []), principal]
+        self.admin("res.users", "write", [person], {"mcp_principals": ", ".join(names)})
 
     def deprecation_warnings(self) -> list[str]:
         """Lines of Odoo's logs (every start) that warn of a deprecated RPC endpoint."""

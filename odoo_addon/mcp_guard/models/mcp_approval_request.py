@@ -10,7 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.modules import module as odoo_module
 
 from .compat import GROUP_USERS
-from .identity import check_approver, check_identity, same_person
+from .identity import check_approver, check_identity, principal_form, same_person
 from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
     DEFAULT_EXPIRES_IN,
@@ -58,7 +58,8 @@ CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odo
 # the fields behind four eyes and the request's binding: written only by the add-on's methods,
 # through write or the ORM's low-level _write/_write_multi alike
 GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id", "quorum",
-                  "rule_binding", "also_bindings", "requester_match_ids"}
+                  "rule_binding", "also_bindings", "requester_match_ids", "principal_user_ids",
+                  "requester_name"}
 # the hash of the real arguments (secrets included) is an offline oracle for a weak password:
 # only the groups that read secrets anyway (the Agent) and the Managers see it, never approvers
 HASH_GROUPS = "mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager"
@@ -91,6 +92,18 @@ class McpApprovalRequest(models.Model):
         "res.users", "mcp_approval_request_match_rel", "request_id", "user_id",
         string="Approvers who are the requester", readonly=True, copy=False,
     )
+    # frozen when the request is filed: the persons (users) whose MCP principals a Manager set
+    # to the request's principal; four-eyes compares user ids with them. Sticky: a user who
+    # claims it later is added when the request is judged, nobody is ever taken off. A
+    # principal nobody claims cannot be approved (fail closed).
+    principal_user_ids = fields.Many2many(
+        "res.users", "mcp_approval_request_principal_user_rel", "request_id", "user_id",
+        string="Persons of the principal", readonly=True, copy=False,
+    )
+    # the requesting person's name when the request was filed (renaming oneself later in
+    # Preferences does not change who asked)
+    requester_name = fields.Char("Requester's name when filed", readonly=True, copy=False)
+    cannot_approve_reason = fields.Char(compute="_compute_cannot_approve_reason")
     company_id = fields.Many2one("res.company", required=True, readonly=True, default=lambda self: self.env.company)
     connection_id = fields.Many2one("mcp.connection", readonly=True, ondelete="set null", check_company=True)
     connection_alias = fields.Char(readonly=True)
@@ -153,6 +166,62 @@ class McpApprovalRequest(models.Model):
                 and self.env.user not in req.sudo().vote_ids.user_id
             )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
+
+    @api.depends("state", "origin", "principal", "requester_id", "principal_user_ids")
+    def _compute_cannot_approve_reason(self):
+        """Why nobody can approve this request as it stands, shown on its form: an agent's
+        request whose principal no user claims (res.users.mcp_principals)."""
+        for req in self:
+            req.cannot_approve_reason = (
+                req._unclaimed_problem() if req.state == "pending" and req.id else False
+            ) or False
+
+    @api.model
+    def _claimants(self, principal):
+        """The users (active or not) whose MCP principals, as a Manager set them, name
+        ``principal`` exactly (transport prefixes aside: identity.principal_form)."""
+        form = principal_form(principal or "")
+        if not form:
+            return self.env["res.users"].browse()
+        users = self.env["res.users"].sudo().with_context(active_test=False).search(
+            [("mcp_principals", "ilike", form)])
+        return users.filtered(lambda u: form in {
+            principal_form(p) for p in (u.mcp_principals or "").replace("\n", ",").split(",")})
+
+    @api.model
+    def _accounts_of(self, user):
+        """``user`` and the accounts a Manager bound to the same person: those that claim one of
+        the MCP principals ``user`` claims (res.users.mcp_principals). Two accounts of one
+        human that share no principal are two persons to the guard (the spelling fence
+        aside): the administrator's to prevent, or to bind this way."""
+        user = user.sudo()
+        accounts = user
+        for principal in (user.mcp_principals or "").replace("\n", ",").split(","):
+            if principal_form(principal):
+                accounts |= self._claimants(principal)
+        return accounts
+
+    def _is_agent_request(self):
+        """An agent's request: filed through file_request by the Agent user, for a principal."""
+        self.ensure_one()
+        return self.origin == "agent" and self.sudo().requester_id.has_group("mcp_guard.group_mcp_agent")
+
+    def _principal_users(self):
+        """The persons of this request's principal: those frozen when it was filed and those
+        who claim it now (sticky: nobody is taken off by editing a user later)."""
+        self.ensure_one()
+        return self.sudo().principal_user_ids | self._claimants(self.principal)
+
+    def _unclaimed_problem(self):
+        """Why an agent's request cannot be approved because no person claims its principal,
+        or ''."""
+        self.ensure_one()
+        if not self._is_agent_request() or self._principal_users():
+            return ""
+        return self.env._(
+            "Nobody can approve %(ref)s: no user claims the MCP principal %(who)r. A Manager "
+            "sets it on that person's user (Settings > Users > MCP principals).",
+            ref=self.name, who=self.principal or "")
 
     @api.depends("tool", "principal", "requester_id", "origin", "connection_alias", "connection_url",
                  "connection_db", "connection_owner_id")
@@ -255,9 +324,14 @@ class McpApprovalRequest(models.Model):
                     continue
                 if user == req.requester_id or req._principal_problem(names):
                     matches |= user
+            vals = {"requester_name": req.requester_id.name}
             if matches:
-                with internal_write():
-                    req.write({"requester_match_ids": [(6, 0, matches.ids)]})
+                vals["requester_match_ids"] = [(6, 0, matches.ids)]
+            claimants = req._claimants(req.principal) if req.principal else req.browse()
+            if claimants:
+                vals["principal_user_ids"] = [(6, 0, claimants.ids)]
+            with internal_write():
+                req.write(vals)
 
     def _in_approver_group(self, user):
         """Whether ``user`` belongs to the group that decides this request (besides being an
@@ -433,13 +507,13 @@ class McpApprovalRequest(models.Model):
                     "Request %s expired before anybody decided it: it cannot be approved or rejected.", req.name))
 
     @api.model
-    def _person_names(self, user):
+    def _person_names(self, user, principals=True):
         """The names a user goes by (login, name, full email and its local part, and the MCP
         principals a Manager recorded for them), each one a principal could be spelled as. A
         name that cannot be compared fails closed."""
         user = user.sudo()  # the principals mapping is a Manager's field
         email = (user.email or "").strip()
-        mapped = [p.strip() for p in (user.mcp_principals or "").replace("\n", ",").split(",")]
+        mapped = [p.strip() for p in (user.mcp_principals or "").replace("\n", ",").split(",")] if principals else []
         names = [name for name in (user.login, user.name, email, email.split("@")[0], *mapped)
                  if name and name.strip()]
         for name in names:
@@ -463,12 +537,43 @@ class McpApprovalRequest(models.Model):
                 "Request %(ref)s was filed by someone who reads as you (%(who)s): "
                 "you cannot approve or reject it.", ref=self.name,
                 who=self.principal or self.sudo().requester_id.name)
-        if self.origin == "person" or not self.sudo().requester_id.has_group("mcp_guard.group_mcp_agent"):
-            # a person (not the Agent user) is the requester, whatever principal they wrote
+        if self._is_agent_request():
+            # the person behind the agent: the users who claim its principal, by id
+            unclaimed = self._unclaimed_problem()
+            if unclaimed and user is not None:
+                return unclaimed  # (when freezing who reads as the requester: spelling only)
+            persons = self._principal_users()
+            if user is not None and user in persons:
+                return self.env._(
+                    "Request %(ref)s was made under the MCP principal %(who)s, which is yours: "
+                    "you cannot approve or reject your own request.", ref=self.name, who=self.principal)
+            # the spelling fence: an account that reads as one of them is them (their own
+            # names; the principal itself is compared below)
+            for person in persons:
+                try:
+                    theirs = self._person_names(person, principals=False)
+                except AccessError:
+                    theirs = []
+                if not theirs or any(same_person(mine, other) for mine in names for other in theirs):
+                    return self.env._(
+                        "Request %(ref)s was made under the MCP principal %(who)s of %(person)s, "
+                        "who reads as you: you cannot approve or reject it.",
+                        ref=self.name, who=self.principal, person=person.name)
+        else:
+            if user is not None and user in self._accounts_of(self.sudo().requester_id):
+                return self.env._(
+                    "Request %(ref)s was made by %(who)s, whose account is bound to yours (a shared "
+                    "MCP principal): you cannot approve or reject it.",
+                    ref=self.name, who=self.sudo().requester_id.name)
+            # a person (not the Agent user) is the requester, whatever principal they wrote:
+            # their names now, their login (which Preferences cannot change) and their name
+            # when they filed (renaming oneself before or after does not help)
             try:
                 theirs = self._person_names(self.sudo().requester_id)
             except AccessError:
                 theirs = []
+            if theirs and self.requester_name and not check_identity(self.requester_name):
+                theirs.append(self.requester_name)
             if not theirs or any(same_person(mine, other) for mine in names for other in theirs):
                 return self.env._(
                     "Request %(ref)s was made by %(who)s, who reads as you: "
@@ -817,6 +922,10 @@ class McpApprovalRequest(models.Model):
             or not approver.has_group("mcp_guard.group_mcp_approver")
         ):
             return self.env._("Request %s has no valid approval by another approver.", self.name)
+        if self._is_agent_request() and (not self._principal_users() or approver in self._principal_users()):
+            # nobody claims its principal (fail closed), or the approver is its person
+            return self._unclaimed_problem() or self.env._(
+                "Request %s was approved by the person of its own principal.", self.name)
         if not self.sudo().vote_ids and (self.quorum or 1) <= 1:
             return ""  # approved before approvals were recorded one by one
         # the quorum: that many different approvers who still are approvers of its group
@@ -829,19 +938,21 @@ class McpApprovalRequest(models.Model):
 
     def _valid_voters(self):
         """The voters whose approval still counts: not the requester, active, still approvers of
-        the request's group."""
+        the request's group, not a person of its principal."""
         self.ensure_one()
+        persons = self._principal_users() if self._is_agent_request() else self.env["res.users"]
         return self.sudo().vote_ids.user_id.filtered(
-            lambda u: u != self.requester_id and u.active and u.has_group("mcp_guard.group_mcp_approver")
-            and self._in_approver_group(u)
+            lambda u: u != self.requester_id and u not in persons and u.active
+            and u.has_group("mcp_guard.group_mcp_approver") and self._in_approver_group(u)
         )
 
     def _votes_as_same_person(self, names):
         """Whether a voter already counted reads as the person going by ``names`` (one person,
         two accounts, is one vote). A voter whose names cannot be compared reads as them."""
         self.ensure_one()
+        mine = self._accounts_of(self.env.user)
         for voter in self.sudo().vote_ids.user_id:
-            if voter == self.env.user:
+            if voter in mine:
                 return True
             try:
                 theirs = self._person_names(voter)

@@ -241,6 +241,10 @@ class McpToolRule(models.Model):
             faults.append("%s: %s" % (json_path(("approvers",)), self.env._(
                 "Odoo keeps approvers as the members of its groups (a rule's approval.approver_group): "
                 "remove this key")))
+        if "people" in document:
+            faults.append("%s: %s" % (json_path(("people",)), self.env._(
+                "Odoo binds principals to persons on their users (Settings > Users > MCP principals): "
+                "remove this key")))
         hide = document.get("hide", [])
         faults += [
             "%s: %s" % (json_path(("hide", idx)), self.env._("only exact tool names can be hidden in Odoo"))

@@ -1,5 +1,6 @@
 from odoo.tests import TransactionCase, new_test_user
 
+from odoo.addons.mcp_guard.models.identity import check_approver, principal_form
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
 
 
@@ -41,8 +42,29 @@ class McpGuardCase(TransactionCase):
             "login": "bot", "password": "s3cret-pw", "api_key": "k-123",
         })
 
-    def file(self, user, tool="odoo_disconnect", arguments=None, principal="agent-test", reason="cleanup"):
+    def claim(self, principal, user=None):
+        """Bind ``principal`` to a person, as a Manager does (Settings > Users > MCP principals):
+        to ``user``, or to a person of its own who approves nothing (a principal nobody claims
+        cannot be approved). A principal with a comma cannot be listed: it stays unclaimed."""
+        if "," in principal or check_approver(principal) or not principal_form(principal):
+            return
+        if user is None:
+            if self.Request._claimants(principal):
+                return
+            n = self.env["res.users"].sudo().search_count([("login", "=like", "principal_person_%")])
+            user = new_test_user(
+                self.env, f"principal_person_{n}", "mcp_guard.group_mcp_user", name=f"Principal Person {n}",
+                email=f"principal.person.{n}@example.org",
+                context={"mail_create_nolog": True, "no_reset_password": True})
+        claimed = user.sudo().mcp_principals
+        user.sudo().mcp_principals = f"{claimed}, {principal}" if claimed else principal
+
+    def file(self, user, tool="odoo_disconnect", arguments=None, principal="agent-test", reason="cleanup",
+             claimed=True):
+        """File as ``user``; the principal is claimed by a person first unless ``claimed`` is False."""
         arguments = {"alias": "prod"} if arguments is None else arguments
+        if claimed and isinstance(principal, str):
+            self.claim(principal)
         return self.Request.with_user(user).file_request(tool, arguments, principal, reason)
 
     def approved(self, user=None, tool="odoo_disconnect", arguments=None):

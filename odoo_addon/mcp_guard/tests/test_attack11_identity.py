@@ -57,7 +57,11 @@ class TestAttack11Identity(McpGuardCase):
             with self.assertRaisesRegex(AccessError, "reads as you|who is you", msg=principal):
                 req.with_user(self.alice).action_reject(note="mine")
             self.assertEqual(req.state, "pending")
-        # a principal of another person in the same unit is not hers
+        # a principal of another person in the same unit is not hers (a principal with a comma
+        # cannot be listed in MCP principals, so nobody claims it: nobody approves it)
         req = self.Request.browse(self.file(self.agent, principal="CN=bob,OU=alice")["id"])
+        with self.assertRaisesRegex(AccessError, "no user claims the MCP principal"):
+            req.with_user(self.alice).action_approve()
+        req = self.Request.browse(self.file(self.agent, principal="CN=bob;OU=alice")["id"])
         req.with_user(self.alice).action_approve()
         self.assertEqual(req.state, "approved")
