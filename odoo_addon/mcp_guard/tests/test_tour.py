@@ -9,6 +9,9 @@ class TestApproveTour(HttpCase):
     def test_approver_tour(self):
         agent = new_test_user(self.env, "tour_agent", "mcp_guard.group_mcp_agent")
         new_test_user(self.env, "tour_approver", "mcp_guard.group_mcp_approver")
+        # the person the agent's principal acts for (a request nobody's principal cannot be approved)
+        new_test_user(self.env, "tour_person", "mcp_guard.group_mcp_user",
+                      email="tour.person@example.org").sudo().mcp_principals = "agent-tour"
         self.env["mcp.connection"].with_user(agent).create(
             {"alias": "prod", "url": "https://erp.example.com", "db": "prod", "login": "bot"}
         )
