@@ -20,7 +20,7 @@ class TestRpcContract(HttpCase):
         self.manager = new_test_user(self.env, "rpc_manager", "mcp_guard.group_mcp_manager", context=ctx)
         # the person the agent's principal acts for (a request nobody's principal cannot be approved)
         new_test_user(self.env, "rpc_person", "mcp_guard.group_mcp_user", context=ctx,
-                      email="rpc.person@example.org").sudo().mcp_principals = "agent-ci"
+                      email="rpc.person@example.org", mcp_principals="agent-ci")
         # sudo: a persistent key, as an administrator would issue for the technical user
         self.key = self.env["res.users.apikeys"].with_user(self.agent).sudo()._generate("rpc", "mcp-guard", None)
         self.db = self.env.cr.dbname

@@ -25,7 +25,7 @@ class TestRpcAttacks(HttpCase):
         self.user = new_test_user(self.env, "atk_user", "mcp_guard.group_mcp_user", context=ctx)
         # the person the agent's principals act for (a request nobody's principal cannot be approved)
         new_test_user(self.env, "atk_person", "mcp_guard.group_mcp_user", context=ctx,
-                      email="atk.person@example.org").sudo().mcp_principals = "agent, uma"
+                      email="atk.person@example.org", mcp_principals="agent, uma")
         self.db = self.env.cr.dbname
 
     def call_as(self, login, model, method, *args, **kwargs):

@@ -11,7 +11,7 @@ class TestApproveTour(HttpCase):
         new_test_user(self.env, "tour_approver", "mcp_guard.group_mcp_approver")
         # the person the agent's principal acts for (a request nobody's principal cannot be approved)
         new_test_user(self.env, "tour_person", "mcp_guard.group_mcp_user",
-                      email="tour.person@example.org").sudo().mcp_principals = "agent-tour"
+                      email="tour.person@example.org", mcp_principals="agent-tour")
         self.env["mcp.connection"].with_user(agent).create(
             {"alias": "prod", "url": "https://erp.example.com", "db": "prod", "login": "bot"}
         )
