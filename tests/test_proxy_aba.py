@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from pg_harness import fresh_database, pg_url
 from support.guard import (
+    db_path,
     free_port,
     guard_command,
     http_client,
@@ -249,3 +251,36 @@ async def test_two_replicas_an_approval_is_not_used_for_prod_re_created_on_the_o
     disconnects = [c for c in upstream_calls(state) if c["tool"] == "odoo_disconnect"]
     assert len(disconnects) == 1
     assert json.loads(state.read_text(encoding="utf-8"))["aliases"] == ["prod"]
+
+
+async def test_a_removal_is_refused_when_the_record_of_aliases_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    """Fail closed: without the guard's record of the alias (its generation), which instance
+    an approval is for cannot be told: the approved removal is refused, nothing is sent, and
+    the approval stays unused."""
+    pol = write_policy(tmp_path / "policy.json", POLICY)
+    state = tmp_path / "upstream.json"
+    initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
+    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+    args = proxy_args(
+        tmp_path,
+        pol,
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_CONNECT=1"),
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        await client.list_tools()
+        first = pending(await client.call_tool("odoo_disconnect", {"alias": "prod"}))["request"]
+        run_cli(tmp_path, "approvals", "approve", first, "--as", "carol")
+        db = sqlite3.connect(db_path(tmp_path), timeout=30)
+        try:
+            db.execute("DROP TABLE guard_alias_generations")
+            db.commit()
+        finally:
+            db.close()
+        refused = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert refused.is_error and refused.structured_content["status"] == "unavailable"
+        assert "record of the upstream's connections cannot be read" in text_of(refused)
+    assert not [c for c in upstream_calls(state) if c["tool"] == "odoo_disconnect"]
+    assert state_of(tmp_path, first) == "approved"
