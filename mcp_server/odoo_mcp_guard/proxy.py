@@ -37,7 +37,10 @@ alias new; a replica that cannot get it refuses the call. The list is asked fres
 and checked against the replicas' shared record of the aliases their upstreams listed or
 they created (and did not remove): an upstream that does not list an alias the record knows
 has a stale view (e.g. one of several odoo-claude-mcp processes on one data directory, each
-with what it loaded at start), and nothing it would write is judged new.
+with what it loaded at start), and nothing it would write is judged new. A request to remove
+or replace a connection is bound to what the listing says of it and to the alias's generation
+in that record (bumped by every change of it the guard lets through, and by a listing seen to
+differ): an approval does not answer for the alias re-created since, even with the same values.
 
 Upstream results (every content block: text, embedded resources' text and URIs, resource
 links; structured content; every ``_meta``; error results and errors), the questions of an
