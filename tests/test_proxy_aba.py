@@ -284,3 +284,36 @@ async def test_a_removal_is_refused_when_the_record_of_aliases_cannot_be_read(
         assert "record of the upstream's connections cannot be read" in text_of(refused)
     assert not [c for c in upstream_calls(state) if c["tool"] == "odoo_disconnect"]
     assert state_of(tmp_path, first) == "approved"
+
+
+async def test_a_removal_behind_the_guard_seen_in_a_listing_is_another_instance(
+    tmp_path: Path,
+) -> None:
+    """prod is removed upstream behind the guard's back, a listing the guard makes (for an
+    addition of another alias) sees it gone, and it is put back with the same values, again
+    behind the guard's back: the approval given before is for the prod that was removed."""
+    pol = write_policy(tmp_path / "policy.json", POLICY)
+    state = tmp_path / "upstream.json"
+    initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
+    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+
+    def behind_the_guard(aliases: list[str]) -> None:
+        current = json.loads(state.read_text(encoding="utf-8"))
+        state.write_text(json.dumps({**current, "aliases": aliases}), encoding="utf-8")
+
+    args = proxy_args(
+        tmp_path,
+        pol,
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_CONNECT=1"),
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        await client.list_tools()
+        first = pending(await client.call_tool("odoo_disconnect", {"alias": "prod"}))["request"]
+        run_cli(tmp_path, "approvals", "approve", first, "--as", "carol")
+        behind_the_guard([])
+        added = await client.call_tool("odoo_connect", {"alias": "x", "url": "https://x"})
+        assert not added.is_error, text_of(added)
+        behind_the_guard(["prod", "x"])
+        withdrawn(await client.call_tool("odoo_disconnect", {"alias": "prod"}), first)
+    assert not [c for c in upstream_calls(state) if c["tool"] == "odoo_disconnect"]

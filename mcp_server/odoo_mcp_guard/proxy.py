@@ -738,8 +738,8 @@ class ProxyServer(Frontend):
                 # generation in the replicas' record (a removal and re-creation through the
                 # guard is another instance, whatever its values: ABA).
                 binding = ""
+                generations = await self._generation_binding(key, listing, at_stake)
                 if at_stake is not None:
-                    generations = await self._generation_binding(key, listing, at_stake)
                     binding = connection_identity(redact({**at_stake, "generations": generations}))
                 stake = _AT_STAKE.set(at_stake)
                 bound = _BINDING.set(binding)
@@ -977,7 +977,7 @@ class ProxyServer(Frontend):
         return await anyio.to_thread.run_sync(getattr(self._leases, operation), key, *args)
 
     async def _generation_binding(
-        self, key: str, listing: dict[str, dict[str, Any]] | None, at_stake: dict[str, Any]
+        self, key: str, listing: dict[str, dict[str, Any]] | None, at_stake: dict[str, Any] | None
     ) -> dict[str, int]:
         """What the listing says now is recorded (an alias listed otherwise than the last time
         is a new generation), then the generations of the aliases at stake are read (every
@@ -994,6 +994,8 @@ class ProxyServer(Frontend):
                 "the guard's record of the upstream's connections cannot be read "
                 f"({redact_text(str(exc))[:200]})"
             ) from None
+        if at_stake is None:  # nothing at stake: nothing to bind
+            return {}
         alias = at_stake.get("alias")
         if not isinstance(alias, str):
             return generations
