@@ -203,8 +203,9 @@ class LiveOdoo:
             raise OdooFault(fault.faultString) from None
 
     def claim(self, principal: str, login: str = "olga") -> None:
-        """Bind ``principal`` to the person ``login`` (olga, who approves nothing), as a Manager
-        does in Settings > Users > MCP principals; one claimed by somebody already is left."""
+        """Bind ``principal`` to its person, as a Manager does in Settings > Users > MCP
+        principals: the user whose login it is (``alice`` is alice's), else ``login`` (olga,
+        who approves nothing); one claimed by somebody already is left."""
         claimed = self.admin(
             "res.users",
             "search_read",
@@ -217,6 +218,9 @@ class LiveOdoo:
         }
         if "," in principal or any(principal in names for names in listed.values()):
             return
+        bare = principal.removeprefix("stdio:").removeprefix("http:")
+        own = self.admin("res.users", "search_read", [("login", "=", bare)], ["login"])
+        login = own[0]["login"] if own else login
         [person] = self.admin("res.users", "search", [("login", "=", login)])
         names = [*listed.get(login, []), principal]
         self.admin("res.users", "write", [person], {"mcp_principals": ", ".join(names)})
