@@ -26,6 +26,8 @@ import odoo_harness as harness
 from mcp import Client, StdioServerParameters
 from support.guard import guard_env
 
+from odoo_mcp_guard.identity import check_approver, same_person
+
 # The users, created the documented way (README, docker/create-agent.py) on both series.
 SETUP_SCRIPT = """
 import json
@@ -204,8 +206,8 @@ class LiveOdoo:
 
     def claim(self, principal: str, login: str = "olga") -> None:
         """Bind ``principal`` to its person, as a Manager does in Settings > Users > MCP
-        principals: the user whose login it is (``alice`` is alice's), else ``login`` (olga,
-        who approves nothing); one claimed by somebody already is left."""
+        principals: the user whose login or name it reads as (``ops/alice`` is alice's), else
+        ``login`` (olga, who approves nothing); one claimed by somebody already is left."""
         claimed = self.admin(
             "res.users",
             "search_read",
@@ -218,9 +220,14 @@ class LiveOdoo:
         }
         if "," in principal or any(principal in names for names in listed.values()):
             return
-        bare = principal.removeprefix("stdio:").removeprefix("http:")
-        own = self.admin("res.users", "search_read", [("login", "=", bare)], ["login"])
-        login = own[0]["login"] if own else login
+        users = self.admin("res.users", "search_read", [("share", "=", False)], ["login", "name"])
+        own = [
+            user["login"]
+            for user in users
+            if check_approver(principal) is None
+            and any(same_person(principal, user[key]) for key in ("login", "name"))
+        ]
+        login = own[0] if own else login
         [person] = self.admin("res.users", "search", [("login", "=", login)])
         names = [*listed.get(login, []), principal]
         self.admin("res.users", "write", [person], {"mcp_principals": ", ".join(names)})
