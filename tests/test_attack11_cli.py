@@ -34,22 +34,22 @@ def test_tokens_add_refuses_a_reserved_principal(tmp_path, principal):
     assert run(tmp_path, "tokens", "add", "claude-code").returncode == 0
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["tokens", "list"], ["serve", "--transport", "http", "--port", "0"]],
-    ids=lambda a: " ".join(a),
-)
-@pytest.mark.parametrize("where", ["file", "env"])
-def test_a_reserved_principal_in_the_tokens_is_refused_at_load(tmp_path, args, where):
-    digest = token_hash("mcpg_some-token")
-    env = None
-    if where == "file":
-        (tmp_path / "tokens.json").write_text(json.dumps({"tokens": {"anonymous": digest}}))
-    else:
-        env = {"MCP_GUARD_TOKENS": f"stdio:root={digest}"}
-    result = run(tmp_path, *args, env=env, timeout=20)
-    assert result.returncode == 2
-    assert "reserved" in result.stderr, result.stderr
+@pytest.mark.parametrize("principal", RESERVED)
+def test_serve_on_stdio_refuses_a_reserved_env_principal(tmp_path, principal):
+    """MCP_GUARD_PRINCIPAL names the stdio agent: 'anonymous' would share the approvals of
+    every client without a token, 'stdio:bob' those of bob's own stdio agent."""
+    result = run(
+        tmp_path,
+        "serve",
+        "--transport",
+        "stdio",
+        env={"MCP_GUARD_PRINCIPAL": principal},
+        timeout=20,
+    )
+    assert result.returncode == 2, result.stdout
+    assert "MCP_GUARD_PRINCIPAL" in result.stderr and "refused" in result.stderr, result.stderr
+    if principal.islower():  # "STDIO:alice" is refused first for its prefix's spelling
+        assert "reserved" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
