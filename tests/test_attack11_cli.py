@@ -5,7 +5,6 @@ MCP_GUARD_TOKENS; one line each."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
@@ -25,8 +24,6 @@ from support.guard import (
     write_policy,
 )
 from test_attack10_cli import run
-
-from odoo_mcp_guard.auth import token_hash
 
 pytestmark = pytest.mark.anyio
 
@@ -116,9 +113,7 @@ async def test_an_unavailable_refusal_is_audited_once_the_store_is_back(tmp_path
             finally:
                 holder.execute("ROLLBACK")
                 holder.close()
-            lost = query(
-                tmp_path, "SELECT count(*) FROM audit WHERE outcome = 'unavailable'"
-            )[0][0]
+            lost = query(tmp_path, "SELECT count(*) FROM audit WHERE outcome = 'unavailable'")[0][0]
             # the next decision writes what could not be written before it
             assert not (await client.call_tool("odoo_connections", {})).is_error
             rows = query(

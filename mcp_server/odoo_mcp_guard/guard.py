@@ -466,7 +466,7 @@ class Guard:
                 self._unwritten.append(event)
                 log.error("audit event kept until the store takes it (%s): %s", cause, shown)
             else:  # memory is bounded: this line is then its only record
-                log.error("audit event not stored, recorded in this log only (%s): %s", cause, shown)
+                log.error("audit event in this log only, not stored (%s): %s", cause, shown)
 
     def _write_unwritten(self) -> None:
         """Write the events the store could not take before, in their order (idempotent on
