@@ -69,6 +69,11 @@ ORIGINS = [("agent", "Agent (MCP front-end)"), ("person", "Person in Odoo")]
 CONNECTION_TOOL_RISK = {"odoo_disconnect": "destructive", "odoo_connect": "destructive"}
 
 
+def _shown_field(value):
+    """A connection's text field as a request keeps it: redacted (policy_core, the one rule)."""
+    return redact_text(value) if isinstance(value, str) else value
+
+
 class McpApprovalRequest(models.Model):
     _name = "mcp.approval.request"
     _description = "MCP Approval Request"
@@ -663,7 +668,10 @@ class McpApprovalRequest(models.Model):
 
     @api.model
     def _snapshot(self, conn):
-        return {name: conn[key].id if key == "owner_id" else conn[key] for name, key in CONNECTION_SNAPSHOT.items()}
+        """The connection as the request shows it to approvers: its text fields redacted (a db or
+        login may hold a DSN or a password), the owner as an id."""
+        return {name: conn[key].id if key == "owner_id" else _shown_field(conn[key])
+                for name, key in CONNECTION_SNAPSHOT.items()}
 
     @api.model
     def _file(self, tool, arguments, principal, reason, binding, origin):
@@ -770,7 +778,7 @@ class McpApprovalRequest(models.Model):
         # requests filed before the owner was recorded were bound to their requester's own connection
         expected_owner = self.connection_owner_id or self.requester_id
         changed = [key.removesuffix("_id") for name, key in CONNECTION_SNAPSHOT.items()
-                   if name != "connection_owner_id" and conn[key] != self[name]]
+                   if name != "connection_owner_id" and _shown_field(conn[key]) != self[name]]
         if conn.owner_id != expected_owner:
             changed.append("owner")
         if not conn.active or conn.state == "disconnected":
