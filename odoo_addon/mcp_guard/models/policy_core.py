@@ -122,16 +122,20 @@ _SPECIAL_USERINFO = re.compile(
 # the userinfo runs to the last "@" of the URL that a host follows, whatever "/", "?", "#" or
 # "\\" come before it; its password (after the first ":") is hidden. Only when both readings
 # differ (the span holds one of those characters) and there is a password to hide.
-_LOOSE_USERINFO = re.compile(
-    r"(?i)((?<![a-z0-9+.\-])(?:[a-z][a-z0-9+.\-]*:[/\\]+|(?:"
+_LOOSE_PREFIX = re.compile(
+    r"(?i)(?<![a-z0-9+.\-])(?:[a-z][a-z0-9+.\-]*:[/\\]+|(?:"
     + "|".join(_SPECIAL_SCHEMES)
-    + r"):)|(?<![a-z0-9+.\-:/\\])//)([^\s\"'<>]*)@(?=[a-z0-9\[])"
+    + r"):)|(?<![a-z0-9+.\-:/\\])//"
 )
+_LOOSE_USERINFO = re.compile(r"([^\s\"'<>]*)@(?=[A-Za-z0-9\[])")
 # A word holding percent-encoded (or form-encoded, "+" for a space) text: decoded, redacted
 # and encoded again when the decoded text shows a secret ("http%3A%2F%2Fu%3Apw%40h",
 # "Bearer%20X", "Bearer+X", "password%253DX"). Split at a query's literal delimiters.
-_ENCODED_WORD = re.compile(r"[^\s\"'<>]*(?:%[0-9A-Fa-f]{2}|\+)[^\s\"'<>]*")
-_ENCODED_PART = re.compile(r"[^=&;?#]*(?:%[0-9A-Fa-f]{2}|\+)[^=&;?#]*")
+# (Words and parts are matched whole, then looked into: a pattern that must find "%" inside
+# a word would rescan a long word from every position.)
+_ENCODED_WORD = re.compile(r"[^\s\"'<>]+")
+_ENCODED_PART = re.compile(r"[^=&;?#]+")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # A query or fragment parameter of a URL ("?X-Amz-Signature=...", "&key=..."): its value is
 # hidden when its key is a secret one (is_secret_query_key).
 _QUERY_PAIR = re.compile(r"(?<=[?&;#])([^\s=&;#?\"'<>]{1,128})=([^\s&;#\"'<>]+)")
@@ -285,20 +289,38 @@ def _hide_userinfo(match: re.Match[str]) -> str:
 
 
 def _hide_loose_userinfo(match: re.Match[str]) -> str:
-    span = match.group(2)
+    """In one word holding an "@": from its first URL's scheme (or "//") to the word's last
+    "@" a host follows. One look per word: a long word is not rescanned from every scheme."""
+    word = match.group()
+    if "@" not in word:
+        return word
+    prefix = _LOOSE_PREFIX.search(word)
+    userinfo = None if prefix is None else _LOOSE_USERINFO.match(word, prefix.end())
+    if userinfo is None:
+        return word
+    span = userinfo.group(1)
     user, colon, password = span.partition(":")
     if not colon or password == REDACTED or not any(ch in span for ch in "/?#\\"):
-        return match.group(0)
-    return match.group(1) + user + ":" + REDACTED + "@"
+        return word
+    return word[: prefix.end()] + user + ":" + REDACTED + "@" + word[userinfo.end() :]
 
 
 def _redact_encoded(text: str) -> str:
-    return _ENCODED_WORD.sub(lambda word: _ENCODED_PART.sub(_hide_encoded, word.group()), text)
+    return _ENCODED_WORD.sub(_hide_encoded_word, text)
+
+
+def _hide_encoded_word(match: re.Match[str]) -> str:
+    word = match.group()
+    if "+" not in word and "%" not in word:
+        return word
+    return _ENCODED_PART.sub(_hide_encoded, word)
 
 
 def _hide_encoded(match: re.Match[str]) -> str:
     part = match.group()
     plus = "+" in part
+    if not plus and not _PERCENT.search(part):
+        return part
     decoded = unquote_plus(part) if plus else unquote(part)
     if decoded == part:
         return part
@@ -436,7 +458,7 @@ def _redact_text_once(text: str) -> str:
     text = _SPECIAL_USERINFO.sub(_hide_userinfo, text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
     if "@" in text:
-        text = _LOOSE_USERINFO.sub(_hide_loose_userinfo, text)
+        text = _ENCODED_WORD.sub(_hide_loose_userinfo, text)
     if "=" in text:
         text = _QUERY_PAIR.sub(_hide_query_value, text)
     if "@" in text:
