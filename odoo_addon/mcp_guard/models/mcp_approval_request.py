@@ -710,7 +710,10 @@ class McpApprovalRequest(models.Model):
             # shown to approvers (form, activity): no secret in clear, whatever the caller wrote
             "reason": redact_text(reason),
             "requester_id": self.env.uid,
-            "company_id": self.env.company.id,
+            # a request about a connection belongs to the connection's company (its approvers
+            # decide; an agent of several companies files for any of its connections)
+            "company_id": self.env["mcp.connection"].sudo().browse(binding.get("connection_id")).company_id.id
+            or self.env.company.id,
             "expires_at": now + timedelta(seconds=self._expires_in(tool)),
             **binding,
         }
