@@ -12,37 +12,13 @@ from odoo import models
 USER_ACCESS_KEYS = frozenset({"active", "company_ids", "company_id", "share", "role"})
 
 
-def _touches_access(vals):
+def touches_access(vals):
     return any(key in USER_ACCESS_KEYS or "group" in key for key in vals)
 
 
-def _archived(records, vals_list):
+def archived_by(records, vals_list):
     return records.browse([rec.id for rec, vals in zip(records, vals_list, strict=True)
                            if "active" in vals and not vals["active"]])
-
-
-class ResUsers(models.Model):
-    _inherit = "res.users"
-
-    def write(self, vals):
-        if not _touches_access(vals):
-            return super().write(vals)
-        write = super().write
-        return self.env["mcp.connection"]._keeping_agent_views(lambda: write(vals), users=self)
-
-    def _write_multi(self, vals_list):
-        # an archive through the low-level write; write()'s own reaches here with the user
-        # already inactive in the cache (and checked)
-        archived = _archived(self, vals_list)
-        if archived:
-            Connection = self.env["mcp.connection"]
-            Connection._refuse_taking_away(Connection._agent_views(archived))
-        return super()._write_multi(vals_list)
-
-    def unlink(self):
-        Connection = self.env["mcp.connection"]
-        Connection._refuse_taking_away(Connection._agent_views(self))
-        return super().unlink()
 
 
 class ResCompany(models.Model):
@@ -64,7 +40,7 @@ class ResCompany(models.Model):
         return Connection._keeping_agent_views(lambda: write(vals))
 
     def _write_multi(self, vals_list):
-        archived = _archived(self, vals_list)
+        archived = archived_by(self, vals_list)
         if archived:
             self.env["mcp.connection"]._refuse_taking_away(archived._mcp_agent_views())
         return super()._write_multi(vals_list)

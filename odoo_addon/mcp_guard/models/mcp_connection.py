@@ -564,9 +564,10 @@ class McpConnection(models.Model):
         return self._create_for_agent(values)
 
     @api.model
-    def _create_for_agent(self, values):
-        """Create the caller's connection from RPC ``values``; an existing alias is refused
-        (an approved replacement removes the old one first, inside consume)."""
+    def _create_for_agent(self, values, company=None):
+        """Create the caller's connection from RPC ``values`` (in ``company``, by default the
+        caller's); an existing alias is refused (an approved replacement removes the old one
+        first, inside consume)."""
         if not (self._is_agent() or self.env.user.has_group("mcp_guard.group_mcp_user")):
             raise AccessError(self.env._("Only the MCP agent or MCP users can register connections."))
         if not isinstance(values, dict):
@@ -595,7 +596,7 @@ class McpConnection(models.Model):
             "login": values.get("login"),
             "protocol": protocol,
             "owner_id": self.env.uid,
-            "company_id": self.env.company.id,
+            "company_id": (company or self.env.company).id,
         }
         for secret in ("password", "api_key"):
             if values.get(secret):

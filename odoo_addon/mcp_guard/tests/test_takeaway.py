@@ -161,3 +161,65 @@ class TestTakeaway(McpGuardCase):
         self.assertEqual(self.listed(), set())
         self.agent.with_user(self.admin).write({"company_ids": [Command.unlink(self.company2.id)]})
         self.agent.with_user(self.admin).write({self.groups_field: [Command.unlink(self.agent_group.id)]})
+
+
+@tagged("post_install", "-at_install")
+class TestTakeawayReplacement(McpGuardCase):
+    """Round 11: an approved odoo_connect replacement refused at consumption ("approves other
+    connection values"). Replacements of each kind of connection an agent uses, through
+    file_request, action_approve and consume, as the front-end calls them."""
+
+    def replace(self, alias, approver=None, **changes):
+        args = {"alias": alias, "url": "https://new.example.com", "db": "new", "username": "bot",
+                "password": "n3w-pw", **changes}
+        res = self.file(self.agent, tool="odoo_connect", arguments=args)
+        self.Request.browse(res["id"]).with_user(approver or self.approver).action_approve()
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        self.assertTrue(result["ok"], result)
+        listed = {c["alias"]: c for c in self.Connection.with_user(self.agent).list_for_agent()}
+        self.assertEqual((listed[alias]["url"], listed[alias]["db"]), ("https://new.example.com", "new"))
+        return result
+
+    def test_the_agents_own(self):
+        self.replace("prod")
+
+    def test_as_odoo_claude_mcp_calls_it(self):
+        # its schema's defaults: empty password or API key, verify_ssl, protocol
+        self.replace("prod", password="", api_key="k-new", protocol="jsonrpc", verify_ssl=False)
+
+    def test_shared_by_a_person(self):
+        self.Connection.with_user(self.user).create({
+            "alias": "crm", "url": "https://crm.example.com", "db": "crm", "login": "bot",
+            "agent_user_ids": [Command.link(self.agent.id)]})
+        self.replace("crm")
+
+    def test_in_the_agents_other_company(self):
+        self.agent.sudo().write({"company_ids": [Command.link(self.company2.id)]})
+        self.Connection.sudo().create({
+            "alias": "far", "url": "https://far.example.com", "db": "far", "login": "bot",
+            "owner_id": self.agent.id, "company_id": self.company2.id})
+        self.replace("far", approver=self.approver2)
+        # the new one where the old one was: its company's approvers approved it
+        self.assertEqual(self.Connection.sudo().search([("alias", "=", "far")]).company_id, self.company2)
+
+    def test_with_keys_odoo_does_not_keep(self):
+        """Behind the proxy, an upstream's odoo_connect takes keys of its own (odoo-claude-mcp's
+        schema allows any): approved with them, the call replaces the connection; the keys are
+        approved with the call (its hash) and not kept."""
+        self.replace("prod", timeout=30)
+
+    def test_answering_an_input_request(self):
+        """A continuation (the client's answers to the upstream's question) is approved as
+        {"arguments", "continuation"} (guard.bound_arguments): bound to the connection its
+        alias names, and consumed into it."""
+        inner = {"alias": "prod", "url": "https://new.example.com", "db": "new", "username": "bot",
+                 "password": "n3w-pw"}
+        args = {"arguments": inner, "continuation": {"answers": {"confirm": True}}}
+        res = self.file(self.agent, tool="odoo_connect", arguments=args)
+        self.assertEqual(self.Request.browse(res["id"]).connection_id, self.prod)
+        self.Request.browse(res["id"]).with_user(self.approver).action_approve()
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        self.assertTrue(result["ok"], result)
+        self.assertEnded(self.prod)
+        listed = {c["alias"]: c for c in self.Connection.with_user(self.agent).list_for_agent()}
+        self.assertEqual(listed["prod"]["url"], "https://new.example.com")
