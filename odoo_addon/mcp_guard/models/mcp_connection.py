@@ -538,11 +538,19 @@ class McpConnection(models.Model):
     @api.model
     def list_for_agent(self):
         """Connections the caller may use; secrets only for the Agent group."""
-        self.check_access("read")
-        # exactly the caller's own and those shared with it (record rules apply too);
-        # a connection with a pending disconnect is still usable, an ended one is archived
-        connections = self.search(self._usable_domain())
         with_secrets = self._is_agent()
+        if with_secrets:
+            # the agent: exactly its own and those shared with it, in a company it is allowed,
+            # read by that rule and not by record rules, which an administrator's new rule could
+            # narrow: what takes a connection from the agent is refused where it is written
+            # (sharing, owner, companies, groups: see _agent_views), never done by hiding it
+            allowed = self.env.user.sudo().company_ids.filtered("active")
+            connections = self.sudo().search([*self._usable_domain(), ("company_id", "in", allowed.ids)])
+        else:
+            self.check_access("read")
+            # exactly the caller's own and those shared with it (record rules apply too);
+            # a connection with a pending disconnect is still usable, an ended one is archived
+            connections = self.search(self._usable_domain())
         result = []
         for conn in connections:
             item = {

@@ -141,6 +141,21 @@ class TestTakeaway(McpGuardCase):
                     self.far.with_user(who).write({"agent_user_ids": command})
         self.assertEqual(self.listed(), {"prod", "far"})
 
+    def test_04_a_new_record_rule_does_not_hide_them(self):
+        """An administrator's record rule that narrows what agents read (or company_ids in the
+        caller's context) hides nothing from list_for_agent: it lists by ownership and sharing."""
+        self.env["ir.rule"].with_user(self.admin).create({
+            "name": "hide from agents", "model_id": self.env["ir.model"]._get_id("mcp.connection"),
+            "domain_force": "[('alias', '=', 'nothing')]", "groups": [Command.link(self.agent_group.id)]})
+        self.env["ir.rule"].with_user(self.admin).create({
+            "name": "hide from all", "model_id": self.env["ir.model"]._get_id("mcp.connection"),
+            "domain_force": "[('alias', '=', 'nothing')]"})
+        self.assertEqual(self.listed(), {"prod", "far"})
+        listed = self.Connection.with_user(self.agent).with_context(allowed_company_ids=self.company.ids)
+        self.assertEqual({c["alias"] for c in listed.list_for_agent()}, {"prod", "far"})
+        # still exactly its own: another agent, a person see none of them
+        self.assertEqual(self.listed(self.agent2), set())
+
     def test_04_login_and_password_of_the_agent_may_change(self):
         self.agent.with_user(self.admin).write({"login": "mcp_agent_renamed", "password": "N3w-agent-pw!"})
         self.agent.with_user(self.admin).write({"name": "MCP front-end"})
