@@ -88,6 +88,23 @@ async def occ(
         yield client, upstream_data
 
 
+def connection_policy(tmp_path: Path) -> Path:
+    """A policy file: connections listed and added freely, a removal (and so a replacement)
+    held for approval."""
+    return write_policy(
+        tmp_path / "policy.json",
+        {
+            "version": "1",
+            "default": "deny",
+            "rules": {
+                "odoo_connect": {"action": "allow"},
+                "odoo_connections": {"action": "allow"},
+                "odoo_disconnect": {"action": "require_approval"},
+            },
+        },
+    )
+
+
 def is_pending(result: Any) -> bool:
     return bool(result.structured_content) and result.structured_content.get("status") == (
         "pending"
@@ -203,18 +220,7 @@ async def test_two_replicas_cannot_both_add_one_alias(tmp_path: Path) -> None:
     addition of "new" is at the upstream (held there until the test lets it go), replica B
     cannot judge "new" absent and forward it: B is refused (try again), nothing sent. Once
     A's call answered, B's attempt is a replacement, held for approval."""
-    pol = write_policy(
-        tmp_path / "policy.json",
-        {
-            "version": "1",
-            "default": "deny",
-            "rules": {
-                "odoo_connect": {"action": "allow"},
-                "odoo_connections": {"action": "allow"},
-                "odoo_disconnect": {"action": "require_approval"},
-            },
-        },
-    )
+    pol = connection_policy(tmp_path)
     state = tmp_path / "upstream.json"
     up_port = free_port()
     command = upstream_command(state, transport="http", port=up_port)
@@ -335,18 +341,7 @@ async def test_an_upsert_without_its_alias_targets_the_schema_default(tmp_path: 
     """Attack 11 (01), with tests/upstream_server.py: its odoo_connect's 'alias' defaults to
     "default" in its schema. With "default" listed, a call without 'alias' replaces it: held
     for the odoo_disconnect approval, nothing sent, and show names "default" as listed."""
-    pol = write_policy(
-        tmp_path / "policy.json",
-        {
-            "version": "1",
-            "default": "deny",
-            "rules": {
-                "odoo_connect": {"action": "allow"},
-                "odoo_connections": {"action": "allow"},
-                "odoo_disconnect": {"action": "require_approval"},
-            },
-        },
-    )
+    pol = connection_policy(tmp_path)
     state = tmp_path / "upstream.json"
     initial = {"aliases": ["default"], "urls": {"default": "https://u:pw-9@erp.example.com"}}
     state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")

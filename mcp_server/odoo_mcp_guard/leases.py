@@ -14,6 +14,14 @@ share their data (several odoo-claude-mcp on one data directory) each see their 
 process's view, loaded at its start: an alias known here but absent from one upstream's
 listing says that upstream's view is stale, and it can then tell nothing "new".
 
+Each alias also has a generation (``guard_alias_generations``), never deleted: bumped by every
+addition, replacement or removal of that alias the guard lets through (on any replica), and
+whenever a replica sees the upstream list the alias differently from the last time it was
+seen. An approval request filed behind the proxy is bound to the alias's generation as well as
+to what the listing said of it: a connection removed and added again with the same values (ABA)
+is another generation, and the approval given for the first does not answer for it
+(invariant 14).
+
 The tables live beside the store's own tables on the same engine (engines.py) but are the
 lease module's alone: they are created here if absent, so the store's migrations are
 untouched.
@@ -37,6 +45,17 @@ _ALIASES = """CREATE TABLE IF NOT EXISTS guard_upstream_aliases (
     alias TEXT NOT NULL,
     PRIMARY KEY (key, alias)
 )"""
+_GENERATIONS = """CREATE TABLE IF NOT EXISTS guard_alias_generations (
+    key TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    listed TEXT NOT NULL,
+    PRIMARY KEY (key, alias)
+)"""
+
+# What a change let through leaves as the alias's last-seen listing: never an identity, so the
+# next listing is recorded (and bumps once more, before any request can be bound to it).
+_CHANGED = "changed"
 
 
 class Leases:
@@ -48,6 +67,7 @@ class Leases:
         self._db: Any = engine.connect()
         self._db.execute(engine.ddl(_TABLE))
         self._db.execute(engine.ddl(_ALIASES))
+        self._db.execute(engine.ddl(_GENERATIONS))
 
     def acquire(self, key: str, now: float, ttl: float) -> str | None:
         """A holder token when the lease on ``key`` was free or expired, else None."""
@@ -97,6 +117,53 @@ class Leases:
             self._db.execute(
                 "DELETE FROM guard_upstream_aliases WHERE key = ? AND alias = ?", (key, alias)
             )
+
+    def generations(self, key: str) -> dict[str, int]:
+        """The generation of every alias recorded under ``key`` (one absent: 0, never
+        changed nor seen)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alias, generation FROM guard_alias_generations WHERE key = ?", (key,)
+            ).fetchall()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def bump(self, key: str, aliases: set[str] | None) -> None:
+        """A new generation for each of ``aliases`` (None: every alias ever recorded under
+        ``key``): the guard let a change of it through."""
+        with self._lock:
+            if aliases is None:
+                self._db.execute(
+                    "UPDATE guard_alias_generations SET generation = generation + 1 WHERE key = ?",
+                    (key,),
+                )
+                return
+            for alias in sorted(aliases):
+                self._db.execute(
+                    "INSERT INTO guard_alias_generations (key, alias, generation, listed) "
+                    "VALUES (?, ?, 1, ?) ON CONFLICT (key, alias) DO UPDATE SET "
+                    "generation = guard_alias_generations.generation + 1, listed = ?",
+                    (key, alias, _CHANGED, _CHANGED),
+                )
+
+    def observed(self, key: str, listing: dict[str, str]) -> None:
+        """What an upstream's listing says of each alias now (alias -> its identity; an alias
+        recorded before and absent from ``listing`` is seen as absent, ''): the generation of
+        an alias seen otherwise than the last time is bumped."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT alias, listed FROM guard_alias_generations WHERE key = ?", (key,)
+            ).fetchall()
+            before = {row[0]: row[1] for row in rows}
+            for alias in sorted(set(before) | set(listing)):
+                now = listing.get(alias, "")
+                if before.get(alias) == now:
+                    continue
+                self._db.execute(
+                    "INSERT INTO guard_alias_generations (key, alias, generation, listed) "
+                    "VALUES (?, ?, 1, ?) ON CONFLICT (key, alias) DO UPDATE SET "
+                    "generation = guard_alias_generations.generation + 1, listed = ?",
+                    (key, alias, now, now),
+                )
 
     def close(self) -> None:
         with self._lock:

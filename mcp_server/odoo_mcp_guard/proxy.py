@@ -37,7 +37,10 @@ alias new; a replica that cannot get it refuses the call. The list is asked fres
 and checked against the replicas' shared record of the aliases their upstreams listed or
 they created (and did not remove): an upstream that does not list an alias the record knows
 has a stale view (e.g. one of several odoo-claude-mcp processes on one data directory, each
-with what it loaded at start), and nothing it would write is judged new.
+with what it loaded at start), and nothing it would write is judged new. A request to remove
+or replace a connection is bound to what the listing says of it and to the alias's generation
+in that record (bumped by every change of it the guard lets through, and by a listing seen to
+differ): an approval does not answer for the alias re-created since, even with the same values.
 
 Upstream results (every content block: text, embedded resources' text and URIs, resource
 links; structured content; every ``_meta``; error results and errors), the questions of an
@@ -96,6 +99,7 @@ from odoo_mcp_guard.catalog import (
     definition_hash,
     definition_of,
 )
+from odoo_mcp_guard.engines import StoreError
 from odoo_mcp_guard.frontend import (
     APPROVAL_INSTRUCTIONS,
     Frontend,
@@ -579,7 +583,7 @@ class ProxyServer(Frontend):
         # the shared store does the same across replicas).
         self._upsert_lock = anyio.Lock()
         self._leases: Leases | None = None
-        self._local_aliases: dict[str, set[str]] = {}  # the record without a shared store
+        self._local = _LocalRecord()  # the record without a shared store: this process's
         # Every call on the upstream session that has not been answered yet (the clients'
         # and the proxy's own), with the 2025-era client context that may be asked for it
         # (None: a 2026-07-28 client, or the proxy itself, which nobody can ask mid-call).
@@ -730,21 +734,36 @@ class ProxyServer(Frontend):
                         if exists is False
                         else self._stake(tool, "replaces", alias, listing, exists=exists)
                     )
-                binding = "" if at_stake is None else connection_identity(redact(at_stake))
+                # Bound to the connection instance: what the listing says of it and its
+                # generation in the replicas' record (a removal and re-creation through the
+                # guard is another instance, whatever its values: ABA).
+                binding = ""
+                generations = await self._generation_binding(key, listing, at_stake)
+                if at_stake is not None:
+                    binding = connection_identity(redact({**at_stake, "generations": generations}))
                 stake = _AT_STAKE.set(at_stake)
                 bound = _BINDING.set(binding)
+                # What the call changes, if sent: its alias (None: which is unknown, or a
+                # single-connection upstream's: every alias).
+                upserted = self._upsert_alias(tool, arguments) if removed is None else None
+                touched: set[str] | None = {removed} if removed is not None else None
+                if upserted is not None and not self._single_connection(tool):
+                    touched = {upserted[1]}
                 try:
                     yield (REMOVAL_RULE,) if exists is not False and removed is None else ()
                 except UpstreamFailure as failure:
                     in_doubt = failure.in_doubt
-                    named = self._upsert_alias(tool, arguments) if removed is None else None
-                    if in_doubt and named is not None:  # it may exist now: known (fail closed)
-                        await self._aliases("saw_aliases", key, {named[1]})
+                    if in_doubt:  # it may have changed: a new generation (fail closed)
+                        await self._changed_through_guard(key, touched)
+                    if in_doubt and upserted is not None:  # it may exist now: known
+                        await self._aliases("saw_aliases", key, {upserted[1]})
                     raise
                 except GuardRefusal:  # nothing was sent
                     in_doubt = False
                     raise
-                in_doubt = False
+                # Sent and answered: a new generation before the lease is released (a change
+                # that cannot be recorded keeps the lease until it expires).
+                in_doubt = not await self._changed_through_guard(key, touched)
                 if removed is not None:
                     await self._aliases("removed_alias", key, removed)
                 else:
@@ -951,18 +970,47 @@ class ProxyServer(Frontend):
         return alias if isinstance(alias, str) else None
 
     async def _aliases(self, operation: str, key: str, *args: Any) -> Any:
-        """The replicas' shared record of the upstream's aliases (leases.py), or this
-        process's own when the store has no engine of its own."""
+        """The replicas' shared record of the upstream's aliases and their generations
+        (leases.py), or this process's own when the store has no engine of its own."""
         if await self._acquire_record() is None:
-            known = self._local_aliases.setdefault(key, set())
-            if operation == "known_aliases":
-                return set(known)
-            if operation == "saw_aliases":
-                known.update(args[0])
-            elif operation == "removed_alias":
-                known.discard(args[0])
-            return None
+            return getattr(self._local, operation)(key, *args)
         return await anyio.to_thread.run_sync(getattr(self._leases, operation), key, *args)
+
+    async def _generation_binding(
+        self, key: str, listing: dict[str, dict[str, Any]] | None, at_stake: dict[str, Any] | None
+    ) -> dict[str, int]:
+        """What the listing says now is recorded (an alias listed otherwise than the last time
+        is a new generation), then the generations of the aliases at stake are read (every
+        alias's when which one is unknown), all under the lease. The record cannot be read:
+        nothing is judged (fail closed)."""
+        try:
+            if listing is not None:
+                seen = {alias: connection_identity(redact(item)) for alias, item in listing.items()}
+                await self._aliases("observed", key, seen)
+            generations = await self._aliases("generations", key)
+        except Exception as exc:
+            log.warning("cannot read the record of the upstream's connections: %s", exc)
+            raise StoreError(
+                "the guard's record of the upstream's connections cannot be read "
+                f"({redact_text(str(exc))[:200]})"
+            ) from None
+        if at_stake is None:  # nothing at stake: nothing to bind
+            return {}
+        alias = at_stake.get("alias")
+        if not isinstance(alias, str):
+            return generations
+        aliases = {alias, *(c["alias"] for c in at_stake.get("connections", ()))}
+        return {name: generations.get(name, 0) for name in sorted(aliases)}
+
+    async def _changed_through_guard(self, key: str, aliases: set[str] | None) -> bool:
+        """A change the guard let through (or may have): a new generation for each alias it
+        touches (None: which is unknown, every alias). False when it cannot be recorded."""
+        try:
+            await self._aliases("bump", key, aliases)
+        except Exception:
+            log.exception("cannot record a connection change in the guard's record")
+            return False
+        return True
 
     async def _acquire_record(self) -> Leases | None:
         engine = getattr(self.store, "engine", None)
@@ -1394,6 +1442,40 @@ class ProxyServer(Frontend):
 
     async def run_upstream(self) -> None:
         await self.upstream.run()
+
+
+class _LocalRecord:
+    """The record of ``leases.Leases`` (aliases seen, their generations) kept in this process,
+    for a store without an engine of its own."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, set[str]] = {}
+        self._generations: dict[str, dict[str, tuple[int, str]]] = {}
+
+    def known_aliases(self, key: str) -> set[str]:
+        return set(self._known.get(key, set()))
+
+    def saw_aliases(self, key: str, aliases: set[str]) -> None:
+        self._known.setdefault(key, set()).update(aliases)
+
+    def removed_alias(self, key: str, alias: str) -> None:
+        self._known.setdefault(key, set()).discard(alias)
+
+    def generations(self, key: str) -> dict[str, int]:
+        return {alias: gen for alias, (gen, _) in self._generations.get(key, {}).items()}
+
+    def bump(self, key: str, aliases: set[str] | None) -> None:
+        record = self._generations.setdefault(key, {})
+        for alias in set(record) if aliases is None else aliases:
+            record[alias] = (record.get(alias, (0, ""))[0] + 1, "changed")
+
+    def observed(self, key: str, listing: dict[str, str]) -> None:
+        record = self._generations.setdefault(key, {})
+        for alias in set(record) | set(listing):
+            gen, before = record.get(alias, (0, None))
+            now = listing.get(alias, "")
+            if before != now:
+                record[alias] = (gen + 1, now)
 
 
 class _Held:
