@@ -21,3 +21,4 @@ from . import test_review9
 from . import test_attack10
 from . import test_attack11
 from . import test_attack11_identity
+from . import test_takeaway
