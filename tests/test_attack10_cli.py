@@ -150,26 +150,37 @@ def test_a_tokens_file_that_is_no_file_is_refused_at_once(tmp_path, make, args):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+_RESERVED_DIGEST = token_hash("mcpg_some-token")
+
+
 @pytest.mark.parametrize(
-    ("content", "fault"),
+    ("content", "env", "fault"),
     [
-        ('{"alice": 5}', "alice: Extra inputs are not permitted"),
-        ("[]", "Input should be an object"),
-        ('{"tokens": {"alice": "not-a-hash"}}', "expected the sha256 hex"),
+        ('{"alice": 5}', None, "alice: Extra inputs are not permitted"),
+        ("[]", None, "Input should be an object"),
+        ('{"tokens": {"alice": "not-a-hash"}}', None, "expected the sha256 hex"),
+        # attack 11: a principal the guard gives itself ('anonymous', 'stdio:<OS user>')
+        (json.dumps({"tokens": {"anonymous": _RESERVED_DIGEST}}), None, "reserved"),
+        (None, {"MCP_GUARD_TOKENS": f"stdio:root={_RESERVED_DIGEST}"}, "reserved"),
     ],
+    ids=["extra-key", "not-an-object", "not-a-hash", "reserved-in-file", "reserved-in-env"],
 )
 @pytest.mark.parametrize(
     "args",
     [["tokens", "list"], ["serve", "--transport", "http", "--port", "0"]],
     ids=lambda a: " ".join(a),
 )
-def test_a_tokens_file_of_the_wrong_shape_is_refused(tmp_path, content, fault, args):
-    (tmp_path / "tokens.json").write_text(content)
-    result = run(tmp_path, *args, timeout=20)
+def test_bad_tokens_are_refused_at_load(tmp_path, content, env, fault, args):
+    """A tokens file of the wrong shape, or tokens (file or MCP_GUARD_TOKENS) naming a reserved
+    principal: refused in one line naming the fault, never read as "no tokens"."""
+    if content is not None:
+        (tmp_path / "tokens.json").write_text(content)
+    result = run(tmp_path, *args, env=env, timeout=20)
     assert result.returncode == 2
-    assert str(tmp_path / "tokens.json") in result.stderr
+    if content is not None:
+        assert str(tmp_path / "tokens.json") in result.stderr
     assert fault in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 @pytest.mark.parametrize(

@@ -5,15 +5,25 @@ MCP_GUARD_TOKENS; one line each."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
+import sys
 
 import pytest
-from support.guard import db_path, policy, stdio_client, text_of, write_policy
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client as mcp_stdio_client
+from support.guard import (
+    connect_args,
+    db_path,
+    guard_env,
+    policy,
+    query,
+    serve_args,
+    stdio_client,
+    text_of,
+    write_policy,
+)
 from test_attack10_cli import run
-
-from odoo_mcp_guard.auth import token_hash
 
 pytestmark = pytest.mark.anyio
 
@@ -34,22 +44,22 @@ def test_tokens_add_refuses_a_reserved_principal(tmp_path, principal):
     assert run(tmp_path, "tokens", "add", "claude-code").returncode == 0
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["tokens", "list"], ["serve", "--transport", "http", "--port", "0"]],
-    ids=lambda a: " ".join(a),
-)
-@pytest.mark.parametrize("where", ["file", "env"])
-def test_a_reserved_principal_in_the_tokens_is_refused_at_load(tmp_path, args, where):
-    digest = token_hash("mcpg_some-token")
-    env = None
-    if where == "file":
-        (tmp_path / "tokens.json").write_text(json.dumps({"tokens": {"anonymous": digest}}))
-    else:
-        env = {"MCP_GUARD_TOKENS": f"stdio:root={digest}"}
-    result = run(tmp_path, *args, env=env, timeout=20)
-    assert result.returncode == 2
-    assert "reserved" in result.stderr, result.stderr
+@pytest.mark.parametrize("principal", RESERVED)
+def test_serve_on_stdio_refuses_a_reserved_env_principal(tmp_path, principal):
+    """MCP_GUARD_PRINCIPAL names the stdio agent: 'anonymous' would share the approvals of
+    every client without a token, 'stdio:bob' those of bob's own stdio agent."""
+    result = run(
+        tmp_path,
+        "serve",
+        "--transport",
+        "stdio",
+        env={"MCP_GUARD_PRINCIPAL": principal},
+        timeout=20,
+    )
+    assert result.returncode == 2, result.stdout
+    assert "MCP_GUARD_PRINCIPAL" in result.stderr and "refused" in result.stderr, result.stderr
+    if principal.islower():  # "STDIO:alice" is refused first for its prefix's spelling
+        assert "reserved" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -73,6 +83,52 @@ async def test_a_locked_sqlite_store_refuses_naming_the_store(tmp_path):
         assert "internal error" not in text_of(refused)
         # the lock gone, the same call runs
         assert not (await client.call_tool("odoo_connections", {})).is_error
+
+
+async def test_an_unavailable_refusal_is_audited_once_the_store_is_back(tmp_path):
+    """The store locked past MCP_GUARD_STORE_BUSY_SECONDS: the agent gets a one-line refusal,
+    the log one line carrying the whole event (no traceback), and the event reaches the audit
+    trail with the next write once the lock is gone: an audit event is never dropped."""
+    pol = write_policy(tmp_path / "policy.json", policy())
+    busy = {"MCP_GUARD_STORE_BUSY_SECONDS": "0.5"}
+    log = tmp_path / "guard.log"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "odoo_mcp_guard", *serve_args(tmp_path, pol)],
+        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", **busy),
+    )
+    with log.open("w") as errlog:
+        async with Client(
+            mcp_stdio_client(params, errlog=errlog), read_timeout_seconds=60
+        ) as client:
+            assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+            holder = sqlite3.connect(db_path(tmp_path), isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")  # another process holds the store
+            try:
+                refused = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+                assert refused.is_error
+                assert refused.structured_content["status"] == "unavailable"
+                assert len(text_of(refused).splitlines()) == 1, text_of(refused)
+                assert "locked" in text_of(refused)
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            lost = query(tmp_path, "SELECT count(*) FROM audit WHERE outcome = 'unavailable'")[0][0]
+            # the next decision writes what could not be written before it
+            assert not (await client.call_tool("odoo_connections", {})).is_error
+            rows = query(
+                tmp_path,
+                "SELECT tool, principal, outcome, detail FROM audit WHERE outcome = 'unavailable'",
+            )
+    assert lost == 0
+    assert len(rows) == 1 and rows[0][:3] == ("odoo_disconnect", "alice", "unavailable"), rows
+    assert "locked" in rows[0][3]
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    kept = [line for line in text.splitlines() if "audit event kept" in line]
+    assert len(kept) == 1, text
+    assert '"outcome": "unavailable"' in kept[0] and '"tool": "odoo_disconnect"' in kept[0]
+    assert "written now that the store takes it" in text, text
 
 
 async def test_a_redis_url_option_that_breaks_the_client_is_named(tmp_path):

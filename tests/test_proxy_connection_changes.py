@@ -186,6 +186,40 @@ async def test_odoo_connections_never_shows_url_credentials(tmp_path: Path) -> N
         assert "prod.example.com" in shown and secret not in shown
 
 
+@needs_wrapper
+async def test_a_url_password_holding_a_slash_is_hidden_in_listings_and_removes(
+    tmp_path: Path,
+) -> None:
+    """Attack 12 (real upstream): "http://admin:Pa/X@h" (a reader that runs the userinfo to the
+    last "@" takes "Pa/X" for the password) and a DSN in db: hidden in odoo_connections and
+    in the "removes:" line an approver reads."""
+    secret = "S3CRET-slash-5e"
+    row = {
+        **DEFAULT,
+        "alias": "prod",
+        "url": f"http://admin:Pa/{secret}@prod.example.com",
+        "db": f"postgres://u:{secret}@db.example.com/prod",
+    }
+    policy = {
+        "version": "1",
+        "default": "deny",
+        "rules": {
+            "odoo_connections": {"action": "allow"},
+            "odoo_disconnect": {"action": "require_approval"},
+        },
+    }
+    async with occ(tmp_path, policy, rows=[row]) as (client, _):
+        listed = await client.call_tool("odoo_connections", {})
+        shown = text_of(listed) + json.dumps(listed.structured_content)
+        assert "prod.example.com" in shown and secret not in shown, shown
+        pending = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert is_pending(pending), text_of(pending)
+    ref = pending.structured_content["request"]
+    show = run_cli(tmp_path / "guard", "approvals", "show", ref).stdout
+    assert "removes:" in show and "prod.example.com" in show and secret not in show, show
+    assert secret not in run_cli(tmp_path / "guard", "audit", "tail", "-n", "50").stdout
+
+
 async def test_upstream_results_are_redacted_for_the_client_and_the_audit(
     tmp_path: Path,
 ) -> None:

@@ -13,12 +13,15 @@ Nothing executes unless the decision for that exact call was ``allow``, or
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 import shutil
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -84,6 +87,8 @@ def local_approval_hint(
 # What the approval backend raises when it cannot answer: the call is then refused as
 # 'unavailable', naming the cause (fail closed, invariant 6).
 BACKEND_ERRORS = (ApprovalError, StoreError, OdooError)
+# Audit events kept in memory while the store cannot take them; past this, logged only.
+MAX_UNWRITTEN_AUDIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,9 @@ class Guard:
         # Continuations already let through, until their state expires. In memory: a state
         # is sealed with this process's ephemeral key, so no other process can accept it.
         self._spent: dict[str, float] = {}
+        # Audit events the store could not take (locked, down): written before the next one.
+        self._unwritten: deque[AuditEvent] = deque()
+        self._unwritten_lock = threading.Lock()
 
     # --- listing -------------------------------------------------------------------
 
@@ -420,28 +428,60 @@ class Guard:
     # --- the audit: every decision, written here only ------------------------------
 
     def _audit(
-        self, call: _Call, outcome: Outcome, detail: str = "", request_ref: str | None = None
+        self,
+        call: _Call,
+        outcome: Outcome,
+        detail: str = "",
+        request_ref: str | None = None,
+        *,
+        keep: bool = False,
     ) -> None:
+        """Write the event of one decision. ``keep``: the decision stands even if the store
+        cannot take its event now (a refusal, a failure): the event is then logged as one line
+        in full and written with the next event the store takes (never dropped silently);
+        otherwise the error is raised and the call does not run."""
         count_decision(call.tool, outcome)
-        self.store.append_audit(
-            AuditEvent(
-                principal=call.principal,
-                tool=call.tool,
-                arguments_hash=call.args_hash,
-                outcome=outcome,
-                detail=redact_text(detail)[:1000],  # redact first: a cut may hide a URL's "@"
-                request_ref=request_ref,
-            )
+        event = AuditEvent(
+            principal=call.principal,
+            tool=call.tool,
+            arguments_hash=call.args_hash,
+            outcome=outcome,
+            detail=redact_text(detail)[:1000],  # redact first: a cut may hide a URL's "@"
+            request_ref=request_ref,
         )
+        try:
+            # the store still refusing an earlier event refuses this one too: not waited twice
+            self._write_unwritten()
+            self.store.append_audit(event)
+        except Exception as exc:
+            if not keep:
+                raise
+            self._keep_unwritten(event, exc)
+
+    def _keep_unwritten(self, event: AuditEvent, exc: Exception) -> None:
+        cause = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+        shown = json.dumps(event.model_dump(), ensure_ascii=False)
+        with self._unwritten_lock:
+            if len(self._unwritten) < MAX_UNWRITTEN_AUDIT:
+                self._unwritten.append(event)
+                log.error("audit event kept until the store takes it (%s): %s", cause, shown)
+            else:  # memory is bounded: this line is then its only record
+                log.error("audit event in this log only, not stored (%s): %s", cause, shown)
+
+    def _write_unwritten(self) -> None:
+        """Write the events the store could not take before, in their order (idempotent on
+        each event's uuid); raises at the first the store still cannot take."""
+        with self._unwritten_lock:
+            while self._unwritten:
+                self.store.append_audit(self._unwritten[0])
+                written = self._unwritten.popleft()
+                log.warning("audit event %s written now that the store takes it", written.uuid)
 
     def _refuse(
         self, call: _Call, refusal: Refusal, request_ref: str | None = None
     ) -> GuardRefusal:
-        """Audit a refusal; it stands even if the audit cannot be written."""
-        try:
-            self._audit(call, refusal.outcome, refusal.message, request_ref)
-        except Exception:
-            log.exception("cannot audit a %r decision", refusal.outcome)
+        """Audit a refusal; it stands even if the audit cannot be written now (kept)."""
+        self._audit(call, refusal.outcome, refusal.message, request_ref, keep=True)
         return GuardRefusal(refusal.outcome, refusal.message, refusal.structured)
 
     # --- continuations ---------------------------------------------------------------
@@ -476,12 +516,13 @@ class Guard:
             return await execute(arguments)
         except Exception as exc:
             note = redact_text(str(exc))[:500] or type(exc).__name__
-            try:
-                if request is not None:
+            if request is not None:
+                try:
                     self.store.mark_failed(request.id, note)
-                self._audit(call, "failed", note, request.ref if request else None)
-            except Exception:
-                log.exception("cannot record the failure of a call to %s", call.tool)
+                except Exception as failure:
+                    cause = " ".join(redact_text(str(failure)).split())[:300]
+                    log.error("cannot mark request %s failed (%s)", request.ref, cause)
+            self._audit(call, "failed", note, request.ref if request else None, keep=True)
             raise
 
     def _rule_changed(

@@ -26,6 +26,7 @@ from odoo_mcp_guard.auth import (
     TokenError,
     TokenStore,
     check_principal,
+    check_token_principal,
 )
 from odoo_mcp_guard.backends import Backend, BackendName, open_backend
 from odoo_mcp_guard.frontend import Frontend, StartFailure
@@ -40,10 +41,11 @@ from odoo_mcp_guard.store import StoreError
 
 def stdio_principal() -> str:
     """MCP_GUARD_PRINCIPAL, else ``stdio:<OS user>``; refused (TokenError) when it is not a
-    name approvers can be compared with."""
+    name approvers can be compared with, or is one the guard gives itself ('anonymous',
+    'stdio:<user>': the same rule as a token's principal)."""
     configured = os.environ.get("MCP_GUARD_PRINCIPAL", "").strip()
     if configured:
-        check_principal(configured, "MCP_GUARD_PRINCIPAL")
+        check_token_principal(configured, "MCP_GUARD_PRINCIPAL")
         return configured
     try:
         user = getpass.getuser()

@@ -11,5 +11,6 @@ from . import mcp_approval_vote
 from . import mcp_approval_request_target
 from . import res_config_settings
 from . import res_users
+from . import agent_access
 from . import ir_module_module
 from . import mail_activity

@@ -54,7 +54,6 @@ CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # an odoo_connect call's arguments (the front-end's ConnectArgs) -> upsert_from_agent's values
 CONNECT_KEYS = {"alias": "alias", "url": "url", "db": "db", "username": "login", "password": "password",
                 "api_key": "api_key", "protocol": "protocol"}
-CONNECT_IGNORED = {"verify_ssl"}  # the front-end's own setting, not kept in Odoo
 # the fields behind four eyes and the request's binding: written only by the add-on's methods,
 # through write or the ORM's low-level _write/_write_multi alike
 GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id", "quorum",
@@ -68,6 +67,11 @@ CONNECTION_SNAPSHOT = {"connection_alias": "alias", "connection_url": "url", "co
 ORIGINS = [("agent", "Agent (MCP front-end)"), ("person", "Person in Odoo")]
 # a tool the catalog does not know yet still says what it does to a connection
 CONNECTION_TOOL_RISK = {"odoo_disconnect": "destructive", "odoo_connect": "destructive"}
+
+
+def _shown_field(value):
+    """A connection's text field as a request keeps it: redacted (policy_core, the one rule)."""
+    return redact_text(value) if isinstance(value, str) else value
 
 
 class McpApprovalRequest(models.Model):
@@ -738,7 +742,7 @@ class McpApprovalRequest(models.Model):
             # it would be compared with approvers: a name that cannot be is refused here
             raise UserError(self.env._("Invalid principal: %s", problem))
         reason = reason if isinstance(reason, str) else ""
-        url = arguments.get("url") if tool == "odoo_connect" else None
+        url = self._connection_call(arguments).get("url") if tool == "odoo_connect" else None
         if isinstance(url, str) and url_has_credentials(url):
             raise UserError(URL_CREDENTIALS_MESSAGE)  # as the connection itself refuses it
         req = self._file(tool, arguments, principal, reason, self._connection_binding(tool, arguments), "agent")
@@ -768,7 +772,10 @@ class McpApprovalRequest(models.Model):
 
     @api.model
     def _snapshot(self, conn):
-        return {name: conn[key].id if key == "owner_id" else conn[key] for name, key in CONNECTION_SNAPSHOT.items()}
+        """The connection as the request shows it to approvers: its text fields redacted (a db or
+        login may hold a DSN or a password), the owner as an id."""
+        return {name: conn[key].id if key == "owner_id" else _shown_field(conn[key])
+                for name, key in CONNECTION_SNAPSHOT.items()}
 
     @api.model
     def _file(self, tool, arguments, principal, reason, binding, origin):
@@ -815,7 +822,10 @@ class McpApprovalRequest(models.Model):
             # shown to approvers (form, activity): no secret in clear, whatever the caller wrote
             "reason": redact_text(reason),
             "requester_id": self.env.uid,
-            "company_id": self.env.company.id,
+            # a request about a connection belongs to the connection's company (its approvers
+            # decide; an agent of several companies files for any of its connections)
+            "company_id": self.env["mcp.connection"].sudo().browse(binding.get("connection_id")).company_id.id
+            or self.env.company.id,
             "expires_at": now + timedelta(seconds=self._expires_in(tool)),
             **binding,
         }
@@ -839,7 +849,7 @@ class McpApprovalRequest(models.Model):
         unchanged."""
         if tool not in CONNECTION_TOOLS:
             return {}
-        alias = arguments.get("alias")
+        alias = self._connection_call(arguments).get("alias")
         if not isinstance(alias, str) or not alias:
             if tool == "odoo_disconnect":
                 raise UserError(self.env._("odoo_disconnect needs the alias of a connection (a string)."))
@@ -875,7 +885,7 @@ class McpApprovalRequest(models.Model):
         # requests filed before the owner was recorded were bound to their requester's own connection
         expected_owner = self.connection_owner_id or self.requester_id
         changed = [key.removesuffix("_id") for name, key in CONNECTION_SNAPSHOT.items()
-                   if name != "connection_owner_id" and conn[key] != self[name]]
+                   if name != "connection_owner_id" and _shown_field(conn[key]) != self[name]]
         if conn.owner_id != expected_owner:
             changed.append("owner")
         if not conn.active or conn.state == "disconnected":
@@ -889,15 +899,26 @@ class McpApprovalRequest(models.Model):
             )
         return ""
 
+    @api.model
+    def _connection_call(self, arguments):
+        """The connection tool's own arguments in what was filed: the call's, or for a
+        continuation (the client's answers to an upstream's input request, which the front-end's
+        gate binds as ``{"arguments": ..., "continuation": ...}``) those of the call it continues."""
+        if (isinstance(arguments, dict) and set(arguments) == {"arguments", "continuation"}
+                and isinstance(arguments["arguments"], dict)):
+            return arguments["arguments"]
+        return arguments
+
     def _connect_values(self, arguments):
         """upsert values from an odoo_connect call's ``arguments``, or None unless they are
-        exactly the approved call's (same arguments hash as filed)."""
+        exactly the approved call's (same arguments hash as filed). Keys a connection has no
+        field for (an upstream's own options behind the proxy, a continuation's answers) were
+        approved with the call, by its hash, and are not kept."""
         self.ensure_one()
         if not isinstance(arguments, dict) or arguments_hash(arguments) != self.sudo().arguments_hash:
             return None
-        if set(arguments) - set(CONNECT_KEYS) - CONNECT_IGNORED:
-            return None
-        return {CONNECT_KEYS[key]: value for key, value in arguments.items() if key in CONNECT_KEYS}
+        call = self._connection_call(arguments)
+        return {CONNECT_KEYS[key]: value for key, value in call.items() if key in CONNECT_KEYS}
 
     def _change_values(self):
         """A person's approved change as connection values, or None unless they hash, with the
@@ -1217,7 +1238,8 @@ class McpApprovalRequest(models.Model):
         if new_values is not None:
             # an agent's odoo_connect: the approved values, and only them, in the transaction that
             # ended the old connection (a failure rolls the whole consumption back)
-            self.env["mcp.connection"]._create_for_agent(new_values)
+            # in the company of the connection it replaces (its approvers approved it)
+            self.env["mcp.connection"]._create_for_agent(new_values, company=conn.company_id if conn else None)
         # the raw UPDATE above left no tracking: say Approved -> Done in the chatter
         req.sudo()._post_own(body=self.env._("Approved → Done: approval consumed by %s.", self.env.user.name))
         return {"ok": True, "state": "done", "message": self.env._("Approval %s consumed.", req.name)}

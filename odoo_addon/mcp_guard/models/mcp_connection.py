@@ -23,6 +23,13 @@ REPLACEMENT_FIELDS = ("url", "db", "login", "protocol", "password", "api_key")
 # alias for another connection, so a rename is a replacement too (invariants 11 and 14)
 GUARDED_FIELDS = ("alias", *REPLACEMENT_FIELDS)
 SECRET_FIELDS = ("password", "api_key")
+# who uses a connection and under which company's rules: on a connection an agent used, a
+# change of either takes it from the agent or hands it to other people (a replacement)
+HOLDER_FIELDS = ("owner_id", "company_id")
+TAKE_AWAY_HELP = (
+    "End them first: \"Request disconnect\" on each connection (another person approves), "
+    "or the agent's odoo_disconnect."
+)
 
 
 class McpConnection(models.Model):
@@ -255,7 +262,35 @@ class McpConnection(models.Model):
         # the ORM's low-level write (also reached by _write from server-action code)
         for vals in vals_list:
             self._check_protected(vals)
+        self._check_low_level_replacement(vals_list)
         return super()._write_multi(vals_list)
+
+    def _check_low_level_replacement(self, vals_list):
+        """What write() refuses on a connection an agent used (a new owner, company, alias, URL,
+        database, login or secret), refused here too: ``record._write(vals)`` from server-action
+        code reaches the table without write(). Compared with the stored row; write()'s own
+        changes reach this point only once write() allowed them, or inside the add-on's methods."""
+        if is_internal_write():
+            return
+        watched = (*HOLDER_FIELDS, *GUARDED_FIELDS)
+        if not any(name in vals for vals in vals_list for name in watched):
+            return
+        self.env.cr.execute(
+            "SELECT id, owner_id, company_id, alias, url, db, login, protocol, password, api_key "
+            "FROM mcp_connection WHERE id = ANY(%s) AND agent_bound AND state != 'disconnected'",
+            (list(self.ids),),
+        )
+        stored = {row["id"]: row for row in self.env.cr.dictfetchall()}
+        for conn, vals in zip(self, vals_list, strict=True):
+            row = stored.get(conn.id)
+            if not row:
+                continue
+            changed = [name for name in watched if name in vals and (vals[name] or None) != (row[name] or None)]
+            holders = [name for name in changed if name in HOLDER_FIELDS]
+            if holders:
+                raise UserError(self._holder_change_message(row["alias"], holders))
+            if changed:
+                raise UserError(self._replacement_message(row["alias"], changed))
 
     def export_data(self, fields_to_export):
         if any(path.split("/")[0] in SECRET_FIELDS for path in fields_to_export):
@@ -293,15 +328,19 @@ class McpConnection(models.Model):
             changed = [name for name in GUARDED_FIELDS if name in vals]
             in_use = self.filtered(lambda c: c.in_use_by_agent and any(c.sudo()[n] != vals[n] for n in changed))
             if changed and in_use:
-                raise UserError(self.env._(
-                    "Connection %(alias)s is used by an agent: changing its %(fields)s replaces it. "
-                    "Use \"Request change\" so that another person approves the new values "
-                    "(a new alias: \"Request disconnect\", then register it anew).",
-                    alias=in_use[0].alias, fields=", ".join(changed),
-                ))
+                raise UserError(self._replacement_message(in_use[0].alias, changed))
         if "owner_id" in vals and not self.env.user.has_group("mcp_guard.group_mcp_manager"):
             # handing a connection to the agent decides what it will use: managers only
             raise AccessError(self.env._("Only MCP Guard managers can change the owner of a connection."))
+        if not is_internal_write() and set(HOLDER_FIELDS) & set(vals):
+            # a new owner or company of a connection an agent used takes it from the agent (or
+            # hands it to other people and other approvers), whether or not the agent is in its
+            # group at this moment: agent_bound, not the group of the day
+            for conn in self.sudo().filtered(lambda c: c.agent_bound and c.state != "disconnected"):
+                holders = [name for name in HOLDER_FIELDS if name in vals and conn[name] != conn[name].browse(
+                    vals[name].id if isinstance(vals[name], models.BaseModel) else vals[name] or [])]
+                if holders:
+                    raise UserError(self._holder_change_message(conn.alias, holders))
         # taking a connection away from an agent that uses it (unsharing it, or a new owner in
         # place of the agent) ends it for that agent: only an approved disconnect does that,
         # and it cannot launder a replacement (unshare, edit, share again). Judged on the values
@@ -324,6 +363,88 @@ class McpConnection(models.Model):
         if {"agent_user_ids", "owner_id"} & set(vals):
             self._bind_agents()
         return res
+
+    @api.model
+    def _replacement_message(self, alias, changed):
+        return self.env._(
+            "Connection %(alias)s is used by an agent: changing its %(fields)s replaces it. "
+            "Use \"Request change\" so that another person approves the new values "
+            "(a new alias: \"Request disconnect\", then register it anew).",
+            alias=alias, fields=", ".join(changed),
+        )
+
+    @api.model
+    def _holder_change_message(self, alias, holders):
+        names = {"owner_id": self.env._("owner"), "company_id": self.env._("company")}
+        return self.env._(
+            "Connection %(alias)s is used by an agent: a new %(fields)s would take it from the agent. "
+            "Use \"Request disconnect\" (another person approves), then register it anew.",
+            alias=alias, fields=", ".join(names[name] for name in holders),
+        )
+
+    # ------------------------------------------------------------------
+    # what the agents see: no change of users, companies or groups takes it away
+    # ------------------------------------------------------------------
+    @api.model
+    def _agent_views(self, users=None):
+        """{(agent id, connection id)}: the connections not ended that the Agent users among
+        ``users`` (all by default) find in list_for_agent now: active, in the Agent group, their
+        own and those shared with them, in a company they are allowed (the record rules). Read
+        from the ORM's cache, so as a pending write leaves them."""
+        group = self.env.ref("mcp_guard.group_mcp_agent", raise_if_not_found=False)
+        if not group:  # while the add-on's own data loads
+            return set()
+        agents = group.sudo().with_context(active_test=False)[GROUP_USERS].filtered("active")
+        if users is not None:
+            agents = agents.filtered(lambda u: u.id in set(users.ids))
+        if not agents:
+            return set()
+        conns = self.sudo().with_context(active_test=True).search([
+            ("state", "!=", "disconnected"),
+            "|", ("owner_id", "in", agents.ids), ("agent_user_ids", "in", agents.ids),
+        ])
+        views = set()
+        for agent in agents:
+            allowed = agent.company_ids.filtered("active")
+            for conn in conns:
+                shared = conn.with_context(active_test=False).agent_user_ids
+                if (conn.owner_id == agent or agent in shared) and conn.company_id in allowed:
+                    views.add((agent.id, conn.id))
+        return views
+
+    @api.model
+    def _taken_away_message(self, views):
+        """One line: which agent would lose which connections, and how to end them instead."""
+        agent = self.env["res.users"].sudo().with_context(active_test=False).browse(min(views)[0])
+        conns = self.sudo().with_context(active_test=False).browse(sorted({cid for _uid, cid in views}))
+        return self.env._(
+            "%(agent)s (MCP agent) uses connection(s) %(aliases)s: this change would take them away "
+            "from the agent without an approved request. %(help)s",
+            agent=agent.name, aliases=", ".join(conns.mapped("alias")), help=self.env._(TAKE_AWAY_HELP),
+        )
+
+    @api.model
+    def _refuse_taking_away(self, views):
+        if views:
+            raise UserError(self._taken_away_message(views))
+
+    @api.model
+    def _keeping_agent_views(self, change, users=None):
+        """Run ``change`` (a write of users, companies or groups) and undo it, with a UserError,
+        if an Agent user among ``users`` then misses a connection it found before. The change
+        and the check run in one savepoint: a caller that catches the error keeps nothing."""
+        before = self._agent_views(users)
+        if not before:
+            return change()
+        try:
+            with self.env.cr.savepoint():
+                result = change()
+                self._refuse_taking_away(before - self._agent_views(users))
+        except Exception:
+            # the ORM caches of the undone change (groups, companies of users) go with it
+            self.env.registry.clear_cache()
+            raise
+        return result
 
     def unlink(self):
         # Here and not in @api.ondelete: Odoo skips those under the context key _force_unlink.
@@ -417,11 +538,19 @@ class McpConnection(models.Model):
     @api.model
     def list_for_agent(self):
         """Connections the caller may use; secrets only for the Agent group."""
-        self.check_access("read")
-        # exactly the caller's own and those shared with it (record rules apply too);
-        # a connection with a pending disconnect is still usable, an ended one is archived
-        connections = self.search(self._usable_domain())
         with_secrets = self._is_agent()
+        if with_secrets:
+            # the agent: exactly its own and those shared with it, in a company it is allowed,
+            # read by that rule and not by record rules, which an administrator's new rule could
+            # narrow: what takes a connection from the agent is refused where it is written
+            # (sharing, owner, companies, groups: see _agent_views), never done by hiding it
+            allowed = self.env.user.sudo().company_ids.filtered("active")
+            connections = self.sudo().search([*self._usable_domain(), ("company_id", "in", allowed.ids)])
+        else:
+            self.check_access("read")
+            # exactly the caller's own and those shared with it (record rules apply too);
+            # a connection with a pending disconnect is still usable, an ended one is archived
+            connections = self.search(self._usable_domain())
         result = []
         for conn in connections:
             item = {
@@ -443,9 +572,10 @@ class McpConnection(models.Model):
         return self._create_for_agent(values)
 
     @api.model
-    def _create_for_agent(self, values):
-        """Create the caller's connection from RPC ``values``; an existing alias is refused
-        (an approved replacement removes the old one first, inside consume)."""
+    def _create_for_agent(self, values, company=None):
+        """Create the caller's connection from RPC ``values`` (in ``company``, by default the
+        caller's); an existing alias is refused (an approved replacement removes the old one
+        first, inside consume)."""
         if not (self._is_agent() or self.env.user.has_group("mcp_guard.group_mcp_user")):
             raise AccessError(self.env._("Only the MCP agent or MCP users can register connections."))
         if not isinstance(values, dict):
@@ -474,7 +604,7 @@ class McpConnection(models.Model):
             "login": values.get("login"),
             "protocol": protocol,
             "owner_id": self.env.uid,
-            "company_id": self.env.company.id,
+            "company_id": (company or self.env.company).id,
         }
         for secret in ("password", "api_key"):
             if values.get(secret):

@@ -39,7 +39,7 @@ import re
 import unicodedata
 from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
-from urllib.parse import unquote
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from .identity import check_identity, listed_form, principal_form, skeleton
 
@@ -56,14 +56,19 @@ _SECRET_IN_KEY = re.compile(
     r"|ssh_?key|sign(?:ing)?_?key|encryption_?key|master_?key|totp|hotp"
     r"|(?:recovery|backup)_?(?:codes?|keys?)"
     r"|passwort|kennwort|motdepasse|contrasena|senha|wachtwoord|losenord|adgangskode"
-    r"|salasana|lozinka|katasandi|matkhau|paroladordine",
+    r"|salasana|lozinka|katasandi|matkhau|paroladordine"
+    r"|securitycode|cardcode|cardverification",
 )
 # Short words that are secrets only as a whole word of the key: "pwd", "db_pass",
-# "userPin" (not "compass", "bypass", "spinner"); "heslo" (not "the_slot").
+# "userPin" (not "compass", "bypass", "spinner"); "heslo" (not "the_slot"); "mdp" (French
+# "mot de passe"), "clave" (Spanish; not "palabra_clave", a keyword); a card's CVV, CVC, CSC.
 _SECRET_WORDS = frozenset(
     {"pwd", "pw", "pass", "pswd", "passwd", "pword", "pin", "otp", "jwt", "sig", "mfa", "sid"}
-    | {"2fa", "heslo", "haslo", "sifre", "passord", "jelszo", "geslo"}
+    | {"2fa", "heslo", "haslo", "sifre", "passord", "jelszo", "geslo", "mdp", "clave"}
+    | {"cvv", "cvv2", "cvc", "cvc2", "csc"}
 )
+# Words after which a secret word is not one: "palabra_clave" (Spanish for keyword).
+_NOT_SECRET_BEFORE = {"clave": "palabra"}
 # Words that are secrets as the key's last word: "session", "odoo_session" (a session
 # cookie's value), not "session_count"; "parola", "nuova_parola" (not "parola_chiave").
 _SECRET_LAST_WORDS = frozenset({"session", "sessions", "parola", "parol"})
@@ -113,6 +118,24 @@ _SPECIAL_SCHEMES = ("http", "https", "ws", "wss", "ftp")
 _SPECIAL_USERINFO = re.compile(
     r"(?i)((?<![a-z0-9+.\-])(?:" + "|".join(_SPECIAL_SCHEMES) + r"):[/\\]*)([^\s/\\?#]*)@"
 )
+# The same URL as a looser reader takes it (curl of old, a person reading "http://u:Pa/ss@h"):
+# the userinfo runs to the last "@" of the URL that a host follows, whatever "/", "?", "#" or
+# "\\" come before it; its password (after the first ":") is hidden. Only when both readings
+# differ (the span holds one of those characters) and there is a password to hide.
+_LOOSE_PREFIX = re.compile(
+    r"(?i)(?<![a-z0-9+.\-])(?:[a-z][a-z0-9+.\-]*:[/\\]+|(?:"
+    + "|".join(_SPECIAL_SCHEMES)
+    + r"):)|(?<![a-z0-9+.\-:/\\])//"
+)
+_LOOSE_USERINFO = re.compile(r"([^\s\"'<>]*)@(?=[A-Za-z0-9\[])")
+# A word holding percent-encoded (or form-encoded, "+" for a space) text: decoded, redacted
+# and encoded again when the decoded text shows a secret ("http%3A%2F%2Fu%3Apw%40h",
+# "Bearer%20X", "Bearer+X", "password%253DX"). Split at a query's literal delimiters.
+# (Words and parts are matched whole, then looked into: a pattern that must find "%" inside
+# a word would rescan a long word from every position.)
+_ENCODED_WORD = re.compile(r"[^\s\"'<>]+")
+_ENCODED_PART = re.compile(r"[^=&;?#]+")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 # A query or fragment parameter of a URL ("?X-Amz-Signature=...", "&key=..."): its value is
 # hidden when its key is a secret one (is_secret_query_key).
 _QUERY_PAIR = re.compile(r"(?<=[?&;#])([^\s=&;#?\"'<>]{1,128})=([^\s&;#\"'<>]+)")
@@ -123,9 +146,14 @@ _SECRET_QUERY_WORDS = frozenset({"key", "signature", "sig", "hmac", "apikey"})
 # in JSON inside a string); the value is checked apart.
 # The key may be form-encoded ("user[password]", "user%5Bpassword%5D"), the separator
 # percent-encoded ("access_token%3D..."), or a tab or several spaces ("password<TAB>X").
+# Quotes and separators may also be HTML character references, in HTML-escaped JSON or a
+# form echoed in a page ("&quot;password&quot;: &quot;X&quot;", "password&#61;X").
+_ENTITY_QUOTE = r"&(?:quot|apos|#0*3[49]|#[xX]0*2[27]);"
+_ENTITY_SEPARATOR = r"&#0*61;|&#[xX]0*3[dD];|&equals;|&#0*58;|&#[xX]0*3[aA];|&colon;"
 _PAIR = re.compile(
     rf"(?<![{_L}0-9_.\-])([{_L}_][{_L}0-9_.\-\[\]]*(?:%(?!3[dD])[0-9A-Fa-f]{{2}}[{_L}0-9_.\-\[\]]*)*)"
-    r"""(\\?["']?(?:[ \t]*(?:=>|:=|={1,3}|:|%3[dD])[ \t]*|(?: *\t| {2})[ \t]*))"""
+    rf"""((?:\\?["']|{_ENTITY_QUOTE})?"""
+    rf"""(?:[ \t]*(?:=>|:=|={{1,3}}|:|%3[dD]|{_ENTITY_SEPARATOR})[ \t]*|(?: *\t| {{2}})[ \t]*))"""
 )
 # An HTTP header written without its colon ("X-API-KEY abc123"): a hyphenated key, one space
 # and a value that is not a plain word ("the X-API-KEY header" is prose).
@@ -172,12 +200,17 @@ _PEM = re.compile(
 # escaped quotes), a PEM block, or a bare one, with an optional authorization scheme
 # ("Bearer abc", "Basic dXNlcg==").
 _VALUE = re.compile(
+    rf"""{_ENTITY_QUOTE}(?:(?!{_ENTITY_QUOTE})[^\n]){{0,4096}}(?:{_ENTITY_QUOTE})?|"""
     r"""\\"(?:[^"\\\n]|\\[^"\n]){0,4096}(?:\\")?"""
     r"""|"(?:[^"\\\n]|\\.){0,4096}"?|'[^'\n]{0,4096}'?"""
     r"""|-----BEGIN [A-Z0-9 ]{0,64}-----(?:(?!-----END )[\s\S]){0,65536}?"""
     r"""(?:-----END [A-Z0-9 ]{0,64}-----|\Z)"""
     r"""|(?i:(?:bearer|basic|token|digest)[ \t]+)?[^\s"'&,;)}\]\\]+"""
 )
+_ENTITY_QUOTE_RE = re.compile(_ENTITY_QUOTE)
+# A YAML block scalar's header ("|", ">-", "|2+"), then only spaces or a comment to the line end.
+_YAML_BLOCK = re.compile(r"[|>](?:[1-9][+\-]?|[+\-][1-9]?)?")
+_YAML_LINE_END = re.compile(r"[ \t]*(?:#[^\n]*)?\n")
 _MAX_PASSES = 8
 _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[A-Za-z0-9\-._~+/]+=*")
 
@@ -224,7 +257,10 @@ def _secret_words(text: str) -> bool:
     if _SECRET_IN_KEY.search(_NON_ALNUM.sub("", text.lower())):
         return True
     words = [w for w in _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower()) if w]
-    return any(word in _SECRET_WORDS for word in words) or (
+    return any(
+        word in _SECRET_WORDS and (i == 0 or words[i - 1] != _NOT_SECRET_BEFORE.get(word))
+        for i, word in enumerate(words)
+    ) or (
         bool(words)
         and (words[-1] in _SECRET_LAST_WORDS or (len(words) == 1 and words[0] in _SECRET_KEY_WORDS))
     )
@@ -250,6 +286,50 @@ def _hide_userinfo(match: re.Match[str]) -> str:
     user, colon, _password = match.group(2).partition(":")
     # "user:password@" keeps the user; a lone "token@" may itself be the secret
     return match.group(1) + (user + ":" + REDACTED if colon else REDACTED) + "@"
+
+
+def _hide_loose_userinfo(match: re.Match[str]) -> str:
+    """In one word holding an "@": from its first URL's scheme (or "//") to the word's last
+    "@" a host follows. One look per word: a long word is not rescanned from every scheme."""
+    word = match.group()
+    if "@" not in word:
+        return word
+    prefix = _LOOSE_PREFIX.search(word)
+    userinfo = None if prefix is None else _LOOSE_USERINFO.match(word, prefix.end())
+    if userinfo is None:
+        return word
+    span = userinfo.group(1)
+    user, colon, password = span.partition(":")
+    if not colon or password == REDACTED or not any(ch in span for ch in "/?#\\"):
+        return word
+    return word[: prefix.end()] + user + ":" + REDACTED + "@" + word[userinfo.end() :]
+
+
+def _redact_encoded(text: str) -> str:
+    return _ENCODED_WORD.sub(_hide_encoded_word, text)
+
+
+def _hide_encoded_word(match: re.Match[str]) -> str:
+    word = match.group()
+    if "+" not in word and "%" not in word:
+        return word
+    return _ENCODED_PART.sub(_hide_encoded, word)
+
+
+def _hide_encoded(match: re.Match[str]) -> str:
+    part = match.group()
+    plus = "+" in part
+    if not plus and not _PERCENT.search(part):
+        return part
+    decoded = unquote_plus(part) if plus else unquote(part)
+    if decoded == part:
+        return part
+    hidden = _redact_text_fixed(decoded)
+    if hidden == decoded:
+        return part
+    # encoded again as it was: the characters it held unencoded stay so
+    safe = "".join(sorted({ch for ch in part if ch.isascii() and not ch.isalnum()} - set("%+")))
+    return (quote_plus if plus else quote)(hidden, safe=safe + "*")
 
 
 def redact_text(text: str) -> str:
@@ -377,6 +457,8 @@ def _redact_text_once(text: str) -> str:
     text = _PEM.sub(lambda m: REDACTED if "PRIVATE" in m.group(0)[:80] else m.group(0), text)
     text = _SPECIAL_USERINFO.sub(_hide_userinfo, text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
+    if "@" in text:
+        text = _ENCODED_WORD.sub(_hide_loose_userinfo, text)
     if "=" in text:
         text = _QUERY_PAIR.sub(_hide_query_value, text)
     if "@" in text:
@@ -403,11 +485,44 @@ def _redact_text_once(text: str) -> str:
         if value is None:
             continue
         found = value.group()
-        quote = '\\"' if found.startswith('\\"') else found[0] if found[0] in "\"'" else ""
+        entity = _ENTITY_QUOTE_RE.match(found)
+        if entity is not None:
+            quote = entity.group()
+        else:
+            quote = '\\"' if found.startswith('\\"') else found[0] if found[0] in "\"'" else ""
         parts.append(quote + REDACTED + quote)
-        pos = value.end()
+        pos = _yaml_block_end(text, pair.start(), value) or value.end()
     parts.append(text[pos:])
-    return "".join(parts)
+    text = "".join(parts)
+    if "%" in text or "+" in text:
+        text = _redact_encoded(text)
+    return text
+
+
+def _yaml_block_end(text: str, key_start: int, value: re.Match[str]) -> int | None:
+    """Where a YAML block scalar ("password: |", ">-", "|2") that ``value`` opens ends: its
+    lines are those indented deeper than the key's line (blank lines within it too). None if
+    ``value`` opens no block with any line."""
+    if not _YAML_BLOCK.fullmatch(value.group()):
+        return None
+    rest = _YAML_LINE_END.match(text, value.end())
+    if rest is None:
+        return None
+    line_start = text.rfind("\n", 0, key_start) + 1
+    indent = len(text[line_start:key_start]) - len(text[line_start:key_start].lstrip(" "))
+    end = None
+    pos = rest.end()
+    while pos < len(text):
+        newline = text.find("\n", pos)
+        line = text[pos : len(text) if newline < 0 else newline]
+        if line.strip():
+            if len(line) - len(line.lstrip(" ")) <= indent:
+                break
+            end = pos + len(line)
+        if newline < 0:
+            break
+        pos = newline + 1
+    return end
 
 
 def _redact_options(text: str) -> str:
@@ -1408,6 +1523,10 @@ def url_has_credentials(url: str) -> bool:
     else:
         _scheme, sep, rest = url.partition("://")
         rest, stops = (rest if sep else url.lstrip("/\\")), "/?#"
+    if "@" in rest:
+        # userinfo as some reader takes it: Python's urlsplit ("http://u:p\\@h", the
+        # authority ends at "/" only), or one reading to the last "@" ("http://u:Pa/ss@h")
+        return True
     cut = min((i for i in map(rest.find, stops) if i >= 0), default=len(rest))
     authority, tail = rest[:cut], rest[cut:]
     if "@" in authority or redact_text(tail) != tail:

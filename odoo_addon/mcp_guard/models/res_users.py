@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from .agent_access import archived_by, touches_access
+
 
 class ResUsers(models.Model):
     _inherit = "res.users"
@@ -13,3 +15,24 @@ class ResUsers(models.Model):
         help="Comma-separated MCP principals (as the front-end names agents, e.g. http:alice) "
         "that are this person: requests filed under them are this person's own.",
     )
+
+    # no change of a user takes a connection from an agent (agent_access.py)
+    def write(self, vals):
+        if not touches_access(vals):
+            return super().write(vals)
+        write = super().write
+        return self.env["mcp.connection"]._keeping_agent_views(lambda: write(vals), users=self)
+
+    def _write_multi(self, vals_list):
+        # an archive through the low-level write; write()'s own reaches here with the user
+        # already inactive in the cache (and checked)
+        archived = archived_by(self, vals_list)
+        if archived:
+            Connection = self.env["mcp.connection"]
+            Connection._refuse_taking_away(Connection._agent_views(archived))
+        return super()._write_multi(vals_list)
+
+    def unlink(self):
+        Connection = self.env["mcp.connection"]
+        Connection._refuse_taking_away(Connection._agent_views(self))
+        return super().unlink()

@@ -22,3 +22,4 @@ from . import test_attack10
 from . import test_attack11
 from . import test_attack11_identity
 from . import test_attack12_person
+from . import test_takeaway

@@ -25,14 +25,20 @@ class TestAttack11(McpGuardCase):
     # 01: an administrator archives the agent for one write: the connection is still in use
     def test_01_archiving_the_agent_does_not_make_a_rewire_a_plain_save(self):
         conn = self.shared("a11")
-        self.agent.sudo().write({"active": False})
+        # archiving an agent that uses connections is refused (test_takeaway); were it archived
+        # all the same (here in SQL), its connections would stay guarded
+        with self.assertRaisesRegex(UserError, "Request disconnect"):
+            self.agent.sudo().write({"active": False})
+        self.env.cr.execute("UPDATE res_users SET active = false WHERE id = %s", (self.agent.id,))
+        self.env.invalidate_all()
         for who in (self.admin, self.user, self.manager):
             with self.assertRaises(UserError):
                 conn.with_user(who).write({"url": "https://attacker.example.net", "db": "evil"})
         # nor can the sharing be taken away while the agent is archived (unshare, edit, reshare)
         with self.assertRaises(UserError):
             conn.with_user(self.admin).write({"agent_user_ids": [Command.unlink(self.agent.id)]})
-        self.agent.sudo().write({"active": True})
+        self.env.cr.execute("UPDATE res_users SET active = true WHERE id = %s", (self.agent.id,))
+        self.env.invalidate_all()
         self.assertStill(conn)
 
     # 01b: ... or takes it out of the Agent group: once an agent used it, edits stay guarded
@@ -41,7 +47,16 @@ class TestAttack11(McpGuardCase):
         self.assertTrue(conn.agent_bound)
         agent_group = self.env.ref("mcp_guard.group_mcp_agent")
         groups = "group_ids" if "group_ids" in self.env["res.users"]._fields else "groups_id"
-        self.agent.sudo().write({groups: [Command.unlink(agent_group.id)]})
+        # refused while it uses connections (test_takeaway); were it done all the same (here in
+        # SQL), edits would stay guarded
+        with self.assertRaisesRegex(UserError, "Request disconnect"):
+            self.agent.sudo().write({groups: [Command.unlink(agent_group.id)]})
+        self.env.cr.execute("DELETE FROM res_groups_users_rel WHERE uid = %s AND gid = %s",
+                            (self.agent.id, agent_group.id))
+        self.env.invalidate_all()
+        self.env.registry.clear_cache()
+        self.addCleanup(self.env.registry.clear_cache)  # no ormcache of this test outlives it
+        self.assertFalse(self.agent.has_group("mcp_guard.group_mcp_agent"))
         with self.assertRaises(UserError):
             conn.with_user(self.admin).write({"url": "https://attacker.example.net"})
         self.assertTrue(conn.in_use_by_agent)

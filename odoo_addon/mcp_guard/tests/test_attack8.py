@@ -72,8 +72,12 @@ class TestAttack8(McpGuardCase):
                 self.prod.with_user(user).write({"owner_id": user.id})
             self.env.invalidate_all()
         self.assertEqual(self.prod.owner_id, self.agent)
-        # a new owner that keeps it shared with the agent: still in use, edits still refused
-        self.prod.with_user(self.manager).write({"owner_id": self.manager.id, "agent_user_ids": [(4, self.agent.id)]})
+        # nor a new owner that keeps it shared with the agent: a connection an agent used keeps
+        # its owner and company (test_takeaway); edits stay refused
+        with self.assertRaisesRegex(UserError, "Request disconnect"):
+            self.prod.with_user(self.manager).write({"owner_id": self.manager.id,
+                                                     "agent_user_ids": [(4, self.agent.id)]})
+        self.prod.with_user(self.manager).write({"agent_user_ids": [(4, self.agent.id)]})
         with self.assertRaisesRegex(UserError, "Request change"):
             self.prod.with_user(self.manager).write({"url": "https://evil.example.com", "new_password": "evil"})
         self.assertEqual(self.prod.sudo().password, "s3cret-pw")

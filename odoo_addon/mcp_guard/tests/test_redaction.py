@@ -66,3 +66,31 @@ class TestRedaction(McpGuardCase):
         log = self.Audit.with_user(self.approver).search([], order="id desc", limit=1)
         self.assertNoSecret(log.detail, "the audit detail")
         self.assertIn("https://bot:***@erp.example.com", log.detail)
+
+    def test_audit_detail_hides_the_shapes_testers_found(self):
+        detail = ("mdp=S3cr-text clave: S3cr-pwd cvv=S3cr-pass security_code=S3cr-auth "
+                  "{&quot;password&quot;: &quot;S3cr-json&quot;} http://admin:Pa/S3cr-url@erp.example.com "
+                  "next=http%3A%2F%2Fu%3AS3cr-db%40h Bearer%20S3cr-bearer")
+        self.Audit.with_user(self.agent).record_batch([event(detail=detail)])
+        log = self.Audit.with_user(self.approver).search([], order="id desc", limit=1)
+        self.assertNoSecret(log.detail, "the audit detail")
+
+    def test_request_form_hides_credentials_in_the_connection_fields(self):
+        """A connection's db or login holding credentials (a DSN, "bot password=X"): the request's
+        connection fields, its name and chatter, as an approver reads them, hide them; the request
+        is still bound to that connection and can be carried out."""
+        conn = self.Connection.with_user(self.agent).create({
+            "alias": "dsn", "url": "https://erp.example.com", "db": "postgres://u:S3cr-db@db.example.com/prod",
+            "login": "bot password=S3cr-text", "password": "s3cret-pw",
+        })
+        res = self.file(self.agent, arguments={"alias": "dsn"})
+        req = self.Request.with_user(self.approver).browse(res["id"])
+        shown = req.read(["connection_url", "connection_db", "connection_login", "display_name", "arguments"])[0]
+        self.assertNoSecret(json.dumps(shown), "the request's connection fields as read by an approver")
+        self.assertEqual(shown["connection_db"], "postgres://u:***@db.example.com/prod")
+        messages = self.env["mail.message"].sudo().search([("model", "=", req._name), ("res_id", "=", req.id)])
+        self.assertNoSecret(" ".join(str(body) for body in messages.mapped("body")), "the chatter")
+        req.action_approve()
+        done = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "dsn"}))
+        self.assertTrue(done["ok"], done)
+        self.assertEnded(conn)

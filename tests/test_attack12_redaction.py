@@ -1,0 +1,113 @@
+"""Attack 12 (outside testers) at the front-end: secrets an approver or an agent was shown.
+
+A URL whose password holds "/", "?" or "#" ("http://admin:Pa/ss@h": Python's urlsplit and a
+WHATWG parser end the authority at the "/", a looser reader takes "Pa/ss" for the password),
+or ends its userinfo with "\\@" (urlsplit reads it as userinfo): refused by odoo_connect and
+``connections import`` in one line; one stored before the rule is shown redacted wherever a
+connection is shown (``connections list``, ``--json``, odoo_connections, ``approvals show``).
+Credentials in a connection's db or login are redacted there too (policy_core.redact, the one
+rule; its shapes are golden cases in tests/data/policy_golden.json, run by both halves)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from support.guard import (
+    aliases,
+    connect_args,
+    db_path,
+    policy,
+    run_cli,
+    stdio_client,
+    text_of,
+    write_policy,
+)
+
+from odoo_mcp_guard.store import Store
+
+SECRET = "Hunter2pw"
+URLS = [
+    f"http://admin:Pa/{SECRET}@erp.example.com",
+    f"http://admin:Pa?{SECRET}@erp.example.com",
+    f"http://admin:Pa#{SECRET}@erp.example.com/web",
+    f"https://admin:{SECRET}\\@erp.example.com/",
+    f"https://{SECRET}\\@erp.example.com/",
+]
+
+
+def _import(tmp_path: Path, entries: object):
+    path = tmp_path / "connections.json"
+    path.write_text(json.dumps(entries))
+    return run_cli(tmp_path, "connections", "import", str(path), check=False)
+
+
+@pytest.mark.anyio
+async def test_odoo_connect_refuses_a_url_some_reader_takes_for_userinfo(tmp_path):
+    async with stdio_client(tmp_path) as client:
+        for url in URLS:
+            result = await client.call_tool("odoo_connect", connect_args("prod", url=url))
+            assert result.is_error, url
+            text = text_of(result)
+            assert "url must not contain credentials" in text, text
+            assert SECRET not in text and "\n" not in text.strip(), text
+    assert aliases(tmp_path) == []
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_connections_import_refuses_a_url_some_reader_takes_for_userinfo(tmp_path, url):
+    result = _import(tmp_path, {"connections": [connect_args("prod", url=url)]})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and SECRET not in result.stderr, result.stderr
+    assert "url must not contain credentials" in result.stderr
+    assert json.loads(run_cli(tmp_path, "connections", "list", "--json").stdout) == []
+
+
+def _store_legacy(tmp_path: Path, alias: str, url: str, db: str, username: str) -> None:
+    """A row written before the URL rule existed (or by an older version)."""
+    Store.open(tmp_path).close()  # the store, as the guard creates it
+    now = time.time()
+    with sqlite3.connect(db_path(tmp_path)) as conn:
+        conn.execute(
+            "INSERT INTO connections (alias, url, db, username, password, api_key, protocol,"
+            " verify_ssl, created_at, updated_at) VALUES (?, ?, ?, ?, 'pw', NULL, 'xmlrpc', 1,"
+            " ?, ?)",
+            (alias, url, db, username, now, now),
+        )
+
+
+@pytest.mark.anyio
+async def test_a_stored_connection_is_shown_redacted_everywhere(tmp_path):
+    _store_legacy(tmp_path, "slash", f"http://admin:Pa/{SECRET}@erp.example.com", "prod", "bob")
+    _store_legacy(tmp_path, "bslash", f"http://admin:{SECRET}\\@erp.example.com/", "prod", "bob")
+    _store_legacy(
+        tmp_path,
+        "fields",
+        "https://erp.example.com",
+        f"postgres://u:{SECRET}@db.example.com/prod",
+        f"bot password={SECRET}",
+    )
+    listed = run_cli(tmp_path, "connections", "list").stdout
+    as_json = run_cli(tmp_path, "connections", "list", "--json").stdout
+    for shown in (listed, as_json):
+        assert SECRET not in shown, shown
+        assert "slash" in shown and "fields" in shown
+    assert {c["alias"] for c in json.loads(as_json)} == {"slash", "bslash", "fields"}
+    pol = write_policy(tmp_path / "policy.json", policy())
+    async with stdio_client(tmp_path, policy_file=pol) as client:
+        result = await client.call_tool("odoo_connections", {})
+        assert not result.is_error and SECRET not in text_of(result), text_of(result)
+        assert SECRET not in json.dumps(result.structured_content)
+        refs = []
+        for alias in ("slash", "fields"):
+            pending = await client.call_tool("odoo_disconnect", {"alias": alias})
+            assert pending.structured_content["status"] == "pending", text_of(pending)
+            refs.append(pending.structured_content["request"])
+    for ref in refs:
+        shown = run_cli(tmp_path, "approvals", "show", ref).stdout
+        assert "removes:" in shown and SECRET not in shown, shown
+    tail = run_cli(tmp_path, "audit", "tail", "-n", "50").stdout
+    assert SECRET not in tail
