@@ -62,6 +62,12 @@ _JUDGED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+def _names_connection(tool: str, alias: object) -> bool:
+    """Whether the call is a data tool's acting through the connection it names."""
+    spec = TOOLS.get(tool)
+    return spec is not None and spec.data and isinstance(alias, str)
+
+
 # --- tool arguments -------------------------------------------------------------------
 
 
@@ -308,8 +314,11 @@ class GuardedServer(Frontend):
 
     def argument_problem(self, tool: str, arguments: dict[str, Any]) -> str | None:
         problem = validate_arguments(tool, arguments)
-        if problem is None and tool == "odoo_disconnect":
-            # Removing what is not there could never run: no approval request for it.
+        alias = arguments.get("alias")
+        if problem is None and (tool == "odoo_disconnect" or _names_connection(tool, alias)):
+            # Removing what is not there, or acting through a connection that is not there,
+            # could never run: no approval request for it (one would be used against whatever
+            # connection takes the alias later).
             alias = arguments["alias"]  # a store error here is 'unavailable' (the guard's)
             if self.store.get_connection(alias) is None:
                 return (
@@ -324,11 +333,13 @@ class GuardedServer(Frontend):
     ) -> AsyncIterator[Sequence[str]]:
         """A replacement of an existing alias removes the old connection: it is also
         governed by ``odoo_disconnect``. Never guessed "new" when the store cannot say (its
-        error is the guard's 'unavailable')."""
+        error is the guard's 'unavailable'). A data tool naming a connection is judged (and
+        approved) for that connection as it is now."""
         alias = arguments.get("alias")
         judged = (
             self.store.connection_binding(alias)
-            if tool in ("odoo_connect", "odoo_disconnect") and isinstance(alias, str)
+            if (tool in ("odoo_connect", "odoo_disconnect") and isinstance(alias, str))
+            or _names_connection(tool, alias)
             else None
         )
         replacing = tool == "odoo_connect" and bool(judged)
@@ -341,7 +352,8 @@ class GuardedServer(Frontend):
             _REPLACING.reset(token)
 
     def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
-        """The connection odoo_disconnect removes or odoo_connect replaces, as judged."""
+        """The connection odoo_disconnect removes, odoo_connect replaces or a data tool acts
+        through (the one it names), as judged."""
         return _JUDGED.get()
 
     async def _execute(self, name: str, args: dict[str, Any]) -> types.CallToolResult:
