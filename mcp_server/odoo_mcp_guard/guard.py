@@ -179,11 +179,11 @@ class Served(Protocol):
         ...
 
     def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
-        """The identity of the connection the call would remove, replace or act through, as it is now
-        ('' : none; None: the call is about no connection), asked within ``also_governed_by``.
-        An approval request is bound to it: a request filed for one connection does not
-        answer for another that took its alias since (invariant 14). May raise
-        ``BACKEND_ERRORS``."""
+        """The identity of the connection the call would remove, replace or act through,
+        as it is now ('' : none; None: the call is about no connection), asked within
+        ``also_governed_by``. An approval request is bound to it: a request filed for one
+        connection does not answer for another that took its alias since (invariant 14).
+        May raise ``BACKEND_ERRORS``."""
         ...
 
 
