@@ -785,3 +785,58 @@ def test_a_managers_large_policy_is_measured_alike_by_both_halves(live: LiveOdoo
         assert source.current().etag == policy.etag
     finally:
         live.rpc(*manager, "mcp.tool.rule", "import_policy_document", document=original)
+
+
+async def test_a_data_call_naming_an_unknown_alias_files_nothing_in_odoo(
+    tmp_path: Path, live: LiveOdoo
+):
+    """Round 13: an odoo_unlink naming an alias nobody has was filed (connection_id False);
+    approved, it was used against the connection the agent then created under that alias."""
+    principal = "agent-ghost13"
+    victim = live.admin("res.partner", "create", {"name": "victim ghost13"})
+    args = {"alias": "ghost13", "model": "res.partner", "ids": [victim]}
+    async with odoo_client(tmp_path, live, principal=principal) as client:
+        text = await refused(client, "odoo_unlink", args)
+        assert "There is no connection named 'ghost13'" in text, text
+        assert "no approval was requested" in text and "\n" not in text.strip()
+    filed = [["principal", "=", principal], ["tool", "=", "odoo_unlink"]]
+    assert live.admin("mcp.approval.request", "search_count", filed) == 0
+    # nor over RPC, by the Agent user itself
+    with pytest.raises(OdooFault, match="no connection with alias ghost13"):
+        live.rpc(
+            "mcp-agent",
+            live.agent_key,
+            "mcp.approval.request",
+            "file_request",
+            "odoo_unlink",
+            args,
+            principal,
+            "r13",
+        )
+    assert live.admin("mcp.approval.request", "search_count", filed) == 0
+    assert live.admin("res.partner", "search_count", [["id", "=", victim]]) == 1
+
+
+async def test_a_data_approval_is_bound_to_its_connection_in_odoo(tmp_path: Path, live: LiveOdoo):
+    """Approved for one connection, an odoo_unlink is not run through the one that took its
+    alias since: the call is filed anew for the connection as it is now."""
+    alias = "bound13"
+    victim = live.admin("res.partner", "create", {"name": "victim bound13"})
+    args = {"alias": alias, "model": "res.partner", "ids": [victim]}
+    async with odoo_client(tmp_path, live, principal="agent-bound13") as client:
+        await ok(client, "odoo_connect", data_connection(live, alias))
+        conn = live.admin("mcp.connection", "search", [["alias", "=", alias]])
+        ref, request_id = await pending(client, "odoo_unlink", args)
+        row = live.admin("mcp.approval.request", "read", [request_id], fields=["connection_id"])
+        assert row[0]["connection_id"] and row[0]["connection_id"][0] == conn[0]
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [request_id])
+        # alias now names another connection (its replacement approved on its own)
+        other = {**data_connection(live, alias), "url": "http://127.0.0.1:1"}
+        _, swap = await pending(client, "odoo_connect", other)
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [swap])
+        await ok(client, "odoo_connect", other)
+        result = await client.call_tool("odoo_unlink", args)
+        assert result.is_error and result.structured_content["status"] == "pending", text_of(result)
+        assert result.structured_content["request"] != ref
+        assert f"request {ref} was withdrawn" in text_of(result)
+    assert live.admin("res.partner", "search_count", [["id", "=", victim]]) == 1

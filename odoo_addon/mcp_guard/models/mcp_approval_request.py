@@ -847,12 +847,17 @@ class McpApprovalRequest(models.Model):
         sees it, its alias, URL, database and login. Consumption acts on that record only
         (never on whichever connection bears the alias by then) and only while these are
         unchanged."""
-        if tool not in CONNECTION_TOOLS:
+        call = self._connection_call(arguments)
+        # any other tool naming a connection (a data tool's alias) acts through that connection
+        through = tool not in CONNECTION_TOOLS and isinstance(call, dict) and "alias" in call
+        if tool not in CONNECTION_TOOLS and not through:
             return {}
-        alias = self._connection_call(arguments).get("alias")
+        alias = call.get("alias")
         if not isinstance(alias, str) or not alias:
             if tool == "odoo_disconnect":
                 raise UserError(self.env._("odoo_disconnect needs the alias of a connection (a string)."))
+            if through:
+                raise UserError(self.env._("%s names its connection by alias: a non-empty string.", tool))
             return {}  # an odoo_connect without an alias replaces nothing
         # among the connections in use by the caller: its own and those shared with it
         Connection = self.env["mcp.connection"]
@@ -860,6 +865,12 @@ class McpApprovalRequest(models.Model):
         if not conn:
             if tool == "odoo_disconnect":
                 raise UserError(self.env._("There is no connection with alias %s to disconnect.", alias))
+            if through:
+                # a call that could never run files nothing: an approval of it would be used
+                # against whatever connection takes the alias later (invariant 14)
+                raise UserError(self.env._(
+                    "There is no connection with alias %(alias)s: %(tool)s could never run; no request "
+                    "was filed.", alias=alias, tool=tool))
             return {"connection_alias": alias, "connection_id": False}  # a new alias replaces nothing
         return {"connection_id": conn.id, **self._snapshot(conn)}
 
@@ -874,7 +885,7 @@ class McpApprovalRequest(models.Model):
                 [("alias", "=", self.connection_alias), *Connection._usable_domain(self.requester_id)])
             return self.env._("connection %s was created since the request was filed",
                               self.connection_alias) if taken else ""
-        if self.tool != "odoo_disconnect" and not self.connection_url:
+        if self.tool != "odoo_disconnect" and not self.connection_url and not self.connection_alias:
             return ""  # not about a connection
         conn = self.sudo().connection_id
         if not conn:
