@@ -808,10 +808,10 @@ async def test_a_data_call_naming_an_unknown_alias_files_nothing_in_odoo(
             live.agent_key,
             "mcp.approval.request",
             "file_request",
-            "odoo_unlink",
-            args,
-            principal,
-            "r13",
+            tool="odoo_unlink",
+            arguments=args,
+            principal=principal,
+            reason="r13",
         )
     assert live.admin("mcp.approval.request", "search_count", filed) == 0
     assert live.admin("res.partner", "search_count", [["id", "=", victim]]) == 1
