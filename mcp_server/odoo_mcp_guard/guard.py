@@ -45,6 +45,7 @@ from odoo_mcp_guard.store import (
     builtin_data_dir,
 )
 from odoo_mcp_guard.stores.ports import PolicyPort
+from odoo_mcp_guard.stores.kept import save_kept
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -476,6 +477,45 @@ class Guard:
                 self.store.append_audit(self._unwritten[0])
                 written = self._unwritten.popleft()
                 log.warning("audit event %s written now that the store takes it", written.uuid)
+
+    def save_unwritten(self, data_dir: Path | None) -> None:
+        """At exit: the events the store has not taken yet are written (one more wait, bounded
+        by the store's busy timeout); those it still cannot take are kept in a file of
+        ``data_dir``, written at the next start (stores/kept.py). If even that file cannot be
+        written, one line says they were not stored (each was logged in full when kept)."""
+        with self._unwritten_lock:
+            if not self._unwritten:
+                return
+        try:
+            self._write_unwritten()
+            return
+        except Exception as exc:
+            cause = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+        with self._unwritten_lock:
+            events = list(self._unwritten)
+            try:
+                if data_dir is None:
+                    raise OSError("no data directory")
+                path = save_kept(data_dir, events)
+            except Exception as exc:
+                why = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+                shown = json.dumps([e.model_dump() for e in events], ensure_ascii=False)
+                log.critical(
+                    "%d audit events NOT stored: the store cannot take them (%s) and they "
+                    "cannot be kept in the data directory (%s): %s",
+                    len(events),
+                    cause,
+                    why,
+                    shown,
+                )
+                return
+            self._unwritten.clear()
+        log.error(
+            "%d audit events the store could not take (%s) kept in %s; written at the next start",
+            len(events),
+            cause,
+            path,
+        )
 
     def _refuse(
         self, call: _Call, refusal: Refusal, request_ref: str | None = None

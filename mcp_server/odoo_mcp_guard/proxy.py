@@ -70,6 +70,8 @@ import logging
 import os
 import secrets
 import shlex
+import sys
+import threading
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -83,6 +85,7 @@ import httpx2
 import jsonschema
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
@@ -335,6 +338,36 @@ def parse_headers(items: list[str]) -> dict[str, str]:
 # --- the upstream session ------------------------------------------------------------------
 
 
+# The longest piece of an upstream's stderr redacted as one line (a longer line is cut).
+STDERR_LINE_LIMIT = 64 * 1024
+
+
+class RedactedStderr:
+    """What an upstream command writes on its stderr, copied onto the proxy's stderr line by
+    line through the one redaction (policy_core.redact_text): an upstream may log the
+    arguments it was given, a URL with its password among them. One pipe for every start
+    of the command; a thread copies it until the proxy exits."""
+
+    def __init__(self) -> None:
+        read, write = os.pipe()
+        self.file = os.fdopen(write, "w")  # the child's stderr (stdio_client's errlog)
+        self._thread = threading.Thread(
+            target=self._copy, args=(read,), name="upstream-stderr", daemon=True
+        )
+        self._thread.start()
+
+    @staticmethod
+    def _copy(fd: int) -> None:
+        with os.fdopen(fd, "rb") as source:
+            while raw := source.readline(STDERR_LINE_LIMIT):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                try:
+                    sys.stderr.write(redact_text(line) + "\n")
+                    sys.stderr.flush()
+                except (OSError, ValueError):  # our stderr is gone: keep draining the pipe
+                    pass
+
+
 class Upstream:
     """One persistent client session to the upstream, reconnected when it drops."""
 
@@ -342,6 +375,7 @@ class Upstream:
         self.config = config
         self.proxy = proxy
         self.client: Client | None = None
+        self._stderr: RedactedStderr | None = None  # an upstream command's, once started
         # The HTTP client of the session being opened, and of ``client`` once it is served:
         # what the raw path posts on (``ProxyServer._send_raw``); None: no raw path.
         self._opening_http: httpx2.AsyncClient | None = None
@@ -383,7 +417,9 @@ class Upstream:
         params = StdioServerParameters(
             command=self.config.command[0], args=self.config.command[1:], env=env
         )
-        return Client(params, **kwargs)
+        if self._stderr is None:
+            self._stderr = RedactedStderr()
+        return Client(stdio_client(params, errlog=self._stderr.file), **kwargs)
 
     async def _on_message(self, message: Any) -> None:
         method = getattr(message, "method", None) or getattr(

@@ -31,6 +31,7 @@ from odoo_mcp_guard.policy_core import (
     redact_tool,
 )
 from odoo_mcp_guard.ratelimit import Full, Limit
+from odoo_mcp_guard.stores.kept import replay_kept
 from odoo_mcp_guard.stores.models import (
     OPEN_STATES,
     ApprovalError,
@@ -828,8 +829,11 @@ class Store(GuardStore):
 
     @classmethod
     def open(cls, data_dir: Path, database_url: str | None = None) -> Store:
-        """The SQLite file in ``data_dir``, or the PostgreSQL database at ``database_url``."""
-        return cls(open_database(data_dir, database_url))
+        """The SQLite file in ``data_dir``, or the PostgreSQL database at ``database_url``.
+        Audit events an earlier run could not store (stores/kept.py) are written first."""
+        store = cls(open_database(data_dir, database_url))
+        replay_kept(data_dir, store.append_audit)
+        return store
 
     @contextmanager
     def _tx(self, lock: tuple[Any, ...] | None = WHOLE_STORE) -> Iterator[Any]:
