@@ -97,7 +97,7 @@ async def test_events_neither_stored_nor_kept_are_named_at_exit(tmp_path):
     carrying every event says they were not stored."""
     (tmp_path / KEPT_FILENAME).mkdir(parents=True)
     log = tmp_path / "guard.log"
-    tools, holder = await _refused_while_locked(tmp_path, log)
+    _, holder = await _refused_while_locked(tmp_path, log)
     holder.execute("ROLLBACK")
     holder.close()
     text = log.read_text()
@@ -107,6 +107,7 @@ async def test_events_neither_stored_nor_kept_are_named_at_exit(tmp_path):
     assert "Traceback" not in text, text
 
 
+@pytest.mark.unit
 def test_replaying_kept_events_twice_stores_them_once(tmp_path):
     store = Store.open(tmp_path)
     event = AuditEvent(principal="alice", tool="odoo_write", arguments_hash="h", outcome="denied")

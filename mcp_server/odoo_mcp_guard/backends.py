@@ -5,9 +5,9 @@ here, with the place where it is done instead (``Backend.elsewhere``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Literal
 
 from odoo_mcp_guard.engines import DATABASE_URL_ENV, configured_database_url

@@ -44,8 +44,8 @@ from odoo_mcp_guard.store import (
     Outcome,
     builtin_data_dir,
 )
-from odoo_mcp_guard.stores.ports import PolicyPort
 from odoo_mcp_guard.stores.kept import save_kept
+from odoo_mcp_guard.stores.ports import PolicyPort
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,11 +5,11 @@ atomically, and written to the store at the next start of anything that opens it
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from odoo_mcp_guard.files import FileReadError, read_regular_file
@@ -25,6 +25,24 @@ def kept_path(data_dir: Path) -> Path:
     return Path(data_dir) / KEPT_FILENAME
 
 
+@contextlib.contextmanager
+def _exclusive(data_dir: Path) -> Iterator[None]:
+    """One process at a time adds to or replays the kept file (two guards exiting at once
+    lose nothing; a replay does not remove events kept while it ran)."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: one guard per data directory
+        yield
+        return
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(data_dir) / (KEPT_FILENAME + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _read(path: Path) -> list[AuditEvent]:
     raw = read_regular_file(path, KEPT_LIMIT)
     events = []
@@ -37,6 +55,11 @@ def _read(path: Path) -> list[AuditEvent]:
 def save_kept(data_dir: Path, events: Sequence[AuditEvent]) -> Path:
     """Add ``events`` to the kept file (write-then-rename: a crash leaves the old file or the
     new one, never half of one). Raises OSError if it cannot be written."""
+    with _exclusive(data_dir):
+        return _save(data_dir, events)
+
+
+def _save(data_dir: Path, events: Sequence[AuditEvent]) -> Path:
     path = kept_path(data_dir)
     earlier: list[AuditEvent] = []
     if os.path.lexists(path):
@@ -55,10 +78,8 @@ def save_kept(data_dir: Path, events: Sequence[AuditEvent]) -> Path:
             os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temp)
-        except OSError:
-            pass
         raise
     return path
 
@@ -67,6 +88,17 @@ def replay_kept(data_dir: Path, append: Callable[[AuditEvent], None]) -> int:
     """Write the events kept by an earlier run (if any) with ``append``, then remove the file;
     one log line either way. Returns how many were written. Never raises: a store that still
     cannot take them leaves the file for the next start."""
+    if not os.path.lexists(kept_path(data_dir)):
+        return 0
+    try:
+        with _exclusive(data_dir):
+            return _replay(data_dir, append)
+    except OSError as exc:
+        log.error("audit events kept in %s not written yet: %s", kept_path(data_dir), exc)
+        return 0
+
+
+def _replay(data_dir: Path, append: Callable[[AuditEvent], None]) -> int:
     path = kept_path(data_dir)
     try:
         if not os.path.lexists(path):
