@@ -44,7 +44,7 @@ from odoo_mcp_guard.store import (
     Outcome,
     builtin_data_dir,
 )
-from odoo_mcp_guard.stores.kept import save_kept
+from odoo_mcp_guard.stores.kept import replay_kept, save_kept
 from odoo_mcp_guard.stores.ports import PolicyPort
 
 log = logging.getLogger(__name__)
@@ -479,42 +479,45 @@ class Guard:
                 log.warning("audit event %s written now that the store takes it", written.uuid)
 
     def save_unwritten(self, data_dir: Path | None) -> None:
-        """At exit: the events the store has not taken yet are written (one more wait, bounded
-        by the store's busy timeout); those it still cannot take are kept in a file of
-        ``data_dir``, written at the next start (stores/kept.py). If even that file cannot be
-        written, one line says they were not stored (each was logged in full when kept)."""
-        with self._unwritten_lock:
-            if not self._unwritten:
-                return
-        try:
-            self._write_unwritten()
-            return
-        except Exception as exc:
-            cause = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+        """At exit: the events the store has not taken yet are first kept in a file of
+        ``data_dir`` (atomic and quick: an exit cut short by the client loses nothing), then
+        written to the store with one more wait, bounded by its busy timeout; those it still
+        cannot take stay in the file, written at the next start (stores/kept.py). If the file
+        cannot be written, the store is tried once more, and if it refuses too, one line says
+        the events were not stored (each was logged in full when kept)."""
         with self._unwritten_lock:
             events = list(self._unwritten)
+            if not events:
+                return
             try:
                 if data_dir is None:
                     raise OSError("no data directory")
                 path = save_kept(data_dir, events)
             except Exception as exc:
                 why = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
-                shown = json.dumps([e.model_dump() for e in events], ensure_ascii=False)
-                log.critical(
-                    "%d audit events NOT stored: the store cannot take them (%s) and they "
-                    "cannot be kept in the data directory (%s): %s",
+            else:
+                self._unwritten.clear()
+                log.error(
+                    "%d audit events the store has not taken kept in %s until it takes them",
                     len(events),
-                    cause,
-                    why,
-                    shown,
+                    path,
                 )
+                assert data_dir is not None
+                replay_kept(data_dir, self.store.append_audit)
                 return
-            self._unwritten.clear()
-        log.error(
-            "%d audit events the store could not take (%s) kept in %s; written at the next start",
+        try:
+            self._write_unwritten()
+            return
+        except Exception as exc:
+            cause = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+        shown = json.dumps([e.model_dump() for e in events], ensure_ascii=False)
+        log.critical(
+            "%d audit events NOT stored: the store cannot take them (%s) and they cannot be "
+            "kept in the data directory (%s): %s",
             len(events),
             cause,
-            path,
+            why,
+            shown,
         )
 
     def _refuse(

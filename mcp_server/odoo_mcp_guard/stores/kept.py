@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from odoo_mcp_guard.files import FileReadError, read_regular_file
+from odoo_mcp_guard.policy_core import redact_text
 from odoo_mcp_guard.stores.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -115,12 +116,14 @@ def _replay(data_dir: Path, append: Callable[[AuditEvent], None]) -> int:
             "%d audit events kept in %s not written yet (left for the next start): %s",
             len(events),
             path,
-            " ".join(str(exc).split())[:300],
+            " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300],
         )
         return 0
     try:
         os.unlink(path)
     except OSError as exc:
         log.error("audit events kept in %s written, but the file not removed: %s", path, exc)
-    log.warning("%d audit events kept by an earlier run written from %s", len(events), path)
+    log.warning(
+        "%d kept audit events written from %s (the store takes them now)", len(events), path
+    )
     return len(events)
