@@ -162,3 +162,31 @@ async def test_an_upstreams_stderr_is_redacted_on_the_proxys_stderr(tmp_path):
     # the upstream did log the call (its line is there, redacted)
     assert "127.0.0.1" in text, text
     assert secret not in text, text
+
+
+@pytest.mark.unit
+def test_the_guards_own_log_lines_are_redacted():
+    """A message (or a traceback) quoting a URL with its password is redacted in both log
+    formats, whichever code logged it."""
+    import logging
+
+    from odoo_mcp_guard.logs import JsonLogFormatter, RedactedFormatter
+
+    secret = "S3cretPW_log13"
+    try:
+        raise ValueError(f"cannot reach http://admin:{secret}@odoo:8069")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "odoo_mcp_guard.proxy",
+        logging.WARNING,
+        __file__,
+        1,
+        "upstream down: %s",
+        (f"http://ａ：{secret}＠127.0.0.1:1",),
+        exc_info,
+    )
+    text = RedactedFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+    shown = JsonLogFormatter().format(record)
+    assert "upstream down" in text and "Traceback" in text
+    assert secret not in text and secret not in shown, (text, shown)
