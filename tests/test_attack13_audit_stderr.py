@@ -190,3 +190,28 @@ def test_the_guards_own_log_lines_are_redacted():
     shown = JsonLogFormatter().format(record)
     assert "upstream down" in text and "Traceback" in text
     assert secret not in text and secret not in shown, (text, shown)
+
+
+def test_an_upstream_that_cannot_start_has_its_stderr_shown_redacted_first(tmp_path):
+    """Its own messages are shown (redacted) above the proxy's one-line refusal."""
+    import shlex
+    import subprocess
+
+    secret = "S3cretPW_start13"
+    script = (
+        f"import sys; print('cannot log in to http://admin:{secret}@odoo:8069', file=sys.stderr)"
+    )
+    command = shlex.join([sys.executable, "-c", script + "; raise SystemExit(3)"])
+    result = subprocess.run(
+        [sys.executable, "-m", "odoo_mcp_guard", "proxy", "--upstream-command", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert secret not in result.stderr, result.stderr
+    assert lines[0] == "cannot log in to http://admin:***@odoo:8069", result.stderr
+    assert lines[-1].startswith("odoo-mcp-guard: error: the upstream command"), result.stderr

@@ -367,6 +367,12 @@ class RedactedStderr:
                 except (OSError, ValueError):  # our stderr is gone: keep draining the pipe
                     pass
 
+    def close(self, wait: float = 2.0) -> None:
+        """Stop feeding the pipe and let the copy finish what the command wrote (up to
+        ``wait`` seconds): its last lines are shown before the proxy's own."""
+        self.file.close()
+        self._thread.join(wait)
+
 
 class Upstream:
     """One persistent client session to the upstream, reconnected when it drops."""
@@ -455,6 +461,9 @@ class Upstream:
                 if self.connections == 0 and self.config.command and not self.serving:
                     # A command that cannot start: the proxy fails at start (started()).
                     self.start_failure = cause
+                    if self._stderr is not None:  # its own messages shown before ours
+                        self._stderr.close()
+                        self._stderr = None
                     self.attempted.set()
                     return
                 if cause != self.outage:  # once per cause, not every backoff
