@@ -12,10 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.guard import connect_args, policy, request_state, stdio_client, text_of, write_policy
+from support.guard import (
+    connect_args,
+    policy,
+    request_state,
+    run_cli,
+    stdio_client,
+    text_of,
+    write_policy,
+)
 from test_attack12_person import approve
 
 pytestmark = pytest.mark.anyio
+
+FULL_WIDTH = "".join(chr(ord(ch) + 0xFEE0) for ch in "ALICE-LAPTOP")  # "ＡＬＩＣＥ－ＬＡＰＴＯＰ"
 
 
 def people_policy(
@@ -50,7 +60,7 @@ async def done_by(data_dir: Path, pol: Path, principal: str) -> bool:
         (
             {"alice": ["bot7", "alice-laptop"], "carol": ["carol"]},
             ["alice-laptop", "carol"],
-            ["ALICE-LAPTOP", "Alice-laptop", "\uff21\uff2c\uff29\uff23\uff25-\uff2c\uff21\uff30\uff34\uff2f\uff30"],
+            ["ALICE-LAPTOP", "Alice-laptop", FULL_WIDTH],
         ),
         ({"alice": ["bot7", "m2"], "carol": ["carol"]}, ["M2", "carol"], ["M2", "m2", "\uff2d2"]),
     ],
@@ -122,6 +132,14 @@ async def test_a_requester_without_a_person_at_filing_stays_undecidable(tmp_path
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
         assert "no person" in refused.stderr, refused.stderr
     assert request_state(tmp_path, ref) == "pending"
+    # listed in the guard's policy, the call files a new request, which carol decides
+    async with stdio_client(tmp_path, policy_file=later, principal="bot7") as client:
+        result = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert result.structured_content["status"] == "pending", text_of(result)
+        again = result.structured_content["request"]
+    assert again != ref
+    assert approve(tmp_path, later, again, "carol").returncode == 0
+    assert request_state(tmp_path, again) == "approved"
 
 
 async def test_an_approver_name_of_two_persons_is_refused(tmp_path: Path) -> None:
@@ -135,3 +153,13 @@ async def test_an_approver_name_of_two_persons_is_refused(tmp_path: Path) -> Non
     assert "more than one person" in refused.stderr, refused.stderr
     assert request_state(tmp_path, ref) == "pending"
     assert approve(tmp_path, pol, ref, "dave").returncode == 0
+
+
+def test_a_principal_in_another_case_under_two_persons_is_refused(tmp_path: Path) -> None:
+    doc = policy()
+    doc["people"] = {"alice": ["bot7", "m2"], "carol": ["M2"]}
+    pol = write_policy(tmp_path / "policy.json", doc)
+    result = run_cli(tmp_path, "policy", "check", str(pol), check=False)
+    assert result.returncode != 0, result.stdout
+    assert "$.people.carol[0]: 'M2' is already listed for 'alice'" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
