@@ -351,10 +351,12 @@ class LocalApprovals:
         """Approve or reject a pending request. The approver must not be the requester and,
         when ``approvers`` lists the request's group (the policy's ``approvers``), must be
         one of those names (width and case aside: identity.is_listed). With ``people`` (the
-        policy's {person: [principals]}), four-eyes is by person: the requester is the person
-        whose list has the request's principal (none: nobody decides it, fail closed), the
-        approver the person of the listed name; they must differ, and so must the persons of
-        a quorum's votes. The spelling comparison (identity.same_person) stays as a second
+        policy's {person: [principals]}), four-eyes is by person, every name in the one
+        folded form (identity.principal_key): the requester is the persons recorded when the
+        request was filed (the policy then in force) and those whose list has the principal
+        now (none, either time: nobody decides it, fail closed); the approver every person of
+        the name (more than one: refused); they must not meet, and neither may the persons of
+        a quorum's votes (recorded with each vote, and by ``people`` now). The spelling comparison (identity.same_person) stays as a second
         fence. An approval is one vote: the request is approved once ``quorum`` distinct
         approvers have approved; a rejection by any of them rejects it."""
         now = time.time() if now is None else now
