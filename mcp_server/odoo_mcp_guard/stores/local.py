@@ -357,8 +357,9 @@ class LocalApprovals:
         now (none, either time: nobody decides it, fail closed); the approver every person of
         the name (more than one: refused); they must not meet, and neither may the persons of
         a quorum's votes (recorded with each vote, and by ``people`` now). The spelling
-        comparison (identity.same_person) stays as a second fence. An approval is one vote: the request is approved once ``quorum`` distinct
-        approvers have approved; a rejection by any of them rejects it."""
+        comparison (identity.same_person) stays as a second fence. An approval is one vote:
+        the request is approved once ``quorum`` distinct approvers have approved; a rejection
+        by any of them rejects it."""
         now = time.time() if now is None else now
         approver = approver.strip()
         if not approver:
