@@ -30,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.engines import DATABASE_URL_ENV, StoreError
+from odoo_mcp_guard.identity import requester_persons
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.odoo_rpc import OdooError
@@ -747,8 +748,13 @@ class Guard:
         # Who decides: the first gating rule's group (the call's own rule when it gates), and
         # the largest quorum of the rules it passes; bound to the call's own rule and to those
         # it also passes (a replacement: odoo_disconnect's).
-        own, *others = self.policy.current().bindings([tool, *also])
+        in_force = self.policy.current()
+        own, *others = in_force.bindings([tool, *also])
         terms = ApprovalTerms(gating[0].approver_group, max(rule.quorum for rule in gating), own)
+        # Whose the principal is, as the policy in force says, frozen on the request: a
+        # --policy given at approval cannot make the requester someone else (attack 13).
+        people = in_force.people
+        persons = None if people is None else sorted(requester_persons(principal, people))
         filed, created = store.file_request(
             tool,
             approved_for,
@@ -760,6 +766,7 @@ class Guard:
             also_bindings=others,
             connection_binding=target,
             at_stake=front.at_stake(tool),
+            requester_persons=persons,
         )
         if created:
             APPROVALS.labels("filed").inc()
