@@ -152,14 +152,21 @@ class Leases:
                     (key, alias, _CHANGED, _CHANGED),
                 )
 
-    def observed(self, key: str, listing: dict[str, str], accept: bool = False) -> dict[str, str]:
+    def observed(
+        self,
+        key: str,
+        listing: dict[str, str],
+        accept: bool = False,
+        kept: frozenset[str] = frozenset(),
+    ) -> dict[str, str]:
         """What an upstream's listing says of each alias now (alias -> what it lists of it; an
         alias recorded before and absent from ``listing`` is seen as absent, ''): the
         generation of an alias seen otherwise than the last time is bumped. An alias the
         record holds values of (or holds as absent) and that ``listing`` shows with others is
         not the record's view: unless ``accept`` (the listing after a change the guard let
         through), it is left as recorded and returned (alias -> what the record holds), for
-        the call to be judged as a replacement of it."""
+        the call to be judged as a replacement of it; so is an alias of ``kept`` (known to the
+        replicas, absent from this stale listing) whose values the record holds."""
         differing: dict[str, str] = {}
         with self._lock:
             rows = self._db.execute(
@@ -170,7 +177,10 @@ class Leases:
                 now = listing.get(alias, "")
                 if before.get(alias) == now:
                     continue
-                if not accept and differs(before.get(alias), now):
+                if not accept and (
+                    differs(before.get(alias), now)
+                    or (alias in kept and before.get(alias) not in (None, "", _CHANGED))
+                ):
                     differing[alias] = before[alias]
                     continue
                 self._db.execute(

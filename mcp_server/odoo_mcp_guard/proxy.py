@@ -1023,7 +1023,12 @@ class ProxyServer(Frontend):
             return {}
         seen = {alias: _listed_form(item) for alias, item in listing.items()}
         try:
-            differing: dict[str, str] = await self._aliases("observed", key, seen, accept)
+            # An alias the replicas know and this listing lacks: the listing is stale (the
+            # missing-alias rule, _connection_exists), not a removal to record.
+            kept = frozenset(await self._aliases("known_aliases", key)) - set(listing)
+            differing: dict[str, str] = await self._aliases(
+                "observed", key, seen, accept, frozenset() if accept else kept
+            )
         except Exception as exc:
             raise self._record_fault(exc) from None
         return differing
@@ -1568,7 +1573,13 @@ class _LocalRecord:
         for alias in set(record) if aliases is None else aliases:
             record[alias] = (record.get(alias, (0, ""))[0] + 1, "changed")
 
-    def observed(self, key: str, listing: dict[str, str], accept: bool = False) -> dict[str, str]:
+    def observed(
+        self,
+        key: str,
+        listing: dict[str, str],
+        accept: bool = False,
+        kept: frozenset[str] = frozenset(),
+    ) -> dict[str, str]:
         record = self._generations.setdefault(key, {})
         differing: dict[str, str] = {}
         for alias in set(record) | set(listing):
@@ -1576,7 +1587,9 @@ class _LocalRecord:
             now = listing.get(alias, "")
             if before == now:
                 continue
-            if not accept and differs(before, now):
+            if not accept and (
+                differs(before, now) or (alias in kept and before not in (None, "", "changed"))
+            ):
                 differing[alias] = before
                 continue
             record[alias] = (gen + 1, now)
