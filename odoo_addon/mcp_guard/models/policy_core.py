@@ -1503,6 +1503,15 @@ def alias_problem(alias: object) -> str | None:
     return None if bad is None else f"{ALIAS_RULE} (it contains {bad!a})"
 
 
+def fold_alias(alias: str) -> str:
+    """The form in which two connection aliases name the same connection for the matching of
+    what a change puts at stake: stripped, NFKC-normalised, case-folded (an upstream may
+    normalise the alias it is given, as odoo-claude-mcp's admin API does with
+    ``alias.strip().lower()``). Matching over-approximates: any alias that folds equal is the
+    requested one's (fail closed)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", alias).strip().casefold())
+
+
 URL_CREDENTIALS_MESSAGE = (
     "url must not contain credentials (user:password@host): put them in password or api_key"
 )
