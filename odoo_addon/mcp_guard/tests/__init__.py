@@ -23,3 +23,4 @@ from . import test_attack11
 from . import test_attack11_identity
 from . import test_attack12_person
 from . import test_takeaway
+from . import test_attack13_schema
