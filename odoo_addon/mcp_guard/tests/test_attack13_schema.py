@@ -95,7 +95,7 @@ class TestAttack13Schema(McpGuardCase):
             self.sys["ir.model"]._get("mcp.connection").with_context(_force_unlink=True).unlink()
 
     def test_removing_a_selection_value_is_refused(self):
-        values = self.sys["ir.model.selection"].search([
+        values = self.sys["ir.model.fields.selection"].search([
             ("field_id", "in", (self._field("mcp.connection", "state") | self._field("mcp.approval.request", "state")).ids)])
         self.assertTrue(values)
         for ctx in CONTEXTS:
@@ -134,3 +134,14 @@ class TestAttack13Schema(McpGuardCase):
         # another model's column is Odoo's business, not the add-on's: Odoo's own refusal applies
         with self.assertRaises(UserError):
             self._field("res.partner", "name").unlink()
+
+    def test_schema_external_ids_cannot_be_repointed_or_removed(self):
+        xmlids = self.sys["ir.model.data"].search([
+            ("module", "=", "mcp_guard"), ("model", "in", ["ir.model", "ir.model.fields", "ir.model.constraint"])])
+        self.assertTrue(xmlids)
+        for ctx in CONTEXTS:
+            with self.subTest(ctx=ctx):
+                with self.assertRaises(UserError):
+                    xmlids[:1].with_context(**ctx).write({"module": "base"})
+                with self.assertRaises(UserError):
+                    xmlids.with_context(**ctx).unlink()

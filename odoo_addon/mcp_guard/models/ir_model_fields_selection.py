@@ -3,11 +3,11 @@ from odoo import models
 from .ir_model import is_guard_field, loader_running, refuse_schema_change
 
 
-class IrModelSelection(models.Model):
+class IrModelFieldsSelection(models.Model):
     """Removing a selection value of an add-on field rewrites every record holding it (a
     connection's state, a request's decision): only the module loader does it (see ir_model.py)."""
 
-    _inherit = "ir.model.selection"
+    _inherit = "ir.model.fields.selection"
 
     def _check_mcp_guard_selection(self):
         if loader_running(self.env):
