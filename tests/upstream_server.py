@@ -18,8 +18,9 @@ that lists them. ``UPSTREAM_CONNECT=1`` adds ``odoo_connect`` (its ``alias`` def
 "default") and ``odoo_connections`` (the pair the proxy can check; it lists the URL each alias
 was given, kept in the state's ``urls``): a URL containing ``hold`` keeps the call open, after
 recording it, until the file ``<state>.go`` exists; the URL ``crash`` kills the process
-mid-call. ``UPSTREAM_LEAKY=1`` adds ``server_info``, whose results carry secrets (as a careless
-or hostile upstream's would).
+mid-call; with ``UPSTREAM_FOLD=1`` it saves the alias it is given stripped and lower-cased
+(as odoo-claude-mcp's admin API does). ``UPSTREAM_LEAKY=1`` adds ``server_info``, whose
+results carry secrets (as a careless or hostile upstream's would).
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-cla
     async def odoo_connect(url: str, ctx: Context, alias: str = "default") -> str:
         """Add/update an Odoo connection."""
         record(ctx, "odoo_connect", {"alias": alias, "url": url})
+        if os.environ.get("UPSTREAM_FOLD") == "1":  # as odoo-claude-mcp's admin API does
+            alias = alias.strip().lower()
         if url == "crash":  # dies mid-call: whether it saved the connection is unknown
             os._exit(17)
         go = STATE.with_name(STATE.name + ".go")

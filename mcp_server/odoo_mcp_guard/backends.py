@@ -5,6 +5,7 @@ here, with the place where it is done instead (``Backend.elsewhere``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,7 @@ from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
 from odoo_mcp_guard.policy import PolicySource
 from odoo_mcp_guard.ratelimit import RedisRateLimiter, configured_rate_limiter
 from odoo_mcp_guard.settings import env_number
+from odoo_mcp_guard.stores.kept import replay_kept
 from odoo_mcp_guard.stores.local import LocalPins, LocalRates, Store, open_database
 from odoo_mcp_guard.stores.ports import (
     Decisions,
@@ -63,6 +65,10 @@ class Backend:
     background: list[AuditFlusher] = field(default_factory=list)
     # Shared rate-limit counters ($MCP_GUARD_REDIS_URL); None: the store counts.
     rate_limiter: RedisRateLimiter | None = None
+    # Where audit events the store cannot take at exit are kept (stores/kept.py).
+    data_dir: Path | None = None
+    # Run at close, before the store is closed (the guard's audit events not written yet).
+    closing: list[Callable[[], None]] = field(default_factory=list)
     _started: bool = field(default=False, repr=False)
 
     def elsewhere(self, what: Managed, record_id: int | None = None) -> str:
@@ -78,6 +84,8 @@ class Backend:
         self._started = True
 
     def close(self) -> None:
+        for hook in self.closing:
+            hook()
         self.policy.stop()
         if self._started:
             for service in self.background:
@@ -122,6 +130,7 @@ def local_backend(
         acceptance=store,
         imports_connections=True,
         rate_limiter=configured_rate_limiter(store.hit_rate_limits),
+        data_dir=data_dir,
     )
 
 
@@ -135,6 +144,7 @@ def odoo_backend(config: OdooConfig, data_dir: Path, policy_file: Path | None) -
     db = open_database(data_dir)  # creates the directory and file with safe modes
     connections = OdooConnections(client, connections_ttl=poll)
     spool = AuditSpool(db, client)
+    replay_kept(data_dir, spool.append_audit)  # events an earlier run could not store
     approvals = OdooApprovals(client, db, spool, connections)
     rates = LocalRates(db)
     store = GuardStore(
@@ -165,6 +175,7 @@ def odoo_backend(config: OdooConfig, data_dir: Path, policy_file: Path | None) -
         odoo_url=config.url.rstrip("/"),
         background=[flusher],
         rate_limiter=configured_rate_limiter(rates.hit_rate_limits),
+        data_dir=data_dir,
     )
 
 

@@ -466,10 +466,29 @@ def _recorded_stake(request: ApprovalRequest) -> list[str]:
             + (f"  {conn['protocol']}" if conn.get("protocol") else "")
             + "  (as the upstream listed it when filed)"
         )
+    for conn in stake.get("stale") or ():
+        if not isinstance(conn, dict):
+            continue
+        lines.append(
+            f"{'replaces:':<11} {conn.get('alias')}: {_stake_values(conn.get('recorded'))} "
+            f"(the guard's record) -> {_stake_values(conn.get('listed'))} (as the upstream "
+            "listed it when filed: its view differs from the record and may be stale)"
+        )
     if stake.get("note") or not lines:
         what = alias if isinstance(alias, str) else "unknown connection"
         lines.append(f"{role + ':':<11} {what} ({stake.get('note') or 'as filed'})")
     return lines
+
+
+def _stake_values(values: Any) -> str:
+    """A connection's values as recorded in a request's stake, on one line ('absent': none)."""
+    if not isinstance(values, dict) or not values:
+        return "absent"
+    user = values.get("username", values.get("user"))
+    return (
+        f"{values.get('url', '?')}  db={values.get('db', '?')}  "
+        f"user={user if user is not None else '?'}"
+    )
 
 
 def _request_detail(request: ApprovalRequest, in_force: Sequence[str] = ()) -> list[str]:

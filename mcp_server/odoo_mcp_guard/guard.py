@@ -30,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.engines import DATABASE_URL_ENV, StoreError
+from odoo_mcp_guard.identity import requester_persons
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.odoo_rpc import OdooError
@@ -44,6 +45,7 @@ from odoo_mcp_guard.store import (
     Outcome,
     builtin_data_dir,
 )
+from odoo_mcp_guard.stores.kept import replay_kept, save_kept
 from odoo_mcp_guard.stores.ports import PolicyPort
 
 log = logging.getLogger(__name__)
@@ -477,6 +479,48 @@ class Guard:
                 written = self._unwritten.popleft()
                 log.warning("audit event %s written now that the store takes it", written.uuid)
 
+    def save_unwritten(self, data_dir: Path | None) -> None:
+        """At exit: the events the store has not taken yet are first kept in a file of
+        ``data_dir`` (atomic and quick: an exit cut short by the client loses nothing), then
+        written to the store with one more wait, bounded by its busy timeout; those it still
+        cannot take stay in the file, written at the next start (stores/kept.py). If the file
+        cannot be written, the store is tried once more, and if it refuses too, one line says
+        the events were not stored (each was logged in full when kept)."""
+        with self._unwritten_lock:
+            events = list(self._unwritten)
+            if not events:
+                return
+            try:
+                if data_dir is None:
+                    raise OSError("no data directory")
+                path = save_kept(data_dir, events)
+            except Exception as exc:
+                why = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+            else:
+                self._unwritten.clear()
+                log.error(
+                    "%d audit events the store has not taken kept in %s until it takes them",
+                    len(events),
+                    path,
+                )
+                assert data_dir is not None
+                replay_kept(data_dir, self.store.append_audit)
+                return
+        try:
+            self._write_unwritten()
+            return
+        except Exception as exc:
+            cause = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+        shown = json.dumps([e.model_dump() for e in events], ensure_ascii=False)
+        log.critical(
+            "%d audit events NOT stored: the store cannot take them (%s) and they cannot be "
+            "kept in the data directory (%s): %s",
+            len(events),
+            cause,
+            why,
+            shown,
+        )
+
     def _refuse(
         self, call: _Call, refusal: Refusal, request_ref: str | None = None
     ) -> GuardRefusal:
@@ -704,8 +748,13 @@ class Guard:
         # Who decides: the first gating rule's group (the call's own rule when it gates), and
         # the largest quorum of the rules it passes; bound to the call's own rule and to those
         # it also passes (a replacement: odoo_disconnect's).
-        own, *others = self.policy.current().bindings([tool, *also])
+        in_force = self.policy.current()
+        own, *others = in_force.bindings([tool, *also])
         terms = ApprovalTerms(gating[0].approver_group, max(rule.quorum for rule in gating), own)
+        # Whose the principal is, as the policy in force says, frozen on the request: a
+        # --policy given at approval cannot make the requester someone else (attack 13).
+        people = in_force.people
+        persons = None if people is None else sorted(requester_persons(principal, people))
         filed, created = store.file_request(
             tool,
             approved_for,
@@ -717,6 +766,7 @@ class Guard:
             also_bindings=others,
             connection_binding=target,
             at_stake=front.at_stake(tool),
+            requester_persons=persons,
         )
         if created:
             APPROVALS.labels("filed").inc()

@@ -303,14 +303,15 @@ def listed_form(name: str) -> str:
 
 def is_listed(name: str, listed: str) -> bool:
     """Whether ``name`` is the person a list names as ``listed`` (a policy's approvers):
-    exactly, width and case folded at most (``listed_form``), never through another spelling
+    exactly, width and case folded at most (``principal_key``, the form ``people`` is matched
+    in too), never through another spelling
     (the comment of "mallory (carol)" does not make mallory carol; "carol/admin" is not
     carol). ``same_person`` is for refusing; this is for admitting."""
     for each in (name, listed):
         problem = check_identity(each)
         if problem is not None:
             raise IdentityError(f"{shown(each)!r}: {problem}")
-    return listed_form(name) == listed_form(listed)
+    return principal_key(name) == principal_key(listed)
 
 
 def principal_form(principal: str) -> str:
@@ -324,24 +325,51 @@ def principal_form(principal: str) -> str:
         form = form[len(prefix) :].strip()
 
 
-def person_of(principal: str, people: dict[str, list[str]]) -> str | None:
-    """The person of ``people`` ({person: [principals]}, a policy's) whose list has
-    ``principal`` (``principal_form``, exact), or None: no person is declared for it."""
-    form = principal_form(principal)
-    return next(
-        (person for person, listed in people.items() if form in map(principal_form, listed)),
-        None,
+def principal_key(name: str) -> str:
+    """THE one form a name is compared with ``people`` and ``approvers`` in: width and case
+    folded (``listed_form``), without the transport prefixes the guard gives names (in any
+    width or case: "ＳＴＤＩＯ：alice" is "alice"). "ALICE-LAPTOP" is the listed "alice-laptop"."""
+    return listed_form(principal_form(listed_form(name)))
+
+
+def persons_listing(principal: str, people: dict[str, list[str]]) -> frozenset[str]:
+    """The persons of ``people`` ({person: [principals]}, a policy's) whose list has
+    ``principal`` (``principal_key`` on both sides), each as ``listed_form``; empty: nobody
+    is declared for it."""
+    form = principal_key(principal)
+    return frozenset(
+        listed_form(person)
+        for person, listed in people.items()
+        if form in map(principal_key, listed)
     )
 
 
+def person_of(principal: str, people: dict[str, list[str]]) -> str | None:
+    """The one person whose list has ``principal`` (``persons_listing``), or None: nobody, or
+    more than one (which cannot be told apart)."""
+    found = persons_listing(principal, people)
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def requester_persons(principal: str, people: dict[str, list[str]]) -> frozenset[str]:
+    """Who a requester is by ``people``: every person whose list has the principal, and the
+    person of that name, if any lists it; empty when no person lists it (nobody can decide
+    its requests: fail closed). Recorded on the request when the guard files it."""
+    listing = persons_listing(principal, people)
+    if not listing:
+        return frozenset()
+    form = principal_key(principal)
+    return listing | {listed_form(p) for p in people if principal_key(p) == form}
+
+
 def persons_of(name: str, people: dict[str, list[str]]) -> frozenset[str]:
-    """Who a decider's name is by ``people`` (``listed_form`` of each): the person of that name,
-    and the person whose principals list it; the name itself when nobody is declared for it
-    (a person the policy lists only as an approver)."""
-    found = {listed_form(person) for person in people if is_listed(name, person)}
-    owner = person_of(name, people)
-    if owner is not None:
-        found.add(listed_form(owner))
+    """Who a decider's name is by ``people``, in the one folded form (``principal_key``): every
+    person of that name and every person whose principals list it; the name itself
+    (``listed_form``) when nobody is declared for it (a person the policy lists only as an
+    approver). More than one person: the name cannot be told apart (the caller refuses)."""
+    form = principal_key(name)
+    found = {listed_form(p) for p in people if principal_key(p) == form}
+    found |= persons_listing(name, people)
     return frozenset(found or {listed_form(name)})
 
 

@@ -58,6 +58,13 @@ _GENERATIONS = """CREATE TABLE IF NOT EXISTS guard_alias_generations (
 _CHANGED = "changed"
 
 
+def differs(recorded: str | None, now: str) -> bool:
+    """Whether a listing showing an alias as ``now`` contradicts the record's ``recorded``:
+    the alias is listed, and the record holds what was seen of it (values, or its absence),
+    not a change whose outcome was not listed yet (nor nothing: an alias never seen)."""
+    return bool(now) and recorded is not None and recorded != _CHANGED and recorded != now
+
+
 class Leases:
     """Leases on one engine (the store's), through a connection of their own."""
 
@@ -145,10 +152,22 @@ class Leases:
                     (key, alias, _CHANGED, _CHANGED),
                 )
 
-    def observed(self, key: str, listing: dict[str, str]) -> None:
-        """What an upstream's listing says of each alias now (alias -> its identity; an alias
-        recorded before and absent from ``listing`` is seen as absent, ''): the generation of
-        an alias seen otherwise than the last time is bumped."""
+    def observed(
+        self,
+        key: str,
+        listing: dict[str, str],
+        accept: bool = False,
+        kept: frozenset[str] = frozenset(),
+    ) -> dict[str, str]:
+        """What an upstream's listing says of each alias now (alias -> what it lists of it; an
+        alias recorded before and absent from ``listing`` is seen as absent, ''): the
+        generation of an alias seen otherwise than the last time is bumped. An alias the
+        record holds values of (or holds as absent) and that ``listing`` shows with others is
+        not the record's view: unless ``accept`` (the listing after a change the guard let
+        through), it is left as recorded and returned (alias -> what the record holds), for
+        the call to be judged as a replacement of it; so is an alias of ``kept`` (known to the
+        replicas, absent from this stale listing) whose values the record holds."""
+        differing: dict[str, str] = {}
         with self._lock:
             rows = self._db.execute(
                 "SELECT alias, listed FROM guard_alias_generations WHERE key = ?", (key,)
@@ -158,12 +177,19 @@ class Leases:
                 now = listing.get(alias, "")
                 if before.get(alias) == now:
                     continue
+                if not accept and (
+                    differs(before.get(alias), now)
+                    or (alias in kept and before.get(alias) not in (None, "", _CHANGED))
+                ):
+                    differing[alias] = before[alias]
+                    continue
                 self._db.execute(
                     "INSERT INTO guard_alias_generations (key, alias, generation, listed) "
                     "VALUES (?, ?, 1, ?) ON CONFLICT (key, alias) DO UPDATE SET "
                     "generation = guard_alias_generations.generation + 1, listed = ?",
                     (key, alias, now, now),
                 )
+        return differing
 
     def close(self) -> None:
         with self._lock:

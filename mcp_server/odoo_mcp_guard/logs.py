@@ -1,5 +1,7 @@
 """Logging: to stderr only (on stdio, stdout is the protocol pipe), as text or one JSON
-object per line, with the id of the MCP request being handled."""
+object per line, with the id of the MCP request being handled. Every line passes the one
+redaction (policy_core.redact_text): a message or a traceback may quote a URL with its
+password, from the guard's code or a library's."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from odoo_mcp_guard.policy_core import redact_text
 from odoo_mcp_guard.settings import env_choice
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -29,14 +32,21 @@ class JsonLogFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_text(record.getMessage()),
         }
         request_id = REQUEST_ID.get()
         if request_id is not None:
             entry["request_id"] = request_id
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class RedactedFormatter(logging.Formatter):
+    """The text format, redacted as a whole (message and traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
 
 
 # Libraries that log whole protocol messages (arguments, so secrets) at DEBUG: never below INFO.
@@ -52,7 +62,7 @@ def setup_logging() -> None:
     if env_choice("MCP_GUARD_LOG_FORMAT", "text", ("text", "json")) == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(RedactedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(env_choice("MCP_GUARD_LOG_LEVEL", "warning", LEVELS).upper())
     for name in CHATTY_LOGGERS:

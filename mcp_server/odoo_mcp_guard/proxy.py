@@ -70,6 +70,8 @@ import logging
 import os
 import secrets
 import shlex
+import sys
+import threading
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -83,6 +85,7 @@ import httpx2
 import jsonschema
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
@@ -115,11 +118,12 @@ from odoo_mcp_guard.guard import (
     Refusal,
     upstream_down,
 )
-from odoo_mcp_guard.leases import Leases
+from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
     SOURCE_HASH_KEY,
+    fold_alias,
     pinned_definition,
     redact,
     redact_result,
@@ -335,6 +339,42 @@ def parse_headers(items: list[str]) -> dict[str, str]:
 # --- the upstream session ------------------------------------------------------------------
 
 
+# The longest piece of an upstream's stderr redacted as one line (a longer line is cut).
+STDERR_LINE_LIMIT = 64 * 1024
+
+
+class RedactedStderr:
+    """What an upstream command writes on its stderr, copied onto the proxy's stderr line by
+    line through the one redaction (policy_core.redact_text): an upstream may log the
+    arguments it was given, a URL with its password among them. One pipe for every start
+    of the command; a thread copies it until the proxy exits."""
+
+    def __init__(self) -> None:
+        read, write = os.pipe()
+        self.file = os.fdopen(write, "w")  # the child's stderr (stdio_client's errlog)
+        self._thread = threading.Thread(
+            target=self._copy, args=(read,), name="upstream-stderr", daemon=True
+        )
+        self._thread.start()
+
+    @staticmethod
+    def _copy(fd: int) -> None:
+        with os.fdopen(fd, "rb") as source:
+            while raw := source.readline(STDERR_LINE_LIMIT):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                try:
+                    sys.stderr.write(redact_text(line) + "\n")
+                    sys.stderr.flush()
+                except (OSError, ValueError):  # our stderr is gone: keep draining the pipe
+                    pass
+
+    def close(self, wait: float = 2.0) -> None:
+        """Stop feeding the pipe and let the copy finish what the command wrote (up to
+        ``wait`` seconds): its last lines are shown before the proxy's own."""
+        self.file.close()
+        self._thread.join(wait)
+
+
 class Upstream:
     """One persistent client session to the upstream, reconnected when it drops."""
 
@@ -342,6 +382,7 @@ class Upstream:
         self.config = config
         self.proxy = proxy
         self.client: Client | None = None
+        self._stderr: RedactedStderr | None = None  # an upstream command's, once started
         # The HTTP client of the session being opened, and of ``client`` once it is served:
         # what the raw path posts on (``ProxyServer._send_raw``); None: no raw path.
         self._opening_http: httpx2.AsyncClient | None = None
@@ -383,7 +424,9 @@ class Upstream:
         params = StdioServerParameters(
             command=self.config.command[0], args=self.config.command[1:], env=env
         )
-        return Client(params, **kwargs)
+        if self._stderr is None:
+            self._stderr = RedactedStderr()
+        return Client(stdio_client(params, errlog=self._stderr.file), **kwargs)
 
     async def _on_message(self, message: Any) -> None:
         method = getattr(message, "method", None) or getattr(
@@ -419,6 +462,9 @@ class Upstream:
                 if self.connections == 0 and self.config.command and not self.serving:
                     # A command that cannot start: the proxy fails at start (started()).
                     self.start_failure = cause
+                    if self._stderr is not None:  # its own messages shown before ours
+                        self._stderr.close()
+                        self._stderr = None
                     self.attempted.set()
                     return
                 if cause != self.outage:  # once per cause, not every backoff
@@ -722,35 +768,59 @@ class ProxyServer(Frontend):
                 if removed is not None:
                     exists = None
                     listing = await self._listing(tool, "alias")
-                    at_stake = self._stake(tool, "removes", removed, listing)
+                    alias: str | None = removed
                 else:
                     exists, listing = await self._connection_exists(tool, arguments)
                     if exists is None:
                         log.warning("%s may replace a connection: judged as a replacement", tool)
                     named = self._upsert_alias(tool, arguments)
                     alias = named[1] if named is not None and self._pair(tool) else None
-                    at_stake = (
-                        None
-                        if exists is False
-                        else self._stake(tool, "replaces", alias, listing, exists=exists)
+                # What the listing says now is recorded, except the aliases it shows otherwise
+                # than the replicas' record holds: the upstream's view is not the record's (a
+                # stale replica's), and whatever it writes may put them back as it sees them.
+                # Each is at stake as a replacement (shown with what the record holds and what
+                # the listing says), and the record keeps its view until a call let through
+                # (approved as such) is listed after.
+                stale = await self._observe(key, listing)
+                if stale:
+                    log.warning(
+                        "the upstream %s lists %d connection(s) otherwise than the replicas' "
+                        "record: %s judged as a replacement of each",
+                        self.server_id,
+                        len(stale),
+                        tool,
+                    )
+                if removed is not None:
+                    at_stake = self._stake(tool, "removes", removed, listing, stale=stale)
+                elif exists is False and not stale:
+                    at_stake = None
+                else:
+                    at_stake = self._stake(
+                        tool, "replaces", alias, listing, exists=exists, stale=stale
                     )
                 # Bound to the connection instance: what the listing says of it and its
                 # generation in the replicas' record (a removal and re-creation through the
                 # guard is another instance, whatever its values: ABA).
                 binding = ""
-                generations = await self._generation_binding(key, listing, at_stake)
+                generations = await self._generation_binding(key, at_stake)
                 if at_stake is not None:
                     binding = connection_identity(redact({**at_stake, "generations": generations}))
                 stake = _AT_STAKE.set(at_stake)
                 bound = _BINDING.set(binding)
-                # What the call changes, if sent: its alias (None: which is unknown, or a
-                # single-connection upstream's: every alias).
+                # What the call changes, if sent: its alias, any listed one it may name (folded
+                # alike) and the aliases listed otherwise than recorded (None: which is unknown,
+                # or a single-connection upstream's: every alias).
                 upserted = self._upsert_alias(tool, arguments) if removed is None else None
                 touched: set[str] | None = {removed} if removed is not None else None
                 if upserted is not None and not self._single_connection(tool):
                     touched = {upserted[1]}
+                if touched is not None:
+                    touched |= set(stale)
+                    if at_stake is not None:
+                        touched |= {c["alias"] for c in at_stake.get("connections", ())}
                 try:
-                    yield (REMOVAL_RULE,) if exists is not False and removed is None else ()
+                    governed = exists is not False or bool(stale)
+                    yield (REMOVAL_RULE,) if governed and removed is None else ()
                 except UpstreamFailure as failure:
                     in_doubt = failure.in_doubt
                     if in_doubt:  # it may have changed: a new generation (fail closed)
@@ -768,6 +838,8 @@ class ProxyServer(Frontend):
                     await self._aliases("removed_alias", key, removed)
                 else:
                     await self._record_upsert(tool, arguments, key)
+                if not in_doubt:  # the call let through: its upstream's view is the record's
+                    in_doubt = not await self._record_after(tool, key)
             finally:
                 if stake is not None:
                     _AT_STAKE.reset(stake)
@@ -789,10 +861,13 @@ class ProxyServer(Frontend):
         listing: dict[str, dict[str, Any]] | None,
         *,
         exists: bool | None = True,
+        stale: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """What an approver is shown of the connection a call replaces or removes: its alias
-        and what the upstream's listing says of it (redacted when recorded), or why the proxy
-        cannot tell."""
+        (and any listed alias that folds equal to it: ``policy_core.fold_alias``) and what the
+        upstream's listing says of it (redacted when recorded), or why the proxy cannot tell;
+        and each alias the listing shows otherwise than the replicas' record (``stale``),
+        with what the record holds of it and what the listing says."""
         note = None
         if listing is None:
             note = "the proxy cannot list the upstream's connections: what it holds is unknown"
@@ -802,8 +877,8 @@ class ProxyServer(Frontend):
                 "replacement"
             )
             at = []
-        elif listing is not None and alias in listing:
-            at = [alias]
+        elif listing is not None and any(fold_alias(a) == fold_alias(alias) for a in listing):
+            at = sorted(a for a in listing if fold_alias(a) == fold_alias(alias))
         elif listing is not None and role == "replaces" and self._single_connection(tool):
             at = sorted(listing)  # a single-connection upstream: what it holds is replaced
             note = "the upstream keeps a single connection: it is replaced"
@@ -816,19 +891,25 @@ class ProxyServer(Frontend):
                     else "not listed by the upstream"
                 )
         connections = [
-            {
-                "alias": name,
-                **{
-                    field: str(value)[:300]
-                    for field, value in (listing or {}).get(name, {}).items()
-                    if field in _STAKE_FIELDS and isinstance(value, str | int | bool)
-                },
-            }
+            {"alias": name, **_shown_fields((listing or {}).get(name, {}))}
             for name in at[:_STAKE_MAX]
         ]
         stake: dict[str, Any] = {"role": role, "alias": alias, "connections": connections}
         if note is not None:
             stake["note"] = note
+        if stale:
+            stake["stale"] = [
+                {
+                    "alias": name,
+                    "recorded": _recorded_fields(stale[name]),
+                    "listed": _shown_fields((listing or {}).get(name, {})),
+                }
+                for name in sorted(stale)[:_STAKE_MAX]
+            ]
+            stake["note"] = (
+                "the upstream lists connection(s) otherwise than the guard last let through or "
+                "saw (its view may be stale): this call may write them back as it lists them"
+            )
         return stake
 
     def argument_problem(self, name: str, arguments: dict[str, Any]) -> str | None:
@@ -976,30 +1057,68 @@ class ProxyServer(Frontend):
             return getattr(self._local, operation)(key, *args)
         return await anyio.to_thread.run_sync(getattr(self._leases, operation), key, *args)
 
-    async def _generation_binding(
-        self, key: str, listing: dict[str, dict[str, Any]] | None, at_stake: dict[str, Any] | None
-    ) -> dict[str, int]:
+    async def _observe(
+        self, key: str, listing: dict[str, dict[str, Any]] | None, *, accept: bool = False
+    ) -> dict[str, str]:
         """What the listing says now is recorded (an alias listed otherwise than the last time
-        is a new generation), then the generations of the aliases at stake are read (every
-        alias's when which one is unknown), all under the lease. The record cannot be read:
-        nothing is judged (fail closed)."""
+        is a new generation), under the lease; unless ``accept``, an alias listed otherwise
+        than the record holds is left as recorded and returned (alias -> what the record
+        holds). The record cannot be read: nothing is judged (fail closed)."""
+        if listing is None:
+            return {}
+        seen = {alias: _listed_form(item) for alias, item in listing.items()}
         try:
-            if listing is not None:
-                seen = {alias: connection_identity(redact(item)) for alias, item in listing.items()}
-                await self._aliases("observed", key, seen)
+            # An alias the replicas know and this listing lacks: the listing is stale (the
+            # missing-alias rule, _connection_exists), not a removal to record.
+            kept = frozenset(await self._aliases("known_aliases", key)) - set(listing)
+            differing: dict[str, str] = await self._aliases(
+                "observed", key, seen, accept, frozenset() if accept else kept
+            )
+        except Exception as exc:
+            raise self._record_fault(exc) from None
+        return differing
+
+    @staticmethod
+    def _record_fault(exc: Exception) -> StoreError:
+        log.warning("cannot read the record of the upstream's connections: %s", exc)
+        return StoreError(
+            "the guard's record of the upstream's connections cannot be read "
+            f"({redact_text(str(exc))[:200]})"
+        )
+
+    async def _record_after(self, tool: str, key: str) -> bool:
+        """After a change the guard let through: what the upstream lists now is the record's
+        view (accepted, aliases listed otherwise included: the call was judged a replacement
+        of each). False when it cannot be recorded."""
+        lister = self._connection_lister(tool)
+        if lister is None:
+            return True
+        listing = await self._listing(tool, "alias")
+        try:
+            await self._observe(key, listing, accept=True)
+        except StoreError:
+            return False
+        return True
+
+    async def _generation_binding(
+        self, key: str, at_stake: dict[str, Any] | None
+    ) -> dict[str, int]:
+        """The generations of the aliases at stake (every alias's when which one is unknown),
+        read under the lease. The record cannot be read: nothing is judged (fail closed)."""
+        try:
             generations = await self._aliases("generations", key)
         except Exception as exc:
-            log.warning("cannot read the record of the upstream's connections: %s", exc)
-            raise StoreError(
-                "the guard's record of the upstream's connections cannot be read "
-                f"({redact_text(str(exc))[:200]})"
-            ) from None
+            raise self._record_fault(exc) from None
         if at_stake is None:  # nothing at stake: nothing to bind
             return {}
         alias = at_stake.get("alias")
         if not isinstance(alias, str):
             return generations
-        aliases = {alias, *(c["alias"] for c in at_stake.get("connections", ()))}
+        aliases = {
+            alias,
+            *(c["alias"] for c in at_stake.get("connections", ())),
+            *(c["alias"] for c in at_stake.get("stale", ())),
+        }
         return {name: generations.get(name, 0) for name in sorted(aliases)}
 
     async def _changed_through_guard(self, key: str, aliases: set[str] | None) -> bool:
@@ -1042,8 +1161,8 @@ class ProxyServer(Frontend):
         alias = named[1]
         if self._single_connection(upsert):
             return bool(listed or known), listing
-        if alias in listed or alias in known:
-            return True, listing
+        if any(fold_alias(a) == fold_alias(alias) for a in listed | known):
+            return True, listing  # an upstream may normalise the alias it is given
         unseen = known - listed
         if unseen:
             log.warning(
@@ -1444,6 +1563,36 @@ class ProxyServer(Frontend):
         await self.upstream.run()
 
 
+def _shown_fields(item: Any) -> dict[str, str]:
+    """What an approver is shown of a listed connection: its fields that name it (url, db,
+    user...), as the listing says them (redacted where recorded)."""
+    if not isinstance(item, dict):
+        return {}
+    return {
+        field: str(value)[:300]
+        for field, value in item.items()
+        if field in _STAKE_FIELDS and isinstance(value, str | int | bool)
+    }
+
+
+def _listed_form(item: Any) -> str:
+    """What the replicas' record holds of a listed connection: its identity (every field,
+    redacted) and what an approver is shown of it (redacted)."""
+    shown = redact(_shown_fields(item))
+    return json.dumps(
+        {"identity": connection_identity(redact(item)), "shown": shown}, sort_keys=True
+    )
+
+
+def _recorded_fields(recorded: str) -> dict[str, Any]:
+    """What the record holds of an alias, as shown to an approver ({}: absent)."""
+    try:
+        shown = json.loads(recorded).get("shown", {}) if recorded else {}
+    except (ValueError, AttributeError):
+        shown = {}
+    return shown if isinstance(shown, dict) else {}
+
+
 class _LocalRecord:
     """The record of ``leases.Leases`` (aliases seen, their generations) kept in this process,
     for a store without an engine of its own."""
@@ -1469,13 +1618,27 @@ class _LocalRecord:
         for alias in set(record) if aliases is None else aliases:
             record[alias] = (record.get(alias, (0, ""))[0] + 1, "changed")
 
-    def observed(self, key: str, listing: dict[str, str]) -> None:
+    def observed(
+        self,
+        key: str,
+        listing: dict[str, str],
+        accept: bool = False,
+        kept: frozenset[str] = frozenset(),
+    ) -> dict[str, str]:
         record = self._generations.setdefault(key, {})
+        differing: dict[str, str] = {}
         for alias in set(record) | set(listing):
             gen, before = record.get(alias, (0, None))
             now = listing.get(alias, "")
-            if before != now:
-                record[alias] = (gen + 1, now)
+            if before == now:
+                continue
+            if not accept and (
+                differs(before, now) or (alias in kept and before not in (None, "", "changed"))
+            ):
+                differing[alias] = before
+                continue
+            record[alias] = (gen + 1, now)
+        return differing
 
 
 class _Held:

@@ -71,12 +71,15 @@ def open_backend_or_exit(
 
 
 def make_guard(backend: Backend) -> Guard:
-    return Guard(
+    guard = Guard(
         backend.policy,
         backend.store,
         approval_hint=backend.approval_hint,
         rate_limiter=backend.rate_limiter.hit_all if backend.rate_limiter else None,
     )
+    # At exit, audit events the store has not taken yet are written or kept in a file.
+    backend.closing.append(lambda: guard.save_unwritten(backend.data_dir))
+    return guard
 
 
 def http_app(

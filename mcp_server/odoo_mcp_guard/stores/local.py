@@ -21,7 +21,7 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
-from odoo_mcp_guard.identity import person_of, persons_of
+from odoo_mcp_guard.identity import persons_of, requester_persons
 from odoo_mcp_guard.names import check_approver, is_listed, same_person
 from odoo_mcp_guard.policy_core import (
     ApprovalTerms,
@@ -31,6 +31,7 @@ from odoo_mcp_guard.policy_core import (
     redact_tool,
 )
 from odoo_mcp_guard.ratelimit import Full, Limit
+from odoo_mcp_guard.stores.kept import replay_kept
 from odoo_mcp_guard.stores.models import (
     OPEN_STATES,
     ApprovalError,
@@ -258,17 +259,26 @@ class LocalApprovals:
         also_bindings: Sequence[str] = (),
         at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
+        requester_persons: Sequence[str] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
         ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
         ``also_bindings``: those of the rules the call also passes, in order; ``at_stake``:
         what the call would replace or remove, as the front-end knows it (kept redacted);
         ``connection_binding``: the connection it removes or replaces, as it is now (a
-        pending request of this call for another connection is not returned)."""
+        pending request of this call for another connection is not returned);
+        ``requester_persons``: who the principal is by the policy in force (None: it declares
+        no ``people``), frozen on the request: ``decide`` compares the approver with them."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
         binding = terms.binding if terms else None
         also = " ".join(also_bindings)
+        # a pending request filed while the principal was someone else's is not this one's
+        persons = (
+            None
+            if requester_persons is None
+            else json.dumps(sorted(set(requester_persons)), ensure_ascii=False)
+        )
         with self.db.tx(("call", tool, args_hash, principal)) as db:
             row = db.execute(
                 """SELECT id FROM approval_requests
@@ -276,6 +286,7 @@ class LocalApprovals:
                      AND expires_at > ? AND COALESCE(rule_binding, '') = ?
                      AND COALESCE(also_bindings, '') = ?
                      AND COALESCE(connection_binding, '-') = ?
+                     AND COALESCE(requester_persons, '-') = ?
                    ORDER BY id DESC LIMIT 1""",
                 (
                     tool,
@@ -285,6 +296,7 @@ class LocalApprovals:
                     binding or "",
                     also,
                     "-" if connection_binding is None else connection_binding,
+                    "-" if persons is None else persons,
                 ),
             ).fetchone()
             if row:
@@ -294,8 +306,9 @@ class LocalApprovals:
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
                            quorum, rule_binding, also_bindings, at_stake,
-                           connection_binding)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                           connection_binding, requester_persons)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       RETURNING id""",
                     (
                         tool,
                         json.dumps(redact(arguments), ensure_ascii=False),
@@ -313,6 +326,7 @@ class LocalApprovals:
                         if at_stake is None
                         else json.dumps(redact(dict(at_stake)), ensure_ascii=False),
                         connection_binding,
+                        persons,
                     ),
                 ).fetchone()["id"]
                 db.execute(
@@ -338,12 +352,15 @@ class LocalApprovals:
         """Approve or reject a pending request. The approver must not be the requester and,
         when ``approvers`` lists the request's group (the policy's ``approvers``), must be
         one of those names (width and case aside: identity.is_listed). With ``people`` (the
-        policy's {person: [principals]}), four-eyes is by person: the requester is the person
-        whose list has the request's principal (none: nobody decides it, fail closed), the
-        approver the person of the listed name; they must differ, and so must the persons of
-        a quorum's votes. The spelling comparison (identity.same_person) stays as a second
-        fence. An approval is one vote: the request is approved once ``quorum`` distinct
-        approvers have approved; a rejection by any of them rejects it."""
+        policy's {person: [principals]}), four-eyes is by person, every name in the one
+        folded form (identity.principal_key): the requester is the persons recorded when the
+        request was filed (the policy then in force) and those whose list has the principal
+        now (none, either time: nobody decides it, fail closed); the approver every person of
+        the name (more than one: refused); they must not meet, and neither may the persons of
+        a quorum's votes (recorded with each vote, and by ``people`` now). The spelling
+        comparison (identity.same_person) stays as a second fence. An approval is one vote:
+        the request is approved once ``quorum`` distinct approvers have approved; a rejection
+        by any of them rejects it."""
         now = time.time() if now is None else now
         approver = approver.strip()
         if not approver:
@@ -363,8 +380,8 @@ class LocalApprovals:
         people = None if people is None else {k: list(v) for k, v in people.items()}
         with self.db.tx(None) as db:
             row = db.execute(
-                """SELECT state, principal, expires_at, expires_in, quorum FROM approval_requests
-                   WHERE id = ?"""
+                """SELECT state, principal, expires_at, expires_in, quorum, requester_persons
+                   FROM approval_requests WHERE id = ?"""
                 + self.db.engine.for_update,
                 (request.id,),
             ).fetchone()
@@ -378,10 +395,26 @@ class LocalApprovals:
                     f"{request.ref} was filed under a name that cannot be compared "
                     f"({unreadable}): it cannot be approved or rejected"
                 )
-            requester = None
+            # Who the requester is: the persons frozen when the guard filed the request (the
+            # policy then in force) AND those of the policy given now; either is refused.
+            frozen = _persons(row["requester_persons"])
+            if frozen is not None and not frozen:
+                raise ApprovalError(
+                    f"{request.ref} was filed by the principal {row['principal']}, which no "
+                    "person under the policy's people lists (the policy in force when it was "
+                    "filed): it cannot be approved or rejected (list it under its person in "
+                    "people, in the policy file, and call again: that files a new request)"
+                )
+            if frozen is not None and people is None:
+                raise ApprovalError(
+                    f"{request.ref} was filed under a policy that declares people, and the "
+                    "policy given here declares none: it cannot be decided here (pass --policy "
+                    "FILE as the guard was given it)"
+                )
+            requesters = set(frozen or ())
             if people is not None:
-                requester = person_of(row["principal"], people)
-                if requester is None:
+                now_persons = requester_persons(row["principal"], people)
+                if not now_persons:
                     # Fail closed: whose principal it is nobody has said, so nobody can tell
                     # the approver from the requester.
                     raise ApprovalError(
@@ -389,34 +422,50 @@ class LocalApprovals:
                         "person under the policy's people lists: it cannot be approved or "
                         "rejected (list it under its person in people, in the policy file)"
                     )
+                requesters |= now_persons
+            # the approver's persons, in the one folded form names are listed in
+            mine = persons_of(approver, people or {})
             if same_person(approver, row["principal"]) or (
-                requester is not None
+                requesters
                 and (
-                    persons_of(approver, people or {}) & persons_of(requester, people or {})
-                    or same_person(approver, requester)
+                    mine & requesters
+                    or any(same_person(approver, requester) for requester in requesters)
                 )
             ):
-                who = row["principal"] if requester is None else f"{row['principal']} ({requester})"
+                who = (
+                    f"{row['principal']} ({', '.join(sorted(requesters))})"
+                    if requesters
+                    else row["principal"]
+                )
                 raise ApprovalError(
                     f"{request.ref} was requested by {who}: "
                     "the requester cannot approve or reject their own request"
                 )
-            votes = [
-                vote["approver"]
-                for vote in db.execute(
-                    "SELECT approver FROM approval_votes WHERE request_id = ? ORDER BY at",
-                    (request.id,),
-                ).fetchall()
-            ]
+            if len(mine) > 1:
+                raise ApprovalError(
+                    f"{approver} is more than one person under the policy's people "
+                    f"({', '.join(sorted(mine))}): whose decision it is cannot be told; "
+                    "decide under a name that is one person's"
+                )
+            votes = db.execute(
+                "SELECT approver, persons FROM approval_votes WHERE request_id = ? ORDER BY at",
+                (request.id,),
+            ).fetchall()
             if any(
-                same_person(approver, voter)
-                or (people is not None and persons_of(approver, people) & persons_of(voter, people))
-                for voter in votes
+                same_person(approver, vote["approver"])
+                or mine
+                & (
+                    set(_persons(vote["persons"]) or ())
+                    | (set(persons_of(vote["approver"], people)) if people is not None else set())
+                )
+                for vote in votes
             ):
                 raise ApprovalError(
                     f"{request.ref} was already approved by {approver}: a quorum of "
                     f"{row['quorum']} needs {row['quorum']} different approvers"
                 )
+            voted = None if people is None else json.dumps(sorted(mine), ensure_ascii=False)
+            votes = [vote["approver"] for vote in votes]
             if row["expires_at"] <= now:
                 db.execute(
                     "UPDATE approval_requests SET state = 'expired' WHERE id = ?", (request.id,)
@@ -426,9 +475,9 @@ class LocalApprovals:
                 expired = False
                 # one more approval recorded; the request stays pending until the quorum
                 db.execute(
-                    """INSERT INTO approval_votes (request_id, approver, at, note)
-                       VALUES (?, ?, ?, ?)""",
-                    (request.id, approver, now, note),
+                    """INSERT INTO approval_votes (request_id, approver, at, note, persons)
+                       VALUES (?, ?, ?, ?, ?)""",
+                    (request.id, approver, now, note, voted),
                 )
                 why = f": {note}" if note else ""
                 detail = (
@@ -441,9 +490,9 @@ class LocalApprovals:
                 decided_by = approver
                 if approve:
                     db.execute(
-                        """INSERT INTO approval_votes (request_id, approver, at, note)
-                           VALUES (?, ?, ?, ?)""",
-                        (request.id, approver, now, note),
+                        """INSERT INTO approval_votes (request_id, approver, at, note, persons)
+                           VALUES (?, ?, ?, ?, ?)""",
+                        (request.id, approver, now, note, voted),
                     )
                     decided_by = ", ".join([*votes, approver])
                 # An approval is valid for expires_in from the moment it is given.
@@ -557,6 +606,20 @@ class LocalApprovals:
                    WHERE state IN ('pending', 'approved') AND expires_at <= ?""",
                 (now,),
             ).rowcount
+
+
+def _persons(recorded: str | None) -> frozenset[str] | None:
+    """Persons recorded on a request or a vote (a JSON list, schema v8); None: none recorded.
+    A value that is not a list of names reads as no person (nobody decides it: fail closed)."""
+    if recorded is None:
+        return None
+    try:
+        value = json.loads(recorded)
+    except ValueError:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(each, str) for each in value):
+        return frozenset()
+    return frozenset(value)
 
 
 def _decision_event(
@@ -828,8 +891,11 @@ class Store(GuardStore):
 
     @classmethod
     def open(cls, data_dir: Path, database_url: str | None = None) -> Store:
-        """The SQLite file in ``data_dir``, or the PostgreSQL database at ``database_url``."""
-        return cls(open_database(data_dir, database_url))
+        """The SQLite file in ``data_dir``, or the PostgreSQL database at ``database_url``.
+        Audit events an earlier run could not store (stores/kept.py) are written first."""
+        store = cls(open_database(data_dir, database_url))
+        replay_kept(data_dir, store.append_audit)
+        return store
 
     @contextmanager
     def _tx(self, lock: tuple[Any, ...] | None = WHOLE_STORE) -> Iterator[Any]:

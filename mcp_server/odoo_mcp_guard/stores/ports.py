@@ -91,6 +91,7 @@ class ApprovalPort(Protocol):
         also_bindings: Sequence[str] = (),
         at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
+        requester_persons: Sequence[str] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """``terms``: the approver group, quorum and rule binding the request is filed under;
         ``also_bindings``: the bindings of the rules the call also passes, in order (a
@@ -98,7 +99,10 @@ class ApprovalPort(Protocol):
         replace or remove, as the front-end knows it (kept redacted, shown to approvers);
         ``connection_binding``: the connection the call removes or replaces, as it is now
         ('' : none; None: the call is not about a connection). A pending request of the same
-        call for another connection is not this one's."""
+        call for another connection is not this one's. ``requester_persons``: who the
+        principal is by the policy in force (its ``people``: identity.requester_persons; None:
+        no ``people``), frozen on the request for four-eyes (a store that decides by its own
+        users, Odoo, ignores it)."""
         ...
 
     def retire(self, request_id: int, note: str) -> None:
@@ -273,6 +277,7 @@ class GuardStore:
         also_bindings: Sequence[str] = (),
         at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
+        requester_persons: Sequence[str] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(
             tool,
@@ -285,6 +290,7 @@ class GuardStore:
             also_bindings=also_bindings,
             at_stake=at_stake,
             connection_binding=connection_binding,
+            requester_persons=requester_persons,
         )
 
     def retire(self, request_id: int, note: str) -> None:

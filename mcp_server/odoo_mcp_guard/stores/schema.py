@@ -133,6 +133,16 @@ ALTER TABLE approval_requests ADD COLUMN connection_binding TEXT;
 ALTER TABLE remote_requests ADD COLUMN connection_binding TEXT;
 """
 
+# v8: four-eyes by person is decided on the persons in force when it counted (attack 13): the
+# requester's persons as the policy in force said when the guard filed the request (JSON list of
+# identity.listed_form names; '[]': the policy declared ``people`` and none listed the principal,
+# so nobody can decide it; NULL: no ``people``, or filed before v8), and each vote's approver's
+# persons when the vote was given (NULL: none declared).
+_SCHEMA_V8 = """
+ALTER TABLE approval_requests ADD COLUMN requester_persons TEXT;
+ALTER TABLE approval_votes ADD COLUMN persons TEXT;
+"""
+
 # Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
 # PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
 # dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
@@ -144,4 +154,5 @@ MIGRATIONS: list[str] = [
     _SCHEMA_V5,
     _SCHEMA_V6,
     _SCHEMA_V7,
+    _SCHEMA_V8,
 ]

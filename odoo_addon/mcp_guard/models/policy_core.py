@@ -41,7 +41,7 @@ from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
-from .identity import check_identity, listed_form, principal_form, skeleton
+from .identity import check_identity, listed_form, principal_form, principal_key, skeleton
 
 REDACTED = "***"
 # Deeper than this, a value is replaced whole: bounded recursion, and nobody reads it anyway.
@@ -1050,7 +1050,8 @@ def _approvers_faults(approvers: Any, out: list[Fault]) -> None:
 def _people_faults(people: Any, out: list[Fault]) -> None:
     """``people``: {person: [principals]}, who each principal acts for on the embedded store
     (Odoo binds principals to users: res.users.mcp_principals). A person is named once (case
-    and width aside), a principal (without its transport prefix) belongs to one person."""
+    and width aside), a principal (without its transport prefix, case and width aside: identity.
+    principal_key) belongs to one person."""
     if not _object(people, ("people",), None, out):
         return
     if len(people) > MAX_PEOPLE:
@@ -1077,12 +1078,13 @@ def _people_faults(people: Any, out: list[Fault]) -> None:
                 out.append(((*at, index), f"not a principal: {problem}"))
                 continue
             form = principal_form(principal)
-            if not form:
+            key = principal_key(principal)  # the form it is matched in (case, width aside)
+            if not form or not key:
                 out.append(((*at, index), "not a principal: nothing after its transport prefix"))
-            elif owners.get(form, person) != person:
-                out.append(((*at, index), f"{form!r} is already listed for {owners[form]!r}"))
+            elif owners.get(key, person) != person:
+                out.append(((*at, index), f"{form!r} is already listed for {owners[key]!r}"))
             else:
-                owners[form] = person
+                owners[key] = person
 
 
 def policy_size(document: Any) -> int:
@@ -1499,6 +1501,15 @@ def alias_problem(alias: object) -> str | None:
         return f"{ALIAS_RULE} (it has {len(alias)})"
     bad = next((ch for ch in alias if not TOOL_NAME_RE.fullmatch(ch)), None)
     return None if bad is None else f"{ALIAS_RULE} (it contains {bad!a})"
+
+
+def fold_alias(alias: str) -> str:
+    """The form in which two connection aliases name the same connection for the matching of
+    what a change puts at stake: stripped, NFKC-normalised, case-folded (an upstream may
+    normalise the alias it is given, as odoo-claude-mcp's admin API does with
+    ``alias.strip().lower()``). Matching over-approximates: any alias that folds equal is the
+    requested one's (fail closed)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", alias).strip().casefold())
 
 
 URL_CREDENTIALS_MESSAGE = (
