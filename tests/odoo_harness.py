@@ -449,6 +449,35 @@ def create_database(
     return name
 
 
+def run_odoo_on(
+    db: str,
+    extra: list[str],
+    *,
+    stdin: str | None = None,
+    timeout: float = 1800,
+    series: Series = ODOO18,
+) -> subprocess.CompletedProcess:
+    """Run Odoo once on an existing database; output captured. ``extra``: e.g.
+    ``["-u", MODULE, "--stop-after-init"]``, or ``["shell"]`` with a script on ``stdin``."""
+    cmd = find_odoo(series)
+    if cmd is None:
+        raise RuntimeError(series.not_found_reason)
+    params = DbParams.from_env()
+    base = _odoo_base_args(cmd, db, params, series)
+    if extra and extra[0] == "shell":  # the subcommand comes before the options
+        base = [*cmd, "shell", *base[len(cmd) :]]
+        extra = extra[1:]
+    return subprocess.run(
+        [*base, *extra, f"--http-port={free_port()}"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=odoo_environ(cmd),
+        timeout=timeout,
+        check=False,
+    )
+
+
 @contextlib.contextmanager
 def fresh_database(modules: tuple[str, ...] = (MODULE,), series: Series = ODOO18) -> Iterator[str]:
     """A database with the module installed for the duration of the block, then dropped."""

@@ -17,8 +17,10 @@ from odoo_harness import (
     Series,
     TestRunResult,
     find_odoo,
+    fresh_database,
     parse_test_log,
     run_module_tests,
+    run_odoo_on,
 )
 
 MIN_TESTS = 25
@@ -46,6 +48,41 @@ def test_mcp_guard_module_tests_pass_in_odoo(series: Series, tmp_path):
     assert not result.error_lines, f"ERROR/CRITICAL lines in the Odoo log:\n{details}"
     assert not result.skipped, f"skipped Odoo tests (not run): {result.skipped}"
     assert result.returncode == 0, f"odoo exited with {result.returncode}; log {result.log_path}"
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pytest.param(
+            s,
+            id=s.version,
+            marks=pytest.mark.skipif(find_odoo(s) is None, reason=s.not_found_reason),
+        )
+        for s in SERIES
+    ],
+)
+def test_mcp_guard_upgrades_and_uninstalls_under_the_module_loader(series: Series):
+    """The add-on's schema changes only under the module loader (models/ir_model.py): an upgrade
+    and an uninstall (no connection left in use) still reflect, drop and recreate it."""
+    with fresh_database(series=series) as db:
+        args = ["-u", MODULE, "--stop-after-init", "--log-level=info"]
+        upgrade = run_odoo_on(db, args, series=series)
+        out = upgrade.stdout + upgrade.stderr
+        assert upgrade.returncode == 0, out[-3000:]
+        assert " ERROR " not in out and " CRITICAL " not in out, out[-3000:]
+        script = (
+            "mod = env['ir.module.module'].search([('name', '=', 'mcp_guard')])\n"
+            "mod.button_immediate_uninstall()\n"
+            "env.cr.commit()\n"
+            "env.cr.execute(\"SELECT state FROM ir_module_module WHERE name = 'mcp_guard'\")\n"
+            "print('STATE', env.cr.fetchone()[0])\n"
+            "env.cr.execute(\"SELECT to_regclass('mcp_connection') IS NULL\")\n"
+            "print('TABLE_GONE', env.cr.fetchone()[0])\n"
+        )
+        uninstall = run_odoo_on(db, ["shell"], stdin=script, series=series)
+        out = uninstall.stdout + uninstall.stderr
+        assert "STATE uninstalled" in out, out[-3000:]
+        assert "TABLE_GONE True" in out, out[-3000:]
 
 
 def _manifest(series: Series) -> dict:

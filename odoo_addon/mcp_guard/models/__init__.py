@@ -14,3 +14,9 @@ from . import res_users
 from . import agent_access
 from . import ir_module_module
 from . import mail_activity
+from . import ir_model
+from . import ir_model_fields
+from . import ir_model_fields_selection
+from . import ir_model_constraint
+from . import ir_model_relation
+from . import ir_model_data

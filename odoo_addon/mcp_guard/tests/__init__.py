@@ -24,3 +24,4 @@ from . import test_attack11_identity
 from . import test_attack12_person
 from . import test_takeaway
 from . import test_attack13_alias
+from . import test_attack13_schema
