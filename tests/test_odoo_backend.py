@@ -486,7 +486,9 @@ async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, liv
     case aside, and through every spelling that stands for her: a display name and mailbox,
     DOMAIN\\user, an LDAP DN, a comment, her name last name first) can neither approve nor
     reject it: the retry removes nothing."""
-    principals = ["stdio:alice", "alice", "http:alice", "ALICE", "\u0430lice", "Alice Approver"]
+    # "stdio:alice" is not among them: MCP_GUARD_PRINCIPAL may not take the prefix the guard gives
+    # the local stdio client (serve refuses to start; test_attack11_cli.py)
+    principals = ["alice", "http:alice", "ALICE", "\u0430lice", "Alice Approver"]
     principals += [
         "alice@x.org",
         "Alice <alice@x.org>",
