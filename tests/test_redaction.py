@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from support.guard import (
     approve,
+    connect_args,
     db_path,
     free_port,
     policy,
@@ -223,6 +224,8 @@ async def test_approval_stays_bound_to_the_real_arguments(tmp_path: Path) -> Non
         tmp_path / "policy.json", policy(odoo_write={"action": "require_approval"})
     )
     async with stdio_client(tmp_path, policy_file=policy_file) as client:
+        # a data call through a connection that is not there is refused before any request
+        assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
         one = secret_arguments("prod")
         other = json.loads(json.dumps(one))
         other["values"]["password"] = "S3cr-another"
