@@ -14,7 +14,6 @@ on its stderr; the proxy copies that stderr through the one redaction."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -23,9 +22,11 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client as mcp_stdio_client
 from support.guard import (
+    ODOO_CLAUDE_MCP,
     connect_args,
     db_path,
     guard_env,
+    needs_odoo_claude_mcp,
     policy,
     proxy_args,
     query,
@@ -122,10 +123,7 @@ def test_replaying_kept_events_twice_stores_them_once(tmp_path):
     store.close()
 
 
-WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
-
-
-@pytest.mark.skipif(not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed")
+@needs_odoo_claude_mcp
 async def test_an_upstreams_stderr_is_redacted_on_the_proxys_stderr(tmp_path):
     secret = "Hunter2PW_f13"
     upstream_data = tmp_path / "odoo-claude-mcp"
@@ -138,7 +136,7 @@ async def test_an_upstreams_stderr_is_redacted_on_the_proxys_stderr(tmp_path):
     args = proxy_args(
         data,
         pol,
-        upstream=[WRAPPER],
+        upstream=[ODOO_CLAUDE_MCP],
         server_name="odoo-claude-mcp",
         extra=("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}"),
     )

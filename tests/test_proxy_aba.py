@@ -16,7 +16,6 @@ replicas on one PostgreSQL store.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -26,11 +25,14 @@ from typing import Any
 import pytest
 from pg_harness import fresh_database, pg_url
 from support.guard import (
+    CONNECTION_POLICY,
+    ODOO_CLAUDE_MCP,
     db_path,
     free_port,
     guard_command,
     http_client,
     http_process,
+    needs_odoo_claude_mcp,
     proxy_args,
     proxy_stdio_client,
     query,
@@ -41,21 +43,8 @@ from support.guard import (
     write_policy,
 )
 
-WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
 pytestmark = pytest.mark.anyio
-needs_wrapper = pytest.mark.skipif(
-    not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"
-)
 
-POLICY = {
-    "version": "1",
-    "default": "deny",
-    "rules": {
-        "odoo_connections": {"action": "allow"},
-        "odoo_connect": {"action": "allow"},
-        "odoo_disconnect": {"action": "require_approval"},
-    },
-}
 V1 = {
     "alias": "prod",
     "url": "http://127.0.0.1:9",
@@ -89,7 +78,7 @@ def withdrawn(result: Any, first: str) -> dict[str, Any]:
 
 @asynccontextmanager
 async def occ_behind_http_proxy(
-    tmp_path: Path, rows: list[dict[str, Any]], policy: dict[str, Any] = POLICY
+    tmp_path: Path, rows: list[dict[str, Any]], policy: dict[str, Any] = CONNECTION_POLICY
 ) -> AsyncIterator[tuple[Any, Any, Path, Path]]:
     """Clients of alice and bob → one proxy over HTTP → the real odoo-claude-mcp."""
     upstream_data = tmp_path / "odoo-claude-mcp"
@@ -100,7 +89,7 @@ async def occ_behind_http_proxy(
     args = proxy_args(
         data,
         write_policy(tmp_path / "policy.json", policy),
-        upstream=[WRAPPER],
+        upstream=[ODOO_CLAUDE_MCP],
         transport="http",
         port=port,
         server_name="occ",
@@ -122,7 +111,7 @@ def state_of(data: Path, ref: str) -> str:
     return query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)[0][0]
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_an_approved_removal_does_not_remove_prod_re_created_after_another_removal(
     tmp_path: Path,
 ) -> None:
@@ -153,7 +142,7 @@ async def test_an_approved_removal_does_not_remove_prod_re_created_after_another
     assert [row[0] for row in executed] == [other, again["request"]]
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_an_approved_removal_does_not_remove_prod_re_added_with_the_same_values(
     tmp_path: Path,
 ) -> None:
@@ -176,16 +165,16 @@ async def test_an_approved_removal_does_not_remove_prod_re_added_with_the_same_v
     )
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_a_quorum_given_to_one_instance_is_not_completed_for_the_next(
     tmp_path: Path,
 ) -> None:
     """A removal needing two approvers: one approves for prod (v1); prod is replaced by v2 and
     back by v1. The same call is then a new request: the first vote does not count for it."""
     quorum = {
-        **POLICY,
+        **CONNECTION_POLICY,
         "rules": {
-            **POLICY["rules"],
+            **CONNECTION_POLICY["rules"],
             "odoo_disconnect": {"action": "require_approval", "approval": {"quorum": 2}},
         },
     }
@@ -215,7 +204,7 @@ async def test_two_replicas_an_approval_is_not_used_for_prod_re_created_on_the_o
     """Two proxies on one PostgreSQL store, one upstream over HTTP. alice's removal of prod is
     approved on replica A; bob's, approved too, removes prod on replica B, which then adds prod
     again with the same URL. alice's call on A is filed anew; prod stays."""
-    pol = write_policy(tmp_path / "policy.json", POLICY)
+    pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     url = pg_url(pg_database)
     env = {"MCP_GUARD_DATABASE_URL": url}
     state = tmp_path / "upstream.json"
@@ -259,7 +248,7 @@ async def test_a_removal_is_refused_when_the_record_of_aliases_cannot_be_read(
     """Fail closed: without the guard's record of the alias (its generation), which instance
     an approval is for cannot be told: the approved removal is refused, nothing is sent, and
     the approval stays unused."""
-    pol = write_policy(tmp_path / "policy.json", POLICY)
+    pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     state = tmp_path / "upstream.json"
     initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
     state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
@@ -292,7 +281,7 @@ async def test_a_removal_behind_the_guard_seen_in_a_listing_is_another_instance(
     """prod is removed upstream behind the guard's back, a listing the guard makes (for an
     addition of another alias) sees it gone, and it is put back with the same values, again
     behind the guard's back: the approval given before is for the prod that was removed."""
-    pol = write_policy(tmp_path / "policy.json", POLICY)
+    pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     state = tmp_path / "upstream.json"
     initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
     state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")

@@ -15,7 +15,6 @@ tests/upstream_server.py.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,8 +23,11 @@ from typing import Any
 import anyio
 import pytest
 from support.guard import (
+    CONNECTION_POLICY,
+    ODOO_CLAUDE_MCP,
     free_port,
     http_process,
+    needs_odoo_claude_mcp,
     proxy_args,
     proxy_stdio_client,
     query,
@@ -36,11 +38,7 @@ from support.guard import (
     write_policy,
 )
 
-WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
 pytestmark = pytest.mark.anyio
-needs_wrapper = pytest.mark.skipif(
-    not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"
-)
 
 PROD_URL = "https://prod.example.com"
 DEFAULT = {
@@ -82,7 +80,9 @@ async def occ(
     extra = ("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}")
     for item in upstream_env:
         extra += ("--upstream-env", item)
-    args = proxy_args(tmp_path / "guard", pol, upstream=[WRAPPER], server_name="occ", extra=extra)
+    args = proxy_args(
+        tmp_path / "guard", pol, upstream=[ODOO_CLAUDE_MCP], server_name="occ", extra=extra
+    )
     async with proxy_stdio_client(tmp_path / "guard", args) as client:
         await client.list_tools()
         yield client, upstream_data
@@ -91,18 +91,7 @@ async def occ(
 def connection_policy(tmp_path: Path) -> Path:
     """A policy file: connections listed and added freely, a removal (and so a replacement)
     held for approval."""
-    return write_policy(
-        tmp_path / "policy.json",
-        {
-            "version": "1",
-            "default": "deny",
-            "rules": {
-                "odoo_connect": {"action": "allow"},
-                "odoo_connections": {"action": "allow"},
-                "odoo_disconnect": {"action": "require_approval"},
-            },
-        },
-    )
+    return write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
 
 
 def is_pending(result: Any) -> bool:
@@ -111,7 +100,7 @@ def is_pending(result: Any) -> bool:
     )
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_identify_and_activate_are_replacements_even_when_all_is_allowed(
     tmp_path: Path,
 ) -> None:
@@ -132,7 +121,7 @@ async def test_identify_and_activate_are_replacements_even_when_all_is_allowed(
         assert connections(upstream_data)["default"]["url"] == PROD_URL
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_user_connection_add_is_a_replacement_whatever_its_exact_rule(
     tmp_path: Path,
 ) -> None:
@@ -161,7 +150,7 @@ async def test_user_connection_add_is_a_replacement_whatever_its_exact_rule(
         assert personal(upstream_data, "alice")["erp"]["url"] == "https://erp.example.com"
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_a_single_connection_upstream_replaces_on_every_connect(tmp_path: Path) -> None:
     """Finding 06: odoo-claude-mcp with SINGLE_CONNECTION=1 writes every odoo_connect over
     "default" (and offers no odoo_disconnect): a "new" alias is a replacement too."""
@@ -174,7 +163,7 @@ async def test_a_single_connection_upstream_replaces_on_every_connect(tmp_path: 
         assert connections(upstream_data)["default"]["url"] == PROD_URL
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_odoo_connections_never_shows_url_credentials(tmp_path: Path) -> None:
     """Finding 03 (real upstream): a URL's embedded password in odoo_connections is hidden."""
     secret = "S3CRET-in-url-4d"
@@ -186,7 +175,7 @@ async def test_odoo_connections_never_shows_url_credentials(tmp_path: Path) -> N
         assert "prod.example.com" in shown and secret not in shown
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_a_url_password_holding_a_slash_is_hidden_in_listings_and_removes(
     tmp_path: Path,
 ) -> None:
@@ -327,7 +316,7 @@ async def test_a_connection_change_of_unknown_outcome_keeps_the_lease(tmp_path: 
     assert sent == ["crash"]
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_show_names_the_upstream_connection_a_request_replaces_or_removes(
     tmp_path: Path,
 ) -> None:

@@ -11,7 +11,6 @@ one uses tests/upstream_server.py.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,11 +19,13 @@ from typing import Any
 import anyio
 import pytest
 from support.guard import (
+    ODOO_CLAUDE_MCP,
     approve,
     free_port,
     guard_command,
     http_client,
     http_process,
+    needs_odoo_claude_mcp,
     proxy_args,
     proxy_stdio_client,
     query,
@@ -35,12 +36,7 @@ from support.guard import (
     write_policy,
 )
 
-WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
-
 pytestmark = pytest.mark.anyio
-needs_wrapper = pytest.mark.skipif(
-    not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"
-)
 
 PROD = {
     "alias": "prod",
@@ -72,7 +68,7 @@ def odoo_claude_proxy(tmp_path: Path, **options: Any) -> tuple[Path, Path, list[
     args = proxy_args(
         data,
         None,  # the built-in policy
-        upstream=[WRAPPER],
+        upstream=[ODOO_CLAUDE_MCP],
         server_name="odoo-claude-mcp",
         extra=("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}"),
         **options,
@@ -97,7 +93,7 @@ async def proxied(tmp_path: Path, transport: str) -> AsyncIterator[tuple[Any, Pa
             yield client, upstream_data
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 async def test_replacing_a_connection_needs_the_disconnect_approval(
     tmp_path: Path, transport: str
@@ -155,7 +151,7 @@ async def test_replacing_a_connection_needs_the_disconnect_approval(
     ]
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_two_additions_of_one_alias_at_once_are_one_addition(tmp_path: Path) -> None:
     """Both calls see 'twin' missing if they look at once; the proxy judges connection
     upserts one at a time, so the second sees the first's connection and is a replacement."""
@@ -175,7 +171,7 @@ async def test_two_additions_of_one_alias_at_once_are_one_addition(tmp_path: Pat
         assert connections(upstream_data)["twin"]["db"] == written
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_a_replica_whose_upstream_view_is_stale_cannot_call_an_alias_new(
     tmp_path: Path,
 ) -> None:
@@ -236,7 +232,7 @@ async def test_an_upsert_the_proxy_cannot_check_is_judged_as_a_replacement(
     assert upstream_calls(state) == []
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_an_approved_removal_does_not_remove_the_connection_that_replaced_it(
     tmp_path: Path,
 ) -> None:

@@ -19,7 +19,6 @@ The SDK client → ``odoo-mcp-guard proxy`` (a subprocess) → the real odoo-cla
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,9 @@ from typing import Any
 import pytest
 from pg_harness import fresh_database, pg_url
 from support.guard import (
+    CONNECTION_POLICY,
+    ODOO_CLAUDE_MCP,
+    needs_odoo_claude_mcp,
     proxy_args,
     proxy_stdio_client,
     run_cli,
@@ -36,21 +38,8 @@ from support.guard import (
     write_policy,
 )
 
-WRAPPER = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
 pytestmark = pytest.mark.anyio
-needs_wrapper = pytest.mark.skipif(
-    not Path(WRAPPER).exists(), reason="odoo-claude-mcp is not installed"
-)
 
-POLICY = {
-    "version": "1",
-    "default": "deny",
-    "rules": {
-        "odoo_connections": {"action": "allow"},
-        "odoo_connect": {"action": "allow"},
-        "odoo_disconnect": {"action": "require_approval"},
-    },
-}
 X = {"alias": "prod", "url": "http://127.0.0.1:9", "db": "X", "username": "admin", "password": "pw"}
 Y = {**X, "url": "http://127.0.0.2:9", "db": "Y"}
 Z = {**X, "alias": "z", "db": "Z"}
@@ -73,19 +62,23 @@ def pg_database() -> Iterator[str]:
         yield name
 
 
-@needs_wrapper
+@needs_odoo_claude_mcp
 async def test_a_stale_replica_cannot_write_back_a_re_created_connection_unapproved(
     tmp_path: Path, pg_database: str
 ) -> None:
-    pol = write_policy(tmp_path / "policy.json", POLICY)
+    pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     url = pg_url(pg_database)
     env = {"MCP_GUARD_DATABASE_URL": url}
     upstream_data = tmp_path / "odoo-claude-mcp"
     upstream_data.mkdir()
     (upstream_data / "connections.json").write_text(json.dumps([]), encoding="utf-8")
     extra = ("--upstream-env", f"ODOO_CLAUDE_MCP_DATA={upstream_data}")
-    args_a = proxy_args(tmp_path / "a", pol, upstream=[WRAPPER], server_name="occ", extra=extra)
-    args_b = proxy_args(tmp_path / "b", pol, upstream=[WRAPPER], server_name="occ", extra=extra)
+    args_a = proxy_args(
+        tmp_path / "a", pol, upstream=[ODOO_CLAUDE_MCP], server_name="occ", extra=extra
+    )
+    args_b = proxy_args(
+        tmp_path / "b", pol, upstream=[ODOO_CLAUDE_MCP], server_name="occ", extra=extra
+    )
 
     def approve(ref: str) -> None:
         run_cli(tmp_path / "a", "--database-url", url, "approvals", "approve", ref, "--as", "carol")
@@ -130,7 +123,7 @@ async def test_a_stale_replica_cannot_write_back_a_re_created_connection_unappro
 async def test_an_alias_the_upstream_normalises_onto_a_listed_one_is_a_replacement(
     tmp_path: Path,
 ) -> None:
-    pol = write_policy(tmp_path / "policy.json", POLICY)
+    pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     state = tmp_path / "upstream.json"
     initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
     state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")

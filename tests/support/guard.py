@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -20,9 +21,28 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from odoo_harness import free_port, listens_on
+
+# The real odoo-claude-mcp behind the proxy: its public repository, run from source by a
+# wrapper on PATH (installed outside the repository, as the notes describe).
+ODOO_CLAUDE_MCP = shutil.which("odoo-claude-mcp") or "/usr/local/bin/odoo-claude-mcp"
+needs_odoo_claude_mcp = pytest.mark.skipif(
+    not Path(ODOO_CLAUDE_MCP).exists(), reason="odoo-claude-mcp is not installed"
+)
+
+# Connections listed and added freely; a removal (and so a replacement) held for approval.
+CONNECTION_POLICY: dict[str, Any] = {
+    "version": "1",
+    "default": "deny",
+    "rules": {
+        "odoo_connections": {"action": "allow"},
+        "odoo_connect": {"action": "allow"},
+        "odoo_disconnect": {"action": "require_approval"},
+    },
+}
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "mcp_server"
