@@ -34,6 +34,21 @@ def find_unsafe(text: str) -> str | None:
     return next((ch for ch in text if unsafe_char(ch)), None)
 
 
+def text_problem(value: str, what: str, *, lines: bool = False) -> str | None:
+    """Why ``value`` cannot be taken as ``what`` (a connection's url, db or login; with
+    ``lines``, free text such as a reason, where a newline or tab may be kept), in one line
+    naming the first unsafe character, or None. The one rule of both halves: a bidi override
+    or a zero-width space would show an approver other text than the one stored."""
+    text = value.replace("\n", " ").replace("\t", " ") if lines else value
+    bad = find_unsafe(text)
+    if bad is None:
+        return None
+    return (
+        f"{what} contains {bad!a}, a control, format or invisible character; "
+        "such characters are refused"
+    )
+
+
 def shown(value: object) -> str:
     """``value`` as it may be printed on an operator's terminal: unsafe characters escaped
     (a newline cannot forge a row, an ESC cannot drive the terminal); the rest as it is."""

@@ -16,6 +16,7 @@ from odoo_mcp_guard.identity import (
     same_person,
     shown,
     skeleton,
+    text_problem,
     unsafe_char,
 )
 from odoo_mcp_guard.policy_core import (
@@ -45,6 +46,7 @@ __all__ = [
     "same_person",
     "shown",
     "skeleton",
+    "text_problem",
     "unsafe_char",
     "valid_server_name",
 ]
@@ -85,12 +87,9 @@ def printable_name(name: object, limit: int = 80) -> str:
 def check_text(value: str, what: str) -> str:
     """A pydantic-style validator body for free text at an input (a connection's db,
     username, url): refuses unsafe characters with a one-line reason naming the first."""
-    bad = find_unsafe(value)
-    if bad is not None:
-        raise ValueError(
-            f"{what} contains {bad!a}, a control, format or invisible character; "
-            "such characters are refused"
-        )
+    problem = text_problem(value, what)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

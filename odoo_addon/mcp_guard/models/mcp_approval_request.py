@@ -10,7 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.modules import module as odoo_module
 
 from .compat import GROUP_USERS
-from .identity import check_approver, check_identity, principal_form, same_person
+from .identity import check_approver, check_identity, principal_form, same_person, text_problem
 from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
     DEFAULT_EXPIRES_IN,
@@ -77,7 +77,7 @@ def _shown_field(value):
 class McpApprovalRequest(models.Model):
     _name = "mcp.approval.request"
     _description = "MCP Approval Request"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mcp.guard.chatter", "mail.activity.mixin"]
     _order = "id desc"
     _check_company_auto = True
     # anybody who can read a request may comment on it; state changes go through methods
@@ -742,9 +742,14 @@ class McpApprovalRequest(models.Model):
             # it would be compared with approvers: a name that cannot be is refused here
             raise UserError(self.env._("Invalid principal: %s", problem))
         reason = reason if isinstance(reason, str) else ""
-        url = self._connection_call(arguments).get("url") if tool == "odoo_connect" else None
+        call = self._connection_call(arguments) if tool == "odoo_connect" else {}
+        url = call.get("url") if isinstance(call, dict) else None
         if isinstance(url, str) and url_has_credentials(url):
             raise UserError(URL_CREDENTIALS_MESSAGE)  # as the connection itself refuses it
+        for name in ("url", "db", "username"):  # as the connection itself refuses them
+            value = call.get(name) if isinstance(call, dict) else None
+            if isinstance(value, str) and (problem := text_problem(value, name)):
+                raise UserError(problem)
         req = self._file(tool, arguments, principal, reason, self._connection_binding(tool, arguments), "agent")
         return {"id": req.id, "ref": req.name, "state": req.state}
 
@@ -779,6 +784,9 @@ class McpApprovalRequest(models.Model):
 
     @api.model
     def _file(self, tool, arguments, principal, reason, binding, origin):
+        # shown to approvers as written: lines may stay, a bidi override may not
+        if isinstance(reason, str) and (problem := text_problem(reason, "reason", lines=True)):
+            raise UserError(problem)
         digest = arguments_hash(arguments)
         now = fields.Datetime.now()
         existing = self.sudo().search([
@@ -1232,7 +1240,7 @@ class McpApprovalRequest(models.Model):
                 return {"ok": False, "state": "failed", "message": message}
             with internal_write():
                 conn.write(values)  # tracked: the old values stay in the connection's chatter
-            conn.message_post(body=self.env._("Connection %(alias)s was changed by request %(ref)s.",
+            conn._post_own(body=self.env._("Connection %(alias)s was changed by request %(ref)s.",
                                               alias=conn.alias, ref=req.name))
             req._wipe_secrets()
         elif req.tool in CONNECTION_TOOLS and conn:
@@ -1242,7 +1250,7 @@ class McpApprovalRequest(models.Model):
                 conn._end()
             ended = self.env._("Connection %(alias)s (%(url)s, db %(db)s) was disconnected by request %(ref)s.",
                                alias=req.connection_alias, url=redact_text(req.connection_url), db=req.connection_db, ref=req.name)
-            conn.message_post(body=ended)
+            conn._post_own(body=ended)
             # the owner (and a person who asked) hear of it in Odoo; never the Agent user
             req._notifier()._post_own(body=ended, partner_ids=req._people_to_tell().partner_id.ids,
                                     subtype_xmlid="mail.mt_comment", message_type="notification")

@@ -10,6 +10,7 @@ from .mcp_guard_common import (
     removal_allowed_ids,
     url_has_credentials,
 )
+from .identity import text_problem
 from .mcp_guard_context import trusted
 
 PROTOCOLS = [("xmlrpc", "XML-RPC"), ("jsonrpc", "JSON-RPC"), ("json2", "JSON-2")]
@@ -23,6 +24,8 @@ REPLACEMENT_FIELDS = ("url", "db", "login", "protocol", "password", "api_key")
 # alias for another connection, so a rename is a replacement too (invariants 11 and 14)
 GUARDED_FIELDS = ("alias", *REPLACEMENT_FIELDS)
 SECRET_FIELDS = ("password", "api_key")
+# what an approver reads of a connection: shown as stored, so refused with unsafe characters
+CONNECTION_TEXT_FIELDS = ("url", "db", "login")
 # who uses a connection and under which company's rules: on a connection an agent used, a
 # change of either takes it from the agent or hands it to other people (a replacement)
 HOLDER_FIELDS = ("owner_id", "company_id")
@@ -35,7 +38,7 @@ TAKE_AWAY_HELP = (
 class McpConnection(models.Model):
     _name = "mcp.connection"
     _description = "MCP Odoo Connection"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mcp.guard.chatter", "mail.activity.mixin"]
     _order = "alias, id"
     _rec_name = "alias"
     _check_company_auto = True
@@ -230,12 +233,25 @@ class McpConnection(models.Model):
         if isinstance(url, str) and url_has_credentials(url):
             # the front-end's message, word for word (policy_core)
             raise UserError(URL_CREDENTIALS_MESSAGE)
+        for name in CONNECTION_TEXT_FIELDS:
+            # identity.text_problem, the front-end's rule: a bidi override or a zero-width
+            # space would show an approver another URL, database or login than the stored one
+            if isinstance(vals.get(name), str) and (problem := text_problem(vals[name], name)):
+                raise UserError(problem)
         if "alias" in vals and vals["alias"] is not False:
             # the front-end's alias rule and message (policy_core.alias_problem): no zero-width
             # space, bidi override or trailing space next to a real alias
             problem = alias_problem(vals["alias"])
             if problem is not None:
                 raise UserError(problem)
+
+    @api.constrains(*CONNECTION_TEXT_FIELDS)
+    def _check_connection_text(self):
+        """The same text rule for whatever path set them (the ORM's checks)."""
+        for conn in self:
+            for name in CONNECTION_TEXT_FIELDS:
+                if isinstance(conn[name], str) and (problem := text_problem(conn[name], name)):
+                    raise ValidationError(problem)
 
     @api.constrains("alias")
     def _check_alias_text(self):

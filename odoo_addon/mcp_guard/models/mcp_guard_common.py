@@ -65,6 +65,15 @@ _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=Fal
 # messages, an activity marked done) posts on a request: the trail's own authors, subtypes
 # and notifications, which a client's message_post may not use
 _OWN_MESSAGES = contextvars.ContextVar("mcp_guard_own_messages", default=False)
+# set while mail.thread writes a message of a trail model itself (``_message_create``, after
+# message_post's checks; ``_message_update_content``, after Odoo's own author check): only
+# then may a mail.message of those models be created or have its content changed
+_THREAD_MESSAGE = contextvars.ContextVar("mcp_guard_thread_message", default=False)
+
+# the add-on's models whose chatter is a trail (who filed, approved, changed, ended what)
+TRAIL_MODELS = frozenset({
+    "mcp.approval.request", "mcp.connection", "mcp.tool", "mcp.tool.rule", "mcp.tool.server",
+})
 
 
 def committed_param(env, key, default=False):
@@ -110,6 +119,20 @@ def own_messages():
 
 def is_own_message():
     return _OWN_MESSAGES.get()
+
+
+@contextlib.contextmanager
+def thread_message():
+    token = _THREAD_MESSAGE.set(True)
+    try:
+        yield
+    finally:
+        _THREAD_MESSAGE.reset(token)
+
+
+def is_trusted_message():
+    """A message written by the add-on, or by mail.thread after its own checks."""
+    return _OWN_MESSAGES.get() or _INTERNAL_WRITE.get() or _THREAD_MESSAGE.get()
 
 
 @contextlib.contextmanager

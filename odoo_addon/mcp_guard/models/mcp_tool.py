@@ -63,7 +63,7 @@ class McpTool(models.Model):
 
     _name = "mcp.tool"
     _description = "MCP Tool (catalog)"
-    _inherit = ["mail.thread"]
+    _inherit = ["mcp.guard.chatter"]
     _order = "server, name, id"
 
     server_id = fields.Many2one(
@@ -326,7 +326,7 @@ class McpTool(models.Model):
                             pending_definition=_pretty(entry["definition"]),
                             pending_hash=entry["hash"], pending_since=now,
                         )
-                        tool.message_post(body=self.env._(
+                        tool._post_own(body=self.env._(
                             "The server reports a new definition (%(new)s); the pinned one (%(old)s) stays "
                             "in force until a Manager accepts it.", new=entry["hash"], old=tool.definition_hash,
                         ))
@@ -368,7 +368,7 @@ class McpTool(models.Model):
                     pending_definition=False, pending_hash=False, pending_since=False,
                     accepted_by=self.env.user.id, accepted_at=now,
                 ))
-                tool.message_post(body=self.env._(
+                tool._post_own(body=self.env._(
                     "New definition accepted by %(user)s: %(old)s → %(new)s",
                     user=self.env.user.name, old=old_hash, new=new_hash,
                 ))
@@ -394,7 +394,7 @@ class McpTool(models.Model):
                 rule.write(vals)
             else:
                 rule = Rule.create(dict(vals, name=tool.name))
-            tool.message_post(body=self.env._("Exact rule %(rule)s: %(note)s", rule=rule.name, note=note))
+            tool._post_own(body=self.env._("Exact rule %(rule)s: %(note)s", rule=rule.name, note=note))
         return True
 
     def action_rule_allow(self):

@@ -44,7 +44,7 @@ class McpToolRule(models.Model):
 
     _name = "mcp.tool.rule"
     _description = "MCP Tool Rule"
-    _inherit = ["mail.thread"]
+    _inherit = ["mcp.guard.chatter"]
     _order = "sequence, name, id"
 
     name = fields.Char(

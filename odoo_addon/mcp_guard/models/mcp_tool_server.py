@@ -35,7 +35,7 @@ class McpToolServer(models.Model):
 
     _name = "mcp.tool.server"
     _description = "MCP Tool Server"
-    _inherit = ["mail.thread"]
+    _inherit = ["mcp.guard.chatter"]
     _order = "name, id"
 
     name = fields.Char("Server", required=True, readonly=True, tracking=True)

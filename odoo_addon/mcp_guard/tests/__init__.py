@@ -25,3 +25,4 @@ from . import test_attack12_person
 from . import test_takeaway
 from . import test_attack13_alias
 from . import test_attack13_schema
+from . import test_attack15_trail

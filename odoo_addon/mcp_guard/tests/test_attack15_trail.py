@@ -1,0 +1,141 @@
+"""Outside round 15: the trail of a request or a connection forged through mail.message
+itself (create, write, tracking values, unlink), around message_post's checks."""
+
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from odoo.addons.mcp_guard.models.mcp_guard_common import TRAIL_MODELS
+
+from .common import McpGuardCase
+
+APPROVED = "mcp_guard.mt_mcp_request_approved"
+
+
+@tagged("post_install", "-at_install")
+class TestTrailCannotBeForged(McpGuardCase):
+
+    def setUp(self):
+        super().setUp()
+        self.conn = self.Connection.with_user(self.user).create({
+            "alias": "t15", "url": "https://erp.example.com", "db": "x", "login": "u"})
+        self.req = self.Request.browse(self.file(self.agent, principal="agent-t15")["id"])
+        self.state_field = self.env["ir.model.fields"]._get(self.req._name, "state")
+        self.env.flush_all()
+        self.env.cr.precommit.run()  # as at the end of the filing's transaction
+
+    def forged(self, record, **extra):
+        return dict({
+            "model": record._name, "res_id": record.id, "message_type": "notification",
+            "author_id": self.approver.partner_id.id, "subtype_id": self.env.ref(APPROVED).id,
+            "body": "Request approved by Alice Approver.",
+        }, **extra)
+
+    def test_every_trail_model_is_guarded(self):
+        self.assertEqual(set(self.env["mcp.guard.chatter"]._inherit_children), TRAIL_MODELS)
+
+    def test_a_message_cannot_be_created_on_a_trail_directly(self):
+        tracking = [(0, 0, {"field_id": self.state_field.id, "old_value_char": "Pending",
+                            "new_value_char": "Approved"})]
+        for user in (self.user, self.agent, self.manager, self.admin):
+            Message = self.env["mail.message"].with_user(user)
+            for values in (self.forged(self.req), self.forged(self.req, tracking_value_ids=tracking),
+                           self.forged(self.conn, author_id=self.admin.partner_id.id, subtype_id=False,
+                                       body="Connection t15 was disconnected by request MCPR-1.")):
+                before = self.env["mail.message"].sudo().search_count([("model", "=", values["model"])])
+                with self.assertRaises(AccessError, msg=f"{user.login} {values}"):
+                    Message.create([values])
+                after = self.env["mail.message"].sudo().search_count([("model", "=", values["model"])])
+                self.assertEqual(after, before)
+        self.assertEqual(self.req.state, "pending")
+
+    def test_a_comment_cannot_be_turned_into_a_trail_entry(self):
+        comment = self.conn.with_user(self.user).message_post(body="please look")
+        self.assertEqual(comment.sudo().author_id, self.user.partner_id)
+        elsewhere = self.env["mail.message"].sudo().create({
+            "model": "res.partner", "res_id": self.user.partner_id.id, "body": "Request approved",
+            "author_id": self.user.partner_id.id, "message_type": "comment"})
+        for user in (self.user, self.admin):
+            for message, values in (
+                (comment, {"author_id": self.admin.partner_id.id}),
+                (comment, {"subtype_id": self.env.ref(APPROVED).id, "message_type": "notification"}),
+                (comment, {"body": "Connection t15 was disconnected."}),
+                (elsewhere, {"model": self.req._name, "res_id": self.req.id}),
+            ):
+                with self.assertRaises(AccessError, msg=f"{user.login} {values}"):
+                    message.with_user(user).write(values)
+        self.assertEqual(comment.sudo().author_id, self.user.partner_id)
+
+    def test_tracking_values_and_the_trail_itself_stay_as_written(self):
+        self.req.with_user(self.approver).action_approve()
+        self.env.flush_all()
+        self.env.cr.precommit.run()  # the tracking of the decision
+        self.env.invalidate_all()
+        self.assertEqual(self.req.state, "approved")
+        trail = self.req.sudo().message_ids
+        self.assertIn(self.env.ref(APPROVED), trail.subtype_id, [  # the add-on's own trail is written
+            (m.subtype_id.name, m.message_type, str(m.body)[:80], m.tracking_value_ids.mapped("new_value_char"))
+            for m in trail])
+        Tracking = self.env["mail.tracking.value"].with_user(self.admin)
+        with self.assertRaises(AccessError):
+            Tracking.create([{"field_id": self.state_field.id, "old_value_char": "Rejected",
+                              "new_value_char": "Approved", "mail_message_id": trail[0].id}])
+        if trail.tracking_value_ids:
+            with self.assertRaises(AccessError):
+                trail.tracking_value_ids[:1].with_user(self.admin).write({"new_value_char": "Rejected"})
+            with self.assertRaises(AccessError):
+                trail.tracking_value_ids[:1].with_user(self.admin).unlink()
+        with self.assertRaises(AccessError):
+            trail.with_user(self.admin).unlink()
+        self.assertEqual(self.req.sudo().message_ids, trail)
+
+    def test_people_still_comment_and_edit_their_own_comment(self):
+        for record in (self.req, self.conn):
+            message = record.with_user(self.user).sudo().message_post(body="a question")
+            self.assertEqual(message.author_id, self.user.partner_id)
+            self.assertEqual(message.message_type, "comment")
+        message = self.conn.with_user(self.user).message_post(body="first")
+        self.conn.with_user(self.user)._message_update_content(message, body="second")
+        self.assertIn("second", str(message.sudo().body))
+
+
+@tagged("post_install", "-at_install")
+class TestApproversReadWhatIsStored(McpGuardCase):
+    """A bidi override, a zero-width space or a control character in what an approver reads
+    (a connection's url, database or login; a reason) would show other text than the stored
+    one: refused wherever it comes in, with the front-end's rule and message."""
+
+    UNSAFE = {
+        "url": "https://\u202emoc.elpmaxe.dorp\u202c.attacker.example",
+        "db": "d\nowned by Mia Manager",
+        "login": "l\u200b",
+    }
+
+    def test_a_connection_refuses_unsafe_text(self):
+        base = {"alias": "t15u", "url": "https://erp.example.com", "db": "x", "login": "u"}
+        for name, value in self.UNSAFE.items():
+            with self.assertRaisesRegex(UserError, f"{name} contains"):
+                self.Connection.with_user(self.user).create(dict(base, **{name: value}))
+        conn = self.Connection.with_user(self.user).create(base)
+        for name, value in self.UNSAFE.items():
+            with self.assertRaisesRegex(UserError, f"{name} contains"):
+                conn.with_user(self.user).write({name: value})
+        self.assertEqual((conn.url, conn.db, conn.login), ("https://erp.example.com", "x", "u"))
+
+    def test_a_change_request_refuses_unsafe_text(self):
+        Wizard = self.env["mcp.connection.change.wizard"].with_user(self.manager)
+        good = {"url": "https://other.example.com", "db": "x", "login": "u", "protocol": "xmlrpc"}
+        for name, value in [*self.UNSAFE.items(), ("reason", "ok\u202ex")]:
+            wizard = Wizard.create(dict(good, connection_id=self.prod.id, **{name: value}))
+            with self.assertRaisesRegex(UserError, f"{name} contains"):
+                wizard.action_confirm()
+        self.assertFalse(self.Request.search([("connection_id", "=", self.prod.id), ("tool", "=", "odoo_connect")]))
+
+    def test_an_agents_request_refuses_unsafe_text(self):
+        with self.assertRaisesRegex(UserError, "reason contains"):
+            self.file(self.agent, principal="agent-t15", reason="ok\u202ex\nApproved by Alice Approver")
+        connect = {"alias": "new15", "url": "https://n.example.com", "db": "n", "username": "u\x1b[2K"}
+        with self.assertRaisesRegex(UserError, "username contains"):
+            self.file(self.agent, tool="odoo_connect", arguments=connect, principal="agent-t15")
+        # a reason over several lines is still a reason
+        request = self.file(self.agent, principal="agent-t15", reason="end it:\n\tno longer used")
+        self.assertEqual(self.Request.browse(request["id"]).reason, "end it:\n\tno longer used")
