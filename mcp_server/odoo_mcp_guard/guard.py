@@ -767,6 +767,9 @@ class Guard:
             connection_binding=target,
             at_stake=front.at_stake(tool),
             requester_persons=persons,
+            # who decides, frozen likewise: a --policy given at approval can neither add a
+            # name to the group nor split one person into two votes (attack 14)
+            electorate=in_force.electorate(terms.approver_group),
         )
         if created:
             APPROVALS.labels("filed").inc()

@@ -41,7 +41,14 @@ from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
-from .identity import check_identity, listed_form, principal_form, principal_key, skeleton
+from .identity import (
+    check_identity,
+    frozen_electorate,
+    listed_form,
+    principal_form,
+    principal_key,
+    skeleton,
+)
 
 REDACTED = "***"
 # Deeper than this, a value is replaced whole: bounded recursion, and nobody reads it anyway.
@@ -1403,6 +1410,15 @@ class CompiledPolicy:
         """The approval terms of the rule deciding ``tool`` (its risk class aside)."""
         key, rule = self.rule_for(tool)
         return approval_terms(key, rule, self.default)
+
+    def electorate(self, group: str) -> dict[str, Any]:
+        """Who may decide a request routed to ``group`` (identity.frozen_electorate), frozen on
+        it when filed (the embedded store): the names ``approvers`` lists for it; none listed:
+        anyone for the default group, nobody for another."""
+        members = self.approvers.get(group)
+        if members is None and group != DEFAULT_APPROVER_GROUP:
+            members = []
+        return frozen_electorate(members, self.people)
 
     def is_hidden(self, tool: str) -> bool:
         return tool in self.hide_exact or any(
