@@ -74,3 +74,43 @@ async def test_a_data_approval_is_not_used_for_a_connection_made_since(tmp_path:
     state = query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)[0][0]
     assert state == "expired"
     assert audit_count(data, "approved_executed") == 1  # the replacement only
+
+
+async def test_a_data_approval_without_alias_is_bound_to_the_connection_it_resolves_to(
+    tmp_path: Path,
+) -> None:
+    """Outside tester, round 14 (finding 2): with prod (dbA) the only connection, an
+    ``odoo_create`` naming no alias was approved; prod was removed (approved) and ``other``
+    (dbB) added; the retry ran on dbB. The call acts on the connection it resolves to: the
+    approval is for prod as it was, and the retry is filed anew for other."""
+    data = tmp_path / "data"
+    rule = {"action": "require_approval", "reason": "creating"}
+    pol = write_policy(tmp_path / "policy.json", policy(odoo_create=rule))
+    create = {"model": "res.partner", "values": {"name": "Acme"}}
+    async with stdio_client(data, policy_file=pol) as client:
+        prod = connect_args("prod", url="http://127.0.0.1:9", db="dbA")
+        assert not (await client.call_tool("odoo_connect", prod)).is_error
+        first = await client.call_tool("odoo_create", create)
+        assert first.structured_content["status"] == "pending", text_of(first)
+        ref = first.structured_content["request"]
+        approve(data, ref, "carol")
+        removal = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert removal.structured_content["status"] == "pending", text_of(removal)
+        approve(data, removal.structured_content["request"], "dave")
+        assert not (await client.call_tool("odoo_disconnect", {"alias": "prod"})).is_error
+        other = connect_args("other", url="http://127.0.0.1:9", db="dbB")
+        assert not (await client.call_tool("odoo_connect", other)).is_error
+
+        again = await client.call_tool("odoo_create", create)
+        assert again.is_error and again.structured_content["status"] == "pending", text_of(again)
+        assert again.structured_content["request"] != ref
+        text = text_of(again)
+        assert f"request {ref} was withdrawn" in text, text
+        assert "the connection the call acts on changed since it was filed" in text, text
+        assert "the approval by carol was not used" in text
+    state = query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)[0][0]
+    assert state == "expired"
+    executed = query(
+        data, "SELECT tool FROM audit WHERE outcome = 'approved_executed' ORDER BY id"
+    )
+    assert executed == [("odoo_disconnect",)]  # never the create

@@ -613,6 +613,8 @@ class Guard:
         if (request.connection_binding or "") == (target or ""):
             return None
         alias = arguments.get("alias")
+        if not isinstance(alias, str):  # none named: the one the call resolves to
+            return "the connection the call acts on changed since it was filed"
         named = f"'{alias}'" if check_tool_name(alias) is None else "it names"
         return f"the connection {named} changed since it was filed"
 
