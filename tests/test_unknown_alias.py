@@ -110,7 +110,5 @@ async def test_a_data_approval_without_alias_is_bound_to_the_connection_it_resol
         assert "the approval by carol was not used" in text
     state = query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)[0][0]
     assert state == "expired"
-    executed = query(
-        data, "SELECT tool FROM audit WHERE outcome = 'approved_executed' ORDER BY id"
-    )
+    executed = query(data, "SELECT tool FROM audit WHERE outcome = 'approved_executed' ORDER BY id")
     assert executed == [("odoo_disconnect",)]  # never the create
