@@ -352,7 +352,7 @@ class GuardedServer(Frontend):
             _JUDGED.reset(judged_token)
             _REPLACING.reset(token)
 
-    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+    async def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         """The connection odoo_disconnect removes, odoo_connect replaces or a data tool acts
         through (the one it names or resolves to), as judged."""
         return _JUDGED.get()
