@@ -41,6 +41,9 @@ with what it loaded at start), and nothing it would write is judged new. A reque
 or replace a connection is bound to what the listing says of it and to the alias's generation
 in that record (bumped by every change of it the guard lets through, and by a listing seen to
 differ): an approval does not answer for the alias re-created since, even with the same values.
+A data call needing an approval (a tool with a ``connection`` or ``alias`` argument) is bound
+likewise to the connection the upstream would act through: the listed one it names, else the
+only one listed (odoo-claude-mcp's fallback), read under the lease and held until it is done.
 
 Upstream results (every content block: text, embedded resources' text and URIs, resource
 links; structured content; every ``_meta``; error results and errors), the questions of an
