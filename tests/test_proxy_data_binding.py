@@ -31,6 +31,7 @@ from support.guard import (
     proxy_args,
     proxy_stdio_client,
     query,
+    run_cli,
     text_of,
     upstream_calls,
     upstream_command,
@@ -65,6 +66,11 @@ def withdrawn(result: Any, first: str) -> dict[str, Any]:
     assert "changed since it was filed" in again["text"], again["text"]
     assert "the approval by carol was not used" in again["text"], again["text"]
     return again
+
+
+def shown(data: Path, ref: str) -> str:
+    """What ``approvals show`` tells an approver of a request."""
+    return run_cli(data, "approvals", "show", ref).stdout
 
 
 def state_of(data: Path, ref: str) -> str:
@@ -108,11 +114,13 @@ async def test_a_data_approval_is_not_used_for_the_connection_made_since(
         added = await client.call_tool("odoo_connect", {"alias": "test", "url": "http://t/dbTest"})
         assert not added.is_error, text_of(added)
         first = pending(await client.call_tool("odoo_create", call))["request"]
+        assert "acts through: test: http://t/dbTest" in shown(data, first)
         approve(data, first, "carol")
         await replace_test(client, data, {"alias": "test", "url": "http://t/dbProd"})
 
         again = withdrawn(await client.call_tool("odoo_create", call), first)
         assert state_of(data, first) == "expired"
+        assert "acts through: test: http://t/dbProd" in shown(data, again["request"])
         assert not [c for c in upstream_calls(state) if c["tool"] == "odoo_create"]
 
         # asked about test as it is now (dbProd) and approved, the call runs there, once

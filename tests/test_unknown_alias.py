@@ -19,6 +19,7 @@ from support.guard import (
     connect_args,
     policy,
     query,
+    run_cli,
     stdio_client,
     text_of,
     write_policy,
@@ -27,6 +28,11 @@ from support.guard import (
 pytestmark = pytest.mark.anyio
 
 UNLINK = {"model": "res.partner", "ids": [7]}
+
+
+def shown(data: Path, ref: str) -> str:
+    """What ``approvals show`` tells an approver of a request."""
+    return run_cli(data, "approvals", "show", ref).stdout
 
 
 def unlink_policy(tmp_path: Path) -> Path:
@@ -93,6 +99,7 @@ async def test_a_data_approval_without_alias_is_bound_to_the_connection_it_resol
         first = await client.call_tool("odoo_create", create)
         assert first.structured_content["status"] == "pending", text_of(first)
         ref = first.structured_content["request"]
+        assert "acts through: prod: http://127.0.0.1:9  db=dbA" in shown(data, ref)
         approve(data, ref, "carol")
         removal = await client.call_tool("odoo_disconnect", {"alias": "prod"})
         assert removal.structured_content["status"] == "pending", text_of(removal)
@@ -108,6 +115,10 @@ async def test_a_data_approval_without_alias_is_bound_to_the_connection_it_resol
         assert f"request {ref} was withdrawn" in text, text
         assert "the connection the call acts on changed since it was filed" in text, text
         assert "the approval by carol was not used" in text
+        assert "acts through: other: http://127.0.0.1:9  db=dbB" in shown(
+            data, again.structured_content["request"]
+        )
+        assert "NOT the connection this request was filed for" in shown(data, ref)
     state = query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)[0][0]
     assert state == "expired"
     executed = query(data, "SELECT tool FROM audit WHERE outcome = 'approved_executed' ORDER BY id")

@@ -880,7 +880,10 @@ class ProxyServer(Frontend):
         held = _HELD.get()
         if held is not None:
             await held.enter_async_context(self._connections_held())
-        return await self._data_binding(tool, named[1])
+        binding, stake = await self._data_binding(tool, named[1])
+        if held is not None:  # shown to approvers (``at_stake``) while the call is judged
+            held.callback(_AT_STAKE.reset, _AT_STAKE.set(stake))
+        return binding
 
     @asynccontextmanager
     async def _connections_held(self) -> AsyncIterator[None]:
@@ -914,12 +917,13 @@ class ProxyServer(Frontend):
         alias = arguments.get(key, spec.get("default") if isinstance(spec, dict) else None)
         return key, alias if isinstance(alias, str) else None
 
-    async def _data_binding(self, tool: str, named: str | None) -> str:
+    async def _data_binding(self, tool: str, named: str | None) -> tuple[str, dict[str, Any]]:
         """The identity of what a data call would act through: the listed connection it names
         (or those folding alike), else, as odoo-claude-mcp falls back, the only one listed;
         what the listing says of it and its generation in the replicas' record. Unlisted (the
         proxy cannot list the connections), or resolving to none: every alias's generation
-        (any change through the guard is another binding)."""
+        (any change through the guard is another binding). And what an approver is shown of
+        it (the request's ``at_stake``)."""
         key = f"connections:{self.server_id}"
         listing = await self._listing(tool, "alias", lister=self._data_lister())
         try:
@@ -927,7 +931,10 @@ class ProxyServer(Frontend):
         except Exception as exc:
             raise self._record_fault(exc) from None
         acts: dict[str, Any] = {"named": named, "through": None, "generations": generations}
-        if listing is not None:
+        stake: dict[str, Any] = {"role": "acts through", "alias": named, "connections": []}
+        if listing is None:
+            stake["note"] = "the proxy cannot list the upstream's connections: which is unknown"
+        else:
             if named is not None and named in listing:
                 through = [named]
             else:
@@ -935,10 +942,14 @@ class ProxyServer(Frontend):
                 through = sorted(a for a in listing if fold_alias(a) == folded)
                 if not through and len(listing) == 1:
                     through = list(listing)
+                    stake["note"] = "not named, or not listed: the upstream's only connection"
             acts["through"] = [{"alias": a, **_shown_fields(listing[a])} for a in through]
             if through:
                 acts["generations"] = {a: generations.get(a, 0) for a in through}
-        return connection_identity(redact(acts))
+            else:
+                stake["note"] = "no listed connection answers to it: the call would fail"
+            stake["connections"] = acts["through"][:_STAKE_MAX]
+        return connection_identity(redact(acts)), redact(stake)
 
     def _data_lister(self) -> str | None:
         """The upstream's tool listing its connections (of the pair the proxy knows)."""
