@@ -23,6 +23,7 @@ from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.backends import Backend, chosen_backend, local_backend, odoo_backend
 from odoo_mcp_guard.catalog import classify_definition
+from odoo_mcp_guard.data_tools import DATA_TOOLS
 from odoo_mcp_guard.engines import DATABASE_URL_ENV
 from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import check_tool_name, json_shown, shown, valid_server_name
@@ -422,9 +423,19 @@ _CONNECTION_ROLES = {"odoo_connect": "replaces", "odoo_disconnect": "removes"}
 
 
 def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | None:
-    """The connection the request would replace or remove, as it is now (no secrets)."""
+    """The connection the request would replace, remove or (a data tool's) act through, as
+    it is now (no secrets): a data call naming no alias acts through the only one."""
     alias = request.arguments.get("alias")
-    if request.tool not in _CONNECTION_ROLES or not isinstance(alias, str):
+    role = _CONNECTION_ROLES.get(request.tool)
+    if role is None and request.tool in DATA_TOOLS and alias is None:
+        try:
+            connections = backend.store.list_connections()
+        except (StoreError, OdooError, ApprovalError):
+            return None
+        alias = connections[0].alias if len(connections) == 1 else None
+    if request.tool in DATA_TOOLS:
+        role = "acts through"
+    if role is None or not isinstance(alias, str):
         return None
     try:
         found = backend.store.get_connection(alias)
@@ -442,7 +453,7 @@ def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | No
         else ""
     )
     return (
-        f"{_CONNECTION_ROLES[request.tool] + ':':<11} {conn['alias']}: {conn['url']}  "
+        f"{role + ':':<11} {conn['alias']}: {conn['url']}  "
         f"db={conn['db']}  user={conn['username']}  {conn['protocol']}{other}"
     )
 
@@ -453,7 +464,8 @@ def _recorded_stake(request: ApprovalRequest) -> list[str]:
     stake = request.at_stake
     if not isinstance(stake, dict):
         return []
-    role = stake.get("role") if stake.get("role") in ("replaces", "removes") else "replaces"
+    roles = ("replaces", "removes", "acts through")
+    role = stake.get("role") if stake.get("role") in roles else "replaces"
     alias = stake.get("alias")
     lines = []
     for conn in stake.get("connections") or ():
@@ -475,7 +487,8 @@ def _recorded_stake(request: ApprovalRequest) -> list[str]:
             "listed it when filed: its view differs from the record and may be stale)"
         )
     if stake.get("note") or not lines:
-        what = alias if isinstance(alias, str) else "unknown connection"
+        unnamed = "none named" if role == "acts through" else "unknown connection"
+        what = alias if isinstance(alias, str) else unnamed
         lines.append(f"{role + ':':<11} {what} ({stake.get('note') or 'as filed'})")
     return lines
 
