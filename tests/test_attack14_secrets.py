@@ -219,3 +219,33 @@ def test_control_characters_on_an_upstreams_stderr_are_escaped(tmp_path: Path) -
     err = result.stderr
     assert "\x1b" not in err and "\r" not in err, repr(err)
     assert "real line\\r2026-11-29" in err and "forged \\x1b[2K" in err, err
+
+
+@pytest.mark.unit
+def test_line_redaction_keeps_its_state_only_inside_a_secret_block() -> None:
+    from odoo_mcp_guard.policy_core import LineRedaction
+
+    lines = [
+        "-----BEGIN CERTIFICATE-----",  # not a secret: shown
+        "cert body",
+        "key: -----BEGIN EC PRIVATE KEY-----",
+        "ecBody14",
+        "-----END EC PRIVATE KEY----- then -----BEGIN PGP PRIVATE KEY BLOCK-----",
+        "pgpBody14",
+        "-----END PGP PRIVATE KEY BLOCK-----",
+        "one line -----BEGIN PRIVATE KEY-----inline14-----END PRIVATE KEY----- done",
+        "password=hunter2x",
+    ]
+    redaction = LineRedaction()
+    shown = [redaction.line(line) for line in lines]
+    assert shown == [
+        "-----BEGIN CERTIFICATE-----",
+        "cert body",
+        "key: ***",
+        None,
+        " then ***",
+        None,
+        None,
+        "one line *** done",
+        "password=***",
+    ]

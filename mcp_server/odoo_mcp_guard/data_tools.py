@@ -199,10 +199,10 @@ def _shape(value: Any) -> str:
     )
 
 
-def _unexpected(tool: str, method: str, wanted: str, answer: Any) -> DataToolError:
+def _unexpected(tool: str, method: str, wanted: str, answer: Any, after: str = "") -> DataToolError:
     return DataToolError(
         f"{tool}: Odoo answered {method} with an unexpected shape ({_shape(answer)}; "
-        f"expected {wanted}); nothing more is known of the result"
+        f"expected {wanted}){after}"
     )
 
 
@@ -220,7 +220,9 @@ def _created_id(tool: str, answer: Any) -> int:
     if isinstance(answer, list) and len(answer) == 1:
         answer = answer[0]
     if isinstance(answer, bool) or not isinstance(answer, int):
-        raise _unexpected(tool, "create", "the new record's id", answer)
+        raise _unexpected(
+            tool, "create", "the new record's id", answer, "; the record may have been created"
+        )
     return answer
 
 

@@ -711,8 +711,8 @@ class LineRedaction:
                     self._hidden_lines = None
                 return None
             self._hidden_lines = None
-            rest = text[end.end() :]
-            return redact_text(rest) if rest.strip() else None
+            rest = text[end.end() :]  # may open another block
+            return self.line(rest) if rest.strip() else None
         for begin in _PEM_BEGIN.finditer(text):
             if _secret_pem(begin.group(1)) and not _PEM_END.search(text, begin.end()):
                 self._hidden_lines = 0
