@@ -249,3 +249,19 @@ def test_line_redaction_keeps_its_state_only_inside_a_secret_block() -> None:
         "one line *** done",
         "password=***",
     ]
+
+
+def test_the_rpc_client_hides_its_own_secret_in_odoos_errors(echoing_odoo: str) -> None:
+    """Below the data tools too (the Odoo backend's own API key): an OdooError never carries
+    the configured secret, whichever message quotes it."""
+    from pydantic import SecretStr
+
+    from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError
+
+    secret = "BackendKey-no-pattern14"
+    config = OdooConfig(
+        url=echoing_odoo, db="shop", username="agent", api_key=SecretStr(secret), protocol="xmlrpc"
+    )
+    with pytest.raises(OdooError) as refused:
+        OdooClient(config).call("res.partner", "search_read", domain=[])
+    assert "wrong credential ***" in refused.value.message and secret not in str(refused.value)
