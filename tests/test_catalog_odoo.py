@@ -5,14 +5,12 @@ definition in Odoo lifts the refusal. Each series not installed is skipped (NOT 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint
 from support import live as live_support
@@ -23,6 +21,7 @@ from support.guard import (
     text_of,
     upstream_calls,
     upstream_command,
+    within,
 )
 
 from odoo_mcp_guard.catalog import definition_hash
@@ -74,20 +73,6 @@ def catalog(live: LiveOdoo, server: str = SERVER) -> dict[str, dict[str, Any]]:
 
 # How long a change made in Odoo may take to reach the front-end (it polls every POLL
 # seconds): support.guard.EFFECT_WAIT, a bound for a loaded machine, not a speed claim.
-
-
-async def within(
-    seconds: float, attempt: Callable[[], Awaitable[Any]], last: dict[str, Any] | None = None
-) -> tuple[Any, float]:
-    """Retry ``attempt`` until it returns a truthy value; the value and the time it took.
-    ``last`` is what the attempt last saw, said when the effect does not show."""
-    started = time.monotonic()
-    while True:
-        value = await attempt()
-        if value:
-            return value, time.monotonic() - started
-        assert time.monotonic() - started < seconds, f"no effect in time; last seen: {last}"
-        await anyio.sleep(0.05)
 
 
 async def test_catalog_reaches_odoo_and_a_rule_set_there_takes_effect(

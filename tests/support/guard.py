@@ -15,11 +15,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
@@ -515,3 +516,17 @@ class RawStdioSession:
             self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
+
+
+async def within(
+    seconds: float, attempt: Callable[[], Awaitable[Any]], last: dict[str, Any] | None = None
+) -> tuple[Any, float]:
+    """Retry ``attempt`` until it returns a truthy value; the value and the time it took.
+    ``last`` is what the attempt last saw, said when the effect does not show."""
+    started = time.monotonic()
+    while True:
+        value = await attempt()
+        if value:
+            return value, time.monotonic() - started
+        assert time.monotonic() - started < seconds, f"no effect in time; last seen: {last}"
+        await anyio.sleep(0.05)

@@ -67,6 +67,20 @@ _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=Fal
 _OWN_MESSAGES = contextvars.ContextVar("mcp_guard_own_messages", default=False)
 
 
+def committed_param(env, key, default=False):
+    """An ``ir.config_parameter`` value read from the database, not through ``get_param``.
+
+    ``get_param`` is ormcached per registry: a reader running while a change is being
+    committed refills that cache with the old value, which then stays until another change.
+    The policy the front-ends poll would keep, for example, a widened default action or a
+    catalog revision from before a Manager's acceptance.
+    """
+    env["ir.config_parameter"].flush_model(["key", "value"])
+    env.cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", (key,))
+    row = env.cr.fetchone()
+    return row[0] if row and row[0] is not None else default
+
+
 def sort_classes(classes):
     """Risk classes in their order, lowest first, without duplicates."""
     return [cls for cls in RISK_CLASSES if cls in set(classes)]

@@ -7,6 +7,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .compat import Constraint
 from .mcp_guard_common import (
+    committed_param,
     RISK_CLASSES,
     RISK_SELECTION,
     STRICTNESS,
@@ -347,7 +348,7 @@ class McpTool(models.Model):
     def _bump_catalog_revision(self):
         params = self.env["ir.config_parameter"].sudo()
         try:
-            revision = int(params.get_param(CATALOG_REVISION_PARAM, "0"))
+            revision = int(committed_param(self.env, CATALOG_REVISION_PARAM, "0"))
         except ValueError:
             revision = 0
         params.set_param(CATALOG_REVISION_PARAM, str(revision + 1))

@@ -7,6 +7,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .compat import Constraint
 from .mcp_guard_common import (
+    committed_param,
     ACTION_SELECTION,
     ACTIONS,
     DEFAULT_APPROVER_GROUP,
@@ -157,7 +158,7 @@ class McpToolRule(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _get_default_action(self):
-        value = self.env["ir.config_parameter"].sudo().get_param(DEFAULT_ACTION_PARAM, "deny")
+        value = committed_param(self.env, DEFAULT_ACTION_PARAM, "deny")
         # an unknown stored value must never widen access
         return value if value in ACTIONS else "deny"
 
@@ -215,7 +216,7 @@ class McpToolRule(models.Model):
         self.check_access("read")
         policy = self._build_policy()
         canonical = canonical_json(policy)
-        revision = self.env["ir.config_parameter"].sudo().get_param(CATALOG_REVISION_PARAM)
+        revision = committed_param(self.env, CATALOG_REVISION_PARAM)
         if revision:
             canonical += "\ncatalog-revision:" + revision
         return {"etag": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "policy": policy}

@@ -3,6 +3,7 @@ from odoo.exceptions import AccessError, ValidationError
 
 from .compat import Constraint
 from .mcp_guard_common import (
+    committed_param,
     DEFAULT_RISK_APPROVAL,
     RISK_CLASSES,
     is_internal_write,
@@ -84,7 +85,7 @@ class McpToolServer(models.Model):
     @api.model
     def _get_global_require_approval(self):
         """The global classes needing approval; anything unreadable means the default."""
-        value = self.env["ir.config_parameter"].sudo().get_param(RISK_APPROVAL_PARAM) or ""
+        value = committed_param(self.env, RISK_APPROVAL_PARAM) or ""
         tokens = [token.strip() for token in value.split(",")]
         if tokens == [NO_CLASS_TOKEN]:
             return []

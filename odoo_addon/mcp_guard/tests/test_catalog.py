@@ -3,10 +3,13 @@ import uuid
 import xmlrpc.client
 from xmlrpc.client import Fault
 
+from odoo import SUPERUSER_ID, api
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
+from odoo.addons.mcp_guard.models.mcp_tool import CATALOG_REVISION_PARAM
+from odoo.addons.mcp_guard.models.mcp_tool_rule import DEFAULT_ACTION_PARAM
 
 from .common import McpGuardCase
 from .test_audit import RECENT_ISO
@@ -443,3 +446,28 @@ class TestCatalogRpc(HttpCase):
         third = self.call("mcp.tool", "report_catalog", "odoo-mcp-guard", [tools[0], changed])
         self.assertEqual(third, {"known": ["odoo_connections", "odoo_disconnect"], "new": [], "changed": [],
                                  "pinned": {}})
+
+
+@tagged("post_install", "-at_install")
+class TestPolicyDocumentReadsCommittedSettings(TransactionCase):
+    """A front-end's poll that runs while a setting is being changed reads the old value, and
+    ``get_param`` would keep it in its cache after the change commits: the front-ends would
+    keep the old default action, or never learn of a Manager's acceptance. The document reads
+    the settings themselves."""
+
+    def _poll_elsewhere(self, key):
+        # another transaction, as a front-end's poll: it sees only what is committed
+        with self.env.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["ir.config_parameter"].get_param(key)
+
+    def test_a_poll_during_a_change_does_not_keep_the_old_value(self):
+        Rule = self.env["mcp.tool.rule"]
+        before = Rule.get_policy_document()
+        self.env["mcp.tool"]._bump_catalog_revision()
+        self._poll_elsewhere(CATALOG_REVISION_PARAM)
+        self.assertNotEqual(Rule.get_policy_document()["etag"], before["etag"])
+
+        default = "allow" if before["policy"]["default"] != "allow" else "deny"
+        Rule._set_default_action(default)
+        self._poll_elsewhere(DEFAULT_ACTION_PARAM)
+        self.assertEqual(Rule.get_policy_document()["policy"]["default"], default)
