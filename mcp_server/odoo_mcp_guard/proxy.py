@@ -121,11 +121,13 @@ from odoo_mcp_guard.guard import (
     Refusal,
     upstream_down,
 )
+from odoo_mcp_guard.identity import shown
 from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
     SOURCE_HASH_KEY,
+    LineRedaction,
     fold_alias,
     pinned_definition,
     redact,
@@ -355,7 +357,8 @@ STDERR_LINE_LIMIT = 64 * 1024
 
 class RedactedStderr:
     """What an upstream command writes on its stderr, copied onto the proxy's stderr line by
-    line through the one redaction (policy_core.redact_text): an upstream may log the
+    line through the one redaction (policy_core.LineRedaction, control characters escaped
+    by identity.shown): an upstream may log the
     arguments it was given, a URL with its password among them. One pipe for every start
     of the command; a thread copies it until the proxy exits."""
 
@@ -369,11 +372,16 @@ class RedactedStderr:
 
     @staticmethod
     def _copy(fd: int) -> None:
+        # across lines: a private key block is hidden whole, not only its BEGIN line
+        redaction = LineRedaction()
         with os.fdopen(fd, "rb") as source:
             while raw := source.readline(STDERR_LINE_LIMIT):
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                line = redaction.line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                if line is None:
+                    continue
                 try:
-                    sys.stderr.write(redact_text(line) + "\n")
+                    # escaped: an ESC or a CR from the upstream cannot forge the guard's log
+                    sys.stderr.write(shown(line) + "\n")
                     sys.stderr.flush()
                 except (OSError, ValueError):  # our stderr is gone: keep draining the pipe
                     pass
