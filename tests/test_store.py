@@ -16,6 +16,8 @@ import pytest
 from pg_harness import PG_PORT, fresh_database, fresh_role, pg_url, sql
 
 from odoo_mcp_guard.engines import PostgresEngine
+from odoo_mcp_guard.identity import frozen_electorate
+from odoo_mcp_guard.policy_core import ApprovalTerms
 from odoo_mcp_guard.store import (
     MIGRATIONS,
     ApprovalError,
@@ -367,6 +369,85 @@ def test_audit_from_many_replicas(opener: Opener) -> None:
     stores = [opener() for _ in range(6)]
     together(6, lambda i: [stores[i].append_audit(event(detail=f"{i}")) for _ in range(10)])
     assert stores[0].audit_count() == 60
+
+
+# --- who decides, frozen when filed (schema v9) ---------------------------------------------
+
+PEOPLE = {"alice": ["alice"], "carol": ["carol", "carol2"], "dave": ["dave"]}
+SPLIT = {"alice": ["alice"], "carol": ["carol"], "x": ["carol2"], "dave": ["dave"]}
+
+
+def test_votes_are_counted_by_the_persons_frozen_at_filing(store: Store) -> None:
+    terms = ApprovalTerms("ops", 2, "binding")
+    electorate = frozen_electorate(["carol", "carol2", "dave"], PEOPLE)
+    members_only = {"carol": ["carol", "carol2"], "dave": ["dave"]}  # not the requester's
+    assert electorate == {"members": ["carol", "carol2", "dave"], "people": members_only}
+    request, _ = file(store, terms=terms, requester_persons=["alice"], electorate=electorate)
+    ops = ["carol", "carol2", "dave", "mallory"]
+    store.decide(request.id, approve=True, approver="carol", approvers=ops, people=PEOPLE)
+    with pytest.raises(ApprovalError, match="already approved by carol, the same person as"):
+        store.decide(request.id, approve=True, approver="carol2", approvers=ops, people=SPLIT)
+    with pytest.raises(ApprovalError, match="as it stood when MCPR-00001 was filed"):
+        store.decide(request.id, approve=True, approver="Mallory", approvers=ops, people=SPLIT)
+    assert store_state(store, request.id) == "pending"
+    decided = store.decide(request.id, approve=True, approver="dave", approvers=ops, people=SPLIT)
+    assert (decided.state, decided.approvals) == ("approved", ["carol", "dave"])
+
+
+def test_the_electorate_keeps_the_entries_of_its_members() -> None:
+    people = {**PEOPLE, "erin": ["erin"], "Bob": ["robert", "DAVE-2"]}
+    frozen = frozen_electorate(["CAROL2", "dave-2"], people)
+    assert frozen == {
+        "members": ["carol2", "dave-2"],
+        "people": {"carol": ["carol", "carol2"], "Bob": ["robert", "DAVE-2"]},
+    }
+    assert frozen_electorate(None, people) == {"members": None, "people": people}
+    assert frozen_electorate(["carol"], None) == {"members": ["carol"], "people": None}
+
+
+def test_a_request_pending_before_v9_is_decided_by_nobody(
+    opener: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:8])
+    before = opener()
+    with before._tx() as db:
+        for state in ("pending", "approved"):
+            db.execute(
+                """INSERT INTO approval_requests (ref, tool, arguments, arguments_hash,
+                       principal, state, created_at, expires_at, expires_in, approver_group,
+                       quorum, requester_persons)
+                   VALUES (?, 'odoo_disconnect', '{"alias": "prod"}', 'h', 'alice', ?, ?, ?,
+                       3600, 'ops', 2, '["alice"]')""",
+                (
+                    f"MCPR-0000{1 if state == 'pending' else 2}",
+                    state,
+                    time.time(),
+                    time.time() + 3600,
+                ),
+            )
+    before.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    upgraded = opener()
+    assert schema_version(upgraded) == len(MIGRATIONS) == 9
+    with pytest.raises(ApprovalError, match="does not record who could decide it"):
+        upgraded.decide("MCPR-00001", approve=True, approver="carol", people=PEOPLE)
+    with upgraded._tx() as db:
+        kept = db.execute("SELECT electorate FROM approval_requests WHERE ref = 'MCPR-00002'")
+        assert kept.fetchone()["electorate"] is None  # decided already: nothing to refuse
+    assert upgraded.get_request("MCPR-00001").state == "pending"
+    # the same call, filed now, is a new request with its electorate
+    electorate = frozen_electorate(["carol", "dave"], PEOPLE)
+    again, created = upgraded.file_request(
+        "odoo_disconnect",
+        {"alias": "prod"},
+        "alice",
+        None,
+        3600,
+        terms=ApprovalTerms("ops", 2, "b"),
+        requester_persons=["alice"],
+        electorate=electorate,
+    )
+    assert created and again.ref != "MCPR-00001"
 
 
 # --- migrations ------------------------------------------------------------------------------

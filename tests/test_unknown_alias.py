@@ -19,6 +19,7 @@ from support.guard import (
     connect_args,
     policy,
     query,
+    run_cli,
     stdio_client,
     text_of,
     write_policy,
@@ -27,6 +28,11 @@ from support.guard import (
 pytestmark = pytest.mark.anyio
 
 UNLINK = {"model": "res.partner", "ids": [7]}
+
+
+def shown(data: Path, ref: str) -> str:
+    """What ``approvals show`` tells an approver of a request."""
+    return run_cli(data, "approvals", "show", ref).stdout
 
 
 def unlink_policy(tmp_path: Path) -> Path:
@@ -74,3 +80,46 @@ async def test_a_data_approval_is_not_used_for_a_connection_made_since(tmp_path:
     state = query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)[0][0]
     assert state == "expired"
     assert audit_count(data, "approved_executed") == 1  # the replacement only
+
+
+async def test_a_data_approval_without_alias_is_bound_to_the_connection_it_resolves_to(
+    tmp_path: Path,
+) -> None:
+    """Outside tester, round 14 (finding 2): with prod (dbA) the only connection, an
+    ``odoo_create`` naming no alias was approved; prod was removed (approved) and ``other``
+    (dbB) added; the retry ran on dbB. The call acts on the connection it resolves to: the
+    approval is for prod as it was, and the retry is filed anew for other."""
+    data = tmp_path / "data"
+    rule = {"action": "require_approval", "reason": "creating"}
+    pol = write_policy(tmp_path / "policy.json", policy(odoo_create=rule))
+    create = {"model": "res.partner", "values": {"name": "Acme"}}
+    async with stdio_client(data, policy_file=pol) as client:
+        prod = connect_args("prod", url="http://127.0.0.1:9", db="dbA")
+        assert not (await client.call_tool("odoo_connect", prod)).is_error
+        first = await client.call_tool("odoo_create", create)
+        assert first.structured_content["status"] == "pending", text_of(first)
+        ref = first.structured_content["request"]
+        assert "acts through: prod: http://127.0.0.1:9  db=dbA" in shown(data, ref)
+        approve(data, ref, "carol")
+        removal = await client.call_tool("odoo_disconnect", {"alias": "prod"})
+        assert removal.structured_content["status"] == "pending", text_of(removal)
+        approve(data, removal.structured_content["request"], "dave")
+        assert not (await client.call_tool("odoo_disconnect", {"alias": "prod"})).is_error
+        other = connect_args("other", url="http://127.0.0.1:9", db="dbB")
+        assert not (await client.call_tool("odoo_connect", other)).is_error
+
+        again = await client.call_tool("odoo_create", create)
+        assert again.is_error and again.structured_content["status"] == "pending", text_of(again)
+        assert again.structured_content["request"] != ref
+        text = text_of(again)
+        assert f"request {ref} was withdrawn" in text, text
+        assert "the connection the call acts on changed since it was filed" in text, text
+        assert "the approval by carol was not used" in text
+        assert "acts through: other: http://127.0.0.1:9  db=dbB" in shown(
+            data, again.structured_content["request"]
+        )
+        assert "NOT the connection this request was filed for" in shown(data, ref)
+    state = query(data, "SELECT state FROM approval_requests WHERE ref = ?", ref)[0][0]
+    assert state == "expired"
+    executed = query(data, "SELECT tool FROM audit WHERE outcome = 'approved_executed' ORDER BY id")
+    assert executed == [("odoo_disconnect",)]  # never the create

@@ -19,8 +19,11 @@ that lists them. ``UPSTREAM_CONNECT=1`` adds ``odoo_connect`` (its ``alias`` def
 was given, kept in the state's ``urls``): a URL containing ``hold`` keeps the call open, after
 recording it, until the file ``<state>.go`` exists; the URL ``crash`` kills the process
 mid-call; with ``UPSTREAM_FOLD=1`` it saves the alias it is given stripped and lower-cased
-(as odoo-claude-mcp's admin API does). ``UPSTREAM_LEAKY=1`` adds ``server_info``, whose
-results carry secrets (as a careless or hostile upstream's would).
+(as odoo-claude-mcp's admin API does). ``UPSTREAM_DATA=1`` adds ``odoo_create``, a data tool
+acting through the connection its ``connection`` argument names (default "default"), else,
+as odoo-claude-mcp's ``ConnectionManager.get``, through the only one there is: it records
+the alias it acted through and that connection's URL. ``UPSTREAM_LEAKY=1`` adds
+``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 """
 
 from __future__ import annotations
@@ -193,6 +196,26 @@ if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-cla
                 for alias in state["aliases"]
             ]
         }
+
+
+if os.environ.get("UPSTREAM_DATA") == "1":  # a data tool, resolving its connection
+
+    @mcp.tool(annotations=WRITE)
+    def odoo_create(
+        model: str, values: dict[str, Any], ctx: Context, connection: str = "default"
+    ) -> dict[str, Any]:
+        """Create a record in an Odoo model."""
+        state = load()
+        aliases = state["aliases"]
+        if connection in aliases:
+            used = connection
+        elif len(aliases) == 1:  # odoo-claude-mcp falls back to its only connection
+            used = aliases[0]
+        else:
+            raise ValueError(f"Connection '{connection}' not found. Available: {aliases}")
+        url = state.get("urls", {}).get(used, "")
+        record(ctx, "odoo_create", {"connection": connection, "used": used, "url": url})
+        return {"model": model, "id": 1, "connection": used}
 
 
 LEAK = "S3CRET-upstream-9f"

@@ -23,7 +23,8 @@ from odoo_mcp_guard import __version__
 from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.backends import Backend, chosen_backend, local_backend, odoo_backend
 from odoo_mcp_guard.catalog import classify_definition
-from odoo_mcp_guard.engines import DATABASE_URL_ENV
+from odoo_mcp_guard.data_tools import DATA_TOOLS
+from odoo_mcp_guard.engines import DATABASE_URL_ENV, PostgresEngine, postgres_store_exists
 from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import check_tool_name, json_shown, shown, valid_server_name
 from odoo_mcp_guard.odoo_rpc import OdooError
@@ -68,28 +69,39 @@ def _store(args: argparse.Namespace) -> Store:
     return Store.open(args.data_dir, args.database_url)
 
 
-def _existing_store(args: argparse.Namespace, *, note: bool = True) -> Store | None:
-    """The store if there is one; None (and a note on stderr) when this data directory has
-    none yet: a read never creates a store, and says where it looked."""
+def _store_location(args: argparse.Namespace) -> str:
+    """Where the store is looked for, as it may be shown (a database URL without password)."""
     if args.database_url:
-        return Store.open(args.data_dir, args.database_url)
-    path = args.data_dir / DB_FILENAME
-    try:
-        exists = path.is_file()
-    except OSError as exc:
-        raise StoreError(
-            f"cannot read the data directory {args.data_dir}: {exc.strerror}"
-        ) from None
-    if not exists:
-        if not note:
-            return None
-        print(
-            f"{PROG}: note: no guard store in {args.data_dir} (the guard has not run with this "
-            "data directory; give --data-dir DIR or set MCP_GUARD_DATA_DIR)",
-            file=sys.stderr,
+        return PostgresEngine(args.database_url).location
+    return str(args.data_dir)
+
+
+def _existing_store(args: argparse.Namespace, *, note: bool = True) -> Store | None:
+    """The store if there is one; None (and a note on stderr) when this data directory or
+    database has none yet: a read never creates a store (no file, no table), and says where
+    it looked."""
+    if args.database_url:
+        exists = postgres_store_exists(PostgresEngine(args.database_url))
+        why = "the guard has not run with this database; nothing was created in it"
+    else:
+        path = args.data_dir / DB_FILENAME
+        try:
+            exists = path.is_file()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read the data directory {args.data_dir}: {exc.strerror}"
+            ) from None
+        why = (
+            "the guard has not run with this data directory; give --data-dir DIR or set "
+            "MCP_GUARD_DATA_DIR"
         )
+    if not exists:
+        if note:
+            print(
+                f"{PROG}: note: no guard store in {_store_location(args)} ({why})", file=sys.stderr
+            )
         return None
-    return Store.open(args.data_dir)
+    return Store.open(args.data_dir, args.database_url)
 
 
 def _odoo_config_path(args: argparse.Namespace) -> Path | None:
@@ -238,10 +250,13 @@ def _definition_diff(pin: PinnedTool) -> list[str]:
     )
 
 
-def _tools_in_force(args: argparse.Namespace) -> tuple[list[PinnedTool], Any]:
+def _tools_in_force(
+    args: argparse.Namespace, one: str | None = None
+) -> tuple[list[PinnedTool], Any]:
     """The pinned tools, and the policy in force as the guard with the same settings
-    (--policy or $MCP_GUARD_POLICY, else the built-in one; Odoo's with the Odoo backend)."""
-    backend = _backend(args)
+    (--policy or $MCP_GUARD_POLICY, else the built-in one; Odoo's with the Odoo backend).
+    ``one``: what a command on one tool looks for, which no store at all cannot have."""
+    backend = _backend(args) if one is None else _backend_or_none(args, one)
     if backend is None:
         pins: list[PinnedTool] = []
         source: Any = PolicySource(_policy_path(args))
@@ -312,7 +327,7 @@ def cmd_tools_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tools_show(args: argparse.Namespace) -> int:
-    pins, policy = _tools_in_force(args)
+    pins, policy = _tools_in_force(args, f"tool {args.name!r}")
     server = _pinned_server(pins, args.server, args.name)
     pin = next((p for p in pins if p.server == server and p.tool == args.name), None)
     if pin is None:
@@ -422,9 +437,19 @@ _CONNECTION_ROLES = {"odoo_connect": "replaces", "odoo_disconnect": "removes"}
 
 
 def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | None:
-    """The connection the request would replace or remove, as it is now (no secrets)."""
+    """The connection the request would replace, remove or (a data tool's) act through, as
+    it is now (no secrets): a data call naming no alias acts through the only one."""
     alias = request.arguments.get("alias")
-    if request.tool not in _CONNECTION_ROLES or not isinstance(alias, str):
+    role = _CONNECTION_ROLES.get(request.tool)
+    if role is None and request.tool in DATA_TOOLS and alias is None:
+        try:
+            connections = backend.store.list_connections()
+        except (StoreError, OdooError, ApprovalError):
+            return None
+        alias = connections[0].alias if len(connections) == 1 else None
+    if request.tool in DATA_TOOLS:
+        role = "acts through"
+    if role is None or not isinstance(alias, str):
         return None
     try:
         found = backend.store.get_connection(alias)
@@ -442,7 +467,7 @@ def _connection_in_force(backend: Backend, request: ApprovalRequest) -> str | No
         else ""
     )
     return (
-        f"{_CONNECTION_ROLES[request.tool] + ':':<11} {conn['alias']}: {conn['url']}  "
+        f"{role + ':':<11} {conn['alias']}: {conn['url']}  "
         f"db={conn['db']}  user={conn['username']}  {conn['protocol']}{other}"
     )
 
@@ -453,7 +478,8 @@ def _recorded_stake(request: ApprovalRequest) -> list[str]:
     stake = request.at_stake
     if not isinstance(stake, dict):
         return []
-    role = stake.get("role") if stake.get("role") in ("replaces", "removes") else "replaces"
+    roles = ("replaces", "removes", "acts through")
+    role = stake.get("role") if stake.get("role") in roles else "replaces"
     alias = stake.get("alias")
     lines = []
     for conn in stake.get("connections") or ():
@@ -475,7 +501,8 @@ def _recorded_stake(request: ApprovalRequest) -> list[str]:
             "listed it when filed: its view differs from the record and may be stale)"
         )
     if stake.get("note") or not lines:
-        what = alias if isinstance(alias, str) else "unknown connection"
+        unnamed = "none named" if role == "acts through" else "unknown connection"
+        what = alias if isinstance(alias, str) else unnamed
         lines.append(f"{role + ':':<11} {what} ({stake.get('note') or 'as filed'})")
     return lines
 
@@ -541,7 +568,7 @@ def _backend_or_none(args: argparse.Namespace, what: str) -> Backend:
     """The backend for a command on one record: with no local store there is none."""
     backend = _backend(args, note=False)
     if backend is None:
-        raise UsageError(f"no {what} (no guard store in {args.data_dir})")
+        raise UsageError(f"no {what} (no guard store in {_store_location(args)})")
     return backend
 
 

@@ -5,13 +5,15 @@ the guard's policy decides beforehand whether the call may run at all."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import traceback
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from odoo_mcp_guard.odoo_rpc import OdooClient, OdooConfig, OdooError, ProtocolSetting
-from odoo_mcp_guard.policy_core import redact, redact_text
+from odoo_mcp_guard.policy_core import redact_known, redact_known_text
 from odoo_mcp_guard.store import Connection
 
 # The connection record's protocol -> the client's. Odoo's /jsonrpc is the same service as
@@ -19,6 +21,8 @@ from odoo_mcp_guard.store import Connection
 WIRE_OF: dict[str, ProtocolSetting] = {"json2": "json2", "xmlrpc": "xmlrpc", "jsonrpc": "xmlrpc"}
 MODEL_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 MAX_LIMIT = 2000
+
+log = logging.getLogger(__name__)
 
 
 class DataToolError(Exception):
@@ -124,8 +128,21 @@ class DataTools:
     def run(self, tool: str, args: _DataArgs, conn: Connection) -> dict[str, Any]:
         """Blocking: call from a worker thread. What Odoo returns passes the one redaction
         rule: a connection whose Odoo user may read secrets (another connection's password,
-        api_key, a URL with credentials) must not hand them to the agent."""
-        result: dict[str, Any] = redact(self._run(tool, args, conn))
+        api_key, a URL with credentials) must not hand them to the agent. The connection's
+        own password and API key are hidden by value too, in the result, in an error (an
+        Odoo may quote the credential it refused) and in the log."""
+        secrets = (conn.password, conn.api_key)
+        try:
+            result: dict[str, Any] = redact_known(self._run(tool, args, conn), secrets)
+        except DataToolError as exc:
+            raise DataToolError(redact_known_text(str(exc), secrets)) from None
+        except Exception as exc:
+            # a fault of the guard's own: the traceback logged, the secrets hidden in it too
+            log.error("%s", redact_known_text(traceback.format_exc(), secrets))
+            name = type(exc).__name__
+            raise DataToolError(
+                f"{tool} on Odoo '{conn.alias}' failed inside the guard ({name}, logged)"
+            ) from None
         return result
 
     def _run(self, tool: str, args: _DataArgs, conn: Connection) -> dict[str, Any]:
@@ -140,19 +157,26 @@ class DataTools:
                 }
                 if args.order:
                     kwargs["order"] = args.order
-                records = client.call(model, "search_read", domain=args.domain, **kwargs)
+                records = _records(
+                    tool,
+                    "search_read",
+                    client.call(model, "search_read", domain=args.domain, **kwargs),
+                )
                 return {"model": model, "records": records, "count": len(records)}
             if isinstance(args, ReadArgs):
-                records = client.call(model, "read", ids=args.ids, fields=args.fields)
+                records = _records(
+                    tool, "read", client.call(model, "read", ids=args.ids, fields=args.fields)
+                )
                 missing = sorted(set(args.ids) - {r["id"] for r in records})
                 return {"model": model, "records": records, "missing_ids": missing}
             if isinstance(args, FieldsGetArgs):
                 fields = client.call(model, "fields_get", attributes=args.attributes)
+                if not isinstance(fields, dict):
+                    raise _unexpected(tool, "fields_get", "an object of fields", fields)
                 return {"model": model, "fields": fields}
             if isinstance(args, CreateArgs):
-                # a list of values gives a list of ids on both protocols
-                new_ids = client.call(model, "create", vals_list=[args.values])
-                return {"model": model, "id": new_ids[0]}
+                new_id = _created_id(tool, client.call(model, "create", vals_list=[args.values]))
+                return {"model": model, "id": new_id}
             if isinstance(args, WriteArgs):
                 client.call(model, "write", ids=args.ids, vals=args.values)
                 return {"model": model, "ids": args.ids, "updated": True}
@@ -160,8 +184,46 @@ class DataTools:
                 client.call(model, "unlink", ids=args.ids)
                 return {"model": model, "ids": args.ids, "deleted": True}
         except OdooError as exc:
-            raise DataToolError(redact_text(_explain(exc, tool, conn))) from None
+            raise DataToolError(_explain(exc, tool, conn)) from None
         raise DataToolError(f"{tool} is not a data tool")
+
+
+def _shape(value: Any) -> str:
+    """What an answer is, in a few words (never its content: it may hold anything)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value).lower() if value is not None else "null"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    return {int: "a number", float: "a number", str: "a string", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _unexpected(tool: str, method: str, wanted: str, answer: Any, after: str = "") -> DataToolError:
+    return DataToolError(
+        f"{tool}: Odoo answered {method} with an unexpected shape ({_shape(answer)}; "
+        f"expected {wanted}){after}"
+    )
+
+
+def _records(tool: str, method: str, answer: Any) -> list[dict[str, Any]]:
+    if not isinstance(answer, list) or not all(
+        isinstance(record, dict) and isinstance(record.get("id"), int) for record in answer
+    ):
+        raise _unexpected(tool, method, "a list of records, each with its id", answer)
+    return answer
+
+
+def _created_id(tool: str, answer: Any) -> int:
+    """The new record's id: Odoo answers ``create`` of one dict with a bare id, of a list of
+    dicts with a list of ids (depending on the series and the protocol)."""
+    if isinstance(answer, list) and len(answer) == 1:
+        answer = answer[0]
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        raise _unexpected(
+            tool, "create", "the new record's id", answer, "; the record may have been created"
+        )
+    return answer
 
 
 def _explain(exc: OdooError, tool: str, conn: Connection) -> str:

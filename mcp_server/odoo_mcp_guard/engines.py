@@ -284,6 +284,17 @@ class PgConnection:
             self._conn.close()
 
 
+def postgres_store_exists(engine: PostgresEngine) -> bool:
+    """Whether the database holds a guard store (its schema table, as ``schema_version``
+    looks for it); reads only, creates nothing."""
+    db = engine.connect()
+    try:
+        found = db.execute("SELECT to_regclass('guard_schema_version') IS NOT NULL").fetchone()
+    finally:
+        db.close()
+    return bool(found[0])
+
+
 Engine = SqliteEngine | PostgresEngine
 
 

@@ -198,7 +198,7 @@ class Frontend:
     def at_stake(self, tool: str) -> dict[str, Any] | None:
         return None
 
-    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+    async def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         return None
 
     # -- identity ------------------------------------------------------------------------

@@ -180,12 +180,14 @@ class Served(Protocol):
         to record."""
         ...
 
-    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+    async def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         """The identity of the connection the call would remove, replace or act through,
         as it is now ('' : none; None: the call is about no connection), asked within
-        ``also_governed_by``. An approval request is bound to it: a request filed for one
-        connection does not answer for another that took its alias since (invariant 14).
-        May raise ``BACKEND_ERRORS``."""
+        ``also_governed_by`` of a call that needs an approval. An approval request is bound to
+        it: a request filed for one connection does not answer for another that took its
+        alias since (invariant 14); a data call naming no connection, or one that is not
+        there, is bound to the one it would act through (the only one). May raise
+        ``BACKEND_ERRORS`` or ``CallRefused``."""
         ...
 
 
@@ -352,7 +354,7 @@ class Guard:
                 )
                 raise self._refuse(call, Refusal("denied", message))
             if gating:
-                target = front.connection_binding(tool, arguments)
+                target = await front.connection_binding(tool, arguments)
                 return await self._through_approval(
                     front, call, arguments, gating, also, execute, continuation, target
                 )
@@ -613,6 +615,8 @@ class Guard:
         if (request.connection_binding or "") == (target or ""):
             return None
         alias = arguments.get("alias")
+        if not isinstance(alias, str):  # none named: the one the call resolves to
+            return "the connection the call acts on changed since it was filed"
         named = f"'{alias}'" if check_tool_name(alias) is None else "it names"
         return f"the connection {named} changed since it was filed"
 
@@ -767,6 +771,9 @@ class Guard:
             connection_binding=target,
             at_stake=front.at_stake(tool),
             requester_persons=persons,
+            # who decides, frozen likewise: a --policy given at approval can neither add a
+            # name to the group nor split one person into two votes (attack 14)
+            electorate=in_force.electorate(terms.approver_group),
         )
         if created:
             APPROVALS.labels("filed").inc()

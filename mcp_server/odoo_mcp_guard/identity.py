@@ -388,6 +388,38 @@ def persons_of(name: str, people: dict[str, list[str]]) -> frozenset[str]:
     return frozenset(found or {listed_form(name)})
 
 
+def frozen_electorate(
+    members: list[str] | None, people: dict[str, list[str]] | None
+) -> dict[str, object]:
+    """Who may decide a request, as the policy in force says when it is filed, to be frozen on
+    it (a --policy given at approval can then neither add a name to the group nor split one
+    person into two votes): ``members``, the approver group's names as ``principal_key``,
+    sorted (None: anyone but the requester decides); ``people``, the entries of the policy's
+    ``people`` that say who those names are (every entry when anyone decides; None: no
+    ``people``). ``persons_of`` a member gives the same persons on these entries as on all."""
+    keys = None if members is None else sorted({principal_key(name) for name in members})
+    kept: dict[str, list[str]] | None = None
+    if people is not None:
+        if members is None:
+            kept = {person: list(listed) for person, listed in people.items()}
+        else:
+            theirs: set[str] = set()
+            for name in members:
+                theirs |= persons_of(name, people)
+            kept = {
+                person: list(listed)
+                for person, listed in people.items()
+                if listed_form(person) in theirs
+            }
+    return {"members": keys, "people": kept}
+
+
+def is_member(name: str, members: list[str]) -> bool:
+    """Whether ``name`` is one of ``members`` (``principal_key`` forms, as frozen by
+    ``frozen_electorate``): width and case folded, nothing else (``is_listed``)."""
+    return principal_key(name) in members
+
+
 class IdentityError(ValueError):
     """A name that cannot be compared: it is refused, never guessed at."""
 

@@ -339,12 +339,13 @@ class OdooApprovals:
         at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
+        electorate: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File in Odoo (which applies its own rules' expiry, approver group, quorum and
         bindings, not ``expires_in``, ``terms`` or ``also_bindings``; ``at_stake`` is not
         kept: Odoo shows the connections it holds itself); ``connection_binding`` is kept
-        here, in ``remote_requests``; ``requester_persons`` is not: Odoo binds principals to
-        its users itself."""
+        here, in ``remote_requests``; ``requester_persons`` and ``electorate`` are not: Odoo
+        binds principals to its users and decides by its own groups itself."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,

@@ -29,6 +29,8 @@ import ssl
 import threading
 import tomllib
 import xmlrpc.client
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -36,7 +38,7 @@ import httpx2 as httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from odoo_mcp_guard.files import read_regular_file
-from odoo_mcp_guard.policy_core import redact_text
+from odoo_mcp_guard.policy_core import redact_known_text, redact_text
 
 # Odoo's fault codes on /xmlrpc/2 (odoo/addons/base/controllers/rpc.py); any other is
 # an application error.
@@ -206,6 +208,17 @@ def _unreachable(config: OdooConfig, exc: Exception) -> OdooError:
     return OdooError("unreachable", f"Odoo at {config.url} is unreachable ({exc})")
 
 
+@contextmanager
+def _hiding_secrets(config: OdooConfig) -> Iterator[None]:
+    """An error's line with the configured password and API key hidden by value: an Odoo (or
+    something in front of it) may quote the credential it refused."""
+    try:
+        yield
+    except OdooError as exc:
+        secrets = [s.get_secret_value() for s in (config.password, config.api_key) if s]
+        raise OdooError(exc.kind, redact_known_text(exc.message, secrets)) from None
+
+
 class _Transport(xmlrpc.client.SafeTransport):
     """Keeps one connection alive, with a timeout, over http or https."""
 
@@ -267,6 +280,10 @@ class XmlRpcClient(_SignsIn):
         self._lock = threading.Lock()
 
     def _guarded(self, function: Any, *args: Any) -> Any:
+        with _hiding_secrets(self.config):
+            return self._translated(function, *args)
+
+    def _translated(self, function: Any, *args: Any) -> Any:
         try:
             return function(*args)
         except xmlrpc.client.Fault as fault:
@@ -350,6 +367,10 @@ class Json2Client(_SignsIn):
         self._lock = threading.Lock()
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
+        with _hiding_secrets(self.config):
+            return self._answer(path, body)
+
+    def _answer(self, path: str, body: dict[str, Any]) -> Any:
         try:
             answer = self._http.post(path, json=body)
         except httpx.TransportError as exc:  # connection refused, reset, timeouts

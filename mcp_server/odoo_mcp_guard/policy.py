@@ -216,6 +216,11 @@ class Policy:
         that nobody can approve."""
         return self._core.approvers.get(group)
 
+    def electorate(self, group: str) -> dict[str, Any]:
+        """Who may decide a request routed to ``group``, to freeze on it when it is filed
+        (policy_core.CompiledPolicy.electorate)."""
+        return self._core.electorate(group)
+
     @property
     def people(self) -> dict[str, list[str]] | None:
         """``people`` ({person: [principals]}, the embedded store); None: not declared, and

@@ -41,6 +41,9 @@ with what it loaded at start), and nothing it would write is judged new. A reque
 or replace a connection is bound to what the listing says of it and to the alias's generation
 in that record (bumped by every change of it the guard lets through, and by a listing seen to
 differ): an approval does not answer for the alias re-created since, even with the same values.
+A data call needing an approval (a tool with a ``connection`` or ``alias`` argument) is bound
+likewise to the connection the upstream would act through: the listed one it names, else the
+only one listed (odoo-claude-mcp's fallback), read under the lease and held until it is done.
 
 Upstream results (every content block: text, embedded resources' text and URIs, resource
 links; structured content; every ``_meta``; error results and errors), the questions of an
@@ -73,7 +76,7 @@ import shlex
 import sys
 import threading
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,11 +121,13 @@ from odoo_mcp_guard.guard import (
     Refusal,
     upstream_down,
 )
+from odoo_mcp_guard.identity import shown
 from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
     SOURCE_HASH_KEY,
+    LineRedaction,
     fold_alias,
     pinned_definition,
     redact,
@@ -154,6 +159,10 @@ _AT_STAKE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVa
 # it; '' : the call changes none that exists): an approval request is bound to it, and is not
 # used for another connection that took the alias since (invariant 14).
 _BINDING: contextvars.ContextVar[str | None] = contextvars.ContextVar("binding", default=None)
+# What a data call being judged holds until it is done (``also_governed_by``): the lease on
+# the upstream's connections, taken when its binding is asked (``connection_binding``), so
+# that the connection it was judged (and approved) for is the one it is sent to.
+_HELD: contextvars.ContextVar[AsyncExitStack | None] = contextvars.ContextVar("held", default=None)
 # What an approver is shown of a connection the upstream lists (redacted), and how many.
 _STAKE_FIELDS = ("url", "db", "username", "user", "protocol")
 _STAKE_MAX = 5
@@ -175,6 +184,9 @@ _STATE_KIND = "odoo-mcp-guard/continuation"
 # Removing a connection is governed by this rule, whichever tool would do it (invariant 11).
 REMOVAL_RULE = "odoo_disconnect"
 _CONNECTION_KEYS = ("alias", "connection", "name")  # the argument naming the connection
+# The argument by which a data tool names the connection it acts through (odoo-claude-mcp's
+# "connection", default "default"; "name" is too common a field to mean a connection).
+_DATA_CONNECTION_KEYS = ("connection", "alias")
 # The upserts whose connections the proxy can list: upsert -> (its list tool, its removal
 # tool). Any other tool that changes connections is judged a replacement.
 _CONNECTION_LISTS = {"odoo_connect": ("odoo_connections", "odoo_disconnect")}
@@ -345,7 +357,8 @@ STDERR_LINE_LIMIT = 64 * 1024
 
 class RedactedStderr:
     """What an upstream command writes on its stderr, copied onto the proxy's stderr line by
-    line through the one redaction (policy_core.redact_text): an upstream may log the
+    line through the one redaction (policy_core.LineRedaction, control characters escaped
+    by identity.shown): an upstream may log the
     arguments it was given, a URL with its password among them. One pipe for every start
     of the command; a thread copies it until the proxy exits."""
 
@@ -359,11 +372,16 @@ class RedactedStderr:
 
     @staticmethod
     def _copy(fd: int) -> None:
+        # across lines: a private key block is hidden whole, not only its BEGIN line
+        redaction = LineRedaction()
         with os.fdopen(fd, "rb") as source:
             while raw := source.readline(STDERR_LINE_LIMIT):
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                line = redaction.line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                if line is None:
+                    continue
                 try:
-                    sys.stderr.write(redact_text(line) + "\n")
+                    # escaped: an ESC or a CR from the upstream cannot forge the guard's log
+                    sys.stderr.write(shown(line) + "\n")
                     sys.stderr.flush()
                 except (OSError, ValueError):  # our stderr is gone: keep draining the pipe
                     pass
@@ -755,7 +773,14 @@ class ProxyServer(Frontend):
         off."""
         removed = self._removed_alias(tool, arguments)
         if not self._changes_connection(tool) and removed is None:
-            yield ()
+            # A data call: what ``connection_binding`` takes to bind it is held until it is
+            # done (nothing unless it needs an approval).
+            async with AsyncExitStack() as held:
+                token = _HELD.set(held)
+                try:
+                    yield ()
+                finally:
+                    _HELD.reset(token)
             return
         async with self._upsert_lock:
             key = f"connections:{self.server_id}"
@@ -850,8 +875,100 @@ class ProxyServer(Frontend):
     def at_stake(self, tool: str) -> dict[str, Any] | None:
         return _AT_STAKE.get()
 
-    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
-        return _BINDING.get()
+    async def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+        """A connection change's: what ``also_governed_by`` bound it to. A data tool's (one
+        with a connection argument): the connection the upstream would act through, read
+        under the lease on the upstream's connections, held until the call is done."""
+        bound = _BINDING.get()
+        if bound is not None:
+            return bound
+        named = self._data_connection(tool, arguments)
+        if named is None:
+            return None
+        held = _HELD.get()
+        if held is not None:
+            await held.enter_async_context(self._connections_held())
+        binding, stake = await self._data_binding(tool, named[1])
+        if held is not None:  # shown to approvers (``at_stake``) while the call is judged
+            held.callback(_AT_STAKE.reset, _AT_STAKE.set(stake))
+        return binding
+
+    @asynccontextmanager
+    async def _connections_held(self) -> AsyncIterator[None]:
+        """The lease on the upstream's connections (no change through any replica while
+        held); refused when another call holds it."""
+        async with self._upsert_lock:
+            key = f"connections:{self.server_id}"
+            holder = await self._acquire_lease(key)
+            if holder is None:
+                raise CallRefused(Refusal("unavailable", LEASE_BUSY, {"status": "busy"}))
+            try:
+                yield
+            finally:
+                await self._release_lease(key, holder)
+
+    def _data_connection(
+        self, tool: str, arguments: dict[str, Any]
+    ) -> tuple[str, str | None] | None:
+        """The argument by which a call that does not change connections names the one it
+        acts through, and its value (its schema's default when absent; None: none named), or
+        None when the tool has no such argument."""
+        if tool == REMOVAL_RULE or self._changes_connection(tool) or tool not in self.tools:
+            return None
+        properties = self.tools[tool].input_schema.get("properties")
+        if not isinstance(properties, dict):
+            return None
+        key = next((k for k in _DATA_CONNECTION_KEYS if k in properties), None)
+        if key is None:
+            return None
+        spec = properties[key]
+        alias = arguments.get(key, spec.get("default") if isinstance(spec, dict) else None)
+        return key, alias if isinstance(alias, str) else None
+
+    async def _data_binding(self, tool: str, named: str | None) -> tuple[str, dict[str, Any]]:
+        """The identity of what a data call would act through: the listed connection it names
+        (or those folding alike), else, as odoo-claude-mcp falls back, the only one listed;
+        what the listing says of it and its generation in the replicas' record. Unlisted (the
+        proxy cannot list the connections), or resolving to none: every alias's generation
+        (any change through the guard is another binding). And what an approver is shown of
+        it (the request's ``at_stake``)."""
+        key = f"connections:{self.server_id}"
+        listing = await self._listing(tool, "alias", lister=self._data_lister())
+        try:
+            generations = await self._aliases("generations", key)
+        except Exception as exc:
+            raise self._record_fault(exc) from None
+        acts: dict[str, Any] = {"named": named, "through": None, "generations": generations}
+        stake: dict[str, Any] = {"role": "acts through", "alias": named, "connections": []}
+        if listing is None:
+            stake["note"] = "the proxy cannot list the upstream's connections: which is unknown"
+        else:
+            if named is not None and named in listing:
+                through = [named]
+            else:
+                folded = fold_alias(named) if named is not None else None
+                through = sorted(a for a in listing if fold_alias(a) == folded)
+                if not through and len(listing) == 1:
+                    through = list(listing)
+                    stake["note"] = "not named, or not listed: the upstream's only connection"
+            acts["through"] = [{"alias": a, **_shown_fields(listing[a])} for a in through]
+            if through:
+                acts["generations"] = {a: generations.get(a, 0) for a in through}
+            else:
+                stake["note"] = "no listed connection answers to it: the call would fail"
+            stake["connections"] = acts["through"][:_STAKE_MAX]
+        return connection_identity(redact(acts)), redact(stake)
+
+    def _data_lister(self) -> str | None:
+        """The upstream's tool listing its connections (of the pair the proxy knows)."""
+        return next(
+            (
+                lister
+                for lister, _removal in _CONNECTION_LISTS.values()
+                if self._usable_lister(lister)
+            ),
+            None,
+        )
 
     def _stake(
         self,
@@ -1006,10 +1123,16 @@ class ProxyServer(Frontend):
         listable pair) writes (``odoo_connections``)."""
         upsert = self._pair(tool)
         lister = _CONNECTION_LISTS[upsert][0] if upsert is not None else None
-        tool = self.tools.get(lister) if lister else None
-        if tool is None or lister in self.changed or classify_tool(tool).risk_class != "read":
-            return None
-        return lister
+        return lister if lister is not None and self._usable_lister(lister) else None
+
+    def _usable_lister(self, lister: str) -> bool:
+        """Whether the upstream serves ``lister`` as accepted, as a read."""
+        tool = self.tools.get(lister)
+        return (
+            tool is not None
+            and lister not in self.changed
+            and classify_tool(tool).risk_class == "read"
+        )
 
     def _single_connection(self, upsert: str) -> bool:
         """An upstream that lists its connections but offers no tool to remove one keeps a
@@ -1184,10 +1307,13 @@ class ProxyServer(Frontend):
         listing = await self._listing(upsert, named[0])
         await self._aliases("saw_aliases", key, set(listing) if listing is not None else {named[1]})
 
-    async def _listing(self, tool: str, key: str) -> dict[str, dict[str, Any]] | None:
-        """The connections the upstream lists now, by alias (its list tool called fresh, on
-        the client's behalf, for ``tool``), or None when it cannot be listed or read."""
-        lister = self._connection_lister(tool)
+    async def _listing(
+        self, tool: str, key: str, *, lister: str | None = None
+    ) -> dict[str, dict[str, Any]] | None:
+        """The connections the upstream lists now, by alias (its list tool, ``lister`` or the
+        one of ``tool``'s pair, called fresh, on the client's behalf, for ``tool``), or None
+        when it cannot be listed or read."""
+        lister = lister or self._connection_lister(tool)
         if lister is None:
             return None
         principal = _CALLER.get()

@@ -334,14 +334,15 @@ class GuardedServer(Frontend):
         """A replacement of an existing alias removes the old connection: it is also
         governed by ``odoo_disconnect``. Never guessed "new" when the store cannot say (its
         error is the guard's 'unavailable'). A data tool naming a connection is judged (and
-        approved) for that connection as it is now."""
+        approved) for the connection it acts through as it is now: the one it names, else
+        the one it resolves to (the only one; '' : none)."""
         alias = arguments.get("alias")
-        judged = (
-            self.store.connection_binding(alias)
-            if (tool in ("odoo_connect", "odoo_disconnect") and isinstance(alias, str))
-            or _names_connection(tool, alias)
-            else None
-        )
+        if tool in ("odoo_connect", "odoo_disconnect") and isinstance(alias, str):
+            judged: str | None = self.store.connection_binding(alias)
+        elif tool in TOOLS and TOOLS[tool].data:
+            judged = self._data_binding(alias)
+        else:
+            judged = None
         replacing = tool == "odoo_connect" and bool(judged)
         token = _REPLACING.set(replacing)
         judged_token = _JUDGED.set(judged)
@@ -351,10 +352,21 @@ class GuardedServer(Frontend):
             _JUDGED.reset(judged_token)
             _REPLACING.reset(token)
 
-    def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
+    async def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         """The connection odoo_disconnect removes, odoo_connect replaces or a data tool acts
-        through (the one it names), as judged."""
+        through (the one it names or resolves to), as judged."""
         return _JUDGED.get()
+
+    def _data_binding(self, alias: object) -> str:
+        """The binding of the connection a data call acts through: the one ``alias`` names,
+        else the only one there is (as ``DataTools.pick`` resolves it); '' when it resolves
+        to none. An approval given while prod was the only one is not for its successor."""
+        if isinstance(alias, str):
+            return self.store.connection_binding(alias)
+        if alias is not None:
+            return ""
+        connections = self.store.list_connections()
+        return self.store.connection_binding(connections[0].alias) if len(connections) == 1 else ""
 
     async def _execute(self, name: str, args: dict[str, Any]) -> types.CallToolResult:
         try:  # validated before the guard judged the call; never run on bad input anyway
@@ -372,6 +384,13 @@ class GuardedServer(Frontend):
 
     async def _data_tool(self, name: str, args: Any) -> types.CallToolResult:
         conn = DataTools.pick(self.store.list_connections(), args.alias)
+        judged = _JUDGED.get()
+        if judged is not None and self.store.connection_binding(conn.alias) != judged:
+            # Only through the connection the call was judged (and approved) for.
+            raise ToolFailure(
+                f"The connection '{conn.alias}' changed since this call was judged; nothing was "
+                "done. Call again to have it judged as it is now."
+            )
         payload = await anyio.to_thread.run_sync(self.data.run, name, args, conn)
         return json_result(payload)
 

@@ -21,7 +21,7 @@ from odoo_mcp_guard.engines import (
     SqliteEngine,
     StoreError,
 )
-from odoo_mcp_guard.identity import persons_of, requester_persons
+from odoo_mcp_guard.identity import is_member, persons_of, principal_key, requester_persons
 from odoo_mcp_guard.names import check_approver, is_listed, same_person
 from odoo_mcp_guard.policy_core import (
     ApprovalTerms,
@@ -260,6 +260,7 @@ class LocalApprovals:
         at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
+        electorate: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
         ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
@@ -268,7 +269,9 @@ class LocalApprovals:
         ``connection_binding``: the connection it removes or replaces, as it is now (a
         pending request of this call for another connection is not returned);
         ``requester_persons``: who the principal is by the policy in force (None: it declares
-        no ``people``), frozen on the request: ``decide`` compares the approver with them."""
+        no ``people``), frozen on the request: ``decide`` compares the approver with them;
+        ``electorate``: who may decide it (policy_core.CompiledPolicy.electorate; None:
+        nothing frozen), frozen too: ``decide`` admits and counts only by it."""
         now = time.time() if now is None else now
         args_hash = arguments_hash(arguments)
         binding = terms.binding if terms else None
@@ -279,6 +282,10 @@ class LocalApprovals:
             if requester_persons is None
             else json.dumps(sorted(set(requester_persons)), ensure_ascii=False)
         )
+        # nor one filed while others decided
+        voters = None
+        if electorate is not None:
+            voters = json.dumps(electorate, sort_keys=True, ensure_ascii=False)
         with self.db.tx(("call", tool, args_hash, principal)) as db:
             row = db.execute(
                 """SELECT id FROM approval_requests
@@ -287,6 +294,7 @@ class LocalApprovals:
                      AND COALESCE(also_bindings, '') = ?
                      AND COALESCE(connection_binding, '-') = ?
                      AND COALESCE(requester_persons, '-') = ?
+                     AND COALESCE(electorate, '-') = ?
                    ORDER BY id DESC LIMIT 1""",
                 (
                     tool,
@@ -297,6 +305,7 @@ class LocalApprovals:
                     also,
                     "-" if connection_binding is None else connection_binding,
                     "-" if persons is None else persons,
+                    "-" if voters is None else voters,
                 ),
             ).fetchone()
             if row:
@@ -306,8 +315,8 @@ class LocalApprovals:
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
                            quorum, rule_binding, also_bindings, at_stake,
-                           connection_binding, requester_persons)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           connection_binding, requester_persons, electorate)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        RETURNING id""",
                     (
                         tool,
@@ -327,6 +336,7 @@ class LocalApprovals:
                         else json.dumps(redact(dict(at_stake)), ensure_ascii=False),
                         connection_binding,
                         persons,
+                        voters,
                     ),
                 ).fetchone()["id"]
                 db.execute(
@@ -357,10 +367,14 @@ class LocalApprovals:
         request was filed (the policy then in force) and those whose list has the principal
         now (none, either time: nobody decides it, fail closed); the approver every person of
         the name (more than one: refused); they must not meet, and neither may the persons of
-        a quorum's votes (recorded with each vote, and by ``people`` now). The spelling
-        comparison (identity.same_person) stays as a second fence. An approval is one vote:
-        the request is approved once ``quorum`` distinct approvers have approved; a rejection
-        by any of them rejects it."""
+        a quorum's votes (recorded with each vote, and by ``people`` now). Who may decide was
+        frozen on the request when it was filed (its electorate, schema v9): the approver must
+        be one of the group's members then as well as now (the stricter wins), and the persons
+        of the approver and of each earlier vote are also those of the ``people`` entries
+        frozen then, so a policy given now cannot split one person into two votes. The
+        spelling comparison (identity.same_person) stays as a second fence. An approval is one
+        vote: the request is approved once ``quorum`` distinct persons have approved; a
+        rejection by any of them rejects it."""
         now = time.time() if now is None else now
         approver = approver.strip()
         if not approver:
@@ -380,7 +394,8 @@ class LocalApprovals:
         people = None if people is None else {k: list(v) for k, v in people.items()}
         with self.db.tx(None) as db:
             row = db.execute(
-                """SELECT state, principal, expires_at, expires_in, quorum, requester_persons
+                """SELECT state, principal, expires_at, expires_in, quorum, requester_persons,
+                          electorate
                    FROM approval_requests WHERE id = ?"""
                 + self.db.engine.for_update,
                 (request.id,),
@@ -394,6 +409,14 @@ class LocalApprovals:
                 raise ApprovalError(
                     f"{request.ref} was filed under a name that cannot be compared "
                     f"({unreadable}): it cannot be approved or rejected"
+                )
+            # Who may decide: the group and persons frozen when the guard filed the request.
+            frozen_members, frozen_people = _electorate(row["electorate"], request.ref)
+            if frozen_members is not None and not is_member(approver, frozen_members):
+                raise ApprovalError(
+                    f"{approver} is not in the approver group {request.approver_group} as it "
+                    f"stood when {request.ref} was filed (its members then: "
+                    f"{', '.join(frozen_members) or 'nobody'}): only they decide it"
                 )
             # Who the requester is: the persons frozen when the guard filed the request (the
             # policy then in force) AND those of the policy given now; either is refused.
@@ -423,8 +446,13 @@ class LocalApprovals:
                         "rejected (list it under its person in people, in the policy file)"
                     )
                 requesters |= now_persons
-            # the approver's persons, in the one folded form names are listed in
-            mine = persons_of(approver, people or {})
+            # the approver's persons, in the one folded form names are listed in: by the
+            # policy given now and by the entries frozen when the request was filed
+            mine_now = persons_of(approver, people or {})
+            mine_then = (
+                frozenset() if frozen_people is None else persons_of(approver, frozen_people)
+            )
+            mine = mine_now | mine_then
             if same_person(approver, row["principal"]) or (
                 requesters
                 and (
@@ -441,30 +469,42 @@ class LocalApprovals:
                     f"{request.ref} was requested by {who}: "
                     "the requester cannot approve or reject their own request"
                 )
-            if len(mine) > 1:
-                raise ApprovalError(
-                    f"{approver} is more than one person under the policy's people "
-                    f"({', '.join(sorted(mine))}): whose decision it is cannot be told; "
-                    "decide under a name that is one person's"
-                )
+            for persons in (mine_now, mine_then):
+                if len(persons) > 1:
+                    raise ApprovalError(
+                        f"{approver} is more than one person under the policy's people "
+                        f"({', '.join(sorted(persons))}): whose decision it is cannot be told; "
+                        "decide under a name that is one person's"
+                    )
             votes = db.execute(
                 "SELECT approver, persons FROM approval_votes WHERE request_id = ? ORDER BY at",
                 (request.id,),
             ).fetchall()
-            if any(
-                same_person(approver, vote["approver"])
-                or mine
-                & (
-                    set(_persons(vote["persons"]) or ())
-                    | (set(persons_of(vote["approver"], people)) if people is not None else set())
-                )
-                for vote in votes
-            ):
-                raise ApprovalError(
-                    f"{request.ref} was already approved by {approver}: a quorum of "
-                    f"{row['quorum']} needs {row['quorum']} different approvers"
-                )
-            voted = None if people is None else json.dumps(sorted(mine), ensure_ascii=False)
+            # The persons of the approver and of each earlier voter, as recorded, as the policy
+            # given now says, and as the frozen entries say: any one in common is one person.
+            ours = mine if people is not None or frozen_people is not None else frozenset()
+            for vote in votes:
+                theirs = set(_persons(vote["persons"]) or ())
+                if people is not None:
+                    theirs |= persons_of(vote["approver"], people)
+                if frozen_people is not None:
+                    theirs |= persons_of(vote["approver"], frozen_people)
+                common = ours & theirs
+                if same_person(approver, vote["approver"]) or common:
+                    who = vote["approver"]
+                    if common and principal_key(who) != principal_key(approver):
+                        who += f", the same person as {approver} ({', '.join(sorted(common))})"
+                    raise ApprovalError(
+                        f"{request.ref} was already approved by {who}: a quorum of "
+                        f"{row['quorum']} needs {row['quorum']} different approvers"
+                    )
+            # a vote counts as the persons frozen for its approver, else as those given now
+            counted = mine_then if frozen_people is not None else mine_now
+            voted = (
+                None
+                if people is None and frozen_people is None
+                else json.dumps(sorted(counted), ensure_ascii=False)
+            )
             votes = [vote["approver"] for vote in votes]
             if row["expires_at"] <= now:
                 db.execute(
@@ -606,6 +646,47 @@ class LocalApprovals:
                    WHERE state IN ('pending', 'approved') AND expires_at <= ?""",
                 (now,),
             ).rowcount
+
+
+def _electorate(
+    recorded: str | None, ref: str
+) -> tuple[list[str] | None, dict[str, list[str]] | None]:
+    """The approver group's members and the ``people`` entries frozen on a request (schema
+    v9, identity.frozen_electorate); (None, None): nothing frozen. A value that is not an
+    electorate (a request pending when the store was upgraded to v9) decides nothing: it is
+    refused, never guessed at (fail closed)."""
+    if recorded is None:
+        return None, None
+    try:
+        value = json.loads(recorded)
+    except ValueError:
+        value = None
+    members = value.get("members") if isinstance(value, dict) else None
+    people = value.get("people") if isinstance(value, dict) else None
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"members", "people"}
+        or not (
+            members is None
+            or (isinstance(members, list) and all(isinstance(m, str) for m in members))
+        )
+        or not (
+            people is None
+            or (
+                isinstance(people, dict)
+                and all(
+                    isinstance(listed, list) and all(isinstance(p, str) for p in listed)
+                    for listed in people.values()
+                )
+            )
+        )
+    ):
+        raise ApprovalError(
+            f"{ref} does not record who could decide it when it was filed (it was pending when "
+            "the store was upgraded): it cannot be approved or rejected (cancel it; the "
+            "agent's next call files a new request)"
+        )
+    return members, people
 
 
 def _persons(recorded: str | None) -> frozenset[str] | None:

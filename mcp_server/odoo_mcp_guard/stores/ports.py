@@ -92,6 +92,7 @@ class ApprovalPort(Protocol):
         at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
+        electorate: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         """``terms``: the approver group, quorum and rule binding the request is filed under;
         ``also_bindings``: the bindings of the rules the call also passes, in order (a
@@ -101,8 +102,9 @@ class ApprovalPort(Protocol):
         ('' : none; None: the call is not about a connection). A pending request of the same
         call for another connection is not this one's. ``requester_persons``: who the
         principal is by the policy in force (its ``people``: identity.requester_persons; None:
-        no ``people``), frozen on the request for four-eyes (a store that decides by its own
-        users, Odoo, ignores it)."""
+        no ``people``), frozen on the request for four-eyes; ``electorate``: who may decide it
+        by the policy in force (policy_core.CompiledPolicy.electorate), frozen on it too (a
+        store that decides by its own users, Odoo, ignores both)."""
         ...
 
     def retire(self, request_id: int, note: str) -> None:
@@ -278,6 +280,7 @@ class GuardStore:
         at_stake: Mapping[str, Any] | None = None,
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
+        electorate: Mapping[str, Any] | None = None,
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(
             tool,
@@ -291,6 +294,7 @@ class GuardStore:
             at_stake=at_stake,
             connection_binding=connection_binding,
             requester_persons=requester_persons,
+            electorate=electorate,
         )
 
     def retire(self, request_id: int, note: str) -> None:

@@ -143,6 +143,18 @@ ALTER TABLE approval_requests ADD COLUMN requester_persons TEXT;
 ALTER TABLE approval_votes ADD COLUMN persons TEXT;
 """
 
+# v9: who may decide a request is frozen on it when the guard files it (attack 14): the approver
+# group's members (identity.principal_key) and the entries of ``people`` that say who they are
+# (JSON, identity.frozen_electorate), so that a --policy given at approval can neither add a
+# name to the group nor split one person into two votes of a quorum. NULL: nothing frozen (a
+# request filed through the store by a caller that names no group). A request pending when the
+# store is upgraded gets a value that names no electorate: nobody decides it (fail closed), and
+# the agent's next call files a new one.
+_SCHEMA_V9 = """
+ALTER TABLE approval_requests ADD COLUMN electorate TEXT;
+UPDATE approval_requests SET electorate = 'filed before v9' WHERE state = 'pending'
+"""
+
 # Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
 # PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
 # dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
@@ -155,4 +167,5 @@ MIGRATIONS: list[str] = [
     _SCHEMA_V6,
     _SCHEMA_V7,
     _SCHEMA_V8,
+    _SCHEMA_V9,
 ]

@@ -41,7 +41,14 @@ from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
-from .identity import check_identity, listed_form, principal_form, principal_key, skeleton
+from .identity import (
+    check_identity,
+    frozen_electorate,
+    listed_form,
+    principal_form,
+    principal_key,
+    skeleton,
+)
 
 REDACTED = "***"
 # Deeper than this, a value is replaced whole: bounded recursion, and nobody reads it anyway.
@@ -454,7 +461,7 @@ def _redact_commands(text: str) -> str:
 
 
 def _redact_text_once(text: str) -> str:
-    text = _PEM.sub(lambda m: REDACTED if "PRIVATE" in m.group(0)[:80] else m.group(0), text)
+    text = _PEM.sub(lambda m: REDACTED if _secret_pem(m.group(0)[:80]) else m.group(0), text)
     text = _SPECIAL_USERINFO.sub(_hide_userinfo, text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
     if "@" in text:
@@ -629,6 +636,95 @@ def value_is_set(value: Any) -> bool:
 def redact(value: Any) -> Any:
     """A copy of ``value`` with every secret replaced by ``***``, for storage and display."""
     return _redact(value, 0)
+
+
+# --- known secrets: hidden by value ---------------------------------------------------------
+
+# A known secret shorter than this is not searched for: every "a" of a text would go.
+MIN_KNOWN_SECRET = 4
+
+
+def _known_forms(secrets: Any) -> re.Pattern[str] | None:
+    """One pattern for every form a known secret takes in a text: as it is, escaped in JSON,
+    percent-encoded (a URL, a form); the longest first."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if isinstance(secret, str) and len(secret) >= MIN_KNOWN_SECRET:
+            forms.update(
+                (secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret))
+            )
+    if not forms:
+        return None
+    return re.compile("|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)))
+
+
+def _hide_known(value: Any, pattern: re.Pattern[str], depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return REDACTED
+    if isinstance(value, str):
+        return pattern.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {
+            _hide_known(key, pattern, depth + 1): _hide_known(item, pattern, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_hide_known(item, pattern, depth + 1) for item in value]
+    return value
+
+
+def redact_known(value: Any, secrets: Any) -> Any:
+    """``redact(value)``, after each of ``secrets`` (the values a caller knows are secret, such
+    as the password and API key of the connection in use) is replaced by ``***`` wherever it
+    appears, in any string or key at any depth: a secret that no pattern recognises (an Odoo
+    fault quoting the password it refused) is still hidden."""
+    pattern = _known_forms(secrets)
+    return redact(value if pattern is None else _hide_known(value, pattern, 0))
+
+
+def redact_known_text(text: str, secrets: Any) -> str:
+    """``redact_text(text)`` after each of ``secrets`` is replaced, as ``redact_known``."""
+    pattern = _known_forms(secrets)
+    return redact_text(text if pattern is None else pattern.sub(REDACTED, text))
+
+
+# --- a text that arrives line by line -------------------------------------------------------
+
+# The most lines of a secret PEM block hidden while waiting for its END line: past it, the
+# copy resumes (a BEGIN line with no END must not silence a stream for good).
+PEM_LINE_CAP = 200
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]{0,64})-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]{0,64}-----")
+
+
+def _secret_pem(label: str) -> bool:
+    return "PRIVATE" in label or "SECRET" in label
+
+
+class LineRedaction:
+    """``redact_text`` for a text read one line at a time (an upstream's stderr): a secret PEM
+    block is hidden whole across lines (its body and END line too), which a line alone cannot
+    show. ``line`` answers what to show for a line, or None for nothing."""
+
+    def __init__(self) -> None:
+        self._hidden_lines: int | None = None  # inside a secret block: lines hidden so far
+
+    def line(self, text: str) -> str | None:
+        if self._hidden_lines is not None:
+            end = _PEM_END.search(text)
+            if end is None:
+                self._hidden_lines += 1
+                if self._hidden_lines >= PEM_LINE_CAP:
+                    self._hidden_lines = None
+                return None
+            self._hidden_lines = None
+            rest = text[end.end() :]  # may open another block
+            return self.line(rest) if rest.strip() else None
+        for begin in _PEM_BEGIN.finditer(text):
+            if _secret_pem(begin.group(1)) and not _PEM_END.search(text, begin.end()):
+                self._hidden_lines = 0
+                return redact_text(text[: begin.start()]) + REDACTED
+        return redact_text(text)
 
 
 # --- redaction of MCP messages: results with binary payloads, tool definitions -------------
@@ -1403,6 +1499,15 @@ class CompiledPolicy:
         """The approval terms of the rule deciding ``tool`` (its risk class aside)."""
         key, rule = self.rule_for(tool)
         return approval_terms(key, rule, self.default)
+
+    def electorate(self, group: str) -> dict[str, Any]:
+        """Who may decide a request routed to ``group`` (identity.frozen_electorate), frozen on
+        it when filed (the embedded store): the names ``approvers`` lists for it; none listed:
+        anyone for the default group, nobody for another."""
+        members = self.approvers.get(group)
+        if members is None and group != DEFAULT_APPROVER_GROUP:
+            members = []
+        return frozen_electorate(members, self.people)
 
     def is_hidden(self, tool: str) -> bool:
         return tool in self.hide_exact or any(

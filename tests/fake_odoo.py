@@ -1,0 +1,60 @@
+"""A fake Odoo speaking XML-RPC (``/xmlrpc/2/common`` and ``/xmlrpc/2/object``), run as its own
+process by tests that need Odoo to answer something a real one would not (or would only
+rarely): it prints its port on stdout, then serves until killed.
+
+``authenticate`` answers 2 for any login. ``execute_kw`` answers, per method, what
+``--answer METHOD=JSON`` says (``create`` defaults to a bare id, as Odoo answers a single
+dict), or with ``--echo-secret`` raises ``Fault("wrong credential <the secret it got>")``:
+an Odoo, or a proxy in front of one, that quotes the credential it refused."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import xmlrpc.client
+from typing import Any
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+
+class _Paths(SimpleXMLRPCRequestHandler):
+    rpc_paths = ("/xmlrpc/2/common", "/xmlrpc/2/object")
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--answer", action="append", default=[], metavar="METHOD=JSON")
+    parser.add_argument("--echo-secret", action="store_true")
+    options = parser.parse_args()
+    answers: dict[str, Any] = {"create": 7, "search_read": []}
+    for item in options.answer:
+        method, _, value = item.partition("=")
+        answers[method] = json.loads(value)
+
+    def authenticate(db: str, login: str, secret: str, env: dict[str, Any]) -> int:
+        return 2
+
+    def version() -> dict[str, Any]:
+        return {"server_version": "18.0", "server_version_info": [18, 0, 0, "final", 0, ""]}
+
+    def execute_kw(db: str, uid: int, secret: str, model: str, method: str, *rest: Any) -> Any:
+        if options.echo_secret:
+            raise xmlrpc.client.Fault(1, f"wrong credential {secret}")
+        return answers.get(method, True)
+
+    server = SimpleXMLRPCServer(
+        ("127.0.0.1", 0), requestHandler=_Paths, allow_none=True, logRequests=False
+    )
+    server.register_function(authenticate)
+    server.register_function(version)
+    server.register_function(execute_kw)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
