@@ -5,9 +5,10 @@ from .mcp_guard_common import TRAIL_MODELS, is_trusted_message
 
 # what makes a message an entry of a trail: who wrote it, as what, about which record, when;
 # its tracking values; and what it says
+# (not its subject: Odoo's notification e-mail of a comment writes it through mail.mail)
 TRAIL_FIELDS = frozenset({
-    "author_id", "author_guest_id", "email_from", "subtype_id", "message_type", "model", "res_id",
-    "record_name", "date", "tracking_value_ids", "body", "subject", "create_uid", "create_date",
+    "author_id", "author_guest_id", "subtype_id", "message_type", "model", "res_id", "date",
+    "tracking_value_ids", "body", "create_uid", "create_date",
 })
 
 

@@ -10,7 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.modules import module as odoo_module
 
 from .compat import GROUP_USERS
-from .identity import check_approver, check_identity, principal_form, same_person, text_problem
+from .identity import check_approver, check_identity, principal_form, same_person, shown, text_problem
 from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
     DEFAULT_EXPIRES_IN,
@@ -234,13 +234,15 @@ class McpApprovalRequest(models.Model):
             who = (req.principal if req.origin == "agent" and req.principal else req.requester_id.name) or ""
             if req.tool in CONNECTION_TOOLS and req.connection_url:
                 verb = self.env._("remove") if req.tool == "odoo_disconnect" else self.env._("replace")
-                req.summary = self.env._(
+                # shown(): a name is its user's to choose; a bidi override or a newline in it
+                # must not rewrite what an approver reads
+                req.summary = shown(self.env._(
                     "%(who)s asks to %(verb)s connection %(alias)s (%(url)s, db %(db)s), owned by %(owner)s",
                     who=who, verb=verb, alias=req.connection_alias, url=redact_text(req.connection_url),
                     db=req.connection_db, owner=req.connection_owner_id.name or "?",
-                )
+                ))
             else:
-                req.summary = self.env._("%(who)s asks to call %(tool)s", who=who, tool=req.tool or "")
+                req.summary = shown(self.env._("%(who)s asks to call %(tool)s", who=who, tool=req.tool or ""))
 
     @api.depends("tool")
     def _compute_risk_class(self):
@@ -411,6 +413,11 @@ class McpApprovalRequest(models.Model):
 
     def _creation_subtype(self):
         return self.env.ref("mcp_guard.mt_mcp_request_filed")
+
+    def unlink(self):  # pylint: disable=method-required-super
+        # refused in unlink itself, not @api.ondelete: _force_unlink skips those (invariant 14);
+        # the table goes only with the module, dropped whole
+        raise AccessError(self.env._("A request is kept with its trail: cancel it instead."))  # pylint: disable=no-raise-unlink
 
     def _track_subtype(self, init_values):
         self.ensure_one()
@@ -1134,7 +1141,8 @@ class McpApprovalRequest(models.Model):
         req = self.browse(self._request_id(request_id)).exists()
         if not req or req.requester_id.id != self.env.uid:
             return False
-        note = redact_text(note if isinstance(note, str) else "")[:500]
+        # shown(): the agent's words, read by people in the chatter
+        note = shown(redact_text(note if isinstance(note, str) else "")[:500])
         self.env.cr.execute(
             "UPDATE mcp_approval_request SET state='failed', write_uid=%s, write_date=now() at time zone 'UTC' "
             "WHERE id=%s AND state='done' RETURNING id",

@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from .identity import shown
 from .policy_core import REDACTED, is_secret_key, redact
 
 DATA_TOOLS = ("odoo_read", "odoo_write", "odoo_unlink", "odoo_create")
@@ -63,10 +64,10 @@ class McpApprovalRequestTarget(models.Model):
             ids = args.get("ids") if isinstance(args.get("ids"), list) else []
             who = (req.principal if req.origin == "agent" and req.principal else req.requester_id.name) or ""
             if req.tool == "odoo_create":
-                req.summary = self.env._("%(who)s asks to create a %(model)s record", who=who, model=model)
+                req.summary = shown(self.env._("%(who)s asks to create a %(model)s record", who=who, model=model))
             else:
-                req.summary = self.env._("%(who)s asks to %(verb)s %(count)s %(model)s record(s)",
-                                         who=who, verb=verbs[req.tool], count=len(ids), model=model)
+                req.summary = shown(self.env._("%(who)s asks to %(verb)s %(count)s %(model)s record(s)",
+                                               who=who, verb=verbs[req.tool], count=len(ids), model=model))
         return res
 
     @api.depends("tool")

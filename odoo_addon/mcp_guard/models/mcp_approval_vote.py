@@ -35,6 +35,7 @@ class McpApprovalVote(models.Model):
     def write(self, vals):  # pylint: disable=method-required-super
         raise AccessError(self.env._("An approval, once given, is not changed."))
 
-    @api.ondelete(at_uninstall=False)
-    def _unlink_never(self):
-        raise AccessError(self.env._("An approval, once given, is kept with its request."))
+    def unlink(self):  # pylint: disable=method-required-super
+        # refused in unlink itself, not @api.ondelete: _force_unlink skips those (invariant 14);
+        # the table goes only with the module, dropped whole
+        raise AccessError(self.env._("An approval, once given, is kept with its request."))  # pylint: disable=no-raise-unlink

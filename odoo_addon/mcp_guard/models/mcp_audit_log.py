@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from .compat import Constraint
+from .identity import find_unsafe, shown
 from .mcp_guard_common import redact_text
 
 OUTCOMES = [
@@ -22,6 +23,8 @@ OUTCOMES = [
 ]
 # outcomes where the call went through (or was let through and failed); the rest are refusals
 PASSED_OUTCOMES = ("allowed", "approved_executed", "failed")
+# a front-end's uuids are 32 hex digits; anything longer is not one
+MAX_UUID_LENGTH = 64
 EVENT_KEYS = {"uuid", "time", "principal", "tool", "arguments_hash", "outcome", "detail", "request_ref"}
 REQUIRED_KEYS = ("uuid", "time", "principal", "tool", "arguments_hash", "outcome")
 # The reported event time must lie in [receipt - AUDIT_MAX_AGE, receipt + AUDIT_CLOCK_SKEW]:
@@ -87,9 +90,10 @@ class McpAuditLog(models.Model):
     def write(self, vals):  # pylint: disable=method-required-super
         raise AccessError(self.env._("The MCP audit log is append-only."))
 
-    @api.ondelete(at_uninstall=False)
-    def _unlink_never(self):
-        raise AccessError(self.env._("The MCP audit log is append-only."))
+    def unlink(self):  # pylint: disable=method-required-super
+        # refused in unlink itself, not @api.ondelete: _force_unlink skips those (invariant 14);
+        # the table goes only with the module, dropped whole
+        raise AccessError(self.env._("The MCP audit log is append-only."))  # pylint: disable=no-raise-unlink
 
     @api.model
     def _validate_event(self, index, event):
@@ -117,6 +121,9 @@ class McpAuditLog(models.Model):
         for key in ("detail", "request_ref"):
             if event.get(key) is not None and not isinstance(event[key], str):
                 raise UserError(self.env._("Audit event %(i)s: %(k)s must be a string", i=index, k=key))
+        if len(event["uuid"]) > MAX_UUID_LENGTH or find_unsafe(event["uuid"]) is not None:
+            raise UserError(self.env._(
+                "Audit event %(i)s: uuid must be at most %(n)s printable characters", i=index, n=MAX_UUID_LENGTH))
         return moment
 
     @api.model
@@ -141,8 +148,12 @@ class McpAuditLog(models.Model):
                 RETURNING id
                 """,
                 (
-                    event["uuid"], moment, event["principal"], event["tool"], event["arguments_hash"],
-                    event["outcome"], redact_text(event.get("detail") or "") or None, event.get("request_ref") or None,
+                    # shown(): kept as sent, but a bidi override, a zero-width space or an ESC is
+                    # written as an escape, so no row reads as another (the detail keeps its lines)
+                    event["uuid"], moment, shown(event["principal"]), shown(event["tool"]),
+                    shown(event["arguments_hash"]), event["outcome"],
+                    "\n".join(shown(line) for line in redact_text(event.get("detail") or "").split("\n")) or None,
+                    shown(event.get("request_ref") or "") or None,
                     self.env.company.id, event["outcome"] not in PASSED_OUTCOMES, self.env.uid, self.env.uid, self.env.uid,
                 ),
             )

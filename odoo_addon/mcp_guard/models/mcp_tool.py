@@ -209,6 +209,12 @@ class McpTool(models.Model):
                 self._check_catalog_manager()
         return super().write(vals)
 
+    def unlink(self):  # pylint: disable=method-required-super
+        # refused in unlink itself, not @api.ondelete: _force_unlink skips those (invariant 14).
+        # A deleted pin would come back as a new tool, its changed definition never reviewed.
+        raise AccessError(self.env._(  # pylint: disable=no-raise-unlink
+            "A catalog entry is kept: its pinned definition is what a changed one is checked against."))
+
     # ------------------------------------------------------------------
     # RPC: report_catalog
     # ------------------------------------------------------------------

@@ -4,9 +4,12 @@ itself (create, write, tracking values, unlink), around message_post's checks.""
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from odoo.addons.mcp_guard.models.identity import find_unsafe
 from odoo.addons.mcp_guard.models.mcp_guard_common import TRAIL_MODELS
 
 from .common import McpGuardCase
+from .test_audit import event
+from .test_catalog import entry
 
 APPROVED = "mcp_guard.mt_mcp_request_approved"
 
@@ -139,3 +142,78 @@ class TestApproversReadWhatIsStored(McpGuardCase):
         # a reason over several lines is still a reason
         request = self.file(self.agent, principal="agent-t15", reason="end it:\n\tno longer used")
         self.assertEqual(self.Request.browse(request["id"]).reason, "end it:\n\tno longer used")
+
+
+@tagged("post_install", "-at_install")
+class TestTrailIsKeptAndReadAsIs(McpGuardCase):
+    """Outside round 15c: an administrator who grants himself delete rights erases votes, audit
+    rows, requests or pins with ``_force_unlink``; self-chosen names, an audit event's fields and
+    a failure note reach approvers with bidi overrides, zero-width spaces or control characters."""
+
+    BIDI = "Mia Manager\u202e\u2066 (ok)"
+
+    def grant_unlink(self, model):
+        self.env["ir.model.access"].create({
+            "name": f"unlink {model}", "model_id": self.env["ir.model"]._get(model).id,
+            "group_id": False, "perm_read": True, "perm_unlink": True})
+
+    def test_nothing_of_the_trail_is_deleted_even_with_rights_and_context_keys(self):
+        res = self.approved()
+        req = self.Request.browse(res["id"])
+        self.Audit.with_user(self.agent).record_batch([event()])
+        self.env["mcp.tool"].with_user(self.agent).report_catalog("srv15", [entry("read_file")])
+        records = {
+            "mcp.approval.vote": req.sudo().vote_ids,
+            "mcp.audit.log": self.Audit.sudo().search([], limit=1),
+            "mcp.approval.request": req,
+            "mcp.tool": self.env["mcp.tool"].sudo().search([("server", "=", "srv15")]),
+        }
+        for model, record in records.items():
+            self.assertTrue(record, model)
+            self.grant_unlink(model)
+            for context in ({}, {"_force_unlink": True}, {"install_mode": True, "module_uninstall": True}):
+                with self.assertRaises(AccessError, msg=f"{model} {context}"):
+                    record.with_user(self.admin).with_context(**context).unlink()
+            self.assertTrue(record.exists(), model)
+
+    def test_audit_rows_are_stored_escaped(self):
+        sent = event(principal="olga-bot\u202e\u200b", tool="odoo_disconnect\u202etoh",
+                     request_ref="MCPR-1\u200b\u2066", detail="ok\x1b[2K\rApproved by Alice\u202e\nsecond line")
+        self.assertEqual(self.Audit.with_user(self.agent).record_batch([sent]), 1)
+        row = self.Audit.sudo().search([("uuid", "=", sent["uuid"])])
+        for name in ("principal", "tool", "request_ref", "detail"):
+            self.assertFalse(find_unsafe(row[name].replace("\n", "")), name)
+        self.assertEqual(row.principal, "olga-bot\\u202e\\u200b")
+        self.assertEqual(row.detail.split("\n")[1], "second line")
+        for uuid in ("\u202e" + "x" * 10, "x" * 20000):
+            with self.assertRaisesRegex(UserError, "uuid"):
+                self.Audit.with_user(self.agent).record_batch([event(uuid=uuid)])
+
+    def test_a_failure_note_is_shown_escaped(self):
+        res = self.approved()
+        self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+        note = "timeout\u202e\u200b -- Rejected by Mia Manager"
+        self.assertTrue(self.Request.with_user(self.agent).report_failure(res["id"], note))
+        bodies = self.Request.browse(res["id"]).sudo().message_ids.mapped("body")
+        self.assertTrue(any("timeout\\u202e\\u200b" in str(body) for body in bodies), bodies)
+        self.assertFalse(any("\u202e" in str(body) for body in bodies))
+
+    def test_a_self_chosen_name_is_shown_escaped_and_does_not_block_filing(self):
+        for name in (self.BIDI, "Olga\nOwner"):
+            self.user.with_user(self.user).write({"name": name})
+            conn = self.Connection.with_user(self.user).create({
+                "alias": f"t15n{len(name)}", "url": "https://erp.example.com", "db": "x", "login": "u"})
+            req = self.Request.browse(conn.with_user(self.user).action_request_disconnect()["res_id"])
+            self.assertFalse(find_unsafe(req.summary), req.summary)
+
+    def test_a_comment_is_mailed_to_followers(self):
+        self.approver.notification_type = "email"
+        req = self.Request.browse(self.file(self.agent)["id"])
+        req.sudo().message_subscribe(partner_ids=self.approver.partner_id.ids)
+        conn = self.Connection.with_user(self.user).create({
+            "alias": "t15m", "url": "https://erp.example.com", "db": "x", "login": "u"})
+        conn.sudo().message_subscribe(partner_ids=self.approver.partner_id.ids)
+        for record in (req.with_user(self.manager), conn.with_user(self.user)):
+            message = record.message_post(body="a question", subject="About this", message_type="comment",
+                                          subtype_xmlid="mail.mt_comment")
+            self.assertEqual(message.sudo().author_id, record.env.user.partner_id)
