@@ -17,6 +17,11 @@ The handshake, the listing and the listen stream are a real ``MCPServer``'s; the
 * ``no_answer``: an SSE stream that ends without the answer;
 * ``error_null_id``: HTTP 400 with a JSON-RPC error whose id is null.
 
+With ``--malformed`` (attack 15), four more tools answer with a JSON body no JSON-RPC parser
+should take, a password beside what breaks it: ``bad_surrogate`` (a lone surrogate escape),
+``bad_deep`` (5,000 nested arrays), ``bad_deep_meta`` (3,000 nested objects in a ``_meta``),
+``bad_bigint`` (a 5,000-digit number); ``bad_sse`` (the lone surrogate on an SSE stream).
+
 Every ``tools/call`` that reaches this server is appended to ``calls`` in the state file, and
 every ``tools/list`` counted in ``lists``.
 """
@@ -35,6 +40,7 @@ from mcp.server.mcpserver import MCPServer
 parser = argparse.ArgumentParser()
 parser.add_argument("--state", required=True)
 parser.add_argument("--port", type=int, required=True)
+parser.add_argument("--malformed", action="store_true")
 options = parser.parse_args()
 STATE = Path(options.state)
 SECRET = "HOSTILE-S3CRET"
@@ -81,8 +87,27 @@ FORGED = (
     "no_answer",
     "error_null_id",
 )
+MALFORMED = ("bad_surrogate", "bad_deep", "bad_deep_meta", "bad_bigint", "bad_sse")
+if options.malformed:
+    FORGED += MALFORMED
 for _name in FORGED:
     _forged(_name)
+
+
+def _malformed(name: str, request_id: Any) -> bytes:
+    head = '{"jsonrpc":"2.0","id":' + json.dumps(request_id) + ',"result":{"content":[{'
+    head += '"type":"text",'
+    secret = '"structuredContent":{"password":"' + SECRET + '"'
+    if name == "bad_surrogate":
+        return (head + '"text":"\\ud800"}],' + secret + "}}}").encode()
+    if name == "bad_deep":
+        nested = "[" * 5000 + "1" + "]" * 5000
+        return (head + '"text":"x"}],' + secret + ',"a":' + nested + "}}}").encode()
+    if name == "bad_deep_meta":
+        nested = '{"a":' * 3000 + "1" + "}" * 3000
+        return (head + '"text":"x","_meta":' + nested + "}]," + secret + "}}}").encode()
+    assert name == "bad_bigint"
+    return (head + '"text":"x"}],' + secret + ',"n":' + "9" * 5000 + "}}}").encode()
 
 
 def _result(text: str) -> dict[str, Any]:
@@ -99,6 +124,11 @@ def _sse(*messages: dict[str, Any]) -> bytes:
 
 
 def _forge(name: str, request_id: Any) -> tuple[int, str, bytes]:
+    if name == "bad_sse":
+        data = _malformed("bad_surrogate", request_id)
+        return 200, "text/event-stream", b"event: message\ndata: " + data + b"\n\n"
+    if name in MALFORMED:
+        return 200, "application/json", _malformed(name, request_id)
     answer = {"jsonrpc": "2.0", "id": request_id, "result": _result(f"{name} answered")}
     if name == "sse_fine":
         progress = {

@@ -89,7 +89,7 @@ async def test_hostile_answers_on_the_raw_path_never_pass(tmp_path: Path) -> Non
                 "wrong_id": "a request the proxy never sent",
                 "ask_back": "no way back",
                 "oversized": "more than 100000 bytes",
-                "not_json": "not JSON",
+                "not_json": "not valid JSON-RPC",
                 "no_answer": "no answer",
             }
             for tool, why in refused.items():

@@ -87,6 +87,7 @@ import anyio.abc
 import httpx2
 import jsonschema
 import mcp_types as types
+import pydantic_core
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -138,9 +139,12 @@ from odoo_mcp_guard.policy_core import (
 )
 from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.sdk_workarounds import (
+    UnreadableLine,
+    guard_unparseable_answers,
     modern_call_envelope,
     raw_calls_supported,
     read_call_result,
+    unreadable_answer,
 )
 from odoo_mcp_guard.settings import env_choice, env_count, env_number
 from odoo_mcp_guard.store import GuardStore, PinnedTool
@@ -417,8 +421,11 @@ class Upstream:
         self.attempted = anyio.Event()
         self.serving = False
         self.start_failure: str | None = None
+        # Why the proxy dropped the session itself (said to the calls it cut short).
+        self.broken_by = ""
 
     def _client(self) -> Client:
+        guard_unparseable_answers()  # an unparseable answer fails its call, unlogged
         kwargs: dict[str, Any] = {
             "mode": self.config.mode,
             "read_timeout_seconds": CALL_TIMEOUT_SECONDS,
@@ -447,6 +454,11 @@ class Upstream:
         return Client(stdio_client(params, errlog=self._stderr.file), **kwargs)
 
     async def _on_message(self, message: Any) -> None:
+        if isinstance(message, UnreadableLine):  # it may answer a call: none may hang on it
+            log.warning("upstream %s: %s; reconnecting", self.proxy.server_id, message)
+            self.broken_by = str(message)
+            self.mark_broken()
+            return
         method = getattr(message, "method", None) or getattr(
             getattr(message, "root", None), "method", None
         )
@@ -465,6 +477,7 @@ class Upstream:
                     self.raw_http = self._raw_http_for(client)
                     self.client = client
                     self.connections += 1
+                    self.broken_by = ""
                     if self.outage is not None:
                         log.warning("upstream %s is back", self.proxy.server_id)
                     self.outage = None
@@ -1477,13 +1490,15 @@ class ProxyServer(Frontend):
             )
         except MCPError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
-                raise self._lost(sending) from None
+                raise self._lost(sending, self.upstream.broken_by) from None
+            if unreadable_answer(exc.error):
+                raise _unreadable(name) from None
             raise UpstreamFailure(
                 f"The upstream server answered with an error: {exc}",
                 in_doubt=exc.error.code == types.REQUEST_TIMEOUT,
             ) from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError):
-            raise self._lost(sending) from None
+            raise self._lost(sending, self.upstream.broken_by) from None
         except httpx2.HTTPError as exc:
             raise self._lost(sending, str(exc)) from None
         except RuntimeError as exc:  # the SDK's check of a result against its output schema
@@ -1516,6 +1531,8 @@ class ProxyServer(Frontend):
                 "POST", self.config.url, content=body, headers={**_RAW_HEADERS, **headers}
             ) as response:
                 answer = await self._raw_answer(response, request_id)
+        except _NotJsonRpc:
+            raise _unreadable(name) from None
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
             raise self._lost(sending, str(exc)) from None
         except httpx2.TimeoutException:
@@ -1586,9 +1603,10 @@ class ProxyServer(Frontend):
         notification of a list change is heeded, any other notification dropped (None);
         anything else fails the call."""
         try:
-            message = json.loads(data)
+            # As strict as the SDK's parser: no lone surrogate, bounded nesting and numbers.
+            message = pydantic_core.from_json(data)
         except ValueError:
-            raise _raw_fault("a frame that is not JSON") from None
+            raise _NotJsonRpc from None
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             raise _raw_fault("a frame that is not a JSON-RPC message")
         if "id" not in message:
@@ -1860,6 +1878,19 @@ def _listed_pin(definition: dict[str, Any]) -> types.Tool:
         schema = {k: v for k, v in schema.items() if k != SOURCE_HASH_KEY}
         definition = {**definition, "inputSchema": schema}
     return types.Tool.model_validate(definition)
+
+
+class _NotJsonRpc(Exception):
+    """An upstream's frame that cannot be parsed (the call's name is added by the caller)."""
+
+
+def _unreadable(tool: str) -> UpstreamFailure:
+    return UpstreamFailure(
+        f"The upstream answered {tool} with a message that is not valid JSON-RPC (the proxy "
+        "cannot read it, so nothing of it is shown). Whether it acted is unknown; the call "
+        "was not retried.",
+        in_doubt=True,
+    )
 
 
 def _raw_fault(what: str) -> UpstreamFailure:

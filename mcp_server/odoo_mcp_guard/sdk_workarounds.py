@@ -38,6 +38,19 @@ this file. Each says what it works around, and what would let it go.
    private ``_stamp`` (the ``_meta`` envelope and ``Mcp-*`` headers) and its result checks
    (``validate_server_result``, later-revision fields dropped, the call's result adapter).
    Goes when the SDK's client session can send a prepared request and read a raw result.
+
+6. An upstream answer the SDK cannot parse (``guard_unparseable_answers``): a lone surrogate,
+   nesting or a number past its parser's limits. Its stdio transport logs the parse error
+   with a traceback quoting the line (and what it holds: a password beside the surrogate),
+   then drops it: the call it answered waits for the upstream timeout. Its line parser is
+   replaced: an unparseable line is never logged; when its top-level ``id`` can be read
+   (``top_level_id``) it becomes a JSON-RPC error for that request (``UNREADABLE_ANSWER``);
+   a line that looks like a message but names no request is handed on as ``UnreadableLine``
+   (the proxy drops the session: a call it answered would otherwise hang); any other line
+   (text printed on stdout) is dropped, as the SDK does. Its HTTP transport does answer the
+   call with an error, but quoting the body, and logs it with a traceback: those log records
+   lose the exception, and ``unreadable_answer`` tells the proxy such an error (never shown).
+   Goes when the SDK fails the request an unparseable answer names, without quoting it.
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -53,6 +67,7 @@ from typing import Any
 from mcp.server import Server
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
+from mcp.shared.message import SessionMessage
 from mcp_types import methods as sdk_methods
 
 log = logging.getLogger("odoo_mcp_guard.sdk")
@@ -226,3 +241,124 @@ def raw_calls_supported(session: Any) -> bool:
         and hasattr(sdk_session, "_later_revision_fields")
         and hasattr(sdk_methods, "validate_server_result")
     )
+
+
+# 6. A stdio upstream's line the SDK cannot parse.
+
+# The message of the error an unparseable answer becomes (proxy.py tells it by this).
+UNREADABLE_ANSWER = "odoo-mcp-guard: the upstream's answer is not valid JSON-RPC"
+
+
+class UnreadableLine(Exception):
+    """A line from a stdio upstream that is not valid JSON-RPC and names no request."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the upstream sent a message that is not valid JSON-RPC and names no request"
+        )
+
+
+# The tokens that matter to find a top-level key: strings and brackets (nothing recursive).
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+_KEY_END = re.compile(r"\s*:")
+_ID_VALUE = re.compile(r'\s*("(?:[^"\\]|\\.)*"|-?\d{1,20})\s*[,}]')
+
+
+def top_level_id(line: str) -> str | int | None:
+    """The ``id`` of a JSON object's top level, read without parsing the rest (which may be
+    nested past any parser's limit): a string or an integer, else None."""
+    if not line.lstrip().startswith("{"):
+        return None
+    depth = 0
+    for token in _TOKENS.finditer(line):
+        text = token.group()
+        if text in "{[":
+            depth += 1
+        elif text in "}]":
+            depth -= 1
+            if depth <= 0:
+                return None
+        elif depth == 1 and text == '"id"' and (key := _KEY_END.match(line, token.end())):
+            value = _ID_VALUE.match(line, key.end())
+            if value is None:
+                return None
+            try:
+                rid = json.loads(value.group(1))
+            except ValueError:
+                return None
+            # a lone surrogate in the id cannot be a request the proxy sent
+            if isinstance(rid, str) and not rid.isprintable():
+                return None
+            return rid
+    return None
+
+
+def _guarded_parse_line(line: str) -> SessionMessage | Exception:
+    """The SDK's stdio line parser, never logging the line (see 6 above)."""
+    import mcp_types as types
+
+    try:
+        return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
+    except Exception:
+        pass
+    rid = top_level_id(line)
+    if rid is not None:
+        error = types.ErrorData(code=types.PARSE_ERROR, message=UNREADABLE_ANSWER)
+        return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=rid, error=error))
+    if line.lstrip().startswith("{"):
+        return UnreadableLine()
+    log.warning("the upstream wrote a line on stdout that is not JSON-RPC: dropped")
+    return ValueError("a line that is not JSON-RPC")
+
+
+# What the SDK's HTTP transport says (and logs) of an answer it cannot parse.
+_SDK_UNPARSEABLE = ("Failed to parse JSON response", "Failed to parse SSE message")
+_SDK_UNPARSEABLE_LOGS = ("Error parsing JSON response", "Error parsing SSE message")
+
+
+def unreadable_answer(error: Any) -> bool:
+    """Whether the session's error for a call (its ``ErrorData``) says the upstream's answer
+    could not be parsed; its message may quote the answer, and is not to be shown."""
+    message = getattr(error, "message", None)
+    return (
+        getattr(error, "code", None) == -32700  # PARSE_ERROR
+        and isinstance(message, str)
+        and (message == UNREADABLE_ANSWER or message.startswith(_SDK_UNPARSEABLE))
+    )
+
+
+class _WithoutTheAnswer(logging.Filter):
+    """The SDK's HTTP transport logs an unparseable answer with its exception, which quotes
+    the answer: the record keeps its place, not the exception."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in _SDK_UNPARSEABLE_LOGS:
+            record.msg = "an upstream answer could not be read (not shown)"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_HTTP_FILTER = _WithoutTheAnswer()
+
+
+def guard_unparseable_answers() -> None:
+    """6. Install both (once); the SDK's own behaviour is kept, with a warning, where it is
+    not the one this was written for."""
+    logging.getLogger("mcp.client.streamable_http").addFilter(_HTTP_FILTER)  # a set: once
+    _guard_stdio_lines()
+
+
+def _guard_stdio_lines() -> bool:
+    from mcp.client import stdio as sdk_stdio
+
+    current = getattr(sdk_stdio, "_parse_line", None)
+    if current is _guarded_parse_line:
+        return True
+    if current is None:
+        log.warning("the MCP SDK's stdio transport changed: unparseable upstream lines are its own")
+        return False
+    sdk_stdio._parse_line = _guarded_parse_line  # no SDK hook
+    return True

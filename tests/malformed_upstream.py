@@ -1,0 +1,76 @@
+"""An MCP upstream over stdio speaking raw JSON-RPC (attack 15) that answers every
+``tools/call`` with one line the SDK cannot parse; its one tool is ``get_note``.
+
+    python tests/malformed_upstream.py MODE
+
+MODE: surrogate (a lone surrogate escape, with a password beside it), deep (5,000 nested
+arrays), deep_meta (3,000 nested objects in a ``_meta``), bigint (a 5,000-digit number),
+no_id (an unparseable line with no top-level id: nothing to answer it for), noise (a line
+of plain text on stdout, then the right answer).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+MODE = sys.argv[1]
+SECRET = "Zq9secretX"
+TOOLS = [
+    {
+        "name": "get_note",
+        "description": "Return a stored note.",
+        "inputSchema": {"type": "object", "properties": {}},
+        "annotations": {"readOnlyHint": True},
+    }
+]
+
+
+def unparseable(rid: object) -> str:
+    head = '{"jsonrpc":"2.0","id":' + json.dumps(rid) + ',"result":{"content":[{"type":"text",'
+    secret = '"structuredContent":{"password":"' + SECRET + '"'
+    if MODE == "surrogate":
+        return head + '"text":"\\ud800"}],' + secret + "}}}"
+    if MODE == "deep":
+        return head + '"text":"x"}],' + secret + ',"a":' + "[" * 5000 + "1" + "]" * 5000 + "}}}"
+    if MODE == "deep_meta":
+        nested = '{"a":' * 3000 + "1" + "}" * 3000
+        return head + '"text":"x","_meta":' + nested + "}]," + secret + "}}}"
+    if MODE == "bigint":
+        return head + '"text":"x"}],' + secret + ',"n":' + "9" * 5000 + "}}}"
+    if MODE == "no_id":
+        return '{"jsonrpc":"2.0","result":{"password":"' + SECRET + '","x":"\\ud800"}}'
+    raise SystemExit(f"unknown mode {MODE}")
+
+
+def send(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+for line in sys.stdin:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        continue
+    method, rid = message.get("method"), message.get("id")
+    if rid is None:
+        continue
+    if method == "initialize":
+        answer = {
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "malformed", "version": "1"},
+        }
+    elif method == "tools/list":
+        answer = {"tools": TOOLS}
+    elif method == "tools/call" and MODE == "noise":
+        sys.stdout.write(f"debug: password={SECRET}\n")
+        answer = {"content": [{"type": "text", "text": "note"}]}
+    elif method == "tools/call":
+        sys.stdout.write(unparseable(rid) + "\n")
+        sys.stdout.flush()
+        continue
+    else:
+        answer = {}
+    send({"jsonrpc": "2.0", "id": rid, "result": answer})
