@@ -61,7 +61,10 @@ tool's output schema; a claimed list change on the call's stream is a reason to 
 ``MCP_GUARD_UPSTREAM_PASSTHROUGH=0`` sends every call that way.
 
 Upstream crash or disconnect: the calls in flight get a clear error (their effect upstream is
-unknown; nothing is retried), the proxy stays up and reconnects with a backoff.
+unknown; nothing is retried), the proxy stays up and reconnects with a backoff. An answer that
+is not valid JSON-RPC (sdk_workarounds 6; on the raw path, parsed as strictly as the SDK does)
+fails its call at once, in doubt, without a word of it shown or logged; a stdio line that names
+no request drops the session, as a disconnect.
 """
 
 from __future__ import annotations
