@@ -6,7 +6,8 @@
 MODE: surrogate (a lone surrogate escape, with a password beside it), deep (5,000 nested
 arrays), deep_meta (3,000 nested objects in a ``_meta``), bigint (a 5,000-digit number),
 no_id (an unparseable line with no top-level id: nothing to answer it for), noise (a line
-of plain text on stdout, then the right answer).
+of plain text on stdout, then the right answer), server_error (a well-formed JSON-RPC error
+with code -32000, the code the SDK also gives a closed session).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ for line in sys.stdin:
     elif method == "tools/call" and MODE == "noise":
         sys.stdout.write(f"debug: password={SECRET}\n")
         answer = {"content": [{"type": "text", "text": "note"}]}
+    elif method == "tools/call" and MODE == "server_error":
+        error = {"code": -32000, "message": f"boom password={SECRET}"}
+        send({"jsonrpc": "2.0", "id": rid, "error": error})
+        continue
     elif method == "tools/call":
         sys.stdout.write(unparseable(rid) + "\n")
         sys.stdout.flush()

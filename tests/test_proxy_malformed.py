@@ -133,6 +133,16 @@ async def test_plain_text_on_stdout_is_dropped_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in stderr and SECRET not in stderr, stderr
 
 
+async def test_an_upstream_error_with_code_32000_is_not_a_disconnect(tmp_path: Path) -> None:
+    """-32000 is also the SDK's code for a closed session: the upstream's own error is
+    passed on as its error (redacted), the session kept."""
+    texts, stderr = await calls_through_proxy(tmp_path, "server_error")
+    for text in texts:
+        assert "answered with an error: boom" in text and "disconnected" not in text, text
+        assert SECRET not in text
+    assert "Traceback" not in stderr and SECRET not in stderr, stderr
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize(
     ("line", "expected"),

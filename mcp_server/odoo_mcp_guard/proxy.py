@@ -147,6 +147,7 @@ from odoo_mcp_guard.sdk_workarounds import (
     modern_call_envelope,
     raw_calls_supported,
     read_call_result,
+    session_closed,
     unreadable_answer,
 )
 from odoo_mcp_guard.settings import env_choice, env_count, env_number
@@ -1492,7 +1493,7 @@ class ProxyServer(Frontend):
                 allow_input_required=True,
             )
         except MCPError as exc:
-            if exc.error.code == types.CONNECTION_CLOSED:
+            if session_closed(exc.error):
                 raise self._lost(sending, self.upstream.broken_by) from None
             if unreadable_answer(exc.error):
                 raise _unreadable(name) from None

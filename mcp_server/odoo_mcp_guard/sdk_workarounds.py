@@ -51,6 +51,12 @@ this file. Each says what it works around, and what would let it go.
    call with an error, but quoting the body, and logs it with a traceback: those log records
    lose the exception, and ``unreadable_answer`` tells the proxy such an error (never shown).
    Goes when the SDK fails the request an unparseable answer names, without quoting it.
+
+7. A closed session told from an upstream's own error (``session_closed``). The SDK fails a
+   call whose session closed with ``CONNECTION_CLOSED`` (-32000), the code JSON-RPC servers
+   commonly use for their own errors: an upstream's ``-32000 "boom"`` was read as a
+   disconnect (the session dropped, the upstream's message lost). The SDK's closure is its
+   exact error ("Connection closed", no data). Goes when the SDK raises a distinct exception.
 """
 
 from __future__ import annotations
@@ -309,6 +315,15 @@ def _guarded_parse_line(line: str) -> SessionMessage | Exception:
         return UnreadableLine()
     log.warning("the upstream wrote a line on stdout that is not JSON-RPC: dropped")
     return ValueError("a line that is not JSON-RPC")
+
+
+def session_closed(error: Any) -> bool:
+    """7. Whether the session's error for a call is the SDK's own: the session closed."""
+    return (
+        getattr(error, "code", None) == -32000  # CONNECTION_CLOSED
+        and getattr(error, "message", None) == "Connection closed"
+        and getattr(error, "data", None) is None
+    )
 
 
 # What the SDK's HTTP transport says (and logs) of an answer it cannot parse.
