@@ -10,6 +10,7 @@ Where a series is not found its tests are skipped with the loud reason of the ha
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from odoo_live import LiveOdoo, OdooFault, check_no_deprecated_endpoint
 from support import live as live_support
-from support.guard import EFFECT_WAIT, guard_command, guard_env, query, text_of, within
+from support.guard import EFFECT_WAIT, db_path, guard_command, guard_env, query, text_of, within
 from support.live import OWNER, data_connection, shared_connection
 
 pytestmark = [pytest.mark.anyio]
@@ -212,6 +213,38 @@ async def test_odoo_stopped_fails_closed_and_the_audit_is_spooled(tmp_path: Path
             [["principal", "=", "agent-down"], ["outcome", "=", "unavailable"]],
         )
         assert unavailable >= 2
+
+
+async def test_an_event_odoo_refuses_for_good_does_not_hold_back_the_spool(
+    tmp_path: Path, live: LiveOdoo
+):
+    """After an outage longer than Odoo keeps audit events (30 days), the oldest spooled event
+    is refused by Odoo for good: it stays in the local spool, marked, and every later event
+    still reaches Odoo (it used to be retried first, forever, holding back all the rest)."""
+    principal = "agent-old-spool"
+    async with odoo_client(tmp_path, live, principal=principal) as client:
+        await ok(client, "odoo_connections")
+    # the spool as a guard left it after 40 days without Odoo: one event not yet exported
+    old = "2000-01-01T00:00:00Z"
+    rows = query(tmp_path, "SELECT uuid FROM audit ORDER BY id LIMIT 1")
+    assert rows
+    with sqlite3.connect(db_path(tmp_path)) as db:
+        db.execute(
+            """INSERT INTO audit (uuid, time, principal, tool, arguments_hash, outcome, detail,
+                   request_ref, exported)
+               SELECT 'old-' || uuid, ?, principal, tool, arguments_hash, outcome, detail,
+                   request_ref, 0 FROM audit WHERE uuid = ?""",
+            (old, rows[0][0]),
+        )
+    async with odoo_client(tmp_path, live, principal=principal) as client:
+        await ok(client, "odoo_connections")
+        with anyio.fail_after(30):
+            while query(tmp_path, "SELECT count(*) FROM audit WHERE exported = 0")[0][0]:
+                await anyio.sleep(0.3)
+    assert query(tmp_path, "SELECT exported FROM audit WHERE time = ?", old) == [(2,)]
+    local = query(tmp_path, "SELECT count(*) FROM audit WHERE exported = 1")[0][0]
+    in_odoo = live.admin("mcp.audit.log", "search_count", [["principal", "=", principal]])
+    assert local >= 2 and in_odoo == local
 
 
 async def test_data_tools_on_a_configured_connection(tmp_path: Path, live: LiveOdoo):

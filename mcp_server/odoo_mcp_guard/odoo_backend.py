@@ -519,7 +519,9 @@ class AuditSpool(LocalAudit):
     def flush_audit(self) -> int:
         """Send the spool to Odoo in order, in batches; returns how many were exported.
         Idempotent on each event's uuid, so a crash between send and mark loses nothing and
-        duplicates nothing."""
+        duplicates nothing. A batch Odoo refuses is sent again event by event: an event Odoo
+        refuses for good (older than it accepts, after a long outage) is kept here only
+        (``exported = 2``, said in the log), so it cannot hold back every later event."""
         exported = 0
         while True:
             rows = self.db.rows(
@@ -527,29 +529,60 @@ class AuditSpool(LocalAudit):
             )
             if not rows:
                 return exported
-            events = []
-            for row in rows:
-                event = {
-                    k: row[k]
-                    for k in (
-                        "uuid",
-                        "time",
-                        "principal",
-                        "tool",
-                        "arguments_hash",
-                        "outcome",
-                        "detail",
-                    )
-                }
-                if row["request_ref"]:
-                    event["request_ref"] = row["request_ref"]
-                events.append(event)
-            self.client.call("mcp.audit.log", "record_batch", events=events)
-            with self.db.tx() as db:
-                db.executemany(
-                    "UPDATE audit SET exported = 1 WHERE id = ?", [(row["id"],) for row in rows]
-                )
+            if len(rows) == 1:
+                exported += self._send_one(rows[0])
+                continue
+            try:
+                self.client.call("mcp.audit.log", "record_batch", events=_events(rows))
+            except OdooError as exc:
+                if exc.kind != "user":
+                    raise
+                exported += sum(self._send_one(row) for row in rows)
+                continue
+            self._mark(rows, AUDIT_EXPORTED)
             exported += len(rows)
+
+    def _send_one(self, row: Any) -> int:
+        try:
+            self.client.call("mcp.audit.log", "record_batch", events=_events([row]))
+        except OdooError as exc:
+            # A clock ahead of Odoo's is waited out (the add-on's own wording); any other
+            # refusal of this one event is for good: kept here only, and said.
+            if exc.kind != "user" or "in the future" in exc.message:
+                raise
+            log.error(
+                "audit event %s (%s, %s %s) refused by Odoo: %s; it is kept in the local spool "
+                "only (odoo-mcp-guard audit tail)",
+                row["uuid"],
+                row["time"],
+                row["outcome"],
+                row["tool"],
+                exc.message,
+            )
+            self._mark([row], AUDIT_REFUSED)
+            return 0
+        self._mark([row], AUDIT_EXPORTED)
+        return 1
+
+    def _mark(self, rows: list[Any], state: int) -> None:
+        with self.db.tx() as db:
+            db.executemany(
+                "UPDATE audit SET exported = ? WHERE id = ?", [(state, row["id"]) for row in rows]
+            )
+
+
+AUDIT_EXPORTED, AUDIT_REFUSED = 1, 2
+AUDIT_EVENT_KEYS = ("uuid", "time", "principal", "tool", "arguments_hash", "outcome", "detail")
+
+
+def _events(rows: list[Any]) -> list[dict[str, Any]]:
+    events = []
+    for row in rows:
+        event = {key: row[key] for key in AUDIT_EVENT_KEYS}
+        if row["request_ref"]:
+            event["request_ref"] = row["request_ref"]
+        events.append(event)
+    return events
 
 
 class AuditFlusher:
