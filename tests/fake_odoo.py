@@ -5,11 +5,17 @@ rarely): it prints its port on stdout, then serves until killed.
 ``authenticate`` answers 2 for any login. ``execute_kw`` answers, per method, what
 ``--answer METHOD=JSON`` says (``create`` defaults to a bare id, as Odoo answers a single
 dict), or with ``--echo-secret`` raises ``Fault("wrong credential <the secret it got>")``:
-an Odoo, or a proxy in front of one, that quotes the credential it refused."""
+an Odoo, or a proxy in front of one, that quotes the credential it refused. With
+``--echo-secret-as FORM`` the fault quotes it HTML-escaped (``html``), as a Python repr
+(``repr``), in base64 (``base64``, ``base64url``: unpadded URL-safe) or as HTTP Basic
+credentials (``basic``: base64 of ``login:secret``); ``FORM=record`` answers a search_read
+whose record's field quotes it HTML-escaped and as a repr."""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import html
 import json
 import sys
 import xmlrpc.client
@@ -28,14 +34,30 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--answer", action="append", default=[], metavar="METHOD=JSON")
     parser.add_argument("--echo-secret", action="store_true")
+    parser.add_argument(
+        "--echo-secret-as", choices=["html", "repr", "base64", "base64url", "basic", "record"]
+    )
     options = parser.parse_args()
     answers: dict[str, Any] = {"create": 7, "search_read": []}
     for item in options.answer:
         method, _, value = item.partition("=")
         answers[method] = json.loads(value)
 
+    logins: dict[str, str] = {}
+
     def authenticate(db: str, login: str, secret: str, env: dict[str, Any]) -> int:
+        logins[secret] = login
         return 2
+
+    def form(secret: str) -> str:
+        login = logins.get(secret, "")
+        return {
+            "html": html.escape(secret),
+            "repr": repr(secret),
+            "base64": base64.b64encode(secret.encode()).decode(),
+            "base64url": base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+            "basic": "Basic " + base64.b64encode(f"{login}:{secret}".encode()).decode(),
+        }[options.echo_secret_as]
 
     def version() -> dict[str, Any]:
         return {"server_version": "18.0", "server_version_info": [18, 0, 0, "final", 0, ""]}
@@ -43,6 +65,11 @@ def main() -> None:
     def execute_kw(db: str, uid: int, secret: str, model: str, method: str, *rest: Any) -> Any:
         if options.echo_secret:
             raise xmlrpc.client.Fault(1, f"wrong credential {secret}")
+        if options.echo_secret_as == "record":
+            quoted = f"creds {html.escape(secret)} / {secret!r}"
+            return [{"id": 1, "name": "x", "comment": quoted}]
+        if options.echo_secret_as:
+            raise xmlrpc.client.Fault(1, f"Access denied with credential {form(secret)}")
         return answers.get(method, True)
 
     server = SimpleXMLRPCServer(

@@ -133,12 +133,14 @@ class DataTools:
         Odoo may quote the credential it refused) and in the log."""
         secrets = (conn.password, conn.api_key)
         try:
-            result: dict[str, Any] = redact_known(self._run(tool, args, conn), secrets)
+            result: dict[str, Any] = redact_known(
+                self._run(tool, args, conn), secrets, conn.username
+            )
         except DataToolError as exc:
-            raise DataToolError(redact_known_text(str(exc), secrets)) from None
+            raise DataToolError(redact_known_text(str(exc), secrets, conn.username)) from None
         except Exception as exc:
             # a fault of the guard's own: the traceback logged, the secrets hidden in it too
-            log.error("%s", redact_known_text(traceback.format_exc(), secrets))
+            log.error("%s", redact_known_text(traceback.format_exc(), secrets, conn.username))
             name = type(exc).__name__
             raise DataToolError(
                 f"{tool} on Odoo '{conn.alias}' failed inside the guard ({name}, logged)"

@@ -216,7 +216,8 @@ def _hiding_secrets(config: OdooConfig) -> Iterator[None]:
         yield
     except OdooError as exc:
         secrets = [s.get_secret_value() for s in (config.password, config.api_key) if s]
-        raise OdooError(exc.kind, redact_known_text(exc.message, secrets)) from None
+        message = redact_known_text(exc.message, secrets, config.username)
+        raise OdooError(exc.kind, message) from None
 
 
 class _Transport(xmlrpc.client.SafeTransport):

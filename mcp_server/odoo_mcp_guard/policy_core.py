@@ -33,6 +33,7 @@ import bisect
 import fnmatch
 import functools
 import hashlib
+import html
 import json
 import math
 import re
@@ -187,14 +188,17 @@ _BARE_USERINFO = re.compile(
 )
 # Commands that take a password in a short option, on the line that runs them: curl's
 # -u/--user user:password (the user is kept), mysql's attached -pX ("-p X" asks for it),
-# sshpass -p X, redis-cli -a X.
-_COMMANDS = ("curl", "sshpass", "redis-cli", "mysql", "mariadb")
+# sshpass -p X, redis-cli -a X, odoo-bin's -w X (its database password; "-p" is its port).
+_COMMANDS = ("curl", "sshpass", "redis-cli", "mysql", "mariadb", "odoo")
 _SHELL = re.compile(
     r"(?P<nl>\n)"
-    r"|(?<![\w.\-])(?P<cmd>curl|sshpass|redis-cli|mysql[a-z]*|mariadb[a-z\-]*)(?![\w.\-])"
+    r"|(?<![\w.\-])(?P<cmd>curl|sshpass|redis-cli|mysql[a-z]*|mariadb[a-z\-]*"
+    r"|odoo(?:-bin|[0-9]+)?)(?![\w.\-])"
     r"|(?<![\w\-])(?:(?P<long>--user|--proxy-user)(?:=|[ \t]+)"
-    r"|(?P<short>-[uUpa])(?P<spaced>[ \t]+)?)(?=[^\s\-])"
+    r"|(?P<short>-[uUpaw])(?P<spaced>[ \t]+)?)(?=[^\s\-])"
 )
+# The short option that gives each command's password (curl's -u/-U hold user:password).
+_PASSWORD_FLAG = {"sshpass": "-p", "redis-cli": "-a", "odoo": "-w"}
 # A command-line option and its value: "--password X", "-p=X", "--api-key X".
 _OPTION = re.compile(r"(?<![A-Za-z0-9_\-])--?([A-Za-z][A-Za-z0-9_\-]*)(=|[ \t]+)(?=[^\s\-])")
 # A PEM block ("-----BEGIN ... PRIVATE KEY-----"): replaced whole, to its END line or, when
@@ -220,6 +224,47 @@ _YAML_BLOCK = re.compile(r"[|>](?:[1-9][+\-]?|[+\-][1-9]?)?")
 _YAML_LINE_END = re.compile(r"[ \t]*(?:#[^\n]*)?\n")
 _MAX_PASSES = 8
 _BEARER = re.compile(r"(?i)\b(bearer)[ \t]+[A-Za-z0-9\-._~+/]+=*")
+# Secrets whose shape gives them away wherever they stand: GitHub tokens, AWS access key ids,
+# JWTs (three base64url parts, the first a JSON object: "eyJ"), "sk-" API keys (a run of 20
+# token characters after it: "task-list", "sk-learn", "sk-lang-detect" are words), Stripe keys.
+_TOKEN_SHAPES = re.compile(
+    r"(?<![A-Za-z0-9_\-])(?:"
+    r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])"
+    r"|eyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"
+    r"|sk-(?:[A-Za-z0-9]{1,16}-){0,3}[A-Za-z0-9_]{20,}[A-Za-z0-9_\-]*"
+    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
+    r")"
+)
+# A modular-crypt password hash ("$apr1$...", "$2y$...", "$6$...", passlib's "$pbkdf2-sha512$"),
+# alone or after its user, as in an htpasswd or shadow line ("admin:$apr1$..."): the user kept.
+_CRYPT_HASH = re.compile(
+    r"(?:(?<![\w.\-$@])(?P<user>[\w.\-@]{1,128}):|(?<![\w$]))"
+    r"\$(?:apr1|2[abxy]?|1|5|6|y|gy|7|argon2(?:id|i|d)|pbkdf2(?:-sha\d{1,3})?|scrypt)"
+    r"\$[./A-Za-z0-9+=,$\-]{8,}"
+)
+# SQL's password literal: "CREATE ROLE odoo LOGIN PASSWORD 'x'", "WITH ENCRYPTED PASSWORD 'x'",
+# MySQL's "IDENTIFIED BY 'x'" (quoted: the prose "password reset" is not).
+_SQL_PASSWORD = re.compile(
+    r"(?i)(?<![\w\-])((?:password|identified[ \t]+by)[ \t]+)'(?:[^'\n]|''){0,4096}'?"
+)
+# A .pgpass line, host:port:database:user:password (the port digits or "*"; a ":" or "\\" in a
+# field escaped with "\\"): exactly five fields, so a MAC or IPv6 address or a time is not one.
+_PGPASS_FIELD = r"(?:[^\s:\\\"']|\\.)+"
+_PGPASS = re.compile(
+    rf"(?<![\w.:\-\\/])([\w.\-*]+:(?:\d{{1,5}}|\*):{_PGPASS_FIELD}:{_PGPASS_FIELD}:)"
+    rf"({_PGPASS_FIELD})(?![^\s\"',;)\]}}<>])"
+)
+# A .netrc entry's password: "machine h login u password X" (also across lines), "default
+# login u password X" ("the default password is" is prose: a login must come first there).
+_NETRC = re.compile(
+    r"(?<![\w\-])(?:machine[ \t\n]+\S+(?:[ \t\n]+(?:login|account|port)[ \t\n]+\S+)*"
+    r"|default(?:[ \t\n]+(?:login|account|port)[ \t\n]+\S+)+)[ \t\n]+password[ \t\n]+(\S+)"
+)
+# A quoted pair in a tuple or list written as text: "('password', 'x')", '["token", "x"]'.
+_TUPLE_PAIR = re.compile(
+    r"""[(\[][ \t]{0,64}(["'])([^"'\n]{1,128})\1[ \t]{0,64},[ \t]{0,64}(?=["'])"""
+)
 
 
 def canonical_json(value: Any) -> str:
@@ -418,6 +463,11 @@ def _redact_xml(text: str) -> str:
     return "".join(parts)
 
 
+def _password_flag(command: str) -> str:
+    """The short option that gives ``command``'s password ("odoo-bin", "odoo18": "-w")."""
+    return _PASSWORD_FLAG.get(command.rstrip("0123456789").removesuffix("-bin"), "-p")
+
+
 def _redact_commands(text: str) -> str:
     parts = []
     pos = 0
@@ -435,9 +485,9 @@ def _redact_commands(text: str) -> str:
         if userinfo:
             if not (token.group("long") or short in ("-u", "-U")):
                 continue
-        elif token.group("long") or short != ("-a" if command == "redis-cli" else "-p"):
+        elif token.group("long") or short != _password_flag(command):
             continue
-        elif token.group("spaced") and command not in ("sshpass", "redis-cli"):
+        elif token.group("spaced") and command.startswith(("mysql", "mariadb")):
             continue  # mysql, mariadb: only attached, "-pX"
         value = _VALUE.match(text, token.end())
         if value is None:
@@ -451,6 +501,7 @@ def _redact_commands(text: str) -> str:
             hidden = user + ":" + REDACTED + (quote if password.endswith(quote) else "")
         else:
             if found == REDACTED:
+                command = None  # hidden by an earlier pass: the options after it stay
                 continue
             hidden = REDACTED
             command = None  # its first password only: "sshpass -p X ssh -p 22"
@@ -460,8 +511,55 @@ def _redact_commands(text: str) -> str:
     return "".join(parts)
 
 
+def _quoted_redacted(found: str) -> str:
+    """REDACTED in the quotes ``found`` (a _VALUE) is written in, if any."""
+    entity = _ENTITY_QUOTE_RE.match(found)
+    if entity is not None:
+        quote = entity.group()
+    else:
+        quote = '\\"' if found.startswith('\\"') else found[0] if found[0] in "\"'" else ""
+    return quote + REDACTED + quote
+
+
+def _redact_tuple_pairs(text: str) -> str:
+    parts = []
+    pos = 0
+    for pair in _TUPLE_PAIR.finditer(text):
+        if pair.start() < pos or not is_secret_key(pair.group(2)):
+            continue
+        value = _VALUE.match(text, pair.end())
+        if value is None or value.group()[1:-1] == REDACTED:
+            continue
+        parts.append(text[pos : pair.end()] + _quoted_redacted(value.group()))
+        pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _hide_crypt_hash(match: re.Match[str]) -> str:
+    user = match.group("user")
+    return REDACTED if user is None else user + ":" + REDACTED
+
+
+def _redact_shapes(text: str) -> str:
+    """Secrets told by their shape or by the file format they are written in."""
+    text = _TOKEN_SHAPES.sub(REDACTED, text)
+    if "$" in text:
+        text = _CRYPT_HASH.sub(_hide_crypt_hash, text)
+    if "'" in text:
+        text = _SQL_PASSWORD.sub(lambda m: m.group(1) + "'" + REDACTED + "'", text)
+    if ":" in text:
+        text = _PGPASS.sub(lambda m: m.group(1) + REDACTED, text)
+    if "password" in text:
+        text = _NETRC.sub(lambda m: m.group(0)[: m.start(1) - m.start()] + REDACTED, text)
+    if "," in text:
+        text = _redact_tuple_pairs(text)
+    return text
+
+
 def _redact_text_once(text: str) -> str:
     text = _PEM.sub(lambda m: REDACTED if _secret_pem(m.group(0)[:80]) else m.group(0), text)
+    text = _redact_shapes(text)
     text = _SPECIAL_USERINFO.sub(_hide_userinfo, text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
     if "@" in text:
@@ -491,13 +589,7 @@ def _redact_text_once(text: str) -> str:
         value = _VALUE.match(text, pos)
         if value is None:
             continue
-        found = value.group()
-        entity = _ENTITY_QUOTE_RE.match(found)
-        if entity is not None:
-            quote = entity.group()
-        else:
-            quote = '\\"' if found.startswith('\\"') else found[0] if found[0] in "\"'" else ""
-        parts.append(quote + REDACTED + quote)
+        parts.append(_quoted_redacted(value.group()))
         pos = _yaml_block_end(text, pair.start(), value) or value.end()
     parts.append(text[pos:])
     text = "".join(parts)
@@ -587,14 +679,15 @@ def _redact(value: Any, depth: int) -> Any:
     if depth > MAX_DEPTH:
         return REDACTED
     if isinstance(value, dict):
-        # {"name": "Authorization", "value": "..."}: a header, a form field, a parameter
+        # {"name": "Authorization", "value": "..."}: a header, a form field, a parameter, a
+        # row of settings ({"key": "password", "val": ...}, {"label": "Password", "text": ...})
         named = any(
             isinstance(value.get(name), str) and is_secret_key(value[name]) for name in _NAMES
         )
         hidden = {}
         for key, item in value.items():
             shown, secret = _shown_key(key)
-            hidden[shown] = _redact_item(secret or (named and key == "value"), item, depth)
+            hidden[shown] = _redact_item(secret or (named and key in _VALUES), item, depth)
         return hidden
     if isinstance(value, (list, tuple)):
         if value and all(_is_pair(item) for item in value):
@@ -610,7 +703,8 @@ def _redact(value: Any, depth: int) -> Any:
     return value
 
 
-_NAMES = ("name", "key", "header", "field", "param")
+_NAMES = ("name", "key", "header", "field", "param", "label", "k")
+_VALUES = ("value", "val", "text", "data", "v")
 
 
 def _is_pair(item: Any) -> bool:
@@ -644,15 +738,43 @@ def redact(value: Any) -> Any:
 MIN_KNOWN_SECRET = 4
 
 
-def _known_forms(secrets: Any) -> re.Pattern[str] | None:
-    """One pattern for every form a known secret takes in a text: as it is, escaped in JSON,
-    percent-encoded (a URL, a form); the longest first."""
+def _escaped_forms(secret: str) -> set[str]:
+    """A secret as it is and as a text quotes it: escaped in JSON, in a Python repr (either
+    quote escaped), percent-encoded (a URL, a form), HTML-escaped (html.escape, markupsafe)."""
+    backslashed = secret.replace("\\", "\\\\")
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+        backslashed.replace("'", "\\'"),
+        backslashed.replace('"', '\\"'),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        html.escape(secret, quote=False).replace('"', "&#34;").replace("'", "&#39;"),
+    }
+
+
+def _base64_forms(raw: str) -> set[str]:
+    """``raw``'s UTF-8 in base64, standard and URL-safe, with and without its padding."""
+    forms = set()
+    for encoded in (base64.b64encode(raw.encode()), base64.urlsafe_b64encode(raw.encode())):
+        forms.update((encoded.decode(), encoded.decode().rstrip("=")))
+    return forms
+
+
+def _known_forms(secrets: Any, login: str | None = None) -> re.Pattern[str] | None:
+    """One pattern for every form a known secret takes in a text (_escaped_forms), and its
+    base64 alone or as HTTP Basic credentials with ``login`` ("login:secret"); the longest
+    first."""
     forms: set[str] = set()
     for secret in secrets:
         if isinstance(secret, str) and len(secret) >= MIN_KNOWN_SECRET:
-            forms.update(
-                (secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret))
-            )
+            forms.update(_escaped_forms(secret))
+            forms.update(_base64_forms(secret))
+            if login:
+                forms.update(_base64_forms(login + ":" + secret))
     if not forms:
         return None
     return re.compile("|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)))
@@ -673,18 +795,19 @@ def _hide_known(value: Any, pattern: re.Pattern[str], depth: int) -> Any:
     return value
 
 
-def redact_known(value: Any, secrets: Any) -> Any:
+def redact_known(value: Any, secrets: Any, login: str | None = None) -> Any:
     """``redact(value)``, after each of ``secrets`` (the values a caller knows are secret, such
     as the password and API key of the connection in use) is replaced by ``***`` wherever it
-    appears, in any string or key at any depth: a secret that no pattern recognises (an Odoo
-    fault quoting the password it refused) is still hidden."""
-    pattern = _known_forms(secrets)
+    appears, in any string or key at any depth, also escaped, encoded or in base64 (with
+    ``login``, the user they belong to, as HTTP Basic credentials too): a secret that no
+    pattern recognises (an Odoo fault quoting the password it refused) is still hidden."""
+    pattern = _known_forms(secrets, login)
     return redact(value if pattern is None else _hide_known(value, pattern, 0))
 
 
-def redact_known_text(text: str, secrets: Any) -> str:
+def redact_known_text(text: str, secrets: Any, login: str | None = None) -> str:
     """``redact_text(text)`` after each of ``secrets`` is replaced, as ``redact_known``."""
-    pattern = _known_forms(secrets)
+    pattern = _known_forms(secrets, login)
     return redact_text(text if pattern is None else pattern.sub(REDACTED, text))
 
 
