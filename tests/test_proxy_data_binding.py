@@ -197,3 +197,41 @@ async def test_odoo_claude_mcp_a_data_approval_is_not_used_for_test_re_created(
         approve(data, again["request"], "carol")
         await client.call_tool("odoo_create", call)  # sent: it cannot log in (no Odoo)
     assert executed(data, "odoo_create") == [again["request"]]
+
+
+WEB_POLICY = {**POLICY, "rules": {**POLICY["rules"], "odoo_web_login": {"action": "allow"}}}
+
+
+async def web_login(client: Any, data: Path, url: str) -> None:
+    """odoo_web_login under "ghost" (a connection change: approved by dave when it is held)."""
+    arguments = {"connection": "ghost", "url": url}
+    result = await client.call_tool("odoo_web_login", arguments)
+    if result.is_error:
+        approve(data, pending(result)["request"], "dave")
+        result = await client.call_tool("odoo_web_login", arguments)
+    assert not result.is_error, text_of(result)
+
+
+async def test_a_data_approval_is_not_used_through_a_session_opened_since(tmp_path: Path) -> None:
+    """odoo-claude-mcp's odoo_web_login opens a web session under a name it does not list, and
+    a data call naming it acts through that session. The approval is bound to that name too: a
+    new login under it, a change through the guard, is another binding (outside round 16)."""
+    state = tmp_path / "upstream.json"
+    state.write_text(json.dumps({"aliases": [], "notes": {}, "calls": []}), encoding="utf-8")
+    data = tmp_path / "guard"
+    args = proxy_args(
+        data,
+        write_policy(tmp_path / "policy.json", WEB_POLICY),
+        upstream=upstream_command(state),
+        extra=("--upstream-env", "UPSTREAM_CONNECT=1", "--upstream-env", "UPSTREAM_DATA=1"),
+    )
+    call = {"connection": "ghost", **CREATE}
+    async with proxy_stdio_client(data, args) as client:
+        await client.call_tool("odoo_connect", {"alias": "test", "url": "http://t/dbTest"})
+        await web_login(client, data, "http://t/dbTest")
+        first = pending(await client.call_tool("odoo_create", call))["request"]
+        approve(data, first, "carol")
+        await web_login(client, data, "http://t/dbProd")
+        withdrawn(await client.call_tool("odoo_create", call), first)
+    assert not [c for c in upstream_calls(state) if c["tool"] == "odoo_create"]
+    assert executed(data, "odoo_create") == []

@@ -207,6 +207,11 @@ if os.environ.get("UPSTREAM_DATA") == "1":  # a data tool, resolving its connect
         """Create a record in an Odoo model."""
         state = load()
         aliases = state["aliases"]
+        session = state.get("sessions", {}).get(connection)
+        if session is not None:  # odoo-claude-mcp: a web session opened under that name
+            used_session = {"connection": connection, "used": connection, "url": session}
+            record(ctx, "odoo_create", used_session)
+            return {"model": model, "id": 1, "connection": connection}
         if connection in aliases:
             used = connection
         elif len(aliases) == 1:  # odoo-claude-mcp falls back to its only connection
@@ -216,6 +221,18 @@ if os.environ.get("UPSTREAM_DATA") == "1":  # a data tool, resolving its connect
         url = state.get("urls", {}).get(used, "")
         record(ctx, "odoo_create", {"connection": connection, "used": used, "url": url})
         return {"model": model, "id": 1, "connection": used}
+
+
+if os.environ.get("UPSTREAM_DATA") == "1":
+
+    @mcp.tool()
+    def odoo_web_login(connection: str, url: str, ctx: Context) -> str:
+        """Log in to an Odoo web session under a connection name (not listed as a connection)."""
+        state = load()
+        state.setdefault("sessions", {})[connection] = url
+        save(state)
+        record(ctx, "odoo_web_login", {"connection": connection, "url": url})
+        return f"logged in as {connection}"
 
 
 LEAK = "S3CRET-upstream-9f"

@@ -970,7 +970,10 @@ class ProxyServer(Frontend):
                     stake["note"] = "not named, or not listed: the upstream's only connection"
             acts["through"] = [{"alias": a, **_shown_fields(listing[a])} for a in through]
             if through:
-                acts["generations"] = {a: generations.get(a, 0) for a in through}
+                # and the name it gives: an unlisted one may still be a session the upstream
+                # keeps under it (odoo-claude-mcp's odoo_web_login), changed through the guard
+                bound = {*through, *([named] if named is not None else [])}
+                acts["generations"] = {a: generations.get(a, 0) for a in sorted(bound)}
             else:
                 stake["note"] = "no listed connection answers to it: the call would fail"
             stake["connections"] = acts["through"][:_STAKE_MAX]
