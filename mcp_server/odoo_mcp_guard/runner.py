@@ -34,7 +34,10 @@ from odoo_mcp_guard.guard import Guard
 from odoo_mcp_guard.logs import setup_logging
 from odoo_mcp_guard.metrics import MetricsEndpoint
 from odoo_mcp_guard.odoo_rpc import OdooError
-from odoo_mcp_guard.sdk_workarounds import json_answers_without_questions
+from odoo_mcp_guard.sdk_workarounds import (
+    answering_unreadable_requests,
+    json_answers_without_questions,
+)
 from odoo_mcp_guard.settings import env_choice
 from odoo_mcp_guard.store import StoreError
 
@@ -253,7 +256,10 @@ async def serve_stdio(frontend: Frontend, *background: Background) -> None:
         for task in background:
             tg.start_soon(task)
         await frontend.started()
-        async with stdio_server() as (read, write):
+        async with (
+            stdio_server() as (raw_read, write),
+            answering_unreadable_requests(raw_read, write) as read,
+        ):
             await frontend.server.run(read, write, frontend.init_options())
         tg.cancel_scope.cancel()
 

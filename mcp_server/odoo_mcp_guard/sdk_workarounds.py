@@ -66,10 +66,11 @@ import contextvars
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
 
+import anyio
 from mcp.server import Server
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
@@ -377,3 +378,47 @@ def _guard_stdio_lines() -> bool:
         return False
     sdk_stdio._parse_line = _guarded_parse_line  # no SDK hook
     return True
+
+
+# 8. A stdio client's line the SDK cannot parse.
+
+UNREADABLE_REQUEST = "odoo-mcp-guard: the request is not valid JSON-RPC"
+
+
+def _unreadable_request_answer(error: Exception) -> SessionMessage | None:
+    """The error answer for a parse error whose input (pydantic keeps the line) names a
+    request, else None."""
+    import mcp_types as types
+
+    errors = getattr(error, "errors", None)
+    try:
+        line = errors()[0].get("input") if callable(errors) else None
+    except Exception:  # not the pydantic error this was written for
+        return None
+    rid = top_level_id(line) if isinstance(line, str) else None
+    if rid is None:
+        return None
+    answer = types.ErrorData(code=types.PARSE_ERROR, message=UNREADABLE_REQUEST)
+    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=rid, error=answer))
+
+
+@contextlib.asynccontextmanager
+async def answering_unreadable_requests(read: Any, write: Any) -> AsyncIterator[Any]:
+    """8. The stdio server's read stream, relayed: a parse error naming a request is
+    answered on ``write`` and not handed on."""
+    relay_send, relay_read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+    async def relay() -> None:
+        async with relay_send:
+            async for item in read:
+                answer = _unreadable_request_answer(item) if isinstance(item, Exception) else None
+                if answer is None:
+                    await relay_send.send(item)
+                    continue
+                with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    await write.send(answer)
+
+    async with anyio.create_task_group() as tg, relay_read:
+        tg.start_soon(relay)
+        yield relay_read
+        tg.cancel_scope.cancel()
