@@ -24,7 +24,12 @@ from odoo_mcp_guard.auth import TOKENS_FILENAME, TokenError, TokenStore
 from odoo_mcp_guard.backends import Backend, chosen_backend, local_backend, odoo_backend
 from odoo_mcp_guard.catalog import classify_definition
 from odoo_mcp_guard.data_tools import DATA_TOOLS
-from odoo_mcp_guard.engines import DATABASE_URL_ENV, PostgresEngine, postgres_store_exists
+from odoo_mcp_guard.engines import (
+    DATABASE_URL_ENV,
+    PostgresEngine,
+    postgres_store_exists,
+    sqlite_store_exists,
+)
 from odoo_mcp_guard.files import FileReadError, read_regular_file
 from odoo_mcp_guard.names import check_tool_name, json_shown, shown, valid_server_name
 from odoo_mcp_guard.odoo_rpc import OdooError
@@ -86,7 +91,7 @@ def _existing_store(args: argparse.Namespace, *, note: bool = True) -> Store | N
     else:
         path = args.data_dir / DB_FILENAME
         try:
-            exists = path.is_file()
+            exists = sqlite_store_exists(path)
         except OSError as exc:
             raise StoreError(
                 f"cannot read the data directory {args.data_dir}: {exc.strerror}"
@@ -1097,6 +1102,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Free text the CLI records in the store (dest: the option as typed). A command line that is
+# not UTF-8 reaches Python surrogate-escaped, which no store can encode: refused up front.
+_RECORDED_TEXT = {"note": "--note", "approver": "--as", "accepted_by": "--as"}
+
+
+def _check_recorded_text(args: argparse.Namespace) -> None:
+    for dest, option in _RECORDED_TEXT.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"{option} is not valid UTF-8 text") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1107,6 +1127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[DATABASE_URL_ENV] = args.database_url
     args.database_url = os.environ.get(DATABASE_URL_ENV) or None
     try:
+        _check_recorded_text(args)
         return args.handler(args)
     except KeyboardInterrupt:
         return 130

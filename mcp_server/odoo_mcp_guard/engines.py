@@ -295,6 +295,28 @@ def postgres_store_exists(engine: PostgresEngine) -> bool:
     return bool(found[0])
 
 
+def sqlite_store_exists(path: Path) -> bool:
+    """Whether ``path`` holds a guard store: a schema version and the guard's tables (a 0-byte
+    file or another program's database has neither). Opened read-only: creates and changes
+    nothing. A file SQLite cannot read counts as a store, so that opening it says why."""
+    if not path.is_file():
+        return False
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return True
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'approval_requests'"
+        ).fetchone()[0]
+    except sqlite3.Error:
+        return True
+    finally:
+        db.close()
+    return version > 0 and tables > 0
+
+
 Engine = SqliteEngine | PostgresEngine
 
 
