@@ -3,6 +3,7 @@ itself (create, write, tracking values, unlink), around message_post's checks.""
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.mcp_guard.models.identity import find_unsafe
 from odoo.addons.mcp_guard.models.mcp_guard_common import TRAIL_MODELS
@@ -198,6 +199,8 @@ class TestTrailIsKeptAndReadAsIs(McpGuardCase):
         self.assertTrue(any("timeout\\u202e\\u200b" in str(body) for body in bodies), bodies)
         self.assertFalse(any("\u202e" in str(body) for body in bodies))
 
+    # Odoo's own mail refuses to send as "Olga\nOwner" (a newline in a From header) and logs it
+    @mute_logger("odoo.addons.mail.models.mail_mail")
     def test_a_self_chosen_name_is_shown_escaped_and_does_not_block_filing(self):
         for name in (self.BIDI, "Olga\nOwner"):
             self.user.with_user(self.user).write({"name": name})
