@@ -166,6 +166,7 @@ for _offset in range(4):
     ).decode()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("secret", SECRETS)
 @pytest.mark.parametrize("form", list(FORMS))
 def test_a_known_secret_is_hidden_in_every_encoding(secret: str, form: str) -> None:
@@ -179,6 +180,7 @@ def test_a_known_secret_is_hidden_in_every_encoding(secret: str, form: str) -> N
     assert not leaks(shown_record, secret), (leaks(shown_record, secret), shown_record)
 
 
+@pytest.mark.unit
 def test_other_text_is_left_alone() -> None:
     """Hex digests, base64 blobs and words of other data keep their every character."""
     text = " ".join(
@@ -194,12 +196,14 @@ def test_other_text_is_left_alone() -> None:
         assert redact_known_text(text, [secret], LOGIN) == text
 
 
+@pytest.mark.unit
 def test_a_short_secret_keeps_its_minimum() -> None:
     """A secret shorter than MIN_KNOWN_SECRET is not searched for, encoded or not."""
     text = "abc 616263 YWJj"
     assert redact_known_text(text, ["abc"], LOGIN) == text
 
 
+@pytest.mark.unit
 def test_redacting_a_large_result_stays_fast() -> None:
     rows = [{"id": i, "name": f"Partner {i} " * 4, "comment": "x" * 80} for i in range(1000)]
     rows[500]["comment"] = "leak " + SECRETS[0].encode().hex()
