@@ -609,8 +609,11 @@ def test_connection_changes_in_other_words_are_recognised(
 
 
 def test_a_read_given_an_alias_is_not_a_connection_change() -> None:
-    tool = {"name": "odoo_cert_info", "description": "Return the pinned certificate details.",
-            "inputSchema": _takes("alias")}
+    tool = {
+        "name": "odoo_cert_info",
+        "description": "Return the pinned certificate details.",
+        "inputSchema": _takes("alias"),
+    }
     assert classify_definition(tool).risk_class == "read" and not changes_connection(tool)
 
 
