@@ -658,6 +658,7 @@ class ProxyServer(Frontend):
         self._current: dict[str, types.Tool] = {}  # the upstream's tools as listed (redacted)
         self._served: dict[str, types.Tool] = {}  # ... as the upstream serves them (pinned by)
         self._listed_twice: dict[str, list[types.Tool]] = {}  # names listed more than once
+        self._fresh_listing = False  # True while the catalog of a listing just made is applied
         self._validators: dict[str, Any] = {}  # compiled input schemas, by tool
         self._upserts: dict[str, bool] = {}  # whether a tool adds-or-updates connections
         # Connection changes run one at a time: between "does the alias exist?" and the
@@ -702,7 +703,11 @@ class ProxyServer(Frontend):
         self._served = usable
         self._current = {name: redacted_tool(tool) for name, tool in usable.items()}
         self.catalog_ready = True
-        await self.publish_catalog()
+        self._fresh_listing = True
+        try:
+            await self.publish_catalog()
+        finally:
+            self._fresh_listing = False
 
     def served_definitions(self) -> dict[str, dict[str, Any]]:
         # Pinned redacted, hashed with the served definition (policy_core.pinned_definition):
@@ -729,8 +734,14 @@ class ProxyServer(Frontend):
     async def catalog_applied(self, pins: dict[str, PinnedTool]) -> None:
         """List each tool in its pinned form; a changed one is refused until accepted."""
         tools, changed = {}, {}
+        relist = False
         for name, tool in self._current.items():
             pin = pins[name]
+            if not pin.changed and name in self.changed and not self._fresh_listing:
+                # Accepted since (Odoo's acceptance arrives with a catalog report made of
+                # what was last listed): served only once a fresh listing shows the upstream
+                # serves the accepted definition still (outside round 17, F10).
+                pin, relist = self.changed[name], True
             if pin.changed:
                 changed[name] = pin
                 # Listed as accepted: a changed description never reaches the agent unreviewed.
@@ -744,6 +755,8 @@ class ProxyServer(Frontend):
         if before != (tools, set(changed)) and before != ({}, set()):
             await self.notify_tools_changed()
         self._visible = tuple(self._visible_names())
+        if relist:
+            self.upstream.list_changed()
 
     def _visible_names(self) -> list[str]:
         try:
