@@ -17,7 +17,7 @@ from pg_harness import PG_PORT, fresh_database, fresh_role, pg_url, sql
 
 from odoo_mcp_guard.engines import PostgresEngine
 from odoo_mcp_guard.identity import frozen_electorate
-from odoo_mcp_guard.policy_core import ApprovalTerms
+from odoo_mcp_guard.policy_core import ApprovalTerms, arguments_hash
 from odoo_mcp_guard.store import (
     MIGRATIONS,
     ApprovalError,
@@ -428,7 +428,7 @@ def test_a_request_pending_before_v9_is_decided_by_nobody(
     before.close()
     monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
     upgraded = opener()
-    assert schema_version(upgraded) == len(MIGRATIONS) == 9
+    assert schema_version(upgraded) == len(MIGRATIONS) == 10
     with pytest.raises(ApprovalError, match="does not record who could decide it"):
         upgraded.decide("MCPR-00001", approve=True, approver="carol", people=PEOPLE)
     with upgraded._tx() as db:
@@ -448,6 +448,37 @@ def test_a_request_pending_before_v9_is_decided_by_nobody(
         electorate=electorate,
     )
     assert created and again.ref != "MCPR-00001"
+
+
+def test_a_request_filed_before_v10_answers_for_no_server(
+    opener: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside round 17, F5: requests are bound to the server they were filed on; one filed
+    before v10 names none, and is used by no call on any server (fail closed)."""
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:9])
+    before = opener()
+    digest = arguments_hash({})
+    with before._tx() as db:
+        db.execute(
+            """INSERT INTO approval_requests (ref, tool, arguments, arguments_hash, principal,
+                   state, created_at, expires_at, expires_in, decided_by)
+               VALUES ('MCPR-00001', 'purge_notes', '{}', ?, 'alice', 'approved', ?, ?, 3600,
+                   'carol')""",
+            (digest, time.time(), time.time() + 3600),
+        )
+    before.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    upgraded = opener()
+    assert upgraded.get_request("MCPR-00001").server is None
+    for server in ("", "staging", "odoo-mcp-guard"):
+        assert upgraded.open_request("purge_notes", digest, "alice", server=server) is None
+    # filed now on a server: bound to it, and found by that server only
+    again, created = upgraded.file_request("purge_notes", {}, "alice", None, 3600, server="a")
+    assert created and again.server == "a"
+    other, created = upgraded.file_request("purge_notes", {}, "alice", None, 3600, server="b")
+    assert created and other.id != again.id
+    assert upgraded.open_request("purge_notes", digest, "alice", server="a").id == again.id
+    assert upgraded.open_request("purge_notes", digest, "alice", server="b").id == other.id
 
 
 # --- migrations ------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ the upstream, as a schema the proxy cannot read is.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -23,7 +23,16 @@ from typing import Any
 import jsonschema
 import regex
 
-PATTERN_SECONDS = float(os.environ.get("MCP_GUARD_PATTERN_SECONDS", "0.1"))
+from odoo_mcp_guard.settings import env_number
+
+
+@functools.cache
+def pattern_seconds() -> float:
+    """``MCP_GUARD_PATTERN_SECONDS``: a finite number of seconds above 0, up to 60 (default
+    0.1); anything else is a SettingError (one line), never a limit that cannot hold (nan,
+    inf, a negative one)."""
+    return env_number("MCP_GUARD_PATTERN_SECONDS", 0.1, low=0.0, high=60.0)
+
 
 # When the call being checked must be done matching (time.monotonic()).
 _DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("pattern_deadline", default=0.0)
@@ -105,8 +114,8 @@ def bounded_validator(schema: Mapping[str, Any]) -> Any:
 
 def first_error(validator: Any, arguments: Any) -> Any:
     """The best error of ``arguments`` (None when they fit); ``TooSlow`` when the check ran
-    out of its time (``PATTERN_SECONDS``)."""
-    token = _DEADLINE.set(time.monotonic() + PATTERN_SECONDS)
+    out of its time (``pattern_seconds``)."""
+    token = _DEADLINE.set(time.monotonic() + pattern_seconds())
     try:
         return jsonschema.exceptions.best_match(validator.iter_errors(arguments))
     finally:

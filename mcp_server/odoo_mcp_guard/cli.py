@@ -35,7 +35,7 @@ from odoo_mcp_guard.names import check_tool_name, json_shown, shown, valid_serve
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyError, PolicySource, PolicyUnavailable, load_policy_file
 from odoo_mcp_guard.policy_core import DEFAULT_APPROVER_GROUP
-from odoo_mcp_guard.settings import SettingError, env_choice
+from odoo_mcp_guard.settings import SettingError, env_choice, url_problem
 from odoo_mcp_guard.store import (
     DB_FILENAME,
     ApprovalError,
@@ -170,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
+    from odoo_mcp_guard.argcheck import pattern_seconds
     from odoo_mcp_guard.proxy import UpstreamConfig, parse_env, parse_headers, run_proxy
 
     if bool(args.upstream_command) == bool(args.upstream_url):
@@ -187,10 +188,13 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         command = None
         if not args.upstream_url.startswith(("http://", "https://")):
             raise UsageError("--upstream-url must be an http:// or https:// URL")
+        if (problem := url_problem(args.upstream_url)) is not None:
+            raise UsageError(f"--upstream-url: {problem}")
         if args.upstream_env:
             raise UsageError("--upstream-env goes with --upstream-command")
     if args.server_name is not None and not valid_server_name(args.server_name):
         raise UsageError("--server-name must be 1 to 200 printable characters")
+    pattern_seconds()  # a bad MCP_GUARD_PATTERN_SECONDS: one line now, not at the first call
     for tool in args.connection_tool:
         if check_tool_name(tool) is not None:
             raise UsageError(f"--connection-tool {tool[:80]!r}: not a tool name")
@@ -354,7 +358,7 @@ def cmd_tools_show(args: argparse.Namespace) -> int:
         lines.append(
             f"CHANGED:    {(pin.pending_hash or '')[:12]} since {_when(pin.pending_since)}; "
             f"refused until accepted (odoo-mcp-guard tools accept {pin.tool} "
-            f"--server {shlex.quote(pin.server)})"
+            f"--server {shlex.quote(pin.server)} --definition {(pin.pending_hash or '')[:12]})"
         )
         lines += ["", *_definition_diff(pin)]
     else:
@@ -368,7 +372,9 @@ def cmd_tools_accept(args: argparse.Namespace) -> int:
     if backend.acceptance is None:
         raise UsageError(backend.elsewhere("tools"))
     server = _pinned_server(backend.store.list_pinned(), args.server, args.name)
-    pin = backend.acceptance.accept_pinned(server, args.name, args.accepted_by)
+    pin = backend.acceptance.accept_pinned(
+        server, args.name, args.accepted_by, definition=args.definition
+    )
     print(f"{pin.tool} of {server}: new definition {pin.definition_hash[:12]} accepted")
     return 0
 
@@ -429,9 +435,17 @@ def _arguments_text(request: ApprovalRequest) -> str:
     return json.dumps(request.arguments, ensure_ascii=False, separators=(", ", ": "))
 
 
+def _server_text(request: ApprovalRequest) -> str:
+    """The server a request is bound to (schema v10), as shown."""
+    if request.server is None:
+        return "none (filed before requests named their server: it answers for no call)"
+    return shown(request.server) if request.server else "-"
+
+
 def _request_line(request: ApprovalRequest) -> str:
+    server = shown(request.server) if request.server else "-"
     return (
-        f"{request.ref}  {request.state:<9}  {shown(request.tool):<20}  "
+        f"{request.ref}  {request.state:<9}  {shown(request.tool):<20}  on {server}  "
         f"by {shown(request.principal)}  filed {_when(request.created_at)}  "
         f"{shown(_clipped(_arguments_text(request), 100))}"
     )
@@ -528,6 +542,7 @@ def _request_detail(request: ApprovalRequest, in_force: Sequence[str] = ()) -> l
         f"request:    {request.ref} (id {request.id})",
         f"state:      {request.state}",
         f"tool:       {request.tool}",
+        f"server:     {_server_text(request)}",
         f"arguments:  {_arguments_text(request)}",
         *in_force,
         f"hash:       {request.arguments_hash}",
@@ -1022,6 +1037,13 @@ def build_parser() -> argparse.ArgumentParser:
     accept.add_argument("--server", default=None, help="the upstream server (if more than one)")
     accept.add_argument(
         "--as", dest="accepted_by", default=os.environ.get("USER", "cli"), help="who accepts"
+    )
+    accept.add_argument(
+        "--definition",
+        metavar="HASH",
+        default=None,
+        help="the changed definition reviewed (its hash as `tools show` prints it): refused "
+        "if the upstream has changed it again since",
     )
 
     policy = _group(sub, "policy", "check or show a policy document")

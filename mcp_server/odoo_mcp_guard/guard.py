@@ -634,11 +634,15 @@ class Guard:
         named = f"'{alias}'" if check_tool_name(alias) is None else "it names"
         return f"the connection {named} changed since it was filed"
 
-    def _retired_by_backend(self, call: _Call, request: ApprovalRequest, now: float) -> str | None:
+    def _retired_by_backend(
+        self, front: Served, call: _Call, request: ApprovalRequest, now: float
+    ) -> str | None:
         """Why the backend refused to consume ``request`` if it retired it unused before its
         expiry (Odoo does so when a rule it was filed under changed, which for a rule the call
         also passes only Odoo can tell), or None (e.g. another call consumed it first)."""
-        again = self.store.open_request(call.tool, call.args_hash, call.principal, now)
+        again = self.store.open_request(
+            call.tool, call.args_hash, call.principal, now, server=front.server_id
+        )
         if again is None or again.id != request.id:
             return None
         if again.state != "expired" or again.expires_at <= now:
@@ -676,7 +680,9 @@ class Guard:
         # filed, shown and consumed with what the call adds (a continuation's answers)
         approved_for: Any = bound_arguments(arguments, continuation)
         now = self.clock()
-        request = store.open_request(tool, args_hash, principal, now)
+        # Bound to the server it was filed on, as to the tool, arguments and principal: a
+        # front-end sharing this store for another server neither uses nor withdraws it.
+        request = store.open_request(tool, args_hash, principal, now, server=front.server_id)
         replaced = ""
         changed = self._rule_changed(front, tool, request, also) if request is not None else None
         if request is not None and changed is not None:
@@ -728,7 +734,7 @@ class Guard:
             self.policy.refresh()
             changed = self._rule_changed(front, tool, request, also)
             if changed is None:
-                changed = self._retired_by_backend(call, request, now)
+                changed = self._retired_by_backend(front, call, request, now)
             if changed is not None:
                 raise self._rule_changed_refusal(call, request, changed)
         elif request is not None and request.state == "rejected":
@@ -788,6 +794,7 @@ class Guard:
             # who decides, frozen likewise: a --policy given at approval can neither add a
             # name to the group nor split one person into two votes (attack 14)
             electorate=in_force.electorate(terms.approver_group),
+            server=front.server_id,
         )
         if created:
             APPROVALS.labels("filed").inc()

@@ -284,7 +284,18 @@ class OdooApprovals:
         views = _call(self.client, "mcp.approval.request", "list_for_agent", **query)
         if not isinstance(views, list):
             raise ApprovalError("Odoo: list_for_agent returned no list")
-        return [request_from_odoo(view) for view in views]
+        found = [request_from_odoo(view) for view in views]
+        # the server each was filed on, as this front-end recorded it (Odoo does not know it)
+        ids = [request.id for request in found]
+        servers: dict[int, str | None] = {}
+        if ids:
+            marks = ",".join("?" * len(ids))
+            rows = self.db.rows(
+                f"SELECT remote_id, server FROM remote_requests WHERE remote_id IN ({marks})",
+                tuple(ids),
+            )
+            servers = {int(row["remote_id"]): row["server"] for row in rows}
+        return [request.model_copy(update={"server": servers.get(request.id)}) for request in found]
 
     # --- the operator's view ---------------------------------------------------------
 
@@ -305,15 +316,23 @@ class OdooApprovals:
     # --- the gate's side -------------------------------------------------------------
 
     def open_request(
-        self, tool: str, args_hash: str, principal: str, now: float | None = None
+        self,
+        tool: str,
+        args_hash: str,
+        principal: str,
+        now: float | None = None,
+        *,
+        server: str = "",
     ) -> ApprovalRequest | None:
-        """Odoo's state of the request filed for this call (Odoo's cron expires stale ones,
-        and ``consume`` refuses an expired approval)."""
+        """Odoo's state of the request filed for this call on ``server`` (Odoo's cron expires
+        stale ones, and ``consume`` refuses an expired approval). Odoo does not know the
+        server: the binding is kept here, in ``remote_requests`` (NULL before v10: none)."""
         row = self.db.row(
             """SELECT remote_id, connection_binding FROM remote_requests
-               WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
+               WHERE tool = ? AND arguments_hash = ? AND principal = ? AND server = ?
+                 AND reported = 0
                ORDER BY remote_id DESC LIMIT 1""",
-            (tool, args_hash, principal),
+            (tool, args_hash, principal, server),
         )
         if row is None:
             return None
@@ -323,7 +342,9 @@ class OdooApprovals:
             return None
         # the connection this front-end filed it for (Odoo binds its own connections itself;
         # an upstream's behind a proxy only this front-end knows)
-        return request.model_copy(update={"connection_binding": row["connection_binding"]})
+        return request.model_copy(
+            update={"connection_binding": row["connection_binding"], "server": server}
+        )
 
     def file_request(
         self,
@@ -340,12 +361,17 @@ class OdooApprovals:
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
         electorate: Mapping[str, Any] | None = None,
+        server: str = "",
     ) -> tuple[ApprovalRequest, bool]:
         """File in Odoo (which applies its own rules' expiry, approver group, quorum and
         bindings, not ``expires_in``, ``terms`` or ``also_bindings``; ``at_stake`` is not
         kept: Odoo shows the connections it holds itself); ``connection_binding`` is kept
         here, in ``remote_requests``; ``requester_persons`` and ``electorate`` are not: Odoo
-        binds principals to its users and decides by its own groups itself."""
+        binds principals to its users and decides by its own groups itself. ``server`` is kept
+        here too (the contract's file_request names none): Odoo answers an identical call
+        filed on another server with that server's pending request, which stays bound to it
+        (``open_request`` of this server never finds it: this server's call is told it is
+        pending, and files its own once Odoo has decided that one)."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,
@@ -361,7 +387,8 @@ class OdooApprovals:
             created = (
                 db.execute(
                     """INSERT INTO remote_requests (remote_id, ref, tool, arguments_hash, principal,
-                           created_at, connection_binding) VALUES (?, ?, ?, ?, ?, ?, ?)
+                           created_at, connection_binding, server)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (remote_id) DO NOTHING""",
                     (
                         remote_id,
@@ -371,6 +398,7 @@ class OdooApprovals:
                         principal,
                         now,
                         connection_binding,
+                        server,
                     ),
                 ).rowcount
                 > 0
@@ -378,7 +406,9 @@ class OdooApprovals:
         request = self.get_request(remote_id)
         if request is None:
             raise ApprovalError(f"Odoo: request {answer['ref']} cannot be read back")
-        return request.model_copy(update={"connection_binding": connection_binding}), created
+        bound = self.db.row("SELECT server FROM remote_requests WHERE remote_id = ?", (remote_id,))
+        update = {"connection_binding": connection_binding, "server": bound and bound["server"]}
+        return request.model_copy(update=update), created
 
     def consume(
         self,

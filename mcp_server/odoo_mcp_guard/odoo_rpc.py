@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx2 as httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from odoo_mcp_guard.files import read_regular_file
 from odoo_mcp_guard.policy_core import redact_known_text, redact_text
+from odoo_mcp_guard.settings import url_problem
 
 # Odoo's fault codes on /xmlrpc/2 (odoo/addons/base/controllers/rpc.py); any other is
 # an application error.
@@ -81,6 +82,14 @@ class OdooConfig(BaseModel):
     verify_ssl: bool = True
     # auto: ask the server (JSON-2 from Odoo 19 on, XML-RPC before)
     protocol: ProtocolSetting = "auto"
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @property
     def secret(self) -> str:

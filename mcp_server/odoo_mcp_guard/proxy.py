@@ -101,7 +101,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
-from odoo_mcp_guard.argcheck import PATTERN_SECONDS, TooSlow, bounded_validator, first_error
+from odoo_mcp_guard.argcheck import TooSlow, bounded_validator, first_error, pattern_seconds
 from odoo_mcp_guard.backends import Backend
 from odoo_mcp_guard.catalog import (
     changes_connection,
@@ -666,6 +666,8 @@ class ProxyServer(Frontend):
         self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
         self._current: dict[str, types.Tool] = {}  # the upstream's tools as listed (redacted)
         self._served: dict[str, types.Tool] = {}  # ... as the upstream serves them (pinned by)
+        self._listed_twice: dict[str, list[types.Tool]] = {}  # names listed more than once
+        self._fresh_listing = False  # True while the catalog of a listing just made is applied
         self._validators: dict[str, Any] = {}  # compiled input schemas, by tool
         self._upserts: dict[str, bool] = {}  # whether a tool adds-or-updates connections
         # Connection changes run one at a time: between "does the alias exist?" and the
@@ -691,27 +693,64 @@ class ProxyServer(Frontend):
             cursor = page.next_cursor
             if not cursor:
                 break
-        usable = {}
+        usable: dict[str, types.Tool] = {}
+        listings: dict[str, list[types.Tool]] = {}
         for tool in fetched:
-            if check_tool_name(tool.name) is None and tool.name not in usable:
-                usable[tool.name] = tool
+            if check_tool_name(tool.name) is None:
+                usable.setdefault(tool.name, tool)
+                listings.setdefault(tool.name, []).append(tool)
             else:
-                log.warning("upstream tool %r ignored (bad or duplicate name)", tool.name[:80])
+                log.warning("upstream tool %r ignored (bad name)", tool.name[:80])
+        # A name listed more than once (on one page or across pages) is not "the first one":
+        # which definition the upstream runs cannot be known. It is a change of that tool
+        # (pinned as all its listings, so shown as CHANGED) and refused while the upstream
+        # lists it more than once, accepted or not (outside round 17, F2).
+        twice = {name: tools for name, tools in listings.items() if len(tools) > 1}
+        for name in twice:
+            log.warning("upstream tool %r listed %d times: refused", name, len(twice[name]))
+        self._listed_twice = twice
         self._served = usable
         self._current = {name: redacted_tool(tool) for name, tool in usable.items()}
         self.catalog_ready = True
-        await self.publish_catalog()
+        self._fresh_listing = True
+        try:
+            await self.publish_catalog()
+        finally:
+            self._fresh_listing = False
 
     def served_definitions(self) -> dict[str, dict[str, Any]]:
         # Pinned redacted, hashed with the served definition (policy_core.pinned_definition):
         # a change the redaction hides is still a change.
-        return {name: _pinned_form(tool) for name, tool in self._served.items()}
+        return {name: self._pin_form(name) for name in self._served}
+
+    def _pin_form(self, name: str) -> dict[str, Any]:
+        """The definition ``name`` is pinned as: its listing's, or, listed more than once,
+        all of them (each description shown, the last one's schema), so that the pin shows
+        a change and its hash changes with any of them."""
+        listed = self._listed_twice.get(name)
+        if not listed:
+            return _pinned_form(self._served[name])
+        forms = [_pinned_form(tool) for tool in listed]
+        texts = [str(form.get("description", "")) for form in forms]
+        head = f"[listed {len(forms)} times by the upstream; refused while it is] "
+        both = {**forms[-1], "description": head + "\n---\n".join(texts)}
+        both["inputSchema"] = {
+            **(both.get("inputSchema") if isinstance(both.get("inputSchema"), dict) else {}),
+            "x-mcp-guard-listings": forms,
+        }
+        return both
 
     async def catalog_applied(self, pins: dict[str, PinnedTool]) -> None:
         """List each tool in its pinned form; a changed one is refused until accepted."""
         tools, changed = {}, {}
+        relist = False
         for name, tool in self._current.items():
             pin = pins[name]
+            if not pin.changed and name in self.changed and not self._fresh_listing:
+                # Accepted since (Odoo's acceptance arrives with a catalog report made of
+                # what was last listed): served only once a fresh listing shows the upstream
+                # serves the accepted definition still (outside round 17, F10).
+                pin, relist = self.changed[name], True
             if pin.changed:
                 changed[name] = pin
                 # Listed as accepted: a changed description never reaches the agent unreviewed.
@@ -725,6 +764,8 @@ class ProxyServer(Frontend):
         if before != (tools, set(changed)) and before != ({}, set()):
             await self.notify_tools_changed()
         self._visible = tuple(self._visible_names())
+        if relist:
+            self.upstream.list_changed()
 
     def _visible_names(self) -> list[str]:
         try:
@@ -754,6 +795,13 @@ class ProxyServer(Frontend):
 
     async def definition_problem(self, tool: str) -> Refusal | None:
         refusal = await super().definition_problem(tool)
+        if refusal is None and tool in self._listed_twice:
+            message = (
+                f"Refused: the upstream lists '{tool}' more than once; which definition it "
+                "would run cannot be known, so it is not called while it does (accepted or "
+                "not). Nothing was sent upstream."
+            )
+            return Refusal("denied", message, {"status": "definition_changed", "tool": tool})
         if refusal is not None or tool not in self.changed or not await self._still_changed(tool):
             return refusal
         message = (
@@ -1076,7 +1124,7 @@ class ProxyServer(Frontend):
         except TooSlow as slow:
             return (
                 f"Refused: checking the arguments of {name} against the tool's schema took too "
-                f"long ({slow}, run on the arguments; the limit is {PATTERN_SECONDS:g} s). "
+                f"long ({slow}, run on the arguments; the limit is {pattern_seconds():g} s). "
                 "Nothing was sent upstream."
             )
         if error is None:
@@ -1394,7 +1442,12 @@ class ProxyServer(Frontend):
         current, served = self._current.get(name), self._served.get(name)
         if pin is None or pin.changed or current is None or served is None:
             return True
-        if pin.definition_hash != definition_hash(_pinned_form(served)):
+        if pin.definition_hash != definition_hash(self._pin_form(name)):
+            return True
+        if not await self._serves_as_accepted(name, pin.definition_hash):
+            return True
+        current = self._current.get(name)
+        if current is None:
             return True
         log.info("changed definition of %s accepted; serving it", name)
         self.changed.pop(name, None)
@@ -1404,6 +1457,24 @@ class ProxyServer(Frontend):
         self._upserts.pop(name, None)
         await self.notify_tools_changed()
         return False
+
+    async def _serves_as_accepted(self, name: str, accepted: str) -> bool:
+        """Whether the upstream serves ``name`` now as the definition just accepted: listed
+        again before anything runs on it (outside round 17, F10). The definition accepted is
+        the one last seen; an upstream may have changed it since without saying so (it
+        announces changes as it likes, and a refused call never reaches it). A new
+        definition seen now is pinned as the pending one, and the tool stays refused."""
+        client = self.upstream.client
+        if client is None:
+            return False
+        try:
+            await self.load_tools(client)
+        except Exception as exc:
+            log.warning("cannot list the upstream tools again: %s", _describe(exc))
+            return False
+        if name not in self._served or name in self._listed_twice:
+            return False
+        return definition_hash(self._pin_form(name)) == accepted
 
     def _continuation(
         self, principal: str, name: object, arguments: object, wire: object, responses: Any

@@ -49,3 +49,30 @@ def env_choice(name: str, default: str, choices: Iterable[str]) -> str:
     if raw.lower() not in allowed:
         raise SettingError(f"{name}={raw[:40]!r}: expected one of {', '.join(allowed)}")
     return raw.lower()
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` (an http(s) URL an operator gives: ODOO_URL, --upstream-url) cannot be
+    used, in words that do not quote it (it may carry credentials); None: it can. Checked
+    as both parsers that will read it do (urllib's and the HTTP client's)."""
+    from urllib.parse import urlsplit
+
+    import httpx2
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # reading it checks it: a number from 0 to 65535
+        host = parts.hostname
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port out of range or not a number
+        return f"not a valid URL ({str(exc).split(':')[0]})"
+    if parts.scheme not in ("http", "https"):
+        return "not an http:// or https:// URL"
+    if not host:
+        return "not a valid URL (no host)"
+    if port == 0:
+        return "not a valid URL (port 0)"
+    try:
+        httpx2.URL(url)
+    except (httpx2.InvalidURL, ValueError) as exc:
+        return f"not a valid URL ({str(exc).split(':')[0]})"
+    return None

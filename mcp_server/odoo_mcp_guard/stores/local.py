@@ -231,18 +231,25 @@ class LocalApprovals:
         return [self._request(row) for row in rows]
 
     def open_request(
-        self, tool: str, args_hash: str, principal: str, now: float | None = None
+        self,
+        tool: str,
+        args_hash: str,
+        principal: str,
+        now: float | None = None,
+        *,
+        server: str = "",
     ) -> ApprovalRequest | None:
-        """The newest request that still answers for this exact call, if any; a stale one
-        (pending or approved past its expiry) is marked expired first."""
+        """The newest request that still answers for this exact call on ``server``, if any;
+        a stale one (pending or approved past its expiry) is marked expired first. One filed
+        on another server is not this call's, nor one filed before v10 (server NULL)."""
         self.expire_stale(now)
         placeholders = ",".join("?" * len(OPEN_STATES))
         row = self.db.row(
             f"""SELECT * FROM approval_requests
-                WHERE tool = ? AND arguments_hash = ? AND principal = ? AND reported = 0
-                  AND state IN ({placeholders})
+                WHERE tool = ? AND arguments_hash = ? AND principal = ? AND server = ?
+                  AND reported = 0 AND state IN ({placeholders})
                 ORDER BY id DESC LIMIT 1""",
-            (tool, args_hash, principal, *OPEN_STATES),
+            (tool, args_hash, principal, server, *OPEN_STATES),
         )
         return self._request(row) if row else None
 
@@ -261,8 +268,11 @@ class LocalApprovals:
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
         electorate: Mapping[str, Any] | None = None,
+        server: str = "",
     ) -> tuple[ApprovalRequest, bool]:
         """File a request for this call, or return the pending one; True if filed now.
+        ``server``: the server the call is made on; the request is bound to it (a pending
+        request of this call on another server is not returned);
         ``terms``: the rule's approver group, quorum and binding (None: one approver, anyone);
         ``also_bindings``: those of the rules the call also passes, in order; ``at_stake``:
         what the call would replace or remove, as the front-end knows it (kept redacted);
@@ -289,7 +299,8 @@ class LocalApprovals:
         with self.db.tx(("call", tool, args_hash, principal)) as db:
             row = db.execute(
                 """SELECT id FROM approval_requests
-                   WHERE tool = ? AND arguments_hash = ? AND principal = ? AND state = 'pending'
+                   WHERE tool = ? AND arguments_hash = ? AND principal = ? AND server = ?
+                     AND state = 'pending'
                      AND expires_at > ? AND COALESCE(rule_binding, '') = ?
                      AND COALESCE(also_bindings, '') = ?
                      AND COALESCE(connection_binding, '-') = ?
@@ -300,6 +311,7 @@ class LocalApprovals:
                     tool,
                     args_hash,
                     principal,
+                    server,
                     now,
                     binding or "",
                     also,
@@ -315,8 +327,8 @@ class LocalApprovals:
                     """INSERT INTO approval_requests (tool, arguments, arguments_hash, principal,
                            reason, state, created_at, expires_at, expires_in, approver_group,
                            quorum, rule_binding, also_bindings, at_stake,
-                           connection_binding, requester_persons, electorate)
-                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           connection_binding, requester_persons, electorate, server)
+                       VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        RETURNING id""",
                     (
                         tool,
@@ -337,6 +349,7 @@ class LocalApprovals:
                         connection_binding,
                         persons,
                         voters,
+                        server,
                     ),
                 ).fetchone()["id"]
                 db.execute(
@@ -889,9 +902,18 @@ class LocalPins:
         return [self._pinned(row) for row in rows]
 
     def accept_pinned(
-        self, server: str, tool: str, accepted_by: str, now: float | None = None
+        self,
+        server: str,
+        tool: str,
+        accepted_by: str,
+        now: float | None = None,
+        *,
+        definition: str | None = None,
     ) -> PinnedTool:
-        """Make a tool's pending (changed) definition the pinned one."""
+        """Make a tool's pending (changed) definition the pinned one; ``definition``: the
+        hash (or a prefix of at least 12 digits) of the one the Manager reviewed, which must
+        still be the pending one (outside round 17, F10: an upstream that changes again
+        between review and acceptance gets nothing accepted)."""
         now = time.time() if now is None else now
         with self.db.tx() as db:
             row = db.execute(
@@ -902,6 +924,14 @@ class LocalPins:
                 raise ApprovalError(f"no pinned tool {tool!r} for server {server!r}")
             if row["pending_hash"] is None:
                 raise ApprovalError(f"{tool!r} of {server!r} has no changed definition to accept")
+            if definition is not None and (
+                len(definition) < 12 or not row["pending_hash"].startswith(definition.lower())
+            ):
+                raise ApprovalError(
+                    f"{tool!r} of {server!r}: the changed definition is now "
+                    f"{row['pending_hash'][:12]}, not {definition[:64]!r}: nothing was accepted; "
+                    "review it (tools show) and accept that one"
+                )
             db.execute(
                 """UPDATE pinned_tools SET definition_hash = pending_hash,
                        definition = pending_definition, accepted_at = ?, accepted_by = ?,
@@ -1031,9 +1061,15 @@ class Store(GuardStore):
         self.local_pins.repin(server, tool, pinned, pending, now)
 
     def accept_pinned(
-        self, server: str, tool: str, accepted_by: str, now: float | None = None
+        self,
+        server: str,
+        tool: str,
+        accepted_by: str,
+        now: float | None = None,
+        *,
+        definition: str | None = None,
     ) -> PinnedTool:
-        return self.local_pins.accept_pinned(server, tool, accepted_by, now)
+        return self.local_pins.accept_pinned(server, tool, accepted_by, now, definition=definition)
 
     def integrity_check(self) -> str:
         return self.db.integrity_check()

@@ -110,6 +110,10 @@ class ApprovalRequest(BaseModel):
     # whichever one bears its alias by the time it is used (invariant 14). None: filed before
     # requests were bound (it then answers for no call that removes or replaces one).
     connection_binding: str | None = None
+    # The server it was filed on (a proxy's server name, ``serve``'s own): it answers for a
+    # call on that server only. '': filed through the store naming none; None: filed before
+    # requests were bound to a server (schema v10), it answers for none.
+    server: str | None = None
 
     # Redacted whenever a request is built, so rows stored before the rule was widened are
     # shown redacted too (redaction is idempotent).

@@ -73,9 +73,16 @@ class ApprovalPort(Protocol):
     """The gate's side of approvals: find, file, consume once, record the outcome."""
 
     def open_request(
-        self, tool: str, args_hash: str, principal: str, now: float | None = None
+        self,
+        tool: str,
+        args_hash: str,
+        principal: str,
+        now: float | None = None,
+        *,
+        server: str = "",
     ) -> ApprovalRequest | None:
-        """The newest request that still answers for this exact call (expiry applied)."""
+        """The newest request that still answers for this exact call on ``server`` (expiry
+        applied); one filed on another server, or before requests named one, never does."""
         ...
 
     def file_request(
@@ -93,8 +100,11 @@ class ApprovalPort(Protocol):
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
         electorate: Mapping[str, Any] | None = None,
+        server: str = "",
     ) -> tuple[ApprovalRequest, bool]:
-        """``terms``: the approver group, quorum and rule binding the request is filed under;
+        """``server``: the server the call is made on, which the request is bound to (a
+        pending request of the same call on another server is not this one's). ``terms``:
+        the approver group, quorum and rule binding the request is filed under;
         ``also_bindings``: the bindings of the rules the call also passes, in order (a
         backend with its own policy, Odoo, takes its own); ``at_stake``: what the call would
         replace or remove, as the front-end knows it (kept redacted, shown to approvers);
@@ -162,8 +172,17 @@ class ToolAcceptance(Protocol):
     """Accepting a tool's changed definition where the pins are decided (CLI ``tools accept``)."""
 
     def accept_pinned(
-        self, server: str, tool: str, accepted_by: str, now: float | None = None
-    ) -> PinnedTool: ...
+        self,
+        server: str,
+        tool: str,
+        accepted_by: str,
+        now: float | None = None,
+        *,
+        definition: str | None = None,
+    ) -> PinnedTool:
+        """``definition``: the (prefix of the) hash of the changed definition the Manager
+        reviewed; refused when the pending one is another (it changed again since)."""
+        ...
 
 
 class AuditPort(Protocol):
@@ -262,9 +281,15 @@ class GuardStore:
 
     # approvals (the gate's side)
     def open_request(
-        self, tool: str, args_hash: str, principal: str, now: float | None = None
+        self,
+        tool: str,
+        args_hash: str,
+        principal: str,
+        now: float | None = None,
+        *,
+        server: str = "",
     ) -> ApprovalRequest | None:
-        return self.approvals.open_request(tool, args_hash, principal, now)
+        return self.approvals.open_request(tool, args_hash, principal, now, server=server)
 
     def file_request(
         self,
@@ -281,6 +306,7 @@ class GuardStore:
         connection_binding: str | None = None,
         requester_persons: Sequence[str] | None = None,
         electorate: Mapping[str, Any] | None = None,
+        server: str = "",
     ) -> tuple[ApprovalRequest, bool]:
         return self.approvals.file_request(
             tool,
@@ -295,6 +321,7 @@ class GuardStore:
             connection_binding=connection_binding,
             requester_persons=requester_persons,
             electorate=electorate,
+            server=server,
         )
 
     def retire(self, request_id: int, note: str) -> None:

@@ -155,6 +155,18 @@ ALTER TABLE approval_requests ADD COLUMN electorate TEXT;
 UPDATE approval_requests SET electorate = 'filed before v9' WHERE state = 'pending'
 """
 
+# v10: a request is bound to the server it was filed on (outside round 17, F5), as to its tool,
+# arguments hash and principal (invariant 3): the proxy's server name (--server-name, else the
+# one derived from the upstream), ``serve``'s own name. Two front-ends sharing one store each
+# find, consume and withdraw only their own server's requests. NULL: filed before v10, which
+# binds no server and so answers for no call (fail closed: the agent's next call files a new
+# request, bound to its server); ``approvals show``/``list`` say so. The Odoo backend keeps the
+# server of each request it filed in ``remote_requests`` likewise.
+_SCHEMA_V10 = """
+ALTER TABLE approval_requests ADD COLUMN server TEXT;
+ALTER TABLE remote_requests ADD COLUMN server TEXT;
+"""
+
 # Versioned migrations, applied in order in one transaction (SQLite: PRAGMA user_version;
 # PostgreSQL: the guard_schema_version table, under an advisory lock). Written in SQLite's
 # dialect with upper-case type names; engines.PostgresEngine.ddl translates them.
@@ -168,4 +180,5 @@ MIGRATIONS: list[str] = [
     _SCHEMA_V7,
     _SCHEMA_V8,
     _SCHEMA_V9,
+    _SCHEMA_V10,
 ]
