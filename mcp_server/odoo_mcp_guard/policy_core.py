@@ -39,6 +39,7 @@ import math
 import re
 import unicodedata
 from json.decoder import scanstring
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
@@ -1090,15 +1091,43 @@ def _secret_pem(label: str) -> bool:
     return "PRIVATE" in label or "SECRET" in label
 
 
+# A line read cut short (longer than its reader takes at once) is redacted with what follows:
+# its last CUT_HOLD characters, from the start of the word there and the three words before it
+# (a key, its separator, "the password is"), are held back and shown with the continuation,
+# so that a secret key and its value cut apart are redacted as one.
+CUT_HOLD = 4096
+_WORDS_BEFORE = re.compile(r"(?:\S+\s+){0,3}\S*$")
+
+
 class LineRedaction:
     """``redact_text`` for a text read one line at a time (an upstream's stderr): a secret PEM
     block is hidden whole across lines (its body and END line too), which a line alone cannot
-    show. ``line`` answers what to show for a line, or None for nothing."""
+    show; a line cut short (``cut``) is redacted together with its continuation (CUT_HOLD).
+    ``known``: a callable answering the known secrets hidden by value (``redact_known_text``)
+    at the time of each line. ``line`` answers what to show for a line, or None for nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: Callable[[], Any] | None = None) -> None:
         self._hidden_lines: int | None = None  # inside a secret block: lines hidden so far
+        self._held = ""  # the end of a line cut short, shown with its continuation
+        self._known = known
 
-    def line(self, text: str) -> str | None:
+    def line(self, text: str, cut: bool = False) -> str | None:
+        text, self._held = self._held + text, ""
+        if cut:
+            split = max(0, len(text) - CUT_HOLD)
+            if split:
+                words = _WORDS_BEFORE.search(text, max(0, split - 256), split)
+                split = words.start() if words is not None else split
+            text, self._held = text[:split], text[split:]
+            if not text:
+                return None
+        return self._line(text)
+
+    def _redact(self, text: str) -> str:
+        secrets = self._known() if self._known is not None else ()
+        return redact_known_text(text, secrets) if secrets else redact_text(text)
+
+    def _line(self, text: str) -> str | None:
         if self._hidden_lines is not None:
             end = _PEM_END.search(text)
             if end is None:
@@ -1108,12 +1137,12 @@ class LineRedaction:
                 return None
             self._hidden_lines = None
             rest = text[end.end() :]  # may open another block
-            return self.line(rest) if rest.strip() else None
+            return self._line(rest) if rest.strip() else None
         for begin in _PEM_BEGIN.finditer(text):
             if _secret_pem(begin.group(1)) and not _PEM_END.search(text, begin.end()):
                 self._hidden_lines = 0
-                return redact_text(text[: begin.start()]) + REDACTED
-        return redact_text(text)
+                return self._redact(text[: begin.start()]) + REDACTED
+        return self._redact(text)
 
 
 # --- redaction of MCP messages: results with binary payloads, tool definitions -------------
