@@ -31,17 +31,37 @@ CONNECT = {
     "properties": {k: {"type": "string"} for k in ("alias", "url", "db", "username", "password")},
 }
 TOOLS = [
-    {"name": "odoo_connections", "description": "List configured Odoo connections.",
-     "inputSchema": {"type": "object", "properties": {}}, "annotations": {"readOnlyHint": True}},
-    {"name": "odoo_connect", "description": "Add/update an Odoo connection.", "inputSchema": CONNECT},
-    {"name": "notes_read", "description": "Read a note.", "inputSchema": STRING,
-     "annotations": {"readOnlyHint": True}},
-    {"name": "leaky_read", "description": "Read a note.", "inputSchema": STRING,
-     "annotations": {"readOnlyHint": True}, "title": f"Reader (login admin, the password is {S})",
-     "icons": [{"src": "data:text/plain;base64,"
-                + base64.b64encode(b"password=").decode() + S}]},
-    {"name": "failing_read", "description": "Read a note.", "inputSchema": STRING,
-     "annotations": {"readOnlyHint": True}},
+    {
+        "name": "odoo_connections",
+        "description": "List configured Odoo connections.",
+        "inputSchema": {"type": "object", "properties": {}},
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "odoo_connect",
+        "description": "Add/update an Odoo connection.",
+        "inputSchema": CONNECT,
+    },
+    {
+        "name": "notes_read",
+        "description": "Read a note.",
+        "inputSchema": STRING,
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "leaky_read",
+        "description": "Read a note.",
+        "inputSchema": STRING,
+        "annotations": {"readOnlyHint": True},
+        "title": f"Reader (login admin, the password is {S})",
+        "icons": [{"src": "data:text/plain;base64," + base64.b64encode(b"password=").decode() + S}],
+    },
+    {
+        "name": "failing_read",
+        "description": "Read a note.",
+        "inputSchema": STRING,
+        "annotations": {"readOnlyHint": True},
+    },
 ]
 sys.stderr.write("A" * (65536 - len("password")) + "password" + "=" + S + "-boundary\n")
 sys.stderr.flush()
@@ -59,22 +79,42 @@ for line in sys.stdin:
         continue
     method, mid = m.get("method"), m.get("id")
     if method == "initialize":
-        send({"jsonrpc": "2.0", "id": mid, "result": {
-            "protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}},
-            "serverInfo": {"name": "leaky", "version": "1"}}})
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": mid,
+                "result": {
+                    "protocolVersion": m["params"]["protocolVersion"],
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "leaky", "version": "1"},
+                },
+            }
+        )
     elif method == "tools/list":
         send({"jsonrpc": "2.0", "id": mid, "result": {"tools": TOOLS}})
     elif method == "tools/call":
         name, args = m["params"]["name"], m["params"].get("arguments") or {}
         if name == "failing_read":
-            send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32000,
-                  "message": f"login failed: the password is {S}; export DBPASS={S}"}})
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": mid,
+                    "error": {
+                        "code": -32000,
+                        "message": f"login failed: the password is {S}; export DBPASS={S}",
+                    },
+                }
+            )
             continue
         if name == "odoo_connect":
             pw = args.get("password", "")
             sys.stderr.write(f"connecting {args.get('username')} using {pw}\n")
-            text = json.dumps({"note": f"authenticated {args.get('username')} with {pw}",
-                               "login_hint": f"{args.get('username')}/{pw}"})
+            text = json.dumps(
+                {
+                    "note": f"authenticated {args.get('username')} with {pw}",
+                    "login_hint": f"{args.get('username')}/{pw}",
+                }
+            )
         elif name == "notes_read":
             sys.stderr.write(f"auth failed with {KEY}\n")
             text = f"Odoo refused the key {KEY} for user admin"
@@ -83,7 +123,15 @@ for line in sys.stdin:
         else:
             text = "[]"
         sys.stderr.flush()
-        send({"jsonrpc": "2.0", "id": mid, "result": {
-            "content": [{"type": "text", "text": text}], "isError": name == "notes_read"}})
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": mid,
+                "result": {
+                    "content": [{"type": "text", "text": text}],
+                    "isError": name == "notes_read",
+                },
+            }
+        )
     elif mid is not None and method:
         send({"jsonrpc": "2.0", "id": mid, "result": {}})

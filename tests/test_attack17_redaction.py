@@ -52,9 +52,10 @@ def _proxy(tmp_path: Path, errlog, *extra: str) -> Client:
 
 
 def _audit(tmp_path: Path) -> str:
-    return repr(query(tmp_path, "SELECT * FROM audit")) + run_cli(
-        tmp_path, "audit", "tail", "-n", "50", "--json"
-    ).stdout
+    return (
+        repr(query(tmp_path, "SELECT * FROM audit"))
+        + run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout
+    )
 
 
 async def test_the_operators_upstream_credential_is_hidden_by_value(tmp_path: Path) -> None:
@@ -123,7 +124,9 @@ async def test_serve_hides_the_connections_password_typed_into_another_field(
     pw = "Zq9pass-Wrd7"
     pol = write_policy(tmp_path / "policy.json", policy())
     async with stdio_client(tmp_path, policy_file=pol) as client:
-        added = await client.call_tool("odoo_connect", connect_args("prod", username=pw, password=pw))
+        added = await client.call_tool(
+            "odoo_connect", connect_args("prod", username=pw, password=pw)
+        )
         assert not added.is_error, text_of(added)
         listed = text_of(await client.call_tool("odoo_connections", {}))
         removal = await client.call_tool("odoo_disconnect", {"alias": "prod"})

@@ -79,12 +79,12 @@ import secrets
 import shlex
 import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from collections import deque
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
@@ -444,12 +444,8 @@ def _header_secrets(value: str) -> set[str]:
     if credentials:
         found.add(credentials)
         if scheme.lower() == "basic":
-            try:
-                found.add(
-                    base64.b64decode(credentials, validate=True).decode().partition(":")[2]
-                )
-            except (ValueError, UnicodeDecodeError):
-                pass
+            with suppress(ValueError, UnicodeDecodeError):
+                found.add(base64.b64decode(credentials, validate=True).decode().partition(":")[2])
     return found
 
 

@@ -38,8 +38,8 @@ import json
 import math
 import re
 import unicodedata
-from json.decoder import scanstring
 from collections.abc import Callable
+from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
@@ -471,9 +471,7 @@ def _redact_xml(text: str) -> str:
         else:
             # '<field name="password">X</field>', '<param name="api_key" value="X"/>': a value
             # attribute, or text closed by the same tag ('<input name="password">' is not)
-            named = [
-                a.group(1) or a.group(2) for a in _XML_NAME_ATTR.finditer(attrs or "")
-            ]
+            named = [a.group(1) or a.group(2) for a in _XML_NAME_ATTR.finditer(attrs or "")]
             password_input = attrs is not None and _XML_PASSWORD_TYPE.search(attrs) is not None
             if name is not None or not (password_input or any(map(is_secret_key, named))):
                 continue
@@ -688,7 +686,9 @@ def _redact_text_once(text: str) -> str:
     return text
 
 
-_YAML_NESTED_LINE = re.compile(r"([ \t]*(?:-[ \t]+)?(?:[^\s:#][^:\n]{0,127}:(?=[ \t]|$))?)[ \t]*(.*)")
+_YAML_NESTED_LINE = re.compile(
+    r"([ \t]*(?:-[ \t]+)?(?:[^\s:#][^:\n]{0,127}:(?=[ \t]|$))?)[ \t]*(.*)"
+)
 
 
 def _yaml_nested(text: str, key_start: int, pos: int) -> tuple[str, int] | None:
