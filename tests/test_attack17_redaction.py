@@ -13,6 +13,7 @@ The proxy tests run a real proxy subprocess and a real careless upstream
 
 from __future__ import annotations
 
+import base64
 import sys
 from pathlib import Path
 
@@ -136,3 +137,28 @@ async def test_serve_hides_the_connections_password_typed_into_another_field(
     assert "user=***" in rows and pw not in rows, rows
     show = run_cli(tmp_path, "approvals", "show", "1").stdout
     assert "removes:" in show and "user=***" in show and pw not in show, show
+
+
+def test_the_operators_credentials_are_read_from_every_upstream_option() -> None:
+    from odoo_mcp_guard.proxy import UpstreamConfig, argument_secrets, operator_secrets
+
+    basic = base64.b64encode(b"bob:hdr-basic-pw").decode()
+    by_url = UpstreamConfig(
+        url="https://u:url-pw-1@mcp.example.com/mcp?api_key=q-key-2&page=3",
+        headers={
+            "Authorization": "Bearer hdr-token-3",
+            "X-Basic": "x",
+            "Proxy-Authorization": f"Basic {basic}",
+        },
+    )
+    assert {"url-pw-1", "q-key-2", "hdr-token-3", "hdr-basic-pw"} <= operator_secrets(by_url)
+    assert "3" not in operator_secrets(by_url) and "x" not in operator_secrets(by_url)
+    by_command = UpstreamConfig(
+        command=["srv", "--api-key", "cmd-key-4", "--token=cmd-tok-5", "--port", "8069"],
+        env={"ODOO_PASSWORD": "env-pw-6", "ODOO_URL": "https://a:env-url-7@h", "ODOO_DB": "prod"},
+    )
+    found = operator_secrets(by_command)
+    assert {"cmd-key-4", "cmd-tok-5", "env-pw-6", "env-url-7"} <= found
+    assert not {"8069", "prod", "srv"} & found
+    forwarded = {"alias": "p", "password": "fw-pw-8", "nested": [{"api_key": "fw-key-9"}]}
+    assert argument_secrets(forwarded) == {"fw-pw-8", "fw-key-9"}
