@@ -198,7 +198,7 @@ class OdooConnections:
         conn = self.get_connection(alias)
         if conn is None:
             return ""
-        return connection_identity(conn.public())
+        return connection_identity(conn.listed())
 
     def add_connection(
         self, conn: Connection, *, replace: bool = False, replaces: str | None = None

@@ -69,6 +69,7 @@ no request drops the session, as a disconnect.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
 import json
@@ -78,12 +79,13 @@ import secrets
 import shlex
 import sys
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 import anyio.abc
@@ -130,9 +132,13 @@ from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
+    REDACTED,
     SOURCE_HASH_KEY,
     LineRedaction,
+    _known_forms,
     fold_alias,
+    is_secret_key,
+    is_secret_query_key,
     pinned_definition,
     redact,
     redact_result,
@@ -212,7 +218,7 @@ class UpstreamFailure(ToolFailure):
     the call may have reached the upstream and acted (connection lost, timeout)."""
 
     def __init__(self, message: str, *, in_doubt: bool = False):
-        super().__init__(redact_text(message))
+        super().__init__(redact_text(KNOWN_SECRETS.hide(message)))
         self.in_doubt = in_doubt
 
 
@@ -356,6 +362,136 @@ def parse_headers(items: list[str]) -> dict[str, str]:
     return headers
 
 
+# --- secrets known by value ----------------------------------------------------------------
+
+# How many secrets of forwarded calls are remembered (the most recent ones).
+FORWARDED_SECRETS = 32
+
+
+class KnownSecrets:
+    """Values this proxy knows are secret, hidden by value (``policy_core._known_forms``: as
+    they are, escaped, encoded, in base64...) in everything that comes back from the upstream
+    (results, errors, listings, questions, its stderr, and so the audit trail): the operator's
+    credentials for the upstream (``operator_secrets``: --upstream-env values under secret
+    names, the --upstream-url's password and secret query values, secret --upstream-header
+    values, the values of secret options of --upstream-command), and the secrets of the calls
+    forwarded (``argument_secrets``: an ``odoo_connect``'s password or api_key), the last
+    FORWARDED_SECRETS of them, whichever session sent them: an upstream may echo a
+    connection's password in any later answer, or on its stderr, which all sessions share."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._operator: tuple[str, ...] = ()
+        self._forwarded: deque[str] = deque(maxlen=FORWARDED_SECRETS)
+
+    def set_operator(self, values: Collection[str]) -> None:
+        with self._lock:
+            self._operator = tuple(sorted(set(values)))
+
+    def add_forwarded(self, values: Collection[str]) -> None:
+        with self._lock:
+            for value in values:
+                if value in self._forwarded:
+                    self._forwarded.remove(value)
+                self._forwarded.append(value)
+
+    def operator(self) -> tuple[str, ...]:
+        with self._lock:
+            return self._operator
+
+    def values(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(sorted({*self._operator, *self._forwarded}))
+
+    def hide(self, value: Any, *, operator_only: bool = False) -> Any:
+        """``value`` (a string, or a dumped message) with every known secret replaced."""
+        pattern = _known_forms(self.operator() if operator_only else self.values())
+        return value if pattern is None else _hide_known(value, pattern)
+
+
+def _hide_known(value: Any, pattern: Any) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {_hide_known(k, pattern): _hide_known(v, pattern) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide_known(item, pattern) for item in value]
+    return value
+
+
+KNOWN_SECRETS = KnownSecrets()
+
+
+def _url_secrets(url: str) -> set[str]:
+    """The password of a URL's userinfo and the values of its secret query parameters."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return set()
+    found = {password, unquote(password)} if password else set()
+    for key, value in parse_qsl(parts.query + "&" + parts.fragment, keep_blank_values=False):
+        if is_secret_query_key(key):
+            found.add(value)
+    return found
+
+
+def _header_secrets(value: str) -> set[str]:
+    """A secret header's value, and the credentials in it ("Bearer X", "Basic base64(u:pw)")."""
+    found = {value}
+    scheme, _, credentials = value.partition(" ")
+    credentials = credentials.strip()
+    if credentials:
+        found.add(credentials)
+        if scheme.lower() == "basic":
+            with suppress(ValueError, UnicodeDecodeError):
+                found.add(base64.b64decode(credentials, validate=True).decode().partition(":")[2])
+    return found
+
+
+def operator_secrets(config: UpstreamConfig) -> set[str]:
+    """The credentials the operator gives the upstream (see ``KnownSecrets``)."""
+    found: set[str] = set()
+    for key, value in config.env.items():
+        if is_secret_key(key):
+            found.add(value)
+        if "://" in value:
+            found |= _url_secrets(value)
+    if config.url:
+        found |= _url_secrets(config.url)
+    for name, value in config.headers.items():
+        if is_secret_key(name):
+            found |= _header_secrets(value)
+    command = list(config.command or ())
+    for index, word in enumerate(command):
+        option, equals, value = word.lstrip("-").partition("=")
+        if word.startswith("-") and is_secret_key(option):
+            if equals:
+                found.add(value)
+            elif index + 1 < len(command):
+                found.add(command[index + 1])
+        elif "://" in word:
+            found |= _url_secrets(word)
+    return {value for value in found if value and value.strip()}
+
+
+def argument_secrets(arguments: Any, depth: int = 0) -> set[str]:
+    """The values under secret names in a call's arguments (a connection's password)."""
+    found: set[str] = set()
+    if depth > 16:
+        return found
+    if isinstance(arguments, dict):
+        for key, value in arguments.items():
+            if isinstance(value, str) and is_secret_key(key) and value.strip():
+                found.add(value)
+            elif isinstance(value, (dict, list)):
+                found |= argument_secrets(value, depth + 1)
+    elif isinstance(arguments, list):
+        for item in arguments:
+            found |= argument_secrets(item, depth + 1)
+    return found
+
+
 # --- the upstream session ------------------------------------------------------------------
 
 
@@ -381,10 +517,12 @@ class RedactedStderr:
     @staticmethod
     def _copy(fd: int) -> None:
         # across lines: a private key block is hidden whole, not only its BEGIN line
-        redaction = LineRedaction()
+        # a line cut at STDERR_LINE_LIMIT: redacted with its continuation; known secrets by value
+        redaction = LineRedaction(known=KNOWN_SECRETS.values)
         with os.fdopen(fd, "rb") as source:
             while raw := source.readline(STDERR_LINE_LIMIT):
-                line = redaction.line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                cut = not raw.endswith(b"\n")
+                line = redaction.line(raw.decode("utf-8", "replace").rstrip("\r\n"), cut=cut)
                 if line is None:
                     continue
                 try:
@@ -661,6 +799,7 @@ class ProxyServer(Frontend):
         )
         self.config = config
         self.server_id = config.server_id
+        KNOWN_SECRETS.set_operator(operator_secrets(config))
         self.upstream = Upstream(config, self)
         self.tools: dict[str, types.Tool] = {}  # what is listed: upstream tools, pinned form
         self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
@@ -1521,6 +1660,8 @@ class ProxyServer(Frontend):
     ) -> types.CallToolResult | types.InputRequiredResult:
         modern_client = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         asker = None if modern_client else ctx
+        # an upstream may echo a connection's password in any answer, or on its stderr
+        KNOWN_SECRETS.add_forwarded(argument_secrets(arguments))
         result = await self._send(name, arguments, responses, upstream_state, asker=asker)
         rounds = 0
         while isinstance(result, types.InputRequiredResult):
@@ -1914,7 +2055,7 @@ def _to_client(message: _Message) -> _Message:
     a question's requested schema keeps its shape, its texts and a secret field's values
     redacted (``policy_core.redact_schema``)."""
     dumped = message.model_dump(by_alias=True, mode="json", exclude_none=True)
-    redacted = _back(redact_result(_aside(dumped)))
+    redacted = _back(redact_result(_aside(KNOWN_SECRETS.hide(dumped))))
     if redacted == dumped:  # nothing to hide: the upstream's message as it was parsed
         return message
     return type(message).model_validate(redacted)
@@ -1954,12 +2095,13 @@ def redacted_tool(tool: types.Tool) -> types.Tool:
     """An upstream tool as it is listed and shown: the whole definition through the one
     redaction rule (``policy_core.redact_tool``); names and types as they are."""
     dumped = tool.model_dump(by_alias=True, mode="json", exclude_none=True)
-    hidden = redact_tool(dumped)
+    hidden = redact_tool(KNOWN_SECRETS.hide(dumped))
     return tool if hidden == dumped else types.Tool.model_validate(hidden)
 
 
 def _pinned_form(tool: types.Tool) -> dict[str, Any]:
-    return pinned_definition(definition_of(tool))
+    # the operator's credentials only: the pin must not change with the calls forwarded
+    return pinned_definition(KNOWN_SECRETS.hide(definition_of(tool), operator_only=True))
 
 
 def _listed_pin(definition: dict[str, Any]) -> types.Tool:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from odoo_mcp_guard.names import check_text, check_url
-from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_text
+from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_known, redact_text
 
 _REF_RE = re.compile(r"(?i)MCPR-0*(\d{1,12})")
 
@@ -67,12 +67,18 @@ class Connection(BaseModel):
     def _text(cls, value: str, info: ValidationInfo) -> str:
         return check_text(value, info.field_name or "value")
 
-    def public(self) -> dict[str, Any]:
-        """What an agent or a listing may see: never a password, a key or URL credentials."""
+    def listed(self) -> dict[str, Any]:
+        """Its fields but the secrets, redacted (what a connection's identity is made of)."""
         data = self.model_dump(exclude={"password", "api_key"})
         data["has_password"] = bool(self.password)
         data["has_api_key"] = bool(self.api_key)
         return redact(data)
+
+    def public(self) -> dict[str, Any]:
+        """What an agent or a listing may see: never a password, a key or URL credentials,
+        nor its own password or key typed into another field (a username swapped with the
+        password), hidden by value (``redact_known``)."""
+        return redact_known(self.listed(), (self.password, self.api_key))
 
 
 class ApprovalRequest(BaseModel):

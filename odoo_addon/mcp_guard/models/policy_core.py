@@ -38,6 +38,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
@@ -65,7 +66,12 @@ _SECRET_IN_KEY = re.compile(
     r"|(?:recovery|backup)_?(?:codes?|keys?)"
     r"|passwort|kennwort|motdepasse|contrasena|senha|wachtwoord|losenord|adgangskode"
     r"|salasana|lozinka|katasandi|matkhau|paroladordine"
-    r"|securitycode|cardcode|cardverification",
+    r"|securitycode|cardcode|cardverification"
+    # Azure connection strings ("AccountKey=", "SharedAccessKey="); an environment-style
+    # "<service>PASS" ("DBPASS", "ROOTPASS", "SMTPPASS"; not "compass", "bypass", "overpass")
+    r"|(?:account|sharedaccess)_?key"
+    r"|^(?:db|root|admin|user|smtp|mail|sql|mysql|pg|postgres|redis|ldap|ftp|ssh|sudo|app"
+    r"|login|odoo|master|api|web|proxy|vpn|wifi)pass(?:wd)?$",
 )
 # Short words that are secrets only as a whole word of the key: "pwd", "db_pass",
 # "userPin" (not "compass", "bypass", "spinner"); "heslo" (not "the_slot"); "mdp" (French
@@ -156,12 +162,15 @@ _SECRET_QUERY_WORDS = frozenset({"key", "signature", "sig", "hmac", "apikey"})
 # percent-encoded ("access_token%3D..."), or a tab or several spaces ("password<TAB>X").
 # Quotes and separators may also be HTML character references, in HTML-escaped JSON or a
 # form echoed in a page ("&quot;password&quot;: &quot;X&quot;", "password&#61;X").
+# A space other than ASCII's ("password\u3000X", "password\u00a0X"): a separator alone, as a tab.
+_WIDE_SPACE = "[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 _ENTITY_QUOTE = r"&(?:quot|apos|#0*3[49]|#[xX]0*2[27]);"
 _ENTITY_SEPARATOR = r"&#0*61;|&#[xX]0*3[dD];|&equals;|&#0*58;|&#[xX]0*3[aA];|&colon;"
 _PAIR = re.compile(
     rf"(?<![{_L}0-9_.\-])([{_L}_][{_L}0-9_.\-\[\]]*(?:%(?!3[dD])[0-9A-Fa-f]{{2}}[{_L}0-9_.\-\[\]]*)*)"
     rf"""((?:\\?["']|{_ENTITY_QUOTE})?"""
-    rf"""(?:[ \t]*(?:=>|:=|={{1,3}}|:|%3[dD]|{_ENTITY_SEPARATOR})[ \t]*|(?: *\t| {{2}})[ \t]*))"""
+    rf"""(?:[ \t]*(?:=>|:=|={{1,3}}|:|%3[dD]|{_ENTITY_SEPARATOR})[ \t]*|(?: *\t| {{2}})[ \t]*"""
+    rf"""|[ \t]*{_WIDE_SPACE}[ \t{_WIDE_SPACE[1:-1]}]*))"""
 )
 # An HTTP header written without its colon ("X-API-KEY abc123"): a hyphenated key, one space
 # and a value that is not a plain word ("the X-API-KEY header" is prose).
@@ -176,8 +185,14 @@ _XML = re.compile(
 )
 _XML_TEXT = re.compile(r"(?:\s{0,64}<[A-Za-z][^<>]{0,1024}(?<!/)>){0,8}?\s{0,64}([^<\s][^<]*)")
 _XML_FIELD_TEXT = re.compile(r"\s{0,64}([^<\s][^<]*)</([^<>\s]{1,128})\s{0,64}>")
-_XML_NAME_ATTR = re.compile(r"""(?<![\w\-])name\s*=\s*["']([^"'<>]{1,128})["']""")
-_XML_VALUE_ATTR = re.compile(r"""((?<![\w\-])value\s*=\s*)("[^"<>]*"|'[^'<>]*')""")
+_XML_NAME_ATTR = re.compile(
+    r"""(?<![\w\-])(?:name|id)\s*=\s*(?:["']([^"'<>]{1,128})["']|([^\s"'<>=/`]{1,128}))"""
+)
+# An HTML password input ('<input type=password value="X">'), its type quoted or not.
+_XML_PASSWORD_TYPE = re.compile(r"""(?i)(?<![\w\-])type\s*=\s*["']?password(?![\w\-])""")
+_XML_VALUE_ATTR = re.compile(
+    r"""((?<![\w\-])value\s*=\s*)("[^"<>]*"|'[^'<>]*'|[^\s"'<>=`]+(?<!/))"""
+)
 # user:password@host without a scheme or "//" (a DSN, "odoo:pw@db:5432"); the password runs
 # to the last "@" of the word. Not a mailto:, sip:, xmpp:, tel: address, nor a special
 # scheme's URL ("https:user:pw@host": _SPECIAL_USERINFO keeps its user).
@@ -234,7 +249,22 @@ _TOKEN_SHAPES = re.compile(
     r"|eyJ[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"
     r"|sk-(?:[A-Za-z0-9]{1,16}-){0,3}[A-Za-z0-9_]{20,}[A-Za-z0-9_\-]*"
     r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
+    # Slack tokens, GitLab personal access tokens, Google API keys, SendGrid API keys
+    r"|xox[abposre]-[A-Za-z0-9\-]{10,}|glpat-[A-Za-z0-9_\-]{20,}"
+    r"|AIza[A-Za-z0-9_\-]{30,}|SG\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"
     r")"
+)
+# A secret told in prose: "the password is X", "your API key was: X", "token is X". Not when
+# the value is a plain word ("the password is incorrect", "the default password is shown").
+_PROSE = re.compile(
+    r"(?i)(?<![\w\-])((?:pass(?:word|phrase|wd|code)|api[ _\-]?key|secret(?:[ _\-]key)?"
+    r"|(?:access |auth |bearer )?token|pin|otp)[ \t]+(?:is|was)[ \t]*:?[ \t]*)(?=\S)"
+)
+# HTTP Basic credentials without their header ("Basic dXNlcjpwdw=="): base64 of "user:password".
+_BASIC = re.compile(r"(?<![\w\-])(Basic[ \t]+)([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
+# A data: URI in base64 ("data:text/plain;base64,cGFzc3dvcmQ9..."): its bytes are judged.
+_DATA_URI = re.compile(
+    r"(?i)(?<![\w\-])(data:[\w.+\-/]*(?:;[\w.+\-]+=[^;,\s\"'<>]*)*;base64,)([A-Za-z0-9+/_\-]+={0,2})"
 )
 # A modular-crypt password hash ("$apr1$...", "$2y$...", "$6$...", passlib's "$pbkdf2-sha512$"),
 # alone or after its user, as in an htpasswd or shadow line ("admin:$apr1$..."): the user kept.
@@ -441,16 +471,20 @@ def _redact_xml(text: str) -> str:
         else:
             # '<field name="password">X</field>', '<param name="api_key" value="X"/>': a value
             # attribute, or text closed by the same tag ('<input name="password">' is not)
-            attribute = _XML_NAME_ATTR.search(attrs or "")
-            if name is not None or attribute is None or not is_secret_key(attribute.group(1)):
+            named = [a.group(1) or a.group(2) for a in _XML_NAME_ATTR.finditer(attrs or "")]
+            password_input = attrs is not None and _XML_PASSWORD_TYPE.search(attrs) is not None
+            if name is not None or not (password_input or any(map(is_secret_key, named))):
                 continue
             value = _XML_VALUE_ATTR.search(attrs)
             if value is not None:
-                if value.group(2)[1:-1] not in ("", REDACTED):
-                    quote = value.group(2)[0]
+                found = value.group(2)
+                quote = found[0] if found[0] in "\"'" else ""
+                if found.strip("\"'") not in ("", REDACTED):
                     parts.append(text[pos : element.start("attrs") + value.end(1)])
                     parts.append(quote + REDACTED + quote)
                     pos = element.start("attrs") + value.end()
+                continue
+            if password_input and not any(map(is_secret_key, named)):
                 continue
             content = None if element.group("empty") else _XML_FIELD_TEXT.match(text, element.end())
             if content is not None and content.group(2) != tag:
@@ -557,9 +591,59 @@ def _redact_shapes(text: str) -> str:
     return text
 
 
+def _hide_prose(text: str) -> str:
+    parts = []
+    pos = 0
+    for said in _PROSE.finditer(text):
+        if said.start() < pos:
+            continue
+        value = _VALUE.match(text, said.end())
+        if value is None or value.group() == REDACTED:
+            continue
+        word = value.group().rstrip(".!?:")
+        if _PLAIN_WORD.fullmatch(word) or word.startswith(REDACTED):
+            continue
+        parts.append(text[pos : said.end()] + _quoted_redacted(value.group()))
+        pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _hide_basic(match: re.Match[str]) -> str:
+    payload = match.group(2)
+    try:
+        decoded = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True).decode()
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    if ":" not in decoded or not decoded.isprintable():
+        return match.group(0)
+    return match.group(1) + REDACTED
+
+
+def _hide_data_uri(match: re.Match[str]) -> str:
+    """A data: URI's payload replaced whole when its bytes, read as text, show a secret or a
+    secret key ("password=" followed by bytes no text rule reads as a value)."""
+    payload = match.group(2)
+    try:
+        raw = base64.b64decode(payload + "=" * (-len(payload) % 4), altchars=b"-_")
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    decoded = raw.decode("latin-1")  # every byte one character
+    if _redact_text_fixed(decoded) == decoded and not any(
+        is_secret_key(pair.group(1)) for pair in _PAIR.finditer(decoded)
+    ):
+        return match.group(0)
+    return match.group(1) + REDACTED
+
+
 def _redact_text_once(text: str) -> str:
     text = _PEM.sub(lambda m: REDACTED if _secret_pem(m.group(0)[:80]) else m.group(0), text)
     text = _redact_shapes(text)
+    if "Basic" in text:
+        text = _BASIC.sub(_hide_basic, text)
+    if "base64," in text or "BASE64," in text:
+        text = _DATA_URI.sub(_hide_data_uri, text)
+    text = _hide_prose(text)
     text = _SPECIAL_USERINFO.sub(_hide_userinfo, text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
     if "@" in text:
@@ -588,6 +672,10 @@ def _redact_text_once(text: str) -> str:
             continue
         value = _VALUE.match(text, pos)
         if value is None:
+            nested = _yaml_nested(text, pair.start(), pos) if ":" in pair.group(2) else None
+            if nested is not None:
+                parts.append(nested[0])
+                pos = nested[1]
             continue
         parts.append(_quoted_redacted(value.group()))
         pos = _yaml_block_end(text, pair.start(), value) or value.end()
@@ -596,6 +684,44 @@ def _redact_text_once(text: str) -> str:
     if "%" in text or "+" in text:
         text = _redact_encoded(text)
     return text
+
+
+_YAML_NESTED_LINE = re.compile(
+    r"([ \t]*(?:-[ \t]+)?(?:[^\s:#][^:\n]{0,127}:(?=[ \t]|$))?)[ \t]*(.*)"
+)
+
+
+def _yaml_nested(text: str, key_start: int, pos: int) -> tuple[str, int] | None:
+    """A secret key with nothing after it on its line ("secret:") and a YAML mapping or list
+    nested under it ("  value: X"): that block with every value hidden ("  value: ***"), and
+    where it ends. None if no line is nested under it."""
+    rest = _YAML_LINE_END.match(text, pos)
+    if rest is None:
+        return None
+    line_start = text.rfind("\n", 0, key_start) + 1
+    indent = len(text[line_start:key_start]) - len(text[line_start:key_start].lstrip(" "))
+    shown: list[str] = []
+    last = -1
+    end = pos
+    at = rest.end()
+    while at < len(text):
+        newline = text.find("\n", at)
+        stop = len(text) if newline < 0 else newline
+        line = text[at:stop]
+        if line.strip():
+            if len(line) - len(line.lstrip(" ")) <= indent:
+                break
+            lead, value = _YAML_NESTED_LINE.fullmatch(line).groups()  # type: ignore[union-attr]
+            if value not in ("", REDACTED):
+                line = lead + (" " if lead.endswith(":") else "") + REDACTED
+            last, end = len(shown), stop
+        shown.append(line)
+        if newline < 0:
+            break
+        at = newline + 1
+    if last < 0:
+        return None
+    return text[pos : rest.end()] + "\n".join(shown[: last + 1]), end
 
 
 def _yaml_block_end(text: str, key_start: int, value: re.Match[str]) -> int | None:
@@ -965,15 +1091,43 @@ def _secret_pem(label: str) -> bool:
     return "PRIVATE" in label or "SECRET" in label
 
 
+# A line read cut short (longer than its reader takes at once) is redacted with what follows:
+# its last CUT_HOLD characters, from the start of the word there and the three words before it
+# (a key, its separator, "the password is"), are held back and shown with the continuation,
+# so that a secret key and its value cut apart are redacted as one.
+CUT_HOLD = 4096
+_WORDS_BEFORE = re.compile(r"(?:\S+\s+){0,3}\S*$")
+
+
 class LineRedaction:
     """``redact_text`` for a text read one line at a time (an upstream's stderr): a secret PEM
     block is hidden whole across lines (its body and END line too), which a line alone cannot
-    show. ``line`` answers what to show for a line, or None for nothing."""
+    show; a line cut short (``cut``) is redacted together with its continuation (CUT_HOLD).
+    ``known``: a callable answering the known secrets hidden by value (``redact_known_text``)
+    at the time of each line. ``line`` answers what to show for a line, or None for nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: Callable[[], Any] | None = None) -> None:
         self._hidden_lines: int | None = None  # inside a secret block: lines hidden so far
+        self._held = ""  # the end of a line cut short, shown with its continuation
+        self._known = known
 
-    def line(self, text: str) -> str | None:
+    def line(self, text: str, cut: bool = False) -> str | None:
+        text, self._held = self._held + text, ""
+        if cut:
+            split = max(0, len(text) - CUT_HOLD)
+            if split:
+                words = _WORDS_BEFORE.search(text, max(0, split - 256), split)
+                split = words.start() if words is not None else split
+            text, self._held = text[:split], text[split:]
+            if not text:
+                return None
+        return self._line(text)
+
+    def _redact(self, text: str) -> str:
+        secrets = self._known() if self._known is not None else ()
+        return redact_known_text(text, secrets) if secrets else redact_text(text)
+
+    def _line(self, text: str) -> str | None:
         if self._hidden_lines is not None:
             end = _PEM_END.search(text)
             if end is None:
@@ -983,12 +1137,12 @@ class LineRedaction:
                 return None
             self._hidden_lines = None
             rest = text[end.end() :]  # may open another block
-            return self.line(rest) if rest.strip() else None
+            return self._line(rest) if rest.strip() else None
         for begin in _PEM_BEGIN.finditer(text):
             if _secret_pem(begin.group(1)) and not _PEM_END.search(text, begin.end()):
                 self._hidden_lines = 0
-                return redact_text(text[: begin.start()]) + REDACTED
-        return redact_text(text)
+                return self._redact(text[: begin.start()]) + REDACTED
+        return self._redact(text)
 
 
 # --- redaction of MCP messages: results with binary payloads, tool definitions -------------

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""A careless raw-JSON-RPC stdio upstream (outside tester, round 17): it quotes the credential
+the operator gave it (ODOO_API_KEY in its environment) and the password it was forwarded in
+odoo_connect, in its results, its errors and on its stderr; it writes secrets in common
+shapes (argv[1], the secret) in a tool's title, icons, result and a JSON-RPC error; at start
+it writes a stderr line longer than the proxy's line limit, cut right after "password"."""
+
+import base64
+import json
+import os
+import sys
+
+S = sys.argv[1]
+KEY = os.environ.get("ODOO_API_KEY", "")
+SHAPES = [
+    f"export DBPASS={S}",
+    f"the password is {S}",
+    f"password\u3000{S}",
+    f"secret:\n  value: {S}",
+    f'<input type=password value="{S}">',
+    f"AccountKey={S}==;",
+    f"xoxb-123456789012-1234567890123-{S}AbCd",
+    f"glpat-{S}abcdefgh12",
+    f"AIzaSyA{S}abcdefghijklmnopqrs",
+    f"SG.{S}abc.{S}defghijk",
+    "Basic " + base64.b64encode(f"admin:{S}".encode()).decode(),
+]
+STRING = {"type": "object", "properties": {k: {"type": "string"} for k in ("q",)}}
+CONNECT = {
+    "type": "object",
+    "properties": {k: {"type": "string"} for k in ("alias", "url", "db", "username", "password")},
+}
+TOOLS = [
+    {
+        "name": "odoo_connections",
+        "description": "List configured Odoo connections.",
+        "inputSchema": {"type": "object", "properties": {}},
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "odoo_connect",
+        "description": "Add/update an Odoo connection.",
+        "inputSchema": CONNECT,
+    },
+    {
+        "name": "notes_read",
+        "description": "Read a note.",
+        "inputSchema": STRING,
+        "annotations": {"readOnlyHint": True},
+    },
+    {
+        "name": "leaky_read",
+        "description": "Read a note.",
+        "inputSchema": STRING,
+        "annotations": {"readOnlyHint": True},
+        "title": f"Reader (login admin, the password is {S})",
+        "icons": [{"src": "data:text/plain;base64," + base64.b64encode(b"password=").decode() + S}],
+    },
+    {
+        "name": "failing_read",
+        "description": "Read a note.",
+        "inputSchema": STRING,
+        "annotations": {"readOnlyHint": True},
+    },
+]
+sys.stderr.write("A" * (65536 - len("password")) + "password" + "=" + S + "-boundary\n")
+sys.stderr.flush()
+
+
+def send(message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    method, mid = m.get("method"), m.get("id")
+    if method == "initialize":
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": mid,
+                "result": {
+                    "protocolVersion": m["params"]["protocolVersion"],
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "leaky", "version": "1"},
+                },
+            }
+        )
+    elif method == "tools/list":
+        send({"jsonrpc": "2.0", "id": mid, "result": {"tools": TOOLS}})
+    elif method == "tools/call":
+        name, args = m["params"]["name"], m["params"].get("arguments") or {}
+        if name == "failing_read":
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": mid,
+                    "error": {
+                        "code": -32000,
+                        "message": f"login failed: the password is {S}; export DBPASS={S}",
+                    },
+                }
+            )
+            continue
+        if name == "odoo_connect":
+            pw = args.get("password", "")
+            sys.stderr.write(f"connecting {args.get('username')} using {pw}\n")
+            text = json.dumps(
+                {
+                    "note": f"authenticated {args.get('username')} with {pw}",
+                    "login_hint": f"{args.get('username')}/{pw}",
+                }
+            )
+        elif name == "notes_read":
+            sys.stderr.write(f"auth failed with {KEY}\n")
+            text = f"Odoo refused the key {KEY} for user admin"
+        elif name == "leaky_read":
+            text = "\n".join(SHAPES)
+        else:
+            text = "[]"
+        sys.stderr.flush()
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": mid,
+                "result": {
+                    "content": [{"type": "text", "text": text}],
+                    "isError": name == "notes_read",
+                },
+            }
+        )
+    elif mid is not None and method:
+        send({"jsonrpc": "2.0", "id": mid, "result": {}})
