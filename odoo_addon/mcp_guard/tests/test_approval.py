@@ -51,9 +51,9 @@ class TestApproval(McpGuardCase):
         included (review 9, finding 09)."""
         for user in (self.plain, self.user, self.approver, self.manager, self.admin):
             with self.assertRaisesRegex(AccessError, "^file_request is for the MCP Agent user only"):
-                self.file(user, tool="odoo_search_read", arguments={"model": "res.partner"})
-        self.assertFalse(self.Request.search([("tool", "=", "odoo_search_read")]))
-        res = self.file(self.agent, tool="odoo_search_read", arguments={"model": "res.partner"})
+                self.file(user, tool="odoo_write", arguments={"model": "res.partner"})
+        self.assertFalse(self.Request.search([("tool", "=", "odoo_write")]))
+        res = self.file(self.agent, tool="odoo_write", arguments={"model": "res.partner"})
         self.assertEqual(res["state"], "pending")
         with self.assertRaises(UserError):
             self.file(self.agent, tool="bad tool name")
