@@ -37,13 +37,16 @@ class McpGuardCase(TransactionCase):
         cls.Connection = cls.env["mcp.connection"]
         cls.Request = cls.env["mcp.approval.request"]
         cls.Audit = cls.env["mcp.audit.log"]
-        # the tools the tests file requests for without a rule of their own (odoo_x, odoo_y):
-        # a request is filed only while a rule asks for an approval (outside round 17, F8)
-        cls.Rule.create({"name": "odoo_?", "action": "require_approval"})
         cls.prod = cls.Connection.with_user(cls.agent).create({
             "alias": "prod", "url": "https://erp.example.com", "db": "prod",
             "login": "bot", "password": "s3cret-pw", "api_key": "k-123",
         })
+
+    @classmethod
+    def gate_test_tools(cls):
+        """A rule for the tools some tests file requests for without one of their own (odoo_x,
+        odoo_y): a request is filed only while a rule asks for an approval (outside round 17)."""
+        cls.Rule.create({"name": "odoo_?", "action": "require_approval"})
 
     def claim(self, principal, user=None):
         """Bind ``principal`` to a person, as a Manager does (Settings > Users > MCP principals):

@@ -151,6 +151,11 @@ class TestTrailIsKeptAndReadAsIs(McpGuardCase):
     rows, requests or pins with ``_force_unlink``; self-chosen names, an audit event's fields and
     a failure note reach approvers with bidi overrides, zero-width spaces or control characters."""
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gate_test_tools()
+
     BIDI = "Mia Manager\u202e\u2066 (ok)"
 
     def grant_unlink(self, model):
