@@ -282,6 +282,50 @@ async def test_replacement_filed_without_the_disconnect_binding_is_refused(
     assert prod_url(tmp_path) == "https://prod.example.com"
 
 
+async def test_a_replacement_is_decided_by_an_approver_of_both_rules(tmp_path: Path) -> None:
+    """A replacement is also a removal (invariant 11): odoo_connect's rule gating it does not
+    hand the decision to its own group alone: an approver must be in odoo_disconnect's group
+    too (outside round 17, F5; as Odoo decides it)."""
+    doc = replacement_policy(
+        disconnect_rule(), disconnect_rule(approver_group="ops"), {"ops": ["carol"]}
+    )
+    pol = write_policy(tmp_path / "policy.json", doc)
+    new = connect_args("prod", url="https://new.example.com")
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        first = (await client.call_tool("odoo_connect", connect_args("prod"))).structured_content
+        approve(tmp_path, pol, first["request"], "dave")
+        assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        filed = await client.call_tool("odoo_connect", new)
+        assert filed.structured_content["status"] == "pending", text_of(filed)
+        ref = filed.structured_content["request"]
+        outsider = approve(tmp_path, pol, ref, "dave", check=False)
+        assert outsider.returncode == 2, outsider.stdout
+        assert "only they decide it" in outsider.stderr, outsider.stderr
+        assert request_state(tmp_path, ref) == "pending"
+        approve(tmp_path, pol, ref, "carol")
+        assert not (await client.call_tool("odoo_connect", new)).is_error
+    assert prod_url(tmp_path) == "https://new.example.com"
+
+
+async def test_a_replacement_nobody_may_decide_is_not_filed(tmp_path: Path) -> None:
+    doc = replacement_policy(
+        disconnect_rule(approver_group="devs"),
+        disconnect_rule(approver_group="ops"),
+        {"ops": ["carol"], "devs": ["dave"]},
+    )
+    pol = write_policy(tmp_path / "policy.json", doc)
+    async with stdio_client(tmp_path, policy_file=pol, principal="alice") as client:
+        first = (await client.call_tool("odoo_connect", connect_args("prod"))).structured_content
+        approve(tmp_path, pol, first["request"], "dave")
+        assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
+        refused = await client.call_tool(
+            "odoo_connect", connect_args("prod", url="https://x.example.com")
+        )
+        assert refused.is_error, text_of(refused)
+        assert "in each of the groups devs, ops" in text_of(refused), text_of(refused)
+    assert query(tmp_path, "SELECT count(*) FROM approval_requests")[0][0] == 1
+
+
 def test_policy_check_names_faults_and_unlisted_groups(tmp_path: Path) -> None:
     bad = policy(odoo_disconnect=disconnect_rule(quorum=11, approver_group="o p"))
     pol = write_policy(tmp_path / "bad.json", bad)

@@ -36,7 +36,7 @@ from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import Decision, Policy, PolicyUnavailable
-from odoo_mcp_guard.policy_core import ApprovalTerms, redact_text
+from odoo_mcp_guard.policy_core import ApprovalTerms, gating_terms, redact_text
 from odoo_mcp_guard.ratelimit import Limit, RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import (
     ApprovalError,
@@ -768,13 +768,23 @@ class Guard:
             raise self._refuse(call, Refusal("approval_expired", message, structured), request.ref)
 
         reason = next((rule.reason for rule in gating if rule.reason), None)
-        expires_in = min(rule.expires_in for rule in gating)
-        # Who decides: the first gating rule's group (the call's own rule when it gates), and
-        # the largest quorum of the rules it passes; bound to the call's own rule and to those
-        # it also passes (a replacement: odoo_disconnect's).
+        # Who decides (policy_core.gating_terms, as Odoo): an approver of every gating rule's
+        # group (the call's own rule's first), the largest quorum, the shortest lifetime;
+        # bound to the call's own rule and to those it also passes (a replacement:
+        # odoo_disconnect's).
+        combined = gating_terms(gating)
+        expires_in = combined.expires_in
         in_force = self.policy.current()
         own, *others = in_force.bindings([tool, *also])
-        terms = ApprovalTerms(gating[0].approver_group, max(rule.quorum for rule in gating), own)
+        terms = ApprovalTerms(combined.approver_groups[0], combined.quorum, own)
+        electorate = in_force.electorate_of(combined.approver_groups)
+        if len(combined.approver_groups) > 1 and electorate["members"] == []:
+            message = (
+                f"Refused: '{tool}' needs an approver in each of the groups "
+                f"{', '.join(combined.approver_groups)} (the rules it passes), and the policy "
+                "lists nobody in all of them; no request was filed."
+            )
+            raise self._refuse(call, Refusal("denied", message))
         # Whose the principal is, as the policy in force says, frozen on the request: a
         # --policy given at approval cannot make the requester someone else (attack 13).
         people = in_force.people
@@ -793,7 +803,7 @@ class Guard:
             requester_persons=persons,
             # who decides, frozen likewise: a --policy given at approval can neither add a
             # name to the group nor split one person into two votes (attack 14)
-            electorate=in_force.electorate(terms.approver_group),
+            electorate=electorate,
             server=front.server_id,
         )
         if created:

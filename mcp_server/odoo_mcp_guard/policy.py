@@ -221,6 +221,10 @@ class Policy:
         (policy_core.CompiledPolicy.electorate)."""
         return self._core.electorate(group)
 
+    def electorate_of(self, groups: Sequence[str]) -> dict[str, Any]:
+        """Who may decide a request each of ``groups`` decides (policy_core)."""
+        return self._core.electorate_of(groups)
+
     @property
     def people(self) -> dict[str, list[str]] | None:
         """``people`` ({person: [principals]}, the embedded store); None: not declared, and

@@ -38,7 +38,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
@@ -1867,22 +1867,82 @@ class Verdict(NamedTuple):
 class ApprovalTerms(NamedTuple):
     """What an approval given under a rule is bound to: who decides (``approver_group``), how
     many distinct approvers (``quorum``), and ``binding``, the SHA-256 of the rule's key,
-    action, approver group and quorum. An approval is used only while ``binding`` is
-    unchanged: a rule changed since refuses it (both halves, ``CompiledPolicy.terms``)."""
+    action, approver group and quorum, and of what else decides whether and how long it holds:
+    whether the tool is hidden, and the rule's approval lifetime (``expires_in``; each only
+    when it is not the default, so that a binding of a rule without them is what it always
+    was, and both halves, whichever writes the default out, bind the same). An approval is
+    used only while ``binding`` is unchanged: a rule changed since refuses it (both halves,
+    ``CompiledPolicy.terms``)."""
 
     approver_group: str
     quorum: int
     binding: str
 
 
-def approval_terms(key: str | None, rule: dict[str, Any] | None, default: str) -> ApprovalTerms:
-    """The terms of the rule ``key`` (None: the document's ``default`` decides)."""
+def approval_terms(
+    key: str | None, rule: dict[str, Any] | None, default: str, hidden: bool = False
+) -> ApprovalTerms:
+    """The terms of the rule ``key`` (None: the document's ``default`` decides), for a tool
+    the policy hides (``hidden``) or not."""
     approval = (rule or {}).get("approval") or {}
     action = rule["action"] if rule is not None else default
     group = approval.get("approver_group", DEFAULT_APPROVER_GROUP)
     quorum = approval.get("quorum", 1)
-    bound = {"rule": key, "action": action, "approver_group": group, "quorum": quorum}
+    bound: dict[str, Any] = {
+        "rule": key,
+        "action": action,
+        "approver_group": group,
+        "quorum": quorum,
+    }
+    if hidden:
+        bound["hidden"] = True
+    # the lifetime in force (the default when none is set, which a reader may also write out)
+    expires_in = approval.get("expires_in") or DEFAULT_EXPIRES_IN
+    if expires_in != DEFAULT_EXPIRES_IN:
+        bound["expires_in"] = expires_in
     return ApprovalTerms(group, quorum, hashlib.sha256(canonical_bytes(bound)).hexdigest())
+
+
+class GatingTerms(NamedTuple):
+    """Who decides a call that passes several rules (a replacement is also a removal,
+    DESIGN.md invariant 11): ``approver_groups``, every gating rule's group in order without
+    repeats (an approver must be in each: the stricter), the largest ``quorum``, the shortest
+    lifetime ``expires_in``; ``refusal``: why no request can be filed for it, or None."""
+
+    approver_groups: tuple[str, ...]
+    quorum: int
+    expires_in: int
+    refusal: str | None
+
+
+def gating_terms(verdicts: Sequence[Any]) -> GatingTerms:
+    """The terms of an approval for a call deciding ``verdicts`` (its own first, then what it
+    also does; ``Verdict`` or the front-end's ``Decision``), the one rule of both halves. A
+    request stands only while every rule it passes lets it: one that hides or denies its tool
+    refuses it; none requiring approval leaves nothing to approve (the call runs without one)."""
+    refusal = None
+    for verdict in verdicts:
+        if verdict.hidden:
+            refusal = f"'{verdict.tool}' is hidden by the policy"
+        elif verdict.action == "deny":
+            refusal = f"the policy denies '{verdict.tool}'"
+        if refusal:
+            break
+    gating = [verdict for verdict in verdicts if verdict.action == "require_approval"]
+    if refusal is None and not gating:
+        refusal = (
+            f"the policy allows '{verdicts[0].tool}' without approval: there is nothing to approve"
+            if verdicts
+            else "no rule to approve under"
+        )
+    rules = gating or list(verdicts[:1])
+    groups = tuple(dict.fromkeys(verdict.approver_group for verdict in rules))
+    return GatingTerms(
+        groups or (DEFAULT_APPROVER_GROUP,),
+        max((verdict.quorum for verdict in rules), default=1),
+        min((verdict.expires_in for verdict in rules), default=DEFAULT_EXPIRES_IN),
+        refusal,
+    )
 
 
 class CompiledPolicy:
@@ -1916,15 +1976,33 @@ class CompiledPolicy:
     def terms(self, tool: str) -> ApprovalTerms:
         """The approval terms of the rule deciding ``tool`` (its risk class aside)."""
         key, rule = self.rule_for(tool)
-        return approval_terms(key, rule, self.default)
+        return approval_terms(key, rule, self.default, self.is_hidden(tool))
 
     def electorate(self, group: str) -> dict[str, Any]:
         """Who may decide a request routed to ``group`` (identity.frozen_electorate), frozen on
         it when filed (the embedded store): the names ``approvers`` lists for it; none listed:
         anyone for the default group, nobody for another."""
+        return frozen_electorate(self._members(group), self.people)
+
+    def _members(self, group: str) -> list[str] | None:
         members = self.approvers.get(group)
         if members is None and group != DEFAULT_APPROVER_GROUP:
             members = []
+        return members
+
+    def electorate_of(self, groups: Sequence[str]) -> dict[str, Any]:
+        """Who may decide a request every one of ``groups`` must decide (``gating_terms``: a
+        replacement is also a removal): the names listed in each (``electorate``)."""
+        members: list[str] | None = None
+        for group in groups:
+            listed = self._members(group)
+            if listed is None:
+                continue
+            if members is None:
+                members = list(listed)
+            else:
+                keys = {principal_key(name) for name in listed}
+                members = [name for name in members if principal_key(name) in keys]
         return frozen_electorate(members, self.people)
 
     def is_hidden(self, tool: str) -> bool:
@@ -1992,7 +2070,7 @@ class CompiledPolicy:
                 f"classified {risk_class} ({risk_reason}); such tools need approval "
                 "unless a rule names them"
             )
-        terms = approval_terms(key, rule, self.default)
+        terms = approval_terms(key, rule, self.default, self.is_hidden(tool))
         return Verdict(
             tool,
             action,

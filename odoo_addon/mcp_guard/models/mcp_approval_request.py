@@ -13,7 +13,6 @@ from .compat import GROUP_USERS
 from .identity import check_approver, check_identity, principal_form, same_person, shown, text_problem
 from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
-    DEFAULT_EXPIRES_IN,
     RISK_SELECTION,
     URL_CREDENTIALS_MESSAGE,
     TOOL_NAME_RE,
@@ -47,7 +46,7 @@ PROTECTED_FIELDS = {
     "new_url", "new_db", "new_login", "new_protocol", "new_password", "new_api_key",
     "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
     "requester_match_ids",
-    "approver_group_id", "quorum", "rule_binding", "also_bindings", "rule_terms",
+    "approver_group_id", "also_approver_group_ids", "quorum", "rule_binding", "also_bindings", "rule_terms",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
@@ -56,7 +55,8 @@ CONNECT_KEYS = {"alias": "alias", "url": "url", "db": "db", "username": "login",
                 "api_key": "api_key", "protocol": "protocol"}
 # the fields behind four eyes and the request's binding: written only by the add-on's methods,
 # through write or the ORM's low-level _write/_write_multi alike
-GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id", "quorum",
+GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id",
+                  "also_approver_group_ids", "quorum",
                   "rule_binding", "also_bindings", "requester_match_ids", "principal_user_ids",
                   "requester_name"}
 # the hash of the real arguments (secrets included) is an offline oracle for a weak password:
@@ -142,6 +142,12 @@ class McpApprovalRequest(models.Model):
     # the rule it was filed under: who decides, how many different approvers, and the hash of
     # that rule (policy_core.approval_terms); a rule changed since voids the approval
     approver_group_id = fields.Many2one("res.groups", "Decided by group", readonly=True)
+    # the other rules' groups a call also passes (a replacement: odoo_disconnect's), when they
+    # differ: an approver must be in each of them too (policy_core.gating_terms)
+    also_approver_group_ids = fields.Many2many(
+        "res.groups", "mcp_approval_request_also_group_rel", "request_id", "group_id",
+        string="Also decided by groups", readonly=True, copy=False,
+    )
     quorum = fields.Integer("Approvals needed", default=1, readonly=True)
     rule_binding = fields.Char(readonly=True, copy=False)
     # the bindings of the other rules the call passes, in order (_approval_tools: a replacement
@@ -151,6 +157,9 @@ class McpApprovalRequest(models.Model):
     vote_ids = fields.One2many("mcp.approval.vote", "request_id", "Approvals", readonly=True)
     approval_count = fields.Integer("Approvals given", compute="_compute_approval_count")
     can_decide = fields.Boolean(compute="_compute_user_rights")
+    # whether the current user may approve it now: a decider, and nothing that stops anybody
+    # from approving it (cannot_approve_reason); rejecting needs only can_decide
+    can_approve = fields.Boolean(compute="_compute_user_rights")
     can_cancel = fields.Boolean(compute="_compute_user_rights")
 
     @api.depends("vote_ids")
@@ -170,15 +179,48 @@ class McpApprovalRequest(models.Model):
                 and self.env.user not in req.sudo().vote_ids.user_id
             )
             req.can_cancel = req.state in ("pending", "approved") and (mine or is_manager)
+            req.can_approve = req.can_decide and not req.cannot_approve_reason
 
-    @api.depends("state", "origin", "principal", "requester_id", "principal_user_ids")
+    @api.depends_context("uid")
+    @api.depends("state", "origin", "principal", "requester_id", "principal_user_ids", "tool")
     def _compute_cannot_approve_reason(self):
-        """Why nobody can approve this request as it stands, shown on its form: an agent's
-        request whose principal no user claims (res.users.mcp_principals)."""
+        """Why nobody can approve this request as it stands, shown on its form and checked by
+        action_approve (_cannot_approve: the one check)."""
         for req in self:
-            req.cannot_approve_reason = (
-                req._unclaimed_problem() if req.state == "pending" and req.id else False
-            ) or False
+            req.cannot_approve_reason = (req._cannot_approve() if req.state == "pending" and req.id else "") or False
+
+    def _cannot_approve(self):
+        """Why nobody can approve this request now, or '': an agent's request whose principal no
+        user claims (res.users.mcp_principals), or a rule in force that no longer asks for an
+        approval of its call (_rule_unfit)."""
+        self.ensure_one()
+        return self._unclaimed_problem() or self._rule_unfit()
+
+    def _rule_unfit(self):
+        """Why the policy in force lets nobody approve or use this request, or '': a rule its
+        call passes (the call's own, or a replacement's odoo_disconnect) hides or denies its
+        tool, or none asks for an approval (policy_core.gating_terms, as the front-end's gate)."""
+        self.ensure_one()
+        tools = self._approval_tools(self.tool, self.connection_url)
+        refusal = self.env["mcp.tool.rule"]._approval_terms(tools).refusal
+        if not refusal:
+            return ""
+        return self.env._(
+            "Request %(ref)s cannot be approved or used: %(why)s. An approval holds only while the "
+            "rule in force asks for one.", ref=self.name, why=refusal)
+
+    def _approver_groups(self):
+        """The groups an approver of this request must be in: its rule's, and those of the
+        other rules its call passes."""
+        self.ensure_one()
+        return self.sudo().approver_group_id | self.sudo().also_approver_group_ids
+
+    def _lifetime(self):
+        """How long an approval of this request holds, in seconds: the shortest of the rules its
+        call passes (a replacement: odoo_connect's and odoo_disconnect's)."""
+        self.ensure_one()
+        tools = self._approval_tools(self.tool, self.connection_url)
+        return self.env["mcp.tool.rule"]._approval_terms(tools).expires_in
 
     @api.model
     def _claimants(self, principal):
@@ -288,11 +330,6 @@ class McpApprovalRequest(models.Model):
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-    @api.model
-    def _expires_in(self, tool):
-        rule = self.env["mcp.tool.rule"]._match(tool)
-        return (rule.approval_expires_in if rule else 0) or DEFAULT_EXPIRES_IN
-
     def _set_connection_state(self, state):
         """A pending disconnect or back to connected; ending is _end's alone (inside consume)."""
         if state not in ("connected", "disconnect_pending"):
@@ -343,8 +380,7 @@ class McpApprovalRequest(models.Model):
         """Whether ``user`` belongs to the group that decides this request (besides being an
         MCP Guard Approver, which deciding always needs)."""
         self.ensure_one()
-        group = self.sudo().approver_group_id
-        return not group or user in group[GROUP_USERS]
+        return all(user in group[GROUP_USERS] for group in self._approver_groups())
 
     def _approvers(self):
         """Who is asked to decide: active internal users of the request's company who are MCP
@@ -352,8 +388,7 @@ class McpApprovalRequest(models.Model):
         anyone who has already approved."""
         self.ensure_one()
         users = self.env.ref("mcp_guard.group_mcp_approver").sudo()[GROUP_USERS]
-        group = self.sudo().approver_group_id
-        if group:
+        for group in self._approver_groups():
             users &= group[GROUP_USERS]
         voted = self.sudo().vote_ids.user_id
         return users.filtered(
@@ -497,7 +532,7 @@ class McpApprovalRequest(models.Model):
         if not self._in_approver_group(user):
             return self.env._(
                 "Request %(ref)s is decided by the group %(group)s, which you are not in.",
-                ref=self.name, group=self.sudo().approver_group_id.display_name)
+                ref=self.name, group=", ".join(self._approver_groups().mapped("display_name")))
         return ""
 
     def _check_can_decide(self):
@@ -612,6 +647,9 @@ class McpApprovalRequest(models.Model):
         names = self._person_names(self.env.user)
         now = fields.Datetime.now()
         for req in self:
+            problem = req._cannot_approve()
+            if problem:
+                raise UserError(problem)
             # one approval per approver; the request is approved at its quorum of different ones
             self.env.cr.execute("SELECT id FROM mcp_approval_request WHERE id = %s FOR NO KEY UPDATE", (req.id,))
             if self.env.user in req.sudo().vote_ids.user_id:
@@ -636,8 +674,8 @@ class McpApprovalRequest(models.Model):
                     "approver_id": self.env.uid,
                     "decision_date": now,
                     "request_expires_at": req.expires_at,
-                    "expires_at": now + timedelta(seconds=self._expires_in(req.tool)),
-                    "approval_valid_until": now + timedelta(seconds=self._expires_in(req.tool)),
+                    "expires_at": now + timedelta(seconds=req._lifetime()),
+                    "approval_valid_until": now + timedelta(seconds=req._lifetime()),
                 })
             req._close_activities()
             req._notify_requester(
@@ -794,6 +832,25 @@ class McpApprovalRequest(models.Model):
         # shown to approvers as written: lines may stay, a bidi override may not
         if isinstance(reason, str) and (problem := text_problem(reason, "reason", lines=True)):
             raise UserError(problem)
+        tools = self._approval_tools(tool, binding.get("connection_url"))
+        terms = self.env["mcp.tool.rule"]._approval_terms(tools)
+        if terms.refusal:
+            raise UserError(self.env._("No request was filed for %(tool)s: %(why)s.", tool=tool, why=terms.refusal))
+        groups = self.env["res.groups"]
+        for xmlid in terms.approver_groups:
+            group = self.env.ref(xmlid, raise_if_not_found=False)
+            groups |= group if group is not None and group._name == "res.groups" else self.env.ref(
+                "mcp_guard.group_mcp_approver")  # a policy checked on import
+        group, also_groups = groups[:1], groups[1:]
+        if also_groups:
+            deciders = self.env.ref("mcp_guard.group_mcp_approver").sudo()[GROUP_USERS]
+            for each in groups.sudo():
+                deciders &= each[GROUP_USERS]
+            if not deciders:
+                raise UserError(self.env._(
+                    "No request was filed for %(tool)s: it needs an approver in each of the groups "
+                    "%(groups)s (the rules it passes), and no MCP Guard approver is in all of them.",
+                    tool=tool, groups=", ".join(groups.sudo().mapped("display_name"))))
         digest = arguments_hash(arguments)
         now = fields.Datetime.now()
         existing = self.sudo().search([
@@ -814,22 +871,18 @@ class McpApprovalRequest(models.Model):
             existing = self.browse()
         if existing:
             return existing
-        tools = self._approval_tools(tool, binding.get("connection_url"))
-        terms = self.env["mcp.tool.rule"]._approval_terms(tools)
-        group = self.env.ref(terms.approver_group, raise_if_not_found=False)
-        if group is None or group._name != "res.groups":
-            group = self.env.ref("mcp_guard.group_mcp_approver")  # a policy checked on import
+        names = ", ".join(groups.sudo().mapped("display_name"))
         vals = {
             "origin": origin,
             "tool": tool,
             "approver_group_id": group.id,
+            "also_approver_group_ids": [(6, 0, also_groups.ids)],
             "quorum": terms.quorum,
-            "rule_binding": terms.binding,
+            "rule_binding": self.env["mcp.tool.rule"]._rule_bindings(tools)[0],
             "also_bindings": " ".join(self.env["mcp.tool.rule"]._rule_bindings(tools)[1:]),
             "rule_terms": (
-                self.env._("%(group)s, 1 approval", group=group.sudo().display_name) if terms.quorum == 1
-                else self.env._("%(group)s, %(quorum)s approvals", group=group.sudo().display_name,
-                                quorum=terms.quorum)
+                self.env._("%(group)s, 1 approval", group=names) if terms.quorum == 1
+                else self.env._("%(group)s, %(quorum)s approvals", group=names, quorum=terms.quorum)
             ),
             "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
             "arguments_hash": digest,
@@ -841,7 +894,7 @@ class McpApprovalRequest(models.Model):
             # decide; an agent of several companies files for any of its connections)
             "company_id": self.env["mcp.connection"].sudo().browse(binding.get("connection_id")).company_id.id
             or self.env.company.id,
-            "expires_at": now + timedelta(seconds=self._expires_in(tool)),
+            "expires_at": now + timedelta(seconds=terms.expires_in),
             **binding,
         }
         with internal_write():
@@ -1015,7 +1068,7 @@ class McpApprovalRequest(models.Model):
     def _approval_problem(self):
         """THE "is this approval still valid" check, or '': four eyes with the quorum re-counted,
         then the rule binding. Used by consume (the agent) and by execution at approval (a person)."""
-        return self._four_eyes_broken() or self._rule_changed()
+        return self._four_eyes_broken() or self._rule_changed() or self._rule_unfit()
 
     @api.model
     def _approval_tools(self, tool, connection_url):
@@ -1085,7 +1138,7 @@ class McpApprovalRequest(models.Model):
             "state": self.state,
             "created_at": self._epoch(self.create_date),
             "expires_at": self._epoch(self.expires_at),
-            "expires_in": self._expires_in(self.tool),
+            "expires_in": self._lifetime(),
             # the approver's name only, read as the system: the agent may not read users
             "decided_by": self.sudo().approver_id.name or "",
             "decided_at": self._epoch(self.decision_date),
@@ -1141,6 +1194,12 @@ class McpApprovalRequest(models.Model):
         req = self.browse(self._request_id(request_id)).exists()
         if not req or req.requester_id.id != self.env.uid:
             return False
+        if req.tool in CONNECTION_TOOLS:
+            # Odoo ended (or replaced) the connection itself, in the transaction that consumed
+            # the approval: nothing of it runs after, and its trail says what Odoo did
+            raise UserError(self.env._(
+                "Request %s was carried out by Odoo itself when it was consumed (a connection it "
+                "ends or replaces): its failure cannot be reported.", req.name))
         # shown(): the agent's words, read by people in the chatter
         note = shown(redact_text(note if isinstance(note, str) else "")[:500])
         self.env.cr.execute(
@@ -1184,7 +1243,7 @@ class McpApprovalRequest(models.Model):
         unfit = req._four_eyes_broken()
         if unfit:
             return {"ok": False, "state": req.state, "message": unfit}
-        changed = req._rule_changed()
+        changed = req._rule_changed() or req._rule_unfit()
         if changed:
             # bound to the policy in force: the approval is spent without effect
             req._expire_approved(changed)

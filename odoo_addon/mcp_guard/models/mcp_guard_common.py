@@ -30,6 +30,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     arguments_hash,
     canonical_json,
     check_policy,
+    gating_terms,
     is_glob,
     json_path,
     override_faults,

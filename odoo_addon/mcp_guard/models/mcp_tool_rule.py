@@ -18,6 +18,7 @@ from .mcp_guard_common import (
     PolicyFault,
     canonical_json,
     check_policy,
+    gating_terms,
     internal_write,
     is_glob,
     json_path,
@@ -388,15 +389,26 @@ class McpToolRule(models.Model):
     @api.model
     def _approval_terms(self, tools):
         """Who decides a request for a call of ``tools[0]`` that also does ``tools[1:]`` (a
-        replacement is also a removal), as the front-end's gate files it: the first gating
-        rule's approver group, the largest quorum, bound to the call's own rule (policy_core)."""
+        replacement is also a removal), as the front-end's gate files it
+        (policy_core.gating_terms): every gating rule's approver group, the largest quorum, the
+        shortest lifetime, and why no request stands under the rules in force (one of them
+        hides or denies its tool, or none asks for an approval), or None."""
         policy = self._compiled_policy()
-        own = policy.terms(tools[0])
-        gating = [policy.decide(tool) for tool in tools]
-        gating = [verdict for verdict in gating if verdict.action == "require_approval"] or gating[:1]
-        return own._replace(
-            approver_group=gating[0].approver_group, quorum=max(verdict.quorum for verdict in gating)
-        )
+        return gating_terms([self._verdict(policy, tool) for tool in tools])
+
+    @api.model
+    def _verdict(self, policy, tool):
+        """The decision for ``tool`` as a front-end takes it: a rule's ``allow`` that the
+        tool's risk class in a catalog that serves it raises to require_approval (a glob or
+        the default) is require_approval here too."""
+        verdict = policy.decide(tool)
+        if verdict.action != "allow":
+            return verdict
+        for entry in self.env["mcp.tool"].sudo().search([("name", "=", tool), ("risk_class", "!=", False)]):
+            raised = policy.decide(tool, entry.server or None, entry.risk_class, "reported")
+            if raised.action == "require_approval":
+                return raised
+        return verdict
 
     @api.model
     def _rule_bindings(self, tools):

@@ -42,6 +42,12 @@ class McpGuardCase(TransactionCase):
             "login": "bot", "password": "s3cret-pw", "api_key": "k-123",
         })
 
+    @classmethod
+    def gate_test_tools(cls):
+        """A rule for the tools some tests file requests for without one of their own (odoo_x,
+        odoo_y): a request is filed only while a rule asks for an approval (outside round 17)."""
+        cls.Rule.create({"name": "odoo_?", "action": "require_approval"})
+
     def claim(self, principal, user=None):
         """Bind ``principal`` to a person, as a Manager does (Settings > Users > MCP principals):
         to ``user``, or to a person of its own who approves nothing (a principal nobody claims

@@ -15,6 +15,10 @@ from .test_connection import TRICK_CONTEXTS
 
 @tagged("post_install", "-at_install")
 class TestApproval(McpGuardCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gate_test_tools()
 
     def test_file_request_dedup_hash_redaction(self):
         args = {"alias": "prod", "password": "pw!", "nested": {"api_key": "k", "Token": "t"}, "note": "é"}
@@ -51,9 +55,9 @@ class TestApproval(McpGuardCase):
         included (review 9, finding 09)."""
         for user in (self.plain, self.user, self.approver, self.manager, self.admin):
             with self.assertRaisesRegex(AccessError, "^file_request is for the MCP Agent user only"):
-                self.file(user, tool="odoo_search_read", arguments={"model": "res.partner"})
-        self.assertFalse(self.Request.search([("tool", "=", "odoo_search_read")]))
-        res = self.file(self.agent, tool="odoo_search_read", arguments={"model": "res.partner"})
+                self.file(user, tool="odoo_write", arguments={"model": "res.partner"})
+        self.assertFalse(self.Request.search([("tool", "=", "odoo_write")]))
+        res = self.file(self.agent, tool="odoo_write", arguments={"model": "res.partner"})
         self.assertEqual(res["state"], "pending")
         with self.assertRaises(UserError):
             self.file(self.agent, tool="bad tool name")
@@ -300,6 +304,8 @@ class TestApproval(McpGuardCase):
     def test_rename_after_filing_removes_nothing(self):
         """A request acts on the record it was filed for, never on whoever bears the alias later."""
         mine = self.Connection.with_user(self.agent).create({"alias": "mine", "url": "u", "db": "d", "login": "l"})
+        # (a new connection needs an approval only where odoo_connect's rule asks for one)
+        self.env.ref("mcp_guard.rule_odoo_connect").write({"action": "require_approval"})
         # an odoo_connect filed for an alias that does not exist yet replaces nothing ...
         args = {"alias": "x", "url": "https://new.example.com", "db": "n", "username": "n"}
         res = self.approved(tool="odoo_connect", arguments=args)

@@ -16,6 +16,12 @@ UNLINK = {"model": "res.partner", "ids": [1]}
 
 @tagged("post_install", "-at_install")
 class TestAttack13Alias(McpGuardCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gate_test_tools()
+
     def count(self):
         return self.Request.sudo().search_count([])
 

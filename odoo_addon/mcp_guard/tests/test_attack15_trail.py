@@ -151,6 +151,11 @@ class TestTrailIsKeptAndReadAsIs(McpGuardCase):
     rows, requests or pins with ``_force_unlink``; self-chosen names, an audit event's fields and
     a failure note reach approvers with bidi overrides, zero-width spaces or control characters."""
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.gate_test_tools()
+
     BIDI = "Mia Manager\u202e\u2066 (ok)"
 
     def grant_unlink(self, model):
@@ -191,8 +196,9 @@ class TestTrailIsKeptAndReadAsIs(McpGuardCase):
                 self.Audit.with_user(self.agent).record_batch([event(uuid=uuid)])
 
     def test_a_failure_note_is_shown_escaped(self):
-        res = self.approved()
-        self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+        # a call the front-end runs after consuming (a connection's removal is Odoo's own: F11)
+        res = self.approved(tool="odoo_x", arguments={"n": 15})
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_x", self.digest({"n": 15}))["ok"])
         note = "timeout\u202e\u200b -- Rejected by Mia Manager"
         self.assertTrue(self.Request.with_user(self.agent).report_failure(res["id"], note))
         bodies = self.Request.browse(res["id"]).sudo().message_ids.mapped("body")
