@@ -9,7 +9,10 @@ an Odoo, or a proxy in front of one, that quotes the credential it refused. With
 ``--echo-secret-as FORM`` the fault quotes it HTML-escaped (``html``), as a Python repr
 (``repr``), in base64 (``base64``, ``base64url``: unpadded URL-safe) or as HTTP Basic
 credentials (``basic``: base64 of ``login:secret``); ``FORM=record`` answers a search_read
-whose record's field quotes it HTML-escaped and as a repr."""
+whose record's field quotes it HTML-escaped and as a repr. ``--echo-encoded ENCODING`` quotes
+it encoded otherwise (hex, base32 inside a longer text, every byte as %XX, every character as
+&#NN;, reversed, upper-cased: see ``ENCODINGS``), in a record's field (``--echo-in record``) or
+in a fault (``--echo-in fault``)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,15 @@ import sys
 import xmlrpc.client
 from typing import Any
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+ENCODINGS = {
+    "hex": lambda s: s.encode().hex(),
+    "base32-offset": lambda s: base64.b32encode(b"id=" + s.encode() + b";").decode(),
+    "percent-all": lambda s: "".join(f"%{b:02X}" for b in s.encode()),
+    "html-decimal": lambda s: "".join(f"&#{ord(c)};" for c in s),
+    "reversed": lambda s: s[::-1],
+    "upper": lambda s: s.upper(),
+}
 
 
 class _Paths(SimpleXMLRPCRequestHandler):
@@ -37,6 +49,8 @@ def main() -> None:
     parser.add_argument(
         "--echo-secret-as", choices=["html", "repr", "base64", "base64url", "basic", "record"]
     )
+    parser.add_argument("--echo-encoded", choices=sorted(ENCODINGS))
+    parser.add_argument("--echo-in", choices=["record", "fault"], default="record")
     options = parser.parse_args()
     answers: dict[str, Any] = {"create": 7, "search_read": []}
     for item in options.answer:
@@ -65,6 +79,11 @@ def main() -> None:
     def execute_kw(db: str, uid: int, secret: str, model: str, method: str, *rest: Any) -> Any:
         if options.echo_secret:
             raise xmlrpc.client.Fault(1, f"wrong credential {secret}")
+        if options.echo_encoded:
+            leaked = ENCODINGS[options.echo_encoded](secret)
+            if options.echo_in == "fault":
+                raise xmlrpc.client.Fault(1, f"Access denied with credential {leaked}")
+            return [{"id": 1, "name": "x", "comment": f"creds {leaked} end"}]
         if options.echo_secret_as == "record":
             quoted = f"creds {html.escape(secret)} / {secret!r}"
             return [{"id": 1, "name": "x", "comment": quoted}]

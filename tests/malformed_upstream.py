@@ -7,12 +7,16 @@ MODE: surrogate (a lone surrogate escape, with a password beside it), deep (5,00
 arrays), deep_meta (3,000 nested objects in a ``_meta``), bigint (a 5,000-digit number),
 no_id (an unparseable line with no top-level id: nothing to answer it for), noise (a line
 of plain text on stdout, then the right answer), server_error (a well-formed JSON-RPC error
-with code -32000, the code the SDK also gives a closed session).
+with code -32000, the code the SDK also gives a closed session); object_id and missing_id
+(attack 17: a call whose arguments say ``"bad": true`` is answered with a well-formed line
+whose id is an object, or that has no id; any other call with "note <pid>", so that a test
+sees the same upstream process answer on).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 MODE = sys.argv[1]
@@ -65,6 +69,16 @@ for line in sys.stdin:
         }
     elif method == "tools/list":
         answer = {"tools": TOOLS}
+    elif method == "tools/call" and MODE in ("object_id", "missing_id"):
+        if message["params"].get("arguments", {}).get("bad"):
+            answer = {"content": [{"type": "text", "text": "lost"}]}
+            bad = {"jsonrpc": "2.0", "id": {"x": rid}, "result": answer}
+            if MODE == "missing_id":
+                del bad["id"]
+            sys.stdout.write(json.dumps(bad) + "\n")
+            sys.stdout.flush()
+            continue
+        answer = {"content": [{"type": "text", "text": f"note {os.getpid()}"}]}
     elif method == "tools/call" and MODE == "noise":
         sys.stdout.write(f"debug: password={SECRET}\n")
         answer = {"content": [{"type": "text", "text": "note"}]}

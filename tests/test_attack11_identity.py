@@ -62,7 +62,13 @@ def test_a_spelling_that_stands_for_the_requester_cannot_approve(tmp_path, name,
     request = filed(tmp_path, requester)
     result = run(tmp_path, "approvals", "approve", request.ref, "--as", approver)
     assert result.returncode == 2, result.stdout
-    assert "the requester cannot approve or reject their own request" in result.stderr
+    # her name in another spelling; since attack 17 such a spelling is no plain name, so an
+    # approver named so is refused as such, and a request filed under it is decided by nobody
+    assert (
+        "the requester cannot approve or reject their own request" in result.stderr
+        or ("use the plain name" in result.stderr and requester_first)
+        or ("cannot be compared" in result.stderr and not requester_first)
+    ), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     shown = json.loads(run(tmp_path, "approvals", "show", request.ref, "--json").stdout)
     assert shown["state"] == "pending"
@@ -70,13 +76,18 @@ def test_a_spelling_that_stands_for_the_requester_cannot_approve(tmp_path, name,
 
 def test_her_name_last_name_first_is_her(tmp_path):
     request = filed(tmp_path, "Alice Approver")
-    result = run(tmp_path, "approvals", "approve", request.ref, "--as", "Approver, Alice")
+    result = run(tmp_path, "approvals", "approve", request.ref, "--as", "Approver Alice")
     assert result.returncode == 2 and "their own request" in result.stderr, result.stdout
+    # with a comma it is no plain name (attack 17): refused as such
+    result = run(tmp_path, "approvals", "approve", request.ref, "--as", "Approver, Alice")
+    assert result.returncode == 2 and "use the plain name" in result.stderr, result.stdout
 
 
 def test_another_person_still_approves(tmp_path):
-    request = filed(tmp_path, "Alice <alice@x.org>")
-    result = run(tmp_path, "approvals", "approve", request.ref, "--as", "CN=bob,OU=alice")
+    # a plain name that mentions her, but is bob's (since attack 17 a decider's name and the
+    # requester's are plain names: "Alice <alice@x.org>" and "CN=bob,OU=alice" are refused)
+    request = filed(tmp_path, "alice")
+    result = run(tmp_path, "approvals", "approve", request.ref, "--as", "bob@alice.org")
     assert result.returncode == 0, result.stderr
     shown = json.loads(run(tmp_path, "approvals", "show", request.ref, "--json").stdout)
     assert shown["state"] == "approved"

@@ -556,8 +556,8 @@ def test_tools_that_use_a_connection_do_not_change_it(name: str, description: st
 
 def test_odoo_claude_connection_changes() -> None:
     """odoo-claude-mcp's tools (the corpus holds its definitions): exactly those that add,
-    replace, activate or remove a connection are recognised (``odoo_disconnect`` is the removal
-    rule itself)."""
+    replace, activate or remove a connection are recognised (``odoo_disconnect`` among them: it
+    takes an alias; the proxy leaves it to its own rule)."""
     tools = [
         e["tool"]
         for e in CORPUS["tools"]
@@ -572,12 +572,49 @@ def test_odoo_claude_connection_changes() -> None:
         "identify",
         "odoo_cert_refresh",
         "odoo_connect",
+        "odoo_disconnect",
         # logs in and keeps the session for the connection's later calls (attack 10)
         "odoo_web_login",
         "user_connection_activate",
         "user_connection_add",
         "user_connection_delete",
     }
+
+
+# Attack 17, finding F4: a connection changed or removed in other words. An upstream tool
+# that takes an ``alias`` (the key a connection is kept under) and does not only read acts on
+# a saved connection, however it is named; so do re-logins and upserts of a server.
+def _takes(*params: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {p: {"type": "string"} for p in params}}
+
+
+CONNECTION_CHANGES_IN_OTHER_WORDS = [
+    ("odoo_point", "Repoint an alias to a different URL.", _takes("alias", "url")),
+    ("odoo_forget", "Forget an alias.", _takes("alias")),
+    ("odoo_set_database", "Use another database.", _takes("alias", "db")),
+    ("odoo_rotate_key", "Rotate the API key.", _takes("alias", "api_key")),
+    ("odoo_relogin", "Log in again.", _takes("connection")),
+    ("odoo_server_upsert", "Add or update an Odoo server.", _takes("name", "url")),
+    ("register_odoo", "Register an Odoo instance; overwrites an existing one.", _takes("name")),
+]
+
+
+@pytest.mark.parametrize(("name", "description", "schema"), CONNECTION_CHANGES_IN_OTHER_WORDS)
+def test_connection_changes_in_other_words_are_recognised(
+    name: str, description: str, schema: dict[str, Any]
+) -> None:
+    tool = {"name": name, "description": description, "inputSchema": schema}
+    assert changes_connection(tool)
+    assert classify_definition(tool).risk_class != "read"
+
+
+def test_a_read_given_an_alias_is_not_a_connection_change() -> None:
+    tool = {
+        "name": "odoo_cert_info",
+        "description": "Return the pinned certificate details.",
+        "inputSchema": _takes("alias"),
+    }
+    assert classify_definition(tool).risk_class == "read" and not changes_connection(tool)
 
 
 SETTINGS = {

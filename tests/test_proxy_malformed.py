@@ -34,7 +34,7 @@ PROMPTLY = 20  # seconds; the proxy's own upstream timeout is 300
 
 
 async def calls_through_proxy(
-    tmp_path: Path, mode: str, calls: int = 2, *, failing: bool = True
+    tmp_path: Path, mode: str, calls: int = 2, *, failing: bool = True, **env: str
 ) -> tuple[list[str], str]:
     """The texts of ``calls`` calls of get_note (failed ones, unless not ``failing``), and
     the proxy's stderr."""
@@ -45,7 +45,7 @@ async def calls_through_proxy(
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "odoo_mcp_guard", *args],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
+        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", **env),
     )
     log = tmp_path / "proxy.log"
     texts = []
@@ -72,15 +72,21 @@ async def test_an_unparseable_answer_fails_the_call_at_once(tmp_path: Path, mode
     assert SECRET not in stderr, stderr
 
 
-async def test_an_unparseable_line_with_no_id_breaks_the_session(tmp_path: Path) -> None:
-    """Nothing says which call the line answers: the session is treated as broken (the call
-    in flight fails, in doubt) and the proxy reconnects for the next one."""
-    texts, stderr = await calls_through_proxy(tmp_path, "no_id")
+async def test_an_unparseable_line_with_no_id_is_discarded_the_session_kept(
+    tmp_path: Path,
+) -> None:
+    """Nothing says which call the line answers: it is discarded (one line in the log, without
+    it), the session kept (attack 17), and the call in flight fails, in doubt, at the upstream
+    timeout (MCP_GUARD_UPSTREAM_TIMEOUT), saying an unreadable message came meanwhile."""
+    texts, stderr = await calls_through_proxy(tmp_path, "no_id", MCP_GUARD_UPSTREAM_TIMEOUT="3")
     for text in texts:
-        assert "not valid JSON-RPC" in text and "disconnected" in text, text
+        assert "did not answer get_note within 3 s" in text, text
+        assert "not valid JSON-RPC" in text and "disconnected" not in text, text
         assert SECRET not in text
     assert len(query(tmp_path, "SELECT 1 FROM audit WHERE outcome = 'failed'")) == 2
-    assert "not valid JSON-RPC" in stderr  # said once per drop, without the line
+    drops = [line for line in stderr.splitlines() if "not valid JSON-RPC" in line]
+    assert len(drops) == 2 and all("discarded" in line for line in drops), stderr
+    assert "reconnecting" not in stderr, stderr
     assert "Traceback" not in stderr and SECRET not in stderr, stderr
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from odoo_mcp_guard.files import FileReadError, read_regular_file
-from odoo_mcp_guard.names import check_approver, shown
+from odoo_mcp_guard.names import check_decider, shown
 
 TOKENS_FILENAME = "tokens.json"
 TOKENS_ENV = "MCP_GUARD_TOKENS"  # "principal=sha256hex,principal2=sha256hex"
@@ -68,8 +68,8 @@ class TokenError(ValueError):
 
 def check_principal(principal: str, where: str) -> None:
     """A principal is compared with approvers: it passes the approvers' own name check (a
-    plain name or a transport prefix; "x:alice" would let alice decide her own requests)."""
-    problem = check_approver(principal)
+    plain name after a transport prefix; "x:alice" would let alice decide her own requests)."""
+    problem = check_decider(principal)
     if problem is not None:
         raise TokenError(f"{where} {shown(principal)!r} refused: {problem}")
 

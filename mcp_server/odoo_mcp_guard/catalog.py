@@ -115,7 +115,8 @@ _NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
         install enable disable start stop lock unlock publish schedule book register submit
         approve reject close reopen archive restore cancel replace checkout init new make
         generate gen build sync drag scroll resize link unstar mkdir touch subscribe unsubscribe
-        invite remember transition configure login logon signin authenticate log_in sign_in"""
+        invite remember transition configure login logon signin authenticate log_in sign_in
+        relogin reauth reauthenticate"""
     ),
     "read": _words(
         """get list read search find fetch show view describe query count status diff log
@@ -466,7 +467,12 @@ _UPSERT_PHRASE = re.compile(
     r"(?:updat|replac|overwrit)\w*|updat\w*\s*(?:/|or|&)\s*(?:add|creat|insert)\w*|"
     r"replac\w*\s+(?:an?\s+|the\s+|any\s+)?existing)\b"
 )
-_CONNECTION_WORDS = re.compile(r"\bconnect\w*")
+# What an add-or-update keeps that is a connection by another name: a server, an instance,
+# an alias, a profile, credentials ("odoo_server_upsert", "Register an Odoo instance;
+# overwrites an existing one": attack 17, F4).
+_CONNECTION_WORDS = re.compile(
+    r"\b(?:connect\w*|servers?|instances?|alias\w*|profiles?|credentials?)\b"
+)
 
 
 def is_upsert(definition: Mapping[str, Any]) -> bool:
@@ -515,7 +521,9 @@ _CONNECT_VERB = re.compile(r"(?:re)?connect(?:s|ed|ing)?")
 # Odoo server and remember it under an alias"); a profile, alias or credentials saved under a
 # name are a connection by another word (odoo_profile_save: "an existing profile of that name
 # is updated").
-_LOGIN_NAME = re.compile(r"_(?:login|logon|signin|log_in|sign_in|authenticate)_")
+_LOGIN_NAME = re.compile(
+    r"_(?:re_?)?(?:login|logon|signin|log_in|sign_in|authenticate)_|_reauth\w*_"
+)
 _SETTINGS_NOUN = re.compile(r"(?:profiles?|credentials?|alias|aliases|logins?)")
 _KEPT_UNDER_A_NAME = re.compile(
     r"\b(?:remember\w*|sav(?:e|es|ing)|stor(?:e|es|ing)|keep\w*|kept|persist\w*|"
@@ -533,6 +541,22 @@ _ADDRESS_PARAMS = frozenset(
     _words("url base_url server_url odoo_url host hostname server endpoint")
 )
 _LOGIN_PARAMS = frozenset(_words("password passwd pwd api_key apikey token secret"))
+
+
+# The key a saved connection is kept under: a tool that takes one and does not only read acts
+# on that connection, whatever it calls the act ("Repoint an alias", "Forget an alias":
+# attack 17, F4). Data tools name the connection they use otherwise (odoo-claude-mcp:
+# ``connection``); every non-read tool of the corpus that takes an ``alias`` manages one.
+_ALIAS_PARAMS = frozenset(
+    _words("alias alias_name connection_alias server_alias profile profile_name")
+)
+
+
+def _takes_an_alias(schema: Any) -> bool:
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return False
+    return bool({"_".join(name_words(str(name))) for name in properties} & _ALIAS_PARAMS)
 
 
 def _takes_connection_settings(schema: Any) -> bool:
@@ -575,6 +599,7 @@ def changes_connection(definition: Mapping[str, Any]) -> bool:
         or _KEPT_UNDER_A_NAME.search(description)
     ):
         return True
-    return _takes_connection_settings(definition.get("inputSchema")) and (
+    schema = definition.get("inputSchema")
+    return (_takes_connection_settings(schema) or _takes_an_alias(schema)) and (
         classify_definition(definition).risk_class != "read"
     )

@@ -203,6 +203,11 @@ class Frontend:
 
     # -- identity ------------------------------------------------------------------------
 
+    def unreadable_message(self, line: str, why: str) -> None:
+        """A stdio client's line that is not JSON-RPC (sdk_workarounds 8): audited under the
+        stdio principal, by the guard."""
+        self.guard.unreadable_message(self.stdio_principal or "stdio:-", line, why)
+
     def _principal(self, ctx: ServerRequestContext[Any, Any]) -> str | None:
         request = ctx.request
         if request is not None:

@@ -13,6 +13,7 @@ Nothing executes unless the decision for that exact call was ``allow``, or
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -430,6 +431,19 @@ class Guard:
             raise self._refuse(call, Refusal("rate_limited", message, structured))
 
     # --- the audit: every decision, written here only ------------------------------
+
+    def unreadable_message(self, principal: str, line: str, why: str) -> None:
+        """Audit a client's message that could not be read as JSON-RPC (stdio: the SDK
+        answered it with a parse error, or dropped it): no tool was judged, and the decision
+        (nothing runs) is recorded like any other (invariant 7). Nothing of the line is
+        stored (a call's arguments never are, and this one's cannot be redacted by key): its
+        size, its SHA-256 in place of the arguments hash (to match it with the client's own
+        record) and ``why`` the parser refused it (its words, redacted, escaped, cut)."""
+        raw = line.encode("utf-8", "surrogatepass")
+        reason = printable_name(redact_text(why[:1000]), limit=160)
+        detail = f"unparseable request ({len(raw)} bytes, not JSON-RPC): {reason}"
+        call = _Call(principal, "-", hashlib.sha256(raw).hexdigest())
+        self._audit(call, "invalid", detail, keep=True)
 
     def _audit(
         self,

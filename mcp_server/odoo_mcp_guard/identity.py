@@ -200,6 +200,11 @@ _BRACKETED = re.compile(r"<[^<>]*>|\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}")
 _PREFIXED = re.compile(r"^.*[\\/:]([^\\/:]*)$")
 # user/instance@REALM (Kerberos): the user is the first part.
 _KERBEROS = re.compile(r"^([^\\/:@]+)/[^\\/:@]+@[^\\/:@]+$")
+# Routing decorations of a mailbox (check_decider refuses them in a decider's name; the add-on
+# compares names it does not check so): a UUCP bang path ("host!alice": the user is the
+# last part) and the percent hack ("alice%host@relay": the user is the first part).
+_BANG = re.compile(r"^.*!([^!]*)$")
+_PERCENT_HACK = re.compile(r"^([^%]+)%.*$")
 # An LDAP DN: the value of its first RDN ("CN=alice,OU=x", "uid=alice") and of any RDN that
 # names a person ("OU=x+CN=alice"); "/DC=org/OU=x/CN=alice" is a prefixed "CN=alice".
 _RDN = re.compile(r"\s*([A-Za-z][A-Za-z0-9.-]*)\s*=\s*((?:\\.|[^,;+\\])*)")
@@ -222,12 +227,12 @@ def _derived(form: str) -> list[str]:
     """The spellings ``form`` stands for, one step: as read (full-width or look-alike brackets
     and slashes are brackets and slashes), the mailbox and the display name of "Name
     <mailbox>", the text without its (comments), the user of DOMAIN\\user, domain/user or
-    user/instance@REALM, a DN's person."""
+    user/instance@REALM, a DN's person, the user of a bang path or a percent hack."""
     derived = [unicodedata.normalize("NFKC", form), _reading(form)]
     derived += _MAILBOX.findall(form)
     if _BRACKETED.search(form):
         derived.append(_BRACKETED.sub(" ", form))
-    for pattern in (_PREFIXED, _KERBEROS):
+    for pattern in (_PREFIXED, _KERBEROS, _BANG, _PERCENT_HACK):
         match = pattern.match(form)
         if match:
             derived.append(match.group(1))
@@ -294,6 +299,59 @@ def check_identity(name: object) -> str | None:
     return None
 
 
+# A decider's name (and a requester's principal, which is compared with it) is a plain name:
+# letters and digits a person reads as such, of one script, and these separators. The letters
+# are those of UTS #39's General Security Profile (Identifier_Status=Allowed, ICU's
+# "recommended" set): the letters of the world's scripts in modern use. Left out of it, and
+# so refused here rather than guessed at: symbols and enclosed or squared letters ("🅰"), and
+# the letters of technical or obsolete use (IPA and phonetic letters, turned, reversed and
+# small-capital forms: "ɐ", "ǝ", "ɔ", "ʙ"), which neither NFKC nor the TR39 skeleton take to
+# the letter a person reads, so no folding of ours would be complete. Punctuation is refused
+# but for these: routing decorations ("x!alice", "alice%x") and the like name alice at a
+# host, and a blocklist of them would always miss one.
+PLAIN_NAME_MARKS = frozenset(" .-_@+")
+_PLAIN_LETTERS = _icu.SpoofChecker.getRecommendedUnicodeSet()
+_ONE_SCRIPT = _icu.SpoofChecker()
+_ONE_SCRIPT.setChecks(_icu.USpoofChecks.RESTRICTION_LEVEL)
+# one script, or Latin with Han and Kana, Hangul or Bopomofo (how CJK names are written)
+_ONE_SCRIPT.setRestrictionLevel(_icu.URestrictionLevel.HIGHLY_RESTRICTIVE)
+
+
+def _char_name(ch: str) -> str:
+    return f"{ch!a} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})"
+
+
+def plain_name_problem(name: str) -> str | None:
+    """Why ``name`` (after a known transport prefix, width folded: "ＡＬＩＣＥ" is "ALICE") is
+    not a plain name, naming the first character at fault, or None."""
+    form = unicodedata.normalize("NFKC", name.strip())
+    while True:
+        prefix = next((p for p in TRANSPORT_PREFIXES if form.casefold().startswith(p)), None)
+        if prefix is None:
+            break
+        form = form[len(prefix) :].strip()
+    allowed = "letters and digits of one script, a space and . - _ @ +"
+    for ch in form:
+        if ch not in PLAIN_NAME_MARKS and not _PLAIN_LETTERS.contains(ch):
+            return f"the name contains {_char_name(ch)}; a name is {allowed}: use the plain name"
+    if _ONE_SCRIPT.check(form):
+        first = next((ch for ch in form if ch.isalpha()), "")
+        script = _icu.Script.getScript(ord(first)).getName() if first else ""
+        other = next(
+            (
+                ch
+                for ch in form
+                if ch.isalpha() and _icu.Script.getScript(ord(ch)).getName() != script
+            ),
+            first,
+        )
+        return (
+            f"the name mixes scripts ({_char_name(other)} after {script} letters); "
+            f"a name is {allowed}: use the plain name"
+        )
+    return None
+
+
 def check_approver(name: object) -> str | None:
     """``check_identity``, and a person's name: a colon only after a transport prefix, so
     that "x:alice" is not a way for alice to sign as someone else."""
@@ -307,6 +365,16 @@ def check_approver(name: object) -> str | None:
         known = ", ".join(TRANSPORT_PREFIXES)
         return f"the name has a prefix that is not a transport's ({known}): use the plain name"
     return None
+
+
+def check_decider(name: object) -> str | None:
+    """``check_approver``, and a plain name (``plain_name_problem``): no symbol, routing
+    decoration, look-alike letter or mix of scripts ("x!alice", "alice%x", "🅰lice", "ɐlıɔǝ",
+    "аlice" with a Cyrillic а). For a name typed to decide a request (the embedded store's
+    CLI, where the name is all there is of the decider) and for the principals whose requests
+    such names decide (a token's, MCP_GUARD_PRINCIPAL, stdio:<OS user>). In Odoo a decider is
+    a user, bound to the principals it claims; its names are compared by ``same_person``."""
+    return check_approver(name) or plain_name_problem(str(name))
 
 
 def _own_keys(name: str) -> frozenset[str]:

@@ -764,20 +764,161 @@ def _base64_forms(raw: str) -> set[str]:
     return forms
 
 
+# Base-N encodings: (encode, bytes in a group, bits a character carries or None when a group is
+# encoded whole (base85), case-sensitive).
+_BASES: tuple[tuple[Any, int, int | None, bool], ...] = (
+    (base64.b64encode, 3, 6, True),
+    (base64.urlsafe_b64encode, 3, 6, True),
+    (base64.b32encode, 5, 5, False),
+    (base64.b32hexencode, 5, 5, False),
+    (base64.b85encode, 4, None, True),
+    (base64.a85encode, 4, None, True),
+)
+
+
+def _base_forms(raw: bytes) -> tuple[set[str], set[str]]:
+    """``raw`` in base64 (standard, URL-safe), base32 (standard, hex) and base85 (RFC 1924,
+    Ascii85) at each byte offset it can have in a longer text so encoded (after "login:" or any
+    prefix): the characters fully set by ``raw`` alone, which every encoding of a text holding
+    ``raw`` at that offset contains; and ``raw`` encoded alone. (case-sensitive forms,
+    case-insensitive forms: base32 is decoded in either case)."""
+    sensitive: set[str] = set()
+    insensitive: set[str] = set()
+    for encode, group, bits, cased in _BASES:
+        forms = sensitive if cased else insensitive
+        alone = encode(raw).decode()
+        forms.update((alone, alone.rstrip("=")))
+        for offset in range(group):
+            # a filler no encoder shortens (Ascii85 writes a group of zero bytes as "z")
+            encoded = encode(b"\x01" * offset + raw + b"\x01" * group).decode()
+            if bits is None:  # a group of 4 bytes in 5 characters
+                first, last = -(-offset // group) * 5, (offset + len(raw)) // group * 5
+            else:
+                first, last = -(-8 * offset // bits), 8 * (offset + len(raw)) // bits
+            if last - first >= MIN_KNOWN_SECRET:
+                forms.add(encoded[first:last])
+    return sensitive, insensitive
+
+
+_HTML_NAMES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+_CONTROL_ESCAPES = {"\n": "n", "\t": "t", "\r": "r", "\b": "b", "\f": "f", "\v": "v", "\0": "0"}
+
+
+def _cases(char: str) -> list[str]:
+    """``char`` and the characters a case change makes of it."""
+    variants = {char, char.lower(), char.upper(), char.casefold(), char.swapcase()}
+    return sorted(variant for variant in variants if len(variant) == 1)
+
+
+def _char_forms(char: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """One character of a secret as a text may show it: itself, percent-encoded (each UTF-8 byte
+    as %XX, or %25XX encoded twice; "+" for a space), as an HTML character reference (decimal,
+    hex, named; "&amp;" for an escaped "&"), as (first character, the rest as a pattern); and
+    after a backslash (\\uXXXX, \\U, \\u{X}, \\xNN, \\x{X}, octal, its UTF-8 bytes as \\xNN, a
+    UTF-16 surrogate pair, \\n and the like), as patterns. Matched case-insensitively."""
+    code = ord(char)
+    data = char.encode("utf-8", "surrogatepass")
+    plain = [(variant, "") for variant in _cases(char)]
+    percent = "".join(f"%(?:25)*{byte:02x}" for byte in data)
+    plain.append(("%", percent[1:]))
+    plain.append(("&", f"(?:amp;)*#(?:0*{code}|x0*{code:x});?"))
+    if char == " ":
+        plain.append(("+", ""))
+    if char in _HTML_NAMES:
+        plain.append(("&", f"(?:amp;)*{_HTML_NAMES[char]};?"))
+    escaped = [f"u\\{{?0*{code:x}\\}}?", f"x\\{{?0*{code:x}\\}}?"]
+    if code < 0o1000:
+        escaped.append(f"0*{code:o}(?![0-7])")
+    if len(data) > 1:
+        escaped.append(r"\\+".join(f"x{byte:02x}" for byte in data))
+    if code > 0xFFFF:
+        high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        escaped.append(f"u{high:04x}\\\\+u{low:04x}")
+    if char in _CONTROL_ESCAPES:
+        escaped.append(_CONTROL_ESCAPES[char])
+    return plain, escaped
+
+
+# The most backslashes before a character of a secret (an escape escaped again, JSON in JSON):
+# bounded, so that a long run of them costs the search little.
+_MAX_BACKSLASHES = 8
+
+
+def _text_forms(text: str) -> list[tuple[str, str]]:
+    """``text`` in any case, each character as _char_forms has it (after some backslashes, past
+    the first): as (first character, the rest as a pattern)."""
+    units = []
+    starts: dict[str, list[str]] = {}
+    backslashes = rf"\\{{0,{_MAX_BACKSLASHES}}}"
+    for index, char in enumerate(text):
+        plain, escaped = _char_forms(char)
+        if index == 0:
+            for first, rest in plain:
+                starts.setdefault(first, []).append(rest)
+            starts.setdefault("\\", []).append("(?:" + "|".join(escaped) + ")")
+        else:
+            plain_any = "|".join(re.escape(first) + rest for first, rest in plain)
+            units.append(
+                f"(?:{backslashes}(?:{plain_any})|{backslashes}\\\\(?:{'|'.join(escaped)}))"
+            )
+    tail = "".join(units)
+    return [
+        (first, "(?i:(?:" + "|".join(rests) + ")" + tail + ")") for first, rests in starts.items()
+    ]
+
+
+def _hex_forms(raw: bytes) -> list[tuple[str, str]]:
+    """``raw`` in hex, in either case, its bytes apart or not (":", "-", a space, "0x" before
+    each): as (first character, the rest as a pattern)."""
+    digits = [f"{byte:02x}" for byte in raw]
+    tail = "".join(r"[\s:,.-]{0,2}(?:0x)?" + pair for pair in digits[1:])
+    forms = [("0", "(?i:x" + digits[0] + tail + ")")]
+    forms.extend((first, "(?i:" + digits[0][1:] + tail + ")") for first in _cases(digits[0][0]))
+    return forms
+
+
 def _known_forms(secrets: Any, login: str | None = None) -> re.Pattern[str] | None:
-    """One pattern for every form a known secret takes in a text (_escaped_forms), and its
-    base64 alone or as HTTP Basic credentials with ``login`` ("login:secret"); the longest
-    first."""
-    forms: set[str] = set()
-    for secret in secrets:
-        if isinstance(secret, str) and len(secret) >= MIN_KNOWN_SECRET:
-            forms.update(_escaped_forms(secret))
-            forms.update(_base64_forms(secret))
-            if login:
-                forms.update(_base64_forms(login + ":" + secret))
-    if not forms:
+    """One pattern for every form a known secret takes in a text: _escaped_forms; in any case,
+    reversed, each character escaped (_text_forms); in hex (_hex_forms); in base-N at every
+    offset (_base_forms); its base64 as HTTP Basic credentials with ``login`` ("login:secret").
+    Built once for the same secrets and login (_pattern_for)."""
+    known = tuple(sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_KNOWN_SECRET}))
+    if not known:
         return None
-    return re.compile("|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)))
+    return _pattern_for(known, login or None)
+
+
+@functools.lru_cache(maxsize=16)
+def _pattern_for(secrets: tuple[str, ...], login: str | None) -> re.Pattern[str]:
+    literal: set[str] = set()
+    uncased: set[str] = set()
+    forms: list[tuple[str, str]] = []
+    for secret in secrets:
+        raw = secret.encode("utf-8", "surrogatepass")
+        literal.update(_escaped_forms(secret))
+        if login:
+            literal.update(_base64_forms(login + ":" + secret))
+        cased, insensitive = _base_forms(raw)
+        literal.update(cased)
+        uncased.update(insensitive)
+        forms.extend(_text_forms(secret) + _text_forms(secret[::-1]) + _hex_forms(raw))
+    # the longest literal first, so that a whole encoding goes rather than a part of it
+    alternatives = [
+        (form[0], re.escape(form[1:])) for form in sorted(literal, key=len, reverse=True)
+    ]
+    for form in sorted(uncased, key=len, reverse=True):
+        alternatives += [(first, "(?i:" + re.escape(form[1:]) + ")") for first in _cases(form[0])]
+    alternatives += forms
+    # grouped by their first character, which each alternative names exactly: the search skips
+    # at once every position no form can start at, and tries there only the forms that can
+    by_first: dict[str, list[str]] = {}
+    for first, rest in alternatives:
+        by_first.setdefault(first, []).append(rest)
+    return re.compile(
+        "|".join(
+            re.escape(first) + "(?:" + "|".join(rests) + ")" for first, rests in by_first.items()
+        )
+    )
 
 
 def _hide_known(value: Any, pattern: re.Pattern[str], depth: int) -> Any:

@@ -427,6 +427,8 @@ class Upstream:
         self.start_failure: str | None = None
         # Why the proxy dropped the session itself (said to the calls it cut short).
         self.broken_by = ""
+        # Messages of the upstream discarded as not JSON-RPC and naming no request (so far).
+        self.unreadable_lines = 0
 
     def _client(self) -> Client:
         guard_unparseable_answers()  # an unparseable answer fails its call, unlogged
@@ -458,10 +460,17 @@ class Upstream:
         return Client(stdio_client(params, errlog=self._stderr.file), **kwargs)
 
     async def _on_message(self, message: Any) -> None:
-        if isinstance(message, UnreadableLine):  # it may answer a call: none may hang on it
-            log.warning("upstream %s: %s; reconnecting", self.proxy.server_id, message)
-            self.broken_by = str(message)
-            self.mark_broken()
+        if isinstance(message, UnreadableLine):
+            # Which call it answers (if any) cannot be told: it is discarded, and the session
+            # kept (the upstream's other calls go on). A call it did answer is not left to
+            # hang: it fails when the upstream timeout passes (``_no_answer``), audited.
+            self.unreadable_lines += 1
+            log.warning(
+                "upstream %s: %s: discarded, not shown (a call it answered fails after %g s)",
+                self.proxy.server_id,
+                message,
+                CALL_TIMEOUT_SECONDS,
+            )
             return
         method = getattr(message, "method", None) or getattr(
             getattr(message, "root", None), "method", None
@@ -1487,6 +1496,7 @@ class ProxyServer(Frontend):
             return await self._send_raw(client, http, name, arguments)
         sending = _Sending()
         token = _SENDING.set(sending)
+        unreadable = self.upstream.unreadable_lines
         try:
             return await client.session.call_tool(
                 name,
@@ -1500,6 +1510,9 @@ class ProxyServer(Frontend):
                 raise self._lost(sending, self.upstream.broken_by) from None
             if unreadable_answer(exc.error):
                 raise _unreadable(name) from None
+            if exc.error.code == types.REQUEST_TIMEOUT and exc.error.data is None:
+                discarded = self.upstream.unreadable_lines != unreadable
+                raise _no_answer(name, discarded) from None
             raise UpstreamFailure(
                 f"The upstream server answered with an error: {exc}",
                 in_doubt=exc.error.code == types.REQUEST_TIMEOUT,
@@ -1896,6 +1909,22 @@ def _unreadable(tool: str) -> UpstreamFailure:
         f"The upstream answered {tool} with a message that is not valid JSON-RPC (the proxy "
         "cannot read it, so nothing of it is shown). Whether it acted is unknown; the call "
         "was not retried.",
+        in_doubt=True,
+    )
+
+
+def _no_answer(tool: str, discarded: bool) -> UpstreamFailure:
+    """No answer to ``tool`` within the upstream timeout; ``discarded``: meanwhile the
+    upstream sent a message naming no request (``UnreadableLine``), which may have been it."""
+    why = (
+        " Meanwhile it sent a message that is not valid JSON-RPC and names no request "
+        "(discarded, not shown): it may have been this call's answer."
+        if discarded
+        else ""
+    )
+    return UpstreamFailure(
+        f"The upstream server did not answer {tool} within {CALL_TIMEOUT_SECONDS:g} s.{why} "
+        "Whether it acted is unknown; the call was not retried.",
         in_doubt=True,
     )
 

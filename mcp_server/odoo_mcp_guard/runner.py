@@ -258,7 +258,7 @@ async def serve_stdio(frontend: Frontend, *background: Background) -> None:
         await frontend.started()
         async with (
             stdio_server() as (raw_read, write),
-            answering_unreadable_requests(raw_read, write) as read,
+            answering_unreadable_requests(raw_read, write, frontend.unreadable_message) as read,
         ):
             await frontend.server.run(read, write, frontend.init_options())
         tg.cancel_scope.cancel()

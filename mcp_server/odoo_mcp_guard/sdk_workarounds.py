@@ -45,8 +45,10 @@ this file. Each says what it works around, and what would let it go.
    then drops it: the call it answered waits for the upstream timeout. Its line parser is
    replaced: an unparseable line is never logged; when its top-level ``id`` can be read
    (``top_level_id``) it becomes a JSON-RPC error for that request (``UNREADABLE_ANSWER``);
-   a line that looks like a message but names no request is handed on as ``UnreadableLine``
-   (the proxy drops the session: a call it answered would otherwise hang); any other line
+   a line that looks like a message but names no request (its id an object, or none) is
+   handed on as ``UnreadableLine`` (the proxy discards it and keeps the session: a call it
+   answered fails at the upstream timeout, not before, since which one it was cannot be
+   told; attack 17 found a session dropped for one such line); any other line
    (text printed on stdout) is dropped, as the SDK does. Its HTTP transport does answer the
    call with an error, but quoting the body, and logs it with a traceback: those log records
    lose the exception, and ``unreadable_answer`` tells the proxy such an error (never shown).
@@ -57,6 +59,13 @@ this file. Each says what it works around, and what would let it go.
    commonly use for their own errors: an upstream's ``-32000 "boom"`` was read as a
    disconnect (the session dropped, the upstream's message lost). The SDK's closure is its
    exact error ("Connection closed", no data). Goes when the SDK raises a distinct exception.
+
+8. A stdio client's line the SDK cannot parse (``answering_unreadable_requests``). The SDK's
+   stdio server hands the parse error on as an exception, which its session only logs: a
+   request that named an ``id`` would wait forever, and nothing is audited. The server's
+   read stream is relayed: each such line is told to the front-end (audited as 'invalid',
+   redacted and cut: Guard.unreadable_message), and one whose ``id`` can be read is answered
+   with a JSON-RPC parse error (-32700). Goes when the SDK answers and reports them itself.
 """
 
 from __future__ import annotations
@@ -66,7 +75,7 @@ import contextvars
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -402,15 +411,42 @@ def _unreadable_request_answer(error: Exception) -> SessionMessage | None:
     return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=rid, error=answer))
 
 
+def _unreadable_text(error: Exception) -> tuple[str, str]:
+    """What the client sent, as far as the SDK's parse error keeps it (pydantic's input: the
+    line, or the JSON it held; else the error's type), and why it could not be read
+    (pydantic's first error, its type and message, which quote no input)."""
+    errors = getattr(error, "errors", None)
+    try:
+        first = errors()[0] if callable(errors) else {}
+        given, why = first.get("input"), f"{first.get('type')}: {first.get('msg')}"
+    except Exception:  # not the pydantic error this was written for
+        given, why = None, type(error).__name__
+    if isinstance(given, str):
+        return given.removesuffix("\n").removesuffix("\r"), why  # the line, as it was sent
+    if given is not None:
+        with contextlib.suppress(Exception):
+            return json.dumps(given, ensure_ascii=False, default=repr), why
+    return f"<{type(error).__name__}>", why
+
+
 @contextlib.asynccontextmanager
-async def answering_unreadable_requests(read: Any, write: Any) -> AsyncIterator[Any]:
+async def answering_unreadable_requests(
+    read: Any, write: Any, on_unreadable: Callable[[str, str], None] | None = None
+) -> AsyncIterator[Any]:
     """8. The stdio server's read stream, relayed: a parse error naming a request is
-    answered on ``write`` and not handed on."""
+    answered on ``write`` and not handed on. Every line the SDK could not read (each reaches
+    the stream as an exception) is first told to ``on_unreadable`` (the front-end audits it:
+    the SDK itself only logs it)."""
     relay_send, relay_read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
 
     async def relay() -> None:
         async with relay_send:
             async for item in read:
+                if isinstance(item, Exception) and on_unreadable is not None:
+                    try:
+                        on_unreadable(*_unreadable_text(item))
+                    except Exception as exc:  # its own record is kept (Guard._audit): go on
+                        log.error("an unreadable request was not audited: %s", type(exc).__name__)
                 answer = _unreadable_request_answer(item) if isinstance(item, Exception) else None
                 if answer is None:
                     await relay_send.send(item)

@@ -22,7 +22,7 @@ from odoo_mcp_guard.engines import (
     StoreError,
 )
 from odoo_mcp_guard.identity import is_member, persons_of, principal_key, requester_persons
-from odoo_mcp_guard.names import check_approver, is_listed, same_person
+from odoo_mcp_guard.names import check_decider, is_listed, same_person
 from odoo_mcp_guard.policy_core import (
     ApprovalTerms,
     arguments_hash,
@@ -379,7 +379,7 @@ class LocalApprovals:
         approver = approver.strip()
         if not approver:
             raise ApprovalError("an approver name is required")
-        problem = check_approver(approver)
+        problem = check_decider(approver)
         if problem is not None:
             raise ApprovalError(f"approver name refused: {problem}")
         request = self.get_request(key)
@@ -402,7 +402,7 @@ class LocalApprovals:
             ).fetchone()
             if row["state"] != "pending":
                 raise ApprovalError(f"{request.ref} is {row['state']}, not pending")
-            unreadable = check_approver(row["principal"])
+            unreadable = check_decider(row["principal"])
             if unreadable is not None:
                 # Fail closed: a requester whose name is not a person's ("x:alice", unreadable)
                 # cannot be told apart from the approver.
@@ -569,7 +569,7 @@ class LocalApprovals:
         decider, in place of an earlier approver) and the audit row's principal."""
         now = time.time() if now is None else now
         by = by.strip()
-        problem = check_approver(by) if by else "a name is required"
+        problem = check_decider(by) if by else "a name is required"
         if problem is not None:
             raise ApprovalError(f"name refused: {problem}")
         request = self.get_request(key)

@@ -1,0 +1,98 @@
+"""Attack 17 (outside tester), finding 2: a stdio client's line that is not JSON-RPC was
+answered (-32700, sdk_workarounds 8) or dropped, but not audited (invariant 7: every decision
+is). Each such line is one audit event, outcome 'invalid', tool '-', "unparseable request",
+with the line's size and SHA-256 and a short excerpt, redacted and escaped: never the line
+itself. A real ``serve`` over stdio, raw lines; the audit read through the real CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from support.guard import guard_env, run_cli, serve_args
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "hunter2-beside-the-garbage"
+GARBAGE = [
+    "this is not json",
+    '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"password":"' + SECRET + '"',
+    '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"x":"\\ud800","p":"' + SECRET + '"}}',
+    '["a", "json", "array", "is", "no", "message"]',
+    "x" * 20000,
+    "\x1b[31mred\x1b[0m",
+]
+
+
+async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -> None:
+    env = guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice")
+    async with await anyio.open_process(
+        [sys.executable, "-m", "odoo_mcp_guard", *serve_args(tmp_path, None)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        buffered = b""
+
+        async def send(line: str) -> None:
+            await proc.stdin.send((line + "\n").encode("utf-8", "surrogatepass"))
+
+        async def answer() -> dict[str, Any]:
+            nonlocal buffered
+            while b"\n" not in buffered:
+                buffered += await proc.stdout.receive()
+            line, _, buffered = buffered.partition(b"\n")
+            return json.loads(line)
+
+        with anyio.fail_after(60):
+            init = {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            }
+            await send(
+                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+            )
+            assert (await answer())["id"] == 1
+            await send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            for line in GARBAGE:
+                await send(line)
+            # the session goes on: a good call is answered (after the garbage, in order)
+            call = {"name": "odoo_connections", "arguments": {}}
+            await send(
+                json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": call})
+            )
+            while (got := await answer()).get("id") != 9:
+                assert "error" in got, got  # the parse errors of lines naming an id
+            assert "result" in got, got
+            await proc.stdin.aclose()
+            await proc.wait()
+            errors = b""
+            with contextlib.suppress(anyio.EndOfStream):
+                while True:
+                    errors += await proc.stderr.receive()
+    assert "Traceback" not in errors.decode() and SECRET not in errors.decode()
+    tail = run_cli(tmp_path, "audit", "tail", "-n", "50", "--json")
+    assert SECRET not in tail.stdout and "\x1b" not in tail.stdout
+    events = [e for e in json.loads(tail.stdout) if e["outcome"] == "invalid"]
+    assert len(events) == len(GARBAGE), events
+    for event in events:
+        assert event["tool"] == "-" and event["principal"] == "alice", event
+        assert event["detail"].startswith("unparseable request ("), event
+        assert len(event["detail"]) < 250 and "garbage" not in event["detail"], event
+    hashes = {e["arguments_hash"] for e in events}
+    expected = {
+        hashlib.sha256(line.encode("utf-8", "surrogatepass")).hexdigest() for line in GARBAGE
+    }
+    assert hashes == expected
+    allowed = [e for e in json.loads(tail.stdout) if e["outcome"] == "allowed"]
+    assert len(allowed) == 1 and allowed[0]["tool"] == "odoo_connections"
