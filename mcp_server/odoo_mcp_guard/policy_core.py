@@ -2127,6 +2127,9 @@ def url_has_credentials(url: str) -> bool:
     fragment that the redaction masks. The front-end and the add-on refuse such a URL, which
     would otherwise be shown in clear wherever the URL is: one rule with the redaction, so what
     it would hide is never stored. (The host and port are not judged as key=value text.)"""
+    # read as the redaction reads it, through its NFKC form: "u:pw\uff20host" (a fullwidth
+    # "@") is "u:pw@host" to a person and to the redaction (attack 17, finding 1)
+    url = unicodedata.normalize("NFKC", url)
     # a WHATWG parser drops tabs and newlines anywhere, C0 controls and spaces at the ends
     url = re.sub(r"[\t\n\r]", "", url).strip("".join(map(chr, range(0x21))))
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*):", url)

@@ -6,6 +6,7 @@ from . import mcp_connection
 from . import mcp_approval_request
 from . import mail_message
 from . import mail_tracking_value
+from . import ir_attachment
 from . import mcp_audit_log
 from . import mcp_tool_server
 from . import mcp_tool

@@ -34,11 +34,15 @@ def find_unsafe(text: str) -> str | None:
     return next((ch for ch in text if unsafe_char(ch)), None)
 
 
-def text_problem(value: str, what: str, *, lines: bool = False) -> str | None:
+def text_problem(value: object, what: str, *, lines: bool = False) -> str | None:
     """Why ``value`` cannot be taken as ``what`` (a connection's url, db or login; with
     ``lines``, free text such as a reason, where a newline or tab may be kept), in one line
     naming the first unsafe character, or None. The one rule of both halves: a bidi override
-    or a zero-width space would show an approver other text than the one stored."""
+    or a zero-width space would show an approver other text than the one stored. Anything but
+    a string (a list, a number) is refused too: stored, it would be its printed form, which no
+    other check read (attack 17, finding 1)."""
+    if not isinstance(value, str):
+        return f"{what} must be a string, not {type(value).__name__}"
     text = value.replace("\n", " ").replace("\t", " ") if lines else value
     bad = find_unsafe(text)
     if bad is None:

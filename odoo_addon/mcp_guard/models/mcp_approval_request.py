@@ -18,6 +18,7 @@ from .mcp_guard_common import (
     TOOL_NAME_RE,
     allow_connection_removal,
     arguments_hash,
+    ensure_one,
     internal_write,
     is_internal_write,
     redact,
@@ -742,7 +743,7 @@ class McpApprovalRequest(models.Model):
         return True
 
     def action_view_connection(self):
-        self.ensure_one()
+        ensure_one(self)
         return {
             "type": "ir.actions.act_window",
             "res_model": "mcp.connection",
@@ -1176,11 +1177,12 @@ class McpApprovalRequest(models.Model):
                 )
             domain.append(("id", "in", [self._request_id(i) for i in request_ids]))
         if ref is not False:
-            if not isinstance(ref, str):
+            # a NUL would reach PostgreSQL, which refuses it with a traceback (attack 17, finding 2)
+            if not isinstance(ref, str) or text_problem(ref, "ref"):
                 raise UserError(self.env._("ref must be a request reference."))
             domain.append(("name", "=ilike", ref.strip()))
         if state is not False:
-            if state not in dict(STATES):
+            if not isinstance(state, str) or state not in dict(STATES):
                 raise UserError(self.env._("Unknown state %s.", repr(state)[:60]))
             domain.append(("state", "=", state))
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1000:

@@ -5,6 +5,7 @@ from .compat import GROUP_USERS
 from .mcp_guard_common import (
     URL_CREDENTIALS_MESSAGE,
     alias_problem,
+    ensure_one,
     internal_write,
     is_internal_write,
     removal_allowed_ids,
@@ -229,15 +230,17 @@ class McpConnection(models.Model):
 
     @api.model
     def _check_url(self, vals):
+        for name in CONNECTION_TEXT_FIELDS:
+            # identity.text_problem, the front-end's rule: a bidi override or a zero-width
+            # space would show an approver another URL, database or login than the stored one;
+            # and text only: a list would be stored as its printed form, which no check read
+            # (attack 17, finding 1). False or None clears the field (required ones refuse it).
+            if vals.get(name) not in (None, False) and (problem := text_problem(vals[name], name)):
+                raise UserError(problem)
         url = vals.get("url")
         if isinstance(url, str) and url_has_credentials(url):
             # the front-end's message, word for word (policy_core)
             raise UserError(URL_CREDENTIALS_MESSAGE)
-        for name in CONNECTION_TEXT_FIELDS:
-            # identity.text_problem, the front-end's rule: a bidi override or a zero-width
-            # space would show an approver another URL, database or login than the stored one
-            if isinstance(vals.get(name), str) and (problem := text_problem(vals[name], name)):
-                raise UserError(problem)
         if "alias" in vals and vals["alias"] is not False:
             # the front-end's alias rule and message (policy_core.alias_problem): no zero-width
             # space, bidi override or trailing space next to a real alias
@@ -513,7 +516,7 @@ class McpConnection(models.Model):
     def action_request_disconnect(self):
         """File the same approval request an agent files (or find the pending one); another
         person approves it."""
-        self.ensure_one()
+        ensure_one(self)
         self.check_access("read")
         if not self._may_request_disconnect():
             raise AccessError(self.env._("Only the owner, an approver or a manager can request this disconnect."))
@@ -529,7 +532,7 @@ class McpConnection(models.Model):
         }
 
     def action_view_requests(self):
-        self.ensure_one()
+        ensure_one(self)
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Requests"),
@@ -602,11 +605,13 @@ class McpConnection(models.Model):
         alias = values.get("alias")
         if not alias or not isinstance(alias, str):
             raise UserError(self.env._("A connection needs an alias."))
-        protocol = (values.get("protocol") or "xmlrpc").lower()
-        if protocol not in dict(PROTOCOLS):
+        protocol = values.get("protocol") or "xmlrpc"
+        if not isinstance(protocol, str) or protocol.lower() not in dict(PROTOCOLS):
             raise UserError(
-                self.env._("Unknown protocol %(p)s (use %(allowed)s)", p=protocol, allowed=", ".join(dict(PROTOCOLS)))
+                self.env._("Unknown protocol %(p)s (use %(allowed)s)", p=repr(protocol)[:60],
+                           allowed=", ".join(dict(PROTOCOLS)))
             )
+        protocol = protocol.lower()
         # among the connections in use by the caller (its own and those shared with it)
         existing = self.sudo().search([("alias", "=", alias), *self._usable_domain()], limit=1)
         if existing:

@@ -1,7 +1,7 @@
 from odoo import models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 
-from .mcp_guard_common import is_trusted_message, own_messages, thread_message
+from .mcp_guard_common import is_trusted_message, mail_delivery, own_messages, thread_message
 
 # what a person (or the agent) may set when posting on a trail: a message of their own; the
 # other fields of a message (its date, a guest author, tracking values, ...) are the trail's
@@ -46,10 +46,18 @@ class McpGuardChatter(models.AbstractModel):
         with thread_message():
             return super()._message_create(values_list)
 
-    def _message_update_content(self, message, *args, **kwargs):
-        # the chatter's "edit" of one's own comment: Odoo checks the author before it writes
-        with thread_message():
-            return super()._message_update_content(message, *args, **kwargs)
+    def _message_update_content(self, message, *args, **kwargs):  # pylint: disable=method-required-super
+        # the chatter's "edit" and "delete" of a comment (/mail/message/update_content, which
+        # lets an administrator edit anyone's): a comment on a trail stays as it was posted, for
+        # its author and administrators too; a correction is a new comment
+        raise UserError(self.env._(
+            "Messages on %s are its trail: they cannot be edited or deleted, by their author or an "
+            "administrator; post a new comment instead.", self._description))
+
+    def _notify_thread(self, message, *args, **kwargs):
+        # Odoo's e-mail of a trail message (mail.mail) writes its subject onto the message
+        with mail_delivery():
+            return super()._notify_thread(message, *args, **kwargs)
 
     def _check_client_author(self, author_id, email_from):
         partner = self.env.user.partner_id
@@ -57,10 +65,34 @@ class McpGuardChatter(models.AbstractModel):
                 email_from not in (None, False) and email_from not in (partner.email, partner.email_formatted)):
             raise AccessError(self.env._("You can only post on %s as yourself.", self._description))
 
+    def _check_mcp_recipients(self, partner_ids):
+        """Only MCP Guard's users are mentioned on or follow a trail: a person outside its groups,
+        or a contact (e-mailed), would receive what the trail says, e.g. which connection is to
+        be removed, of which URL and database (attack 17, finding 10)."""
+        if not partner_ids:
+            return
+        if not isinstance(partner_ids, (list, tuple)) or not all(
+                isinstance(pid, int) and not isinstance(pid, bool) for pid in partner_ids):
+            raise UserError(self.env._("partner_ids must be a list of partner ids."))
+        partners = self.env["res.partner"].sudo().browse(partner_ids).exists()
+        outside = partners.filtered(lambda partner: not any(
+            user.has_group("mcp_guard.group_mcp_user") or user.has_group("mcp_guard.group_mcp_agent")
+            for user in partner.user_ids))
+        if outside:
+            raise UserError(self.env._(
+                "%(names)s cannot be notified on %(model)s: only MCP Guard's users are mentioned on "
+                "or follow its trail.", names=", ".join(outside.mapped("display_name")), model=self._description))
+
+    def message_subscribe(self, partner_ids=None, subtype_ids=None):
+        if not is_trusted_message():
+            self._check_mcp_recipients(partner_ids)
+        return super().message_subscribe(partner_ids=partner_ids, subtype_ids=subtype_ids)
+
     def message_post(self, **kwargs):
         if is_trusted_message():
             return super().message_post(**kwargs)
         self._check_client_author(kwargs.get("author_id"), kwargs.get("email_from"))
+        self._check_mcp_recipients(kwargs.get("partner_ids"))
         fields = self.env["mail.message"]._fields
         extra = sorted(key for key in kwargs if key in fields and key not in CLIENT_MESSAGE_KEYS)
         if extra:
@@ -85,4 +117,5 @@ class McpGuardChatter(models.AbstractModel):
     def message_notify(self, **kwargs):
         if not is_trusted_message():
             self._check_client_author(kwargs.get("author_id"), kwargs.get("email_from"))
+            self._check_mcp_recipients(kwargs.get("partner_ids"))
         return super().message_notify(**kwargs)

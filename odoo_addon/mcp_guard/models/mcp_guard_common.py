@@ -8,6 +8,8 @@ an RPC client, so a client can never switch them on.
 import contextlib
 import contextvars
 
+from odoo.exceptions import UserError
+
 # The policy's rules, names and constants are the front-end's, vendored byte for byte
 # (policy_core.py, ``make sync-core``): one definition for both halves.
 from .policy_core import (  # noqa: F401  pylint: disable=unused-import
@@ -67,9 +69,13 @@ _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=Fal
 # and notifications, which a client's message_post may not use
 _OWN_MESSAGES = contextvars.ContextVar("mcp_guard_own_messages", default=False)
 # set while mail.thread writes a message of a trail model itself (``_message_create``, after
-# message_post's checks; ``_message_update_content``, after Odoo's own author check): only
-# then may a mail.message of those models be created or have its content changed
+# message_post's checks): only then may a mail.message of those models be created; once
+# there, no client changes it (``_message_update_content`` is refused, also to its author)
 _THREAD_MESSAGE = contextvars.ContextVar("mcp_guard_thread_message", default=False)
+
+# set while Odoo delivers a trail message by e-mail (mail.thread._notify_thread, mail.mail._send):
+# mail.mail inherits mail.message, and writes the e-mail's subject and Message-Id onto it
+_MAIL_DELIVERY = contextvars.ContextVar("mcp_guard_mail_delivery", default=False)
 
 # the add-on's models whose chatter is a trail (who filed, approved, changed, ended what)
 TRAIL_MODELS = frozenset({
@@ -134,6 +140,29 @@ def thread_message():
 def is_trusted_message():
     """A message written by the add-on, or by mail.thread after its own checks."""
     return _OWN_MESSAGES.get() or _INTERNAL_WRITE.get() or _THREAD_MESSAGE.get()
+
+
+@contextlib.contextmanager
+def mail_delivery():
+    token = _MAIL_DELIVERY.set(True)
+    try:
+        yield
+    finally:
+        _MAIL_DELIVERY.reset(token)
+
+
+def is_mail_delivery():
+    return _MAIL_DELIVERY.get()
+
+
+def ensure_one(records):
+    """``records.ensure_one()`` for a method a client calls: one line naming what is wrong, not
+    Odoo's "Expected singleton" traceback (attack 17, finding 2)."""
+    if len(records) != 1:
+        raise UserError(records.env._(
+            "This action takes exactly one %(model)s record, not %(count)s.",
+            model=records._description, count=len(records)))
+    return records
 
 
 @contextlib.contextmanager

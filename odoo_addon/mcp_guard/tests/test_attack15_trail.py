@@ -92,14 +92,16 @@ class TestTrailCannotBeForged(McpGuardCase):
             trail.with_user(self.admin).unlink()
         self.assertEqual(self.req.sudo().message_ids, trail)
 
-    def test_people_still_comment_and_edit_their_own_comment(self):
+    def test_people_still_comment_but_do_not_edit_a_comment(self):
         for record in (self.req, self.conn):
             message = record.with_user(self.user).sudo().message_post(body="a question")
             self.assertEqual(message.author_id, self.user.partner_id)
             self.assertEqual(message.message_type, "comment")
         message = self.conn.with_user(self.user).message_post(body="first")
-        self.conn.with_user(self.user)._message_update_content(message, body="second")
-        self.assertIn("second", str(message.sudo().body))
+        # not even their own (attack 17, finding 3: test_attack17_trail)
+        with self.assertRaises(UserError):
+            self.conn.with_user(self.user)._message_update_content(message, body="second")
+        self.assertIn("first", str(message.sudo().body))
 
 
 @tagged("post_install", "-at_install")

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from ..models.mcp_guard_common import ensure_one
+
 
 class McpApprovalRejectWizard(models.TransientModel):
     _name = "mcp.approval.reject.wizard"
@@ -9,7 +11,7 @@ class McpApprovalRejectWizard(models.TransientModel):
     note = fields.Text(required=True)
 
     def action_confirm(self):
-        self.ensure_one()
+        ensure_one(self)
         # the request method checks approver rights and four eyes again
         self.request_ids.action_reject(note=self.note)
         return {"type": "ir.actions.act_window_close"}

@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..models.mcp_connection import PROTOCOLS, SECRET_FIELDS, SECRET_GROUPS
+from ..models.mcp_guard_common import ensure_one
 
 
 class McpConnectionChangeWizard(models.TransientModel):
@@ -68,7 +69,7 @@ class McpConnectionChangeWizard(models.TransientModel):
         self._store_secret("api_key")
 
     def action_confirm(self):
-        self.ensure_one()
+        ensure_one(self)
         conn = self.connection_id
         conn.check_access("write")
         if not conn.can_edit:

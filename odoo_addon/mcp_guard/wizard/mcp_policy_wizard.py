@@ -2,7 +2,7 @@ import json
 
 from odoo import api, fields, models
 
-from ..models.mcp_guard_common import ACTION_SELECTION
+from ..models.mcp_guard_common import ACTION_SELECTION, ensure_one
 
 
 class McpPolicyWizard(models.TransientModel):
@@ -30,12 +30,12 @@ class McpPolicyWizard(models.TransientModel):
         return self.env["mcp.tool.rule"].get_policy_document()["etag"]
 
     def action_set_default(self):
-        self.ensure_one()
+        ensure_one(self)
         self.env["mcp.tool.rule"]._set_default_action(self.default_action)
         return self._notify(self.env._("Default action set to %s.", self.default_action))
 
     def action_import(self):
-        self.ensure_one()
+        ensure_one(self)
         result = self.env["mcp.tool.rule"].import_policy_document(self.document or "")
         return self._notify(self.env._("Policy imported (etag %s).", result["etag"][:12]))
 
