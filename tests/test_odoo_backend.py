@@ -516,14 +516,17 @@ async def test_data_tools_redact_secrets_the_odoo_user_may_read(tmp_path: Path, 
 async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, live: LiveOdoo):
     """The request stores the MCP principal, and the Odoo user who is that person (login
     "alice", name "Alice Approver"; compared on the TR39 skeleton, after a transport prefix,
-    case aside, and through every spelling that stands for her: a display name and mailbox,
-    DOMAIN\\user, an LDAP DN, a comment, her name last name first) can neither approve nor
+    case aside, and through every spelling of her a principal may take: her login in another
+    case, with a transport prefix, her display name, her mailbox) can neither approve nor
     reject it: the retry removes nothing."""
     # "stdio:alice" is not among them: MCP_GUARD_PRINCIPAL may not take the prefix the guard gives
     # the local stdio client (serve refuses to start; test_attack11_cli.py)
-    principals = ["alice", "http:alice", "ALICE", "\u0430lice", "Alice Approver"]
-    principals += [
-        "alice@x.org",
+    principals = ["alice", "http:alice", "ALICE", "Alice Approver", "alice@x.org"]
+    # Spellings that are not a plain name (a mailbox, DOMAIN\\user, a DN, a comment, "last,
+    # first", mixed scripts) are refused as a principal before anything is filed (attack 17:
+    # a principal passes the deciders' plain-name check), with one line naming the character.
+    for principal in (
+        "\u0430lice",
         "Alice <alice@x.org>",
         "Alice Approver <alice@x.org>",
         "ops\\alice",
@@ -532,7 +535,20 @@ async def test_the_principal_cannot_approve_as_its_odoo_user(tmp_path: Path, liv
         "uid=alice",
         "alice (laptop)",
         "Approver, Alice",
-    ]
+    ):
+        proc = subprocess.run(
+            guard_command("serve", "--data-dir", str(tmp_path)),
+            env=guard_env(tmp_path, **live.guard_env(), MCP_GUARD_PRINCIPAL=principal),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode != 0, proc.stdout
+        reason = proc.stderr.strip().splitlines()
+        assert len(reason) == 1 and "MCP_GUARD_PRINCIPAL" in reason[0], proc.stderr
+        assert "refused" in reason[0] and "plain name" in reason[0], reason
     for n, principal in enumerate(principals):
         alias = f"self-{n}"
         async with odoo_client(tmp_path, live, principal=principal) as client:
