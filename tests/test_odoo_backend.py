@@ -870,6 +870,7 @@ async def test_a_data_call_naming_an_unknown_alias_files_nothing_in_odoo(
             arguments=args,
             principal=principal,
             reason="r13",
+            server="odoo-mcp-guard",
         )
     assert live.admin("mcp.approval.request", "search_count", filed) == 0
     assert live.admin("res.partner", "search_count", [["id", "=", victim]]) == 1

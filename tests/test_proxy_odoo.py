@@ -14,6 +14,8 @@ from odoo_live import LiveOdoo, check_no_deprecated_endpoint
 from support import live as live_support
 from support.guard import EFFECT_WAIT, proxy_args, text_of, upstream_calls, upstream_command
 
+from odoo_mcp_guard.policy_core import arguments_hash
+
 pytestmark = [pytest.mark.anyio]
 live = live_support.live  # the running Odoo of each series (a module fixture)
 
@@ -93,3 +95,64 @@ async def test_proxy_with_odoo_backend(tmp_path: Path, live: LiveOdoo) -> None:
             break
         assert time.monotonic() < deadline, outcomes
         await anyio.sleep(0.5)
+
+
+async def test_an_approval_is_bound_to_the_server_it_was_filed_through(
+    tmp_path: Path, live: LiveOdoo
+) -> None:
+    """As on the embedded store (schema v10), a request in Odoo is bound to the MCP server its
+    call came through: the same call by the same principal through another server (its own
+    --server-name, its own data directory) is not told it is pending under the first server's
+    request, and cannot use that request's approval: it files (and waits for) its own."""
+    arguments = {"key": "srv18", "value": "through a"}
+    dirs = {name: tmp_path / name for name in ("a", "b")}
+    for folder in dirs.values():
+        folder.mkdir()
+    states = {name: folder / "upstream.json" for name, folder in dirs.items()}
+    clients = {
+        name: live.client(
+            folder,
+            principal="agent-server18",
+            args=proxy_args(
+                folder, None, upstream=upstream_command(states[name]), server_name=f"notes-{name}"
+            ),
+        )
+        for name, folder in dirs.items()
+    }
+    async with clients["a"] as a, clients["b"] as b:
+        first = await a.call_tool("write_note", arguments)
+        assert first.is_error and first.structured_content["status"] == "pending"
+        second = await b.call_tool("write_note", arguments)
+        assert second.is_error and second.structured_content["status"] == "pending"
+        ref_a, id_a = first.structured_content["request"], first.structured_content["id"]
+        ref_b, id_b = second.structured_content["request"], second.structured_content["id"]
+        assert ref_b != ref_a and ref_a not in text_of(second)
+        rows = live.admin("mcp.approval.request", "read", [id_a, id_b], ["server", "state"])
+        assert {row["id"]: (row["server"], row["state"]) for row in rows} == {
+            id_a: ("notes-a", "pending"),
+            id_b: ("notes-b", "pending"),
+        }
+
+        live.rpc(*APPROVER, "mcp.approval.request", "action_approve", [id_a])
+        still = await b.call_tool("write_note", arguments)
+        assert still.is_error and still.structured_content["status"] == "pending", text_of(still)
+        assert still.structured_content["request"] == ref_b
+        assert upstream_calls(states["b"]) == []
+        # nor by asking Odoo directly, as the Agent user, naming the other server
+        answer = live.rpc(
+            "mcp-agent",
+            live.agent_key,
+            "mcp.approval.request",
+            "consume",
+            request_id=id_a,
+            tool="write_note",
+            arguments_hash=arguments_hash(arguments),
+            server="notes-b",
+        )
+        assert answer["ok"] is False and "notes-a" in answer["message"], answer
+
+        done = await a.call_tool("write_note", arguments)
+        assert not done.is_error, text_of(done)
+        assert [call["arguments"] for call in upstream_calls(states["a"])] == [arguments]
+    rows = live.admin("mcp.approval.request", "read", [id_a, id_b], ["state"])
+    assert {row["id"]: row["state"] for row in rows} == {id_a: "done", id_b: "pending"}

@@ -261,6 +261,7 @@ def request_from_odoo(view: dict[str, Any]) -> ApprovalRequest:
         quorum=int(view.get("quorum") or 1),
         rule_binding=view.get("rule_binding") or None,
         approvals=[name for name in view.get("approvals") or [] if isinstance(name, str)],
+        server=view.get("server") or None,
     )
 
 
@@ -285,7 +286,8 @@ class OdooApprovals:
         if not isinstance(views, list):
             raise ApprovalError("Odoo: list_for_agent returned no list")
         found = [request_from_odoo(view) for view in views]
-        # the server each was filed on, as this front-end recorded it (Odoo does not know it)
+        # the server each was filed through: Odoo's (the contract's file_request names it), else
+        # as this front-end recorded it (an add-on older than the binding keeps none)
         ids = [request.id for request in found]
         servers: dict[int, str | None] = {}
         if ids:
@@ -295,7 +297,10 @@ class OdooApprovals:
                 tuple(ids),
             )
             servers = {int(row["remote_id"]): row["server"] for row in rows}
-        return [request.model_copy(update={"server": servers.get(request.id)}) for request in found]
+        return [
+            request.model_copy(update={"server": request.server or servers.get(request.id)})
+            for request in found
+        ]
 
     # --- the operator's view ---------------------------------------------------------
 
@@ -325,8 +330,9 @@ class OdooApprovals:
         server: str = "",
     ) -> ApprovalRequest | None:
         """Odoo's state of the request filed for this call on ``server`` (Odoo's cron expires
-        stale ones, and ``consume`` refuses an expired approval). Odoo does not know the
-        server: the binding is kept here, in ``remote_requests`` (NULL before v10: none)."""
+        stale ones, and ``consume`` refuses an expired approval). Odoo binds the request to
+        its server too (file_request, consume); here ``remote_requests`` says which request
+        answers this server's call (NULL before v10: none)."""
         row = self.db.row(
             """SELECT remote_id, connection_binding FROM remote_requests
                WHERE tool = ? AND arguments_hash = ? AND principal = ? AND server = ?
@@ -367,11 +373,10 @@ class OdooApprovals:
         bindings, not ``expires_in``, ``terms`` or ``also_bindings``; ``at_stake`` is not
         kept: Odoo shows the connections it holds itself); ``connection_binding`` is kept
         here, in ``remote_requests``; ``requester_persons`` and ``electorate`` are not: Odoo
-        binds principals to its users and decides by its own groups itself. ``server`` is kept
-        here too (the contract's file_request names none): Odoo answers an identical call
-        filed on another server with that server's pending request, which stays bound to it
-        (``open_request`` of this server never finds it: this server's call is told it is
-        pending, and files its own once Odoo has decided that one)."""
+        binds principals to its users and decides by its own groups itself. ``server`` is
+        passed to Odoo, which binds the request to it: an identical call through another
+        server gets a request of its own, and only a call through this server consumes this
+        one; it is kept here too, in ``remote_requests``."""
         now = time.time() if now is None else now
         answer = _call(
             self.client,
@@ -381,6 +386,7 @@ class OdooApprovals:
             arguments=arguments,
             principal=principal,
             reason=reason or "",
+            server=server,
         )
         remote_id = int(answer["id"])
         with self.db.tx() as db:
@@ -419,16 +425,18 @@ class OdooApprovals:
         arguments: dict[str, Any] | None = None,
     ) -> bool:
         row = self.db.row(
-            "SELECT tool, arguments_hash FROM remote_requests WHERE remote_id = ?",
+            "SELECT tool, arguments_hash, server FROM remote_requests WHERE remote_id = ?",
             (request_id,),
         )
-        if row is None:
-            return False
+        if row is None or row["server"] is None:
+            return False  # filed before v10: bound to no server, used by no call
         self.connections.forget()  # consuming may remove a connection in Odoo
         call: dict[str, Any] = {
             "request_id": request_id,
             "tool": row["tool"],
             "arguments_hash": row["arguments_hash"],
+            # Odoo consumes it only for a call through the server it was filed through
+            "server": row["server"],
         }
         if row["tool"] == "odoo_connect":
             # Odoo (re)creates the connection from these, only if they hash to the approved call

@@ -11,6 +11,7 @@ from odoo.modules import module as odoo_module
 
 from .compat import GROUP_USERS
 from .identity import check_approver, check_identity, principal_form, same_person, shown, text_problem
+from .policy_core import SERVER_NAME_MAX, valid_server_name
 from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
     RISK_SELECTION,
@@ -48,6 +49,7 @@ PROTECTED_FIELDS = {
     "decision_date", "decision_note", "expires_at", "consumed_at", "request_expires_at", "approval_valid_until",
     "requester_match_ids",
     "approver_group_id", "also_approver_group_ids", "quorum", "rule_binding", "also_bindings", "rule_terms",
+    "server",
 }
 CONNECTION_TOOLS = ("odoo_disconnect", "odoo_connect")
 # what a request for a connection is bound to besides its id, as the approver saw it
@@ -59,7 +61,7 @@ CONNECT_KEYS = {"alias": "alias", "url": "url", "db": "db", "username": "login",
 GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_hash", "approver_group_id",
                   "also_approver_group_ids", "quorum",
                   "rule_binding", "also_bindings", "requester_match_ids", "principal_user_ids",
-                  "requester_name"}
+                  "requester_name", "server"}
 # the hash of the real arguments (secrets included) is an offline oracle for a weak password:
 # only the groups that read secrets anyway (the Agent) and the Managers see it, never approvers
 HASH_GROUPS = "mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager"
@@ -89,6 +91,12 @@ class McpApprovalRequest(models.Model):
     arguments = fields.Text("Arguments (redacted)", readonly=True)
     arguments_hash = fields.Char(readonly=True, index=True, groups=HASH_GROUPS)
     principal = fields.Char(readonly=True, help="Identity of the agent as seen by the MCP front-end.")
+    # an agent's request is bound to it: only a call through the same server consumes it
+    server = fields.Char(
+        "MCP server", readonly=True, tracking=True, copy=False,
+        help="The MCP server the agent's call came through (the front-end's server name: a proxy's "
+             "--server-name or the name derived from its upstream, serve's own). Only a call through "
+             "this server can use the approval.")
     reason = fields.Text(readonly=True)
     requester_id = fields.Many2one("res.users", "Requested by", required=True, readonly=True, index=True)
     # frozen when the request is filed: the approvers who then read as the requester (the
@@ -183,7 +191,7 @@ class McpApprovalRequest(models.Model):
             req.can_approve = req.can_decide and not req.cannot_approve_reason
 
     @api.depends_context("uid")
-    @api.depends("state", "origin", "principal", "requester_id", "principal_user_ids", "tool")
+    @api.depends("state", "origin", "principal", "requester_id", "principal_user_ids", "tool", "server")
     def _compute_cannot_approve_reason(self):
         """Why nobody can approve this request as it stands, shown on its form and checked by
         action_approve (_cannot_approve: the one check)."""
@@ -195,7 +203,19 @@ class McpApprovalRequest(models.Model):
         user claims (res.users.mcp_principals), or a rule in force that no longer asks for an
         approval of its call (_rule_unfit)."""
         self.ensure_one()
-        return self._unclaimed_problem() or self._rule_unfit()
+        return self._unbound_problem() or self._unclaimed_problem() or self._rule_unfit()
+
+    def _unbound_problem(self):
+        """Why an agent's request can never be used because it names no MCP server, or '': filed
+        before requests were bound to the server their call came through (18.0/19.0.1.2.0), it
+        binds to nothing, so no call consumes it; the agent's next call files a request of its own."""
+        self.ensure_one()
+        if self.origin != "agent" or self.server:
+            return ""
+        return self.env._(
+            "Request %s was filed before requests were bound to the MCP server their call came "
+            "through: no call can use it, so it cannot be approved. The agent's next call files a "
+            "new request.", self.name)
 
     def _rule_unfit(self):
         """Why the policy in force lets nobody approve or use this request, or '': a rule its
@@ -769,8 +789,10 @@ class McpApprovalRequest(models.Model):
     # RPC contract
     # ------------------------------------------------------------------
     @api.model
-    def file_request(self, tool, arguments, principal, reason):
-        """File a request for one exact call, or return the pending one of an identical call.
+    def file_request(self, tool, arguments, principal, reason, server=None):
+        """File a request for one exact call through the MCP server ``server`` (the front-end's
+        server name), or return the pending one of an identical call through that same server:
+        a call through another server is never answered with it, it files its own.
 
         The agent's call (the MCP front-end's technical user) and nobody else's, administrators
         included: a person files from the connection's form (Request disconnect, Request change)."""
@@ -782,6 +804,10 @@ class McpApprovalRequest(models.Model):
             raise UserError(self.env._("Invalid tool name."))
         if not isinstance(arguments, dict):
             raise UserError(self.env._("arguments must be an object"))
+        if not valid_server_name(server):
+            raise UserError(self.env._(
+                "server must name the MCP server the call came through (1 to %s printable characters); "
+                "a front-end older than this add-on names none: upgrade it.", SERVER_NAME_MAX))
         principal = principal if isinstance(principal, str) else ""
         problem = check_approver(principal)
         if problem:
@@ -796,7 +822,9 @@ class McpApprovalRequest(models.Model):
             value = call.get(name) if isinstance(call, dict) else None
             if isinstance(value, str) and (problem := text_problem(value, name)):
                 raise UserError(problem)
-        req = self._file(tool, arguments, principal, reason, self._connection_binding(tool, arguments), "agent")
+        # bound to the server as to the connection: found again (and consumed) through it only
+        binding = {**self._connection_binding(tool, arguments), "server": server}
+        req = self._file(tool, arguments, principal, reason, binding, "agent")
         return {"id": req.id, "ref": req.name, "state": req.state}
 
     @api.model
@@ -1148,6 +1176,7 @@ class McpApprovalRequest(models.Model):
             "approver_group": self._group_xmlid(),
             "quorum": self.quorum or 1,
             "rule_binding": self.rule_binding or "",
+            "server": self.server or "",
             # who approved, by name, read as the system: the agent may not read users
             "approvals": self.sudo().vote_ids.user_id.mapped("name"),
         }
@@ -1216,8 +1245,9 @@ class McpApprovalRequest(models.Model):
         return True
 
     @api.model
-    def consume(self, request_id, tool, arguments_hash, arguments=None):  # pylint: disable=redefined-outer-name
-        """Consume an approval once. The approved -> done change is one atomic UPDATE.
+    def consume(self, request_id, tool, arguments_hash, arguments=None, server=None):  # pylint: disable=redefined-outer-name
+        """Consume an approval once, for a call through the MCP server ``server`` it was filed
+        through. The approved -> done change is one atomic UPDATE.
 
         odoo_connect needs the call's ``arguments``: they must hash to the approved call, and the
         connection is (re)created from them here, in the transaction that ends the old one."""
@@ -1231,6 +1261,9 @@ class McpApprovalRequest(models.Model):
             return {"ok": False, "state": "", "message": self.env._("Request not found.")}
         if req.requester_id.id != self.env.uid:
             return {"ok": False, "state": req.state, "message": self.env._("Only the requesting user may consume this approval.")}
+        unbound = req._server_mismatch(server)
+        if unbound:
+            return {"ok": False, "state": req.state, "message": unbound}
         if req.state != "approved":
             return {"ok": False, "state": req.state, "message": self.env._("Request %(ref)s is %(state)s, not approved.", ref=req.name, state=req.state)}
         if req.tool != tool or req.sudo().arguments_hash != arguments_hash:
@@ -1254,6 +1287,21 @@ class McpApprovalRequest(models.Model):
             req._expire_approved(self.env._("Approved → Expired: the approval expired before it was used."))
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
         return req._carry_out(tool, arguments_hash, new_values)
+
+    def _server_mismatch(self, server):
+        """Why a call through the MCP server ``server`` cannot consume this request, or ''. An
+        agent's request binds to the server it was filed through; one filed before that binding
+        (no server) binds to nothing (_unbound_problem)."""
+        self.ensure_one()
+        if self.origin != "agent":
+            return ""
+        if not self.server:
+            return self._unbound_problem()
+        if server != self.server:
+            return self.env._(
+                "Request %(ref)s approves a call through the MCP server %(server)s, not through this one: "
+                "a call through another server files its own request.", ref=self.name, server=repr(self.server))
+        return ""
 
     def _expire_approved(self, message):
         """approved -> expired without effect, in one UPDATE (no tracking), ``message`` in the

@@ -28,3 +28,4 @@ from . import test_attack13_schema
 from . import test_attack15_trail
 from . import test_attack17_binding
 from . import test_attack17_trail
+from . import test_server_binding

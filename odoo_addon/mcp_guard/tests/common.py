@@ -3,6 +3,9 @@ from odoo.tests import TransactionCase, new_test_user
 from odoo.addons.mcp_guard.models.identity import check_approver, principal_form
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
 
+# the MCP server the tests' agent calls come through (file_request and consume name it)
+SERVER = "mcp-test-server"
+
 
 class McpGuardCase(TransactionCase):
     """One user per group, a second company, and helpers shared by the tests."""
@@ -66,16 +69,17 @@ class McpGuardCase(TransactionCase):
         user.sudo().mcp_principals = f"{claimed}, {principal}" if claimed else principal
 
     def file(self, user, tool="odoo_disconnect", arguments=None, principal="agent-test", reason="cleanup",
-             claimed=True):
-        """File as ``user``; the principal is claimed by a person first unless ``claimed`` is False."""
+             claimed=True, server=SERVER):
+        """File as ``user`` through ``server``; the principal is claimed by a person first unless
+        ``claimed`` is False."""
         arguments = {"alias": "prod"} if arguments is None else arguments
         if claimed and isinstance(principal, str):
             self.claim(principal)
-        return self.Request.with_user(user).file_request(tool, arguments, principal, reason)
+        return self.Request.with_user(user).file_request(tool, arguments, principal, reason, server=server)
 
-    def approved(self, user=None, tool="odoo_disconnect", arguments=None):
+    def approved(self, user=None, tool="odoo_disconnect", arguments=None, server=SERVER):
         """File as ``user`` (the agent by default) and approve as the approver."""
-        res = self.file(user or self.agent, tool=tool, arguments=arguments)
+        res = self.file(user or self.agent, tool=tool, arguments=arguments, server=server)
         self.Request.browse(res["id"]).with_user(self.approver).action_approve()
         return res
 

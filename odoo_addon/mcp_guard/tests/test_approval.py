@@ -9,7 +9,7 @@ from odoo.tests import new_test_user, tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import internal_write
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 from .test_connection import TRICK_CONTEXTS
 
 
@@ -135,7 +135,7 @@ class TestApproval(McpGuardCase):
         self.assertEqual(self.Request.with_user(self.agent).get_states([other["id"]])[0]["decision_note"], "")
         # another agent cannot read these states
         self.assertEqual(self.Request.with_user(self.agent2).get_states([res["id"], other["id"]]), [])
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}), server=SERVER)
         self.assertFalse(result["ok"])
         self.assertEqual(result["state"], "rejected")
 
@@ -144,9 +144,9 @@ class TestApproval(McpGuardCase):
         args_hash = self.digest({"alias": "prod"})
         # only the requester consumes
         for user in (self.approver, self.manager, self.agent2, self.user):
-            self.assertFalse(self.Request.with_user(user).consume(res["id"], "odoo_disconnect", args_hash)["ok"])
+            self.assertFalse(self.Request.with_user(user).consume(res["id"], "odoo_disconnect", args_hash, server=SERVER)["ok"])
         self.assertEqual(self.Request.browse(res["id"]).state, "approved")
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash, server=SERVER)
         self.assertEqual(result["ok"], True)
         self.assertEqual(result["state"], "done")
         self.assertEnded(self.prod)
@@ -154,7 +154,7 @@ class TestApproval(McpGuardCase):
         self.assertEqual(req.state, "done")
         self.assertTrue(req.consumed_at)
         self.assertEqual(req.connection_alias, "prod")
-        again = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
+        again = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash, server=SERVER)
         self.assertFalse(again["ok"])
         self.assertEqual(again["state"], "done")
 
@@ -164,26 +164,26 @@ class TestApproval(McpGuardCase):
         bad = [("odoo_disconnect", self.digest({"alias": "prod2"})), ("odoo_connect", good),
                ("odoo_disconnect", good.upper())]
         for tool, digest in bad:
-            result = self.Request.with_user(self.agent).consume(res["id"], tool, digest)
+            result = self.Request.with_user(self.agent).consume(res["id"], tool, digest, server=SERVER)
             self.assertFalse(result["ok"])
             self.assertEqual(result["state"], "approved")
             self.assertTrue(result["message"])
         self.assertTrue(self.prod.exists())
-        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", good)["ok"])
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", good, server=SERVER)["ok"])
 
     def test_pending_not_consumable(self):
         res = self.file(self.agent)
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}), server=SERVER)
         self.assertEqual(result["ok"], False)
         self.assertEqual(result["state"], "pending")
         self.assertTrue(self.prod.exists())
-        self.assertFalse(self.Request.with_user(self.agent).consume(999999999, "odoo_disconnect", "x")["ok"])
+        self.assertFalse(self.Request.with_user(self.agent).consume(999999999, "odoo_disconnect", "x", server=SERVER)["ok"])
 
     def test_expiry_cron_and_consume(self):
         res = self.approved()
         req = self.Request.browse(res["id"])
         with freeze_time(fields.Datetime.now() + timedelta(seconds=3700)):
-            result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}))
+            result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "prod"}), server=SERVER)
             self.assertFalse(result["ok"])
             self.assertEqual(result["state"], "expired")
         self.assertEqual(req.state, "expired")
@@ -262,7 +262,7 @@ class TestApproval(McpGuardCase):
         with self.assertRaises(AccessError):  # the wizard goes through the same four-eyes check
             wizard.action_confirm()
         with self.assertRaises(UserError):
-            self.Request.with_user(self.agent).file_request("odoo_x", ["not", "a", "dict"], "p", "r")
+            self.Request.with_user(self.agent).file_request("odoo_x", ["not", "a", "dict"], "p", "r", server=SERVER)
         # admin (a Manager through Settings) may decide on somebody else's request
         req.with_user(self.admin).action_reject(note="admin says no")
         self.assertEqual(req.state, "rejected")
@@ -276,7 +276,7 @@ class TestApproval(McpGuardCase):
             self.Connection.with_user(self.agent).upsert_from_agent(
                 {"alias": "prod", "url": "https://new.example.com", "db": "prod", "login": "bot"})
         # consume carries the replacement out itself, with the approved call's arguments
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args, server=SERVER)
         self.assertTrue(result["ok"], result)
         self.assertEnded(self.prod)
         listed = self.Connection.with_user(self.agent).list_for_agent()
@@ -286,11 +286,11 @@ class TestApproval(McpGuardCase):
     def test_context_cannot_file_an_approved_request(self):
         ctx = {"default_state": "approved", "default_approver_id": self.approver.id, "tracking_disable": True}
         res = self.Request.with_user(self.agent).with_context(**ctx).file_request(
-            "odoo_disconnect", {"alias": "prod"}, "agent-test", "")
+            "odoo_disconnect", {"alias": "prod"}, "agent-test", "", server=SERVER)
         req = self.Request.browse(res["id"])
         self.assertEqual((res["state"], req.state, req.approver_id), ("pending", "pending", self.env["res.users"]))
         self.assertFalse(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect",
-                                                                   self.digest({"alias": "prod"}))["ok"])
+                                                                   self.digest({"alias": "prod"}), server=SERVER)["ok"])
         self.assertTrue(self.prod.exists())
 
     def test_disconnect_of_unknown_alias_refused(self):
@@ -311,7 +311,7 @@ class TestApproval(McpGuardCase):
         res = self.approved(tool="odoo_connect", arguments=args)
         with internal_write():  # as an approved "Request change" would (a plain Save is refused)
             mine.sudo().write({"alias": "x"})  # ... even once the agent's connection is named "x"
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args, server=SERVER)
         self.assertEqual((result["ok"], result["state"]), (False, "failed"), result)
         self.assertTrue(mine.exists())
         self.assertEqual(mine.url, "u")
@@ -322,7 +322,7 @@ class TestApproval(McpGuardCase):
             mine.sudo().write({"alias": "x-old"})
             self.env.flush_all()  # two calls, as over RPC: the unique alias holds after each
             other.sudo().write({"alias": "x"})
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "x"}))
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "x"}), server=SERVER)
         self.assertEqual((result["ok"], result["state"]), (False, "failed"))
         self.assertIn("alias", result["message"])
         self.assertTrue(mine.exists() and other.exists())
@@ -338,7 +338,7 @@ class TestApproval(McpGuardCase):
             before = {key: self.prod[key] for key in vals}
             with internal_write():  # as an approved "Request change" would (a plain Save is refused)
                 self.prod.with_user(self.manager).write(vals)
-            result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)
+            result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash, server=SERVER)
             self.assertEqual((result["ok"], result["state"]), (False, "failed"), vals)
             self.assertIn(next(iter(vals)).replace("_id", ""), result["message"])
             self.assertTrue(self.prod.active)
@@ -348,13 +348,13 @@ class TestApproval(McpGuardCase):
                 )
         # unchanged (or changed back), a new approval removes it
         res = self.approved()
-        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash)["ok"])
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", args_hash, server=SERVER)["ok"])
         self.assertEnded(self.prod)
 
     def test_bad_request_ids(self):
         for bad in ("abc", "12", None, 1.5, True, -3, 0, [1], {"id": 1}):
             with self.assertRaisesRegex(UserError, "Invalid request id"):
-                self.Request.with_user(self.agent).consume(bad, "odoo_disconnect", "x")
+                self.Request.with_user(self.agent).consume(bad, "odoo_disconnect", "x", server=SERVER)
             with self.assertRaisesRegex(UserError, "Invalid request id"):
                 self.Request.with_user(self.agent).get_states([bad])
         with self.assertRaisesRegex(UserError, "abc"):
@@ -385,7 +385,7 @@ class TestApproval(McpGuardCase):
         req = self.Request.browse(res["id"])
         self.assertFalse(self.Request.with_user(self.agent).report_failure(res["id"], "boom"))  # pending
         req.with_user(self.approver).action_approve()
-        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_x", self.digest({"n": 2}))["ok"])
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_x", self.digest({"n": 2}), server=SERVER)["ok"])
         self.assertFalse(self.Request.with_user(self.agent2).report_failure(res["id"], "boom"))
         self.assertEqual(req.state, "done")
         self.assertTrue(self.Request.with_user(self.agent).report_failure(res["id"], "boom"))

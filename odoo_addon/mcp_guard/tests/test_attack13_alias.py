@@ -9,7 +9,7 @@ from odoo.tests import tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import internal_write
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 
 UNLINK = {"model": "res.partner", "ids": [1]}
 
@@ -57,12 +57,12 @@ class TestAttack13Alias(McpGuardCase):
             self.prod.sudo().write({"active": False, "state": "disconnected"})
         self.Connection.with_user(self.agent).create({"alias": "prod", "url": "https://evil.example.com",
                                                        "db": "x", "login": "l"})
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_unlink", self.digest(args))
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_unlink", self.digest(args), server=SERVER)
         self.assertEqual((result["ok"], result["state"]), (False, "failed"), result)
         self.assertEqual(self.Request.browse(res["id"]).state, "failed")
 
     def test_04_an_approval_is_used_for_the_connection_it_was_filed_for(self):
         args = {"alias": "prod", **UNLINK}
         res = self.approved(tool="odoo_unlink", arguments=args)
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_unlink", self.digest(args))
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_unlink", self.digest(args), server=SERVER)
         self.assertTrue(result["ok"], result)

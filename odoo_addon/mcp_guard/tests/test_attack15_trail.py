@@ -8,7 +8,7 @@ from odoo.tools import mute_logger
 from odoo.addons.mcp_guard.models.identity import find_unsafe
 from odoo.addons.mcp_guard.models.mcp_guard_common import TRAIL_MODELS
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 from .test_audit import event
 from .test_catalog import entry
 
@@ -200,7 +200,7 @@ class TestTrailIsKeptAndReadAsIs(McpGuardCase):
     def test_a_failure_note_is_shown_escaped(self):
         # a call the front-end runs after consuming (a connection's removal is Odoo's own: F11)
         res = self.approved(tool="odoo_x", arguments={"n": 15})
-        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_x", self.digest({"n": 15}))["ok"])
+        self.assertTrue(self.Request.with_user(self.agent).consume(res["id"], "odoo_x", self.digest({"n": 15}), server=SERVER)["ok"])
         note = "timeout\u202e\u200b -- Rejected by Mia Manager"
         self.assertTrue(self.Request.with_user(self.agent).report_failure(res["id"], note))
         bodies = self.Request.browse(res["id"]).sudo().message_ids.mapped("body")

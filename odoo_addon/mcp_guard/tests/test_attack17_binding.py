@@ -15,7 +15,7 @@ from odoo.tests import new_test_user, tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import internal_write
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 from .test_catalog import entry
 
 CTX = {"mail_create_nolog": True, "no_reset_password": True}
@@ -43,7 +43,7 @@ class TestAttack17Binding(McpGuardCase):
     def consume(self, res, tool="odoo_disconnect", arguments=None):
         req = self.Request.browse(res["id"])
         return self.Request.with_user(self.agent).consume(
-            res["id"], tool, req.sudo().arguments_hash, arguments)
+            res["id"], tool, req.sudo().arguments_hash, arguments, server=SERVER)
 
     # --- F8: the rule in force must ask for an approval -------------------------------------
     def test_no_request_is_filed_for_a_denied_hidden_or_allowed_tool(self):

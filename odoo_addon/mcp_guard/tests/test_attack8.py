@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 from .test_audit import event
 
 SECRET = "S3CR3T-attack8"
@@ -98,7 +98,7 @@ class TestAttack8(McpGuardCase):
         self.assertEqual(conn.state, "disconnect_pending")
         # the consumption of the approved request still ends it
         req.with_user(self.approver).action_approve()
-        res = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "crm"}))
+        res = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "crm"}), server=SERVER)
         self.assertTrue(res["ok"], res)
         self.assertEnded(conn)
 

@@ -8,6 +8,8 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash, internal_write
 
+from .common import SERVER
+
 
 @tagged("post_install", "-at_install")
 class TestConsumeConcurrency(TransactionCase):
@@ -29,7 +31,7 @@ class TestConsumeConcurrency(TransactionCase):
             with internal_write():
                 req = env["mcp.approval.request"].create({
                     "tool": "odoo_disconnect", "arguments": "{}", "arguments_hash": self.digest,
-                    "principal": "race", "requester_id": self.requester_id, "connection_id": conn.id,
+                    "principal": "race", "server": SERVER, "requester_id": self.requester_id, "connection_id": conn.id,
                     "connection_alias": "race", "connection_url": "https://race.example.com",
                     "connection_db": "race", "connection_login": "bot", "state": "approved", "approver_id": self.admin_id,
                     "expires_at": fields.Datetime.now() + timedelta(hours=1),
@@ -49,7 +51,7 @@ class TestConsumeConcurrency(TransactionCase):
             cr.commit()  # pylint: disable=invalid-commit
 
     def _consume(self, env):
-        return env["mcp.approval.request"].consume(self.req_id, "odoo_disconnect", self.digest)
+        return env["mcp.approval.request"].consume(self.req_id, "odoo_disconnect", self.digest, server=SERVER)
 
     def test_two_cursors_one_success(self):
         with self.env.registry.cursor() as cr1, self.env.registry.cursor() as cr2:

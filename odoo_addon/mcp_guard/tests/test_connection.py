@@ -1,7 +1,7 @@
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 
 # our own flags under guessable names, and every key by which Odoo's ORM or mail skips a
 # check or a trail (odoo/models.py, odoo/addons/base/models/ir_model.py MODULE_UNINSTALL_FLAG,
@@ -36,7 +36,7 @@ class TestConnection(McpGuardCase):
         self.assertNotIn("api_key", as_manager[0])
         self.assertEqual(mine.sudo().password, "pw-m")
         # a pending disconnect does not hide it: it exists until the approval is consumed
-        self.Request.with_user(self.agent).file_request("odoo_disconnect", {"alias": "prod"}, "a", "")
+        self.Request.with_user(self.agent).file_request("odoo_disconnect", {"alias": "prod"}, "a", "", server=SERVER)
         self.assertEqual(self.prod.state, "disconnect_pending")
         self.assertEqual(len(self.Connection.with_user(self.agent).list_for_agent()), 1)
         # another agent (other company) sees none of them

@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 
 
 @tagged("post_install", "-at_install")
@@ -59,7 +59,7 @@ class TestNotifications(McpGuardCase):
         req.with_user(self.approver).action_approve()
         self.end_transaction()
         self.assertIn(self.user.partner_id, self.messages(req).notified_partner_ids)
-        out = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "crm"}))
+        out = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "crm"}), server=SERVER)
         self.assertTrue(out["ok"], out)
         self.assertEnded(self.conn)
         # the chatter has every state change, and which connection was ended
@@ -95,7 +95,7 @@ class TestNotifications(McpGuardCase):
         req.env.cr.execute("UPDATE mcp_approval_request SET expires_at = now() - interval '1 minute' WHERE id = %s",
                            (req.id,))
         req.invalidate_recordset()
-        out = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "crm"}))
+        out = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "crm"}), server=SERVER)
         self.assertEqual(out["state"], "expired")
         self.assertIn("Approved → Expired", self.bodies(req))
         self.assertNoMailFailure()

@@ -2,7 +2,7 @@ import json
 
 from odoo.tests import tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 from .test_audit import event
 
 SECRETS = (
@@ -91,6 +91,6 @@ class TestRedaction(McpGuardCase):
         messages = self.env["mail.message"].sudo().search([("model", "=", req._name), ("res_id", "=", req.id)])
         self.assertNoSecret(" ".join(str(body) for body in messages.mapped("body")), "the chatter")
         req.action_approve()
-        done = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "dsn"}))
+        done = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "dsn"}), server=SERVER)
         self.assertTrue(done["ok"], done)
         self.assertEnded(conn)

@@ -2,7 +2,7 @@
 
 from odoo.tests import new_test_user, tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 
 NEUTRAL = "Shown to the approvers of this request."
 
@@ -109,7 +109,7 @@ class TestReview9Replacement(McpGuardCase):
                 req = self.Request.browse(self.approved(tool="odoo_connect", arguments=args)["id"])
                 self.assertEqual((req.state, req.connection_id), ("approved", self.prod))
                 rule.write(change)  # after the approval, before the agent calls again
-                result = self.Request.with_user(self.agent).consume(req.id, "odoo_connect", self.digest(args), args)
+                result = self.Request.with_user(self.agent).consume(req.id, "odoo_connect", self.digest(args), args, server=SERVER)
                 self.assertEqual((result["ok"], result["state"]), (False, "expired"), result)
                 self.assertIn("rule for odoo_disconnect that has changed since", result["message"])
                 self.assertEqual(req.state, "expired")
@@ -120,7 +120,7 @@ class TestReview9Replacement(McpGuardCase):
         rule.write(filed_under)
         args = {"alias": "prod", "url": "https://new.example.com", "db": "prod", "username": "bot"}
         res = self.approved(tool="odoo_connect", arguments=args)
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args, server=SERVER)
         self.assertTrue(result["ok"], result)
         self.assertEnded(self.prod)
 

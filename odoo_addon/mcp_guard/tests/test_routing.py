@@ -3,7 +3,7 @@ import json
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 
 
 @tagged("post_install", "-at_install")
@@ -79,7 +79,7 @@ class TestRouting(McpGuardCase):
             req.with_user(self.approver).action_approve()
         self.assertFalse(req.with_user(self.approver).can_decide)
         # nothing to consume yet: one approval of two
-        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", digest)
+        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", digest, server=SERVER)
         self.assertFalse(answer["ok"])
         self.assertEqual(self.prod.state, "disconnect_pending")
         # the first approver's to-do is done, the others' remain
@@ -89,7 +89,7 @@ class TestRouting(McpGuardCase):
         self.assertEqual(req.state, "approved")
         self.assertFalse(self.activity_users(req))
         self.assertEqual(req.sudo().vote_ids.user_id, self.approver | self.fin1)
-        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", digest)
+        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", digest, server=SERVER)
         self.assertTrue(answer["ok"], answer)
         self.assertEnded(self.prod)
 
@@ -101,7 +101,7 @@ class TestRouting(McpGuardCase):
         self.assertEqual(req.state, "approved")
         # one of the two is no longer an approver: the quorum no longer stands
         self.approver.sudo().write({"active": False})
-        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "prod"}))
+        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "prod"}), server=SERVER)
         self.assertFalse(answer["ok"])
         self.assertIn("valid approvals", answer["message"])
         self.assertTrue(self.prod.active)
@@ -112,7 +112,7 @@ class TestRouting(McpGuardCase):
         self.assertEqual(req.state, "approved")
         # the rule is changed before the approval is used: quorum 1 -> 2
         self.route(quorum=2)
-        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "prod"}))
+        answer = self.Request.with_user(self.agent).consume(req.id, "odoo_disconnect", self.digest({"alias": "prod"}), server=SERVER)
         self.assertFalse(answer["ok"])
         self.assertEqual(answer["state"], "expired")
         self.assertIn("has changed", answer["message"])

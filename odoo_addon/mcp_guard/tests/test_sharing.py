@@ -1,7 +1,7 @@
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 
 
 @tagged("post_install", "-at_install")
@@ -130,7 +130,7 @@ class TestSharing(McpGuardCase):
         # the agent has no mailbox: nobody mails it; the owner hears about it
         self.assertNotIn(self.agent.partner_id, req.message_ids.notified_partner_ids)
         self.assertIn(self.user.partner_id, req.message_ids.notified_partner_ids)
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "crm"}))
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "crm"}), server=SERVER)
         self.assertTrue(result["ok"], result)
         self.assertEnded(conn)
 
@@ -143,7 +143,7 @@ class TestSharing(McpGuardCase):
             conn.with_user(self.user).write({"agent_user_ids": [(5, 0, 0)]})
         self.env.cr.execute("DELETE FROM mcp_connection_agent_user_rel WHERE connection_id = %s", (conn.id,))
         conn.invalidate_recordset()
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "crm"}))
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_disconnect", self.digest({"alias": "crm"}), server=SERVER)
         self.assertEqual((result["ok"], result["state"]), (False, "failed"))
         self.assertIn("no longer shared", result["message"])
         self.assertTrue(conn.active)

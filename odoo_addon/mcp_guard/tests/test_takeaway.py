@@ -8,7 +8,7 @@ from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common import McpGuardCase
+from .common import SERVER, McpGuardCase
 
 
 @tagged("post_install", "-at_install")
@@ -171,7 +171,7 @@ class TestTakeaway(McpGuardCase):
                 [("alias", "=", alias)]).company_id.name)
             self.Request.browse(res["id"]).with_user(approver).action_approve()
             result = self.Request.with_user(self.agent).consume(
-                res["id"], "odoo_disconnect", self.digest({"alias": alias}))
+                res["id"], "odoo_disconnect", self.digest({"alias": alias}), server=SERVER)
             self.assertTrue(result["ok"], result)
         self.assertEqual(self.listed(), set())
         self.agent.with_user(self.admin).write({"company_ids": [Command.unlink(self.company2.id)]})
@@ -189,7 +189,7 @@ class TestTakeawayReplacement(McpGuardCase):
                 "password": "n3w-pw", **changes}
         res = self.file(self.agent, tool="odoo_connect", arguments=args)
         self.Request.browse(res["id"]).with_user(approver or self.approver).action_approve()
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args, server=SERVER)
         self.assertTrue(result["ok"], result)
         listed = {c["alias"]: c for c in self.Connection.with_user(self.agent).list_for_agent()}
         self.assertEqual((listed[alias]["url"], listed[alias]["db"]), ("https://new.example.com", "new"))
@@ -233,7 +233,7 @@ class TestTakeawayReplacement(McpGuardCase):
         res = self.file(self.agent, tool="odoo_connect", arguments=args)
         self.assertEqual(self.Request.browse(res["id"]).connection_id, self.prod)
         self.Request.browse(res["id"]).with_user(self.approver).action_approve()
-        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args)
+        result = self.Request.with_user(self.agent).consume(res["id"], "odoo_connect", self.digest(args), args, server=SERVER)
         self.assertTrue(result["ok"], result)
         self.assertEnded(self.prod)
         listed = {c["alias"]: c for c in self.Connection.with_user(self.agent).list_for_agent()}

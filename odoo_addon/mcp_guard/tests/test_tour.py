@@ -1,5 +1,6 @@
 from odoo.tests import HttpCase, new_test_user, tagged
 
+from .common import SERVER
 from .test_catalog import entry
 
 
@@ -16,7 +17,7 @@ class TestApproveTour(HttpCase):
             {"alias": "prod", "url": "https://erp.example.com", "db": "prod", "login": "bot"}
         )
         res = self.env["mcp.approval.request"].with_user(agent).file_request(
-            "odoo_disconnect", {"alias": "prod"}, "agent-tour", "tour"
+            "odoo_disconnect", {"alias": "prod"}, "agent-tour", "tour", server=SERVER
         )
         self.start_tour("/odoo", "mcp_guard_approve_tour", login="tour_approver")
         request = self.env["mcp.approval.request"].browse(res["id"])

@@ -1,6 +1,6 @@
 {
     "name": "MCP Guard",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Productivity",
     "summary": "Policy, audit and four-eyes approvals for MCP agents that manage Odoo connections",
     "author": "odoo-mcp-guard",
