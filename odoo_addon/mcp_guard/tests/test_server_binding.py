@@ -49,7 +49,7 @@ class TestServerBinding(McpGuardCase):
             self.assertEqual(out["state"], "approved")
             self.assertEqual(len(out["message"].splitlines()), 1)
         self.assertIn("server-a", self.consume(res, "server-b")["message"])
-        self.assertEqual(self.prod.state, "connected")
+        self.assertEqual(self.prod.state, "disconnect_pending")  # still awaiting its approved call
         self.assertTrue(self.prod.active)
         self.assertTrue(self.consume(res, "server-a")["ok"])
         self.assertEnded(self.prod)
