@@ -34,6 +34,10 @@
         "views/mcp_guard_menus.xml",
     ],
     "assets": {
+        # a trail message (the chatter of MCP Guard's records) offers no Edit or Delete
+        "web.assets_backend": [
+            "mcp_guard/static/src/js/chatter/*.js",
+        ],
         "web.assets_tests": [
             "mcp_guard/static/src/js/tours/*.js",
         ],

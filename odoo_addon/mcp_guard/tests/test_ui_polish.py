@@ -1,7 +1,12 @@
+import re
+
 from lxml import etree
 
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
+from odoo.tools.misc import file_open
+
+from odoo.addons.mcp_guard.models.mcp_guard_common import TRAIL_MODELS
 
 from .common import McpGuardCase
 from .test_catalog import entry
@@ -104,3 +109,14 @@ class TestUiPolish(McpGuardCase):
         view = self.arch("res.config.settings", "form", self.admin)
         self.assertTrue(view.xpath("//app[@name='mcp_guard']"))
         self.assertIn("MCP_GUARD_POLICY_POLL", etree.tostring(view, encoding="unicode"))
+
+    def test_trail_messages_offer_no_edit_or_delete(self):
+        """The server refuses to edit or delete a trail message (mail_message.py); the web client
+        does not offer it: its patch of Message.editable names the same models, and is loaded."""
+        path = "mcp_guard/static/src/js/chatter/trail_message_patch.js"
+        with file_open(path) as source:
+            text = source.read()
+        listed = re.search(r"TRAIL_MODELS = \[(.*?)\]", text, re.S).group(1)
+        self.assertEqual(set(re.findall(r'"([a-z.]+)"', listed)), set(TRAIL_MODELS))
+        bundle = {asset[0] for asset in self.env["ir.asset"]._get_asset_paths("web.assets_backend", {})}
+        self.assertIn(f"/{path}", bundle)
