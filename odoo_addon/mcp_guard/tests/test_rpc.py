@@ -4,6 +4,7 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash
 
+from .common import SERVER
 from .test_audit import RECENT_ISO
 from .test_connection import TRICK_CONTEXTS
 
@@ -48,9 +49,9 @@ class TestRpcContract(HttpCase):
         self.assertEqual(listed[0]["password"], "pw")
 
         args = {"alias": "prod"}
-        filed = self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent-ci", "tidy up")
+        filed = self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent-ci", "tidy up", server=SERVER)
         self.assertEqual(filed["state"], "pending")
-        self.assertEqual(self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent-ci", "x"),
+        self.assertEqual(self.call("mcp.approval.request", "file_request", "odoo_disconnect", args, "agent-ci", "x", server=SERVER),
                          filed)
         # the agent cannot approve its own request, whatever context it sends
         for ctx in [{}] + TRICK_CONTEXTS:
@@ -73,20 +74,20 @@ class TestRpcContract(HttpCase):
                 self.call_as("admin", "mcp.connection", "action_archive", [conn_id], context=ctx)
         self.assertTrue(self.env["mcp.connection"].browse(conn_id).exists())
         self.assertEqual(self.call("mcp.approval.request", "get_states", [filed["id"]])[0]["state"], "pending")
-        not_yet = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
+        not_yet = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args), server=SERVER)
         self.assertFalse(not_yet["ok"])
 
         self.call_as("rpc_approver", "mcp.approval.request", "action_approve", [filed["id"]])
         self.assertEqual(self.call("mcp.approval.request", "get_states", [filed["id"]]),
                          [{"id": filed["id"], "ref": filed["ref"], "state": "approved", "decision_note": ""}])
         wrong = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect",
-                          arguments_hash({"alias": "prod2"}))
+                          arguments_hash({"alias": "prod2"}), server=SERVER)
         self.assertFalse(wrong["ok"])
-        done = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
+        done = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args), server=SERVER)
         self.assertEqual(done["ok"], True)
         self.assertEqual(done["state"], "done")
         self.assertEqual(self.call("mcp.connection", "list_for_agent"), [])
-        twice = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args))
+        twice = self.call("mcp.approval.request", "consume", filed["id"], "odoo_disconnect", arguments_hash(args), server=SERVER)
         self.assertFalse(twice["ok"])
 
         events = [{"uuid": "0b4f5e2c-1", "time": RECENT_ISO, "principal": "agent-ci",

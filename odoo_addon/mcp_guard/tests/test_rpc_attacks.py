@@ -7,6 +7,8 @@ from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.mcp_guard.models.mcp_guard_common import URL_CREDENTIALS_MESSAGE, arguments_hash
 
+from .common import SERVER
+
 
 def iso(moment):
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -40,7 +42,7 @@ class TestRpcAttacks(HttpCase):
         return self.env["mcp.connection"].sudo().search([("alias", "=", alias)]).mapped("url")
 
     def approved_request(self, tool, arguments, requester="atk_agent"):
-        filed = self.call_as(requester, "mcp.approval.request", "file_request", tool, arguments, "agent", "r")
+        filed = self.call_as(requester, "mcp.approval.request", "file_request", tool, arguments, "agent", "r", server=SERVER)
         self.call_as("atk_approver", "mcp.approval.request", "action_approve", [filed["id"]])
         return filed
 
@@ -56,10 +58,10 @@ class TestRpcAttacks(HttpCase):
         # consuming without the call's values (the old two-step) or with other values: refused
         forged = dict(approved, url="https://attacker.example.net")
         for extra in ((), (forged,), ({"alias": "r05"},)):
-            answer = self.as_agent("mcp.approval.request", "consume", filed["id"], "odoo_connect", digest, *extra)
+            answer = self.as_agent("mcp.approval.request", "consume", filed["id"], "odoo_connect", digest, *extra, server=SERVER)
             self.assertFalse(answer["ok"], extra)
         self.assertEqual(self.urls("r05"), ["https://prod.example.com"])
-        answer = self.as_agent("mcp.approval.request", "consume", filed["id"], "odoo_connect", digest, approved)
+        answer = self.as_agent("mcp.approval.request", "consume", filed["id"], "odoo_connect", digest, approved, server=SERVER)
         self.assertTrue(answer["ok"], answer)
         self.assertEqual(self.urls("r05"), ["https://approved.example.com"])
         # the old one ended in the same consumption: archived, disconnected, its secrets wiped
@@ -98,7 +100,7 @@ class TestRpcAttacks(HttpCase):
         # the administrator asks from the connection's form
         with self.assertRaises(Fault) as refused:
             self.call_as("admin", "mcp.approval.request", "file_request", "odoo_disconnect",
-                         {"alias": "f02"}, "admin", "mine")
+                         {"alias": "f02"}, "admin", "mine", server=SERVER)
         self.assertIn("file_request is for the MCP Agent user only", refused.exception.faultString)
         self.assertNotIn("Traceback", refused.exception.faultString)
         action = self.call_as("admin", "mcp.connection", "action_request_disconnect", [conn_id])
@@ -109,7 +111,7 @@ class TestRpcAttacks(HttpCase):
             self.run_code(forge, conn_id)
         self.assertEqual(self.env["mcp.approval.request"].browse(filed["id"]).state, "pending")
         answer = self.call_as("admin", "mcp.approval.request", "consume", filed["id"], "odoo_disconnect",
-                              arguments_hash({"alias": "f02"}))
+                              arguments_hash({"alias": "f02"}), server=SERVER)
         self.assertFalse(answer["ok"])
         self.assertTrue(conn.exists())
 
@@ -127,7 +129,7 @@ class TestRpcAttacks(HttpCase):
                 self.approver.sudo().active = False
             self.env.invalidate_all()
             answer = self.as_agent("mcp.approval.request", "consume", filed["id"], "odoo_disconnect",
-                                arguments_hash({"alias": alias}))
+                                arguments_hash({"alias": alias}), server=SERVER)
             self.assertFalse(answer["ok"], alias)
             self.assertEqual(self.urls(alias), ["https://erp.example.com"])
 
@@ -150,12 +152,12 @@ class TestRpcAttacks(HttpCase):
         self.assertEqual(self.urls("f03b"), [])
         with self.assertRaises(Fault):  # a person asks from the connection's form (review 9, finding 09)
             self.call_as("atk_user", "mcp.approval.request", "file_request", "odoo_disconnect",
-                         {"alias": "f03"}, "uma", "cleanup pass=S3cr3t-pw please")
+                         {"alias": "f03"}, "uma", "cleanup pass=S3cr3t-pw please", server=SERVER)
         # the reason the agent gives is redacted before anybody reads it
         self.as_agent("mcp.connection", "upsert_from_agent",
                       {"alias": "f03c", "url": "https://erp.example.com", "db": "erp", "login": "bot"})
         filed = self.as_agent("mcp.approval.request", "file_request", "odoo_disconnect",
-                              {"alias": "f03c"}, "uma", "cleanup pass=S3cr3t-pw please")
+                              {"alias": "f03c"}, "uma", "cleanup pass=S3cr3t-pw please", server=SERVER)
         shown = self.call_as("atk_approver", "mcp.approval.request", "read", [filed["id"]], ["reason"])[0]
         self.assertNotIn("S3cr3t", shown["reason"])
         self.assertIn("cleanup", shown["reason"])
