@@ -99,9 +99,10 @@ for line in sys.stdin:
         send({"jsonrpc": "2.0", "id": mid, "result": listing})
     elif method == "tools/call":
         calls += 1
-        ran_as = (
-            phase() if options.mode == "phase" else "A" if calls == 1 or options.mode == "cursor" else "C"
-        )
+        if options.mode == "phase":
+            ran_as = phase()
+        else:
+            ran_as = "A" if calls == 1 or options.mode == "cursor" else "C"
         with (STATE / "calls").open("a", encoding="utf-8") as out:
             out.write(json.dumps({"params": message["params"], "as": ran_as}) + "\n")
         text = f"ran as {ran_as}"

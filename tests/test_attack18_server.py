@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import anyio
+import pytest
 from support.guard import (
     EFFECT_WAIT,
     UPSTREAM,
@@ -27,6 +28,9 @@ from support.guard import (
     within,
     write_policy,
 )
+
+from odoo_mcp_guard.names import server_name_problem
+from odoo_mcp_guard.proxy import derived_server_name
 
 HERE = Path(__file__).resolve().parent
 LISTING_UPSTREAM = HERE / "listing_upstream.py"
@@ -141,9 +145,7 @@ def test_url_upstreams_are_named_by_their_whole_url_without_secrets(tmp_path: Pa
         a = await name_of(f"{base}/a/mcp")
         b = await name_of(f"{base}/b/mcp")
         assert a != b and a.startswith(f"127.0.0.1:{port}~") and b.startswith(f"127.0.0.1:{port}~")
-        with_secrets = await name_of(
-            f"http://bob:{secret}@127.0.0.1:{port}/a/mcp?token={secret}"
-        )
+        with_secrets = await name_of(f"http://bob:{secret}@127.0.0.1:{port}/a/mcp?token={secret}")
         assert with_secrets == a
         tenant = await name_of(f"{base}/a/mcp?tenant=x")
         assert tenant not in (a, b)
@@ -251,3 +253,29 @@ def test_an_upstream_that_pages_forever_at_start_is_one_line(tmp_path: Path) -> 
     proc = _guard(tmp_path, *args)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "same nextCursor twice" in proc.stderr, proc.stderr
+
+
+@pytest.mark.unit
+def test_a_derived_name_covers_the_whole_command_without_its_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F1, the name itself: ``server.py`` run in two folders is two servers (paths made
+    absolute), other arguments count, a secret option's value neither counts nor shows."""
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "server.py").write_text("", encoding="utf-8")
+    names = []
+    for where in ("a", "b"):
+        monkeypatch.chdir(tmp_path / where)
+        names.append(derived_server_name(["python", "server.py"], None))
+        assert names[-1] == derived_server_name(
+            ["python", str(tmp_path / where / "server.py")], None
+        )
+    assert names[0] != names[1] and all(name.startswith("server~") for name in names)
+    one = derived_server_name(["uvx", "odoo-claude-mcp", "--api-key", "hunter22"], None)
+    two = derived_server_name(["uvx", "odoo-claude-mcp", "--api-key=s3cret99"], None)
+    assert one.startswith("odoo-claude-mcp~") and "hunter22" not in one
+    assert one == derived_server_name(["uvx", "odoo-claude-mcp", "--api-key", "other"], None)
+    assert two != one  # the option's spelling is part of the command line, its value is not
+    assert derived_server_name(["uvx", "odoo-claude-mcp", "--db", "x"], None) != one
+    assert server_name_problem(one) is not None  # no --server-name can pose as a derived one

@@ -192,9 +192,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             raise UsageError(f"--upstream-url: {problem}")
         if args.upstream_env:
             raise UsageError("--upstream-env goes with --upstream-command")
-    if args.server_name is not None:
-        if (problem := server_name_problem(args.server_name)) is not None:
-            raise UsageError(f"--server-name {problem}")
+    if args.server_name is not None and (problem := server_name_problem(args.server_name)):
+        raise UsageError(f"--server-name {problem}")
     pattern_seconds()  # a bad MCP_GUARD_PATTERN_SECONDS: one line now, not at the first call
     for tool in args.connection_tool:
         if check_tool_name(tool) is not None:

@@ -132,11 +132,11 @@ from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
-    canonical_bytes,
     REDACTED,
     SOURCE_HASH_KEY,
     LineRedaction,
     _known_forms,
+    canonical_bytes,
     fold_alias,
     is_secret_key,
     is_secret_query_key,
@@ -338,11 +338,8 @@ def upstream_key(command: Sequence[str] | None, url: str | None) -> list[str]:
             word = word.replace(secret, "<secret>")
         word = redact_text(word)
         option, equals, value = word.partition("=")
-        if equals and word.startswith("-"):
-            word = f"{option}={_as_path(value)}"
-        else:
-            word = _as_path(word)
-        words.append(word)
+        as_option = equals and word.startswith("-")
+        words.append(f"{option}={_as_path(value)}" if as_option else _as_path(word))
     return words
 
 
