@@ -136,6 +136,7 @@ from odoo_mcp_guard.policy_core import (
     SOURCE_HASH_KEY,
     LineRedaction,
     _known_forms,
+    canonical_bytes,
     fold_alias,
     is_secret_key,
     is_secret_query_key,
@@ -284,18 +285,72 @@ class UpstreamConfig:
 
     @property
     def server_id(self) -> str:
-        """The name pinned definitions (and per-server rules) are kept under: --server-name,
-        else a short name derived from the upstream that does not change with its other
-        arguments: the URL's host[:port], or the program's name (the package or script a
-        launcher such as uvx, npx or python runs)."""
+        """The name approvals, pinned definitions and per-server rules are kept under:
+        --server-name, else a name derived from the whole upstream (``derived_server_name``):
+        a readable part (the program's name, or the URL's host[:port]) and a digest of the
+        whole command line or URL, so that two upstreams of one program (or on one host) are
+        two servers (outside round 18, F1)."""
         if self.server_name:
             return self.server_name
-        if self.url:
-            parts = urlsplit(self.url)
-            host = parts.hostname or "upstream"
-            return (f"{host}:{parts.port}" if parts.port else host)[:200]
-        assert self.command
-        return derived_program_name(self.command)
+        return derived_server_name(self.command, self.url)
+
+
+# Between the readable part of a derived server name and its digest: a character no
+# --server-name may hold (``server_name_problem``), so no chosen name is a derived one.
+DERIVED_MARK = "~"
+
+
+def derived_server_name(command: Sequence[str] | None, url: str | None) -> str:
+    """``python /x/a/server.py`` → ``server~1a2b3c4d``, ``http://h:8069/a/mcp`` →
+    ``h:8069~5e6f7a8b``: the digest covers the whole normalised upstream (``upstream_key``)."""
+    if url:
+        parts = urlsplit(url)
+        host = parts.hostname or "upstream"
+        readable = f"{host}:{parts.port}" if parts.port else host
+    else:
+        assert command
+        readable = derived_program_name(command)
+    digest = hashlib.sha256(canonical_bytes(upstream_key(command, url))).hexdigest()[:8]
+    return f"{readable[:120]}{DERIVED_MARK}{digest}"
+
+
+def upstream_key(command: Sequence[str] | None, url: str | None) -> list[str]:
+    """What identifies an upstream, without its secrets: the URL's scheme, host, port, path
+    and query (no secret parameter, user, password or header), or the command line,
+    secret values hidden and paths made absolute (``server.py`` run here is not ``server.py``
+    run elsewhere)."""
+    if url:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+        query = [
+            f"{key}={redact_text(value)}"
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not is_secret_query_key(key)
+        ]
+        path = parts.path or "/"
+        return ["url", scheme, (parts.hostname or "").lower(), str(port), path, *query]
+    assert command
+    secrets_of = operator_secrets(UpstreamConfig(command=list(command)))
+    words = ["command"]
+    for word in command:
+        for secret in sorted(secrets_of, key=len, reverse=True):
+            word = word.replace(secret, "<secret>")
+        word = redact_text(word)
+        option, equals, value = word.partition("=")
+        as_option = equals and word.startswith("-")
+        words.append(f"{option}={_as_path(value)}" if as_option else _as_path(word))
+    return words
+
+
+def _as_path(word: str) -> str:
+    """An absolute, normalised path for a word that names one (it holds a separator, or a
+    file of that name is here); other words as they are."""
+    if not word or "://" in word or word.startswith("-"):
+        return word
+    if os.sep in word or (os.altsep and os.altsep in word) or os.path.exists(word):
+        return os.path.normpath(os.path.abspath(os.path.expanduser(word)))
+    return word
 
 
 # Programs that run another one, named by their first argument that is not an option.
@@ -750,6 +805,8 @@ def _cause(exc: BaseException, config: UpstreamConfig) -> str:
     """Why an attempt to reach the upstream failed, in a few words."""
     leaf = _leaf(exc)
     program = config.command[0] if config.command else ""
+    if isinstance(leaf, ListingRefused):
+        return str(leaf)
     if isinstance(leaf, FileNotFoundError) and program:
         where = "" if os.sep in program else " on PATH"
         return f"{shlex.quote(program)} was not found{where}"
@@ -768,6 +825,40 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(inner) for inner in exc.exceptions)
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+# One listing of the upstream's tools is bounded (outside round 18, F6): an upstream that
+# pages forever (the same nextCursor again, or new ones without end) fails the listing, and
+# with it the session: calls are refused with the reason, as when the upstream is down.
+LISTING_PAGES = 100
+LISTING_TOOLS = 10_000
+
+
+class ListingRefused(Exception):
+    """The upstream's tools/list cannot be used; the message says why, in one line."""
+
+
+async def _listing(client: Client) -> list[types.Tool]:
+    """All pages of the upstream's tools/list: at most LISTING_PAGES pages and LISTING_TOOLS
+    tools, no cursor twice, all within one CALL_TIMEOUT_SECONDS."""
+    fetched: list[types.Tool] = []
+    seen: set[str] = set()
+    cursor = None
+    with anyio.move_on_after(CALL_TIMEOUT_SECONDS) as scope:
+        for _page in range(LISTING_PAGES):
+            page = await client.list_tools(cursor=cursor, cache_mode="bypass")
+            fetched.extend(page.tools)
+            if len(fetched) > LISTING_TOOLS:
+                raise ListingRefused(f"its tools/list names more than {LISTING_TOOLS} tools")
+            cursor = page.next_cursor
+            if not cursor:
+                return fetched
+            if cursor in seen:
+                raise ListingRefused("its tools/list returned the same nextCursor twice")
+            seen.add(cursor)
+    if scope.cancelled_caught:
+        raise ListingRefused(f"its tools/list did not end within {CALL_TIMEOUT_SECONDS:g} s")
+    raise ListingRefused(f"its tools/list did not end within {LISTING_PAGES} pages")
 
 
 # --- the proxy -----------------------------------------------------------------------------
@@ -824,14 +915,7 @@ class ProxyServer(Frontend):
 
     async def load_tools(self, client: Client) -> None:
         """Fetch the upstream tools (all pages), pin them, and announce a changed list."""
-        fetched: list[types.Tool] = []
-        cursor = None
-        while True:
-            page = await client.list_tools(cursor=cursor, cache_mode="bypass")
-            fetched.extend(page.tools)
-            cursor = page.next_cursor
-            if not cursor:
-                break
+        fetched = await _listing(client)
         usable: dict[str, types.Tool] = {}
         listings: dict[str, list[types.Tool]] = {}
         for tool in fetched:
