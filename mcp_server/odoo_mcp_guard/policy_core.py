@@ -1363,6 +1363,23 @@ TOP_KEYS = ("version", "default", "hide", "rules", "risk", "approvers", "people"
 RULE_KEYS = ("action", "reason", "rate_limit", "approval")
 APPROVAL_KEYS = ("expires_in", "approver_group", "quorum")
 RISK_KEYS = ("require_approval", "servers", "overrides")
+
+# Between the readable part of a proxy's derived server name and the digest of its whole
+# upstream ("server~1a2b3c4d"): no chosen --server-name holds it.
+DERIVED_SERVER_MARK = "~"
+
+
+def server_names(server: str | None) -> tuple[str, ...]:
+    """The names a per-server risk entry may use for ``server``, the most specific first: a
+    derived name ("server~1a2b3c4d") is also found under its readable part ("server"), the
+    name proxies were known by before the digest was added, so an entry written for it still
+    applies after the upgrade rather than silently dropping out."""
+    if server is None:
+        return ()
+    readable, mark, digest = server.rpartition(DERIVED_SERVER_MARK)
+    return (server, readable) if mark and readable and digest else (server,)
+
+
 OVERRIDE_KEYS = ("server", "tool", "class", "reason")
 BAD_PATTERN = "invalid tool name or glob (allowed: A-Z a-z 0-9 _ . - * ?, 1 to 128)"
 BAD_TOOL = "invalid tool name (allowed: A-Z a-z 0-9 _ . -, 1 to 128)"
@@ -2022,9 +2039,10 @@ class CompiledPolicy:
 
     def approval_classes(self, server: str | None) -> frozenset[str]:
         """The risk classes that need approval on ``server`` when no exact rule names a tool."""
-        if server is None:
-            return self.risk_approval
-        return self.risk_servers.get(server, self.risk_approval)
+        for name in server_names(server):
+            if name in self.risk_servers:
+                return self.risk_servers[name]
+        return self.risk_approval
 
     def risk_of(
         self,
@@ -2034,7 +2052,14 @@ class CompiledPolicy:
         risk_reason: str | None,
     ) -> tuple[RiskClass | None, str | None]:
         """The class a tool is judged by: a Manager's override, else the front-end's own."""
-        override = self.overrides.get((server, tool)) if server is not None else None
+        override = next(
+            (
+                self.overrides[key]
+                for key in ((name, tool) for name in server_names(server))
+                if key in self.overrides
+            ),
+            None,
+        )
         if override is None:
             return risk_class, risk_reason
         why = f": {override['reason']}" if override.get("reason") else ""

@@ -132,6 +132,7 @@ from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
+    DERIVED_SERVER_MARK,
     REDACTED,
     SOURCE_HASH_KEY,
     LineRedaction,
@@ -295,11 +296,6 @@ class UpstreamConfig:
         return derived_server_name(self.command, self.url)
 
 
-# Between the readable part of a derived server name and its digest: a character no
-# --server-name may hold (``server_name_problem``), so no chosen name is a derived one.
-DERIVED_MARK = "~"
-
-
 def derived_server_name(command: Sequence[str] | None, url: str | None) -> str:
     """``python /x/a/server.py`` → ``server~1a2b3c4d``, ``http://h:8069/a/mcp`` →
     ``h:8069~5e6f7a8b``: the digest covers the whole normalised upstream (``upstream_key``)."""
@@ -311,7 +307,7 @@ def derived_server_name(command: Sequence[str] | None, url: str | None) -> str:
         assert command
         readable = derived_program_name(command)
     digest = hashlib.sha256(canonical_bytes(upstream_key(command, url))).hexdigest()[:8]
-    return f"{readable[:120]}{DERIVED_MARK}{digest}"
+    return f"{readable[:120]}{DERIVED_SERVER_MARK}{digest}"
 
 
 def upstream_key(command: Sequence[str] | None, url: str | None) -> list[str]:
