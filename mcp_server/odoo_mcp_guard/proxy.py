@@ -75,6 +75,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -132,6 +133,7 @@ from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
+    MIN_KNOWN_SECRET,
     REDACTED,
     SOURCE_HASH_KEY,
     LineRedaction,
@@ -422,8 +424,39 @@ def _hide_known(value: Any, pattern: Any) -> Any:
 KNOWN_SECRETS = KnownSecrets()
 
 
+# What plainly is not a credential the operator gives the upstream, by its name: an
+# environment variable naming a place, an address, a user, a setting (PATH, LANG, ODOO_URL,
+# ODOO_DB, ODOO_USER, LOG_LEVEL...); a URL's query parameter of the same kind ("db", "page");
+# a header that only says what is sent or accepted. Every other value is a known secret.
+_PLAIN_ENV = re.compile(
+    r"(?i)(?:PATH|HOME|PWD|OLDPWD|SHELL|TERM|USER|LOGNAME|HOSTNAME|TMPDIR|TEMP|TMP|LANG"
+    r"|LANGUAGE|LC_\w+|TZ|DEBUG|VERBOSE|NO_COLOR|COLUMNS|LINES|LOG\w*|PYTHON\w*|NODE_\w+"
+    r"|NPM_CONFIG_\w+|UV_\w+|XDG_\w+|DISPLAY|EDITOR|PAGER"
+    r"|\w*_(?:URL|URI|HOST|HOSTNAME|PORT|DB|DATABASE|DBNAME|USER|LOGIN|USERNAME|DIR|PATH|FILE"
+    r"|HOME|LEVEL|DEBUG|TIMEOUT|PROTOCOL|SCHEME|MODE|ENV|ENVIRONMENT|REGION|LOCALE|LANG|TZ"
+    r"|VERSION|VERIFY|VERIFY_SSL|SSL|FORMAT|NAME|LIMIT|COUNT|SIZE|WORKERS|RETRIES))"
+)
+_PLAIN_QUERY = re.compile(
+    r"(?i)(?:db|database|dbname|user|username|login|page|per_page|limit|offset|lang|locale"
+    r"|tz|format|mode|version|v|debug|protocol|region|\w*_(?:db|user|name|page|lang))"
+)
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-language", "accept-encoding", "accept-charset", "content-type"}
+    | {"content-language", "user-agent", "mcp-protocol-version", "cache-control", "pragma"}
+    | {"connection", "origin", "referer", "x-requested-with"}
+)
+# A value too plain to hide without destroying what is shown: digits, a boolean.
+_PLAIN_VALUE = re.compile(r"(?i)\d+|true|false|yes|no|on|off|none|null")
+
+
+def _plain_value(value: str) -> bool:
+    value = value.strip()
+    return len(value) < MIN_KNOWN_SECRET or _PLAIN_VALUE.fullmatch(value) is not None
+
+
 def _url_secrets(url: str) -> set[str]:
-    """The password of a URL's userinfo and the values of its secret query parameters."""
+    """The password of a URL's userinfo and the values of its query and fragment parameters
+    (an Azure Function's "?code=", a signature), but for those plainly not credentials."""
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -431,9 +464,17 @@ def _url_secrets(url: str) -> set[str]:
         return set()
     found = {password, unquote(password)} if password else set()
     for key, value in parse_qsl(parts.query + "&" + parts.fragment, keep_blank_values=False):
-        if is_secret_query_key(key):
+        if is_secret_query_key(key) or not (_PLAIN_QUERY.fullmatch(key) or _plain_value(value)):
             found.add(value)
     return found
+
+
+def _is_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc) and not any(ch.isspace() for ch in value.strip())
 
 
 def _header_secrets(value: str) -> set[str]:
@@ -450,17 +491,24 @@ def _header_secrets(value: str) -> set[str]:
 
 
 def operator_secrets(config: UpstreamConfig) -> set[str]:
-    """The credentials the operator gives the upstream (see ``KnownSecrets``)."""
+    """The credentials the operator gives the upstream (see ``KnownSecrets``): every
+    --upstream-env value but those whose name plainly is not a credential's (``_PLAIN_ENV``)
+    or too plain to hide (``_plain_value``), and of a URL its password and query values;
+    every --upstream-header value but a plain header's (``_PLAIN_HEADERS``); the password and
+    query values of the --upstream-url; the values of secret options of --upstream-command."""
     found: set[str] = set()
     for key, value in config.env.items():
-        if is_secret_key(key):
-            found.add(value)
         if "://" in value:
             found |= _url_secrets(value)
+        secret_name = is_secret_key(key) and key.upper() not in ("PWD", "OLDPWD")
+        if secret_name or not (_PLAIN_ENV.fullmatch(key) or _plain_value(value) or _is_url(value)):
+            found.add(value)
     if config.url:
         found |= _url_secrets(config.url)
     for name, value in config.headers.items():
-        if is_secret_key(name):
+        if is_secret_key(name) or not (
+            name.strip().lower() in _PLAIN_HEADERS or _plain_value(value)
+        ):
             found |= _header_secrets(value)
     command = list(config.command or ())
     for index, word in enumerate(command):
