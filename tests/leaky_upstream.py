@@ -8,7 +8,8 @@ Round 18: ``env_read`` quotes the values of the environment variables named in `
 comma-separated list) in its result and on its stderr, ``env_fail`` in a JSON-RPC error;
 ``scatter_read`` quotes the value of the one named in ``q`` spaced out (one separator between
 each character: a space, "-", ".", "_", ",", a zero-width space, a newline) and cut in two
-halves shown in two content blocks."""
+halves shown in two content blocks. With a second argument, the name of an environment
+variable, it also lists a tool whose (bad) name holds that variable's value."""
 
 import base64
 import json
@@ -77,6 +78,8 @@ TOOLS = [
         "annotations": {"readOnlyHint": True},
     },
 ]
+if len(sys.argv) > 2:
+    TOOLS.append({"name": f"bad name {os.environ.get(sys.argv[2], '')}", "inputSchema": STRING})
 sys.stderr.write("A" * (65536 - len("password")) + "password" + "=" + S + "-boundary\n")
 sys.stderr.flush()
 

@@ -166,3 +166,18 @@ async def test_f4_a_known_secret_spaced_out_or_cut_in_halves_is_hidden(tmp_path:
     assert blocks[0] == "spaced: " + " | ".join(["***"] * 7), blocks[0]
     assert blocks[1:] == ["first part *** (see below)", "and the rest: ***."], blocks
     assert not _leaks(_audit(tmp_path), [secret[:half], secret[half:]])
+
+
+async def test_the_proxys_own_log_lines_hide_known_secrets_by_value(tmp_path: Path) -> None:
+    """The proxy's own warning about a tool it ignores quotes the upstream's words (the tool's
+    bad name), here holding the operator's credential: hidden as in everything else."""
+    key = "Lg5-own-log-line-Wq8"
+    log = tmp_path / "proxy.log"
+    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw", "ODOO_KEY"]
+    with log.open("w") as errlog:
+        async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={key}") as c:
+            names = {tool.name for tool in (await c.list_tools()).tools}
+    stderr = log.read_text()
+    assert "env_read" in names and not any("bad name" in name for name in names), names
+    assert "upstream tool 'bad name ***' ignored (bad name)" in stderr, stderr[-2000:]
+    assert key not in stderr

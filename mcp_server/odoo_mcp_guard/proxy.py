@@ -130,6 +130,7 @@ from odoo_mcp_guard.guard import (
 )
 from odoo_mcp_guard.identity import shown
 from odoo_mcp_guard.leases import Leases, differs
+from odoo_mcp_guard.logs import set_known_secrets
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
@@ -372,11 +373,12 @@ FORWARDED_SECRETS = 32
 
 class KnownSecrets:
     """Values this proxy knows are secret, hidden by value (``policy_core._known_forms``: as
-    they are, escaped, encoded, in base64...) in everything that comes back from the upstream
-    (results, errors, listings, questions, its stderr, and so the audit trail): the operator's
-    credentials for the upstream (``operator_secrets``: --upstream-env values under secret
-    names, the --upstream-url's password and secret query values, secret --upstream-header
-    values, the values of secret options of --upstream-command), and the secrets of the calls
+    they are, escaped, encoded, in base64, spaced out, in halves...) in everything that comes
+    back from the upstream (results, errors, listings, questions, its stderr, and so the audit
+    trail) and in the proxy's own log lines: the operator's credentials for the upstream
+    (``operator_secrets``: every --upstream-env and --upstream-header value but plainly not
+    credentials, the --upstream-url's password and query values, the values of secret options
+    of --upstream-command), and the secrets of the calls
     forwarded (``argument_secrets``: an ``odoo_connect``'s password or api_key), the last
     FORWARDED_SECRETS of them, whichever session sent them: an upstream may echo a
     connection's password in any later answer, or on its stderr, which all sessions share."""
@@ -848,6 +850,7 @@ class ProxyServer(Frontend):
         self.config = config
         self.server_id = config.server_id
         KNOWN_SECRETS.set_operator(operator_secrets(config))
+        set_known_secrets(KNOWN_SECRETS.values)  # the proxy's own log lines too
         self.upstream = Upstream(config, self)
         self.tools: dict[str, types.Tool] = {}  # what is listed: upstream tools, pinned form
         self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
