@@ -181,3 +181,27 @@ async def test_the_proxys_own_log_lines_hide_known_secrets_by_value(tmp_path: Pa
     assert "env_read" in names and not any("bad name" in name for name in names), names
     assert "upstream tool 'bad name ***' ignored (bad name)" in stderr, stderr[-2000:]
     assert key not in stderr
+
+
+def test_which_operator_values_are_known_secrets(tmp_path: Path) -> None:
+    from odoo_mcp_guard.proxy import UpstreamConfig, operator_secrets
+
+    env = {
+        **CREDENTIALS,
+        **PLAIN,
+        "ODOO_CLAUDE_MCP_DATA": str(tmp_path),  # a directory of this host
+        "UPSTREAM_VARIANT": "2",
+        "PWD": "/home/someone",
+        "ODOO_PROTOCOL": "xmlrpc",
+        "FUNC_ENDPOINT": "https://f.example.net/api/x?code=Fc7Wq2Lm9Zp4&db=prod&page=2",
+    }
+    headers = {"X-Functions-Key": "Hk2Vn8Pq5Ls3", "Accept": "application/json", "X-Seal": "Sx4Tq"}
+    found = operator_secrets(
+        UpstreamConfig(
+            url="https://h.example.com/mcp?code=Uc3Rt8Yk1Wd6&v=2&format=json", headers=headers
+        )
+    ) | operator_secrets(UpstreamConfig(command=["srv"], env=env))
+    given = {"Hk2Vn8Pq5Ls3", "Sx4Tq", "Uc3Rt8Yk1Wd6", "Fc7Wq2Lm9Zp4"}
+    assert set(CREDENTIALS.values()) | given <= found
+    assert not found & {*PLAIN.values(), str(tmp_path), "2", "/home/someone", "xmlrpc", "prod"}
+    assert not found & {"application/json", "json", env["FUNC_ENDPOINT"]}

@@ -436,7 +436,8 @@ _PLAIN_ENV = re.compile(
     r"|NPM_CONFIG_\w+|UV_\w+|XDG_\w+|DISPLAY|EDITOR|PAGER"
     r"|\w*_(?:URL|URI|HOST|HOSTNAME|PORT|DB|DATABASE|DBNAME|USER|LOGIN|USERNAME|DIR|PATH|FILE"
     r"|HOME|LEVEL|DEBUG|TIMEOUT|PROTOCOL|SCHEME|MODE|ENV|ENVIRONMENT|REGION|LOCALE|LANG|TZ"
-    r"|VERSION|VERIFY|VERIFY_SSL|SSL|FORMAT|NAME|LIMIT|COUNT|SIZE|WORKERS|RETRIES))"
+    r"|VERSION|VERIFY|VERIFY_SSL|SSL|FORMAT|NAME|LIMIT|COUNT|SIZE|WORKERS|RETRIES|DATA|ROOT"
+    r"|CACHE|CONFIG|CONF|STATE|BIN|CMD|COMMAND))"
 )
 _PLAIN_QUERY = re.compile(
     r"(?i)(?:db|database|dbname|user|username|login|page|per_page|limit|offset|lang|locale"
@@ -454,6 +455,15 @@ _PLAIN_VALUE = re.compile(r"(?i)\d+|true|false|yes|no|on|off|none|null")
 def _plain_value(value: str) -> bool:
     value = value.strip()
     return len(value) < MIN_KNOWN_SECRET or _PLAIN_VALUE.fullmatch(value) is not None
+
+
+def _plain_env_value(value: str) -> bool:
+    """Too plain to hide (_plain_value), or a file or directory of this host (a data path)."""
+    if _plain_value(value):
+        return True
+    with suppress(OSError, ValueError):
+        return os.path.isabs(value) and os.path.exists(value)
+    return False
 
 
 def _url_secrets(url: str) -> set[str]:
@@ -495,7 +505,7 @@ def _header_secrets(value: str) -> set[str]:
 def operator_secrets(config: UpstreamConfig) -> set[str]:
     """The credentials the operator gives the upstream (see ``KnownSecrets``): every
     --upstream-env value but those whose name plainly is not a credential's (``_PLAIN_ENV``)
-    or too plain to hide (``_plain_value``), and of a URL its password and query values;
+    or too plain to hide (``_plain_env_value``), and of a URL its password and query values;
     every --upstream-header value but a plain header's (``_PLAIN_HEADERS``); the password and
     query values of the --upstream-url; the values of secret options of --upstream-command."""
     found: set[str] = set()
@@ -503,7 +513,8 @@ def operator_secrets(config: UpstreamConfig) -> set[str]:
         if "://" in value:
             found |= _url_secrets(value)
         secret_name = is_secret_key(key) and key.upper() not in ("PWD", "OLDPWD")
-        if secret_name or not (_PLAIN_ENV.fullmatch(key) or _plain_value(value) or _is_url(value)):
+        plain = _PLAIN_ENV.fullmatch(key) or _plain_env_value(value) or _is_url(value)
+        if secret_name or not plain:
             found.add(value)
     if config.url:
         found |= _url_secrets(config.url)
