@@ -75,6 +75,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -129,10 +130,12 @@ from odoo_mcp_guard.guard import (
 )
 from odoo_mcp_guard.identity import shown
 from odoo_mcp_guard.leases import Leases, differs
+from odoo_mcp_guard.logs import set_known_secrets
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
     DERIVED_SERVER_MARK,
+    MIN_KNOWN_SECRET,
     REDACTED,
     SOURCE_HASH_KEY,
     LineRedaction,
@@ -421,11 +424,12 @@ FORWARDED_SECRETS = 32
 
 class KnownSecrets:
     """Values this proxy knows are secret, hidden by value (``policy_core._known_forms``: as
-    they are, escaped, encoded, in base64...) in everything that comes back from the upstream
-    (results, errors, listings, questions, its stderr, and so the audit trail): the operator's
-    credentials for the upstream (``operator_secrets``: --upstream-env values under secret
-    names, the --upstream-url's password and secret query values, secret --upstream-header
-    values, the values of secret options of --upstream-command), and the secrets of the calls
+    they are, escaped, encoded, in base64, spaced out, in halves...) in everything that comes
+    back from the upstream (results, errors, listings, questions, its stderr, and so the audit
+    trail) and in the proxy's own log lines: the operator's credentials for the upstream
+    (``operator_secrets``: every --upstream-env and --upstream-header value but plainly not
+    credentials, the --upstream-url's password and query values, the values of secret options
+    of --upstream-command), and the secrets of the calls
     forwarded (``argument_secrets``: an ``odoo_connect``'s password or api_key), the last
     FORWARDED_SECRETS of them, whichever session sent them: an upstream may echo a
     connection's password in any later answer, or on its stderr, which all sessions share."""
@@ -473,8 +477,49 @@ def _hide_known(value: Any, pattern: Any) -> Any:
 KNOWN_SECRETS = KnownSecrets()
 
 
+# What plainly is not a credential the operator gives the upstream, by its name: an
+# environment variable naming a place, an address, a user, a setting (PATH, LANG, ODOO_URL,
+# ODOO_DB, ODOO_USER, LOG_LEVEL...); a URL's query parameter of the same kind ("db", "page");
+# a header that only says what is sent or accepted. Every other value is a known secret.
+_PLAIN_ENV = re.compile(
+    r"(?i)(?:PATH|HOME|PWD|OLDPWD|SHELL|TERM|USER|LOGNAME|HOSTNAME|TMPDIR|TEMP|TMP|LANG"
+    r"|LANGUAGE|LC_\w+|TZ|DEBUG|VERBOSE|NO_COLOR|COLUMNS|LINES|LOG\w*|PYTHON\w*|NODE_\w+"
+    r"|NPM_CONFIG_\w+|UV_\w+|XDG_\w+|DISPLAY|EDITOR|PAGER"
+    r"|\w*_(?:URL|URI|HOST|HOSTNAME|PORT|DB|DATABASE|DBNAME|USER|LOGIN|USERNAME|DIR|PATH|FILE"
+    r"|HOME|LEVEL|DEBUG|TIMEOUT|PROTOCOL|SCHEME|MODE|ENV|ENVIRONMENT|REGION|LOCALE|LANG|TZ"
+    r"|VERSION|VERIFY|VERIFY_SSL|SSL|FORMAT|NAME|LIMIT|COUNT|SIZE|WORKERS|RETRIES|DATA|ROOT"
+    r"|CACHE|CONFIG|CONF|STATE|BIN|CMD|COMMAND))"
+)
+_PLAIN_QUERY = re.compile(
+    r"(?i)(?:db|database|dbname|user|username|login|page|per_page|limit|offset|lang|locale"
+    r"|tz|format|mode|version|v|debug|protocol|region|\w*_(?:db|user|name|page|lang))"
+)
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-language", "accept-encoding", "accept-charset", "content-type"}
+    | {"content-language", "user-agent", "mcp-protocol-version", "cache-control", "pragma"}
+    | {"connection", "origin", "referer", "x-requested-with"}
+)
+# A value too plain to hide without destroying what is shown: digits, a boolean.
+_PLAIN_VALUE = re.compile(r"(?i)\d+|true|false|yes|no|on|off|none|null")
+
+
+def _plain_value(value: str) -> bool:
+    value = value.strip()
+    return len(value) < MIN_KNOWN_SECRET or _PLAIN_VALUE.fullmatch(value) is not None
+
+
+def _plain_env_value(value: str) -> bool:
+    """Too plain to hide (_plain_value), or a file or directory of this host (a data path)."""
+    if _plain_value(value):
+        return True
+    with suppress(OSError, ValueError):
+        return os.path.isabs(value) and os.path.exists(value)
+    return False
+
+
 def _url_secrets(url: str) -> set[str]:
-    """The password of a URL's userinfo and the values of its secret query parameters."""
+    """The password of a URL's userinfo and the values of its query and fragment parameters
+    (an Azure Function's "?code=", a signature), but for those plainly not credentials."""
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -482,9 +527,17 @@ def _url_secrets(url: str) -> set[str]:
         return set()
     found = {password, unquote(password)} if password else set()
     for key, value in parse_qsl(parts.query + "&" + parts.fragment, keep_blank_values=False):
-        if is_secret_query_key(key):
+        if is_secret_query_key(key) or not (_PLAIN_QUERY.fullmatch(key) or _plain_value(value)):
             found.add(value)
     return found
+
+
+def _is_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc) and not any(ch.isspace() for ch in value.strip())
 
 
 def _header_secrets(value: str) -> set[str]:
@@ -501,17 +554,25 @@ def _header_secrets(value: str) -> set[str]:
 
 
 def operator_secrets(config: UpstreamConfig) -> set[str]:
-    """The credentials the operator gives the upstream (see ``KnownSecrets``)."""
+    """The credentials the operator gives the upstream (see ``KnownSecrets``): every
+    --upstream-env value but those whose name plainly is not a credential's (``_PLAIN_ENV``)
+    or too plain to hide (``_plain_env_value``), and of a URL its password and query values;
+    every --upstream-header value but a plain header's (``_PLAIN_HEADERS``); the password and
+    query values of the --upstream-url; the values of secret options of --upstream-command."""
     found: set[str] = set()
     for key, value in config.env.items():
-        if is_secret_key(key):
-            found.add(value)
         if "://" in value:
             found |= _url_secrets(value)
+        secret_name = is_secret_key(key) and key.upper() not in ("PWD", "OLDPWD")
+        plain = _PLAIN_ENV.fullmatch(key) or _plain_env_value(value) or _is_url(value)
+        if secret_name or not plain:
+            found.add(value)
     if config.url:
         found |= _url_secrets(config.url)
     for name, value in config.headers.items():
-        if is_secret_key(name):
+        if is_secret_key(name) or not (
+            name.strip().lower() in _PLAIN_HEADERS or _plain_value(value)
+        ):
             found |= _header_secrets(value)
     command = list(config.command or ())
     for index, word in enumerate(command):
@@ -887,6 +948,7 @@ class ProxyServer(Frontend):
         self.config = config
         self.server_id = config.server_id
         KNOWN_SECRETS.set_operator(operator_secrets(config))
+        set_known_secrets(KNOWN_SECRETS.values)  # the proxy's own log lines too
         self.upstream = Upstream(config, self)
         self.tools: dict[str, types.Tool] = {}  # what is listed: upstream tools, pinned form
         self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
