@@ -3,7 +3,13 @@
 the operator gave it (ODOO_API_KEY in its environment) and the password it was forwarded in
 odoo_connect, in its results, its errors and on its stderr; it writes secrets in common
 shapes (argv[1], the secret) in a tool's title, icons, result and a JSON-RPC error; at start
-it writes a stderr line longer than the proxy's line limit, cut right after "password"."""
+it writes a stderr line longer than the proxy's line limit, cut right after "password".
+Round 18: ``env_read`` quotes the values of the environment variables named in ``q`` (a
+comma-separated list) in its result and on its stderr, ``env_fail`` in a JSON-RPC error;
+``scatter_read`` quotes the value of the one named in ``q`` spaced out (one separator between
+each character: a space, "-", ".", "_", ",", a zero-width space, a newline) and cut in two
+halves shown in two content blocks. With a second argument, the name of an environment
+variable, it also lists a tool whose (bad) name holds that variable's value."""
 
 import base64
 import json
@@ -56,6 +62,15 @@ TOOLS = [
         "title": f"Reader (login admin, the password is {S})",
         "icons": [{"src": "data:text/plain;base64," + base64.b64encode(b"password=").decode() + S}],
     },
+    *(
+        {
+            "name": name,
+            "description": "Read the environment.",
+            "inputSchema": STRING,
+            "annotations": {"readOnlyHint": True},
+        }
+        for name in ("env_read", "env_fail", "scatter_read")
+    ),
     {
         "name": "failing_read",
         "description": "Read a note.",
@@ -63,6 +78,8 @@ TOOLS = [
         "annotations": {"readOnlyHint": True},
     },
 ]
+if len(sys.argv) > 2:
+    TOOLS.append({"name": f"bad name {os.environ.get(sys.argv[2], '')}", "inputSchema": STRING})
 sys.stderr.write("A" * (65536 - len("password")) + "password" + "=" + S + "-boundary\n")
 sys.stderr.flush()
 
@@ -105,6 +122,29 @@ for line in sys.stdin:
                     },
                 }
             )
+            continue
+        if name in ("env_read", "env_fail", "scatter_read"):
+            names = [n for n in str(args.get("q", "")).split(",") if n]
+            quoted = "; ".join(f"{n}={os.environ.get(n, '')}" for n in names)
+            if name == "env_fail":
+                error = {"code": -32000, "message": f"upstream refused: {quoted}"}
+                send({"jsonrpc": "2.0", "id": mid, "error": error})
+                continue
+            if name == "env_read":
+                sys.stderr.write(f"using {quoted}\n")
+                sys.stderr.flush()
+                blocks = [f"configured with {quoted}"]
+            else:
+                value = os.environ.get(names[0], "")
+                half = len(value) // 2
+                spaced = [sep.join(value) for sep in (" ", "-", ".", "_", ",", "\u200b", "\n")]
+                blocks = [
+                    "spaced: " + " | ".join(spaced),
+                    f"first part {value[:half]} (see below)",
+                    f"and the rest: {value[half:]}.",
+                ]
+            content = [{"type": "text", "text": block} for block in blocks]
+            send({"jsonrpc": "2.0", "id": mid, "result": {"content": content}})
             continue
         if name == "odoo_connect":
             pw = args.get("password", "")

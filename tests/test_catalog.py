@@ -263,12 +263,30 @@ def test_risky_tools_need_approval_whatever_the_default_says() -> None:
     assert decide(per_server, "purge_cache", "lab")[0] == "allow"
     assert decide(per_server, "purge_cache", "up")[0] == "require_approval"
     assert decide(per_server, "execute_command", "lab")[0] == "require_approval"
+    # A proxy's derived name (readable part ~ digest of its upstream) is also found under its
+    # readable part, the name it had before the digest: the entry does not silently drop out
+    # at the upgrade; an entry naming the whole derived name wins.
+    assert decide(per_server, "purge_cache", "lab~1a2b3c4d")[0] == "allow"
+    assert decide(per_server, "purge_cache", "lab2~1a2b3c4d")[0] == "require_approval"
+    assert decide(per_server, "purge_cache", "lab~")[0] == "require_approval"
+    both = {
+        **base,
+        "risk": {
+            "servers": {
+                "lab": {"require_approval": ["critical"]},
+                "lab~1a2b3c4d": {"require_approval": ["destructive"]},
+            }
+        },
+    }
+    assert decide(both, "purge_cache", "lab~1a2b3c4d")[0] == "require_approval"
+    assert decide(both, "purge_cache", "lab~99999999")[0] == "allow"
     override = {
         **base,
         "risk": {"overrides": [{"server": "up", "tool": "purge_cache", "class": "write"}]},
     }
     assert decide(override, "purge_cache", "up")[0] == "allow"
     assert decide(override, "purge_cache", "other")[0] == "require_approval"
+    assert decide(override, "purge_cache", "up~1a2b3c4d")[0] == "allow"
     none = {**base, "risk": {"require_approval": []}}
     assert decide(none, "purge_cache")[0] == "allow"
     # The published gateway format (no risk key) stays valid and gets the safe default.

@@ -447,10 +447,12 @@ async def test_tools_list_shows_the_decision_in_force_and_a_changed_definition(
         {"version": "1", "default": "deny", "rules": {"write_note": {"action": "allow"}}},
     )
     state = tmp_path / "state.json"
-    # No --server-name: the name is derived from the upstream, short and stable.
+    # No --server-name: the name is derived from the whole upstream, readable and stable.
     args = proxy_args(tmp_path, pol, upstream=upstream_command(state), server_name=None)
     async with proxy_stdio_client(tmp_path, args) as client:
         assert not (await client.call_tool("write_note", {"key": "a", "value": "1"})).is_error
+    (server,) = {row[0] for row in query(tmp_path, "SELECT server FROM pinned_tools")}
+    assert server.startswith("upstream_server~"), server
 
     def tools(*extra: str, policy_env: Path | None = None) -> list[str]:
         env = guard_env(tmp_path, **({"MCP_GUARD_POLICY": str(policy_env)} if policy_env else {}))
@@ -461,12 +463,12 @@ async def test_tools_list_shows_the_decision_in_force_and_a_changed_definition(
     for lines in (
         tools("list", "--policy", str(pol)),
         tools("list", policy_env=pol),  # as the guard reads it: --policy, else the variable
-        tools("list", "--server", "upstream_server", "--policy", str(pol)),
+        tools("list", "--server", server, "--policy", str(pol)),
     ):
         assert lines[0] == f"decisions of the policy {pol}"
         header = lines[1]
         assert header.split() == ["SERVER", "TOOL", "CLASS", "DECISION", "STATE", "DEFINITION"]
-        rows = {line.split()[1]: line for line in lines[2:] if line.startswith("upstream_server ")}
+        rows = {line.split()[1]: line for line in lines[2:] if line.startswith(f"{server} ")}
         assert {"write_note", "noop", "confirm_delete"} <= set(rows)
         assert rows["write_note"].split()[3] == "allow"
         assert rows["read_note"].split()[3] == "deny"
@@ -476,7 +478,7 @@ async def test_tools_list_shows_the_decision_in_force_and_a_changed_definition(
     assert builtin[0].startswith("decisions of the policy <built-in> (no --policy given")
     assert next(row for row in builtin if " write_note " in row).split()[3] == "deny"
     unknown = cli(*guard_command("tools", "list", "--server", "nope"), env=guard_env(tmp_path))
-    assert unknown.returncode == 2 and "(known: upstream_server)" in one_line(unknown.stderr)
+    assert unknown.returncode == 2 and f"(known: {server})" in one_line(unknown.stderr)
 
     # The upstream changes write_note: the new description is shown before it is accepted.
     rug = [*args, "--upstream-env", "UPSTREAM_VARIANT=2"]

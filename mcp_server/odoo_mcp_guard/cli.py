@@ -31,7 +31,7 @@ from odoo_mcp_guard.engines import (
     sqlite_store_exists,
 )
 from odoo_mcp_guard.files import FileReadError, read_regular_file
-from odoo_mcp_guard.names import check_tool_name, json_shown, shown, valid_server_name
+from odoo_mcp_guard.names import check_tool_name, json_shown, server_name_problem, shown
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import PolicyError, PolicySource, PolicyUnavailable, load_policy_file
 from odoo_mcp_guard.policy_core import DEFAULT_APPROVER_GROUP
@@ -192,8 +192,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             raise UsageError(f"--upstream-url: {problem}")
         if args.upstream_env:
             raise UsageError("--upstream-env goes with --upstream-command")
-    if args.server_name is not None and not valid_server_name(args.server_name):
-        raise UsageError("--server-name must be 1 to 200 printable characters")
+    if args.server_name is not None and (problem := server_name_problem(args.server_name)):
+        raise UsageError(f"--server-name {problem}")
     pattern_seconds()  # a bad MCP_GUARD_PATTERN_SECONDS: one line now, not at the first call
     for tool in args.connection_tool:
         if check_tool_name(tool) is not None:

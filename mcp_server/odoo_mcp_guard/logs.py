@@ -1,7 +1,9 @@
 """Logging: to stderr only (on stdio, stdout is the protocol pipe), as text or one JSON
 object per line, with the id of the MCP request being handled. Every line passes the one
 redaction (policy_core.redact_text): a message or a traceback may quote a URL with its
-password, from the guard's code or a library's."""
+password, from the guard's code or a library's; and the secrets a front-end knows by value
+(the proxy's: the operator's credentials for the upstream, the secrets of calls it forwarded;
+``set_known_secrets``) are hidden in it as everywhere else (policy_core.redact_known_text)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from odoo_mcp_guard.policy_core import redact_text
+from odoo_mcp_guard.policy_core import redact_known_text, redact_text
 from odoo_mcp_guard.settings import env_choice
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -21,6 +24,22 @@ LEVELS = ("debug", "info", "warning", "error", "critical")
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "odoo_mcp_guard_request_id", default=None
 )
+
+
+# What answers the secrets known by value at the time of a line (None: none are).
+_known_secrets: Callable[[], Any] | None = None
+
+
+def set_known_secrets(known: Callable[[], Any] | None) -> None:
+    """Hide, in every line logged from now on, the secrets ``known()`` answers at that time."""
+    global _known_secrets
+    _known_secrets = known
+
+
+def redact_line(text: str) -> str:
+    """A log line's text redacted: the rule, and the secrets known by value."""
+    secrets = _known_secrets() if _known_secrets is not None else ()
+    return redact_known_text(text, secrets) if secrets else redact_text(text)
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -32,13 +51,13 @@ class JsonLogFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": redact_text(record.getMessage()),
+            "message": redact_line(record.getMessage()),
         }
         request_id = REQUEST_ID.get()
         if request_id is not None:
             entry["request_id"] = request_id
         if record.exc_info:
-            entry["exception"] = redact_text(self.formatException(record.exc_info))
+            entry["exception"] = redact_line(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -46,7 +65,7 @@ class RedactedFormatter(logging.Formatter):
     """The text format, redacted as a whole (message and traceback)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact_text(super().format(record))
+        return redact_line(super().format(record))
 
 
 # Libraries that log whole protocol messages (arguments, so secrets) at DEBUG: never below INFO.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from odoo_mcp_guard.identity import (
@@ -14,6 +16,7 @@ from odoo_mcp_guard.identity import (
     find_unsafe,
     identity_keys,
     is_listed,
+    plain_name_problem,
     same_person,
     shown,
     skeleton,
@@ -52,6 +55,31 @@ __all__ = [
     "unsafe_char",
     "valid_server_name",
 ]
+
+
+# The name ``serve`` keeps its own tools and approvals under: no proxy may take it.
+GUARD_SERVER_NAME = "odoo-mcp-guard"
+
+
+def server_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a --server-name, in a few words, or None. It names the server
+    approvals are bound to and approvers read: 1 to 200 printable characters, a plain name
+    (letters and digits of one script, a space and . - _ @ +; so never a derived name,
+    which holds "~"), not serve's own name in any spelling a reader would take for it."""
+    if not valid_server_name(name):
+        return "must be 1 to 200 printable characters"
+    if name != name.strip():
+        return "must not start or end with a space"
+    plain = "must be a plain name (letters and digits of one script, a space and . - _ @ +)"
+    form = unicodedata.normalize("NFKC", name).casefold()
+    if ":" in form:  # plain_name_problem reads "stdio:x" as x
+        return f"{plain}: it contains ':'"
+    problem = plain_name_problem(name)
+    if problem is not None:
+        return f"{plain}: it " + problem.removeprefix("the name ").split(";")[0]
+    if skeleton(re.sub(r"[\s._-]+", "-", form)) == skeleton(GUARD_SERVER_NAME):
+        return f"must not be {GUARD_SERVER_NAME!r}: the name of the guard's own server (serve)"
+    return None
 
 
 def check_tool_name(name: object) -> str | None:

@@ -88,6 +88,19 @@ _NOT_SECRET_BEFORE = {"clave": "palabra"}
 _SECRET_LAST_WORDS = frozenset({"session", "sessions", "parola", "parol"})
 # Words that are secrets as the whole key: "private" (not "is_private", "private_email").
 _SECRET_KEY_WORDS = frozenset({"private"})
+# An environment variable's name (upper case, words joined by "_") whose last word names a
+# key or credentials: "ODOO_KEY", "OPENAI_KEY", "ODOO_CREDS", "GH_PAT", "DB_PWD". Only in that
+# shape: an Odoo field or a record's key in lower case ("sort_key", "key") is no secret, nor
+# the upper-case name of a key that is not a credential ("SORT_KEY", "PRIMARY_KEY").
+_ENV_SECRET = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:KEYS?|CREDS?|CREDENTIALS?|PAT|PWD)")
+# The same in an HTTP header's name: "X-Functions-Key", "Ocp-Apim-Subscription-Key", "X-Odoo-Key"
+# (not "Idempotency-Key", "Sec-WebSocket-Key").
+_HEADER_SECRET = re.compile(r"(?i)[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-(?:KEY|CREDS?|CREDENTIALS?|PAT)")
+_ENV_NOT_SECRET_BEFORE = frozenset(
+    {"SORT", "PRIMARY", "FOREIGN", "PARTITION", "ROUTING", "CACHE", "IDEMPOTENCY", "UNIQUE"}
+    | {"ORDER", "INDEX", "LOOKUP", "GROUP", "DEDUP", "SHARD", "PUBLIC", "MAP", "ROW", "RANGE"}
+    | {"CLUSTER", "COMPOSITE", "NATURAL", "SURROGATE", "JOIN", "HOT", "DICT", "WEBSOCKET"}
+)
 # "password" in other scripts and spellings, on the key case-folded with everything but
 # letters and digits removed ("ПАРОЛЬ", "contraseña", "密码"); a Cyrillic or Greek word also
 # as its TR39 skeleton, for a key written with Latin look-alikes ("пaроль" with a Latin a).
@@ -338,6 +351,9 @@ def _in_script(folded: str) -> bool:
 def _secret_words(text: str) -> bool:
     if _SECRET_IN_KEY.search(_NON_ALNUM.sub("", text.lower())):
         return True
+    for shape, joint in ((_ENV_SECRET, "_"), (_HEADER_SECRET, "-")):
+        if shape.fullmatch(text) and text.split(joint)[-2].upper() not in _ENV_NOT_SECRET_BEFORE:
+            return True
     words = [w for w in _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower()) if w]
     return any(
         word in _SECRET_WORDS and (i == 0 or words[i - 1] != _NOT_SECRET_BEFORE.get(word))
@@ -970,9 +986,22 @@ def _char_forms(char: str) -> tuple[list[tuple[str, str]], list[str]]:
 _MAX_BACKSLASHES = 8
 
 
+# A secret spaced out: one of these between two of its characters ("S 3 c r e t", "S-3-c-r-e-t",
+# with a zero-width space, one per line).
+_SPACERS = " \t\r\n\u00a0\u00ad\u200b\u200c\u200d\u2060\ufeff\\-._,:;/|"
+
+
+def _spacer(following: str) -> str:
+    """One optional spacer before a character of a secret: taken only when that character (in
+    any case) follows it, so that a secret holding a spacer ("a-b") is read one way only."""
+    ahead = "".join(re.escape(variant) for variant in _cases(following))
+    return f"(?:[{_SPACERS}](?=[{ahead}]))?"
+
+
 def _text_forms(text: str) -> list[tuple[str, str]]:
     """``text`` in any case, each character as _char_forms has it (after some backslashes, past
-    the first): as (first character, the rest as a pattern)."""
+    the first), one spacer allowed before each (_spacer): as (first character, the rest as a
+    pattern)."""
     units = []
     starts: dict[str, list[str]] = {}
     backslashes = rf"\\{{0,{_MAX_BACKSLASHES}}}"
@@ -985,7 +1014,8 @@ def _text_forms(text: str) -> list[tuple[str, str]]:
         else:
             plain_any = "|".join(re.escape(first) + rest for first, rest in plain)
             units.append(
-                f"(?:{backslashes}(?:{plain_any})|{backslashes}\\\\(?:{'|'.join(escaped)}))"
+                _spacer(char)
+                + f"(?:{backslashes}(?:{plain_any})|{backslashes}\\\\(?:{'|'.join(escaped)}))"
             )
     tail = "".join(units)
     return [
@@ -1003,40 +1033,37 @@ def _hex_forms(raw: bytes) -> list[tuple[str, str]]:
     return forms
 
 
-def _known_forms(secrets: Any, login: str | None = None) -> re.Pattern[str] | None:
-    """One pattern for every form a known secret takes in a text: _escaped_forms; in any case,
-    reversed, each character escaped (_text_forms); in hex (_hex_forms); in base-N at every
-    offset (_base_forms); its base64 as HTTP Basic credentials with ``login`` ("login:secret").
-    Built once for the same secrets and login (_pattern_for)."""
-    known = tuple(sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_KNOWN_SECRET}))
-    if not known:
-        return None
-    return _pattern_for(known, login or None)
+# A known secret this long or longer is also hidden in parts: every run of at least half of
+# it (MIN_RUN characters at least) as it is, so that its two halves shown apart are hidden
+# each; from each position the longest run is taken (up to MAX_RUN_TAIL more characters).
+MIN_RUN_SECRET = 10
+MIN_RUN = 6
+MAX_RUN_TAIL = 64
 
 
-@functools.lru_cache(maxsize=16)
-def _pattern_for(secrets: tuple[str, ...], login: str | None) -> re.Pattern[str]:
-    literal: set[str] = set()
-    uncased: set[str] = set()
-    forms: list[tuple[str, str]] = []
-    for secret in secrets:
-        raw = secret.encode("utf-8", "surrogatepass")
-        literal.update(_escaped_forms(secret))
-        if login:
-            literal.update(_base64_forms(login + ":" + secret))
-        cased, insensitive = _base_forms(raw)
-        literal.update(cased)
-        uncased.update(insensitive)
-        forms.extend(_text_forms(secret) + _text_forms(secret[::-1]) + _hex_forms(raw))
-    # the longest literal first, so that a whole encoding goes rather than a part of it
-    alternatives = [
-        (form[0], re.escape(form[1:])) for form in sorted(literal, key=len, reverse=True)
-    ]
-    for form in sorted(uncased, key=len, reverse=True):
-        alternatives += [(first, "(?i:" + re.escape(form[1:]) + ")") for first in _cases(form[0])]
-    alternatives += forms
-    # grouped by their first character, which each alternative names exactly: the search skips
-    # at once every position no form can start at, and tries there only the forms that can
+def _run_forms(secret: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Every run of at least max(MIN_RUN, half) consecutive characters of ``secret``, as (first
+    character, the rest as a pattern), the longest from each position; and the blocks one of
+    which every such run holds (its pieces of half that length at multiples of it): a text
+    without any of them holds no run, and is not searched for one."""
+    if len(secret) < MIN_RUN_SECRET:
+        return [], []
+    least = max(MIN_RUN, len(secret) // 2)
+    forms = []
+    for start in range(len(secret) - least + 1):
+        tail = ""
+        for char in reversed(secret[start + least : start + least + MAX_RUN_TAIL]):
+            tail = f"(?:{re.escape(char)}{tail})?"
+        forms.append((secret[start], re.escape(secret[start + 1 : start + least]) + tail))
+    block = (least + 1) // 2  # a run of 2 * block - 1 characters holds a whole block
+    blocks = [secret[at : at + block] for at in range(0, len(secret) - block + 1, block)]
+    return forms, blocks
+
+
+def _grouped(alternatives: list[tuple[str, str]]) -> re.Pattern[str]:
+    """One pattern of (first character, the rest) alternatives, grouped by their first
+    character, which each names exactly: the search skips at once every position no
+    alternative can start at, and tries there only those that can."""
     by_first: dict[str, list[str]] = {}
     for first, rest in alternatives:
         by_first.setdefault(first, []).append(rest)
@@ -1047,7 +1074,63 @@ def _pattern_for(secrets: tuple[str, ...], login: str | None) -> re.Pattern[str]
     )
 
 
-def _hide_known(value: Any, pattern: re.Pattern[str], depth: int) -> Any:
+class KnownForms:
+    """The forms of some known secrets in a text (_known_forms), replaced by ``sub``: the whole
+    secrets' forms first, then, in a text holding a block of one (_run_forms), their parts."""
+
+    def __init__(self, whole: re.Pattern[str], parts: re.Pattern[str] | None, blocks: Any):
+        self.whole, self.parts, self.blocks = whole, parts, blocks
+
+    def sub(self, repl: str, text: str) -> str:
+        text = self.whole.sub(repl, text)
+        if self.parts is not None and self.blocks.search(text):
+            text = self.parts.sub(repl, text)
+        return text
+
+
+def _known_forms(secrets: Any, login: str | None = None) -> KnownForms | None:
+    """The forms a known secret takes in a text: _escaped_forms; in any case, reversed, each
+    character escaped, spaced out (_text_forms); in hex (_hex_forms); in base-N at every offset
+    (_base_forms); its base64 as HTTP Basic credentials with ``login`` ("login:secret"); and a
+    long one's parts (_run_forms: its halves shown apart).
+    Built once for the same secrets and login (_pattern_for)."""
+    known = tuple(sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_KNOWN_SECRET}))
+    if not known:
+        return None
+    return _pattern_for(known, login or None)
+
+
+@functools.lru_cache(maxsize=16)
+def _pattern_for(secrets: tuple[str, ...], login: str | None) -> KnownForms:
+    literal: set[str] = set()
+    uncased: set[str] = set()
+    forms: list[tuple[str, str]] = []
+    runs: list[tuple[str, str]] = []
+    blocks: set[str] = set()
+    for secret in secrets:
+        raw = secret.encode("utf-8", "surrogatepass")
+        literal.update(_escaped_forms(secret))
+        if login:
+            literal.update(_base64_forms(login + ":" + secret))
+        cased, insensitive = _base_forms(raw)
+        literal.update(cased)
+        uncased.update(insensitive)
+        forms.extend(_text_forms(secret) + _text_forms(secret[::-1]) + _hex_forms(raw))
+        secret_runs, secret_blocks = _run_forms(secret)
+        runs += secret_runs
+        blocks.update(secret_blocks)
+    # the longest literal first, so that a whole encoding goes rather than a part of it
+    alternatives = [
+        (form[0], re.escape(form[1:])) for form in sorted(literal, key=len, reverse=True)
+    ]
+    for form in sorted(uncased, key=len, reverse=True):
+        alternatives += [(first, "(?i:" + re.escape(form[1:]) + ")") for first in _cases(form[0])]
+    parts = _grouped(runs) if runs else None
+    found = re.compile("|".join(map(re.escape, sorted(blocks, key=len, reverse=True))))
+    return KnownForms(_grouped(alternatives + forms), parts, found)
+
+
+def _hide_known(value: Any, pattern: KnownForms, depth: int) -> Any:
     if depth > MAX_DEPTH:
         return REDACTED
     if isinstance(value, str):
@@ -1363,6 +1446,23 @@ TOP_KEYS = ("version", "default", "hide", "rules", "risk", "approvers", "people"
 RULE_KEYS = ("action", "reason", "rate_limit", "approval")
 APPROVAL_KEYS = ("expires_in", "approver_group", "quorum")
 RISK_KEYS = ("require_approval", "servers", "overrides")
+
+# Between the readable part of a proxy's derived server name and the digest of its whole
+# upstream ("server~1a2b3c4d"): no chosen --server-name holds it.
+DERIVED_SERVER_MARK = "~"
+
+
+def server_names(server: str | None) -> tuple[str, ...]:
+    """The names a per-server risk entry may use for ``server``, the most specific first: a
+    derived name ("server~1a2b3c4d") is also found under its readable part ("server"), the
+    name proxies were known by before the digest was added, so an entry written for it still
+    applies after the upgrade rather than silently dropping out."""
+    if server is None:
+        return ()
+    readable, mark, digest = server.rpartition(DERIVED_SERVER_MARK)
+    return (server, readable) if mark and readable and digest else (server,)
+
+
 OVERRIDE_KEYS = ("server", "tool", "class", "reason")
 BAD_PATTERN = "invalid tool name or glob (allowed: A-Z a-z 0-9 _ . - * ?, 1 to 128)"
 BAD_TOOL = "invalid tool name (allowed: A-Z a-z 0-9 _ . -, 1 to 128)"
@@ -2022,9 +2122,10 @@ class CompiledPolicy:
 
     def approval_classes(self, server: str | None) -> frozenset[str]:
         """The risk classes that need approval on ``server`` when no exact rule names a tool."""
-        if server is None:
-            return self.risk_approval
-        return self.risk_servers.get(server, self.risk_approval)
+        for name in server_names(server):
+            if name in self.risk_servers:
+                return self.risk_servers[name]
+        return self.risk_approval
 
     def risk_of(
         self,
@@ -2034,7 +2135,14 @@ class CompiledPolicy:
         risk_reason: str | None,
     ) -> tuple[RiskClass | None, str | None]:
         """The class a tool is judged by: a Manager's override, else the front-end's own."""
-        override = self.overrides.get((server, tool)) if server is not None else None
+        override = next(
+            (
+                self.overrides[key]
+                for key in ((name, tool) for name in server_names(server))
+                if key in self.overrides
+            ),
+            None,
+        )
         if override is None:
             return risk_class, risk_reason
         why = f": {override['reason']}" if override.get("reason") else ""

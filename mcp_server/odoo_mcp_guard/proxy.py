@@ -75,6 +75,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -129,13 +130,17 @@ from odoo_mcp_guard.guard import (
 )
 from odoo_mcp_guard.identity import shown
 from odoo_mcp_guard.leases import Leases, differs
+from odoo_mcp_guard.logs import set_known_secrets
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
+    DERIVED_SERVER_MARK,
+    MIN_KNOWN_SECRET,
     REDACTED,
     SOURCE_HASH_KEY,
     LineRedaction,
     _known_forms,
+    canonical_bytes,
     fold_alias,
     is_secret_key,
     is_secret_query_key,
@@ -284,18 +289,67 @@ class UpstreamConfig:
 
     @property
     def server_id(self) -> str:
-        """The name pinned definitions (and per-server rules) are kept under: --server-name,
-        else a short name derived from the upstream that does not change with its other
-        arguments: the URL's host[:port], or the program's name (the package or script a
-        launcher such as uvx, npx or python runs)."""
+        """The name approvals, pinned definitions and per-server rules are kept under:
+        --server-name, else a name derived from the whole upstream (``derived_server_name``):
+        a readable part (the program's name, or the URL's host[:port]) and a digest of the
+        whole command line or URL, so that two upstreams of one program (or on one host) are
+        two servers (outside round 18, F1)."""
         if self.server_name:
             return self.server_name
-        if self.url:
-            parts = urlsplit(self.url)
-            host = parts.hostname or "upstream"
-            return (f"{host}:{parts.port}" if parts.port else host)[:200]
-        assert self.command
-        return derived_program_name(self.command)
+        return derived_server_name(self.command, self.url)
+
+
+def derived_server_name(command: Sequence[str] | None, url: str | None) -> str:
+    """``python /x/a/server.py`` → ``server~1a2b3c4d``, ``http://h:8069/a/mcp`` →
+    ``h:8069~5e6f7a8b``: the digest covers the whole normalised upstream (``upstream_key``)."""
+    if url:
+        parts = urlsplit(url)
+        host = parts.hostname or "upstream"
+        readable = f"{host}:{parts.port}" if parts.port else host
+    else:
+        assert command
+        readable = derived_program_name(command)
+    digest = hashlib.sha256(canonical_bytes(upstream_key(command, url))).hexdigest()[:8]
+    return f"{readable[:120]}{DERIVED_SERVER_MARK}{digest}"
+
+
+def upstream_key(command: Sequence[str] | None, url: str | None) -> list[str]:
+    """What identifies an upstream, without its secrets: the URL's scheme, host, port, path
+    and query (no secret parameter, user, password or header), or the command line,
+    secret values hidden and paths made absolute (``server.py`` run here is not ``server.py``
+    run elsewhere)."""
+    if url:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+        query = [
+            f"{key}={redact_text(value)}"
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not is_secret_query_key(key)
+        ]
+        path = parts.path or "/"
+        return ["url", scheme, (parts.hostname or "").lower(), str(port), path, *query]
+    assert command
+    secrets_of = operator_secrets(UpstreamConfig(command=list(command)))
+    words = ["command"]
+    for word in command:
+        for secret in sorted(secrets_of, key=len, reverse=True):
+            word = word.replace(secret, "<secret>")
+        word = redact_text(word)
+        option, equals, value = word.partition("=")
+        as_option = equals and word.startswith("-")
+        words.append(f"{option}={_as_path(value)}" if as_option else _as_path(word))
+    return words
+
+
+def _as_path(word: str) -> str:
+    """An absolute, normalised path for a word that names one (it holds a separator, or a
+    file of that name is here); other words as they are."""
+    if not word or "://" in word or word.startswith("-"):
+        return word
+    if os.sep in word or (os.altsep and os.altsep in word) or os.path.exists(word):
+        return os.path.normpath(os.path.abspath(os.path.expanduser(word)))
+    return word
 
 
 # Programs that run another one, named by their first argument that is not an option.
@@ -370,11 +424,12 @@ FORWARDED_SECRETS = 32
 
 class KnownSecrets:
     """Values this proxy knows are secret, hidden by value (``policy_core._known_forms``: as
-    they are, escaped, encoded, in base64...) in everything that comes back from the upstream
-    (results, errors, listings, questions, its stderr, and so the audit trail): the operator's
-    credentials for the upstream (``operator_secrets``: --upstream-env values under secret
-    names, the --upstream-url's password and secret query values, secret --upstream-header
-    values, the values of secret options of --upstream-command), and the secrets of the calls
+    they are, escaped, encoded, in base64, spaced out, in halves...) in everything that comes
+    back from the upstream (results, errors, listings, questions, its stderr, and so the audit
+    trail) and in the proxy's own log lines: the operator's credentials for the upstream
+    (``operator_secrets``: every --upstream-env and --upstream-header value but plainly not
+    credentials, the --upstream-url's password and query values, the values of secret options
+    of --upstream-command), and the secrets of the calls
     forwarded (``argument_secrets``: an ``odoo_connect``'s password or api_key), the last
     FORWARDED_SECRETS of them, whichever session sent them: an upstream may echo a
     connection's password in any later answer, or on its stderr, which all sessions share."""
@@ -422,8 +477,49 @@ def _hide_known(value: Any, pattern: Any) -> Any:
 KNOWN_SECRETS = KnownSecrets()
 
 
+# What plainly is not a credential the operator gives the upstream, by its name: an
+# environment variable naming a place, an address, a user, a setting (PATH, LANG, ODOO_URL,
+# ODOO_DB, ODOO_USER, LOG_LEVEL...); a URL's query parameter of the same kind ("db", "page");
+# a header that only says what is sent or accepted. Every other value is a known secret.
+_PLAIN_ENV = re.compile(
+    r"(?i)(?:PATH|HOME|PWD|OLDPWD|SHELL|TERM|USER|LOGNAME|HOSTNAME|TMPDIR|TEMP|TMP|LANG"
+    r"|LANGUAGE|LC_\w+|TZ|DEBUG|VERBOSE|NO_COLOR|COLUMNS|LINES|LOG\w*|PYTHON\w*|NODE_\w+"
+    r"|NPM_CONFIG_\w+|UV_\w+|XDG_\w+|DISPLAY|EDITOR|PAGER"
+    r"|\w*_(?:URL|URI|HOST|HOSTNAME|PORT|DB|DATABASE|DBNAME|USER|LOGIN|USERNAME|DIR|PATH|FILE"
+    r"|HOME|LEVEL|DEBUG|TIMEOUT|PROTOCOL|SCHEME|MODE|ENV|ENVIRONMENT|REGION|LOCALE|LANG|TZ"
+    r"|VERSION|VERIFY|VERIFY_SSL|SSL|FORMAT|NAME|LIMIT|COUNT|SIZE|WORKERS|RETRIES|DATA|ROOT"
+    r"|CACHE|CONFIG|CONF|STATE|BIN|CMD|COMMAND))"
+)
+_PLAIN_QUERY = re.compile(
+    r"(?i)(?:db|database|dbname|user|username|login|page|per_page|limit|offset|lang|locale"
+    r"|tz|format|mode|version|v|debug|protocol|region|\w*_(?:db|user|name|page|lang))"
+)
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-language", "accept-encoding", "accept-charset", "content-type"}
+    | {"content-language", "user-agent", "mcp-protocol-version", "cache-control", "pragma"}
+    | {"connection", "origin", "referer", "x-requested-with"}
+)
+# A value too plain to hide without destroying what is shown: digits, a boolean.
+_PLAIN_VALUE = re.compile(r"(?i)\d+|true|false|yes|no|on|off|none|null")
+
+
+def _plain_value(value: str) -> bool:
+    value = value.strip()
+    return len(value) < MIN_KNOWN_SECRET or _PLAIN_VALUE.fullmatch(value) is not None
+
+
+def _plain_env_value(value: str) -> bool:
+    """Too plain to hide (_plain_value), or a file or directory of this host (a data path)."""
+    if _plain_value(value):
+        return True
+    with suppress(OSError, ValueError):
+        return os.path.isabs(value) and os.path.exists(value)
+    return False
+
+
 def _url_secrets(url: str) -> set[str]:
-    """The password of a URL's userinfo and the values of its secret query parameters."""
+    """The password of a URL's userinfo and the values of its query and fragment parameters
+    (an Azure Function's "?code=", a signature), but for those plainly not credentials."""
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -431,9 +527,17 @@ def _url_secrets(url: str) -> set[str]:
         return set()
     found = {password, unquote(password)} if password else set()
     for key, value in parse_qsl(parts.query + "&" + parts.fragment, keep_blank_values=False):
-        if is_secret_query_key(key):
+        if is_secret_query_key(key) or not (_PLAIN_QUERY.fullmatch(key) or _plain_value(value)):
             found.add(value)
     return found
+
+
+def _is_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc) and not any(ch.isspace() for ch in value.strip())
 
 
 def _header_secrets(value: str) -> set[str]:
@@ -450,17 +554,25 @@ def _header_secrets(value: str) -> set[str]:
 
 
 def operator_secrets(config: UpstreamConfig) -> set[str]:
-    """The credentials the operator gives the upstream (see ``KnownSecrets``)."""
+    """The credentials the operator gives the upstream (see ``KnownSecrets``): every
+    --upstream-env value but those whose name plainly is not a credential's (``_PLAIN_ENV``)
+    or too plain to hide (``_plain_env_value``), and of a URL its password and query values;
+    every --upstream-header value but a plain header's (``_PLAIN_HEADERS``); the password and
+    query values of the --upstream-url; the values of secret options of --upstream-command."""
     found: set[str] = set()
     for key, value in config.env.items():
-        if is_secret_key(key):
-            found.add(value)
         if "://" in value:
             found |= _url_secrets(value)
+        secret_name = is_secret_key(key) and key.upper() not in ("PWD", "OLDPWD")
+        plain = _PLAIN_ENV.fullmatch(key) or _plain_env_value(value) or _is_url(value)
+        if secret_name or not plain:
+            found.add(value)
     if config.url:
         found |= _url_secrets(config.url)
     for name, value in config.headers.items():
-        if is_secret_key(name):
+        if is_secret_key(name) or not (
+            name.strip().lower() in _PLAIN_HEADERS or _plain_value(value)
+        ):
             found |= _header_secrets(value)
     command = list(config.command or ())
     for index, word in enumerate(command):
@@ -750,6 +862,8 @@ def _cause(exc: BaseException, config: UpstreamConfig) -> str:
     """Why an attempt to reach the upstream failed, in a few words."""
     leaf = _leaf(exc)
     program = config.command[0] if config.command else ""
+    if isinstance(leaf, ListingRefused):
+        return str(leaf)
     if isinstance(leaf, FileNotFoundError) and program:
         where = "" if os.sep in program else " on PATH"
         return f"{shlex.quote(program)} was not found{where}"
@@ -768,6 +882,40 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(inner) for inner in exc.exceptions)
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+# One listing of the upstream's tools is bounded (outside round 18, F6): an upstream that
+# pages forever (the same nextCursor again, or new ones without end) fails the listing, and
+# with it the session: calls are refused with the reason, as when the upstream is down.
+LISTING_PAGES = 100
+LISTING_TOOLS = 10_000
+
+
+class ListingRefused(Exception):
+    """The upstream's tools/list cannot be used; the message says why, in one line."""
+
+
+async def _listing(client: Client) -> list[types.Tool]:
+    """All pages of the upstream's tools/list: at most LISTING_PAGES pages and LISTING_TOOLS
+    tools, no cursor twice, all within one CALL_TIMEOUT_SECONDS."""
+    fetched: list[types.Tool] = []
+    seen: set[str] = set()
+    cursor = None
+    with anyio.move_on_after(CALL_TIMEOUT_SECONDS) as scope:
+        for _page in range(LISTING_PAGES):
+            page = await client.list_tools(cursor=cursor, cache_mode="bypass")
+            fetched.extend(page.tools)
+            if len(fetched) > LISTING_TOOLS:
+                raise ListingRefused(f"its tools/list names more than {LISTING_TOOLS} tools")
+            cursor = page.next_cursor
+            if not cursor:
+                return fetched
+            if cursor in seen:
+                raise ListingRefused("its tools/list returned the same nextCursor twice")
+            seen.add(cursor)
+    if scope.cancelled_caught:
+        raise ListingRefused(f"its tools/list did not end within {CALL_TIMEOUT_SECONDS:g} s")
+    raise ListingRefused(f"its tools/list did not end within {LISTING_PAGES} pages")
 
 
 # --- the proxy -----------------------------------------------------------------------------
@@ -800,6 +948,7 @@ class ProxyServer(Frontend):
         self.config = config
         self.server_id = config.server_id
         KNOWN_SECRETS.set_operator(operator_secrets(config))
+        set_known_secrets(KNOWN_SECRETS.values)  # the proxy's own log lines too
         self.upstream = Upstream(config, self)
         self.tools: dict[str, types.Tool] = {}  # what is listed: upstream tools, pinned form
         self.changed: dict[str, PinnedTool] = {}  # tools refused until a change is accepted
@@ -824,14 +973,7 @@ class ProxyServer(Frontend):
 
     async def load_tools(self, client: Client) -> None:
         """Fetch the upstream tools (all pages), pin them, and announce a changed list."""
-        fetched: list[types.Tool] = []
-        cursor = None
-        while True:
-            page = await client.list_tools(cursor=cursor, cache_mode="bypass")
-            fetched.extend(page.tools)
-            cursor = page.next_cursor
-            if not cursor:
-                break
+        fetched = await _listing(client)
         usable: dict[str, types.Tool] = {}
         listings: dict[str, list[types.Tool]] = {}
         for tool in fetched:

@@ -40,7 +40,7 @@ from odoo_mcp_guard.frontend import (
     json_result,
 )
 from odoo_mcp_guard.guard import Guard
-from odoo_mcp_guard.names import check_text, check_url
+from odoo_mcp_guard.names import GUARD_SERVER_NAME, check_text, check_url
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy_core import alias_problem
 from odoo_mcp_guard.runner import make_guard, run_frontend
@@ -48,7 +48,7 @@ from odoo_mcp_guard.store import ApprovalError, Connection, GuardStore, StoreErr
 
 log = logging.getLogger("odoo_mcp_guard.server")
 
-SERVER_NAME = "odoo-mcp-guard"
+SERVER_NAME = GUARD_SERVER_NAME  # no proxy may take it (names.server_name_problem)
 
 # Whether the call being run was judged as the replacement of an existing connection
 # (``also_governed_by``), for ``_connect``.

@@ -133,6 +133,34 @@ def _reading(text: str) -> str:
 
 _PREFIX_FORMS = tuple(_reading(prefix) for prefix in TRANSPORT_PREFIXES)
 
+# Plain Latin that reads as another letter in common UI fonts, which TR39 leaves apart (its
+# skeleton already takes "m" to "rn", "0" to "o", "1" and "I" to "l"): "vvill" is will,
+# "clave" dave, "ennma" emma. For comparing identities only, never for display. The set:
+# - letters that two letters make when set side by side, stroke for stroke: "vv" is "w",
+#   "cl" is "d" (a bowl and a stem), "rn" and "nn" are "m" (two arches), as typosquatting
+#   lists have them. Not "ii" or "ri" (a dot tells them from "u" and "n"), nor "lc", "ln"
+#   or "lo" (a gap or a closed bowl tells them from "k", "h" and "b").
+# - digits drawn like a letter, each to a letter of its own (password generators' list of
+#   ambiguous characters: 2 Z, 5 S, 6 G, 8 B), so that numbered principals ("bot6", "bot8")
+#   never fold into each other.
+# Each is expanded to one canonical spelling ("w" -> "vv", "d" -> "cl", "m" is "rn" already
+# and every r before an n is an n), so that overlaps fold the same way whatever is read
+# first ("vvv", "wv" and "vw"; "arnna" and "arma"). The trade-off: a few real names fold
+# together ("arne" and "anne", "bernie" and "bennie", "lorna" and "lonna", "clara" and
+# "dara"; tests/test_lookalike_letters.py keeps the list). A false merge fails closed: one of
+# them cannot decide the other's requests, someone else must; a missed one lets a requester
+# approve her own.
+_LOOKALIKE_DIGITS = str.maketrans({"2": "z", "5": "s", "6": "g", "8": "b"})
+_LOOKALIKE_LETTERS = str.maketrans({"w": "vv", "d": "cl"})
+_R_BEFORE_N = re.compile(r"r+(?=n)")
+
+
+def _lookalike_fold(key: str) -> str:
+    """``key`` (a name as read: skeleton, case folded) with its look-alike Latin sequences
+    and digits in one spelling (see above): "vvill" and "will" fold to "vvill"."""
+    form = key.translate(_LOOKALIKE_DIGITS).translate(_LOOKALIKE_LETTERS)
+    return _R_BEFORE_N.sub(lambda run: "n" * len(run.group()), form)
+
 
 def _identity_key(text: str) -> str:
     # The skeleton first, so that skeleton-equal names always give equal keys; then case,
@@ -144,8 +172,9 @@ def _identity_key(text: str) -> str:
         if prefix is None:
             break
         form = form[len(prefix) :]
-    # Spacing and punctuation do not tell people apart ("a.lice", "al ice").
-    return "".join(ch for ch in form if ch.isalnum())
+    # Spacing and punctuation do not tell people apart ("a.lice", "al ice"); nor do Latin
+    # look-alikes TR39 leaves apart ("vvill", "will": _lookalike_fold).
+    return _lookalike_fold("".join(ch for ch in form if ch.isalnum()))
 
 
 # What follows a person's name without naming someone else: a sub-address ("ann+ops",

@@ -1,0 +1,207 @@
+"""Attack 18 (outside testers), F2, F3, F4: the operator's credentials for the upstream that
+passed the proxy's hiding by value (``proxy.operator_secrets``, ``policy_core._known_forms``).
+
+F2: an ``--upstream-env`` credential under a name ``is_secret_key`` did not know (ODOO_KEY,
+OPENAI_KEY, ODOO_CREDS, GH_PAT, AZURE_CREDENTIALS, any name) was shown raw when the upstream
+quoted it: every --upstream-env value is a known secret unless its name plainly says it is not
+a credential (ODOO_URL, ODOO_DB, LOG_LEVEL...) or it is too plain to hide (digits, true).
+F3: an ``--upstream-header`` value (Ocp-Apim-Subscription-Key, X-Functions-Key, any header but
+a short list of plain ones) and every query value of ``--upstream-url`` (Azure Functions'
+``?code=``) are known secrets. F4: a known secret spaced out (one separator between each
+character) or cut in two halves shown apart is still hidden.
+Each runs a real proxy subprocess through the SDK client, in front of a real careless upstream
+(tests/leaky_upstream.py over stdio, tests/echo_http_upstream.py over HTTP)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client as mcp_stdio_client
+from support.guard import (
+    REPO,
+    free_port,
+    guard_env,
+    http_process,
+    policy,
+    proxy_args,
+    query,
+    run_cli,
+    text_of,
+    write_policy,
+)
+
+pytestmark = pytest.mark.anyio
+
+LEAKY = REPO / "tests" / "leaky_upstream.py"
+ECHO_HTTP = REPO / "tests" / "echo_http_upstream.py"
+
+# Credentials under names is_secret_key did not know, and one under a name nobody could guess.
+CREDENTIALS = {
+    "ODOO_KEY": "Ok4-odoo-key-value-91",
+    "OPENAI_KEY": "Oa7openaiKeyValue3310",
+    "ODOO_CREDS": "admin:Cr3ds-pass-778",
+    "GH_PAT": "Gp2patValueNotShaped55",
+    "AZURE_CREDENTIALS": '{"clientSecret": "Az9-client-secret-12"}',
+    "SERVICE_THING": "St6-opaque-thing-404",
+}
+# What plainly is not a credential: shown as it is.
+PLAIN = {
+    "ODOO_URL": "https://erp.example.com",
+    "ODOO_DB": "production",
+    "ODOO_USER": "integration",
+    "LOG_LEVEL": "debug",
+    "ODOO_TIMEOUT": "12345",
+    "ODOO_VERIFY": "true",
+}
+
+
+def _proxy(tmp_path: Path, errlog, upstream: list[str] | str, *extra: str) -> Client:
+    pol = write_policy(tmp_path / "policy.json", policy(default="allow"))
+    args = proxy_args(tmp_path, pol, upstream=upstream, extra=extra)
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "odoo_mcp_guard", *args],
+        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
+    )
+    return Client(mcp_stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60)
+
+
+def _audit(tmp_path: Path) -> str:
+    return (
+        repr(query(tmp_path, "SELECT * FROM audit"))
+        + run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout
+    )
+
+
+def _leaks(text: str, values) -> list[str]:
+    return [value for value in values if value in text]
+
+
+async def test_f2_every_upstream_env_credential_is_hidden_by_value(tmp_path: Path) -> None:
+    env = {**CREDENTIALS, **PLAIN}
+    extra = [word for name, value in env.items() for word in ("--upstream-env", f"{name}={value}")]
+    names = ",".join(env)
+    log = tmp_path / "proxy.log"
+    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw"]
+    with log.open("w") as errlog:
+        async with _proxy(tmp_path, errlog, upstream, *extra) as c:
+            shown = text_of(await c.call_tool("env_read", {"q": names}))
+            failed = await c.call_tool("env_fail", {"q": names})
+    secrets = [*CREDENTIALS.values(), "Cr3ds-pass-778", "Az9-client-secret-12"]
+    error = text_of(failed)
+    stderr = log.read_text()
+    assert failed.is_error and "upstream refused" in error, error
+    assert "ODOO_KEY=***" in shown and "GH_PAT=***" in shown, shown
+    for text in (shown, error, stderr, _audit(tmp_path)):
+        assert not _leaks(text, secrets), (_leaks(text, secrets), text[-3000:])
+    # what plainly is not a credential is kept
+    for name, value in PLAIN.items():
+        assert f"{name}={value}" in shown, shown
+    assert "using ODOO_KEY=***" in stderr, stderr[-2000:]
+
+
+def test_f2_env_shaped_names_are_secret_names_and_odoo_fields_are_not() -> None:
+    from odoo_mcp_guard.policy_core import is_secret_key, redact
+
+    for name in ("ODOO_KEY", "OPENAI_KEY", "ODOO_CREDS", "GH_PAT", "AZURE_CREDENTIALS", "DB_PWD"):
+        assert is_secret_key(name), name
+    for name in ("sort_key", "key", "primary_key", "SORT_KEY", "PRIMARY_KEY", "KEY", "pat"):
+        assert not is_secret_key(name), name
+    row = {"sort_key": "a1", "key": "res.partner", "OPENAI_KEY": "sk-x-abc"}
+    assert redact(row) == {"sort_key": "a1", "key": "res.partner", "OPENAI_KEY": "***"}
+
+
+async def test_f3_upstream_header_and_url_query_values_are_hidden_by_value(
+    tmp_path: Path,
+) -> None:
+    headers = {
+        "Ocp-Apim-Subscription-Key": "Ap5Qm9vR2xT7wK4z",
+        "X-Functions-Key": "Fk8rT2mWq9Zx-Lp4",
+        "X-Odoo-Key": "Xo3Bv6Jt1Ym5",
+        "X-Tenant-Seal": "Ts1Nq7Wc4Hr8",
+    }
+    code = "Az4Qd8Lm2Vx9Kp"
+    plain = {"Accept-Language": "fr-FR", "User-Agent": "guard-test/1.0"}
+    port = free_port()
+    extra: list[str] = []
+    for name, value in {**headers, **plain}.items():
+        extra += ["--upstream-header", f"{name}: {value}"]
+    with http_process([sys.executable, str(ECHO_HTTP), "--port", str(port)], tmp_path / "up", port):
+        url = f"http://127.0.0.1:{port}/mcp?code={code}&page=2"
+        log = tmp_path / "proxy.log"
+        with log.open("w") as errlog:
+            async with _proxy(tmp_path, errlog, url, *extra) as client:
+                shown = text_of(await client.call_tool("whoami", {}))
+                failed = await client.call_tool("whoami_fail", {})
+    secrets = [*headers.values(), code]
+    error = text_of(failed)
+    assert "x-functions-key: ***" in shown and "code=***&page=2" in shown, shown
+    assert "ocp-apim-subscription-key: ***" in shown and "x-tenant-seal: ***" in shown, shown
+    assert failed.is_error and "refused the request" in error, error
+    for text in (shown, error, log.read_text(), _audit(tmp_path)):
+        assert not _leaks(text, secrets), (_leaks(text, secrets), text[-3000:])
+    assert "accept-language: fr-FR" in shown and "user-agent: guard-test/1.0" in shown, shown
+
+
+async def test_f4_a_known_secret_spaced_out_or_cut_in_halves_is_hidden(tmp_path: Path) -> None:
+    secret = "Wp4-zebra-Quill-93x"
+    log = tmp_path / "proxy.log"
+    with log.open("w") as errlog:
+        async with _proxy(
+            tmp_path,
+            errlog,
+            [sys.executable, str(LEAKY), "Hq7xK2mP9vLw"],
+            "--upstream-env",
+            f"ODOO_PASSWORD={secret}",
+        ) as client:
+            result = await client.call_tool("scatter_read", {"q": "ODOO_PASSWORD"})
+    blocks = [block.text for block in result.content]
+    shown = "\n".join(blocks)
+    half = len(secret) // 2
+    spaced = [sep.join(secret) for sep in (" ", "-", ".", "_", ",", "\u200b", "\n")]
+    assert not _leaks(shown, [secret[:half], secret[half:], *spaced]), shown
+    assert blocks[0] == "spaced: " + " | ".join(["***"] * 7), blocks[0]
+    assert blocks[1:] == ["first part *** (see below)", "and the rest: ***."], blocks
+    assert not _leaks(_audit(tmp_path), [secret[:half], secret[half:]])
+
+
+async def test_the_proxys_own_log_lines_hide_known_secrets_by_value(tmp_path: Path) -> None:
+    """The proxy's own warning about a tool it ignores quotes the upstream's words (the tool's
+    bad name), here holding the operator's credential: hidden as in everything else."""
+    key = "Lg5-own-log-line-Wq8"
+    log = tmp_path / "proxy.log"
+    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw", "ODOO_KEY"]
+    with log.open("w") as errlog:
+        async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={key}") as c:
+            names = {tool.name for tool in (await c.list_tools()).tools}
+    stderr = log.read_text()
+    assert "env_read" in names and not any("bad name" in name for name in names), names
+    assert "upstream tool 'bad name ***' ignored (bad name)" in stderr, stderr[-2000:]
+    assert key not in stderr
+
+
+def test_which_operator_values_are_known_secrets(tmp_path: Path) -> None:
+    from odoo_mcp_guard.proxy import UpstreamConfig, operator_secrets
+
+    env = {
+        **CREDENTIALS,
+        **PLAIN,
+        "ODOO_CLAUDE_MCP_DATA": str(tmp_path),  # a directory of this host
+        "UPSTREAM_VARIANT": "2",
+        "PWD": "/home/someone",
+        "ODOO_PROTOCOL": "xmlrpc",
+        "FUNC_ENDPOINT": "https://f.example.net/api/x?code=Fc7Wq2Lm9Zp4&db=prod&page=2",
+    }
+    headers = {"X-Functions-Key": "Hk2Vn8Pq5Ls3", "Accept": "application/json", "X-Seal": "Sx4Tq"}
+    found = operator_secrets(
+        UpstreamConfig(
+            url="https://h.example.com/mcp?code=Uc3Rt8Yk1Wd6&v=2&format=json", headers=headers
+        )
+    ) | operator_secrets(UpstreamConfig(command=["srv"], env=env))
+    given = {"Hk2Vn8Pq5Ls3", "Sx4Tq", "Uc3Rt8Yk1Wd6", "Fc7Wq2Lm9Zp4"}
+    assert set(CREDENTIALS.values()) | given <= found
+    assert not found & {*PLAIN.values(), str(tmp_path), "2", "/home/someone", "xmlrpc", "prod"}
+    assert not found & {"application/json", "json", env["FUNC_ENDPOINT"]}
