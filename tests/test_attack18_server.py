@@ -282,3 +282,48 @@ def test_a_derived_name_covers_the_whole_command_without_its_secrets(
     assert two != one  # the option's spelling is part of the command line, its value is not
     assert derived_server_name(["uvx", "odoo-claude-mcp", "--db", "x"], None) != one
     assert server_name_problem(one) is not None  # no --server-name can pose as a derived one
+
+
+def test_one_command_with_another_environment_is_another_server(tmp_path: Path) -> None:
+    """Outside round 19, F2: two proxies share one store and run the same upstream command;
+    --upstream-env picks the target (ODOO_URL=https://test... / https://prod...). The call
+    approved through the test one is not consumed through the prod one, which files its own
+    request. A rotated credential (a secret value) is still the same server."""
+    policy = _purge_policy(tmp_path)
+    command, state = _script(tmp_path, "a")
+
+    def client(target: str, password: str = "Zq7vWk3pLx9TrB2m"):
+        env = ["--upstream-env", f"ODOO_URL=https://{target}.example.com"]
+        env += ["--upstream-env", f"ODOO_PASSWORD={password}"]
+        args = proxy_args(tmp_path, policy, upstream=command, server_name=None)
+        return proxy_stdio_client(tmp_path, [*args, *env], mode="legacy")
+
+    async def main() -> None:
+        async with client("test") as test:
+            ref = (await test.call_tool("purge_notes", {})).structured_content["request"]
+        run_cli(tmp_path, "approvals", "approve", ref, "--as", "carol")
+        async with client("prod") as prod:
+            other = await prod.call_tool("purge_notes", {})
+            assert other.is_error, text_of(other)
+            assert other.structured_content["request"] != ref
+        async with client("test", password="rotated-Kp4sW9xQ2") as test:
+            done = await test.call_tool("purge_notes", {})
+            assert not done.is_error, text_of(done)
+
+    anyio.run(main)
+    assert [c["tool"] for c in upstream_calls(state)] == ["purge_notes"]
+    rows = query(tmp_path, "SELECT server, state FROM approval_requests ORDER BY id")
+    assert [row[1] for row in rows] == ["done", "pending"], rows
+    assert rows[0][0] != rows[1][0] and all(row[0].startswith("server~") for row in rows)
+
+
+def test_headers_are_part_of_a_derived_url_name_credentials_by_name_only() -> None:
+    """Outside round 19, F2b: ``X-Odoo-Database: test`` and ``: prod`` in front of one URL
+    are two servers; a credential header's value is not part of the name."""
+    url = "http://127.0.0.1:8933/mcp"
+    test = derived_server_name(None, url, {}, {"X-Odoo-Database": "test"})
+    prod = derived_server_name(None, url, {}, {"X-Odoo-Database": "prod"})
+    assert test != prod
+    assert derived_server_name(None, url, {}, {"Authorization": "Bearer aaaaaaaaaaaa"}) == (
+        derived_server_name(None, url, {}, {"Authorization": "Bearer bbbbbbbbbbbb"})
+    )

@@ -481,8 +481,9 @@ async def test_tools_list_shows_the_decision_in_force_and_a_changed_definition(
     assert unknown.returncode == 2 and f"(known: {server})" in one_line(unknown.stderr)
 
     # The upstream changes write_note: the new description is shown before it is accepted.
-    rug = [*args, "--upstream-env", "UPSTREAM_VARIANT=2"]
-    async with proxy_stdio_client(tmp_path, rug) as client:
+    # (Not by --upstream-env: that is part of the derived name, so another server.)
+    state.with_name(state.name + ".variant").write_text("2", encoding="utf-8")
+    async with proxy_stdio_client(tmp_path, args) as client:
         await client.list_tools()
     listed = "\n".join(tools("list", "--policy", str(pol)))
     shown = "\n".join(tools("show", "write_note", "--policy", str(pol)))

@@ -48,7 +48,13 @@ parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
 parser.add_argument("--port", type=int, default=0)
 options = parser.parse_args()
 STATE = Path(options.state)
-VARIANT = os.environ.get("UPSTREAM_VARIANT", "1")
+# The variant: UPSTREAM_VARIANT, else the file <state>.variant (a changed definition on the
+# same upstream, whose --upstream-env is part of its derived server name).
+VARIANT = os.environ.get("UPSTREAM_VARIANT") or (
+    STATE.with_name(STATE.name + ".variant").read_text(encoding="utf-8").strip()
+    if STATE.with_name(STATE.name + ".variant").exists()
+    else "1"
+)
 
 mcp = MCPServer("test-upstream")
 

@@ -296,12 +296,19 @@ class UpstreamConfig:
         two servers (outside round 18, F1)."""
         if self.server_name:
             return self.server_name
-        return derived_server_name(self.command, self.url)
+        return derived_server_name(self.command, self.url, self.env, self.headers)
 
 
-def derived_server_name(command: Sequence[str] | None, url: str | None) -> str:
+def derived_server_name(
+    command: Sequence[str] | None,
+    url: str | None,
+    env: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> str:
     """``python /x/a/server.py`` → ``server~1a2b3c4d``, ``http://h:8069/a/mcp`` →
-    ``h:8069~5e6f7a8b``: the digest covers the whole normalised upstream (``upstream_key``)."""
+    ``h:8069~5e6f7a8b``: the digest covers the whole normalised upstream (``upstream_key``),
+    its --upstream-env and --upstream-header included (``ODOO_URL=https://prod`` and
+    ``=https://test`` behind one command are two servers: outside round 19, F2)."""
     if url:
         parts = urlsplit(url)
         host = parts.hostname or "upstream"
@@ -309,7 +316,8 @@ def derived_server_name(command: Sequence[str] | None, url: str | None) -> str:
     else:
         assert command
         readable = derived_program_name(command)
-    digest = hashlib.sha256(canonical_bytes(upstream_key(command, url))).hexdigest()[:8]
+    key = [*upstream_key(command, url), *_settings_key(env or {}, headers or {})]
+    digest = hashlib.sha256(canonical_bytes(key)).hexdigest()[:8]
     return f"{readable[:120]}{DERIVED_SERVER_MARK}{digest}"
 
 
@@ -339,6 +347,24 @@ def upstream_key(command: Sequence[str] | None, url: str | None) -> list[str]:
         option, equals, value = word.partition("=")
         as_option = equals and word.startswith("-")
         words.append(f"{option}={_as_path(value)}" if as_option else _as_path(word))
+    return words
+
+
+def _settings_key(env: Mapping[str, str], headers: Mapping[str, str]) -> list[str]:
+    """The upstream's --upstream-env and --upstream-header as part of what identifies it
+    (they may choose its target: ``ODOO_URL``, ``X-Odoo-Database``), a value under a secret
+    name (``is_secret_key``: ``ODOO_PASSWORD``, ``Authorization``) by its name only, so a
+    rotated credential is the same server; URLs without their credentials (``redact_text``).
+    Only 8 hex digits of the whole reach the name."""
+
+    def word(kind: str, name: str, value: str) -> str:
+        return f"{kind}:{name}=" + ("<secret>" if is_secret_key(name) else redact_text(value))
+
+    words = [word("env", name, value) for name, value in sorted(env.items())]
+    words += [
+        word("header", name.strip().lower(), value)
+        for name, value in sorted(headers.items(), key=lambda item: item[0].strip().lower())
+    ]
     return words
 
 
