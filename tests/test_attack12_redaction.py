@@ -111,3 +111,30 @@ async def test_a_stored_connection_is_shown_redacted_everywhere(tmp_path):
         assert "removes:" in shown and SECRET not in shown, shown
     tail = run_cli(tmp_path, "audit", "tail", "-n", "50").stdout
     assert SECRET not in tail
+
+
+@pytest.mark.anyio
+async def test_a_replacement_s_password_is_hidden_in_its_other_arguments(tmp_path):
+    """Outside round 19: an ``odoo_connect`` replacing a connection with ``db`` (and the
+    reason) repeating its password filed the request with the password in ``db``: approvers
+    read it in ``approvals show``. The call's own secrets are hidden by value in its other
+    arguments wherever the request is stored and shown."""
+    secret = "Zq7vWk3pLx9TrB2m"
+    pol = write_policy(tmp_path / "policy.json", policy())
+    async with stdio_client(tmp_path, policy_file=pol) as client:
+        first = await client.call_tool("odoo_connect", connect_args("prod"))
+        assert not first.is_error, text_of(first)
+        again = connect_args("prod", password=secret, db=secret, username=f"bot-{secret}")
+        pending = await client.call_tool("odoo_connect", again)
+        assert pending.structured_content["status"] == "pending", text_of(pending)
+        assert secret not in text_of(pending)
+        assert secret not in json.dumps(pending.structured_content)
+        ref = pending.structured_content["request"]
+    for shown in (
+        run_cli(tmp_path, "approvals", "show", ref).stdout,
+        run_cli(tmp_path, "approvals", "list", "--json").stdout,
+    ):
+        assert ref in shown or "MCPR" in shown, shown
+        assert secret not in shown, shown
+    stored = sqlite3.connect(db_path(tmp_path)).execute("SELECT arguments FROM approval_requests")
+    assert all(secret not in row[0] for row in stored), "stored in clear"

@@ -1155,6 +1155,32 @@ def redact_known(value: Any, secrets: Any, login: str | None = None) -> Any:
     return redact(value if pattern is None else _hide_known(value, pattern, 0))
 
 
+def arguments_secrets(arguments: Any, depth: int = 0) -> tuple[str, ...]:
+    """The strings under secret keys (``is_secret_key``) in a call's arguments, at any depth:
+    the password or API key the call itself carries."""
+    found: list[str] = []
+    if depth > 32:
+        return ()
+    if isinstance(arguments, dict):
+        for key, item in arguments.items():
+            if is_secret_key(key) and isinstance(item, str):
+                found.append(item)
+            elif isinstance(item, (dict, list)):
+                found.extend(arguments_secrets(item, depth + 1))
+    elif isinstance(arguments, list):
+        for item in arguments:
+            found.extend(arguments_secrets(item, depth + 1))
+    return tuple(sorted({value for value in found if len(value) >= MIN_KNOWN_SECRET}))
+
+
+def redact_arguments(arguments: Any) -> Any:
+    """A call's arguments as they are stored and shown (an approval request): ``redact``, and
+    the call's own secrets hidden by value in its other fields too, so an ``odoo_connect``
+    whose ``db`` repeats its password does not show the password to approvers (outside round
+    19)."""
+    return redact_known(arguments, arguments_secrets(arguments))
+
+
 def redact_known_text(text: str, secrets: Any, login: str | None = None) -> str:
     """``redact_text(text)`` after each of ``secrets`` is replaced, as ``redact_known``."""
     pattern = _known_forms(secrets, login)

@@ -27,6 +27,7 @@ from odoo_mcp_guard.policy_core import (
     ApprovalTerms,
     arguments_hash,
     redact,
+    redact_arguments,
     redact_text,
     redact_tool,
 )
@@ -332,7 +333,7 @@ class LocalApprovals:
                        RETURNING id""",
                     (
                         tool,
-                        json.dumps(redact(arguments), ensure_ascii=False),
+                        json.dumps(redact_arguments(arguments), ensure_ascii=False),
                         args_hash,
                         principal,
                         reason,

@@ -23,3 +23,4 @@ from . import ir_model_fields_selection
 from . import ir_model_constraint
 from . import ir_model_relation
 from . import ir_model_data
+from . import res_partner

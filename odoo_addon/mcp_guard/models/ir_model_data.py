@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models
 
 from .ir_model import MODULE, loader_running, refuse_schema_change
 
@@ -7,6 +7,15 @@ from .ir_model import MODULE, loader_running, refuse_schema_change
 SCHEMA_MODELS = frozenset({
     "ir.model", "ir.model.fields", "ir.model.fields.selection", "ir.model.constraint", "ir.model.relation",
 })
+# the records the add-on's checks find by external id (its groups above all: env.ref of a removed
+# group_mcp_agent lifted "the agent keeps its connections", outside round 19): removing or
+# re-pointing their ids, or the records themselves (whose unlink removes the id), would switch a
+# check off
+SECURITY_MODELS = frozenset({
+    "res.groups", "res.groups.privilege", "ir.module.category", "ir.model.access", "ir.rule",
+    "mail.activity.type", "mail.message.subtype", "ir.cron",
+})
+PROTECTED_MODELS = SCHEMA_MODELS | SECURITY_MODELS
 
 
 class IrModelData(models.Model):
@@ -19,8 +28,23 @@ class IrModelData(models.Model):
         if loader_running(self.env):
             return
         for rec in self:
-            if rec.module == MODULE and rec.model in SCHEMA_MODELS:
+            if rec.module == MODULE and rec.model in PROTECTED_MODELS:
                 refuse_schema_change(self.env, self.env._("External id %s", rec.complete_name))
+
+    def _check_mcp_guard_namespace(self, vals_list):
+        """Nobody but the module loader makes an id in the add-on's namespace, or moves one into
+        it: env.ref("mcp_guard....") must find what the module made."""
+        if loader_running(self.env):
+            return
+        for vals in vals_list:
+            if vals.get("module") == MODULE:
+                refuse_schema_change(self.env, self.env._(
+                    "External id %(xmlid)s", xmlid=f"{MODULE}.{vals.get('name')}"))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._check_mcp_guard_namespace(vals_list)
+        return super().create(vals_list)
 
     def unlink(self):
         self._check_mcp_guard_schema_xmlids()
@@ -28,4 +52,5 @@ class IrModelData(models.Model):
 
     def write(self, vals):
         self._check_mcp_guard_schema_xmlids()
+        self._check_mcp_guard_namespace([vals])
         return super().write(vals)

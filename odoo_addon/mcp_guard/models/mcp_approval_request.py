@@ -11,7 +11,7 @@ from odoo.modules import module as odoo_module
 
 from .compat import GROUP_USERS
 from .identity import check_approver, check_identity, principal_form, same_person, shown, text_problem
-from .policy_core import SERVER_NAME_MAX, valid_server_name
+from .policy_core import SERVER_NAME_MAX, arguments_secrets, redact_arguments, redact_known_text, valid_server_name
 from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
     RISK_SELECTION,
@@ -22,7 +22,6 @@ from .mcp_guard_common import (
     ensure_one,
     internal_write,
     is_internal_write,
-    redact,
     redact_text,
     url_has_credentials,
 )
@@ -913,11 +912,11 @@ class McpApprovalRequest(models.Model):
                 self.env._("%(group)s, 1 approval", group=names) if terms.quorum == 1
                 else self.env._("%(group)s, %(quorum)s approvals", group=names, quorum=terms.quorum)
             ),
-            "arguments": json.dumps(redact(arguments), sort_keys=True, indent=2, ensure_ascii=False),
+            "arguments": json.dumps(redact_arguments(arguments), sort_keys=True, indent=2, ensure_ascii=False),
             "arguments_hash": digest,
             "principal": principal,
             # shown to approvers (form, activity): no secret in clear, whatever the caller wrote
-            "reason": redact_text(reason),
+            "reason": redact_known_text(reason, arguments_secrets(arguments)),
             "requester_id": self.env.uid,
             # a request about a connection belongs to the connection's company (its approvers
             # decide; an agent of several companies files for any of its connections)

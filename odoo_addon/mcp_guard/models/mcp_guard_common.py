@@ -83,6 +83,25 @@ TRAIL_MODELS = frozenset({
 })
 
 
+def trail_authors(env, partners):
+    """The partners among ``partners`` who wrote a message of a trail (TRAIL_MODELS): merging
+    one into another contact, or deleting it, would rewrite or blank the author of a trail
+    entry, by SQL that mail.message.write never sees."""
+    if not partners:
+        return partners
+    authored = env["mail.message"].sudo().search_read(
+        [("author_id", "in", partners.ids), ("model", "in", list(TRAIL_MODELS))], ["author_id"])
+    return partners.browse({row["author_id"][0] for row in authored})
+
+
+def refuse_trail_author_change(env, partners):
+    if partners:
+        raise UserError(env._(
+            "%(names)s wrote messages on the trail of MCP Guard's records: the author of a trail "
+            "entry cannot be merged into another contact or deleted.",
+            names=", ".join(partners.sudo().mapped("display_name"))))
+
+
 def committed_param(env, key, default=False):
     """An ``ir.config_parameter`` value read from the database, not through ``get_param``.
 

@@ -29,3 +29,4 @@ from . import test_attack15_trail
 from . import test_attack17_binding
 from . import test_attack17_trail
 from . import test_server_binding
+from . import test_attack19
