@@ -1042,8 +1042,9 @@ MAX_RUN_TAIL = 64
 
 
 def _run_forms(secret: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """Every run of at least max(MIN_RUN, half) consecutive characters of ``secret``, as (first
-    character, the rest as a pattern), the longest from each position; and the blocks one of
+    """Every run of at least max(MIN_RUN, half) consecutive characters of ``secret`` (but one
+    of letters in a single case or capitalised: a word), as (first character, the rest as a
+    pattern), the longest from each position; and the blocks one of
     which every such run holds (its pieces of half that length at multiples of it): a text
     without any of them holds no run, and is not searched for one."""
     if len(secret) < MIN_RUN_SECRET:
@@ -1051,6 +1052,9 @@ def _run_forms(secret: str) -> tuple[list[tuple[str, str]], list[str]]:
     least = max(MIN_RUN, len(secret) // 2)
     forms = []
     for start in range(len(secret) - least + 1):
+        run = secret[start : start + least]
+        if run.isalpha() and (run.islower() or run.isupper() or run.istitle()):
+            continue  # maybe a word ("password" of "S3cr-db-password"), not hidden alone
         tail = ""
         for char in reversed(secret[start + least : start + least + MAX_RUN_TAIL]):
             tail = f"(?:{re.escape(char)}{tail})?"
@@ -1081,9 +1085,9 @@ class KnownForms:
     def __init__(self, whole: re.Pattern[str], parts: re.Pattern[str] | None, blocks: Any):
         self.whole, self.parts, self.blocks = whole, parts, blocks
 
-    def sub(self, repl: str, text: str) -> str:
+    def sub(self, repl: str, text: str, parts: bool = True) -> str:
         text = self.whole.sub(repl, text)
-        if self.parts is not None and self.blocks.search(text):
+        if parts and self.parts is not None and self.blocks.search(text):
             text = self.parts.sub(repl, text)
         return text
 
@@ -1137,7 +1141,11 @@ def _hide_known(value: Any, pattern: KnownForms, depth: int) -> Any:
         return pattern.sub(REDACTED, value)
     if isinstance(value, dict):
         return {
-            _hide_known(key, pattern, depth + 1): _hide_known(item, pattern, depth + 1)
+            # a key loses a whole secret only: a part can be a word ("password" of
+            # "S3cr-db-password"), and the key names what its value is
+            (pattern.sub(REDACTED, key, parts=False) if isinstance(key, str) else key): (
+                _hide_known(item, pattern, depth + 1)
+            )
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
@@ -1151,8 +1159,12 @@ def redact_known(value: Any, secrets: Any, login: str | None = None) -> Any:
     appears, in any string or key at any depth, also escaped, encoded or in base64 (with
     ``login``, the user they belong to, as HTTP Basic credentials too): a secret that no
     pattern recognises (an Odoo fault quoting the password it refused) is still hidden."""
+    # The structure first: a known secret's parts can be words ("password" in
+    # "S3cr-db-password"), and hidden first they would hide the keys and labels that tell
+    # ``redact`` what else is secret.
     pattern = _known_forms(secrets, login)
-    return redact(value if pattern is None else _hide_known(value, pattern, 0))
+    redacted = redact(value)
+    return redacted if pattern is None else _hide_known(redacted, pattern, 0)
 
 
 def arguments_secrets(arguments: Any, depth: int = 0) -> tuple[str, ...]:
@@ -1184,7 +1196,8 @@ def redact_arguments(arguments: Any) -> Any:
 def redact_known_text(text: str, secrets: Any, login: str | None = None) -> str:
     """``redact_text(text)`` after each of ``secrets`` is replaced, as ``redact_known``."""
     pattern = _known_forms(secrets, login)
-    return redact_text(text if pattern is None else pattern.sub(REDACTED, text))
+    redacted = redact_text(text)  # the structure first, as in redact_known
+    return redacted if pattern is None else pattern.sub(REDACTED, redacted)
 
 
 # --- a text that arrives line by line -------------------------------------------------------

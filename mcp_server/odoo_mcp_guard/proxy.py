@@ -494,7 +494,10 @@ def _hide_known(value: Any, pattern: Any) -> Any:
     if isinstance(value, str):
         return pattern.sub(REDACTED, value)
     if isinstance(value, dict):
-        return {_hide_known(k, pattern): _hide_known(v, pattern) for k, v in value.items()}
+        # a key loses a whole secret only, as in policy_core: a part can be a word
+        return {
+            pattern.sub(REDACTED, k, parts=False): _hide_known(v, pattern) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_hide_known(item, pattern) for item in value]
     return value
