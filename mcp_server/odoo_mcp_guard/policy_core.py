@@ -998,29 +998,28 @@ def _spacer(following: str) -> str:
     return f"(?:[{_SPACERS}](?=[{ahead}]))?"
 
 
-def _text_forms(text: str) -> list[tuple[str, str]]:
+def _text_form(text: str) -> str:
     """``text`` in any case, each character as _char_forms has it (after some backslashes, past
-    the first), one spacer allowed before each (_spacer): as (first character, the rest as a
-    pattern)."""
+    the first), one spacer allowed before each (_spacer), as one pattern: its first character's
+    forms in one group before the rest, which is written once (a copy of the rest for each
+    form of the first character made the pattern five times longer to compile)."""
     units = []
-    starts: dict[str, list[str]] = {}
+    starts: list[str] = []
     backslashes = rf"\\{{0,{_MAX_BACKSLASHES}}}"
     for index, char in enumerate(text):
         plain, escaped = _char_forms(char)
         if index == 0:
-            for first, rest in plain:
-                starts.setdefault(first, []).append(rest)
-            starts.setdefault("\\", []).append("(?:" + "|".join(escaped) + ")")
+            starts += [re.escape(first) + rest for first, rest in plain]
+            starts.append("\\\\(?:" + "|".join(escaped) + ")")
         else:
             plain_any = "|".join(re.escape(first) + rest for first, rest in plain)
             units.append(
                 _spacer(char)
                 + f"(?:{backslashes}(?:{plain_any})|{backslashes}\\\\(?:{'|'.join(escaped)}))"
             )
-    tail = "".join(units)
-    return [
-        (first, "(?i:(?:" + "|".join(rests) + ")" + tail + ")") for first, rests in starts.items()
-    ]
+    # behind a test of the characters it can start with: elsewhere it fails at once
+    gate = "[" + "".join(map(re.escape, sorted({"%", "&", "+", "\\", *_cases(text[0])}))) + "]"
+    return "(?=" + gate + ")(?i:(?:" + "|".join(starts) + ")" + "".join(units) + ")"
 
 
 def _hex_forms(raw: bytes) -> list[tuple[str, str]]:
@@ -1064,17 +1063,15 @@ def _run_forms(secret: str) -> tuple[list[tuple[str, str]], list[str]]:
     return forms, blocks
 
 
-def _grouped(alternatives: list[tuple[str, str]]) -> re.Pattern[str]:
+def _grouped(alternatives: list[tuple[str, str]]) -> str:
     """One pattern of (first character, the rest) alternatives, grouped by their first
     character, which each names exactly: the search skips at once every position no
     alternative can start at, and tries there only those that can."""
     by_first: dict[str, list[str]] = {}
     for first, rest in alternatives:
         by_first.setdefault(first, []).append(rest)
-    return re.compile(
-        "|".join(
-            re.escape(first) + "(?:" + "|".join(rests) + ")" for first, rests in by_first.items()
-        )
+    return "|".join(
+        re.escape(first) + "(?:" + "|".join(rests) + ")" for first, rests in by_first.items()
     )
 
 
@@ -1094,7 +1091,7 @@ class KnownForms:
 
 def _known_forms(secrets: Any, login: str | None = None) -> KnownForms | None:
     """The forms a known secret takes in a text: _escaped_forms; in any case, reversed, each
-    character escaped, spaced out (_text_forms); in hex (_hex_forms); in base-N at every offset
+    character escaped, spaced out (_text_form); in hex (_hex_forms); in base-N at every offset
     (_base_forms); its base64 as HTTP Basic credentials with ``login`` ("login:secret"); and a
     long one's parts (_run_forms: its halves shown apart).
     Built once for the same secrets and login (_pattern_for)."""
@@ -1109,6 +1106,8 @@ def _pattern_for(secrets: tuple[str, ...], login: str | None) -> KnownForms:
     literal: set[str] = set()
     uncased: set[str] = set()
     forms: list[tuple[str, str]] = []
+    texts: list[str] = []
+    openers = {"%", "&", "+", "\\"}  # the first characters of the text forms (_char_forms)
     runs: list[tuple[str, str]] = []
     blocks: set[str] = set()
     for secret in secrets:
@@ -1119,7 +1118,9 @@ def _pattern_for(secrets: tuple[str, ...], login: str | None) -> KnownForms:
         cased, insensitive = _base_forms(raw)
         literal.update(cased)
         uncased.update(insensitive)
-        forms.extend(_text_forms(secret) + _text_forms(secret[::-1]) + _hex_forms(raw))
+        texts += [_text_form(secret), _text_form(secret[::-1])]
+        openers.update(_cases(secret[0]) + _cases(secret[-1]))
+        forms += _hex_forms(raw)
         secret_runs, secret_blocks = _run_forms(secret)
         runs += secret_runs
         blocks.update(secret_blocks)
@@ -1129,9 +1130,13 @@ def _pattern_for(secrets: tuple[str, ...], login: str | None) -> KnownForms:
     ]
     for form in sorted(uncased, key=len, reverse=True):
         alternatives += [(first, "(?i:" + re.escape(form[1:]) + ")") for first in _cases(form[0])]
-    parts = _grouped(runs) if runs else None
+    parts = re.compile(_grouped(runs)) if runs else None
     found = re.compile("|".join(map(re.escape, sorted(blocks, key=len, reverse=True))))
-    return KnownForms(_grouped(alternatives + forms), parts, found)
+    # the text forms behind one test of the character they start with: the search tries them
+    # only where one can start
+    gate = "(?=[" + "".join(map(re.escape, sorted(openers))) + "])"
+    whole = re.compile(_grouped(alternatives + forms) + "|" + gate + "(?:" + "|".join(texts) + ")")
+    return KnownForms(whole, parts, found)
 
 
 def _hide_known(value: Any, pattern: KnownForms, depth: int) -> Any:
