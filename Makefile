@@ -35,9 +35,11 @@ lint: install
 	$(BIN)/pylint --rcfile=odoo_addon/.pylintrc odoo_addon/mcp_guard
 	$(BIN)/pylint --rcfile=odoo_addon/.pylintrc odoo_addon/series/19.0/mcp_guard odoo_addon/series/19.0/mcp_guard/*/
 
-# -v names each test as it starts (the Odoo tests take minutes each); the slowest are listed last.
+# -v names each test as it ends (the Odoo tests take minutes each); the slowest are listed last.
+# Two workers, a test file each at a time (its module fixtures, a live Odoo, stay in one
+# process): most tests wait on subprocesses, and one worker left a core idle.
 test: lint
-	$(BIN)/pytest -v --durations=10
+	$(BIN)/pytest -v --durations=10 -n 2 --dist loadfile
 
 # The unit tier only (in-process, no service; markers in tests/conftest.py): seconds, not minutes.
 # Other tiers: pytest -m e2e, -m "not odoo", -m postgres, -m redis, -m docker.
