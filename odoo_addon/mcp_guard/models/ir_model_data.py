@@ -38,8 +38,10 @@ class IrModelData(models.Model):
             return
         for vals in vals_list:
             if vals.get("module") == MODULE:
-                refuse_schema_change(self.env, self.env._(
-                    "External id %(xmlid)s", xmlid=f"{MODULE}.{vals.get('name')}"))
+                # the id made outside the call: babel's extraction of a translated term fails on
+                # an f-string among its arguments (the file's later terms left out of the .pot)
+                xmlid = f"{MODULE}.{vals.get('name')}"
+                refuse_schema_change(self.env, self.env._("External id %(xmlid)s", xmlid=xmlid))
 
     @api.model_create_multi
     def create(self, vals_list):
