@@ -58,9 +58,11 @@ PLAIN = {
 }
 
 
-def _proxy(tmp_path: Path, errlog, upstream: list[str] | str, *extra: str) -> Client:
+def _proxy(
+    tmp_path: Path, errlog, upstream: list[str] | str, *extra: str, name: str | None = "upstream"
+) -> Client:
     pol = write_policy(tmp_path / "policy.json", policy(default="allow"))
-    args = proxy_args(tmp_path, pol, upstream=upstream, extra=extra)
+    args = proxy_args(tmp_path, pol, upstream=upstream, server_name=name, extra=extra)
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "odoo_mcp_guard", *args],
@@ -205,3 +207,85 @@ def test_which_operator_values_are_known_secrets(tmp_path: Path) -> None:
     assert set(CREDENTIALS.values()) | given <= found
     assert not found & {*PLAIN.values(), str(tmp_path), "2", "/home/someone", "xmlrpc", "prod"}
     assert not found & {"application/json", "json", env["FUNC_ENDPOINT"]}
+
+
+# An access token in the path of --upstream-url, as hosted MCP servers take one.
+PATH_TOKEN = "SECRETTOKEN123456"
+
+
+async def test_a_token_in_the_upstream_url_path_is_never_shown_when_it_refuses(
+    tmp_path: Path,
+) -> None:
+    """Security review: an --upstream-url whose server does not serve (a redirect to another
+    origin, as a TLS-terminating proxy adding a "/" makes; or nothing listening): the one line
+    a call is refused with, the audit and the proxy's stderr name the host, and show where
+    the upstream points to with its path's token hidden; the token is never shown."""
+    port, closed = free_port(), free_port()
+    redirect = [sys.executable, str(ECHO_HTTP), "--port", str(port)]
+    redirect += ["--redirect-to-host", "localhost"]
+    with http_process(redirect, tmp_path / "up", port):
+        texts = {}
+        for where, at in (("redirect", port), ("closed", closed)):
+            here = tmp_path / where
+            here.mkdir()
+            url = f"http://127.0.0.1:{at}/t/{PATH_TOKEN}/mcp"
+            log = here / "proxy.log"
+            with log.open("w") as errlog:
+                async with _proxy(here, errlog, url, name=None) as client:  # named by its host
+                    refused = await client.call_tool("whoami", {})
+            text = text_of(refused)
+            assert refused.is_error and "is down" in text, text
+            assert len(text.splitlines()) == 1 and f"127.0.0.1:{at}" in text, text
+            for shown in (text, log.read_text(), _audit(here)):
+                assert PATH_TOKEN not in shown and "TOKEN123" not in shown, shown[-3000:]
+            texts[where] = text
+    assert f"http://localhost:{port}/t/***/mcp/" in texts["redirect"], texts
+    assert "does not accept connections" in texts["closed"], texts
+
+
+async def test_a_token_in_the_upstream_url_path_echoed_back_is_hidden(tmp_path: Path) -> None:
+    """An upstream quoting the path it was reached at (a token in it) in a result and in an
+    error: the client sees the path with the token hidden, as the audit and stderr do."""
+    port = free_port()
+    path = f"/t/{PATH_TOKEN}/mcp"
+    echo = [sys.executable, str(ECHO_HTTP), "--port", str(port), "--path", path]
+    with http_process(echo, tmp_path / "up", port):
+        log = tmp_path / "proxy.log"
+        with log.open("w") as errlog:
+            async with _proxy(tmp_path, errlog, f"http://127.0.0.1:{port}{path}") as client:
+                shown = text_of(await client.call_tool("whoami", {}))
+                failed = await client.call_tool("whoami_fail", {})
+    error = text_of(failed)
+    assert "path: /t/***/mcp" in shown, shown
+    assert failed.is_error and "path: /t/***/mcp" in error, error
+    for text in (shown, error, log.read_text(), _audit(tmp_path)):
+        assert PATH_TOKEN not in text and "TOKEN123" not in text, text[-3000:]
+
+
+def test_which_url_path_segments_are_hidden() -> None:
+    """A path segment is shown when it plainly is not a credential (words, a version, a date,
+    a short number); any other (letters and digits mixed, a UUID, a token shape, anything
+    encoded) is hidden, and is a known secret of an --upstream-url."""
+    from odoo_mcp_guard.policy_core import display_url, url_path_secrets
+    from odoo_mcp_guard.proxy import UpstreamConfig, operator_secrets
+
+    kept = ["mcp", "t", "v1", "api", "odoo-mcp", "Servers", "2024-11-05", "42", "sse.json"]
+    hidden = [
+        PATH_TOKEN,
+        "3f2b8c9e-0d4a-4e57-9a1b-7c6d5e4f3a2b",
+        "sk-abcdefghijklmnopqrstuvwxyz",  # an OpenAI-shaped key, all lower-case letters
+        "ghp_abcdefghijklmnopqrstuvwxyz0123",
+        "aBcDeFgHiJkL",
+        "tok%2Fen",
+        "12345678901234",
+    ]
+    url = "https://u:pw@mcp.example.com:8443/" + "/".join(kept + hidden) + "?code=x#frag"
+    shown = display_url(url)
+    # no userinfo; the query and fragment hidden whole
+    expected = "https://mcp.example.com:8443/" + "/".join(kept + ["***"] * len(hidden))
+    assert shown == expected + "?***#***", shown
+    assert set(url_path_secrets(url)) >= set(hidden) - {"tok%2Fen"} | {"tok/en"}
+    assert not set(url_path_secrets(url)) & set(kept)
+    assert display_url("http://127.0.0.1/mcp") == "http://127.0.0.1/mcp"
+    found = operator_secrets(UpstreamConfig(url=f"https://h.example.com/t/{PATH_TOKEN}/mcp"))
+    assert PATH_TOKEN in found and "mcp" not in found

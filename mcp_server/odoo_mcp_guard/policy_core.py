@@ -41,7 +41,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from json.decoder import scanstring
 from typing import Any, Literal, NamedTuple
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from .identity import (
     check_identity,
@@ -2301,3 +2301,63 @@ def url_has_credentials(url: str) -> bool:
     # the query's and the fragment's parameters (what follows the path's first "?" or "#")
     params = (part.partition("=") for part in re.split(r"[?&;#]", tail)[1:])
     return any(value and is_secret_query_key(key) for key, _eq, value in params)
+
+
+# A segment of a URL's path plainly not a credential: words (letters in one case or
+# capitalised), a version ("v2"), a short number (a date's parts, a page), joined by "-", "_"
+# or "." ("odoo-mcp", "2024-11-05", "sse.json"). Any other segment may be an access token, as
+# hosted MCP servers take one ("https://mcp.example.com/t/TOKEN/mcp"): letters and digits
+# mixed, a UUID, anything encoded.
+_PLAIN_PATH_PART = r"(?:[a-z]{1,20}|[A-Z][a-z]{0,19}|[A-Z]{1,8}|v\d{1,4}|\d{1,8})"
+_PLAIN_PATH_SEGMENT = re.compile(rf"{_PLAIN_PATH_PART}(?:[\-_.]{_PLAIN_PATH_PART})*")
+# An http(s) URL in a text (a message quoting where an upstream redirects to), without the
+# punctuation that ends a sentence after it.
+_HTTP_URL = re.compile(r"""(?i)(?<![\w.+\-])https?://[^\s"'<>]*[^\s"'<>.,;:!?)\]]""")
+
+
+def _plain_path_segment(segment: str) -> bool:
+    return not segment or (
+        _PLAIN_PATH_SEGMENT.fullmatch(segment) is not None
+        and not _TOKEN_SHAPES.search(segment)
+        and redact_text(segment) == segment
+    )
+
+
+def url_path_secrets(url: str) -> tuple[str, ...]:
+    """The segments of a URL's path that may be credentials (all but those plainly not one:
+    _PLAIN_PATH_SEGMENT), as written and decoded: known secrets of whoever was given it."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return ()
+    found = {
+        form
+        for segment in path.split("/")
+        if not _plain_path_segment(segment)
+        for form in (segment, unquote(segment))
+    }
+    return tuple(sorted(found))
+
+
+def display_url(url: str) -> str:
+    """A URL as it may be shown: scheme://host:port and its path, each segment that may be a
+    credential (url_path_secrets) as ``***``; no userinfo; a query and a fragment as ``***``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return REDACTED
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    path = "/".join(
+        segment if _plain_path_segment(segment) else REDACTED for segment in parts.path.split("/")
+    )
+    shown = f"{parts.scheme}://{host}{'' if port is None else f':{port}'}{path}"
+    return (
+        shown + ("?" + REDACTED if parts.query else "") + ("#" + REDACTED if parts.fragment else "")
+    )
+
+
+def hide_url_paths(text: str) -> str:
+    """``text`` with every http(s) URL in it shown as display_url shows it."""
+    return _HTTP_URL.sub(lambda match: display_url(match.group()), text)

@@ -142,6 +142,7 @@ from odoo_mcp_guard.policy_core import (
     _known_forms,
     canonical_bytes,
     fold_alias,
+    hide_url_paths,
     is_secret_key,
     is_secret_query_key,
     pinned_definition,
@@ -150,6 +151,7 @@ from odoo_mcp_guard.policy_core import (
     redact_schema,
     redact_text,
     redact_tool,
+    url_path_secrets,
 )
 from odoo_mcp_guard.runner import make_guard, run_frontend
 from odoo_mcp_guard.sdk_workarounds import (
@@ -454,8 +456,8 @@ class KnownSecrets:
     back from the upstream (results, errors, listings, questions, its stderr, and so the audit
     trail) and in the proxy's own log lines: the operator's credentials for the upstream
     (``operator_secrets``: every --upstream-env and --upstream-header value but plainly not
-    credentials, the --upstream-url's password and query values, the values of secret options
-    of --upstream-command), and the secrets of the calls
+    credentials, the --upstream-url's password, query values and path tokens, the values of
+    secret options of --upstream-command), and the secrets of the calls
     forwarded (``argument_secrets``: an ``odoo_connect``'s password or api_key), the last
     FORWARDED_SECRETS of them, whichever session sent them: an upstream may echo a
     connection's password in any later answer, or on its stderr, which all sessions share."""
@@ -586,8 +588,9 @@ def operator_secrets(config: UpstreamConfig) -> set[str]:
     """The credentials the operator gives the upstream (see ``KnownSecrets``): every
     --upstream-env value but those whose name plainly is not a credential's (``_PLAIN_ENV``)
     or too plain to hide (``_plain_env_value``), and of a URL its password and query values;
-    every --upstream-header value but a plain header's (``_PLAIN_HEADERS``); the password and
-    query values of the --upstream-url; the values of secret options of --upstream-command."""
+    every --upstream-header value but a plain header's (``_PLAIN_HEADERS``); the password,
+    query values and path segments that may be credentials of the --upstream-url
+    (``policy_core.url_path_secrets``); the values of secret options of --upstream-command."""
     found: set[str] = set()
     for key, value in config.env.items():
         if "://" in value:
@@ -597,7 +600,9 @@ def operator_secrets(config: UpstreamConfig) -> set[str]:
         if secret_name or not plain:
             found.add(value)
     if config.url:
-        found |= _url_secrets(config.url)
+        # and what in its path may be an access token (as hosted MCP servers take one:
+        # "/t/TOKEN/mcp"). Not a command's URL: what names a command upstream would change.
+        found |= _url_secrets(config.url) | set(url_path_secrets(config.url))
     for name, value in config.headers.items():
         if is_secret_key(name) or not (
             name.strip().lower() in _PLAIN_HEADERS or _plain_value(value)
@@ -888,7 +893,13 @@ def _leaf(exc: BaseException) -> BaseException:
 
 
 def _cause(exc: BaseException, config: UpstreamConfig) -> str:
-    """Why an attempt to reach the upstream failed, in a few words."""
+    """Why an attempt to reach the upstream failed, in a few words; a URL in them (where the
+    upstream redirects to) shown without what in its path may be a credential, and the known
+    secrets hidden (the line is a call's refusal, so audited, and logged)."""
+    return KNOWN_SECRETS.hide(hide_url_paths(_cause_text(exc, config)))
+
+
+def _cause_text(exc: BaseException, config: UpstreamConfig) -> str:
     leaf = _leaf(exc)
     program = config.command[0] if config.command else ""
     if isinstance(leaf, ListingRefused):
@@ -1133,7 +1144,7 @@ class ProxyServer(Frontend):
         cause = self.upstream.start_failure
         if cause is not None:
             assert self.config.command
-            command = redact_text(shlex.join(self.config.command))[:200]
+            command = hide_url_paths(redact_text(shlex.join(self.config.command)))[:200]
             raise StartFailure(f"the upstream command '{command}' cannot start: {cause}")
 
     async def readiness_problem(self, tool: str) -> Refusal | None:
