@@ -37,9 +37,10 @@ lint: install
 
 # -v names each test as it ends (the Odoo tests take minutes each); the slowest are listed last.
 # Two workers, a test file each at a time (its module fixtures, a live Odoo, stay in one
-# process): most tests wait on subprocesses, and one worker left a core idle.
+# process), the longest files first (tests/conftest.py): most tests wait on subprocesses, and
+# one worker left a core idle.
 test: lint
-	$(BIN)/pytest -v --durations=10 -n 2 --dist loadfile
+	$(BIN)/pytest -v --durations=10 -n 2 --dist loadfile --no-loadscope-reorder
 
 # The unit tier only (in-process, no service; markers in tests/conftest.py): seconds, not minutes.
 # Other tiers: pytest -m e2e, -m "not odoo", -m postgres, -m redis, -m docker.

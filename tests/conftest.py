@@ -43,7 +43,21 @@ def _uses_postgres_store(item: pytest.Item) -> bool:
     return callspec is not None and callspec.params.get("opener") == "postgresql"
 
 
+# The longest files first (the add-on's suites inside Odoo, then the live-Odoo files): with
+# two workers taking a file each (make test: pytest-xdist --dist loadfile, no reordering by
+# test count), a long file started last would run alone at the end.
+LONGEST_FIRST = (
+    "test_odoo_addon.py",
+    "test_odoo_backend.py",
+    "test_proxy_odoo.py",
+    "test_catalog_odoo.py",
+    "test_odoo_routing.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
     for item in items:
         name = item.path.name
         service = SERVICE_FILES.get(name)
