@@ -9,7 +9,8 @@ comma-separated list) in its result and on its stderr, ``env_fail`` in a JSON-RP
 ``scatter_read`` quotes the value of the one named in ``q`` spaced out (one separator between
 each character: a space, "-", ".", "_", ",", a zero-width space, a newline) and cut in two
 halves shown in two content blocks. With a second argument, the name of an environment
-variable, it also lists a tool whose (bad) name holds that variable's value."""
+variable, it also lists two tools whose names hold that variable's value: a bad name, and
+``get_<value>``."""
 
 import base64
 import json
@@ -80,6 +81,8 @@ TOOLS = [
 ]
 if len(sys.argv) > 2:
     TOOLS.append({"name": f"bad name {os.environ.get(sys.argv[2], '')}", "inputSchema": STRING})
+    # and one whose name is good, holding it too (outside round 20, F1)
+    TOOLS.append({"name": f"get_{os.environ.get(sys.argv[2], '')}", "inputSchema": STRING})
 sys.stderr.write("A" * (65536 - len("password")) + "password" + "=" + S + "-boundary\n")
 sys.stderr.flush()
 

@@ -185,6 +185,31 @@ async def test_the_proxys_own_log_lines_hide_known_secrets_by_value(tmp_path: Pa
     assert key not in stderr
 
 
+async def test_a_tool_whose_name_holds_a_known_secret_is_not_served(tmp_path: Path) -> None:
+    """Outside round 20, F1: an upstream listed ``get_<the operator's key>``; the proxy listed
+    it as ``get_***``, served it under its real name, which nobody was shown, and that name
+    carried the key into the audit, ``tools list`` and the metrics' labels. Such a tool is
+    not served at all; calling it by its real name is refused, and the name stays hidden."""
+    key = "Gk7Wq2LmToolName9"
+    log = tmp_path / "proxy.log"
+    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw", "ODOO_KEY"]
+    with log.open("w") as errlog:
+        async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={key}") as c:
+            names = {tool.name for tool in (await c.list_tools()).tools}
+            refused = await c.call_tool(f"get_{key}", {"q": "x"})
+    assert "env_read" in names and not any(name.startswith("get_") for name in names), names
+    assert refused.is_error and text_of(refused) == "Refused: unknown tool 'get_***'."
+    shown = [
+        log.read_text(),
+        _audit(tmp_path),
+        run_cli(tmp_path, "tools", "list").stdout,
+        run_cli(tmp_path, "tools", "list", "--json").stdout,
+    ]
+    assert not [text for text in shown if key in text], shown
+    assert "upstream tool 'get_***' ignored (its name holds a secret)" in shown[0], shown[0][-2000:]
+    assert "get_***" in shown[1]
+
+
 def test_which_operator_values_are_known_secrets(tmp_path: Path) -> None:
     from odoo_mcp_guard.proxy import UpstreamConfig, operator_secrets
 

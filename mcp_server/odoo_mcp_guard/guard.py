@@ -25,13 +25,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from odoo_mcp_guard.catalog import Classification
 from odoo_mcp_guard.engines import DATABASE_URL_ENV, StoreError
 from odoo_mcp_guard.identity import requester_persons
+from odoo_mcp_guard.logs import redact_line
 from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.odoo_rpc import OdooError
@@ -386,7 +387,13 @@ class Guard:
             if cause is not None:  # not "unknown": what it serves cannot be known now
                 message = upstream_down(front.server_id, cause)
                 raise self._refuse(call, Refusal("unavailable", message, {"status": "down"}))
-            raise self._refuse(call, Refusal("unknown", f"Refused: unknown tool '{tool}'."))
+            # A name nobody listed may hold a secret known by value (an upstream's tool listed
+            # as "get_***" and called by its real name, outside round 20, F1): audited and
+            # answered hidden, as a log line would show it.
+            shown = redact_line(tool)
+            if shown != tool:
+                call = replace(call, tool=shown)
+            raise self._refuse(call, Refusal("unknown", f"Refused: unknown tool '{shown}'."))
         if not isinstance(arguments, dict):
             message = (
                 f"Refused: the arguments of '{tool}' must be a JSON object, "

@@ -1017,11 +1017,16 @@ class ProxyServer(Frontend):
         usable: dict[str, types.Tool] = {}
         listings: dict[str, list[types.Tool]] = {}
         for tool in fetched:
-            if check_tool_name(tool.name) is None:
+            if check_tool_name(tool.name) is not None:
+                log.warning("upstream tool %r ignored (bad name)", tool.name[:80])
+            elif KNOWN_SECRETS.hide(tool.name) != tool.name:
+                # Listed as "get_***" it would be served under a name nobody was shown, and
+                # its real name would carry the secret into the audit, the catalog and the
+                # metrics' labels (outside round 20, F1): not served at all.
+                log.warning("upstream tool %r ignored (its name holds a secret)", tool.name)
+            else:
                 usable.setdefault(tool.name, tool)
                 listings.setdefault(tool.name, []).append(tool)
-            else:
-                log.warning("upstream tool %r ignored (bad name)", tool.name[:80])
         # A name listed more than once (on one page or across pages) is not "the first one":
         # which definition the upstream runs cannot be known. It is a change of that tool
         # (pinned as all its listings, so shown as CHANGED) and refused while the upstream
