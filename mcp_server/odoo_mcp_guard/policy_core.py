@@ -107,7 +107,7 @@ _ENV_NOT_SECRET_BEFORE = frozenset(
 _NON_WORD = re.compile(r"[\W_]+")
 _SCRIPT_WORDS = (
     "contraseña", "hasło", "şifre", "lösenord", "jelszó", "parolă", "mậtkhẩu",
-    "парол", "лозинк", "κωδικόςπρόσβασης", "סיסמה", "סיסמא", "كلمةالمرور", "كلمةالسر",
+    "парол", "лозинк", "κωδικόςπρόσβασης", "συνθηματικό", "סיסמה", "סיסמא", "كلمةالمرور", "كلمةالسر",
     "رمزعبور", "पासवर्ड", "รหัสผ่าน", "密码", "密碼", "口令", "密钥", "密鑰", "秘钥",
     "パスワード", "暗証番号", "秘密鍵", "비밀번호", "패스워드",
 )  # fmt: skip
@@ -120,6 +120,11 @@ _SECRET_IN_SCRIPT = re.compile(
         )
     )
 )
+# Words for "password" that are secrets only as the key's last word: Greek "κωδικός" ("νέος
+# κωδικός"; "κωδικός_προϊόντος" is a product code), case-folded.
+_SCRIPT_LAST_WORDS = frozenset({"κωδικόσ", "κωδικοσ"})
+# Format characters ignored inside a key or a keyword ("pass\u200bword").
+_FORMAT_CHARS = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 # Letters a key in text may be written with: ASCII, and the Latin, Greek, Cyrillic and
@@ -239,6 +244,7 @@ _PEM = re.compile(
 # escaped quotes), a PEM block, or a bare one, with an optional authorization scheme
 # ("Bearer abc", "Basic dXNlcg==").
 _VALUE = re.compile(
+    r'''"""[\s\S]{0,4096}?(?:"""|\Z)|\'\'\'[\s\S]{0,4096}?(?:\'\'\'|\Z)|'''
     rf"""{_ENTITY_QUOTE}(?:(?!{_ENTITY_QUOTE})[^\n]){{0,4096}}(?:{_ENTITY_QUOTE})?|"""
     r"""\\"(?:[^"\\\n]|\\[^"\n]){0,4096}(?:\\")?"""
     r"""|"(?:[^"\\\n]|\\.){0,4096}"?|'[^'\n]{0,4096}'?"""
@@ -267,14 +273,24 @@ _TOKEN_SHAPES = re.compile(
     r"|AIza[A-Za-z0-9_\-]{30,}|SG\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"
     r")"
 )
-# A secret told in prose: "the password is X", "your API key was: X", "token is X". Not when
-# the value is a plain word ("the password is incorrect", "the default password is shown").
+# A secret told in prose after a secret key (is_secret_key, also in two or three words: "mot
+# de passe", "api key"): "the password is X", "your API key was: X", "la contraseña es X",
+# "password X", "password\nX", "password(\"X\")". Not when the value is a plain word ("the
+# password is incorrect", "token expired"); after a space alone, only a value that looks like
+# a secret (_looks_secret: "password reset for admin" is prose).
 _PROSE = re.compile(
-    r"(?i)(?<![\w\-])((?:pass(?:word|phrase|wd|code)|api[ _\-]?key|secret(?:[ _\-]key)?"
-    r"|(?:access |auth |bearer )?token|pin|otp)[ \t]+(?:is|was)[ \t]*:?[ \t]*)(?=\S)"
+    rf"(?<![{_L}0-9_\-])(?P<key>(?i:mot\s+de\s+passe|(?:api|secret|private|access)\s+key"
+    rf"|(?:access|auth|bearer|api|refresh)\s+token)(?P<phrase>[ \t]*[:=])?|[{_L}_][{_L}0-9_\-]*)"
+    r"(?:(?P<call>\((?=[\"']))|(?(phrase)[ \t]*|\s+(?P<said>(?i:is|was|es|est|ist)(?=[\s:])\s*:?\s*)?))"
+    r"[(\[]?(?=[^\s:=])"
 )
+# A key=value pair that follows a secret key ('<input type=password value="X">') is no value.
+_NEXT_PAIR = re.compile(r"[A-Za-z_][\w.\-]*[=:](?![=:\s]|$)")
+# Characters that mark a word as a secret rather than prose after a secret key.
+_SECRET_SYMBOLS = re.compile(r"[!#$%^&*+=~@/\\|_]")
 # HTTP Basic credentials without their header ("Basic dXNlcjpwdw=="): base64 of "user:password".
-_BASIC = re.compile(r"(?<![\w\-])(Basic[ \t]+)([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
+# Any other token after "Basic" that looks like a secret (_looks_secret; "Basic usage" is prose).
+_BASIC = re.compile(r"""(?<![\w\-])(Basic[ \t]+)([^\s"'<>,;)\]}]{4,})""")
 # A data: URI in base64 ("data:text/plain;base64,cGFzc3dvcmQ9..."): its bytes are judged.
 _DATA_URI = re.compile(
     r"(?i)(?<![\w\-])(data:[\w.+\-/]*(?:;[\w.+\-]+=[^;,\s\"'<>]*)*;base64,)([A-Za-z0-9+/_\-]+={0,2})"
@@ -335,7 +351,7 @@ def is_secret_key(key: object) -> bool:
 
 @functools.lru_cache(maxsize=4096)  # the same words come again and again in a text
 def _is_secret_text(text: str) -> bool:
-    text = unicodedata.normalize("NFKC", unquote(text) if "%" in text else text)
+    text = _FORMAT_CHARS.sub("", unicodedata.normalize("NFKC", unquote(text) if "%" in text else text))
     if text.isascii():
         return _secret_words(text)
     return _secret_words(text) or _secret_words(skeleton(text)) or _in_script(text.casefold())
@@ -343,6 +359,9 @@ def _is_secret_text(text: str) -> bool:
 
 def _in_script(folded: str) -> bool:
     """A case-folded key holds "password" in another script, or its look-alike skeleton."""
+    words = _NON_WORD.split(folded.strip("_ "))
+    if words[-1] in _SCRIPT_LAST_WORDS:
+        return True
     return any(
         _SECRET_IN_SCRIPT.search(_NON_WORD.sub("", form)) for form in (folded, skeleton(folded))
     )
@@ -435,7 +454,7 @@ def redact_text(text: str) -> str:
     blocks and bearer tokens replaced. Text in compatibility forms ("ＰＡＳＳＷＯＲＤ=x") is
     read as its NFKC form: when that form shows a secret, the redacted NFKC form is returned."""
     hidden = _redact_text_fixed(text)
-    normal = unicodedata.normalize("NFKC", hidden)
+    normal = _FORMAT_CHARS.sub("", unicodedata.normalize("NFKC", hidden))
     if normal != hidden:
         redacted = _redact_text_fixed(normal)
         if redacted != normal:
@@ -568,6 +587,8 @@ def _quoted_redacted(found: str) -> str:
         quote = entity.group()
     else:
         quote = '\\"' if found.startswith('\\"') else found[0] if found[0] in "\"'" else ""
+        if found[:3] in ('"""', "'''"):
+            quote = found[:3]
     return quote + REDACTED + quote
 
 
@@ -607,20 +628,54 @@ def _redact_shapes(text: str) -> str:
     return text
 
 
+def _is_plain(word: str) -> bool:
+    """A word of prose: letters only, no capital after its first letter ("Passwort", "ungültig")."""
+    return word.isalpha() and not any(ch.isupper() for ch in word[1:])
+
+
+def _looks_secret(word: str) -> bool:
+    """Not a plain word, and letters with digits, 12 characters or more, or a secret's symbols."""
+    if _is_plain(word):
+        return False
+    return (
+        (any(ch.isalpha() for ch in word) and any(ch.isdigit() for ch in word))
+        or len(word) >= 12
+        or _SECRET_SYMBOLS.search(word) is not None
+    )
+
+
 def _hide_prose(text: str) -> str:
     parts = []
     pos = 0
-    for said in _PROSE.finditer(text):
-        if said.start() < pos:
+    at = 0
+    while True:
+        said = _PROSE.search(text, at)
+        if said is None:
+            break
+        at = said.end("key")
+        key = said.group("key")
+        if said.group("phrase"):
+            key = key.rstrip(" \t:=")
+        if not is_secret_key(re.sub(r"\s+", "_", key)):
             continue
         value = _VALUE.match(text, said.end())
         if value is None or value.group() == REDACTED:
             continue
-        word = value.group().rstrip(".!?:")
-        if _PLAIN_WORD.fullmatch(word) or word.startswith(REDACTED):
+        found = value.group()
+        quoted = found != found.lstrip("\"'")
+        word = found.strip("\"'").rstrip(".!?:,;")
+        if word.startswith(REDACTED) or not word:
             continue
-        parts.append(text[pos : said.end()] + _quoted_redacted(value.group()))
-        pos = value.end()
+        if said.group("call"):
+            if not quoted:
+                continue
+        elif said.group("said") or said.group("phrase"):
+            if _is_plain(word):
+                continue
+        elif not _looks_secret(word) or _NEXT_PAIR.match(text, value.start()):
+            continue
+        parts.append(text[pos : said.end()] + _quoted_redacted(found))
+        pos = at = value.end()
     parts.append(text[pos:])
     return "".join(parts)
 
@@ -630,9 +685,9 @@ def _hide_basic(match: re.Match[str]) -> str:
     try:
         decoded = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True).decode()
     except (binascii.Error, ValueError):
-        return match.group(0)
+        return match.group(0) if not _looks_secret(payload) else match.group(1) + REDACTED
     if ":" not in decoded or not decoded.isprintable():
-        return match.group(0)
+        return match.group(0) if not _looks_secret(payload) else match.group(1) + REDACTED
     return match.group(1) + REDACTED
 
 
