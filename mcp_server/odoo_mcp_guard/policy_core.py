@@ -107,7 +107,8 @@ _ENV_NOT_SECRET_BEFORE = frozenset(
 _NON_WORD = re.compile(r"[\W_]+")
 _SCRIPT_WORDS = (
     "contraseña", "hasło", "şifre", "lösenord", "jelszó", "parolă", "mậtkhẩu",
-    "парол", "лозинк", "κωδικόςπρόσβασης", "συνθηματικό", "סיסמה", "סיסמא", "كلمةالمرور", "كلمةالسر",
+    "парол", "лозинк", "κωδικόςπρόσβασης", "συνθηματικό", "סיסמה", "סיסמא", "كلمةالمرور",
+    "كلمةالسر",
     "رمزعبور", "पासवर्ड", "รหัสผ่าน", "密码", "密碼", "口令", "密钥", "密鑰", "秘钥",
     "パスワード", "暗証番号", "秘密鍵", "비밀번호", "패스워드",
 )  # fmt: skip
@@ -281,7 +282,8 @@ _TOKEN_SHAPES = re.compile(
 _PROSE = re.compile(
     rf"(?<![{_L}0-9_\-])(?P<key>(?i:mot\s+de\s+passe|(?:api|secret|private|access)\s+key"
     rf"|(?:access|auth|bearer|api|refresh)\s+token)(?P<phrase>[ \t]*[:=])?|[{_L}_][{_L}0-9_\-]*)"
-    r"(?:(?P<call>\((?=[\"']))|(?(phrase)[ \t]*|\s+(?P<said>(?i:is|was|es|est|ist)(?=[\s:])\s*:?\s*)?))"
+    r"(?:(?P<call>\((?=[\"']))"
+    r"|(?(phrase)[ \t]*|\s+(?P<said>(?i:is|was|es|est|ist)(?=[\s:])\s*:?\s*)?))"
     r"[(\[]?(?=[^\s:=])"
 )
 # A key=value pair that follows a secret key ('<input type=password value="X">') is no value.
@@ -351,7 +353,8 @@ def is_secret_key(key: object) -> bool:
 
 @functools.lru_cache(maxsize=4096)  # the same words come again and again in a text
 def _is_secret_text(text: str) -> bool:
-    text = _FORMAT_CHARS.sub("", unicodedata.normalize("NFKC", unquote(text) if "%" in text else text))
+    text = unicodedata.normalize("NFKC", unquote(text) if "%" in text else text)
+    text = _FORMAT_CHARS.sub("", text)
     if text.isascii():
         return _secret_words(text)
     return _secret_words(text) or _secret_words(skeleton(text)) or _in_script(text.casefold())
