@@ -288,8 +288,10 @@ _PROSE = re.compile(
 )
 # A key=value pair that follows a secret key ('<input type=password value="X">') is no value.
 _NEXT_PAIR = re.compile(r"[A-Za-z_][\w.\-]*[=:](?![=:\s]|$)")
+# An e-mail address or a URL after a secret key ("reset password alice@example.com") is no value.
+_ADDRESS = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+$|(?i:[a-z][a-z0-9+.\-]*://)")
 # Characters that mark a word as a secret rather than prose after a secret key.
-_SECRET_SYMBOLS = re.compile(r"[!#$%^&*+=~@/\\|_]")
+_SECRET_SYMBOLS = re.compile(r"[!#$%^&*+=~/\\|_]")
 # HTTP Basic credentials without their header ("Basic dXNlcjpwdw=="): base64 of "user:password".
 # Any other token after "Basic" that looks like a secret (_looks_secret; "Basic usage" is prose).
 _BASIC = re.compile(r"""(?<![\w\-])(Basic[ \t]+)([^\s"'<>,;)\]}]{4,})""")
@@ -637,8 +639,9 @@ def _is_plain(word: str) -> bool:
 
 
 def _looks_secret(word: str) -> bool:
-    """Not a plain word, and letters with digits, 12 characters or more, or a secret's symbols."""
-    if _is_plain(word):
+    """Not a plain word, 6 characters or more ("token v2", "password n/a" are prose), and letters
+    with digits, 12 characters or more, or a secret's symbols."""
+    if _is_plain(word) or len(word) < 6:
         return False
     return (
         (any(ch.isalpha() for ch in word) and any(ch.isdigit() for ch in word))
@@ -675,7 +678,12 @@ def _hide_prose(text: str) -> str:
         elif said.group("said") or said.group("phrase"):
             if _is_plain(word):
                 continue
-        elif not _looks_secret(word) or _NEXT_PAIR.match(text, value.start()):
+        elif (
+            not _looks_secret(word)
+            or (not quoted and any(ch.isspace() for ch in found))
+            or _NEXT_PAIR.match(text, value.start())
+            or _ADDRESS.match(word)
+        ):
             continue
         parts.append(text[pos : said.end()] + _quoted_redacted(found))
         pos = at = value.end()
