@@ -138,3 +138,23 @@ async def test_a_replacement_s_password_is_hidden_in_its_other_arguments(tmp_pat
         assert secret not in shown, shown
     stored = sqlite3.connect(db_path(tmp_path)).execute("SELECT arguments FROM approval_requests")
     assert all(secret not in row[0] for row in stored), "stored in clear"
+
+
+@pytest.mark.anyio
+async def test_odoo_connect_s_own_answer_hides_its_password_typed_into_its_alias(tmp_path):
+    """Outside round 20 (tester B, F5): the answer's top-level ``alias`` repeated the alias as
+    given, its own password in it, which the connection shown beside it hid."""
+    password = "Tr0ub4dor-xQ9z"
+    arguments = {
+        "alias": f"x{password}",
+        "url": "https://erp.example.com",
+        "db": "prod",
+        "username": "bob",
+        "password": password,
+    }
+    async with stdio_client(tmp_path, policy_file=write_policy(tmp_path / "p.json", policy())) as c:
+        result = await c.call_tool("odoo_connect", arguments)
+    assert not result.is_error, text_of(result)
+    shown = text_of(result) + json.dumps(result.structured_content)
+    assert password not in shown, shown
+    assert result.structured_content["alias"] == result.structured_content["connection"]["alias"]

@@ -29,6 +29,13 @@ GARBAGE = [
     "x" * 20000,
     "\x1b[31mred\x1b[0m",
 ]
+# Outside round 20: a request whose id is missing or no JSON-RPC id, which the SDK reads as a
+# notification and ignores, left no trace. Each is one 'invalid' event too, and never runs.
+DISCONNECT = '"method":"tools/call","params":{"name":"odoo_disconnect","arguments":{"alias":"p"}}'
+ODD_IDS = [
+    '{"jsonrpc":"2.0",' + ("" if rid is None else f'"id":{rid},') + DISCONNECT + "}"
+    for rid in ("1.5", "null", "true", '{"x":1}', "[1]", None)
+]
 
 
 async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -> None:
@@ -64,7 +71,7 @@ async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -
             )
             assert (await answer())["id"] == 1
             await send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            for line in GARBAGE:
+            for line in GARBAGE + ODD_IDS:
                 await send(line)
             # the session goes on: a good call is answered (after the garbage, in order)
             call = {"name": "odoo_connections", "arguments": {}}
@@ -84,11 +91,14 @@ async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -
     tail = run_cli(tmp_path, "audit", "tail", "-n", "50", "--json")
     assert SECRET not in tail.stdout and "\x1b" not in tail.stdout
     events = [e for e in json.loads(tail.stdout) if e["outcome"] == "invalid"]
-    assert len(events) == len(GARBAGE), events
+    assert len(events) == len(GARBAGE) + len(ODD_IDS), events
     for event in events:
         assert event["tool"] == "-" and event["principal"] == "alice", event
         assert event["detail"].startswith("unparseable request ("), event
         assert len(event["detail"]) < 250 and "garbage" not in event["detail"], event
+    without_id = [e for e in events if "a request without a valid id" in e["detail"]]
+    assert len(without_id) == len(ODD_IDS), events
+    events = [e for e in events if e not in without_id]
     hashes = {e["arguments_hash"] for e in events}
     expected = {
         hashlib.sha256(line.encode("utf-8", "surrogatepass")).hexdigest() for line in GARBAGE
@@ -96,3 +106,4 @@ async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -
     assert hashes == expected
     allowed = [e for e in json.loads(tail.stdout) if e["outcome"] == "allowed"]
     assert len(allowed) == 1 and allowed[0]["tool"] == "odoo_connections"
+    assert not [e for e in json.loads(tail.stdout) if e["tool"] == "odoo_disconnect"]

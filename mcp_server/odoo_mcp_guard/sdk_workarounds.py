@@ -65,7 +65,10 @@ this file. Each says what it works around, and what would let it go.
    request that named an ``id`` would wait forever, and nothing is audited. The server's
    read stream is relayed: each such line is told to the front-end (audited as 'invalid',
    redacted and cut: Guard.unreadable_message), and one whose ``id`` can be read is answered
-   with a JSON-RPC parse error (-32700). Goes when the SDK answers and reports them itself.
+   with a JSON-RPC parse error (-32700). A request whose ``id`` is missing or not a JSON-RPC
+   id (1.5, null, true, an object), which the SDK reads as a notification and ignores, is
+   told too, and not handed on (outside round 20). Goes when the SDK answers and reports
+   them itself.
 """
 
 from __future__ import annotations
@@ -429,6 +432,17 @@ def _unreadable_text(error: Exception) -> tuple[str, str]:
     return f"<{type(error).__name__}>", why
 
 
+def _request_without_id(item: Any) -> bool:
+    """A request whose ``id`` is missing or no JSON-RPC id (1.5, null, true, an object): the
+    SDK reads it as a notification, of a method no notification has."""
+    import mcp_types as types
+
+    message = getattr(item, "message", None)
+    return isinstance(message, types.JSONRPCNotification) and not message.method.startswith(
+        "notifications/"
+    )
+
+
 @contextlib.asynccontextmanager
 async def answering_unreadable_requests(
     read: Any, write: Any, on_unreadable: Callable[[str, str], None] | None = None
@@ -442,6 +456,12 @@ async def answering_unreadable_requests(
     async def relay() -> None:
         async with relay_send:
             async for item in read:
+                if _request_without_id(item) and on_unreadable is not None:
+                    # read by the SDK as a notification it ignores: dropped without a trace
+                    with contextlib.suppress(Exception):  # kept by Guard._audit if unstored
+                        dumped = item.message.model_dump_json(by_alias=True, exclude_none=True)
+                        on_unreadable(dumped, "a request without a valid id: not run")
+                    continue
                 if isinstance(item, Exception) and on_unreadable is not None:
                     try:
                         on_unreadable(*_unreadable_text(item))

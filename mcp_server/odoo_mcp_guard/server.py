@@ -414,7 +414,8 @@ class GuardedServer(Frontend):
                 f"A connection named '{args.alias}' now exists; replacing it is governed like "
                 "odoo_disconnect. Call again to have the replacement judged. Nothing was saved."
             )
-        return json_result({"alias": args.alias, "created": created, "connection": conn.public()})
+        shown = conn.public()  # its own password typed into its alias is hidden there too
+        return json_result({"alias": shown["alias"], "created": created, "connection": shown})
 
     def _disconnect(self, alias: str, *, binding: str | None) -> types.CallToolResult:
         # Only the connection judged (and approved) for removal: not one that took its alias.
