@@ -288,8 +288,12 @@ _PROSE = re.compile(
 )
 # A key=value pair that follows a secret key ('<input type=password value="X">') is no value.
 _NEXT_PAIR = re.compile(r"[A-Za-z_][\w.\-]*[=:](?![=:\s]|$)")
-# An e-mail address or a URL after a secret key ("reset password alice@example.com") is no value.
-_ADDRESS = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+$|(?i:[a-z][a-z0-9+.\-]*://)")
+# An e-mail address, a URL or a variable's name after a secret key ("reset password
+# alice@example.com", "set an API key (ODOO_API_KEY)", "the token reset_token") is no value.
+_ADDRESS = re.compile(
+    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+$|(?i:[a-z][a-z0-9+.\-]*://)"
+    r"|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|[a-z]+(?:_[a-z]+)+$"
+)
 # Characters that mark a word as a secret rather than prose after a secret key.
 _SECRET_SYMBOLS = re.compile(r"[!#$%^&*+=~/\\|_]")
 # HTTP Basic credentials without their header ("Basic dXNlcjpwdw=="): base64 of "user:password".
