@@ -94,6 +94,55 @@ async def test_events_kept_at_exit_while_the_store_is_locked_are_written_at_next
     assert "kept audit events" not in again.stderr
 
 
+async def test_events_kept_while_the_store_is_locked_survive_a_kill_9(tmp_path):
+    """Outside round 20 (tester B, F4): the events were kept in memory and in the file only
+    at exit; a guard killed with SIGKILL while the store was locked lost them. Each is now
+    also kept in the file at once."""
+    import subprocess
+
+    import anyio
+
+    pol = write_policy(tmp_path / "policy.json", policy())
+    env = guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", MCP_GUARD_STORE_BUSY_SECONDS="0.3")
+    run_cli(tmp_path, "audit", "tail")  # the store exists before it is locked
+    holder = sqlite3.connect(db_path(tmp_path), isolation_level=None, timeout=0)
+    async with await anyio.open_process(
+        [sys.executable, "-m", "odoo_mcp_guard", *serve_args(tmp_path, pol)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        buffered = b""
+
+        async def call(rid: int, method: str, params: dict) -> dict:
+            nonlocal buffered
+            message = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+            await proc.stdin.send((json.dumps(message) + "\n").encode())
+            while True:
+                while b"\n" not in buffered:
+                    buffered += await proc.stdout.receive()
+                line, _, buffered = buffered.partition(b"\n")
+                answer = json.loads(line)
+                if answer.get("id") == rid:
+                    return answer
+
+        with anyio.fail_after(60):
+            init = {"protocolVersion": "2025-11-25", "capabilities": {}}
+            await call(1, "initialize", init | {"clientInfo": {"name": "raw", "version": "1"}})
+            holder.execute("BEGIN EXCLUSIVE")  # another process holds the store
+            for rid in (2, 3):
+                answer = await call(rid, "tools/call", {"name": "odoo_disconnect", "arguments": {}})
+                assert answer["result"]["isError"], answer
+            proc.kill()  # SIGKILL: no exit of its own
+            await proc.wait()
+    holder.execute("ROLLBACK")
+    holder.close()
+    events = json.loads(run_cli(tmp_path, "audit", "tail", "-n", "100", "--json").stdout)
+    assert [e["tool"] for e in events].count("odoo_disconnect") == 2, events
+
+
 async def test_events_neither_stored_nor_kept_are_named_at_exit(tmp_path):
     """The kept file cannot be written (a directory stands in its place): one loud line
     carrying every event says they were not stored."""

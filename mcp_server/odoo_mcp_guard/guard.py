@@ -242,8 +242,12 @@ class Guard:
         approval_hint: str = LOCAL_APPROVAL_HINT,
         clock: Callable[[], float] = time.time,
         rate_limiter: RateLimiter | None = None,
+        kept_dir: Path | None = None,
     ):
         self.policy = policy
+        # Where an event the store cannot take is also kept at once (stores/kept.py): a
+        # kill -9 before the guard's exit loses nothing (outside round 20, F4 of tester B).
+        self.kept_dir = kept_dir
         self.store = store
         # Where the rate-limit counters live: this store, unless shared (ratelimit.py).
         self.hit_rate_limits: RateLimiter = rate_limiter or store.hit_rate_limits
@@ -492,6 +496,13 @@ class Guard:
                 log.error("audit event kept until the store takes it (%s): %s", cause, shown)
             else:  # memory is bounded: this line is then its only record
                 log.error("audit event in this log only, not stored (%s): %s", cause, shown)
+            if self.kept_dir is not None:
+                # also in the kept file, at once (stored by its uuid once, whoever replays it)
+                try:
+                    save_kept(self.kept_dir, [event])
+                except Exception as exc:
+                    why = " ".join(redact_text(str(exc) or type(exc).__name__).split())[:300]
+                    log.error("audit event %s not kept in a file (%s)", event.uuid, why)
 
     def _write_unwritten(self) -> None:
         """Write the events the store could not take before, in their order (idempotent on

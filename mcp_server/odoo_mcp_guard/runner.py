@@ -79,6 +79,7 @@ def make_guard(backend: Backend) -> Guard:
         backend.store,
         approval_hint=backend.approval_hint,
         rate_limiter=backend.rate_limiter.hit_all if backend.rate_limiter else None,
+        kept_dir=backend.data_dir,
     )
     # At exit, audit events the store has not taken yet are written or kept in a file.
     backend.closing.append(lambda: guard.save_unwritten(backend.data_dir))
