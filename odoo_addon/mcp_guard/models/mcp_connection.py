@@ -25,6 +25,10 @@ REPLACEMENT_FIELDS = ("url", "db", "login", "protocol", "password", "api_key")
 # alias for another connection, so a rename is a replacement too (invariants 11 and 14)
 GUARDED_FIELDS = ("alias", *REPLACEMENT_FIELDS)
 SECRET_FIELDS = ("password", "api_key")
+# where the saved secrets are sent: a secret was given for one server, database and login, so a
+# new one of these forgets it (else the owner could send a password a manager set elsewhere)
+DESTINATION_FIELDS = ("url", "db", "login")
+SECRET_HELP = "Kept for this URL, database and login: changing one of them forgets it."
 # what an approver reads of a connection: shown as stored, so refused with unsafe characters
 CONNECTION_TEXT_FIELDS = ("url", "db", "login")
 # who uses a connection and under which company's rules: on a connection an agent used, a
@@ -67,10 +71,12 @@ class McpConnection(models.Model):
     # write-only for whoever may edit the connection: the value goes to the restricted
     # field above and is never read back (the form shows only whether one is set)
     new_password = fields.Char(
-        "Password", compute="_compute_new_secrets", inverse="_inverse_new_password", copy=False, exportable=False
+        "Password", compute="_compute_new_secrets", inverse="_inverse_new_password", copy=False, exportable=False,
+        help=SECRET_HELP,
     )
     new_api_key = fields.Char(
-        "API key", compute="_compute_new_secrets", inverse="_inverse_new_api_key", copy=False, exportable=False
+        "API key", compute="_compute_new_secrets", inverse="_inverse_new_api_key", copy=False, exportable=False,
+        help=SECRET_HELP,
     )
     has_password = fields.Boolean("Password set", compute="_compute_has_secrets")
     has_api_key = fields.Boolean("API key set", compute="_compute_has_secrets")
@@ -373,9 +379,17 @@ class McpConnection(models.Model):
                         "Use \"Request disconnect\" so that another person approves.",
                         alias=conn.alias, agent=lost[0].name,
                     ))
+        moved = self.browse()
+        if not is_internal_write() and set(DESTINATION_FIELDS) & set(vals):
+            moved = self.sudo().filtered(
+                lambda c: any((c[name] or False) != (vals[name] or False) for name in DESTINATION_FIELDS if name in vals))
         # tracked whatever the context says: a changed alias, URL, database or login
         # stays visible in the chatter (and voids the requests filed before it)
         res = super(McpConnection, trusted(self)).write(vals)
+        forgotten = {name: False for name in SECRET_FIELDS if not (vals.get(name) or vals.get(f"new_{name}"))}
+        if moved and forgotten:
+            with internal_write():
+                moved.sudo().write(forgotten)
         if is_internal_write():
             # the state reaches the table now, while the flag is set (see _write_multi)
             self.flush_recordset()

@@ -169,6 +169,24 @@ class TestSharing(McpGuardCase):
         other.with_user(self.user).write({"alias": "crm3", "url": "https://crm2.example.com", "new_password": "pw2"})
         self.assertEqual((other.alias, other.url, other.sudo().password), ("crm3", "https://crm2.example.com", "pw2"))
 
+    def test_a_new_address_forgets_the_secrets_saved_for_the_old_one(self):
+        # a manager saves the password of a person's connection not yet shared; the owner then
+        # points it at another server, database or login: the password must not follow it there
+        conn = self.Connection.with_user(self.user).create(
+            {"alias": "crm2", "url": "https://crm.example.com", "db": "crm", "login": "bot"})
+        for field, value in (("url", "https://evil.example.net"), ("db", "other"), ("login", "root")):
+            conn.with_user(self.manager).write({"new_password": "pw-manager", "new_api_key": "key-manager"})
+            conn.with_user(self.user).write({field: value})
+            self.assertEqual((conn.sudo().password, conn.sudo().api_key), (False, False), field)
+            self.assertFalse(conn.with_user(self.user).has_password or conn.with_user(self.user).has_api_key)
+        # a secret given in the same write is the one kept; the other is forgotten
+        conn.with_user(self.manager).write({"new_password": "pw-manager", "new_api_key": "key-manager"})
+        conn.with_user(self.user).write({"url": "https://crm2.example.com", "new_password": "pw-own"})
+        self.assertEqual((conn.sudo().password, conn.sudo().api_key), ("pw-own", False))
+        # the same address, or another field, forgets nothing
+        conn.with_user(self.user).write({"url": "https://crm2.example.com", "protocol": "jsonrpc", "alias": "crm4"})
+        self.assertEqual(conn.sudo().password, "pw-own")
+
     def test_approver_form_is_read_only(self):
         conn = self.person_connection()
         self.assertFalse(conn.with_user(self.approver).can_edit)
