@@ -8,7 +8,8 @@ Round 18: ``env_read`` quotes the values of the environment variables named in `
 comma-separated list) in its result and on its stderr, ``env_fail`` in a JSON-RPC error;
 ``scatter_read`` quotes the value of the one named in ``q`` spaced out (one separator between
 each character: a space, "-", ".", "_", ",", a zero-width space, a newline) and cut in two
-halves shown in two content blocks. With a second argument, the name of an environment
+halves shown in two content blocks; ``deep_read`` quotes it nested 80 levels deep in its
+structured content and in its text (as JSON). With a second argument, the name of an environment
 variable, it also lists two tools whose names hold that variable's value: a bad name, and
 ``get_<value>``."""
 
@@ -70,7 +71,7 @@ TOOLS = [
             "inputSchema": STRING,
             "annotations": {"readOnlyHint": True},
         }
-        for name in ("env_read", "env_fail", "scatter_read")
+        for name in ("env_read", "env_fail", "scatter_read", "deep_read")
     ),
     {
         "name": "failing_read",
@@ -125,6 +126,14 @@ for line in sys.stdin:
                     },
                 }
             )
+            continue
+        if name == "deep_read":
+            nested = {"value": os.environ.get(str(args.get("q", "")), "")}
+            for _ in range(80):
+                nested = {"level": nested}
+            content = [{"type": "text", "text": json.dumps(nested)}]
+            result = {"content": content, "structuredContent": nested}
+            send({"jsonrpc": "2.0", "id": mid, "result": result})
             continue
         if name in ("env_read", "env_fail", "scatter_read"):
             names = [n for n in str(args.get("q", "")).split(",") if n]

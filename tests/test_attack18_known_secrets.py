@@ -170,6 +170,22 @@ async def test_f4_a_known_secret_spaced_out_or_cut_in_halves_is_hidden(tmp_path:
     assert not _leaks(_audit(tmp_path), [secret[:half], secret[half:]])
 
 
+async def test_a_known_secret_nested_deeper_than_max_depth_is_not_shown(tmp_path: Path) -> None:
+    """A known secret the upstream nests deeper than policy_core.MAX_DEPTH (80 levels, in
+    its structured content and in its text as JSON) is hidden as policy_core hides it there:
+    the part past that depth is replaced by the marker, never shown."""
+    secret = "Dp6-deep-nested-Kz4"
+    log = tmp_path / "proxy.log"
+    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw"]
+    with log.open("w") as errlog:
+        async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={secret}") as c:
+            result = await c.call_tool("deep_read", {"q": "ODOO_KEY"})
+    shown = text_of(result) + repr(result.structured_content)
+    assert not result.is_error and "level" in shown and "***" in shown, shown[:500]
+    for text in (shown, log.read_text(), _audit(tmp_path)):
+        assert not _leaks(text, [secret, secret[: len(secret) // 2], secret[len(secret) // 2 :]])
+
+
 async def test_the_proxys_own_log_lines_hide_known_secrets_by_value(tmp_path: Path) -> None:
     """The proxy's own warning about a tool it ignores quotes the upstream's words (the tool's
     bad name), here holding the operator's credential: hidden as in everything else."""

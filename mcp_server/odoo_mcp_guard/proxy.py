@@ -136,9 +136,9 @@ from odoo_mcp_guard.names import arguments_hash, check_tool_name
 from odoo_mcp_guard.policy_core import (
     DERIVED_SERVER_MARK,
     MIN_KNOWN_SECRET,
-    REDACTED,
     SOURCE_HASH_KEY,
     LineRedaction,
+    _hide_known,
     _known_forms,
     canonical_bytes,
     fold_alias,
@@ -489,20 +489,8 @@ class KnownSecrets:
     def hide(self, value: Any, *, operator_only: bool = False) -> Any:
         """``value`` (a string, or a dumped message) with every known secret replaced."""
         pattern = _known_forms(self.operator() if operator_only else self.values())
-        return value if pattern is None else _hide_known(value, pattern)
-
-
-def _hide_known(value: Any, pattern: Any) -> Any:
-    if isinstance(value, str):
-        return pattern.sub(REDACTED, value)
-    if isinstance(value, dict):
-        # a key loses a whole secret only, as in policy_core: a part can be a word
-        return {
-            pattern.sub(REDACTED, k, parts=False): _hide_known(v, pattern) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_hide_known(item, pattern) for item in value]
-    return value
+        # policy_core's walk: past MAX_DEPTH a value is replaced by the marker, never shown
+        return value if pattern is None else _hide_known(value, pattern, 0)
 
 
 KNOWN_SECRETS = KnownSecrets()
