@@ -107,3 +107,43 @@ async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -
     allowed = [e for e in json.loads(tail.stdout) if e["outcome"] == "allowed"]
     assert len(allowed) == 1 and allowed[0]["tool"] == "odoo_connections"
     assert not [e for e in json.loads(tail.stdout) if e["tool"] == "odoo_disconnect"]
+
+
+@pytest.mark.parametrize("kind", ["without_id", "unparseable"])
+async def test_a_failure_to_audit_an_unreadable_request_is_logged(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whether the line could not be parsed or is a request without a valid id, an audit
+    that fails is never dropped silently: one error line says the request was not audited
+    (the same line for both)."""
+    import mcp_types as types
+    from mcp.shared.message import SessionMessage
+    from odoo_mcp_guard.sdk_workarounds import answering_unreadable_requests
+    from pydantic import ValidationError
+
+    if kind == "without_id":
+        item: Any = SessionMessage(
+            types.JSONRPCNotification(jsonrpc="2.0", method="tools/call", params={})
+        )
+    else:
+        try:
+            types.jsonrpc_message_adapter.validate_json("this is not json", by_name=False)
+        except ValidationError as exc:
+            item = exc
+
+    def failing_audit(line: str, why: str) -> None:
+        raise RuntimeError("the audit failed")
+
+    read_send, read = anyio.create_memory_object_stream[Any](1)
+    write, write_read = anyio.create_memory_object_stream[Any](1)
+    with anyio.fail_after(10), caplog.at_level("ERROR", logger="odoo_mcp_guard.sdk"):
+        async with answering_unreadable_requests(read, write, failing_audit) as relayed:
+            await read_send.send(item)
+            await read_send.aclose()
+            handed_on = [got async for got in relayed]
+    write_read.close()
+    write.close()
+    assert kind == "without_id" or len(handed_on) == 1, handed_on  # the SDK still logs it
+    assert kind == "unparseable" or not handed_on, handed_on  # never run
+    lines = [r.getMessage() for r in caplog.records if r.name == "odoo_mcp_guard.sdk"]
+    assert lines == ["an unreadable request was not audited: RuntimeError"], lines

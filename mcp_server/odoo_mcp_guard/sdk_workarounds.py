@@ -453,20 +453,28 @@ async def answering_unreadable_requests(
     the SDK itself only logs it)."""
     relay_send, relay_read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
 
+    def audit(told: Callable[[Any], tuple[str, str]], item: Any) -> None:
+        """Tell ``on_unreadable`` what ``told(item)`` gives; a failure is logged, never silent
+        (an event the store cannot take is kept by Guard._audit): the relay goes on."""
+        assert on_unreadable is not None
+        try:
+            on_unreadable(*told(item))
+        except Exception as exc:
+            log.error("an unreadable request was not audited: %s", type(exc).__name__)
+
+    def without_id(item: Any) -> tuple[str, str]:
+        dumped = item.message.model_dump_json(by_alias=True, exclude_none=True)
+        return dumped, "a request without a valid id: not run"
+
     async def relay() -> None:
         async with relay_send:
             async for item in read:
                 if _request_without_id(item) and on_unreadable is not None:
-                    # read by the SDK as a notification it ignores: dropped without a trace
-                    with contextlib.suppress(Exception):  # kept by Guard._audit if unstored
-                        dumped = item.message.model_dump_json(by_alias=True, exclude_none=True)
-                        on_unreadable(dumped, "a request without a valid id: not run")
+                    # read by the SDK as a notification it ignores: dropped, but audited
+                    audit(without_id, item)
                     continue
                 if isinstance(item, Exception) and on_unreadable is not None:
-                    try:
-                        on_unreadable(*_unreadable_text(item))
-                    except Exception as exc:  # its own record is kept (Guard._audit): go on
-                        log.error("an unreadable request was not audited: %s", type(exc).__name__)
+                    audit(_unreadable_text, item)
                 answer = _unreadable_request_answer(item) if isinstance(item, Exception) else None
                 if answer is None:
                     await relay_send.send(item)
