@@ -109,6 +109,7 @@ async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -
     assert not [e for e in json.loads(tail.stdout) if e["tool"] == "odoo_disconnect"]
 
 
+@pytest.mark.unit  # in-process: the relay alone, its audit failing
 @pytest.mark.parametrize("kind", ["without_id", "unparseable"])
 async def test_a_failure_to_audit_an_unreadable_request_is_logged(
     kind: str, caplog: pytest.LogCaptureFixture
@@ -118,8 +119,9 @@ async def test_a_failure_to_audit_an_unreadable_request_is_logged(
     (the same line for both)."""
     import mcp_types as types
     from mcp.shared.message import SessionMessage
-    from odoo_mcp_guard.sdk_workarounds import answering_unreadable_requests
     from pydantic import ValidationError
+
+    from odoo_mcp_guard.sdk_workarounds import answering_unreadable_requests
 
     if kind == "without_id":
         item: Any = SessionMessage(

@@ -313,3 +313,37 @@ async def test_failed_execution_recorded_after_its_decision(tmp_path: Path, stor
     decision, failure = store.audit_tail(10)
     assert (decision.outcome, failure.outcome) == ("allowed", "failed")
     assert "hunter2" not in failure.detail and "the tool broke" in failure.detail
+
+
+class _Refusing:
+    """The store, refusing audit events while ``down``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.down = store, True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def append_audit(self, event: Any) -> None:
+        if self.down:
+            raise StoreError("database is locked")
+        self.store.append_audit(event)
+
+
+async def test_events_the_store_did_not_take_are_saved_at_exit_in_the_guards_kept_dir(
+    tmp_path: Path, store: Store
+) -> None:
+    """``save_unwritten`` keeps the events in the guard's own ``kept_dir`` (given once), then
+    writes them to the store once it takes them."""
+    from odoo_mcp_guard.stores.kept import kept_path
+
+    refusing = _Refusing(store)
+    path = write_policy(tmp_path / "policy.json", {"version": "1", "default": "deny", "rules": {}})
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    guard = Guard(PolicySource(path), refusing, clock=Clock(), kept_dir=kept)  # type: ignore[arg-type]
+    assert await refused(guard, Tiny("note"), "note", {}) == "denied"
+    assert kept_path(kept).exists() and outcomes(store) == []
+    refusing.down = False
+    guard.save_unwritten()
+    assert outcomes(store) == ["denied"] and not kept_path(kept).exists()

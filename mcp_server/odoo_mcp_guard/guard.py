@@ -513,9 +513,9 @@ class Guard:
                 written = self._unwritten.popleft()
                 log.warning("audit event %s written now that the store takes it", written.uuid)
 
-    def save_unwritten(self, data_dir: Path | None) -> None:
+    def save_unwritten(self) -> None:
         """At exit: the events the store has not taken yet are first kept in a file of
-        ``data_dir`` (atomic and quick: an exit cut short by the client loses nothing), then
+        ``kept_dir`` (atomic and quick: an exit cut short by the client loses nothing), then
         written to the store with one more wait, bounded by its busy timeout; those it still
         cannot take stay in the file, written at the next start (stores/kept.py). If the file
         cannot be written, the store is tried once more, and if it refuses too, one line says
@@ -524,6 +524,7 @@ class Guard:
             events = list(self._unwritten)
             if not events:
                 return
+            data_dir = self.kept_dir
             try:
                 if data_dir is None:
                     raise OSError("no data directory")

@@ -82,7 +82,7 @@ def make_guard(backend: Backend) -> Guard:
         kept_dir=backend.data_dir,
     )
     # At exit, audit events the store has not taken yet are written or kept in a file.
-    backend.closing.append(lambda: guard.save_unwritten(backend.data_dir))
+    backend.closing.append(guard.save_unwritten)
     return guard
 
 
