@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client as mcp_stdio_client
@@ -34,6 +36,7 @@ from support.guard import (
     serve_args,
     write_policy,
 )
+from support.raw_stdio import raw_stdio
 
 from odoo_mcp_guard.store import AuditEvent, Store
 from odoo_mcp_guard.stores.kept import KEPT_FILENAME, replay_kept, save_kept
@@ -98,45 +101,21 @@ async def test_events_kept_while_the_store_is_locked_survive_a_kill_9(tmp_path):
     """Outside round 20 (tester B, F4): the events were kept in memory and in the file only
     at exit; a guard killed with SIGKILL while the store was locked lost them. Each is now
     also kept in the file at once."""
-    import subprocess
-
-    import anyio
-
     pol = write_policy(tmp_path / "policy.json", policy())
-    env = guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", MCP_GUARD_STORE_BUSY_SECONDS="0.3")
     run_cli(tmp_path, "audit", "tail")  # the store exists before it is locked
     holder = sqlite3.connect(db_path(tmp_path), isolation_level=None, timeout=0)
-    async with await anyio.open_process(
-        [sys.executable, "-m", "odoo_mcp_guard", *serve_args(tmp_path, pol)],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-        buffered = b""
-
-        async def call(rid: int, method: str, params: dict) -> dict:
-            nonlocal buffered
-            message = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
-            await proc.stdin.send((json.dumps(message) + "\n").encode())
-            while True:
-                while b"\n" not in buffered:
-                    buffered += await proc.stdout.receive()
-                line, _, buffered = buffered.partition(b"\n")
-                answer = json.loads(line)
-                if answer.get("id") == rid:
-                    return answer
-
+    async with raw_stdio(
+        tmp_path, pol, stderr=subprocess.DEVNULL, MCP_GUARD_STORE_BUSY_SECONDS="0.3"
+    ) as raw:
         with anyio.fail_after(60):
-            init = {"protocolVersion": "2025-11-25", "capabilities": {}}
-            await call(1, "initialize", init | {"clientInfo": {"name": "raw", "version": "1"}})
+            await raw.initialize(initialized=False)
             holder.execute("BEGIN EXCLUSIVE")  # another process holds the store
             for rid in (2, 3):
-                answer = await call(rid, "tools/call", {"name": "odoo_disconnect", "arguments": {}})
+                params = {"name": "odoo_disconnect", "arguments": {}}
+                answer = await raw.request(rid, "tools/call", params)
                 assert answer["result"]["isError"], answer
-            proc.kill()  # SIGKILL: no exit of its own
-            await proc.wait()
+            raw.proc.kill()  # SIGKILL: no exit of its own
+            await raw.proc.wait()
     holder.execute("ROLLBACK")
     holder.close()
     events = json.loads(run_cli(tmp_path, "audit", "tail", "-n", "100", "--json").stdout)

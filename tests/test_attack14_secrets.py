@@ -18,17 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client as mcp_stdio_client
-from support.guard import (
-    REPO,
-    guard_env,
-    policy,
-    query,
-    serve_args,
-    text_of,
-    write_policy,
-)
+from support.guard import REPO, guard_env, policy, query, serve_with_log, text_of, write_policy
 
 from odoo_mcp_guard.policy_core import PEM_LINE_CAP
 
@@ -61,26 +51,18 @@ async def _call_data_tool(
 ) -> tuple[object, str]:
     """One data call through ``serve`` on a connection to ``url``; the result and the log."""
     pol = write_policy(tmp_path / "policy.json", policy(**{tool: {"action": "allow"}}))
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *serve_args(tmp_path, pol)],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", MCP_GUARD_LOG_LEVEL="debug"),
-    )
     log = tmp_path / "serve.log"
-    with log.open("w") as errlog:
-        async with Client(
-            mcp_stdio_client(params, errlog=errlog), read_timeout_seconds=60
-        ) as client:
-            connect = {
-                "alias": "shop",
-                "url": url,
-                "db": "shop",
-                "username": "agent",
-                "password": secret,
-                "protocol": "xmlrpc",
-            }
-            assert not (await client.call_tool("odoo_connect", connect)).is_error
-            result = await client.call_tool(tool, {"alias": "shop", **arguments})
+    async with serve_with_log(tmp_path, pol, log) as client:
+        connect = {
+            "alias": "shop",
+            "url": url,
+            "db": "shop",
+            "username": "agent",
+            "password": secret,
+            "protocol": "xmlrpc",
+        }
+        assert not (await client.call_tool("odoo_connect", connect)).is_error
+        result = await client.call_tool(tool, {"alias": "shop", **arguments})
     return result, log.read_text()
 
 
@@ -90,28 +72,20 @@ async def test_an_odoo_quoting_the_connections_secret_never_shows_it(
 ) -> None:
     secret = "Plain4Secret-no-pattern"  # nothing about it looks like a secret but its value
     pol = write_policy(tmp_path / "policy.json", policy(odoo_search_read={"action": "allow"}))
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *serve_args(tmp_path, pol)],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", MCP_GUARD_LOG_LEVEL="debug"),
-    )
     log = tmp_path / "serve.log"
-    with log.open("w") as errlog:
-        async with Client(
-            mcp_stdio_client(params, errlog=errlog), read_timeout_seconds=60
-        ) as client:
-            connect = {
-                "alias": "shop",
-                "url": echoing_odoo,
-                "db": "shop",
-                "username": "agent",
-                field: secret,
-                "protocol": "xmlrpc",
-            }
-            assert not (await client.call_tool("odoo_connect", connect)).is_error
-            result = await client.call_tool(
-                "odoo_search_read", {"alias": "shop", "model": "res.partner"}
-            )
+    async with serve_with_log(tmp_path, pol, log) as client:
+        connect = {
+            "alias": "shop",
+            "url": echoing_odoo,
+            "db": "shop",
+            "username": "agent",
+            field: secret,
+            "protocol": "xmlrpc",
+        }
+        assert not (await client.call_tool("odoo_connect", connect)).is_error
+        result = await client.call_tool(
+            "odoo_search_read", {"alias": "shop", "model": "res.partner"}
+        )
     shown = json.dumps(result.model_dump(mode="json"))
     assert result.is_error and "wrong credential ***" in text_of(result), shown
     assert secret not in shown

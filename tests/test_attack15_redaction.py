@@ -27,7 +27,7 @@ from support.guard import (
     proxy_args,
     query,
     run_cli,
-    serve_args,
+    serve_with_log,
     text_of,
     write_policy,
 )
@@ -104,29 +104,21 @@ async def test_an_odoo_quoting_the_password_encoded_never_shows_it(
 ) -> None:
     form, url = quoting_odoo
     pol = write_policy(tmp_path / "policy.json", policy(odoo_search_read={"action": "allow"}))
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *serve_args(tmp_path, pol)],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", MCP_GUARD_LOG_LEVEL="debug"),
-    )
     log = tmp_path / "serve.log"
-    with log.open("w") as errlog:
-        async with Client(
-            mcp_stdio_client(params, errlog=errlog), read_timeout_seconds=60
-        ) as client:
-            connect = {
-                "alias": "prod",
-                "url": url,
-                "db": "prod",
-                "username": LOGIN,
-                "password": PASSWORD,
-                "protocol": "xmlrpc",
-            }
-            assert not (await client.call_tool("odoo_connect", connect)).is_error
-            result = await client.call_tool(
-                "odoo_search_read",
-                {"alias": "prod", "model": "res.partner", "fields": ["name", "comment"]},
-            )
+    async with serve_with_log(tmp_path, pol, log) as client:
+        connect = {
+            "alias": "prod",
+            "url": url,
+            "db": "prod",
+            "username": LOGIN,
+            "password": PASSWORD,
+            "protocol": "xmlrpc",
+        }
+        assert not (await client.call_tool("odoo_connect", connect)).is_error
+        result = await client.call_tool(
+            "odoo_search_read",
+            {"alias": "prod", "model": "res.partner", "fields": ["name", "comment"]},
+        )
     shown = json.dumps(result.model_dump(mode="json"), ensure_ascii=False)
     if form == "record":
         assert not result.is_error, text_of(result)

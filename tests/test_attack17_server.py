@@ -6,15 +6,12 @@ subprocesses over stdio with the SDK client, real hostile upstreams, the real CL
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 from support.guard import (
     EFFECT_WAIT,
-    guard_command,
-    guard_env,
     proxy_args,
     proxy_stdio_client,
     query,
@@ -25,26 +22,21 @@ from support.guard import (
     within,
     write_policy,
 )
+from support.server_binding import (
+    approval_stays_with_its_server,
+    one_line_error,
+    purge_policy,
+    run_guard,
+)
 
 HERE = Path(__file__).resolve().parent
-
-
-def _purge_policy(tmp_path: Path) -> Path:
-    return write_policy(
-        tmp_path / "policy.json",
-        {
-            "version": "1",
-            "default": "allow",
-            "rules": {"purge_notes": {"action": "require_approval"}},
-        },
-    )
 
 
 def test_an_approval_is_bound_to_the_server_it_was_filed_on(tmp_path: Path) -> None:
     """F5: two proxies share one data directory. alice's call approved through 'staging' is
     not used by the identical call through 'production', which files its own request, and
     neither withdraws the other's."""
-    policy = _purge_policy(tmp_path)
+    policy = purge_policy(tmp_path)
     states = {name: tmp_path / f"{name}.json" for name in ("staging", "production")}
 
     def client(name: str):
@@ -53,25 +45,13 @@ def test_an_approval_is_bound_to_the_server_it_was_filed_on(tmp_path: Path) -> N
         )
         return proxy_stdio_client(tmp_path, args, mode="legacy")
 
-    async def main() -> None:
-        async with client("staging") as staging:
-            filed = await staging.call_tool("purge_notes", {})
-            assert filed.is_error
-            ref = filed.structured_content["request"]
-        shown = run_cli(tmp_path, "approvals", "show", ref).stdout
-        assert "staging" in shown, shown
-        run_cli(tmp_path, "approvals", "approve", ref, "--as", "carol")
-        async with client("production") as production:
-            other = await production.call_tool("purge_notes", {})
-            assert other.is_error, text_of(other)
-            assert other.structured_content["status"] == "pending"
-            assert other.structured_content["request"] != ref
-        # staging's approval still stands, and is used by staging's call
-        async with client("staging") as staging:
-            done = await staging.call_tool("purge_notes", {})
-            assert not done.is_error, text_of(done)
-
-    anyio.run(main)
+    shown = anyio.run(
+        approval_stays_with_its_server,
+        tmp_path,
+        lambda: client("staging"),
+        lambda: client("production"),
+    )
+    assert "staging" in shown, shown
     assert [c["tool"] for c in upstream_calls(states["staging"])] == ["purge_notes"]
     assert not states["production"].exists() or not [
         c for c in upstream_calls(states["production"]) if c["tool"] == "purge_notes"
@@ -82,39 +62,19 @@ def test_an_approval_is_bound_to_the_server_it_was_filed_on(tmp_path: Path) -> N
     assert rows == [("staging", "done"), ("production", "pending")], rows
 
 
-def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("odoo-mcp-guard: error: "), proc.stderr
-    return lines[0]
-
-
-def _guard(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        guard_command("--data-dir", str(tmp_path), *args),
-        env=guard_env(tmp_path, **env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=EFFECT_WAIT,
-        check=False,
-    )
-
-
 def test_a_malformed_url_or_setting_is_one_line(tmp_path: Path) -> None:
     """F7: a malformed --upstream-url or ODOO_URL, and a MCP_GUARD_PATTERN_SECONDS that is no
     finite positive number, are refused in one line (no traceback, no silent acceptance)."""
     for url in ("http://[::1/mcp", "http://127.0.0.1:99999/mcp", "http://127.0.0.1:8a/mcp"):
-        line = _one_line_error(_guard(tmp_path, "proxy", "--upstream-url", url))
+        line = one_line_error(run_guard(tmp_path, "proxy", "--upstream-url", url))
         assert "--upstream-url: not a valid URL" in line
     odoo = {"ODOO_DB": "x", "ODOO_USERNAME": "u", "ODOO_API_KEY": "k"}
     for url in ("http://[::1", "http://u:hunter22@127.0.0.1:8a"):
-        line = _one_line_error(_guard(tmp_path, "approvals", "list", ODOO_URL=url, **odoo))
+        line = one_line_error(run_guard(tmp_path, "approvals", "list", ODOO_URL=url, **odoo))
         assert "not a valid URL" in line and "hunter22" not in line
     for value in ("abc", "nan", "inf", "-1", "0"):
-        line = _one_line_error(
-            _guard(
+        line = one_line_error(
+            run_guard(
                 tmp_path,
                 "proxy",
                 "--upstream-url",

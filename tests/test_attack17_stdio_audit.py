@@ -6,17 +6,14 @@ itself. A real ``serve`` over stdio, raw lines; the audit read through the real 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
-from support.guard import guard_env, run_cli, serve_args
+from support.guard import run_cli
+from support.raw_stdio import raw_stdio
 
 pytestmark = pytest.mark.anyio
 
@@ -39,55 +36,19 @@ ODD_IDS = [
 
 
 async def test_every_unparseable_line_is_audited_once_redacted(tmp_path: Path) -> None:
-    env = guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice")
-    async with await anyio.open_process(
-        [sys.executable, "-m", "odoo_mcp_guard", *serve_args(tmp_path, None)],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        buffered = b""
-
-        async def send(line: str) -> None:
-            await proc.stdin.send((line + "\n").encode("utf-8", "surrogatepass"))
-
-        async def answer() -> dict[str, Any]:
-            nonlocal buffered
-            while b"\n" not in buffered:
-                buffered += await proc.stdout.receive()
-            line, _, buffered = buffered.partition(b"\n")
-            return json.loads(line)
-
+    async with raw_stdio(tmp_path) as raw:
         with anyio.fail_after(60):
-            init = {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "1"},
-            }
-            await send(
-                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
-            )
-            assert (await answer())["id"] == 1
-            await send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            await raw.initialize()
             for line in GARBAGE + ODD_IDS:
-                await send(line)
+                await raw.send(line)
             # the session goes on: a good call is answered (after the garbage, in order)
             call = {"name": "odoo_connections", "arguments": {}}
-            await send(
-                json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": call})
-            )
-            while (got := await answer()).get("id") != 9:
+            await raw.send({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": call})
+            while (got := await raw.answer()).get("id") != 9:
                 assert "error" in got, got  # the parse errors of lines naming an id
             assert "result" in got, got
-            await proc.stdin.aclose()
-            await proc.wait()
-            errors = b""
-            with contextlib.suppress(anyio.EndOfStream):
-                while True:
-                    errors += await proc.stderr.receive()
-    assert "Traceback" not in errors.decode() and SECRET not in errors.decode()
+            errors = await raw.close()
+    assert "Traceback" not in errors and SECRET not in errors
     tail = run_cli(tmp_path, "audit", "tail", "-n", "50", "--json")
     assert SECRET not in tail.stdout and "\x1b" not in tail.stdout
     events = [e for e in json.loads(tail.stdout) if e["outcome"] == "invalid"]

@@ -15,6 +15,8 @@ Each runs a real proxy subprocess through the SDK client, in front of a real car
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,17 @@ def _proxy(
         env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
     )
     return Client(mcp_stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60)
+
+
+@asynccontextmanager
+async def _proxy_with_odoo_key(tmp_path: Path, key: str) -> AsyncIterator[tuple[Client, set[str]]]:
+    """The proxy in front of the leaky upstream that also lists tools named after ODOO_KEY,
+    the operator's ``--upstream-env ODOO_KEY=key``; its stderr in ``proxy.log``. Yields the
+    client and the names of the tools it is shown."""
+    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw", "ODOO_KEY"]
+    with (tmp_path / "proxy.log").open("w") as errlog:
+        async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={key}") as c:
+            yield c, {tool.name for tool in (await c.list_tools()).tools}
 
 
 def _audit(tmp_path: Path) -> str:
@@ -190,12 +203,9 @@ async def test_the_proxys_own_log_lines_hide_known_secrets_by_value(tmp_path: Pa
     """The proxy's own warning about a tool it ignores quotes the upstream's words (the tool's
     bad name), here holding the operator's credential: hidden as in everything else."""
     key = "Lg5-own-log-line-Wq8"
-    log = tmp_path / "proxy.log"
-    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw", "ODOO_KEY"]
-    with log.open("w") as errlog:
-        async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={key}") as c:
-            names = {tool.name for tool in (await c.list_tools()).tools}
-    stderr = log.read_text()
+    async with _proxy_with_odoo_key(tmp_path, key) as (_, names):
+        pass
+    stderr = (tmp_path / "proxy.log").read_text()
     assert "env_read" in names and not any("bad name" in name for name in names), names
     assert "upstream tool 'bad name ***' ignored (bad name)" in stderr, stderr[-2000:]
     assert key not in stderr
@@ -207,16 +217,12 @@ async def test_a_tool_whose_name_holds_a_known_secret_is_not_served(tmp_path: Pa
     carried the key into the audit, ``tools list`` and the metrics' labels. Such a tool is
     not served at all; calling it by its real name is refused, and the name stays hidden."""
     key = "Gk7Wq2LmToolName9"
-    log = tmp_path / "proxy.log"
-    upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw", "ODOO_KEY"]
-    with log.open("w") as errlog:
-        async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={key}") as c:
-            names = {tool.name for tool in (await c.list_tools()).tools}
-            refused = await c.call_tool(f"get_{key}", {"q": "x"})
+    async with _proxy_with_odoo_key(tmp_path, key) as (c, names):
+        refused = await c.call_tool(f"get_{key}", {"q": "x"})
     assert "env_read" in names and not any(name.startswith("get_") for name in names), names
     assert refused.is_error and text_of(refused) == "Refused: unknown tool 'get_***'."
     shown = [
-        log.read_text(),
+        (tmp_path / "proxy.log").read_text(),
         _audit(tmp_path),
         run_cli(tmp_path, "tools", "list").stdout,
         run_cli(tmp_path, "tools", "list", "--json").stdout,

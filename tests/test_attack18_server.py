@@ -7,7 +7,6 @@ subprocesses on one SQLite store, SDK clients over stdio, the real CLI."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,8 +16,6 @@ from support.guard import (
     EFFECT_WAIT,
     UPSTREAM,
     free_port,
-    guard_command,
-    guard_env,
     proxy_args,
     proxy_stdio_client,
     query,
@@ -28,23 +25,18 @@ from support.guard import (
     within,
     write_policy,
 )
+from support.server_binding import (
+    approval_stays_with_its_server,
+    one_line_error,
+    purge_policy,
+    run_guard,
+)
 
 from odoo_mcp_guard.names import server_name_problem
 from odoo_mcp_guard.proxy import derived_server_name
 
 HERE = Path(__file__).resolve().parent
 LISTING_UPSTREAM = HERE / "listing_upstream.py"
-
-
-def _purge_policy(tmp_path: Path) -> Path:
-    return write_policy(
-        tmp_path / "policy.json",
-        {
-            "version": "1",
-            "default": "allow",
-            "rules": {"purge_notes": {"action": "require_approval"}},
-        },
-    )
 
 
 def _script(tmp_path: Path, where: str) -> tuple[list[str], Path]:
@@ -62,31 +54,17 @@ def test_two_scripts_of_one_name_are_two_servers(tmp_path: Path) -> None:
     ``python .../a/server.py`` and ``python .../b/server.py``. alice's call approved
     through A is not consumed through B (B files its own request); A's call uses it. Both
     names stay readable (``server~<digest>``) in ``approvals show`` and ``list``."""
-    policy = _purge_policy(tmp_path)
+    policy = purge_policy(tmp_path)
     commands = {where: _script(tmp_path, where) for where in ("a", "b")}
 
     def client(where: str):
         args = proxy_args(tmp_path, policy, upstream=commands[where][0], server_name=None)
         return proxy_stdio_client(tmp_path, args, mode="legacy")
 
-    async def main() -> None:
-        async with client("a") as a:
-            filed = await a.call_tool("purge_notes", {})
-            assert filed.is_error
-            ref = filed.structured_content["request"]
-        shown = run_cli(tmp_path, "approvals", "show", ref).stdout
-        assert "server~" in shown, shown
-        run_cli(tmp_path, "approvals", "approve", ref, "--as", "carol")
-        async with client("b") as b:
-            other = await b.call_tool("purge_notes", {})
-            assert other.is_error, text_of(other)
-            assert other.structured_content["status"] == "pending"
-            assert other.structured_content["request"] != ref
-        async with client("a") as a:
-            done = await a.call_tool("purge_notes", {})
-            assert not done.is_error, text_of(done)
-
-    anyio.run(main)
+    shown = anyio.run(
+        approval_stays_with_its_server, tmp_path, lambda: client("a"), lambda: client("b")
+    )
+    assert "server~" in shown, shown
     assert [c["tool"] for c in upstream_calls(commands["a"][1])] == ["purge_notes"]
     ran_b = upstream_calls(commands["b"][1]) if commands["b"][1].exists() else []
     assert "purge_notes" not in [c["tool"] for c in ran_b]
@@ -102,7 +80,7 @@ def test_a_request_filed_under_the_old_derived_name_stays_with_it(tmp_path: Path
     """The upgrade: a request stored (schema v10) under the name the upstream used to be
     derived as (``server``) is not consumed by the upstream now named ``server~<digest>``:
     it stays approved under the old name; the call files a new request."""
-    policy = _purge_policy(tmp_path)
+    policy = purge_policy(tmp_path)
     command, state = _script(tmp_path, "a")
 
     def client(name: str | None):
@@ -153,26 +131,6 @@ def test_url_upstreams_are_named_by_their_whole_url_without_secrets(tmp_path: Pa
     anyio.run(main)
 
 
-def _guard(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        guard_command("--data-dir", str(tmp_path), *args),
-        env=guard_env(tmp_path),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=EFFECT_WAIT,
-        check=False,
-    )
-
-
-def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("odoo-mcp-guard: error: "), proc.stderr
-    return lines[0]
-
-
 def test_a_server_name_is_plain_and_never_serves_own(tmp_path: Path) -> None:
     """F1: --server-name odoo-mcp-guard (serve's name, in any spelling a reader takes for
     it) is refused, and so is a name that is not plain: a derived-looking ``server~1a2b3c4d``,
@@ -187,8 +145,8 @@ def test_a_server_name_is_plain_and_never_serves_own(tmp_path: Path) -> None:
         " notes": "space",
     }
     for name, why in cases.items():
-        line = _one_line_error(
-            _guard(tmp_path, "proxy", "--upstream-command", "x", "--server-name", name)
+        line = one_line_error(
+            run_guard(tmp_path, "proxy", "--upstream-command", "x", "--server-name", name)
         )
         assert "--server-name must" in line and why in line, line
 
@@ -253,7 +211,7 @@ def test_an_upstream_that_pages_forever_at_start_is_one_line(tmp_path: Path) -> 
         "cursor",
     ]
     args = proxy_args(tmp_path, None, upstream=upstream, server_name="notes")
-    proc = _guard(tmp_path, *args)
+    proc = run_guard(tmp_path, *args)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "same nextCursor twice" in proc.stderr, proc.stderr
 
@@ -289,7 +247,7 @@ def test_one_command_with_another_environment_is_another_server(tmp_path: Path) 
     --upstream-env picks the target (ODOO_URL=https://test... / https://prod...). The call
     approved through the test one is not consumed through the prod one, which files its own
     request. A rotated credential (a secret value) is still the same server."""
-    policy = _purge_policy(tmp_path)
+    policy = purge_policy(tmp_path)
     command, state = _script(tmp_path, "a")
 
     def client(target: str, password: str = "Zq7vWk3pLx9TrB2m"):

@@ -96,19 +96,27 @@ async def replace_test(client: Any, data: Path, connect: dict[str, Any]) -> None
     await client.call_tool("odoo_connect", connect)  # odoo-claude-mcp: saved, cannot log in
 
 
-@pytest.mark.parametrize("named", NAMED)
-async def test_a_data_approval_is_not_used_for_the_connection_made_since(
-    tmp_path: Path, named: str
-) -> None:
+def upstream_proxy(tmp_path: Path, policy: dict[str, Any]) -> tuple[Path, Path, list[str]]:
+    """The proxy's arguments in front of tests/upstream_server.py (connections and data tools
+    on, nothing connected yet) under ``policy``: the upstream's state file, the guard's data
+    directory and the arguments."""
     state = tmp_path / "upstream.json"
     state.write_text(json.dumps({"aliases": [], "notes": {}, "calls": []}), encoding="utf-8")
     data = tmp_path / "guard"
     args = proxy_args(
         data,
-        write_policy(tmp_path / "policy.json", POLICY),
+        write_policy(tmp_path / "policy.json", policy),
         upstream=upstream_command(state),
         extra=("--upstream-env", "UPSTREAM_CONNECT=1", "--upstream-env", "UPSTREAM_DATA=1"),
     )
+    return state, data, args
+
+
+@pytest.mark.parametrize("named", NAMED)
+async def test_a_data_approval_is_not_used_for_the_connection_made_since(
+    tmp_path: Path, named: str
+) -> None:
+    state, data, args = upstream_proxy(tmp_path, POLICY)
     call = {**NAMED[named], **CREATE}
     async with proxy_stdio_client(data, args) as client:
         added = await client.call_tool("odoo_connect", {"alias": "test", "url": "http://t/dbTest"})
@@ -138,15 +146,7 @@ async def test_a_data_approval_is_not_used_for_another_only_connection(
 ) -> None:
     """The upstream's only connection is replaced by one under another alias: the call, naming
     test, one nobody has or none, would act on the new one (the upstream's fallback)."""
-    state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": [], "notes": {}, "calls": []}), encoding="utf-8")
-    data = tmp_path / "guard"
-    args = proxy_args(
-        data,
-        write_policy(tmp_path / "policy.json", POLICY),
-        upstream=upstream_command(state),
-        extra=("--upstream-env", "UPSTREAM_CONNECT=1", "--upstream-env", "UPSTREAM_DATA=1"),
-    )
+    state, data, args = upstream_proxy(tmp_path, POLICY)
     call = {**NAMED[named], **CREATE}
     async with proxy_stdio_client(data, args) as client:
         await client.call_tool("odoo_connect", {"alias": "test", "url": "http://t/dbTest"})
@@ -216,15 +216,7 @@ async def test_a_data_approval_is_not_used_through_a_session_opened_since(tmp_pa
     """odoo-claude-mcp's odoo_web_login opens a web session under a name it does not list, and
     a data call naming it acts through that session. The approval is bound to that name too: a
     new login under it, a change through the guard, is another binding (outside round 16)."""
-    state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": [], "notes": {}, "calls": []}), encoding="utf-8")
-    data = tmp_path / "guard"
-    args = proxy_args(
-        data,
-        write_policy(tmp_path / "policy.json", WEB_POLICY),
-        upstream=upstream_command(state),
-        extra=("--upstream-env", "UPSTREAM_CONNECT=1", "--upstream-env", "UPSTREAM_DATA=1"),
-    )
+    state, data, args = upstream_proxy(tmp_path, WEB_POLICY)
     call = {"connection": "ghost", **CREATE}
     async with proxy_stdio_client(data, args) as client:
         await client.call_tool("odoo_connect", {"alias": "test", "url": "http://t/dbTest"})

@@ -21,9 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client as mcp_stdio_client
-from support.guard import REPO, guard_env, policy, query, run_cli, serve_args, text_of, write_policy
+from support.guard import REPO, policy, query, run_cli, serve_with_log, text_of, write_policy
 
 from odoo_mcp_guard.policy_core import redact_known, redact_known_text
 
@@ -245,29 +243,21 @@ async def test_an_odoo_quoting_the_password_encoded_shows_it_nowhere(
     _encoding, where, url = encoding_odoo
     password = SECRETS[0]
     pol = write_policy(tmp_path / "policy.json", policy(odoo_search_read={"action": "allow"}))
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *serve_args(tmp_path, pol)],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice", MCP_GUARD_LOG_LEVEL="debug"),
-    )
     log = tmp_path / "serve.log"
-    with log.open("w") as errlog:
-        async with Client(
-            mcp_stdio_client(params, errlog=errlog), read_timeout_seconds=60
-        ) as client:
-            connect = {
-                "alias": "prod",
-                "url": url,
-                "db": "prod",
-                "username": LOGIN,
-                "password": password,
-                "protocol": "xmlrpc",
-            }
-            assert not (await client.call_tool("odoo_connect", connect)).is_error
-            result = await client.call_tool(
-                "odoo_search_read",
-                {"alias": "prod", "model": "res.partner", "fields": ["name", "comment"]},
-            )
+    async with serve_with_log(tmp_path, pol, log) as client:
+        connect = {
+            "alias": "prod",
+            "url": url,
+            "db": "prod",
+            "username": LOGIN,
+            "password": password,
+            "protocol": "xmlrpc",
+        }
+        assert not (await client.call_tool("odoo_connect", connect)).is_error
+        result = await client.call_tool(
+            "odoo_search_read",
+            {"alias": "prod", "model": "res.partner", "fields": ["name", "comment"]},
+        )
     # base32 keeps the characters its neighbours share with the secret: "NFSD2***HM======"
     masked = r"\S*\*\*\*\S*"
     if where == "record":

@@ -26,6 +26,7 @@ from support.guard import (
     text_of,
     write_policy,
 )
+from support.raw_stdio import raw_stdio
 
 pytestmark = pytest.mark.anyio
 
@@ -383,64 +384,23 @@ async def test_data_tools_answer_clearly_without_an_odoo(tmp_path: Path) -> None
 async def test_unparseable_request_gets_an_error_answer(tmp_path: Path) -> None:
     """A line the SDK cannot parse (a lone surrogate) is answered with a JSON-RPC error for
     its id, quoting nothing of it; the session goes on."""
-    import contextlib
     import json
-    import subprocess
-    import sys
-
-    from support.guard import guard_env, serve_args
 
     secret = "s3cret-beside-the-surrogate"
-    env = guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice")
-    async with await anyio.open_process(
-        [sys.executable, "-m", "odoo_mcp_guard", *serve_args(tmp_path, None)],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        buffered = b""
-
-        async def send(line: str) -> None:
-            await proc.stdin.send((line + "\n").encode())
-
-        async def answer() -> dict[str, Any]:
-            nonlocal buffered
-            while b"\n" not in buffered:
-                buffered += await proc.stdout.receive()
-            line, _, buffered = buffered.partition(b"\n")
-            return json.loads(line)
-
+    async with raw_stdio(tmp_path) as raw:
         with anyio.fail_after(30):
-            init = {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "1"},
-            }
-            await send(
-                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
-            )
-            assert (await answer())["id"] == 1
-            await send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            await send(
+            await raw.initialize()
+            await raw.send(
                 '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":'
                 '"odoo_connections","arguments":{"x":"\\ud800","p":"' + secret + '"}}}'
             )
-            bad = await answer()
+            bad = await raw.answer()
             assert bad["id"] == 5 and bad["error"]["code"] in (-32700, -32600), bad
             assert "\n" not in bad["error"]["message"]
             assert secret not in json.dumps(bad) and "ud800" not in json.dumps(bad)
             call = {"name": "odoo_connections", "arguments": {}}
-            await send(
-                json.dumps({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": call})
-            )
-            good = await answer()
+            await raw.send({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": call})
+            good = await raw.answer()
             assert good["id"] == 6 and "result" in good, good
-            await proc.stdin.aclose()
-            await proc.wait()
-            errors = b""
-            with contextlib.suppress(anyio.EndOfStream):
-                while True:
-                    errors += await proc.stderr.receive()
-    assert "Traceback" not in errors.decode() and secret not in errors.decode()
+            errors = await raw.close()
+    assert "Traceback" not in errors and secret not in errors

@@ -15,8 +15,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client as mcp_stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from odoo_harness import free_port, listens_on
 
@@ -234,6 +235,21 @@ def stdio_client(
         env=guard_env(data_dir, MCP_GUARD_PRINCIPAL=principal, **(env or {})),
     )
     return Client(params, mode=mode, read_timeout_seconds=60, **client_kwargs)
+
+
+@asynccontextmanager
+async def serve_with_log(data_dir: Path, policy_file: Path, log: Path) -> AsyncIterator[Client]:
+    """``serve`` over stdio as alice, logging at debug level; its stderr written to ``log``."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "odoo_mcp_guard", *serve_args(data_dir, policy_file)],
+        env=guard_env(data_dir, MCP_GUARD_PRINCIPAL="alice", MCP_GUARD_LOG_LEVEL="debug"),
+    )
+    with log.open("w") as errlog:
+        async with Client(
+            mcp_stdio_client(params, errlog=errlog), read_timeout_seconds=60
+        ) as client:
+            yield client
 
 
 def http_client(url: str, token: str | None = None, *, mode: str = "auto", **kwargs: Any) -> Client:
