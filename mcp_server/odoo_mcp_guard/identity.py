@@ -53,6 +53,18 @@ def text_problem(value: object, what: str, *, lines: bool = False) -> str | None
     )
 
 
+def secret_problem(value: object, what: str) -> str | None:
+    """Why ``value`` cannot be kept as the secret ``what`` (a password, an API key), in one
+    line, or None: text without NUL. Nothing else of it is judged (a secret is never shown),
+    but PostgreSQL refuses a NUL in text and XML-RPC cannot carry one: refused at the input
+    with a reason, not at the store with a traceback (outside round 21)."""
+    if not isinstance(value, str):
+        return f"{what} must be a string, not {type(value).__name__}"
+    if "\x00" in value:
+        return f"{what} contains a NUL character (U+0000), which no password or API key holds"
+    return None
+
+
 def shown(value: object) -> str:
     """``value`` as it may be printed on an operator's terminal: unsafe characters escaped
     (a newline cannot forge a row, an ESC cannot drive the terminal); the rest as it is."""

@@ -18,6 +18,7 @@ from odoo_mcp_guard.identity import (
     is_listed,
     plain_name_problem,
     same_person,
+    secret_problem,
     shown,
     skeleton,
     text_problem,
@@ -119,6 +120,14 @@ def check_text(value: str, what: str) -> str:
     username, url): refuses unsafe characters with a one-line reason naming the first."""
     problem = text_problem(value, what)
     if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def check_secret(value: str | None, what: str) -> str | None:
+    """A pydantic-style validator body for a password or an API key (identity.secret_problem,
+    the add-on's rule too): text without NUL; nothing else of it is judged."""
+    if value is not None and (problem := secret_problem(value, what)) is not None:
         raise ValueError(problem)
     return value
 

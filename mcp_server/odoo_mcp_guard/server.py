@@ -40,7 +40,7 @@ from odoo_mcp_guard.frontend import (
     json_result,
 )
 from odoo_mcp_guard.guard import Guard
-from odoo_mcp_guard.names import GUARD_SERVER_NAME, check_text, check_url
+from odoo_mcp_guard.names import GUARD_SERVER_NAME, check_secret, check_text, check_url
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy_core import alias_problem
 from odoo_mcp_guard.runner import make_guard, run_frontend
@@ -109,6 +109,11 @@ class ConnectArgs(_Args):
     @classmethod
     def _text(cls, value: str, info: ValidationInfo) -> str:
         return check_text(value, info.field_name or "value")
+
+    @field_validator("password", "api_key")
+    @classmethod
+    def _secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_secret(value, info.field_name or "secret")
 
 
 class AliasArgs(_Args):

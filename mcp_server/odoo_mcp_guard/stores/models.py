@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from odoo_mcp_guard.names import check_text, check_url
+from odoo_mcp_guard.names import check_secret, check_text, check_url
 from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_known, redact_text
 
 _REF_RE = re.compile(r"(?i)MCPR-0*(\d{1,12})")
@@ -66,6 +66,11 @@ class Connection(BaseModel):
     @classmethod
     def _text(cls, value: str, info: ValidationInfo) -> str:
         return check_text(value, info.field_name or "value")
+
+    @field_validator("password", "api_key")
+    @classmethod
+    def _secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_secret(value, info.field_name or "secret")
 
     def listed(self) -> dict[str, Any]:
         """Its fields but the secrets, redacted (what a connection's identity is made of)."""

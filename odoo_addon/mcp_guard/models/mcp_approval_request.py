@@ -716,6 +716,8 @@ class McpApprovalRequest(models.Model):
         return True
 
     def action_reject(self, note=None):
+        if note not in (None, False) and (problem := text_problem(note, "note", lines=True)):
+            raise UserError(problem)
         self.check_access("read")
         self._check_can_decide()
         for req in self:
@@ -837,7 +839,7 @@ class McpApprovalRequest(models.Model):
     def _file_change(self, connection, new, secrets, reason):
         """A person's replacement of a connection an agent uses: an odoo_connect of its alias
         with the new values, carried out by Odoo once another person approves it."""
-        self.env["mcp.connection"]._check_url(new)
+        self.env["mcp.connection"]._check_values({**new, **secrets})
         arguments = {"alias": connection.alias, **new, **secrets}
         binding = {
             "connection_id": connection.id,

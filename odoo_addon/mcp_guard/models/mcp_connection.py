@@ -11,7 +11,7 @@ from .mcp_guard_common import (
     removal_allowed_ids,
     url_has_credentials,
 )
-from .identity import text_problem
+from .identity import secret_problem, text_problem
 from .mcp_guard_context import trusted
 
 PROTOCOLS = [("xmlrpc", "XML-RPC"), ("jsonrpc", "JSON-RPC"), ("json2", "JSON-2")]
@@ -235,7 +235,13 @@ class McpConnection(models.Model):
             conn.request_count = counts.get(conn, 0)
 
     @api.model
-    def _check_url(self, vals):
+    def _check_values(self, vals):
+        """A connection's values as a client sends them (create, write, an agent's odoo_connect,
+        a person's change request): one line saying what is wrong, never a traceback."""
+        for name in SECRET_FIELDS:
+            for key in (name, f"new_{name}"):
+                if vals.get(key) not in (None, False) and (problem := secret_problem(vals[key], name)):
+                    raise UserError(problem)
         for name in CONNECTION_TEXT_FIELDS:
             # identity.text_problem, the front-end's rule: a bidi override or a zero-width
             # space would show an approver another URL, database or login than the stored one;
@@ -325,7 +331,7 @@ class McpConnection(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
-            self._check_url(vals)
+            self._check_values(vals)
             if not is_internal_write():
                 # a connection always starts connected, whatever the client sends
                 vals.pop("state", None)
@@ -343,7 +349,7 @@ class McpConnection(models.Model):
 
     def write(self, vals):
         self._check_protected(vals)
-        self._check_url(vals)
+        self._check_values(vals)
         if not is_internal_write():
             ended = self.filtered(lambda c: c.state == "disconnected")
             if ended:
@@ -616,6 +622,8 @@ class McpConnection(models.Model):
         unknown = set(values) - AGENT_KEYS
         if unknown:
             raise UserError(self.env._("Unknown connection keys: %s", ", ".join(sorted(unknown))))
+        # before the alias is searched: a NUL in it would fail in PostgreSQL with a traceback
+        self._check_values(values)
         alias = values.get("alias")
         if not alias or not isinstance(alias, str):
             raise UserError(self.env._("A connection needs an alias."))

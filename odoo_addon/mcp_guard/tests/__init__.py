@@ -30,3 +30,4 @@ from . import test_attack17_binding
 from . import test_attack17_trail
 from . import test_server_binding
 from . import test_attack19
+from . import test_attack21

@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..models.mcp_connection import PROTOCOLS, SECRET_FIELDS, SECRET_GROUPS
+from ..models.identity import secret_problem
 from ..models.mcp_guard_common import ensure_one
 
 
@@ -60,6 +61,8 @@ class McpConnectionChangeWizard(models.TransientModel):
             if wizard.create_uid and wizard.create_uid != self.env.user:
                 raise AccessError(self.env._("Only who opened this change sets its secrets."))
             if wizard[name]:
+                if problem := secret_problem(wizard[name], name):
+                    raise UserError(problem)
                 wizard.sudo()[f"stored_{name}"] = wizard[name]
 
     def _inverse_password(self):
