@@ -22,7 +22,9 @@ mid-call; with ``UPSTREAM_FOLD=1`` it saves the alias it is given stripped and l
 (as odoo-claude-mcp's admin API does). ``UPSTREAM_DATA=1`` adds ``odoo_create``, a data tool
 acting through the connection its ``connection`` argument names (default "default"), else,
 as odoo-claude-mcp's ``ConnectionManager.get``, through the only one there is: it records
-the alias it acted through and that connection's URL. ``UPSTREAM_LEAKY=1`` adds
+the alias it acted through and that connection's URL. With ``UPSTREAM_ASK_ALIAS=1``,
+``odoo_connect`` and ``odoo_disconnect`` ask the user (elicitation) which alias they act on,
+and act on the answer. ``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 """
 
@@ -126,15 +128,47 @@ else:
         return "written"
 
 
-@mcp.tool(annotations=DESTRUCTIVE)
-def odoo_disconnect(alias: str, ctx: Context) -> dict[str, Any]:
-    """Remove a connection. This cannot be undone."""
+class AliasChoice(BaseModel):
+    alias: str
+
+
+def ask_removal(alias: str) -> Elicit[AliasChoice]:
+    return Elicit(f"Which connection should be removed ({alias})?", AliasChoice)
+
+
+def ask_save_as(alias: str) -> Elicit[AliasChoice]:
+    return Elicit(f"Save the connection {alias} under which alias?", AliasChoice)
+
+
+# UPSTREAM_ASK_ALIAS=1: the connection tools ask the user which alias they act on, and act on
+# the answer (outside round 21: an answer must not choose another connection than the judged one)
+ASK_ALIAS = os.environ.get("UPSTREAM_ASK_ALIAS") == "1"
+
+
+def _disconnect(alias: str, ctx: Context) -> dict[str, Any]:
     state = record(ctx, "odoo_disconnect", {"alias": alias})
     if alias not in state["aliases"]:
         raise ValueError(f"no connection named {alias}")
     state["aliases"].remove(alias)
     save(state)
     return {"alias": alias, "removed": True}
+
+
+if ASK_ALIAS:
+
+    @mcp.tool(annotations=DESTRUCTIVE)
+    def odoo_disconnect(
+        alias: str, answer: Annotated[AliasChoice, Resolve(ask_removal)], ctx: Context
+    ) -> dict[str, Any]:
+        """Remove a connection. This cannot be undone."""
+        return _disconnect(answer.alias, ctx)
+
+else:
+
+    @mcp.tool(annotations=DESTRUCTIVE)
+    def odoo_disconnect(alias: str, ctx: Context) -> dict[str, Any]:
+        """Remove a connection. This cannot be undone."""
+        return _disconnect(alias, ctx)
 
 
 @mcp.tool(annotations=READ)  # the annotation lies: the tool removes every note
@@ -174,9 +208,7 @@ if os.environ.get("UPSTREAM_UPSERT") == "1":  # an add-or-update, and no list to
 
 if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-claude-mcp's
 
-    @mcp.tool(annotations=WRITE)
-    async def odoo_connect(url: str, ctx: Context, alias: str = "default") -> str:
-        """Add/update an Odoo connection."""
+    async def _connect(url: str, ctx: Context, alias: str) -> str:
         record(ctx, "odoo_connect", {"alias": alias, "url": url})
         if os.environ.get("UPSTREAM_FOLD") == "1":  # as odoo-claude-mcp's admin API does
             alias = alias.strip().lower()
@@ -190,6 +222,25 @@ if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-cla
         state.setdefault("urls", {})[alias] = url
         save(state)
         return f"connected {alias}"
+
+    if ASK_ALIAS:
+
+        @mcp.tool(annotations=WRITE)
+        async def odoo_connect(
+            url: str,
+            answer: Annotated[AliasChoice, Resolve(ask_save_as)],
+            ctx: Context,
+            alias: str = "default",
+        ) -> str:
+            """Add/update an Odoo connection."""
+            return await _connect(url, ctx, answer.alias)
+
+    else:
+
+        @mcp.tool(annotations=WRITE)
+        async def odoo_connect(url: str, ctx: Context, alias: str = "default") -> str:
+            """Add/update an Odoo connection."""
+            return await _connect(url, ctx, alias)
 
     @mcp.tool(annotations=READ)
     def odoo_connections() -> dict[str, list[dict[str, str]]]:

@@ -13,6 +13,7 @@ Nothing executes unless the decision for that exact call was ``allow``, or
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -52,6 +53,13 @@ from odoo_mcp_guard.stores.ports import PolicyPort
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The approval the call now executing runs on (its reference; None: it runs without one), for
+# the task running ``execute``. A front that could let the client add to a call mid-way (the
+# proxy passing on an upstream's question) must not let an answer no approver saw run on it.
+RUNNING_ON_APPROVAL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "running_on_approval", default=None
+)
 
 LOCAL_APPROVAL_HINT = (
     "an approver (not you) runs `odoo-mcp-guard approvals approve {ref} --as NAME` "
@@ -591,6 +599,7 @@ class Guard:
         request: ApprovalRequest | None,
     ) -> T:
         call.executing = True
+        running = RUNNING_ON_APPROVAL.set(request.ref if request is not None else None)
         try:
             return await execute(arguments)
         except Exception as exc:
@@ -603,6 +612,8 @@ class Guard:
                     log.error("cannot mark request %s failed (%s)", request.ref, cause)
             self._audit(call, "failed", note, request.ref if request else None, keep=True)
             raise
+        finally:
+            RUNNING_ON_APPROVAL.reset(running)
 
     def _rule_changed(
         self, front: Served, tool: str, request: ApprovalRequest, also: Sequence[str] = ()

@@ -121,6 +121,7 @@ from odoo_mcp_guard.frontend import (
     arguments_size_problem,
 )
 from odoo_mcp_guard.guard import (
+    RUNNING_ON_APPROVAL,
     CallRefused,
     Continuation,
     Guard,
@@ -227,6 +228,15 @@ class UpstreamFailure(ToolFailure):
     def __init__(self, message: str, *, in_doubt: bool = False):
         super().__init__(redact_text(KNOWN_SECRETS.hide(message)))
         self.in_doubt = in_doubt
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A call in flight on the upstream session: the 2025-era client its questions may be
+    passed to (None: none), or why none is passed on (``Proxy._no_questions``)."""
+
+    asker: ServerRequestContext[Any, Any] | None
+    unasked: str | None = None
 
 
 @dataclass
@@ -995,7 +1005,7 @@ class ProxyServer(Frontend):
         # Every call on the upstream session that has not been answered yet (the clients'
         # and the proxy's own), with the 2025-era client context that may be asked for it
         # (None: a 2026-07-28 client, or the proxy itself, which nobody can ask mid-call).
-        self._in_flight: dict[object, ServerRequestContext[Any, Any] | None] = {}
+        self._in_flight: dict[object, _Flight] = {}
 
     # -- tools/list ------------------------------------------------------------------------
 
@@ -1834,12 +1844,17 @@ class ProxyServer(Frontend):
         upstream_state: str | None,
     ) -> types.CallToolResult | types.InputRequiredResult:
         modern_client = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-        asker = None if modern_client else ctx
+        unasked = self._no_questions(name, modern_client)
+        asker = None if modern_client or unasked else ctx
         # an upstream may echo a connection's password in any answer, or on its stderr
         KNOWN_SECRETS.add_forwarded(argument_secrets(arguments))
-        result = await self._send(name, arguments, responses, upstream_state, asker=asker)
+        result = await self._send(
+            name, arguments, responses, upstream_state, asker=asker, unasked=unasked
+        )
         rounds = 0
         while isinstance(result, types.InputRequiredResult):
+            if unasked:
+                raise UpstreamFailure(unasked)
             if modern_client:
                 return self._hand_on(result, principal, name, arguments)
             rounds += 1
@@ -1852,6 +1867,28 @@ class ProxyServer(Frontend):
             result = await self._send(name, arguments, answers, result.request_state, asker=asker)
         return _redacted(result)
 
+    def _no_questions(self, name: str, modern_client: bool) -> str | None:
+        """Why no question the upstream asks during this call of ``name`` is passed on to the
+        client (its call then fails), or None. A connection change was judged by its arguments
+        (which alias it writes or removes, whether that is new): an answer could name another
+        connection (outside round 21). A call running on an approval, for a 2025-era client,
+        would take the answer within that call, unjudged; a 2026-07-28 client's answer is a
+        call of its own (a continuation), with an approval of its own where one is needed."""
+        if name == REMOVAL_RULE or self._changes_connection(name):
+            return (
+                f"The upstream asked a question during {name}, which changes a connection: an "
+                "answer could name another connection than the one judged, so the proxy does "
+                "not pass it on, and the call was abandoned."
+            )
+        if not modern_client and RUNNING_ON_APPROVAL.get() is not None:
+            return (
+                f"The upstream asked a question during {name}, which runs on approval "
+                f"{RUNNING_ON_APPROVAL.get()}: an answer no approver saw cannot run on it, so "
+                "the proxy does not pass it on, and the call was abandoned (a client of "
+                "protocol 2026-07-28 answers in a call of its own, approved on its own)."
+            )
+        return None
+
     async def _send(
         self,
         name: str,
@@ -1860,12 +1897,14 @@ class ProxyServer(Frontend):
         state: str | None,
         *,
         asker: ServerRequestContext[Any, Any] | None = None,
+        unasked: str | None = None,
     ) -> types.CallToolResult | types.InputRequiredResult:
         """One request upstream, counted in flight until it is answered: a question the
         upstream asks meanwhile is passed on only when this is the one call in flight
-        (``upstream_elicitation``), and only to ``asker``, the 2025-era client of the call."""
+        (``upstream_elicitation``), and only to ``asker``, the 2025-era client of the call;
+        ``unasked``: why it is not passed on at all (``_no_questions``)."""
         flight = object()
-        self._in_flight[flight] = asker
+        self._in_flight[flight] = _Flight(asker, unasked)
         try:
             return await self._send_once(name, arguments, responses, state)
         except UpstreamFailure:
@@ -2095,7 +2134,13 @@ class ProxyServer(Frontend):
         2025-era client, which alone is asked. Any other case (several calls in flight, of
         any era, the proxy's own, none) is refused: a question never reaches, and an answer
         never comes from, a client whose call it may not be."""
-        askers = list(self._in_flight.values())
+        flights = list(self._in_flight.values())
+        if len(flights) == 1 and flights[0].unasked is not None:
+            log.warning("an upstream question refused: %s", flights[0].unasked)
+            return types.ErrorData(
+                code=types.INVALID_REQUEST, message=f"Refused by the proxy: {flights[0].unasked}"
+            )
+        askers = [flight.asker for flight in flights]
         if len(askers) != 1 or askers[0] is None:
             log.warning(
                 "an upstream question refused: %d calls in flight, it cannot be told whose it is",
