@@ -525,30 +525,27 @@ class McpConnection(models.Model):
     @api.model
     def _shared_after(self, shared, value):
         """The user ids ``value`` leaves in agent_user_ids, read as Odoo's write reads it
-        (fields._RelationalMulti.convert_to_cache): a recordset or a list of ids replaces them,
-        commands change them, and None, False or any empty value clears them (outside round
-        21: None was taken for "no change"). A value that is none of these is refused in one
-        line, before Odoo's write fails on it with a traceback."""
+        (fields._RelationalMulti.write_batch): None or False clears them, a recordset, a tuple
+        or a list of ids replaces them, a list of commands changes them (outside round 21: None
+        was taken for "no change"). Anything else is refused in one line, before Odoo's write
+        fails on it with a traceback."""
         if isinstance(value, models.BaseModel):
             return set(value.ids)
-        if not value:
+        if value is None or value is False:
             return set()
-        if not isinstance(value, (list, tuple)):
-            raise UserError(self.env._("agent_user_ids must be a list of user ids or commands."))
 
         def user_id(item):
             if isinstance(item, bool) or not isinstance(item, int):
                 raise UserError(self.env._("agent_user_ids: %s is not a user id.", repr(item)[:60]))
             return item
 
+        if isinstance(value, tuple) or (isinstance(value, list) and value and not isinstance(value[0], (tuple, list))):
+            return {user_id(item) for item in value}
+        if not isinstance(value, list):
+            raise UserError(self.env._("agent_user_ids must be a list of user ids or commands."))
         shared = set(shared)
         for command in value:
-            if isinstance(command, dict):
-                continue  # a new user: added, nobody taken away
-            if not isinstance(command, (list, tuple)):
-                shared.add(user_id(command))
-                continue
-            operation = command[0] if command else None
+            operation = command[0] if isinstance(command, (tuple, list)) and command else None
             if operation not in range(7) or isinstance(operation, bool) or (operation != 5 and len(command) < 2):
                 raise UserError(self.env._("agent_user_ids: %s is not a command.", repr(command)[:60]))
             if operation in (1, 4):
@@ -562,6 +559,7 @@ class McpConnection(models.Model):
                 if ids and not isinstance(ids, (list, tuple)):
                     raise UserError(self.env._("agent_user_ids: %s is not a command.", repr(command)[:60]))
                 shared = {user_id(item) for item in ids or ()}
+            # 0: a new user, added; nobody taken away
         return shared
 
     def _end(self):

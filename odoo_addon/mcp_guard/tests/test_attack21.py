@@ -74,19 +74,21 @@ class TestAttack21(McpGuardCase):
 
     def test_no_value_of_agent_user_ids_takes_a_connection_from_the_agent(self):
         conn = self.shared_connection()
-        for value in (None, False, 0, [], (), [(5,)], [(5, 0, 0)], [(3, self.agent.id)], [(2, self.agent.id)],
-                      [(6, 0, [])], [(6, 0, None)], [self.user.id]):
+        for value in (None, False, (), [(5,)], [(5, 0, 0)], [(3, self.agent.id)], [(2, self.agent.id)],
+                      [(6, 0, [])], [(6, 0, None)], [self.user.id], (self.user.id,), self.user):
             for user in (self.user, self.manager, self.admin):
                 with self.subTest(value=value, user=user.login):
                     with self.assertRaisesRegex(UserError, "Request disconnect"):
                         conn.with_user(user).write({"agent_user_ids": value})
-        for value in ([(3, [self.agent.id])], [(6, 0, ["6x"])], "abc", 3.5, [("x", 1)], [(9, 1)], [True]):
+        for value in ([(3, [self.agent.id])], [(6, 0, ["6x"])], "abc", 3.5, 0, [("x", 1)], [(9, 1)], [True],
+                      [self.user.id, (4, self.agent.id)], [(4, self.agent.id), self.user.id]):
             with self.subTest(value=value):
                 with self.assertRaises(UserError) as caught:
                     conn.with_user(self.user).write({"agent_user_ids": value})
                 self.assertNotIn("\n", str(caught.exception))
         self.assertIn("crm21", [c["alias"] for c in self.Connection.with_user(self.agent).list_for_agent()])
-        # adding another user, or the same set again, takes nothing away
+        # no command, adding a user, or the same set again, takes nothing away
+        conn.with_user(self.user).write({"agent_user_ids": []})
         conn.with_user(self.user).write({"agent_user_ids": [(4, self.agent.id)]})
         conn.with_user(self.user).write({"agent_user_ids": [(6, 0, [self.agent.id])]})
 
