@@ -112,6 +112,11 @@ def test_redact_known_wrapped_base64_and_byte_arrays() -> None:
     other = "\n".join(_wrapped(b"nothing secret here at all" * 5, 76))
     assert redact_known_text(other, [SECRET]) == other
     assert redact_known_text("[84, 114, 57, 45, 111]", [SECRET]) == "[84, 114, 57, 45, 111]"
+    # a secret whole within one line of such a block: hidden alone, the next line kept
+    header = "key: Ap5Qm9vR2xT7wK4z\naccept-language-name: shown"
+    assert (
+        redact_known_text(header, ["Ap5Qm9vR2xT7wK4z"]) == "key: ***\naccept-language-name: shown"
+    )
 
 
 def test_stderr_lines_of_wrapped_base64_are_judged_as_one_block() -> None:

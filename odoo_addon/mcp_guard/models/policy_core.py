@@ -1207,8 +1207,20 @@ class KnownForms:
         return raw is not None and self.holds(_bytes_text(raw))
 
     def hide_wrapped(self, repl: str, match: re.Match[str]) -> str:
+        """A block of base64 lines (_WRAPPED_BASE64) hidden whole when, its lines joined, a
+        known secret's form runs across a break (one within a line is hidden as it is, with
+        the rest kept: a header's value on the line before a name)."""
         found = match.group()
-        return repl if self.holds(_LINE_BREAKS.sub("", found)) else found
+        pieces = _LINE_BREAKS.split(found)
+        breaks, at = set(), 0
+        for piece in pieces[:-1]:
+            at += len(piece)
+            breaks.add(at)
+        joined = "".join(pieces)
+        for form in self.whole.finditer(joined):
+            if any(form.start() < at < form.end() for at in breaks):
+                return repl
+        return found
 
     def _hide_byte_list(self, repl: str, match: re.Match[str]) -> str:
         found = match.group()
