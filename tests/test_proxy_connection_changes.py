@@ -15,6 +15,7 @@ tests/upstream_server.py.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 from support.guard import (
     CONNECTION_POLICY,
     ODOO_CLAUDE_MCP,
+    db_path,
     free_port,
     http_process,
     needs_odoo_claude_mcp,
@@ -314,6 +316,44 @@ async def test_a_connection_change_of_unknown_outcome_keeps_the_lease(tmp_path: 
         assert later.is_error and "Try again" in text_of(later), text_of(later)
     sent = [c["arguments"]["url"] for c in upstream_calls(state) if c["tool"] == "odoo_connect"]
     assert sent == ["crash"]
+
+
+async def test_a_connection_change_refused_before_it_is_sent_releases_the_lease(
+    tmp_path: Path,
+) -> None:
+    """Outside round 21 (LOW): an odoo_disconnect whose approval request the backend refuses
+    to file (Odoo's add-on raises, e.g. for an alias it does not know; here the store refuses
+    the insert) was sent nowhere: the lease on the upstream's connections is released at once,
+    and the next connection change is judged and sent, not refused as busy for minutes."""
+    pol = connection_policy(tmp_path)
+    state = tmp_path / "upstream.json"
+    data = tmp_path / "guard"
+    args = proxy_args(
+        data,
+        pol,
+        upstream=upstream_command(state),
+        server_name="occ",
+        extra=("--upstream-env", "UPSTREAM_CONNECT=1"),
+    )
+    async with proxy_stdio_client(data, args) as client:
+        await client.list_tools()
+        db = sqlite3.connect(db_path(data), timeout=30)
+        try:  # the backend refuses to file any approval request
+            db.execute(
+                "CREATE TRIGGER refuse_filing BEFORE INSERT ON approval_requests "
+                "BEGIN SELECT RAISE(ABORT, 'the backend refuses to file it'); END"
+            )
+            db.commit()
+        finally:
+            db.close()
+        refused = await client.call_tool("odoo_disconnect", {"alias": "nosuch"})
+        assert refused.is_error and "refuses to file" in text_of(refused), text_of(refused)
+        later = await client.call_tool("odoo_connect", {"alias": "new", "url": "x"})
+        assert not later.is_error, text_of(later)
+        assert text_of(later) == "connected new"
+    assert [(c["tool"], c["arguments"].get("alias")) for c in upstream_calls(state)] == [
+        ("odoo_connect", "new")
+    ]
 
 
 @needs_odoo_claude_mcp

@@ -183,19 +183,18 @@ async def test_the_proxys_own_upstream_calls_pass_the_gate(tmp_path: Path, liste
             assert query(tmp_path, filed) == [(1,)]  # the client's call's, none for the proxy's
 
 
-async def test_a_continuation_approval_is_bound_to_its_answers(tmp_path: Path) -> None:
-    """Finding 06: an approval filed for the answer 'scratch' to an upstream's question is not
-    one for the answer 'prod' to the same question (same requestState); the approver is shown
-    the question and the answer."""
+async def test_no_question_reaches_the_client_during_a_connection_removal(tmp_path: Path) -> None:
+    """Finding 06, then outside round 21: an upstream's removal tool asks which alias to remove.
+    An answer could name another connection than the one the approval was given for (an
+    approval filed for the answer 'scratch' served for 'prod', or the approver shown one alias
+    and the answer another), so the question is not passed on: the approved call fails, with
+    its approval spent, and nothing is removed."""
     document = {
         "rules": {
             "remove_connection": {"action": "require_approval"},
             "odoo_disconnect": {"action": "require_approval"},
         }
     }
-
-    def answer(alias: str) -> dict[str, Any]:
-        return {"which": types.ElicitResult(action="accept", content={"alias": alias})}
 
     async with proxied(tmp_path, document) as client:
 
@@ -205,30 +204,19 @@ async def test_a_continuation_approval_is_bound_to_its_answers(tmp_path: Path) -
             )
 
         first = await call()
-        approve(tmp_path, first.structured_content["request"])
-        asked = await call()  # the first approval is spent; the upstream asks which alias
-        assert isinstance(asked, types.InputRequiredResult), asked
-        state = asked.request_state
-
-        scratch = await call(input_responses=answer("scratch"), request_state=state)
-        assert scratch.is_error and scratch.structured_content["status"] == "pending"
-        ref = scratch.structured_content["request"]
-        shown = json.loads(run_cli(tmp_path, "approvals", "show", ref, "--json").stdout)
-        continuation = shown["arguments"]["continuation"]
-        assert continuation["answers"]["which"]["content"] == {"alias": "scratch"}
-        assert continuation["questions"]["which"]["params"]["message"] == "Which alias?"
+        ref = first.structured_content["request"]
         approve(tmp_path, ref)
-
-        prod = await call(input_responses=answer("prod"), request_state=state)
-        assert prod.is_error and prod.structured_content["status"] == "pending", text_of(prod)
-        assert prod.structured_content["request"] != ref
-        assert "prod" in upstream_state(tmp_path / "upstream.json")["connections"]
-
-        done = await call(input_responses=answer("scratch"), request_state=state)
-        assert not done.is_error and text_of(done) == "removed scratch", text_of(done)
+        asked = await call()  # the upstream asks which alias: not passed on
+        assert not isinstance(asked, types.InputRequiredResult), asked
+        assert asked.is_error and "changes a connection" in text_of(asked), text_of(asked)
+        again = await call()
+        assert again.is_error and again.structured_content["status"] == "pending", text_of(again)
+        assert again.structured_content["request"] != ref
+    assert "prod" in upstream_state(tmp_path / "upstream.json")["connections"]
     calls = upstream_state(tmp_path / "upstream.json")["calls"]
-    removed = [c for c in calls if c.startswith("remove_connection ") and "asked" not in c]
-    assert removed == ["remove_connection scratch"]
+    assert [c for c in calls if c.startswith("remove_connection ") and "asked" not in c] == []
+    shown = json.loads(run_cli(tmp_path, "approvals", "show", ref, "--json").stdout)
+    assert shown["state"] == "failed", shown
 
 
 NOTES = {"rules": {"ask_note": {"action": "allow"}, "hold_note": {"action": "allow"}}}

@@ -185,6 +185,18 @@ _BINDING: contextvars.ContextVar[str | None] = contextvars.ContextVar("binding",
 # the upstream's connections, taken when its binding is asked (``connection_binding``), so
 # that the connection it was judged (and approved) for is the one it is sent to.
 _HELD: contextvars.ContextVar[AsyncExitStack | None] = contextvars.ContextVar("held", default=None)
+
+
+@dataclass
+class _Change:
+    """A connection change being judged (``also_governed_by``): whether the guard let it run
+    (``forwarded``: from then on it may reach the upstream)."""
+
+    forwarded: bool = False
+
+
+# The connection change being judged; its ``execute`` (``handle_call``) marks it forwarded.
+_CHANGE: contextvars.ContextVar[_Change | None] = contextvars.ContextVar("change", default=None)
 # What an approver is shown of a connection the upstream lists (redacted), and how many.
 _STAKE_FIELDS = ("url", "db", "username", "user", "protocol")
 _STAKE_MAX = 5
@@ -1193,6 +1205,8 @@ class ProxyServer(Frontend):
                 raise CallRefused(Refusal("unavailable", LEASE_BUSY, {"status": "busy"}))
             in_doubt = True  # until the upstream's answer (or no call at all) is known
             stake: contextvars.Token[dict[str, Any] | None] | None = None
+            change = _Change()
+            changing = _CHANGE.set(change)
             try:
                 if removed is not None:
                     exists = None
@@ -1260,6 +1274,12 @@ class ProxyServer(Frontend):
                 except GuardRefusal:  # nothing was sent
                     in_doubt = False
                     raise
+                except BaseException:
+                    # Anything else (an approval the backend refused to file, a store error,
+                    # a cancellation): in doubt only if the call was let run (it may have
+                    # reached the upstream); else nothing was sent, and the lease is released.
+                    in_doubt = change.forwarded
+                    raise
                 # Sent and answered: a new generation before the lease is released (a change
                 # that cannot be recorded keeps the lease until it expires).
                 in_doubt = not await self._changed_through_guard(key, touched)
@@ -1270,11 +1290,13 @@ class ProxyServer(Frontend):
                 if not in_doubt:  # the call let through: its upstream's view is the record's
                     in_doubt = not await self._record_after(tool, key)
             finally:
+                _CHANGE.reset(changing)
                 if stake is not None:
                     _AT_STAKE.reset(stake)
                     _BINDING.reset(bound)
                 if not in_doubt:  # else the lease stays until it expires
-                    await self._release_lease(key, holder)
+                    with anyio.CancelScope(shield=True):  # released even when cancelled
+                        await self._release_lease(key, holder)
 
     def at_stake(self, tool: str) -> dict[str, Any] | None:
         return _AT_STAKE.get()
@@ -1489,6 +1511,9 @@ class ProxyServer(Frontend):
 
         async def execute(args: dict[str, Any]) -> types.CallToolResult | types.InputRequiredResult:
             assert isinstance(name, str)
+            change = _CHANGE.get()
+            if change is not None:  # a connection change let run: it may reach the upstream
+                change.forwarded = True
             return await self._forward(ctx, principal, name, args, responses, upstream_state)
 
         return await self.judge(

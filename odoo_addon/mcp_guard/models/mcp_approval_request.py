@@ -63,7 +63,9 @@ GUARDED_FIELDS = {"state", "approver_id", "requester_id", "tool", "arguments_has
                   "requester_name", "server"}
 # the hash of the real arguments (secrets included) is an offline oracle for a weak password:
 # only the groups that read secrets anyway (the Agent) and the Managers see it, never approvers
-HASH_GROUPS = "mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager"
+# only the agent compares it (consume); to anyone else it is an offline oracle of the one argument
+# they are not shown, a password (outside round 21: a manager guessed a weak one)
+HASH_GROUPS = "mcp_guard.group_mcp_agent"
 CONNECTION_SNAPSHOT = {"connection_alias": "alias", "connection_url": "url", "connection_db": "db",
                        "connection_login": "login", "connection_owner_id": "owner_id"}
 ORIGINS = [("agent", "Agent (MCP front-end)"), ("person", "Person in Odoo")]
@@ -1356,6 +1358,9 @@ class McpApprovalRequest(models.Model):
                 message = self.env._("Request %s: the stored new values are not the approved ones.", req.name)
                 req.sudo()._post_own(body=message)
                 return {"ok": False, "state": "failed", "message": message}
+            moved, forgotten = conn._secrets_forgotten_by(values)
+            if moved:
+                values = {**forgotten, **values}
             with internal_write():
                 conn.write(values)  # tracked: the old values stay in the connection's chatter
             conn._post_own(body=self.env._("Connection %(alias)s was changed by request %(ref)s.",

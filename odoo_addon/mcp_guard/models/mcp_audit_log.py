@@ -59,7 +59,8 @@ class McpAuditLog(models.Model):
     principal = fields.Char(readonly=True, index=True)
     tool = fields.Char(readonly=True, index=True)
     # like the request's: an offline oracle for the secrets hashed in, so not for approvers
-    arguments_hash = fields.Char(readonly=True, groups="mcp_guard.group_mcp_agent,mcp_guard.group_mcp_manager")
+    # the agent's only: an unsalted hash of arguments whose password nobody else is shown
+    arguments_hash = fields.Char(readonly=True, groups="mcp_guard.group_mcp_agent")
     outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
     detail = fields.Text(readonly=True)
     request_ref = fields.Char("Request", readonly=True)

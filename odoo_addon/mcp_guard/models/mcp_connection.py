@@ -385,14 +385,12 @@ class McpConnection(models.Model):
                         "Use \"Request disconnect\" so that another person approves.",
                         alias=conn.alias, agent=lost[0].name,
                     ))
-        moved = self.browse()
-        if not is_internal_write() and set(DESTINATION_FIELDS) & set(vals):
-            moved = self.sudo().filtered(
-                lambda c: any((c[name] or False) != (vals[name] or False) for name in DESTINATION_FIELDS if name in vals))
+        moved, forgotten = self.browse(), {}
+        if not is_internal_write():  # an approved change applies the rule itself (_carry_out)
+            moved, forgotten = self._secrets_forgotten_by(vals)
         # tracked whatever the context says: a changed alias, URL, database or login
         # stays visible in the chatter (and voids the requests filed before it)
         res = super(McpConnection, trusted(self)).write(vals)
-        forgotten = {name: False for name in SECRET_FIELDS if not (vals.get(name) or vals.get(f"new_{name}"))}
         if moved and forgotten:
             with internal_write():
                 moved.sudo().write(forgotten)
@@ -402,6 +400,18 @@ class McpConnection(models.Model):
         if {"agent_user_ids", "owner_id"} & set(vals):
             self._bind_agents()
         return res
+
+    def _secrets_forgotten_by(self, vals):
+        """(the connections among these that ``vals`` points elsewhere, the saved secrets it
+        forgets there): a secret was given for one URL, database and login, so a new one of
+        these forgets the secrets ``vals`` does not give anew, whoever writes it (outside rounds
+        20 and 21: a manager's password sent to the owner's server, an owner's to a manager's)."""
+        if not set(DESTINATION_FIELDS) & set(vals):
+            return self.browse(), {}
+        moved = self.sudo().filtered(
+            lambda c: any((c[name] or False) != (vals[name] or False) for name in DESTINATION_FIELDS if name in vals))
+        forgotten = {name: False for name in SECRET_FIELDS if not (vals.get(name) or vals.get(f"new_{name}"))}
+        return moved, forgotten
 
     @api.model
     def _replacement_message(self, alias, changed):
@@ -507,21 +517,52 @@ class McpConnection(models.Model):
         Users = self.env["res.users"].sudo()
         owner = Users.browse(vals["owner_id"] or []) if "owner_id" in vals else self.owner_id.sudo()
         shared = set(self.sudo().with_context(active_test=False).agent_user_ids.ids)
-        commands = vals.get("agent_user_ids", None)
-        if commands is not None:
-            if all(isinstance(cmd, int) for cmd in commands):
-                shared = set(commands)  # a plain list of ids replaces the set
-            for cmd in (c for c in commands if isinstance(c, (list, tuple)) and c):
-                if cmd[0] == 6:
-                    shared = set(cmd[2] or [])
-                elif cmd[0] == 5:
-                    shared = set()
-                elif cmd[0] in (2, 3):
-                    shared.discard(cmd[1])
-                elif cmd[0] == 4:
-                    shared.add(cmd[1])
+        if "agent_user_ids" in vals:
+            shared = self._shared_after(shared, vals["agent_user_ids"])
         users = owner | Users.browse(sorted(shared)).exists()
         return users.filtered(lambda u: u.has_group("mcp_guard.group_mcp_agent"))
+
+    @api.model
+    def _shared_after(self, shared, value):
+        """The user ids ``value`` leaves in agent_user_ids, read as Odoo's write reads it
+        (fields._RelationalMulti.convert_to_cache): a recordset or a list of ids replaces them,
+        commands change them, and None, False or any empty value clears them (outside round
+        21: None was taken for "no change"). A value that is none of these is refused in one
+        line, before Odoo's write fails on it with a traceback."""
+        if isinstance(value, models.BaseModel):
+            return set(value.ids)
+        if not value:
+            return set()
+        if not isinstance(value, (list, tuple)):
+            raise UserError(self.env._("agent_user_ids must be a list of user ids or commands."))
+
+        def user_id(item):
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise UserError(self.env._("agent_user_ids: %s is not a user id.", repr(item)[:60]))
+            return item
+
+        shared = set(shared)
+        for command in value:
+            if isinstance(command, dict):
+                continue  # a new user: added, nobody taken away
+            if not isinstance(command, (list, tuple)):
+                shared.add(user_id(command))
+                continue
+            operation = command[0] if command else None
+            if operation not in range(7) or isinstance(operation, bool) or (operation != 5 and len(command) < 2):
+                raise UserError(self.env._("agent_user_ids: %s is not a command.", repr(command)[:60]))
+            if operation in (1, 4):
+                shared.add(user_id(command[1]))
+            elif operation in (2, 3):
+                shared.discard(user_id(command[1]))
+            elif operation == 5:
+                shared = set()
+            elif operation == 6:
+                ids = command[2] if len(command) > 2 else None
+                if ids and not isinstance(ids, (list, tuple)):
+                    raise UserError(self.env._("agent_user_ids: %s is not a command.", repr(command)[:60]))
+                shared = {user_id(item) for item in ids or ()}
+        return shared
 
     def _end(self):
         """End these connections: archived, state disconnected, secrets wiped; the chatter and the

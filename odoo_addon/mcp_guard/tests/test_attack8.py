@@ -192,7 +192,8 @@ class TestAttack8(McpGuardCase):
         with self.assertRaises(AccessError):
             req.with_user(self.approver).read(["arguments_hash"])
         self.assertNotIn("Winter2026!", req.with_user(self.approver).arguments)
-        self.assertEqual(req.with_user(self.manager).arguments_hash, self.digest(args))
+        with self.assertRaises(AccessError):  # round 21: an offline oracle of the password
+            req.with_user(self.manager).read(["arguments_hash"])
         self.assertEqual(self.Request.with_user(self.agent).list_for_agent(request_ids=[req.id])[0]["arguments_hash"],
                          self.digest(args))
         self.env["mcp.audit.log"].with_user(self.agent).record_batch([

@@ -6,6 +6,9 @@ from ..models.identity import secret_problem
 from ..models.mcp_guard_common import ensure_one
 
 
+KEEP_HELP = "Leave empty to keep the current one (a new URL, database or login forgets it)."
+
+
 class McpConnectionChangeWizard(models.TransientModel):
     """New values for a connection an agent uses: a replacement, filed for approval."""
 
@@ -20,9 +23,9 @@ class McpConnectionChangeWizard(models.TransientModel):
     # write-only boxes, as on the connection: the value goes to a field only the Agent group
     # reads (never approvers, managers or other users), is handed to the request and wiped
     password = fields.Char(compute="_compute_secret_boxes", inverse="_inverse_password",
-                           help="Leave empty to keep the current one.")
+                           help=KEEP_HELP)
     api_key = fields.Char("API key", compute="_compute_secret_boxes", inverse="_inverse_api_key",
-                          help="Leave empty to keep the current one.")
+                          help=KEEP_HELP)
     stored_password = fields.Char(groups=SECRET_GROUPS, copy=False, exportable=False)
     stored_api_key = fields.Char(groups=SECRET_GROUPS, copy=False, exportable=False)
     reason = fields.Text()
