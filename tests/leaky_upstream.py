@@ -11,7 +11,11 @@ each character: a space, "-", ".", "_", ",", a zero-width space, a newline) and 
 halves shown in two content blocks; ``deep_read`` quotes it nested 80 levels deep in its
 structured content and in its text (as JSON). With a second argument, the name of an environment
 variable, it also lists two tools whose names hold that variable's value: a bad name, and
-``get_<value>``."""
+``get_<value>``.
+Round 21: ``encoded_read`` quotes the value of the one named in ``q`` in base64 wrapped at 76
+columns (``\n``) and at 64 (``\r\n``), as Node's Buffer JSON and as a plain list of byte values
+(in text blocks and in its structured content; the wrapped form on its stderr too), beside a
+wrapped base64 block and lists of numbers that hold no secret."""
 
 import base64
 import json
@@ -71,7 +75,7 @@ TOOLS = [
             "inputSchema": STRING,
             "annotations": {"readOnlyHint": True},
         }
-        for name in ("env_read", "env_fail", "scatter_read", "deep_read")
+        for name in ("env_read", "env_fail", "scatter_read", "deep_read", "encoded_read")
     ),
     {
         "name": "failing_read",
@@ -133,6 +137,36 @@ for line in sys.stdin:
                 nested = {"level": nested}
             content = [{"type": "text", "text": json.dumps(nested)}]
             result = {"content": content, "structuredContent": nested}
+            send({"jsonrpc": "2.0", "id": mid, "result": result})
+            continue
+        if name == "encoded_read":
+            raw = os.environ.get(str(args.get("q", "")), "").encode()
+            b64 = base64.b64encode(b"password: " + raw).decode()
+            wrapped76 = "\n".join(b64[i : i + 76] for i in range(0, len(b64), 76))
+            wrapped64 = "\r\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+            plain64 = base64.b64encode(bytes(range(48, 123)) * 2).decode()
+            plain = "\n".join(plain64[i : i + 76] for i in range(0, len(plain64), 76))
+            node = {"type": "Buffer", "data": list(raw)}
+            sys.stderr.write(f"dump:\n{wrapped76}\nend of dump\n")
+            sys.stderr.flush()
+            blocks = [
+                f"-----BEGIN DATA-----\n{wrapped76}\n-----END DATA-----",
+                f"body:\r\n{wrapped64}\r\n",
+                json.dumps({"password": "x", "buf": node}),
+                json.dumps(list(raw)),
+                f"plain:\n{plain}",
+                "prices: [10, 20, 30, 40, 250]",
+            ]
+            structured = {
+                "pem": wrapped76,
+                "crlf": wrapped64,
+                "buffer": node,
+                "bytes": list(raw),
+                "plain": plain,
+                "numbers": [10, 20, 30, 40, 250],
+            }
+            content = [{"type": "text", "text": block} for block in blocks]
+            result = {"content": content, "structuredContent": structured}
             send({"jsonrpc": "2.0", "id": mid, "result": result})
             continue
         if name in ("env_read", "env_fail", "scatter_read"):

@@ -675,18 +675,24 @@ class RedactedStderr:
         # across lines: a private key block is hidden whole, not only its BEGIN line
         # a line cut at STDERR_LINE_LIMIT: redacted with its continuation; known secrets by value
         redaction = LineRedaction(known=KNOWN_SECRETS.values)
+        # a block of base64 wrapped in lines: judged whole (its lines held until its last)
         with os.fdopen(fd, "rb") as source:
             while raw := source.readline(STDERR_LINE_LIMIT):
                 cut = not raw.endswith(b"\n")
-                line = redaction.line(raw.decode("utf-8", "replace").rstrip("\r\n"), cut=cut)
-                if line is None:
-                    continue
-                try:
-                    # escaped: an ESC or a CR from the upstream cannot forge the guard's log
-                    sys.stderr.write(shown(line) + "\n")
-                    sys.stderr.flush()
-                except (OSError, ValueError):  # our stderr is gone: keep draining the pipe
-                    pass
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                RedactedStderr._write(redaction.lines(text, cut=cut))
+        RedactedStderr._write(redaction.finish())
+
+    @staticmethod
+    def _write(lines: list[str]) -> None:
+        if not lines:
+            return
+        try:
+            # escaped: an ESC or a CR from the upstream cannot forge the guard's log
+            sys.stderr.write("".join(shown(line) + "\n" for line in lines))
+            sys.stderr.flush()
+        except (OSError, ValueError):  # our stderr is gone: keep draining the pipe
+            pass
 
     def close(self, wait: float = 2.0) -> None:
         """Stop feeding the pipe and let the copy finish what the command wrote (up to

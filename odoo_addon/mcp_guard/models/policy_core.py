@@ -1145,14 +1145,96 @@ def _grouped(alternatives: list[tuple[str, str]]) -> str:
     )
 
 
-class KnownForms:
-    """The forms of some known secrets in a text (_known_forms), replaced by ``sub``: the whole
-    secrets' forms first, then, in a text holding a block of one (_run_forms), their parts."""
+# Base64 wrapped in lines (MIME at 76 columns, PEM at 64; "\n" or "\r\n", or those escaped as
+# in JSON text): a run of lines of at least 16 base64 characters each (the first may follow
+# other words on its line), then the last, maybe shorter. It starts only where no base64
+# character is before it, so each run of them is tried from its start once (linear).
+_B64 = "A-Za-z0-9+/_\\-"
+_WRAPPED_BASE64 = re.compile(
+    rf"(?<![{_B64}=])(?:[{_B64}]{{16,}}(?:\r?\n|(?:\\r)?\\n))+[{_B64}]*={{0,2}}(?![{_B64}=])"
+)
+_LINE_BREAKS = re.compile(r"\r|\n|\\r|\\n")
+# A list of byte values written out ("[84, 114, ...]", Java's signed bytes, "{84,114,...}"):
+# at least MIN_KNOWN_SECRET numbers of up to three digits, between brackets or braces.
+_BYTE_LIST = re.compile(r"[\[{(]\s*-?\d{1,3}(?:\s*,\s*-?\d{1,3}){3,}\s*,?\s*[\]})]")
+# The most items of a list judged as bytes (a longer one is no secret written out).
+MAX_BYTE_LIST = 4096
 
-    def __init__(self, whole: re.Pattern[str], parts: re.Pattern[str] | None, blocks: Any):
+
+def _as_bytes(numbers: Any) -> bytes | None:
+    """The bytes a list of integers spells (-128 to 255: Java's bytes are signed), or None
+    when it is not one (another item)."""
+    if not all(type(item) is int and -128 <= item <= 255 for item in numbers):
+        return None
+    return bytes(item % 256 for item in numbers)
+
+
+def _bytes_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class KnownForms:
+    """The forms of some known secrets in a text (_known_forms), replaced by ``sub``: base64
+    wrapped in lines or a list of byte values written out, hidden whole when it holds one;
+    the whole secrets' forms, then, in a text holding a block of one (_run_forms), their
+    parts."""
+
+    def __init__(
+        self, whole: re.Pattern[str], parts: re.Pattern[str] | None, blocks: Any, shortest: int
+    ):
         self.whole, self.parts, self.blocks = whole, parts, blocks
+        # the fewest characters a form of a whole secret has: fewer bytes cannot show one
+        self.shortest = max(MIN_KNOWN_SECRET, shortest)
+
+    def _may_hold(self, count: int) -> bool:
+        """A list of ``count`` byte values is long enough to show a secret, and not so long
+        that it is none written out (MAX_BYTE_LIST): the cheap test before decoding it."""
+        return self.shortest <= count <= MAX_BYTE_LIST
+
+    def holds(self, text: str) -> bool:
+        """``text`` shows a whole known secret (in any form ``whole`` knows)."""
+        return self.whole.search(text) is not None
+
+    def holds_bytes(self, numbers: Any) -> bool:
+        """``numbers`` is a list of byte values (Node's Buffer JSON's ``data``, a byte array)
+        whose text (UTF-8, else Latin-1) shows a known secret."""
+        if not self._may_hold(len(numbers)):
+            return False
+        raw = _as_bytes(numbers)
+        return raw is not None and self.holds(_bytes_text(raw))
+
+    def hide_wrapped(self, repl: str, match: re.Match[str]) -> str:
+        """A block of base64 lines (_WRAPPED_BASE64) hidden whole when, its lines joined, a
+        known secret's form runs across a break (one within a line is hidden as it is, with
+        the rest kept: a header's value on the line before a name)."""
+        found = match.group()
+        pieces = _LINE_BREAKS.split(found)
+        breaks, at = set(), 0
+        for piece in pieces[:-1]:
+            at += len(piece)
+            breaks.add(at)
+        joined = "".join(pieces)
+        for form in self.whole.finditer(joined):
+            if any(form.start() < at < form.end() for at in breaks):
+                return repl
+        return found
+
+    def _hide_byte_list(self, repl: str, match: re.Match[str]) -> str:
+        found = match.group()
+        if not self._may_hold(found.count(",") + 1):
+            return found
+        numbers = [int(item) for item in re.findall(r"-?\d+", found)]
+        # a JSON string: JSON text (a Buffer's "data") stays JSON, as its structure would be
+        return json.dumps(repl) if self.holds_bytes(numbers) else found
 
     def sub(self, repl: str, text: str, parts: bool = True) -> str:
+        if "\n" in text or "\\n" in text:  # quick tests first: most texts hold neither
+            text = _WRAPPED_BASE64.sub(lambda m: self.hide_wrapped(repl, m), text)
+        if "," in text:
+            text = _BYTE_LIST.sub(lambda m: self._hide_byte_list(repl, m), text)
         text = self.whole.sub(repl, text)
         if parts and self.parts is not None and self.blocks.search(text):
             text = self.parts.sub(repl, text)
@@ -1206,7 +1288,8 @@ def _pattern_for(secrets: tuple[str, ...], login: str | None) -> KnownForms:
     # only where one can start
     gate = "(?=[" + "".join(map(re.escape, sorted(openers))) + "])"
     whole = re.compile(_grouped(alternatives + forms) + "|" + gate + "(?:" + "|".join(texts) + ")")
-    return KnownForms(whole, parts, found)
+    shortest = min(map(len, [*literal, *uncased, *secrets]))
+    return KnownForms(whole, parts, found, shortest)
 
 
 def _hide_known(value: Any, pattern: KnownForms, depth: int) -> Any:
@@ -1224,6 +1307,8 @@ def _hide_known(value: Any, pattern: KnownForms, depth: int) -> Any:
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
+        if pattern.holds_bytes(value):  # a byte array ({"type": "Buffer", "data": [...]})
+            return REDACTED
         return [_hide_known(item, pattern, depth + 1) for item in value]
     return value
 
@@ -1296,6 +1381,14 @@ CUT_HOLD = 4096
 _WORDS_BEFORE = re.compile(r"(?:\S+\s+){0,3}\S*$")
 
 
+# A line of an upstream's stderr that may begin a block of wrapped base64 (or go on with one):
+# it ends in a run of at least this many base64 characters (MIME wraps at 76, PEM at 64).
+HELD_BASE64_RUN = 40
+_BASE64_LINE_END = re.compile(rf"[{_B64}]{{{HELD_BASE64_RUN}}}\Z")
+# The most lines of an upstream's stderr held as one block of base64.
+MAX_HELD_LINES = 64
+
+
 class LineRedaction:
     """``redact_text`` for a text read one line at a time (an upstream's stderr): a secret PEM
     block is hidden whole across lines (its body and END line too), which a line alone cannot
@@ -1307,6 +1400,36 @@ class LineRedaction:
         self._hidden_lines: int | None = None  # inside a secret block: lines hidden so far
         self._held = ""  # the end of a line cut short, shown with its continuation
         self._known = known
+        self._base64: list[str] = []  # lines that may be wrapped base64, judged together
+
+    def lines(self, text: str, cut: bool = False) -> list[str]:
+        """``line`` for a text in which base64 wrapped in lines (MIME, PEM) is hidden whole when
+        it holds a known secret: while there are known secrets, a line ending in a run of
+        HELD_BASE64_RUN base64 characters is held with those after it (MAX_HELD_LINES at most)
+        until one does not (the block's last line), then all are judged together. Answers
+        the lines to show now, maybe none; ``finish`` answers those still held."""
+        begins = not self._base64 and _BASE64_LINE_END.search(text) is not None
+        holding = self._base64 or (begins and self._known is not None and bool(self._known()))
+        if cut or self._held or self._hidden_lines is not None or not holding:
+            return [*self.finish(), *self._shown(text, cut)]
+        self._base64.append(text)
+        if len(self._base64) < MAX_HELD_LINES and _BASE64_LINE_END.search(text):
+            return []  # the block may go on
+        return self.finish()
+
+    def finish(self) -> list[str]:
+        """The lines held by ``lines``, a wrapped base64 block holding a known secret hidden."""
+        if not self._base64:
+            return []
+        block, self._base64 = "\n".join(self._base64), []
+        pattern = _known_forms(self._known() if self._known is not None else ())
+        if pattern is not None:
+            block = _WRAPPED_BASE64.sub(lambda m: pattern.hide_wrapped(REDACTED, m), block)
+        return [shown for part in block.split("\n") for shown in self._shown(part, False)]
+
+    def _shown(self, text: str, cut: bool) -> list[str]:
+        shown = self.line(text, cut)
+        return [] if shown is None else [shown]
 
     def line(self, text: str, cut: bool = False) -> str | None:
         text, self._held = self._held + text, ""
