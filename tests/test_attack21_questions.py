@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from support.guard import (
@@ -136,3 +137,31 @@ async def test_a_2025_clients_answer_cannot_run_on_an_approval_it_was_not_part_o
     assert [
         c for c in json.loads(state.read_text())["calls"] if c["tool"] == "confirm_delete"
     ] == []
+
+
+async def test_a_call_cut_short_by_its_client_is_audited_as_such(tmp_path: Path) -> None:
+    """Tester B, LOW 2: the client went away during an approved slow call; the trail said
+    only approved_executed. It now says the call was cancelled, and that nobody knows whether
+    it acted."""
+    state = tmp_path / "upstream.json"
+    policy = {"version": "1", "default": "deny", "rules": {"slow": {"action": "require_approval"}}}
+    args = proxy_args(
+        tmp_path, write_policy(tmp_path / "policy.json", policy), upstream=upstream_command(state)
+    )
+    async with proxy_stdio_client(tmp_path, args) as client:
+        pending = await client.call_tool("slow", {"seconds": 30})
+        approve(tmp_path, pending.structured_content["request"])
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.call_tool, "slow", {"seconds": 30})
+            with anyio.fail_after(30):
+                while not state.exists() or not any(
+                    c["tool"] == "slow" for c in json.loads(state.read_text())["calls"]
+                ):
+                    await anyio.sleep(0.05)
+            group.cancel_scope.cancel()  # the client goes away while the upstream sleeps
+    with anyio.fail_after(30):
+        while "failed" not in [row[0] for row in query(tmp_path, "SELECT outcome FROM audit")]:
+            await anyio.sleep(0.05)
+    rows = query(tmp_path, "SELECT outcome, detail FROM audit ORDER BY id")
+    assert rows[-2][0] == "approved_executed" and rows[-1][0] == "failed", rows
+    assert "whether it acted is unknown" in rows[-1][1], rows

@@ -603,17 +603,25 @@ class Guard:
         try:
             return await execute(arguments)
         except Exception as exc:
-            note = redact_text(str(exc))[:500] or type(exc).__name__
-            if request is not None:
-                try:
-                    self.store.mark_failed(request.id, note)
-                except Exception as failure:
-                    cause = " ".join(redact_text(str(failure)).split())[:300]
-                    log.error("cannot mark request %s failed (%s)", request.ref, cause)
-            self._audit(call, "failed", note, request.ref if request else None, keep=True)
+            self._failed(call, request, redact_text(str(exc))[:500] or type(exc).__name__)
+            raise
+        except BaseException:
+            # cancelled (the client went away or cancelled it, the server stopping): it may or
+            # may not have acted; the trail says so, not only "allowed" or "approved_executed"
+            self._failed(call, request, "cancelled before it finished: whether it acted is unknown")
             raise
         finally:
             RUNNING_ON_APPROVAL.reset(running)
+
+    def _failed(self, call: _Call, request: ApprovalRequest | None, note: str) -> None:
+        """A call that did not finish: its request (if any) marked failed, and audited."""
+        if request is not None:
+            try:
+                self.store.mark_failed(request.id, note)
+            except Exception as failure:
+                cause = " ".join(redact_text(str(failure)).split())[:300]
+                log.error("cannot mark request %s failed (%s)", request.ref, cause)
+        self._audit(call, "failed", note, request.ref if request else None, keep=True)
 
     def _rule_changed(
         self, front: Served, tool: str, request: ApprovalRequest, also: Sequence[str] = ()
