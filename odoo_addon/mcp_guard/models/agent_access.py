@@ -3,9 +3,17 @@ user (active, in the Agent group, its allowed companies) and on the companies (a
 of one of these that would take a connection from the agent is refused, like an unshare: only an
 approved disconnect ends a connection (DESIGN.md invariant 5). Checked in write, in the ORM's
 low-level write (``record._write`` from server-action code) and in unlink, for administrators and
-sudo alike; nothing here reads the context."""
+sudo alike; nothing here reads the context.
 
-from odoo import models
+Nor is a person who decides an Agent: the Agent group reads every connection's password and API
+key (SECRET_GROUPS), so it is the agent's technical account only. No user is both in the Agent
+group and in the Approver group (which Manager and Settings imply): checked after every create
+or write of users or groups that can change a membership (refuse_deciding_agents)."""
+
+from odoo import api, models
+from odoo.exceptions import ValidationError
+
+from .compat import USER_GROUPS
 
 # res.users fields that decide what the user finds: archived, groups (18: groups_id and the
 # form's in_group_* / sel_groups_* fields; 19: group_ids, role), companies
@@ -19,6 +27,49 @@ def touches_access(vals):
 def archived_by(records, vals_list):
     return records.browse([rec.id for rec, vals in zip(records, vals_list, strict=True)
                            if "active" in vals and not vals["active"]])
+
+
+def refuse_deciding_agents(users):
+    """A ValidationError naming those of ``users`` who are both in the Agent group and in the
+    Approver group (directly or through an implied group: Manager, Settings), as the database
+    has them now. Searched, not read from the cache: a group's implied groups reach its users in
+    SQL (18.0) or through computed fields (19.0)."""
+    env = users.env
+    agent = env.ref("mcp_guard.group_mcp_agent", raise_if_not_found=False)
+    approver = env.ref("mcp_guard.group_mcp_approver", raise_if_not_found=False)
+    if not (agent and approver and users.ids):
+        return  # while the add-on's own groups load
+    both = env["res.users"].sudo().with_context(active_test=False).search([
+        ("id", "in", users.ids), (USER_GROUPS, "in", agent.ids), (USER_GROUPS, "in", approver.ids),
+    ])
+    if both:
+        raise ValidationError(env._(
+            "%(users)s cannot be both an MCP Guard Agent and an approver (MCP Guard Approver, Manager "
+            "or Settings): the Agent group reads connection secrets; use a separate technical "
+            "account for the agent.",
+            # inside a user's create (a nested write of its groups) the name may not be cached yet
+            users=", ".join(user.name or user.partner_id.name or user.login for user in both),
+        ))
+
+
+def keeping_agents_apart(env, change, affected):
+    """Run ``change`` (a create or write of users or groups), then refuse_deciding_agents among
+    ``affected(result)``; the change and the check run in one savepoint: a caller that catches
+    the error keeps nothing."""
+    try:
+        with env.cr.savepoint():
+            result = change()
+            refuse_deciding_agents(affected(result))
+    except Exception:
+        # the ORM caches of the undone change (groups of users) go with it
+        env.registry.clear_cache()
+        raise
+    return result
+
+
+def members_of(groups):
+    """The users of ``groups``, those through implied groups included (archived ones too)."""
+    return groups.env["res.users"].sudo().with_context(active_test=False).search([(USER_GROUPS, "in", groups.ids)])
 
 
 class ResCompany(models.Model):
@@ -53,10 +104,19 @@ class ResCompany(models.Model):
 class ResGroups(models.Model):
     _inherit = "res.groups"
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # a new group with members, implying the Agent group and an approver's
+        create = super().create
+        return keeping_agents_apart(self.env, lambda: create(vals_list), members_of)
+
     def write(self, vals):
-        # members, implied groups: any of them may take a user out of the Agent group
+        # members, implied groups: any of them may take a user out of the Agent group, or put
+        # an approver in it (or an agent among the approvers)
         write = super().write
-        return self.env["mcp.connection"]._keeping_agent_views(lambda: write(vals))
+        Connection = self.env["mcp.connection"]
+        return keeping_agents_apart(
+            self.env, lambda: Connection._keeping_agent_views(lambda: write(vals)), lambda _res: members_of(self))
 
     def unlink(self):
         Connection = self.env["mcp.connection"]

@@ -12,9 +12,12 @@ if SERIES >= 19:
     # the members of a group, those through implied groups included: 18.0's res.groups.users;
     # 19.0's user_ids holds the explicit members only
     GROUP_USERS = "all_user_ids"
+    # the groups of a user, those implied included (searchable): 18.0's groups_id holds them all
+    USER_GROUPS = "all_group_ids"
     Constraint = models.Constraint
 else:
     GROUP_USERS = "users"
+    USER_GROUPS = "groups_id"
 
     class Constraint:
         """18.0 stand-in for 19.0's ``models.Constraint``: declared the 19.0 way (a private

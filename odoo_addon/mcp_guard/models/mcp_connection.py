@@ -5,6 +5,7 @@ from .compat import GROUP_USERS
 from .mcp_guard_common import (
     URL_CREDENTIALS_MESSAGE,
     alias_problem,
+    check_field_values,
     ensure_one,
     internal_write,
     is_internal_write,
@@ -259,6 +260,9 @@ class McpConnection(models.Model):
             problem = alias_problem(vals["alias"])
             if problem is not None:
                 raise UserError(problem)
+        # a protocol none of the list, an owner or company that is no record id: one line, not
+        # the ORM's ValueError or PostgreSQL's error as a traceback
+        check_field_values(self, vals, ("protocol", *HOLDER_FIELDS))
 
     @api.constrains(*CONNECTION_TEXT_FIELDS)
     def _check_connection_text(self):
@@ -661,18 +665,15 @@ class McpConnection(models.Model):
         unknown = set(values) - AGENT_KEYS
         if unknown:
             raise UserError(self.env._("Unknown connection keys: %s", ", ".join(sorted(unknown))))
+        # the agent's protocol in any case
+        protocol = values.get("protocol") or "xmlrpc"
+        if isinstance(protocol, str):
+            protocol = protocol.lower()
         # before the alias is searched: a NUL in it would fail in PostgreSQL with a traceback
-        self._check_values(values)
+        self._check_values({**values, "protocol": protocol})
         alias = values.get("alias")
         if not alias or not isinstance(alias, str):
             raise UserError(self.env._("A connection needs an alias."))
-        protocol = values.get("protocol") or "xmlrpc"
-        if not isinstance(protocol, str) or protocol.lower() not in dict(PROTOCOLS):
-            raise UserError(
-                self.env._("Unknown protocol %(p)s (use %(allowed)s)", p=repr(protocol)[:60],
-                           allowed=", ".join(dict(PROTOCOLS)))
-            )
-        protocol = protocol.lower()
         # among the connections in use by the caller (its own and those shared with it)
         existing = self.sudo().search([("alias", "=", alias), *self._usable_domain()], limit=1)
         if existing:

@@ -8,6 +8,8 @@ an RPC client, so a client can never switch them on.
 import contextlib
 import contextvars
 
+from odoo import models
+from odoo.api import NewId  # 18.0 and 19.0 alike
 from odoo.exceptions import UserError
 
 # The policy's rules, names and constants are the front-end's, vendored byte for byte
@@ -174,14 +176,49 @@ def is_mail_delivery():
     return _MAIL_DELIVERY.get()
 
 
+def is_record_id(value):
+    """An id a client may send for a record: an integer (not a boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def ensure_one(records):
     """``records.ensure_one()`` for a method a client calls: one line naming what is wrong, not
-    Odoo's "Expected singleton" traceback (attack 17, finding 2)."""
+    Odoo's "Expected singleton" traceback (attack 17, finding 2), nor PostgreSQL's for an id
+    that is no id (RPC browses whatever ids it is sent)."""
     if len(records) != 1:
         raise UserError(records.env._(
             "This action takes exactly one %(model)s record, not %(count)s.",
             model=records._description, count=len(records)))
+    if not is_record_id(records._ids[0]) and not isinstance(records._ids[0], NewId):
+        raise UserError(records.env._(
+            "This action takes the id of a %(model)s record (%(name)s), not %(value)s.",
+            model=records._description, name=records._name, value=repr(records._ids[0])[:60]))
     return records
+
+
+def check_field_values(model, vals, names):
+    """One line for a value of a field among ``names`` that the field cannot hold, before the
+    ORM's ValueError ("Wrong value for ...") or PostgreSQL's error reach a client as a
+    traceback: a selection value not in the list, a record id that is no id. False or None
+    (empty) is left to the field's own rules (required)."""
+    for name in names:
+        value = vals.get(name) if isinstance(vals, dict) else None
+        if value is None or value is False:
+            continue
+        field = model._fields[name]
+        if field.type == "selection":
+            allowed = field.get_values(model.env)
+            if not isinstance(value, str) or value not in allowed:
+                raise UserError(model.env._(
+                    "Unknown %(field)s %(value)s (use %(allowed)s)",
+                    field=name, value=repr(value)[:60], allowed=", ".join(allowed)))
+        elif field.type == "many2one":
+            if isinstance(value, models.BaseModel) and len(value) <= 1 and value._name == field.comodel_name:
+                continue
+            if not is_record_id(value):
+                raise UserError(model.env._(
+                    "%(field)s must be a record id (%(model)s), not %(value)s.",
+                    field=name, model=field.comodel_name, value=repr(value)[:60]))
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
-from .agent_access import archived_by, touches_access
+from .agent_access import archived_by, keeping_agents_apart, touches_access
 
 
 class ResUsers(models.Model):
@@ -16,12 +16,21 @@ class ResUsers(models.Model):
         "that are this person: requests filed under them are this person's own.",
     )
 
-    # no change of a user takes a connection from an agent (agent_access.py)
+    # nobody who decides is an Agent (agent_access.py), whatever groups a new user is given
+    @api.model_create_multi
+    def create(self, vals_list):
+        create = super().create
+        return keeping_agents_apart(self.env, lambda: create(vals_list), lambda users: users)
+
+    # no change of a user takes a connection from an agent, or makes an agent a person who
+    # decides (agent_access.py)
     def write(self, vals):
         if not touches_access(vals):
             return super().write(vals)
         write = super().write
-        return self.env["mcp.connection"]._keeping_agent_views(lambda: write(vals), users=self)
+        Connection = self.env["mcp.connection"]
+        return keeping_agents_apart(
+            self.env, lambda: Connection._keeping_agent_views(lambda: write(vals), users=self), lambda _res: self)
 
     def _write_multi(self, vals_list):
         # an archive through the low-level write; write()'s own reaches here with the user

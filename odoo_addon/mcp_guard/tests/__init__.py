@@ -31,3 +31,5 @@ from . import test_attack17_trail
 from . import test_server_binding
 from . import test_attack19
 from . import test_attack21
+from . import test_agent_apart
+from . import test_invalid_values

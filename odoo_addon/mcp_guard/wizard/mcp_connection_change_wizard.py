@@ -3,7 +3,7 @@ from odoo.exceptions import AccessError, UserError
 
 from ..models.mcp_connection import PROTOCOLS, SECRET_FIELDS, SECRET_GROUPS
 from ..models.identity import secret_problem
-from ..models.mcp_guard_common import ensure_one
+from ..models.mcp_guard_common import check_field_values, ensure_one
 
 
 KEEP_HELP = "Leave empty to keep the current one (a new URL, database or login forgets it)."
@@ -33,6 +33,7 @@ class McpConnectionChangeWizard(models.TransientModel):
     @api.model
     def default_get(self, fields_list):
         values = super().default_get(fields_list)
+        check_field_values(self, values, ("connection_id",))  # a default_connection_id that is no id
         conn = self.env["mcp.connection"].browse(values.get("connection_id")).exists()
         if conn:
             conn.check_access("read")
@@ -41,7 +42,10 @@ class McpConnectionChangeWizard(models.TransientModel):
         return values
 
     def _check_connection_readable(self, vals_list):
-        """What one cannot read, one cannot point a wizard at (and read its alias back)."""
+        """What one cannot read, one cannot point a wizard at (and read its alias back); a
+        value that is no connection id or no protocol is refused in one line."""
+        for vals in vals_list:
+            check_field_values(self, vals, ("connection_id", "protocol"))
         ids = {vals["connection_id"] for vals in vals_list if vals.get("connection_id")}
         self.env["mcp.connection"].browse(ids).check_access("read")
 
