@@ -24,7 +24,9 @@ acting through the connection its ``connection`` argument names (default "defaul
 as odoo-claude-mcp's ``ConnectionManager.get``, through the only one there is: it records
 the alias it acted through and that connection's URL. With ``UPSTREAM_ASK_ALIAS=1``,
 ``odoo_connect`` and ``odoo_disconnect`` ask the user (elicitation) which alias they act on,
-and act on the answer. ``UPSTREAM_LEAKY=1`` adds
+and act on the answer. ``UPSTREAM_LISTING`` (a JSON object; the values ``"$connections"`` and
+``"$count"`` stand for the aliases held and their number) replaces what ``odoo_connections``
+answers, as text alone with ``UPSTREAM_LISTING_TEXT=1``. ``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 """
 
@@ -140,6 +142,13 @@ def ask_save_as(alias: str) -> Elicit[AliasChoice]:
     return Elicit(f"Save the connection {alias} under which alias?", AliasChoice)
 
 
+# UPSTREAM_LISTING: odoo_connections answers this JSON object instead ("$connections" and
+# "$count" as values stand for the aliases it holds and their number), as structured content
+# and text, or (UPSTREAM_LISTING_TEXT=1) as text alone (outside round 22: incomplete listings)
+LISTING: dict[str, Any] | None = (
+    json.loads(os.environ["UPSTREAM_LISTING"]) if os.environ.get("UPSTREAM_LISTING") else None
+)
+
 # UPSTREAM_ASK_ALIAS=1: the connection tools ask the user which alias they act on, and act on
 # the answer (outside round 21: an answer must not choose another connection than the judged one)
 ASK_ALIAS = os.environ.get("UPSTREAM_ASK_ALIAS") == "1"
@@ -242,17 +251,33 @@ if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-cla
             """Add/update an Odoo connection."""
             return await _connect(url, ctx, alias)
 
-    @mcp.tool(annotations=READ)
-    def odoo_connections() -> dict[str, list[dict[str, str]]]:
-        """List all configured Odoo connections."""
+    def _connections() -> list[dict[str, str]]:
         state = load()
         urls = state.get("urls", {})
-        return {
-            "connections": [
-                {"alias": alias, **({"url": urls[alias]} if alias in urls else {})}
-                for alias in state["aliases"]
-            ]
-        }
+        return [
+            {"alias": alias, **({"url": urls[alias]} if alias in urls else {})}
+            for alias in state["aliases"]
+        ]
+
+    if LISTING is None:
+
+        @mcp.tool(annotations=READ)
+        def odoo_connections() -> dict[str, list[dict[str, str]]]:
+            """List all configured Odoo connections."""
+            return {"connections": _connections()}
+
+    else:
+
+        @mcp.tool(annotations=READ)
+        def odoo_connections() -> types.CallToolResult:
+            """List all configured Odoo connections."""
+            rows = _connections()
+            fill = {"$connections": rows, "$count": len(rows)}
+            payload = {k: fill.get(v, v) if isinstance(v, str) else v for k, v in LISTING.items()}
+            text = [types.TextContent(type="text", text=json.dumps(payload))]
+            if os.environ.get("UPSTREAM_LISTING_TEXT") == "1":
+                return types.CallToolResult(content=text)
+            return types.CallToolResult(content=text, structured_content=payload)
 
 
 if os.environ.get("UPSTREAM_DATA") == "1":  # a data tool, resolving its connection
