@@ -26,7 +26,9 @@ the alias it acted through and that connection's URL. With ``UPSTREAM_ASK_ALIAS=
 ``odoo_connect`` and ``odoo_disconnect`` ask the user (elicitation) which alias they act on,
 and act on the answer. ``UPSTREAM_LISTING`` (a JSON object; the values ``"$connections"`` and
 ``"$count"`` stand for the aliases held and their number) replaces what ``odoo_connections``
-answers, as text alone with ``UPSTREAM_LISTING_TEXT=1``. ``UPSTREAM_LEAKY=1`` adds
+answers, as text alone with ``UPSTREAM_LISTING_TEXT=1``. ``UPSTREAM_OTHER_WORDS=1`` adds
+tools that end, repoint or switch the alias they name in other words (``site_forget``,
+``odoo_use``, ``odoo_set``: outside round 22). ``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 """
 
@@ -315,6 +317,52 @@ if os.environ.get("UPSTREAM_DATA") == "1":
         save(state)
         record(ctx, "odoo_web_login", {"connection": connection, "url": url})
         return f"logged in as {connection}"
+
+
+# Outside round 22: tools that end, repoint or switch a connection in other words than the
+# catalog knew. Each acts on the alias its first argument names (odoo_set: "instances.NAME.url").
+OTHER_WORDS = {
+    "site_forget": "Forget a saved Odoo site.",
+    "instance_retire": "Retire an instance.",
+    "odoo_detach": "Detach.",
+    "odoo_logout": "Log out of NAME.",
+    "odoo_session_end": "End the session.",
+    "odoo_use": "Use it from now on.",
+    "odoo_target": "Target it.",
+}
+if os.environ.get("UPSTREAM_OTHER_WORDS") == "1":
+
+    def _ends(tool: str, alias: str, ctx: Context) -> str:
+        record(ctx, tool, {"name": alias})
+        state = load()
+        state["aliases"] = [a for a in state["aliases"] if a != alias]
+        save(state)
+        return f"{tool}: {alias}"
+
+    def _ending(tool: str) -> Any:
+        def ends(name: str, ctx: Context) -> str:
+            return _ends(tool, name, ctx)
+
+        return ends
+
+    for _tool, _about in OTHER_WORDS.items():
+        mcp.tool(name=_tool, description=_about)(_ending(_tool))
+
+    @mcp.tool(description="Switch environment.")
+    def env_switch(target: str, ctx: Context) -> str:
+        return _ends("env_switch", target, ctx)
+
+    @mcp.tool(description="Rename.")
+    def odoo_rename(old: str, new: str, ctx: Context) -> str:
+        return _ends("odoo_rename", old, ctx)
+
+    @mcp.tool(description="Point a name at an address.")
+    def odoo_point(name: str, address: str, ctx: Context) -> str:
+        return _ends("odoo_point", name, ctx)
+
+    @mcp.tool(description="Set a value.")
+    def odoo_set(key: str, value: str, ctx: Context) -> str:
+        return _ends("odoo_set", key.split(".")[1] if key.count(".") == 2 else key, ctx)
 
 
 LEAK = "S3CRET-upstream-9f"

@@ -1958,10 +1958,11 @@ class ProxyServer(Frontend):
                 "answer could name another connection than the one judged, so the proxy does "
                 "not pass it on, and the call was abandoned."
             )
-        if not modern_client and RUNNING_ON_APPROVAL.get() is not None:
+        approval = None if modern_client else RUNNING_ON_APPROVAL.get()
+        if approval is not None:
             return (
                 f"The upstream asked a question during {name}, which runs on approval "
-                f"{RUNNING_ON_APPROVAL.get()}: an answer no approver saw cannot run on it, so "
+                f"{approval}: an answer no approver saw cannot run on it, so "
                 "the proxy does not pass it on, and the call was abandoned (a client of "
                 "protocol 2026-07-28 answers in a call of its own, approved on its own)."
             )
