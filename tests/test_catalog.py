@@ -593,6 +593,8 @@ def test_odoo_claude_connection_changes() -> None:
         "odoo_disconnect",
         # logs in and keeps the session for the connection's later calls (attack 10)
         "odoo_web_login",
+        # ends that session (outside round 22: a log-out verb ends what a log-in kept)
+        "odoo_web_logout",
         "user_connection_activate",
         "user_connection_add",
         "user_connection_delete",
@@ -614,6 +616,18 @@ CONNECTION_CHANGES_IN_OTHER_WORDS = [
     ("odoo_relogin", "Log in again.", _takes("connection")),
     ("odoo_server_upsert", "Add or update an Odoo server.", _takes("name", "url")),
     ("register_odoo", "Register an Odoo instance; overwrites an existing one.", _takes("name")),
+    # outside round 22: ended, repointed or switched in yet other words
+    ("site_forget", "Forget a saved Odoo site.", _takes("name")),
+    ("instance_retire", "Retire an instance.", _takes("name")),
+    ("odoo_detach", "Detach.", _takes("name")),
+    ("odoo_logout", "Log out of NAME.", _takes("name")),
+    ("odoo_session_end", "End the session.", _takes("name")),
+    ("odoo_rename", "Rename.", _takes("old", "new")),
+    ("odoo_point", "Point a name at an address.", _takes("name", "address")),
+    ("odoo_set", "Set a value.", _takes("key", "value")),
+    ("odoo_use", "Use it from now on.", _takes("name")),
+    ("env_switch", "Switch environment.", _takes("target")),
+    ("odoo_target", "Target it.", _takes("name")),
 ]
 
 

@@ -24,7 +24,11 @@ acting through the connection its ``connection`` argument names (default "defaul
 as odoo-claude-mcp's ``ConnectionManager.get``, through the only one there is: it records
 the alias it acted through and that connection's URL. With ``UPSTREAM_ASK_ALIAS=1``,
 ``odoo_connect`` and ``odoo_disconnect`` ask the user (elicitation) which alias they act on,
-and act on the answer. ``UPSTREAM_LEAKY=1`` adds
+and act on the answer. ``UPSTREAM_LISTING`` (a JSON object; the values ``"$connections"`` and
+``"$count"`` stand for the aliases held and their number) replaces what ``odoo_connections``
+answers, as text alone with ``UPSTREAM_LISTING_TEXT=1``. ``UPSTREAM_OTHER_WORDS=1`` adds
+tools that end, repoint or switch the alias they name in other words (``site_forget``,
+``odoo_use``, ``odoo_set``: outside round 22). ``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 """
 
@@ -140,6 +144,13 @@ def ask_save_as(alias: str) -> Elicit[AliasChoice]:
     return Elicit(f"Save the connection {alias} under which alias?", AliasChoice)
 
 
+# UPSTREAM_LISTING: odoo_connections answers this JSON object instead ("$connections" and
+# "$count" as values stand for the aliases it holds and their number), as structured content
+# and text, or (UPSTREAM_LISTING_TEXT=1) as text alone (outside round 22: incomplete listings)
+LISTING: dict[str, Any] | None = (
+    json.loads(os.environ["UPSTREAM_LISTING"]) if os.environ.get("UPSTREAM_LISTING") else None
+)
+
 # UPSTREAM_ASK_ALIAS=1: the connection tools ask the user which alias they act on, and act on
 # the answer (outside round 21: an answer must not choose another connection than the judged one)
 ASK_ALIAS = os.environ.get("UPSTREAM_ASK_ALIAS") == "1"
@@ -242,17 +253,33 @@ if os.environ.get("UPSTREAM_CONNECT") == "1":  # the checkable pair, as odoo-cla
             """Add/update an Odoo connection."""
             return await _connect(url, ctx, alias)
 
-    @mcp.tool(annotations=READ)
-    def odoo_connections() -> dict[str, list[dict[str, str]]]:
-        """List all configured Odoo connections."""
+    def _connections() -> list[dict[str, str]]:
         state = load()
         urls = state.get("urls", {})
-        return {
-            "connections": [
-                {"alias": alias, **({"url": urls[alias]} if alias in urls else {})}
-                for alias in state["aliases"]
-            ]
-        }
+        return [
+            {"alias": alias, **({"url": urls[alias]} if alias in urls else {})}
+            for alias in state["aliases"]
+        ]
+
+    if LISTING is None:
+
+        @mcp.tool(annotations=READ)
+        def odoo_connections() -> dict[str, list[dict[str, str]]]:
+            """List all configured Odoo connections."""
+            return {"connections": _connections()}
+
+    else:
+
+        @mcp.tool(annotations=READ)
+        def odoo_connections() -> types.CallToolResult:
+            """List all configured Odoo connections."""
+            rows = _connections()
+            fill = {"$connections": rows, "$count": len(rows)}
+            payload = {k: fill.get(v, v) if isinstance(v, str) else v for k, v in LISTING.items()}
+            text = [types.TextContent(type="text", text=json.dumps(payload))]
+            if os.environ.get("UPSTREAM_LISTING_TEXT") == "1":
+                return types.CallToolResult(content=text)
+            return types.CallToolResult(content=text, structured_content=payload)
 
 
 if os.environ.get("UPSTREAM_DATA") == "1":  # a data tool, resolving its connection
@@ -290,6 +317,52 @@ if os.environ.get("UPSTREAM_DATA") == "1":
         save(state)
         record(ctx, "odoo_web_login", {"connection": connection, "url": url})
         return f"logged in as {connection}"
+
+
+# Outside round 22: tools that end, repoint or switch a connection in other words than the
+# catalog knew. Each acts on the alias its first argument names (odoo_set: "instances.NAME.url").
+OTHER_WORDS = {
+    "site_forget": "Forget a saved Odoo site.",
+    "instance_retire": "Retire an instance.",
+    "odoo_detach": "Detach.",
+    "odoo_logout": "Log out of NAME.",
+    "odoo_session_end": "End the session.",
+    "odoo_use": "Use it from now on.",
+    "odoo_target": "Target it.",
+}
+if os.environ.get("UPSTREAM_OTHER_WORDS") == "1":
+
+    def _ends(tool: str, alias: str, ctx: Context) -> str:
+        record(ctx, tool, {"name": alias})
+        state = load()
+        state["aliases"] = [a for a in state["aliases"] if a != alias]
+        save(state)
+        return f"{tool}: {alias}"
+
+    def _ending(tool: str) -> Any:
+        def ends(name: str, ctx: Context) -> str:
+            return _ends(tool, name, ctx)
+
+        return ends
+
+    for _tool, _about in OTHER_WORDS.items():
+        mcp.tool(name=_tool, description=_about)(_ending(_tool))
+
+    @mcp.tool(description="Switch environment.")
+    def env_switch(target: str, ctx: Context) -> str:
+        return _ends("env_switch", target, ctx)
+
+    @mcp.tool(description="Rename.")
+    def odoo_rename(old: str, new: str, ctx: Context) -> str:
+        return _ends("odoo_rename", old, ctx)
+
+    @mcp.tool(description="Point a name at an address.")
+    def odoo_point(name: str, address: str, ctx: Context) -> str:
+        return _ends("odoo_point", name, ctx)
+
+    @mcp.tool(description="Set a value.")
+    def odoo_set(key: str, value: str, ctx: Context) -> str:
+        return _ends("odoo_set", key.split(".")[1] if key.count(".") == 2 else key, ctx)
 
 
 LEAK = "S3CRET-upstream-9f"

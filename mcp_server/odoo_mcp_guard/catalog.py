@@ -106,7 +106,7 @@ _NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
     "destructive": _words(
         """delete del remove rm unlink drop truncate purge wipe erase destroy reset revoke
         disconnect uninstall clear kill terminate overwrite force prune flush empty discard
-        rollback nuke evict ban"""
+        rollback nuke evict ban forget retire detach unregister deregister"""
     ),
     "write": _words(
         """create add insert update edit write set put patch modify change rename move copy
@@ -116,7 +116,7 @@ _NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
         approve reject close reopen archive restore cancel replace checkout init new make
         generate gen build sync drag scroll resize link unstar mkdir touch subscribe unsubscribe
         invite remember transition configure login logon signin authenticate log_in sign_in
-        relogin reauth reauthenticate"""
+        relogin reauth reauthenticate logout logoff signout log_out log_off sign_out sign_off"""
     ),
     "read": _words(
         """get list read search find fetch show view describe query count status diff log
@@ -497,7 +497,12 @@ def is_connection_upsert(definition: Mapping[str, Any]) -> bool:
 # ``user_connection_activate``: "Activate one of your personal connections").
 _CONNECTION_CHANGE = re.compile(
     r"\b(?:activat\w*|switch\w*|select\w*|(?:re)?load\w*|set|sets|setting|chang\w*|"
-    r"replac\w*|overwrit\w*|updat\w*)\b[^.]{0,40}?\bconnection"
+    r"replac\w*|overwrit\w*|updat\w*)\b[^.]{0,40}?\bconnection|"
+    # ended in other words: "Forget a saved Odoo site", "Log out of prod" (outside round 22)
+    r"\b(?:forget\w*|forgot\w*|retir\w*|detach\w*|unregister\w*|deregister\w*|repoint\w*|"
+    r"switch\w*)\b[^.]{0,40}?\b(?:connections?|sites?|instances?|servers?|environments?|"
+    r"sessions?|alias\w*|profiles?|databases?|accounts?|logins?)\b|"
+    r"\b(?:log(?:s|ging)?|sign(?:s|ing)?)\s+(?:out|off)\b|\blogout\b"
 )
 # A verb whose object is a connection: "Add a connection for the current user", "Edit an
 # existing Odoo connection", "Register a new connection" (no preposition in between: "Create
@@ -510,10 +515,33 @@ _CONNECTION_OBJECT = re.compile(
     r"(?:\s+(?!(?:on|in|using|via|with|from|through|over|to|for|by|at|into)\b)[\w'-]+){0,4}?"
     r"\s+(?:connections?|conn)\b"
 )
-_CONNECTION_CHANGE_NAME = frozenset(_words("activate switch select set change load use"))
+_CONNECTION_CHANGE_NAME = frozenset(
+    _words("activate switch select set change load use end target point repoint rename forget")
+)
 # Words of a name that make it about connections: "user_connection_add", "conn_edit",
-# "odoo_connect", "reconnect" ("connections" alone is a list: "odoo_connections").
-_CONNECTION_NOUN = re.compile(r"(?:conn|connection|connections|connector|connectors)")
+# "odoo_connect", "reconnect" ("connections" alone is a list: "odoo_connections"); and what
+# else a connection is called: a site, an instance, a server, an environment, a session
+# ("instance_retire", "odoo_session_end", "env_switch": outside round 22).
+_CONNECTION_NOUN = re.compile(
+    r"(?:conn|connection|connections|connector|connectors|sites?|instances?|servers?|"
+    r"env|envs|environments?|sessions?|endpoints?|targets?|databases?|db|dbs)"
+)
+# Verbs that, in a name, end, move or switch what a tool keeps under a name, whatever it is
+# called ("site_forget", "odoo_detach", "odoo_logout", "odoo_web_logout": outside round 22).
+_CONNECTION_LIFECYCLE_NAME = re.compile(
+    r"_(?:forget\w*|retire\w*|detach\w*|logout\w*|logoff\w*|signout\w*|log_(?:out|off)|"
+    r"sign_(?:out|off)|unregister\w*|deregister\w*|repoint\w*|switch\w*)_"
+)
+# A name that is a namespace and one of these verbs alone ("odoo_use", "odoo_set",
+# "odoo_rename", "odoo_point", "odoo_target"): with no object named, what it sets, renames or
+# points is the upstream's own, a connection (outside round 22); not when it takes a model.
+_BARE_VERBS = frozenset(
+    _words(
+        """use set target point repoint rename switch activate change load end forget detach
+        retire unset bind unbind attach"""
+    )
+)
+_MODEL_PARAMS = frozenset(_words("model res_model model_name"))
 _CONNECT_VERB = re.compile(r"(?:re)?connect(?:s|ed|ing)?")
 
 
@@ -552,6 +580,13 @@ _ALIAS_PARAMS = frozenset(
 )
 
 
+def _params(schema: Any) -> set[str]:
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return set()
+    return {"_".join(name_words(str(name))) for name in properties}
+
+
 def _takes_an_alias(schema: Any) -> bool:
     properties = schema.get("properties") if isinstance(schema, Mapping) else None
     if not isinstance(properties, Mapping):
@@ -583,6 +618,11 @@ def changes_connection(definition: Mapping[str, Any]) -> bool:
     joined = f"_{'_'.join(words)}_"
     if any(_CONNECT_VERB.fullmatch(w) for w in words) or _LOGIN_NAME.search(joined):
         return True
+    if _CONNECTION_LIFECYCLE_NAME.search(joined):
+        return True
+    schema = definition.get("inputSchema")
+    if len(words) == 2 and words[1] in _BARE_VERBS and not _params(schema) & _MODEL_PARAMS:
+        return True
     for noun in (_CONNECTION_NOUN, _SETTINGS_NOUN):
         if any(noun.fullmatch(w) for w in words):
             others = [w for w in words if not noun.fullmatch(w)]
@@ -599,7 +639,6 @@ def changes_connection(definition: Mapping[str, Any]) -> bool:
         or _KEPT_UNDER_A_NAME.search(description)
     ):
         return True
-    schema = definition.get("inputSchema")
     return (_takes_connection_settings(schema) or _takes_an_alias(schema)) and (
         classify_definition(definition).risk_class != "read"
     )

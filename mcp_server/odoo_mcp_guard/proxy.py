@@ -951,6 +951,53 @@ class ListingRefused(Exception):
     """The upstream's tools/list cannot be used; the message says why, in one line."""
 
 
+# Keys (case and separators folded) by which a listing says it is one page of more.
+_LISTING_MORE = frozenset(
+    {
+        "next", "nextcursor", "cursor", "nextpage", "nextpagetoken", "nexttoken", "nextoffset",
+        "nextlink", "nexturl", "page", "pages", "pagesize", "perpage", "pagetoken", "hasmore",
+        "more", "truncated", "partial", "incomplete", "continuation", "continuationtoken",
+        "offset", "limit", "remaining",
+    }
+)  # fmt: skip
+# Keys by which a listing says how many connections there are.
+_LISTING_COUNT = frozenset(
+    {
+        "total", "count", "totalcount", "totalitems", "totalresults", "totalsize", "itemcount",
+        "numitems", "numresults", "connectioncount", "numconnections",
+    }
+)  # fmt: skip
+
+
+def _complete_listing(payload: Any) -> list[Any] | None:
+    """The items of a connection listing (``{"connections": [...]}``, or a bare list), or None
+    unless nothing in it says it is incomplete: a continuation or paging marker with a value
+    (``next``, ``nextCursor``, ``has_more``, ``page``, ``offset``...), a count or total other
+    than the number of items, or another key holding a list or a mapping of dicts (connections
+    listed elsewhere). Fail closed (outside round 22): an alias a partial listing hides would
+    be judged new, and an ``odoo_connect`` of it let through without approval would replace
+    it; a listing the proxy cannot trust judges the call as a replacement instead."""
+    if isinstance(payload, list):
+        return payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("connections"), list):
+        return None
+    items: list[Any] = payload["connections"]
+    for name, value in payload.items():
+        if name == "connections":
+            continue
+        folded = re.sub(r"[\W_]", "", str(name)).casefold()
+        said = not (value is None or value is False or value in ("", [], {}))
+        if folded in _LISTING_MORE and said:
+            return None
+        if folded in _LISTING_COUNT and (type(value) is not int or value != len(items)):
+            return None
+        if isinstance(value, list) and value:
+            return None
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            return None
+    return items
+
+
 async def _listing(client: Client) -> list[types.Tool]:
     """All pages of the upstream's tools/list: at most LISTING_PAGES pages and LISTING_TOOLS
     tools, no cursor twice, all within one CALL_TIMEOUT_SECONDS."""
@@ -1776,8 +1823,8 @@ class ProxyServer(Frontend):
                 payload = json.loads(text)
             except ValueError:
                 return None
-        items = payload.get("connections") if isinstance(payload, dict) else payload
-        if not isinstance(items, list):
+        items = _complete_listing(payload)
+        if items is None:
             return None
         aliases = [item.get(key) if isinstance(item, dict) else None for item in items]
         if key != "alias" and not all(isinstance(a, str) for a in aliases):
@@ -1911,10 +1958,11 @@ class ProxyServer(Frontend):
                 "answer could name another connection than the one judged, so the proxy does "
                 "not pass it on, and the call was abandoned."
             )
-        if not modern_client and RUNNING_ON_APPROVAL.get() is not None:
+        approval = None if modern_client else RUNNING_ON_APPROVAL.get()
+        if approval is not None:
             return (
                 f"The upstream asked a question during {name}, which runs on approval "
-                f"{RUNNING_ON_APPROVAL.get()}: an answer no approver saw cannot run on it, so "
+                f"{approval}: an answer no approver saw cannot run on it, so "
                 "the proxy does not pass it on, and the call was abandoned (a client of "
                 "protocol 2026-07-28 answers in a call of its own, approved on its own)."
             )
