@@ -1326,7 +1326,11 @@ class ProxyServer(Frontend):
                         await self._release_lease(key, holder)
 
     def at_stake(self, tool: str) -> dict[str, Any] | None:
-        return _AT_STAKE.get()
+        """What an approver is shown of the connections a call acts on, as listed: with every
+        secret known by value hidden, as in a result (outside round 23: an operator's token
+        or a forwarded password in a listed URL, database or user)."""
+        stake = _AT_STAKE.get()
+        return None if stake is None else KNOWN_SECRETS.hide(stake)
 
     async def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         """A connection change's: what ``also_governed_by`` bound it to. A data tool's (one
@@ -2006,6 +2010,10 @@ class ProxyServer(Frontend):
             raise self._lost(sending, self.upstream.broken_by) from None
         except httpx2.HTTPError as exc:
             raise self._lost(sending, str(exc)) from None
+        except ValidationError:  # not a tools/call result (outside round 23: a traceback)
+            raise UpstreamFailure(
+                "The upstream's answer was refused: it is not a tools/call result.", in_doubt=True
+            ) from None
         except RuntimeError as exc:  # the SDK's check of a result against its output schema
             raise UpstreamFailure(f"The upstream's answer was refused: {exc}"[:500]) from None
         finally:
