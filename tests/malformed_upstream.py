@@ -11,7 +11,8 @@ with code -32000, the code the SDK also gives a closed session); object_id and m
 (attack 17: a call whose arguments say ``"bad": true`` is answered with a well-formed line
 whose id is an object, or that has no id; any other call with "note <pid>", so that a test
 sees the same upstream process answer on); invalid_result (outside round 23: a well-formed
-answer that is not a tools/call result, a secret in it).
+answer that is not a tools/call result, a secret in it); invalid_listing (a tools/list answer
+that is not one).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ for line in sys.stdin:
             "capabilities": {"tools": {}},
             "serverInfo": {"name": "malformed", "version": "1"},
         }
+    elif method == "tools/list" and MODE == "invalid_listing":
+        answer = {"tools": [{**TOOLS[0], "description": 7}]}  # no ListToolsResult (round 23)
     elif method == "tools/list":
         answer = {"tools": TOOLS}
     elif method == "tools/call" and MODE in ("object_id", "missing_id"):

@@ -920,6 +920,9 @@ def _cause_text(exc: BaseException, config: UpstreamConfig) -> str:
     program = config.command[0] if config.command else ""
     if isinstance(leaf, ListingRefused):
         return str(leaf)
+    if isinstance(leaf, ValidationError):  # one line, not pydantic's (outside round 23)
+        count = leaf.error_count()
+        return f"its {leaf.title} is not valid MCP ({count} error{'' if count == 1 else 's'})"
     if isinstance(leaf, FileNotFoundError) and program:
         where = "" if os.sep in program else " on PATH"
         return f"{shlex.quote(program)} was not found{where}"
