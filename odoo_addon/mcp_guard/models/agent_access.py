@@ -13,8 +13,6 @@ or write of users or groups that can change a membership (refuse_deciding_agents
 from odoo import api, models
 from odoo.exceptions import ValidationError
 
-from .compat import USER_GROUPS
-
 # res.users fields that decide what the user finds: archived, groups (18: groups_id and the
 # form's in_group_* / sel_groups_* fields; 19: group_ids, role), companies
 USER_ACCESS_KEYS = frozenset({"active", "company_ids", "company_id", "share", "role"})
@@ -29,19 +27,38 @@ def archived_by(records, vals_list):
                            if "active" in vals and not vals["active"]])
 
 
-def refuse_deciding_agents(users):
-    """A ValidationError naming those of ``users`` who are both in the Agent group and in the
-    Approver group (directly or through an implied group: Manager, Settings), as the database
-    has them now. Searched, not read from the cache: a group's implied groups reach its users in
-    SQL (18.0) or through computed fields (19.0)."""
-    env = users.env
+# every user's groups, those implied (transitively) by them included, as this transaction has
+# them in the database: no ORM or registry cache (19.0's implied-group closure is one) takes part
+DECIDING_AGENTS_SQL = """
+    WITH RECURSIVE user_groups(uid, gid) AS (
+        SELECT uid, gid FROM res_groups_users_rel
+        UNION
+        SELECT ug.uid, imp.hid FROM user_groups ug JOIN res_groups_implied_rel imp ON imp.gid = ug.gid
+    )
+    SELECT uid FROM user_groups WHERE gid = %(agent)s
+    INTERSECT
+    SELECT uid FROM user_groups WHERE gid = %(approver)s
+    ORDER BY 1
+"""
+
+
+def refuse_deciding_agents(env):
+    """A ValidationError naming the users who are both in the Agent group and in the Approver
+    group (directly or through implied groups: Manager, Settings, any other), all users, as this
+    transaction has them in the database.
+
+    Two transactions that each pass alone (one puts a user in a group, the other makes that group
+    imply the Agent group) must not both commit: each check updates the Agent group's row, so the
+    second one to do so fails with a serialization error, which Odoo's RPC layer retries, and the
+    retry sees the other's change."""
     agent = env.ref("mcp_guard.group_mcp_agent", raise_if_not_found=False)
     approver = env.ref("mcp_guard.group_mcp_approver", raise_if_not_found=False)
-    if not (agent and approver and users.ids):
+    if not (agent and approver):
         return  # while the add-on's own groups load
-    both = env["res.users"].sudo().with_context(active_test=False).search([
-        ("id", "in", users.ids), (USER_GROUPS, "in", agent.ids), (USER_GROUPS, "in", approver.ids),
-    ])
+    env.flush_all()
+    env.cr.execute("UPDATE res_groups SET write_date = write_date WHERE id = %s", (agent.id,))
+    env.cr.execute(DECIDING_AGENTS_SQL, {"agent": agent.id, "approver": approver.id})
+    both = env["res.users"].sudo().with_context(active_test=False).browse([row[0] for row in env.cr.fetchall()])
     if both:
         raise ValidationError(env._(
             "%(users)s cannot be both an MCP Guard Agent and an approver (MCP Guard Approver, Manager "
@@ -52,28 +69,22 @@ def refuse_deciding_agents(users):
         ))
 
 
-def keeping_agents_apart(env, change, affected):
-    """Run ``change`` (a create or write of users or groups), then refuse_deciding_agents among
-    ``affected(result)``; the change and the check run in one savepoint: a caller that catches
-    the error keeps nothing."""
+def keeping_agents_apart(env, change):
+    """Run ``change`` (a create or write of users or groups), then refuse_deciding_agents; the
+    change and the check run in one savepoint: a caller that catches the error keeps nothing."""
     # flushed as this environment's user, not as the cursor's first one (the savepoint's own
     # flush): inside an HttpCase of 19.0 that one may be a user a previous test rolled back
     env.flush_all()
     try:
         with env.cr.savepoint():
             result = change()
-            refuse_deciding_agents(affected(result))
+            refuse_deciding_agents(env)
             env.flush_all()
     except Exception:
         # the ORM caches of the undone change (groups of users) go with it
         env.registry.clear_cache()
         raise
     return result
-
-
-def members_of(groups):
-    """The users of ``groups``, those through implied groups included (archived ones too)."""
-    return groups.env["res.users"].sudo().with_context(active_test=False).search([(USER_GROUPS, "in", groups.ids)])
 
 
 class ResCompany(models.Model):
@@ -112,15 +123,14 @@ class ResGroups(models.Model):
     def create(self, vals_list):
         # a new group with members, implying the Agent group and an approver's
         create = super().create
-        return keeping_agents_apart(self.env, lambda: create(vals_list), members_of)
+        return keeping_agents_apart(self.env, lambda: create(vals_list))
 
     def write(self, vals):
         # members, implied groups: any of them may take a user out of the Agent group, or put
         # an approver in it (or an agent among the approvers)
         write = super().write
         Connection = self.env["mcp.connection"]
-        return keeping_agents_apart(
-            self.env, lambda: Connection._keeping_agent_views(lambda: write(vals)), lambda _res: members_of(self))
+        return keeping_agents_apart(self.env, lambda: Connection._keeping_agent_views(lambda: write(vals)))
 
     def unlink(self):
         Connection = self.env["mcp.connection"]

@@ -20,7 +20,7 @@ class ResUsers(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         create = super().create
-        return keeping_agents_apart(self.env, lambda: create(vals_list), lambda users: users)
+        return keeping_agents_apart(self.env, lambda: create(vals_list))
 
     # no change of a user takes a connection from an agent, or makes an agent a person who
     # decides (agent_access.py)
@@ -29,8 +29,7 @@ class ResUsers(models.Model):
             return super().write(vals)
         write = super().write
         Connection = self.env["mcp.connection"]
-        return keeping_agents_apart(
-            self.env, lambda: Connection._keeping_agent_views(lambda: write(vals), users=self), lambda _res: self)
+        return keeping_agents_apart(self.env, lambda: Connection._keeping_agent_views(lambda: write(vals), users=self))
 
     def _write_multi(self, vals_list):
         # an archive through the low-level write; write()'s own reaches here with the user

@@ -2,10 +2,12 @@ from datetime import timedelta
 
 from psycopg2 import errors
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.mcp_guard.models.agent_access import DECIDING_AGENTS_SQL
 from odoo.addons.mcp_guard.models.mcp_guard_common import arguments_hash, internal_write
 
 from .common import SERVER
@@ -80,3 +82,67 @@ class TestConsumeConcurrency(TransactionCase):
             # ended once: archived and disconnected, not erased
             cr.execute("SELECT active, state FROM mcp_connection WHERE id=%s", (self.conn_id,))
             self.assertEqual(cr.fetchone(), (False, "disconnected"))
+
+
+@tagged("post_install", "-at_install")
+class TestAgentApartConcurrency(TransactionCase):
+    """Outside tester, HIGH: nobody is both an Agent and an approver, also when two transactions
+    each pass their own check: T1 puts the administrator (an approver, through Settings) in a
+    group X, T2 makes X imply the Agent group. Both cannot commit: the second fails with a
+    serialization error (which Odoo's RPC layer retries), and its retry is refused."""
+
+    def setUp(self):
+        super().setUp()
+        self.admin_id = self.env.ref("base.user_admin").id
+        self.agent_id = self.env.ref("mcp_guard.group_mcp_agent").id
+        Users = self.env["res.users"]
+        self.groups_field = "group_ids" if "group_ids" in Users._fields else "groups_id"  # 19.0 / 18.0
+        with self.env.registry.cursor() as cr:
+            group = api.Environment(cr, SUPERUSER_ID, {})["res.groups"].create({"name": "MCP skew"})
+            # two real transactions must see the group: committed here, removed in _cleanup
+            cr.commit()  # pylint: disable=invalid-commit
+        self.group_id = group.id
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.env.registry.cursor() as cr:
+            # whatever got committed, the administrator is no Agent afterwards (18.0 stores the
+            # implied groups of a user's groups as memberships)
+            cr.execute("DELETE FROM res_groups_users_rel WHERE gid=%s OR (gid=%s AND uid=%s)",
+                       (self.group_id, self.agent_id, self.admin_id))
+            cr.execute("DELETE FROM res_groups_implied_rel WHERE gid=%s OR hid=%s", (self.group_id, self.group_id))
+            cr.execute("DELETE FROM res_groups WHERE id=%s", (self.group_id,))
+            cr.commit()  # pylint: disable=invalid-commit
+        self.env.registry.clear_cache()
+
+    def _deciding_agents(self, cr):
+        cr.execute(DECIDING_AGENTS_SQL, {"agent": self.agent_id,
+                                         "approver": self.env.ref("mcp_guard.group_mcp_approver").id})
+        return [row[0] for row in cr.fetchall()]
+
+    def _imply_agent(self, env):
+        env["res.groups"].browse(self.group_id).write({"implied_ids": [Command.link(self.agent_id)]})
+
+    def test_member_and_implication_cannot_both_commit(self):
+        with self.env.registry.cursor() as cr1, self.env.registry.cursor() as cr2:
+            env1 = api.Environment(cr1, SUPERUSER_ID, {})
+            env2 = api.Environment(cr2, SUPERUSER_ID, {})
+            # both transactions have their snapshot before either changes anything
+            self.assertFalse(self._deciding_agents(cr1))
+            self.assertFalse(self._deciding_agents(cr2))
+            # T1: the administrator joins X (X implies nothing, as T1 sees it)
+            env1["res.users"].browse(self.admin_id).write({self.groups_field: [Command.link(self.group_id)]})
+            cr1.commit()  # pylint: disable=invalid-commit
+            # T2: X implies the Agent group (X has no member, as T2 sees it)
+            with self.assertRaises(errors.SerializationFailure), mute_logger("odoo.sql_db"):
+                self._imply_agent(env2)
+            # what a concurrent RPC sees; Odoo retries it and the retry sees T1's member
+            cr2.rollback()
+            env2.invalidate_all()
+            with self.assertRaises(ValidationError) as caught:
+                self._imply_agent(env2)
+            self.assertIn("cannot be both an MCP Guard Agent and an approver", str(caught.exception))
+            self.assertIn(env2["res.users"].browse(self.admin_id).name, str(caught.exception))
+            cr2.rollback()
+        with self.env.registry.cursor() as cr:
+            self.assertFalse(self._deciding_agents(cr))
