@@ -129,8 +129,8 @@ class McpAuditLog(models.Model):
 
     @api.model
     def record_batch(self, events):
-        """Store a batch of events as sent by the caller; returns how many were new
-        (idempotent on the caller's uuids)."""
+        """Store a batch of events as sent by the caller, secrets in its texts redacted; returns
+        how many were new (idempotent on the caller's uuids)."""
         self.check_access("create")
         if not isinstance(events, list):
             raise UserError(self.env._("events must be a list"))
@@ -150,11 +150,12 @@ class McpAuditLog(models.Model):
                 """,
                 (
                     # shown(): kept as sent, but a bidi override, a zero-width space or an ESC is
-                    # written as an escape, so no row reads as another (the detail keeps its lines)
-                    event["uuid"], moment, shown(event["principal"]), shown(event["tool"]),
+                    # written as an escape, so no row reads as another (the detail keeps its lines);
+                    # redact_text(): no secret the agent sent in any text field is stored
+                    event["uuid"], moment, shown(redact_text(event["principal"])), shown(redact_text(event["tool"])),
                     shown(event["arguments_hash"]), event["outcome"],
                     "\n".join(shown(line) for line in redact_text(event.get("detail") or "").split("\n")) or None,
-                    shown(event.get("request_ref") or "") or None,
+                    shown(redact_text(event.get("request_ref") or "")) or None,
                     self.env.company.id, event["outcome"] not in PASSED_OUTCOMES, self.env.uid, self.env.uid, self.env.uid,
                 ),
             )

@@ -41,6 +41,26 @@ class TestAudit(McpGuardCase):
         # approvers can read the trail
         self.assertEqual(len(self.Audit.with_user(self.approver).search([("id", "in", logs.ids)])), 3)
 
+    def test_record_batch_redacts_every_text(self):
+        """Outside tester, MEDIUM: only the detail was redacted; a principal, tool or request
+        reference the agent sent with a secret in it was stored as sent."""
+        sent = event(principal="password=hunter2xyz", tool="odoo_search api_key=sk-live-abcdef123456",
+                     request_ref="https://bob:hunter2xyz@example.com/x", detail="token=hunter2xyz")
+        self.assertEqual(self.Audit.with_user(self.agent).record_batch([sent]), 1)
+        log = self.Audit.search([("uuid", "=", sent["uuid"])])
+        self.assertEqual(len(log), 1)
+        for field in ("principal", "tool", "request_ref", "detail"):
+            with self.subTest(field=field):
+                self.assertNotIn("hunter2xyz", log[field])
+                self.assertNotIn("sk-live-abcdef123456", log[field])
+        self.assertTrue(log.principal.startswith("password="))
+        self.assertTrue(log.tool.startswith("odoo_search "))
+        # what carries no secret is kept as sent
+        plain = event()
+        self.Audit.with_user(self.agent).record_batch([plain])
+        log = self.Audit.search([("uuid", "=", plain["uuid"])])
+        self.assertEqual((log.principal, log.tool, log.request_ref), ("agent:test", "odoo_disconnect", "MCPR/2026/00001"))
+
     def test_record_batch_validation(self):
         for bad in (event(outcome="maybe"), event(time="yesterday"), event(uuid=""), event(colour="red"),
                     event(time=RECENT_ISO[:-1]), event(time="2019-01-01T00:00:00Z")):
