@@ -17,8 +17,10 @@ from .mcp_guard_common import (
     RISK_SELECTION,
     URL_CREDENTIALS_MESSAGE,
     TOOL_NAME_RE,
+    alias_problem,
     allow_connection_removal,
     arguments_hash,
+    check_record_ids,
     ensure_one,
     internal_write,
     is_internal_write,
@@ -664,6 +666,7 @@ class McpApprovalRequest(models.Model):
     # UI actions (rights checked here, not by the view)
     # ------------------------------------------------------------------
     def action_approve(self):
+        check_record_ids(self)
         self.check_access("read")
         self._check_can_decide()
         names = self._person_names(self.env.user)
@@ -720,6 +723,7 @@ class McpApprovalRequest(models.Model):
     def action_reject(self, note=None):
         if note not in (None, False) and (problem := text_problem(note, "note", lines=True)):
             raise UserError(problem)
+        check_record_ids(self)
         self.check_access("read")
         self._check_can_decide()
         for req in self:
@@ -959,6 +963,10 @@ class McpApprovalRequest(models.Model):
             if through:
                 raise UserError(self.env._("%s names its connection by alias: a non-empty string.", tool))
             return {}  # an odoo_connect without an alias replaces nothing
+        # the connections' alias rule and message (as upsert_from_agent refuses it): an alias
+        # with a NUL, a space or a zero-width space names no connection, and is no search term
+        if problem := alias_problem(alias):
+            raise UserError(problem)
         # among the connections in use by the caller: its own and those shared with it
         Connection = self.env["mcp.connection"]
         conn = Connection.sudo().search([("alias", "=", alias), *Connection._usable_domain()], limit=1)

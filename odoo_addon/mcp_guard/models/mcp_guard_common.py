@@ -196,6 +196,47 @@ def ensure_one(records):
     return records
 
 
+def check_record_ids(records):
+    """For a method a client calls on any number of records: one line for an id that is no id
+    (True, "x", None, a list, a dict), not PostgreSQL's error or a TypeError as a traceback
+    (RPC browses whatever ids it is sent)."""
+    for record_id in records._ids:
+        if not is_record_id(record_id) and not isinstance(record_id, NewId):
+            raise UserError(records.env._(
+                "This action takes ids of %(model)s records (%(name)s), not %(value)s.",
+                model=records._description, name=records._name, value=repr(record_id)[:60]))
+    return records
+
+
+def check_many2many_ids(model, vals, name):
+    """One line for a value of the many2many ``name`` in ``vals`` that holds an id that is no id
+    (``[(6, 0, ["x"])]``), before PostgreSQL's error reaches the client as a traceback."""
+    value = vals.get(name) if isinstance(vals, dict) else None
+    if value is None or value is False:
+        return
+
+    def refuse(item):
+        raise UserError(model.env._(
+            "%(field)s must hold record ids (%(model)s), not %(value)s.",
+            field=name, model=model._fields[name].comodel_name, value=repr(item)[:60]))
+
+    if not isinstance(value, (list, tuple)):
+        refuse(value)
+    for command in value:
+        if is_record_id(command):
+            continue
+        if not isinstance(command, (list, tuple)) or not command or not is_record_id(command[0]):
+            refuse(command)
+        if command[0] == 6:
+            if len(command) < 3 or not isinstance(command[2], (list, tuple)):
+                refuse(command)
+            for item in command[2]:
+                if not is_record_id(item):
+                    refuse(item)
+        elif command[0] in (1, 2, 3, 4) and (len(command) < 2 or not is_record_id(command[1])):
+            refuse(command)
+
+
 def check_field_values(model, vals, names):
     """One line for a value of a field among ``names`` that the field cannot hold, before the
     ORM's ValueError ("Wrong value for ...") or PostgreSQL's error reach a client as a

@@ -33,3 +33,4 @@ from . import test_attack19
 from . import test_attack21
 from . import test_agent_apart
 from . import test_invalid_values
+from . import test_attack23
