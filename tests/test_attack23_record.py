@@ -90,8 +90,9 @@ async def test_an_unreadable_client_listing_records_nothing(tmp_path: Path) -> N
     write_state(state_a, {"prod": "https://prod"})
     write_state(state_b, {})
     partial = json.dumps({"connections": "$connections", "next": "page2"})
+    listing = ("--upstream-env", f"UPSTREAM_LISTING={partial}")
     args_a = proxy_args(data, pol, upstream=upstream_command(state_a), server_name="occ",
-                        extra=(*CONNECT, "--upstream-env", f"UPSTREAM_LISTING={partial}"))  # fmt: skip
+                        extra=(*CONNECT, *listing))  # fmt: skip
     args_b = proxy_args(data, pol, upstream=upstream_command(state_b), server_name="occ",
                         extra=CONNECT)  # fmt: skip
     async with proxy_stdio_client(data, args_a) as a:
