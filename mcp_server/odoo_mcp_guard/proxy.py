@@ -981,6 +981,29 @@ def _complete_listing(payload: Any) -> list[Any] | None:
     return items
 
 
+def _listed_connections(result: Any, key: str) -> dict[str, dict[str, Any]] | None:
+    """The connections a successful answer of a list tool lists, by alias (the items' ``key``,
+    else their ``alias``), or None when it cannot be read (``_complete_listing``)."""
+    if not isinstance(result, types.CallToolResult) or result.is_error:
+        return None
+    payload: Any = result.structured_content
+    if payload is None:
+        text = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            return None
+    items = _complete_listing(payload)
+    if items is None:
+        return None
+    aliases = [item.get(key) if isinstance(item, dict) else None for item in items]
+    if key != "alias" and not all(isinstance(a, str) for a in aliases):
+        aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
+    if not all(isinstance(a, str) for a in aliases):
+        return None
+    return {alias: item for alias, item in zip(aliases, items, strict=True)}
+
+
 async def _listing(client: Client) -> list[types.Tool]:
     """All pages of the upstream's tools/list: at most LISTING_PAGES pages and LISTING_TOOLS
     tools, no cursor twice, all within one CALL_TIMEOUT_SECONDS."""
@@ -1801,24 +1824,35 @@ class ProxyServer(Frontend):
         except UpstreamFailure as failure:
             log.warning("cannot list the upstream's connections: %s", failure)
             return None
-        if not isinstance(result, types.CallToolResult) or result.is_error:
-            return None
-        payload: Any = result.structured_content
-        if payload is None:
-            text = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                return None
-        items = _complete_listing(payload)
-        if items is None:
-            return None
-        aliases = [item.get(key) if isinstance(item, dict) else None for item in items]
-        if key != "alias" and not all(isinstance(a, str) for a in aliases):
-            aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
-        if not all(isinstance(a, str) for a in aliases):
-            return None
-        return {alias: item for alias, item in zip(aliases, items, strict=True)}
+        return _listed_connections(result, key)
+
+    async def _client_listed(self, name: str, result: Any) -> None:
+        """A listing of the upstream's connections a client called (the pair's list tool) is
+        recorded as the proxy's own are (``_connection_exists``, ``_observe``): its aliases
+        are known to the replicas (an upstream whose listing lacks one cannot call anything
+        new), and what it says of each is what the record last saw (an alias listed otherwise
+        is a new generation). A known alias it no longer shows is gone: a new generation (as
+        for a change let through), and another when it is listed again. A listing that
+        cannot be read records nothing; the record cannot be written: the client still has
+        its answer (a change judged later reads the record, and fails closed)."""
+        if name != self._data_lister():
+            return
+        listing = _listed_connections(result, "alias")
+        if listing is None:
+            return
+        key = f"connections:{self.server_id}"
+        try:
+            known = await self._aliases("known_aliases", key)
+            await self._aliases("saw_aliases", key, set(listing))
+            await self._observe(key, listing)
+            gone = known - set(listing)
+            if gone:
+                await self._aliases("bump", key, gone)
+        except Exception as exc:
+            log.warning(
+                "cannot record the upstream's connections a client listed: %s",
+                redact_text(str(exc))[:200],
+            )
 
     async def _still_changed(self, name: str) -> bool:
         """Whether a changed tool is still refused: a Manager may have accepted it since.
@@ -1930,6 +1964,7 @@ class ProxyServer(Frontend):
                 )
             answers = await self._ask_legacy_client(ctx, result.input_requests or {})
             result = await self._send(name, arguments, answers, result.request_state, asker=asker)
+        await self._client_listed(name, result)
         return _redacted(result)
 
     def _no_questions(self, name: str, modern_client: bool) -> str | None:
