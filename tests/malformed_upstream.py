@@ -10,7 +10,9 @@ of plain text on stdout, then the right answer), server_error (a well-formed JSO
 with code -32000, the code the SDK also gives a closed session); object_id and missing_id
 (attack 17: a call whose arguments say ``"bad": true`` is answered with a well-formed line
 whose id is an object, or that has no id; any other call with "note <pid>", so that a test
-sees the same upstream process answer on).
+sees the same upstream process answer on); invalid_result (outside round 23: a well-formed
+answer that is not a tools/call result, a secret in it); invalid_listing (a tools/list answer
+that is not one).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ for line in sys.stdin:
             "capabilities": {"tools": {}},
             "serverInfo": {"name": "malformed", "version": "1"},
         }
+    elif method == "tools/list" and MODE == "invalid_listing":
+        answer = {"tools": [{**TOOLS[0], "description": 7}]}  # no ListToolsResult (round 23)
     elif method == "tools/list":
         answer = {"tools": TOOLS}
     elif method == "tools/call" and MODE in ("object_id", "missing_id"):
@@ -82,6 +86,9 @@ for line in sys.stdin:
     elif method == "tools/call" and MODE == "noise":
         sys.stdout.write(f"debug: password={SECRET}\n")
         answer = {"content": [{"type": "text", "text": "note"}]}
+    elif method == "tools/call" and MODE == "invalid_result":
+        # well-formed JSON-RPC, but no tools/call result: structuredContent a list (round 23)
+        answer = {"content": [{"type": "text", "text": "x"}], "structuredContent": [SECRET]}
     elif method == "tools/call" and MODE == "server_error":
         error = {"code": -32000, "message": f"boom password={SECRET}"}
         send({"jsonrpc": "2.0", "id": rid, "error": error})

@@ -2,9 +2,11 @@
 
 An upstream answering ``{"connections": [], "next": "page2", "total": 1}`` (a first page), or
 listing its aliases under another key, made ``odoo_connect alias=prod`` look like a NEW
-connection: let through without approval, it replaced "prod". A listing is now complete only
-if nothing in it says otherwise; else the proxy cannot read it and judges the call a
-replacement (held for the odoo_disconnect approval, nothing sent).
+connection: let through without approval, it replaced "prod". Round 23 said "there is more" in
+other words (``links.next``, ``meta.total``, a note). A listing is now complete only in the
+shapes odoo-claude-mcp and the guard answer (``connections``, and ``count`` equal to their
+number); any other cannot be read and the call is judged a replacement (held for the
+odoo_disconnect approval, nothing sent).
 
 Through the real interface: the SDK client → ``odoo-mcp-guard proxy`` (a subprocess) →
 tests/upstream_server.py holding "prod", whose listing is ``UPSTREAM_LISTING``.
@@ -48,6 +50,18 @@ INCOMPLETE: dict[str, dict[str, Any]] = {
     "page-of-pages": {"connections": [], "page": 1, "pages": 2},
     "offset-limit": {"connections": [], "offset": 0, "limit": 0},
     "item-not-a-dict": {"connections": ["prod"]},
+    # outside round 23: said in other words; only ``connections`` and its ``count`` are trusted
+    "links-next": {"connections": [], "links": {"next": "/page/2"}},
+    "odata-next-link": {"connections": [], "@odata.nextLink": "/page/2"},
+    "truncated-at": {"connections": [], "truncated_at": 0},
+    "meta-total": {"connections": [], "meta": {"total": 1}},
+    "items-count": {"connections": [], "items_count": 1},
+    "size": {"connections": [], "size": 1},
+    "omitted": {"connections": [], "omitted": 1},
+    "shown-of": {"connections": [], "shown": 0, "of": 1},
+    "filter": {"connections": [], "filter": "active"},
+    "note": {"connections": [], "note": "one more is not shown"},
+    "explicitly-last-page": {"connections": [], "next": None, "has_more": False},
 }
 
 
@@ -103,9 +117,8 @@ async def test_an_incomplete_listing_makes_connect_a_replacement(
     [
         {"connections": "$connections", "count": "$count"},  # the guard's own server's form
         {"connections": "$connections"},  # odoo-claude-mcp's
-        {"connections": "$connections", "total": "$count", "next": None, "has_more": False},
     ],
-    ids=["with-count", "bare", "explicitly-last-page"],
+    ids=["with-count", "bare"],
 )
 async def test_a_complete_listing_still_lets_a_new_alias_through(
     tmp_path: Path, listing: dict[str, Any], text: bool

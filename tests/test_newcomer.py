@@ -344,6 +344,20 @@ def test_proxy_whose_upstream_exits_at_once_fails_at_start(tmp_path: Path) -> No
     assert "exited before completing the MCP handshake" in line
 
 
+def test_proxy_whose_upstream_lists_invalid_tools_fails_at_start_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Outside round 23: pydantic's many-line message was printed as it was."""
+    upstream = Path(__file__).with_name("malformed_upstream.py")
+    command = shlex.join([sys.executable, str(upstream), "invalid_listing"])
+    result = run_proxy(tmp_path, "--upstream-command", command)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert one_line(result.stderr).endswith(
+        "cannot start: its ListToolsResult is not valid MCP (1 error)"
+    ), result.stderr
+
+
 async def test_proxy_tells_the_agent_the_upstream_is_down(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     args = proxy_args(tmp_path, upstream=f"http://127.0.0.1:{port}/mcp", server_name="notes")

@@ -139,6 +139,19 @@ async def test_plain_text_on_stdout_is_dropped_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in stderr and SECRET not in stderr, stderr
 
 
+async def test_an_answer_that_is_no_tools_call_result_fails_the_call_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Outside round 23: the SDK's validation error reached the proxy's log as a traceback,
+    and the audit as its text, quoting the values; now one line, in doubt (it may have acted)."""
+    texts, stderr = await calls_through_proxy(tmp_path, "invalid_result")
+    for text in texts:
+        assert "it is not a tools/call result" in text and SECRET not in text, text
+    failed = query(tmp_path, "SELECT detail FROM audit WHERE outcome = 'failed'")
+    assert len(failed) == 2 and all(SECRET not in row[0] for row in failed), failed
+    assert "Traceback" not in stderr and SECRET not in stderr, stderr
+
+
 async def test_an_upstream_error_with_code_32000_is_not_a_disconnect(tmp_path: Path) -> None:
     """-32000 is also the SDK's code for a closed session: the upstream's own error is
     passed on as its error (redacted), the session kept."""

@@ -301,7 +301,9 @@ class Guard:
         fault = check_tool_name(tool)
         if fault is not None:
             # 1. The name: in the MCP alphabet, before any lookup (audited as printable).
-            named = _Call(principal, printable_name(tool), "-")
+            # redacted first: a name outside the alphabet may be a URL with its password
+            shown = redact_line(tool) if isinstance(tool, str) else tool
+            named = _Call(principal, printable_name(shown), "-")
             raise self._refuse(named, Refusal("invalid", f"Refused: {fault}."))
         assert isinstance(tool, str)
         bound = bound_arguments(arguments, continuation)
@@ -483,7 +485,9 @@ class Guard:
             tool=call.tool,
             arguments_hash=call.args_hash,
             outcome=outcome,
-            detail=redact_text(detail)[:1000],  # redact first: a cut may hide a URL's "@"
+            # redact first: a cut may hide a URL's "@"; and the secrets known by value (an
+            # upstream's error quoting a forwarded password: outside round 23)
+            detail=redact_line(detail)[:1000],
             request_ref=request_ref,
         )
         try:

@@ -106,8 +106,10 @@ def arguments_digest(arguments: Any) -> str:
 
 
 def printable_name(name: object, limit: int = 80) -> str:
-    """A tool name as it may be shown in a message or stored in the audit: escaped, bounded."""
-    text = name if isinstance(name, str) else repr(name)
+    """A tool name as it may be shown in a message or stored in the audit: escaped, bounded.
+    A name that is not text is shown by its kind alone: what it holds may be anything, a
+    password under a key included (outside round 23)."""
+    text = name if isinstance(name, str) else f"<{type(name).__name__}>"
     shown = ascii(text[:limit])[1:-1]
     return shown + ("…" if len(text) > limit else "")
 

@@ -950,6 +950,9 @@ def _cause_text(exc: BaseException, config: UpstreamConfig) -> str:
     program = config.command[0] if config.command else ""
     if isinstance(leaf, ListingRefused):
         return str(leaf)
+    if isinstance(leaf, ValidationError):  # one line, not pydantic's (outside round 23)
+        count = leaf.error_count()
+        return f"its {leaf.title} is not valid MCP ({count} error{'' if count == 1 else 's'})"
     if isinstance(leaf, FileNotFoundError) and program:
         where = "" if os.sep in program else " on PATH"
         return f"{shlex.quote(program)} was not found{where}"
@@ -981,50 +984,30 @@ class ListingRefused(Exception):
     """The upstream's tools/list cannot be used; the message says why, in one line."""
 
 
-# Keys (case and separators folded) by which a listing says it is one page of more.
-_LISTING_MORE = frozenset(
-    {
-        "next", "nextcursor", "cursor", "nextpage", "nextpagetoken", "nexttoken", "nextoffset",
-        "nextlink", "nexturl", "page", "pages", "pagesize", "perpage", "pagetoken", "hasmore",
-        "more", "truncated", "partial", "incomplete", "continuation", "continuationtoken",
-        "offset", "limit", "remaining",
-    }
-)  # fmt: skip
-# Keys by which a listing says how many connections there are.
-_LISTING_COUNT = frozenset(
-    {
-        "total", "count", "totalcount", "totalitems", "totalresults", "totalsize", "itemcount",
-        "numitems", "numresults", "connectioncount", "numconnections",
-    }
-)  # fmt: skip
+# What a complete listing holds besides its connections: their number, nothing else.
+_LISTING_COUNT = "count"
 
 
 def _complete_listing(payload: Any) -> list[Any] | None:
-    """The items of a connection listing (``{"connections": [...]}``, or a bare list), or None
-    unless nothing in it says it is incomplete: a continuation or paging marker with a value
-    (``next``, ``nextCursor``, ``has_more``, ``page``, ``offset``...), a count or total other
-    than the number of items, or another key holding a list or a mapping of dicts (connections
-    listed elsewhere). Fail closed (outside round 22): an alias a partial listing hides would
-    be judged new, and an ``odoo_connect`` of it let through without approval would replace
-    it; a listing the proxy cannot trust judges the call as a replacement instead."""
+    """The items of a connection listing (``{"connections": [...]}``, optionally with
+    ``"count"``, the number of items; or a bare list), or None for any other shape. Fail
+    closed (outside rounds 22 and 23): a listing may say in any words that it is one page of
+    more, that it filtered or hid some (``next``, ``links.next``, ``@odata.nextLink``,
+    ``truncated_at``, ``meta.total``, a note), or list connections under another key. An alias
+    such a listing hides would be judged new, and an ``odoo_connect`` of it let through without
+    approval would replace it; so only the shapes odoo-claude-mcp and this guard answer are
+    trusted, and any other judges the call as a replacement."""
     if isinstance(payload, list):
         return payload
     if not isinstance(payload, dict) or not isinstance(payload.get("connections"), list):
         return None
     items: list[Any] = payload["connections"]
-    for name, value in payload.items():
-        if name == "connections":
-            continue
-        folded = re.sub(r"[\W_]", "", str(name)).casefold()
-        said = not (value is None or value is False or value in ("", [], {}))
-        if folded in _LISTING_MORE and said:
-            return None
-        if folded in _LISTING_COUNT and (type(value) is not int or value != len(items)):
-            return None
-        if isinstance(value, list) and value:
-            return None
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            return None
+    others = set(payload) - {"connections"}
+    if others - {_LISTING_COUNT}:
+        return None
+    count = payload.get(_LISTING_COUNT, len(items))
+    if type(count) is not int or count != len(items):
+        return None
     return items
 
 
@@ -1376,7 +1359,11 @@ class ProxyServer(Frontend):
                         await self._release_lease(key, holder)
 
     def at_stake(self, tool: str) -> dict[str, Any] | None:
-        return _AT_STAKE.get()
+        """What an approver is shown of the connections a call acts on, as listed: with every
+        secret known by value hidden, as in a result (outside round 23: an operator's token
+        or a forwarded password in a listed URL, database or user)."""
+        stake = _AT_STAKE.get()
+        return None if stake is None else KNOWN_SECRETS.hide(stake)
 
     async def connection_binding(self, tool: str, arguments: dict[str, Any]) -> str | None:
         """A connection change's: what ``also_governed_by`` bound it to. A data tool's (one
@@ -2059,6 +2046,10 @@ class ProxyServer(Frontend):
             raise self._lost(sending, self.upstream.broken_by) from None
         except httpx2.HTTPError as exc:
             raise self._lost(sending, str(exc)) from None
+        except ValidationError:  # not a tools/call result (outside round 23: a traceback)
+            raise UpstreamFailure(
+                "The upstream's answer was refused: it is not a tools/call result.", in_doubt=True
+            ) from None
         except RuntimeError as exc:  # the SDK's check of a result against its output schema
             raise UpstreamFailure(f"The upstream's answer was refused: {exc}"[:500]) from None
         finally:
