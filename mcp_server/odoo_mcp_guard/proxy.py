@@ -482,23 +482,40 @@ class KnownSecrets:
     secret options of --upstream-command), and the secrets of the calls
     forwarded (``argument_secrets``: an ``odoo_connect``'s password or api_key), the last
     FORWARDED_SECRETS of them, whichever session sent them: an upstream may echo a
-    connection's password in any later answer, or on its stderr, which all sessions share."""
+    connection's password in any later answer, or on its stderr, which all sessions share.
+
+    Pinned definitions (``hide(pinned=True)``: the catalog, ``tools list``/``show``, Odoo's
+    ``mcp.tool``) hide them all too (outside round 23), but for a forwarded value that the
+    definitions listed when it was first sent already held (``add_forwarded(listed=)``: a
+    password such as "note"): no news from the upstream, and hidden it would change the pins
+    of tools that never echoed anything with each call (refused until accepted again). A
+    normal run (no echo) so pins every tool alike across calls, restarts and replicas; a
+    definition that starts repeating a client's password is a changed one."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._operator: tuple[str, ...] = ()
         self._forwarded: deque[str] = deque(maxlen=FORWARDED_SECRETS)
+        self._listed: set[str] = set()  # forwarded values the listed definitions held
 
     def set_operator(self, values: Collection[str]) -> None:
         with self._lock:
             self._operator = tuple(sorted(set(values)))
 
-    def add_forwarded(self, values: Collection[str]) -> None:
+    def add_forwarded(self, values: Collection[str], *, listed: Any = None) -> None:
+        """Remember ``values`` (the secrets of a call forwarded); ``listed``: the definitions
+        the upstream lists now, before the call (a value they hold is not hidden in pins)."""
+        with self._lock:
+            new = [value for value in values if value not in self._forwarded]
+        held = {value for value in new if listed is not None and _holds(listed, value)}
         with self._lock:
             for value in values:
                 if value in self._forwarded:
                     self._forwarded.remove(value)
+                elif value in held:
+                    self._listed.add(value)
                 self._forwarded.append(value)
+            self._listed &= set(self._forwarded)
 
     def operator(self) -> tuple[str, ...]:
         with self._lock:
@@ -508,11 +525,24 @@ class KnownSecrets:
         with self._lock:
             return tuple(sorted({*self._operator, *self._forwarded}))
 
-    def hide(self, value: Any, *, operator_only: bool = False) -> Any:
-        """``value`` (a string, or a dumped message) with every known secret replaced."""
-        pattern = _known_forms(self.operator() if operator_only else self.values())
+    def pinned(self) -> tuple[str, ...]:
+        """The secrets hidden in pinned definitions: all but the forwarded values the listed
+        definitions already held when they were sent."""
+        with self._lock:
+            return tuple(sorted({*self._operator, *(set(self._forwarded) - self._listed)}))
+
+    def hide(self, value: Any, *, pinned: bool = False) -> Any:
+        """``value`` (a string, or a dumped message) with every known secret replaced
+        (``pinned``: a definition as it is pinned, with the secrets ``pinned()`` names)."""
+        pattern = _known_forms(self.pinned() if pinned else self.values())
         # policy_core's walk: past MAX_DEPTH a value is replaced by the marker, never shown
         return value if pattern is None else _hide_known(value, pattern, 0)
+
+
+def _holds(value: Any, secret: str) -> bool:
+    """Whether ``value`` (dumped definitions) shows ``secret`` in a form hidden by value."""
+    pattern = _known_forms((secret,))
+    return pattern is not None and _hide_known(value, pattern, 0) != value
 
 
 KNOWN_SECRETS = KnownSecrets()
@@ -979,6 +1009,29 @@ def _complete_listing(payload: Any) -> list[Any] | None:
     if type(count) is not int or count != len(items):
         return None
     return items
+
+
+def _listed_connections(result: Any, key: str) -> dict[str, dict[str, Any]] | None:
+    """The connections a successful answer of a list tool lists, by alias (the items' ``key``,
+    else their ``alias``), or None when it cannot be read (``_complete_listing``)."""
+    if not isinstance(result, types.CallToolResult) or result.is_error:
+        return None
+    payload: Any = result.structured_content
+    if payload is None:
+        text = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            return None
+    items = _complete_listing(payload)
+    if items is None:
+        return None
+    aliases = [item.get(key) if isinstance(item, dict) else None for item in items]
+    if key != "alias" and not all(isinstance(a, str) for a in aliases):
+        aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
+    if not all(isinstance(a, str) for a in aliases):
+        return None
+    return {alias: item for alias, item in zip(aliases, items, strict=True)}
 
 
 async def _listing(client: Client) -> list[types.Tool]:
@@ -1801,24 +1854,35 @@ class ProxyServer(Frontend):
         except UpstreamFailure as failure:
             log.warning("cannot list the upstream's connections: %s", failure)
             return None
-        if not isinstance(result, types.CallToolResult) or result.is_error:
-            return None
-        payload: Any = result.structured_content
-        if payload is None:
-            text = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                return None
-        items = _complete_listing(payload)
-        if items is None:
-            return None
-        aliases = [item.get(key) if isinstance(item, dict) else None for item in items]
-        if key != "alias" and not all(isinstance(a, str) for a in aliases):
-            aliases = [item.get("alias") if isinstance(item, dict) else None for item in items]
-        if not all(isinstance(a, str) for a in aliases):
-            return None
-        return {alias: item for alias, item in zip(aliases, items, strict=True)}
+        return _listed_connections(result, key)
+
+    async def _client_listed(self, name: str, result: Any) -> None:
+        """A listing of the upstream's connections a client called (the pair's list tool) is
+        recorded as the proxy's own are (``_connection_exists``, ``_observe``): its aliases
+        are known to the replicas (an upstream whose listing lacks one cannot call anything
+        new), and what it says of each is what the record last saw (an alias listed otherwise
+        is a new generation). A known alias it no longer shows is gone: a new generation (as
+        for a change let through), and another when it is listed again. A listing that
+        cannot be read records nothing; the record cannot be written: the client still has
+        its answer (a change judged later reads the record, and fails closed)."""
+        if name != self._data_lister():
+            return
+        listing = _listed_connections(result, "alias")
+        if listing is None:
+            return
+        key = f"connections:{self.server_id}"
+        try:
+            known = await self._aliases("known_aliases", key)
+            await self._aliases("saw_aliases", key, set(listing))
+            await self._observe(key, listing)
+            gone = known - set(listing)
+            if gone:
+                await self._aliases("bump", key, gone)
+        except Exception as exc:
+            log.warning(
+                "cannot record the upstream's connections a client listed: %s",
+                redact_text(str(exc))[:200],
+            )
 
     async def _still_changed(self, name: str) -> bool:
         """Whether a changed tool is still refused: a Manager may have accepted it since.
@@ -1912,7 +1976,10 @@ class ProxyServer(Frontend):
         unasked = self._no_questions(name, modern_client)
         asker = None if modern_client or unasked else ctx
         # an upstream may echo a connection's password in any answer, or on its stderr
-        KNOWN_SECRETS.add_forwarded(argument_secrets(arguments))
+        KNOWN_SECRETS.add_forwarded(
+            argument_secrets(arguments),
+            listed=[definition_of(tool) for tool in self._served.values()],
+        )
         result = await self._send(
             name, arguments, responses, upstream_state, asker=asker, unasked=unasked
         )
@@ -1930,6 +1997,7 @@ class ProxyServer(Frontend):
                 )
             answers = await self._ask_legacy_client(ctx, result.input_requests or {})
             result = await self._send(name, arguments, answers, result.request_state, asker=asker)
+        await self._client_listed(name, result)
         return _redacted(result)
 
     def _no_questions(self, name: str, modern_client: bool) -> str | None:
@@ -2390,8 +2458,9 @@ def redacted_tool(tool: types.Tool) -> types.Tool:
 
 
 def _pinned_form(tool: types.Tool) -> dict[str, Any]:
-    # the operator's credentials only: the pin must not change with the calls forwarded
-    return pinned_definition(KNOWN_SECRETS.hide(definition_of(tool), operator_only=True))
+    # every secret known by value (KnownSecrets.pinned): what is pinned is shown, in the
+    # catalog, by the CLI and in Odoo (outside round 23)
+    return pinned_definition(KNOWN_SECRETS.hide(definition_of(tool), pinned=True))
 
 
 def _listed_pin(definition: dict[str, Any]) -> types.Tool:
