@@ -581,6 +581,7 @@ _ALIAS_PARAMS = frozenset(
 
 
 def _params(schema: Any) -> set[str]:
+    """The names of a schema's parameters, as words joined by "_" (saveTo, save-to: save_to)."""
     properties = schema.get("properties") if isinstance(schema, Mapping) else None
     if not isinstance(properties, Mapping):
         return set()
@@ -588,17 +589,11 @@ def _params(schema: Any) -> set[str]:
 
 
 def _takes_an_alias(schema: Any) -> bool:
-    properties = schema.get("properties") if isinstance(schema, Mapping) else None
-    if not isinstance(properties, Mapping):
-        return False
-    return bool({"_".join(name_words(str(name))) for name in properties} & _ALIAS_PARAMS)
+    return bool(_params(schema) & _ALIAS_PARAMS)
 
 
 def _takes_connection_settings(schema: Any) -> bool:
-    properties = schema.get("properties") if isinstance(schema, Mapping) else None
-    if not isinstance(properties, Mapping):
-        return False
-    params = {"_".join(name_words(str(name))) for name in properties}
+    params = _params(schema)
     return bool(params & _ADDRESS_PARAMS) and bool(params & _LOGIN_PARAMS)
 
 

@@ -81,7 +81,7 @@ import shlex
 import sys
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -502,12 +502,16 @@ class KnownSecrets:
         with self._lock:
             self._operator = tuple(sorted(set(values)))
 
-    def add_forwarded(self, values: Collection[str], *, listed: Any = None) -> None:
+    def add_forwarded(
+        self, values: Collection[str], *, listed: Callable[[], Any] | None = None
+    ) -> None:
         """Remember ``values`` (the secrets of a call forwarded); ``listed``: the definitions
-        the upstream lists now, before the call (a value they hold is not hidden in pins)."""
+        the upstream lists now, before the call (a value they hold is not hidden in pins),
+        asked only for a value not already remembered (not on every call's path)."""
         with self._lock:
             new = [value for value in values if value not in self._forwarded]
-        held = {value for value in new if listed is not None and _holds(listed, value)}
+        definitions = listed() if new and listed is not None else None
+        held = {value for value in new if definitions is not None and _holds(definitions, value)}
         with self._lock:
             for value in values:
                 if value in self._forwarded:
@@ -1978,7 +1982,7 @@ class ProxyServer(Frontend):
         # an upstream may echo a connection's password in any answer, or on its stderr
         KNOWN_SECRETS.add_forwarded(
             argument_secrets(arguments),
-            listed=[definition_of(tool) for tool in self._served.values()],
+            listed=lambda: [definition_of(tool) for tool in self._served.values()],
         )
         result = await self._send(
             name, arguments, responses, upstream_state, asker=asker, unasked=unasked
