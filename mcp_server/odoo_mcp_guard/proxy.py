@@ -41,6 +41,10 @@ with what it loaded at start), and nothing it would write is judged new. A reque
 or replace a connection is bound to what the listing says of it and to the alias's generation
 in that record (bumped by every change of it the guard lets through, and by a listing seen to
 differ): an approval does not answer for the alias re-created since, even with the same values.
+A call of a tool that is neither a read nor recognised as a connection tool, one of whose
+string arguments names a connection the proxy knows (listed now, or in the record), is judged
+a change of that connection as well (``_named_connections``): the catalog's words cannot know
+every name of a connection's end (outside round 24: ``odoo_reset``, ``odoo_do``).
 A data call needing an approval (a tool with a ``connection`` or ``alias`` argument) is bound
 likewise to the connection the upstream would act through: the listed one it names, else the
 only one listed (odoo-claude-mcp's fallback), read under the lease and held until it is done.
