@@ -1455,6 +1455,36 @@ HELD_BASE64_RUN = 40
 _BASE64_LINE_END = re.compile(rf"[{_B64}]{{{HELD_BASE64_RUN}}}\Z")
 # The most lines of an upstream's stderr held as one block of base64.
 MAX_HELD_LINES = 64
+# A line this short (but not empty) may be a character of a known secret written one per
+# line ("\r\n".join(secret)): held with those after it, like base64, and judged with them.
+SHORT_LINE = 3
+
+
+def _held_line(text: str) -> bool:
+    """A line of stderr held while there are known secrets: the end of a run of base64, or
+    a character or so of a secret spaced out one per line."""
+    return 0 < len(text) <= SHORT_LINE or _BASE64_LINE_END.search(text) is not None
+
+
+# The end of the last line shown kept to judge a held block with (a secret one character per
+# line may begin at the end of a longer line: "spread: S\r\n3\r\nc...").
+TAIL_KEPT = 64
+
+
+def _hide_continued(pattern: KnownForms, tail: str, block: str) -> str:
+    """``block`` (held lines) with every known secret's form hidden, also one that began in
+    ``tail`` (the end of the line before, already shown): its part in the block."""
+    joined = tail + "\n" + block if tail else block
+    offset = len(joined) - len(block)
+    pieces, pos = [], offset
+    for found in pattern.whole.finditer(joined):
+        if found.end() <= offset:
+            continue
+        start = max(found.start(), offset)
+        pieces += [joined[pos:start], REDACTED]
+        pos = found.end()
+    pieces.append(joined[pos:])
+    return pattern.sub(REDACTED, "".join(pieces))
 
 
 class LineRedaction:
@@ -1469,19 +1499,21 @@ class LineRedaction:
         self._held = ""  # the end of a line cut short, shown with its continuation
         self._known = known
         self._base64: list[str] = []  # lines that may be wrapped base64, judged together
+        self._tail = ""  # the end of the last line shown: where a held block may begin
 
     def lines(self, text: str, cut: bool = False) -> list[str]:
         """``line`` for a text in which base64 wrapped in lines (MIME, PEM) is hidden whole when
         it holds a known secret: while there are known secrets, a line ending in a run of
-        HELD_BASE64_RUN base64 characters is held with those after it (MAX_HELD_LINES at most)
-        until one does not (the block's last line), then all are judged together. Answers
+        HELD_BASE64_RUN base64 characters, or of SHORT_LINE characters at most (a secret
+        spaced out one character per line), is held with those after it (MAX_HELD_LINES at
+        most) until one is neither (the block's last line), then all are judged together. Answers
         the lines to show now, maybe none; ``finish`` answers those still held."""
-        begins = not self._base64 and _BASE64_LINE_END.search(text) is not None
+        begins = not self._base64 and _held_line(text)
         holding = self._base64 or (begins and self._known is not None and bool(self._known()))
         if cut or self._held or self._hidden_lines is not None or not holding:
             return [*self.finish(), *self._shown(text, cut)]
         self._base64.append(text)
-        if len(self._base64) < MAX_HELD_LINES and _BASE64_LINE_END.search(text):
+        if len(self._base64) < MAX_HELD_LINES and _held_line(text):
             return []  # the block may go on
         return self.finish()
 
@@ -1493,9 +1525,11 @@ class LineRedaction:
         pattern = _known_forms(self._known() if self._known is not None else ())
         if pattern is not None:
             block = _WRAPPED_BASE64.sub(lambda m: pattern.hide_wrapped(REDACTED, m), block)
+            block = _hide_continued(pattern, self._tail, block)
         return [shown for part in block.split("\n") for shown in self._shown(part, False)]
 
     def _shown(self, text: str, cut: bool) -> list[str]:
+        self._tail = text[-TAIL_KEPT:]
         shown = self.line(text, cut)
         return [] if shown is None else [shown]
 
