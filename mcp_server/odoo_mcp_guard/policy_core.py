@@ -975,6 +975,9 @@ def redact(value: Any) -> Any:
 # A known secret shorter than this is not searched for in its many forms (every "a" of a text
 # would go): it is hidden only where it stands as a whole token (_short_forms).
 MIN_KNOWN_SECRET = 4
+# The shortest known secret hidden at all (as a whole token): one or two characters ("x",
+# "pw") would hide every such word or number of a text.
+MIN_SHORT_SECRET = 3
 # A character that makes a short known secret part of a longer word or number (not hidden).
 _TOKEN_CHAR = r"\w"
 
@@ -1295,9 +1298,12 @@ def _known_forms(secrets: Any, login: str | None = None) -> KnownForms | None:
     character escaped, spaced out (_text_form); in hex (_hex_forms); in base-N at every offset
     (_base_forms); its base64 as HTTP Basic credentials with ``login`` ("login:secret"); and a
     long one's parts (_run_forms: its halves shown apart). A secret shorter than
-    MIN_KNOWN_SECRET: only as it is or escaped, as a whole token (_short_forms).
+    MIN_KNOWN_SECRET (MIN_SHORT_SECRET at least): only as it is or escaped, as a whole token
+    (_short_forms).
     Built once for the same secrets and login (_pattern_for)."""
-    known = tuple(sorted({s for s in secrets if isinstance(s, str) and s.strip()}))
+    known = tuple(
+        sorted({s for s in secrets if isinstance(s, str) and len(s.strip()) >= MIN_SHORT_SECRET})
+    )
     if not known:
         return None
     return _pattern_for(known, login or None)
@@ -1410,7 +1416,7 @@ def arguments_secrets(arguments: Any, depth: int = 0) -> tuple[str, ...]:
     elif isinstance(arguments, list):
         for item in arguments:
             found.extend(arguments_secrets(item, depth + 1))
-    return tuple(sorted({value for value in found if value.strip()}))
+    return tuple(sorted({value for value in found if len(value.strip()) >= MIN_SHORT_SECRET}))
 
 
 def redact_arguments(arguments: Any) -> Any:
