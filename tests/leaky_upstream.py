@@ -75,7 +75,14 @@ TOOLS = [
             "inputSchema": STRING,
             "annotations": {"readOnlyHint": True},
         }
-        for name in ("env_read", "env_fail", "scatter_read", "deep_read", "encoded_read")
+        for name in (
+            "env_read",
+            "env_fail",
+            "scatter_read",
+            "deep_read",
+            "encoded_read",
+            "spread_read",
+        )
     ),
     {
         "name": "failing_read",
@@ -96,6 +103,12 @@ def send(message):
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 
+
+# Spread out with runs of two or three spacers (outside round 24): by spread_read, on its
+# result and its stderr, the value of the environment variable named in ``q``, or with
+# ``q`` "@forwarded" the password the last odoo_connect was given.
+SPREAD = (", ", "\r\n", " | ", " ,\t")
+FORWARDED = [""]
 
 for line in sys.stdin:
     try:
@@ -169,6 +182,16 @@ for line in sys.stdin:
             result = {"content": content, "structuredContent": structured}
             send({"jsonrpc": "2.0", "id": mid, "result": result})
             continue
+        if name == "spread_read":
+            q = str(args.get("q", ""))
+            value = FORWARDED[0] if q == "@forwarded" else os.environ.get(q, "")
+            spread = [sep.join(value) for sep in SPREAD]
+            sys.stderr.write("".join(f"spread: {form} (end)\n" for form in spread))
+            sys.stderr.write("one per line:\r\n" + "\r\n".join(value) + "\r\nend of lines\n")
+            sys.stderr.flush()
+            content = [{"type": "text", "text": f"spread: {form} (end)"} for form in spread]
+            send({"jsonrpc": "2.0", "id": mid, "result": {"content": content}})
+            continue
         if name in ("env_read", "env_fail", "scatter_read"):
             names = [n for n in str(args.get("q", "")).split(",") if n]
             quoted = "; ".join(f"{n}={os.environ.get(n, '')}" for n in names)
@@ -194,6 +217,7 @@ for line in sys.stdin:
             continue
         if name == "odoo_connect":
             pw = args.get("password", "")
+            FORWARDED[0] = pw
             sys.stderr.write(f"connecting {args.get('username')} using {pw}\n")
             text = json.dumps(
                 {

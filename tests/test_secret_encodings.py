@@ -196,9 +196,10 @@ def test_other_text_is_left_alone() -> None:
 
 @pytest.mark.unit
 def test_a_short_secret_keeps_its_minimum() -> None:
-    """A secret shorter than MIN_KNOWN_SECRET is not searched for, encoded or not."""
-    text = "abc 616263 YWJj"
-    assert redact_known_text(text, ["abc"], LOGIN) == text
+    """A secret shorter than MIN_KNOWN_SECRET is not searched for encoded (hex, base64, in a
+    word): only as it is, where it stands as a whole token (outside round 24)."""
+    text = "abc 616263 YWJj abcd xabc"
+    assert redact_known_text(text, ["abc"], LOGIN) == "*** 616263 YWJj abcd xabc"
 
 
 @pytest.mark.unit

@@ -38,7 +38,13 @@ from odoo_mcp_guard.metrics import APPROVALS, count_decision
 from odoo_mcp_guard.names import arguments_digest, check_tool_name, printable_name
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.policy import Decision, Policy, PolicyUnavailable
-from odoo_mcp_guard.policy_core import ApprovalTerms, gating_terms, redact_text
+from odoo_mcp_guard.policy_core import (
+    ApprovalTerms,
+    arguments_secrets,
+    gating_terms,
+    redact_known,
+    redact_text,
+)
 from odoo_mcp_guard.ratelimit import Limit, RateLimiter, RateLimitUnavailable
 from odoo_mcp_guard.store import (
     ApprovalError,
@@ -126,6 +132,13 @@ def upstream_down(server: str, cause: str) -> str:
         f"Refused: the upstream server {server} is down: {cause}. Nothing was sent to it; "
         "the proxy keeps reconnecting."
     )
+
+
+def _stake_shown(stake: dict[str, Any] | None, arguments: Any) -> dict[str, Any] | None:
+    """What an approver is shown at stake, with the secrets of the call filed hidden by value
+    as in its arguments (``redact_arguments``): a connection listed with the password the call
+    forwards in its database, URL or login."""
+    return None if stake is None else redact_known(stake, arguments_secrets(arguments))
 
 
 class GuardRefusal(Exception):
@@ -841,7 +854,8 @@ class Guard:
             terms=terms,
             also_bindings=others,
             connection_binding=target,
-            at_stake=front.at_stake(tool),
+            # the call's own secrets hidden too: a listed database named as its password
+            at_stake=_stake_shown(front.at_stake(tool), arguments),
             requester_persons=persons,
             # who decides, frozen likewise: a --policy given at approval can neither add a
             # name to the group nor split one person into two votes (attack 14)

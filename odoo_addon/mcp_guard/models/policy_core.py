@@ -762,7 +762,11 @@ def _redact_text_once(text: str) -> str:
             if nested is not None:
                 parts.append(nested[0])
                 pos = nested[1]
-            continue
+                continue
+            value = _next_line_value(text, pos, pair.group(2))
+            if value is None:
+                continue
+            parts.append(text[pos : value.start()])
         parts.append(_quoted_redacted(value.group()))
         pos = _yaml_block_end(text, pair.start(), value) or value.end()
     parts.append(text[pos:])
@@ -770,6 +774,28 @@ def _redact_text_once(text: str) -> str:
     if "%" in text or "+" in text:
         text = _redact_encoded(text)
     return text
+
+
+# A secret key's separator with nothing after it on its line ("password=", "password:"), and
+# on the next line a lone value: that value is the secret ("password=\nS3cr3t",
+# "password:\r\n  S3cr3t"); not a line that is plainly another key ("user=bob", "user:").
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*(?=\S)")
+_LINE_REST = re.compile(r"[ \t]*(?:\r?\n|\Z)")
+_NEXT_KEY = re.compile(r"[\w.\-\[\]]+[ \t]*(?:=>|:=|[=:](?![=:]))")
+
+
+def _next_line_value(text: str, pos: int, separator: str) -> re.Match[str] | None:
+    """The value on the line after a secret key's separator (``pos`` after it), when it is
+    the line's only word and no key; else None. Not after a key followed by spaces alone."""
+    if not separator.strip(" \t\"'\\" + _WIDE_SPACE[1:-1]):
+        return None
+    line = _LINE_BREAK.match(text, pos)
+    if line is None or _NEXT_KEY.match(text, line.end()):
+        return None
+    value = _VALUE.match(text, line.end())
+    if value is None or value.group() == REDACTED or not _LINE_REST.match(text, value.end()):
+        return None
+    return value
 
 
 _YAML_NESTED_LINE = re.compile(
@@ -946,8 +972,14 @@ def redact(value: Any) -> Any:
 
 # --- known secrets: hidden by value ---------------------------------------------------------
 
-# A known secret shorter than this is not searched for: every "a" of a text would go.
+# A known secret shorter than this is not searched for in its many forms (every "a" of a text
+# would go): it is hidden only where it stands as a whole token (_short_forms).
 MIN_KNOWN_SECRET = 4
+# The shortest known secret hidden at all (as a whole token): one or two characters ("x",
+# "pw") would hide every such word or number of a text.
+MIN_SHORT_SECRET = 3
+# A character that makes a short known secret part of a longer word or number (not hidden).
+_TOKEN_CHAR = r"\w"
 
 
 def _escaped_forms(secret: str) -> set[str]:
@@ -1056,33 +1088,46 @@ def _char_forms(char: str) -> tuple[list[tuple[str, str]], list[str]]:
 _MAX_BACKSLASHES = 8
 
 
-# A secret spaced out: one of these between two of its characters ("S 3 c r e t", "S-3-c-r-e-t",
-# with a zero-width space, one per line).
+# A secret spaced out: a short run of these (SPACER_RUN characters at most) between two of its
+# characters ("S 3 c r e t", "S-3-c-r-e-t", "S, 3, c", "S - 3 - c", one per line with "\r\n",
+# with a zero-width space).
 _SPACERS = " \t\r\n\u00a0\u00ad\u200b\u200c\u200d\u2060\ufeff\\-._,:;/|"
+SPACER_RUN = 3
 
 
 def _spacer(following: str) -> str:
-    """One optional spacer before a character of a secret: taken only when that character (in
-    any case) follows it, so that a secret holding a spacer ("a-b") is read one way only."""
-    ahead = "".join(re.escape(variant) for variant in _cases(following))
-    return f"(?:[{_SPACERS}](?=[{ahead}]))?"
+    """An optional run of spacers before a character of a secret, read one way only so that
+    the search stays linear: taken only when that character (in any case) follows it, and
+    holding none of that character's cases (a secret holding a spacer, "a-b", is read as
+    itself); its last not a backslash (backslashes before a character are _text_form's)."""
+    cases = _cases(following)
+    ahead = "".join(re.escape(variant) for variant in cases)
+    allowed = "".join(re.escape(ch) for ch in _SPACERS if ch not in cases)
+    last = "".join(re.escape(ch) for ch in _SPACERS if ch not in cases and ch != "\\")
+    return f"(?:[{allowed}]{{0,{SPACER_RUN - 1}}}[{last}](?=[{ahead}]))?"
 
 
 def _text_form(text: str) -> str:
     """``text`` in any case, each character as _char_forms has it (after some backslashes, past
-    the first), one spacer allowed before each (_spacer), as one pattern: its first character's
-    forms in one group before the rest, which is written once (a copy of the rest for each
-    form of the first character made the pattern five times longer to compile)."""
+    the first), a short run of spacers allowed before each (_spacer), as one pattern: its
+    first character's forms in one group before the rest, which is written once (a copy of
+    the rest for each form of the first character made the pattern five times longer to
+    compile)."""
     units = []
     starts: list[str] = []
     backslashes = rf"\\{{0,{_MAX_BACKSLASHES}}}"
     for index, char in enumerate(text):
         plain, escaped = _char_forms(char)
+        # the character's cases as one class: as alternatives, each would match the same
+        # character (the pattern is case-insensitive), and a near miss would be tried in
+        # two ways per character, 2 ** len(text) in all
+        alone = "".join(re.escape(first) for first, rest in plain if not rest)
+        forms = ["[" + alone + "]"] + [re.escape(first) + rest for first, rest in plain if rest]
         if index == 0:
-            starts += [re.escape(first) + rest for first, rest in plain]
+            starts += forms
             starts.append("\\\\(?:" + "|".join(escaped) + ")")
         else:
-            plain_any = "|".join(re.escape(first) + rest for first, rest in plain)
+            plain_any = "|".join(forms)
             units.append(
                 _spacer(char)
                 + f"(?:{backslashes}(?:{plain_any})|{backslashes}\\\\(?:{'|'.join(escaped)}))"
@@ -1183,9 +1228,14 @@ class KnownForms:
     parts."""
 
     def __init__(
-        self, whole: re.Pattern[str], parts: re.Pattern[str] | None, blocks: Any, shortest: int
+        self,
+        whole: re.Pattern[str],
+        parts: re.Pattern[str] | None,
+        blocks: Any,
+        shortest: int,
+        short: re.Pattern[str] | None = None,
     ):
-        self.whole, self.parts, self.blocks = whole, parts, blocks
+        self.whole, self.parts, self.blocks, self.short = whole, parts, blocks, short
         # the fewest characters a form of a whole secret has: fewer bytes cannot show one
         self.shortest = max(MIN_KNOWN_SECRET, shortest)
 
@@ -1238,6 +1288,8 @@ class KnownForms:
         text = self.whole.sub(repl, text)
         if parts and self.parts is not None and self.blocks.search(text):
             text = self.parts.sub(repl, text)
+        if parts and self.short is not None:  # not in a key: "id", "uri" name fields
+            text = self.short.sub(repl, text)
         return text
 
 
@@ -1245,16 +1297,33 @@ def _known_forms(secrets: Any, login: str | None = None) -> KnownForms | None:
     """The forms a known secret takes in a text: _escaped_forms; in any case, reversed, each
     character escaped, spaced out (_text_form); in hex (_hex_forms); in base-N at every offset
     (_base_forms); its base64 as HTTP Basic credentials with ``login`` ("login:secret"); and a
-    long one's parts (_run_forms: its halves shown apart).
+    long one's parts (_run_forms: its halves shown apart). A secret shorter than
+    MIN_KNOWN_SECRET (MIN_SHORT_SECRET at least): only as it is or escaped, as a whole token
+    (_short_forms).
     Built once for the same secrets and login (_pattern_for)."""
-    known = tuple(sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_KNOWN_SECRET}))
+    known = tuple(
+        sorted({s for s in secrets if isinstance(s, str) and len(s.strip()) >= MIN_SHORT_SECRET})
+    )
     if not known:
         return None
     return _pattern_for(known, login or None)
 
 
+def _short_forms(secrets: Sequence[str]) -> re.Pattern[str] | None:
+    """Secrets shorter than MIN_KNOWN_SECRET (a forwarded password "abc"), as they are or
+    escaped (_escaped_forms), where they stand as a whole token: not next to a letter, a
+    digit or "_" ("abc" in "abc." or "pw: abc", not in "abcd" or "xabc1"), in that case."""
+    forms = {form for secret in secrets for form in _escaped_forms(secret)}
+    if not forms:
+        return None
+    either = "|".join(map(re.escape, sorted(forms, key=len, reverse=True)))
+    return re.compile(f"(?<!{_TOKEN_CHAR})(?:{either})(?!{_TOKEN_CHAR})")
+
+
 @functools.lru_cache(maxsize=16)
-def _pattern_for(secrets: tuple[str, ...], login: str | None) -> KnownForms:
+def _pattern_for(given: tuple[str, ...], login: str | None) -> KnownForms:
+    secrets = tuple(secret for secret in given if len(secret) >= MIN_KNOWN_SECRET)
+    short = _short_forms([secret for secret in given if len(secret) < MIN_KNOWN_SECRET])
     literal: set[str] = set()
     uncased: set[str] = set()
     forms: list[tuple[str, str]] = []
@@ -1287,9 +1356,14 @@ def _pattern_for(secrets: tuple[str, ...], login: str | None) -> KnownForms:
     # the text forms behind one test of the character they start with: the search tries them
     # only where one can start
     gate = "(?=[" + "".join(map(re.escape, sorted(openers))) + "])"
-    whole = re.compile(_grouped(alternatives + forms) + "|" + gate + "(?:" + "|".join(texts) + ")")
-    shortest = min(map(len, [*literal, *uncased, *secrets]))
-    return KnownForms(whole, parts, found, shortest)
+    if secrets:
+        whole = re.compile(
+            _grouped(alternatives + forms) + "|" + gate + "(?:" + "|".join(texts) + ")"
+        )
+    else:  # short secrets only
+        whole = re.compile("(?!)")
+    shortest = min(map(len, [*literal, *uncased, *secrets]), default=MIN_KNOWN_SECRET)
+    return KnownForms(whole, parts, found, shortest, short)
 
 
 def _hide_known(value: Any, pattern: KnownForms, depth: int) -> Any:
@@ -1342,7 +1416,7 @@ def arguments_secrets(arguments: Any, depth: int = 0) -> tuple[str, ...]:
     elif isinstance(arguments, list):
         for item in arguments:
             found.extend(arguments_secrets(item, depth + 1))
-    return tuple(sorted({value for value in found if len(value) >= MIN_KNOWN_SECRET}))
+    return tuple(sorted({value for value in found if len(value.strip()) >= MIN_SHORT_SECRET}))
 
 
 def redact_arguments(arguments: Any) -> Any:
@@ -1387,6 +1461,36 @@ HELD_BASE64_RUN = 40
 _BASE64_LINE_END = re.compile(rf"[{_B64}]{{{HELD_BASE64_RUN}}}\Z")
 # The most lines of an upstream's stderr held as one block of base64.
 MAX_HELD_LINES = 64
+# A line this short (but not empty) may be a character of a known secret written one per
+# line ("\r\n".join(secret)): held with those after it, like base64, and judged with them.
+SHORT_LINE = 3
+
+
+def _held_line(text: str) -> bool:
+    """A line of stderr held while there are known secrets: the end of a run of base64, or
+    a character or so of a secret spaced out one per line."""
+    return 0 < len(text) <= SHORT_LINE or _BASE64_LINE_END.search(text) is not None
+
+
+# The end of the last line shown kept to judge a held block with (a secret one character per
+# line may begin at the end of a longer line: "spread: S\r\n3\r\nc...").
+TAIL_KEPT = 64
+
+
+def _hide_continued(pattern: KnownForms, tail: str, block: str) -> str:
+    """``block`` (held lines) with every known secret's form hidden, also one that began in
+    ``tail`` (the end of the line before, already shown): its part in the block."""
+    joined = tail + "\n" + block if tail else block
+    offset = len(joined) - len(block)
+    pieces, pos = [], offset
+    for found in pattern.whole.finditer(joined):
+        if found.end() <= offset:
+            continue
+        start = max(found.start(), offset)
+        pieces += [joined[pos:start], REDACTED]
+        pos = found.end()
+    pieces.append(joined[pos:])
+    return pattern.sub(REDACTED, "".join(pieces))
 
 
 class LineRedaction:
@@ -1401,19 +1505,21 @@ class LineRedaction:
         self._held = ""  # the end of a line cut short, shown with its continuation
         self._known = known
         self._base64: list[str] = []  # lines that may be wrapped base64, judged together
+        self._tail = ""  # the end of the last line shown: where a held block may begin
 
     def lines(self, text: str, cut: bool = False) -> list[str]:
         """``line`` for a text in which base64 wrapped in lines (MIME, PEM) is hidden whole when
         it holds a known secret: while there are known secrets, a line ending in a run of
-        HELD_BASE64_RUN base64 characters is held with those after it (MAX_HELD_LINES at most)
-        until one does not (the block's last line), then all are judged together. Answers
+        HELD_BASE64_RUN base64 characters, or of SHORT_LINE characters at most (a secret
+        spaced out one character per line), is held with those after it (MAX_HELD_LINES at
+        most) until one is neither (the block's last line), then all are judged together. Answers
         the lines to show now, maybe none; ``finish`` answers those still held."""
-        begins = not self._base64 and _BASE64_LINE_END.search(text) is not None
+        begins = not self._base64 and _held_line(text)
         holding = self._base64 or (begins and self._known is not None and bool(self._known()))
         if cut or self._held or self._hidden_lines is not None or not holding:
             return [*self.finish(), *self._shown(text, cut)]
         self._base64.append(text)
-        if len(self._base64) < MAX_HELD_LINES and _BASE64_LINE_END.search(text):
+        if len(self._base64) < MAX_HELD_LINES and _held_line(text):
             return []  # the block may go on
         return self.finish()
 
@@ -1425,9 +1531,11 @@ class LineRedaction:
         pattern = _known_forms(self._known() if self._known is not None else ())
         if pattern is not None:
             block = _WRAPPED_BASE64.sub(lambda m: pattern.hide_wrapped(REDACTED, m), block)
+            block = _hide_continued(pattern, self._tail, block)
         return [shown for part in block.split("\n") for shown in self._shown(part, False)]
 
     def _shown(self, text: str, cut: bool) -> list[str]:
+        self._tail = text[-TAIL_KEPT:]
         shown = self.line(text, cut)
         return [] if shown is None else [shown]
 
@@ -2508,12 +2616,40 @@ _PLAIN_PATH_SEGMENT = re.compile(rf"{_PLAIN_PATH_PART}(?:[\-_.]{_PLAIN_PATH_PART
 _HTTP_URL = re.compile(r"""(?i)(?<![\w.+\-])https?://[^\s"'<>]*[^\s"'<>.,;:!?)\]]""")
 
 
-def _plain_path_segment(segment: str) -> bool:
+# A segment that names a credential: the one after it may be one even in letters alone
+# ("/api/token/qwertyuiopasdfgh/mcp", "/key/ABCDEFGHIJKLMNOP"): LETTERS_TOKEN letters or more
+# in one word ("/auth/login", "/token/refresh" are words).
+_SECRET_PATH_SEGMENTS = frozenset(
+    {"token", "tokens", "key", "keys", "secret", "secrets", "password", "passwords"}
+    | {"apikey", "api_key", "api-key", "apikeys", "auth", "access_token", "access-token"}
+)
+LETTERS_TOKEN = 12
+
+
+def _plain_path_segment(segment: str, after: str = "") -> bool:
+    """``segment`` plainly no credential (_PLAIN_PATH_SEGMENT); ``after``: the segment
+    before it, which when it names a credential makes a long word of letters one."""
+    if (
+        after.lower() in _SECRET_PATH_SEGMENTS
+        and segment.isalpha()
+        and len(segment) >= LETTERS_TOKEN
+    ):
+        return False
     return not segment or (
         _PLAIN_PATH_SEGMENT.fullmatch(segment) is not None
         and not _TOKEN_SHAPES.search(segment)
         and redact_text(segment) == segment
     )
+
+
+def _path_shown(path: str) -> list[tuple[str, bool]]:
+    """A URL path's segments, each with whether it is plainly no credential."""
+    segments = path.split("/")
+    befores = ["", *map(unquote, segments[:-1])]
+    return [
+        (segment, _plain_path_segment(segment, before))
+        for segment, before in zip(segments, befores, strict=True)
+    ]
 
 
 def url_path_secrets(url: str) -> tuple[str, ...]:
@@ -2525,8 +2661,8 @@ def url_path_secrets(url: str) -> tuple[str, ...]:
         return ()
     found = {
         form
-        for segment in path.split("/")
-        if not _plain_path_segment(segment)
+        for segment, plain in _path_shown(path)
+        if not plain
         for form in (segment, unquote(segment))
     }
     return tuple(sorted(found))
@@ -2542,9 +2678,7 @@ def display_url(url: str) -> str:
         return REDACTED
     host = parts.hostname or ""
     host = f"[{host}]" if ":" in host else host
-    path = "/".join(
-        segment if _plain_path_segment(segment) else REDACTED for segment in parts.path.split("/")
-    )
+    path = "/".join(segment if plain else REDACTED for segment, plain in _path_shown(parts.path))
     shown = f"{parts.scheme}://{host}{'' if port is None else f':{port}'}{path}"
     return (
         shown + ("?" + REDACTED if parts.query else "") + ("#" + REDACTED if parts.fragment else "")
