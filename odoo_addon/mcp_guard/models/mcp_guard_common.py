@@ -225,11 +225,12 @@ def check_browse_ids(model, ids):
     a list, a dict) later with PostgreSQL's error; both answered a client with a traceback."""
     if not ids or ids.__class__ is int:
         return
-    if ids.__class__ in (list, tuple):
+    if isinstance(ids, (list, tuple, dict)):
+        # a dict: its keys (Odoo's own code browses {id: ...} mappings)
         for item in ids:
             if item.__class__ is not int and not is_record_id(item) and not isinstance(item, NewId):
                 _refuse_ids(model, item)
-    elif isinstance(ids, (bool, float, str, bytes, dict)):
+    elif isinstance(ids, (bool, float, str, bytes)):
         _refuse_ids(model, ids)
 
 
