@@ -628,6 +628,35 @@ CONNECTION_CHANGES_IN_OTHER_WORDS = [
     ("odoo_use", "Use it from now on.", _takes("name")),
     ("env_switch", "Switch environment.", _takes("target")),
     ("odoo_target", "Target it.", _takes("name")),
+    # outside round 24: a reset, a decommission, a connection by a short name, ...
+    ("odoo_reset", "Reset.", _takes("name")),
+    ("instance_decommission", "Decommission.", _takes("name")),
+    ("odoo_cxn_remove", "Remove.", _takes("name")),
+    ("odoo_teardown", "Tear it down.", _takes("name")),
+    ("odoo_tear_down", "Tear it down.", _takes("name")),
+    ("conn_destroy", "Destroy.", _takes("name")),
+    ("conns_purge", "Purge.", _takes("names")),
+    ("cx_wipe", "Wipe.", _takes("name")),
+    ("odoo_revoke", "Revoke.", _takes("name")),
+    ("odoo_drop", "Drop.", _takes("name")),
+    ("odoo_nuke", "Nuke.", _takes()),
+    ("odoo_dispose", "Dispose.", _takes("id")),
+    ("site_terminate", "Terminate.", _takes("name")),
+    ("odoo_close", "Close.", _takes("name")),
+    ("odoo_link_remove", "Remove.", _takes("id")),
+    ("account_revoke", "Revoke.", _takes("name")),
+    ("profile_destroy", "Destroy.", _takes("name")),
+    ("credentials_wipe", "Wipe.", _takes("name")),
+    ("odoo_thing", "Decommission an Odoo instance.", _takes("x")),
+    ("odoo_thing", "Tear down the connection.", _takes("x")),
+]
+# Not connection changes by their words: a namespace's end verb given more than a name (the
+# proxy still judges any call naming a known connection as its change, at call time).
+NOT_CONNECTION_CHANGES_IN_OTHER_WORDS = [
+    ("git_reset", "Resets repository.", _takes("repo_path")),
+    ("memory_delete", "Delete a memory file.", _takes("filename", "scope")),
+    ("odoo_unlink", "Delete records from the database.", _takes("connection", "model", "ids")),
+    ("odoo_do", "Do it.", _takes("name")),
 ]
 
 
@@ -638,6 +667,13 @@ def test_connection_changes_in_other_words_are_recognised(
     tool = {"name": name, "description": description, "inputSchema": schema}
     assert changes_connection(tool)
     assert classify_definition(tool).risk_class != "read"
+
+
+@pytest.mark.parametrize(("name", "description", "schema"), NOT_CONNECTION_CHANGES_IN_OTHER_WORDS)
+def test_end_verbs_alone_do_not_make_a_connection_change(
+    name: str, description: str, schema: dict[str, Any]
+) -> None:
+    assert not changes_connection({"name": name, "description": description, "inputSchema": schema})
 
 
 def test_a_read_given_an_alias_is_not_a_connection_change() -> None:

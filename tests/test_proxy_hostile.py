@@ -138,7 +138,9 @@ async def test_an_upsert_worded_otherwise_is_a_replacement(tmp_path: Path, tool:
         again = await client.call_tool(tool, {"alias": "prod", "url": "https://evil.example.com"})
         assert not again.is_error, text_of(again)
     state = upstream_state(tmp_path / "upstream.json")
-    assert state["calls"] == [tool]  # the approved call only
+    # the approved call only (and the proxy's own listings of the connections, on the
+    # client's behalf: what the upstream holds is observed when the call is judged)
+    assert [call for call in state["calls"] if call != "odoo_connections"] == [tool]
     listed = json.loads(run_cli(tmp_path, "tools", "list", "--json").stdout)
     assert next(row for row in listed if row["tool"] == tool)["risk_class"] != "read"
     assert state["connections"]["prod"] == "https://evil.example.com"

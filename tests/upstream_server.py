@@ -28,7 +28,10 @@ and act on the answer. ``UPSTREAM_LISTING`` (a JSON object; the values ``"$conne
 ``"$count"`` stand for the aliases held and their number) replaces what ``odoo_connections``
 answers, as text alone with ``UPSTREAM_LISTING_TEXT=1``. ``UPSTREAM_OTHER_WORDS=1`` adds
 tools that end, repoint or switch the alias they name in other words (``site_forget``,
-``odoo_use``, ``odoo_set``: outside round 22). ``UPSTREAM_LEAKY=1`` adds
+``odoo_use``, ``odoo_set``: outside round 22). ``UPSTREAM_UNRECOGNISED=1`` adds
+``odoo_reset``, ``instance_decommission``, ``odoo_cxn_remove`` and ``odoo_do``, each removing
+the alias its ``name`` names, and ``odoo_peek``, a read given a name (outside round 24).
+``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 ``UPSTREAM_ECHO_SECRET=1`` (with ``UPSTREAM_CONNECT=1``) gives ``odoo_connect`` a ``password``:
 once given one, it adds tools ``echo_*`` whose definitions repeat it (description, title, a
@@ -421,6 +424,43 @@ if os.environ.get("UPSTREAM_OTHER_WORDS") == "1":
     @mcp.tool(description="Set a value.")
     def odoo_set(key: str, value: str, ctx: Context) -> str:
         return _ends("odoo_set", key.split(".")[1] if key.count(".") == 2 else key, ctx)
+
+
+# Outside round 24: tools the catalog did not recognise as connection tools (a reset, a
+# decommission, a "cxn" removal, an innocuous name), each removing the connection its
+# ``name`` argument names; and a read given an alias.
+UNRECOGNISED = {
+    "odoo_reset": "Reset.",
+    "instance_decommission": "Decommission.",
+    "odoo_cxn_remove": "Remove.",
+    "odoo_do": "Do it.",
+}
+if os.environ.get("UPSTREAM_UNRECOGNISED") == "1":
+
+    def _removes(tool: str) -> Any:
+        def removes(name: str, ctx: Context) -> str:
+            record(ctx, tool, {"name": name})
+            state = load()
+            state["aliases"] = [a for a in state["aliases"] if a != name]
+            save(state)
+            return f"{tool}: {name}"
+
+        return removes
+
+    for _tool, _about in UNRECOGNISED.items():
+        if _tool != "odoo_do":
+            mcp.tool(name=_tool, description=_about, annotations=WRITE)(_removes(_tool))
+
+    @mcp.tool(annotations=WRITE)
+    def odoo_do(name: str, ctx: Context, options: dict[str, Any] | None = None) -> str:
+        """Do it."""
+        return _removes("odoo_do")(name, ctx)
+
+    @mcp.tool(annotations=READ)
+    def odoo_peek(name: str, ctx: Context) -> str:
+        """Show a value."""
+        record(ctx, "odoo_peek", {"name": name})
+        return f"peeked {name}"
 
 
 LEAK = "S3CRET-upstream-9f"

@@ -106,7 +106,8 @@ _NAME_WORDS: dict[RiskClass, tuple[str, ...]] = {
     "destructive": _words(
         """delete del remove rm unlink drop truncate purge wipe erase destroy reset revoke
         disconnect uninstall clear kill terminate overwrite force prune flush empty discard
-        rollback nuke evict ban forget retire detach unregister deregister"""
+        rollback nuke evict ban forget retire detach unregister deregister decommission teardown
+        tear_down dispose"""
     ),
     "write": _words(
         """create add insert update edit write set put patch modify change rename move copy
@@ -502,6 +503,12 @@ _CONNECTION_CHANGE = re.compile(
     r"\b(?:forget\w*|forgot\w*|retir\w*|detach\w*|unregister\w*|deregister\w*|repoint\w*|"
     r"switch\w*)\b[^.]{0,40}?\b(?:connections?|sites?|instances?|servers?|environments?|"
     r"sessions?|alias\w*|profiles?|databases?|accounts?|logins?)\b|"
+    # ended in yet other words: "Decommission an instance", "Tear down the connection",
+    # "Reset the profile" (outside round 24; not "from the database": records are deleted so)
+    r"\b(?:decommission\w*|tear(?:s|ing)?\s*down|teardown\w*|reset\w*|destroy\w*|purg\w*|"
+    r"wip(?:e|es|ing)|revok\w*|drop(?:s|ping|ped)?|nuk\w*|dispos\w*|terminat\w*|clos\w*|"
+    r"remov\w*|delet\w*)\b[^.]{0,40}?\b(?:connections?|cxns?|conns?|sites?|instances?|"
+    r"servers?|environments?|alias\w*|profiles?|accounts?|logins?|credentials?)\b|"
     r"\b(?:log(?:s|ging)?|sign(?:s|ing)?)\s+(?:out|off)\b|\blogout\b"
 )
 # A verb whose object is a connection: "Add a connection for the current user", "Edit an
@@ -523,9 +530,13 @@ _CONNECTION_CHANGE_NAME = frozenset(
 # else a connection is called: a site, an instance, a server, an environment, a session
 # ("instance_retire", "odoo_session_end", "env_switch": outside round 22).
 _CONNECTION_NOUN = re.compile(
-    r"(?:conn|connection|connections|connector|connectors|sites?|instances?|servers?|"
-    r"env|envs|environments?|sessions?|endpoints?|targets?|databases?|db|dbs)"
+    r"(?:conn|conns|cxn|cxns|cx|connection|connections|connector|connectors|sites?|instances?|"
+    r"servers?|env|envs|environments?|sessions?|endpoints?|targets?|databases?|db|dbs)"
 )
+# What else may hold a connection, but as often something else (a link in a document, an
+# account in a ledger): about connections only with a verb that ends what it names
+# ("odoo_link_remove", "account_revoke": outside round 24).
+_ENDED_NOUN = re.compile(r"(?:links?|accounts?)")
 # Verbs that, in a name, end, move or switch what a tool keeps under a name, whatever it is
 # called ("site_forget", "odoo_detach", "odoo_logout", "odoo_web_logout": outside round 22).
 _CONNECTION_LIFECYCLE_NAME = re.compile(
@@ -541,6 +552,22 @@ _BARE_VERBS = frozenset(
         retire unset bind unbind attach"""
     )
 )
+# Verbs that end what they name ("odoo_reset", "instance_decommission", "odoo_cxn_remove":
+# outside round 24). With a connection noun they end a connection; as a namespace's bare verb
+# too, when the tool takes nothing but a name for it (``git_reset`` takes a repository path).
+_END_VERBS = frozenset(
+    _words(
+        """reset decommission teardown destroy purge wipe revoke drop nuke dispose terminate
+        close remove delete disconnect forget retire detach"""
+    )
+)
+_END_NAME = re.compile(r"_(?:tear_down|decommission\w*|teardown\w*|dispos\w*)_")
+_NAMING_PARAMS = frozenset(
+    _words(
+        """name alias id key target connection conn cxn instance site server profile account
+        env environment"""
+    )
+)
 _MODEL_PARAMS = frozenset(_words("model res_model model_name"))
 _CONNECT_VERB = re.compile(r"(?:re)?connect(?:s|ed|ing)?")
 
@@ -553,6 +580,7 @@ _LOGIN_NAME = re.compile(
     r"_(?:re_?)?(?:login|logon|signin|log_in|sign_in|authenticate)_|_reauth\w*_"
 )
 _SETTINGS_NOUN = re.compile(r"(?:profiles?|credentials?|alias|aliases|logins?)")
+_ALL_NOUNS = (_CONNECTION_NOUN, _SETTINGS_NOUN, _ENDED_NOUN)
 _KEPT_UNDER_A_NAME = re.compile(
     r"\b(?:remember\w*|sav(?:e|es|ing)|stor(?:e|es|ing)|keep\w*|kept|persist\w*|"
     r"register\w*)\b[^.;]{0,60}?\bunder\s+(?:an?\s+|the\s+|that\s+|"
@@ -617,6 +645,12 @@ def changes_connection(definition: Mapping[str, Any]) -> bool:
         return True
     schema = definition.get("inputSchema")
     if len(words) == 2 and words[1] in _BARE_VERBS and not _params(schema) & _MODEL_PARAMS:
+        return True
+    ended = f"_{'_'.join(words)}_".replace("_tear_down_", "_teardown_").strip("_").split("_")
+    if len(ended) == 2 and ended[1] in _END_VERBS and _params(schema) <= _NAMING_PARAMS:
+        return True
+    nouns = [w for w in words if any(n.fullmatch(w) for n in _ALL_NOUNS)]
+    if nouns and (set(words) & _END_VERBS or _END_NAME.search(joined)):
         return True
     for noun in (_CONNECTION_NOUN, _SETTINGS_NOUN):
         if any(noun.fullmatch(w) for w in words):

@@ -41,6 +41,10 @@ with what it loaded at start), and nothing it would write is judged new. A reque
 or replace a connection is bound to what the listing says of it and to the alias's generation
 in that record (bumped by every change of it the guard lets through, and by a listing seen to
 differ): an approval does not answer for the alias re-created since, even with the same values.
+A call of a tool that is neither a read nor recognised as a connection tool, one of whose
+string arguments names a connection the proxy knows (listed now, or in the record), is judged
+a change of that connection as well (``_named_connections``): the catalog's words cannot know
+every name of a connection's end (outside round 24: ``odoo_reset``, ``odoo_do``).
 A data call needing an approval (a tool with a ``connection`` or ``alias`` argument) is bound
 likewise to the connection the upstream would act through: the listed one it names, else the
 only one listed (odoo-claude-mcp's fallback), read under the lease and held until it is done.
@@ -1275,7 +1279,12 @@ class ProxyServer(Frontend):
         upstream's aliases (leases.py) is kept: an upsert adds its alias, a removal takes it
         off."""
         removed = self._removed_alias(tool, arguments)
+        naming: list[str] = []
         if not self._changes_connection(tool) and removed is None:
+            # A tool the catalog does not recognise, given a connection the proxy knows by its
+            # alias, is judged a change of that connection (outside round 24).
+            naming = await self._named_connections(tool, arguments)
+        if not self._changes_connection(tool) and removed is None and not naming:
             # A data call: what ``connection_binding`` takes to bind it is held until it is
             # done (nothing unless it needs an approval).
             async with AsyncExitStack() as held:
@@ -1299,10 +1308,19 @@ class ProxyServer(Frontend):
                     exists = None
                     listing = await self._listing(tool, "alias")
                     alias: str | None = removed
+                elif naming:
+                    exists = None
+                    listing = await self._listing(tool, "alias", lister=self._data_lister())
+                    alias = naming[0]
                 else:
                     exists, listing = await self._connection_exists(tool, arguments)
                     if exists is None:
                         log.warning("%s may replace a connection: judged as a replacement", tool)
+                    if listing is None and self._pair(tool) is None:
+                        # which connection it changes is unknown (it is bound to them all):
+                        # what the upstream holds is observed now, so that a listing a client
+                        # takes before the approval is no change of what it is bound to
+                        listing = await self._listing(tool, "alias", lister=self._data_lister())
                     named = self._upsert_alias(tool, arguments)
                     alias = named[1] if named is not None and self._pair(tool) else None
                 # What the listing says now is recorded, except the aliases it shows otherwise
@@ -1322,6 +1340,8 @@ class ProxyServer(Frontend):
                     )
                 if removed is not None:
                     at_stake = self._stake(tool, "removes", removed, listing, stale=stale)
+                elif naming:
+                    at_stake = self._named_stake(tool, naming, listing, stale)
                 elif exists is False and not stale:
                     at_stake = None
                 else:
@@ -1342,6 +1362,8 @@ class ProxyServer(Frontend):
                 # or a single-connection upstream's: every alias).
                 upserted = self._upsert_alias(tool, arguments) if removed is None else None
                 touched: set[str] | None = {removed} if removed is not None else None
+                if naming:
+                    touched = set(naming)
                 if upserted is not None and not self._single_connection(tool):
                     touched = {upserted[1]}
                 if touched is not None:
@@ -1372,6 +1394,8 @@ class ProxyServer(Frontend):
                 in_doubt = not await self._changed_through_guard(key, touched)
                 if removed is not None:
                     await self._aliases("removed_alias", key, removed)
+                elif naming:
+                    await self._record_named(tool, key, naming, listing)
                 else:
                     await self._record_upsert(tool, arguments, key)
                 if not in_doubt:  # the call let through: its upstream's view is the record's
@@ -1384,6 +1408,88 @@ class ProxyServer(Frontend):
                 if not in_doubt:  # else the lease stays until it expires
                     with anyio.CancelScope(shield=True):  # released even when cancelled
                         await self._release_lease(key, holder)
+
+    async def _named_connections(self, tool: str, arguments: dict[str, Any]) -> list[str]:
+        """The connections a call of a tool that is neither a read nor a recognised connection
+        tool names: the aliases, known to the proxy (listed by the upstream now, or in the
+        replicas' record of what its listings showed and the guard let through), that one of
+        its string arguments, at any depth, equals once folded (``fold_alias``: trimmed, case
+        aside). The argument by which a data tool names the connection it acts through is
+        not one (``connection``: it uses it, ``connection_binding`` binds it). Such a call is
+        judged a change of each (``also_governed_by``): the catalog's words cannot know every
+        name an upstream gives the end of a connection (outside round 24: ``odoo_reset``).
+        The upstream cannot be listed (no list tool, or not callable, or unreadable): the
+        record alone. The record cannot be read: nothing is judged (fail closed)."""
+        if tool == REMOVAL_RULE or tool not in self.tools:
+            return []
+        if classify_tool(self.tools[tool]).risk_class == "read":
+            return []
+        used = self._data_connection(tool, arguments)
+        skipped = used[0] if used is not None else None
+        given = {
+            fold_alias(value)
+            for value in _strings({k: v for k, v in arguments.items() if k != skipped})
+        }
+        given.discard("")
+        if not given:
+            return []
+        key = f"connections:{self.server_id}"
+        try:
+            known = set(await self._aliases("known_aliases", key))
+        except Exception as exc:
+            raise self._record_fault(exc) from None
+        lister = self._data_lister()
+        listing = await self._listing(tool, "alias", lister=lister) if lister else None
+        if listing is not None and not set(listing) <= known:
+            try:
+                await self._aliases("saw_aliases", key, set(listing))
+            except Exception as exc:
+                raise self._record_fault(exc) from None
+        return sorted(a for a in known | set(listing or ()) if fold_alias(a) in given)
+
+    def _named_stake(
+        self,
+        tool: str,
+        named: list[str],
+        listing: dict[str, dict[str, Any]] | None,
+        stale: dict[str, str],
+    ) -> dict[str, Any]:
+        """What an approver is shown of the connections an unrecognised tool's call names:
+        each, as the upstream lists it (``_stake`` of the first, the others added)."""
+        stake = self._stake(tool, "removes", named[0], listing, stale=stale)
+        shown = {c["alias"] for c in stake["connections"]}
+        for alias in named[1:]:
+            if alias not in shown and len(stake["connections"]) < _STAKE_MAX:
+                item = (listing or {}).get(alias, {})
+                stake["connections"].append({"alias": alias, **_shown_fields(item)})
+        why = (
+            f"'{tool}' is not recognised as a connection tool, but its arguments name the "
+            f"connection(s) {', '.join(named[:_STAKE_MAX])}: judged a change (it may end or "
+            "replace each)"
+        )
+        stake["note"] = f"{why}; {stake['note']}" if stake.get("note") else why
+        return stake
+
+    async def _record_named(
+        self,
+        tool: str,
+        key: str,
+        named: list[str],
+        before: dict[str, dict[str, Any]] | None,
+    ) -> None:
+        """After an unrecognised tool's call that named connections was let through: each
+        named alias the upstream listed before it and no longer lists is removed from the
+        record (what the listing shows now is observed, as after a change let through)."""
+        lister = self._data_lister()
+        if before is None or lister is None:
+            return
+        after = await self._listing(tool, "alias", lister=lister)
+        if after is None:
+            return
+        for alias in named:
+            if alias in before and alias not in after:
+                await self._aliases("removed_alias", key, alias)
+        await self._observe(key, after, accept=True)
 
     def at_stake(self, tool: str) -> dict[str, Any] | None:
         """What an approver is shown of the connections a call acts on, as listed: with every
@@ -2011,7 +2117,7 @@ class ProxyServer(Frontend):
         connection (outside round 21). A call running on an approval, for a 2025-era client,
         would take the answer within that call, unjudged; a 2026-07-28 client's answer is a
         call of its own (a continuation), with an approval of its own where one is needed."""
-        if name == REMOVAL_RULE or self._changes_connection(name):
+        if name == REMOVAL_RULE or self._changes_connection(name) or _CHANGE.get() is not None:
             return (
                 f"The upstream asked a question during {name}, which changes a connection: an "
                 "answer could name another connection than the one judged, so the proxy does "
@@ -2299,6 +2405,21 @@ class ProxyServer(Frontend):
 
     async def run_upstream(self) -> None:
         await self.upstream.run()
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string among a call's argument values, at any depth (keys aside)."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return found
 
 
 def _shown_fields(item: Any) -> dict[str, str]:

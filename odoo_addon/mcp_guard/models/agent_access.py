@@ -42,6 +42,22 @@ DECIDING_AGENTS_SQL = """
 """
 
 
+def lock_agent_group(env):
+    """Take the one "lock" of every change of who finds which connection, and of who is an
+    Agent: an update of the Agent group's row, which changes nothing. Under Odoo's REPEATABLE
+    READ, of two transactions that both take it the second to commit fails with a serialization
+    error (Odoo's RPC layer retries it, and the retry sees the other's change and is checked
+    against it). Taken by refuse_deciding_agents, by every check that a change of users,
+    companies or groups takes no connection from an agent (mcp.connection._agent_views), and by
+    every change of a connection that gives it to an agent (sharing, owner, company, active):
+    so that a share and a removal of the agent's company (or group) that each pass alone cannot
+    both commit (DESIGN.md invariant 5). The Agent group record, or None while it loads."""
+    agent = env.ref("mcp_guard.group_mcp_agent", raise_if_not_found=False)
+    if agent:
+        env.cr.execute("UPDATE res_groups SET write_date = write_date WHERE id = %s", (agent.id,))
+    return agent
+
+
 def refuse_deciding_agents(env):
     """A ValidationError naming the users who are both in the Agent group and in the Approver
     group (directly or through implied groups: Manager, Settings, any other), all users, as this
@@ -50,13 +66,13 @@ def refuse_deciding_agents(env):
     Two transactions that each pass alone (one puts a user in a group, the other makes that group
     imply the Agent group) must not both commit: each check updates the Agent group's row, so the
     second one to do so fails with a serialization error, which Odoo's RPC layer retries, and the
-    retry sees the other's change."""
+    retry sees the other's change (lock_agent_group)."""
     agent = env.ref("mcp_guard.group_mcp_agent", raise_if_not_found=False)
     approver = env.ref("mcp_guard.group_mcp_approver", raise_if_not_found=False)
     if not (agent and approver):
         return  # while the add-on's own groups load
     env.flush_all()
-    env.cr.execute("UPDATE res_groups SET write_date = write_date WHERE id = %s", (agent.id,))
+    lock_agent_group(env)
     env.cr.execute(DECIDING_AGENTS_SQL, {"agent": agent.id, "approver": approver.id})
     both = env["res.users"].sudo().with_context(active_test=False).browse([row[0] for row in env.cr.fetchall()])
     if both:

@@ -132,10 +132,16 @@ class McpApprovalRequest(models.Model):
         ORIGINS, default="agent", required=True, readonly=True,
         help="A person's request is carried out by Odoo when it is approved; an agent's when the agent calls again.",
     )
-    # a person's "Request change": the values that replace the connection's once approved
-    new_url = fields.Char("New URL", readonly=True)
-    new_db = fields.Char("New database", readonly=True)
-    new_login = fields.Char("New login", readonly=True)
+    # a person's "Request change": the values that replace the connection's once approved,
+    # written as they were given (they are hashed with the approved call, _change_values), so
+    # read by the add-on and the Agent only, as the new secrets: a login or database that
+    # repeats the new password would show it. What people read is shown_new_*, the arguments'.
+    new_url = fields.Char("New URL", readonly=True, groups=SECRET_GROUPS)
+    new_db = fields.Char("New database", readonly=True, groups=SECRET_GROUPS)
+    new_login = fields.Char("New login", readonly=True, groups=SECRET_GROUPS)
+    shown_new_url = fields.Char("New URL", compute="_compute_shown_new")
+    shown_new_db = fields.Char("New database", compute="_compute_shown_new")
+    shown_new_login = fields.Char("New login", compute="_compute_shown_new")
     new_protocol = fields.Char("New protocol", readonly=True)
     new_password = fields.Char(groups=SECRET_GROUPS, readonly=True, copy=False, exportable=False)
     new_api_key = fields.Char(groups=SECRET_GROUPS, readonly=True, copy=False, exportable=False)
@@ -173,6 +179,24 @@ class McpApprovalRequest(models.Model):
     # from approving it (cannot_approve_reason); rejecting needs only can_decide
     can_approve = fields.Boolean(compute="_compute_user_rights")
     can_cancel = fields.Boolean(compute="_compute_user_rights")
+
+    @api.depends("arguments")
+    def _compute_shown_new(self):
+        """A replacement's new URL, database and login as its arguments show them
+        (redact_arguments: a secret-looking text, or the request's own new password or API key
+        repeated in them, hidden): what the approver reads beside the arguments is hidden alike."""
+        for req in self:
+            shown_args = {}
+            if req.sudo().new_url and req.arguments:
+                try:
+                    shown_args = json.loads(req.arguments)
+                except ValueError:
+                    shown_args = {}
+            if not isinstance(shown_args, dict):
+                shown_args = {}
+            for name in ("url", "db", "login"):
+                value = shown_args.get(name)
+                req[f"shown_new_{name}"] = value if isinstance(value, str) else False
 
     @api.depends("vote_ids")
     def _compute_approval_count(self):

@@ -152,8 +152,10 @@ class McpAuditLog(models.Model):
                 (
                     # shown(): kept as sent, but a bidi override, a zero-width space or an ESC is
                     # written as an escape, so no row reads as another (the detail keeps its lines);
-                    # redact_text(): no secret the agent sent in any text field is stored
-                    event["uuid"], moment, shown(redact_text(event["principal"])), shown(redact_text(event["tool"])),
+                    # redact_text(): no secret the agent sent in any text field is stored, its
+                    # uuid included (a front-end's are hex digits, which it keeps as sent; two
+                    # that differ only in a secret are one event: the sender's own to keep apart)
+                    redact_text(event["uuid"]), moment, shown(redact_text(event["principal"])), shown(redact_text(event["tool"])),
                     shown(event["arguments_hash"]), event["outcome"],
                     "\n".join(shown(line) for line in redact_text(event.get("detail") or "").split("\n")) or None,
                     shown(redact_text(event.get("request_ref") or "")) or None,

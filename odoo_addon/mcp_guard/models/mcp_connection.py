@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from .agent_access import lock_agent_group
 from .compat import GROUP_USERS
 from .mcp_guard_common import (
     URL_CREDENTIALS_MESSAGE,
@@ -35,6 +36,10 @@ CONNECTION_TEXT_FIELDS = ("url", "db", "login")
 # who uses a connection and under which company's rules: on a connection an agent used, a
 # change of either takes it from the agent or hands it to other people (a replacement)
 HOLDER_FIELDS = ("owner_id", "company_id")
+# a change of these gives a connection to an agent (or keeps it given): it takes the lock that
+# a change of users, companies or groups takes (agent_access.lock_agent_group), so that two
+# transactions, one giving, one taking the agent's access, cannot both commit
+GIVING_FIELDS = frozenset({"agent_user_ids", "owner_id", "company_id", "active"})
 TAKE_AWAY_HELP = (
     "End them first: \"Request disconnect\" on each connection (another person approves), "
     "or the agent's odoo_disconnect."
@@ -297,6 +302,8 @@ class McpConnection(models.Model):
         # the ORM's low-level write (also reached by _write from server-action code)
         for vals in vals_list:
             self._check_protected(vals)
+        if any(GIVING_FIELDS & set(vals) for vals in vals_list):
+            lock_agent_group(self.env)
         self._check_low_level_replacement(vals_list)
         return super()._write_multi(vals_list)
 
@@ -348,12 +355,16 @@ class McpConnection(models.Model):
             if values:
                 with internal_write():
                     conn.sudo().write(values)
+        if any(conn._agents() for conn in records):
+            lock_agent_group(self.env)  # a new connection an agent finds (GIVING_FIELDS)
         records._bind_agents()
         return records
 
     def write(self, vals):
         self._check_protected(vals)
         self._check_values(vals)
+        if GIVING_FIELDS & set(vals):
+            lock_agent_group(self.env)
         if not is_internal_write():
             ended = self.filtered(lambda c: c.state == "disconnected")
             if ended:
@@ -443,8 +454,13 @@ class McpConnection(models.Model):
         """{(agent id, connection id)}: the connections not ended that the Agent users among
         ``users`` (all by default) find in list_for_agent now: active, in the Agent group, their
         own and those shared with them, in a company they are allowed (the record rules). Read
-        from the ORM's cache, so as a pending write leaves them."""
-        group = self.env.ref("mcp_guard.group_mcp_agent", raise_if_not_found=False)
+        from the ORM's cache, so as a pending write leaves them.
+
+        Every caller checks a change that might take views away, so this takes the lock a
+        change that gives one takes (agent_access.lock_agent_group): whatever the views are in
+        this transaction's snapshot, a concurrent share (or new owner, company) of a connection
+        with an agent and this change cannot both commit."""
+        group = lock_agent_group(self.env)
         if not group:  # while the add-on's own data loads
             return set()
         agents = group.sudo().with_context(active_test=False)[GROUP_USERS].filtered("active")

@@ -61,6 +61,22 @@ class TestAudit(McpGuardCase):
         log = self.Audit.search([("uuid", "=", plain["uuid"])])
         self.assertEqual((log.principal, log.tool, log.request_ref), ("agent:test", "odoo_disconnect", "MCPR/2026/00001"))
 
+    def test_record_batch_redacts_the_uuid(self):
+        """Outside tester, MEDIUM: principal, tool and request reference were redacted, the
+        uuid (shown as the row's name) was stored as sent."""
+        sent = event(uuid="password=hunter2xyz", principal="agent:test")
+        self.assertEqual(self.Audit.with_user(self.agent).record_batch([sent]), 1)
+        log = self.Audit.search([("sender_id", "=", self.agent.id), ("uuid", "=like", "password=%")])
+        self.assertEqual(len(log), 1)
+        self.assertNotIn("hunter2xyz", log.uuid)
+        self.assertNotIn("hunter2xyz", log.display_name)
+        # idempotent on the stored uuid: the same event again is no new row
+        self.assertEqual(self.Audit.with_user(self.agent).record_batch([sent]), 0)
+        # a front-end's uuid is kept as sent
+        plain = event()
+        self.Audit.with_user(self.agent).record_batch([plain])
+        self.assertEqual(len(self.Audit.search([("uuid", "=", plain["uuid"])])), 1)
+
     def test_record_batch_validation(self):
         for bad in (event(outcome="maybe"), event(time="yesterday"), event(uuid=""), event(colour="red"),
                     event(time=RECENT_ISO[:-1]), event(time="2019-01-01T00:00:00Z")):

@@ -232,6 +232,37 @@ class TestSharing(McpGuardCase):
         self.assertIn(("url", "https://crm.example.com", "https://attacker.example.net"),
                       {(v.field_id.name, v.old_value_char, v.new_value_char) for v in tracked})
 
+    def test_change_shows_the_new_login_as_its_arguments_do(self):
+        """Outside tester, MEDIUM: a requested change whose new login (or database) repeats its
+        new password, or looks like a secret, showed it in the "New" column (new_login) while
+        the request's arguments hide it. The approver reads the new values as the arguments
+        show them, and cannot read the stored ones; the approved change writes them as given."""
+        conn = self.person_connection()
+        secret = "Tr0ub4dor-horse-battery"
+        req = self.change(conn, self.user, login=secret, db="token=db-hunter2xyz", password=secret)
+        as_approver = req.with_user(self.approver)
+        self.assertNotIn(secret, as_approver.arguments)  # what the request hides ...
+        self.assertNotIn("db-hunter2xyz", as_approver.arguments)
+        # ... is hidden in the replacement's columns too
+        self.assertTrue(as_approver.shown_new_login)
+        self.assertNotIn(secret, as_approver.shown_new_login)
+        self.assertNotIn("db-hunter2xyz", as_approver.shown_new_db)
+        self.assertEqual(as_approver.shown_new_url, "https://crm.example.com")
+        for name in ("new_login", "new_db", "new_url"):
+            with self.subTest(field=name), self.assertRaises(AccessError):
+                as_approver.read([name])
+        # everything the approver's form reads of the request
+        view = self.Request.with_user(self.approver).get_view(view_type="form")
+        shown = as_approver.read([name for name in self.Request.with_user(self.approver)._fields
+                                  if f'name="{name}"' in view["arch"]])
+        self.assertNotIn(secret, str(shown))
+        self.assertNotIn("db-hunter2xyz", str(shown))
+        self.assertNotIn('name="new_login"', view["arch"])
+        self.assertIn('name="shown_new_login"', view["arch"])
+        as_approver.action_approve()
+        self.assertEqual(req.state, "done")
+        self.assertEqual((conn.login, conn.db, conn.sudo().password), (secret, "token=db-hunter2xyz", secret))
+
     def test_rejected_change_keeps_nothing(self):
         conn = self.person_connection()
         req = self.change(conn, self.user, api_key="key-new")
