@@ -1,5 +1,6 @@
 from . import mcp_guard_common
 from . import mcp_guard_context
+from . import mcp_guard_values
 from . import mcp_guard_chatter
 from . import mcp_tool_rule
 from . import mcp_connection

@@ -11,6 +11,7 @@ class McpApprovalVote(models.Model):
     written only by that method, never by a client, and never changes."""
 
     _name = "mcp.approval.vote"
+    _inherit = ["mcp.guard.values"]
     _description = "MCP Approval Vote"
     _order = "create_date, id"
     _check_company_auto = True

@@ -48,6 +48,7 @@ class McpAuditLog(models.Model):
     """Append-only trail of the front-end's decisions: nobody edits or deletes it."""
 
     _name = "mcp.audit.log"
+    _inherit = ["mcp.guard.values"]
     _description = "MCP Audit Log"
     _order = "event_time desc, id desc"
     _rec_name = "uuid"

@@ -27,7 +27,8 @@ class McpGuardChatter(models.AbstractModel):
 
     _name = "mcp.guard.chatter"
     _description = "MCP Guard trail (chatter)"
-    _inherit = "mail.thread"
+    # mcp.guard.values before mail.thread: a value is checked before the chatter reads it
+    _inherit = ["mcp.guard.values", "mail.thread"]
 
     def _post_own(self, **kwargs):
         """message_post for the add-on's own entries in the trail."""

@@ -7,6 +7,7 @@ an RPC client, so a client can never switch them on.
 
 import contextlib
 import contextvars
+import datetime
 
 from odoo import models
 from odoo.api import NewId  # 18.0 and 19.0 alike
@@ -176,9 +177,24 @@ def is_mail_delivery():
     return _MAIL_DELIVERY.get()
 
 
+# PostgreSQL's integer column (Integer fields, record ids): a larger number is its error
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+
+
 def is_record_id(value):
     """An id a client may send for a record: an integer (not a boolean)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_stored_id(value):
+    """An id a column can hold: a positive integer within PostgreSQL's integer."""
+    return is_record_id(value) and 0 < value <= INT4_MAX
+
+
+def _refuse_ids(records, value):
+    raise UserError(records.env._(
+        "This action takes ids of %(model)s records (%(name)s), not %(value)s.",
+        model=records._description, name=records._name, value=repr(value)[:60]))
 
 
 def ensure_one(records):
@@ -189,10 +205,7 @@ def ensure_one(records):
         raise UserError(records.env._(
             "This action takes exactly one %(model)s record, not %(count)s.",
             model=records._description, count=len(records)))
-    if not is_record_id(records._ids[0]) and not isinstance(records._ids[0], NewId):
-        raise UserError(records.env._(
-            "This action takes the id of a %(model)s record (%(name)s), not %(value)s.",
-            model=records._description, name=records._name, value=repr(records._ids[0])[:60]))
+    check_record_ids(records)
     return records
 
 
@@ -202,64 +215,169 @@ def check_record_ids(records):
     (RPC browses whatever ids it is sent)."""
     for record_id in records._ids:
         if not is_record_id(record_id) and not isinstance(record_id, NewId):
-            raise UserError(records.env._(
-                "This action takes ids of %(model)s records (%(name)s), not %(value)s.",
-                model=records._description, name=records._name, value=repr(record_id)[:60]))
+            _refuse_ids(records, record_id)
     return records
+
+
+def check_browse_ids(model, ids):
+    """The ids an RPC call is made on, as ``browse`` receives them (mcp.guard.values): a bare
+    1.5 or True fails in Odoo's browse itself with a TypeError, an id that is no id ("x", None,
+    a list, a dict) later with PostgreSQL's error; both answered a client with a traceback."""
+    if not ids or ids.__class__ is int:
+        return
+    if isinstance(ids, (list, tuple, dict)):
+        # a dict: its keys (Odoo's own code browses {id: ...} mappings)
+        for item in ids:
+            if item.__class__ is not int and not is_record_id(item) and not isinstance(item, NewId):
+                _refuse_ids(model, item)
+    elif isinstance(ids, (bool, float, str, bytes)):
+        _refuse_ids(model, ids)
+
+
+def _shown(value):
+    return repr(value)[:60]
+
+
+def _missing_ids(model, field, ids):
+    """The ids among ``ids`` of no record of the field's comodel (a foreign key PostgreSQL
+    would refuse with a multi-line message)."""
+    ids = set(ids)
+    if not ids:
+        return []
+    found = model.env[field.comodel_name].sudo().with_context(active_test=False).browse(ids).exists()
+    return sorted(ids - set(found.ids))
+
+
+def _integer_problem(model, name, value):
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not is_record_id(value) or not INT4_MIN <= value <= INT4_MAX:
+        return model.env._("%(field)s must be a whole number (up to %(max)s), not %(value)s.",
+                           field=name, max=INT4_MAX, value=_shown(value))
+    return None
+
+
+def _many2one_problem(model, name, field, value):
+    if isinstance(value, models.BaseModel) and len(value) <= 1 and value._name == field.comodel_name:
+        return None
+    if not is_stored_id(value):
+        return model.env._("%(field)s must be a record id (%(model)s), not %(value)s.",
+                           field=name, model=field.comodel_name, value=_shown(value))
+    if _missing_ids(model, field, [value]):
+        return model.env._("%(field)s: there is no %(model)s record with the id %(value)s.",
+                           field=name, model=field.comodel_name, value=value)
+    return None
+
+
+def _x2many_problem(model, name, field, value):
+    """A value of a many2many or one2many as Odoo's write reads it: a recordset, a list of ids
+    or of commands (Command: 0 create, 1 update, 2 delete, 3 unlink, 4 link, 5 clear, 6 set)."""
+    if isinstance(value, models.BaseModel) and value._name == field.comodel_name:
+        return None
+
+    def refuse(item):
+        return model.env._("%(field)s must hold record ids (%(model)s), not %(value)s.",
+                           field=name, model=field.comodel_name, value=_shown(item))
+
+    if not isinstance(value, (list, tuple)):
+        return refuse(value)
+    linked = []
+    for command in value:
+        if is_record_id(command):
+            if not is_stored_id(command):
+                return refuse(command)
+            linked.append(command)
+            continue
+        if not isinstance(command, (list, tuple)) or not command or not is_record_id(command[0]):
+            return refuse(command)
+        operation = command[0]
+        if operation not in range(7):
+            return refuse(command)
+        if operation == 6:
+            if len(command) < 3 or not isinstance(command[2], (list, tuple)):
+                return refuse(command)
+            for item in command[2]:
+                if not is_stored_id(item):
+                    return refuse(item)
+            linked += command[2]
+        elif operation in (1, 2, 3, 4):
+            if len(command) < 2 or not is_stored_id(command[1]):
+                return refuse(command)
+            if operation == 4:
+                linked.append(command[1])
+        if operation in (0, 1) and (len(command) < 3 or not isinstance(command[2], dict)):
+            return refuse(command)
+    missing = _missing_ids(model, field, linked)
+    if missing:
+        return model.env._("%(field)s: there is no %(model)s record with the id %(value)s.",
+                           field=name, model=field.comodel_name, value=missing[0])
+    return None
+
+
+def _value_problem(model, name, field, value):
+    """Why ``value`` (not False or None) cannot be stored in ``field``, in one line, or None."""
+    kind = field.type
+    if kind == "selection":
+        allowed = field.get_values(model.env)
+        if not isinstance(value, str) or value not in allowed:
+            return model.env._("Unknown %(field)s %(value)s (use %(allowed)s)",
+                               field=name, value=_shown(value), allowed=", ".join(allowed))
+    elif kind == "integer":
+        return _integer_problem(model, name, value)
+    elif kind in ("float", "monetary"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return model.env._("%(field)s must be a number, not %(value)s.", field=name, value=_shown(value))
+    elif kind == "many2one":
+        return _many2one_problem(model, name, field, value)
+    elif kind in ("many2many", "one2many"):
+        return _x2many_problem(model, name, field, value)
+    elif kind in ("char", "text", "html"):
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL refuses a NUL in a text column with its error, as a traceback
+            return model.env._("%(field)s contains a NUL character (U+0000), which cannot be stored.", field=name)
+    elif kind in ("date", "datetime"):
+        if isinstance(value, (datetime.date, datetime.datetime)):
+            return None
+        try:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            field.to_date(value) if kind == "date" else field.to_datetime(value)
+        except ValueError:
+            return model.env._("%(field)s must be a %(kind)s (YYYY-MM-DD%(time)s), not %(value)s.",
+                               field=name, kind=kind, time=" HH:MM:SS" if kind == "datetime" else "",
+                               value=_shown(value))
+    return None
+
+
+def check_field_values(model, vals, names=None):
+    """One line for a value that a field cannot hold, before the ORM's ValueError ("Wrong value
+    for ..."), a TypeError or PostgreSQL's error reach a client as a traceback: a selection
+    value not in the list, an integer that is text, a list or a dict, a record id that is no id
+    (or of no record), a NUL character in a text, an unknown field. False or None (empty) is
+    left to the field's own rules (required). ``names``: only these fields (default: every
+    field in ``vals``). Called on every create, write and default_get of the add-on's models
+    (mcp.guard.values), and earlier by the few that read a value before that."""
+    if not isinstance(vals, dict):
+        raise UserError(model.env._(
+            "%(model)s takes a dict of field values, not %(value)s.", model=model._name, value=_shown(vals)))
+    for name in vals if names is None else names:
+        value = vals.get(name)
+        if name not in model._fields:
+            if names is None:
+                raise UserError(model.env._("%(model)s has no field %(field)s.",
+                                            model=model._name, field=_shown(name)))
+            continue
+        if value is None or value is False:
+            continue
+        problem = _value_problem(model, name, model._fields[name], value)
+        if problem:
+            raise UserError(problem)
 
 
 def check_many2many_ids(model, vals, name):
     """One line for a value of the many2many ``name`` in ``vals`` that holds an id that is no id
     (``[(6, 0, ["x"])]``), before PostgreSQL's error reaches the client as a traceback."""
-    value = vals.get(name) if isinstance(vals, dict) else None
-    if value is None or value is False:
-        return
-
-    def refuse(item):
-        raise UserError(model.env._(
-            "%(field)s must hold record ids (%(model)s), not %(value)s.",
-            field=name, model=model._fields[name].comodel_name, value=repr(item)[:60]))
-
-    if not isinstance(value, (list, tuple)):
-        refuse(value)
-    for command in value:
-        if is_record_id(command):
-            continue
-        if not isinstance(command, (list, tuple)) or not command or not is_record_id(command[0]):
-            refuse(command)
-        if command[0] == 6:
-            if len(command) < 3 or not isinstance(command[2], (list, tuple)):
-                refuse(command)
-            for item in command[2]:
-                if not is_record_id(item):
-                    refuse(item)
-        elif command[0] in (1, 2, 3, 4) and (len(command) < 2 or not is_record_id(command[1])):
-            refuse(command)
-
-
-def check_field_values(model, vals, names):
-    """One line for a value of a field among ``names`` that the field cannot hold, before the
-    ORM's ValueError ("Wrong value for ...") or PostgreSQL's error reach a client as a
-    traceback: a selection value not in the list, a record id that is no id. False or None
-    (empty) is left to the field's own rules (required)."""
-    for name in names:
-        value = vals.get(name) if isinstance(vals, dict) else None
-        if value is None or value is False:
-            continue
-        field = model._fields[name]
-        if field.type == "selection":
-            allowed = field.get_values(model.env)
-            if not isinstance(value, str) or value not in allowed:
-                raise UserError(model.env._(
-                    "Unknown %(field)s %(value)s (use %(allowed)s)",
-                    field=name, value=repr(value)[:60], allowed=", ".join(allowed)))
-        elif field.type == "many2one":
-            if isinstance(value, models.BaseModel) and len(value) <= 1 and value._name == field.comodel_name:
-                continue
-            if not is_record_id(value):
-                raise UserError(model.env._(
-                    "%(field)s must be a record id (%(model)s), not %(value)s.",
-                    field=name, model=field.comodel_name, value=repr(value)[:60]))
+    check_field_values(model, vals, (name,))
 
 
 @contextlib.contextmanager

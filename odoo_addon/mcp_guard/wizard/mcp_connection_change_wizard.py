@@ -13,6 +13,7 @@ class McpConnectionChangeWizard(models.TransientModel):
     """New values for a connection an agent uses: a replacement, filed for approval."""
 
     _name = "mcp.connection.change.wizard"
+    _inherit = ["mcp.guard.values"]
     _description = "Request a change of an MCP connection"
 
     connection_id = fields.Many2one("mcp.connection", required=True, readonly=True, ondelete="cascade")

@@ -7,6 +7,7 @@ from ..models.mcp_guard_common import ACTION_SELECTION, ensure_one
 
 class McpPolicyWizard(models.TransientModel):
     _name = "mcp.policy.wizard"
+    _inherit = ["mcp.guard.values"]
     _description = "MCP Guard Policy Import/Export"
 
     default_action = fields.Selection(ACTION_SELECTION, required=True, default=lambda self: self._default_action())

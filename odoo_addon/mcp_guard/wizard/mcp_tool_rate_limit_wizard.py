@@ -5,6 +5,7 @@ from ..models.mcp_guard_common import ensure_one
 
 class McpToolRateLimitWizard(models.TransientModel):
     _name = "mcp.tool.rate.limit.wizard"
+    _inherit = ["mcp.guard.values"]
     _description = "Rate limit a catalog tool"
 
     tool_ids = fields.Many2many("mcp.tool", string="Tools")

@@ -1,0 +1,36 @@
+from odoo import api, models
+
+from .mcp_guard_common import check_browse_ids, check_field_values
+
+
+class McpGuardValues(models.AbstractModel):
+    """Values and ids a client sends to the add-on's models, checked in one place (every model
+    of the add-on inherits this, the trail models through mcp.guard.chatter): a value a field
+    cannot hold (an integer given text, a list or a dict, a record id that is no id, a NUL
+    character in a text) and ids that are no ids (1.5, True) are refused in one line naming the
+    field or the ids, never answered with the ORM's or PostgreSQL's traceback."""
+
+    _name = "mcp.guard.values"
+    _description = "MCP Guard: the values a client sends, checked"
+
+    def browse(self, ids=()):
+        # the ids of every RPC call on a record method (call_kw browses them first)
+        check_browse_ids(self, ids)
+        return super().browse(ids)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_field_values(self, vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_field_values(self, vals)
+        return super().write(vals)
+
+    @api.model
+    def default_get(self, fields_list):
+        # a context's default_<field> becomes a value of create without passing through it
+        values = super().default_get(fields_list)
+        check_field_values(self, values)
+        return values
