@@ -39,7 +39,8 @@ ENV = (
     *("--upstream-env", "UPSTREAM_UNRECOGNISED=1"),
     *("--upstream-env", "UPSTREAM_DATA=1"),
 )
-ALLOWED = (*UNRECOGNISED, "odoo_peek", "odoo_create", "odoo_connections")
+SHAPES = ("note_tag", "note_num", "note_map")
+ALLOWED = (*UNRECOGNISED, *SHAPES, "odoo_peek", "odoo_create", "odoo_connections", "odoo_connect")
 
 
 def policy(*, disconnect: str | None = "require_approval") -> dict[str, Any]:
@@ -166,3 +167,48 @@ async def test_without_a_rule_for_the_removal_the_call_is_refused(tmp_path: Path
             assert "would also odoo_disconnect" in text_of(refused), text_of(refused)
     assert held(state) == ["prod", "staging"]
     assert [c for c in upstream_calls(state) if c["tool"] in UNRECOGNISED] == []
+
+
+# Outside round 25: the alias in another shape than a whole string (a word of a text, with a
+# character that shows nothing, a number, a key), and odoo_connect given an alias that only an
+# invisible character tells from one the upstream holds.
+SHAPED_CALLS = [
+    ("note_tag", {"target": "pr\u200bod"}),
+    ("note_tag", {"target": "\u00adprod"}),
+    ("note_tag", {"target": "odoo://prod"}),
+    ("note_tag", {"target": "https://prod.example.com/"}),
+    ("note_tag", {"target": "/connections/prod"}),
+    ("note_tag", {"target": "x prod"}),
+    ("note_tag", {"target": "staging,prod"}),
+    ("note_num", {"n": 42}),
+    ("note_map", {"m": {"prod": True}}),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments"), SHAPED_CALLS)
+async def test_an_alias_in_another_shape_needs_an_approval(
+    tmp_path: Path, tool: str, arguments: dict[str, Any]
+) -> None:
+    state = tmp_path / "upstream.json"
+    write_state(state, ["prod", "staging", "42"])
+    pol = write_policy(tmp_path / "policy.json", policy())
+    args = proxy_args(tmp_path, pol, upstream=upstream_command(state), extra=ENV)
+    async with proxy_stdio_client(tmp_path, args) as client:
+        pending(await client.call_tool(tool, arguments))
+    assert reached(state, tool) == []
+    assert held(state) == ["prod", "staging", "42"]
+
+
+@pytest.mark.parametrize(
+    "alias", ["prod\u200b", "\u200bprod", "pr\u00adod", "\ufeffprod", "prod\u2060"]
+)
+async def test_an_upsert_of_an_alias_an_invisible_character_tells_apart_is_a_replacement(
+    tmp_path: Path, alias: str
+) -> None:
+    state, args = setup(tmp_path, policy())
+    async with proxy_stdio_client(tmp_path, args) as client:
+        await listed(client)
+        call = {"alias": alias, "url": "https://evil.example.com"}
+        pending(await client.call_tool("odoo_connect", call))
+    assert reached(state, "odoo_connect") == []
+    assert held(state) == ["prod", "staging"]

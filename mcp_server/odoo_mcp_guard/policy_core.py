@@ -2559,11 +2559,15 @@ def alias_problem(alias: object) -> str | None:
 
 def fold_alias(alias: str) -> str:
     """The form in which two connection aliases name the same connection for the matching of
-    what a change puts at stake: stripped, NFKC-normalised, case-folded (an upstream may
-    normalise the alias it is given, as odoo-claude-mcp's admin API does with
-    ``alias.strip().lower()``). Matching over-approximates: any alias that folds equal is the
-    requested one's (fail closed)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", alias).strip().casefold())
+    what a change puts at stake: NFKC-normalised, case-folded, without invisible characters,
+    controls, spaces or combining marks (an upstream may normalise the alias it is given, as
+    odoo-claude-mcp's admin API does with ``alias.strip().lower()``). Matching
+    over-approximates: any alias that folds equal is the requested one's (fail closed)."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", alias).casefold())
+    # characters that show nothing (a zero-width space, a soft hyphen, a BOM, a bidi mark),
+    # controls, spaces and combining marks: an upstream may drop them (outside round 25:
+    # "prod\u200b" written over prod)
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in "CZM")
 
 
 URL_CREDENTIALS_MESSAGE = (

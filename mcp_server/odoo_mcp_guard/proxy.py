@@ -84,6 +84,7 @@ import secrets
 import shlex
 import sys
 import threading
+import unicodedata
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -1413,11 +1414,11 @@ class ProxyServer(Frontend):
         """The connections a call of a tool that is neither a read nor a recognised connection
         tool names: the aliases, known to the proxy (listed by the upstream now, or in the
         replicas' record of what its listings showed and the guard let through), that one of
-        its string arguments, at any depth, equals once folded (``fold_alias``: trimmed, case
-        aside). The argument by which a data tool names the connection it acts through is
-        not one (``connection``: it uses it, ``connection_binding`` binds it). Such a call is
-        judged a change of each (``also_governed_by``): the catalog's words cannot know every
-        name an upstream gives the end of a connection (outside round 24: ``odoo_reset``).
+        its arguments names once folded (``fold_alias``), as ``_alias_words`` reads them. The
+        argument by which a data tool names the connection it acts through is not one
+        (``connection``: it uses it, ``connection_binding`` binds it). Such a call is judged a
+        change of each (``also_governed_by``): the catalog's words cannot know every name an
+        upstream gives the end of a connection (outside round 24: ``odoo_reset``).
         The upstream cannot be listed (no list tool, or not callable, or unreadable): the
         record alone. The record cannot be read: nothing is judged (fail closed)."""
         if tool == REMOVAL_RULE or tool not in self.tools:
@@ -1426,11 +1427,13 @@ class ProxyServer(Frontend):
             return []
         used = self._data_connection(tool, arguments)
         skipped = used[0] if used is not None else None
-        given = {
-            fold_alias(value)
-            for value in _strings({k: v for k, v in arguments.items() if k != skipped})
-        }
-        given.discard("")
+        # A tool that names the connection it acts through (``connection``) is taken at its
+        # word: its other arguments name a connection only as a whole. Any other tool's name
+        # one in any word of a text ("odoo://prod", "staging,prod"), a number or a key too
+        # (outside round 25).
+        given = _alias_words(
+            {k: v for k, v in arguments.items() if k != skipped}, whole_only=used is not None
+        )
         if not given:
             return []
         key = f"connections:{self.server_id}"
@@ -2407,19 +2410,38 @@ class ProxyServer(Frontend):
         await self.upstream.run()
 
 
-def _strings(value: Any) -> list[str]:
-    """Every string among a call's argument values, at any depth (keys aside)."""
-    found: list[str] = []
-    stack = [value]
+# The words of a text that may be a connection's alias: runs of letters, digits, "_", "-"
+# and ".", and, finer, of letters and digits alone ("prod.example.com" names prod).
+_ALIAS_WORD = re.compile(r"[\w.-]+")
+_ALIAS_PART = re.compile(r"[^\W_]+")
+
+
+def _alias_words(arguments: Any, *, whole_only: bool) -> set[str]:
+    """What a call's arguments may name a connection by, folded (``fold_alias``): each string
+    value, number and key at any depth as a whole, and unless ``whole_only``, each word of it."""
+    words: set[str] = set()
+    stack = [arguments]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, Mapping):
+        if isinstance(item, Mapping):
             stack.extend(item.values())
+            stack.extend(k for k in item if item is not arguments)
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
-    return found
+        elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
+            text = str(item)
+            words.add(fold_alias(text))
+            if not whole_only:
+                # split where it shows a separator; what shows nothing joins ("pr\u200bod")
+                shown = "".join(
+                    ch
+                    for ch in unicodedata.normalize("NFKC", text)
+                    if unicodedata.category(ch) not in ("Cf", "Mn", "Me")
+                )
+                for word in (*_ALIAS_WORD.findall(shown), *_ALIAS_PART.findall(shown)):
+                    words.add(fold_alias(word))
+    words.discard("")
+    return words
 
 
 def _shown_fields(item: Any) -> dict[str, str]:
