@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import mcp_types as types
 import pytest
 from support.guard import (
     proxy_args,
@@ -39,7 +40,7 @@ ENV = (
     *("--upstream-env", "UPSTREAM_UNRECOGNISED=1"),
     *("--upstream-env", "UPSTREAM_DATA=1"),
 )
-SHAPES = ("note_tag", "note_num", "note_map")
+SHAPES = ("note_tag", "note_num", "note_map", "note_pick")
 ALLOWED = (*UNRECOGNISED, *SHAPES, "odoo_peek", "odoo_create", "odoo_connections", "odoo_connect")
 
 
@@ -211,4 +212,33 @@ async def test_an_upsert_of_an_alias_an_invisible_character_tells_apart_is_a_rep
         call = {"alias": alias, "url": "https://evil.example.com"}
         pending(await client.call_tool("odoo_connect", call))
     assert reached(state, "odoo_connect") == []
+    assert held(state) == ["prod", "staging"]
+
+
+ERAS = [
+    pytest.param("legacy", {}, id="2025-client"),
+    pytest.param("auto", {}, id="2026-client"),
+    pytest.param("legacy", {"MCP_GUARD_UPSTREAM_MODE": "legacy"}, id="2025-client-2025-upstream"),
+    pytest.param("auto", {"MCP_GUARD_UPSTREAM_MODE": "legacy"}, id="2026-client-2025-upstream"),
+]
+
+
+@pytest.mark.parametrize(("mode", "env"), ERAS)
+async def test_an_answer_naming_a_connection_does_not_change_it_unjudged(
+    tmp_path: Path, mode: str, env: dict[str, str]
+) -> None:
+    """The allowed ``note_pick`` asks which one; the answer names prod: a 2025-era client's
+    answer is not passed on, a 2026-07-28 client's (a call of its own) needs an approval."""
+    state, args = setup(tmp_path, policy())
+
+    async def answer(_ctx: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"alias": "prod"})
+
+    async with proxy_stdio_client(
+        tmp_path, args, mode=mode, env=env, elicitation_callback=answer
+    ) as client:
+        await listed(client)
+        result = await client.call_tool("note_pick", {"topic": "weekly"})
+        assert result.is_error, text_of(result)
+        assert await listed(client) == ["prod", "staging"]
     assert held(state) == ["prod", "staging"]

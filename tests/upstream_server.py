@@ -32,7 +32,8 @@ tools that end, repoint or switch the alias they name in other words (``site_for
 ``odoo_reset``, ``instance_decommission``, ``odoo_cxn_remove`` and ``odoo_do``, each removing
 the alias its ``name`` names, and ``odoo_peek``, a read given a name (outside round 24);
 and ``note_tag``, ``note_num``, ``note_map``, which remove every alias named in a text, as a
-number or as a key (outside round 25).
+number or as a key, and ``note_pick``, which removes the alias the user answers (outside round
+25).
 ``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 ``UPSTREAM_ECHO_SECRET=1`` (with ``UPSTREAM_CONNECT=1``) gives ``odoo_connect`` a ``password``:
@@ -482,6 +483,16 @@ if os.environ.get("UPSTREAM_UNRECOGNISED") == "1":
     def note_map(m: dict[str, Any], ctx: Context) -> str:
         """Map a note."""
         return _drop(ctx, "note_map", {"m": m}, {k.casefold() for k in m})
+
+    def ask_pick(topic: str) -> Elicit[AliasChoice]:
+        return Elicit(f"Which one, for {topic}?", AliasChoice)
+
+    @mcp.tool(annotations=WRITE)
+    def note_pick(
+        topic: str, answer: Annotated[AliasChoice, Resolve(ask_pick)], ctx: Context
+    ) -> str:
+        """Pick a note."""
+        return _drop(ctx, "note_pick", {"topic": topic}, {answer.alias.casefold()})
 
     @mcp.tool(annotations=READ)
     def odoo_peek(name: str, ctx: Context) -> str:

@@ -202,6 +202,13 @@ class _Change:
 
 # The connection change being judged; its ``execute`` (``handle_call``) marks it forwarded.
 _CHANGE: contextvars.ContextVar[_Change | None] = contextvars.ContextVar("change", default=None)
+# A call's client answers (a 2026-07-28 continuation's inputResponses), and the connections a
+# 2025-era client's answer during the call may not name (folded aliases, whether only as a
+# whole): an answer is part of what the call does (outside round 25).
+_ANSWERS: contextvars.ContextVar[Any] = contextvars.ContextVar("answers", default=None)
+_NAMEABLE: contextvars.ContextVar[tuple[frozenset[str], bool] | None] = contextvars.ContextVar(
+    "nameable", default=None
+)
 # What an approver is shown of a connection the upstream lists (redacted), and how many.
 _STAKE_FIELDS = ("url", "db", "username", "user", "protocol")
 _STAKE_MAX = 5
@@ -254,6 +261,22 @@ class _Flight:
 
     asker: ServerRequestContext[Any, Any] | None
     unasked: str | None = None
+    nameable: tuple[frozenset[str], bool] | None = None  # _NAMEABLE's, for the answers
+
+    def answer_problem(self, answer: Any) -> str | None:
+        """Why a client's answer is not passed to the upstream: it names a connection the
+        proxy knows, in a call judged not to change one (it would change it unjudged)."""
+        if self.nameable is None or not isinstance(answer, types.ElicitResult):
+            return None
+        aliases, whole_only = self.nameable
+        named = sorted(_alias_words({"a": answer.content}, whole_only=whole_only) & aliases)
+        if not named:
+            return None
+        return (
+            f"the client's answer names the connection {named[0]!r}, which this call was not "
+            "judged to change: the proxy does not pass it on, and the call was abandoned "
+            "(name the connection in the call's arguments, to be judged with it)."
+        )
 
 
 @dataclass
@@ -1434,21 +1457,26 @@ class ProxyServer(Frontend):
         given = _alias_words(
             {k: v for k, v in arguments.items() if k != skipped}, whole_only=used is not None
         )
-        if not given:
-            return []
+        # a 2026-07-28 client's answers to the upstream's questions are part of the call
+        given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=used is not None)
         key = f"connections:{self.server_id}"
         try:
             known = set(await self._aliases("known_aliases", key))
         except Exception as exc:
             raise self._record_fault(exc) from None
+        listing = None
         lister = self._data_lister()
-        listing = await self._listing(tool, "alias", lister=lister) if lister else None
+        if given and lister is not None:
+            listing = await self._listing(tool, "alias", lister=lister)
         if listing is not None and not set(listing) <= known:
             try:
                 await self._aliases("saw_aliases", key, set(listing))
             except Exception as exc:
                 raise self._record_fault(exc) from None
-        return sorted(a for a in known | set(listing or ()) if fold_alias(a) in given)
+        aliases = known | set(listing or ())
+        # what a 2025-era client answers during the call is read the same way (_Flight)
+        _NAMEABLE.set((frozenset(fold_alias(a) for a in aliases), used is not None))
+        return sorted(a for a in aliases if fold_alias(a) in given)
 
     def _named_stake(
         self,
@@ -1703,6 +1731,7 @@ class ProxyServer(Frontend):
         if raw.get("requestState") is not None:
             # A continuation is a call: it takes exactly a call's path through the guard.
             responses = raw.get("inputResponses")
+            _ANSWERS.set(responses)
             continuation, upstream_state = self._continuation(
                 principal, name, arguments, raw["requestState"], responses
             )
@@ -2151,7 +2180,7 @@ class ProxyServer(Frontend):
         (``upstream_elicitation``), and only to ``asker``, the 2025-era client of the call;
         ``unasked``: why it is not passed on at all (``_no_questions``)."""
         flight = object()
-        self._in_flight[flight] = _Flight(asker, unasked)
+        self._in_flight[flight] = _Flight(asker, unasked, _NAMEABLE.get())
         try:
             return await self._send_once(name, arguments, responses, state)
         except UpstreamFailure:
@@ -2373,6 +2402,9 @@ class ProxyServer(Frontend):
             answer = await _ask_client(ctx, request.params)
             if isinstance(answer, types.ErrorData):
                 raise UpstreamFailure(f"The client could not answer the question: {answer.message}")
+            problem = _Flight(ctx, nameable=_NAMEABLE.get()).answer_problem(answer)
+            if problem is not None:
+                raise UpstreamFailure(f"Refused by the proxy: {problem}")
             answers[key] = answer
         return answers
 
@@ -2402,7 +2434,14 @@ class ProxyServer(Frontend):
                 message="Refused by the proxy: it cannot tell which client's call this question "
                 "belongs to.",
             )
-        return await _ask_client(askers[0], params)
+        answer = await _ask_client(askers[0], params)
+        problem = flights[0].answer_problem(answer)
+        if problem is not None:
+            log.warning("an answer refused: %s", problem)
+            return types.ErrorData(
+                code=types.INVALID_REQUEST, message=f"Refused by the proxy: {problem}"
+            )
+        return answer
 
     # -- running ---------------------------------------------------------------------------
 
