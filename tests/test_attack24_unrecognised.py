@@ -39,7 +39,7 @@ ENV = (
     *("--upstream-env", "UPSTREAM_UNRECOGNISED=1"),
     *("--upstream-env", "UPSTREAM_DATA=1"),
 )
-ALLOWED = (*UNRECOGNISED, "odoo_peek", "odoo_create", "odoo_connections")
+ALLOWED = (*UNRECOGNISED, "odoo_bye", "odoo_peek", "odoo_create", "odoo_connections")
 
 
 def policy(*, disconnect: str | None = "require_approval") -> dict[str, Any]:
@@ -166,3 +166,19 @@ async def test_without_a_rule_for_the_removal_the_call_is_refused(tmp_path: Path
             assert "would also odoo_disconnect" in text_of(refused), text_of(refused)
     assert held(state) == ["prod", "staging"]
     assert [c for c in upstream_calls(state) if c["tool"] in UNRECOGNISED] == []
+
+
+async def test_a_zero_argument_ending_needs_an_approval(tmp_path: Path) -> None:
+    """Outside round 25: ``odoo_bye``, taking no arguments (a namespace and a bare action),
+    removed "prod" under an exact allow rule; it is a connection tool, held for approval."""
+    state, args = setup(tmp_path, policy())
+    async with proxy_stdio_client(tmp_path, args) as client:
+        ref = pending(await client.call_tool("odoo_bye", {}))
+        assert pending(await client.call_tool("odoo_bye", {})) == ref
+        assert await listed(client) == ["prod", "staging"]
+        assert reached(state, "odoo_bye") == []
+        run_cli(tmp_path, "approvals", "approve", ref, "--as", "carol")
+        done = await client.call_tool("odoo_bye", {})
+        assert not done.is_error, text_of(done)
+        assert await listed(client) == ["staging"]
+    assert reached(state, "odoo_bye") == [{"name": "prod"}]

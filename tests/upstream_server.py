@@ -30,7 +30,8 @@ answers, as text alone with ``UPSTREAM_LISTING_TEXT=1``. ``UPSTREAM_OTHER_WORDS=
 tools that end, repoint or switch the alias they name in other words (``site_forget``,
 ``odoo_use``, ``odoo_set``: outside round 22). ``UPSTREAM_UNRECOGNISED=1`` adds
 ``odoo_reset``, ``instance_decommission``, ``odoo_cxn_remove`` and ``odoo_do``, each removing
-the alias its ``name`` names, and ``odoo_peek``, a read given a name (outside round 24).
+the alias its ``name`` names, and ``odoo_peek``, a read given a name (outside round 24);
+and ``odoo_bye``, taking no arguments, removing "prod" (outside round 25).
 ``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 ``UPSTREAM_ECHO_SECRET=1`` (with ``UPSTREAM_CONNECT=1``) gives ``odoo_connect`` a ``password``:
@@ -455,6 +456,11 @@ if os.environ.get("UPSTREAM_UNRECOGNISED") == "1":
     def odoo_do(name: str, ctx: Context, options: dict[str, Any] | None = None) -> str:
         """Do it."""
         return _removes("odoo_do")(name, ctx)
+
+    @mcp.tool(annotations=WRITE)
+    def odoo_bye(ctx: Context) -> str:
+        """Bye."""
+        return _removes("odoo_bye")("prod", ctx)
 
     @mcp.tool(annotations=READ)
     def odoo_peek(name: str, ctx: Context) -> str:
