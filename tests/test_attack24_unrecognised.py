@@ -41,7 +41,15 @@ ENV = (
     *("--upstream-env", "UPSTREAM_DATA=1"),
 )
 SHAPES = ("note_tag", "note_num", "note_map", "note_pick")
-ALLOWED = (*UNRECOGNISED, *SHAPES, "odoo_peek", "odoo_create", "odoo_connections", "odoo_connect")
+ALLOWED = (
+    *UNRECOGNISED,
+    *SHAPES,
+    "odoo_bye",
+    "odoo_peek",
+    "odoo_create",
+    "odoo_connections",
+    "odoo_connect",
+)
 
 
 def policy(*, disconnect: str | None = "require_approval") -> dict[str, Any]:
@@ -242,3 +250,19 @@ async def test_an_answer_naming_a_connection_does_not_change_it_unjudged(
         assert result.is_error, text_of(result)
         assert await listed(client) == ["prod", "staging"]
     assert held(state) == ["prod", "staging"]
+
+
+async def test_a_zero_argument_ending_needs_an_approval(tmp_path: Path) -> None:
+    """Outside round 25: ``odoo_bye``, taking no arguments (a namespace and a bare action),
+    removed "prod" under an exact allow rule; it is a connection tool, held for approval."""
+    state, args = setup(tmp_path, policy())
+    async with proxy_stdio_client(tmp_path, args) as client:
+        ref = pending(await client.call_tool("odoo_bye", {}))
+        assert pending(await client.call_tool("odoo_bye", {})) == ref
+        assert await listed(client) == ["prod", "staging"]
+        assert reached(state, "odoo_bye") == []
+        run_cli(tmp_path, "approvals", "approve", ref, "--as", "carol")
+        done = await client.call_tool("odoo_bye", {})
+        assert not done.is_error, text_of(done)
+        assert await listed(client) == ["staging"]
+    assert reached(state, "odoo_bye") == [{"name": "prod"}]

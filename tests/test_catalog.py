@@ -659,6 +659,20 @@ NOT_CONNECTION_CHANGES_IN_OTHER_WORDS = [
     ("odoo_do", "Do it.", _takes("name")),
 ]
 
+# Outside round 25: a namespace and words that name no data and no reading, on a tool that
+# takes nothing (or only a name) and does not only read, ended the upstream's connection.
+ZERO_ARGUMENT_ENDINGS = (
+    "odoo_bye",
+    "odoo_clear",
+    "odoo_close_all",
+    "odoo_eject",
+    "odoo_finish",
+    "odoo_unlink_all",
+    "odoo_unpair",
+)
+# Zero-argument tools that read what the upstream is: no connection change.
+ZERO_ARGUMENT_READS = ("odoo_version", "odoo_ping", "odoo_status", "odoo_whoami", "odoo_help")
+
 
 @pytest.mark.parametrize(("name", "description", "schema"), CONNECTION_CHANGES_IN_OTHER_WORDS)
 def test_connection_changes_in_other_words_are_recognised(
@@ -701,3 +715,57 @@ def test_a_tool_that_takes_a_server_and_its_login_changes_a_connection() -> None
     assert classify_definition(read).risk_class == "read" and not changes_connection(read)
     login = {"name": "odoo_login", "description": "Log in.", "inputSchema": SETTINGS}
     assert classify_definition(login).risk_class == "write"
+
+
+@pytest.mark.parametrize("name", ZERO_ARGUMENT_ENDINGS)
+@pytest.mark.parametrize("schema", [_takes(), {"type": "object"}, _takes("name")])
+def test_a_namespace_and_a_bare_action_change_a_connection(
+    name: str, schema: dict[str, Any]
+) -> None:
+    tool = {"name": name, "description": "", "inputSchema": schema}
+    assert changes_connection(tool)
+    assert classify_definition(tool).risk_class != "read"
+
+
+@pytest.mark.parametrize("name", ZERO_ARGUMENT_READS)
+def test_zero_argument_reads_are_no_connection_change(name: str) -> None:
+    tool = {"name": name, "description": "", "inputSchema": _takes()}
+    assert not changes_connection(tool)
+
+
+@pytest.mark.parametrize(
+    ("name", "description"),
+    [
+        ("odoo_cache_clear", "Clear the cache."),
+        ("odoo_records_unlink_all", "Delete all records."),
+        ("proxy_refresh", "Re-discover tools."),
+        ("odoo_do", "Do it."),
+    ],
+)
+def test_a_bare_action_needs_no_arguments_and_no_data_named(name: str, description: str) -> None:
+    """Data named, a refresh, or an unknown verb given a name: the zero-argument rule does not
+    apply (the proxy still judges a call naming a known connection at call time)."""
+    schema = _takes("name") if name == "odoo_do" else _takes()
+    assert not changes_connection({"name": name, "description": description, "inputSchema": schema})
+
+
+def test_the_real_corpora_keep_their_connection_tools() -> None:
+    """Over both corpora, the connection tools are exactly these (the zero-argument rule adds
+    none: ``proxy_refresh``, ``open_connection_manager``, ``google_gmail_labels`` stay out)."""
+    found = {
+        (e["server"], e["tool"]["name"])
+        for e in [*CORPUS["tools"], *HOLDOUT["tools"]]
+        if changes_connection(e["tool"])
+    }
+    assert found == {
+        ("mysql", "execute_sql"),
+        ("odoo-claude-mcp", "odoo_connect"),
+        ("odoo-claude-mcp", "odoo_disconnect"),
+        ("odoo-rpc-mcp", "identify"),
+        ("odoo-rpc-mcp", "odoo_cert_refresh"),
+        ("odoo-rpc-mcp", "odoo_web_login"),
+        ("odoo-rpc-mcp", "odoo_web_logout"),
+        ("odoo-rpc-mcp", "user_connection_activate"),
+        ("odoo-rpc-mcp", "user_connection_add"),
+        ("odoo-rpc-mcp", "user_connection_delete"),
+    }, found

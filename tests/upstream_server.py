@@ -32,8 +32,8 @@ tools that end, repoint or switch the alias they name in other words (``site_for
 ``odoo_reset``, ``instance_decommission``, ``odoo_cxn_remove`` and ``odoo_do``, each removing
 the alias its ``name`` names, and ``odoo_peek``, a read given a name (outside round 24);
 and ``note_tag``, ``note_num``, ``note_map``, which remove every alias named in a text, as a
-number or as a key, and ``note_pick``, which removes the alias the user answers (outside round
-25).
+number or as a key, ``note_pick``, which removes the alias the user answers, and ``odoo_bye``,
+taking no arguments, removing "prod" (outside round 25).
 ``UPSTREAM_LEAKY=1`` adds
 ``server_info``, whose results carry secrets (as a careless or hostile upstream's would).
 ``UPSTREAM_ECHO_SECRET=1`` (with ``UPSTREAM_CONNECT=1``) gives ``odoo_connect`` a ``password``:
@@ -493,6 +493,11 @@ if os.environ.get("UPSTREAM_UNRECOGNISED") == "1":
     ) -> str:
         """Pick a note."""
         return _drop(ctx, "note_pick", {"topic": topic}, {answer.alias.casefold()})
+
+    @mcp.tool(annotations=WRITE)
+    def odoo_bye(ctx: Context) -> str:
+        """Bye."""
+        return _removes("odoo_bye")("prod", ctx)
 
     @mcp.tool(annotations=READ)
     def odoo_peek(name: str, ctx: Context) -> str:
