@@ -684,8 +684,6 @@ def changes_connection(definition: Mapping[str, Any]) -> bool:
         ended = ended[:2]
     if len(ended) == 2 and ended[1] in _END_VERBS and _params(schema) <= _NAMING_PARAMS:
         return True
-    if _namespace_bare_action(words, schema, definition):
-        return True
     nouns = [w for w in words if any(n.fullmatch(w) for n in _ALL_NOUNS)]
     if nouns and (set(words) & _END_VERBS or _END_NAME.search(joined)):
         return True
