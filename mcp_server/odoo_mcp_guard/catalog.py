@@ -562,22 +562,6 @@ _END_VERBS = frozenset(
         close remove delete disconnect forget retire detach bye clear eject finish unpair unlink"""
     )
 )
-# A namespace and words that name no data and no reading ("odoo_bye", "odoo_eject",
-# "odoo_close_all": outside round 25), given no arguments at all: with nothing to act on but
-# the upstream's own state, a tool that does not only read changes its connection. Words that
-# read or name data keep a tool out ("odoo_version", "odoo_cache_clear").
-_READISH_WORDS = frozenset(
-    _words(
-        """status version ping health help info list whoami who me get show describe count check
-        about usage doc docs manual refresh discover rediscover"""
-    )
-)
-_DATA_NOUNS = re.compile(
-    r"(?:records?|models?|fields?|data|rows?|tables?|cache|caches|logs?|files?|documents?|"
-    r"attachments?|messages?|mails?|emails?|notes?|tasks?|tickets?|partners?|invoices?|"
-    r"orders?|products?|moves?|lines?|users?|contacts?|employees?|labels?|steps?|tools?|"
-    r"memor(?:y|ies)|graph|entities|entity|items?|queue|jobs?|reports?|tags?|pages?)"
-)
 _END_NAME = re.compile(r"_(?:tear_down|decommission\w*|teardown\w*|dispos\w*)_")
 _NAMING_PARAMS = frozenset(
     _words(
@@ -640,22 +624,6 @@ def _takes_an_alias(schema: Any) -> bool:
 def _takes_connection_settings(schema: Any) -> bool:
     params = _params(schema)
     return bool(params & _ADDRESS_PARAMS) and bool(params & _LOGIN_PARAMS)
-
-
-def _namespace_bare_action(words: list[str], schema: Any, definition: Mapping[str, Any]) -> bool:
-    """A namespace followed by words that name no data and no reading, on a tool that takes
-    no arguments and does not only read ("odoo_bye", "odoo_unpair"). A word that reads, names
-    data or a connection (the noun rules judge that) keeps the tool out; so does a definition
-    without a schema (what it takes is not known)."""
-    if len(words) < 2 or not isinstance(schema, Mapping) or _params(schema):
-        return False
-    for word in words:
-        found = _word_class(word)
-        if word in _READISH_WORDS or word in _NEUTRAL_WORDS or _DATA_NOUNS.fullmatch(word):
-            return False
-        if found is not None and found[0] == "read":
-            return False
-    return classify_definition(definition).risk_class != "read"
 
 
 def changes_connection(definition: Mapping[str, Any]) -> bool:
