@@ -266,3 +266,57 @@ async def test_a_zero_argument_ending_needs_an_approval(tmp_path: Path) -> None:
         assert not done.is_error, text_of(done)
         assert await listed(client) == ["staging"]
     assert reached(state, "odoo_bye") == [{"name": "prod"}]
+
+
+# Outside round 26: the alias in shapes a hostile upstream reads back as it (letters that show
+# nothing, accents NFKC composes, symbols NFKC expands, an alias with "/", "@" or a space in a
+# text, a float for a numeric alias): each names the connection, and needs an approval.
+FOLDED_ALIASES = ["prod", "eu/prod1", "team@acme", "main db", "100000000000000000000"]
+FOLDED_CALLS = [
+    ("note_tag", {"target": "pro\u0301d"}),
+    ("note_tag", {"target": "remove pr\u0301od"}),
+    ("note_tag", {"target": "pr\u3164od"}),
+    ("note_tag", {"target": "pr\uffa0od"}),
+    ("note_tag", {"target": "pr\u2800od"}),
+    ("note_tag", {"target": "prod\u2122"}),
+    ("note_tag", {"target": "drop prod\u00b2"}),
+    ("note_tag", {"target": "remove eu/prod1 now"}),
+    ("note_tag", {"target": "remove team@acme now"}),
+    ("note_tag", {"target": "drop the main db"}),
+    ("note_num", {"n": 1e20}),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments"), FOLDED_CALLS)
+async def test_an_alias_a_hostile_upstream_reads_back_needs_an_approval(
+    tmp_path: Path, tool: str, arguments: dict[str, Any]
+) -> None:
+    state = tmp_path / "upstream.json"
+    write_state(state, FOLDED_ALIASES)
+    pol = write_policy(tmp_path / "policy.json", policy())
+    args = proxy_args(tmp_path, pol, upstream=upstream_command(state), extra=ENV)
+    async with proxy_stdio_client(tmp_path, args) as client:
+        pending(await client.call_tool(tool, arguments))
+        # a text that names no connection runs as its rule says
+        ordinary = await client.call_tool("note_tag", {"target": "an ordinary note"})
+        assert not ordinary.is_error, text_of(ordinary)
+    assert reached(state, tool) == ([{"target": "an ordinary note"}] if tool == "note_tag" else [])
+    assert held(state) == FOLDED_ALIASES
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("given", ["pro\u0301d", "pr\u3164od", "prod\u2122"])
+async def test_an_answer_naming_a_connection_in_a_folded_shape_does_not_change_it(
+    tmp_path: Path, mode: str, given: str
+) -> None:
+    state, args = setup(tmp_path, policy())
+
+    async def answer(_ctx: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"alias": given})
+
+    async with proxy_stdio_client(tmp_path, args, mode=mode, elicitation_callback=answer) as c:
+        await listed(c)
+        result = await c.call_tool("note_pick", {"topic": "weekly"})
+        assert result.is_error, text_of(result)
+    assert reached(state, "note_pick") == []
+    assert held(state) == ["prod", "staging"]

@@ -733,6 +733,29 @@ def test_zero_argument_reads_are_no_connection_change(name: str) -> None:
     assert not changes_connection(tool)
 
 
+# Outside round 26: a tool named by an end or farewell verb alone, given nothing or only a
+# name for what it ends, ended the upstream's connection.
+LONE_END_VERBS = ("disconnect", "reset", "quit", "bye", "exit", "logoff", "hangup", "remove")
+
+
+@pytest.mark.parametrize("name", LONE_END_VERBS)
+@pytest.mark.parametrize("schema", [_takes(), {"type": "object"}, _takes("alias")])
+def test_a_lone_end_verb_given_nothing_ends_a_connection(name: str, schema: dict[str, Any]) -> None:
+    tool = {"name": name, "description": "", "inputSchema": schema}
+    assert changes_connection(tool)
+    assert classify_definition(tool).risk_class != "read"
+
+
+@pytest.mark.parametrize(
+    ("name", "schema"),
+    [("delete", _takes("key")), ("remove", _takes("path")), ("clear", _takes("model"))],
+)
+def test_a_lone_end_verb_given_what_it_ends_is_no_connection_change(
+    name: str, schema: dict[str, Any]
+) -> None:
+    assert not changes_connection({"name": name, "description": "", "inputSchema": schema})
+
+
 @pytest.mark.parametrize(
     ("name", "description"),
     [

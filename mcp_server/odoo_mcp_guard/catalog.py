@@ -563,6 +563,13 @@ _END_VERBS = frozenset(
     )
 )
 _END_NAME = re.compile(r"_(?:tear_down|decommission\w*|teardown\w*|dispos\w*)_")
+# A tool named by one such verb, or a farewell, alone ("disconnect", "reset", "quit"), that
+# takes nothing but a name for what it ends, ends the upstream's own: a connection (outside
+# round 26). Given what else it ends (redis's ``delete(key)``, a path, a model) it is not.
+_LONE_END_VERBS = _END_VERBS | frozenset(
+    _words("bye goodbye quit exit hangup stop end logoff signoff logout signout")
+)
+_LONE_NAMING_PARAMS = frozenset(_words("name alias connection target"))
 _NAMING_PARAMS = frozenset(
     _words(
         """name alias id key target connection conn cxn instance site server profile account
@@ -651,6 +658,8 @@ def changes_connection(definition: Mapping[str, Any]) -> bool:
     if len(ended) == 3 and ended[2] == "all":
         ended = ended[:2]
     if len(ended) == 2 and ended[1] in _END_VERBS and _params(schema) <= _NAMING_PARAMS:
+        return True
+    if len(ended) == 1 and ended[0] in _LONE_END_VERBS and _params(schema) <= _LONE_NAMING_PARAMS:
         return True
     nouns = [w for w in words if any(n.fullmatch(w) for n in _ALL_NOUNS)]
     if nouns and (set(words) & _END_VERBS or _END_NAME.search(joined)):

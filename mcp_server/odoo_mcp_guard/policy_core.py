@@ -2557,17 +2557,31 @@ def alias_problem(alias: object) -> str | None:
     return None if bad is None else f"{ALIAS_RULE} (it contains {bad!a})"
 
 
+# Letters that show nothing (Hangul fillers): an upstream may drop them as it drops a
+# zero-width space (outside round 26: "pr\u3164od" written over prod).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 def fold_alias(alias: str) -> str:
     """The form in which two connection aliases name the same connection for the matching of
-    what a change puts at stake: NFKC-normalised, case-folded, without invisible characters,
-    controls, spaces or combining marks (an upstream may normalise the alias it is given, as
-    odoo-claude-mcp's admin API does with ``alias.strip().lower()``). Matching
-    over-approximates: any alias that folds equal is the requested one's (fail closed)."""
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", alias).casefold())
-    # characters that show nothing (a zero-width space, a soft hyphen, a BOM, a bidi mark),
-    # controls, spaces and combining marks: an upstream may drop them (outside round 25:
-    # "prod\u200b" written over prod)
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in "CZM")
+    what a change puts at stake: compatibility-decomposed (NFKD: "prod\u2122" is "prodtm",
+    "pro\u0301d" "prod"), case-folded, and its letters and digits alone: no invisible
+    characters, controls, spaces, punctuation, symbols or combining marks (an upstream may
+    normalise the alias it is given, as odoo-claude-mcp's admin API does with
+    ``alias.strip().lower()``; outside rounds 25 and 26). Matching over-approximates: any
+    alias that folds equal is the requested one's (fail closed)."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", alias).casefold())
+    return "".join(
+        ch for ch in folded if unicodedata.category(ch)[0] in "LN" and ch not in _BLANK_LETTERS
+    )
+
+
+def alias_forms(text: str) -> frozenset[str]:
+    """The folded forms by which ``text`` may name a connection: ``fold_alias`` of it, and of
+    it without its characters outside ASCII (an upstream may drop them: "prod\u00b2" is
+    "prod2" folded, "prod" so). Two aliases name the same connection when their forms meet."""
+    ascii_only = "".join(ch for ch in text if ch.isascii())
+    return frozenset(form for form in (fold_alias(text), fold_alias(ascii_only)) if form)
 
 
 URL_CREDENTIALS_MESSAGE = (

@@ -146,8 +146,8 @@ from odoo_mcp_guard.policy_core import (
     LineRedaction,
     _hide_known,
     _known_forms,
+    alias_forms,
     canonical_bytes,
-    fold_alias,
     hide_url_paths,
     is_secret_key,
     is_secret_query_key,
@@ -1437,7 +1437,7 @@ class ProxyServer(Frontend):
         """The connections a call of a tool that is neither a read nor a recognised connection
         tool names: the aliases, known to the proxy (listed by the upstream now, or in the
         replicas' record of what its listings showed and the guard let through), that one of
-        its arguments names once folded (``fold_alias``), as ``_alias_words`` reads them. The
+        its arguments names once folded (``alias_forms``), as ``_alias_words`` reads them. The
         argument by which a data tool names the connection it acts through is not one
         (``connection``: it uses it, ``connection_binding`` binds it). Such a call is judged a
         change of each (``also_governed_by``): the catalog's words cannot know every name an
@@ -1475,8 +1475,8 @@ class ProxyServer(Frontend):
                 raise self._record_fault(exc) from None
         aliases = known | set(listing or ())
         # what a 2025-era client answers during the call is read the same way (_Flight)
-        _NAMEABLE.set((frozenset(fold_alias(a) for a in aliases), used is not None))
-        return sorted(a for a in aliases if fold_alias(a) in given)
+        _NAMEABLE.set((frozenset().union(*map(alias_forms, aliases)), used is not None))
+        return sorted(a for a in aliases if alias_forms(a) & given)
 
     def _named_stake(
         self,
@@ -1600,8 +1600,8 @@ class ProxyServer(Frontend):
             if named is not None and named in listing:
                 through = [named]
             else:
-                folded = fold_alias(named) if named is not None else None
-                through = sorted(a for a in listing if fold_alias(a) == folded)
+                forms = alias_forms(named) if named is not None else frozenset()
+                through = sorted(a for a in listing if alias_forms(a) & forms)
                 if not through and len(listing) == 1:
                     through = list(listing)
                     stake["note"] = "not named, or not listed: the upstream's only connection"
@@ -1638,10 +1638,10 @@ class ProxyServer(Frontend):
         stale: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """What an approver is shown of the connection a call replaces or removes: its alias
-        (and any listed alias that folds equal to it: ``policy_core.fold_alias``) and what the
-        upstream's listing says of it (redacted when recorded), or why the proxy cannot tell;
-        and each alias the listing shows otherwise than the replicas' record (``stale``),
-        with what the record holds of it and what the listing says."""
+        (and any listed alias whose folded forms meet its own: ``policy_core.alias_forms``) and
+        what the upstream's listing says of it (redacted when recorded), or why the proxy
+        cannot tell; and each alias the listing shows otherwise than the replicas' record
+        (``stale``), with what the record holds of it and what the listing says."""
         note = None
         if listing is None:
             note = "the proxy cannot list the upstream's connections: what it holds is unknown"
@@ -1651,8 +1651,8 @@ class ProxyServer(Frontend):
                 "replacement"
             )
             at = []
-        elif listing is not None and any(fold_alias(a) == fold_alias(alias) for a in listing):
-            at = sorted(a for a in listing if fold_alias(a) == fold_alias(alias))
+        elif listing is not None and any(alias_forms(a) & alias_forms(alias) for a in listing):
+            at = sorted(a for a in listing if alias_forms(a) & alias_forms(alias))
         elif listing is not None and role == "replaces" and self._single_connection(tool):
             at = sorted(listing)  # a single-connection upstream: what it holds is replaced
             note = "the upstream keeps a single connection: it is replaced"
@@ -1945,7 +1945,7 @@ class ProxyServer(Frontend):
         alias = named[1]
         if self._single_connection(upsert):
             return bool(listed or known), listing
-        if any(fold_alias(a) == fold_alias(alias) for a in listed | known):
+        if any(alias_forms(a) & alias_forms(alias) for a in listed | known):
             return True, listing  # an upstream may normalise the alias it is given
         unseen = known - listed
         if unseen:
@@ -2450,14 +2450,35 @@ class ProxyServer(Frontend):
 
 
 # The words of a text that may be a connection's alias: runs of letters, digits, "_", "-"
-# and ".", and, finer, of letters and digits alone ("prod.example.com" names prod).
+# and "."; runs of what is not a space ("eu/prod1", "team@acme"); and, finer, of letters and
+# digits alone ("prod.example.com" names prod), also two or three in a row ("main db",
+# "pr\u2800od": outside round 26).
 _ALIAS_WORD = re.compile(r"[\w.-]+")
+_ALIAS_TOKEN = re.compile(r"\S+")
 _ALIAS_PART = re.compile(r"[^\W_]+")
 
 
+def _text_words(text: str) -> set[str]:
+    """The folded forms (``alias_forms``) of each word of a text, as written and as NFKC
+    shows it with what shows nothing removed ("pr\u200bod" is one word)."""
+    shown = "".join(
+        ch
+        for ch in unicodedata.normalize("NFKC", text)
+        if unicodedata.category(ch) not in ("Cf", "Mn", "Me")
+    )
+    words: set[str] = set()
+    for form in {text, shown}:
+        parts = _ALIAS_PART.findall(form)
+        joined = ["".join(parts[i : i + n]) for n in (2, 3) for i in range(len(parts) - n + 1)]
+        for word in (*_ALIAS_WORD.findall(form), *_ALIAS_TOKEN.findall(form), *parts, *joined):
+            words |= alias_forms(word)
+    return words
+
+
 def _alias_words(arguments: Any, *, whole_only: bool) -> set[str]:
-    """What a call's arguments may name a connection by, folded (``fold_alias``): each string
-    value, number and key at any depth as a whole, and unless ``whole_only``, each word of it."""
+    """What a call's arguments may name a connection by, folded (``alias_forms``): each string
+    value, number (a whole float also as an integer: 1e20) and key at any depth as a whole,
+    and unless ``whole_only``, each word of it (``_text_words``)."""
     words: set[str] = set()
     stack = [arguments]
     while stack:
@@ -2468,18 +2489,13 @@ def _alias_words(arguments: Any, *, whole_only: bool) -> set[str]:
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
         elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
-            text = str(item)
-            words.add(fold_alias(text))
-            if not whole_only:
-                # split where it shows a separator; what shows nothing joins ("pr\u200bod")
-                shown = "".join(
-                    ch
-                    for ch in unicodedata.normalize("NFKC", text)
-                    if unicodedata.category(ch) not in ("Cf", "Mn", "Me")
-                )
-                for word in (*_ALIAS_WORD.findall(shown), *_ALIAS_PART.findall(shown)):
-                    words.add(fold_alias(word))
-    words.discard("")
+            texts = [str(item)]
+            if isinstance(item, float) and item.is_integer():
+                texts.append(str(int(item)))
+            for text in texts:
+                words |= alias_forms(text)
+                if not whole_only:
+                    words |= _text_words(text)
     return words
 
 
