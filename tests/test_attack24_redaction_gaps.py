@@ -27,6 +27,7 @@ from support.guard import (
     text_of,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 from odoo_mcp_guard.policy_core import (
@@ -203,7 +204,7 @@ async def test_at_stake_hides_the_password_the_call_forwards(tmp_path: Path) -> 
     password = "Db4own-Pass7"
     listing = {"connections": [{"alias": "prod", "url": "https://p.example.com", "db": password}]}
     state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": ["prod"], "notes": {}, "calls": []}))
+    write_upstream_state(state, ["prod"])
     pol = write_policy(tmp_path / "policy.json", STAKE_POLICY)
     extra: tuple[str, ...] = ()
     for item in ("UPSTREAM_CONNECT=1", "UPSTREAM_ECHO_SECRET=1"):

@@ -364,6 +364,19 @@ def upstream_command(state: Path, *, transport: str = "stdio", port: int = 0) ->
     ]
 
 
+def write_upstream_state(state: Path, connections: dict[str, str] | list[str]) -> None:
+    """What tests/upstream_server.py holds: its connections (alias -> URL; a list: aliases
+    without one), as if changed outside the guard (the calls recorded so far are kept)."""
+    try:
+        calls = json.loads(state.read_text(encoding="utf-8"))["calls"]
+    except (OSError, ValueError):
+        calls = []
+    document: dict[str, Any] = {"aliases": list(connections), "notes": {}, "calls": calls}
+    if isinstance(connections, dict):
+        document["urls"] = connections
+    state.write_text(json.dumps(document), encoding="utf-8")
+
+
 def upstream_calls(state: Path) -> list[dict[str, Any]]:
     """The calls that reached the test upstream, oldest first."""
     return json.loads(state.read_text(encoding="utf-8"))["calls"]
