@@ -2577,11 +2577,15 @@ def fold_alias(alias: str) -> str:
 
 
 def alias_forms(text: str) -> frozenset[str]:
-    """The folded forms by which ``text`` may name a connection: ``fold_alias`` of it, and of
-    it without its characters outside ASCII (an upstream may drop them: "prod\u00b2" is
-    "prod2" folded, "prod" so). Two aliases name the same connection when their forms meet."""
+    """The folded forms by which ``text`` may name a connection: ``fold_alias`` of it; of it
+    without its characters outside ASCII (an upstream may drop them: "prod\u00b2" is "prod2"
+    folded, "prod" so); and of its TR39 confusable skeleton (an upstream may read look-alike
+    letters as the Latin ones: "pr\u03bfd" with a Greek omicron is "prod"; outside round 27).
+    Two aliases name the same connection when their forms meet."""
+    folded = fold_alias(text)
     ascii_only = "".join(ch for ch in text if ch.isascii())
-    return frozenset(form for form in (fold_alias(text), fold_alias(ascii_only)) if form)
+    forms = (folded, fold_alias(ascii_only), fold_alias(skeleton(folded)))
+    return frozenset(form for form in forms if form)
 
 
 URL_CREDENTIALS_MESSAGE = (
