@@ -211,6 +211,12 @@ _ANSWERS: contextvars.ContextVar[Any] = contextvars.ContextVar("answers", defaul
 _NAMEABLE: contextvars.ContextVar[tuple[tuple[str, ...], bool] | None] = contextvars.ContextVar(
     "nameable", default=None
 )
+# The settings of a connection the pair is given (``odoo_connect``'s url, db, user, secrets):
+# their values are not keys of other connections (a new alias on an existing database is
+# new), unlike any other argument of the pair (``name``: outside round 27).
+_CONNECTION_SETTINGS = frozenset(
+    ("url", "db", "database", "username", "user", "login", "password", "api_key", "protocol")
+)
 # What an approver is shown of a connection the upstream lists (redacted), and how many.
 _STAKE_FIELDS = ("url", "db", "username", "user", "protocol")
 _STAKE_MAX = 5
@@ -1310,23 +1316,27 @@ class ProxyServer(Frontend):
         removed = self._removed_alias(tool, arguments)
         naming: list[str] = []
         others: list[str] = []
-        if tool == REMOVAL_RULE or self._pair(tool) is not None:
+        other_names: _Given | None = None
+        own: frozenset[str] = frozenset()
+        if (tool == REMOVAL_RULE or self._pair(tool) is not None) and tool in self.tools:
             # The pair the proxy knows names the connection it changes by ``alias``; any other
             # argument naming one the proxy knows may be the upstream's key for it
-            # ({"alias": "ghost", "name": "prod"}: outside round 27): a change of it as well.
+            # ({"alias": "ghost", "name": "prod"}: outside round 27): a change of it as well,
+            # judged under the lease, against what is listed there.
             named = (("alias", removed) if tool == REMOVAL_RULE else None) or (
                 self._upsert_alias(tool, arguments)
             )
             own = alias_forms(named[1]) if named is not None and named[1] else frozenset()
-            others = [
-                alias
-                for alias in await self._named_connections(
-                    tool, arguments, besides=named[0] if named is not None else "alias"
-                )
-                if not alias_forms(alias) & own
-            ]
-            if tool == REMOVAL_RULE and removed is None and others:
-                removed, others = others[0], others[1:]
+            besides = named[0] if named is not None else "alias"
+            other_names = self._given(
+                tool, arguments, skipped={besides, *_CONNECTION_SETTINGS}, whole_only=True
+            )
+            if tool == REMOVAL_RULE and removed is None:
+                # no alias at all: what its other arguments name is what it removes
+                others = await self._named_connections(tool, arguments, besides=besides)
+                other_names = None
+                if others:
+                    removed, others = others[0], others[1:]
         elif not self._changes_connection(tool) and removed is None:
             # A tool the catalog does not recognise, given a connection the proxy knows by its
             # alias, is judged a change of that connection (outside round 24).
@@ -1370,6 +1380,16 @@ class ProxyServer(Frontend):
                         listing = await self._listing(tool, "alias", lister=self._data_lister())
                     named = self._upsert_alias(tool, arguments)
                     alias = named[1] if named is not None and self._pair(tool) else None
+                if other_names:
+                    try:
+                        known = set(await self._aliases("known_aliases", key))
+                    except Exception as exc:
+                        raise self._record_fault(exc) from None
+                    others = sorted(
+                        a
+                        for a in known | set(listing or ())
+                        if other_names.names(a) and not alias_forms(a) & own
+                    )
                 # What the listing says now is recorded, except the aliases it shows otherwise
                 # than the replicas' record holds: the upstream's view is not the record's (a
                 # stale replica's), and whatever it writes may put them back as it sees them.
@@ -1485,27 +1505,15 @@ class ProxyServer(Frontend):
             if tool == REMOVAL_RULE or classify_tool(self.tools[tool]).risk_class == "read":
                 return []
             used = self._data_connection(tool, arguments)
-            skipped, whole_only = (used[0] if used is not None else None), used is not None
+            # A tool that names the connection it acts through (``connection``) is taken at
+            # its word: its other arguments name a connection only as a whole. Any other
+            # tool's name one in any word of a text ("odoo://prod", "staging,prod"), a number
+            # or a key too (outside round 25).
+            skipped = {used[0]} if used is not None else set()
+            whole_only = used is not None
         else:
-            skipped, whole_only = besides, True
-        # What the upstream is given: the arguments, and the schema's default of each absent
-        # one (``purge(target="prod")`` called with nothing names prod: outside round 27).
-        properties = self.tools[tool].input_schema.get("properties")
-        given_arguments = {
-            name: spec["default"]
-            for name, spec in (properties.items() if isinstance(properties, dict) else ())
-            if isinstance(spec, dict) and "default" in spec and name not in arguments
-        }
-        given_arguments.update(arguments)
-        # A tool that names the connection it acts through (``connection``) is taken at its
-        # word: its other arguments name a connection only as a whole. Any other tool's name
-        # one in any word of a text ("odoo://prod", "staging,prod"), a number or a key too
-        # (outside round 25).
-        given = _alias_words(
-            {k: v for k, v in given_arguments.items() if k != skipped}, whole_only=whole_only
-        )
-        # a 2026-07-28 client's answers to the upstream's questions are part of the call
-        given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=whole_only)
+            skipped, whole_only = {besides, *_CONNECTION_SETTINGS}, True
+        given = self._given(tool, arguments, skipped=skipped, whole_only=whole_only)
         key = f"connections:{self.server_id}"
         try:
             known = set(await self._aliases("known_aliases", key))
@@ -1525,6 +1533,26 @@ class ProxyServer(Frontend):
             # what a 2025-era client answers during the call is read the same way (_Flight)
             _NAMEABLE.set((tuple(sorted(aliases)), whole_only))
         return sorted(a for a in aliases if given.names(a))
+
+    def _given(
+        self, tool: str, arguments: dict[str, Any], *, skipped: set[str], whole_only: bool
+    ) -> _Given:
+        """What a call's arguments (but ``skipped``) may name a connection by: what the
+        upstream is given, the arguments and the schema's default of each absent one
+        (``purge(target="prod")`` called with nothing names prod: outside round 27), and a
+        2026-07-28 client's answers to the upstream's questions, part of the call."""
+        properties = self.tools[tool].input_schema.get("properties")
+        given_arguments = {
+            name: spec["default"]
+            for name, spec in (properties.items() if isinstance(properties, dict) else ())
+            if isinstance(spec, dict) and "default" in spec and name not in arguments
+        }
+        given_arguments.update(arguments)
+        given = _alias_words(
+            {k: v for k, v in given_arguments.items() if k not in skipped}, whole_only=whole_only
+        )
+        given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=whole_only)
+        return given
 
     def _named_stake(
         self,
