@@ -36,3 +36,4 @@ from . import test_invalid_values
 from . import test_attack23
 from . import test_bad_values_rpc
 from . import test_secret_queries_rpc
+from . import test_duplicate_rpc
