@@ -362,7 +362,8 @@ class McpConnection(models.Model):
         whose folded forms (policy_core.alias_forms) meet no alias of a connection in use, nor
         ``taken``: the copy is never taken for another connection, by anyone's agent."""
         used = set(taken)
-        for other in self.sudo().search_read([], ["alias"]):
+        # every connection in use (a few per person): folded forms cannot be searched in SQL
+        for other in self.sudo().search_read([], ["alias"]):  # pylint: disable=no-search-all
             used |= alias_forms(other["alias"] or "")
         number = 1
         while True:
