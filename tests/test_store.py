@@ -17,6 +17,7 @@ from pg_harness import PG_PORT, fresh_database, fresh_role, pg_url, sql
 
 from odoo_mcp_guard.engines import PostgresEngine
 from odoo_mcp_guard.identity import frozen_electorate
+from odoo_mcp_guard.leases import Leases
 from odoo_mcp_guard.policy_core import ApprovalTerms, arguments_hash
 from odoo_mcp_guard.store import (
     MIGRATIONS,
@@ -681,3 +682,19 @@ def test_own_tools_and_an_authority_s_pins_on_both_engines(opener: Opener) -> No
     assert (pin.definition_hash, pin.changed, pin.pending_since) == ("h2", False, None)
     store.repin("own", "absent", ("h1", v1), None)  # nothing to align: no row is made
     assert [p.tool for p in store.list_pinned("own")] == ["t"]
+
+
+# --- leases ------------------------------------------------------------------------------
+
+
+def test_replicas_opening_the_lease_record_at_once_all_get_it(opener: Opener) -> None:
+    """Proxy replicas whose first connection change comes at the same moment each open the
+    lease record (its tables created if absent): none is refused for it (on PostgreSQL, a
+    concurrent ``CREATE TABLE IF NOT EXISTS`` failed on ``pg_type``, and the loser's call read
+    "the approval backend is unavailable" instead of "another call is changing ...")."""
+    engine = opener().engine
+    leases = together(4, lambda _i: Leases(engine))
+    holders = [lease.acquire("connections:x", 100.0, 30.0) for lease in leases]
+    assert sum(holder is not None for holder in holders) == 1, holders
+    for lease in leases:
+        lease.close()

@@ -72,9 +72,18 @@ class Leases:
         self.engine = engine
         self._lock = threading.Lock()
         self._db: Any = engine.connect()
-        self._db.execute(engine.ddl(_TABLE))
-        self._db.execute(engine.ddl(_ALIASES))
-        self._db.execute(engine.ddl(_GENERATIONS))
+        # In one transaction under one lock: replicas opening the record at the same moment
+        # would otherwise race PostgreSQL's CREATE TABLE IF NOT EXISTS (a unique violation on
+        # pg_type for the loser, whose call then read "backend unavailable").
+        engine.begin(self._db, ("guard_leases", "schema"))
+        try:
+            for statement in (_TABLE, _ALIASES, _GENERATIONS):
+                self._db.execute(engine.ddl(statement))
+        except BaseException:
+            engine.rollback(self._db)
+            self._db.close()
+            raise
+        engine.commit(self._db)
 
     def acquire(self, key: str, now: float, ttl: float) -> str | None:
         """A holder token when the lease on ``key`` was free or expired, else None."""

@@ -263,20 +263,22 @@ class _Flight:
     unasked: str | None = None
     nameable: tuple[frozenset[str], bool] | None = None  # _NAMEABLE's, for the answers
 
-    def answer_problem(self, answer: Any) -> str | None:
-        """Why a client's answer is not passed to the upstream: it names a connection the
-        proxy knows, in a call judged not to change one (it would change it unjudged)."""
-        if self.nameable is None or not isinstance(answer, types.ElicitResult):
-            return None
-        aliases, whole_only = self.nameable
-        named = sorted(_alias_words({"a": answer.content}, whole_only=whole_only) & aliases)
-        if not named:
-            return None
-        return (
-            f"the client's answer names the connection {named[0]!r}, which this call was not "
-            "judged to change: the proxy does not pass it on, and the call was abandoned "
-            "(name the connection in the call's arguments, to be judged with it)."
-        )
+
+def _answer_problem(nameable: tuple[frozenset[str], bool] | None, answer: Any) -> str | None:
+    """Why a client's answer is not passed to the upstream: it names a connection the proxy
+    knows (``nameable``: _NAMEABLE's), in a call judged not to change one (it would change
+    it unjudged)."""
+    if nameable is None or not isinstance(answer, types.ElicitResult):
+        return None
+    aliases, whole_only = nameable
+    named = sorted(_alias_words({"a": answer.content}, whole_only=whole_only) & aliases)
+    if not named:
+        return None
+    return (
+        f"the client's answer names the connection {named[0]!r}, which this call was not "
+        "judged to change: the proxy does not pass it on, and the call was abandoned "
+        "(name the connection in the call's arguments, to be judged with it)."
+    )
 
 
 @dataclass
@@ -2402,7 +2404,7 @@ class ProxyServer(Frontend):
             answer = await _ask_client(ctx, request.params)
             if isinstance(answer, types.ErrorData):
                 raise UpstreamFailure(f"The client could not answer the question: {answer.message}")
-            problem = _Flight(ctx, nameable=_NAMEABLE.get()).answer_problem(answer)
+            problem = _answer_problem(_NAMEABLE.get(), answer)
             if problem is not None:
                 raise UpstreamFailure(f"Refused by the proxy: {problem}")
             answers[key] = answer
@@ -2435,7 +2437,7 @@ class ProxyServer(Frontend):
                 "belongs to.",
             )
         answer = await _ask_client(askers[0], params)
-        problem = flights[0].answer_problem(answer)
+        problem = _answer_problem(flights[0].nameable, answer)
         if problem is not None:
             log.warning("an answer refused: %s", problem)
             return types.ErrorData(
