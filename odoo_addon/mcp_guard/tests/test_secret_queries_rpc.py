@@ -71,6 +71,9 @@ class TestSecretQueriesOverRpc(HttpCase):
         if SERIES >= 19:
             yield "formatted_read_group", [[]], {"groupby": [field]}
             yield "formatted_read_group", [[]], {"groupby": ["id"], "aggregates": [f"{field}:count_distinct"]}
+        if model == "mcp.connection" and field == "password":
+            # from the connection to its requests' secrets
+            yield "search", [[("request_ids.new_password", "=", "s3cret-pw")]], {}
         if model == "mcp.approval.request":
             # through the request's link to the connection
             yield "search", [[(f"connection_id.{SECRETS['mcp.connection'][2]}", "=", "s3cret-pw")]], {}
