@@ -18,15 +18,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client as mcp_stdio_client
+from mcp import Client
 from support.guard import (
     REPO,
+    audit_text,
     connect_args,
-    guard_env,
     policy,
     proxy_args,
-    query,
+    proxy_stdio_client,
     run_cli,
     stdio_client,
     text_of,
@@ -44,19 +43,7 @@ PASSWORD = "Kx7-mellow-Lantern"
 def _proxy(tmp_path: Path, errlog, *extra: str) -> Client:
     pol = write_policy(tmp_path / "policy.json", policy(default="allow"))
     args = proxy_args(tmp_path, pol, upstream=[sys.executable, str(LEAKY), SECRET], extra=extra)
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *args],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
-    )
-    return Client(mcp_stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60)
-
-
-def _audit(tmp_path: Path) -> str:
-    return (
-        repr(query(tmp_path, "SELECT * FROM audit"))
-        + run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout
-    )
+    return proxy_stdio_client(tmp_path, args, mode="legacy", errlog=errlog)
 
 
 async def test_the_operators_upstream_credential_is_hidden_by_value(tmp_path: Path) -> None:
@@ -68,7 +55,7 @@ async def test_the_operators_upstream_credential_is_hidden_by_value(tmp_path: Pa
     assert "Odoo refused the key *** for user admin" in shown, shown
     stderr = log.read_text()
     assert "auth failed with ***" in stderr, stderr[-2000:]
-    assert KEY not in shown and KEY not in stderr and KEY not in _audit(tmp_path)
+    assert KEY not in shown and KEY not in stderr and KEY not in audit_text(tmp_path)
 
 
 async def test_a_forwarded_connection_password_is_hidden_in_answers_and_stderr(
@@ -83,7 +70,7 @@ async def test_a_forwarded_connection_password_is_hidden_in_answers_and_stderr(
     assert "authenticated admin with ***" in shown and "admin/***" in shown, shown
     stderr = log.read_text()
     assert "connecting admin using ***" in stderr, stderr[-2000:]
-    assert PASSWORD not in shown and PASSWORD not in stderr and PASSWORD not in _audit(tmp_path)
+    assert PASSWORD not in shown and PASSWORD not in stderr and PASSWORD not in audit_text(tmp_path)
 
 
 async def test_a_stderr_line_cut_after_a_secret_key_is_redacted_with_its_continuation(
@@ -115,7 +102,7 @@ async def test_secrets_in_common_shapes_are_hidden_in_results_titles_icons_and_e
     assert failed.is_error and "the password is ***" in text_of(failed), text_of(failed)
     for text in (shown, text_of(failed), tool.model_dump_json(), log.read_text()):
         assert SECRET not in text
-    audit = _audit(tmp_path)
+    audit = audit_text(tmp_path)
     assert "failing_read" in audit and SECRET not in audit
 
 

@@ -20,16 +20,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client as mcp_stdio_client
+from mcp import Client
 from support.guard import (
     REPO,
+    audit_text,
     free_port,
-    guard_env,
     http_process,
     policy,
     proxy_args,
-    query,
+    proxy_stdio_client,
     run_cli,
     text_of,
     write_policy,
@@ -65,12 +64,7 @@ def _proxy(
 ) -> Client:
     pol = write_policy(tmp_path / "policy.json", policy(default="allow"))
     args = proxy_args(tmp_path, pol, upstream=upstream, server_name=name, extra=extra)
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *args],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
-    )
-    return Client(mcp_stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60)
+    return proxy_stdio_client(tmp_path, args, mode="legacy", errlog=errlog)
 
 
 @asynccontextmanager
@@ -82,13 +76,6 @@ async def _proxy_with_odoo_key(tmp_path: Path, key: str) -> AsyncIterator[tuple[
     with (tmp_path / "proxy.log").open("w") as errlog:
         async with _proxy(tmp_path, errlog, upstream, "--upstream-env", f"ODOO_KEY={key}") as c:
             yield c, {tool.name for tool in (await c.list_tools()).tools}
-
-
-def _audit(tmp_path: Path) -> str:
-    return (
-        repr(query(tmp_path, "SELECT * FROM audit"))
-        + run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout
-    )
 
 
 def _leaks(text: str, values) -> list[str]:
@@ -110,7 +97,7 @@ async def test_f2_every_upstream_env_credential_is_hidden_by_value(tmp_path: Pat
     stderr = log.read_text()
     assert failed.is_error and "upstream refused" in error, error
     assert "ODOO_KEY=***" in shown and "GH_PAT=***" in shown, shown
-    for text in (shown, error, stderr, _audit(tmp_path)):
+    for text in (shown, error, stderr, audit_text(tmp_path)):
         assert not _leaks(text, secrets), (_leaks(text, secrets), text[-3000:])
     # what plainly is not a credential is kept
     for name, value in PLAIN.items():
@@ -156,7 +143,7 @@ async def test_f3_upstream_header_and_url_query_values_are_hidden_by_value(
     assert "x-functions-key: ***" in shown and "code=***&page=2" in shown, shown
     assert "ocp-apim-subscription-key: ***" in shown and "x-tenant-seal: ***" in shown, shown
     assert failed.is_error and "refused the request" in error, error
-    for text in (shown, error, log.read_text(), _audit(tmp_path)):
+    for text in (shown, error, log.read_text(), audit_text(tmp_path)):
         assert not _leaks(text, secrets), (_leaks(text, secrets), text[-3000:])
     assert "accept-language: fr-FR" in shown and "user-agent: guard-test/1.0" in shown, shown
 
@@ -180,7 +167,7 @@ async def test_f4_a_known_secret_spaced_out_or_cut_in_halves_is_hidden(tmp_path:
     assert not _leaks(shown, [secret[:half], secret[half:], *spaced]), shown
     assert blocks[0] == "spaced: " + " | ".join(["***"] * 7), blocks[0]
     assert blocks[1:] == ["first part *** (see below)", "and the rest: ***."], blocks
-    assert not _leaks(_audit(tmp_path), [secret[:half], secret[half:]])
+    assert not _leaks(audit_text(tmp_path), [secret[:half], secret[half:]])
 
 
 async def test_a_known_secret_nested_deeper_than_max_depth_is_not_shown(tmp_path: Path) -> None:
@@ -195,7 +182,7 @@ async def test_a_known_secret_nested_deeper_than_max_depth_is_not_shown(tmp_path
             result = await c.call_tool("deep_read", {"q": "ODOO_KEY"})
     shown = text_of(result) + repr(result.structured_content)
     assert not result.is_error and "level" in shown and "***" in shown, shown[:500]
-    for text in (shown, log.read_text(), _audit(tmp_path)):
+    for text in (shown, log.read_text(), audit_text(tmp_path)):
         assert not _leaks(text, [secret, secret[: len(secret) // 2], secret[len(secret) // 2 :]])
 
 
@@ -223,7 +210,7 @@ async def test_a_tool_whose_name_holds_a_known_secret_is_not_served(tmp_path: Pa
     assert refused.is_error and text_of(refused) == "Refused: unknown tool 'get_***'."
     shown = [
         (tmp_path / "proxy.log").read_text(),
-        _audit(tmp_path),
+        audit_text(tmp_path),
         run_cli(tmp_path, "tools", "list").stdout,
         run_cli(tmp_path, "tools", "list", "--json").stdout,
     ]
@@ -283,7 +270,7 @@ async def test_a_token_in_the_upstream_url_path_is_never_shown_when_it_refuses(
             text = text_of(refused)
             assert refused.is_error and "is down" in text, text
             assert len(text.splitlines()) == 1 and f"127.0.0.1:{at}" in text, text
-            for shown in (text, log.read_text(), _audit(here)):
+            for shown in (text, log.read_text(), audit_text(here)):
                 assert PATH_TOKEN not in shown and "TOKEN123" not in shown, shown[-3000:]
             texts[where] = text
     assert f"http://localhost:{port}/t/***/mcp/" in texts["redirect"], texts
@@ -305,7 +292,7 @@ async def test_a_token_in_the_upstream_url_path_echoed_back_is_hidden(tmp_path: 
     error = text_of(failed)
     assert "path: /t/***/mcp" in shown, shown
     assert failed.is_error and "path: /t/***/mcp" in error, error
-    for text in (shown, error, log.read_text(), _audit(tmp_path)):
+    for text in (shown, error, log.read_text(), audit_text(tmp_path)):
         assert PATH_TOKEN not in text and "TOKEN123" not in text, text[-3000:]
 
 

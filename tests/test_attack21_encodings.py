@@ -15,9 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client as mcp_stdio_client
-from support.guard import REPO, guard_env, policy, proxy_args, query, run_cli, write_policy
+from support.guard import (
+    REPO,
+    audit_text,
+    policy,
+    proxy_args,
+    proxy_stdio_client,
+    write_policy,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -40,28 +45,14 @@ def _forms(secret: str) -> list[str]:
     return [secret, *lines, *numbers]
 
 
-def _audit(tmp_path: Path) -> str:
-    return (
-        repr(query(tmp_path, "SELECT * FROM audit"))
-        + run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout
-    )
-
-
 async def test_a_known_secret_wrapped_in_base64_or_as_bytes_is_hidden(tmp_path: Path) -> None:
     pol = write_policy(tmp_path / "policy.json", policy(default="allow"))
     upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw"]
     extra = ("--upstream-env", f"ODOO_PASSWORD={SECRET}")
     args = proxy_args(tmp_path, pol, upstream=upstream, server_name="upstream", extra=extra)
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *args],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
-    )
     log = tmp_path / "proxy.log"
     with log.open("w") as errlog:
-        client = Client(
-            mcp_stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60
-        )
+        client = proxy_stdio_client(tmp_path, args, mode="legacy", errlog=errlog)
         async with client:
             result = await client.call_tool("encoded_read", {"q": "ODOO_PASSWORD"})
     assert not result.is_error, result
@@ -69,7 +60,7 @@ async def test_a_known_secret_wrapped_in_base64_or_as_bytes_is_hidden(tmp_path: 
     structured = result.structured_content
     shown = "\n".join(blocks) + json.dumps(structured)
     stderr = log.read_text()
-    for where, text in (("result", shown), ("stderr", stderr), ("audit", _audit(tmp_path))):
+    for where, text in (("result", shown), ("stderr", stderr), ("audit", audit_text(tmp_path))):
         leaked = [form for form in _forms(SECRET) if form in text]
         assert not leaked, (where, leaked, text[-3000:])
     # (1) the wrapped blocks hidden whole, what is around them kept

@@ -27,6 +27,7 @@ from support.guard import (
     upstream_calls,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -66,8 +67,7 @@ INCOMPLETE: dict[str, dict[str, Any]] = {
 
 
 def start_state(path: Path) -> None:
-    initial = {"aliases": ["prod"], "urls": {"prod": PROD_URL}, "notes": {}, "calls": []}
-    path.write_text(json.dumps(initial), encoding="utf-8")
+    write_upstream_state(path, {"prod": PROD_URL})
 
 
 def is_pending(result: Any) -> bool:

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.guard import proxy_args, proxy_stdio_client, text_of, upstream_command, write_policy
+from support.guard import (
+    proxy_args,
+    proxy_stdio_client,
+    text_of,
+    upstream_command,
+    write_policy,
+    write_upstream_state,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -41,7 +48,7 @@ async def test_a_connection_ended_in_other_words_waits_for_an_approval(
     tmp_path: Path, policy: dict[str, Any]
 ) -> None:
     state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": ["prod", "scratch"], "notes": {}, "calls": []}))
+    write_upstream_state(state, ["prod", "scratch"])
     rules = {**policy["rules"], "odoo_disconnect": {"action": "require_approval"}}
     pol = write_policy(
         tmp_path / "policy.json", {"version": "1", "default": policy["default"], "rules": rules}

@@ -29,6 +29,7 @@ from support.guard import (
     text_of,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +42,7 @@ ECHOED += ("echo_defs", "echo_meta")
 def _args(tmp_path: Path) -> list[str]:
     pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": [], "notes": {}, "calls": []}), encoding="utf-8")
+    write_upstream_state(state, [])
     extra = ("--upstream-env", "UPSTREAM_CONNECT=1", "--upstream-env", "UPSTREAM_ECHO_SECRET=1")
     return proxy_args(tmp_path, pol, upstream=upstream_command(state), extra=extra)
 

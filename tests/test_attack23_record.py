@@ -30,6 +30,7 @@ from support.guard import (
     upstream_calls,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -39,14 +40,7 @@ CONNECT = ("--upstream-env", "UPSTREAM_CONNECT=1")
 
 def write_state(state: Path, urls: dict[str, str]) -> None:
     """The upstream's connections, changed outside the guard (its calls are kept)."""
-    try:
-        calls = json.loads(state.read_text(encoding="utf-8"))["calls"]
-    except (OSError, ValueError):
-        calls = []
-    state.write_text(
-        json.dumps({"aliases": list(urls), "urls": urls, "notes": {}, "calls": calls}),
-        encoding="utf-8",
-    )
+    write_upstream_state(state, urls)
 
 
 def pending(result: Any) -> str:

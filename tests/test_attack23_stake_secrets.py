@@ -20,6 +20,7 @@ from support.guard import (
     text_of,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +40,7 @@ async def test_a_listed_secret_is_not_shown_to_approvers(tmp_path: Path) -> None
         ]
     }
     state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": ["prod"], "notes": {}, "calls": []}))
+    write_upstream_state(state, ["prod"])
     pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     extra: tuple[str, ...] = ()
     for item in ("UPSTREAM_CONNECT=1", f"UPSTREAM_LISTING={json.dumps(listing)}"):

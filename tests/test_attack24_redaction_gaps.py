@@ -17,19 +17,17 @@ import time
 from pathlib import Path
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client as mcp_stdio_client
 from support.guard import (
     REPO,
-    guard_env,
+    audit_text,
     policy,
     proxy_args,
     proxy_stdio_client,
-    query,
     run_cli,
     text_of,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 from odoo_mcp_guard.policy_core import (
@@ -52,29 +50,15 @@ def _forms(secret: str) -> list[str]:
     return [secret, *(sep.join(secret) for sep in SPREAD), "\n".join(secret)]
 
 
-def _audit(tmp_path: Path) -> str:
-    return (
-        repr(query(tmp_path, "SELECT * FROM audit"))
-        + run_cli(tmp_path, "audit", "tail", "-n", "50", "--json").stdout
-    )
-
-
 @pytest.mark.anyio
 async def test_a_known_secret_spread_out_is_hidden_in_results_and_stderr(tmp_path: Path) -> None:
     pol = write_policy(tmp_path / "policy.json", policy(default="allow"))
     upstream = [sys.executable, str(LEAKY), "Hq7xK2mP9vLw"]
     extra = ("--upstream-env", f"ODOO_PASSWORD={SECRET}")
     args = proxy_args(tmp_path, pol, upstream=upstream, server_name="upstream", extra=extra)
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "odoo_mcp_guard", *args],
-        env=guard_env(tmp_path, MCP_GUARD_PRINCIPAL="alice"),
-    )
     log = tmp_path / "proxy.log"
     with log.open("w") as errlog:
-        client = Client(
-            mcp_stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=60
-        )
+        client = proxy_stdio_client(tmp_path, args, mode="legacy", errlog=errlog)
         async with client:
             operator = await client.call_tool("spread_read", {"q": "ODOO_PASSWORD"})
             connect = {"alias": "prod", "url": "https://p.example.com", "db": "p"}
@@ -93,7 +77,7 @@ async def test_a_known_secret_spread_out_is_hidden_in_results_and_stderr(tmp_pat
     for secret in (SECRET, FORWARDED):
         assert f"spread: {secret[0]}\n*** (end)" in stderr, stderr[-3000:]
     assert "one per line:" in stderr and "end of lines" in stderr, stderr[-3000:]
-    for where, text in (("stderr", stderr), ("audit", _audit(tmp_path))):
+    for where, text in (("stderr", stderr), ("audit", audit_text(tmp_path))):
         for secret in (SECRET, FORWARDED):
             leaked = [form for form in _forms(secret) if form in text]
             assert not leaked, (where, leaked, text[-3000:])
@@ -220,7 +204,7 @@ async def test_at_stake_hides_the_password_the_call_forwards(tmp_path: Path) -> 
     password = "Db4own-Pass7"
     listing = {"connections": [{"alias": "prod", "url": "https://p.example.com", "db": password}]}
     state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": ["prod"], "notes": {}, "calls": []}))
+    write_upstream_state(state, ["prod"])
     pol = write_policy(tmp_path / "policy.json", STAKE_POLICY)
     extra: tuple[str, ...] = ()
     for item in ("UPSTREAM_CONNECT=1", "UPSTREAM_ECHO_SECRET=1"):

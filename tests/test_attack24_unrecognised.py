@@ -30,6 +30,7 @@ from support.guard import (
     upstream_calls,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -61,13 +62,7 @@ def policy(*, disconnect: str | None = "require_approval") -> dict[str, Any]:
 
 def write_state(state: Path, aliases: list[str]) -> None:
     """The upstream's connections (its calls are kept), as changed outside the guard."""
-    try:
-        calls = json.loads(state.read_text(encoding="utf-8"))["calls"]
-    except (OSError, ValueError):
-        calls = []
-    urls = {alias: f"https://{alias}.example.com" for alias in aliases}
-    document = {"aliases": aliases, "urls": urls, "notes": {}, "calls": calls}
-    state.write_text(json.dumps(document), encoding="utf-8")
+    write_upstream_state(state, {alias: f"https://{alias}.example.com" for alias in aliases})
 
 
 def held(state: Path) -> list[str]:

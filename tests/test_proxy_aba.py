@@ -41,6 +41,7 @@ from support.guard import (
     upstream_calls,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -208,8 +209,7 @@ async def test_two_replicas_an_approval_is_not_used_for_prod_re_created_on_the_o
     url = pg_url(pg_database)
     env = {"MCP_GUARD_DATABASE_URL": url}
     state = tmp_path / "upstream.json"
-    initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
-    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+    write_upstream_state(state, {"prod": "https://v1.example.com"})
     up_port = free_port()
     command = upstream_command(state, transport="http", port=up_port)
 
@@ -250,8 +250,7 @@ async def test_a_removal_is_refused_when_the_record_of_aliases_cannot_be_read(
     the approval stays unused."""
     pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     state = tmp_path / "upstream.json"
-    initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
-    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+    write_upstream_state(state, {"prod": "https://v1.example.com"})
     args = proxy_args(
         tmp_path,
         pol,
@@ -283,8 +282,7 @@ async def test_a_removal_behind_the_guard_seen_in_a_listing_is_another_instance(
     behind the guard's back: the approval given before is for the prod that was removed."""
     pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     state = tmp_path / "upstream.json"
-    initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
-    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+    write_upstream_state(state, {"prod": "https://v1.example.com"})
 
     def behind_the_guard(aliases: list[str]) -> None:
         current = json.loads(state.read_text(encoding="utf-8"))

@@ -38,6 +38,7 @@ from support.guard import (
     upstream_calls,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -406,8 +407,7 @@ async def test_an_upsert_without_its_alias_targets_the_schema_default(tmp_path: 
     for the odoo_disconnect approval, nothing sent, and show names "default" as listed."""
     pol = connection_policy(tmp_path)
     state = tmp_path / "upstream.json"
-    initial = {"aliases": ["default"], "urls": {"default": "https://u:pw-9@erp.example.com"}}
-    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+    write_upstream_state(state, {"default": "https://u:pw-9@erp.example.com"})
     args = proxy_args(
         tmp_path,
         pol,

@@ -36,6 +36,7 @@ from support.guard import (
     upstream_calls,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -101,7 +102,7 @@ def upstream_proxy(tmp_path: Path, policy: dict[str, Any]) -> tuple[Path, Path, 
     on, nothing connected yet) under ``policy``: the upstream's state file, the guard's data
     directory and the arguments."""
     state = tmp_path / "upstream.json"
-    state.write_text(json.dumps({"aliases": [], "notes": {}, "calls": []}), encoding="utf-8")
+    write_upstream_state(state, [])
     data = tmp_path / "guard"
     args = proxy_args(
         data,

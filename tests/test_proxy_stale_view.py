@@ -36,6 +36,7 @@ from support.guard import (
     upstream_calls,
     upstream_command,
     write_policy,
+    write_upstream_state,
 )
 
 pytestmark = pytest.mark.anyio
@@ -125,8 +126,7 @@ async def test_an_alias_the_upstream_normalises_onto_a_listed_one_is_a_replaceme
 ) -> None:
     pol = write_policy(tmp_path / "policy.json", CONNECTION_POLICY)
     state = tmp_path / "upstream.json"
-    initial = {"aliases": ["prod"], "urls": {"prod": "https://v1.example.com"}}
-    state.write_text(json.dumps({**initial, "notes": {}, "calls": []}), encoding="utf-8")
+    write_upstream_state(state, {"prod": "https://v1.example.com"})
     args = proxy_args(
         tmp_path,
         pol,

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import httpx2
@@ -170,6 +170,14 @@ def query(data_dir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return db.execute(sql, params).fetchall()
     finally:
         db.close()
+
+
+def audit_text(data_dir: Path) -> str:
+    """Everything the audit holds, as the store has it and as the CLI prints it."""
+    return (
+        repr(query(data_dir, "SELECT * FROM audit"))
+        + run_cli(data_dir, "audit", "tail", "-n", "50", "--json").stdout
+    )
 
 
 def aliases(data_dir: Path) -> list[str]:
@@ -356,6 +364,19 @@ def upstream_command(state: Path, *, transport: str = "stdio", port: int = 0) ->
     ]
 
 
+def write_upstream_state(state: Path, connections: dict[str, str] | list[str]) -> None:
+    """What tests/upstream_server.py holds: its connections (alias -> URL; a list: aliases
+    without one), as if changed outside the guard (the calls recorded so far are kept)."""
+    try:
+        calls = json.loads(state.read_text(encoding="utf-8"))["calls"]
+    except (OSError, ValueError):
+        calls = []
+    document: dict[str, Any] = {"aliases": list(connections), "notes": {}, "calls": calls}
+    if isinstance(connections, dict):
+        document["urls"] = connections
+    state.write_text(json.dumps(document), encoding="utf-8")
+
+
 def upstream_calls(state: Path) -> list[dict[str, Any]]:
     """The calls that reached the test upstream, oldest first."""
     return json.loads(state.read_text(encoding="utf-8"))["calls"]
@@ -395,14 +416,18 @@ def proxy_stdio_client(
     principal: str = "alice",
     mode: str = "auto",
     env: dict[str, str] | None = None,
+    errlog: TextIO | None = None,
     **client_kwargs: Any,
 ) -> Client:
+    """An SDK client of ``odoo-mcp-guard ARGS`` over stdio; ``errlog``: an open file the
+    guard's stderr goes to (what it logs, read back by the redaction tests)."""
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "odoo_mcp_guard", *args],
         env=guard_env(data_dir, MCP_GUARD_PRINCIPAL=principal, **(env or {})),
     )
-    return Client(params, mode=mode, read_timeout_seconds=60, **client_kwargs)
+    transport = params if errlog is None else mcp_stdio_client(params, errlog=errlog)
+    return Client(transport, mode=mode, read_timeout_seconds=60, **client_kwargs)
 
 
 # --- raw JSON-RPC (for what the SDK client will not send) ----------------------------------
