@@ -4,7 +4,9 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from .agent_access import lock_agent_group
 from .compat import GROUP_USERS
 from .mcp_guard_common import (
+    MAX_ALIAS_LENGTH,
     URL_CREDENTIALS_MESSAGE,
+    alias_forms,
     alias_problem,
     check_field_values,
     ensure_one,
@@ -92,6 +94,8 @@ class McpConnection(models.Model):
         "connection_id",
         "user_id",
         string="Shared with agents",
+        # a duplicate is shared with nobody: sharing it gives it to an agent (copy_data)
+        copy=False,
         domain=lambda self: [("id", "in", self.env.ref("mcp_guard.group_mcp_agent").sudo()[GROUP_USERS].ids)],
         help="Agent (technical) users that may use this connection, besides its owner.",
     )
@@ -110,7 +114,8 @@ class McpConnection(models.Model):
         copy=False,
         tracking=True,
     )
-    active = fields.Boolean(default=True, tracking=True)
+    # a duplicate of an ended connection is a new one in use (its state starts connected)
+    active = fields.Boolean(default=True, tracking=True, copy=False)
     request_ids = fields.One2many("mcp.approval.request", "connection_id", "Requests")
     request_count = fields.Integer(compute="_compute_request_count")
 
@@ -334,6 +339,64 @@ class McpConnection(models.Model):
             if changed:
                 raise UserError(self._replacement_message(row["alias"], changed))
 
+    def copy_data(self, default=None):
+        """Duplicate (the form's button, copy() over RPC or in a server action): the copy gets a
+        free alias (prod-copy, prod-copy-2, ...) unless ``default`` names one, is shared with no
+        agent and carries no secret (copy=False on those fields). A connection an Agent user owns
+        is copied for the person who duplicates it: the copy is not the agent's either."""
+        vals_list = super().copy_data(default=default)
+        default = default or {}
+        taken = set()
+        for conn, vals in zip(self.sudo(), vals_list, strict=True):
+            if "owner_id" not in default and conn.owner_id != self.env.user and conn.owner_id.has_group(
+                    "mcp_guard.group_mcp_agent"):
+                vals["owner_id"] = self.env.uid
+            if "alias" not in default:
+                vals["alias"] = self._free_copy_alias(conn.alias, taken)
+                taken |= alias_forms(vals["alias"])
+        return vals_list
+
+    @api.model
+    def _free_copy_alias(self, alias, taken=frozenset()):
+        """The first of ``alias``-copy, ``alias``-copy-2, ... (cut to the alias rule's length)
+        whose folded forms (policy_core.alias_forms) meet no alias of a connection in use, nor
+        ``taken``: the copy is never taken for another connection, by anyone's agent."""
+        used = set(taken)
+        # every connection in use (a few per person): folded forms cannot be searched in SQL
+        for other in self.sudo().search_read([], ["alias"]):  # pylint: disable=no-search-all
+            used |= alias_forms(other["alias"] or "")
+        number = 1
+        while True:
+            suffix = "-copy" if number == 1 else f"-copy-{number}"
+            candidate = f"{(alias or 'connection')[:MAX_ALIAS_LENGTH - len(suffix)]}{suffix}"
+            if not alias_forms(candidate) & used:
+                return candidate
+            number += 1
+
+    def _check_alias_free(self, vals_list):
+        """One line naming the alias for a connection in use that would take an alias its owner
+        already uses on another one in use (create, copy, write), before PostgreSQL's unique
+        index (owner, alias) answers with its IntegrityError text."""
+        if not any({"alias", "owner_id", "active"} & set(vals) for vals in vals_list):
+            return
+        wanted = []
+        for conn, vals in zip(self or [None] * len(vals_list), vals_list, strict=True):
+            stored = conn.sudo() if conn else None
+            alias = vals["alias"] if "alias" in vals else (stored.alias if stored else False)
+            owner = vals["owner_id"] if "owner_id" in vals else (stored.owner_id if stored else self.env.user)
+            owner = owner.id if isinstance(owner, models.BaseModel) else owner
+            active = vals["active"] if "active" in vals else (stored.active if stored else True)
+            if alias and owner and active:
+                wanted.append((alias, owner))
+        for alias, owner in wanted:
+            clash = wanted.count((alias, owner)) > 1 or self.sudo().search_count([
+                ("id", "not in", self.ids), ("alias", "=", alias), ("owner_id", "=", owner)], limit=1)
+            if clash:
+                raise ValidationError(self.env._(
+                    "The alias %(alias)s is already used by another connection of %(owner)s: "
+                    "choose another alias.",
+                    alias=alias, owner=self.env["res.users"].sudo().browse(owner).display_name))
+
     def export_data(self, fields_to_export):
         if any(path.split("/")[0] in SECRET_FIELDS for path in fields_to_export):
             raise AccessError(self.env._("Connection passwords and API keys cannot be exported."))
@@ -346,6 +409,8 @@ class McpConnection(models.Model):
             if not is_internal_write():
                 # a connection always starts connected, whatever the client sends
                 vals.pop("state", None)
+        # on no record: copy() calls create on the records it copies
+        self.browse()._check_alias_free(vals_list)
         # the write-only secrets of a new connection are no replacement of anything
         secrets = [{name: vals.pop(f"new_{name}", False) for name in SECRET_FIELDS} for vals in vals_list]
         # no default_state / default_owner_id from the client's context, and a chatter trail
@@ -363,6 +428,7 @@ class McpConnection(models.Model):
     def write(self, vals):
         self._check_protected(vals)
         self._check_values(vals)
+        self._check_alias_free([vals] * len(self))
         if GIVING_FIELDS & set(vals):
             lock_agent_group(self.env)
         if not is_internal_write():

@@ -11,7 +11,7 @@ import datetime
 
 from odoo import models
 from odoo.api import NewId  # 18.0 and 19.0 alike
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 # The policy's rules, names and constants are the front-end's, vendored byte for byte
 # (policy_core.py, ``make sync-core``): one definition for both halves.
@@ -21,6 +21,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     DEFAULT_EXPIRES_IN,
     DEFAULT_RISK_APPROVAL,
     MAX_POLICY_BYTES,
+    MAX_ALIAS_LENGTH,
     MAX_QUORUM,
     MAX_SECONDS,
     RISK_CLASSES,
@@ -30,6 +31,7 @@ from .policy_core import (  # noqa: F401  pylint: disable=unused-import
     ApprovalTerms,
     CompiledPolicy,
     PolicyFault,
+    alias_forms,
     alias_problem,
     approval_terms,
     arguments_hash,
@@ -372,6 +374,82 @@ def check_field_values(model, vals, names=None):
         problem = _value_problem(model, name, model._fields[name], value)
         if problem:
             raise UserError(problem)
+
+
+# The secrets of the add-on's models: write-only for whoever sets them (new_password, new_api_key
+# of a connection: computed, never read back) or read by the Agent group only. A search, a
+# grouping or a sort by one of them would answer with the ORM's traceback (a field that is not
+# stored) or act as an oracle (a domain [("password", "=", guess)] tells a guess right), so it
+# is refused for every role, by name, before any SQL: the answer says nothing of the values.
+SECRET_QUERY_FIELDS = {
+    "mcp.connection": frozenset({"password", "api_key", "new_password", "new_api_key"}),
+    "mcp.approval.request": frozenset({"new_password", "new_api_key", "new_url", "new_db", "new_login"}),
+}
+# the operators whose value is a domain on the field's comodel
+_SUBDOMAIN_OPERATORS = frozenset({"any", "not any", "any!", "not any!"})
+
+
+def _refuse_secret_query(model, path, name):
+    raise AccessError(model.env._(
+        "%(field)s cannot be searched, grouped or sorted: it is a secret, write-only.",
+        field=f"{model._name}.{name}" if path == name else f"{path} ({model._name}.{name})"))
+
+
+def _check_query_path(model, path):
+    """Refuse ``path`` (a field name, "field.subfield", "field:granularity" or "field:aggregate")
+    if it reaches a secret of SECRET_QUERY_FIELDS; returns the last model reached."""
+    if not isinstance(path, str):
+        return None
+    current = model
+    for name in path.split(":", 1)[0].strip().split("."):
+        if name in SECRET_QUERY_FIELDS.get(current._name, ()):
+            _refuse_secret_query(current, path, name)
+        field = current._fields.get(name)
+        if field is None or not field.relational:
+            return None
+        current = current.env[field.comodel_name]
+    return current
+
+
+def _check_query_domain(model, domain, depth=0):
+    # a list or 19.0's Domain; not a Query (a sub-select an add-on's code may give to "any"),
+    # whose iteration would run it
+    if not (isinstance(domain, (list, tuple)) or hasattr(domain, "iter_conditions")):
+        return
+    if depth > 32:
+        raise UserError(model.env._("This search's domain is nested too deep (more than 32 sub-domains)."))
+    try:
+        items = list(domain)
+    except (TypeError, NotImplementedError):
+        return
+    for item in items:
+        if isinstance(item, (list, tuple)) and len(item) == 3:
+            path, operator, value = item
+            comodel = _check_query_path(model, path)
+            if comodel is not None and operator in _SUBDOMAIN_OPERATORS:
+                _check_query_domain(comodel, value, depth + 1)
+
+
+def check_query_fields(model, domain=None, order=None, groupby=(), aggregates=()):
+    """One line, naming the field, for a search, grouping or sort by a secret
+    (SECRET_QUERY_FIELDS), before the ORM's "not stored" traceback or an answer that tells
+    something of the secret. ``domain``: a domain (list or Domain), paths through relations
+    and ``any`` sub-domains included; ``order``: a sort text ("field desc, other"); ``groupby``
+    and ``aggregates``: read_group's specs ("field:day", "field:count_distinct"). Called by
+    mcp.guard.values on every _search and _read_group of the add-on's models; not in superuser
+    mode: the add-on's own code (a request's binding is found by its new secrets) and what an
+    administrator's sudo() runs, never a client's call, which the first check already passed
+    (paths and sub-domains are walked there, whatever model the ORM later searches)."""
+    if model.env.su:
+        return
+    _check_query_domain(model, domain)
+    if isinstance(order, str):
+        for term in order.split(","):
+            words = term.split()
+            if words:
+                _check_query_path(model, words[0])
+    for spec in (*(groupby or ()), *(aggregates or ())):
+        _check_query_path(model, spec)
 
 
 def check_many2many_ids(model, vals, name):

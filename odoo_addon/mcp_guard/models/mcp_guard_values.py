@@ -1,6 +1,6 @@
 from odoo import api, models
 
-from .mcp_guard_common import check_browse_ids, check_field_values
+from .mcp_guard_common import check_browse_ids, check_field_values, check_query_fields
 
 
 class McpGuardValues(models.AbstractModel):
@@ -12,6 +12,26 @@ class McpGuardValues(models.AbstractModel):
 
     _name = "mcp.guard.values"
     _description = "MCP Guard: the values a client sends, checked"
+
+    @api.model
+    def _search(self, domain, offset=0, limit=None, order=None, **kwargs):
+        # every search (search, search_read, search_count, name_search, read_group's domain):
+        # a secret cannot be searched or sorted by (mcp_guard_common.SECRET_QUERY_FIELDS)
+        check_query_fields(self, domain, order)
+        return super()._search(domain, offset=offset, limit=limit, order=order, **kwargs)
+
+    @api.model
+    def _read_group(self, domain, groupby=(), aggregates=(), having=(), offset=0, limit=None, order=None,
+                    **kwargs):
+        # read_group, formatted_read_group (19.0), web_read_group: nor grouped, aggregated by
+        check_query_fields(self, having, order, groupby, aggregates)
+        return super()._read_group(domain, groupby, aggregates, having, offset, limit, order, **kwargs)
+
+    @api.model
+    def _read_grouping_sets(self, domain, grouping_sets, aggregates=(), order=None, **kwargs):
+        # 19.0's web_read_group and formatted_read_grouping_sets (18.0 has no such method)
+        check_query_fields(self, None, order, [spec for specs in grouping_sets or () for spec in specs], aggregates)
+        return super()._read_grouping_sets(domain, grouping_sets, aggregates, order, **kwargs)
 
     def browse(self, ids=()):
         # the ids of every RPC call on a record method (call_kw browses them first)

@@ -1,5 +1,6 @@
 from psycopg2 import IntegrityError
 
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -41,9 +42,15 @@ class TestConstraints(McpGuardCase):
             "USING btree (owner_id, alias) WHERE active",
         )])
         vals = {"alias": "prod", "url": "https://other.example.com", "db": "other", "login": "bot"}
-        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
+        # refused before the index, in one line naming the alias (outside tester, LOW 2)
+        with self.assertRaisesRegex(ValidationError, "^The alias prod is already used by another connection of "):
             self.Connection.with_user(self.agent).create(vals)
-            self.env.flush_all()
+        # and by the index itself, for SQL that no check of the ORM reads
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
+            self.env.cr.execute(
+                "INSERT INTO mcp_connection (alias, url, db, login, protocol, owner_id, company_id, state, active) "
+                "SELECT alias, url, db, login, protocol, owner_id, company_id, state, active FROM mcp_connection "
+                "WHERE id = %s", (self.prod.id,))
         # another owner may use the same alias
         self.Connection.with_user(self.agent2).create(vals)
         self.env.flush_all()
