@@ -134,7 +134,7 @@ from odoo_mcp_guard.guard import (
     Refusal,
     upstream_down,
 )
-from odoo_mcp_guard.identity import shown
+from odoo_mcp_guard.identity import shown, skeleton
 from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.logs import set_known_secrets
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
@@ -147,7 +147,9 @@ from odoo_mcp_guard.policy_core import (
     _hide_known,
     _known_forms,
     alias_forms,
+    alias_problem,
     canonical_bytes,
+    fold_alias,
     hide_url_paths,
     is_secret_key,
     is_secret_query_key,
@@ -203,10 +205,10 @@ class _Change:
 # The connection change being judged; its ``execute`` (``handle_call``) marks it forwarded.
 _CHANGE: contextvars.ContextVar[_Change | None] = contextvars.ContextVar("change", default=None)
 # A call's client answers (a 2026-07-28 continuation's inputResponses), and the connections a
-# 2025-era client's answer during the call may not name (folded aliases, whether only as a
+# 2025-era client's answer during the call may not name (their aliases, whether only as a
 # whole): an answer is part of what the call does (outside round 25).
 _ANSWERS: contextvars.ContextVar[Any] = contextvars.ContextVar("answers", default=None)
-_NAMEABLE: contextvars.ContextVar[tuple[frozenset[str], bool] | None] = contextvars.ContextVar(
+_NAMEABLE: contextvars.ContextVar[tuple[tuple[str, ...], bool] | None] = contextvars.ContextVar(
     "nameable", default=None
 )
 # What an approver is shown of a connection the upstream lists (redacted), and how many.
@@ -261,17 +263,18 @@ class _Flight:
 
     asker: ServerRequestContext[Any, Any] | None
     unasked: str | None = None
-    nameable: tuple[frozenset[str], bool] | None = None  # _NAMEABLE's, for the answers
+    nameable: tuple[tuple[str, ...], bool] | None = None  # _NAMEABLE's, for the answers
 
 
-def _answer_problem(nameable: tuple[frozenset[str], bool] | None, answer: Any) -> str | None:
+def _answer_problem(nameable: tuple[tuple[str, ...], bool] | None, answer: Any) -> str | None:
     """Why a client's answer is not passed to the upstream: it names a connection the proxy
     knows (``nameable``: _NAMEABLE's), in a call judged not to change one (it would change
     it unjudged)."""
     if nameable is None or not isinstance(answer, types.ElicitResult):
         return None
     aliases, whole_only = nameable
-    named = sorted(_alias_words({"a": answer.content}, whole_only=whole_only) & aliases)
+    given = _alias_words({"a": answer.content}, whole_only=whole_only)
+    named = sorted(a for a in aliases if given.names(a))
     if not named:
         return None
     return (
@@ -1306,7 +1309,25 @@ class ProxyServer(Frontend):
         off."""
         removed = self._removed_alias(tool, arguments)
         naming: list[str] = []
-        if not self._changes_connection(tool) and removed is None:
+        others: list[str] = []
+        if tool == REMOVAL_RULE or self._pair(tool) is not None:
+            # The pair the proxy knows names the connection it changes by ``alias``; any other
+            # argument naming one the proxy knows may be the upstream's key for it
+            # ({"alias": "ghost", "name": "prod"}: outside round 27): a change of it as well.
+            named = (("alias", removed) if tool == REMOVAL_RULE else None) or (
+                self._upsert_alias(tool, arguments)
+            )
+            own = alias_forms(named[1]) if named is not None and named[1] else frozenset()
+            others = [
+                alias
+                for alias in await self._named_connections(
+                    tool, arguments, besides=named[0] if named is not None else "alias"
+                )
+                if not alias_forms(alias) & own
+            ]
+            if tool == REMOVAL_RULE and removed is None and others:
+                removed, others = others[0], others[1:]
+        elif not self._changes_connection(tool) and removed is None:
             # A tool the catalog does not recognise, given a connection the proxy knows by its
             # alias, is judged a change of that connection (outside round 24).
             naming = await self._named_connections(tool, arguments)
@@ -1368,12 +1389,19 @@ class ProxyServer(Frontend):
                     at_stake = self._stake(tool, "removes", removed, listing, stale=stale)
                 elif naming:
                     at_stake = self._named_stake(tool, naming, listing, stale)
-                elif exists is False and not stale:
+                elif exists is False and not stale and not others:
                     at_stake = None
                 else:
                     at_stake = self._stake(
                         tool, "replaces", alias, listing, exists=exists, stale=stale
                     )
+                if at_stake is not None and others:
+                    why = (
+                        f"its arguments also name the connection(s) "
+                        f"{', '.join(others[:_STAKE_MAX])}: judged a change of each (an "
+                        "upstream may key its connections by another argument)"
+                    )
+                    _add_named(at_stake, others, listing, why)
                 # Bound to the connection instance: what the listing says of it and its
                 # generation in the replicas' record (a removal and re-creation through the
                 # guard is another instance, whatever its values: ABA).
@@ -1393,11 +1421,11 @@ class ProxyServer(Frontend):
                 if upserted is not None and not self._single_connection(tool):
                     touched = {upserted[1]}
                 if touched is not None:
-                    touched |= set(stale)
+                    touched |= set(stale) | set(others)
                     if at_stake is not None:
                         touched |= {c["alias"] for c in at_stake.get("connections", ())}
                 try:
-                    governed = exists is not False or bool(stale)
+                    governed = exists is not False or bool(stale) or bool(others)
                     yield (REMOVAL_RULE,) if governed and removed is None else ()
                 except UpstreamFailure as failure:
                     in_doubt = failure.in_doubt
@@ -1435,7 +1463,9 @@ class ProxyServer(Frontend):
                     with anyio.CancelScope(shield=True):  # released even when cancelled
                         await self._release_lease(key, holder)
 
-    async def _named_connections(self, tool: str, arguments: dict[str, Any]) -> list[str]:
+    async def _named_connections(
+        self, tool: str, arguments: dict[str, Any], *, besides: str | None = None
+    ) -> list[str]:
         """The connections a call of a tool that is neither a read nor a recognised connection
         tool names: the aliases, known to the proxy (listed by the upstream now, or in the
         replicas' record of what its listings showed and the guard let through), that one of
@@ -1445,22 +1475,37 @@ class ProxyServer(Frontend):
         change of each (``also_governed_by``): the catalog's words cannot know every name an
         upstream gives the end of a connection (outside round 24: ``odoo_reset``).
         The upstream cannot be listed (no list tool, or not callable, or unreadable): the
-        record alone. The record cannot be read: nothing is judged (fail closed)."""
-        if tool == REMOVAL_RULE or tool not in self.tools:
+        record alone. The record cannot be read: nothing is judged (fail closed).
+        ``besides``: a connection tool's call, which names the connection it changes by that
+        argument: the connections its other arguments name as a whole value (an upstream may
+        key its connections by ``name``: outside round 27)."""
+        if tool not in self.tools:
             return []
-        if classify_tool(self.tools[tool]).risk_class == "read":
-            return []
-        used = self._data_connection(tool, arguments)
-        skipped = used[0] if used is not None else None
+        if besides is None:
+            if tool == REMOVAL_RULE or classify_tool(self.tools[tool]).risk_class == "read":
+                return []
+            used = self._data_connection(tool, arguments)
+            skipped, whole_only = (used[0] if used is not None else None), used is not None
+        else:
+            skipped, whole_only = besides, True
+        # What the upstream is given: the arguments, and the schema's default of each absent
+        # one (``purge(target="prod")`` called with nothing names prod: outside round 27).
+        properties = self.tools[tool].input_schema.get("properties")
+        given_arguments = {
+            name: spec["default"]
+            for name, spec in (properties.items() if isinstance(properties, dict) else ())
+            if isinstance(spec, dict) and "default" in spec and name not in arguments
+        }
+        given_arguments.update(arguments)
         # A tool that names the connection it acts through (``connection``) is taken at its
         # word: its other arguments name a connection only as a whole. Any other tool's name
         # one in any word of a text ("odoo://prod", "staging,prod"), a number or a key too
         # (outside round 25).
         given = _alias_words(
-            {k: v for k, v in arguments.items() if k != skipped}, whole_only=used is not None
+            {k: v for k, v in given_arguments.items() if k != skipped}, whole_only=whole_only
         )
         # a 2026-07-28 client's answers to the upstream's questions are part of the call
-        given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=used is not None)
+        given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=whole_only)
         key = f"connections:{self.server_id}"
         try:
             known = set(await self._aliases("known_aliases", key))
@@ -1476,9 +1521,10 @@ class ProxyServer(Frontend):
             except Exception as exc:
                 raise self._record_fault(exc) from None
         aliases = known | set(listing or ())
-        # what a 2025-era client answers during the call is read the same way (_Flight)
-        _NAMEABLE.set((frozenset().union(*map(alias_forms, aliases)), used is not None))
-        return sorted(a for a in aliases if alias_forms(a) & given)
+        if besides is None:
+            # what a 2025-era client answers during the call is read the same way (_Flight)
+            _NAMEABLE.set((tuple(sorted(aliases)), whole_only))
+        return sorted(a for a in aliases if given.names(a))
 
     def _named_stake(
         self,
@@ -1490,17 +1536,12 @@ class ProxyServer(Frontend):
         """What an approver is shown of the connections an unrecognised tool's call names:
         each, as the upstream lists it (``_stake`` of the first, the others added)."""
         stake = self._stake(tool, "removes", named[0], listing, stale=stale)
-        shown = {c["alias"] for c in stake["connections"]}
-        for alias in named[1:]:
-            if alias not in shown and len(stake["connections"]) < _STAKE_MAX:
-                item = (listing or {}).get(alias, {})
-                stake["connections"].append({"alias": alias, **_shown_fields(item)})
         why = (
             f"'{tool}' is not recognised as a connection tool, but its arguments name the "
             f"connection(s) {', '.join(named[:_STAKE_MAX])}: judged a change (it may end or "
             "replace each)"
         )
-        stake["note"] = f"{why}; {stake['note']}" if stake.get("note") else why
+        _add_named(stake, named[1:], listing, why)
         return stake
 
     async def _record_named(
@@ -1655,6 +1696,14 @@ class ProxyServer(Frontend):
             at = []
         elif listing is not None and any(alias_forms(a) & alias_forms(alias) for a in listing):
             at = sorted(a for a in listing if alias_forms(a) & alias_forms(alias))
+        elif listing is not None and alias_problem(alias) is not None:
+            # letters the proxy cannot compare ("прод"): an upstream may read them as any
+            # alias it holds (outside round 27), so every listed connection is at stake
+            at = sorted(listing)
+            note = (
+                f"the alias {alias!a} is not written in A-Z a-z 0-9 _ . -: the upstream may "
+                "read it as any connection it holds"
+            )
         elif listing is not None and role == "replaces" and self._single_connection(tool):
             at = sorted(listing)  # a single-connection upstream: what it holds is replaced
             note = "the upstream keeps a single connection: it is replaced"
@@ -1947,6 +1996,8 @@ class ProxyServer(Frontend):
         alias = named[1]
         if self._single_connection(upsert):
             return bool(listed or known), listing
+        if alias_problem(alias) is not None and listed | known:
+            return None, listing  # letters the proxy cannot compare: which is unknown
         if any(alias_forms(a) & alias_forms(alias) for a in listed | known):
             return True, listing  # an upstream may normalise the alias it is given
         unseen = known - listed
@@ -2453,35 +2504,83 @@ class ProxyServer(Frontend):
 
 # The words of a text that may be a connection's alias: runs of letters, digits, "_", "-"
 # and "."; runs of what is not a space ("eu/prod1", "team@acme"); and, finer, of letters and
-# digits alone ("prod.example.com" names prod), also two or three in a row ("main db",
-# "pr\u2800od": outside round 26).
+# digits alone ("prod.example.com" names prod), also any number of them in a row ("main db",
+# "disconnect main eu prod db", "pr\u2800od": outside rounds 26 and 27).
 _ALIAS_WORD = re.compile(r"[\w.-]+")
 _ALIAS_TOKEN = re.compile(r"\S+")
 _ALIAS_PART = re.compile(r"[^\W_]+")
 
 
-def _text_words(text: str) -> set[str]:
-    """The folded forms (``alias_forms``) of each word of a text, as written and as NFKC
-    shows it with what shows nothing removed ("pr\u200bod" is one word)."""
-    shown = "".join(
-        ch
-        for ch in unicodedata.normalize("NFKC", text)
-        if unicodedata.category(ch) not in ("Cf", "Mn", "Me")
-    )
-    words: set[str] = set()
-    for form in {text, shown}:
-        parts = _ALIAS_PART.findall(form)
-        joined = ["".join(parts[i : i + n]) for n in (2, 3) for i in range(len(parts) - n + 1)]
-        for word in (*_ALIAS_WORD.findall(form), *_ALIAS_TOKEN.findall(form), *parts, *joined):
-            words |= alias_forms(word)
-    return words
+@dataclass
+class _Given:
+    """What a call's arguments may name a connection by: folded words (``alias_forms``), and
+    texts as their folded parts run together, with where each part starts and ends (an alias
+    names a text when its form is one part or several in a row)."""
+
+    words: set[str] = field(default_factory=set)
+    runs: list[tuple[str, frozenset[int]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.runs)
+
+    def __ior__(self, other: _Given) -> _Given:
+        self.words |= other.words
+        self.runs.extend(other.runs)
+        return self
+
+    def add_text(self, text: str) -> None:
+        """The words of a text, as written and as NFKC shows it with what shows nothing
+        removed ("pr\u200bod" is one word)."""
+        shown = "".join(
+            ch
+            for ch in unicodedata.normalize("NFKC", text)
+            if unicodedata.category(ch) not in ("Cf", "Mn", "Me")
+        )
+        for form in {text, shown}:
+            parts = _ALIAS_PART.findall(form)
+            for word in (*_ALIAS_WORD.findall(form), *_ALIAS_TOKEN.findall(form), *parts):
+                self.words |= alias_forms(word)
+            if len(parts) < 2:
+                continue
+            # the parts' folded forms run together, one run per kind of form
+            folds = [_part_forms(part) for part in parts]
+            for index in range(3):
+                joined, cuts, at = "", {0}, 0
+                for forms in folds:
+                    piece = forms[index]
+                    joined += piece
+                    at += len(piece)
+                    cuts.add(at)
+                self.runs.append((joined, frozenset(cuts)))
+
+    def names(self, alias: str) -> bool:
+        """Whether the arguments name ``alias``: a word's form meets one of its forms, or one
+        of its forms is one or more parts of a text in a row."""
+        forms = alias_forms(alias)
+        if forms & self.words:
+            return True
+        for joined, cuts in self.runs:
+            for form in forms:
+                start = joined.find(form)
+                while start != -1:
+                    if start in cuts and start + len(form) in cuts:
+                        return True
+                    start = joined.find(form, start + 1)
+        return False
 
 
-def _alias_words(arguments: Any, *, whole_only: bool) -> set[str]:
-    """What a call's arguments may name a connection by, folded (``alias_forms``): each string
-    value, number (a whole float also as an integer: 1e20) and key at any depth as a whole,
-    and unless ``whole_only``, each word of it (``_text_words``)."""
-    words: set[str] = set()
+def _part_forms(part: str) -> tuple[str, str, str]:
+    """A part's folded forms, by kind (``alias_forms``'s three: folded, ASCII, skeleton)."""
+    folded = fold_alias(part)
+    ascii_only = fold_alias("".join(ch for ch in part if ch.isascii()))
+    return folded, ascii_only, fold_alias(skeleton(folded))
+
+
+def _alias_words(arguments: Any, *, whole_only: bool) -> _Given:
+    """What a call's arguments may name a connection by (``_Given``): each string value,
+    number (a whole float also as an integer: 1e20) and key at any depth as a whole, and
+    unless ``whole_only``, each word of it and its words in a row."""
+    given = _Given()
     stack = [arguments]
     while stack:
         item = stack.pop()
@@ -2495,10 +2594,23 @@ def _alias_words(arguments: Any, *, whole_only: bool) -> set[str]:
             if isinstance(item, float) and item.is_integer():
                 texts.append(str(int(item)))
             for text in texts:
-                words |= alias_forms(text)
+                given.words |= alias_forms(text)
                 if not whole_only:
-                    words |= _text_words(text)
-    return words
+                    given.add_text(text)
+    return given
+
+
+def _add_named(
+    stake: dict[str, Any], named: list[str], listing: dict[str, dict[str, Any]] | None, why: str
+) -> None:
+    """Each of ``named`` added to what an approver is shown of a call's stake (as listed),
+    with why it is at stake."""
+    shown = {c["alias"] for c in stake["connections"]}
+    for alias in named:
+        if alias not in shown and len(stake["connections"]) < _STAKE_MAX:
+            item = (listing or {}).get(alias, {})
+            stake["connections"].append({"alias": alias, **_shown_fields(item)})
+    stake["note"] = f"{why}; {stake['note']}" if stake.get("note") else why
 
 
 def _shown_fields(item: Any) -> dict[str, str]:
