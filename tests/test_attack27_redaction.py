@@ -148,9 +148,9 @@ def test_a_megabyte_of_such_text_is_redacted_in_linear_time() -> None:
     lines = [text.replace("PW", PW) for text, _ in HIDDEN] + KEPT
     document = json.dumps({"lines": lines * (1_000_000 // len(json.dumps(lines)) + 1)})
     assert len(document) >= 1_000_000
-    started = time.monotonic()
+    started = time.process_time()
     shown = redact_text(document)
-    assert time.monotonic() - started < 10, len(document)  # a bound, not a speed claim
+    assert time.process_time() - started < 10, len(document)  # a bound, not a speed claim
     assert PW not in shown
     for opening in (
         "execute_kw(",
@@ -159,9 +159,9 @@ def test_a_megabyte_of_such_text_is_redacted_in_linear_time() -> None:
         "docker login -p ",
         "net use \\\\s ",
     ):
-        started = time.monotonic()
+        started = time.process_time()
         redact_text(opening * (1_000_000 // len(opening)))
-        assert time.monotonic() - started < 10, opening
+        assert time.process_time() - started < 10, opening
 
 
 @pytest.mark.anyio
