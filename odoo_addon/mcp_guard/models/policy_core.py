@@ -223,17 +223,38 @@ _BARE_USERINFO = re.compile(
 )
 # Commands that take a password in a short option, on the line that runs them: curl's
 # -u/--user user:password (the user is kept), mysql's attached -pX ("-p X" asks for it),
-# sshpass -p X, redis-cli -a X, odoo-bin's -w X (its database password; "-p" is its port).
-_COMMANDS = ("curl", "sshpass", "redis-cli", "mysql", "mariadb", "odoo")
+# sshpass -p X, redis-cli -a X, odoo-bin's -w X (its database password; "-p" is its port),
+# docker/podman login -p X (not "docker run -p 8080:80"), ldapsearch (ldapmodify...) -w X,
+# zip/unzip -P X, 7z's attached -pX, smbclient -U user%password, httpie's -a user:password.
+_COMMANDS = ("curl", "sshpass", "redis-cli", "mysql", "mariadb", "odoo", "login", "ldap", "zip")
+_COMMANDS += ("7z", "smbclient", "http")
 _SHELL = re.compile(
     r"(?P<nl>\n)"
     r"|(?<![\w.\-])(?P<cmd>curl|sshpass|redis-cli|mysql[a-z]*|mariadb[a-z\-]*"
-    r"|odoo(?:-bin|[0-9]+)?)(?![\w.\-])"
+    r"|odoo(?:-bin|[0-9]+)?|(?:docker|podman|nerdctl)[ \t]+login|ldap[a-z]+|(?:un)?zip|7z[arz]?"
+    r"|smbclient|https?(?![:/]))(?![\w.\-])"
     r"|(?<![\w\-])(?:(?P<long>--user|--proxy-user)(?:=|[ \t]+)"
-    r"|(?P<short>-[uUpaw])(?P<spaced>[ \t]+)?)(?=[^\s\-])"
+    r"|(?P<short>-[uUpawP])(?P<spaced>[ \t]+)?)(?=[^\s\-])"
 )
 # The short option that gives each command's password (curl's -u/-U hold user:password).
-_PASSWORD_FLAG = {"sshpass": "-p", "redis-cli": "-a", "odoo": "-w"}
+_PASSWORD_FLAG = {"sshpass": "-p", "redis-cli": "-a", "odoo": "-w", "zip": "-P", "unzip": "-P"}
+# Commands whose option holds user<separator>password: the user is kept.
+_USERINFO_FLAGS = {
+    "curl": (("-u", "-U", "--user", "--proxy-user"), ":"),
+    "smbclient": (("-U", "--user"), "%"),
+    "http": (("-a",), ":"),
+    "https": (("-a",), ":"),
+}
+# Options named for a password that is_secret_key does not read as one (keytool's).
+_SECRET_OPTIONS = frozenset(
+    {"storepass", "keypass", "srcstorepass", "deststorepass", "srckeypass", "destkeypass"}
+)
+# Windows' "net use \\\\server\\share PASSWORD /user:bob" (a drive letter before the share
+# or not; "*" asks for it, an option is none).
+_NET_USE = re.compile(
+    r"(?i)(?<![\w.\-])(net[ \t]+use[ \t]+(?:[a-z]:[ \t]+)?"
+    r"\\{2,4}[^\s\\]+(?:\\{1,2}[^\s\\]+)*[ \t]+)(?!\*(?!\S))([^\s/]\S*)"
+)
 # A command-line option and its value: "--password X", "-p=X", "--api-key X".
 _OPTION = re.compile(r"(?<![A-Za-z0-9_\-])--?([A-Za-z][A-Za-z0-9_\-]*)(=|[ \t]+)(?=[^\s\-])")
 # A PEM block ("-----BEGIN ... PRIVATE KEY-----"): replaced whole, to its END line or, when
@@ -273,7 +294,17 @@ _TOKEN_SHAPES = re.compile(
     # Slack tokens, GitLab personal access tokens, Google API keys, SendGrid API keys
     r"|xox[abposre]-[A-Za-z0-9\-]{10,}|glpat-[A-Za-z0-9_\-]{20,}"
     r"|AIza[A-Za-z0-9_\-]{30,}|SG\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"
+    # PyPI, Hugging Face, Google OAuth access, Shopify, DigitalOcean and npm tokens
+    r"|pypi-AgE[A-Za-z0-9_\-]{20,}|hf_[A-Za-z0-9]{30,}|ya29\.[A-Za-z0-9_\-]{20,}"
+    r"|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}(?![A-Za-z0-9])|do[opr]_v1_[a-f0-9]{64}(?![A-Za-z0-9])"
+    r"|npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])"
     r")"
+)
+# A secret in a URL's path: a Slack webhook's last segment, a Telegram bot's token after its
+# id (the part kept before it).
+_PATH_TOKEN = re.compile(
+    r"(?i)(hooks\.slack\.com/services/[A-Z0-9]{1,32}/[A-Z0-9]{1,32}/)[A-Za-z0-9]{8,}"
+    r"|(api\.telegram\.org/(?:file/)?bot[0-9]{3,16}:)[A-Za-z0-9_\-]{8,}"
 )
 # A secret told in prose after a secret key (is_secret_key, also in two or three words: "mot
 # de passe", "api key"): "the password is X", "your API key was: X", "la contraseña es X",
@@ -333,6 +364,34 @@ _NETRC = re.compile(
 _TUPLE_PAIR = re.compile(
     r"""[(\[][ \t]{0,64}(["'])([^"'\n]{1,128})\1[ \t]{0,64},[ \t]{0,64}(?=["'])"""
 )
+
+
+# A quoted string literal in code (bounded, on one line; also in JSON, quoted '\\"'), and an
+# argument before the one looked for: a literal, a name ("db", "self.uid", "cfg['db']",
+# "int(uid)") or a number.
+_LITERAL = (
+    r"""(?:\\"(?:[^"\\\n]|\\[^"\n]){0,1024}\\"|"(?:[^"\\\n]|\\.){0,1024}"|"""
+    r"""'(?:[^'\\\n]|\\.){0,1024}')"""
+)
+_ARGUMENT = rf"(?:{_LITERAL}|[\w.]{{1,128}}(?:\[[^\]\n]{{0,128}}\]|\([^()\n]{{0,128}}\))*)"
+# Odoo's external API: the password is the third positional argument of
+# "execute_kw(db, uid, 'PW', ...)", "login(db, 'admin', 'PW')",
+# "authenticate(db, 'admin', 'PW', {})"; the second of "login('admin', 'PW')". An HTTP client's
+# auth object, "HTTPBasicAuth('admin', 'PW')", "aiohttp.BasicAuth('admin', 'PW')": the second.
+_CALL_PASSWORD = re.compile(
+    rf"(?<![\w])(?:(?:execute_kw|execute|login|authenticate)\([ \t]*{_ARGUMENT}[ \t]*,"
+    rf"[ \t]*{_ARGUMENT}[ \t]*,[ \t]*(?={_LITERAL}[ \t]*[,)])"
+    rf"|(?:login|\w*(?i:auth))\([ \t]*{_ARGUMENT}[ \t]*,[ \t]*(?={_LITERAL}[ \t]*\)))"
+)
+# The calls _CALL_PASSWORD reads with two arguments or more, as _hide_prose finds them.
+_CALL_NAMES = re.compile(r"(?i)execute_kw|execute|login|authenticate|\w*auth")
+_CALL_TAIL = re.compile(rf"[ \t]*{_ARGUMENT}[ \t]*,")
+# A tuple or list of literals after a secret key: "auth=('admin', 'PW')", '"auth": ["a", "PW"]'.
+_SEQUENCE = re.compile(
+    rf"[(\[][ \t]{{0,64}}(?:{_LITERAL}[ \t]{{0,64}},[ \t]{{0,64}}){{0,15}}{_LITERAL}"
+    r"[ \t]{0,64},?[ \t]{0,64}[)\]]"
+)
+_LITERAL_RE = re.compile(_LITERAL)
 
 
 def canonical_json(value: Any) -> str:
@@ -544,6 +603,8 @@ def _redact_xml(text: str) -> str:
 
 def _password_flag(command: str) -> str:
     """The short option that gives ``command``'s password ("odoo-bin", "odoo18": "-w")."""
+    if command.startswith("ldap"):
+        return "-w"
     return _PASSWORD_FLAG.get(command.rstrip("0123456789").removesuffix("-bin"), "-p")
 
 
@@ -560,24 +621,24 @@ def _redact_commands(text: str) -> str:
         short = token.group("short")
         if command is None:
             continue
-        userinfo = command == "curl"
-        if userinfo:
-            if not (token.group("long") or short in ("-u", "-U")):
+        userinfo = _USERINFO_FLAGS.get(command)
+        if userinfo is not None:
+            if (token.group("long") or short) not in userinfo[0]:
                 continue
         elif token.group("long") or short != _password_flag(command):
             continue
-        elif token.group("spaced") and command.startswith(("mysql", "mariadb")):
-            continue  # mysql, mariadb: only attached, "-pX"
+        elif token.group("spaced") and command.startswith(("mysql", "mariadb", "7z")):
+            continue  # mysql, mariadb, 7z: only attached, "-pX"
         value = _VALUE.match(text, token.end())
         if value is None:
             continue
         found = value.group()
-        if userinfo:
-            user, colon, password = found.partition(":")
+        if userinfo is not None:
+            user, colon, password = found.partition(userinfo[1])
             quote = found[0] if found[0] in "\"'" else ""
             if not colon or password.rstrip(quote) in ("", REDACTED):
                 continue
-            hidden = user + ":" + REDACTED + (quote if password.endswith(quote) else "")
+            hidden = user + colon + REDACTED + (quote if password.endswith(quote) else "")
         else:
             if found == REDACTED:
                 command = None  # hidden by an earlier pass: the options after it stay
@@ -617,6 +678,36 @@ def _redact_tuple_pairs(text: str) -> str:
     return "".join(parts)
 
 
+def _redact_calls(text: str) -> str:
+    parts = []
+    pos = 0
+    for call in _CALL_PASSWORD.finditer(text):
+        if call.start() < pos:
+            continue
+        value = _LITERAL_RE.match(text, call.end())
+        if value is None or value.group().strip("\\\"'") == REDACTED:
+            continue
+        parts.append(text[pos : call.end()] + _quoted_redacted(value.group()))
+        pos = value.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _hidden_items(sequence: str, key: str) -> str:
+    """A tuple or list of literals after a secret ``key``, each literal hidden; the first kept
+    in an auth pair ("auth=('admin', 'PW')": the user)."""
+    items = list(_LITERAL_RE.finditer(sequence))
+    keep = 1 if len(items) == 2 and key.lower().endswith("auth") else 0
+    parts = []
+    pos = 0
+    for item in items[keep:]:
+        if item.group().strip("\\\"'") != REDACTED:
+            parts.append(sequence[pos : item.start()] + _quoted_redacted(item.group()))
+            pos = item.end()
+    parts.append(sequence[pos:])
+    return "".join(parts)
+
+
 def _hide_crypt_hash(match: re.Match[str]) -> str:
     user = match.group("user")
     return REDACTED if user is None else user + ":" + REDACTED
@@ -625,6 +716,14 @@ def _hide_crypt_hash(match: re.Match[str]) -> str:
 def _redact_shapes(text: str) -> str:
     """Secrets told by their shape or by the file format they are written in."""
     text = _TOKEN_SHAPES.sub(REDACTED, text)
+    if "hooks.slack.com" in text or "api.telegram.org" in text:
+        text = _PATH_TOKEN.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
+    if "(" in text:
+        text = _redact_calls(text)
+    if "\\\\" in text:
+        text = _NET_USE.sub(
+            lambda m: m.group(0) if m.group(2) == REDACTED else m.group(1) + REDACTED, text
+        )
     if "$" in text:
         text = _CRYPT_HASH.sub(_hide_crypt_hash, text)
     if "'" in text:
@@ -678,8 +777,8 @@ def _hide_prose(text: str) -> str:
         if word.startswith(REDACTED) or not word:
             continue
         if said.group("call"):
-            if not quoted:
-                continue
+            if not quoted or (_CALL_NAMES.fullmatch(key) and _CALL_TAIL.match(text, said.end())):
+                continue  # a call _redact_calls reads: its password, not its first argument
         elif said.group("said") or said.group("phrase"):
             if _is_plain(word):
                 continue
@@ -730,6 +829,10 @@ def _redact_text_once(text: str) -> str:
         text = _BASIC.sub(_hide_basic, text)
     if "base64," in text or "BASE64," in text:
         text = _DATA_URI.sub(_hide_data_uri, text)
+    # a command's password before prose: a password ending in "secret" is no key of the next word
+    if any(command in text for command in _COMMANDS):
+        text = _redact_commands(text)
+    text = _redact_options(text)
     text = _hide_prose(text)
     text = _SPECIAL_USERINFO.sub(_hide_userinfo, text)
     text = _URL_USERINFO.sub(_hide_userinfo, text)
@@ -742,9 +845,6 @@ def _redact_text_once(text: str) -> str:
     text = _BEARER.sub(lambda m: m.group(1) + " " + REDACTED, text)
     if "<" in text:
         text = _redact_xml(text)
-    if any(command in text for command in _COMMANDS):
-        text = _redact_commands(text)
-    text = _redact_options(text)
     if "-" in text:
         text = _redact_header_words(text)
     parts = []
@@ -758,6 +858,12 @@ def _redact_text_once(text: str) -> str:
         if not is_secret_key(pair.group(1)):
             continue
         value = _VALUE.match(text, pos)
+        if value is not None and value.group() in ("(", "["):
+            sequence = _SEQUENCE.match(text, pos)
+            if sequence is not None:
+                parts.append(_hidden_items(sequence.group(), pair.group(1)))
+                pos = sequence.end()
+                continue
         if value is None:
             nested = _yaml_nested(text, pair.start(), pos) if ":" in pair.group(2) else None
             if nested is not None:
@@ -867,7 +973,10 @@ def _redact_options(text: str) -> str:
     parts = []
     pos = 0
     for option in _OPTION.finditer(text):
-        if option.start() < pos or not is_secret_key(option.group(1)):
+        name = option.group(1)
+        if option.start() < pos or name.lower().endswith("stdin"):
+            continue  # "--password-stdin": a flag, the word after it no value
+        if not (is_secret_key(name) or name.lower() in _SECRET_OPTIONS):
             continue
         value = _VALUE.match(text, option.end())
         if value is None or value.group() == REDACTED:
