@@ -35,3 +35,4 @@ from . import test_agent_apart
 from . import test_invalid_values
 from . import test_attack23
 from . import test_bad_values_rpc
+from . import test_attack27
