@@ -142,7 +142,7 @@ class TestLoadReplacement(HttpCase):
                 for vals in ({"url": EVIL_URL}, {"login": "eve"}, {"db": "otherdb"}, {"new_password": "x-pw-123"}):
                     with self.subTest(conn=conn.alias, poisoned=poisoned, vals=vals):
                         rec.env.invalidate_all()
-                        rec.in_use_by_agent  # noqa: B018 (in cache, then overwritten)
+                        self.assertTrue(rec.in_use_by_agent)  # in the cache, then overwritten there
                         for name in poisoned:
                             cache.set(rec, rec._fields[name], False)
                         with self.assertRaisesRegex(UserError, "is used by an agent"), self.env.cr.savepoint():
