@@ -163,3 +163,17 @@ def test_a_principal_in_another_case_under_two_persons_is_refused(tmp_path: Path
     assert result.returncode != 0, result.stdout
     assert "$.people.carol[0]: 'M2' is already listed for 'alice'" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_an_approver_no_one_can_type_is_refused_at_load(tmp_path: Path) -> None:
+    """Outside round 27: ``approvers: {"ops": ["carol", "c\\u0430rol"]}`` (a Cyrillic а) loaded
+    with no word, and ``approve --as c\\u0430rol`` is always refused (it mixes scripts): the
+    group quietly had fewer voters than it listed. The policy is refused with the name's path."""
+    doc = policy()
+    doc["approvers"] = {"ops": ["carol", "c\u0430rol"]}
+    pol = write_policy(tmp_path / "policy.json", doc)
+    result = run_cli(tmp_path, "policy", "check", str(pol), check=False)
+    assert result.returncode != 0, result.stdout
+    out = result.stderr + result.stdout
+    assert "$.approvers.ops[1]: no one can approve as 'c\\u0430rol'" in out, out
+    assert "Traceback" not in result.stderr

@@ -44,6 +44,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from .identity import (
+    check_decider,
     check_identity,
     frozen_electorate,
     listed_form,
@@ -2004,6 +2005,10 @@ def _approvers_faults(approvers: Any, out: list[Fault]) -> None:
             ):
                 why = f"must be a printable name of 1 to {MAX_APPROVER_NAME} characters"
                 out.append(((*at, index), why))
+            elif (problem := check_decider(name)) is not None:
+                # a name no decider can type (mixed scripts: "c\u0430rol"): the group would
+                # quietly have fewer voters than it lists (outside round 27)
+                out.append(((*at, index), f"no one can approve as {name!a}: {problem}"))
 
 
 def _people_faults(people: Any, out: list[Fault]) -> None:

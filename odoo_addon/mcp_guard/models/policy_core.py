@@ -44,6 +44,7 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from .identity import (
+    check_decider,
     check_identity,
     frozen_electorate,
     listed_form,
@@ -2004,6 +2005,10 @@ def _approvers_faults(approvers: Any, out: list[Fault]) -> None:
             ):
                 why = f"must be a printable name of 1 to {MAX_APPROVER_NAME} characters"
                 out.append(((*at, index), why))
+            elif (problem := check_decider(name)) is not None:
+                # a name no decider can type (mixed scripts: "c\u0430rol"): the group would
+                # quietly have fewer voters than it lists (outside round 27)
+                out.append(((*at, index), f"no one can approve as {name!a}: {problem}"))
 
 
 def _people_faults(people: Any, out: list[Fault]) -> None:
@@ -2577,11 +2582,15 @@ def fold_alias(alias: str) -> str:
 
 
 def alias_forms(text: str) -> frozenset[str]:
-    """The folded forms by which ``text`` may name a connection: ``fold_alias`` of it, and of
-    it without its characters outside ASCII (an upstream may drop them: "prod\u00b2" is
-    "prod2" folded, "prod" so). Two aliases name the same connection when their forms meet."""
+    """The folded forms by which ``text`` may name a connection: ``fold_alias`` of it; of it
+    without its characters outside ASCII (an upstream may drop them: "prod\u00b2" is "prod2"
+    folded, "prod" so); and of its TR39 confusable skeleton (an upstream may read look-alike
+    letters as the Latin ones: "pr\u03bfd" with a Greek omicron is "prod"; outside round 27).
+    Two aliases name the same connection when their forms meet."""
+    folded = fold_alias(text)
     ascii_only = "".join(ch for ch in text if ch.isascii())
-    return frozenset(form for form in (fold_alias(text), fold_alias(ascii_only)) if form)
+    forms = (folded, fold_alias(ascii_only), fold_alias(skeleton(folded)))
+    return frozenset(form for form in forms if form)
 
 
 URL_CREDENTIALS_MESSAGE = (
