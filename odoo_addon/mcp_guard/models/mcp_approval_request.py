@@ -699,8 +699,12 @@ class McpApprovalRequest(models.Model):
             problem = req._cannot_approve()
             if problem:
                 raise UserError(problem)
-            # one approval per approver; the request is approved at its quorum of different ones
-            self.env.cr.execute("SELECT id FROM mcp_approval_request WHERE id = %s FOR NO KEY UPDATE", (req.id,))
+            # one approval per approver; the request is approved at its quorum of different ones.
+            # The request's own row is updated before the votes are counted (a lock alone leaves
+            # this transaction's snapshot as it was): of two approvals at once, the second fails
+            # with a serialization error, which Odoo retries, and its retry counts the first vote
+            # (outside round 27a: both counted only their own, and the request stayed pending)
+            self.env.cr.execute("UPDATE mcp_approval_request SET write_date = write_date WHERE id = %s", (req.id,))
             if self.env.user in req.sudo().vote_ids.user_id:
                 raise UserError(self.env._("You have already approved %s: it needs other approvers.", req.name))
             if req._votes_as_same_person(names):

@@ -173,11 +173,24 @@ class McpConnection(models.Model):
     @api.depends("owner_id", "agent_user_ids", "agent_bound")
     def _compute_in_use_by_agent(self):
         for conn in self:
-            # archived users included: an agent archived for a moment still uses it
-            shared = conn.sudo().with_context(active_test=False).agent_user_ids
-            conn.in_use_by_agent = (
-                conn.agent_bound or bool(shared) or conn.owner_id.sudo().has_group("mcp_guard.group_mcp_agent")
-            )
+            conn.in_use_by_agent = conn._agent_uses()
+
+    def _agent_uses(self):
+        """Whether an agent uses this connection: it was bound to one, is shared with one, or one
+        owns it (archived users included: an agent archived for a moment still uses it)."""
+        self.ensure_one()
+        conn = self.sudo().with_context(active_test=False)
+        return bool(conn.agent_bound or conn.agent_user_ids or conn.owner_id.has_group("mcp_guard.group_mcp_agent"))
+
+    def _read_fresh(self):
+        """Drop from the cache what write() decides on, so that it reads the stored row: a value
+        a caller put in the cache (a computed field written by load(), or server-action code
+        setting env.cache) decides nothing (outside round 27a). Pending writes are flushed first,
+        through _write_multi's own checks."""
+        real = self.filtered("id")
+        if real:
+            real.invalidate_recordset(["state", "agent_bound", "agent_user_ids", *HOLDER_FIELDS, *GUARDED_FIELDS,
+                                       "in_use_by_agent"])
 
     def _bind_agents(self):
         """Mark the connections an Agent user owns or is shared (see agent_bound)."""
@@ -432,13 +445,14 @@ class McpConnection(models.Model):
         if GIVING_FIELDS & set(vals):
             lock_agent_group(self.env)
         if not is_internal_write():
+            self._read_fresh()
             ended = self.filtered(lambda c: c.state == "disconnected")
             if ended:
                 raise UserError(
                     self.env._("Connection %s was disconnected: register a new one instead.", ended[0].alias)
                 )
             changed = [name for name in GUARDED_FIELDS if name in vals]
-            in_use = self.filtered(lambda c: c.in_use_by_agent and any(c.sudo()[n] != vals[n] for n in changed))
+            in_use = self.filtered(lambda c: any(c.sudo()[n] != vals[n] for n in changed) and c._agent_uses())
             if changed and in_use:
                 raise UserError(self._replacement_message(in_use[0].alias, changed))
         if "owner_id" in vals and not self.env.user.has_group("mcp_guard.group_mcp_manager"):
@@ -473,6 +487,9 @@ class McpConnection(models.Model):
         # stays visible in the chatter (and voids the requests filed before it)
         res = super(McpConnection, trusted(self)).write(vals)
         if moved and forgotten:
+            # this write's own values reach the table outside the flag, through _write_multi's
+            # check, not flushed along with the internal write below
+            moved.flush_recordset()
             with internal_write():
                 moved.sudo().write(forgotten)
         if is_internal_write():

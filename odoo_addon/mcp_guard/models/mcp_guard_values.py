@@ -1,4 +1,5 @@
 from odoo import api, models
+from odoo.exceptions import UserError
 
 from .mcp_guard_common import check_browse_ids, check_field_values, check_query_fields
 
@@ -38,14 +39,25 @@ class McpGuardValues(models.AbstractModel):
         check_browse_ids(self, ids)
         return super().browse(ids)
 
+    def _refuse_computed(self, vals):
+        """A value for a computed field without an inverse only lands in the ORM's cache, where a
+        later check of the same transaction would read it (outside round 27a: load() of
+        in_use_by_agent=False, then a replacement taken for a plain Save): refused in one line."""
+        for name in vals if isinstance(vals, dict) else ():
+            field = self._fields.get(name)
+            if field is not None and field.compute and not field.store and not field.inverse:
+                raise UserError(self.env._("%s is computed: it cannot be written.", name))
+
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
             check_field_values(self, vals)
+            self._refuse_computed(vals)
         return super().create(vals_list)
 
     def write(self, vals):
         check_field_values(self, vals)
+        self._refuse_computed(vals)
         return super().write(vals)
 
     @api.model

@@ -37,3 +37,4 @@ from . import test_attack23
 from . import test_bad_values_rpc
 from . import test_secret_queries_rpc
 from . import test_duplicate_rpc
+from . import test_attack27

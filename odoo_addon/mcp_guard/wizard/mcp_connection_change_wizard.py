@@ -83,6 +83,8 @@ class McpConnectionChangeWizard(models.TransientModel):
         ensure_one(self)
         conn = self.connection_id
         conn.check_access("write")
+        # decided from the stored row, never from a value put in the cache (outside round 27a)
+        conn.invalidate_recordset(["state", "active", "owner_id", "can_edit"])
         if not conn.can_edit:
             raise AccessError(self.env._("Only the owner or a manager can change connection %s.", conn.alias))
         if not conn.active or conn.state != "connected":
