@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp.server import MCPServer
+from pydantic import BaseModel
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--state", required=True)
@@ -52,21 +53,21 @@ def odoo_connections() -> str:
 
 
 @mcp.tool(
-    description="Add/update an Odoo connection. `name` is the connection's key; `alias` a "
-    "label kept for compatibility (the key when name is empty)."
+    description="Add/update an Odoo connection. `name` (else `db`) is the connection's key; "
+    "`alias` a label kept for compatibility (the key when both are empty)."
 )
-def odoo_connect(alias: str, url: str, name: str = "") -> str:
-    state = called("odoo_connect", {"alias": alias, "url": url, "name": name})
-    key = slug(name or alias)
+def odoo_connect(alias: str, url: str, name: str = "", db: str = "") -> str:
+    state = called("odoo_connect", {"alias": alias, "url": url, "name": name, "db": db})
+    key = slug(name or db or alias)
     state["connections"][key] = {"url": url}
     save(state)
     return f"connected {key}"
 
 
-@mcp.tool(description="Remove an Odoo connection. `name` is its key; `alias` a label.")
-def odoo_disconnect(alias: str = "", name: str = "") -> str:
-    state = called("odoo_disconnect", {"alias": alias, "name": name})
-    key = slug(name or alias)
+@mcp.tool(description="Remove an Odoo connection. `name` (else `db`) is its key; `alias` a label.")
+def odoo_disconnect(alias: str = "", name: str = "", db: str = "") -> str:
+    state = called("odoo_disconnect", {"alias": alias, "name": name, "db": db})
+    key = slug(name or db or alias)
     state["connections"].pop(key, None)
     save(state)
     return f"removed {key}"
@@ -92,6 +93,15 @@ def purge_cache(target: str) -> str:
 @mcp.tool(description="Clear the cached data of the default target.")
 def purge_default(target: str = "prod") -> str:
     return _purge("purge_default", target)
+
+
+class Target(BaseModel):
+    name: str = "prod"
+
+
+@mcp.tool(description="Clear the cached data of a target.")
+def purge_nested(opts: Target) -> str:
+    return _purge("purge_nested", opts.name)
 
 
 if __name__ == "__main__":

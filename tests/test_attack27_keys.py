@@ -39,6 +39,7 @@ POLICY = {
         "odoo_connect": {"action": "allow"},
         "purge_cache": {"action": "allow"},
         "purge_default": {"action": "allow"},
+        "purge_nested": {"action": "allow"},
         "odoo_disconnect": {"action": "require_approval"},
     },
 }
@@ -75,6 +76,12 @@ HELD_CALLS = [
     ("purge_cache", {"target": "pr\u043ed"}),
     ("purge_default", {}),
     ("purge_cache", {"target": "disconnect main eu prod db"}),
+    # outside round 28: the key is `db`; a default in $defs; a one-value enum
+    ("odoo_connect", {"alias": "fresh", "url": "https://x.example.com", "db": "prod"}),
+    ("odoo_connect", {"alias": "staging", "url": "https://x.example.com", "db": "prod"}),
+    ("odoo_disconnect", {"alias": "ghost", "db": "prod"}),
+    ("odoo_disconnect", {"db": "prod"}),
+    ("purge_nested", {"opts": {}}),
 ]
 
 

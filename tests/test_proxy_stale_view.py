@@ -43,7 +43,7 @@ pytestmark = pytest.mark.anyio
 
 X = {"alias": "prod", "url": "http://127.0.0.1:9", "db": "X", "username": "admin", "password": "pw"}
 Y = {**X, "url": "http://127.0.0.2:9", "db": "Y"}
-Z = {**X, "alias": "z", "db": "Z"}
+Z = {**X, "alias": "z", "db": "Zdb"}
 
 
 def occ_connections(upstream_data: Path) -> dict[str, dict[str, Any]]:

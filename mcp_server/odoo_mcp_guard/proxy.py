@@ -211,12 +211,6 @@ _ANSWERS: contextvars.ContextVar[Any] = contextvars.ContextVar("answers", defaul
 _NAMEABLE: contextvars.ContextVar[tuple[tuple[str, ...], bool] | None] = contextvars.ContextVar(
     "nameable", default=None
 )
-# The settings of a connection the pair is given (``odoo_connect``'s url, db, user, secrets):
-# their values are not keys of other connections (a new alias on an existing database is
-# new), unlike any other argument of the pair (``name``: outside round 27).
-_CONNECTION_SETTINGS = frozenset(
-    ("url", "db", "database", "username", "user", "login", "password", "api_key", "protocol")
-)
 # What an approver is shown of a connection the upstream lists (redacted), and how many.
 _STAKE_FIELDS = ("url", "db", "username", "user", "protocol")
 _STAKE_MAX = 5
@@ -1328,9 +1322,7 @@ class ProxyServer(Frontend):
             )
             own = alias_forms(named[1]) if named is not None and named[1] else frozenset()
             besides = named[0] if named is not None else "alias"
-            other_names = self._given(
-                tool, arguments, skipped={besides, *_CONNECTION_SETTINGS}, whole_only=True
-            )
+            other_names = self._given(tool, arguments, skipped={besides}, whole_only=True)
             if tool == REMOVAL_RULE and removed is None:
                 # no alias at all: what its other arguments name is what it removes
                 others = await self._named_connections(tool, arguments, besides=besides)
@@ -1512,7 +1504,7 @@ class ProxyServer(Frontend):
             skipped = {used[0]} if used is not None else set()
             whole_only = used is not None
         else:
-            skipped, whole_only = {besides, *_CONNECTION_SETTINGS}, True
+            skipped, whole_only = {besides}, True
         given = self._given(tool, arguments, skipped=skipped, whole_only=whole_only)
         key = f"connections:{self.server_id}"
         try:
@@ -1538,19 +1530,14 @@ class ProxyServer(Frontend):
         self, tool: str, arguments: dict[str, Any], *, skipped: set[str], whole_only: bool
     ) -> _Given:
         """What a call's arguments (but ``skipped``) may name a connection by: what the
-        upstream is given, the arguments and the schema's default of each absent one
-        (``purge(target="prod")`` called with nothing names prod: outside round 27), and a
-        2026-07-28 client's answers to the upstream's questions, part of the call."""
-        properties = self.tools[tool].input_schema.get("properties")
-        given_arguments = {
-            name: spec["default"]
-            for name, spec in (properties.items() if isinstance(properties, dict) else ())
-            if isinstance(spec, dict) and "default" in spec and name not in arguments
-        }
-        given_arguments.update(arguments)
-        given = _alias_words(
-            {k: v for k, v in given_arguments.items() if k not in skipped}, whole_only=whole_only
-        )
+        upstream is given, the arguments and the values its schema fills in or fixes (a
+        ``default``, ``const`` or one-value ``enum`` anywhere but under a given or skipped
+        argument: ``purge(target="prod")`` called with nothing names prod, as does a default
+        in ``$defs``, ``anyOf`` or a nested object: outside rounds 27 and 28), and a 2026-07-28
+        client's answers to the upstream's questions, part of the call."""
+        given_arguments = {k: v for k, v in arguments.items() if k not in skipped}
+        filled = _schema_values(self.tools[tool].input_schema, skip={*skipped, *arguments})
+        given = _alias_words({**given_arguments, "": filled}, whole_only=whole_only)
         given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=whole_only)
         return given
 
@@ -2626,6 +2613,38 @@ def _alias_words(arguments: Any, *, whole_only: bool) -> _Given:
                 if not whole_only:
                     given.add_text(text)
     return given
+
+
+def _schema_values(schema: Any, *, skip: set[str]) -> list[Any]:
+    """The values a JSON schema fills in or fixes (``default``, ``const``, a one-value
+    ``enum``) anywhere in it, but under the top-level properties named in ``skip``."""
+    values: list[Any] = []
+    stack: list[tuple[Any, int]] = [(schema, 0)]
+    visited = 0
+    while stack and len(values) < 1000 and visited < 20_000:  # bounded, whatever its size
+        node, depth = stack.pop()
+        visited += 1
+        if depth > 64:
+            continue
+        if isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        for key in ("default", "const"):
+            if key in node:
+                values.append(node[key])
+        enum = node.get("enum")
+        if isinstance(enum, list) and len(enum) == 1:
+            values.append(enum[0])
+        for key, child in node.items():
+            if key == "properties" and depth == 0 and isinstance(child, Mapping):
+                stack.extend((v, depth + 1) for k, v in child.items() if k not in skip)
+            elif key not in ("default", "const", "enum", "examples") and isinstance(
+                child, (Mapping, list)
+            ):
+                stack.append((child, depth + 1))
+    return values
 
 
 def _add_named(
