@@ -134,7 +134,7 @@ from odoo_mcp_guard.guard import (
     Refusal,
     upstream_down,
 )
-from odoo_mcp_guard.identity import shown, skeleton
+from odoo_mcp_guard.identity import shown
 from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.logs import set_known_secrets
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
@@ -146,10 +146,10 @@ from odoo_mcp_guard.policy_core import (
     LineRedaction,
     _hide_known,
     _known_forms,
+    alias_form_kinds,
     alias_forms,
     alias_problem,
     canonical_bytes,
-    fold_alias,
     hide_url_paths,
     is_secret_key,
     is_secret_query_key,
@@ -2558,7 +2558,7 @@ class _Given:
             if len(parts) < 2:
                 continue
             # the parts' folded forms run together, one run per kind of form
-            folds = [_part_forms(part) for part in parts]
+            folds = [alias_form_kinds(part) for part in parts]
             for index in range(3):
                 joined, cuts, at = "", {0}, 0
                 for forms in folds:
@@ -2582,13 +2582,6 @@ class _Given:
                         return True
                     start = joined.find(form, start + 1)
         return False
-
-
-def _part_forms(part: str) -> tuple[str, str, str]:
-    """A part's folded forms, by kind (``alias_forms``'s three: folded, ASCII, skeleton)."""
-    folded = fold_alias(part)
-    ascii_only = fold_alias("".join(ch for ch in part if ch.isascii()))
-    return folded, ascii_only, fold_alias(skeleton(folded))
 
 
 def _alias_words(arguments: Any, *, whole_only: bool) -> _Given:

@@ -2690,16 +2690,21 @@ def fold_alias(alias: str) -> str:
     )
 
 
-def alias_forms(text: str) -> frozenset[str]:
-    """The folded forms by which ``text`` may name a connection: ``fold_alias`` of it; of it
-    without its characters outside ASCII (an upstream may drop them: "prod\u00b2" is "prod2"
-    folded, "prod" so); and of its TR39 confusable skeleton (an upstream may read look-alike
-    letters as the Latin ones: "pr\u03bfd" with a Greek omicron is "prod"; outside round 27).
-    Two aliases name the same connection when their forms meet."""
+def alias_form_kinds(text: str) -> tuple[str, str, str]:
+    """The folded forms by which ``text`` may name a connection, by kind (each may be ""):
+    ``fold_alias`` of it; of it without its characters outside ASCII (an upstream may drop
+    them: "prod\u00b2" is "prod2" folded, "prod" so); and of its TR39 confusable skeleton (an
+    upstream may read look-alike letters as the Latin ones: "pr\u03bfd" with a Greek omicron
+    is "prod"; outside round 27)."""
     folded = fold_alias(text)
     ascii_only = "".join(ch for ch in text if ch.isascii())
-    forms = (folded, fold_alias(ascii_only), fold_alias(skeleton(folded)))
-    return frozenset(form for form in forms if form)
+    return folded, fold_alias(ascii_only), fold_alias(skeleton(folded))
+
+
+def alias_forms(text: str) -> frozenset[str]:
+    """The folded forms of ``alias_form_kinds``: two aliases name the same connection when
+    their forms meet."""
+    return frozenset(form for form in alias_form_kinds(text) if form)
 
 
 URL_CREDENTIALS_MESSAGE = (
