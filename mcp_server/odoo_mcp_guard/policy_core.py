@@ -342,6 +342,13 @@ _CRYPT_HASH = re.compile(
     r"\$(?:apr1|2[abxy]?|1|5|6|y|gy|7|argon2(?:id|i|d)|pbkdf2(?:-sha\d{1,3})?|scrypt)"
     r"\$[./A-Za-z0-9+=,$\-]{8,}"
 )
+# An LDAP or htpasswd hash with its scheme ("{SHA}W6ph...=", "{SSHA512}...", "{PBKDF2-SHA256}..."),
+# alone or after its user ("admin:{SHA}..."): the user kept, the scheme hidden with the hash.
+_SCHEME_HASH = re.compile(
+    r"(?:(?<![\w.\-$@])(?P<user>[\w.\-@]{1,128}):|(?<![\w}]))"
+    r"(?i:\{(?:S?SHA(?:1|224|256|384|512)?|S?MD5|CRYPT|PBKDF2(?:-SHA\d{1,3})?|ARGON2\w{0,2})\})"
+    r"[./A-Za-z0-9+=$\-]{8,}"
+)
 # SQL's password literal: "CREATE ROLE odoo LOGIN PASSWORD 'x'", "WITH ENCRYPTED PASSWORD 'x'",
 # MySQL's "IDENTIFIED BY 'x'" (quoted: the prose "password reset" is not).
 _SQL_PASSWORD = re.compile(
@@ -383,6 +390,13 @@ _CALL_PASSWORD = re.compile(
     rf"[ \t]*{_ARGUMENT}[ \t]*,[ \t]*(?={_LITERAL}[ \t]*[,)])"
     rf"|(?:login|\w*(?i:auth))\([ \t]*{_ARGUMENT}[ \t]*,[ \t]*(?={_LITERAL}[ \t]*\)))"
 )
+# The same call written as JSON-RPC data ('"method": "execute_kw", "args": ["db", 2, "PW"'): the
+# third item of "args" in a text that names one of those methods.
+_RPC_ARGS = re.compile(
+    rf"""(\\?["']args\\?["'][ \t]*:[ \t]*\[[ \t]*{_ARGUMENT}[ \t]*,[ \t]*{_ARGUMENT}[ \t]*,"""
+    rf"[ \t]*)(?={_LITERAL})"
+)
+_RPC_METHOD = re.compile(r"""(?<![\w])(?:execute_kw|execute|login|authenticate)\\?["']""")
 # The calls _CALL_PASSWORD reads with two arguments or more, as _hide_prose finds them.
 _CALL_NAMES = re.compile(r"(?i)execute_kw|execute|login|authenticate|\w*auth")
 _CALL_TAIL = re.compile(rf"[ \t]*{_ARGUMENT}[ \t]*,")
@@ -678,10 +692,10 @@ def _redact_tuple_pairs(text: str) -> str:
     return "".join(parts)
 
 
-def _redact_calls(text: str) -> str:
+def _redact_calls(text: str, calls: re.Pattern[str] = _CALL_PASSWORD) -> str:
     parts = []
     pos = 0
-    for call in _CALL_PASSWORD.finditer(text):
+    for call in calls.finditer(text):
         if call.start() < pos:
             continue
         value = _LITERAL_RE.match(text, call.end())
@@ -720,12 +734,16 @@ def _redact_shapes(text: str) -> str:
         text = _PATH_TOKEN.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
     if "(" in text:
         text = _redact_calls(text)
+    if "args" in text and _RPC_METHOD.search(text):
+        text = _redact_calls(text, _RPC_ARGS)
     if "\\\\" in text:
         text = _NET_USE.sub(
             lambda m: m.group(0) if m.group(2) == REDACTED else m.group(1) + REDACTED, text
         )
     if "$" in text:
         text = _CRYPT_HASH.sub(_hide_crypt_hash, text)
+    if "}" in text:
+        text = _SCHEME_HASH.sub(_hide_crypt_hash, text)
     if "'" in text:
         text = _SQL_PASSWORD.sub(lambda m: m.group(1) + "'" + REDACTED + "'", text)
     if ":" in text:
@@ -1036,6 +1054,13 @@ def _redact(value: Any, depth: int) -> Any:
         for key, item in value.items():
             shown, secret = _shown_key(key)
             hidden[shown] = _redact_item(secret or (named and key in _VALUES), item, depth)
+        args = hidden.get("args")
+        method = value.get("method")
+        rpc_call = isinstance(method, str) and method in _RPC_PASSWORD_METHODS
+        if rpc_call and isinstance(args, list) and len(args) > 2:
+            # Odoo's external API as JSON-RPC data: {"method": "execute_kw", "args": [db, uid,
+            # "PW", ...]}; the password is the third positional argument (as _CALL_PASSWORD)
+            hidden["args"] = [*args[:2], _redact_item(True, args[2], depth), *args[3:]]
         return hidden
     if isinstance(value, (list, tuple)):
         if value and all(_is_pair(item) for item in value):
@@ -1051,6 +1076,7 @@ def _redact(value: Any, depth: int) -> Any:
     return value
 
 
+_RPC_PASSWORD_METHODS = frozenset({"execute_kw", "execute", "login", "authenticate"})
 _NAMES = ("name", "key", "header", "field", "param", "label", "k")
 _VALUES = ("value", "val", "text", "data", "v")
 
