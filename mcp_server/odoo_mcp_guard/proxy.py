@@ -1703,14 +1703,16 @@ class ProxyServer(Frontend):
         note = None
         if listing is None:
             note = "the proxy cannot list the upstream's connections: what it holds is unknown"
+        forms = alias_forms(alias) if alias is not None else set()
+        named = sorted(a for a in listing or () if alias_forms(a) & forms)
         if alias is None:
             note = (
                 f"which connection '{tool}' changes is unknown to the proxy; judged as a "
                 "replacement"
             )
             at = []
-        elif listing is not None and any(alias_forms(a) & alias_forms(alias) for a in listing):
-            at = sorted(a for a in listing if alias_forms(a) & alias_forms(alias))
+        elif named:
+            at = named
         elif listing is not None and alias_problem(alias) is not None:
             # letters the proxy cannot compare ("прод"): an upstream may read them as any
             # alias it holds (outside round 27), so every listed connection is at stake
