@@ -78,10 +78,22 @@ _SECRET_IN_KEY = re.compile(
 # "userPin" (not "compass", "bypass", "spinner"); "heslo" (not "the_slot"); "mdp" (French
 # "mot de passe"), "clave" (Spanish; not "palabra_clave", a keyword); a card's CVV, CVC, CSC.
 _SECRET_WORDS = frozenset(
-    {"pwd", "pw", "pass", "pswd", "passwd", "pword", "pin", "otp", "jwt", "sig", "mfa", "sid"}
+    {"pwd", "pw", "psw", "pass", "passw", "pswd", "passwd", "pword", "pin", "otp", "jwt", "sig"}
+    | {"mfa", "sid"}
     | {"2fa", "heslo", "haslo", "sifre", "passord", "jelszo", "geslo", "mdp", "clave"}
     | {"cvv", "cvv2", "cvc", "cvc2", "csc"}
 )
+# A word for a password numbered: "pw1", "db_pw2", "pass1", "pwd2" (outside round 32).
+_NUMBERED_SECRET = re.compile(r"(?:pw|psw|pwd|pswd|pass|passw|passwd|pword)[0-9]+")
+# Leet spellings, folded before the key is read again: "passw0rd", "p4ssw0rd", "P@ssw0rd",
+# "pa$$word", "s3cr3t", "t0k3n" (a "1" once as "i", once as "l").
+_LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "@": "a", "$": "s"}
+_LEET_FOLDS = (str.maketrans({**_LEET, "1": "i"}), str.maketrans({**_LEET, "1": "l"}))
+_LEET_CHARS = re.compile(r"[01345@$]")
+# A key named for a key with a qualifier, its last word "key" or "keys": "client_key",
+# "licenseKey", "consumer-key", "app_keys" (not the bare "key" that names the key of a
+# {"key": ..., "value": ...} pair); not after the qualifiers of _KEY_NOT_SECRET_AFTER.
+_KEY_WORDS = frozenset({"key", "keys"})
 # Words after which a secret word is not one: "palabra_clave" (Spanish for keyword).
 _NOT_SECRET_BEFORE = {"clave": "palabra"}
 # Words that are secrets as the key's last word: "session", "odoo_session" (a session
@@ -101,7 +113,11 @@ _ENV_NOT_SECRET_BEFORE = frozenset(
     {"SORT", "PRIMARY", "FOREIGN", "PARTITION", "ROUTING", "CACHE", "IDEMPOTENCY", "UNIQUE"}
     | {"ORDER", "INDEX", "LOOKUP", "GROUP", "DEDUP", "SHARD", "PUBLIC", "MAP", "ROW", "RANGE"}
     | {"CLUSTER", "COMPOSITE", "NATURAL", "SURROGATE", "JOIN", "HOT", "DICT", "WEBSOCKET"}
+    | {"PUBLISHABLE", "OBJECT", "BY", "TRANSLATION"}
 )
+# The same qualifiers before a key's last word "key", in lower case: "sort_key", "primaryKey",
+# "public-key", "Sec-WebSocket-Key" are names, not secrets.
+_KEY_NOT_SECRET_AFTER = frozenset(word.lower() for word in _ENV_NOT_SECRET_BEFORE)
 # "password" in other scripts and spellings, on the key case-folded with everything but
 # letters and digits removed ("ПАРОЛЬ", "contraseña", "密码"); a Cyrillic or Greek word also
 # as its TR39 skeleton, for a key written with Latin look-alikes ("пaроль" with a Latin a).
@@ -183,11 +199,14 @@ _SECRET_QUERY_WORDS = frozenset({"key", "signature", "sig", "hmac", "apikey"})
 # Quotes and separators may also be HTML character references, in HTML-escaped JSON or a
 # form echoed in a page ("&quot;password&quot;: &quot;X&quot;", "password&#61;X").
 # A space other than ASCII's ("password\u3000X", "password\u00a0X"): a separator alone, as a tab.
+# An "@" or "$" inside the key is part of it: "P@ssw0rd=X", "pa$$word=X" (leet spellings). A
+# key begins after no "@", and after a "$", "[" or "]" only when no key character comes before
+# it ("$password = X", "[password]: X"): a long word is not rescanned from each of them.
 _WIDE_SPACE = "[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 _ENTITY_QUOTE = r"&(?:quot|apos|#0*3[49]|#[xX]0*2[27]);"
 _ENTITY_SEPARATOR = r"&#0*61;|&#[xX]0*3[dD];|&equals;|&#0*58;|&#[xX]0*3[aA];|&colon;"
 _PAIR = re.compile(
-    rf"(?<![{_L}0-9_.\-])([{_L}_][{_L}0-9_.\-\[\]]*(?:%(?!3[dD])[0-9A-Fa-f]{{2}}[{_L}0-9_.\-\[\]]*)*)"
+    rf"(?<![{_L}0-9_.\-@])(?<![{_L}0-9_.\-\[\]@$][\[\]$])([{_L}_][{_L}0-9_.\-\[\]@$]*(?:%(?!3[dD])[0-9A-Fa-f]{{2}}[{_L}0-9_.\-\[\]@$]*)*)"
     rf"""((?:\\?["']|{_ENTITY_QUOTE})?"""
     rf"""(?:[ \t]*(?:=>|:=|={{1,3}}|:|%3[dD]|{_ENTITY_SEPARATOR})[ \t]*|(?: *\t| {{2}})[ \t]*"""
     rf"""|[ \t]*{_WIDE_SPACE}[ \t{_WIDE_SPACE[1:-1]}]*))"""
@@ -451,19 +470,38 @@ def _in_script(folded: str) -> bool:
 
 
 def _secret_words(text: str) -> bool:
-    if _SECRET_IN_KEY.search(_NON_ALNUM.sub("", text.lower())):
+    lowered = text.lower()
+    if _SECRET_IN_KEY.search(_NON_ALNUM.sub("", lowered)):
+        return True
+    if _LEET_CHARS.search(lowered) and any(
+        _SECRET_IN_KEY.search(_NON_ALNUM.sub("", lowered.translate(fold))) for fold in _LEET_FOLDS
+    ):
         return True
     for shape, joint in ((_ENV_SECRET, "_"), (_HEADER_SECRET, "-")):
         if shape.fullmatch(text) and text.split(joint)[-2].upper() not in _ENV_NOT_SECRET_BEFORE:
             return True
     words = [w for w in _NON_ALNUM.split(_CAMEL.sub(r"\1_\2", text).lower()) if w]
     return any(
-        word in _SECRET_WORDS and (i == 0 or words[i - 1] != _NOT_SECRET_BEFORE.get(word))
+        (word in _SECRET_WORDS and (i == 0 or words[i - 1] != _NOT_SECRET_BEFORE.get(word)))
+        or _NUMBERED_SECRET.fullmatch(word) is not None
         for i, word in enumerate(words)
     ) or (
         bool(words)
-        and (words[-1] in _SECRET_LAST_WORDS or (len(words) == 1 and words[0] in _SECRET_KEY_WORDS))
+        and (
+            words[-1] in _SECRET_LAST_WORDS
+            or (len(words) == 1 and words[0] in _SECRET_KEY_WORDS)
+            or _qualified_key(words)
+        )
     )
+
+
+def _qualified_key(words: list[str]) -> bool:
+    """A key's words end in "key" after a qualifier that does not make it a name: "client_key",
+    "license_key" ("Sec-WebSocket-Key": its qualifier is "websocket", two words in camel case)."""
+    if len(words) < 2 or words[-1] not in _KEY_WORDS:
+        return False
+    qualifiers = {words[-2]} | ({words[-3] + words[-2]} if len(words) > 2 else set())
+    return qualifiers.isdisjoint(_KEY_NOT_SECRET_AFTER)
 
 
 def is_secret_query_key(key: object) -> bool:
