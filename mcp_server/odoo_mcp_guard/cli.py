@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -826,17 +826,23 @@ _positive = _whole(1, 1_000_000)
 
 
 def _request_key(text: str) -> str:
-    """An approval request's id (digits) or reference (MCPR-00001): an id beyond what a store
-    holds is refused here, in one line."""
+    """An approval request's id (ASCII digits) or reference (MCPR-00001): anything else (other
+    scripts' digits, "MCPR-\uff11") and an id beyond what a store holds are refused here, in
+    one line naming it."""
     key = text.strip()
     ref = _REQUEST_REF.fullmatch(key)
-    digits = key if key.isascii() and key.isdigit() else ref[1] if ref else None
-    if digits is not None and (len(digits) > 30 or not 1 <= int(digits) <= MAX_WHOLE):
+    if ref is None:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a request id (digits 0-9) or reference (MCPR-00001)"
+        )
+    digits = ref[1]
+    if len(digits) > 30 or not 1 <= int(digits) <= MAX_WHOLE:
         raise argparse.ArgumentTypeError(f"{text[:40]!r}: no request has such an id")
     return key
 
 
-_REQUEST_REF = re.compile(r"(?i)MCPR-([0-9]+)")
+# ASCII digits only: str.isdigit() and int() also take "١" and "１".
+_REQUEST_REF = re.compile(r"(?i:MCPR-)?([0-9]+)", re.ASCII)
 
 
 def _tokens(args: argparse.Namespace) -> TokenStore:
@@ -891,6 +897,17 @@ DATABASE_URL_HELP = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose mistakes are one line (the README's promise): the command, the
+    fault and where to read more, without the usage argparse prints before them. Its
+    subcommands' parsers are of this class too (add_subparsers gives them the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            2, f"{shown(self.prog)}: error: {shown(message)} (see {shown(self.prog)} --help)\n"
+        )
+
+
 def _store_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     """--data-dir and --database-url, accepted before or after the command: a command's own
     copy only counts when given (SUPPRESS), so it never resets the global one."""
@@ -928,8 +945,14 @@ def _group(
     sub: argparse._SubParsersAction, name: str, help_text: str
 ) -> argparse._SubParsersAction:
     parser = sub.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(handler=lambda _args, p=parser: (p.print_help(sys.stderr), 2)[1])
-    return parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parser.set_defaults(handler=lambda _args: _no_command(parser, commands))
+    return commands
+
+
+def _no_command(parser: argparse.ArgumentParser, commands: argparse._SubParsersAction) -> int:
+    """A group (or the program) given no command: one line naming the commands."""
+    parser.error("a command is required: " + ", ".join(commands.choices))
 
 
 def _frontend_options(parser: argparse.ArgumentParser) -> None:
@@ -956,15 +979,15 @@ def _frontend_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="A policy and four-eyes approval gate for MCP tools that manage Odoo "
         "connections.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _store_options(parser, top=True)
-    parser.set_defaults(handler=lambda _args: (parser.print_help(sys.stderr), 2)[1])
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parser.set_defaults(handler=lambda _args: _no_command(parser, sub))
 
     serve = _add(sub, "serve", cmd_serve, "run the guarded MCP server")
     _frontend_options(serve)

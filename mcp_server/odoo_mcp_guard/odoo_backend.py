@@ -306,7 +306,7 @@ class OdooApprovals:
 
     def get_request(self, key: int | str) -> ApprovalRequest | None:
         """By Odoo id (an int or digits) or by reference."""
-        if isinstance(key, int) or str(key).isdigit():
+        if isinstance(key, int) or (str(key).isascii() and str(key).isdigit()):
             found = self._read(request_ids=[int(key)])
         else:
             found = self._read(ref=request_ref(str(key)))

@@ -1946,6 +1946,9 @@ DEFAULT_EXPIRES_IN = 3600
 # One bound for both halves: what the add-on stores, the front-end loads (a longer approval
 # or window is refused where it is edited, never later by the front-end).
 MAX_SECONDS = 86400 * 31  # approval.expires_in and rate_limit.window
+# rate_limit.window's least: a window of a microsecond is no limit at all (outside round 32);
+# the add-on's rules hold whole seconds.
+MIN_WINDOW = 1
 MAX_CALLS = 2**31 - 1  # rate_limit.max (an Odoo Integer field)
 MAX_REASON = 500
 MAX_POLICY_BYTES = 1 << 20
@@ -2074,9 +2077,12 @@ def rule_faults(key: object, entry: Any, loc: Loc = ()) -> list[Fault]:
             out.append(((*loc, "rate_limit", "window"), "Field required"))
         elif isinstance(window, bool) or not isinstance(window, (int, float)):
             out.append(((*loc, "rate_limit", "window"), "Input should be a valid number"))
-        elif not (0 < window <= MAX_SECONDS):
+        elif not (MIN_WINDOW <= window <= MAX_SECONDS):
             out.append(
-                ((*loc, "rate_limit", "window"), f"must be more than 0 and at most {MAX_SECONDS}")
+                (
+                    (*loc, "rate_limit", "window"),
+                    f"must be at least {MIN_WINDOW} second and at most {MAX_SECONDS}",
+                )
             )
     approval = entry.get("approval")
     if approval is not None and _object(approval, (*loc, "approval"), APPROVAL_KEYS, out):

@@ -211,7 +211,7 @@ class LocalApprovals:
 
     def get_request(self, key: int | str) -> ApprovalRequest | None:
         """By id (an int or digits) or by reference (MCPR-00001)."""
-        if isinstance(key, int) or str(key).isdigit():
+        if isinstance(key, int) or (str(key).isascii() and str(key).isdigit()):
             row = self.db.row("SELECT * FROM approval_requests WHERE id = ?", (int(key),))
         else:
             row = self.db.row(

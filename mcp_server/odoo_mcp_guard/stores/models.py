@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from odoo_mcp_guard.names import check_secret, check_text, check_url
 from odoo_mcp_guard.policy_core import arguments_hash, redact, redact_known, redact_text
 
-_REF_RE = re.compile(r"(?i)MCPR-0*(\d{1,12})")
+_REF_RE = re.compile(r"(?i)MCPR-0*([0-9]{1,12})")
 
 # A request in one of these states still speaks for its call; the others are history.
 OPEN_STATES = ("pending", "approved", "rejected", "expired")
