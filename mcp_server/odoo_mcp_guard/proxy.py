@@ -266,14 +266,23 @@ class _Flight:
     nameable: tuple[tuple[str, ...], bool] | None = None  # _NAMEABLE's, for the answers
 
 
-def _answer_problem(nameable: tuple[tuple[str, ...], bool] | None, answer: Any) -> str | None:
+def _answer_problem(
+    nameable: tuple[tuple[str, ...], bool] | None, answer: Any, params: Any
+) -> str | None:
     """Why a client's answer is not passed to the upstream: it names a connection the proxy
     knows (``nameable``: _NAMEABLE's), in a call judged not to change one (it would change
-    it unjudged)."""
+    it unjudged); an accepted answer names what the question's schema (``params``: the
+    upstream's, unredacted) fills in for what it leaves out too (outside round 32)."""
     if nameable is None or not isinstance(answer, types.ElicitResult):
         return None
     aliases, whole_only = nameable
-    given = _alias_words({"a": answer.content}, whole_only=whole_only)
+    content = answer.content or {}
+    filled: list[Any] | None = []
+    schema = getattr(params, "requested_schema", None)
+    if answer.action == "accept" and isinstance(schema, Mapping):
+        filled = _schema_values(schema, given=set(content), skip=())
+    given = _alias_words({"a": content, "filled": filled}, whole_only=whole_only)
+    given.unread = filled is None
     named = sorted(a for a in aliases if given.names(a))
     if not named:
         return None
@@ -1536,9 +1545,15 @@ class ProxyServer(Frontend):
         in ``$defs``, ``anyOf`` or a nested object: outside rounds 27 and 28), and a 2026-07-28
         client's answers to the upstream's questions, part of the call."""
         given_arguments = {k: v for k, v in arguments.items() if k not in skipped}
-        filled = _schema_values(self.tools[tool].input_schema, skip={*skipped, *arguments})
-        given = _alias_words({**given_arguments, "": filled}, whole_only=whole_only)
+        # the schema as the upstream listed it, not as redacted for display: a default under
+        # a key the redaction rule hides ("session") is what the upstream fills in (round 32)
+        served = self._served.get(tool) or self.tools[tool]
+        filled = _schema_values(served.input_schema, given=set(arguments), skip=skipped)
+        # the arguments' names too ({"prod": true}: outside round 32), a level down
+        given = _alias_words({"": given_arguments, "filled": filled}, whole_only=whole_only)
         given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=whole_only)
+        if filled is None:
+            given.unread = True
         return given
 
     def _named_stake(
@@ -2472,7 +2487,7 @@ class ProxyServer(Frontend):
             answer = await _ask_client(ctx, request.params)
             if isinstance(answer, types.ErrorData):
                 raise UpstreamFailure(f"The client could not answer the question: {answer.message}")
-            problem = _answer_problem(_NAMEABLE.get(), answer)
+            problem = _answer_problem(_NAMEABLE.get(), answer, request.params)
             if problem is not None:
                 raise UpstreamFailure(f"Refused by the proxy: {problem}")
             answers[key] = answer
@@ -2505,7 +2520,7 @@ class ProxyServer(Frontend):
                 "belongs to.",
             )
         answer = await _ask_client(askers[0], params)
-        problem = _answer_problem(flights[0].nameable, answer)
+        problem = _answer_problem(flights[0].nameable, answer, params)
         if problem is not None:
             log.warning("an answer refused: %s", problem)
             return types.ErrorData(
@@ -2536,13 +2551,17 @@ class _Given:
 
     words: set[str] = field(default_factory=set)
     runs: list[tuple[str, frozenset[int]]] = field(default_factory=list)
+    # A schema too large to read whole (``_schema_values``): what the upstream fills in is
+    # unknown, and every connection may be named (fail closed).
+    unread: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.words or self.runs)
+        return bool(self.words or self.runs or self.unread)
 
     def __ior__(self, other: _Given) -> _Given:
         self.words |= other.words
         self.runs.extend(other.runs)
+        self.unread = self.unread or other.unread
         return self
 
     def add_text(self, text: str) -> None:
@@ -2573,6 +2592,8 @@ class _Given:
     def names(self, alias: str) -> bool:
         """Whether the arguments name ``alias``: a word's form meets one of its forms, or one
         of its forms is one or more parts of a text in a row."""
+        if self.unread:
+            return True
         forms = alias_forms(alias)
         if forms & self.words:
             return True
@@ -2610,35 +2631,51 @@ def _alias_words(arguments: Any, *, whole_only: bool) -> _Given:
     return given
 
 
-def _schema_values(schema: Any, *, skip: set[str]) -> list[Any]:
+# How much of a schema ``_schema_values`` reads: past it, what it fills in is unknown.
+_SCHEMA_MAX_VALUES = 1000
+_SCHEMA_MAX_NODES = 20_000
+_SCHEMA_MAX_DEPTH = 64
+
+
+def _schema_values(
+    schema: Any, *, given: Collection[str], skip: Collection[str]
+) -> list[Any] | None:
     """The values a JSON schema fills in or fixes (``default``, ``const``, a one-value
-    ``enum``) anywhere in it, but under the top-level properties named in ``skip``."""
+    ``enum``) anywhere in it: under a given argument too (``job.target`` defaults whatever
+    ``job`` the call gives: outside round 32), but not a given top-level argument's own, and
+    nothing under the top-level properties named in ``skip``. None when the schema is too
+    large or too deep to read whole: what it fills in is unknown (outside round 32)."""
     values: list[Any] = []
-    stack: list[tuple[Any, int]] = [(schema, 0)]
+    stack: list[tuple[Any, int, bool]] = [(schema, 0, False)]
     visited = 0
-    while stack and len(values) < 1000 and visited < 20_000:  # bounded, whatever its size
-        node, depth = stack.pop()
+    while stack:
+        node, depth, own_given = stack.pop()
         visited += 1
-        if depth > 64:
-            continue
+        if (
+            depth > _SCHEMA_MAX_DEPTH
+            or visited > _SCHEMA_MAX_NODES
+            or len(values) > _SCHEMA_MAX_VALUES
+        ):
+            return None
         if isinstance(node, list):
-            stack.extend((item, depth + 1) for item in node)
+            stack.extend((item, depth + 1, False) for item in node)
             continue
         if not isinstance(node, Mapping):
             continue
-        for key in ("default", "const"):
-            if key in node:
-                values.append(node[key])
-        enum = node.get("enum")
-        if isinstance(enum, list) and len(enum) == 1:
-            values.append(enum[0])
+        if not own_given:
+            for key in ("default", "const"):
+                if key in node:
+                    values.append(node[key])
+            enum = node.get("enum")
+            if isinstance(enum, list) and len(enum) == 1:
+                values.append(enum[0])
         for key, child in node.items():
             if key == "properties" and depth == 0 and isinstance(child, Mapping):
-                stack.extend((v, depth + 1) for k, v in child.items() if k not in skip)
+                stack.extend((v, depth + 1, k in given) for k, v in child.items() if k not in skip)
             elif key not in ("default", "const", "enum", "examples") and isinstance(
                 child, (Mapping, list)
             ):
-                stack.append((child, depth + 1))
+                stack.append((child, depth + 1, False))
     return values
 
 
