@@ -19,6 +19,7 @@ from .mcp_guard_common import (
     PolicyFault,
     canonical_json,
     check_arguments,
+    check_field_values,
     check_policy,
     gating_terms,
     internal_write,
@@ -105,6 +106,8 @@ class McpToolRule(models.Model):
         no tool. A rule keeps its own name."""
         names = [vals["name"] for vals in vals_list if isinstance(vals, dict) and isinstance(vals.get("name"), str)]
         for name in names:
+            # a name PostgreSQL cannot hold (a NUL) is refused as such first, before it is searched
+            check_field_values(self, {"name": name})
             other = self.sudo().with_context(active_test=False).search(
                 [("id", "not in", self.ids), ("name", "=", name)], limit=1)
             if other and not other.active:
