@@ -521,12 +521,13 @@ def check_arguments(model, method, **arguments):
     """One line (UserError) naming the arguments of ``model``.``method`` a call left out (those
     still REQUIRED), in their order."""
     missing = [name for name, value in arguments.items() if value is REQUIRED]
+    # made outside the translated call: an f-string in its arguments fails babel's extraction
+    named = f"{model._name}.{method}"
     if len(missing) == 1:
-        raise UserError(model.env._("%(method)s needs the argument %(argument)s.",
-                                    method=f"{model._name}.{method}", argument=missing[0]))
+        raise UserError(model.env._("%(method)s needs the argument %(argument)s.", method=named, argument=missing[0]))
     if missing:
-        raise UserError(model.env._("%(method)s needs the arguments %(arguments)s.",
-                                    method=f"{model._name}.{method}", arguments=", ".join(missing)))
+        raise UserError(model.env._("%(method)s needs the arguments %(arguments)s.", method=named,
+                                    arguments=", ".join(missing)))
 
 
 @contextlib.contextmanager
