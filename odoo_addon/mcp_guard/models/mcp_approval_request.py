@@ -14,12 +14,14 @@ from .identity import check_approver, check_identity, principal_form, same_perso
 from .policy_core import SERVER_NAME_MAX, arguments_secrets, redact_arguments, redact_known_text, valid_server_name
 from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
+    REQUIRED,
     RISK_SELECTION,
     URL_CREDENTIALS_MESSAGE,
     TOOL_NAME_RE,
     alias_problem,
     allow_connection_removal,
     arguments_hash,
+    check_arguments,
     check_record_ids,
     ensure_one,
     internal_write,
@@ -824,13 +826,14 @@ class McpApprovalRequest(models.Model):
     # RPC contract
     # ------------------------------------------------------------------
     @api.model
-    def file_request(self, tool, arguments, principal, reason, server=None):
+    def file_request(self, tool=REQUIRED, arguments=REQUIRED, principal=REQUIRED, reason=REQUIRED, server=None):
         """File a request for one exact call through the MCP server ``server`` (the front-end's
         server name), or return the pending one of an identical call through that same server:
         a call through another server is never answered with it, it files its own.
 
         The agent's call (the MCP front-end's technical user) and nobody else's, administrators
         included: a person files from the connection's form (Request disconnect, Request change)."""
+        check_arguments(self, "file_request", tool=tool, arguments=arguments, principal=principal, reason=reason)
         if not self.env.user.has_group("mcp_guard.group_mcp_agent"):
             raise AccessError(self.env._(
                 "file_request is for the MCP Agent user only: people request a disconnect or a change "
@@ -1173,7 +1176,8 @@ class McpApprovalRequest(models.Model):
         return value
 
     @api.model
-    def get_states(self, request_ids):
+    def get_states(self, request_ids=REQUIRED):
+        check_arguments(self, "get_states", request_ids=request_ids)
         if not isinstance(request_ids, list):
             raise UserError(
                 self.env._("request_ids must be a list of request ids, not %s.", repr(request_ids)[:60])
@@ -1258,9 +1262,10 @@ class McpApprovalRequest(models.Model):
         return [req._agent_view() for req in self.search(domain, limit=limit, order="id desc")]
 
     @api.model
-    def report_failure(self, request_id, note):
+    def report_failure(self, request_id=REQUIRED, note=REQUIRED):
         """The requester's approved call failed after its approval was consumed: done -> failed,
         with the cause in the chatter."""
+        check_arguments(self, "report_failure", request_id=request_id, note=note)
         req = self.browse(self._request_id(request_id)).exists()
         if not req or req.requester_id.id != self.env.uid:
             return False
@@ -1284,12 +1289,13 @@ class McpApprovalRequest(models.Model):
         return True
 
     @api.model
-    def consume(self, request_id, tool, arguments_hash, arguments=None, server=None):  # pylint: disable=redefined-outer-name
+    def consume(self, request_id=REQUIRED, tool=REQUIRED, arguments_hash=REQUIRED, arguments=None, server=None):  # pylint: disable=redefined-outer-name
         """Consume an approval once, for a call through the MCP server ``server`` it was filed
         through. The approved -> done change is one atomic UPDATE.
 
         odoo_connect needs the call's ``arguments``: they must hash to the approved call, and the
         connection is (re)created from them here, in the transaction that ends the old one."""
+        check_arguments(self, "consume", request_id=request_id, tool=tool, arguments_hash=arguments_hash)
         req = self.browse(self._request_id(request_id)).exists()
         if not req:
             return {"ok": False, "state": "", "message": self.env._("Request not found.")}

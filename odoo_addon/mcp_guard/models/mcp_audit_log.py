@@ -5,7 +5,7 @@ from odoo.exceptions import AccessError, UserError
 
 from .compat import Constraint
 from .identity import find_unsafe, shown
-from .mcp_guard_common import redact_text
+from .mcp_guard_common import REQUIRED, check_arguments, redact_text
 
 OUTCOMES = [
     ("allowed", "Allowed"),
@@ -129,9 +129,10 @@ class McpAuditLog(models.Model):
         return moment
 
     @api.model
-    def record_batch(self, events):
+    def record_batch(self, events=REQUIRED):
         """Store a batch of events as sent by the caller, secrets in its texts redacted; returns
         how many were new (idempotent on the caller's uuids)."""
+        check_arguments(self, "record_batch", events=events)
         self.check_access("create")
         if not isinstance(events, list):
             raise UserError(self.env._("events must be a list"))

@@ -5,9 +5,11 @@ from .agent_access import lock_agent_group
 from .compat import GROUP_USERS
 from .mcp_guard_common import (
     MAX_ALIAS_LENGTH,
+    REQUIRED,
     URL_CREDENTIALS_MESSAGE,
     alias_forms,
     alias_problem,
+    check_arguments,
     check_field_values,
     ensure_one,
     internal_write,
@@ -748,8 +750,9 @@ class McpConnection(models.Model):
         return result
 
     @api.model
-    def upsert_from_agent(self, values):
+    def upsert_from_agent(self, values=REQUIRED):
         """Register a new connection for the caller; an existing alias is refused."""
+        check_arguments(self, "upsert_from_agent", values=values)
         return self._create_for_agent(values)
 
     @api.model

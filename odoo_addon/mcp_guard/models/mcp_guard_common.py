@@ -392,12 +392,50 @@ _SUBDOMAIN_OPERATORS = frozenset({"any", "not any", "any!", "not any!"})
 def _refuse_secret_query(model, path, name):
     raise AccessError(model.env._(
         "%(field)s cannot be searched, grouped or sorted: it is a secret, write-only.",
-        field=f"{model._name}.{name}" if path == name else f"{path} ({model._name}.{name})"))
+        field=_query_field_shown(model, path, name)))
 
 
-def _check_query_path(model, path):
+def _query_field_shown(model, path, name):
+    return f"{model._name}.{name}" if path == name else f"{path} ({model._name}.{name})"
+
+
+def _refuse_computed_query(model, path, name):
+    """A field computed and not stored: the ORM cannot search it without a search method (19.0
+    answers with a ValueError traceback, 18.0 drops the condition and returns every record),
+    nor group or sort by it (a ValueError on both series) unless it is related through
+    many2one fields (_sortable)."""
+    field = _query_field_shown(model, path, name)
+    if not model._fields[name].search:
+        raise AccessError(model.env._(
+            "%(field)s cannot be searched, grouped or sorted: it is computed, not stored.", field=field))
+    raise AccessError(model.env._(
+        "%(field)s cannot be grouped or sorted: it is computed, not stored.", field=field))
+
+
+def _sortable(model, field):
+    """Whether the ORM sorts and groups by ``field`` of ``model``: stored, or related through
+    many2one fields to a field it sorts by (the ORM joins them)."""
+    while not field.store:
+        if not isinstance(field.related, str):
+            return False
+        *steps, last = field.related.split(".")
+        for step in steps:
+            link = model._fields.get(step)
+            if link is None or link.type != "many2one":
+                return False
+            model = model.env[link.comodel_name]
+        field = model._fields.get(last)
+        if field is None:
+            return False
+    return True
+
+
+def _check_query_path(model, path, searched=False):
     """Refuse ``path`` (a field name, "field.subfield", "field:granularity" or "field:aggregate")
-    if it reaches a secret of SECRET_QUERY_FIELDS; returns the last model reached."""
+    if it reaches a secret of SECRET_QUERY_FIELDS, or a field the ORM cannot query that way:
+    computed and not stored, without a search method in a domain (``searched``), neither
+    stored nor related through many2one fields in a grouping or a sort. Returns the last
+    model reached."""
     if not isinstance(path, str):
         return None
     current = model
@@ -405,7 +443,11 @@ def _check_query_path(model, path):
         if name in SECRET_QUERY_FIELDS.get(current._name, ()):
             _refuse_secret_query(current, path, name)
         field = current._fields.get(name)
-        if field is None or not field.relational:
+        if field is None:
+            return None
+        if not (field.store or field.search) if searched else not _sortable(current, field):
+            _refuse_computed_query(current, path, name)
+        if not field.relational:
             return None
         current = current.env[field.comodel_name]
     return current
@@ -425,7 +467,7 @@ def _check_query_domain(model, domain, depth=0):
     for item in items:
         if isinstance(item, (list, tuple)) and len(item) == 3:
             path, operator, value = item
-            comodel = _check_query_path(model, path)
+            comodel = _check_query_path(model, path, searched=True)
             if comodel is not None and operator in _SUBDOMAIN_OPERATORS:
                 _check_query_domain(comodel, value, depth + 1)
 
@@ -433,8 +475,10 @@ def _check_query_domain(model, domain, depth=0):
 def check_query_fields(model, domain=None, order=None, groupby=(), aggregates=()):
     """One line, naming the field, for a search, grouping or sort by a secret
     (SECRET_QUERY_FIELDS), before the ORM's "not stored" traceback or an answer that tells
-    something of the secret. ``domain``: a domain (list or Domain), paths through relations
-    and ``any`` sub-domains included; ``order``: a sort text ("field desc, other"); ``groupby``
+    something of the secret; and for one by a field computed and not stored that the ORM
+    cannot query that way (_check_query_path), before its traceback (or, on 18.0, a search
+    that drops the condition and answers every record). ``domain``: a domain (list or
+    Domain), paths through relations and ``any`` sub-domains included; ``order``: a sort text ("field desc, other"); ``groupby``
     and ``aggregates``: read_group's specs ("field:day", "field:count_distinct"). Called by
     mcp.guard.values on every _search and _read_group of the add-on's models; not in superuser
     mode: the add-on's own code (a request's binding is found by its new secrets) and what an
@@ -456,6 +500,34 @@ def check_many2many_ids(model, vals, name):
     """One line for a value of the many2many ``name`` in ``vals`` that holds an id that is no id
     (``[(6, 0, ["x"])]``), before PostgreSQL's error reaches the client as a traceback."""
     check_field_values(model, vals, (name,))
+
+
+class _Required:
+    """The default of an argument an RPC method cannot go without (REQUIRED): a call that
+    leaves it out reaches the method, which names it in one line (check_arguments), instead
+    of the dispatcher's TypeError traceback (XML-RPC, JSON-RPC) or 422 (JSON-2). Distinct from
+    None, which a client may send for some of them (a note, a principal)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+def check_arguments(model, method, **arguments):
+    """One line (UserError) naming the arguments of ``model``.``method`` a call left out (those
+    still REQUIRED), in their order."""
+    missing = [name for name, value in arguments.items() if value is REQUIRED]
+    # made outside the translated call: an f-string in its arguments fails babel's extraction
+    named = f"{model._name}.{method}"
+    if len(missing) == 1:
+        raise UserError(model.env._("%(method)s needs the argument %(argument)s.", method=named, argument=missing[0]))
+    if missing:
+        raise UserError(model.env._("%(method)s needs the arguments %(arguments)s.", method=named,
+                                    arguments=", ".join(missing)))
 
 
 @contextlib.contextmanager

@@ -8,11 +8,13 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from .compat import Constraint
 from .mcp_guard_common import (
     committed_param,
+    REQUIRED,
     RISK_CLASSES,
     RISK_SELECTION,
     STRICTNESS,
     TOOL_NAME_RE,
     arguments_hash,
+    check_arguments,
     internal_write,
     is_internal_write,
     json_path,
@@ -273,10 +275,11 @@ class McpTool(models.Model):
         }
 
     @api.model
-    def report_catalog(self, server, tools):
+    def report_catalog(self, server=REQUIRED, tools=REQUIRED):
         """See :meth:`_report_catalog`; two reports that add the same server or tool at once
         (two replicas, or one front-end's overlapping calls) meet on the unique constraints:
         the later one is retried by Odoo on a fresh snapshot, where it finds the rows."""
+        check_arguments(self, "report_catalog", server=server, tools=tools)
         try:
             with self.env.cr.savepoint():
                 return self._report_catalog(server, tools)

@@ -13,10 +13,13 @@ from .mcp_guard_common import (
     DEFAULT_APPROVER_GROUP,
     DEFAULT_RISK_APPROVAL,
     MAX_POLICY_BYTES,
+    REQUIRED,
     RULE_NAME_RE,
     CompiledPolicy,
     PolicyFault,
     canonical_json,
+    check_arguments,
+    check_field_values,
     check_policy,
     gating_terms,
     internal_write,
@@ -82,15 +85,38 @@ class McpToolRule(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # on no record: copy() calls create on the records it copies
+        self.browse()._check_name_free(vals_list)
         rules = super().create(vals_list)
         rules._name_approver_groups()
         return rules
 
     def write(self, vals):
+        if isinstance(vals, dict) and "name" in vals:
+            self._check_name_free([vals] * len(self))
         res = super().write(vals)
         if "approver_group_id" in vals:
             self._name_approver_groups()
         return res
+
+    def _check_name_free(self, vals_list):
+        """One line naming the tool for a rule (create, copy, a rename) whose name another rule
+        already has, archived ones included (an import archives the rules it drops), before
+        PostgreSQL's unique index on the name answers with the constraint's text, which names
+        no tool. A rule keeps its own name."""
+        names = [vals["name"] for vals in vals_list if isinstance(vals, dict) and isinstance(vals.get("name"), str)]
+        for name in names:
+            # a name PostgreSQL cannot hold (a NUL) is refused as such first, before it is searched
+            check_field_values(self, {"name": name})
+            other = self.sudo().with_context(active_test=False).search(
+                [("id", "not in", self.ids), ("name", "=", name)], limit=1)
+            if other and not other.active:
+                raise ValidationError(self.env._(
+                    "There is already an archived rule for %s: unarchive it (filter Archived) instead of "
+                    "adding another.", name))
+            if other or names.count(name) > 1:
+                raise ValidationError(self.env._(
+                    "There is already a rule for %s: change that rule instead of adding another.", name))
 
     def _name_approver_groups(self):
         """The policy names a group by its external id: a group made in the UI gets one."""
@@ -345,8 +371,9 @@ class McpToolRule(models.Model):
                 tool.write({"risk_override": cls, "risk_override_reason": reason})
 
     @api.model
-    def import_policy_document(self, document):
+    def import_policy_document(self, document=REQUIRED):
         """Replace the whole policy with ``document`` (a dict or JSON text). Managers only."""
+        check_arguments(self, "import_policy_document", document=document)
         self._check_manager()
         default, vals_list, risk = self._parse_policy(document)
         rules = self.sudo().with_context(active_test=False)

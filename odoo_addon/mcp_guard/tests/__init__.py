@@ -38,3 +38,6 @@ from . import test_bad_values_rpc
 from . import test_secret_queries_rpc
 from . import test_duplicate_rpc
 from . import test_attack27
+from . import test_computed_queries_rpc
+from . import test_missing_arguments_rpc
+from . import test_rule_duplicate_rpc

@@ -1,4 +1,5 @@
 from psycopg2 import IntegrityError
+from psycopg2.errors import UniqueViolation
 
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
@@ -29,10 +30,16 @@ class TestConstraints(McpGuardCase):
             self.assertEqual(self.env.cr.fetchall(), [(definition,)], f"{model}: {table}_{name}")
 
     def test_duplicate_rule_name_is_refused(self):
-        self.Rule.with_user(self.manager).create({"name": "dup_tool", "action": "allow"})
-        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.env.cr.savepoint():
+        rule = self.Rule.with_user(self.manager).create({"name": "dup_tool", "action": "allow"})
+        # refused before the constraint, in one line naming the tool (outside tester, LOW)
+        with self.assertRaisesRegex(ValidationError, "^There is already a rule for dup_tool: "):
             self.Rule.with_user(self.manager).create({"name": "dup_tool", "action": "deny"})
-            self.env.flush_all()
+        # and by the constraint itself, for SQL that no check of the ORM reads
+        self.env.flush_all()
+        with mute_logger("odoo.sql_db"), self.assertRaises(UniqueViolation), self.env.cr.savepoint():
+            self.env.cr.execute(
+                "INSERT INTO mcp_tool_rule (name, action, sequence, active) SELECT name, 'deny', sequence, active "
+                "FROM mcp_tool_rule WHERE id = %s", (rule.id,))
 
     def test_duplicate_alias_of_one_owner_is_refused(self):
         # unique among the connections in use: an ended (archived) one frees its alias
