@@ -58,7 +58,7 @@ def direct_calls(url: str) -> float:
 
 def without_refs(body: Any) -> str:
     """A body with approval references (which differ per request) blanked."""
-    return re.sub(r"apr_[0-9A-Za-z_-]+", "apr_X", json.dumps(body, sort_keys=True))
+    return re.sub(r"MCPR-[0-9]+", "MCPR-X", json.dumps(body, sort_keys=True))
 
 
 class Session(RawHttpSession):
@@ -136,9 +136,7 @@ def tokens(guard: HttpGuard) -> dict[str, str]:
     return {name: guard.token(name) for name in ("alice", "bob", "carol")}
 
 
-def test_serve_answers_directly_as_the_sdk_would(
-    guard: HttpGuard, tokens: dict[str, str]
-) -> None:
+def test_serve_answers_directly_as_the_sdk_would(guard: HttpGuard, tokens: dict[str, str]) -> None:
     session = Session(guard.url, tokens["alice"])
     try:
         listed = same_answer(session, {"name": "odoo_connections", "arguments": {}})
@@ -160,10 +158,13 @@ def test_serve_answers_directly_as_the_sdk_would(
         ):
             answer = same_answer(session, malformed)
             assert answer["result"]["isError"] is True, answer
-        made = same_answer(session, {"name": "odoo_connect", "arguments": connect_args("dc1")})
-        assert made["result"]["isError"] is False, made
-        # Approval: pending (both ways), approved once, consumed by the direct call.
-        pending = same_answer(session, {"name": "odoo_disconnect", "arguments": {"alias": "dc1"}})
+        made = session.send({"name": "odoo_connect", "arguments": connect_args("dc1")})
+        assert made.json()["result"]["isError"] is False, made.text
+        # Approval: filed, pending (the same both ways), approved once, consumed directly.
+        disconnect = {"name": "odoo_disconnect", "arguments": {"alias": "dc1"}}
+        filed = session.send(disconnect).json()["result"]["structuredContent"]
+        assert filed["status"] == "pending" and filed["new"] is True
+        pending = same_answer(session, disconnect)
         assert pending["result"]["structuredContent"]["status"] == "pending"
         ref = pending["result"]["structuredContent"]["request"]
         approve(guard.data_dir, ref)
@@ -199,9 +200,7 @@ def test_another_principal_cannot_use_a_session_directly(
         session.close()
 
 
-def test_what_is_not_a_plain_call_goes_to_the_sdk(
-    guard: HttpGuard, tokens: dict[str, str]
-) -> None:
+def test_what_is_not_a_plain_call_goes_to_the_sdk(guard: HttpGuard, tokens: dict[str, str]) -> None:
     session = Session(guard.url, tokens["alice"])
     asking = Session(guard.url, tokens["alice"], {"elicitation": {}})
     try:
@@ -287,7 +286,9 @@ def test_proxy_answers_directly_as_the_sdk_would(proxy: tuple[HttpGuard, Path]) 
     session = Session(running.url, running.token("alice"))
     try:
         assert same_answer(session, {"name": "noop", "arguments": {}})["result"]["isError"] is False
-        wrote = same_answer(session, {"name": "write_note", "arguments": {"key": "k", "value": "v"}})
+        wrote = same_answer(
+            session, {"name": "write_note", "arguments": {"key": "k", "value": "v"}}
+        )
         assert wrote["result"]["isError"] is False
         reached = len(upstream_calls(state))
         for refused in (
@@ -302,15 +303,17 @@ def test_proxy_answers_directly_as_the_sdk_would(proxy: tuple[HttpGuard, Path]) 
         # The upstream asks; this client cannot be asked: refused the same way both ways.
         asked = same_answer(session, {"name": "confirm_delete", "arguments": {"item": "x"}})
         assert asked["result"]["isError"] is True
-        pending = same_answer(session, {"name": "odoo_disconnect", "arguments": {"alias": "p"}})
+        disconnect = {"name": "odoo_disconnect", "arguments": {"alias": "prod"}}
+        assert session.send(disconnect).json()["result"]["structuredContent"]["new"] is True
+        pending = same_answer(session, disconnect)
         ref = pending["result"]["structuredContent"]["request"]
         approve(running.data_dir, ref)
-        done = session.send({"name": "odoo_disconnect", "arguments": {"alias": "p"}}).json()
+        done = session.send({"name": "odoo_disconnect", "arguments": {"alias": "prod"}}).json()
         assert done["result"]["isError"] is False, done
-        again = session.send({"name": "odoo_disconnect", "arguments": {"alias": "p"}}).json()
+        again = session.send({"name": "odoo_disconnect", "arguments": {"alias": "prod"}}).json()
         assert again["result"]["structuredContent"]["status"] == "pending"
         disconnects = [c for c in upstream_calls(state) if c["tool"] == "odoo_disconnect"]
-        assert [c["arguments"] for c in disconnects] == [{"alias": "p"}]
+        assert [c["arguments"] for c in disconnects] == [{"alias": "prod"}]
     finally:
         session.close()
 
@@ -318,7 +321,7 @@ def test_proxy_answers_directly_as_the_sdk_would(proxy: tuple[HttpGuard, Path]) 
 async def test_proxy_elicitation_still_reaches_a_client_that_can_be_asked(
     proxy: tuple[HttpGuard, Path],
 ) -> None:
-    running, state = proxy
+    running, _state = proxy
     token = running.token("bob")
     before = direct_calls(running.url)
     async with http_client(
