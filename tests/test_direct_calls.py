@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -257,6 +259,7 @@ PROXY_POLICY = {
         "noop": {"action": "allow"},
         "write_note": {"action": "allow"},
         "confirm_delete": {"action": "allow"},
+        "slow": {"action": "allow"},
         "odoo_disconnect": {"action": "require_approval", "reason": "Cannot be undone"},
     },
 }
@@ -281,9 +284,16 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpGuard,
             yield running, state
 
 
-def test_proxy_answers_directly_as_the_sdk_would(proxy: tuple[HttpGuard, Path]) -> None:
+@pytest.fixture(scope="module")
+def proxy_tokens(proxy: tuple[HttpGuard, Path]) -> dict[str, str]:
+    return {name: proxy[0].token(name) for name in ("alice", "bob", "dave")}
+
+
+def test_proxy_answers_directly_as_the_sdk_would(
+    proxy: tuple[HttpGuard, Path], proxy_tokens: dict[str, str]
+) -> None:
     running, state = proxy
-    session = Session(running.url, running.token("alice"))
+    session = Session(running.url, proxy_tokens["alice"])
     try:
         assert same_answer(session, {"name": "noop", "arguments": {}})["result"]["isError"] is False
         wrote = same_answer(
@@ -319,10 +329,10 @@ def test_proxy_answers_directly_as_the_sdk_would(proxy: tuple[HttpGuard, Path]) 
 
 
 async def test_proxy_elicitation_still_reaches_a_client_that_can_be_asked(
-    proxy: tuple[HttpGuard, Path],
+    proxy: tuple[HttpGuard, Path], proxy_tokens: dict[str, str]
 ) -> None:
     running, _state = proxy
-    token = running.token("bob")
+    token = proxy_tokens["bob"]
     before = direct_calls(running.url)
     async with http_client(
         running.url, token, mode="legacy", elicitation_callback=accept_all
@@ -334,3 +344,53 @@ async def test_proxy_elicitation_still_reaches_a_client_that_can_be_asked(
     async with http_client(running.url, token, mode="legacy") as plain:
         assert not (await plain.call_tool("noop", {})).is_error
     assert direct_calls(running.url) == before + 1
+
+
+def test_a_direct_call_is_cancelled_as_the_sdk_cancels_it(
+    proxy: tuple[HttpGuard, Path], proxy_tokens: dict[str, str]
+) -> None:
+    """``notifications/cancelled`` for a call in flight: the same answer either way."""
+    running, state = proxy
+    session = Session(running.url, proxy_tokens["dave"])
+    answers: dict[bool, httpx2.Response] = {}
+    try:
+        before = direct_calls(running.url)
+        for sdk in (False, True):
+            seconds, rid = 40 + sdk, 500 + sdk
+            params = {"name": "slow", "arguments": {"seconds": seconds}}
+
+            def call(sdk: bool = sdk, params: Any = params, rid: int = rid) -> None:
+                answers[sdk] = session.send(params, sdk=sdk, rid=rid)
+
+            thread = threading.Thread(target=call)
+            thread.start()
+            deadline = time.monotonic() + 60
+            while not any(
+                c["tool"] == "slow" and c["arguments"] == {"seconds": seconds}
+                for c in _calls_so_far(state)
+            ):  # the call has reached the upstream: it is in flight
+                assert time.monotonic() < deadline, "the call never reached the upstream"
+                time.sleep(0.05)
+            cancel = {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": rid, "reason": "test"},
+            }
+            told = httpx2.post(running.url, json=cancel, headers=session.headers, timeout=30)
+            assert told.status_code == 202, told.text
+            thread.join(60)
+            assert not thread.is_alive()
+        cancelled = {"code": -32800, "message": "Request cancelled"}
+        assert answers[False].json() == {"jsonrpc": "2.0", "id": 500, "error": cancelled}
+        assert answers[True].json() == {"jsonrpc": "2.0", "id": 501, "error": cancelled}
+        assert answers[False].headers["content-type"] == "application/json"
+        assert direct_calls(running.url) == before + 1
+    finally:
+        session.close()
+
+
+def _calls_so_far(state: Path) -> list[dict[str, Any]]:
+    try:
+        return upstream_calls(state)
+    except (OSError, ValueError):  # being written
+        return []

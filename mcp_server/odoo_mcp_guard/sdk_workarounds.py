@@ -638,7 +638,9 @@ class DirectCalls:
         version = connection.protocol_version
         headers = Headers(scope=scope)
         if (
-            headers.get("mcp-protocol-version") != version
+            headers.getlist("mcp-session-id") != [session_id]  # the one the SDK would read
+            or _declared_too_long(headers, self.manager.max_request_body_size)
+            or headers.get("mcp-protocol-version") != version
             or version not in HANDSHAKE_PROTOCOL_VERSIONS
             or version in MODERN_PROTOCOL_VERSIONS
         ):
@@ -770,6 +772,12 @@ def _holding_session(transport: Any) -> Any:
         transport._requests_in_flight -= 1
         if not transport._requests_in_flight:
             idle.deadline = anyio.current_time() + timeout
+
+
+def _declared_too_long(headers: Headers, limit: int) -> bool:
+    """A Content-Length past the SDK's limit (which it refuses before reading)."""
+    declared = headers.get("content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > limit)
 
 
 async def _no_more_body() -> dict[str, Any]:
