@@ -559,7 +559,6 @@ class _NoBackChannel:
         log.debug("dropped %s: a direct call has no stream for it", method)
 
     async def send_raw_request(self, method: str, params: Any = None, opts: Any = None) -> Any:
-
         raise NoBackChannelError(method)
 
     async def progress(self, progress: float, total: Any = None, message: Any = None) -> None:
@@ -612,7 +611,6 @@ class DirectCalls:
     async def __call__(
         self, scope: dict[str, Any], receive: Receive, send: Any, session_id: str
     ) -> Receive | None:
-
         if scope.get("method") != "POST" or scope.get("path") != self.path:
             return receive
         transport = self.manager._server_instances.get(session_id)
@@ -664,7 +662,6 @@ class DirectCalls:
     def _cancel(self, session_id: str, body: bytes) -> None:
         """A ``notifications/cancelled`` naming a direct call in flight cancels it (as the
         SDK's dispatcher does); the notification still goes to the SDK."""
-
         try:
             raw = json.loads(body)
         except ValueError:
@@ -690,7 +687,6 @@ class DirectCalls:
         message: Any,
         request: Any,
     ) -> None:
-
         channel = _NoBackChannel(message.id)
         ctx: ServerRequestContext[Any, Any] = ServerRequestContext(
             session=ServerSession(channel, connection),  # type: ignore[arg-type]
@@ -724,7 +720,6 @@ class DirectCalls:
 
     async def _run(self, ctx: ServerRequestContext[Any, Any], message: Any) -> Any:
         """The call, and its JSON-RPC answer as the SDK's runner and dispatcher form it."""
-
         try:
             result = await self.answer(ctx, message.params)
             dumped = sdk_runner._dump_result(result)
