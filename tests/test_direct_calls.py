@@ -394,3 +394,37 @@ def _calls_so_far(state: Path) -> list[dict[str, Any]]:
         return upstream_calls(state)
     except (OSError, ValueError):  # being written
         return []
+
+
+def test_a_session_known_only_by_direct_calls_is_told_tool_lists_change(tmp_path: Path) -> None:
+    """The direct path remembers the session (as the SDK's handler does) for list changes:
+    a session that only ever called a tool hears notifications/tools/list_changed on its GET
+    stream when the policy hides a tool."""
+    pol = write_policy(tmp_path / "policy.json", policy())
+    with http_guard(tmp_path, pol) as running:
+        session = Session(running.url, running.token("carol"))
+        try:
+            assert session.send({"name": "odoo_connections"}).json()["result"]["isError"] is False
+            assert direct_calls(running.url) == 1
+            opened, told = threading.Event(), threading.Event()
+
+            def listen() -> None:
+                headers = {**session.headers, "Accept": "text/event-stream"}
+                with (
+                    httpx2.Client(timeout=60) as client,
+                    client.stream("GET", running.url, headers=headers) as stream,
+                ):
+                    assert stream.status_code == 200
+                    opened.set()
+                    for line in stream.iter_lines():
+                        if "notifications/tools/list_changed" in line:
+                            told.set()
+                            return
+
+            thread = threading.Thread(target=listen, daemon=True)
+            thread.start()
+            assert opened.wait(60)
+            write_policy(pol, policy(hide=["odoo_disconnect"]))
+            assert told.wait(20), "the session was not told the tool list changed"
+        finally:
+            session.close()
