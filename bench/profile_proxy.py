@@ -75,6 +75,8 @@ LANDMARKS = [
     ("streamable HTTP server transport", "mcp/server/streamable_http"),
     ("serving the client (uvicorn → ASGI app)", "run_asgi (uvicorn/"),
     ("the SDK's server session (dispatch of a request)", "_handle_request (mcp/shared/jsonrpc"),
+    ("answered directly (sdk_workarounds 9, DirectCalls)", "DirectCalls.__call__"),
+    ("the alias record read in a worker thread (_aliases)", "_aliases (odoo_mcp_guard/proxy.py"),
     ("upstream HTTP client transport", "mcp/client/streamable_http"),
     ("stdio client transport", "mcp/client/stdio"),
     ("pydantic validation/serialisation", "pydantic"),

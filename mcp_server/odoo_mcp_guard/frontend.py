@@ -238,7 +238,26 @@ class Frontend:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> CallAnswer:
-        raw = raw_call(params.name)
+        """The SDK's handler: the raw call as workaround 1 keeps it."""
+        return await self.answer_call(ctx, raw_call(params.name))
+
+    async def direct_call(
+        self, ctx: ServerRequestContext[Any, Any], raw: Mapping[str, Any]
+    ) -> CallAnswer:
+        """A call answered without the SDK's server session (sdk_workarounds 9): the
+        request's id for the logs, as ``_middleware`` gives it, then the same way in."""
+        request_id = REQUEST_ID.set(uuid.uuid4().hex[:16])
+        try:
+            return await self.answer_call(ctx, raw)
+        finally:
+            REQUEST_ID.reset(request_id)
+
+    async def answer_call(
+        self, ctx: ServerRequestContext[Any, Any], raw: Mapping[str, Any] | None
+    ) -> CallAnswer:
+        """Every ``tools/call``, whichever way it came (the SDK's handler or workaround 9):
+        its raw params (None: it did not pass the guard's way in, refused), the principal
+        from the bearer scope, ``handle_call`` (into ``Guard.call``), the call's metric."""
         if raw is None:
             # Not reached through the middleware: refuse rather than run unguarded.
             return error_result("This call did not pass the guard and was refused.")

@@ -30,6 +30,10 @@ APPROVALS = Counter(
     "Approval requests seen by this process: filed, approved (consumed), rejected, expired.",
     ["state"],
 )
+DIRECT_CALLS = Counter(
+    "mcp_guard_direct_calls",
+    "HTTP: tools/call answered without the SDK's server session (sdk_workarounds 9).",
+)
 UPSTREAM_ERRORS = Counter(
     "mcp_guard_upstream_errors",
     "Proxy: calls the upstream server could not answer.",

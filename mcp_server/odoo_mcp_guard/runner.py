@@ -35,6 +35,7 @@ from odoo_mcp_guard.logs import setup_logging
 from odoo_mcp_guard.metrics import MetricsEndpoint
 from odoo_mcp_guard.odoo_rpc import OdooError
 from odoo_mcp_guard.sdk_workarounds import (
+    DirectCalls,
     answering_unreadable_requests,
     json_answers_without_questions,
 )
@@ -99,8 +100,13 @@ def http_app(
     # The SDK's own idle timeout stays as a backstop; the limits decide first.
     app = frontend.server.streamable_http_app(host=host, session_idle_timeout=settings.idle_timeout)
     # A session whose client cannot be asked anything gets one JSON body per answer.
-    json_answers_without_questions(frontend.server)
-    limits = SessionLimits(app, settings, session_clock())
+    # ...and its plain tools/call answered without the SDK's server session.
+    direct = (
+        DirectCalls.install(frontend.server, frontend.direct_call)
+        if json_answers_without_questions(frontend.server)
+        else None
+    )
+    limits = SessionLimits(app, settings, session_clock(), direct=direct)
     tokens = TokenStore(data_dir / TOKENS_FILENAME)
     # /metrics is answered before the bearer check (unauthenticated, same listener).
     asgi = MetricsEndpoint(BearerPrincipal(limits, tokens, allow_anonymous=allow_anonymous))

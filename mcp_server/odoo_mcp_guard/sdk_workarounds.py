@@ -69,6 +69,31 @@ this file. Each says what it works around, and what would let it go.
    id (1.5, null, true, an object), which the SDK reads as a notification and ignores, is
    told too, and not handed on (outside round 20). Goes when the SDK answers and reports
    them itself.
+
+9. A ``tools/call`` answered without the SDK's server session (``DirectCalls``). Each
+   request of a session otherwise crosses the SDK's server transport (a memory stream per
+   request, the session's message router), its dispatcher (a task per request), the
+   middleware chain and request/result models: about two thirds of a proxied call's CPU.
+   A call qualifies only when nothing but the call can travel on its answer: a POST on an
+   established 2025-era session answered in JSON (workaround 4: its client can be asked
+   nothing), by the principal that opened it (``SessionLimits``) and the credential the
+   SDK bound it to, whose body is one JSON-RPC request ``tools/call`` without ``_meta``,
+   with the headers the SDK's transport accepts (transport security, ``Accept``,
+   ``Content-Type``, a body within its limit) and ``MCP-Protocol-Version`` equal to the
+   session's negotiated version. Anything else, or anything this SDK does not offer as
+   this was written for, is handed to the SDK unchanged (the body replayed). The call
+   itself takes the SDK path's way into the front-end (``Frontend.answer_call``: the raw
+   params as workaround 1 has them, the principal from the bearer scope, the same
+   ``Guard.call``), with a request context built from the session's own connection (which
+   the SDK's requests teach this class), and is answered as the SDK answers: the result
+   dumped and checked for the negotiated version (``_dump_result``,
+   ``serialize_server_result``), a handler failure mapped as its dispatcher maps it, the
+   same JSON-RPC body and headers; a ``notifications/cancelled`` for it ends it with the
+   SDK's ``REQUEST_CANCELLED``, and it holds the session's idle timer as a request does.
+   Not done: 2026-07-28 requests (stateless, no session to find; each builds a new
+   connection from its envelope) and SSE sessions (the call's back channel). Goes when the
+   SDK serves a request without a task, a stream and models per message, or lets a server
+   answer a method itself.
 """
 
 from __future__ import annotations
@@ -77,17 +102,43 @@ import contextlib
 import contextvars
 import json
 import logging
+import math
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import anyio
+import mcp_types as types
+import pydantic_core
 from mcp.server import Server
+from mcp.server import runner as sdk_runner
+from mcp.server import streamable_http as sdk_streamable_http
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.session import ServerSession
+from mcp.server.streamable_http import (
+    MCP_SESSION_ID_HEADER,
+    REQUEST_CANCELLED,
+    check_accept_headers,
+)
+from mcp.shared.dispatcher import coerce_request_id
+from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp.shared.jsonrpc_dispatcher import (
+    cancelled_request_id_from_params,
+    handler_exception_to_error_data,
+)
 from mcp.shared.message import SessionMessage
 from mcp_types import methods as sdk_methods
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+
+from odoo_mcp_guard.metrics import DIRECT_CALLS
 
 log = logging.getLogger("odoo_mcp_guard.sdk")
 
@@ -486,3 +537,293 @@ async def answering_unreadable_requests(
         tg.start_soon(relay)
         yield relay_read
         tg.cancel_scope.cancel()
+
+
+# 9. A tools/call of a JSON-answered 2025-era HTTP session, answered without the SDK's server
+# session.
+
+DirectAnswer = Callable[[ServerRequestContext[Any, Any], Mapping[str, Any]], Awaitable[Any]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class _NoBackChannel:
+    """The request channel of a call answered in JSON: as the SDK's dispatch context of a
+    JSON-answered request, nothing can be asked on it and what is told on it is dropped."""
+
+    def __init__(self, request_id: Any):
+        self.request_id = request_id
+        self.can_send_request = False
+        self.cancel_requested = anyio.Event()
+
+    async def notify(self, method: str, params: Any = None, opts: Any = None) -> None:
+        log.debug("dropped %s: a direct call has no stream for it", method)
+
+    async def send_raw_request(self, method: str, params: Any = None, opts: Any = None) -> Any:
+        raise NoBackChannelError(method)
+
+    async def progress(self, progress: float, total: Any = None, message: Any = None) -> None:
+        return None
+
+
+class DirectCalls:
+    """9. The ASGI hook (``SessionLimits`` calls it for a POST on a session, by its owner):
+    answers a plain ``tools/call`` of a JSON-answered session itself, or hands the request
+    on (the returned ``receive`` replays what was read)."""
+
+    def __init__(self, server: Server[Any], manager: Any, answer: DirectAnswer, path: str):
+        self.server = server
+        self.manager = manager
+        self.answer = answer
+        self.path = path
+        # session id -> its connection, learnt from the SDK's own requests of the session
+        self._connections: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+        # (session id, request id) -> the channel of a direct call in flight, and its scope
+        self._in_flight: dict[tuple[str, Any], tuple[_NoBackChannel, anyio.CancelScope]] = {}
+        server.middleware.insert(0, self._learn)
+
+    @classmethod
+    def install(
+        cls, server: Server[Any], answer: DirectAnswer, path: str = "/mcp"
+    ) -> DirectCalls | None:
+        """Call after ``json_answers_without_questions``; None (every call through the SDK)
+        when this SDK is not the one this was written for."""
+        manager = getattr(server, "_session_manager", None)
+        needed = ("_server_instances", "_session_owners", "max_request_body_size")
+        if (
+            manager is None
+            or not all(hasattr(manager, name) for name in needed)
+            or getattr(server, "cache_hints", {}).get("tools/call") is not None
+            or not _sdk_internals()
+        ):
+            log.warning("the MCP SDK changed: every tools/call goes through its server session")
+            return None
+        return cls(server, manager, answer, path)
+
+    async def _learn(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        connection = getattr(ctx.session, "_connection", None)
+        session_id = getattr(connection, "session_id", None)
+        if session_id and self._connections.get(session_id) is not connection:
+            self._connections[session_id] = connection
+        return await call_next(ctx)
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Receive, send: Any, session_id: str
+    ) -> Receive | None:
+        if scope.get("method") != "POST" or scope.get("path") != self.path:
+            return receive
+        transport = self.manager._server_instances.get(session_id)
+        connection = self._connections.get(session_id)
+        if (
+            transport is None
+            or connection is None
+            or not getattr(transport, "is_json_response_enabled", False)
+            or transport.is_terminated
+            or getattr(transport, "mcp_session_id", None) != session_id
+            or not connection.initialize_accepted
+            or not isinstance(getattr(transport, "_requests_in_flight", None), int)
+            or getattr(transport, "_security", None) is None
+        ):
+            return receive
+        idle = transport.idle_scope
+        if idle is not None and idle.cancel_called:
+            return receive
+        user = scope.get("user")
+        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+        if requestor != self.manager._session_owners.get(session_id):
+            return receive
+        version = connection.protocol_version
+        headers = Headers(scope=scope)
+        if (
+            headers.getlist("mcp-session-id") != [session_id]  # the one the SDK would read
+            or _declared_too_long(headers, self.manager.max_request_body_size)
+            or headers.get("mcp-protocol-version") != version
+            or version not in HANDSHAKE_PROTOCOL_VERSIONS
+            or version in MODERN_PROTOCOL_VERSIONS
+        ):
+            return receive
+        request = Request(scope, receive)
+        if await transport._security.validate_request(request, is_post=True) is not None:
+            return receive
+        if not check_accept_headers(request)[0] or not transport._check_content_type(request):
+            return receive
+        body, replay = await _read_body(receive, self.manager.max_request_body_size)
+        if body is None:
+            return replay
+        message = _plain_call(body)
+        if message is None:
+            if session_id in {key[0] for key in self._in_flight}:
+                self._cancel(session_id, body)
+            return replay
+        await self._answer(scope, send, session_id, transport, connection, message, request)
+        return None
+
+    def _cancel(self, session_id: str, body: bytes) -> None:
+        """A ``notifications/cancelled`` naming a direct call in flight cancels it (as the
+        SDK's dispatcher does); the notification still goes to the SDK."""
+        try:
+            raw = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(raw, dict) or raw.get("method") != "notifications/cancelled":
+            return
+        params = raw.get("params")
+        rid = cancelled_request_id_from_params(params if isinstance(params, dict) else None)
+        flight = (
+            self._in_flight.get((session_id, coerce_request_id(rid))) if rid is not None else None
+        )
+        if flight is not None:
+            flight[0].cancel_requested.set()
+            flight[1].cancel()
+
+    async def _answer(
+        self,
+        scope: dict[str, Any],
+        send: Any,
+        session_id: str,
+        transport: Any,
+        connection: Any,
+        message: Any,
+        request: Any,
+    ) -> None:
+        channel = _NoBackChannel(message.id)
+        ctx: ServerRequestContext[Any, Any] = ServerRequestContext(
+            session=ServerSession(channel, connection),  # type: ignore[arg-type]
+            lifespan_context=getattr(self.manager, "_lifespan_state", None),
+            protocol_version=connection.protocol_version,
+            method="tools/call",
+            params=message.params,
+            request_id=message.id,
+            request=request,
+        )
+        key = (session_id, coerce_request_id(message.id))
+        answer: Any
+        with _holding_session(transport), anyio.CancelScope() as cancel_scope:
+            self._in_flight[key] = (channel, cancel_scope)
+            try:
+                answer = await self._run(ctx, message)
+            finally:
+                if self._in_flight.get(key, (None,))[0] is channel:
+                    del self._in_flight[key]
+        if channel.cancel_requested.is_set():  # as the SDK's transport settles it
+            error = types.ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
+            answer = types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+        response = Response(
+            answer.model_dump_json(by_alias=True, exclude_unset=True),
+            status_code=200,
+            headers={"Content-Type": "application/json", MCP_SESSION_ID_HEADER: session_id},
+        )
+        await response(scope, _no_more_body, send)
+
+        DIRECT_CALLS.inc()
+
+    async def _run(self, ctx: ServerRequestContext[Any, Any], message: Any) -> Any:
+        """The call, and its JSON-RPC answer as the SDK's runner and dispatcher form it."""
+        try:
+            result = await self.answer(ctx, message.params)
+            dumped = sdk_runner._dump_result(result)
+            try:
+                dumped = sdk_methods.serialize_server_result(
+                    "tools/call", ctx.protocol_version, dumped
+                )
+            except ValidationError:
+                log.exception("handler for 'tools/call' returned an invalid result")
+                raise MCPError(
+                    code=types.INTERNAL_ERROR, message="Handler returned an invalid result"
+                ) from None
+            return types.JSONRPCResponse(jsonrpc="2.0", id=message.id, result=dumped)
+        except Exception as exc:
+            error = handler_exception_to_error_data(exc)
+            if error is None:
+                log.exception("handler for 'tools/call' raised")
+                error = types.ErrorData(code=0, message=str(exc))
+            return types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+
+
+def _sdk_internals() -> bool:
+    """Whether this SDK has what ``DirectCalls`` uses, as it was written for."""
+    return (
+        hasattr(sdk_runner, "_dump_result")
+        and hasattr(sdk_methods, "serialize_server_result")
+        and hasattr(sdk_streamable_http.StreamableHTTPServerTransport, "_check_content_type")
+    )
+
+
+@contextlib.contextmanager
+def _holding_session(transport: Any) -> Any:
+    """As the SDK's transport holds a session while a request is served: its idle timer
+    stopped, and restarted when the last request ends."""
+    idle = transport.idle_scope
+    timeout = getattr(transport, "_idle_timeout", None)
+    if idle is None or timeout is None:
+        yield
+        return
+    transport._requests_in_flight += 1
+    idle.deadline = math.inf
+    try:
+        yield
+    finally:
+        transport._requests_in_flight -= 1
+        if not transport._requests_in_flight:
+            idle.deadline = anyio.current_time() + timeout
+
+
+def _declared_too_long(headers: Headers, limit: int) -> bool:
+    """A Content-Length past the SDK's limit (which it refuses before reading)."""
+    declared = headers.get("content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > limit)
+
+
+async def _no_more_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
+    """The request's body (None when past ``limit`` or not whole: the SDK refuses it), and
+    a ``receive`` replaying what was read."""
+    read: list[dict[str, Any]] = []
+    size = 0
+    whole = False
+    while True:
+        message = await receive()
+        read.append(message)
+        if message.get("type") != "http.request":
+            break
+        size += len(message.get("body", b""))
+        if size > limit:
+            break
+        if not message.get("more_body"):
+            whole = True
+            break
+
+    async def replay() -> dict[str, Any]:
+        return read.pop(0) if read else await receive()
+
+    if not whole:
+        return None, replay
+    return b"".join(m.get("body", b"") for m in read), replay
+
+
+def _plain_call(body: bytes) -> Any | None:
+    """The body as the SDK's transport reads it, when it is one ``tools/call`` request with
+    params and no ``_meta``; else None."""
+
+    try:
+        raw = pydantic_core.from_json(body)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or raw.get("method") != "tools/call":
+        return None
+    try:
+        message = types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
+    except ValidationError:
+        return None
+    params = getattr(message, "params", None)
+    if (
+        not isinstance(message, types.JSONRPCRequest)
+        or not isinstance(params, dict)
+        or "_meta" in params
+    ):
+        return None
+    return message
