@@ -46,21 +46,41 @@ def _deep() -> dict[str, Any]:
 
 
 TOOLS = [
-    {"name": "odoo_connections", "description": "List the connections.",
-     "inputSchema": {"type": "object", "properties": {}}},
+    {
+        "name": "odoo_connections",
+        "description": "List the connections.",
+        "inputSchema": {"type": "object", "properties": {}},
+    },
     {"name": "task_wide", "description": "Run a task.", "inputSchema": _wide()},
     {"name": "task_deep", "description": "Run a task.", "inputSchema": _deep()},
-    {"name": "task_job", "description": "Run a task.", "inputSchema": {
-        "type": "object",
-        "properties": {"job": {"type": "object", "properties": {
-            "kind": {"type": "string"}, "target": PROD}}},
-    }},
-    {"name": "task_flags", "description": "Run a task.", "inputSchema": {
-        "type": "object", "properties": {"mode": {"type": "string"}}}},
-    {"name": "task_session", "description": "Run a task.", "inputSchema": {
-        "type": "object", "properties": {"session": PROD}}},
-    {"name": "task_asked", "description": "Run a task.", "inputSchema": {
-        "type": "object", "properties": {"mode": {"type": "string"}}}},
+    {
+        "name": "task_job",
+        "description": "Run a task.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "job": {
+                    "type": "object",
+                    "properties": {"kind": {"type": "string"}, "target": PROD},
+                }
+            },
+        },
+    },
+    {
+        "name": "task_flags",
+        "description": "Run a task.",
+        "inputSchema": {"type": "object", "properties": {"mode": {"type": "string"}}},
+    },
+    {
+        "name": "task_session",
+        "description": "Run a task.",
+        "inputSchema": {"type": "object", "properties": {"session": PROD}},
+    },
+    {
+        "name": "task_asked",
+        "description": "Run a task.",
+        "inputSchema": {"type": "object", "properties": {"mode": {"type": "string"}}},
+    },
 ]
 
 
@@ -80,10 +100,18 @@ def send(message: dict[str, Any]) -> None:
 
 
 def ask_target() -> str:
-    send({"jsonrpc": "2.0", "id": "ask-1", "method": "elicitation/create", "params": {
-        "mode": "form", "message": "Which target?",
-        "requestedSchema": {"type": "object", "properties": {"target": PROD}},
-    }})
+    send(
+        {
+            "jsonrpc": "2.0",
+            "id": "ask-1",
+            "method": "elicitation/create",
+            "params": {
+                "mode": "form",
+                "message": "Which target?",
+                "requestedSchema": {"type": "object", "properties": {"target": PROD}},
+            },
+        }
+    )
     for line in sys.stdin:
         message = json.loads(line)
         if message.get("id") == "ask-1" and "method" not in message:
@@ -120,8 +148,11 @@ def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
 def answer(message: dict[str, Any]) -> dict[str, Any] | None:
     method, params = message.get("method"), message.get("params") or {}
     if method == "initialize":
-        return {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
-                "serverInfo": {"name": "schema-upstream", "version": "0"}}
+        return {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "schema-upstream", "version": "0"},
+        }
     if method == "tools/list":
         return {"tools": TOOLS}
     if method == "tools/call":
@@ -138,8 +169,13 @@ def main() -> None:
             continue  # notifications and stray answers
         result = answer(message)
         if result is None:
-            send({"jsonrpc": "2.0", "id": message["id"],
-                  "error": {"code": -32601, "message": "method not found"}})
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": message["id"],
+                    "error": {"code": -32601, "message": "method not found"},
+                }
+            )
         else:
             send({"jsonrpc": "2.0", "id": message["id"], "result": result})
 
