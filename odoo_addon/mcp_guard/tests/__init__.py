@@ -38,3 +38,4 @@ from . import test_bad_values_rpc
 from . import test_secret_queries_rpc
 from . import test_duplicate_rpc
 from . import test_attack27
+from . import test_admin_round
