@@ -303,8 +303,8 @@ class McpConnection(models.Model):
                 for secret in SECRET_FIELDS:
                     if isinstance(text, str) and text and text == values.get(secret):
                         raise UserError(self.env._(
-                            "The %(field)s must not be the connection's %(secret)s: it would be shown to "
-                            "everyone who reads the connection.", field=name,
+                            "The %(field)s must not be the connection's %(secret)s (it would be shown to "
+                            "everyone who reads the connection).", field=name,
                             secret=self.env._("password") if secret == "password" else self.env._("API key")))
 
     @api.constrains(*CONNECTION_TEXT_FIELDS)
