@@ -447,9 +447,10 @@ async def test_data_tools_never_return_secrets(tmp_path: Path, live: LiveOdoo):
         },
     )
     alias = "manager"
-    manager = {"alias": alias, "url": live.url, "db": live.db, "username": "admin"}
+    # a Manager other than admin: a login that is its password ("admin") is refused when stored
+    manager = {"alias": alias, "url": live.url, "db": live.db, "username": "mia"}
     async with odoo_client(tmp_path, live, principal="agent-secrets") as client:
-        await ok(client, "odoo_connect", {**manager, **credentials(live, "admin", "admin")})
+        await ok(client, "odoo_connect", {**manager, **credentials(live, "mia", "mia-pw-1234")})
         fields = ["alias", "url", "password", "api_key"]
         read = await client.call_tool(
             "odoo_read",

@@ -19,8 +19,10 @@ from .mcp_guard_common import (
     URL_CREDENTIALS_MESSAGE,
     TOOL_NAME_RE,
     alias_problem,
+    allow_carry_out,
     allow_connection_removal,
     arguments_hash,
+    carry_out_allowed_ids,
     check_arguments,
     check_record_ids,
     ensure_one,
@@ -747,7 +749,8 @@ class McpApprovalRequest(models.Model):
                     req._wipe_secrets()
                     req.sudo()._post_own(body=problem)
                     continue
-                req._carry_out(req.tool, req.sudo().arguments_hash)
+                with allow_carry_out(req.ids):
+                    req._carry_out(req.tool, req.sudo().arguments_hash)
         return True
 
     def action_reject(self, note=None):
@@ -876,7 +879,7 @@ class McpApprovalRequest(models.Model):
     def _file_change(self, connection, new, secrets, reason):
         """A person's replacement of a connection an agent uses: an odoo_connect of its alias
         with the new values, carried out by Odoo once another person approves it."""
-        self.env["mcp.connection"]._check_values({**new, **secrets})
+        connection._check_values({**new, **secrets})  # against its stored secrets too
         arguments = {"alias": connection.alias, **new, **secrets}
         binding = {
             "connection_id": connection.id,
@@ -1331,7 +1334,8 @@ class McpApprovalRequest(models.Model):
         if req.expires_at and req.expires_at <= fields.Datetime.now():
             req._expire_approved(self.env._("Approved → Expired: the approval expired before it was used."))
             return {"ok": False, "state": "expired", "message": self.env._("Approval %s has expired.", req.name)}
-        return req._carry_out(tool, arguments_hash, new_values)
+        with allow_carry_out(req.ids):
+            return req._carry_out(tool, arguments_hash, new_values)
 
     def _server_mismatch(self, server):
         """Why a call through the MCP server ``server`` cannot consume this request, or ''. An
@@ -1369,6 +1373,11 @@ class McpApprovalRequest(models.Model):
         ``new_values``: an agent's odoo_connect, checked against the approved hash by consume."""
         req = self
         req.ensure_one()
+        # only from consume() or action_approve(), after their checks (requester, server, rule,
+        # quorum, expiry): a server action calling it directly is refused (outside round, admin)
+        if req.id not in carry_out_allowed_ids():
+            raise UserError(self.env._(
+                "Request %s can only be carried out by consuming its approval (or by approving it in Odoo).", req.name))
         # The single atomic state change: of two concurrent consumptions only one
         # gets a row back (the other waits, then fails its WHERE or serialisation).
         self.env.cr.execute(

@@ -240,11 +240,13 @@ class McpConnection(models.Model):
         """An agent names a connection by its alias: no agent may use two with the same one."""
         for conn in self.sudo().filtered("active"):
             users = conn.owner_id | conn.agent_user_ids
+            # folded alike (policy_core.alias_forms, as the front-end names connections): PROD,
+            # Prod or p.rod next to prod would be one name to the agent (outside round, admin)
+            forms = alias_forms(conn.alias or "")
             clash = self.sudo().search([
                 ("id", "!=", conn.id),
-                ("alias", "=", conn.alias),
                 "|", ("owner_id", "in", users.ids), ("agent_user_ids", "in", users.ids),
-            ], limit=1)
+            ]).filtered(lambda other: alias_forms(other.alias or "") & forms)
             if clash:
                 raise ValidationError(
                     self.env._("Another connection named %s is already used by the same owner or agent.", conn.alias)
@@ -288,6 +290,24 @@ class McpConnection(models.Model):
         # a protocol none of the list, an owner or company that is no record id: one line, not
         # the ORM's ValueError or PostgreSQL's error as a traceback
         check_field_values(self, vals, ("protocol", *HOLDER_FIELDS))
+        self._check_secret_as_text(vals)
+
+    def _check_secret_as_text(self, vals):
+        """A database or login that is the password or API key would show that secret to everyone
+        who reads the connection, its request and its chatter: refused in one line (on these
+        records, against their stored secrets too)."""
+        for stored in self.sudo() or [None]:
+            values = {name: stored[name] for name in (*SECRET_FIELDS, "db", "login")} if stored else {}
+            values.update({key: vals[key] for key in (*SECRET_FIELDS, "db", "login") if key in vals})
+            values.update({name: vals[f"new_{name}"] for name in SECRET_FIELDS if vals.get(f"new_{name}")})
+            for name in ("db", "login"):
+                text = values.get(name)
+                for secret in SECRET_FIELDS:
+                    if isinstance(text, str) and text and text == values.get(secret):
+                        raise UserError(self.env._(
+                            "The %(field)s must not be the connection's %(secret)s (it would be shown to "
+                            "everyone who reads the connection).", field=name,
+                            secret=self.env._("password") if secret == "password" else self.env._("API key")))
 
     @api.constrains(*CONNECTION_TEXT_FIELDS)
     def _check_connection_text(self):
@@ -777,7 +797,8 @@ class McpConnection(models.Model):
         if not alias or not isinstance(alias, str):
             raise UserError(self.env._("A connection needs an alias."))
         # among the connections in use by the caller (its own and those shared with it)
-        existing = self.sudo().search([("alias", "=", alias), *self._usable_domain()], limit=1)
+        forms = alias_forms(alias)
+        existing = self.sudo().search(self._usable_domain()).filtered(lambda c: alias_forms(c.alias or "") & forms)
         if existing:
             raise UserError(
                 self.env._("The alias %s already exists: replacing it needs an approved odoo_connect request.", alias)

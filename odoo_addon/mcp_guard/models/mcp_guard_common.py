@@ -65,6 +65,8 @@ RISK_SELECTION = [
 
 # ids of mcp.connection records that consume() is currently allowed to remove
 _CONNECTION_REMOVAL = contextvars.ContextVar("mcp_guard_connection_removal", default=frozenset())
+# ids of mcp.approval.request records that consume() or action_approve() carry out now
+_CARRY_OUT = contextvars.ContextVar("mcp_guard_carry_out", default=frozenset())
 # set while the add-on itself writes protected fields (states, decisions)
 _INTERNAL_WRITE = contextvars.ContextVar("mcp_guard_internal_write", default=False)
 
@@ -541,3 +543,18 @@ def allow_connection_removal(ids):
 
 def removal_allowed_ids():
     return _CONNECTION_REMOVAL.get()
+
+
+@contextlib.contextmanager
+def allow_carry_out(ids):
+    """Set by consume() and action_approve() only, after their checks: _carry_out refuses any
+    request outside it (no RPC client or server action can set it, unlike env.context)."""
+    token = _CARRY_OUT.set(frozenset(ids))
+    try:
+        yield
+    finally:
+        _CARRY_OUT.reset(token)
+
+
+def carry_out_allowed_ids():
+    return _CARRY_OUT.get()

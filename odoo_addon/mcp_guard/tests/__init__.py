@@ -41,3 +41,4 @@ from . import test_attack27
 from . import test_computed_queries_rpc
 from . import test_missing_arguments_rpc
 from . import test_rule_duplicate_rpc
+from . import test_admin_round

@@ -239,13 +239,18 @@ class TestSharing(McpGuardCase):
         show them, and cannot read the stored ones; the approved change writes them as given."""
         conn = self.person_connection()
         secret = "Tr0ub4dor-horse-battery"
-        req = self.change(conn, self.user, login=secret, db="token=db-hunter2xyz", password=secret)
+        # a login (or database) that is the password itself is refused (outside round, admin)
+        with self.assertRaisesRegex(UserError, "must not be the connection's password"):
+            self.change(conn, self.user, login=secret, password=secret)
+        login = "token=lg-hunter2xyz"
+        req = self.change(conn, self.user, login=login, db="token=db-hunter2xyz", password=secret)
         as_approver = req.with_user(self.approver)
         self.assertNotIn(secret, as_approver.arguments)  # what the request hides ...
+        self.assertNotIn("lg-hunter2xyz", as_approver.arguments)
         self.assertNotIn("db-hunter2xyz", as_approver.arguments)
         # ... is hidden in the replacement's columns too
         self.assertTrue(as_approver.shown_new_login)
-        self.assertNotIn(secret, as_approver.shown_new_login)
+        self.assertNotIn("lg-hunter2xyz", as_approver.shown_new_login)
         self.assertNotIn("db-hunter2xyz", as_approver.shown_new_db)
         self.assertEqual(as_approver.shown_new_url, "https://crm.example.com")
         for name in ("new_login", "new_db", "new_url"):
@@ -256,12 +261,13 @@ class TestSharing(McpGuardCase):
         shown = as_approver.read([name for name in self.Request.with_user(self.approver)._fields
                                   if f'name="{name}"' in view["arch"]])
         self.assertNotIn(secret, str(shown))
+        self.assertNotIn("lg-hunter2xyz", str(shown))
         self.assertNotIn("db-hunter2xyz", str(shown))
         self.assertNotIn('name="new_login"', view["arch"])
         self.assertIn('name="shown_new_login"', view["arch"])
         as_approver.action_approve()
         self.assertEqual(req.state, "done")
-        self.assertEqual((conn.login, conn.db, conn.sudo().password), (secret, "token=db-hunter2xyz", secret))
+        self.assertEqual((conn.login, conn.db, conn.sudo().password), (login, "token=db-hunter2xyz", secret))
 
     def test_rejected_change_keeps_nothing(self):
         conn = self.person_connection()
