@@ -74,7 +74,10 @@ TOOLS = [
     {
         "name": "task_session",
         "description": "Run a task.",
-        "inputSchema": {"type": "object", "properties": {"session": PROD}},
+        "inputSchema": {
+            "type": "object",
+            "properties": {"session": {"type": ["string", "null"], "default": "prod"}},
+        },
     },
     {
         "name": "task_asked",
@@ -128,7 +131,7 @@ def targets(tool: str, arguments: dict[str, Any]) -> list[str]:
     if tool == "task_flags":
         return [key for key, value in arguments.items() if value is True]
     if tool == "task_session":
-        return [str(arguments.get("session", "prod"))]
+        return [str(arguments.get("session") or "prod")]  # "" or null: the default
     if tool == "task_asked":
         return [ask_target()]
     return [str(arguments.get("target", "prod"))]

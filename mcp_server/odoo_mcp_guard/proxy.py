@@ -208,6 +208,11 @@ _CHANGE: contextvars.ContextVar[_Change | None] = contextvars.ContextVar("change
 # 2025-era client's answer during the call may not name (their aliases, whether only as a
 # whole): an answer is part of what the call does (outside round 25).
 _ANSWERS: contextvars.ContextVar[Any] = contextvars.ContextVar("answers", default=None)
+# A continuation's questions (as the upstream asked them) and the upstream's own state: what
+# the upstream may fill in or carry over into the call it continues (outside round 33).
+_ASKED: contextvars.ContextVar[tuple[Any, str | None] | None] = contextvars.ContextVar(
+    "asked", default=None
+)
 _NAMEABLE: contextvars.ContextVar[tuple[tuple[str, ...], bool] | None] = contextvars.ContextVar(
     "nameable", default=None
 )
@@ -280,7 +285,7 @@ def _answer_problem(
     filled: list[Any] | None = []
     schema = getattr(params, "requested_schema", None)
     if answer.action == "accept" and isinstance(schema, Mapping):
-        filled = _schema_values(schema, given=set(content), skip=())
+        filled = _schema_values(schema, skip=())
     given = _alias_words({"a": content, "filled": filled}, whole_only=whole_only)
     given.unread = filled is None
     named = sorted(a for a in aliases if given.names(a))
@@ -1063,6 +1068,13 @@ def _listed_connections(result: Any, key: str) -> dict[str, dict[str, Any]] | No
     if not isinstance(result, types.CallToolResult) or result.is_error:
         return None
     payload: Any = result.structured_content
+    if (
+        isinstance(payload, dict)
+        and set(payload) == {"result"}
+        and isinstance(payload["result"], str)
+    ):
+        # the SDK's structured form of a tool returning a string: {"result": "<the JSON>"}
+        payload = None
     if payload is None:
         text = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
         try:
@@ -1548,12 +1560,26 @@ class ProxyServer(Frontend):
         # the schema as the upstream listed it, not as redacted for display: a default under
         # a key the redaction rule hides ("session") is what the upstream fills in (round 32)
         served = self._served.get(tool) or self.tools[tool]
-        filled = _schema_values(served.input_schema, given=set(arguments), skip=skipped)
+        filled = _schema_values(served.input_schema, skip=skipped)
         # the arguments' names too ({"prod": true}: outside round 32), a level down
         given = _alias_words({"": given_arguments, "filled": filled}, whole_only=whole_only)
         given |= _alias_words({"answers": _ANSWERS.get()}, whole_only=whole_only)
         if filled is None:
             given.unread = True
+        asked = _ASKED.get()
+        if asked is not None:
+            # a continuation: what its questions' schemas fill in for what an answer leaves
+            # out or empties, and the upstream's own state (it may carry the target over)
+            questions, upstream_state = asked
+            for question in questions.values() if isinstance(questions, Mapping) else ():
+                params = question.get("params") if isinstance(question, Mapping) else None
+                schema = params.get("requestedSchema") if isinstance(params, Mapping) else None
+                asked_values = _schema_values(schema, skip=()) if schema is not None else []
+                if asked_values is None:
+                    given.unread = True
+                else:
+                    given |= _alias_words({"": asked_values}, whole_only=whole_only)
+            given |= _alias_words({"": upstream_state}, whole_only=whole_only)
         return given
 
     def _named_stake(
@@ -2181,6 +2207,7 @@ class ProxyServer(Frontend):
             fault = "Refused: this requestState does not belong to this call."
             return Continuation(key="", expires_at=0.0, fault=fault), None
         upstream = state["u"]
+        _ASKED.set((state.get("q"), upstream))
         inputs = {
             "questions": state.get("q"),
             "answers": responses,
@@ -2637,19 +2664,17 @@ _SCHEMA_MAX_NODES = 20_000
 _SCHEMA_MAX_DEPTH = 64
 
 
-def _schema_values(
-    schema: Any, *, given: Collection[str], skip: Collection[str]
-) -> list[Any] | None:
+def _schema_values(schema: Any, *, skip: Collection[str]) -> list[Any] | None:
     """The values a JSON schema fills in or fixes (``default``, ``const``, a one-value
-    ``enum``) anywhere in it: under a given argument too (``job.target`` defaults whatever
-    ``job`` the call gives: outside round 32), but not a given top-level argument's own, and
-    nothing under the top-level properties named in ``skip``. None when the schema is too
-    large or too deep to read whole: what it fills in is unknown (outside round 32)."""
+    ``enum``) anywhere in it, a given argument's own too (an upstream may read ``""``, ``null``
+    or ``[]`` as "the default": outside round 33), but nothing under the top-level properties
+    named in ``skip``. None when the schema is too large or too deep to read whole: what it
+    fills in is unknown (outside round 32)."""
     values: list[Any] = []
-    stack: list[tuple[Any, int, bool]] = [(schema, 0, False)]
+    stack: list[tuple[Any, int]] = [(schema, 0)]
     visited = 0
     while stack:
-        node, depth, own_given = stack.pop()
+        node, depth = stack.pop()
         visited += 1
         if (
             depth > _SCHEMA_MAX_DEPTH
@@ -2658,24 +2683,23 @@ def _schema_values(
         ):
             return None
         if isinstance(node, list):
-            stack.extend((item, depth + 1, False) for item in node)
+            stack.extend((item, depth + 1) for item in node)
             continue
         if not isinstance(node, Mapping):
             continue
-        if not own_given:
-            for key in ("default", "const"):
-                if key in node:
-                    values.append(node[key])
-            enum = node.get("enum")
-            if isinstance(enum, list) and len(enum) == 1:
-                values.append(enum[0])
+        for key in ("default", "const"):
+            if key in node:
+                values.append(node[key])
+        enum = node.get("enum")
+        if isinstance(enum, list) and len(enum) == 1:
+            values.append(enum[0])
         for key, child in node.items():
             if key == "properties" and depth == 0 and isinstance(child, Mapping):
-                stack.extend((v, depth + 1, k in given) for k, v in child.items() if k not in skip)
+                stack.extend((v, depth + 1) for k, v in child.items() if k not in skip)
             elif key not in ("default", "const", "enum", "examples") and isinstance(
                 child, (Mapping, list)
             ):
-                stack.append((child, depth + 1, False))
+                stack.append((child, depth + 1))
     return values
 
 

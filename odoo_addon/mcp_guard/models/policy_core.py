@@ -67,6 +67,10 @@ _SECRET_IN_KEY = re.compile(
     r"|(?:recovery|backup)_?(?:codes?|keys?)"
     r"|passwort|kennwort|motdepasse|contrasena|senha|wachtwoord|losenord|adgangskode"
     r"|salasana|lozinka|katasandi|matkhau|paroladordine"
+    # outside round 33: Danish, Lithuanian, Catalan, Basque, Icelandic, Estonian; a passkey, a
+    # PHP session, an XSRF cookie, a kubeconfig or keystore file, "passwrd"
+    r"|kodeord|slaptazodis|contrasenya|pasahitza|lykilord|parool|passkey|phpsessid|xsrf"
+    r"|kubeconfig|keystore|passwrd"
     r"|securitycode|cardcode|cardverification"
     # Azure connection strings ("AccountKey=", "SharedAccessKey="); an environment-style
     # "<service>PASS" ("DBPASS", "ROOTPASS", "SMTPPASS"; not "compass", "bypass", "overpass")
@@ -82,6 +86,7 @@ _SECRET_WORDS = frozenset(
     | {"mfa", "sid"}
     | {"2fa", "heslo", "haslo", "sifre", "passord", "jelszo", "geslo", "mdp", "clave"}
     | {"cvv", "cvv2", "cvc", "cvc2", "csc"}
+    | {"pwds", "creds", "sandi", "hmac", "pem"}
 )
 # A word for a password numbered: "pw1", "db_pw2", "pass1", "pwd2" (outside round 32).
 _NUMBERED_SECRET = re.compile(r"(?:pw|psw|pwd|pswd|pass|passw|passwd|pword)[0-9]+")
@@ -128,6 +133,7 @@ _SCRIPT_WORDS = (
     "كلمةالسر",
     "رمزعبور", "पासवर्ड", "รหัสผ่าน", "密码", "密碼", "口令", "密钥", "密鑰", "秘钥",
     "パスワード", "暗証番号", "秘密鍵", "비밀번호", "패스워드",
+    "гасло", "slaptažodis", "lykilorð", "秘密", "토큰", "비번", "アクセスキー", "トークン",
 )  # fmt: skip
 _SECRET_IN_SCRIPT = re.compile(
     "|".join(
@@ -1101,14 +1107,12 @@ def _redact(value: Any, depth: int) -> Any:
             hidden["args"] = [*args[:2], _redact_item(True, args[2], depth), *args[3:]]
         return hidden
     if isinstance(value, (list, tuple)):
-        if value and all(_is_pair(item) for item in value):
-            # a list of pairs: [["Authorization", "Basic ..."], ["Accept", "*/*"]]
-            pairs = []
-            for key, item in value:
-                shown, secret = _shown_key(key)
-                pairs.append([shown, _redact_item(secret, item, depth + 1)])
-            return pairs
-        return [_redact(item, depth + 1) for item in value]
+        # pairs: [["Authorization", "Basic ..."], ["Accept", "*/*"]], each one as it stands,
+        # whatever else the list holds ([["password", "x"], null]: outside round 33)
+        return [
+            _redact_pair(item, depth) if _is_pair(item) else _redact(item, depth + 1)
+            for item in value
+        ]
     if isinstance(value, str):
         return _redact_string(value, depth)
     return value
@@ -1116,7 +1120,13 @@ def _redact(value: Any, depth: int) -> Any:
 
 _RPC_PASSWORD_METHODS = frozenset({"execute_kw", "execute", "login", "authenticate"})
 _NAMES = ("name", "key", "header", "field", "param", "label", "k")
-_VALUES = ("value", "val", "text", "data", "v")
+_VALUES = ("value", "val", "text", "data", "content", "v")
+
+
+def _redact_pair(pair: Any, depth: int) -> list[Any]:
+    key, item = pair
+    shown, secret = _shown_key(key)
+    return [shown, _redact_item(secret, item, depth + 1)]
 
 
 def _is_pair(item: Any) -> bool:
