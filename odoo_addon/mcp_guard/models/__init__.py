@@ -20,6 +20,7 @@ from . import ir_module_module
 from . import mail_activity
 from . import ir_model
 from . import ir_model_fields
+from . import ir_default
 from . import ir_model_fields_selection
 from . import ir_model_constraint
 from . import ir_model_relation

@@ -40,6 +40,20 @@ class IrModelFields(models.Model):
         return None
 
     @api.model
+    def _mcp_guard_tables(self):
+        """The tables of the add-on's models and of its many2many fields (on any model)."""
+        tables = set()
+        for name in self.env.registry:
+            model = self.env.registry[name]
+            guard_model = is_guard_model(self.env, name)
+            if guard_model and not model._abstract:
+                tables.add(model._table)
+            for field in model._fields.values():
+                if field.type == "many2many" and (guard_model or getattr(field, "_module", None) == "mcp_guard"):
+                    tables.add(field.relation)
+        return tables
+
+    @api.model
     def _check_mcp_guard_manual(self, vals):
         """A manual field (an administrator's: Settings > Technical, or RPC) runs its compute in
         the add-on's own writes (states, decisions, ending a connection) and reads the add-on's
@@ -55,6 +69,10 @@ class IrModelFields(models.Model):
         if model_name and is_guard_model(self.env, model_name):
             refuse_schema_change(self.env, what)
         through = vals.get("relation") if vals.get("relation") and is_guard_model(self.env, vals["relation"]) else None
+        if vals.get("relation_table") and vals["relation_table"] in self._mcp_guard_tables():
+            # a many2many through the add-on's own table writes and deletes its rows (outside
+            # round 33: connections deleted, votes forged, audit rows erased)
+            through = vals["relation_table"]
         for path in [*(vals.get("depends") or "").split(","), vals.get("related") or ""]:
             through = through or self._mcp_guard_path_problem(model_name, path)
         if through:
@@ -78,7 +96,8 @@ class IrModelFields(models.Model):
             self._check_mcp_guard_fields()
             for rec in self:
                 self._check_mcp_guard_manual({
-                    **{key: rec[key] for key in ("name", "model", "relation", "depends", "related", "state")},
+                    **{key: rec[key] for key in ("name", "model", "relation", "relation_table", "depends", "related",
+                                                 "state")},
                     **{key: value for key, value in vals.items() if key != "model_id"},
                     **({"model": self.env["ir.model"].sudo().browse(vals["model_id"]).model}
                        if vals.get("model_id") else {}),

@@ -147,3 +147,54 @@ class TestSecretAsText(McpGuardCase):
         conn = self.Connection.with_user(self.user).create({**VALUES, "alias": "x3", "new_password": "pw-x3-long"})
         with self.assertRaisesRegex(UserError, "password|API key"):
             conn.with_user(self.user).write({"login": "pw-x3-long"})
+
+
+@tagged("post_install", "-at_install")
+class TestAdminDefaultsAndTables(McpGuardCase):
+    """Outside round 33. HIGH: the agent set its own user defaults (``ir.default.set``) for a
+    request's state and approver: its ``file_request`` was born approved, "decided" by an
+    approver who never saw it, and consume ended the connection. HIGH: an administrator's
+    many2many on another model whose ``relation_table`` was one of the add-on's tables deleted
+    connections and audit rows and forged votes."""
+
+    def test_no_user_default_on_the_addons_fields(self):
+        Default = self.env["ir.default"]
+        for user, field, value in [
+            (self.agent, "state", "approved"), (self.agent, "approver_id", self.approver.id),
+            (self.user, "state", "approved"), (self.admin, "state", "approved"),
+        ]:
+            with self.assertRaisesRegex(UserError, f"mcp.approval.request.{field}"):
+                Default.with_user(user).set("mcp.approval.request", field, value, user_id=True)
+        with self.assertRaisesRegex(UserError, "mcp.connection.state"):
+            Default.with_user(self.admin).set("mcp.connection", "state", "disconnected")
+        # one written around the check (SQL, or before the add-on) is not taken
+        field = self.env["ir.model.fields"]._get("mcp.approval.request", "state")
+        self.env.cr.execute(
+            "INSERT INTO ir_default (field_id, user_id, json_value) VALUES (%s, %s, %s)",
+            (field.id, self.agent.id, '"approved"'))
+        self.env.registry.clear_cache()
+        res = self.file(self.agent)
+        request = self.Request.browse(res["id"])
+        self.assertEqual(request.state, "pending")
+        self.assertFalse(request.approver_id)
+
+    def test_no_manual_many2many_through_the_addons_tables(self):
+        fields = self.env["ir.model.fields"].with_user(self.admin)
+        model_id = self.env["ir.model"]._get_id("res.users")
+        for table, column1, column2 in [
+            ("mcp_connection", "owner_id", "company_id"),
+            ("mcp_connection_agent_user_rel", "user_id", "connection_id"),
+            ("mcp_approval_vote", "user_id", "request_id"),
+            ("mcp_audit_log", "sender_id", "company_id"),
+        ]:
+            if table not in fields._mcp_guard_tables():
+                continue  # a table of another name on this series: nothing to refuse
+            with mute_logger("odoo.sql_db"), self.assertRaisesRegex(UserError, table):
+                fields.create({
+                    "model_id": model_id, "name": "x_through", "field_description": "x",
+                    "ttype": "many2many", "state": "manual", "relation": "res.company",
+                    "relation_table": table, "column1": column1, "column2": column2})
+        self.assertIn("mcp_connection", fields._mcp_guard_tables())
+        self.assertIn("mcp_audit_log", fields._mcp_guard_tables())
+        self.prod.invalidate_recordset()
+        self.assertTrue(self.prod.active)
