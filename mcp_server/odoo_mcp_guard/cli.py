@@ -833,16 +833,18 @@ def _request_key(text: str) -> str:
     ref = _REQUEST_REF.fullmatch(key)
     if ref is None:
         raise argparse.ArgumentTypeError(
-            f"{text[:40]!r} is not a request id (digits 0-9) or reference (MCPR-00001)"
+            f"{text[:40]!r} is not a request id (digits 0-9) or reference (MCPR-00001, "
+            "MCPR/2026/00001)"
         )
-    digits = ref[1]
+    digits = ref[1] or ref[2]
     if len(digits) > 30 or not 1 <= int(digits) <= MAX_WHOLE:
         raise argparse.ArgumentTypeError(f"{text[:40]!r}: no request has such an id")
     return key
 
 
-# ASCII digits only: str.isdigit() and int() also take "١" and "１".
-_REQUEST_REF = re.compile(r"(?i:MCPR-)?([0-9]+)", re.ASCII)
+# ASCII digits only: str.isdigit() and int() also take "١" and "１". Odoo's own reference,
+# "MCPR/2026/00006", is one too.
+_REQUEST_REF = re.compile(r"(?i:MCPR-)?([0-9]+)|(?i:MCPR)/[0-9]{4}/([0-9]+)", re.ASCII)
 
 
 def _tokens(args: argparse.Namespace) -> TokenStore:
