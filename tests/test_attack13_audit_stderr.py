@@ -60,7 +60,8 @@ async def _refused_while_locked(tmp_path: Path, log: Path) -> tuple[list[str], s
             mcp_stdio_client(params, errlog=errlog), read_timeout_seconds=60
         ) as client:
             assert not (await client.call_tool("odoo_connect", connect_args("prod"))).is_error
-            holder = sqlite3.connect(db_path(tmp_path), isolation_level=None, timeout=0)
+            # waits for the guard's own writes to end: a lock, not a race
+            holder = sqlite3.connect(db_path(tmp_path), isolation_level=None, timeout=30)
             holder.execute("BEGIN EXCLUSIVE")  # another process holds the store
             for tool in tools:
                 args = {"alias": "prod"} if tool == "odoo_disconnect" else {}
@@ -103,7 +104,8 @@ async def test_events_kept_while_the_store_is_locked_survive_a_kill_9(tmp_path):
     also kept in the file at once."""
     pol = write_policy(tmp_path / "policy.json", policy())
     run_cli(tmp_path, "audit", "tail")  # the store exists before it is locked
-    holder = sqlite3.connect(db_path(tmp_path), isolation_level=None, timeout=0)
+    # waits for the guard's own first writes (its catalog) to end: a lock, not a race
+    holder = sqlite3.connect(db_path(tmp_path), isolation_level=None, timeout=30)
     async with raw_stdio(
         tmp_path, pol, stderr=subprocess.DEVNULL, MCP_GUARD_STORE_BUSY_SECONDS="0.3"
     ) as raw:

@@ -68,9 +68,10 @@ _SECRET_IN_KEY = re.compile(
     r"|passwort|kennwort|motdepasse|contrasena|senha|wachtwoord|losenord|adgangskode"
     r"|salasana|lozinka|katasandi|matkhau|paroladordine"
     # outside round 33: Danish, Lithuanian, Catalan, Basque, Icelandic, Estonian; a passkey, a
-    # PHP session, an XSRF cookie, a kubeconfig or keystore file, "passwrd"
+    # PHP session, an XSRF cookie, "passwrd" (not a keystore's or a kubeconfig's path, nor a
+    # "pem:" label, whose wrapped value the known-secret rule hides whole)
     r"|kodeord|slaptazodis|contrasenya|pasahitza|lykilord|parool|passkey|phpsessid|xsrf"
-    r"|kubeconfig|keystore|passwrd"
+    r"|passwrd"
     r"|securitycode|cardcode|cardverification"
     # Azure connection strings ("AccountKey=", "SharedAccessKey="); an environment-style
     # "<service>PASS" ("DBPASS", "ROOTPASS", "SMTPPASS"; not "compass", "bypass", "overpass")
@@ -86,7 +87,7 @@ _SECRET_WORDS = frozenset(
     | {"mfa", "sid"}
     | {"2fa", "heslo", "haslo", "sifre", "passord", "jelszo", "geslo", "mdp", "clave"}
     | {"cvv", "cvv2", "cvc", "cvc2", "csc"}
-    | {"pwds", "creds", "sandi", "hmac", "pem"}
+    | {"pwds", "creds", "sandi", "hmac"}
 )
 # A word for a password numbered: "pw1", "db_pw2", "pass1", "pwd2" (outside round 32).
 _NUMBERED_SECRET = re.compile(r"(?:pw|psw|pwd|pswd|pass|passw|passwd|pword)[0-9]+")
