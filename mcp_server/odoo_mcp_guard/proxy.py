@@ -1068,13 +1068,13 @@ def _listed_connections(result: Any, key: str) -> dict[str, dict[str, Any]] | No
     if not isinstance(result, types.CallToolResult) or result.is_error:
         return None
     payload: Any = result.structured_content
-    if (
-        isinstance(payload, dict)
-        and set(payload) == {"result"}
-        and isinstance(payload["result"], str)
-    ):
-        # the SDK's structured form of a tool returning a string: {"result": "<the JSON>"}
-        payload = None
+    if isinstance(payload, dict) and set(payload) == {"result"}:
+        # the SDK's structured form of a tool returning a string ({"result": "<the JSON>"},
+        # read from its text) or a list ({"result": [...]}): outside rounds 33 and 34
+        wrapped = payload["result"]
+        payload = (
+            wrapped if isinstance(wrapped, list) else None if isinstance(wrapped, str) else payload
+        )
     if payload is None:
         text = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
         try:
@@ -1330,6 +1330,7 @@ class ProxyServer(Frontend):
         off."""
         removed = self._removed_alias(tool, arguments)
         naming: list[str] = []
+        unknown = False  # an unrecognised tool's call the proxy cannot judge by a listing
         others: list[str] = []
         other_names: _Given | None = None
         own: frozenset[str] = frozenset()
@@ -1346,15 +1347,18 @@ class ProxyServer(Frontend):
             other_names = self._given(tool, arguments, skipped={besides}, whole_only=True)
             if tool == REMOVAL_RULE and removed is None:
                 # no alias at all: what its other arguments name is what it removes
-                others = await self._named_connections(tool, arguments, besides=besides)
+                others = await self._named_connections(tool, arguments, besides=besides) or []
                 other_names = None
                 if others:
                     removed, others = others[0], others[1:]
         elif not self._changes_connection(tool) and removed is None:
             # A tool the catalog does not recognise, given a connection the proxy knows by its
-            # alias, is judged a change of that connection (outside round 24).
-            naming = await self._named_connections(tool, arguments)
-        if not self._changes_connection(tool) and removed is None and not naming:
+            # alias, is judged a change of that connection (outside round 24); given anything
+            # while the upstream's listing cannot be read, of whichever it names (round 34).
+            named_now = await self._named_connections(tool, arguments)
+            unknown = named_now is None
+            naming = named_now or []
+        if not self._changes_connection(tool) and removed is None and not naming and not unknown:
             # A data call: what ``connection_binding`` takes to bind it is held until it is
             # done (nothing unless it needs an approval).
             async with AsyncExitStack() as held:
@@ -1378,10 +1382,10 @@ class ProxyServer(Frontend):
                     exists = None
                     listing = await self._listing(tool, "alias")
                     alias: str | None = removed
-                elif naming:
+                elif naming or unknown:
                     exists = None
                     listing = await self._listing(tool, "alias", lister=self._data_lister())
-                    alias = naming[0]
+                    alias = naming[0] if naming else None
                 else:
                     exists, listing = await self._connection_exists(tool, arguments)
                     if exists is None:
@@ -1422,6 +1426,8 @@ class ProxyServer(Frontend):
                     at_stake = self._stake(tool, "removes", removed, listing, stale=stale)
                 elif naming:
                     at_stake = self._named_stake(tool, naming, listing, stale)
+                elif unknown:
+                    at_stake = self._stake(tool, "removes", None, listing, stale=stale)
                 elif exists is False and not stale and not others:
                     at_stake = None
                 else:
@@ -1481,7 +1487,7 @@ class ProxyServer(Frontend):
                 in_doubt = not await self._changed_through_guard(key, touched)
                 if removed is not None:
                     await self._aliases("removed_alias", key, removed)
-                elif naming:
+                elif naming or unknown:
                     await self._record_named(tool, key, naming, listing)
                 else:
                     await self._record_upsert(tool, arguments, key)
@@ -1498,7 +1504,7 @@ class ProxyServer(Frontend):
 
     async def _named_connections(
         self, tool: str, arguments: dict[str, Any], *, besides: str | None = None
-    ) -> list[str]:
+    ) -> list[str] | None:
         """The connections a call of a tool that is neither a read nor a recognised connection
         tool names: the aliases, known to the proxy (listed by the upstream now, or in the
         replicas' record of what its listings showed and the guard let through), that one of
@@ -1541,6 +1547,10 @@ class ProxyServer(Frontend):
                 await self._aliases("saw_aliases", key, set(listing))
             except Exception as exc:
                 raise self._record_fault(exc) from None
+        if given and lister is not None and listing is None and besides is None:
+            # the upstream lists its connections in a way the proxy cannot read (or listing
+            # failed): what the call names cannot be told, fail closed (outside round 34)
+            return None
         aliases = known | set(listing or ())
         if besides is None:
             # what a 2025-era client answers during the call is read the same way (_Flight)

@@ -1092,13 +1092,19 @@ def _redact(value: Any, depth: int) -> Any:
     if isinstance(value, dict):
         # {"name": "Authorization", "value": "..."}: a header, a form field, a parameter, a
         # row of settings ({"key": "password", "val": ...}, {"label": "Password", "text": ...})
+        # names and values spelled in any case ({"Name": "Password", "Value": ...}: AWS, .NET)
         named = any(
-            isinstance(value.get(name), str) and is_secret_key(value[name]) for name in _NAMES
+            isinstance(key, str)
+            and key.lower() in _NAMES
+            and isinstance(item, str)
+            and is_secret_key(item)
+            for key, item in value.items()
         )
         hidden = {}
         for key, item in value.items():
             shown, secret = _shown_key(key)
-            hidden[shown] = _redact_item(secret or (named and key in _VALUES), item, depth)
+            valued = named and isinstance(key, str) and key.lower() in _VALUES
+            hidden[shown] = _redact_item(secret or valued, item, depth)
         args = hidden.get("args")
         method = value.get("method")
         rpc_call = isinstance(method, str) and method in _RPC_PASSWORD_METHODS
