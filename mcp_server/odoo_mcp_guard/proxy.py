@@ -139,6 +139,7 @@ from odoo_mcp_guard.leases import Leases, differs
 from odoo_mcp_guard.logs import set_known_secrets
 from odoo_mcp_guard.metrics import UPSTREAM_ERRORS
 from odoo_mcp_guard.names import arguments_hash, check_tool_name
+from odoo_mcp_guard.policy import PolicyUnavailable
 from odoo_mcp_guard.policy_core import (
     DERIVED_SERVER_MARK,
     MIN_KNOWN_SECRET,
@@ -1547,7 +1548,7 @@ class ProxyServer(Frontend):
                 await self._aliases("saw_aliases", key, set(listing))
             except Exception as exc:
                 raise self._record_fault(exc) from None
-        if given and lister is not None and listing is None and besides is None:
+        if given and listing is None and besides is None and self._listing_allowed(lister):
             # the upstream lists its connections in a way the proxy cannot read (or listing
             # failed): what the call names cannot be told, fail closed (outside round 34)
             return None
@@ -1724,6 +1725,19 @@ class ProxyServer(Frontend):
                 stake["note"] = "no listed connection answers to it: the call would fail"
             stake["connections"] = acts["through"][:_STAKE_MAX]
         return connection_identity(redact(acts)), redact(stake)
+
+    def _listing_allowed(self, lister: str | None) -> bool:
+        """Whether the policy lets ``lister`` be called (allowed, not hidden), or cannot say (no
+        usable policy: fail closed). A listing the operator denies is no listing: aliases are
+        then known from the replicas' record alone (README)."""
+        if lister is None:
+            return False
+        try:
+            policy = self.guard.policy.current()
+        except PolicyUnavailable:
+            return True
+        decision = policy.decide(lister, self.server_id, self.risks.get(lister))
+        return decision.action == "allow" and not decision.hidden
 
     def _data_lister(self) -> str | None:
         """The upstream's tool listing its connections (of the pair the proxy knows)."""
